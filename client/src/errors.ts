@@ -1,0 +1,83 @@
+/**
+ * Every error Shoal throws on purpose is a `ShoalError` with a stable `code`, so callers can branch on
+ * `err.code` (or `instanceof`) without parsing messages, which are written for people and may change.
+ *
+ * @example
+ * try { await db.patients.insert(row); }
+ * catch (e) { if (e instanceof QuotaExceeded) showStorageFullBanner(); else throw e; }
+ */
+export class ShoalError extends Error {
+  /** Stable machine-readable code, e.g. `"QuotaExceeded"`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = code;
+  }
+}
+
+/** The declared collections cannot be reconciled with the database on disk (removed index, changed key). */
+export class SchemaError extends ShoalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("SchemaError", message, options);
+  }
+}
+
+/** A value or argument is not acceptable (unknown collection, reserved field name, bad id, ...). */
+export class ValidationError extends ShoalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ValidationError", message, options);
+  }
+}
+
+/** The browser refused to store more data. Nothing of the failed commit was written. */
+export class QuotaExceeded extends ShoalError {
+  constructor(message = "Storage is full: the browser refused to store more data. Nothing was saved.", options?: { cause?: unknown }) {
+    super("QuotaExceeded", message, options);
+  }
+}
+
+/** A record, space or commit that was asked for does not exist (or was deleted). */
+export class NotFound extends ShoalError {
+  constructor(message: string) {
+    super("NotFound", message);
+  }
+}
+
+/** The database was closed; open it again to go on. */
+export class DatabaseClosed extends ShoalError {
+  constructor(message = "The database is closed.") {
+    super("DatabaseClosed", message);
+  }
+}
+
+/** A frame broke the wire protocol (truncated, oversized, unknown version or type, bad field). */
+export class ProtocolError extends ShoalError {
+  /** Finer reason, used as a metrics label by the relay, e.g. `"truncated"`, `"oversized"`. */
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super("ProtocolError", message);
+    this.reason = reason;
+  }
+}
+
+/** A sealed commit could not be opened: wrong key, or the bytes or their routing header were altered. */
+export class DecryptError extends ShoalError {
+  constructor(message = "A commit could not be decrypted: wrong key, or it was altered in transit.", options?: { cause?: unknown }) {
+    super("DecryptError", message, options);
+  }
+}
+
+/** An invitation link is malformed or carries a key that does not fit. */
+export class InvalidInvitation extends ShoalError {
+  constructor(message: string) {
+    super("InvalidInvitation", message);
+  }
+}
+
+/** The relay refused the connection's credentials for a space. */
+export class AccessDenied extends ShoalError {
+  constructor(message = "The relay refused access to this space (wrong or missing token).") {
+    super("AccessDenied", message);
+  }
+}
