@@ -1,0 +1,250 @@
+import type { Dexie } from "dexie";
+import { SchemaError, ValidationError } from "./errors.ts";
+import { newSpaceId, randomBytes } from "./ids.ts";
+import { live, type Observable } from "./live/observable.ts";
+import { applyRemoteCommits, type ApplyReport } from "./replica/apply-remote.ts";
+import { parseCollectionSpec, type CollectionDeclaration, type CollectionSpec } from "./replica/collection-spec.ts";
+import { Collection } from "./replica/collection.ts";
+import type { Commit } from "./replica/commit.ts";
+import { exportCommits, readVector } from "./replica/commit-log.ts";
+import { openDexie } from "./replica/open-dexie.ts";
+import { Replica, WriteAborted } from "./replica/replica.ts";
+import type { SpaceRow } from "./replica/stored-rows.ts";
+import { Transaction, type InsertOptions } from "./replica/transaction.ts";
+import type { Row } from "./replica/materialize.ts";
+import type { DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
+
+/** Options of `openDatabase`. */
+export interface OpenOptions<M extends Record<string, object>> {
+  /** The IndexedDB database name (one per app on a device). */
+  name: string;
+  /** Collections and their indexes (Dexie syntax), with text and counter fields. */
+  collections: { [K in keyof M]: CollectionDeclaration };
+  /** Ask the browser to keep the data under storage pressure (`navigator.storage.persist()`); default true. */
+  persist?: boolean;
+}
+
+/** A space as the app sees it (its key stays inside the database). */
+export interface Space {
+  readonly id: SpaceId;
+  readonly name: string;
+  /** The database's own space, made with it. */
+  readonly private: boolean;
+}
+
+/** One collection inside `transact`: writes join the transaction's commit; reads see its writes. */
+export interface TransactionCollection<T extends object = Record<string, unknown>> {
+  insert(value: T, options?: InsertOptions): Promise<RecordId>;
+  update(id: string, fn: (draft: T) => void): Promise<void>;
+  delete(id: string): Promise<void>;
+  get(id: string): Promise<(T & { id: RecordId }) | undefined>;
+}
+
+/** What a `transact` function receives: `tx.<collection>` or `tx.collection(name)`. */
+export type TransactionApi<M extends Record<string, object> = Record<string, Record<string, unknown>>> = {
+  collection<K extends keyof M & string>(name: K): TransactionCollection<M[K]>;
+} & { readonly [K in keyof M]: TransactionCollection<M[K]> };
+
+const RESERVED = new Set(["name", "transact", "collection", "close", "live", "createSpace", "spaces", "replica", "deviceId", "privateSpace", "exportCommits", "applyCommits", "vector", "persisted", "sync", "status", "invite", "join", "then"]);
+
+/**
+ * An open Shoal database: collections as properties (`db.patients`), atomic multi-record
+ * transactions, spaces, and the entry points sync uses.
+ */
+export class DatabaseCore<M extends Record<string, object> = Record<string, Record<string, unknown>>> {
+  readonly name: string;
+  /** @internal The local replica (Dexie, documents, writer). */
+  readonly replica: Replica;
+  /** Whether the browser granted persistent storage (undefined where it cannot tell, as in Node). */
+  persisted: boolean | undefined;
+  readonly #collections = new Map<string, Collection<object>>();
+  readonly #knownSpaces: Set<string>;
+
+  /** @internal Use `openDatabase`. */
+  constructor(name: string, replica: Replica, knownSpaces: Set<string>) {
+    this.name = name;
+    this.replica = replica;
+    this.#knownSpaces = knownSpaces;
+    for (const c of replica.specs.keys()) {
+      const coll = new Collection<object>(this, c);
+      this.#collections.set(c, coll);
+      Object.defineProperty(this, c, { value: coll, enumerable: true });
+    }
+  }
+
+  /** This device's id (opaque, random, per database). */
+  get deviceId(): DeviceId {
+    return this.replica.device;
+  }
+
+  /** The database's own private space: where records go unless `insert` names another. */
+  get privateSpace(): SpaceId {
+    return this.replica.privateSpace;
+  }
+
+  /** A collection by name. */
+  collection<K extends keyof M & string>(name: K): Collection<M[K]> {
+    const c = this.#collections.get(name);
+    if (!c) throw new ValidationError(`Unknown collection "${name}".`);
+    return c as unknown as Collection<M[K]>;
+  }
+
+  /**
+   * Runs `fn` as ONE atomic commit per space touched: all of its inserts, updates and deletes are
+   * written together (rows, Automerge binaries, commit log, sequence number) in one IndexedDB
+   * transaction, or, if `fn` throws or storage fails, none of them. Resolves with `fn`'s result once
+   * durably saved on this device.
+   *
+   * Transaction functions of one page run one at a time; keep them short (no network waits inside).
+   *
+   * @example
+   * const id = await db.transact(async (tx) => {
+   *   const p = await tx.patients.insert({ name: "Ada", notes: "" }, { space });
+   *   await tx.visits.insert({ patientId: p, date: "2026-11-25" }, { space });
+   *   return p;
+   * });
+   */
+  async transact<R>(fn: (tx: TransactionApi<M>) => Promise<R> | R): Promise<R> {
+    const replica = this.replica;
+    replica.assertOpen();
+    const release = await replica.lock.acquire();
+    try {
+      replica.assertOpen();
+      const generation = replica.generation;
+      const tx = new Transaction(replica, this.#knownSpaces);
+      const result = await fn(this.#txApi(tx));
+      if (generation !== replica.generation) throw new WriteAborted(undefined);
+      const prepared = tx.prepare();
+      if (prepared.length === 0) return result;
+      const saved = replica.enqueue(prepared, false);
+      release();
+      if (replica.lock.waiting === 0) replica.kick();
+      await saved;
+      return result;
+    } finally {
+      release();
+      if (replica.lock.waiting === 0) replica.kick();
+    }
+  }
+
+  #txApi(tx: Transaction): TransactionApi<M> {
+    const cache = new Map<string, TransactionCollection>();
+    const collection = (name: string): TransactionCollection => {
+      let c = cache.get(name);
+      if (c) return c;
+      if (!this.replica.specs.has(name)) throw new ValidationError(`Unknown collection "${name}".`);
+      c = {
+        insert: async (value, options) => {
+          const ref = options?.space;
+          const space = (typeof ref === "object" ? ref.id : ref) ?? this.replica.privateSpace;
+          await this.#ensureSpaceKnown(space);
+          return tx.insert(name, value, options);
+        },
+        update: (id, fn) => tx.update(name, id, fn),
+        delete: (id) => tx.delete(name, id),
+        get: (id) => tx.get(name, id) as Promise<(Row & { id: RecordId }) | undefined>,
+      };
+      cache.set(name, c);
+      return c;
+    };
+    return new Proxy({ collection } as object, {
+      get: (target, key) => (key === "collection" ? collection : typeof key === "string" ? collection(key) : undefined),
+    }) as TransactionApi<M>;
+  }
+
+  async #ensureSpaceKnown(space: string): Promise<void> {
+    if (this.#knownSpaces.has(space)) return;
+    // Another tab may have created or joined it.
+    if (await this.replica.dexie.table<SpaceRow>("_spaces").get(space)) this.#knownSpaces.add(space);
+    else throw new ValidationError(`Unknown space ${space}: create or join it first.`);
+  }
+
+  /**
+   * Creates a space (the unit of sharing and encryption) with a random id and a random 32-byte key,
+   * kept on this device.
+   */
+  async createSpace(options: { name: string }): Promise<Space> {
+    this.replica.assertOpen();
+    if (typeof options?.name !== "string" || options.name.trim() === "") throw new ValidationError("A space needs a name.");
+    const row: SpaceRow = { id: newSpaceId(), name: options.name.trim(), key: randomBytes(32), createdAt: Date.now(), private: false };
+    await this.replica.addSpace(row);
+    this.#knownSpaces.add(row.id);
+    return { id: row.id, name: row.name, private: false };
+  }
+
+  /** The spaces this device belongs to. */
+  async spaces(): Promise<Space[]> {
+    const rows = await this.replica.dexie.table<SpaceRow>("_spaces").toArray();
+    return rows.map((r) => ({ id: r.id, name: r.name, private: r.private }));
+  }
+
+  /** A live query over anything readable through the query API. */
+  live<T>(querier: () => Promise<T> | T): Observable<T> {
+    return live(querier);
+  }
+
+  /** This replica's version vector (per space, per device: highest contiguous sequence held). */
+  vector(spaces?: readonly SpaceId[]): Promise<VersionVector> {
+    return readVector(this.replica.dexie, spaces);
+  }
+
+  /** The commits a replica at `since` lacks, in causal order. For sync engines and file export. */
+  exportCommits(since: VersionVector, options?: { spaces?: readonly SpaceId[]; limit?: number }): Promise<Commit[]> {
+    return exportCommits(this.replica.dexie, since, options);
+  }
+
+  /** Applies commits from another replica: idempotent, any order, each whole or not at all. */
+  applyCommits(commits: readonly Commit[]): Promise<ApplyReport> {
+    this.replica.assertOpen();
+    return applyRemoteCommits(this.replica, commits);
+  }
+
+  /** Writes what is queued, then closes. Reopen with `openDatabase` to go on; nothing is lost. */
+  close(): Promise<void> {
+    return this.replica.close();
+  }
+}
+
+/** An open database: `DatabaseCore` plus one property per collection. */
+export type Database<M extends Record<string, object> = Record<string, Record<string, unknown>>> = DatabaseCore<M> & {
+  readonly [K in keyof M]: Collection<M[K]>;
+};
+
+/**
+ * Opens (creating or upgrading in place) a Shoal database.
+ *
+ * @example
+ * const db = await openDatabase({
+ *   name: "clinic",
+ *   collections: {
+ *     patients: { indexes: "id, name, ward, [ward+name], *tags", text: ["notes"] },
+ *     visits: "id, patientId, date",
+ *   },
+ * });
+ */
+export async function openDatabase<M extends Record<string, object> = Record<string, Record<string, unknown>>>(
+  options: OpenOptions<M>,
+): Promise<Database<M>> {
+  if (typeof options?.name !== "string" || options.name === "") throw new ValidationError("openDatabase needs a name.");
+  const specs = new Map<string, CollectionSpec>();
+  for (const [name, decl] of Object.entries(options.collections ?? {})) {
+    if (RESERVED.has(name)) throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
+    specs.set(name, parseCollectionSpec(name, decl as CollectionDeclaration));
+  }
+  const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
+  const replica = await Replica.open(dexie, specs);
+  const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
+  const db = new DatabaseCore<M>(options.name, replica, known);
+  if (options.persist !== false) db.persisted = await requestPersistence();
+  return db as Database<M>;
+}
+
+async function requestPersistence(): Promise<boolean | undefined> {
+  const storage = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator?.storage;
+  if (!storage?.persist) return undefined;
+  try {
+    return await storage.persist();
+  } catch {
+    return undefined;
+  }
+}

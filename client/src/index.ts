@@ -1,0 +1,29 @@
+/**
+ * @shoal/client: a local-first database for web apps. Every record is an Automerge document stored in
+ * IndexedDB; queries read materialized rows; every write is a commit that syncs and merges.
+ *
+ * @example
+ * import { openDatabase } from "@shoal/client";
+ * const db = await openDatabase({
+ *   name: "clinic",
+ *   collections: { patients: { indexes: "id, name, ward, *tags", text: ["notes"] }, visits: "id, patientId, date" },
+ * });
+ * const id = await db.patients.insert({ name: "Ada", ward: "A", tags: [], notes: "" });
+ * db.patients.live((c) => c.where("ward").equals("A")).subscribe((rows) => console.log(rows));
+ */
+export { openDatabase, DatabaseCore } from "./database.ts";
+export type { Database, OpenOptions, Space, TransactionApi, TransactionCollection } from "./database.ts";
+export { Collection } from "./replica/collection.ts";
+export type { RowOf } from "./replica/collection.ts";
+export type { CollectionDeclaration } from "./replica/collection-spec.ts";
+export type { Commit, RecordChange } from "./replica/commit.ts";
+export type { ApplyReport } from "./replica/apply-remote.ts";
+export type { HistoryEntry } from "./replica/commit-log.ts";
+export { Query, WhereClause } from "./replica/query.ts";
+export type { InsertOptions, SpaceRef } from "./replica/transaction.ts";
+export type { Observable, Subscription } from "./live/observable.ts";
+export { live } from "./live/observable.ts";
+export { uuidv7 } from "./ids.ts";
+export * from "./errors.ts";
+export { WriteAborted } from "./replica/replica.ts";
+export type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";

@@ -1,0 +1,106 @@
+import { SchemaError } from "../errors.ts";
+
+/**
+ * How an app declares a collection: Dexie's index syntax, either as the whole spec (shorthand) or
+ * with the fields that hold collaborative text and counters.
+ *
+ * @example
+ * const patients: CollectionDeclaration = {
+ *   indexes: "id, name, ward, [ward+name], *tags",
+ *   text: ["notes"],          // concurrent edits to the note merge character by character
+ *   counters: ["visitCount"], // concurrent increments add up
+ * };
+ * const visits: CollectionDeclaration = "id, patientId, date";
+ */
+export type CollectionDeclaration =
+  | string
+  | {
+      /** Dexie index syntax; the primary key is always `id` (added when omitted). */
+      indexes: string;
+      /** Dotted paths of fields holding collaborative text. Every other string is a plain value. */
+      text?: readonly string[];
+      /** Dotted paths of fields that are counters (merge by sum). */
+      counters?: readonly string[];
+    };
+
+/** One secondary index, parsed from Dexie syntax. */
+export interface IndexSpec {
+  /** As written, e.g. `[ward+name]`, `*tags`, `name`. Also Dexie's index name. */
+  readonly src: string;
+  /** The index name Dexie and IndexedDB use (`[ward+name]`, `tags`, `name`). */
+  readonly name: string;
+  readonly multi: boolean;
+  readonly compound: boolean;
+}
+
+/** A collection declaration, parsed and validated. */
+export interface CollectionSpec {
+  readonly name: string;
+  readonly indexes: readonly IndexSpec[];
+  readonly text: ReadonlySet<string>;
+  readonly counters: ReadonlySet<string>;
+  /** The Dexie `stores()` string for the rows table. */
+  readonly dexieSchema: string;
+}
+
+const NAME_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
+const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+/**
+ * Parses an app's collection declaration. Refuses what a replicated database cannot honour: unique
+ * indexes (`&`) could be violated by two devices inserting offline, and auto-increment keys (`++`)
+ * collide across devices.
+ */
+export function parseCollectionSpec(name: string, decl: CollectionDeclaration): CollectionSpec {
+  if (!NAME_RE.test(name)) {
+    throw new SchemaError(
+      `Collection name "${name}" is not allowed: use letters, digits and _, starting with a letter.`,
+    );
+  }
+  const indexes = typeof decl === "string" ? decl : decl.indexes;
+  if (typeof indexes !== "string") throw new SchemaError(`Collection "${name}" has no index string.`);
+  const parts = indexes
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (parts[0] === "id") parts.shift();
+  const seen = new Set<string>();
+  const specs: IndexSpec[] = [];
+  for (const src of parts) specs.push(parseIndex(name, src, seen));
+  const text = new Set(typeof decl === "string" ? [] : (decl.text ?? []));
+  const counters = new Set(typeof decl === "string" ? [] : (decl.counters ?? []));
+  for (const f of [...text, ...counters]) {
+    if (!FIELD_RE.test(f)) throw new SchemaError(`Collection "${name}": "${f}" is not a field path.`);
+    if (f === "id" || f.startsWith("$")) throw new SchemaError(`Collection "${name}": "${f}" is reserved.`);
+    if (text.has(f) && counters.has(f)) {
+      throw new SchemaError(`Collection "${name}": "${f}" cannot be both text and a counter.`);
+    }
+  }
+  return {
+    name,
+    indexes: specs,
+    text,
+    counters,
+    dexieSchema: ["id", ...specs.map((s) => s.src)].join(", "),
+  };
+}
+
+function parseIndex(collection: string, src: string, seen: Set<string>): IndexSpec {
+  if (src.startsWith("&") || src.startsWith("++")) {
+    throw new SchemaError(
+      `Collection "${collection}": index "${src}" is unique or auto-increment, which devices editing offline cannot guarantee.`,
+    );
+  }
+  const multi = src.startsWith("*");
+  const body = multi ? src.slice(1) : src;
+  const compound = body.startsWith("[") && body.endsWith("]");
+  const fields = compound ? body.slice(1, -1).split("+") : [body];
+  for (const f of fields) {
+    if (!FIELD_RE.test(f)) throw new SchemaError(`Collection "${collection}": bad index "${src}".`);
+  }
+  if (multi && compound) throw new SchemaError(`Collection "${collection}": "${src}" cannot be both * and [ ].`);
+  const name = compound ? body : fields[0]!;
+  if (seen.has(name)) throw new SchemaError(`Collection "${collection}": index "${name}" is declared twice.`);
+  seen.add(name);
+  return { src, name, multi, compound };
+}

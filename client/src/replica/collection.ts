@@ -1,0 +1,117 @@
+import type { Table } from "dexie";
+import type { CommitId, RecordId } from "../types.ts";
+import { history, readAt, type HistoryEntry } from "./commit-log.ts";
+import { live, type Observable } from "../live/observable.ts";
+import type { Row } from "./materialize.ts";
+import { Query, WhereClause } from "./query.ts";
+import type { InsertOptions } from "./transaction.ts";
+
+/** A row as the app sees it: its fields plus `id`. */
+export type RowOf<T> = T & { readonly id: RecordId };
+
+/** The slice of `Database` a collection needs (avoids a dependency cycle). */
+export interface CollectionHost {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  transact<R>(fn: (tx: any) => Promise<R> | R): Promise<R>;
+  readonly replica: import("./replica.ts").Replica;
+}
+
+/**
+ * One collection of a database: writes go through commits, reads through materialized rows.
+ *
+ * @example
+ * const id = await db.patients.insert({ name: "Ada", ward: "A", tags: ["diabetic"], notes: "" });
+ * await db.patients.update(id, (p) => { p.notes = "Seen today."; });
+ * const inWardA = await db.patients.where("ward").equals("A").toArray();
+ */
+export class Collection<T extends object = Record<string, unknown>> {
+  readonly name: string;
+  readonly #host: CollectionHost;
+
+  constructor(host: CollectionHost, name: string) {
+    this.#host = host;
+    this.name = name;
+  }
+
+  get #table(): Table<RowOf<T>, string> {
+    this.#host.replica.assertOpen();
+    return this.#host.replica.dexie.table(this.name);
+  }
+
+  /** Creates a record in its own commit and returns its id (UUIDv7). */
+  insert(value: T, options?: InsertOptions): Promise<RecordId> {
+    return this.#host.transact((tx) => tx.collection(this.name).insert(value as Record<string, unknown>, options));
+  }
+
+  /**
+   * Changes a record with a synchronous function over a draft of it (an Automerge change). Assigning a
+   * string to a text field merges character by character with concurrent edits.
+   */
+  update(id: string, fn: (draft: T) => void): Promise<void> {
+    return this.#host.transact((tx) => tx.collection(this.name).update(id, fn as (d: Record<string, unknown>) => void));
+  }
+
+  /** Deletes a record (a tombstone; a concurrent edit elsewhere does not bring it back). */
+  delete(id: string): Promise<void> {
+    return this.#host.transact((tx) => tx.collection(this.name).delete(id));
+  }
+
+  /** The row with this id, or undefined (also when deleted). */
+  get(id: string): Promise<RowOf<T> | undefined> {
+    return this.#table.get(id);
+  }
+
+  /** Starts an indexed query. */
+  where(index: string): WhereClause<RowOf<T>> {
+    return new WhereClause(this.#table.where(index));
+  }
+
+  /** All rows ordered by an index. */
+  orderBy(index: string): Query<RowOf<T>> {
+    return new Query(this.#table.orderBy(index));
+  }
+
+  /** All rows, in id (creation time) order. */
+  all(): Query<RowOf<T>> {
+    return new Query(this.#table.toCollection());
+  }
+
+  /** All rows. */
+  toArray(): Promise<RowOf<T>[]> {
+    return this.#table.toArray();
+  }
+
+  /** How many records (not deleted). */
+  count(): Promise<number> {
+    return this.#table.count();
+  }
+
+  /** Rows passing a JavaScript predicate (a full scan: prefer an index). */
+  filter(fn: (row: RowOf<T>) => boolean): Query<RowOf<T>> {
+    return new Query(this.#table.filter(fn));
+  }
+
+  /**
+   * A live query over this collection: `fn` builds a query (or any async read of it) and the
+   * observable emits its result now and after every commit that touches what it read.
+   *
+   * @example
+   * db.patients.live((c) => c.where("name").startsWith("A")).subscribe((rows) => render(rows));
+   */
+  live<R = RowOf<T>[]>(fn: (c: this) => Query<RowOf<T>> | Promise<R> | R = (c) => c.all()): Observable<R> {
+    return live(async () => {
+      const q = fn(this);
+      return (q instanceof Query ? await q.toArray() : await q) as R;
+    });
+  }
+
+  /** The commits that changed this record, oldest first: device, time, fields. The audit trail. */
+  history(id: string): Promise<HistoryEntry[]> {
+    return history(this.#host.replica.dexie, id);
+  }
+
+  /** The record as it was right after `commit`. */
+  readAt(id: string, commit: CommitId): Promise<RowOf<T>> {
+    return readAt(this.#host.replica.dexie, id, commit) as Promise<Row> as Promise<RowOf<T>>;
+  }
+}

@@ -1,0 +1,81 @@
+import * as A from "@automerge/automerge";
+import type { Dexie } from "dexie";
+import { NotFound } from "../errors.ts";
+import type { CommitId, DeviceId, VersionVector } from "../types.ts";
+import { toCommit, type Commit, type StoredCommit } from "./commit.ts";
+import { materialize, type Row } from "./materialize.ts";
+import type { DocRow, VectorRow } from "./stored-rows.ts";
+
+/** One entry of a record's history: a commit that changed it. */
+export interface HistoryEntry {
+  readonly commit: CommitId;
+  readonly device: DeviceId;
+  readonly seq: number;
+  /** The author's wall-clock time (ms since 1970): for people, not for ordering merges. */
+  readonly at: number;
+  readonly op: "insert" | "update" | "delete";
+  /** Top-level fields changed. */
+  readonly paths: readonly string[];
+}
+
+/** This replica's version vector: per space, per device, the highest contiguous sequence held. */
+export async function readVector(dexie: Dexie, spaces?: readonly string[]): Promise<VersionVector> {
+  const t = dexie.table<VectorRow>("_vectors");
+  const rows = spaces ? await t.where("space").anyOf(spaces as string[]).toArray() : await t.toArray();
+  const v: VersionVector = {};
+  for (const r of rows) (v[r.space] ??= {})[r.device] = r.seq;
+  return v;
+}
+
+/**
+ * The commits this replica holds that a peer at `since` lacks, in this replica's causal order (the order
+ * they were appended, which never puts a commit before one it depends on). Cost is proportional to what
+ * is missing: one index range per (space, device), never a scan of the log.
+ */
+export async function exportCommits(
+  dexie: Dexie,
+  since: VersionVector,
+  options: { spaces?: readonly string[]; limit?: number } = {},
+): Promise<Commit[]> {
+  const commits = dexie.table<StoredCommit>("_commits");
+  const vectorRows = await (options.spaces
+    ? dexie.table<VectorRow>("_vectors").where("space").anyOf(options.spaces as string[]).toArray()
+    : dexie.table<VectorRow>("_vectors").toArray());
+  const out: StoredCommit[] = [];
+  for (const v of vectorRows) {
+    const from = (since[v.space]?.[v.device] ?? 0) + 1;
+    if (from > v.seq) continue;
+    const part = await commits
+      .where("[space+device+seq]")
+      .between([v.space, v.device, from], [v.space, v.device, v.seq], true, true)
+      .toArray();
+    out.push(...part);
+  }
+  out.sort((a, b) => a.pos! - b.pos!);
+  return (options.limit !== undefined ? out.slice(0, options.limit) : out).map(toCommit);
+}
+
+/** The commits that changed a record, oldest first (this replica's causal order). */
+export async function history(dexie: Dexie, id: string): Promise<HistoryEntry[]> {
+  const rows = await dexie.table<StoredCommit>("_commits").where("records").equals(id).toArray();
+  rows.sort((a, b) => a.pos! - b.pos!);
+  return rows.map((c) => {
+    const rc = c.changes.find((x) => x.record === id)!;
+    return { commit: c.id, device: c.device, seq: c.seq, at: c.at, op: rc.op, paths: rc.paths };
+  });
+}
+
+/**
+ * A record as it was right after a commit: the document viewed at that commit's last change for the
+ * record (Automerge keeps the whole history, so nothing extra is stored for this).
+ */
+export async function readAt(dexie: Dexie, id: string, commit: CommitId): Promise<Row> {
+  const c = await dexie.table<StoredCommit>("_commits").where("id").equals(commit).first();
+  const rc = c?.changes.find((x) => x.record === id);
+  if (!c || !rc) throw new NotFound(`Commit ${commit} did not change record ${id}.`);
+  const row = await dexie.table<DocRow, string>("_docs").get(id);
+  if (!row) throw new NotFound(`No record ${id}.`);
+  const hash = A.decodeChange(rc.changes[rc.changes.length - 1]!).hash;
+  const doc = A.load(row.bin);
+  return materialize(id, A.view(doc, [hash]));
+}

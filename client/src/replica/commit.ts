@@ -1,0 +1,45 @@
+import type { CommitId, DeviceId, RecordId, SpaceId } from "../types.ts";
+
+/** What one commit did to one record. */
+export interface RecordChange {
+  readonly record: RecordId;
+  readonly collection: string;
+  readonly op: "insert" | "update" | "delete";
+  /** The Automerge changes, in order; binary as Automerge encodes them. */
+  readonly changes: readonly Uint8Array[];
+  /** Top-level fields the commit changed (for history and audit); empty for a delete. */
+  readonly paths: readonly string[];
+}
+
+/**
+ * One local transaction's effect, possibly across several records of one space: the unit of history,
+ * of sync and (later) of encryption. A replica applies a commit whole or not at all.
+ */
+export interface Commit {
+  readonly id: CommitId;
+  readonly space: SpaceId;
+  readonly device: DeviceId;
+  /** Per (space, device): 1, 2, 3, ... with no gap. */
+  readonly seq: number;
+  /** Wall-clock time at the author, for people only: merging never depends on it. */
+  readonly at: number;
+  readonly changes: readonly RecordChange[];
+}
+
+/** A commit as stored in the `_commits` table. */
+export interface StoredCommit extends Commit {
+  /** This replica's causal order (auto-increment). */
+  readonly pos?: number;
+  /** The record ids of `changes`, indexed (multi-entry) for history. */
+  readonly records: readonly string[];
+}
+
+/** The id of commit `seq` of `device` in `space`. */
+export function commitId(space: SpaceId, device: DeviceId, seq: number): CommitId {
+  return `${space}.${device}.${seq}` as CommitId;
+}
+
+/** Strips storage-only fields. */
+export function toCommit(s: StoredCommit): Commit {
+  return { id: s.id, space: s.space, device: s.device, seq: s.seq, at: s.at, changes: s.changes };
+}

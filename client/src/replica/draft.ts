@@ -1,0 +1,113 @@
+import * as A from "@automerge/automerge";
+import { ValidationError } from "../errors.ts";
+import type { CollectionSpec } from "./collection-spec.ts";
+
+/**
+ * Converts an app value into what Automerge should store, following the collection's declaration:
+ * strings at declared text paths become collaborative text, every other string an immutable string
+ * (one winner per field on conflict), and numbers at declared counter paths counters.
+ * Automerge 3 would otherwise make every string text, one op per character: about 3x the cost.
+ */
+export function toAutomerge(value: unknown, path: string, spec: CollectionSpec): unknown {
+  if (value === undefined) {
+    throw new ValidationError(`Field "${path}" is undefined; omit it or use null.`);
+  }
+  if (typeof value === "string") return spec.text.has(path) ? value : new A.ImmutableString(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new ValidationError(`Field "${path}" is not a finite number.`);
+    return spec.counters.has(path) ? new A.Counter(value) : value;
+  }
+  if (typeof value === "bigint" || typeof value === "function" || typeof value === "symbol") {
+    throw new ValidationError(`Field "${path}" holds a ${typeof value}, which cannot be stored.`);
+  }
+  if (value === null || typeof value !== "object") return value;
+  if (value instanceof Date || value instanceof Uint8Array || value instanceof A.Counter) return value;
+  if (value instanceof A.ImmutableString) return value;
+  if (Array.isArray(value)) return value.map((v, i) => toAutomerge(v, `${path}.${i}`, spec));
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new ValidationError(`Field "${path}" is a ${proto?.constructor?.name ?? "class instance"}; store plain objects.`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    out[k] = toAutomerge(v, path ? `${path}.${k}` : k, spec);
+  }
+  return out;
+}
+
+const ARRAY_ADDERS = new Set(["push", "unshift", "splice", "fill"]);
+
+/**
+ * Wraps the Automerge change proxy handed to an app's `update` function so the app writes plain
+ * JavaScript: reads give strings (not ImmutableString objects); assigning a string to a declared text
+ * field becomes a character diff (`A.updateText`), so two people replacing a note concurrently keep
+ * both insertions; other writes go through `toAutomerge`.
+ */
+export function makeDraft<T extends object>(root: A.Doc<T>, spec: CollectionSpec): T {
+  return wrap(root as object, [], root, spec) as T;
+}
+
+function wrap(real: object, path: (string | number)[], root: unknown, spec: CollectionSpec): unknown {
+  const dotted = (key: string | number) => [...path, key].join(".");
+  const isArray = Array.isArray(real);
+  // The proxy's target is a stand-in, not Automerge's own proxy: the engine checks proxy invariants
+  // against the target's own property descriptors, and Automerge's list proxy throws when asked for the
+  // descriptor of a method name such as "push".
+  const standIn: object = isArray ? [] : {};
+  return new Proxy(standIn, {
+    get(_t, key) {
+      const v = Reflect.get(real, key);
+      if (typeof key === "symbol") return v;
+      if (isArray && ARRAY_ADDERS.has(key) && typeof v === "function") {
+        return (...args: unknown[]) => {
+          // splice(start, deleteCount, ...items) and fill(value, start, end): only items are values.
+          const converted =
+            key === "splice"
+              ? [args[0], args[1], ...args.slice(2).map((a, i) => toAutomerge(a, dotted(i), spec))]
+              : key === "fill"
+                ? [toAutomerge(args[0], dotted(0), spec), ...args.slice(1)]
+                : args.map((a, i) => toAutomerge(a, dotted(i), spec));
+          return (v as (...a: unknown[]) => unknown).apply(real, converted);
+        };
+      }
+      if (v instanceof A.ImmutableString) return v.val;
+      if (v !== null && typeof v === "object" && !(v instanceof Date) && !(v instanceof Uint8Array) && !(v instanceof A.Counter)) {
+        return wrap(v, [...path, isArray ? Number(key) : key], root, spec);
+      }
+      return v;
+    },
+    set(_t, key, value) {
+      if (typeof key === "symbol") return false;
+      const p = dotted(key);
+      if (path.length === 0 && (key === "id" || key.startsWith("$"))) {
+        throw new ValidationError(`Field "${key}" is reserved.`);
+      }
+      if (typeof value === "string" && spec.text.has(p) && typeof Reflect.get(real, key) === "string") {
+        A.updateText(root as A.Doc<unknown>, [...path, key], value);
+        return true;
+      }
+      return Reflect.set(real, key, toAutomerge(value, p, spec));
+    },
+    deleteProperty(_t, key) {
+      return Reflect.deleteProperty(real, key);
+    },
+    has(_t, key) {
+      return Reflect.has(real, key);
+    },
+    ownKeys(t) {
+      const keys = Reflect.ownKeys(real);
+      if (isArray && !keys.includes("length")) keys.push("length");
+      if (isArray) (t as unknown[]).length = (real as unknown[]).length;
+      return keys;
+    },
+    getOwnPropertyDescriptor(t, key) {
+      if (isArray && key === "length") {
+        (t as unknown[]).length = (real as unknown[]).length;
+        return Reflect.getOwnPropertyDescriptor(t, key);
+      }
+      if (!Reflect.has(real, key)) return undefined;
+      return { value: this.get!(t, key, undefined), writable: true, enumerable: true, configurable: true };
+    },
+  });
+}

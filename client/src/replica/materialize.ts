@@ -1,0 +1,37 @@
+import * as A from "@automerge/automerge";
+
+/** The field that marks a record as deleted inside its document. Never materialized. */
+export const DELETED_FIELD = "$deleted";
+
+/** A materialized row: the record's JSON values plus its `id`. */
+export type Row = { id: string } & Record<string, unknown>;
+
+/**
+ * Turns a record's Automerge document into the plain row stored in its collection's table, so queries
+ * never touch Automerge: collaborative text and immutable strings become strings, counters numbers.
+ * Dates and byte arrays stay as they are (IndexedDB stores both).
+ */
+export function materialize(id: string, doc: A.Doc<unknown>): Row {
+  const row: Row = { id };
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (k.startsWith("$")) continue;
+    row[k] = plain(v);
+  }
+  return row;
+}
+
+/** True if the document carries a delete (tombstone). */
+export function isDeleted(doc: A.Doc<unknown>): boolean {
+  return (doc as Record<string, unknown>)[DELETED_FIELD] === true;
+}
+
+function plain(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (v instanceof A.ImmutableString) return (v as A.ImmutableString).val;
+  if (v instanceof A.Counter) return v.value;
+  if (v instanceof Date || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) return v.map(plain);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = plain(x);
+  return out;
+}

@@ -1,0 +1,219 @@
+import * as A from "@automerge/automerge";
+import type { Dexie } from "dexie";
+import { DatabaseClosed, ShoalError } from "../errors.ts";
+import { newDeviceId, newSpaceId, randomBytes, toHex } from "../ids.ts";
+import type { DeviceId, SpaceId } from "../types.ts";
+import type { CollectionSpec } from "./collection-spec.ts";
+import type { StoredCommit } from "./commit.ts";
+import { DocCache } from "./doc-cache.ts";
+import { sameHeads } from "./heads.ts";
+import { Mutex } from "./mutex.ts";
+import type { PreparedCommit } from "./prepared.ts";
+import { asStorageError } from "./quota.ts";
+import type { DocRow, SpaceRow } from "./stored-rows.ts";
+import { writeLocalBatch } from "./write-local-batch.ts";
+
+/** A document loaded for editing, with where it lives. */
+export interface LoadedDoc {
+  doc: A.Doc<unknown>;
+  collection: string;
+  space: SpaceId;
+}
+
+type Listener = (commits: readonly StoredCommit[], origin: "local" | "remote") => void;
+
+interface Queued {
+  commits: PreparedCommit[];
+  resolve: (c: StoredCommit[]) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Most local commits one IndexedDB transaction takes; a longer queue is written in several. */
+const MAX_BATCH = 500;
+
+/**
+ * The local replica of one database: the Dexie connection, the device identity, a bounded cache of
+ * Automerge documents, and the single writer that turns prepared local commits into IndexedDB
+ * transactions. Public API classes (`Database`, `Collection`, `Transaction`) sit on top of it.
+ */
+export class Replica {
+  readonly dexie: Dexie;
+  readonly device: DeviceId;
+  /** Automerge actor of this page (tab): unique per open, so two tabs never produce clashing changes. */
+  readonly actor: string;
+  readonly privateSpace: SpaceId;
+  readonly specs: ReadonlyMap<string, CollectionSpec>;
+  readonly cache = new DocCache();
+  /** Held while a transaction function runs, and while remote commits are applied. */
+  readonly lock = new Mutex();
+  #queue: Queued[] = [];
+  #flushing: Promise<void> | null = null;
+  #generation = 0;
+  #closed = false;
+  readonly #listeners = new Set<Listener>();
+
+  private constructor(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>, device: DeviceId, privateSpace: SpaceId) {
+    this.dexie = dexie;
+    this.specs = specs;
+    this.device = device;
+    this.privateSpace = privateSpace;
+    this.actor = toHex(randomBytes(16));
+  }
+
+  /**
+   * Reads or creates the device id and the private space in one transaction, so two tabs opening a new
+   * database at once agree on both.
+   */
+  static async open(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>): Promise<Replica> {
+    const meta = dexie.table<{ key: string; value: unknown }>("_meta");
+    const spaces = dexie.table<SpaceRow>("_spaces");
+    const { device, privateSpace } = await dexie.transaction("rw", meta, spaces, async () => {
+      let device = (await meta.get("device"))?.value as DeviceId | undefined;
+      let privateSpace = (await meta.get("privateSpace"))?.value as SpaceId | undefined;
+      if (!device) {
+        device = newDeviceId();
+        await meta.put({ key: "device", value: device });
+      }
+      if (!privateSpace) {
+        privateSpace = newSpaceId();
+        await spaces.put({ id: privateSpace, name: "Private", key: randomBytes(32), createdAt: Date.now(), private: true });
+        await meta.put({ key: "privateSpace", value: privateSpace });
+      }
+      return { device, privateSpace };
+    });
+    return new Replica(dexie, specs, device, privateSpace);
+  }
+
+  /** Throws `DatabaseClosed` after `close()`. */
+  assertOpen(): void {
+    if (this.#closed) throw new DatabaseClosed();
+  }
+
+  /** Current failure generation: a write failure bumps it, invalidating transactions built before. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Listens to commits written by this handle (local) or applied from elsewhere (remote). */
+  onCommits(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Tells listeners; a throwing listener must not break the writer. */
+  emit(commits: readonly StoredCommit[], origin: "local" | "remote"): void {
+    if (commits.length === 0) return;
+    for (const l of this.#listeners) {
+      try {
+        l(commits, origin);
+      } catch (e) {
+        console.error("Shoal: a commit listener threw", e);
+      }
+    }
+  }
+
+  /**
+   * Loads a record's document for editing: from the cache when IndexedDB still holds what the cache last
+   * saw, merged with the stored one when another tab wrote it meanwhile, else from IndexedDB.
+   */
+  async loadForEdit(id: string): Promise<LoadedDoc | undefined> {
+    const row = await this.dexie.table<DocRow, string>("_docs").get(id);
+    const e = this.cache.get(id);
+    if (e) {
+      if (row && !sameHeads(row.heads, e.persistedHeads)) {
+        e.doc = A.merge(A.clone(e.doc, { actor: this.actor }), A.load(row.bin));
+        e.persistedHeads = row.heads;
+      }
+      return { doc: e.doc, collection: e.collection, space: e.space };
+    }
+    if (!row) return undefined;
+    const doc = A.load(row.bin, { actor: this.actor });
+    this.cache.set(id, { doc, persistedHeads: row.heads, pins: 0, version: 0, collection: row.collection, space: row.space });
+    return { doc, collection: row.collection, space: row.space };
+  }
+
+  /**
+   * Queues prepared commits for the writer and resolves once they are durably written (strict
+   * durability), with their sequence numbers. Commits queued close together share one IndexedDB
+   * transaction. The caller has already published its documents to the cache.
+   */
+  enqueue(commits: PreparedCommit[], flushNow: boolean): Promise<StoredCommit[]> {
+    const done = new Promise<StoredCommit[]>((resolve, reject) => this.#queue.push({ commits, resolve, reject }));
+    if (flushNow || this.#queue.length >= MAX_BATCH) void this.#flush();
+    return done;
+  }
+
+  /** Starts writing what is queued (no-op if a write is running: it picks the queue up when done). */
+  kick(): void {
+    if (this.#queue.length > 0) void this.#flush();
+  }
+
+  /** Resolves when nothing is queued or being written. */
+  async drain(): Promise<void> {
+    while (this.#flushing || this.#queue.length > 0) {
+      if (!this.#flushing) void this.#flush();
+      await this.#flushing;
+    }
+  }
+
+  #flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing;
+    this.#flushing = (async () => {
+      try {
+        while (this.#queue.length > 0) {
+          const items = this.#queue.splice(0, MAX_BATCH);
+          const batch = items.flatMap((q) => q.commits);
+          try {
+            const { docs, commits } = await writeLocalBatch(this.dexie, this.device, this.actor, batch);
+            for (const [id, w] of docs) {
+              const e = this.cache.get(id);
+              if (!e) continue;
+              e.pins = Math.max(0, e.pins - w.touches);
+              e.persistedHeads = w.heads;
+              if (w.merged) {
+                e.doc = e.version === w.version ? w.doc : A.merge(A.clone(e.doc, { actor: this.actor }), w.doc);
+              }
+            }
+            let i = 0;
+            for (const q of items) {
+              q.resolve(commits.slice(i, i + q.commits.length));
+              i += q.commits.length;
+            }
+            this.emit(commits, "local");
+          } catch (err) {
+            // Commits queued behind a failed one may build on it: fail them too, and forget every cached
+            // document, since some hold changes that will never be saved.
+            const error = asStorageError(err);
+            const failed = [...items, ...this.#queue.splice(0)];
+            this.#generation++;
+            this.cache.clear();
+            for (const q of failed) q.reject(error);
+          }
+        }
+      } finally {
+        this.#flushing = null;
+      }
+    })();
+    return this.#flushing;
+  }
+
+  /** Adds a space row. */
+  async addSpace(row: SpaceRow): Promise<void> {
+    await this.dexie.table<SpaceRow>("_spaces").put(row);
+  }
+
+  /** Waits for queued writes, then closes the connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.drain();
+    this.#closed = true;
+    this.dexie.close();
+  }
+}
+
+/** Thrown to a transaction whose documents were invalidated by an earlier failed write. */
+export class WriteAborted extends ShoalError {
+  constructor(cause: unknown) {
+    super("WriteAborted", "An earlier write failed, so this transaction was not saved. Try again.", { cause });
+  }
+}

@@ -1,0 +1,161 @@
+import * as A from "@automerge/automerge";
+import { NotFound, ValidationError } from "../errors.ts";
+import { uuidv7 } from "../ids.ts";
+import type { RecordId, SpaceId } from "../types.ts";
+import type { CollectionSpec } from "./collection-spec.ts";
+import { DELETED_FIELD, isDeleted, materialize, type Row } from "./materialize.ts";
+import { makeDraft, toAutomerge } from "./draft.ts";
+import type { PreparedCommit, PreparedEntry } from "./prepared.ts";
+import type { Replica } from "./replica.ts";
+
+interface Working {
+  id: RecordId;
+  collection: string;
+  space: SpaceId;
+  base: A.Doc<unknown> | null;
+  doc: A.Doc<unknown>;
+  op: "insert" | "update" | "delete";
+  paths: Set<string>;
+}
+
+/** Where an insert goes: a space id or an object with one (as `createSpace` returns). */
+export type SpaceRef = SpaceId | { readonly id: SpaceId };
+
+/** Options of `insert`. */
+export interface InsertOptions {
+  /** The space the record belongs to (default: the database's private space). */
+  space?: SpaceRef;
+}
+
+/**
+ * The records a `transact` function changes, kept apart until the function returns: nothing reaches
+ * IndexedDB or the shared document cache if it throws, and everything becomes one commit per space.
+ * Reads inside see the transaction's own writes.
+ */
+export class Transaction {
+  readonly #replica: Replica;
+  readonly #working = new Map<string, Working>();
+  readonly #knownSpaces: ReadonlySet<string>;
+
+  constructor(replica: Replica, knownSpaces: ReadonlySet<string>) {
+    this.#replica = replica;
+    this.#knownSpaces = knownSpaces;
+  }
+
+  #spec(collection: string): CollectionSpec {
+    const spec = this.#replica.specs.get(collection);
+    if (!spec) throw new ValidationError(`Unknown collection "${collection}".`);
+    return spec;
+  }
+
+  /** Creates a record and returns its new id. */
+  insert(collection: string, value: Record<string, unknown>, options: InsertOptions = {}): RecordId {
+    const spec = this.#spec(collection);
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      throw new ValidationError(`insert into "${collection}" takes a plain object.`);
+    }
+    const space = (typeof options.space === "object" ? options.space.id : options.space) ?? this.#replica.privateSpace;
+    if (!this.#knownSpaces.has(space)) throw new ValidationError(`Unknown space ${space}.`);
+    for (const k of Object.keys(value)) {
+      if (k === "id" || k.startsWith("$")) throw new ValidationError(`Field "${k}" is reserved.`);
+    }
+    const id = uuidv7();
+    const converted = toAutomerge(value, "", spec) as Record<string, unknown>;
+    const doc = A.change(A.init<Record<string, unknown>>({ actor: this.#replica.actor }), (d) => {
+      Object.assign(d, converted);
+    });
+    this.#working.set(id, { id, collection, space, base: null, doc, op: "insert", paths: new Set(Object.keys(converted)) });
+    return id;
+  }
+
+  async #load(collection: string, id: string): Promise<Working> {
+    const w = this.#working.get(id);
+    if (w) {
+      if (w.collection !== collection) throw new NotFound(`No record ${id} in "${collection}".`);
+      if (isDeleted(w.doc)) throw new NotFound(`Record ${id} was deleted.`);
+      return w;
+    }
+    const loaded = await this.#replica.loadForEdit(id);
+    if (!loaded || loaded.collection !== collection) throw new NotFound(`No record ${id} in "${collection}".`);
+    if (isDeleted(loaded.doc)) throw new NotFound(`Record ${id} was deleted.`);
+    const fresh: Working = {
+      id: id as RecordId,
+      collection,
+      space: loaded.space,
+      base: loaded.doc,
+      doc: A.clone(loaded.doc, { actor: this.#replica.actor }),
+      op: "update",
+      paths: new Set(),
+    };
+    this.#working.set(id, fresh);
+    return fresh;
+  }
+
+  /**
+   * Applies an Automerge change function to a record. The function gets the record as plain JavaScript
+   * (strings read as strings) and must be synchronous.
+   */
+  async update(collection: string, id: string, fn: (draft: Record<string, unknown>) => void): Promise<void> {
+    const spec = this.#spec(collection);
+    const w = await this.#load(collection, id);
+    w.doc = A.change(
+      w.doc,
+      {
+        patchCallback: (patches) => {
+          for (const p of patches) if (p.path.length > 0) w.paths.add(String(p.path[0]));
+        },
+      },
+      (d) => {
+        const r = fn(makeDraft(d as Record<string, unknown>, spec)) as unknown;
+        if (r instanceof Promise) throw new ValidationError("An update function must be synchronous.");
+      },
+    );
+  }
+
+  /** Marks a record deleted (a tombstone that syncs like any edit and wins over concurrent edits). */
+  async delete(collection: string, id: string): Promise<void> {
+    const w = await this.#load(collection, id);
+    w.doc = A.change(w.doc, (d) => {
+      (d as Record<string, unknown>)[DELETED_FIELD] = true;
+    });
+    w.op = "delete";
+  }
+
+  /** The record as this transaction sees it (its own writes included), or undefined. */
+  async get(collection: string, id: string): Promise<Row | undefined> {
+    const w = this.#working.get(id);
+    if (w) return w.collection === collection && !isDeleted(w.doc) ? materialize(id, w.doc) : undefined;
+    return (await this.#replica.dexie.table(collection).get(id)) as Row | undefined;
+  }
+
+  /** Turns the transaction into commits (one per space) and publishes its documents to the cache. */
+  prepare(): PreparedCommit[] {
+    const bySpace = new Map<SpaceId, PreparedEntry[]>();
+    const at = Date.now();
+    for (const w of this.#working.values()) {
+      const changes = w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc);
+      if (changes.length === 0) continue;
+      const cache = this.#replica.cache;
+      const e = cache.get(w.id) ?? { doc: w.doc, persistedHeads: [], pins: 0, version: 0, collection: w.collection, space: w.space };
+      e.doc = w.doc;
+      e.pins++;
+      e.version++;
+      cache.set(w.id, e);
+      const entry: PreparedEntry = {
+        record: w.id,
+        collection: w.collection,
+        op: w.op,
+        changes,
+        paths: w.op === "delete" ? [] : [...w.paths].sort(),
+        space: w.space,
+        baseHeads: w.base ? A.getHeads(w.base) : [],
+        doc: w.doc,
+        version: e.version,
+      };
+      const list = bySpace.get(w.space);
+      if (list) list.push(entry);
+      else bySpace.set(w.space, [entry]);
+    }
+    return [...bySpace].map(([space, entries]) => ({ space, at, entries }));
+  }
+}

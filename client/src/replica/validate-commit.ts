@@ -1,0 +1,40 @@
+import { ValidationError } from "../errors.ts";
+import { isId16, isRecordId } from "../ids.ts";
+import type { Commit } from "./commit.ts";
+import { commitId } from "./commit.ts";
+
+const COLLECTION_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
+const PATH_RE = /^[^\u0000]{1,200}$/;
+const OPS = new Set(["insert", "update", "delete"]);
+
+/** Most record changes one commit may carry (bounds the work an untrusted peer can ask for). */
+export const MAX_RECORDS_PER_COMMIT = 10_000;
+
+/**
+ * Checks the shape of a commit received from elsewhere, before any of it is applied: ids well formed
+ * and consistent, sequence a positive integer, every change a byte array. Throws `ValidationError`.
+ */
+export function validateCommit(c: Commit): void {
+  const bad = (why: string) => new ValidationError(`Malformed commit ${String(c?.id)}: ${why}.`);
+  if (c === null || typeof c !== "object") throw bad("not an object");
+  if (!isId16(c.space) || !isId16(c.device)) throw bad("bad space or device id");
+  if (!Number.isSafeInteger(c.seq) || c.seq < 1) throw bad("bad sequence number");
+  if (c.id !== commitId(c.space, c.device, c.seq)) throw bad("id does not match space, device and sequence");
+  if (typeof c.at !== "number" || !Number.isFinite(c.at)) throw bad("bad time");
+  if (!Array.isArray(c.changes) || c.changes.length === 0 || c.changes.length > MAX_RECORDS_PER_COMMIT) {
+    throw bad("bad list of changes");
+  }
+  const seen = new Set<string>();
+  for (const rc of c.changes) {
+    if (!isRecordId(rc.record)) throw bad("bad record id");
+    if (seen.has(rc.record)) throw bad("a record appears twice");
+    seen.add(rc.record);
+    if (typeof rc.collection !== "string" || !COLLECTION_RE.test(rc.collection)) throw bad("bad collection name");
+    if (!OPS.has(rc.op)) throw bad("bad operation");
+    if (!Array.isArray(rc.changes) || rc.changes.length === 0) throw bad("no Automerge changes");
+    for (const ch of rc.changes) if (!(ch instanceof Uint8Array)) throw bad("a change is not bytes");
+    if (!Array.isArray(rc.paths) || rc.paths.some((p: unknown) => typeof p !== "string" || !PATH_RE.test(p))) {
+      throw bad("bad paths");
+    }
+  }
+}

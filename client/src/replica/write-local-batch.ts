@@ -1,0 +1,118 @@
+import * as A from "@automerge/automerge";
+import type { Dexie, Table } from "dexie";
+import { ValidationError } from "../errors.ts";
+import type { DeviceId } from "../types.ts";
+import { commitId, type StoredCommit } from "./commit.ts";
+import { sameHeads } from "./heads.ts";
+import { isDeleted, materialize } from "./materialize.ts";
+import type { PreparedCommit } from "./prepared.ts";
+import type { DocRow, VectorRow } from "./stored-rows.ts";
+
+/** The state of one document after a written batch. */
+export interface WrittenDoc {
+  doc: A.Doc<unknown>;
+  heads: string[];
+  /** True when another tab had written the document meanwhile and the change was merged into it. */
+  merged: boolean;
+  /** Cache version of the last entry of this batch for the document, and how many entries touched it. */
+  version: number;
+  touches: number;
+}
+
+/**
+ * Writes queued local commits in ONE IndexedDB transaction: each commit takes the next sequence number
+ * of (space, this device) inside the transaction, so tabs sharing the device id serialize on the
+ * `_vectors` row and never take the same number or leave a gap; rows, Automerge binaries, the commit log
+ * and the vector are all written, or (on any error, quota included) none of them.
+ *
+ * When another tab wrote a document after this tab loaded it, the local Automerge changes are applied
+ * onto the stored document instead of replacing it: they depend only on history the stored document has.
+ */
+export async function writeLocalBatch(
+  dexie: Dexie,
+  device: DeviceId,
+  actor: string,
+  batch: readonly PreparedCommit[],
+): Promise<{ docs: Map<string, WrittenDoc>; commits: StoredCommit[] }> {
+  const collections = new Set<string>();
+  for (const c of batch) for (const e of c.entries) collections.add(e.collection);
+  const docsT = dexie.table<DocRow, string>("_docs");
+  const vectorsT = dexie.table<VectorRow>("_vectors");
+  const commitsT = dexie.table<StoredCommit>("_commits");
+  const rowTables = [...collections].map((c) => dexie.table(c));
+  return dexie.transaction("rw", [docsT, vectorsT, commitsT, ...rowTables], async () => {
+    const ids = [...new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)))];
+    const stored = await docsT.bulkGet(ids);
+    const storedById = new Map<string, DocRow>();
+    stored.forEach((row) => row && storedById.set(row.id, row));
+    const spaces = [...new Set(batch.map((c) => c.space))];
+    const vectors = await vectorsT.bulkGet(spaces.map((s) => [s, device]));
+    const nextSeq = new Map(spaces.map((s, i) => [s as string, vectors[i]?.seq ?? 0]));
+
+    const docs = new Map<string, WrittenDoc>();
+    const commits: StoredCommit[] = [];
+    for (const c of batch) {
+      const seq = nextSeq.get(c.space)! + 1;
+      nextSeq.set(c.space, seq);
+      for (const e of c.entries) {
+        const prev = docs.get(e.record);
+        const row = storedById.get(e.record);
+        if (row && (row.space !== e.space || row.collection !== e.collection)) {
+          throw new ValidationError(`Record ${e.record} belongs to another space or collection.`);
+        }
+        const curHeads = prev ? prev.heads : row?.heads;
+        let doc = e.doc;
+        let merged = prev?.merged ?? false;
+        if (curHeads && !sameHeads(curHeads, e.baseHeads)) {
+          const base = prev ? A.clone(prev.doc, { actor }) : A.load(row!.bin, { actor });
+          [doc] = A.applyChanges(base, e.changes as Uint8Array[]);
+          if (A.getMissingDeps(doc, []).length > 0) {
+            throw new Error(`Internal: local change to ${e.record} depends on history that was never saved.`);
+          }
+          merged = true;
+        }
+        docs.set(e.record, {
+          doc,
+          heads: A.getHeads(doc),
+          merged,
+          version: e.version,
+          touches: (prev?.touches ?? 0) + 1,
+        });
+      }
+      commits.push({
+        id: commitId(c.space, device, seq),
+        space: c.space,
+        device,
+        seq,
+        at: c.at,
+        changes: c.entries.map(({ record, collection, op, changes, paths }) => ({ record, collection, op, changes, paths })),
+        records: c.entries.map((e) => e.record),
+      });
+    }
+
+    const docRows: DocRow[] = [];
+    const puts = new Map<string, unknown[]>();
+    const dels = new Map<string, string[]>();
+    const meta = new Map<string, { collection: string; space: DocRow["space"] }>();
+    for (const c of batch) for (const e of c.entries) meta.set(e.record, e);
+    for (const [id, w] of docs) {
+      const { collection, space } = meta.get(id)!;
+      const deleted = isDeleted(w.doc);
+      docRows.push({ id, collection, space, bin: A.save(w.doc), heads: w.heads, deleted: deleted ? 1 : 0 });
+      if (deleted) push(dels, collection, id);
+      else push(puts, collection, materialize(id, w.doc));
+    }
+    await docsT.bulkPut(docRows);
+    for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
+    for (const [collection, keys] of dels) await dexie.table(collection).bulkDelete(keys);
+    await vectorsT.bulkPut(spaces.map((space) => ({ space, device, seq: nextSeq.get(space)! })));
+    await commitsT.bulkAdd(commits);
+    return { docs, commits };
+  });
+}
+
+function push<T>(m: Map<string, T[]>, k: string, v: T): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
