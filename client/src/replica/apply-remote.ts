@@ -38,9 +38,11 @@ const CHUNK_BUDGET_MS = 30;
 export async function applyRemoteCommits(replica: Replica, commits: readonly Commit[]): Promise<ApplyReport> {
   const report = { applied: [] as CommitId[], duplicates: 0, pending: 0, rejected: [] as ApplyReport["rejected"] };
   const valid: Commit[] = [];
+  const known = new Set((await replica.dexie.table("_spaces").toCollection().primaryKeys()) as string[]);
   for (const c of commits) {
     try {
       validateCommit(c);
+      if (!known.has(c.space)) throw new ValidationError(`Commit ${c.id} is for a space this device has not joined.`);
       valid.push(c);
     } catch (e) {
       report.rejected.push({ id: String(c?.id), error: e as ShoalError });
@@ -58,6 +60,8 @@ export async function applyRemoteCommits(replica: Replica, commits: readonly Com
       replica.assertOpen();
       await replica.drain();
       const r = await applyChunk(replica, chunk);
+      replica.stats.remoteChunks++;
+      replica.stats.remoteCommits += r.applied.length;
       report.applied.push(...r.applied.map((c) => c.id));
       report.duplicates += r.duplicates;
       report.rejected.push(...r.rejected);
@@ -208,6 +212,7 @@ function applyAutomerge(
     }
     for (const [id, changes] of grouped) {
       const st = docs.get(id)!;
+      replica.stats.applyChangesCalls++;
       [st.doc] = A.applyChanges(st.doc, changes);
       if (A.getMissingDeps(st.doc, []).length > 0) throw new Error("slow path");
     }
@@ -235,6 +240,7 @@ function applyAutomerge(
     for (const rc of c.changes) {
       const cur = docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
       try {
+        replica.stats.applyChangesCalls++;
         const [doc] = A.applyChanges(A.clone(cur.doc, { actor }), rc.changes as Uint8Array[]);
         if (A.getMissingDeps(doc, []).length > 0) {
           outcome = "wait";

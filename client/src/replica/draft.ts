@@ -5,7 +5,8 @@ import type { CollectionSpec } from "./collection-spec.ts";
 /**
  * Converts an app value into what Automerge should store, following the collection's declaration:
  * strings at declared text paths become collaborative text, every other string an immutable string
- * (one winner per field on conflict), and numbers at declared counter paths counters.
+ * (one winner per field on conflict), and numbers at declared counter paths counters. As in JSON, an
+ * object field holding `undefined` is left out; `undefined` elsewhere (in a list) is refused.
  * Automerge 3 would otherwise make every string text, one op per character: about 3x the cost.
  */
 export function toAutomerge(value: unknown, path: string, spec: CollectionSpec): unknown {

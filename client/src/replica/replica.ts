@@ -51,6 +51,8 @@ export class Replica {
   #generation = 0;
   #closed = false;
   readonly #listeners = new Set<Listener>();
+  /** Counters for tests, the bench and the devtools panel. */
+  readonly stats = { localTransactions: 0, localCommits: 0, remoteChunks: 0, applyChangesCalls: 0, remoteCommits: 0 };
 
   private constructor(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>, device: DeviceId, privateSpace: SpaceId) {
     this.dexie = dexie;
@@ -165,6 +167,8 @@ export class Replica {
           const batch = items.flatMap((q) => q.commits);
           try {
             const { docs, commits } = await writeLocalBatch(this.dexie, this.device, this.actor, batch);
+            this.stats.localTransactions++;
+            this.stats.localCommits += commits.length;
             for (const [id, w] of docs) {
               const e = this.cache.get(id);
               if (!e) continue;

@@ -1,0 +1,192 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { ProtocolError } from "../errors.ts";
+import { decodeMessage, encodeMessage } from "./codec.ts";
+import { fromHex, toHex } from "./hex.ts";
+import { MAX_COMMITS_PER_BATCH, MAX_FRAME_BYTES } from "./limits.ts";
+import type { Message } from "./messages.ts";
+import { encodeSealedCommit } from "./sealed-commit.ts";
+
+const space = fromHex("5a".repeat(16));
+const device = fromHex("00112233445566778899aabbccddeeff");
+const body = new Uint8Array(28).map((_, i) => i);
+const commit = encodeSealedCommit({ version: 1, space, device, seq: 2, epoch: 7, prevHash: fromHex("ab".repeat(32)) }, body);
+
+// The same bytes appear in PROTOCOL.md, section "Worked example"; the last test checks they still do.
+const EXAMPLES: Record<string, { hex: string; message: Message }> = {
+  hello: {
+    hex: `01 01 01 01 00 11 22 33 44 55 66 77 88 99 aa bb
+          cc dd ee ff`,
+    message: { type: "hello", minVersion: 1, maxVersion: 1, device },
+  },
+  pull: {
+    hex: `01 03 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+          5a 5a 00 01 00 00 00 01 00 11 22 33 44 55 66 77
+          88 99 aa bb cc dd ee ff 00 00 00 00 00 00 00 01`,
+    message: { type: "pull", space, vector: [{ device, seq: 1 }], maxBytes: 65536 },
+  },
+  commits: {
+    hex: `01 04 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+          5a 5a 00 00 01 00 00 00 6d 01 5a 5a 5a 5a 5a 5a
+          5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 00 11 22 33 44 55
+          66 77 88 99 aa bb cc dd ee ff 00 00 00 00 00 00
+          00 02 00 00 00 07 ab ab ab ab ab ab ab ab ab ab
+          ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
+          ab ab ab ab ab ab 00 00 00 1c 00 01 02 03 04 05
+          06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15
+          16 17 18 19 1a 1b`,
+    message: { type: "commits", space, commits: [commit], more: false, reply: false },
+  },
+  ack: {
+    hex: `01 05 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+          5a 5a 00 01 00 11 22 33 44 55 66 77 88 99 aa bb
+          cc dd ee ff 00 00 00 00 00 00 00 02`,
+    message: { type: "ack", space, entries: [{ device, seq: 2 }] },
+  },
+  error: {
+    hex: `01 06 07 02 00 03 67 61 70 00 11 22 33 44 55 66
+          77 88 99 aa bb cc dd ee ff 00 00 00 00 00 00 00
+          05`,
+    message: { type: "error", code: "gap", message: "gap", fatal: false, device, seq: 5 },
+  },
+};
+
+const bytesOf = (hex: string) => fromHex(hex.replace(/\s+/g, ""));
+
+function reason(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ProtocolError) return e.reason;
+    throw e;
+  }
+  return "accepted";
+}
+
+describe("codec: byte-exact examples", () => {
+  for (const [name, { hex, message }] of Object.entries(EXAMPLES)) {
+    it(`encodes and decodes the ${name} example`, () => {
+      expect(toHex(encodeMessage(message))).toBe(toHex(bytesOf(hex)));
+      expect(decodeMessage(bytesOf(hex))).toEqual(message);
+    });
+  }
+
+  it("PROTOCOL.md shows the same bytes", () => {
+    const doc = readFileSync(new URL("../../../PROTOCOL.md", import.meta.url), "utf8").replace(/\s+/g, " ");
+    for (const { hex } of Object.values(EXAMPLES)) expect(doc).toContain(hex.replace(/\s+/g, " "));
+  });
+});
+
+describe("codec: round trips", () => {
+  const many = Array.from({ length: 3 }, (_, i) => ({ device: fromHex(String(i).repeat(32)), seq: 2 ** 53 - 1 - i }));
+  const cases: Message[] = [
+    { type: "hello", minVersion: 1, maxVersion: 7, device },
+    { type: "welcome", version: 1, vector: [] },
+    { type: "welcome", version: 1, vector: many },
+    { type: "pull", space, vector: many, maxBytes: 0xffffffff },
+    { type: "commits", space, commits: [], more: true, reply: true },
+    { type: "commits", space, commits: [commit, commit], more: false, reply: true },
+    { type: "ack", space, entries: [] },
+    { type: "error", code: "protocol", message: "héllo ✓", fatal: true },
+    { type: "error", code: "quota", message: "", fatal: false, device, seq: 1 },
+    { type: "ping", nonce: 0xffffffff },
+    { type: "pong", nonce: 0 },
+  ];
+  for (const m of cases) {
+    it(`round-trips ${m.type} ${JSON.stringify(m).length}`, () => {
+      expect(decodeMessage(encodeMessage(m))).toEqual(m);
+    });
+  }
+
+  it("decodes from a view into a larger buffer and returns copies", () => {
+    const frame = encodeMessage({ type: "commits", space, commits: [commit], more: false });
+    const big = new Uint8Array(frame.length + 10);
+    big.set(frame, 5);
+    const m = decodeMessage(big.subarray(5, 5 + frame.length));
+    big.fill(0);
+    expect(m).toMatchObject({ type: "commits", commits: [commit] });
+  });
+});
+
+describe("codec: rejection", () => {
+  const valid = bytesOf(EXAMPLES.commits!.hex);
+
+  it("rejects every truncation of a valid frame as truncated", () => {
+    for (let n = 0; n < valid.length; n++) expect(reason(() => decodeMessage(valid.subarray(0, n)))).toBe("truncated");
+  });
+
+  it("rejects trailing bytes", () => {
+    const longer = new Uint8Array(valid.length + 1);
+    longer.set(valid);
+    expect(reason(() => decodeMessage(longer))).toBe("trailing-bytes");
+  });
+
+  it("rejects an unknown version and an unknown type", () => {
+    expect(reason(() => decodeMessage(Uint8Array.of(2, 1, 1, 1, ...device)))).toBe("unknown-version");
+    expect(reason(() => decodeMessage(Uint8Array.of(0, 1)))).toBe("unknown-version");
+    expect(reason(() => decodeMessage(Uint8Array.of(1, 99)))).toBe("unknown-type");
+    expect(reason(() => decodeMessage(Uint8Array.of(1, 0)))).toBe("unknown-type");
+  });
+
+  it("rejects oversized frames and counts over the limits", () => {
+    expect(reason(() => decodeMessage(new Uint8Array(MAX_FRAME_BYTES + 1)))).toBe("oversized");
+    expect(reason(() => decodeMessage(valid, { maxFrameBytes: valid.length - 1 }))).toBe("oversized");
+    const tooMany = Uint8Array.of(1, 4, ...space, 0, (MAX_COMMITS_PER_BATCH + 1) >> 8, (MAX_COMMITS_PER_BATCH + 1) & 255);
+    expect(reason(() => decodeMessage(tooMany))).toBe("oversized");
+    const vector = encodeMessage({ type: "ack", space, entries: [{ device, seq: 1 }, { device: space, seq: 1 }] });
+    expect(reason(() => decodeMessage(vector, { maxVectorEntries: 1 }))).toBe("oversized");
+    expect(reason(() => decodeMessage(valid, { maxCommitBytes: commit.length - 1 }))).toBe("oversized");
+  });
+
+  it("rejects bad fields", () => {
+    const seqZero = bytesOf(EXAMPLES.ack!.hex);
+    seqZero[seqZero.length - 1] = 0;
+    expect(reason(() => decodeMessage(seqZero))).toBe("bad-field");
+    const seqHuge = bytesOf(EXAMPLES.ack!.hex);
+    seqHuge[36] = 0x00;
+    seqHuge[37] = 0x20; // 2^53
+    expect(reason(() => decodeMessage(seqHuge))).toBe("bad-field");
+    const twice = Uint8Array.of(...bytesOf(EXAMPLES.ack!.hex).subarray(0, 18), 0, 2, ...[0, 1].flatMap(() => [...device, 0, 0, 0, 0, 0, 0, 0, 1]));
+    expect(reason(() => decodeMessage(twice))).toBe("bad-field");
+    const flags = bytesOf(EXAMPLES.commits!.hex);
+    flags[18] = 0x80;
+    expect(reason(() => decodeMessage(flags))).toBe("bad-field");
+    const otherSpace = bytesOf(EXAMPLES.commits!.hex);
+    otherSpace[2] = 0x5b;
+    expect(reason(() => decodeMessage(otherSpace))).toBe("bad-field");
+    const badCommitVersion = bytesOf(EXAMPLES.commits!.hex);
+    badCommitVersion[25] = 9;
+    expect(reason(() => decodeMessage(badCommitVersion))).toBe("unknown-version");
+    expect(reason(() => decodeMessage(Uint8Array.of(1, 1, 2, 1, ...device)))).toBe("bad-field");
+    const badUtf8 = Uint8Array.of(1, 6, 1, 0, 0, 1, 0xff);
+    expect(reason(() => decodeMessage(badUtf8))).toBe("bad-field");
+    expect(reason(() => decodeMessage(Uint8Array.of(1, 6, 99, 0, 0, 0)))).toBe("bad-field");
+  });
+
+  it("throws only ProtocolError on random bytes (seeded)", () => {
+    let seed = 0x5eed;
+    const next = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0), seed);
+    for (let i = 0; i < 5000; i++) {
+      const frame = new Uint8Array(next() % 200).map(() => next() & 0xff);
+      // Bias some frames towards a valid header so the field decoders get exercised too.
+      if (i % 2 === 0 && frame.length >= 2) {
+        frame[0] = 1;
+        frame[1] = 1 + (next() % 8);
+      }
+      const r = reason(() => decodeMessage(frame));
+      expect(typeof r, `seed step ${i}`).toBe("string");
+    }
+  });
+
+  it("refuses to encode what it would refuse to decode", () => {
+    expect(reason(() => encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: new Uint8Array(15) }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ type: "ack", space, entries: [{ device, seq: 0 }] }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ type: "ack", space, entries: [{ device, seq: 1.5 }] }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ type: "pull", space, vector: [], maxBytes: 0 }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ type: "commits", space: device, commits: [commit], more: false }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ type: "error", code: "nope" as "gap", message: "", fatal: true }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ type: "error", code: "gap", message: "x".repeat(2000), fatal: true }))).toBe("oversized");
+    const commits = Array.from({ length: MAX_COMMITS_PER_BATCH + 1 }, () => commit);
+    expect(reason(() => encodeMessage({ type: "commits", space, commits, more: false }))).toBe("oversized");
+  });
+});

@@ -1,0 +1,248 @@
+import { ProtocolError } from "../errors.ts";
+import { ByteReader } from "./byte-reader.ts";
+import { ByteWriter } from "./byte-writer.ts";
+import { checkBytes, checkId, checkInt, checkSeq } from "./field-checks.ts";
+import { bytesEqual, toHex } from "./hex.ts";
+import {
+  ID_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  MIN_PROTOCOL_VERSION,
+  resolveLimits,
+  type ProtocolLimits,
+} from "./limits.ts";
+import {
+  ERROR_CODE_BYTES,
+  MESSAGE_TYPE_BYTES,
+  type ErrorCodeName,
+  type Message,
+  type MessageType,
+  type VectorEntry,
+} from "./messages.ts";
+import { decodeSealedCommit, SEALED_COMMIT_OVERHEAD } from "./sealed-commit.ts";
+
+const TYPE_BY_BYTE = new Map(Object.entries(MESSAGE_TYPE_BYTES).map(([k, v]) => [v, k as MessageType]));
+const CODE_BY_BYTE = new Map(Object.entries(ERROR_CODE_BYTES).map(([k, v]) => [v, k as ErrorCodeName]));
+const FLAG_MORE = 0x01;
+const FLAG_REPLY = 0x02;
+const FLAG_FATAL = 0x01;
+const FLAG_HAS_COMMIT = 0x02;
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/**
+ * Encodes a message as one binary frame: version byte, type byte, then the fields of that type
+ * (PROTOCOL.md, "Frames"). Validates every field with the decoder's rules and the default limits, and
+ * throws `ProtocolError` instead of emitting a frame the other side would refuse.
+ *
+ * @example
+ * ws.send(encodeMessage({ type: "pull", space, vector: [], maxBytes: 1 << 20 }));
+ */
+export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uint8Array {
+  const lim = resolveLimits(limits);
+  const w = new ByteWriter();
+  w.u8(PROTOCOL_VERSION);
+  const typeByte = MESSAGE_TYPE_BYTES[m.type];
+  if (typeByte === undefined) throw new ProtocolError("unknown-type", `Unknown message type ${String(m.type)}.`);
+  w.u8(typeByte);
+  switch (m.type) {
+    case "hello":
+      w.u8(checkInt(m.minVersion, 1, 255, "minVersion"));
+      w.u8(checkInt(m.maxVersion, m.minVersion, 255, "maxVersion"));
+      w.bytes(checkId(m.device, "device"));
+      break;
+    case "welcome":
+      w.u8(checkInt(m.version, 1, 255, "version"));
+      writeVector(w, m.vector, lim);
+      break;
+    case "pull":
+      w.bytes(checkId(m.space, "space"));
+      w.u32(checkInt(m.maxBytes, 1, 0xffffffff, "maxBytes"));
+      writeVector(w, m.vector, lim);
+      break;
+    case "commits": {
+      const space = checkId(m.space, "space");
+      w.bytes(space);
+      w.u8((m.more ? FLAG_MORE : 0) | (m.reply ? FLAG_REPLY : 0));
+      if (m.commits.length > lim.maxCommitsPerBatch) {
+        throw new ProtocolError("oversized", `More than ${lim.maxCommitsPerBatch} commits in one frame.`);
+      }
+      w.u16(m.commits.length);
+      for (const c of m.commits) {
+        const { header } = decodeSealedCommit(c, lim);
+        if (!bytesEqual(header.space, space)) throw new ProtocolError("bad-field", "A commit belongs to another space.");
+        w.u32(c.length);
+        w.bytes(c);
+      }
+      break;
+    }
+    case "ack":
+      w.bytes(checkId(m.space, "space"));
+      writeVector(w, m.entries, lim);
+      break;
+    case "error": {
+      const code = ERROR_CODE_BYTES[m.code];
+      if (code === undefined) throw new ProtocolError("bad-field", `Unknown error code ${String(m.code)}.`);
+      const text = utf8Encoder.encode(m.message);
+      if (text.length > MAX_ERROR_MESSAGE_BYTES) {
+        throw new ProtocolError("oversized", `Error message over ${MAX_ERROR_MESSAGE_BYTES} bytes.`);
+      }
+      const hasCommit = m.device !== undefined || m.seq !== undefined;
+      w.u8(code);
+      w.u8((m.fatal ? FLAG_FATAL : 0) | (hasCommit ? FLAG_HAS_COMMIT : 0));
+      w.u16(text.length);
+      w.bytes(text);
+      if (hasCommit) {
+        w.bytes(checkId(m.device, "error device"));
+        w.u64(checkSeq(m.seq, "error seq"));
+      }
+      break;
+    }
+    case "ping":
+    case "pong":
+      w.u32(checkInt(m.nonce, 0, 0xffffffff, "nonce"));
+      break;
+  }
+  const frame = w.finish();
+  if (frame.length > lim.maxFrameBytes) {
+    throw new ProtocolError("oversized", `Frame of ${frame.length} bytes exceeds ${lim.maxFrameBytes}.`);
+  }
+  return frame;
+}
+
+/**
+ * Decodes and validates one frame. Checks, in order: size cap (`oversized`), header (`truncated`),
+ * version (`unknown-version`), type (`unknown-type`), every field (`truncated`, `bad-field`,
+ * `oversized` for counts over the limits, plus the sealed-commit checks of each commit), and that
+ * nothing follows (`trailing-bytes`). Throws `ProtocolError` with that `reason`.
+ *
+ * @example
+ * try { handle(decodeMessage(new Uint8Array(event.data))); }
+ * catch (e) { if (e instanceof ProtocolError) metrics.rejected(e.reason); }
+ */
+export function decodeMessage(bytes: Uint8Array, limits?: Partial<ProtocolLimits>): Message {
+  const lim = resolveLimits(limits);
+  if (!(bytes instanceof Uint8Array)) throw new ProtocolError("bad-field", "A frame must be binary.");
+  if (bytes.length > lim.maxFrameBytes) {
+    throw new ProtocolError("oversized", `Frame of ${bytes.length} bytes exceeds ${lim.maxFrameBytes}.`);
+  }
+  const r = new ByteReader(bytes);
+  const version = r.u8("version");
+  if (version < MIN_PROTOCOL_VERSION || version > PROTOCOL_VERSION) {
+    throw new ProtocolError("unknown-version", `Protocol version ${version} is not supported.`);
+  }
+  const typeByte = r.u8("type");
+  const type = TYPE_BY_BYTE.get(typeByte);
+  if (type === undefined) throw new ProtocolError("unknown-type", `Unknown message type ${typeByte}.`);
+  const m = decodeBody(type, r, lim);
+  r.end(`${type} frame`);
+  return m;
+}
+
+function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Message {
+  switch (type) {
+    case "hello": {
+      const minVersion = r.u8("minVersion");
+      const maxVersion = r.u8("maxVersion");
+      if (minVersion < 1 || maxVersion < minVersion) {
+        throw new ProtocolError("bad-field", "hello needs 1 <= minVersion <= maxVersion.");
+      }
+      return { type, minVersion, maxVersion, device: r.bytes(ID_BYTES, "device") };
+    }
+    case "welcome": {
+      const version = r.u8("version");
+      if (version < 1) throw new ProtocolError("bad-field", "welcome version must be at least 1.");
+      return { type, version, vector: readVector(r, lim) };
+    }
+    case "pull": {
+      const space = r.bytes(ID_BYTES, "space");
+      const maxBytes = r.u32("maxBytes");
+      if (maxBytes < 1) throw new ProtocolError("bad-field", "pull maxBytes must be at least 1.");
+      return { type, space, maxBytes, vector: readVector(r, lim) };
+    }
+    case "commits": {
+      const space = r.bytes(ID_BYTES, "space");
+      const flags = r.u8("flags");
+      if ((flags & ~(FLAG_MORE | FLAG_REPLY)) !== 0) throw new ProtocolError("bad-field", "Unknown commits flags.");
+      const count = r.u16("commit count");
+      if (count > lim.maxCommitsPerBatch) {
+        throw new ProtocolError("oversized", `More than ${lim.maxCommitsPerBatch} commits in one frame.`);
+      }
+      const commits: Uint8Array[] = [];
+      for (let i = 0; i < count; i++) {
+        const length = r.u32("commit length");
+        if (length > lim.maxCommitBytes) {
+          throw new ProtocolError("oversized", `Commit of ${length} bytes exceeds ${lim.maxCommitBytes}.`);
+        }
+        if (length < SEALED_COMMIT_OVERHEAD) throw new ProtocolError("bad-field", "Commit shorter than its header.");
+        const commit = r.bytes(length, "commit");
+        const { header } = decodeSealedCommit(commit, lim);
+        if (!bytesEqual(header.space, space)) throw new ProtocolError("bad-field", "A commit belongs to another space.");
+        commits.push(commit);
+      }
+      return { type, space, commits, more: (flags & FLAG_MORE) !== 0, reply: (flags & FLAG_REPLY) !== 0 };
+    }
+    case "ack":
+      return { type, space: r.bytes(ID_BYTES, "space"), entries: readVector(r, lim) };
+    case "error": {
+      const codeByte = r.u8("error code");
+      const code = CODE_BY_BYTE.get(codeByte);
+      if (code === undefined) throw new ProtocolError("bad-field", `Unknown error code ${codeByte}.`);
+      const flags = r.u8("error flags");
+      if ((flags & ~(FLAG_FATAL | FLAG_HAS_COMMIT)) !== 0) throw new ProtocolError("bad-field", "Unknown error flags.");
+      const length = r.u16("error message length");
+      if (length > MAX_ERROR_MESSAGE_BYTES) {
+        throw new ProtocolError("oversized", `Error message over ${MAX_ERROR_MESSAGE_BYTES} bytes.`);
+      }
+      let message: string;
+      try {
+        message = utf8Decoder.decode(r.bytes(length, "error message"));
+      } catch (e) {
+        if (e instanceof ProtocolError) throw e;
+        throw new ProtocolError("bad-field", "Error message is not valid UTF-8.");
+      }
+      const m: Message = { type, code, message, fatal: (flags & FLAG_FATAL) !== 0 };
+      if (flags & FLAG_HAS_COMMIT) {
+        m.device = r.bytes(ID_BYTES, "error device");
+        m.seq = r.seq("error seq");
+      }
+      return m;
+    }
+    case "ping":
+    case "pong":
+      return { type, nonce: r.u32("nonce") };
+  }
+}
+
+function writeVector(w: ByteWriter, vector: VectorEntry[], lim: ProtocolLimits): void {
+  if (vector.length > lim.maxVectorEntries) {
+    throw new ProtocolError("oversized", `More than ${lim.maxVectorEntries} vector entries.`);
+  }
+  const seen = new Set<string>();
+  w.u16(vector.length);
+  for (const e of vector) {
+    const device = checkBytes(e.device, ID_BYTES, "vector device");
+    const key = toHex(device);
+    if (seen.has(key)) throw new ProtocolError("bad-field", "A device appears twice in a vector.");
+    seen.add(key);
+    w.bytes(device);
+    w.u64(checkSeq(e.seq, "vector seq"));
+  }
+}
+
+function readVector(r: ByteReader, lim: ProtocolLimits): VectorEntry[] {
+  const count = r.u16("vector count");
+  if (count > lim.maxVectorEntries) {
+    throw new ProtocolError("oversized", `More than ${lim.maxVectorEntries} vector entries.`);
+  }
+  const seen = new Set<string>();
+  const out: VectorEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const device = r.bytes(ID_BYTES, "vector device");
+    const key = toHex(device);
+    if (seen.has(key)) throw new ProtocolError("bad-field", "A device appears twice in a vector.");
+    seen.add(key);
+    out.push({ device, seq: r.seq("vector seq") });
+  }
+  return out;
+}

@@ -1,0 +1,65 @@
+/**
+ * The Shoal wire protocol: binary messages, the sealed-commit routing header, limits and helpers.
+ * Pure TypeScript with no Dexie, Automerge or Node APIs: browsers, the relay and peer-to-peer links
+ * share it. Byte layouts are specified in PROTOCOL.md at the repository root.
+ *
+ * @example
+ * import { encodeMessage, decodeMessage, offeredSubprotocols } from "@shoal/client/protocol";
+ * const ws = new WebSocket(`${relay}/sync/${spaceHex}`, offeredSubprotocols(token));
+ * ws.binaryType = "arraybuffer";
+ * ws.onopen = () => ws.send(encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device }));
+ * ws.onmessage = (e) => handle(decodeMessage(new Uint8Array(e.data)));
+ */
+export { encodeMessage, decodeMessage } from "./codec.ts";
+export {
+  type Message,
+  type MessageType,
+  type HelloMessage,
+  type WelcomeMessage,
+  type PullMessage,
+  type CommitsMessage,
+  type AckMessage,
+  type ErrorMessage,
+  type PingMessage,
+  type PongMessage,
+  type VectorEntry,
+  type ErrorCodeName,
+  ERROR_CODE_BYTES,
+  MESSAGE_TYPE_BYTES,
+} from "./messages.ts";
+export { type CommitHeader, encodeCommitHeader, COMMIT_HEADER_BYTES } from "./commit-header.ts";
+export {
+  type DecodedSealedCommit,
+  encodeSealedCommit,
+  decodeSealedCommit,
+  SEALED_COMMIT_OVERHEAD,
+} from "./sealed-commit.ts";
+export {
+  type ProtocolLimits,
+  DEFAULT_LIMITS,
+  resolveLimits,
+  PROTOCOL_VERSION,
+  MIN_PROTOCOL_VERSION,
+  COMMIT_FORMAT_VERSION,
+  ID_BYTES,
+  HASH_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_COMMIT_BYTES,
+  MIN_COMMIT_BODY_BYTES,
+  MAX_COMMITS_PER_BATCH,
+  MAX_VECTOR_ENTRIES,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_SEQ,
+} from "./limits.ts";
+export { toHex, fromHex, isIdHex, bytesEqual } from "./hex.ts";
+export { encodeBase64Url, decodeBase64Url } from "./base64url.ts";
+export {
+  SUBPROTOCOL,
+  TOKEN_SUBPROTOCOL_PREFIX,
+  MIN_TOKEN_BYTES,
+  MAX_TOKEN_BYTES,
+  offeredSubprotocols,
+  parseOfferedSubprotocols,
+} from "./subprotocol.ts";
+export { CLOSE_CODES } from "./close-codes.ts";
+export { ProtocolError } from "../errors.ts";

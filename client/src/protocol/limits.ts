@@ -1,0 +1,63 @@
+/** Protocol version spoken by this codec; `hello` negotiates it. */
+export const PROTOCOL_VERSION = 1;
+/** Oldest protocol version this codec can still speak. */
+export const MIN_PROTOCOL_VERSION = 1;
+/** Format version of a sealed commit's routing header (independent of the wire protocol version). */
+export const COMMIT_FORMAT_VERSION = 1;
+
+/** Length of a space id and of a device id, in bytes. */
+export const ID_BYTES = 16;
+/** Length of a SHA-256 hash (`prevHash`), in bytes. */
+export const HASH_BYTES = 32;
+
+/** Largest frame (one WebSocket message) either side accepts: 1 MiB. */
+export const MAX_FRAME_BYTES = 1_048_576;
+/** Largest sealed commit (header + body): 1 MiB minus 4 KiB, so one commit always fits in one frame. */
+export const MAX_COMMIT_BYTES = 1_044_480;
+/** Smallest sealed-commit body: a 12-byte AES-GCM nonce plus a 16-byte tag around an empty plaintext. */
+export const MIN_COMMIT_BODY_BYTES = 28;
+/** Most commits in one `commits` frame. */
+export const MAX_COMMITS_PER_BATCH = 1024;
+/** Most entries in one version vector (`welcome`, `pull`, `ack`). */
+export const MAX_VECTOR_ENTRIES = 4096;
+/** Longest `error` message, in UTF-8 bytes. */
+export const MAX_ERROR_MESSAGE_BYTES = 1024;
+/** Sequence numbers are positive integers below 2^53, so they stay exact in a JS number. */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Bounds a decoder enforces. Every field defaults to the constant of the same name; a receiver may
+ * tighten them (a relay on a small machine) but a sender must never exceed the defaults.
+ *
+ * @example
+ * decodeMessage(frame, { maxFrameBytes: 256 * 1024 });
+ */
+export interface ProtocolLimits {
+  maxFrameBytes: number;
+  maxCommitBytes: number;
+  maxCommitsPerBatch: number;
+  maxVectorEntries: number;
+}
+
+/**
+ * The default limits, equal to the exported constants.
+ *
+ * @example
+ * const limits = { ...DEFAULT_LIMITS, maxFrameBytes: 65536 };
+ */
+export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
+  maxFrameBytes: MAX_FRAME_BYTES,
+  maxCommitBytes: MAX_COMMIT_BYTES,
+  maxCommitsPerBatch: MAX_COMMITS_PER_BATCH,
+  maxVectorEntries: MAX_VECTOR_ENTRIES,
+});
+
+/**
+ * Fills the missing fields of partial limits with the defaults.
+ *
+ * @example
+ * resolveLimits({ maxFrameBytes: 4096 }).maxCommitsPerBatch; // 1024
+ */
+export function resolveLimits(limits?: Partial<ProtocolLimits>): ProtocolLimits {
+  return { ...DEFAULT_LIMITS, ...limits };
+}

@@ -1,0 +1,157 @@
+/**
+ * What one replica holds of one device's commits in a space: every sequence number from 1 to `seq`.
+ * A device absent from a vector counts as 0.
+ *
+ * @example
+ * const entry: VectorEntry = { device: fromHex(deviceHex, 16), seq: 42 };
+ */
+export interface VectorEntry {
+  device: Uint8Array;
+  seq: number;
+}
+
+/** First frame of a connection, sender to receiver: the versions it speaks and who it is. */
+export interface HelloMessage {
+  type: "hello";
+  minVersion: number;
+  maxVersion: number;
+  device: Uint8Array;
+}
+
+/** Answer to `hello`: the version both sides will use, and the answering side's vector for the space. */
+export interface WelcomeMessage {
+  type: "welcome";
+  version: number;
+  vector: VectorEntry[];
+}
+
+/** "Send me every commit with a higher seq than my vector, at most `maxBytes` of them." */
+export interface PullMessage {
+  type: "pull";
+  space: Uint8Array;
+  vector: VectorEntry[];
+  maxBytes: number;
+}
+
+/**
+ * Whole sealed commits: an upload, the answer to a `pull`, or a live push. `more`: the sender holds
+ * further commits the pull did not get (pull again). `reply`: this frame answers a `pull` (exactly one
+ * frame does); absent or false for uploads and live pushes.
+ */
+export interface CommitsMessage {
+  type: "commits";
+  space: Uint8Array;
+  commits: Uint8Array[];
+  more: boolean;
+  reply?: boolean;
+}
+
+/** "I have durably stored every commit of `device` up to `seq`", per entry. */
+export interface AckMessage {
+  type: "ack";
+  space: Uint8Array;
+  entries: VectorEntry[];
+}
+
+/**
+ * Stable error codes carried by `error` frames (the byte value is in `ERROR_CODE_BYTES`).
+ * - `protocol`: malformed or unexpected frame. `version`: no common protocol version.
+ * - `unauthorized`: bad credentials (peer to peer; the relay refuses at the HTTP upgrade instead).
+ * - `rate-limited`, `too-large`: a limit of the receiver was exceeded.
+ * - `quota`: the space is full. `conflict`: another commit holds that (device, seq).
+ * - `gap`: seq is not the next one. `chain`: prevHash is not the hash of the stored previous commit.
+ * - `internal`: the receiver failed (e.g. its store). `going-away`: the receiver is shutting down.
+ */
+export type ErrorCodeName =
+  | "protocol"
+  | "version"
+  | "unauthorized"
+  | "rate-limited"
+  | "quota"
+  | "conflict"
+  | "gap"
+  | "chain"
+  | "too-large"
+  | "internal"
+  | "going-away";
+
+/**
+ * Byte value of each error code on the wire.
+ *
+ * @example
+ * ERROR_CODE_BYTES.quota; // 5
+ */
+export const ERROR_CODE_BYTES: Readonly<Record<ErrorCodeName, number>> = Object.freeze({
+  protocol: 1,
+  version: 2,
+  unauthorized: 3,
+  "rate-limited": 4,
+  quota: 5,
+  conflict: 6,
+  gap: 7,
+  chain: 8,
+  "too-large": 9,
+  internal: 10,
+  "going-away": 11,
+});
+
+/** Something went wrong. `fatal`: the sender closes the connection after this frame. */
+export interface ErrorMessage {
+  type: "error";
+  code: ErrorCodeName;
+  message: string;
+  fatal: boolean;
+  /** The commit the error is about, for `quota`, `conflict`, `gap` and `chain`. */
+  device?: Uint8Array;
+  seq?: number;
+}
+
+/** Liveness probe; the receiver answers `pong` with the same nonce. */
+export interface PingMessage {
+  type: "ping";
+  nonce: number;
+}
+
+/** Answer to `ping`. */
+export interface PongMessage {
+  type: "pong";
+  nonce: number;
+}
+
+/**
+ * Every frame of protocol version 1, discriminated by `type`.
+ *
+ * @example
+ * function handle(m: Message) {
+ *   switch (m.type) { case "commits": store(m.commits); break; ... }
+ * }
+ */
+export type Message =
+  | HelloMessage
+  | WelcomeMessage
+  | PullMessage
+  | CommitsMessage
+  | AckMessage
+  | ErrorMessage
+  | PingMessage
+  | PongMessage;
+
+/** The `type` strings of `Message`. */
+export type MessageType = Message["type"];
+
+/**
+ * Byte value of each message type on the wire (byte 1 of every frame).
+ *
+ * @example
+ * MESSAGE_TYPE_BYTES.commits; // 4
+ */
+export const MESSAGE_TYPE_BYTES: Readonly<Record<MessageType, number>> = Object.freeze({
+  hello: 1,
+  welcome: 2,
+  pull: 3,
+  commits: 4,
+  ack: 5,
+  error: 6,
+  ping: 7,
+  pong: 8,
+});

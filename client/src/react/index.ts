@@ -1,0 +1,8 @@
+/**
+ * React bindings for @shoal/client.
+ *
+ * @example
+ * import { useLiveQuery } from "@shoal/client/react";
+ * const patients = useLiveQuery(() => db.patients.orderBy("name").toArray(), [db]) ?? [];
+ */
+export { useLiveQuery } from "./use-live-query.ts";
