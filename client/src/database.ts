@@ -14,8 +14,14 @@ import { Transaction, type InsertOptions } from "./replica/transaction.ts";
 import type { Row } from "./replica/materialize.ts";
 import type { DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
 
+/** Rows of a collection whose type the app did not give: any JSON-like object. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyRow = Record<string, any>;
+/** The row type of a collection: what the app declared, else `AnyRow`. */
+export type RowType<X> = unknown extends X ? AnyRow : X extends object ? X : AnyRow;
+
 /** Options of `openDatabase`. */
-export interface OpenOptions<M extends Record<string, object>> {
+export interface OpenOptions<M extends Record<string, unknown>> {
   /** The IndexedDB database name (one per app on a device). */
   name: string;
   /** Collections and their indexes (Dexie syntax), with text and counter fields. */
@@ -206,8 +212,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
 }
 
 /** An open database: `DatabaseCore` plus one property per collection. */
-export type Database<M extends Record<string, object> = Record<string, Record<string, unknown>>> = DatabaseCore<M> & {
-  readonly [K in keyof M]: Collection<M[K]>;
+export type Database<M extends Record<string, unknown> = Record<string, AnyRow>> = DatabaseCore<{ [K in keyof M]: RowType<M[K]> }> & {
+  readonly [K in keyof M]: Collection<RowType<M[K]>>;
 };
 
 /**
@@ -222,7 +228,7 @@ export type Database<M extends Record<string, object> = Record<string, Record<st
  *   },
  * });
  */
-export async function openDatabase<M extends Record<string, object> = Record<string, Record<string, unknown>>>(
+export async function openDatabase<M extends Record<string, unknown> = Record<string, AnyRow>>(
   options: OpenOptions<M>,
 ): Promise<Database<M>> {
   if (typeof options?.name !== "string" || options.name === "") throw new ValidationError("openDatabase needs a name.");
@@ -234,9 +240,9 @@ export async function openDatabase<M extends Record<string, object> = Record<str
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
   const replica = await Replica.open(dexie, specs);
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
-  const db = new DatabaseCore<M>(options.name, replica, known);
+  const db = new DatabaseCore(options.name, replica, known);
   if (options.persist !== false) db.persisted = await requestPersistence();
-  return db as Database<M>;
+  return db as unknown as Database<M>;
 }
 
 async function requestPersistence(): Promise<boolean | undefined> {

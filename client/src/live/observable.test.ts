@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../database.ts";
+import type { Observable } from "./observable.ts";
 
 type P = { name: string; ward: string };
 type V = { patientId: string; date: string };
@@ -7,7 +8,7 @@ const collections = { patients: "id, name, ward", visits: "id, patientId, date" 
 let n = 0;
 
 /** Subscribes and records every emission; `next(k)` resolves once k results have arrived. */
-function record<T>(obs: { subscribe(next: (v: T) => void, err?: (e: unknown) => void): { unsubscribe(): void } }) {
+function record<T>(obs: Observable<T>) {
   const values: T[] = [];
   const waiters: { k: number; resolve: () => void }[] = [];
   const sub = obs.subscribe(

@@ -98,10 +98,12 @@ export class Collection<T extends object = Record<string, unknown>> {
    * @example
    * db.patients.live((c) => c.where("name").startsWith("A")).subscribe((rows) => render(rows));
    */
-  live<R = RowOf<T>[]>(fn: (c: this) => Query<RowOf<T>> | Promise<R> | R = (c) => c.all()): Observable<R> {
+  live(fn?: (c: this) => Query<RowOf<T>>): Observable<RowOf<T>[]>;
+  live<R>(fn: (c: this) => Promise<R> | R): Observable<R>;
+  live(fn: (c: this) => unknown = (c) => c.all()): Observable<unknown> {
     return live(async () => {
       const q = fn(this);
-      return (q instanceof Query ? await q.toArray() : await q) as R;
+      return q instanceof Query ? await q.toArray() : await q;
     });
   }
 

@@ -108,7 +108,7 @@ function wrap(real: object, path: (string | number)[], root: unknown, spec: Coll
         return Reflect.getOwnPropertyDescriptor(t, key);
       }
       if (!Reflect.has(real, key)) return undefined;
-      return { value: this.get!(t, key, undefined), writable: true, enumerable: true, configurable: true };
+      return { value: (this.get as (t: object, k: string | symbol) => unknown)(t, key), writable: true, enumerable: true, configurable: true };
     },
   });
 }
