@@ -12,6 +12,7 @@ export const ID_BYTES = 16;
 // HKDF `info` labels. Versioned so that a future derivation can never collide with a v1 one, and distinct
 // so that the relay token (which the relay sees) reveals nothing about the commit keys. A 0x00 byte ends
 // each label; what follows has a fixed length, so the encoding is unambiguous.
+const NONCE_KEY_LABEL = "shoal/v1/nonce-key";
 const COMMIT_KEY_LABEL = "shoal/v1/commit-key";
 const RELAY_TOKEN_LABEL = "shoal/v1/relay-token";
 
@@ -62,14 +63,7 @@ export async function deriveCommitKey(
   device: Uint8Array,
   epoch: number,
 ): Promise<CryptoKey> {
-  checkLength(spaceKey, SPACE_KEY_BYTES, "space key");
-  checkLength(device, ID_BYTES, "device id");
-  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) {
-    throw new ValidationError(`A key epoch must be an integer from 0 to 2^32-1, got ${epoch}.`);
-  }
-  const epochBytes = new Uint8Array(4);
-  new DataView(epochBytes.buffer).setUint32(0, epoch);
-  const info = concatBytes(label(COMMIT_KEY_LABEL), device, epochBytes);
+  const info = deviceInfo(COMMIT_KEY_LABEL, spaceKey, device, epoch);
   return cached(concatBytes(spaceKey, info), async () => {
     const ikm = await importIkm(spaceKey);
     return globalThis.crypto.subtle.deriveKey(
@@ -80,6 +74,43 @@ export async function deriveCommitKey(
       ["encrypt", "decrypt"],
     );
   });
+}
+
+/**
+ * Derives the HMAC-SHA-256 key a device computes its commits' nonces with (a synthetic IV):
+ * HKDF-SHA-256(ikm = space key, salt = empty, info = "shoal/v1/nonce-key" 0x00 device(16) epoch(u32 BE)).
+ *
+ * With it, sealing is deterministic: the same commit always seals to the same bytes, so two tabs or a
+ * re-upload after a relay wipe produce byte-identical commits the relay accepts as duplicates, while two
+ * different plaintexts never share a nonce even if a restored backup reuses a sequence number.
+ *
+ * @example
+ * const nonceKey = await deriveNonceKey(spaceKey, deviceId, 0);
+ * const body = await sealCommit(key, aad, plaintext, nonceKey);
+ */
+export async function deriveNonceKey(spaceKey: Uint8Array, device: Uint8Array, epoch: number): Promise<CryptoKey> {
+  const info = deviceInfo(NONCE_KEY_LABEL, spaceKey, device, epoch);
+  return cached(concatBytes(spaceKey, info), async () => {
+    const ikm = await importIkm(spaceKey);
+    return globalThis.crypto.subtle.deriveKey(
+      { name: "HKDF", hash: "SHA-256", salt: NO_SALT, info },
+      ikm,
+      { name: "HMAC", hash: "SHA-256", length: 256 },
+      false,
+      ["sign"],
+    );
+  });
+}
+
+function deviceInfo(labelText: string, spaceKey: Uint8Array, device: Uint8Array, epoch: number): Uint8Array {
+  checkLength(spaceKey, SPACE_KEY_BYTES, "space key");
+  checkLength(device, ID_BYTES, "device id");
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) {
+    throw new ValidationError(`A key epoch must be an integer from 0 to 2^32-1, got ${epoch}.`);
+  }
+  const epochBytes = new Uint8Array(4);
+  new DataView(epochBytes.buffer).setUint32(0, epoch);
+  return concatBytes(label(labelText), device, epochBytes);
 }
 
 /**

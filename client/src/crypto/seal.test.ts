@@ -104,3 +104,20 @@ describe("sealCommit / openCommit", () => {
     expect(await openCommit(key, aad, frame.subarray(40))).toEqual(new Uint8Array([4, 5, 6]));
   });
 });
+
+describe("deterministic sealing with a nonce key", () => {
+  it("seals the same commit to the same bytes and different commits under different nonces", async () => {
+    const { deriveCommitKey, deriveNonceKey } = await import("./keys.ts");
+    const spaceKey = new Uint8Array(32).fill(7);
+    const device = new Uint8Array(16).fill(1);
+    const key = await deriveCommitKey(spaceKey, device, 0);
+    const nonceKey = await deriveNonceKey(spaceKey, device, 0);
+    const aad = new Uint8Array([1, 2, 3]);
+    const a1 = await sealCommit(key, aad, new TextEncoder().encode("one"), nonceKey);
+    const a2 = await sealCommit(key, aad, new TextEncoder().encode("one"), nonceKey);
+    const b = await sealCommit(key, aad, new TextEncoder().encode("two"), nonceKey);
+    expect(a2).toEqual(a1);
+    expect(b.slice(0, 12)).not.toEqual(a1.slice(0, 12));
+    expect(new TextDecoder().decode(await openCommit(key, aad, b))).toBe("two");
+  });
+});

@@ -11,12 +11,13 @@ export const TAG_BYTES = 16;
 
 /**
  * Seals a commit: pads the plaintext to its size bucket (see `paddedSize`), then encrypts it with
- * AES-256-GCM under a fresh random 12-byte nonce, binding `aad` (the commit's clear routing header) into
- * the tag. Returns nonce || ciphertext || tag, so its length is 12 + paddedSize(plaintext.length) + 16.
+ * AES-256-GCM under a 12-byte nonce, binding `aad` (the commit's clear routing header) into the tag.
+ * Returns nonce || ciphertext || tag, so its length is 12 + paddedSize(plaintext.length) + 16.
  *
- * Random nonces rather than ones built from the sequence number, because a device restored from an old
- * backup would reuse sequence numbers; with a key per device and epoch, random 96-bit nonces stay far
- * below NIST SP 800-38D's 2^32 messages per key.
+ * Nonces are never built from the sequence number, because a device restored from an old backup would
+ * reuse sequence numbers. Given `nonceKey` (see `deriveNonceKey`) the nonce is a keyed hash of the AAD
+ * and padded plaintext (a synthetic IV, as in RFC 5297's idea): the same commit seals to the same bytes
+ * everywhere, different commits get different nonces. Without it the nonce is random.
  *
  * @example
  * const key = await deriveCommitKey(spaceKey, deviceId, epoch);
@@ -26,25 +27,22 @@ export async function sealCommit(
   key: CryptoKey,
   aad: Uint8Array,
   plaintext: Uint8Array,
+  nonceKey?: CryptoKey,
 ): Promise<Uint8Array> {
-  const nonce = globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  const padded = pad(plaintext);
+  // With a nonce key the nonce is HMAC(aad || padded plaintext): a synthetic IV, deterministic for the
+  // same commit and distinct for different ones. Without one, a random nonce.
+  const nonce = nonceKey
+    ? new Uint8Array(await globalThis.crypto.subtle.sign("HMAC", nonceKey, concatBytes(aad, padded))).slice(0, NONCE_BYTES)
+    : globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   const ciphertext = await globalThis.crypto.subtle.encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: copyBytes(aad), tagLength: TAG_BYTES * 8 },
     key,
-    pad(plaintext),
+    padded,
   );
   return concatBytes(nonce, new Uint8Array(ciphertext));
 }
 
-/**
- * Opens a body made by `sealCommit` and returns the original (unpadded) plaintext. Never returns
- * garbage: any failure to authenticate or unpad is a `DecryptError`.
- *
- * @throws {DecryptError} on a wrong key, an altered or truncated body, an altered `aad`, or bad padding.
- * @example
- * try { changes = await openCommit(key, headerBytes, body); }
- * catch (e) { if (e instanceof DecryptError) reject(commit); else throw e; }
- */
 export async function openCommit(key: CryptoKey, aad: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
   if (body.length < NONCE_BYTES + TAG_BYTES) {
     throw new DecryptError(`A sealed commit of ${body.length} bytes is too short to hold a nonce and a tag.`);

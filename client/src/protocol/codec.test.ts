@@ -10,7 +10,10 @@ import { encodeSealedCommit } from "./sealed-commit.ts";
 const space = fromHex("5a".repeat(16));
 const device = fromHex("00112233445566778899aabbccddeeff");
 const body = new Uint8Array(28).map((_, i) => i);
-const commit = encodeSealedCommit({ version: 1, space, device, seq: 2, epoch: 7, prevHash: fromHex("ab".repeat(32)) }, body);
+const commit = encodeSealedCommit(
+  { version: 1, space, device, seq: 2, epoch: 7, prevHash: fromHex("ab".repeat(32)) },
+  body,
+);
 
 // The same bytes appear in PROTOCOL.md, section "Worked example"; the last test checks they still do.
 const EXAMPLES: Record<string, { hex: string; message: Message }> = {
@@ -78,7 +81,10 @@ describe("codec: byte-exact examples", () => {
 });
 
 describe("codec: round trips", () => {
-  const many = Array.from({ length: 3 }, (_, i) => ({ device: fromHex(String(i).repeat(32)), seq: 2 ** 53 - 1 - i }));
+  const many = Array.from({ length: 3 }, (_, i) => ({
+    device: fromHex(String(i).repeat(32)),
+    seq: 2 ** 53 - 1 - i,
+  }));
   const cases: Message[] = [
     { type: "hello", minVersion: 1, maxVersion: 7, device },
     { type: "welcome", version: 1, vector: [] },
@@ -112,7 +118,8 @@ describe("codec: rejection", () => {
   const valid = bytesOf(EXAMPLES.commits!.hex);
 
   it("rejects every truncation of a valid frame as truncated", () => {
-    for (let n = 0; n < valid.length; n++) expect(reason(() => decodeMessage(valid.subarray(0, n)))).toBe("truncated");
+    for (let n = 0; n < valid.length; n++)
+      expect(reason(() => decodeMessage(valid.subarray(0, n)))).toBe("truncated");
   });
 
   it("rejects trailing bytes", () => {
@@ -131,9 +138,23 @@ describe("codec: rejection", () => {
   it("rejects oversized frames and counts over the limits", () => {
     expect(reason(() => decodeMessage(new Uint8Array(MAX_FRAME_BYTES + 1)))).toBe("oversized");
     expect(reason(() => decodeMessage(valid, { maxFrameBytes: valid.length - 1 }))).toBe("oversized");
-    const tooMany = Uint8Array.of(1, 4, ...space, 0, (MAX_COMMITS_PER_BATCH + 1) >> 8, (MAX_COMMITS_PER_BATCH + 1) & 255);
+    const tooMany = Uint8Array.of(
+      1,
+      4,
+      ...space,
+      0,
+      (MAX_COMMITS_PER_BATCH + 1) >> 8,
+      (MAX_COMMITS_PER_BATCH + 1) & 255,
+    );
     expect(reason(() => decodeMessage(tooMany))).toBe("oversized");
-    const vector = encodeMessage({ type: "ack", space, entries: [{ device, seq: 1 }, { device: space, seq: 1 }] });
+    const vector = encodeMessage({
+      type: "ack",
+      space,
+      entries: [
+        { device, seq: 1 },
+        { device: space, seq: 1 },
+      ],
+    });
     expect(reason(() => decodeMessage(vector, { maxVectorEntries: 1 }))).toBe("oversized");
     expect(reason(() => decodeMessage(valid, { maxCommitBytes: commit.length - 1 }))).toBe("oversized");
   });
@@ -146,7 +167,12 @@ describe("codec: rejection", () => {
     seqHuge[36] = 0x00;
     seqHuge[37] = 0x20; // 2^53
     expect(reason(() => decodeMessage(seqHuge))).toBe("bad-field");
-    const twice = Uint8Array.of(...bytesOf(EXAMPLES.ack!.hex).subarray(0, 18), 0, 2, ...[0, 1].flatMap(() => [...device, 0, 0, 0, 0, 0, 0, 0, 1]));
+    const twice = Uint8Array.of(
+      ...bytesOf(EXAMPLES.ack!.hex).subarray(0, 18),
+      0,
+      2,
+      ...[0, 1].flatMap(() => [...device, 0, 0, 0, 0, 0, 0, 0, 1]),
+    );
     expect(reason(() => decodeMessage(twice))).toBe("bad-field");
     const flags = bytesOf(EXAMPLES.commits!.hex);
     flags[18] = 0x80;
@@ -179,13 +205,27 @@ describe("codec: rejection", () => {
   });
 
   it("refuses to encode what it would refuse to decode", () => {
-    expect(reason(() => encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: new Uint8Array(15) }))).toBe("bad-field");
-    expect(reason(() => encodeMessage({ type: "ack", space, entries: [{ device, seq: 0 }] }))).toBe("bad-field");
-    expect(reason(() => encodeMessage({ type: "ack", space, entries: [{ device, seq: 1.5 }] }))).toBe("bad-field");
+    expect(
+      reason(() =>
+        encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: new Uint8Array(15) }),
+      ),
+    ).toBe("bad-field");
+    expect(reason(() => encodeMessage({ type: "ack", space, entries: [{ device, seq: 0 }] }))).toBe(
+      "bad-field",
+    );
+    expect(reason(() => encodeMessage({ type: "ack", space, entries: [{ device, seq: 1.5 }] }))).toBe(
+      "bad-field",
+    );
     expect(reason(() => encodeMessage({ type: "pull", space, vector: [], maxBytes: 0 }))).toBe("bad-field");
-    expect(reason(() => encodeMessage({ type: "commits", space: device, commits: [commit], more: false }))).toBe("bad-field");
-    expect(reason(() => encodeMessage({ type: "error", code: "nope" as "gap", message: "", fatal: true }))).toBe("bad-field");
-    expect(reason(() => encodeMessage({ type: "error", code: "gap", message: "x".repeat(2000), fatal: true }))).toBe("oversized");
+    expect(
+      reason(() => encodeMessage({ type: "commits", space: device, commits: [commit], more: false })),
+    ).toBe("bad-field");
+    expect(
+      reason(() => encodeMessage({ type: "error", code: "nope" as "gap", message: "", fatal: true })),
+    ).toBe("bad-field");
+    expect(
+      reason(() => encodeMessage({ type: "error", code: "gap", message: "x".repeat(2000), fatal: true })),
+    ).toBe("oversized");
     const commits = Array.from({ length: MAX_COMMITS_PER_BATCH + 1 }, () => commit);
     expect(reason(() => encodeMessage({ type: "commits", space, commits, more: false }))).toBe("oversized");
   });

@@ -43,7 +43,8 @@ export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uin
   const w = new ByteWriter();
   w.u8(PROTOCOL_VERSION);
   const typeByte = MESSAGE_TYPE_BYTES[m.type];
-  if (typeByte === undefined) throw new ProtocolError("unknown-type", `Unknown message type ${String(m.type)}.`);
+  if (typeByte === undefined)
+    throw new ProtocolError("unknown-type", `Unknown message type ${String(m.type)}.`);
   w.u8(typeByte);
   switch (m.type) {
     case "hello":
@@ -70,7 +71,8 @@ export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uin
       w.u16(m.commits.length);
       for (const c of m.commits) {
         const { header } = decodeSealedCommit(c, lim);
-        if (!bytesEqual(header.space, space)) throw new ProtocolError("bad-field", "A commit belongs to another space.");
+        if (!bytesEqual(header.space, space))
+          throw new ProtocolError("bad-field", "A commit belongs to another space.");
         w.u32(c.length);
         w.bytes(c);
       }
@@ -163,7 +165,8 @@ function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Mess
     case "commits": {
       const space = r.bytes(ID_BYTES, "space");
       const flags = r.u8("flags");
-      if ((flags & ~(FLAG_MORE | FLAG_REPLY)) !== 0) throw new ProtocolError("bad-field", "Unknown commits flags.");
+      if ((flags & ~(FLAG_MORE | FLAG_REPLY)) !== 0)
+        throw new ProtocolError("bad-field", "Unknown commits flags.");
       const count = r.u16("commit count");
       if (count > lim.maxCommitsPerBatch) {
         throw new ProtocolError("oversized", `More than ${lim.maxCommitsPerBatch} commits in one frame.`);
@@ -174,10 +177,12 @@ function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Mess
         if (length > lim.maxCommitBytes) {
           throw new ProtocolError("oversized", `Commit of ${length} bytes exceeds ${lim.maxCommitBytes}.`);
         }
-        if (length < SEALED_COMMIT_OVERHEAD) throw new ProtocolError("bad-field", "Commit shorter than its header.");
+        if (length < SEALED_COMMIT_OVERHEAD)
+          throw new ProtocolError("bad-field", "Commit shorter than its header.");
         const commit = r.bytes(length, "commit");
         const { header } = decodeSealedCommit(commit, lim);
-        if (!bytesEqual(header.space, space)) throw new ProtocolError("bad-field", "A commit belongs to another space.");
+        if (!bytesEqual(header.space, space))
+          throw new ProtocolError("bad-field", "A commit belongs to another space.");
         commits.push(commit);
       }
       return { type, space, commits, more: (flags & FLAG_MORE) !== 0, reply: (flags & FLAG_REPLY) !== 0 };
@@ -189,7 +194,8 @@ function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Mess
       const code = CODE_BY_BYTE.get(codeByte);
       if (code === undefined) throw new ProtocolError("bad-field", `Unknown error code ${codeByte}.`);
       const flags = r.u8("error flags");
-      if ((flags & ~(FLAG_FATAL | FLAG_HAS_COMMIT)) !== 0) throw new ProtocolError("bad-field", "Unknown error flags.");
+      if ((flags & ~(FLAG_FATAL | FLAG_HAS_COMMIT)) !== 0)
+        throw new ProtocolError("bad-field", "Unknown error flags.");
       const length = r.u16("error message length");
       if (length > MAX_ERROR_MESSAGE_BYTES) {
         throw new ProtocolError("oversized", `Error message over ${MAX_ERROR_MESSAGE_BYTES} bytes.`);

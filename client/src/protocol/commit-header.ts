@@ -37,7 +37,10 @@ export const COMMIT_HEADER_BYTES = 77;
  */
 export function encodeCommitHeader(h: CommitHeader): Uint8Array {
   if (h.version !== COMMIT_FORMAT_VERSION) {
-    throw new ProtocolError("unknown-version", `Commit format version ${String(h.version)} is not supported.`);
+    throw new ProtocolError(
+      "unknown-version",
+      `Commit format version ${String(h.version)} is not supported.`,
+    );
   }
   const w = new ByteWriter(COMMIT_HEADER_BYTES);
   w.u8(h.version);

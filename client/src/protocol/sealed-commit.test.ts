@@ -41,7 +41,8 @@ describe("sealed commit", () => {
 
   it("rejects truncation, trailing bytes, versions and bad fields", () => {
     const bytes = encodeSealedCommit(header, body);
-    for (let n = 0; n < bytes.length; n++) expect(reason(() => decodeSealedCommit(bytes.subarray(0, n)))).toBe("truncated");
+    for (let n = 0; n < bytes.length; n++)
+      expect(reason(() => decodeSealedCommit(bytes.subarray(0, n)))).toBe("truncated");
     expect(reason(() => decodeSealedCommit(Uint8Array.of(...bytes, 0)))).toBe("trailing-bytes");
     const v2 = bytes.slice();
     v2[0] = 2;

@@ -34,7 +34,11 @@ export interface DecodedSealedCommit {
  * const body = await seal(aad, plaintext); // nonce + ciphertext + tag
  * const commit = encodeSealedCommit(header, body);
  */
-export function encodeSealedCommit(header: CommitHeader, body: Uint8Array, limits?: Partial<ProtocolLimits>): Uint8Array {
+export function encodeSealedCommit(
+  header: CommitHeader,
+  body: Uint8Array,
+  limits?: Partial<ProtocolLimits>,
+): Uint8Array {
   const { maxCommitBytes } = resolveLimits(limits);
   if (!(body instanceof Uint8Array) || body.length < MIN_COMMIT_BODY_BYTES) {
     throw new ProtocolError("bad-field", `A commit body must be at least ${MIN_COMMIT_BODY_BYTES} bytes.`);
@@ -83,7 +87,10 @@ export function decodeSealedCommit(bytes: Uint8Array, limits?: Partial<ProtocolL
   }
   if (r.remaining < bodyLength) throw new ProtocolError("truncated", "Commit ends inside its body.");
   if (r.remaining > bodyLength) {
-    throw new ProtocolError("trailing-bytes", `${r.remaining - bodyLength} unexpected bytes after the commit body.`);
+    throw new ProtocolError(
+      "trailing-bytes",
+      `${r.remaining - bodyLength} unexpected bytes after the commit body.`,
+    );
   }
   return {
     header: { version, space, device, seq, epoch, prevHash },

@@ -1,0 +1,116 @@
+import { describe, expect, it } from "vitest";
+import { encodeBase64Url, offeredSubprotocols } from "@shoal/client/protocol";
+import { createApp } from "./app.ts";
+import { RelayMetrics } from "./metrics.ts";
+import { MemoryStore } from "./store/memory-store.ts";
+import { randomId } from "./store/commit-fixtures.ts";
+
+const token = new Uint8Array(32).fill(1);
+const otherToken = new Uint8Array(32).fill(2);
+
+function upgradeHeaders(protocols?: string[], extra: Record<string, string> = {}): Record<string, string> {
+  const h: Record<string, string> = { Upgrade: "websocket", Connection: "Upgrade", ...extra };
+  if (protocols) h["Sec-WebSocket-Protocol"] = protocols.join(", ");
+  return h;
+}
+
+function setup(options: { allowedOrigins?: string[] } = {}) {
+  const metrics = new RelayMetrics();
+  const store = new MemoryStore();
+  // Stands in for the runtime helper: reaching it means every pre-upgrade check passed.
+  const upgradeWebSocket = (async (c: { text: (t: string, s: number) => Response }) =>
+    c.text("upgraded", 200)) as never;
+  const app = createApp({ store, metrics, upgradeWebSocket, ...options });
+  return { app, metrics, store };
+}
+
+describe("createApp HTTP routes", () => {
+  it("answers /healthz with JSON", async () => {
+    const res = await setup().app.request("/healthz");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "ok", connections: 0 });
+  });
+
+  it("answers /metrics in Prometheus text with HELP and TYPE lines", async () => {
+    const { app, metrics } = setup();
+    metrics.frameRejected("truncated");
+    const res = await app.request("/metrics");
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    const text = await res.text();
+    expect(text).toContain("# HELP shoal_connections Open sync connections.");
+    expect(text).toContain("# TYPE shoal_frames_rejected_total counter");
+    expect(text).toContain('shoal_frames_rejected_total{reason="truncated"} 1');
+    expect(text).toContain("shoal_spaces_stored 0");
+  });
+});
+
+describe("createApp upgrade refusals (before any WebSocket exists)", () => {
+  it("refuses a malformed space id with 400", async () => {
+    const res = await setup().app.request("/sync/NOT-HEX", {
+      headers: upgradeHeaders(offeredSubprotocols(token)),
+    });
+    expect(res.status).toBe(400);
+  });
+
+  it("refuses a plain GET with 426", async () => {
+    const res = await setup().app.request(`/sync/${randomId()}`);
+    expect(res.status).toBe(426);
+  });
+
+  it("refuses a missing or malformed token with 401 and a missing shoal.1 with 400", async () => {
+    const { app } = setup();
+    expect((await app.request(`/sync/${randomId()}`, { headers: upgradeHeaders(["shoal.1"]) })).status).toBe(
+      401,
+    );
+    expect(
+      (await app.request(`/sync/${randomId()}`, { headers: upgradeHeaders(["shoal.1", "shoal-token.%%"]) }))
+        .status,
+    ).toBe(401);
+    const short = ["shoal.1", "shoal-token." + encodeBase64Url(new Uint8Array(4))];
+    expect((await app.request(`/sync/${randomId()}`, { headers: upgradeHeaders(short) })).status).toBe(401);
+    const noShoal = [offeredSubprotocols(token)[1]!];
+    expect((await app.request(`/sync/${randomId()}`, { headers: upgradeHeaders(noShoal) })).status).toBe(400);
+  });
+
+  it("registers a space on first use, then accepts its token and refuses others with 403", async () => {
+    const { app, store, metrics } = setup();
+    const space = randomId();
+    const first = await app.request(`/sync/${space}`, {
+      headers: upgradeHeaders(offeredSubprotocols(token)),
+    });
+    expect(await first.text()).toBe("upgraded");
+    expect(await store.tokenHash(space)).toBeDefined();
+    const again = await app.request(`/sync/${space}`, {
+      headers: upgradeHeaders(offeredSubprotocols(token)),
+    });
+    expect(again.status).toBe(200);
+    const wrong = await app.request(`/sync/${space}`, {
+      headers: upgradeHeaders(offeredSubprotocols(otherToken)),
+    });
+    expect(wrong.status).toBe(403);
+    expect(await (await app.request("/metrics")).text()).toContain(
+      'shoal_upgrades_refused_total{status="403"} 1',
+    );
+    expect(metrics.connectionsOpen).toBe(0);
+  });
+
+  it("applies the Origin allow-list", async () => {
+    const { app } = setup({ allowedOrigins: ["https://clinic.example"] });
+    const ok = upgradeHeaders(offeredSubprotocols(token), { Origin: "https://clinic.example" });
+    const bad = upgradeHeaders(offeredSubprotocols(token), { Origin: "https://evil.example" });
+    expect((await app.request(`/sync/${randomId()}`, { headers: ok })).status).toBe(200);
+    expect((await app.request(`/sync/${randomId()}`, { headers: bad })).status).toBe(403);
+  });
+
+  it("never echoes the token in a refusal", async () => {
+    const { app } = setup();
+    const space = randomId();
+    await app.request(`/sync/${space}`, { headers: upgradeHeaders(offeredSubprotocols(token)) });
+    const res = await app.request(`/sync/${space}`, {
+      headers: upgradeHeaders(offeredSubprotocols(otherToken)),
+    });
+    const text = (await res.text()) + (await (await app.request("/metrics")).text());
+    expect(text).not.toContain(encodeBase64Url(otherToken));
+    expect(text).not.toContain(space);
+  });
+});

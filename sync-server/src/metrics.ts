@@ -1,0 +1,122 @@
+/**
+ * Counters behind `/metrics`. Labels are closed sets chosen by the relay (reasons, codes, statuses):
+ * never a token, a space id, a device id or anything from a commit, so the output is safe to scrape
+ * into a shared monitoring system.
+ *
+ * @example
+ * metrics.frameRejected("truncated");
+ * const text = metrics.render({ spaces: 3, commits: 10, bytes: 2048 });
+ */
+export class RelayMetrics {
+  connectionsOpen = 0;
+  connectionsTotal = 0;
+  commitsIn = 0;
+  commitBytesIn = 0;
+  commitsOut = 0;
+  commitBytesOut = 0;
+  duplicates = 0;
+  readonly #activeSpaces = new Map<string, number>();
+  readonly #rejectedFrames = new Map<string, number>();
+  readonly #refusedCommits = new Map<string, number>();
+  readonly #refusedUpgrades = new Map<string, number>();
+  readonly #closes = new Map<string, number>();
+
+  connectionOpened(space: string): void {
+    this.connectionsOpen += 1;
+    this.connectionsTotal += 1;
+    this.#activeSpaces.set(space, (this.#activeSpaces.get(space) ?? 0) + 1);
+  }
+
+  connectionClosed(space: string): void {
+    this.connectionsOpen -= 1;
+    const n = (this.#activeSpaces.get(space) ?? 1) - 1;
+    if (n <= 0) this.#activeSpaces.delete(space);
+    else this.#activeSpaces.set(space, n);
+  }
+
+  /** A frame was refused; `reason` is a `ProtocolError` reason or a relay reason like `rate-limited`. */
+  frameRejected(reason: string): void {
+    bump(this.#rejectedFrames, reason);
+  }
+
+  commitRefused(code: string): void {
+    bump(this.#refusedCommits, code);
+  }
+
+  upgradeRefused(status: number): void {
+    bump(this.#refusedUpgrades, String(status));
+  }
+
+  /** The relay closed a connection for `reason` (idle, slow-reader, protocol, ...). */
+  closedBy(reason: string): void {
+    bump(this.#closes, reason);
+  }
+
+  /** How many frames were rejected for `reason` so far (tests and logs). */
+  rejected(reason: string): number {
+    return this.#rejectedFrames.get(reason) ?? 0;
+  }
+
+  /** Prometheus text exposition format 0.0.4. */
+  render(store: { spaces: number; commits: number; bytes: number }): string {
+    const out: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) out.push(`${name}${labels} ${value}`);
+    };
+    const labelled = (label: string, m: Map<string, number>): [string, number][] =>
+      [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [`{${label}="${escapeLabel(k)}"}`, v]);
+    metric("shoal_connections", "gauge", "Open sync connections.", [["", this.connectionsOpen]]);
+    metric("shoal_connections_total", "counter", "Sync connections accepted.", [["", this.connectionsTotal]]);
+    metric("shoal_spaces_active", "gauge", "Spaces with at least one open connection.", [
+      ["", this.#activeSpaces.size],
+    ]);
+    metric("shoal_spaces_stored", "gauge", "Spaces registered in the store.", [["", store.spaces]]);
+    metric("shoal_store_commits", "gauge", "Sealed commits held in the store.", [["", store.commits]]);
+    metric("shoal_store_bytes", "gauge", "Bytes of sealed commits held in the store.", [["", store.bytes]]);
+    metric("shoal_commits_in_total", "counter", "Commits received and newly stored.", [["", this.commitsIn]]);
+    metric("shoal_commit_bytes_in_total", "counter", "Bytes of commits received and newly stored.", [
+      ["", this.commitBytesIn],
+    ]);
+    metric("shoal_commits_duplicate_total", "counter", "Exact duplicate commits acknowledged again.", [
+      ["", this.duplicates],
+    ]);
+    metric("shoal_commits_out_total", "counter", "Commits sent (pull replies and live pushes).", [
+      ["", this.commitsOut],
+    ]);
+    metric("shoal_commit_bytes_out_total", "counter", "Bytes of commits sent.", [["", this.commitBytesOut]]);
+    metric(
+      "shoal_frames_rejected_total",
+      "counter",
+      "Frames rejected, by reason.",
+      labelled("reason", this.#rejectedFrames),
+    );
+    metric(
+      "shoal_commits_refused_total",
+      "counter",
+      "Commits refused, by error code.",
+      labelled("code", this.#refusedCommits),
+    );
+    metric(
+      "shoal_upgrades_refused_total",
+      "counter",
+      "Sync upgrades refused, by HTTP status.",
+      labelled("status", this.#refusedUpgrades),
+    );
+    metric(
+      "shoal_connections_closed_total",
+      "counter",
+      "Connections closed by the relay, by reason.",
+      labelled("reason", this.#closes),
+    );
+    return out.join("\n") + "\n";
+  }
+}
+
+function bump(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}

@@ -1,0 +1,127 @@
+import "./error-event-polyfill.ts";
+import { serve, type ServerType } from "@hono/node-server";
+import { createNodeWebSocket } from "@hono/node-ws";
+import { Hono } from "hono";
+import type { AddressInfo } from "node:net";
+import type { WebSocket } from "ws";
+import { CLOSE_CODES, SUBPROTOCOL } from "@shoal/client/protocol";
+import { createApp } from "./app.ts";
+import { resolveRelayLimits, type RelayLimits } from "./limits.ts";
+import { RelayMetrics } from "./metrics.ts";
+import { silentLog, type RelayLog } from "./relay-log.ts";
+import { SpaceHub } from "./space-hub.ts";
+import { serveStaticApp } from "./static-files.ts";
+import type { RelayStore } from "./store/store.ts";
+
+/** Options of `startRelay`. */
+export interface RelayServerOptions {
+  store: RelayStore;
+  /** 0 picks a free port. Default 8787. */
+  port?: number;
+  /** Default 127.0.0.1: a relay is exposed on purpose (behind a TLS proxy), never by accident. */
+  host?: string;
+  limits?: Partial<RelayLimits>;
+  allowedOrigins?: readonly string[];
+  /** A built web app to serve at `/` (SPA fallback to index.html). */
+  staticDir?: string;
+  log?: RelayLog;
+}
+
+/** A listening relay. */
+export interface RunningRelay {
+  /** `http://host:port`; the sync endpoint is `ws://host:port/sync/<spaceHex>`. */
+  url: string;
+  port: number;
+  host: string;
+  metrics: RelayMetrics;
+  /** Graceful stop: closes sockets with 1001, waits briefly for them, stops listening, closes the store. */
+  close(): Promise<void>;
+}
+
+// How long shutdown waits for clients to answer the close handshake before cutting them off.
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * Serves `createApp` on Node with @hono/node-server and @hono/node-ws, with an explicit frame limit,
+ * no permessage-deflate, `shoal.1` as the only subprotocol answered, and WebSocket pings for liveness.
+ *
+ * @example
+ * const relay = await startRelay({ store: new SqliteStore("./relay-data/relay.sqlite"), port: 0 });
+ * console.log(relay.url);
+ */
+export async function startRelay(options: RelayServerOptions): Promise<RunningRelay> {
+  const limits: RelayLimits = resolveRelayLimits(options.limits);
+  const metrics = new RelayMetrics();
+  const hub = new SpaceHub();
+  const log = options.log ?? silentLog;
+  const root = new Hono();
+  const nodeWs = createNodeWebSocket({ app: root });
+  // @hono/node-ws builds its WebSocketServer with ws defaults (100 MiB messages) and offers no option,
+  // so adjust the options object ws reads at each upgrade. Frames up to twice the limit still reach the
+  // session, which answers with an `error` frame; anything larger is cut off by ws with close 1009.
+  Object.assign(nodeWs.wss.options, {
+    maxPayload: limits.maxFrameBytes * 2,
+    perMessageDeflate: false,
+    handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  const app = createApp({
+    store: options.store,
+    upgradeWebSocket: nodeWs.upgradeWebSocket,
+    limits,
+    allowedOrigins: options.allowedOrigins,
+    metrics,
+    hub,
+    log,
+    heartbeat: (raw, alive) => pingEvery(raw as WebSocket, limits.idleTimeoutMs / 3, alive),
+  });
+  root.route("/", app);
+  if (options.staticDir) serveStaticApp(root, options.staticDir);
+
+  const host = options.host ?? "127.0.0.1";
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: root.fetch, port: options.port ?? 8787, hostname: host }, () => resolve(s));
+    s.once("error", reject);
+  });
+  nodeWs.injectWebSocket(server);
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    port,
+    host,
+    metrics,
+    close: () =>
+      (closing ??= (async () => {
+        hub.closeAll(CLOSE_CODES.goingAway, "relay shutting down");
+        for (const ws of nodeWs.wss.clients)
+          if (ws.readyState === ws.OPEN) ws.close(CLOSE_CODES.goingAway, "relay shutting down");
+        await waitUntil(() => nodeWs.wss.clients.size === 0, CLOSE_GRACE_MS);
+        for (const ws of nodeWs.wss.clients) ws.terminate();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        await options.store.close();
+      })()),
+  };
+}
+
+/** WebSocket-level pings: browsers answer them automatically, so an idle but healthy tab stays open. */
+function pingEvery(ws: WebSocket, intervalMs: number, alive: () => void): () => void {
+  const onPong = () => alive();
+  ws.on("pong", onPong);
+  const timer = setInterval(() => {
+    if (ws.readyState === ws.OPEN) ws.ping();
+  }, intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    ws.off("pong", onPong);
+  };
+}
+
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}

@@ -1,0 +1,327 @@
+import {
+  CLOSE_CODES,
+  MAX_COMMITS_PER_BATCH,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  bytesEqual,
+  decodeMessage,
+  encodeMessage,
+  fromHex,
+  toHex,
+  type ErrorCodeName,
+  type Message,
+  type VectorEntry,
+} from "@shoal/client/protocol";
+import type { RelayLimits } from "./limits.ts";
+import type { RelayMetrics } from "./metrics.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+import type { RelayLog } from "./relay-log.ts";
+import type { HubMember, SpaceHub } from "./space-hub.ts";
+import { incomingCommit } from "./store/incoming-commit.ts";
+import type { RelayStore } from "./store/store.ts";
+
+/** The transport a session writes to: a WebSocket in production, a fake in unit tests. */
+export interface SessionSocket {
+  send(bytes: Uint8Array): void;
+  close(code: number, reason: string): void;
+  /** Bytes queued but not yet written to the network. */
+  bufferedAmount(): number;
+}
+
+/** Everything a session needs; shared by all sessions of a relay except `space` and `socket`. */
+export interface SessionDeps {
+  space: string;
+  socket: SessionSocket;
+  store: RelayStore;
+  hub: SpaceHub;
+  metrics: RelayMetrics;
+  limits: RelayLimits;
+  log: RelayLog;
+}
+
+// Bytes of a `commits` frame besides the commits: version, type, space, flags, count, and a u32
+// length per commit. Pull replies are sized so the frame stays within the frame limit.
+const COMMITS_FRAME_OVERHEAD = 2 + 16 + 1 + 2 + 4 * MAX_COMMITS_PER_BATCH;
+
+/**
+ * One relay connection to one space, as a state machine over decoded frames: `hello` first, then
+ * `pull`, `commits`, `ping` in any order (PROTOCOL.md, "Relay behaviour"). Frames are handled one at a
+ * time in arrival order, so replies keep the order of requests. A frame that breaks the protocol gets
+ * a fatal `error` frame and a close; other sessions are unaffected.
+ *
+ * @example
+ * const session = new RelaySession({ space, socket, store, hub, metrics, limits, log });
+ * ws.on("message", (data) => session.receive(data));
+ * ws.on("close", () => session.closed());
+ */
+export class RelaySession implements HubMember {
+  readonly space: string;
+  readonly #spaceBytes: Uint8Array;
+  readonly #deps: SessionDeps;
+  readonly #rate: RateLimiter;
+  #state: "awaiting-hello" | "open" | "closed" = "awaiting-hello";
+  #device: string | undefined;
+  #queue: Promise<void> = Promise.resolve();
+  #lastActivity = Date.now();
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #helloTimer: ReturnType<typeof setTimeout> | undefined;
+  #cleaned = false;
+
+  constructor(deps: SessionDeps) {
+    this.#deps = deps;
+    this.space = deps.space;
+    this.#spaceBytes = fromHex(deps.space, 16);
+    this.#rate = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.messageBurst);
+    deps.metrics.connectionOpened(deps.space);
+    // Joined at once (not after hello) so the per-space connection limit and shutdown see every socket.
+    deps.hub.join(this);
+    this.#helloTimer = unrefTimer(
+      setTimeout(
+        () => this.#closeWith(CLOSE_CODES.policyViolation, "no hello", "no-hello"),
+        deps.limits.helloTimeoutMs,
+      ),
+    );
+    this.#armIdle(deps.limits.idleTimeoutMs);
+  }
+
+  /** Feeds one received WebSocket message (binary as ArrayBuffer or Uint8Array; text as string). */
+  receive(data: ArrayBuffer | Uint8Array | string): void {
+    if (this.#state === "closed") return;
+    this.touch();
+    if (!this.#rate.take()) {
+      this.#fail("rate-limited", "rate-limited", "Too many frames per second.", CLOSE_CODES.policyViolation);
+      return;
+    }
+    this.#queue = this.#queue.then(() => this.#handleFrame(data));
+  }
+
+  /** Records liveness (any frame, or a WebSocket pong), postponing the idle close. */
+  touch(): void {
+    this.#lastActivity = Date.now();
+  }
+
+  /** Live fan-out from the hub: commits another connection of this space just stored. */
+  push(commits: Uint8Array[]): void {
+    if (this.#state !== "open") return;
+    this.#sendCommits(commits, false, false);
+  }
+
+  /** Closes the connection from the relay side (shutdown, hub). */
+  close(code: number, reason: string): void {
+    this.#closeWith(code, reason, code === CLOSE_CODES.goingAway ? "shutdown" : "closed");
+  }
+
+  /** The socket closed (either side): releases timers and leaves the hub. */
+  closed(): void {
+    this.#state = "closed";
+    this.#cleanup();
+  }
+
+  async #handleFrame(data: ArrayBuffer | Uint8Array | string): Promise<void> {
+    if (this.#state === "closed") return;
+    const { limits } = this.#deps;
+    if (typeof data === "string") {
+      this.#fail("text-frame", "protocol", "Only binary frames are allowed.", CLOSE_CODES.unsupportedData);
+      return;
+    }
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    let m: Message;
+    try {
+      m = decodeMessage(bytes, { maxFrameBytes: limits.maxFrameBytes });
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      const [code, close]: [ErrorCodeName, number] =
+        e.reason === "oversized"
+          ? ["too-large", CLOSE_CODES.messageTooBig]
+          : e.reason === "unknown-version"
+            ? ["version", CLOSE_CODES.protocolError]
+            : ["protocol", CLOSE_CODES.protocolError];
+      this.#fail(e.reason, code, e.message, close);
+      return;
+    }
+    try {
+      await this.#handleMessage(m);
+    } catch (e) {
+      if (e instanceof ProtocolError) {
+        this.#fail(e.reason, "protocol", e.message, CLOSE_CODES.protocolError);
+        return;
+      }
+      this.#deps.log("session.internal-error", {
+        space: this.space,
+        error: e instanceof Error ? e.name : "unknown",
+      });
+      this.#fail("internal", "internal", "The relay failed to handle this frame.", CLOSE_CODES.internalError);
+    }
+  }
+
+  async #handleMessage(m: Message): Promise<void> {
+    if (this.#state === "awaiting-hello" && m.type !== "hello") {
+      this.#fail("unexpected-type", "protocol", "The first frame must be hello.", CLOSE_CODES.protocolError);
+      return;
+    }
+    switch (m.type) {
+      case "hello":
+        return this.#onHello(m.minVersion, m.maxVersion, m.device);
+      case "pull":
+        if (!this.#sameSpace(m.space)) return;
+        return this.#onPull(m.vector, m.maxBytes);
+      case "commits":
+        if (!this.#sameSpace(m.space)) return;
+        return this.#onCommits(m.commits);
+      case "ping":
+        this.#send({ type: "pong", nonce: m.nonce });
+        return;
+      case "pong":
+        return;
+      case "error":
+        this.#deps.log("session.peer-error", { space: this.space, device: this.#device, code: m.code });
+        if (m.fatal) this.#closeWith(CLOSE_CODES.normal, "peer error", "peer-error");
+        return;
+      default:
+        this.#fail(
+          "unexpected-type",
+          "protocol",
+          `A client may not send ${m.type}.`,
+          CLOSE_CODES.protocolError,
+        );
+    }
+  }
+
+  async #onHello(minVersion: number, maxVersion: number, device: Uint8Array): Promise<void> {
+    if (this.#state !== "awaiting-hello") {
+      this.#fail("unexpected-type", "protocol", "hello was already received.", CLOSE_CODES.protocolError);
+      return;
+    }
+    const version = Math.min(maxVersion, PROTOCOL_VERSION);
+    if (version < Math.max(minVersion, MIN_PROTOCOL_VERSION)) {
+      const range = `${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`;
+      this.#fail(
+        "version-mismatch",
+        "version",
+        `No common protocol version (relay speaks ${range}).`,
+        CLOSE_CODES.protocolError,
+      );
+      return;
+    }
+    clearTimeout(this.#helloTimer);
+    this.#device = toHex(device);
+    const stored = await this.#deps.store.vector(this.space);
+    const vector: VectorEntry[] = [...stored].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+    // The state may have changed while the store answered (TypeScript cannot see that across await).
+    if ((this.#state as string) === "closed") return;
+    this.#state = "open";
+    // `push` ignores the hub until this point, so no live push can overtake the welcome; a commit
+    // stored while the vector was read is in the store and reaches the client through a pull.
+    this.#send({ type: "welcome", version, vector });
+    this.#deps.log("session.open", { space: this.space, device: this.#device, version });
+  }
+
+  async #onPull(vector: VectorEntry[], maxBytes: number): Promise<void> {
+    const since = new Map(vector.map((e) => [toHex(e.device), e.seq]));
+    const budget = Math.min(maxBytes, this.#deps.limits.maxFrameBytes - COMMITS_FRAME_OVERHEAD);
+    const r = await this.#deps.store.read(this.space, since, {
+      maxBytes: budget,
+      maxCount: MAX_COMMITS_PER_BATCH,
+    });
+    this.#sendCommits(r.commits, r.more, true);
+  }
+
+  async #onCommits(commits: Uint8Array[]): Promise<void> {
+    const { store, metrics, limits, hub } = this.#deps;
+    const incoming = commits.map((c) => incomingCommit(c));
+    const result = await store.append(this.space, incoming, { quotaBytes: limits.quotaBytesPerSpace });
+    metrics.commitsIn += result.stored.length;
+    metrics.commitBytesIn += result.stored.reduce((n, c) => n + c.bytes.length, 0);
+    metrics.duplicates += result.duplicates;
+    const entries = [...result.heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+    this.#send({ type: "ack", space: this.#spaceBytes, entries });
+    if (result.refused) {
+      const { code, device, seq } = result.refused;
+      metrics.commitRefused(code);
+      this.#send({
+        type: "error",
+        code,
+        message: REFUSAL_MESSAGES[code],
+        fatal: false,
+        device: fromHex(device, 16),
+        seq,
+      });
+    }
+    hub.publish(
+      this,
+      result.stored.map((c) => c.bytes),
+    );
+  }
+
+  #sameSpace(space: Uint8Array): boolean {
+    if (bytesEqual(space, this.#spaceBytes)) return true;
+    this.#fail("wrong-space", "protocol", "This connection serves another space.", CLOSE_CODES.protocolError);
+    return false;
+  }
+
+  #sendCommits(commits: Uint8Array[], more: boolean, reply: boolean): void {
+    if (!this.#send({ type: "commits", space: this.#spaceBytes, commits, more, reply })) return;
+    this.#deps.metrics.commitsOut += commits.length;
+    this.#deps.metrics.commitBytesOut += commits.reduce((n, c) => n + c.length, 0);
+  }
+
+  #send(m: Message): boolean {
+    if (this.#state === "closed") return false;
+    if (this.#deps.socket.bufferedAmount() > this.#deps.limits.maxBufferedBytes) {
+      // The client does not read fast enough; dropping frames would break its ordering, so close it.
+      this.#closeWith(CLOSE_CODES.policyViolation, "slow reader", "slow-reader");
+      return false;
+    }
+    this.#deps.socket.send(encodeMessage(m, { maxFrameBytes: this.#deps.limits.maxFrameBytes }));
+    return true;
+  }
+
+  #fail(reason: string, code: ErrorCodeName, message: string, closeCode: number): void {
+    this.#deps.metrics.frameRejected(reason);
+    this.#deps.log("session.rejected", { space: this.space, device: this.#device, reason });
+    this.#send({ type: "error", code, message, fatal: true });
+    this.#closeWith(closeCode, reason, reason);
+  }
+
+  #closeWith(code: number, reason: string, metric: string): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#deps.metrics.closedBy(metric);
+    this.#cleanup();
+    this.#deps.socket.close(code, reason);
+  }
+
+  #armIdle(delay: number): void {
+    this.#idleTimer = unrefTimer(
+      setTimeout(() => {
+        const idle = Date.now() - this.#lastActivity;
+        const limit = this.#deps.limits.idleTimeoutMs;
+        if (idle >= limit) this.#closeWith(CLOSE_CODES.normal, "idle timeout", "idle");
+        else this.#armIdle(limit - idle);
+      }, delay),
+    );
+  }
+
+  #cleanup(): void {
+    if (this.#cleaned) return;
+    this.#cleaned = true;
+    clearTimeout(this.#helloTimer);
+    clearTimeout(this.#idleTimer);
+    this.#deps.hub.leave(this);
+    this.#deps.metrics.connectionClosed(this.space);
+    this.#deps.log("session.closed", { space: this.space, device: this.#device });
+  }
+}
+
+const REFUSAL_MESSAGES = {
+  conflict: "Another commit is already stored for this device and sequence number.",
+  gap: "This is not the device's next sequence number; upload the missing commits first.",
+  chain: "prevHash does not match the stored previous commit of this device.",
+  quota: "The space has reached its storage quota.",
+} as const;
+
+function unrefTimer<T>(t: T): T {
+  (t as { unref?: () => void }).unref?.();
+  return t;
+}

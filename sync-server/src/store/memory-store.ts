@@ -1,0 +1,130 @@
+import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
+import { sequenceVerdict } from "./sequence-rule.ts";
+import type {
+  AppendOptions,
+  AppendResult,
+  IncomingCommit,
+  ReadOptions,
+  ReadResult,
+  RelayStore,
+} from "./store.ts";
+
+interface MemoryCommit {
+  order: number;
+  hash: Uint8Array;
+  bytes: Uint8Array;
+}
+
+interface MemorySpace {
+  tokenHash: Uint8Array;
+  bytes: number;
+  commits: number;
+  nextOrder: number;
+  /** Device hex -> its commits, index i holding seq i + 1. */
+  devices: Map<string, MemoryCommit[]>;
+}
+
+/**
+ * A `RelayStore` in process memory, for tests and throwaway relays: nothing survives the process.
+ *
+ * @example
+ * const app = createApp({ store: new MemoryStore() });
+ */
+export class MemoryStore implements RelayStore {
+  readonly #spaces = new Map<string, MemorySpace>();
+  #closed = false;
+
+  async registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array> {
+    this.#check();
+    let s = this.#spaces.get(space);
+    if (!s) {
+      s = { tokenHash: tokenHash.slice(), bytes: 0, commits: 0, nextOrder: 1, devices: new Map() };
+      this.#spaces.set(space, s);
+    }
+    return s.tokenHash.slice();
+  }
+
+  async tokenHash(space: string): Promise<Uint8Array | undefined> {
+    this.#check();
+    return this.#spaces.get(space)?.tokenHash.slice();
+  }
+
+  async vector(space: string): Promise<Map<string, number>> {
+    this.#check();
+    const out = new Map<string, number>();
+    for (const [device, list] of this.#spaces.get(space)?.devices ?? []) out.set(device, list.length);
+    return out;
+  }
+
+  async append(
+    space: string,
+    commits: readonly IncomingCommit[],
+    options: AppendOptions,
+  ): Promise<AppendResult> {
+    this.#check();
+    const s = this.#spaces.get(space);
+    if (!s) throw new Error(`Space ${space} is not registered.`);
+    const result: AppendResult = { stored: [], duplicates: 0, heads: new Map() };
+    for (const [index, c] of commits.entries()) {
+      const list = s.devices.get(c.device) ?? [];
+      const head = { seq: list.length, hash: list.at(-1)?.hash };
+      const verdict = sequenceVerdict(head, c, (seq) => list[seq - 1]?.hash);
+      if (verdict === "append" && s.bytes + c.bytes.length > options.quotaBytes) {
+        result.refused = { device: c.device, seq: c.seq, code: "quota", index };
+        break;
+      }
+      if (verdict === "append") {
+        // Copy: the caller's bytes may be a view into a reused network buffer.
+        list.push({ order: s.nextOrder++, hash: c.hash.slice(), bytes: c.bytes.slice() });
+        s.devices.set(c.device, list);
+        s.bytes += c.bytes.length;
+        s.commits += 1;
+        result.stored.push(c);
+      } else if (verdict === "duplicate") {
+        result.duplicates += 1;
+      } else {
+        result.refused = { device: c.device, seq: c.seq, code: verdict, index };
+        break;
+      }
+      result.heads.set(c.device, list.length);
+    }
+    return result;
+  }
+
+  async read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult> {
+    this.#check();
+    const runs: ReadCandidate<Uint8Array>[][] = [];
+    for (const [device, list] of this.#spaces.get(space)?.devices ?? []) {
+      const from = since.get(device) ?? 0;
+      runs.push(list.slice(from).map((c) => ({ order: c.order, size: c.bytes.length, ref: c.bytes })));
+    }
+    const { picked, bytes, more } = selectForRead(runs, options.maxBytes, options.maxCount);
+    return { commits: picked.map((c) => c.ref.slice()), bytes, more };
+  }
+
+  async usage(space: string): Promise<{ commits: number; bytes: number }> {
+    this.#check();
+    const s = this.#spaces.get(space);
+    return { commits: s?.commits ?? 0, bytes: s?.bytes ?? 0 };
+  }
+
+  async stats(): Promise<{ spaces: number; commits: number; bytes: number }> {
+    this.#check();
+    let commits = 0;
+    let bytes = 0;
+    for (const s of this.#spaces.values()) {
+      commits += s.commits;
+      bytes += s.bytes;
+    }
+    return { spaces: this.#spaces.size, commits, bytes };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#spaces.clear();
+  }
+
+  #check(): void {
+    if (this.#closed) throw new Error("The store is closed.");
+  }
+}

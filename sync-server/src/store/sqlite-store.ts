@@ -1,0 +1,186 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
+import { sequenceVerdict } from "./sequence-rule.ts";
+import type {
+  AppendOptions,
+  AppendResult,
+  IncomingCommit,
+  ReadOptions,
+  ReadResult,
+  RelayStore,
+} from "./store.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS spaces (
+  space TEXT PRIMARY KEY,
+  token_hash BLOB NOT NULL,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  commits INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS heads (
+  space TEXT NOT NULL,
+  device TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY (space, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commits (
+  id INTEGER PRIMARY KEY,
+  space TEXT NOT NULL,
+  device TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  bytes BLOB NOT NULL,
+  UNIQUE (space, device, seq)
+);
+`;
+
+/**
+ * The default `RelayStore`: one SQLite file (better-sqlite3) in WAL mode with `synchronous=FULL`, so a
+ * transaction that returned has been fsynced and the relay may acknowledge it. Calls are synchronous
+ * underneath (better-sqlite3 is), which also makes each `append` atomic against concurrent ones.
+ *
+ * @example
+ * const store = new SqliteStore("./relay-data/relay.sqlite");
+ */
+export class SqliteStore implements RelayStore {
+  readonly #db: Database.Database;
+  readonly #stmt;
+
+  constructor(file: string) {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    this.#db = new Database(file);
+    this.#db.pragma("journal_mode = WAL");
+    // FULL (not NORMAL) also fsyncs the WAL at each commit: an ack must survive power loss, not only a crash.
+    this.#db.pragma("synchronous = FULL");
+    this.#db.pragma("foreign_keys = ON");
+    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#stmt = {
+      register: db.prepare("INSERT OR IGNORE INTO spaces (space, token_hash) VALUES (?, ?)"),
+      tokenHash: db.prepare("SELECT token_hash AS h FROM spaces WHERE space = ?").pluck(),
+      vector: db.prepare("SELECT device, seq FROM heads WHERE space = ?"),
+      head: db.prepare("SELECT seq, hash FROM heads WHERE space = ? AND device = ?"),
+      hashAt: db.prepare("SELECT hash FROM commits WHERE space = ? AND device = ? AND seq = ?").pluck(),
+      insert: db.prepare(
+        "INSERT INTO commits (space, device, seq, size, hash, bytes) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      setHead: db.prepare("INSERT OR REPLACE INTO heads (space, device, seq, hash) VALUES (?, ?, ?, ?)"),
+      usage: db.prepare("SELECT bytes, commits FROM spaces WHERE space = ?"),
+      addUsage: db.prepare("UPDATE spaces SET bytes = bytes + ?, commits = commits + ? WHERE space = ?"),
+      run: db.prepare(
+        "SELECT id, size FROM commits WHERE space = ? AND device = ? AND seq > ? ORDER BY seq LIMIT ?",
+      ),
+      bytesById: db.prepare("SELECT bytes FROM commits WHERE id = ?").pluck(),
+      stats: db.prepare(
+        "SELECT count(*) AS spaces, coalesce(sum(commits), 0) AS commits, coalesce(sum(bytes), 0) AS bytes FROM spaces",
+      ),
+    };
+  }
+
+  async registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array> {
+    this.#stmt.register.run(space, tokenHash);
+    return toBytes(this.#stmt.tokenHash.get(space));
+  }
+
+  async tokenHash(space: string): Promise<Uint8Array | undefined> {
+    const h = this.#stmt.tokenHash.get(space);
+    return h === undefined ? undefined : toBytes(h);
+  }
+
+  async vector(space: string): Promise<Map<string, number>> {
+    const rows = this.#stmt.vector.all(space) as { device: string; seq: number }[];
+    return new Map(rows.map((r) => [r.device, r.seq]));
+  }
+
+  async append(
+    space: string,
+    commits: readonly IncomingCommit[],
+    options: AppendOptions,
+  ): Promise<AppendResult> {
+    return this.#db.transaction(() => this.#appendInTransaction(space, commits, options)).immediate();
+  }
+
+  #appendInTransaction(
+    space: string,
+    commits: readonly IncomingCommit[],
+    options: AppendOptions,
+  ): AppendResult {
+    const usage = this.#stmt.usage.get(space) as { bytes: number; commits: number } | undefined;
+    if (!usage) throw new Error(`Space ${space} is not registered.`);
+    const result: AppendResult = { stored: [], duplicates: 0, heads: new Map() };
+    const heads = new Map<string, { seq: number; hash: Uint8Array | undefined }>();
+    let addedBytes = 0;
+    for (const [index, c] of commits.entries()) {
+      let head = heads.get(c.device);
+      if (!head) {
+        const row = this.#stmt.head.get(space, c.device) as { seq: number; hash: Buffer } | undefined;
+        head = { seq: row?.seq ?? 0, hash: row ? toBytes(row.hash) : undefined };
+        heads.set(c.device, head);
+      }
+      const verdict = sequenceVerdict(head, c, (seq) => {
+        const h = this.#stmt.hashAt.get(space, c.device, seq) as Buffer | undefined;
+        return h === undefined ? undefined : toBytes(h);
+      });
+      if (verdict === "append" && usage.bytes + addedBytes + c.bytes.length > options.quotaBytes) {
+        result.refused = { device: c.device, seq: c.seq, code: "quota", index };
+        break;
+      }
+      if (verdict === "append") {
+        this.#stmt.insert.run(space, c.device, c.seq, c.bytes.length, c.hash, c.bytes);
+        this.#stmt.setHead.run(space, c.device, c.seq, c.hash);
+        head.seq = c.seq;
+        head.hash = c.hash;
+        addedBytes += c.bytes.length;
+        result.stored.push(c);
+      } else if (verdict === "duplicate") {
+        result.duplicates += 1;
+      } else {
+        result.refused = { device: c.device, seq: c.seq, code: verdict, index };
+        break;
+      }
+      result.heads.set(c.device, head.seq);
+    }
+    if (result.stored.length > 0) this.#stmt.addUsage.run(addedBytes, result.stored.length, space);
+    return result;
+  }
+
+  async read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult> {
+    const runs: ReadCandidate<number>[][] = [];
+    for (const [device, head] of await this.vector(space)) {
+      const from = since.get(device) ?? 0;
+      if (head <= from) continue;
+      // One more than maxCount per device, so that `more` is exact when a run is cut short.
+      const rows = this.#stmt.run.all(space, device, from, options.maxCount + 1) as {
+        id: number;
+        size: number;
+      }[];
+      runs.push(rows.map((r) => ({ order: r.id, size: r.size, ref: r.id })));
+    }
+    const { picked, bytes, more } = selectForRead(runs, options.maxBytes, options.maxCount);
+    const commits = picked.map((c) => toBytes(this.#stmt.bytesById.get(c.ref)));
+    return { commits, bytes, more };
+  }
+
+  async usage(space: string): Promise<{ commits: number; bytes: number }> {
+    const row = this.#stmt.usage.get(space) as { bytes: number; commits: number } | undefined;
+    return { commits: row?.commits ?? 0, bytes: row?.bytes ?? 0 };
+  }
+
+  async stats(): Promise<{ spaces: number; commits: number; bytes: number }> {
+    return this.#stmt.stats.get() as { spaces: number; commits: number; bytes: number };
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+/** better-sqlite3 returns BLOBs as Node Buffers; hand out plain Uint8Arrays like the memory store. */
+function toBytes(value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new Error("Expected a BLOB.");
+  return new Uint8Array(value);
+}

@@ -1,0 +1,168 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { toHex } from "@shoal/client/protocol";
+import { makeChain, randomId, sha256 } from "./commit-fixtures.ts";
+import { incomingCommit } from "./incoming-commit.ts";
+import type { RelayStore } from "./store.ts";
+
+const BIG_QUOTA = { quotaBytes: 1 << 30 };
+const ALL = { maxBytes: 1 << 30, maxCount: 10_000 };
+
+/**
+ * The behaviour every `RelayStore` adapter must show. Call it from each adapter's test file; `setup`
+ * returns a fresh empty store and an optional cleanup.
+ *
+ * @example
+ * runStoreContract("MemoryStore", async () => ({ store: new MemoryStore() }));
+ */
+export function runStoreContract(
+  name: string,
+  setup: () => Promise<{ store: RelayStore; cleanup?: () => Promise<void> }>,
+): void {
+  describe(`RelayStore contract: ${name}`, () => {
+    let store: RelayStore;
+    let cleanup: (() => Promise<void>) | undefined;
+    let space: string;
+    const hashA = sha256(new Uint8Array([1]));
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await setup());
+      space = randomId();
+      await store.registerSpace(space, hashA);
+    });
+    afterEach(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    const inc = (bytes: Uint8Array[]) => bytes.map((b) => incomingCommit(b));
+
+    it("registers a space once and keeps the first token hash", async () => {
+      const other = randomId();
+      expect(await store.tokenHash(other)).toBeUndefined();
+      expect(toHex(await store.registerSpace(other, hashA))).toBe(toHex(hashA));
+      expect(toHex(await store.registerSpace(other, sha256(new Uint8Array([2]))))).toBe(toHex(hashA));
+      expect(toHex((await store.tokenHash(other))!)).toBe(toHex(hashA));
+    });
+
+    it("appends a device's commits in sequence and reports heads, vector and usage", async () => {
+      const d = randomId();
+      const chain = makeChain(space, d, 3);
+      const r = await store.append(space, inc(chain), BIG_QUOTA);
+      expect(r.stored.map((c) => c.seq)).toEqual([1, 2, 3]);
+      expect(r.refused).toBeUndefined();
+      expect(r.heads.get(d)).toBe(3);
+      expect([...(await store.vector(space))]).toEqual([[d, 3]]);
+      const bytes = chain.reduce((n, c) => n + c.length, 0);
+      expect(await store.usage(space)).toEqual({ commits: 3, bytes });
+    });
+
+    it("acknowledges an exact duplicate again and stores it once", async () => {
+      const d = randomId();
+      const chain = makeChain(space, d, 2);
+      await store.append(space, inc(chain), BIG_QUOTA);
+      const before = await store.usage(space);
+      const r = await store.append(space, inc([chain[1]!, chain[0]!]), BIG_QUOTA);
+      expect(r).toMatchObject({ stored: [], duplicates: 2 });
+      expect(r.refused).toBeUndefined();
+      expect(r.heads.get(d)).toBe(2);
+      expect(await store.usage(space)).toEqual(before);
+    });
+
+    it("refuses a different commit for a taken (device, seq)", async () => {
+      const d = randomId();
+      await store.append(space, inc(makeChain(space, d, 2)), BIG_QUOTA);
+      const other = makeChain(space, d, 2);
+      const r = await store.append(space, inc([other[0]!]), BIG_QUOTA);
+      expect(r.refused).toEqual({ device: d, seq: 1, code: "conflict", index: 0 });
+      expect(r.stored).toEqual([]);
+    });
+
+    it("refuses a gap and a broken hash chain", async () => {
+      const d = randomId();
+      const chain = makeChain(space, d, 4);
+      await store.append(space, inc(chain.slice(0, 2)), BIG_QUOTA);
+      expect((await store.append(space, inc([chain[3]!]), BIG_QUOTA)).refused?.code).toBe("gap");
+      const forged = makeChain(space, d, 1, { from: 3, prevHash: sha256(new Uint8Array([9])) });
+      expect((await store.append(space, inc(forged), BIG_QUOTA)).refused?.code).toBe("chain");
+      expect([...(await store.vector(space))]).toEqual([[d, 2]]);
+    });
+
+    it("stores the accepted prefix of a batch and stops at the first refusal", async () => {
+      const d = randomId();
+      const e = randomId();
+      const chain = makeChain(space, d, 3);
+      const other = makeChain(space, e, 1);
+      const r = await store.append(space, inc([chain[0]!, chain[2]!, other[0]!]), BIG_QUOTA);
+      expect(r.stored.map((c) => c.seq)).toEqual([1]);
+      expect(r.refused).toEqual({ device: d, seq: 3, code: "gap", index: 1 });
+      expect([...(await store.vector(space))]).toEqual([[d, 1]]);
+    });
+
+    it("refuses a commit that would exceed the space quota, with nothing of it stored", async () => {
+      const d = randomId();
+      const chain = makeChain(space, d, 3, { bodyBytes: 100 });
+      const quota = chain[0]!.length + chain[1]!.length;
+      const r = await store.append(space, inc(chain), { quotaBytes: quota });
+      expect(r.stored.length).toBe(2);
+      expect(r.refused).toEqual({ device: d, seq: 3, code: "quota", index: 2 });
+      expect(await store.usage(space)).toEqual({ commits: 2, bytes: quota });
+      // A duplicate costs nothing, so it is still acknowledged when the space is full.
+      expect((await store.append(space, inc([chain[1]!]), { quotaBytes: quota })).duplicates).toBe(1);
+    });
+
+    it("reads what a vector lacks, per device in order, interleaved by arrival", async () => {
+      const d = randomId();
+      const e = randomId();
+      const cd = makeChain(space, d, 3);
+      const ce = makeChain(space, e, 2);
+      await store.append(space, inc([cd[0]!, ce[0]!, cd[1]!]), BIG_QUOTA);
+      await store.append(space, inc([ce[1]!, cd[2]!]), BIG_QUOTA);
+      const all = await store.read(space, new Map(), ALL);
+      expect(all.commits.map(toHex)).toEqual([cd[0]!, ce[0]!, cd[1]!, ce[1]!, cd[2]!].map(toHex));
+      expect(all.more).toBe(false);
+      const some = await store.read(space, new Map([[d, 2]]), ALL);
+      expect(some.commits.map(toHex)).toEqual([ce[0]!, ce[1]!, cd[2]!].map(toHex));
+      const none = await store.read(
+        space,
+        new Map([
+          [d, 3],
+          [e, 2],
+        ]),
+        ALL,
+      );
+      expect(none).toEqual({ commits: [], bytes: 0, more: false });
+    });
+
+    it("bounds a read by bytes and count, returns at least one commit, and says more", async () => {
+      const d = randomId();
+      const chain = makeChain(space, d, 5, { bodyBytes: 100 });
+      await store.append(space, inc(chain), BIG_QUOTA);
+      const size = chain[0]!.length;
+      const two = await store.read(space, new Map(), { maxBytes: size * 2 + 1, maxCount: 100 });
+      expect(two.commits.map(toHex)).toEqual(chain.slice(0, 2).map(toHex));
+      expect(two).toMatchObject({ bytes: size * 2, more: true });
+      const one = await store.read(space, new Map(), { maxBytes: 1, maxCount: 100 });
+      expect(one.commits.length).toBe(1);
+      expect(one.more).toBe(true);
+      const three = await store.read(space, new Map(), { maxBytes: 1 << 20, maxCount: 3 });
+      expect(three.commits.length).toBe(3);
+      expect(three.more).toBe(true);
+      const rest = await store.read(space, new Map([[d, 3]]), { maxBytes: 1 << 20, maxCount: 2 });
+      expect(rest.commits.map(toHex)).toEqual(chain.slice(3).map(toHex));
+      expect(rest.more).toBe(false);
+    });
+
+    it("keeps spaces apart and counts totals", async () => {
+      const other = randomId();
+      await store.registerSpace(other, hashA);
+      const d = randomId();
+      await store.append(space, inc(makeChain(space, d, 2)), BIG_QUOTA);
+      await store.append(other, inc(makeChain(other, d, 1)), BIG_QUOTA);
+      expect((await store.read(other, new Map(), ALL)).commits.length).toBe(1);
+      expect([...(await store.vector(other))]).toEqual([[d, 1]]);
+      const stats = await store.stats();
+      expect(stats.spaces).toBe(2);
+      expect(stats.commits).toBe(3);
+    });
+  });
+}

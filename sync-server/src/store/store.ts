@@ -1,0 +1,87 @@
+/**
+ * The relay's storage port. A store keeps, per space, the SHA-256 of its access token and the sealed
+ * commits of every device, and enforces the sequence rule of PROTOCOL.md ("Acknowledgement and the
+ * sequence rule"). Space and device ids are 32-character lowercase hex. Adapters: `MemoryStore`
+ * (tests), `SqliteStore` (default, durable); every adapter must pass `runStoreContract`.
+ *
+ * @example
+ * const stored = await store.registerSpace(spaceHex, tokenHash);
+ * const result = await store.append(spaceHex, [incomingCommit(bytes)], { quotaBytes: 64 << 20 });
+ * if (result.refused) sendError(result.refused.code);
+ */
+export interface RelayStore {
+  /**
+   * Registers `space` with `tokenHash` if it is unknown, atomically. Returns the hash stored for the
+   * space: the given one for a new space, the first registrant's otherwise (the caller compares).
+   */
+  registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array>;
+  /** The token hash of a registered space, or `undefined`. */
+  tokenHash(space: string): Promise<Uint8Array | undefined>;
+  /** Per device (hex), the highest stored sequence number. Devices with nothing stored are absent. */
+  vector(space: string): Promise<Map<string, number>>;
+  /**
+   * Stores commits in order, in one durable write: when the promise resolves, everything reported as
+   * stored survives a crash. Stops at the first refused commit; the ones after it are not looked at.
+   */
+  append(space: string, commits: readonly IncomingCommit[], options: AppendOptions): Promise<AppendResult>;
+  /**
+   * Commits with a higher seq than `since` (absent device = 0), each device's in sequence order and
+   * devices interleaved in arrival order. Returns at least one commit when any is missing, then stops
+   * before `maxBytes` or `maxCount` would be exceeded.
+   */
+  read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult>;
+  /** Bytes and commits stored for a space (0 for an unknown space). */
+  usage(space: string): Promise<{ commits: number; bytes: number }>;
+  /** Totals over the whole store, for `/metrics`. */
+  stats(): Promise<{ spaces: number; commits: number; bytes: number }>;
+  /** Flushes and releases resources. The store is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+/** A commit ready to append: its routing fields, its hashes and its whole sealed bytes. */
+export interface IncomingCommit {
+  /** Device id, hex. */
+  device: string;
+  seq: number;
+  /** The header's prevHash: must equal `hash` of the device's stored commit `seq - 1`. */
+  prevHash: Uint8Array;
+  /** SHA-256 of `bytes`. */
+  hash: Uint8Array;
+  /** The whole sealed commit. */
+  bytes: Uint8Array;
+}
+
+/** Limits applied by `append`. */
+export interface AppendOptions {
+  /** Refuse a new commit (code `quota`) if the space would then hold more than this many bytes. */
+  quotaBytes: number;
+}
+
+/** Why a commit was refused. */
+export type RefusalCode = "conflict" | "gap" | "chain" | "quota";
+
+/** What `append` did. */
+export interface AppendResult {
+  /** Newly stored commits, in order (duplicates excluded), for live fan-out. */
+  stored: IncomingCommit[];
+  /** Byte-identical duplicates of stored commits: acknowledged again, stored once. */
+  duplicates: number;
+  /** For each device in the accepted part of the batch, its highest stored seq after the append. */
+  heads: Map<string, number>;
+  /** The first refused commit, if any; it and the rest of the batch were not stored. */
+  refused?: { device: string; seq: number; code: RefusalCode; index: number };
+}
+
+/** Bounds for `read`. */
+export interface ReadOptions {
+  maxBytes: number;
+  maxCount: number;
+}
+
+/** What `read` returned. */
+export interface ReadResult {
+  commits: Uint8Array[];
+  bytes: number;
+  /** True when the store holds further commits beyond `since` that were not returned. */
+  more: boolean;
+}

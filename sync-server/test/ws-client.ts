@@ -1,0 +1,94 @@
+import WebSocket from "ws";
+import {
+  decodeMessage,
+  encodeMessage,
+  fromHex,
+  offeredSubprotocols,
+  type Message,
+} from "@shoal/client/protocol";
+
+/** A raw protocol client for tests: records every decoded frame and lets a test await one. */
+export interface TestClient {
+  ws: WebSocket;
+  frames: Message[];
+  send(m: Message): void;
+  sendRaw(bytes: Uint8Array | string): void;
+  /** Resolves with the first frame (from index `from`) matching `pred`; rejects if the socket closes first. */
+  next<T extends Message["type"]>(type: T, from?: number): Promise<Extract<Message, { type: T }>>;
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+/**
+ * Opens a WebSocket to `/sync/<space>` offering the token, and resolves once it is open.
+ *
+ * @example
+ * const a = await connect(relay.wsUrl, space, token);
+ * a.send({ type: "hello", minVersion: 1, maxVersion: 1, device });
+ * await a.next("welcome");
+ */
+export async function connect(wsUrl: string, space: string, token: Uint8Array): Promise<TestClient> {
+  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token));
+  const frames: Message[] = [];
+  const listeners = new Set<() => void>();
+  let closeInfo: { code: number; reason: string } | undefined;
+  ws.on("message", (data: Buffer) => {
+    frames.push(decodeMessage(new Uint8Array(data)));
+    for (const l of [...listeners]) l();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on("close", (code, reason) => {
+      closeInfo = { code, reason: reason.toString() };
+      resolve(closeInfo);
+      for (const l of [...listeners]) l();
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("unexpected-response", (_req, res) => reject(new HttpRefusal(res.statusCode ?? 0)));
+    ws.once("error", reject);
+  });
+  return {
+    ws,
+    frames,
+    send: (m) => ws.send(encodeMessage(m)),
+    sendRaw: (bytes) => ws.send(bytes),
+    next: (type, from = 0) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const hit = frames.slice(from).find((f) => f.type === type);
+          if (hit) {
+            listeners.delete(check);
+            resolve(hit as never);
+          } else if (closeInfo) {
+            listeners.delete(check);
+            reject(new Error(`closed (${closeInfo.code} ${closeInfo.reason}) before a ${type} frame`));
+          }
+        };
+        listeners.add(check);
+        check();
+      }),
+    closed,
+    close: () => ws.close(),
+  };
+}
+
+/** The relay answered the upgrade with an HTTP status instead of 101. */
+export class HttpRefusal extends Error {
+  constructor(readonly status: number) {
+    super(`HTTP ${status}`);
+  }
+}
+
+/** Connects and completes hello/welcome. */
+export async function connectReady(
+  wsUrl: string,
+  space: string,
+  token: Uint8Array,
+  device: string,
+): Promise<TestClient> {
+  const c = await connect(wsUrl, space, token);
+  c.send({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(device, 16) });
+  await c.next("welcome");
+  return c;
+}
