@@ -12,7 +12,32 @@ import { Replica, WriteAborted } from "./replica/replica.ts";
 import type { SpaceRow } from "./replica/stored-rows.ts";
 import { Transaction, type InsertOptions } from "./replica/transaction.ts";
 import type { Row } from "./replica/materialize.ts";
-import type { DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
+import type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
+import { NotFound } from "./errors.ts";
+import { ValueStore } from "./live/value-store.ts";
+import { formatInviteLink } from "./spaces/invite-link.ts";
+import { joinSpace } from "./spaces/join-space.ts";
+import { readAcks, recordAcks } from "./sync/acks.ts";
+import { SyncEngine } from "./sync/sync-engine.ts";
+import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
+import type { Transport } from "./sync/transport.ts";
+import { webSocketTransport } from "./transports/websocket-transport.ts";
+
+/** Options of `sync`. */
+export interface SyncOptions {
+  /** The relay's URL, e.g. `ws://127.0.0.1:8787` (the `/sync/<space>` path is added). */
+  relay?: string;
+  /** Transports to use instead of (or besides) the relay URL. */
+  transports?: readonly Transport[];
+}
+
+/** Where a commit is known to be durably stored. */
+export interface Durability {
+  /** Saved in this device's IndexedDB (strict durability). */
+  readonly local: boolean;
+  /** Acknowledged by the relay as durably stored there. */
+  readonly relay: boolean;
+}
 
 /** Rows of a collection whose type the app did not give: any JSON-like object. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -64,6 +89,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   /** Whether the browser granted persistent storage (undefined where it cannot tell, as in Node). */
   persisted: boolean | undefined;
   readonly #collections = new Map<string, Collection<object>>();
+  readonly #status = new ValueStore<SyncStatus>(LOCAL_STATUS);
+  #engine: SyncEngine | null = null;
   readonly #knownSpaces: Set<string>;
 
   /** @internal Use `openDatabase`. */
@@ -205,8 +232,93 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
     return applyRemoteCommits(this.replica, commits);
   }
 
-  /** Writes what is queued, then closes. Reopen with `openDatabase` to go on; nothing is lost. */
-  close(): Promise<void> {
+  /**
+   * Sync status, always available: state, connections, commits waiting for a relay acknowledgement,
+   * last sync. Subscribing delivers the current value at once.
+   *
+   * @example
+   * db.status.subscribe((s) => badge.textContent = s.state === "synced" ? "Up to date" : `${s.pendingCommits} waiting`);
+   */
+  get status(): ValueStore<SyncStatus> {
+    return this.#status;
+  }
+
+  /**
+   * Starts syncing every space of this device through the relay (and/or the given transports), and
+   * keeps at it: reconnecting with backoff, uploading local commits, receiving others'. Returns a
+   * function that stops it.
+   *
+   * @example
+   * const stop = db.sync({ relay: "ws://127.0.0.1:8787" });
+   */
+  sync(options: SyncOptions): () => void {
+    this.replica.assertOpen();
+    this.#engine?.stop();
+    const transports = [...(options.transports ?? [])];
+    if (options.relay) transports.push(webSocketTransport({ url: options.relay }));
+    if (transports.length === 0) throw new ValidationError("sync needs a relay URL or a transport.");
+    const replica = this.replica;
+    const engine = new SyncEngine(
+      replica.dexie,
+      {
+        device: replica.device,
+        vector: (spaces) => this.vector(spaces),
+        applyCommits: (commits) => this.applyCommits(commits),
+        recordAcks: (space, entries) => recordAcks(replica.dexie, space, entries),
+      },
+      transports,
+      this.#status,
+    );
+    this.#engine = engine;
+    engine.start();
+    return () => {
+      engine.stop();
+      if (this.#engine === engine) this.#engine = null;
+    };
+  }
+
+  /** @internal Drops every sync connection; they reconnect by themselves (for tests and diagnostics). */
+  reconnect(): void {
+    this.#engine?.reconnectAll();
+  }
+
+  /**
+   * An invitation link to a space: `base#join=<space>.<key>.<check>&name=...`. The key is only in the
+   * fragment, which browsers never send to a server. Whoever holds the link can read and write the space.
+   */
+  async invite(space: SpaceId | { readonly id: SpaceId }, base?: string): Promise<string> {
+    const id = typeof space === "string" ? space : space.id;
+    const row = await this.replica.dexie.table<SpaceRow>("_spaces").get(id);
+    if (!row) throw new NotFound(`No space ${id} on this device.`);
+    const here = (globalThis as { location?: { origin: string; pathname: string } }).location;
+    const at = base ?? (here ? `${here.origin}${here.pathname}` : "shoal:");
+    return formatInviteLink(at, { id: row.id, key: row.key, name: row.name });
+  }
+
+  /**
+   * Joins the space of an invitation link: the space and its key are added to this device and, if
+   * syncing, its records start arriving. A malformed or corrupted link is an `InvalidInvitation`.
+   */
+  async join(link: string): Promise<Space> {
+    this.replica.assertOpen();
+    const row = await joinSpace(this.replica, link);
+    this.#knownSpaces.add(row.id);
+    return { id: row.id, name: row.name, private: row.private };
+  }
+
+  /** Where a commit is durably stored: on this device, and acknowledged by the relay or not. */
+  async durability(commit: CommitId): Promise<Durability> {
+    const [space, device, seqText] = commit.split(".");
+    const seq = Number(seqText);
+    const local = (await this.replica.dexie.table("_commits").where("id").equals(commit).count()) > 0;
+    const acked = (await readAcks(this.replica.dexie))[space!]?.[device!] ?? 0;
+    return { local, relay: local && seq <= acked };
+  }
+
+  /** Writes what is queued, stops syncing, then closes. Reopen with `openDatabase` to go on; nothing is lost. */
+  async close(): Promise<void> {
+    this.#engine?.stop();
+    this.#engine = null;
     return this.replica.close();
   }
 }

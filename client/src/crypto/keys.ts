@@ -102,7 +102,7 @@ export async function deriveNonceKey(spaceKey: Uint8Array, device: Uint8Array, e
   });
 }
 
-function deviceInfo(labelText: string, spaceKey: Uint8Array, device: Uint8Array, epoch: number): Uint8Array {
+function deviceInfo(labelText: string, spaceKey: Uint8Array, device: Uint8Array, epoch: number): Uint8Array<ArrayBuffer> {
   checkLength(spaceKey, SPACE_KEY_BYTES, "space key");
   checkLength(device, ID_BYTES, "device id");
   if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) {

@@ -11,6 +11,8 @@ import type { CollectionSpec } from "./collection-spec.ts";
  * - `_spaces`: spaces this device belongs to, with their 32-byte keys.
  * - `_meta`: small key/value facts (device id, private space).
  * - `_pending`: remote commits received before what they depend on.
+ * - `_sealed`: commits as sealed for the wire (as received, or as sealed here), to forward byte-identical.
+ * - `_acks`: per (space, device) the highest sequence the relay acknowledged as durably stored.
  */
 export const INTERNAL_TABLES: Readonly<Record<string, string>> = {
   _docs: "id, collection, space",
@@ -19,6 +21,8 @@ export const INTERNAL_TABLES: Readonly<Record<string, string>> = {
   _spaces: "id",
   _meta: "key",
   _pending: "id, space",
+  _sealed: "[space+device+seq]",
+  _acks: "[space+device], space",
 };
 
 interface TableShape {

@@ -1,0 +1,293 @@
+import { AccessDenied, ProtocolError, ShoalError } from "../errors.ts";
+import {
+  DEFAULT_LIMITS,
+  MAX_COMMITS_PER_BATCH,
+  PROTOCOL_VERSION,
+  MIN_PROTOCOL_VERSION,
+  decodeMessage,
+  encodeMessage,
+  fromHex,
+  toHex,
+  type Message,
+  type VectorEntry,
+} from "../protocol/index.ts";
+import type { ApplyReport } from "../replica/apply-remote.ts";
+import type { Commit } from "../replica/commit.ts";
+import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
+import type { OpenedCommit, SpaceSealer } from "./sealer.ts";
+import type { Transport, TransportConnection } from "./transport.ts";
+
+/** The replica operations a session needs (implemented by the database). */
+export interface SessionReplica {
+  readonly device: DeviceId;
+  vector(spaces?: SpaceId[]): Promise<VersionVector>;
+  applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
+  /** Records what the relay acknowledged as durably stored. */
+  recordAcks(space: SpaceId, entries: { device: DeviceId; seq: number }[]): Promise<void>;
+}
+
+/** State of one session, as shown in `db.status`. */
+export type SessionState = "connecting" | "connected" | "offline" | "refused" | "stopped";
+
+/** What a session reports to the engine. */
+export interface SessionHooks {
+  state(state: SessionState, detail?: string): void;
+  error(error: ShoalError): void;
+  /** A pull finished with nothing more to fetch: this replica holds everything the relay had. */
+  synced(): void;
+  acked(): void;
+}
+
+/** Bytes of commits sent and not yet acknowledged, at most (the upload window). */
+const UPLOAD_WINDOW = 2 * 1024 * 1024;
+/** Bytes the relay may put in one pull reply. */
+const PULL_BYTES = 512 * 1024;
+/** Room left in a frame for everything but the commits. */
+const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 64;
+
+/**
+ * Syncs one space with the relay over one transport connection at a time, following PROTOCOL.md:
+ * `hello` -> `welcome` (the relay's vector), then it uploads what the relay lacks (its own commits and
+ * any other device's it holds, so a wiped relay is refilled) within an upload window that acks reopen,
+ * and pulls what it lacks until the relay says there is no more. Frames are handled one at a time in
+ * arrival order. A dropped connection resumes from the vectors on the next `welcome`.
+ */
+export class SpaceSession {
+  readonly space: SpaceId;
+  readonly #spaceBytes: Uint8Array;
+  readonly #replica: SessionReplica;
+  readonly #sealer: SpaceSealer;
+  readonly #transport: Transport;
+  readonly #token: Uint8Array;
+  readonly #hooks: SessionHooks;
+  #conn: TransportConnection | null = null;
+  #welcomed = false;
+  #stopped = false;
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  /** Per device: highest sequence the relay holds or has been sent on this connection. */
+  readonly #sent = new Map<string, number>();
+  /** Per device: highest sequence the relay acknowledged. */
+  readonly #acked = new Map<string, number>();
+  /** Bytes and last sequence of each upload frame not yet fully acknowledged. */
+  #inflight: { device: string; seq: number; bytes: number }[] = [];
+  #pulling = false;
+  #work: Promise<void> = Promise.resolve();
+
+  constructor(opts: {
+    space: SpaceId;
+    replica: SessionReplica;
+    sealer: SpaceSealer;
+    transport: Transport;
+    token: Uint8Array;
+    hooks: SessionHooks;
+  }) {
+    this.space = opts.space;
+    this.#spaceBytes = fromHex(opts.space, 16);
+    this.#replica = opts.replica;
+    this.#sealer = opts.sealer;
+    this.#transport = opts.transport;
+    this.#token = opts.token;
+    this.#hooks = opts.hooks;
+  }
+
+  /** Connects, and keeps reconnecting with backoff until `stop`. */
+  start(): void {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#conn?.close("stopped");
+    this.#conn = null;
+    this.#hooks.state("stopped");
+  }
+
+  /** Drops the current connection now (it reconnects by itself): used by tests and on network change. */
+  reconnect(): void {
+    this.#conn?.close("reconnect");
+  }
+
+  /** Local commits may exist that the relay lacks: upload them. */
+  poke(): void {
+    this.#enqueue(() => this.#upload());
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    this.#timer = null;
+    this.#welcomed = false;
+    this.#pulling = false;
+    this.#inflight = [];
+    this.#hooks.state("connecting");
+    let conn: TransportConnection | null = null;
+    let closed = false;
+    conn = this.#transport.connect(this.space, this.#token, {
+      onOpen: () => {
+        if (closed || conn !== this.#conn) return;
+        this.#send({ type: "hello", minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, device: fromHex(this.#replica.device, 16) });
+      },
+      onMessage: (frame) => {
+        if (closed || conn !== this.#conn) return;
+        let m: Message;
+        try {
+          m = decodeMessage(frame);
+        } catch (e) {
+          this.#hooks.error(e as ProtocolError);
+          conn?.close("protocol error");
+          return;
+        }
+        this.#enqueue(() => this.#handle(m));
+      },
+      onClose: (reason, code) => {
+        if (closed) return;
+        closed = true;
+        if (conn === this.#conn) this.#conn = null;
+        const refused = code === 4401 || code === 4403;
+        if (refused) this.#hooks.error(new AccessDenied());
+        this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
+        if (!this.#stopped) this.#scheduleReconnect(refused);
+      },
+    });
+    this.#conn = conn;
+  }
+
+  #scheduleReconnect(slow: boolean): void {
+    const base = Math.min(30_000, 250 * 2 ** Math.min(this.#attempt, 7));
+    this.#attempt++;
+    const delay = (slow ? 30_000 : base) * (0.5 + Math.random() / 2);
+    this.#timer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #send(m: Message): void {
+    this.#conn?.send(encodeMessage(m));
+  }
+
+  #enqueue(job: () => Promise<void>): void {
+    this.#work = this.#work.then(job).catch((e) => {
+      this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
+    });
+  }
+
+  async #handle(m: Message): Promise<void> {
+    switch (m.type) {
+      case "welcome": {
+        this.#attempt = 0;
+        this.#sent.clear();
+        for (const e of m.vector) {
+          this.#sent.set(toHex(e.device), e.seq);
+          this.#noteAck(toHex(e.device), e.seq);
+        }
+        this.#welcomed = true;
+        this.#hooks.state("connected");
+        await this.#replica.recordAcks(this.space, m.vector.map((e) => ({ device: toHex(e.device) as DeviceId, seq: e.seq })));
+        this.#hooks.acked();
+        await this.#pull();
+        await this.#upload();
+        return;
+      }
+      case "commits":
+        await this.#receive(m.commits);
+        if (m.reply) {
+          this.#pulling = false;
+          if (m.more) await this.#pull();
+          else this.#hooks.synced();
+        }
+        return;
+      case "ack": {
+        const entries = m.entries.map((e) => ({ device: toHex(e.device) as DeviceId, seq: e.seq }));
+        for (const e of entries) this.#noteAck(e.device, e.seq);
+        this.#inflight = this.#inflight.filter((f) => (this.#acked.get(f.device) ?? 0) < f.seq);
+        await this.#replica.recordAcks(this.space, entries);
+        this.#hooks.acked();
+        await this.#upload();
+        return;
+      }
+      case "error": {
+        const err = new ShoalError(`Relay:${m.code}`, `The relay refused: ${m.message}`);
+        this.#hooks.error(err);
+        if (m.device && (m.code === "gap" || m.code === "conflict" || m.code === "chain")) {
+          // What we believed the relay held for this device was wrong: start again from what it acked.
+          const d = toHex(m.device);
+          this.#sent.set(d, this.#acked.get(d) ?? 0);
+          this.#inflight = this.#inflight.filter((f) => f.device !== d);
+          if (m.code === "gap") await this.#upload();
+        }
+        return;
+      }
+      case "ping":
+        this.#send({ type: "pong", nonce: m.nonce });
+        return;
+      default:
+        return;
+    }
+  }
+
+  #noteAck(device: string, seq: number): void {
+    if ((this.#acked.get(device) ?? 0) < seq) this.#acked.set(device, seq);
+    if ((this.#sent.get(device) ?? 0) < seq) this.#sent.set(device, seq);
+  }
+
+  async #pull(): Promise<void> {
+    if (!this.#welcomed || this.#pulling || !this.#conn) return;
+    this.#pulling = true;
+    const v = (await this.#replica.vector([this.space]))[this.space] ?? {};
+    const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+    this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
+  }
+
+  async #receive(frames: Uint8Array[]): Promise<void> {
+    const opened: OpenedCommit[] = [];
+    for (const bytes of frames) {
+      try {
+        opened.push(await this.#sealer.open(bytes));
+      } catch (e) {
+        // One bad commit must not stop the others: report it and go on.
+        this.#hooks.error(e as ShoalError);
+      }
+    }
+    if (opened.length === 0) return;
+    for (const o of opened) this.#noteAck(o.commit.device, o.commit.seq);
+    const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
+    const refused = new Set(report.rejected.map((r) => r.id));
+    for (const r of report.rejected) this.#hooks.error(r.error);
+    await this.#sealer.keep(opened.filter((o) => !refused.has(o.commit.id)));
+  }
+
+  /** Sends what the relay lacks, oldest first per device, within the window. */
+  async #upload(): Promise<void> {
+    if (!this.#welcomed || !this.#conn) return;
+    const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
+    let inflight = this.#inflight.reduce((s, f) => s + f.bytes, 0);
+    for (const [device, have] of Object.entries(ours)) {
+      let next = (this.#sent.get(device) ?? 0) + 1;
+      while (next <= have) {
+        if (inflight >= UPLOAD_WINDOW || !this.#conn || this.#conn.bufferedAmount > UPLOAD_WINDOW) return;
+        const to = Math.min(have, next + 63);
+        const sealed = await this.#sealer.sealedRange(device as DeviceId, next, to);
+        let batch: Uint8Array[] = [];
+        let bytes = 0;
+        const flush = (lastSeq: number) => {
+          if (batch.length === 0) return;
+          this.#send({ type: "commits", space: this.#spaceBytes, commits: batch, more: false });
+          this.#inflight.push({ device, seq: lastSeq, bytes });
+          inflight += bytes;
+          this.#sent.set(device, lastSeq);
+          batch = [];
+          bytes = 0;
+        };
+        sealed.forEach((s, i) => {
+          if (bytes + s.length > FRAME_BUDGET) flush(next + i - 1);
+          batch.push(s);
+          bytes += s.length;
+        });
+        flush(to);
+        next = to + 1;
+      }
+    }
+  }
+}

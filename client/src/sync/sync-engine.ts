@@ -1,0 +1,153 @@
+import type { Dexie } from "dexie";
+import { deriveRelayToken } from "../crypto/keys.ts";
+import type { ShoalError } from "../errors.ts";
+import { live } from "../live/observable.ts";
+import type { Subscription } from "../live/observable.ts";
+import type { ValueStore } from "../live/value-store.ts";
+import { decodeBase64Url, fromHex } from "../protocol/index.ts";
+import type { SpaceRow } from "../replica/stored-rows.ts";
+import type { SpaceId } from "../types.ts";
+import { readAcks } from "./acks.ts";
+import { SpaceSealer } from "./sealer.ts";
+import { SpaceSession, type SessionReplica, type SessionState } from "./space-session.ts";
+import { overallState, type SyncStatus, type TransportStatus } from "./sync-status.ts";
+import type { Transport } from "./transport.ts";
+
+/**
+ * Runs one `SpaceSession` per (space, transport) for every space this device belongs to, starting
+ * sessions for spaces joined later, and keeps `db.status` current: connection states, commits waiting
+ * for a relay acknowledgement, last sync. Local commits of any tab reach it through a live query over
+ * the version vectors, so uploading needs no hook in the write path.
+ */
+export class SyncEngine {
+  readonly #dexie: Dexie;
+  readonly #replica: SessionReplica;
+  readonly #transports: readonly Transport[];
+  readonly #status: ValueStore<SyncStatus>;
+  readonly #sessions = new Map<string, { session: SpaceSession; status: TransportStatus }>();
+  readonly #synced = new Set<string>();
+  readonly #subs: Subscription[] = [];
+  #lastSyncedAt: number | undefined;
+  #lastError: SyncStatus["lastError"];
+  #pending = 0;
+  #stopped = false;
+
+  constructor(dexie: Dexie, replica: SessionReplica, transports: readonly Transport[], status: ValueStore<SyncStatus>) {
+    this.#dexie = dexie;
+    this.#replica = replica;
+    this.#transports = transports;
+    this.#status = status;
+  }
+
+  /** Starts syncing every space, now and as spaces are joined. */
+  start(): void {
+    this.#subs.push(
+      live(() => this.#dexie.table<SpaceRow>("_spaces").toArray()).subscribe({
+        next: (rows) => void this.#ensureSessions(rows),
+        error: (e) => this.#error(e as ShoalError),
+      }),
+      live(() => this.#dexie.table("_vectors").toArray()).subscribe({
+        next: () => {
+          for (const { session } of this.#sessions.values()) session.poke();
+          void this.#refreshPending();
+        },
+        error: (e) => this.#error(e as ShoalError),
+      }),
+    );
+    this.#onlineChange = () => {
+      // Coming back online: try at once instead of waiting for the backoff timer.
+      if (globalThis.navigator?.onLine) for (const { session } of this.#sessions.values()) session.reconnect();
+      this.#publish();
+    };
+    globalThis.addEventListener?.("online", this.#onlineChange);
+    globalThis.addEventListener?.("offline", this.#onlineChange);
+  }
+
+  #onlineChange: (() => void) | null = null;
+
+  /** Stops every session. */
+  stop(): void {
+    this.#stopped = true;
+    for (const s of this.#subs.splice(0)) s.unsubscribe();
+    for (const { session } of this.#sessions.values()) session.stop();
+    this.#sessions.clear();
+    if (this.#onlineChange) {
+      globalThis.removeEventListener?.("online", this.#onlineChange);
+      globalThis.removeEventListener?.("offline", this.#onlineChange);
+    }
+    this.#publish();
+  }
+
+  /** Drops every connection; each reconnects by itself (tests, network changes). */
+  reconnectAll(): void {
+    for (const { session } of this.#sessions.values()) session.reconnect();
+  }
+
+  async #ensureSessions(rows: SpaceRow[]): Promise<void> {
+    for (const row of rows) {
+      for (const [i, transport] of this.#transports.entries()) {
+        const key = `${i}|${row.id}`;
+        if (this.#sessions.has(key) || this.#stopped) continue;
+        const token = decodeBase64Url(await deriveRelayToken(row.key, fromHex(row.id, 16)));
+        if (this.#sessions.has(key) || this.#stopped) continue;
+        const status: TransportStatus = { kind: transport.kind, label: transport.label, space: row.id, state: "connecting" };
+        const session = new SpaceSession({
+          space: row.id,
+          replica: this.#replica,
+          sealer: new SpaceSealer(this.#dexie, row.id, row.key),
+          transport,
+          token,
+          hooks: {
+            state: (state: SessionState, detail?: string) => {
+              if (state !== "connected") this.#synced.delete(row.id);
+              this.#setStatus(key, { state, detail });
+            },
+            error: (e) => this.#error(e),
+            synced: () => {
+              this.#synced.add(row.id);
+              this.#lastSyncedAt = Date.now();
+              this.#setStatus(key, { lastSyncedAt: this.#lastSyncedAt });
+            },
+            acked: () => void this.#refreshPending(),
+          },
+        });
+        this.#sessions.set(key, { session, status });
+        session.start();
+      }
+    }
+    this.#publish();
+  }
+
+  #setStatus(key: string, patch: Partial<TransportStatus>): void {
+    const s = this.#sessions.get(key);
+    if (!s) return;
+    s.status = { ...s.status, ...patch };
+    this.#publish();
+  }
+
+  #error(e: ShoalError): void {
+    this.#lastError = { code: e?.code ?? "Error", message: e?.message ?? String(e), at: Date.now() };
+    this.#publish();
+  }
+
+  async #refreshPending(): Promise<void> {
+    const [vector, acks] = await Promise.all([this.#replica.vector(), readAcks(this.#dexie)]);
+    const me = this.#replica.device;
+    let pending = 0;
+    for (const [space, devices] of Object.entries(vector)) pending += Math.max(0, (devices[me] ?? 0) - (acks[space]?.[me] ?? 0));
+    this.#pending = pending;
+    this.#publish();
+  }
+
+  #publish(): void {
+    const transports = [...this.#sessions.values()].map((s) => s.status);
+    this.#status.set({
+      state: this.#stopped ? "local" : overallState(transports, this.#synced),
+      online: globalThis.navigator?.onLine ?? true,
+      transports,
+      pendingCommits: this.#pending,
+      lastSyncedAt: this.#lastSyncedAt,
+      lastError: this.#lastError,
+    });
+  }
+}

@@ -1,0 +1,40 @@
+import type { SpaceId } from "../types.ts";
+import type { SessionState } from "./space-session.ts";
+
+/** One connection as `db.status` shows it. */
+export interface TransportStatus {
+  readonly kind: string;
+  /** Where it connects (never a token). */
+  readonly label: string;
+  readonly space: SpaceId;
+  readonly state: SessionState;
+  /** When a pull last finished with nothing more to fetch (ms since 1970). */
+  readonly lastSyncedAt?: number;
+  readonly detail?: string;
+}
+
+/**
+ * What the UI shows about sync. `pendingCommits` counts commits made on this device that no relay has
+ * acknowledged yet: saved here, not yet safe elsewhere.
+ */
+export interface SyncStatus {
+  /** `local` until `sync()` is called. */
+  readonly state: "local" | "offline" | "connecting" | "syncing" | "synced";
+  /** The browser's own idea of connectivity (`navigator.onLine`), true where unknown. */
+  readonly online: boolean;
+  readonly transports: readonly TransportStatus[];
+  readonly pendingCommits: number;
+  readonly lastSyncedAt?: number;
+  readonly lastError?: { readonly code: string; readonly message: string; readonly at: number };
+}
+
+/** The status before any sync. */
+export const LOCAL_STATUS: SyncStatus = { state: "local", online: true, transports: [], pendingCommits: 0 };
+
+/** The overall state from the connections' states. */
+export function overallState(transports: readonly TransportStatus[], synced: ReadonlySet<string>): SyncStatus["state"] {
+  if (transports.length === 0) return "local";
+  const connected = transports.filter((t) => t.state === "connected");
+  if (connected.length > 0) return connected.every((t) => synced.has(t.space)) ? "synced" : "syncing";
+  return transports.some((t) => t.state === "connecting") ? "connecting" : "offline";
+}

@@ -1,0 +1,201 @@
+import { CLOSE_CODES, offeredSubprotocols } from "../protocol/index.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
+import type { SpaceId } from "../types.ts";
+
+/**
+ * What this adapter uses of a WebSocket: the browser's global and the `ws` package's class both fit.
+ * Event handler parameters are `never` so that either implementation's own event types are accepted
+ * (function parameters are checked contravariantly); the handlers below state what they read.
+ */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly bufferedAmount: number;
+  onopen: ((event: never) => void) | null;
+  onmessage: ((event: never) => void) | null;
+  onclose: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A WebSocket class: `globalThis.WebSocket` in browsers, `WebSocket` from `ws` on Node 20. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** Options of `webSocketTransport`. */
+export interface WebSocketTransportOptions {
+  /**
+   * The relay's base URL: `ws://` or `wss://`, or `http://` / `https://` (turned into `ws://` / `wss://`),
+   * optionally with a path prefix (`https://example.org/shoal`) and with or without a trailing `/sync`.
+   * In a browser a relative URL (`"/"`) resolves against the page. No query, fragment or credentials:
+   * the access token travels in `Sec-WebSocket-Protocol`, never in the URL.
+   */
+  url: string;
+  /** Default `globalThis.WebSocket`; on Node 20 pass `WebSocket` from the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+}
+
+// RFC 6455 7.1.5: "closed abnormally", what browsers report for any failure before or without a close frame.
+const ABNORMAL = 1006;
+// RFC 6455 5.5: a close frame's reason fits in 123 bytes, and `close()` throws a SyntaxError beyond that.
+const MAX_REASON_BYTES = 123;
+
+/**
+ * The transport to a Shoal relay over WebSocket (PROTOCOL.md): opens `<base>/sync/<spaceIdHex>`
+ * offering `shoal.1` and the token as subprotocols, and exchanges binary frames.
+ *
+ * - A refused upgrade (HTTP 4xx) ends in `onClose` with code 4000 + status (4401: no or malformed
+ *   token, 4403: wrong token) where the WebSocket class reports the status (`ws` does, through its
+ *   `unexpected-response` event); browsers hide it and report 1006.
+ * - A text frame is a protocol violation (the relay sends only binary): the connection is closed
+ *   with 1003 and `onClose` reports it.
+ * - `onClose` comes exactly once per `connect`, never synchronously inside `connect` or `close`;
+ *   after `close()` it reports code 1000 at once, without waiting for the server's close frame.
+ *
+ * @example
+ * import { WebSocket } from "ws"; // Node 20 only; browsers omit the option
+ * const transport = webSocketTransport({ url: "https://relay.example.org", WebSocket });
+ * transport.connect(spaceId, token, { onOpen, onMessage, onClose });
+ */
+export function webSocketTransport(options: WebSocketTransportOptions): Transport {
+  const base = relayBase(options.url);
+  const Socket =
+    options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!Socket) throw new TypeError("No global WebSocket here: pass one, e.g. `WebSocket` from the ws package.");
+  return {
+    kind: "relay",
+    label: base,
+    connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection =>
+      openConnection(Socket, `${base}/sync/${encodeURIComponent(space)}`, token, handlers),
+  };
+}
+
+function openConnection(
+  Socket: WebSocketConstructor,
+  url: string,
+  token: Uint8Array,
+  handlers: TransportHandlers,
+): TransportConnection {
+  let socket: WebSocketLike | undefined;
+  let state: "connecting" | "open" | "closed" = "connecting";
+
+  const finish = (reason: string, code?: number): void => {
+    if (state === "closed") return;
+    state = "closed";
+    if (socket) socket.onopen = socket.onmessage = socket.onclose = null;
+    handlers.onClose(reason, code);
+  };
+  // For failures found before a socket exists: `onClose` must not run inside `connect`.
+  const finishSoon = (reason: string, code?: number): void => queueMicrotask(() => finish(reason, code));
+  const closeSocket = (code: number, reason: string): void => {
+    try {
+      socket?.close(code, truncateUtf8(reason, MAX_REASON_BYTES));
+    } catch {
+      // Already closing or closed: nothing left to release.
+    }
+  };
+
+  let protocols: string[];
+  try {
+    protocols = offeredSubprotocols(token);
+  } catch {
+    // The relay would answer 401 to a malformed token; say so without a round trip.
+    finishSoon("Missing or malformed access token.", 4401);
+    return connection();
+  }
+  try {
+    socket = new Socket(url, protocols);
+  } catch (e) {
+    finishSoon(e instanceof Error ? e.message : "WebSocket constructor failed", ABNORMAL);
+    return connection();
+  }
+
+  socket.binaryType = "arraybuffer";
+  // `ws` throws an 'error' event that has no listener, so one is always attached; the close event
+  // that follows every error carries what the engine needs.
+  socket.onerror = () => {};
+  socket.onopen = () => {
+    if (state !== "connecting") return;
+    state = "open";
+    handlers.onOpen();
+  };
+  socket.onmessage = (event: { data: unknown }) => {
+    if (state !== "open") return;
+    const data = event.data;
+    if (data instanceof ArrayBuffer) handlers.onMessage(new Uint8Array(data));
+    else if (ArrayBuffer.isView(data)) handlers.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    else {
+      closeSocket(CLOSE_CODES.unsupportedData, "text frame");
+      finish("The relay sent a text frame; only binary frames are allowed.", CLOSE_CODES.unsupportedData);
+    }
+  };
+  socket.onclose = (event: { code: number; reason: string }) => finish(event.reason, event.code);
+  const emitter = socket as Partial<NodeStyleSocket>;
+  if (typeof emitter.on === "function") {
+    // ws only: the HTTP status of a refused upgrade, which browsers deliberately hide (WHATWG
+    // websockets "fail the WebSocket connection"). Without this listener ws reports a generic error.
+    emitter.on("unexpected-response", (_request, response) => {
+      const status = response.statusCode ?? 0;
+      response.resume?.();
+      finish(`HTTP ${status}`, status >= 400 && status < 500 ? 4000 + status : ABNORMAL);
+      emitter.terminate?.();
+    });
+  }
+  return connection();
+
+  function connection(): TransportConnection {
+    return {
+      send(frame: Uint8Array): void {
+        if (state !== "open") return;
+        try {
+          socket!.send(frame);
+        } catch {
+          // A socket closing under us may throw (InvalidStateError); its close event reports it.
+        }
+      },
+      get bufferedAmount(): number {
+        return socket?.bufferedAmount ?? 0;
+      },
+      close(reason = "closed by client"): void {
+        if (state === "closed") return;
+        closeSocket(CLOSE_CODES.normal, reason);
+        state = "closed";
+        if (socket) socket.onopen = socket.onmessage = socket.onclose = null;
+        queueMicrotask(() => handlers.onClose(reason, CLOSE_CODES.normal));
+      },
+    };
+  }
+}
+
+/** The parts of `ws`'s WebSocket (an EventEmitter) used for refused upgrades. */
+interface NodeStyleSocket {
+  on(
+    event: "unexpected-response",
+    listener: (request: unknown, response: { statusCode?: number; resume?(): void }) => void,
+  ): unknown;
+  terminate(): void;
+}
+
+/** `<scheme>//<host><prefix>` from any accepted form of the relay URL (see `WebSocketTransportOptions.url`). */
+function relayBase(url: string): string {
+  const page = (globalThis as { location?: { href: string } }).location?.href;
+  let u: URL;
+  try {
+    u = new URL(url, page);
+  } catch {
+    throw new TypeError(`Not a relay URL: ${url}`);
+  }
+  const scheme = { "ws:": "ws:", "wss:": "wss:", "http:": "ws:", "https:": "wss:" }[u.protocol];
+  if (!scheme) throw new TypeError(`A relay URL is ws(s):// or http(s)://, not ${u.protocol}`);
+  if (u.search || u.hash || u.username || u.password) {
+    throw new TypeError("A relay URL takes no query, fragment or credentials (the token travels in a header).");
+  }
+  const prefix = u.pathname.replace(/\/+$/, "").replace(/\/sync$/, "");
+  return `${scheme}//${u.host}${prefix}`;
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= maxBytes) return text;
+  // `fatal: false` drops a code point cut in half instead of throwing.
+  return new TextDecoder("utf-8", { fatal: false }).decode(bytes.slice(0, maxBytes)).replace(/\uFFFD$/, "");
+}
