@@ -109,11 +109,11 @@ export class SpaceSealer {
   /**
    * Opens a sealed commit received from the relay or a peer: routing header, space, then the AES-GCM
    * tag (which covers the header), then the plaintext; then the chain hash against the previous commit
-   * of the device when this replica holds it. Throws `ProtocolError` (malformed), `DecryptError`
+   * of the device when this replica holds it (or `earlier` gives it, from the same batch). Throws `ProtocolError` (malformed), `DecryptError`
    * (wrong key, altered bytes, broken chain) or `ValidationError` (bad plaintext). Never returns
    * unauthenticated data.
    */
-  async open(bytes: Uint8Array): Promise<OpenedCommit> {
+  async open(bytes: Uint8Array, earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined): Promise<OpenedCommit> {
     const { header, headerBytes, body } = decodeSealedCommit(bytes);
     if (!bytesEqual(header.space, this.#spaceBytes)) {
       throw new DecryptError(`A commit for another space arrived on the connection of space ${this.space}.`);
@@ -122,13 +122,12 @@ export class SpaceSealer {
     const key = await deriveCommitKey(this.#key, header.device, header.epoch);
     const plaintext = await openCommit(key, headerBytes, body);
     const commit = decodeCommitPlaintext(plaintext, { space: this.space, device, seq: header.seq });
-    const expected =
+    const prevBytes =
       header.seq === 1
-        ? ZERO_HASH
-        : await this.#dexie
-            .table<SealedRow>("_sealed")
-            .get([this.space, device, header.seq - 1])
-            .then((r) => (r ? sha256(r.bytes) : null));
+        ? null
+        : (earlier?.(device, header.seq - 1) ??
+          (await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, header.seq - 1]))?.bytes);
+    const expected = header.seq === 1 ? ZERO_HASH : prevBytes ? await sha256(prevBytes) : null;
     if (expected && !bytesEqual(expected, header.prevHash)) {
       throw new DecryptError(`Commit ${commit.id} does not follow the previous commit of its device (chain hash).`);
     }

@@ -73,6 +73,8 @@ export class SpaceSession {
   #inflight: { device: string; seq: number; bytes: number }[] = [];
   #pulling = false;
   #work: Promise<void> = Promise.resolve();
+  /** Bumped on every connect, so work queued for an old connection does not act on a new one. */
+  #epoch = 0;
 
   constructor(opts: {
     space: SpaceId;
@@ -120,6 +122,7 @@ export class SpaceSession {
   #connect(): void {
     if (this.#stopped) return;
     this.#timer = null;
+    this.#epoch++;
     this.#welcomed = false;
     this.#pulling = false;
     this.#inflight = [];
@@ -141,7 +144,8 @@ export class SpaceSession {
           conn?.close("protocol error");
           return;
         }
-        this.#enqueue(() => this.#handle(m));
+        const epoch = this.#epoch;
+        this.#enqueue(() => (epoch === this.#epoch ? this.#handle(m) : Promise.resolve()));
       },
       onClose: (reason, code) => {
         if (closed) return;
@@ -242,9 +246,12 @@ export class SpaceSession {
 
   async #receive(frames: Uint8Array[]): Promise<void> {
     const opened: OpenedCommit[] = [];
+    const prev = new Map<string, Uint8Array>();
     for (const bytes of frames) {
       try {
-        opened.push(await this.#sealer.open(bytes));
+        const o = await this.#sealer.open(bytes, (d, seq) => prev.get(`${d}.${seq}`));
+        prev.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);
+        opened.push(o);
       } catch (e) {
         // One bad commit must not stop the others: report it and go on.
         this.#hooks.error(e as ShoalError);
@@ -261,6 +268,7 @@ export class SpaceSession {
   /** Sends what the relay lacks, oldest first per device, within the window. */
   async #upload(): Promise<void> {
     if (!this.#welcomed || !this.#conn) return;
+    const epoch = this.#epoch;
     const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
     let inflight = this.#inflight.reduce((s, f) => s + f.bytes, 0);
     for (const [device, have] of Object.entries(ours)) {
@@ -269,6 +277,7 @@ export class SpaceSession {
         if (inflight >= UPLOAD_WINDOW || !this.#conn || this.#conn.bufferedAmount > UPLOAD_WINDOW) return;
         const to = Math.min(have, next + 63);
         const sealed = await this.#sealer.sealedRange(device as DeviceId, next, to);
+        if (epoch !== this.#epoch) return;
         let batch: Uint8Array[] = [];
         let bytes = 0;
         const flush = (lastSeq: number) => {

@@ -87,12 +87,15 @@ describe("memoryTransport", () => {
 
   it("holds frames the server sends during accept until after onOpen, and keeps order with close", async () => {
     const events: string[] = [];
-    const transport = memoryTransport((_s, _t, end) => {
+    const transport = memoryTransport(async (_s, _t, end) => {
       end.send(new Uint8Array([1]));
-      queueMicrotask(() => {
-        end.send(new Uint8Array([2]));
+      await Promise.resolve();
+      end.send(new Uint8Array([2]));
+      setTimeout(() => {
+        end.send(new Uint8Array([3]));
         end.close(1000, "bye");
-      });
+        end.send(new Uint8Array([4]));
+      }, 0);
     });
     transport.connect(space, token, {
       onOpen: () => events.push("open"),
@@ -100,7 +103,8 @@ describe("memoryTransport", () => {
       onClose: (reason, code) => events.push(`close ${code} ${reason}`),
     });
     await tick();
-    expect(events).toEqual(["open", "frame 1", "frame 2", "close 1000 bye"]);
+    await tick();
+    expect(events).toEqual(["open", "frame 1", "frame 2", "frame 3", "close 1000 bye"]);
   });
 
   it("lets the server receive frames sent before the client's close, then onClose", async () => {
@@ -109,7 +113,11 @@ describe("memoryTransport", () => {
       end.onMessage = (f) => events.push(`frame ${f[0]}`);
       end.onClose = (code, reason) => events.push(`close ${code} ${reason}`);
     });
-    const conn = transport.connect(space, token, { onOpen: () => {}, onMessage: () => {}, onClose: () => {} });
+    const conn = transport.connect(space, token, {
+      onOpen: () => {},
+      onMessage: () => {},
+      onClose: () => {},
+    });
     await tick();
     conn.send(new Uint8Array([1]));
     conn.close("bye");
@@ -124,7 +132,11 @@ describe("inProcessRelay", () => {
     const relay = inProcessRelay();
     const transport = memoryTransport(relay.accept);
     const codes: (number | undefined)[] = [];
-    const handlers = { onOpen: () => {}, onMessage: () => {}, onClose: (_r: string, c?: number) => codes.push(c) };
+    const handlers = {
+      onOpen: () => {},
+      onMessage: () => {},
+      onClose: (_r: string, c?: number) => codes.push(c),
+    };
     transport.connect(space, new Uint8Array(3), handlers);
     transport.connect("not-hex" as SpaceId, token, handlers);
     await tick();

@@ -36,7 +36,11 @@ export interface MemoryServerEnd {
  * Decides about one connection. The connection opens when `accept` returns (or its promise resolves)
  * unless it called `server.close(...)` first; a throw or rejection closes it with 1011.
  */
-export type MemoryAccept = (space: string, token: Uint8Array, server: MemoryServerEnd) => void | Promise<void>;
+export type MemoryAccept = (
+  space: string,
+  token: Uint8Array,
+  server: MemoryServerEnd,
+) => void | Promise<void>;
 
 /** Options of `memoryTransport`. */
 export interface MemoryTransportOptions {
@@ -114,7 +118,13 @@ class MemoryLink {
   /** Frames the server sent while `accept` was still deciding. */
   #early: Uint8Array[] = [];
 
-  constructor(space: string, token: Uint8Array, handlers: TransportHandlers, accept: MemoryAccept, latencyMs: number) {
+  constructor(
+    space: string,
+    token: Uint8Array,
+    handlers: TransportHandlers,
+    accept: MemoryAccept,
+    latencyMs: number,
+  ) {
     this.#handlers = handlers;
     this.#toClient = new Lane(latencyMs);
     this.#toServer = new Lane(latencyMs);

@@ -58,9 +58,9 @@ const MAX_REASON_BYTES = 123;
  */
 export function webSocketTransport(options: WebSocketTransportOptions): Transport {
   const base = relayBase(options.url);
-  const Socket =
-    options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (!Socket) throw new TypeError("No global WebSocket here: pass one, e.g. `WebSocket` from the ws package.");
+  const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!Socket)
+    throw new TypeError("No global WebSocket here: pass one, e.g. `WebSocket` from the ws package.");
   return {
     kind: "relay",
     label: base,
@@ -122,7 +122,8 @@ function openConnection(
     if (state !== "open") return;
     const data = event.data;
     if (data instanceof ArrayBuffer) handlers.onMessage(new Uint8Array(data));
-    else if (ArrayBuffer.isView(data)) handlers.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    else if (ArrayBuffer.isView(data))
+      handlers.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     else {
       closeSocket(CLOSE_CODES.unsupportedData, "text frame");
       finish("The relay sent a text frame; only binary frames are allowed.", CLOSE_CODES.unsupportedData);
@@ -187,7 +188,9 @@ function relayBase(url: string): string {
   const scheme = { "ws:": "ws:", "wss:": "wss:", "http:": "ws:", "https:": "wss:" }[u.protocol];
   if (!scheme) throw new TypeError(`A relay URL is ws(s):// or http(s)://, not ${u.protocol}`);
   if (u.search || u.hash || u.username || u.password) {
-    throw new TypeError("A relay URL takes no query, fragment or credentials (the token travels in a header).");
+    throw new TypeError(
+      "A relay URL takes no query, fragment or credentials (the token travels in a header).",
+    );
   }
   const prefix = u.pathname.replace(/\/+$/, "").replace(/\/sync$/, "");
   return `${scheme}//${u.host}${prefix}`;
