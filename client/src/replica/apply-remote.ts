@@ -49,11 +49,16 @@ export async function applyRemoteCommits(replica: Replica, commits: readonly Com
     }
   }
   valid.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq));
-  let size = 64;
+  let size = 64; // record changes per chunk, adapted to the time a chunk takes
   let first = true;
   while (first || valid.length > 0) {
     first = false;
-    const chunk = valid.splice(0, size);
+    // Sized by record changes, not commits: a bootstrap commit may carry a hundred records.
+    let take = 0;
+    for (let work = 0; take < valid.length && (take === 0 || work + valid[take]!.changes.length <= size); take++) {
+      work += valid[take]!.changes.length;
+    }
+    const chunk = valid.splice(0, take);
     const release = await replica.lock.acquire();
     const t0 = performance.now();
     try {

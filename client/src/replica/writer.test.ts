@@ -92,3 +92,49 @@ describe("the commit writer", () => {
     await b.close();
   });
 });
+
+describe("durability", () => {
+  it("writes every commit in a transaction with strict durability", async () => {
+    const seen: (string | undefined)[] = [];
+    const real = IDBDatabase.prototype.transaction;
+    IDBDatabase.prototype.transaction = function (this: IDBDatabase, names: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) {
+      const list = typeof names === "string" ? [names] : [...names];
+      if (mode === "readwrite" && list.includes("_commits")) seen.push(options?.durability);
+      return real.call(this, names, mode, options);
+    } as typeof real;
+    try {
+      const db = await openDatabase<{ patients: P }>({ name: `writer-${n++}`, collections });
+      await db.patients.insert({ name: "A", n: 1 });
+      await db.transact(async (tx) => {
+        await tx.patients.insert({ name: "B", n: 2 });
+      });
+      await db.close();
+    } finally {
+      IDBDatabase.prototype.transaction = real;
+    }
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(seen)).toEqual(new Set(["strict"]));
+  });
+
+  it("asks for persistent storage where the browser offers it", async () => {
+    const g = globalThis as { navigator?: unknown };
+    const had = Object.getOwnPropertyDescriptor(globalThis, "navigator");
+    let asked = 0;
+    Object.defineProperty(globalThis, "navigator", {
+      configurable: true,
+      value: { storage: { persist: async () => (asked++, true) } },
+    });
+    try {
+      const db = await openDatabase({ name: `writer-${n++}`, collections });
+      expect(asked).toBe(1);
+      expect(db.persisted).toBe(true);
+      await db.close();
+      const quiet = await openDatabase({ name: `writer-${n++}`, collections, persist: false });
+      expect(asked).toBe(1);
+      await quiet.close();
+    } finally {
+      if (had) Object.defineProperty(globalThis, "navigator", had);
+      else delete g.navigator;
+    }
+  });
+});
