@@ -40,3 +40,21 @@ describe("collection declarations", () => {
     await db.close();
   });
 });
+
+describe("transaction size", () => {
+  it("refuses a transaction too large to sync, writing nothing", async () => {
+    const db = await openDatabase({ name: "spec-size", collections: { things: "id" } });
+    const big = "x".repeat(200_000);
+    await expect(
+      db.transact(async (tx) => {
+        for (let i = 0; i < 6; i++) await tx.things.insert({ big });
+      }),
+    ).rejects.toThrow(/too large to sync/);
+    expect(await db.things.count()).toBe(0);
+    await db.transact(async (tx) => {
+      for (let i = 0; i < 3; i++) await tx.things.insert({ big });
+    });
+    expect(await db.things.count()).toBe(3);
+    await db.close();
+  });
+});

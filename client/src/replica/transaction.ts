@@ -18,6 +18,12 @@ interface Working {
   paths: Set<string>;
 }
 
+/**
+ * Largest commit plaintext that still seals into one protocol frame (1 MiB - 4 KiB of sealed commit,
+ * padded to 64 KiB multiples), with room for encoding overhead.
+ */
+export const MAX_SYNCABLE_COMMIT_BYTES = 900 * 1024;
+
 /** Where an insert goes: a space id or an object with one (as `createSpace` returns). */
 export type SpaceRef = SpaceId | { readonly id: SpaceId };
 
@@ -132,8 +138,21 @@ export class Transaction {
   prepare(): PreparedCommit[] {
     const bySpace = new Map<SpaceId, PreparedEntry[]>();
     const at = Date.now();
-    for (const w of this.#working.values()) {
-      const changes = w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc);
+    const all = [...this.#working.values()].map((w) => ({ w, changes: w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc) }));
+    // A commit travels sealed in one frame: refuse one that could never sync, before anything is published.
+    const sizes = new Map<SpaceId, number>();
+    for (const { w, changes } of all) {
+      const bytes = changes.reduce((n, c) => n + c.length + 4, 64 + w.collection.length + 16 * w.paths.size);
+      sizes.set(w.space, (sizes.get(w.space) ?? 0) + bytes);
+    }
+    for (const bytes of sizes.values()) {
+      if (bytes > MAX_SYNCABLE_COMMIT_BYTES) {
+        throw new ValidationError(
+          `This transaction is too large to sync (${Math.ceil(bytes / 1024)} KiB; at most ${MAX_SYNCABLE_COMMIT_BYTES / 1024} KiB per space): split it into smaller transactions.`,
+        );
+      }
+    }
+    for (const { w, changes } of all) {
       if (changes.length === 0) continue;
       const cache = this.#replica.cache;
       const e = cache.get(w.id) ?? { doc: w.doc, persistedHeads: [], pins: 0, version: 0, collection: w.collection, space: w.space };
