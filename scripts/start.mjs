@@ -1,11 +1,13 @@
-// `npm start`: build the demo app, then serve it from a real relay on 127.0.0.1:8787 (env PORT overrides).
-// The relay keeps its data in ./relay-data, so a restart keeps what devices uploaded.
+// `npm start`: build the demo app, then serve it from a real relay on 127.0.0.1:8787 (env PORT overrides;
+// PORT=0 picks a free port and the printed URL carries the real one). The relay keeps its data in
+// ./relay-data (env SHOAL_RELAY_DATA overrides), so a restart keeps what devices uploaded.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { buildDemo } from "./build.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const port = process.env.PORT ?? "8787";
+const dataDir = process.env.SHOAL_RELAY_DATA ?? "./relay-data";
 const READY_TIMEOUT_MS = 30_000;
 
 await buildDemo();
@@ -18,7 +20,7 @@ const relay = spawn(
     "tsx",
     "sync-server/src/cli.ts",
     ...["--port", port, "--host", "127.0.0.1", "--store", "sqlite"],
-    ...["--data", "./relay-data", "--static", "dist/demo-app"],
+    ...["--data", dataDir, "--static", "dist/demo-app"],
   ],
   { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
 );
