@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { openDatabase } from "./index.ts";
+import { asCounter, openDatabase } from "./index.ts";
 
 let n = 0;
 const fresh = () => `db-basic-${Date.now()}-${n++}`;
@@ -18,7 +18,7 @@ describe("records", () => {
       p.name = "Ada L.";
       p.notes = "hi there";
       (p.tags as string[]).push("y");
-      (p.visits as unknown as { increment(n: number): void }).increment(2);
+      asCounter(p.visits).increment(2);
     });
     expect(await db.patients.get(id)).toEqual({ id, name: "Ada L.", ward: "A", tags: ["x", "y"], notes: "hi there", visits: 2 });
     expect(await db.patients.where("tags").equals("y").count()).toBe(1);

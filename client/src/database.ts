@@ -76,7 +76,8 @@ export type TransactionApi<M extends Record<string, object> = Record<string, Rec
   collection<K extends keyof M & string>(name: K): TransactionCollection<M[K]>;
 } & { readonly [K in keyof M]: TransactionCollection<M[K]> };
 
-const RESERVED = new Set(["name", "transact", "collection", "close", "live", "createSpace", "spaces", "replica", "deviceId", "privateSpace", "exportCommits", "applyCommits", "vector", "persisted", "sync", "status", "invite", "join", "then"]);
+// Names a collection cannot take because the database object already uses them (or Promise and Object do).
+const RESERVED = new Set(["name", "replica", "persisted", "then", "constructor", "toString", "valueOf", "toJSON", "hasOwnProperty"]);
 
 /**
  * An open Shoal database: collections as properties (`db.patients`), atomic multi-record
@@ -207,22 +208,26 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
 
   /** The spaces this device belongs to. */
   async spaces(): Promise<Space[]> {
+    this.replica.assertOpen();
     const rows = await this.replica.dexie.table<SpaceRow>("_spaces").toArray();
     return rows.map((r) => ({ id: r.id, name: r.name, private: r.private }));
   }
 
   /** A live query over anything readable through the query API. */
   live<T>(querier: () => Promise<T> | T): Observable<T> {
+    this.replica.assertOpen();
     return live(querier);
   }
 
   /** This replica's version vector (per space, per device: highest contiguous sequence held). */
   vector(spaces?: readonly SpaceId[]): Promise<VersionVector> {
+    this.replica.assertOpen();
     return readVector(this.replica.dexie, spaces);
   }
 
   /** The commits a replica at `since` lacks, in causal order. For sync engines and file export. */
   exportCommits(since: VersionVector, options?: { spaces?: readonly SpaceId[]; limit?: number }): Promise<Commit[]> {
+    this.replica.assertOpen();
     return exportCommits(this.replica.dexie, since, options);
   }
 
@@ -346,7 +351,7 @@ export async function openDatabase<M extends Record<string, unknown> = Record<st
   if (typeof options?.name !== "string" || options.name === "") throw new ValidationError("openDatabase needs a name.");
   const specs = new Map<string, CollectionSpec>();
   for (const [name, decl] of Object.entries(options.collections ?? {})) {
-    if (RESERVED.has(name)) throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
+    if (RESERVED.has(name) || name in DatabaseCore.prototype) throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
     specs.set(name, parseCollectionSpec(name, decl as CollectionDeclaration));
   }
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);

@@ -24,6 +24,8 @@ export type { InsertOptions, SpaceRef } from "./replica/transaction.ts";
 export type { Observable, Subscription } from "./live/observable.ts";
 export { live } from "./live/observable.ts";
 export { uuidv7 } from "./ids.ts";
+export { asCounter } from "./replica/counter.ts";
+export type { Counter } from "./replica/counter.ts";
 export * from "./errors.ts";
 export { WriteAborted } from "./replica/replica.ts";
 export type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";

@@ -8,6 +8,7 @@ import { isDeleted, materialize } from "./materialize.ts";
 import type { Replica } from "./replica.ts";
 import type { DocRow, VectorRow } from "./stored-rows.ts";
 import { validateCommit } from "./validate-commit.ts";
+import { asStorageError } from "./quota.ts";
 
 /** What `applyCommits` did with what it was given. */
 export interface ApplyReport {
@@ -64,7 +65,12 @@ export async function applyRemoteCommits(replica: Replica, commits: readonly Com
     try {
       replica.assertOpen();
       await replica.drain();
-      const r = await applyChunk(replica, chunk);
+      let r: ChunkResult;
+      try {
+        r = await applyChunk(replica, chunk, valid.length === 0);
+      } catch (e) {
+        throw asStorageError(e);
+      }
       replica.stats.remoteChunks++;
       replica.stats.remoteCommits += r.applied.length;
       report.applied.push(...r.applied.map((c) => c.id));
@@ -89,7 +95,10 @@ interface ChunkResult {
   rejected: { id: string; error: ShoalError }[];
 }
 
-async function applyChunk(replica: Replica, chunk: Commit[]): Promise<ChunkResult> {
+/** Most parked commits one call looks at again (they are retried on every later call too). */
+const PENDING_RETRY = 2_000;
+
+async function applyChunk(replica: Replica, chunk: Commit[], last: boolean): Promise<ChunkResult> {
   const { dexie, actor } = replica;
   const docsT = dexie.table<DocRow, string>("_docs");
   const commitsT = dexie.table<StoredCommit>("_commits");
@@ -101,8 +110,9 @@ async function applyChunk(replica: Replica, chunk: Commit[]): Promise<ChunkResul
     for (const c of chunk) byId.set(c.id, c);
     const inChunk = new Set(byId.keys());
     const spaces = [...new Set(chunk.map((c) => c.space))];
-    if (spaces.length > 0) {
-      for (const p of await pendingT.where("space").anyOf(spaces).toArray()) if (!byId.has(p.id)) byId.set(p.id, p);
+    // Parked commits are looked at again once per call, with its last chunk, so chunks stay small.
+    if (last && spaces.length > 0) {
+      for (const p of await pendingT.where("space").anyOf(spaces).limit(PENDING_RETRY).toArray()) if (!byId.has(p.id)) byId.set(p.id, p);
     }
     const candidates = [...byId.values()].sort((a, b) =>
       a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq,

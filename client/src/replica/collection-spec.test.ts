@@ -58,3 +58,27 @@ describe("transaction size", () => {
     await db.close();
   });
 });
+
+describe("API edges", () => {
+  it("names the index when a query uses an undeclared one, and refuses API names as collections", async () => {
+    const db = await openDatabase({ name: "spec-edges", collections: { things: "id, name, *tags, [a+b]" } });
+    expect(() => db.things.where("nope")).toThrow(SchemaError);
+    expect(() => db.things.orderBy("nope")).toThrow(/not an index of "things"/);
+    await db.things.insert({ name: "x", tags: ["t"], a: 1, b: 2 });
+    expect(await db.things.where("tags").equals("t").count()).toBe(1);
+    expect(await db.things.where("[a+b]").equals([1, 2]).count()).toBe(1);
+    await db.close();
+    await expect(db.spaces()).rejects.toMatchObject({ code: "DatabaseClosed" });
+    expect(() => db.things.history("x")).toThrow(/closed/);
+    for (const name of ["durability", "constructor", "status", "then"]) {
+      await expect(openDatabase({ name: `spec-edges-${name}`, collections: { [name]: "id" } })).rejects.toBeInstanceOf(SchemaError);
+    }
+  });
+  it("removes a field assigned undefined, like insert leaves it out", async () => {
+    const db = await openDatabase({ name: "spec-undef", collections: { things: "id" } });
+    const id = await db.things.insert({ a: 1, b: 2 });
+    await db.things.update(id, (d) => void (d.b = undefined));
+    expect(await db.things.get(id)).toEqual({ id, a: 1 });
+    await db.close();
+  });
+});

@@ -1,4 +1,5 @@
 import type { Table } from "dexie";
+import { SchemaError } from "../errors.ts";
 import type { CommitId, RecordId } from "../types.ts";
 import { history, readAt, type HistoryEntry } from "./commit-log.ts";
 import { live, type Observable } from "../live/observable.ts";
@@ -61,14 +62,22 @@ export class Collection<T extends object = Record<string, unknown>> {
     return this.#table.get(id);
   }
 
-  /** Starts an indexed query. */
+  #index(index: string): string {
+    const spec = this.#host.replica.specs.get(this.name)!;
+    if (index !== "id" && !spec.indexes.some((i) => i.name === index || i.src === index)) {
+      throw new SchemaError(`"${index}" is not an index of "${this.name}" (declared: id${spec.indexes.map((i) => `, ${i.src}`).join("")}).`);
+    }
+    return index.replace(/^\*/, "");
+  }
+
+  /** Starts an indexed query. Throws `SchemaError` for an index the collection does not declare. */
   where(index: string): WhereClause<RowOf<T>> {
-    return new WhereClause(this.#table.where(index));
+    return new WhereClause(this.#table.where(this.#index(index)));
   }
 
   /** All rows ordered by an index. */
   orderBy(index: string): Query<RowOf<T>> {
-    return new Query(this.#table.orderBy(index));
+    return new Query(this.#table.orderBy(this.#index(index)));
   }
 
   /** All rows, in id (creation time) order. */
@@ -109,11 +118,13 @@ export class Collection<T extends object = Record<string, unknown>> {
 
   /** The commits that changed this record, oldest first: device, time, fields. The audit trail. */
   history(id: string): Promise<HistoryEntry[]> {
+    this.#host.replica.assertOpen();
     return history(this.#host.replica.dexie, id);
   }
 
   /** The record as it was right after `commit`. */
   readAt(id: string, commit: CommitId): Promise<RowOf<T>> {
+    this.#host.replica.assertOpen();
     return readAt(this.#host.replica.dexie, id, commit) as Promise<Row> as Promise<RowOf<T>>;
   }
 }

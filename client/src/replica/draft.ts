@@ -84,6 +84,8 @@ function wrap(real: object, path: (string | number)[], root: unknown, spec: Coll
       if (path.length === 0 && (key === "id" || key.startsWith("$"))) {
         throw new ValidationError(`Field "${key}" is reserved.`);
       }
+      // As with insert (and JSON), a field set to undefined is left out: here, removed.
+      if (value === undefined && !isArray) return Reflect.deleteProperty(real, key);
       if (typeof value === "string" && spec.text.has(p) && typeof Reflect.get(real, key) === "string") {
         A.updateText(root as A.Doc<unknown>, [...path, key], value);
         return true;
