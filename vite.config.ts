@@ -51,7 +51,7 @@ export default defineConfig(({ mode }) => ({
       {
         test: {
           name: "integration",
-          include: ["client/test/integration/**/*.test.ts", "sync-server/test/**/*.test.ts"],
+          include: ["client/test/**/*.test.ts", "sync-server/test/**/*.test.ts"],
           environment: "node",
           setupFiles: ["client/test/setup-fake-indexeddb.ts"],
           testTimeout: 60_000,

@@ -29,6 +29,8 @@ export interface SyncOptions {
   relay?: string;
   /** Transports to use instead of (or besides) the relay URL. */
   transports?: readonly Transport[];
+  /** Reconnect delays (default 250 ms doubling up to 30 s, with jitter). */
+  backoff?: { baseMs: number; maxMs: number };
 }
 
 /** Where a commit is known to be durably stored. */
@@ -53,6 +55,11 @@ export interface OpenOptions<M extends Record<string, unknown>> {
   collections: { [K in keyof M]: CollectionDeclaration };
   /** Ask the browser to keep the data under storage pressure (`navigator.storage.persist()`); default true. */
   persist?: boolean;
+  /**
+   * This device's wall clock in ms (default `Date.now`). Only shown to people (commit times) and used in
+   * id prefixes: merging never depends on it, which the fuzz tests check with skewed clocks.
+   */
+  clock?: () => number;
 }
 
 /** A space as the app sees it (its key stays inside the database). */
@@ -273,6 +280,7 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
       },
       transports,
       this.#status,
+      options.backoff,
     );
     this.#engine = engine;
     engine.start();
@@ -355,7 +363,7 @@ export async function openDatabase<M extends Record<string, unknown> = Record<st
     specs.set(name, parseCollectionSpec(name, decl as CollectionDeclaration));
   }
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
-  const replica = await Replica.open(dexie, specs);
+  const replica = await Replica.open(dexie, specs, options.clock);
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
   const db = new DatabaseCore(options.name, replica, known);
   if (options.persist !== false) db.persisted = await requestPersistence();

@@ -54,7 +54,11 @@ export class Replica {
   /** Counters for tests, the bench and the devtools panel. */
   readonly stats = { localTransactions: 0, localCommits: 0, remoteChunks: 0, applyChangesCalls: 0, remoteCommits: 0 };
 
-  private constructor(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>, device: DeviceId, privateSpace: SpaceId) {
+  /** This device's wall clock (ms). Only for display (commit time, id prefixes): merging never reads it. */
+  readonly now: () => number;
+
+  private constructor(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>, device: DeviceId, privateSpace: SpaceId, now: () => number) {
+    this.now = now;
     this.dexie = dexie;
     this.specs = specs;
     this.device = device;
@@ -66,7 +70,7 @@ export class Replica {
    * Reads or creates the device id and the private space in one transaction, so two tabs opening a new
    * database at once agree on both.
    */
-  static async open(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>): Promise<Replica> {
+  static async open(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>, now: () => number = Date.now): Promise<Replica> {
     const meta = dexie.table<{ key: string; value: unknown }>("_meta");
     const spaces = dexie.table<SpaceRow>("_spaces");
     const { device, privateSpace } = await dexie.transaction("rw", meta, spaces, async () => {
@@ -83,7 +87,7 @@ export class Replica {
       }
       return { device, privateSpace };
     });
-    return new Replica(dexie, specs, device, privateSpace);
+    return new Replica(dexie, specs, device, privateSpace, now);
   }
 
   /** Throws `DatabaseClosed` after `close()`. */

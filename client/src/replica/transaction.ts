@@ -54,6 +54,11 @@ export class Transaction {
     return spec;
   }
 
+  /** Automerge change options carrying this device's clock (seconds), which is metadata only. */
+  #time(): { time: number } {
+    return { time: Math.floor(this.#replica.now() / 1000) };
+  }
+
   /** Creates a record and returns its new id. */
   insert(collection: string, value: Record<string, unknown>, options: InsertOptions = {}): RecordId {
     const spec = this.#spec(collection);
@@ -65,9 +70,9 @@ export class Transaction {
     for (const k of Object.keys(value)) {
       if (k === "id" || k.startsWith("$")) throw new ValidationError(`Field "${k}" is reserved.`);
     }
-    const id = uuidv7();
+    const id = uuidv7(this.#replica.now());
     const converted = toAutomerge(value, "", spec) as Record<string, unknown>;
-    const doc = A.change(A.init<Record<string, unknown>>({ actor: this.#replica.actor }), (d) => {
+    const doc = A.change(A.init<Record<string, unknown>>({ actor: this.#replica.actor }), this.#time(), (d) => {
       Object.assign(d, converted);
     });
     this.#working.set(id, { id, collection, space, base: null, doc, op: "insert", paths: new Set(Object.keys(converted)) });
@@ -107,6 +112,7 @@ export class Transaction {
     w.doc = A.change(
       w.doc,
       {
+        ...this.#time(),
         patchCallback: (patches) => {
           for (const p of patches) if (p.path.length > 0) w.paths.add(String(p.path[0]));
         },
@@ -121,7 +127,7 @@ export class Transaction {
   /** Marks a record deleted (a tombstone that syncs like any edit and wins over concurrent edits). */
   async delete(collection: string, id: string): Promise<void> {
     const w = await this.#load(collection, id);
-    w.doc = A.change(w.doc, (d) => {
+    w.doc = A.change(w.doc, this.#time(), (d) => {
       (d as Record<string, unknown>)[DELETED_FIELD] = true;
     });
     w.op = "delete";
@@ -137,7 +143,7 @@ export class Transaction {
   /** Turns the transaction into commits (one per space) and publishes its documents to the cache. */
   prepare(): PreparedCommit[] {
     const bySpace = new Map<SpaceId, PreparedEntry[]>();
-    const at = Date.now();
+    const at = this.#replica.now();
     const all = [...this.#working.values()].map((w) => ({ w, changes: w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc) }));
     // A commit travels sealed in one frame: refuse one that could never sync, before anything is published.
     const sizes = new Map<SpaceId, number>();

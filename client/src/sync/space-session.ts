@@ -5,6 +5,7 @@ import {
   PROTOCOL_VERSION,
   MIN_PROTOCOL_VERSION,
   decodeMessage,
+  decodeSealedCommit,
   encodeMessage,
   fromHex,
   toHex,
@@ -38,6 +39,14 @@ export interface SessionHooks {
   acked(): void;
 }
 
+/** Reconnect delays: `baseMs` doubling per failed attempt up to `maxMs`, with jitter. */
+export interface Backoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 30_000 };
+
 /** Bytes of commits sent and not yet acknowledged, at most (the upload window). */
 const UPLOAD_WINDOW = 2 * 1024 * 1024;
 /** Bytes the relay may put in one pull reply. */
@@ -60,6 +69,7 @@ export class SpaceSession {
   readonly #transport: Transport;
   readonly #token: Uint8Array;
   readonly #hooks: SessionHooks;
+  readonly #backoff: Backoff;
   #conn: TransportConnection | null = null;
   #welcomed = false;
   #stopped = false;
@@ -72,6 +82,11 @@ export class SpaceSession {
   /** Bytes and last sequence of each upload frame not yet fully acknowledged. */
   #inflight: { device: string; seq: number; bytes: number }[] = [];
   #pulling = false;
+  /**
+   * Per device: the highest sequence refused on this connection's space because it could not be opened
+   * (forged or corrupt). Pulls ask past it, or the relay would send the same commit forever.
+   */
+  readonly #refused = new Map<string, number>();
   #work: Promise<void> = Promise.resolve();
   /** Bumped on every connect, so work queued for an old connection does not act on a new one. */
   #epoch = 0;
@@ -83,7 +98,9 @@ export class SpaceSession {
     transport: Transport;
     token: Uint8Array;
     hooks: SessionHooks;
+    backoff?: Backoff;
   }) {
+    this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
     this.#replica = opts.replica;
@@ -161,9 +178,10 @@ export class SpaceSession {
   }
 
   #scheduleReconnect(slow: boolean): void {
-    const base = Math.min(30_000, 250 * 2 ** Math.min(this.#attempt, 7));
+    const { baseMs, maxMs } = this.#backoff;
+    const base = Math.min(maxMs, baseMs * 2 ** Math.min(this.#attempt, 16));
     this.#attempt++;
-    const delay = (slow ? 30_000 : base) * (0.5 + Math.random() / 2);
+    const delay = (slow ? maxMs : base) * (0.5 + Math.random() / 2);
     this.#timer = setTimeout(() => this.#connect(), delay);
   }
 
@@ -173,6 +191,7 @@ export class SpaceSession {
 
   #enqueue(job: () => Promise<void>): void {
     this.#work = this.#work.then(job).catch((e) => {
+      if (this.#stopped) return;
       this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
     });
   }
@@ -239,7 +258,8 @@ export class SpaceSession {
   async #pull(): Promise<void> {
     if (!this.#welcomed || this.#pulling || !this.#conn) return;
     this.#pulling = true;
-    const v = (await this.#replica.vector([this.space]))[this.space] ?? {};
+    const v = { ...((await this.#replica.vector([this.space]))[this.space] ?? {}) };
+    for (const [d, seq] of this.#refused) if ((v[d] ?? 0) < seq) v[d] = seq;
     const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
     this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
   }
@@ -253,8 +273,15 @@ export class SpaceSession {
         prev.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);
         opened.push(o);
       } catch (e) {
-        // One bad commit must not stop the others: report it and go on.
+        // One bad commit must not stop the others: report it, remember it so pulls skip it, go on.
         this.#hooks.error(e as ShoalError);
+        try {
+          const { header } = decodeSealedCommit(bytes);
+          const d = toHex(header.device);
+          if ((this.#refused.get(d) ?? 0) < header.seq) this.#refused.set(d, header.seq);
+        } catch {
+          // Not even a readable header: nothing to skip by.
+        }
       }
     }
     if (opened.length === 0) return;

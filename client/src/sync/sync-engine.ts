@@ -9,7 +9,7 @@ import type { SpaceRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
 import { readAcks } from "./acks.ts";
 import { SpaceSealer } from "./sealer.ts";
-import { SpaceSession, type SessionReplica, type SessionState } from "./space-session.ts";
+import { SpaceSession, type Backoff, type SessionReplica, type SessionState } from "./space-session.ts";
 import { overallState, type SyncStatus, type TransportStatus } from "./sync-status.ts";
 import type { Transport } from "./transport.ts";
 
@@ -32,7 +32,10 @@ export class SyncEngine {
   #pending = 0;
   #stopped = false;
 
-  constructor(dexie: Dexie, replica: SessionReplica, transports: readonly Transport[], status: ValueStore<SyncStatus>) {
+  readonly #backoff: Backoff | undefined;
+
+  constructor(dexie: Dexie, replica: SessionReplica, transports: readonly Transport[], status: ValueStore<SyncStatus>, backoff?: Backoff) {
+    this.#backoff = backoff;
     this.#dexie = dexie;
     this.#replica = replica;
     this.#transports = transports;
@@ -43,13 +46,13 @@ export class SyncEngine {
   start(): void {
     this.#subs.push(
       live(() => this.#dexie.table<SpaceRow>("_spaces").toArray()).subscribe({
-        next: (rows) => void this.#ensureSessions(rows),
+        next: (rows) => void this.#ensureSessions(rows).catch((e) => this.#error(e as ShoalError)),
         error: (e) => this.#error(e as ShoalError),
       }),
       live(() => this.#dexie.table("_vectors").toArray()).subscribe({
         next: () => {
           for (const { session } of this.#sessions.values()) session.poke();
-          void this.#refreshPending();
+          this.#refreshPendingSoon();
         },
         error: (e) => this.#error(e as ShoalError),
       }),
@@ -97,6 +100,7 @@ export class SyncEngine {
           sealer: new SpaceSealer(this.#dexie, row.id, row.key),
           transport,
           token,
+          backoff: this.#backoff,
           hooks: {
             state: (state: SessionState, detail?: string) => {
               if (state !== "connected") this.#synced.delete(row.id);
@@ -108,7 +112,7 @@ export class SyncEngine {
               this.#lastSyncedAt = Date.now();
               this.#setStatus(key, { lastSyncedAt: this.#lastSyncedAt });
             },
-            acked: () => void this.#refreshPending(),
+            acked: () => this.#refreshPendingSoon(),
           },
         });
         this.#sessions.set(key, { session, status });
@@ -126,8 +130,17 @@ export class SyncEngine {
   }
 
   #error(e: ShoalError): void {
+    if (this.#stopped) return;
     this.#lastError = { code: e?.code ?? "Error", message: e?.message ?? String(e), at: Date.now() };
     this.#publish();
+  }
+
+  #refreshPendingSoon(): void {
+    if (this.#stopped) return;
+    this.#refreshPending().catch((e) => {
+      // After close the database refuses reads: nothing to report then.
+      if (!this.#stopped) this.#error(e as ShoalError);
+    });
   }
 
   async #refreshPending(): Promise<void> {

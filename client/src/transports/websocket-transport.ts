@@ -28,8 +28,14 @@ export interface WebSocketTransportOptions {
    * optionally with a path prefix (`https://example.org/shoal`) and with or without a trailing `/sync`.
    * In a browser a relative URL (`"/"`) resolves against the page. No query, fragment or credentials:
    * the access token travels in `Sec-WebSocket-Protocol`, never in the URL.
+   *
+   * Several URLs (instances of one relay sharing a store, docs/SCALING.md) are tried in turn: each
+   * `connect` uses the current one, and a connection that failed moves the transport to the next,
+   * so the engine's backoff paces a round-robin over them. Failover loses and duplicates nothing:
+   * every connection starts with `hello`/`welcome` vectors, so the device uploads exactly what the
+   * store lacks and pulls exactly what it lacks, whichever instance answers.
    */
-  url: string;
+  url: string | readonly string[];
   /** Default `globalThis.WebSocket`; on Node 20 pass `WebSocket` from the `ws` package. */
   WebSocket?: WebSocketConstructor;
 }
@@ -51,21 +57,46 @@ const MAX_REASON_BYTES = 123;
  * - `onClose` comes exactly once per `connect`, never synchronously inside `connect` or `close`;
  *   after `close()` it reports code 1000 at once, without waiting for the server's close frame.
  *
+ * - With several URLs, `label` names the one the next `connect` uses (see `url`).
+ *
  * @example
  * import { WebSocket } from "ws"; // Node 20 only; browsers omit the option
  * const transport = webSocketTransport({ url: "https://relay.example.org", WebSocket });
+ * const failover = webSocketTransport({ url: ["wss://a.example.org", "wss://b.example.org"] });
  * transport.connect(spaceId, token, { onOpen, onMessage, onClose });
  */
 export function webSocketTransport(options: WebSocketTransportOptions): Transport {
-  const base = relayBase(options.url);
+  const bases = (typeof options.url === "string" ? [options.url] : [...options.url]).map(relayBase);
+  if (bases.length === 0) throw new TypeError("Give at least one relay URL.");
   const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!Socket)
     throw new TypeError("No global WebSocket here: pass one, e.g. `WebSocket` from the ws package.");
+  // Shared by every space's connections: when an instance dies, the first space to notice moves all of
+  // them on, and the others (whose attempt used the URL already left) do not move them twice.
+  let current = 0;
   return {
     kind: "relay",
-    label: base,
-    connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection =>
-      openConnection(Socket, `${base}/sync/${encodeURIComponent(space)}`, token, handlers),
+    get label(): string {
+      return bases[current]!;
+    },
+    connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection => {
+      const used = current;
+      let opened = false;
+      return openConnection(Socket, `${bases[used]}/sync/${encodeURIComponent(space)}`, token, {
+        onOpen: () => {
+          opened = true;
+          handlers.onOpen();
+        },
+        onMessage: handlers.onMessage,
+        onClose: (reason, code) => {
+          // A failure is anything but a normal close of an opened connection (the client's own close,
+          // an idle timeout): the next attempt goes to the next instance.
+          const failed = !opened || code !== CLOSE_CODES.normal;
+          if (failed && current === used) current = (used + 1) % bases.length;
+          handlers.onClose(reason, code);
+        },
+      });
+    },
   };
 }
 

@@ -1,0 +1,152 @@
+import { decodeMessage } from "../protocol/index.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
+import { memoryTransport, type MemoryAccept } from "../transports/memory-transport.ts";
+import type { SpaceId } from "../types.ts";
+import { seededRandom } from "./seeded-random.ts";
+
+/** Fault rates of a simulated network, each a probability per frame. */
+export interface NetworkFaults {
+  /** A frame lost, and the connection with it (as when a socket breaks mid-batch). */
+  drop: number;
+  /** A `commits` or `ack` frame delivered twice. */
+  duplicate: number;
+  /** Largest extra delay of a frame, in ms (order within a connection is kept, as TCP does). */
+  maxDelayMs: number;
+}
+
+/** What the network did, for the fuzz report. */
+export interface NetworkStats {
+  frames: number;
+  dropped: number;
+  duplicated: number;
+  disconnects: number;
+  refused: number;
+}
+
+/**
+ * A seeded network between replicas and an in-process relay: delays frames, duplicates commit batches
+ * and acks, breaks connections in the middle of batches, and partitions replicas (their connections
+ * drop and new ones are refused until healed). Frames on one connection stay in order, as on a real
+ * WebSocket; across connections and replicas anything interleaves. The same seed makes the same
+ * decisions for the same sequence of frames.
+ *
+ * @example
+ * const net = new SimulatedNetwork(relay.accept, 42, { drop: 0.02, duplicate: 0.05, maxDelayMs: 3 });
+ * db.sync({ transports: [net.transport("a")] });
+ * net.partition("a"); ... net.heal("a");
+ */
+export class SimulatedNetwork {
+  readonly stats: NetworkStats = { frames: 0, dropped: 0, duplicated: 0, disconnects: 0, refused: 0 };
+  readonly #inner: Transport;
+  readonly #rnd: ReturnType<typeof seededRandom>;
+  readonly #faults: NetworkFaults;
+  readonly #partitioned = new Set<string>();
+  readonly #open = new Map<string, Set<TransportConnection>>();
+  #enabled = true;
+
+  constructor(accept: MemoryAccept, seed: number, faults: NetworkFaults) {
+    this.#inner = memoryTransport(accept, { label: "simulated" });
+    this.#rnd = seededRandom(seed ^ 0x5eed);
+    this.#faults = faults;
+  }
+
+  /** Stops injecting faults (delays stay): used to heal before the final convergence check. */
+  calm(): void {
+    this.#enabled = false;
+  }
+
+  /** Cuts a replica off: its connections drop, new ones are refused until `heal`. */
+  partition(replica: string): void {
+    this.#partitioned.add(replica);
+    for (const c of this.#open.get(replica) ?? []) c.close("partitioned");
+  }
+
+  heal(replica: string): void {
+    this.#partitioned.delete(replica);
+  }
+
+  isPartitioned(replica: string): boolean {
+    return this.#partitioned.has(replica);
+  }
+
+  /** The transport one replica uses. */
+  transport(replica: string): Transport {
+    return {
+      kind: "relay",
+      label: `simulated:${replica}`,
+      connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers) => this.#connect(replica, space, token, handlers),
+    };
+  }
+
+  #chance(p: number): boolean {
+    return this.#enabled && p > 0 && this.#rnd.next() < p;
+  }
+
+  #connect(replica: string, space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection {
+    if (this.#partitioned.has(replica)) {
+      this.stats.refused++;
+      let closed = false;
+      setTimeout(() => {
+        if (!closed) handlers.onClose("partitioned", 1006);
+        closed = true;
+      }, 1);
+      return { send() {}, bufferedAmount: 0, close: () => void (closed || ((closed = true), handlers.onClose("closed", 1000))) };
+    }
+    let chain = Promise.resolve();
+    let conn!: TransportConnection;
+    const later = (fn: () => void) => {
+      const delay = this.#faults.maxDelayMs > 0 ? this.#rnd.int(this.#faults.maxDelayMs + 1) : 0;
+      chain = chain.then(() => new Promise<void>((r) => setTimeout(() => (fn(), r()), delay)));
+    };
+    const breakLink = () => {
+      this.stats.dropped++;
+      this.stats.disconnects++;
+      conn.close("simulated drop");
+    };
+    const open = this.#open.get(replica) ?? new Set();
+    this.#open.set(replica, open);
+    const inner = this.#inner.connect(space, token, {
+      onOpen: () => later(() => handlers.onOpen()),
+      onMessage: (frame) => {
+        this.stats.frames++;
+        if (this.#chance(this.#faults.drop)) return breakLink();
+        const twice = this.#chance(this.#faults.duplicate) && isBatch(frame);
+        later(() => handlers.onMessage(frame));
+        if (twice) {
+          this.stats.duplicated++;
+          later(() => handlers.onMessage(frame));
+        }
+      },
+      onClose: (reason, code) => {
+        open.delete(conn);
+        later(() => handlers.onClose(reason, code));
+      },
+    });
+    conn = {
+      send: (frame) => {
+        this.stats.frames++;
+        if (this.#chance(this.#faults.drop)) return breakLink();
+        inner.send(frame);
+        if (this.#chance(this.#faults.duplicate) && isBatch(frame)) {
+          this.stats.duplicated++;
+          inner.send(frame);
+        }
+      },
+      get bufferedAmount() {
+        return inner.bufferedAmount;
+      },
+      close: (reason) => inner.close(reason),
+    };
+    open.add(conn);
+    return conn;
+  }
+}
+
+function isBatch(frame: Uint8Array): boolean {
+  try {
+    const t = decodeMessage(frame).type;
+    return t === "commits" || t === "ack";
+  } catch {
+    return false;
+  }
+}

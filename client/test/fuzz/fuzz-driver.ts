@@ -1,0 +1,277 @@
+import { asCounter, openDatabase, type Database } from "../../src/index.ts";
+import type { SyncStatus } from "../../src/sync/sync-status.ts";
+import { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
+import { seededRandom } from "../../src/testing/seeded-random.ts";
+import type { SpaceId } from "../../src/types.ts";
+import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
+
+type Patient = { name: string; ward: string; notes: string; visits: number; kind: "patient" | "account"; balance: number };
+type Db = Database<{ patients: Patient }>;
+const collections = {
+  patients: { indexes: "id, name, ward, kind", text: ["notes"], counters: ["visits", "balance"] },
+};
+
+/** What one scenario did. */
+export interface ScenarioReport {
+  seed: number;
+  replicas: number;
+  operations: number;
+  restarts: number;
+  joins: number;
+  partitions: number;
+  skewed: boolean;
+  network: SimulatedNetwork["stats"];
+  invariantChecks: number;
+}
+
+/** A replica that diverged or broke an invariant: the message says how, the seed replays it. */
+export class Divergence extends Error {}
+
+interface Replica {
+  name: string;
+  db: Db;
+  stop: () => void;
+  clockOffset: number;
+}
+
+const TOTAL = 200;
+let run = 0;
+
+/**
+ * One seeded scenario: 3 to 6 replicas share a space through an in-process relay over a simulated
+ * network, do random inserts, field updates, text edits, counter increments, deletes, multi-record
+ * transactions and transfers between two accounts (a sum that must hold), while replicas restart,
+ * join late and get partitioned, with skewed clocks in some seeds. Then the network heals and every
+ * replica must hold the same rows, Automerge heads, vectors, commit ids and histories, and every commit
+ * the relay acknowledged. The sum is checked on every replica after every applied batch.
+ */
+export async function runScenario(seed: number, options: { steps?: number } = {}): Promise<ScenarioReport> {
+  const rnd = seededRandom(seed);
+  const prefix = `fuzz-${seed}-${run++}`;
+  const relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
+  const net = new SimulatedNetwork((s, t, e) => relay.accept(s, t, e as never), seed, {
+    drop: rnd.pick([0, 0.01, 0.03]),
+    duplicate: rnd.pick([0, 0.05, 0.15]),
+    maxDelayMs: rnd.pick([0, 1, 3]),
+  });
+  const skewed = rnd.next() < 0.3;
+  const report: ScenarioReport = { seed, replicas: 0, operations: 0, restarts: 0, joins: 0, partitions: 0, skewed, network: net.stats, invariantChecks: 0 };
+  const replicas: Replica[] = [];
+  const failures: string[] = [];
+  let space!: SpaceId;
+  let invite = "";
+  let accounts: [string, string] | null = null;
+  const checks: Promise<void>[] = [];
+
+  const watch = (r: Replica) => {
+    r.db.replica.onCommits((_, origin) => {
+      if (origin !== "remote" || !accounts) return;
+      const db = r.db;
+      checks.push(
+        db.replica.dexie
+          .transaction("r", db.replica.dexie.table("patients"), async () => {
+            const rows = (await db.replica.dexie.table("patients").bulkGet(accounts!)) as (Patient | undefined)[];
+            report.invariantChecks++;
+            const present = rows.filter((x) => x !== undefined);
+            if (present.length === 1) failures.push(`${r.name}: only one account of the atomic pair is visible`);
+            if (present.length === 2 && present[0]!.balance + present[1]!.balance !== TOTAL) {
+              failures.push(`${r.name}: balances sum to ${present[0]!.balance + present[1]!.balance}, not ${TOTAL}`);
+            }
+          })
+          .catch(() => undefined),
+      );
+    });
+  };
+
+  const open = async (name: string, clockOffset: number): Promise<Replica> => {
+    // Some devices' clocks are hours to a year off, and step backwards during the run.
+    let offset = clockOffset;
+    const clock = () => {
+      if (skewed && rnd.next() < 0.01) offset -= 3_600_000 * (1 + rnd.int(48));
+      return Math.max(0, Date.now() + offset);
+    };
+    const db = await openDatabase<{ patients: Patient }>({ name: `${prefix}-${name}`, collections, clock, persist: false });
+    const r: Replica = { name, db, stop: () => {}, clockOffset };
+    if (invite) await db.join(invite);
+    r.stop = db.sync({ transports: [net.transport(name)], backoff: { baseMs: 2, maxMs: 50 } });
+    watch(r);
+    return r;
+  };
+  const skew = () => (skewed ? rnd.pick([-1, 1]) * rnd.int(365 * 24) * 3_600_000 : 0);
+
+  try {
+    const first = await open("r0", skew());
+    replicas.push(first);
+    space = (await first.db.createSpace({ name: "Fuzz" })).id;
+    invite = await first.db.invite(space, "fuzz:");
+    accounts = await first.db.transact(async (tx) => [
+      await tx.patients.insert({ name: "acct-a", ward: "-", notes: "", visits: 0, kind: "account", balance: TOTAL / 2 }, { space }),
+      await tx.patients.insert({ name: "acct-b", ward: "-", notes: "", visits: 0, kind: "account", balance: TOTAL / 2 }, { space }),
+    ]);
+    const initial = 3 + rnd.int(2);
+    for (let i = 1; i < initial; i++) replicas.push(await open(`r${i}`, skew()));
+    let nextName = initial;
+
+    const steps = options.steps ?? 15 + rnd.int(20);
+    for (let step = 0; step < steps; step++) {
+      const r = rnd.pick(replicas);
+      const db = r.db;
+      const patients = (await db.patients.where("kind").equals("patient").ids()) as string[];
+      const pick = () => rnd.pick(patients);
+      const op = rnd.int(13);
+      report.operations++;
+      try {
+        if (op <= 2 || patients.length === 0) {
+          await db.patients.insert({ name: `P${rnd.int(1000)}`, ward: rnd.pick(["A", "B", "C"]), notes: "note", visits: 0, kind: "patient", balance: 0 }, { space });
+        } else if (op === 3) {
+          await db.patients.update(pick(), (p) => void (p.ward = rnd.pick(["A", "B", "C", "D"])));
+        } else if (op === 4) {
+          const at = rnd.int(6);
+          await db.patients.update(pick(), (p) => void (p.notes = p.notes.slice(0, at) + `<${r.name}:${step}>` + p.notes.slice(at)));
+        } else if (op === 5) {
+          await db.patients.update(pick(), (p) => asCounter(p.visits).increment(1 + rnd.int(3)));
+        } else if (op === 6) {
+          await db.patients.delete(pick());
+        } else if (op === 7) {
+          const some = rnd.shuffle(patients).slice(0, 3);
+          await db.transact(async (tx) => {
+            for (const id of some) await tx.patients.update(id, (p) => void (p.name = `${p.name}*`));
+            await tx.patients.insert({ name: "T", ward: "A", notes: "", visits: 0, kind: "patient", balance: 0 }, { space });
+          });
+        } else if (op === 8 || op === 9) {
+          const amount = 1 + rnd.int(20);
+          const [from, to] = rnd.next() < 0.5 ? accounts : [accounts[1], accounts[0]];
+          await db.transact(async (tx) => {
+            await tx.patients.update(from, (p) => asCounter(p.balance).decrement(amount));
+            await tx.patients.update(to, (p) => asCounter(p.balance).increment(amount));
+          });
+        } else if (op === 10) {
+          if (net.isPartitioned(r.name)) {
+            net.heal(r.name);
+            db.reconnect(); // the network is back: as on the browser's "online" event
+          } else {
+            net.partition(r.name);
+            report.partitions++;
+          }
+        } else if (op === 11) {
+          // Restart: close and reopen from storage.
+          r.stop();
+          await db.close();
+          const again = await open(r.name, r.clockOffset);
+          replicas[replicas.indexOf(r)] = again;
+          report.restarts++;
+        } else if (replicas.length < 6) {
+          replicas.push(await open(`r${nextName++}`, skew()));
+          report.joins++;
+        }
+      } catch (e) {
+        // A record deleted elsewhere meanwhile is the only expected failure.
+        if ((e as { code?: string }).code !== "NotFound") throw e;
+      }
+      // Let the network move a little, by a seeded amount.
+      for (let k = rnd.int(4); k > 0; k--) await new Promise((res) => setTimeout(res, 0));
+    }
+
+    // Heal: no more faults, no partitions; wait until everyone agrees.
+    net.calm();
+    for (const r of replicas) net.heal(r.name);
+    await settle(replicas, space);
+    await Promise.all(checks);
+    if (failures.length > 0) throw new Divergence(failures.join("\n"));
+    await compare(replicas, space, relay);
+    report.replicas = replicas.length;
+    return report;
+  } catch (e) {
+    if (e instanceof Divergence) throw e;
+    throw new Divergence(`seed ${seed}: ${(e as Error).stack ?? e}`);
+  } finally {
+    for (const r of replicas) {
+      r.stop();
+      await r.db.close().catch(() => undefined);
+    }
+    await relay.close();
+  }
+}
+
+/**
+ * Waits (bounded) until every replica is synced with nothing pending and all vectors agree. The network
+ * has just come back, so each replica reconnects once at once (as the engine does on the browser's
+ * `online` event) instead of waiting out its backoff.
+ */
+async function settle(replicas: Replica[], space: SpaceId): Promise<void> {
+  for (const r of replicas) r.db.reconnect();
+  const check = async () => {
+    const statuses = replicas.map((r) => r.db.status.get());
+    const vectors = await Promise.all(replicas.map((r) => r.db.vector([space])));
+    const same = vectors.every((v) => JSON.stringify(sortKeys(v)) === JSON.stringify(sortKeys(vectors[0]!)));
+    return { ok: same && statuses.every((s: SyncStatus) => s.pendingCommits === 0 && s.state === "synced"), statuses, vectors };
+  };
+  await new Promise<void>((resolve, reject) => {
+    let busy = false;
+    let again = false;
+    const subs: { unsubscribe(): void }[] = [];
+    const finish = (e?: Error) => {
+      clearTimeout(timer);
+      subs.forEach((s) => s.unsubscribe());
+      if (e) reject(e);
+      else resolve();
+    };
+    const timer = setTimeout(async () => {
+      const { statuses, vectors } = await check();
+      finish(
+        new Divergence(
+          `replicas did not converge within 30 s:\n${replicas
+            .map((r, i) => `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, vector: vectors[i] })}`)
+            .join("\n")}`,
+        ),
+      );
+    }, 30_000);
+    const onChange = async () => {
+      if (busy) return void (again = true);
+      busy = true;
+      do {
+        again = false;
+        if ((await check()).ok) return finish();
+      } while (again);
+      busy = false;
+    };
+    for (const r of replicas) subs.push(r.db.status.subscribe(() => void onChange()));
+  });
+}
+
+function sortKeys(v: unknown): unknown {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+  return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sortKeys(x)]));
+}
+
+async function compare(replicas: Replica[], space: SpaceId, relay: ReturnType<typeof inProcessRelay>): Promise<void> {
+  const states = await Promise.all(
+    replicas.map(async (r) => {
+      const dexie = r.db.replica.dexie;
+      const rows = await r.db.patients.orderBy("id").toArray();
+      const heads = (await dexie.table("_docs").toArray())
+        .filter((d: { space: string }) => d.space === space)
+        .map((d: { id: string; heads: string[] }) => `${d.id}:${[...d.heads].sort().join(",")}`)
+        .sort();
+      const commits = (await r.db.exportCommits({}, { spaces: [space] })).map((c) => c.id).sort();
+      const histories: Record<string, string[]> = {};
+      for (const row of rows) histories[row.id] = (await r.db.patients.history(row.id)).map((h) => h.commit).sort();
+      return { rows, heads, vector: sortKeys(await r.db.vector([space])), commits, histories };
+    }),
+  );
+  const base = states[0]!;
+  for (const [i, s] of states.entries()) {
+    for (const key of ["rows", "heads", "vector", "commits", "histories"] as const) {
+      if (JSON.stringify(s[key]) !== JSON.stringify(base[key])) {
+        throw new Divergence(`${replicas[i]!.name} differs from ${replicas[0]!.name} in ${key}`);
+      }
+    }
+  }
+  const acked = await relay.store.vector(space);
+  for (const [device, seq] of acked) {
+    const have = (base.vector as Record<string, Record<string, number>>)[space]?.[device] ?? 0;
+    if (have < seq) throw new Divergence(`the relay acknowledged ${device} up to ${seq}, replicas hold ${have}`);
+  }
+  const [a, b] = base.rows.filter((r) => r.kind === "account");
+  if (a && b && a.balance + b.balance !== TOTAL) throw new Divergence(`final balances sum to ${a.balance + b.balance}`);
+}
