@@ -1,21 +1,56 @@
 import { openDatabase } from "@shoal/client";
 
-/** A patient as the demo stores it; `notes` is collaborative text, the other strings plain values. */
+/**
+ * A patient. `notes` is collaborative text (two people typing keep both edits); every other string is
+ * a plain value with one winner per field. `clinic` is the space id, kept in the row so queries can
+ * stay inside the clinic shown; `terms` are the lowercase words search matches by prefix.
+ */
 export interface Patient {
+  clinic: string;
   name: string;
+  terms: string[];
+  birthDate: string;
+  sex: "female" | "male" | "other";
+  mrn: string;
+  phone: string;
   ward: string;
   tags: string[];
   notes: string;
 }
 
-/** The demo's schema: patients searchable by name and ward, with a collaborative free-text note. */
-export function openDemoDatabase() {
-  return openDatabase<{ patients: Patient }>({
-    name: "shoal-demo",
+/** A visit of a patient: the second collection, linked by `patientId`. */
+export interface Visit {
+  clinic: string;
+  patientId: string;
+  date: string;
+  reason: string;
+  clinician: string;
+}
+
+/**
+ * A device of a clinic with the name its user gave it: history lists opaque device ids, and this
+ * record lets the audit view say "Reception iPad" instead.
+ */
+export interface Member {
+  clinic: string;
+  deviceId: string;
+  name: string;
+}
+
+/**
+ * The demo's schema. Indexes serve the screens: `[clinic+name]` the alphabetical list, `[clinic+ward]`
+ * the ward filter, `*tags` the allergy filter, `*terms` search-as-you-type, `[patientId+date]` a
+ * patient's visits in date order.
+ */
+export function openClinicDatabase(name = "shoal-clinic") {
+  return openDatabase<{ patients: Patient; visits: Visit; members: Member }>({
+    name,
     collections: {
-      patients: { indexes: "id, name, ward, *tags", text: ["notes"] },
+      patients: { indexes: "id, clinic, [clinic+name], [clinic+ward], *tags, *terms", text: ["notes"] },
+      visits: "id, clinic, [patientId+date]",
+      members: "id, clinic, deviceId",
     },
   });
 }
 
-export type DemoDatabase = Awaited<ReturnType<typeof openDemoDatabase>>;
+export type ClinicDatabase = Awaited<ReturnType<typeof openClinicDatabase>>;

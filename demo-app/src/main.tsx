@@ -1,7 +1,8 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { App } from "./App.tsx";
-import { openDemoDatabase } from "./db.ts";
+import { App } from "./app.tsx";
+import { openClinicDatabase } from "./db.ts";
+import { relayUrlForPage } from "./relay-url.ts";
 import "./styles.css";
 
 const container = document.getElementById("root");
@@ -9,7 +10,10 @@ if (!container) throw new Error("index.html has no #root element");
 const root = createRoot(container);
 
 try {
-  const db = await openDemoDatabase();
+  const db = await openClinicDatabase();
+  // Sync starts at once and keeps retrying by itself: the app works the same with or without the relay,
+  // and the status bar says which it is.
+  db.sync({ relay: relayUrlForPage() });
   root.render(
     <StrictMode>
       <App db={db} />
@@ -17,6 +21,9 @@ try {
   );
 } catch (error) {
   // Opening fails for real reasons (private mode without IndexedDB, a full disk): say so on the page.
-  root.render(<p role="alert">Could not open the local database: {String(error)}</p>);
-  throw error;
+  root.render(
+    <p role="alert" className="fatal">
+      Could not open the local database: {String(error)}
+    </p>,
+  );
 }

@@ -112,7 +112,7 @@ export async function runScenario(seed: number, options: { steps?: number } = {}
     for (let i = 1; i < initial; i++) replicas.push(await open(`r${i}`, skew()));
     let nextName = initial;
 
-    const steps = options.steps ?? 15 + rnd.int(20);
+    const steps = options.steps ?? 10 + rnd.int(20);
     for (let step = 0; step < steps; step++) {
       const r = rnd.pick(replicas);
       const db = r.db;

@@ -1,0 +1,3 @@
+import { defineFuzzShard } from "./fuzz-shard.ts";
+
+defineFuzzShard(3);

@@ -1,0 +1,77 @@
+import { useLiveQuery } from "@shoal/client/react";
+import { useState } from "react";
+import { AppHeader } from "./app-header.tsx";
+import type { ClinicDatabase } from "./db.ts";
+import { DevtoolsPanel } from "./devtools-panel.tsx";
+import { FirstRun } from "./first-run.tsx";
+import { InviteDialog } from "./invite-dialog.tsx";
+import { loadActiveClinic, loadDeviceName, saveActiveClinic, saveDeviceName } from "./local-settings.ts";
+import { PatientListPage } from "./patient-list-page.tsx";
+import { PatientPage } from "./patient-page.tsx";
+import { StatusBar } from "./status-bar.tsx";
+import { leaveInvitation, useRoute } from "./use-route.ts";
+import { useSeeder } from "./use-seeder.ts";
+
+/**
+ * The clinic app: first run until this device has a name and a clinic, then the patient list or a
+ * patient's page, with the status bar always at the bottom and the devtools panel on demand.
+ */
+export function App({ db }: { db: ClinicDatabase }) {
+  const route = useRoute();
+  const spaces = useLiveQuery(() => db.spaces(), [db]);
+  const [deviceName, setDeviceName] = useState(loadDeviceName);
+  const [activeId, setActiveId] = useState(loadActiveClinic);
+  const [inviting, setInviting] = useState(false);
+  const [devtools, setDevtools] = useState(false);
+  const seeder = useSeeder(db);
+
+  if (spaces === undefined) return <p className="loading">Opening the local database…</p>;
+  const clinics = spaces.filter((s) => !s.private);
+
+  if (route.page === "join" || !deviceName || clinics.length === 0) {
+    return (
+      <FirstRun
+        db={db}
+        invitation={route.page === "join" ? route.link : null}
+        deviceName={deviceName}
+        onReady={(name, clinicId) => {
+          saveDeviceName(name);
+          saveActiveClinic(clinicId);
+          setDeviceName(name);
+          setActiveId(clinicId);
+          leaveInvitation();
+        }}
+      />
+    );
+  }
+
+  const clinic = clinics.find((c) => c.id === activeId) ?? clinics[0]!;
+  return (
+    <div className="shell">
+      <AppHeader
+        clinic={clinic}
+        clinics={clinics}
+        deviceName={deviceName}
+        devtools={devtools}
+        onSwitchClinic={(id) => {
+          saveActiveClinic(id);
+          setActiveId(id);
+        }}
+        onInvite={() => setInviting(true)}
+        onToggleDevtools={() => setDevtools((on) => !on)}
+      />
+      <div className="workspace">
+        <main className="content">
+          {route.page === "patient" ? (
+            <PatientPage db={db} clinicId={clinic.id} deviceName={deviceName} id={route.id} />
+          ) : (
+            <PatientListPage db={db} clinicId={clinic.id} seeder={seeder} />
+          )}
+        </main>
+        {devtools && <DevtoolsPanel db={db} onClose={() => setDevtools(false)} />}
+      </div>
+      <StatusBar db={db} clinicId={clinic.id} seeder={seeder} />
+      {inviting && <InviteDialog db={db} clinic={clinic} onClose={() => setInviting(false)} />}
+    </div>
+  );
+}

@@ -1,0 +1,107 @@
+import type { CommitId, HistoryEntry, RecordId, RowOf } from "@shoal/client";
+import { useLiveQuery } from "@shoal/client/react";
+import { useEffect, useState } from "react";
+import type { ClinicDatabase, Patient } from "./db.ts";
+import { formatDateTime } from "./format.ts";
+import { useMemberNames } from "./use-member-names.ts";
+
+/** Fields shown in a past version, in this order; `terms` and `clinic` are bookkeeping. */
+const SHOWN: readonly (keyof Patient)[] = [
+  "name",
+  "birthDate",
+  "sex",
+  "mrn",
+  "phone",
+  "ward",
+  "tags",
+  "notes",
+];
+const HIDDEN_PATHS = new Set(["terms", "clinic"]);
+
+function show(value: unknown): string {
+  if (Array.isArray(value)) return value.length ? value.join(", ") : "—";
+  if (value === undefined || value === null || value === "") return "—";
+  return String(value);
+}
+
+/**
+ * The audit trail of one patient: every commit that changed it (device, time, fields), oldest first.
+ * Selecting one shows the record as it was right after that commit, next to how it is now.
+ */
+export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId: string; id: RecordId }) {
+  const entries = useLiveQuery(() => db.patients.history(id), [db, id]);
+  const current = useLiveQuery(() => db.patients.get(id), [db, id]);
+  const names = useMemberNames(db, clinicId);
+  const [selected, setSelected] = useState<CommitId | null>(null);
+  const [past, setPast] = useState<RowOf<Patient> | null>(null);
+
+  useEffect(() => {
+    if (!selected) return setPast(null);
+    let live = true;
+    db.patients.readAt(id, selected).then(
+      (row) => live && setPast(row),
+      () => live && setPast(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [db, id, selected]);
+
+  if (!entries) return <p className="muted">Loading…</p>;
+  const who = (e: HistoryEntry) =>
+    `${names.get(e.device) ?? `Device ${e.device.slice(0, 8)}`}${e.device === db.deviceId ? " (this device)" : ""}`;
+
+  return (
+    <div className="audit">
+      <ol className="audit-list" aria-label="Changes">
+        {entries.map((e) => {
+          const fields = e.paths.filter((p) => !HIDDEN_PATHS.has(p));
+          return (
+            <li key={e.commit}>
+              <button
+                type="button"
+                className={`audit-entry ${selected === e.commit ? "selected" : ""}`}
+                aria-pressed={selected === e.commit}
+                onClick={() => setSelected(selected === e.commit ? null : e.commit)}
+              >
+                <span className="audit-op">
+                  {e.op === "insert" ? "Created" : e.op === "delete" ? "Deleted" : "Edited"}
+                </span>
+                <span className="audit-who">{who(e)}</span>
+                <time dateTime={new Date(e.at).toISOString()}>{formatDateTime(e.at)}</time>
+                <span className="audit-fields">{e.op === "update" ? fields.join(", ") : ""}</span>
+              </button>
+            </li>
+          );
+        })}
+      </ol>
+      {selected && past && (
+        <div className="past-version" aria-label="Past version">
+          <h3>As it was after this change</h3>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Field</th>
+                <th scope="col">Then</th>
+                <th scope="col">Now</th>
+              </tr>
+            </thead>
+            <tbody>
+              {SHOWN.map((k) => {
+                const then = show(past[k]);
+                const now = show(current?.[k]);
+                return (
+                  <tr key={k} className={then !== now ? "changed" : undefined} data-field={k}>
+                    <th scope="row">{k}</th>
+                    <td data-testid={`then-${k}`}>{then}</td>
+                    <td>{now}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}

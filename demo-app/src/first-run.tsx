@@ -1,0 +1,117 @@
+import type { SpaceId } from "@shoal/client";
+import { useState, type FormEvent } from "react";
+import type { ClinicDatabase } from "./db.ts";
+import { invitationClinicName } from "./invitation-name.ts";
+import { registerMember } from "./register-member.ts";
+
+interface Props {
+  db: ClinicDatabase;
+  /** The invitation link the page was opened with, if any. */
+  invitation: string | null;
+  deviceName: string | null;
+  onReady(deviceName: string, clinicId: SpaceId): void;
+}
+
+/**
+ * First run: name this device, then create a clinic (a new space) or join one with an invitation
+ * link. Opening an invitation link lands here too, with the link already filled in.
+ */
+export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
+  const [name, setName] = useState(deviceName ?? "");
+  const [clinicName, setClinicName] = useState("");
+  const [link, setLink] = useState(invitation ?? "");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const invitedTo = invitation ? invitationClinicName(invitation) : null;
+
+  async function run(action: () => Promise<SpaceId>) {
+    const device = name.trim();
+    if (!device) {
+      setError("Give this device a name first, so colleagues can tell its changes apart.");
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const clinicId = await action();
+      await registerMember(db, clinicId, device);
+      onReady(device, clinicId);
+    } catch (cause) {
+      setError(cause instanceof Error ? cause.message : String(cause));
+      setBusy(false);
+    }
+  }
+
+  const create = (event: FormEvent) => {
+    event.preventDefault();
+    void run(async () => (await db.createSpace({ name: clinicName.trim() || "My clinic" })).id);
+  };
+  const join = (event: FormEvent) => {
+    event.preventDefault();
+    void run(async () => (await db.join(link.trim())).id);
+  };
+
+  return (
+    <main className="first-run">
+      <h1>Shoal Clinic</h1>
+      <p className="lead">
+        Patient records that live on this device, keep working offline, and sync end-to-end encrypted with
+        your colleagues.
+      </p>
+      <section className="card">
+        <label>
+          Device name
+          <input
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            placeholder="Reception desk"
+            autoComplete="off"
+            autoFocus
+          />
+        </label>
+        <p className="hint">Shown to colleagues next to the changes made on this device.</p>
+      </section>
+      {invitation ? (
+        <form className="card" onSubmit={join} aria-labelledby="join-heading">
+          <h2 id="join-heading">Join {invitedTo ?? "a clinic"}</h2>
+          <p className="hint">You opened an invitation link. Its key stays in this browser.</p>
+          <button type="submit" disabled={busy}>
+            Join clinic
+          </button>
+        </form>
+      ) : (
+        <div className="first-run-choices">
+          <form className="card" onSubmit={create} aria-labelledby="create-heading">
+            <h2 id="create-heading">Create a clinic</h2>
+            <label>
+              Clinic name
+              <input
+                value={clinicName}
+                onChange={(e) => setClinicName(e.target.value)}
+                placeholder="North Clinic"
+              />
+            </label>
+            <button type="submit" disabled={busy}>
+              Create clinic
+            </button>
+          </form>
+          <form className="card" onSubmit={join} aria-labelledby="join-heading">
+            <h2 id="join-heading">Join a clinic</h2>
+            <label>
+              Invitation link
+              <input value={link} onChange={(e) => setLink(e.target.value)} placeholder="https://…#join=…" />
+            </label>
+            <button type="submit" disabled={busy || !link.trim()}>
+              Join
+            </button>
+          </form>
+        </div>
+      )}
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+    </main>
+  );
+}

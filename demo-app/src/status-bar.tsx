@@ -1,0 +1,71 @@
+import { useRef } from "react";
+import type { ClinicDatabase } from "./db.ts";
+import { formatCount, formatTime, plural } from "./format.ts";
+import { useSyncStatus, type ClinicSyncStatus } from "./use-sync-status.ts";
+import type { Seeder } from "./use-seeder.ts";
+
+/** The connection in words. "Offline" once a connection has been lost, so a cut reads as one. */
+function connectionLabel(status: ClinicSyncStatus, everConnected: boolean): string {
+  if (!status.online) return "Offline";
+  switch (status.state) {
+    case "synced":
+      return "Online · up to date";
+    case "syncing":
+      return "Online · syncing";
+    case "connecting":
+      return everConnected ? "Offline · reconnecting" : "Connecting";
+    case "offline":
+      return "Offline";
+    default:
+      return "Local only";
+  }
+}
+
+/**
+ * Always visible at the bottom: connection, commits waiting for the relay, last sync. Commits made
+ * offline are described as kept on this device (they are: strict-durability IndexedDB), never as an
+ * error: they sync when the relay is reachable again.
+ */
+export function StatusBar({
+  db,
+  clinicId,
+  seeder,
+}: {
+  db: ClinicDatabase;
+  clinicId: string;
+  seeder: Seeder;
+}) {
+  const status = useSyncStatus(db);
+  const everConnected = useRef(false);
+  if (status.state === "synced" || status.state === "syncing") everConnected.current = true;
+  const label = connectionLabel(status, everConnected.current);
+  const offline = label.startsWith("Offline");
+  // One connection per space; the one of the clinic on screen is the one people care about.
+  const relay = status.transports.find((t) => t.space === clinicId) ?? status.transports[0];
+  const tone = offline ? "offline" : status.state === "synced" ? "synced" : "busy";
+
+  return (
+    <footer className={`status-bar ${tone}`} aria-label="Sync status">
+      <span className="status-dot" aria-hidden="true" />
+      <span data-testid="sync-state">{label}</span>
+      <span data-testid="pending-commits">
+        {status.pendingCommits === 0
+          ? "All changes on the relay"
+          : `${plural(status.pendingCommits, "change")} kept on this device, waiting to sync`}
+      </span>
+      <span data-testid="last-synced">
+        {status.lastSyncedAt ? `Last synced ${formatTime(status.lastSyncedAt)}` : "Not synced yet"}
+      </span>
+      {relay && (
+        <span className="transport" title={relay.label}>
+          Relay: {relay.state}
+        </span>
+      )}
+      {seeder.state.running && (
+        <span className="seed-progress-mini">
+          Loading sample clinic {formatCount(seeder.state.done)}/{formatCount(seeder.state.total)}
+        </span>
+      )}
+    </footer>
+  );
+}

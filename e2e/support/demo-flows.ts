@@ -1,0 +1,103 @@
+import { expect, type Page } from "@playwright/test";
+
+/**
+ * What people do in the clinic demo, as steps the specs share. Every step ends by waiting for the UI
+ * state it produces, never for a fixed time.
+ */
+
+/** The status bar's connection text. */
+export const syncState = (page: Page) => page.getByTestId("sync-state");
+/** The status bar's "commits waiting" text. */
+export const pendingCommits = (page: Page) => page.getByTestId("pending-commits");
+/** The list of patients on the list page. */
+export const patientList = (page: Page) => page.getByRole("list", { name: "Patients" });
+/** The collaborative note on a patient's page. */
+export const noteArea = (page: Page) => page.getByRole("textbox", { name: "Clinical note" });
+
+/** First run on a new device: names it and creates a clinic. Ends on the (empty) patient list. */
+export async function createClinic(
+  page: Page,
+  origin: string,
+  deviceName: string,
+  clinicName: string,
+): Promise<void> {
+  await page.goto(`${origin}/`);
+  await page.getByLabel("Device name").fill(deviceName);
+  await page.getByLabel("Clinic name").fill(clinicName);
+  await page.getByRole("button", { name: "Create clinic" }).click();
+  await expect(page.getByTestId("clinic-name")).toHaveText(clinicName);
+  await expect(page.getByRole("heading", { name: "Patients" })).toBeVisible();
+}
+
+/** Opens "Invite a device" and returns the link the dialog shows, closing the dialog again. */
+export async function readInvitationLink(page: Page): Promise<string> {
+  await page.getByRole("button", { name: "Invite a device" }).click();
+  const field = page.getByTestId("invite-link");
+  await expect(field).toHaveValue(/#join=/);
+  const link = await field.inputValue();
+  await page.getByRole("button", { name: "Done" }).click();
+  return link;
+}
+
+/** First run through an invitation link: opens it, names the device, joins. */
+export async function joinWithLink(
+  page: Page,
+  link: string,
+  deviceName: string,
+  clinicName: string,
+): Promise<void> {
+  await page.goto(link);
+  await expect(page.getByRole("heading", { name: `Join ${clinicName}` })).toBeVisible();
+  await page.getByLabel("Device name").fill(deviceName);
+  await page.getByRole("button", { name: "Join clinic" }).click();
+  await expect(page.getByTestId("clinic-name")).toHaveText(clinicName);
+}
+
+/** Creates a patient from the list page; ends on the new patient's page. */
+export async function addPatient(
+  page: Page,
+  patient: { name: string; ward?: string; allergies?: string },
+): Promise<void> {
+  await page.getByRole("button", { name: "New patient" }).click();
+  const dialog = page.getByRole("dialog", { name: "New patient" });
+  await dialog.getByLabel("Full name").fill(patient.name);
+  if (patient.ward) await dialog.getByLabel("Ward").selectOption(patient.ward);
+  if (patient.allergies) await dialog.getByLabel("Allergies (comma separated)").fill(patient.allergies);
+  await dialog.getByRole("button", { name: "Create patient" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: patient.name })).toBeVisible();
+}
+
+/** From anywhere in the app: the list, then one patient's page by name. */
+export async function openPatient(page: Page, name: string): Promise<void> {
+  await page.getByRole("link", { name: "Shoal Clinic" }).click();
+  await patientList(page)
+    .getByRole("link", { name: new RegExp(name) })
+    .click();
+  await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
+}
+
+/** Changes fields through the Edit dialog of the open patient page. */
+export async function editPatient(
+  page: Page,
+  name: string,
+  fields: { phone?: string; ward?: string; name?: string },
+): Promise<void> {
+  await page.getByRole("button", { name: "Edit", exact: true }).click();
+  const dialog = page.getByRole("dialog", { name: `Edit ${name}` });
+  if (fields.name !== undefined) await dialog.getByLabel("Full name").fill(fields.name);
+  if (fields.phone !== undefined) await dialog.getByLabel("Phone").fill(fields.phone);
+  if (fields.ward !== undefined) await dialog.getByLabel("Ward").selectOption(fields.ward);
+  await dialog.getByRole("button", { name: "Save changes" }).click();
+  await expect(dialog).toBeHidden();
+}
+
+/** Types into the clinical note at its end, then leaves the field so the note is saved. */
+export async function appendToNote(page: Page, text: string): Promise<void> {
+  const note = noteArea(page);
+  await note.click();
+  await note.press("End");
+  await note.press("Control+End");
+  await note.pressSequentially(text, { delay: 15 });
+  await note.blur();
+  await expect(page.getByTestId("note-state")).toHaveText("Saved on this device");
+}
