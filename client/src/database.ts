@@ -290,7 +290,10 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
     };
   }
 
-  /** @internal Drops every sync connection; they reconnect by themselves (for tests and diagnostics). */
+  /**
+   * Retries every sync connection now instead of waiting out the reconnect backoff (e.g. from a
+   * "Retry now" button). Open connections are dropped and made again; nothing is lost.
+   */
   reconnect(): void {
     this.#engine?.reconnectAll();
   }

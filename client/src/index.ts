@@ -12,7 +12,10 @@
  * db.patients.live((c) => c.where("ward").equals("A")).subscribe((rows) => console.log(rows));
  */
 export { openDatabase, DatabaseCore } from "./database.ts";
-export type { Database, OpenOptions, Space, TransactionApi, TransactionCollection } from "./database.ts";
+export type { Database, Durability, OpenOptions, Space, SyncOptions, TransactionApi, TransactionCollection } from "./database.ts";
+export type { SyncStatus, TransportStatus } from "./sync/sync-status.ts";
+export type { Transport, TransportConnection, TransportHandlers } from "./sync/transport.ts";
+export { webSocketTransport } from "./transports/websocket-transport.ts";
 export { Collection } from "./replica/collection.ts";
 export type { RowOf } from "./replica/collection.ts";
 export type { CollectionDeclaration } from "./replica/collection-spec.ts";

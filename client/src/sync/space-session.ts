@@ -286,6 +286,10 @@ export class SpaceSession {
     }
     if (opened.length === 0) return;
     for (const o of opened) this.#noteAck(o.commit.device, o.commit.seq);
+    // The relay sent them, so it holds them durably: a receipt for their authors' commits too.
+    const held = new Map<string, number>();
+    for (const o of opened) held.set(o.commit.device, Math.max(held.get(o.commit.device) ?? 0, o.commit.seq));
+    await this.#replica.recordAcks(this.space, [...held].map(([device, seq]) => ({ device: device as DeviceId, seq })));
     const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
     const refused = new Set(report.rejected.map((r) => r.id));
     for (const r of report.rejected) this.#hooks.error(r.error);
