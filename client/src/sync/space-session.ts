@@ -214,7 +214,15 @@ export class SpaceSession {
         return;
       }
       case "commits":
-        await this.#receive(m.commits);
+        try {
+          await this.#receive(m.commits);
+        } catch (e) {
+          // Storage refused the batch (quota, I/O): nothing of it was kept. Report it and drop the
+          // connection, so the session retries later with backoff from the vectors, as after any cut.
+          this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
+          this.#conn?.close("storage error");
+          return;
+        }
         if (m.reply) {
           this.#pulling = false;
           if (m.more) await this.#pull();
