@@ -8,6 +8,10 @@ import { isDeleted, materialize } from "./materialize.ts";
 import type { Replica } from "./replica.ts";
 import type { DocRow, VectorRow } from "./stored-rows.ts";
 import { validateCommit } from "./validate-commit.ts";
+import { buildFromCreation, CREATION_HEADS, creationRow, type Creation } from "./creation.ts";
+import { isCreationOnly } from "./replica.ts";
+
+const EMPTY = new Uint8Array(0);
 import { asStorageError } from "./quota.ts";
 
 /** What `applyCommits` did with what it was given. */
@@ -146,10 +150,17 @@ async function applyChunk(replica: Replica, chunk: Commit[], last: boolean): Pro
     // Write what was accepted.
     const docRows: DocRow[] = [];
     for (const [id, st] of accepted.docs) {
+      const table: Table | null = replica.specs.has(st.collection) ? dexie.table(st.collection) : null;
+      if (st.doc === null) {
+        if (!st.create) continue;
+        docRows.push({ id, collection: st.collection, space: st.space, bin: EMPTY, heads: [...CREATION_HEADS], deleted: 0, create: st.create });
+        // An app version without this collection keeps the record only in `_docs`.
+        if (table) await table.put(creationRow(id, st.create));
+        continue;
+      }
       const deleted = isDeleted(st.doc);
       docRows.push({ id, collection: st.collection, space: st.space, bin: A.save(st.doc), heads: A.getHeads(st.doc), deleted: deleted ? 1 : 0 });
-      if (!replica.specs.has(st.collection)) continue; // an app version without this collection keeps the doc only
-      const table: Table = dexie.table(st.collection);
+      if (!table) continue;
       if (deleted) await table.delete(id);
       else await table.put(materialize(id, st.doc));
     }
@@ -171,25 +182,29 @@ async function applyChunk(replica: Replica, chunk: Commit[], last: boolean): Pro
   });
   for (const [id, st] of result.docs) {
     const e = replica.cache.get(id);
-    if (e) {
-      e.doc = st.doc;
-      e.persistedHeads = A.getHeads(st.doc);
-    }
+    if (!e) continue;
+    e.doc = st.doc;
+    e.create = st.create;
+    e.creationOnly = false;
+    e.persistedHeads = st.doc ? A.getHeads(st.doc) : [...CREATION_HEADS];
   }
   return result;
 }
 
 interface DocState {
-  doc: A.Doc<unknown>;
+  /** Null while the record is only its creation (`create`), or not yet anything. */
+  doc: A.Doc<unknown> | null;
+  create?: Creation;
   collection: string;
   space: Commit["space"];
 }
 
 /**
- * Applies the ready commits' Automerge changes. Fast path: one `applyChanges` per record for the whole
- * chunk. If that leaves a change waiting for a dependency (a commit of another device not yet here) or
- * fails, it goes commit by commit, so exactly the commits that can be applied whole are, and the others
- * (and the later commits of their device) wait.
+ * Applies the ready commits' changes. A record created by a commit stays as its creation (no Automerge
+ * work) unless later changes in the same chunk edit it. Fast path: one `applyChanges` per record for
+ * the whole chunk. If that leaves a change waiting for a dependency (a commit of another device not yet
+ * here) or fails, it goes commit by commit, so exactly the commits that can be applied whole are, and
+ * the others (and the later commits of their device) wait.
  */
 function applyAutomerge(
   replica: Replica,
@@ -201,11 +216,31 @@ function applyAutomerge(
 ): { docs: Map<string, DocState>; commits: Commit[] } {
   const start = (id: string, collection: string, space: Commit["space"]): DocState => {
     const row = stored.get(id);
-    if (!row) return { doc: A.init({ actor }), collection, space };
+    if (!row) return { doc: null, collection, space };
+    if (isCreationOnly(row)) return { doc: null, create: row.create!, collection: row.collection, space: row.space };
     const e = replica.cache.get(id);
-    const doc = e && sameHeads(e.persistedHeads, row.heads) ? A.clone(e.doc, { actor }) : A.load(row.bin, { actor });
+    const doc = e?.doc && sameHeads(e.persistedHeads, row.heads) ? A.clone(e.doc, { actor }) : A.load(row.bin, { actor });
     return { doc, collection: row.collection, space: row.space };
   };
+  const built = (id: string, st: DocState): A.Doc<unknown> =>
+    st.doc ?? (st.create ? buildFromCreation(id, st.create, actor) : A.init({ actor }));
+  /** Applies one record change to a state, returning the new state (the old one stays usable). */
+  const step = (id: string, st: DocState, create: Creation | undefined, changes: Uint8Array[]): DocState => {
+    let next: DocState = st;
+    if (create) {
+      next = st.doc === null && st.create === undefined && !stored.has(id)
+        ? { ...st, create }
+        : { ...st, doc: A.merge(A.clone(built(id, st), { actor }), buildFromCreation(id, create, actor)), create: undefined };
+    }
+    if (changes.length > 0) {
+      const base = next.doc ? A.clone(next.doc, { actor }) : built(id, next);
+      replica.stats.applyChangesCalls++;
+      const [doc] = A.applyChanges(base, changes);
+      next = { ...next, doc, create: undefined };
+    }
+    return next;
+  };
+  const waits = (st: DocState) => st.doc !== null && A.getMissingDeps(st.doc, []).length > 0;
   const misplaced = (c: Commit, docs: Map<string, DocState>) =>
     c.changes.some((rc) => {
       const st = docs.get(rc.record) ?? stored.get(rc.record);
@@ -215,66 +250,81 @@ function applyAutomerge(
   // Fast path.
   try {
     const docs = new Map<string, DocState>();
-    const grouped = new Map<string, Uint8Array[]>();
+    const grouped = new Map<string, { create?: Creation; changes: Uint8Array[] }>();
     for (const c of ready) {
       if (misplaced(c, docs)) throw new Error("slow path");
       for (const rc of c.changes) {
         if (!docs.has(rc.record)) docs.set(rc.record, start(rc.record, rc.collection, c.space));
-        const list = grouped.get(rc.record) ?? [];
-        list.push(...(rc.changes as Uint8Array[]));
-        grouped.set(rc.record, list);
+        const g = grouped.get(rc.record) ?? { changes: [] };
+        if (rc.create) {
+          if (g.create || g.changes.length > 0) throw new Error("slow path");
+          g.create = rc.create;
+        }
+        g.changes.push(...(rc.changes as Uint8Array[]));
+        grouped.set(rc.record, g);
       }
     }
-    for (const [id, changes] of grouped) {
-      const st = docs.get(id)!;
-      replica.stats.applyChangesCalls++;
-      [st.doc] = A.applyChanges(st.doc, changes);
-      if (A.getMissingDeps(st.doc, []).length > 0) throw new Error("slow path");
+    for (const [id, g] of grouped) {
+      const st = step(id, docs.get(id)!, g.create, g.changes);
+      if (waits(st)) throw new Error("slow path");
+      docs.set(id, st);
     }
     return { docs, commits: ready };
   } catch {
     // fall through to the careful path
   }
 
+  // Careful path: per device, commits in sequence; rounds until nothing more applies, so a commit that
+  // depends on another device's commit later in the chunk still gets in.
   const docs = new Map<string, DocState>();
   const commits: Commit[] = [];
-  const blocked = new Set<string>();
+  const queues = new Map<string, Commit[]>();
   for (const c of ready) {
     const dev = `${c.space}|${c.device}`;
-    if (blocked.has(dev)) {
-      waiting.push(c);
-      continue;
-    }
-    if (misplaced(c, docs)) {
-      rejected.push({ id: c.id, error: new ValidationError(`Commit ${c.id} touches a record of another space or collection.`) });
-      blocked.add(dev);
-      continue;
-    }
+    const q = queues.get(dev) ?? [];
+    q.push(c);
+    queues.set(dev, q);
+  }
+  const attempt = (c: Commit): "ok" | "wait" | Error => {
+    if (misplaced(c, docs)) return new ValidationError(`Commit ${c.id} touches a record of another space or collection.`);
     const tentative = new Map<string, DocState>();
-    let outcome: "ok" | "wait" | Error = "ok";
     for (const rc of c.changes) {
-      const cur = docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
+      const cur = tentative.get(rc.record) ?? docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
       try {
-        replica.stats.applyChangesCalls++;
-        const [doc] = A.applyChanges(A.clone(cur.doc, { actor }), rc.changes as Uint8Array[]);
-        if (A.getMissingDeps(doc, []).length > 0) {
-          outcome = "wait";
-          break;
-        }
-        tentative.set(rc.record, { ...cur, doc });
+        const st = step(rc.record, cur, rc.create, rc.changes as Uint8Array[]);
+        if (waits(st)) return "wait";
+        tentative.set(rc.record, st);
       } catch (e) {
-        outcome = e instanceof Error ? e : new Error(String(e));
+        return e instanceof Error ? e : new Error(String(e));
+      }
+    }
+    for (const [id, st] of tentative) docs.set(id, st);
+    return "ok";
+  };
+  for (let progress = true; progress; ) {
+    progress = false;
+    for (const [dev, q] of queues) {
+      while (q.length > 0) {
+        const c = q[0]!;
+        const outcome = attempt(c);
+        if (outcome === "wait") break;
+        q.shift();
+        if (outcome === "ok") {
+          commits.push(c);
+          progress = true;
+          continue;
+        }
+        rejected.push({
+          id: c.id,
+          error: outcome instanceof ValidationError ? outcome : new ValidationError(`Commit ${c.id} holds changes Automerge cannot apply: ${outcome.message}`),
+        });
+        // The device's later commits can never follow a refused one: they wait (and are never applied).
+        waiting.push(...q.splice(0));
+        queues.delete(dev);
         break;
       }
     }
-    if (outcome === "ok") {
-      for (const [id, st] of tentative) docs.set(id, st);
-      commits.push(c);
-    } else {
-      blocked.add(dev);
-      if (outcome === "wait") waiting.push(c);
-      else rejected.push({ id: c.id, error: new ValidationError(`Commit ${c.id} holds changes Automerge cannot apply: ${outcome.message}`) });
-    }
   }
+  for (const q of queues.values()) waiting.push(...q);
   return { docs, commits };
 }

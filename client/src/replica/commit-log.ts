@@ -4,6 +4,7 @@ import { NotFound } from "../errors.ts";
 import type { CommitId, DeviceId, VersionVector } from "../types.ts";
 import { toCommit, type Commit, type StoredCommit } from "./commit.ts";
 import { materialize, type Row } from "./materialize.ts";
+import { buildFromCreation, creationRow } from "./creation.ts";
 import type { DocRow, VectorRow } from "./stored-rows.ts";
 
 /** One entry of a record's history: a commit that changed it. */
@@ -75,7 +76,8 @@ export async function readAt(dexie: Dexie, id: string, commit: CommitId): Promis
   if (!c || !rc) throw new NotFound(`Commit ${commit} did not change record ${id}.`);
   const row = await dexie.table<DocRow, string>("_docs").get(id);
   if (!row) throw new NotFound(`No record ${id}.`);
+  if (rc.create && rc.changes.length === 0) return creationRow(id, rc.create);
   const hash = A.decodeChange(rc.changes[rc.changes.length - 1]!).hash;
-  const doc = A.load(row.bin);
+  const doc = row.create && row.bin.length === 0 ? buildFromCreation(id, row.create, "0000000000000000") : A.load(row.bin);
   return materialize(id, A.view(doc, [hash]));
 }

@@ -1,12 +1,15 @@
 import type { CommitId, DeviceId, RecordId, SpaceId } from "../types.ts";
+import type { Creation } from "./creation.ts";
 
 /** What one commit did to one record. */
 export interface RecordChange {
   readonly record: RecordId;
   readonly collection: string;
   readonly op: "insert" | "update" | "delete";
-  /** The Automerge changes, in order; binary as Automerge encodes them. */
+  /** The Automerge changes, in order; binary as Automerge encodes them. Empty for a lazy insert. */
   readonly changes: readonly Uint8Array[];
+  /** For an insert: the record's first version as JSON, from which every replica builds the same change. */
+  readonly create?: Creation;
   /** Top-level fields the commit changed (for history and audit); empty for a delete. */
   readonly paths: readonly string[];
 }

@@ -65,6 +65,22 @@ describe("convergence of replicas exchanging commits by hand", () => {
     expect((await c.patients.get(id))?.name).toBe("Ada B");
   });
 
+  it("applies in one batch a commit that depends on a commit of a device sorting after it", async () => {
+    const { dbs, space } = await replicas(3);
+    // The editor's device id sorts before the author's, so its commit comes first in the batch.
+    const [author, editor] = dbs[0]!.deviceId > dbs[1]!.deviceId ? [dbs[0]!, dbs[1]!] : [dbs[1]!, dbs[0]!];
+    const c = dbs[2]!;
+    const id = await author.patients.insert({ name: "Ada", ward: "A", notes: "x", tags: [], visits: 0 }, { space });
+    const fromAuthor = await author.exportCommits({}, { spaces: [space] });
+    await editor.applyCommits(fromAuthor);
+    await editor.patients.update(id, (p) => void (p.notes = "x edited"));
+    const fromEditor = await editor.exportCommits({ [space]: { [author.deviceId]: 1 } }, { spaces: [space] });
+    const r = await c.applyCommits([...fromEditor, ...fromAuthor]);
+    expect(r.applied.length).toBe(2);
+    expect(r.pending).toBe(0);
+    expect((await c.patients.get(id))?.notes).toBe("x edited");
+  });
+
   it("refuses malformed commits and commits touching another space's records, applying the rest", async () => {
     const { dbs, space } = await replicas(2);
     const [a, b] = dbs as [Database<{ patients: P }>, Database<{ patients: P }>];

@@ -1,13 +1,18 @@
 import type * as A from "@automerge/automerge";
 import type { SpaceId } from "../types.ts";
+import type { Creation } from "./creation.ts";
 
 /** A document held in memory, with the heads last seen in IndexedDB. */
 export interface CachedDoc {
-  doc: A.Doc<unknown>;
+  /** The document, or null while only the creation is known (built on first use). */
+  doc: A.Doc<unknown> | null;
+  create?: Creation;
   /** Heads of the binary in `_docs` when this entry was last synchronized with it. */
   persistedHeads: readonly string[];
   /** Queued local commits not yet written that touch this document: such an entry is never evicted. */
   pins: number;
+  /** True while `doc` holds only the creation (its logical heads are `CREATION_HEADS`). */
+  creationOnly?: boolean;
   /** Bumped on every local publish, to tell whether a flush result is still the newest state. */
   version: number;
   collection: string;

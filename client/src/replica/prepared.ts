@@ -7,8 +7,8 @@ export interface PreparedEntry extends RecordChange {
   readonly space: SpaceId;
   /** Heads of the document the change was built on. */
   readonly baseHeads: readonly string[];
-  /** The document after the change. */
-  readonly doc: A.Doc<unknown>;
+  /** The document after the change; null for a lazy insert (see `create`). */
+  readonly doc: A.Doc<unknown> | null;
   /** The doc cache version this entry published. */
   readonly version: number;
 }

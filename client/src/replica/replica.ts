@@ -5,7 +5,8 @@ import { newDeviceId, newSpaceId, randomBytes, toHex } from "../ids.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 import type { StoredCommit } from "./commit.ts";
-import { DocCache } from "./doc-cache.ts";
+import { DocCache, type CachedDoc } from "./doc-cache.ts";
+import { buildFromCreation, CREATION_HEADS } from "./creation.ts";
 import { sameHeads } from "./heads.ts";
 import { Mutex } from "./mutex.ts";
 import type { PreparedCommit } from "./prepared.ts";
@@ -16,6 +17,7 @@ import { writeLocalBatch } from "./write-local-batch.ts";
 /** A document loaded for editing, with where it lives. */
 export interface LoadedDoc {
   doc: A.Doc<unknown>;
+  heads: readonly string[];
   collection: string;
   space: SpaceId;
 }
@@ -120,22 +122,41 @@ export class Replica {
 
   /**
    * Loads a record's document for editing: from the cache when IndexedDB still holds what the cache last
-   * saw, merged with the stored one when another tab wrote it meanwhile, else from IndexedDB.
+   * saw, merged with the stored one when another tab wrote it meanwhile, else from IndexedDB. A record
+   * that holds only its creation is built from it here, on first edit. `heads` identify the version the
+   * edit builds on (`CREATION_HEADS` for an unbuilt creation).
    */
   async loadForEdit(id: string): Promise<LoadedDoc | undefined> {
     const row = await this.dexie.table<DocRow, string>("_docs").get(id);
     const e = this.cache.get(id);
     if (e) {
       if (row && !sameHeads(row.heads, e.persistedHeads)) {
-        e.doc = A.merge(A.clone(e.doc, { actor: this.actor }), A.load(row.bin));
+        e.doc = A.merge(A.clone(this.docOf(id, e), { actor: this.actor }), this.docOfRow(row));
+        e.creationOnly = false;
         e.persistedHeads = row.heads;
       }
-      return { doc: e.doc, collection: e.collection, space: e.space };
+      const doc = this.docOf(id, e);
+      return { doc, heads: e.creationOnly ? CREATION_HEADS : A.getHeads(doc), collection: e.collection, space: e.space };
     }
     if (!row) return undefined;
-    const doc = A.load(row.bin, { actor: this.actor });
-    this.cache.set(id, { doc, persistedHeads: row.heads, pins: 0, version: 0, collection: row.collection, space: row.space });
-    return { doc, collection: row.collection, space: row.space };
+    const doc = this.docOfRow(row);
+    const creationOnly = isCreationOnly(row);
+    this.cache.set(id, { doc, persistedHeads: row.heads, pins: 0, version: 0, collection: row.collection, space: row.space, creationOnly });
+    return { doc, heads: creationOnly ? CREATION_HEADS : A.getHeads(doc), collection: row.collection, space: row.space };
+  }
+
+  /** A cache entry's document, built from its creation on first use. */
+  docOf(id: string, e: CachedDoc): A.Doc<unknown> {
+    if (!e.doc) {
+      e.doc = buildFromCreation(id, e.create!, this.actor);
+      e.creationOnly = true;
+    }
+    return e.doc;
+  }
+
+  /** A stored record's document: loaded, or built from its creation. */
+  docOfRow(row: DocRow): A.Doc<unknown> {
+    return isCreationOnly(row) ? buildFromCreation(row.id, row.create!, this.actor) : A.load(row.bin, { actor: this.actor });
   }
 
   /**
@@ -178,8 +199,9 @@ export class Replica {
               if (!e) continue;
               e.pins = Math.max(0, e.pins - w.touches);
               e.persistedHeads = w.heads;
-              if (w.merged) {
-                e.doc = e.version === w.version ? w.doc : A.merge(A.clone(e.doc, { actor: this.actor }), w.doc);
+              if (w.merged && w.doc) {
+                e.doc = e.version === w.version ? w.doc : A.merge(A.clone(this.docOf(id, e), { actor: this.actor }), w.doc);
+                e.creationOnly = false;
               }
             }
             let i = 0;
@@ -217,6 +239,11 @@ export class Replica {
     this.#closed = true;
     this.dexie.close();
   }
+}
+
+/** True for a stored record that holds only its creation (never built into a document). */
+export function isCreationOnly(row: DocRow): boolean {
+  return row.create !== undefined && row.bin.length === 0;
 }
 
 /** Thrown to a transaction whose documents were invalidated by an earlier failed write. */

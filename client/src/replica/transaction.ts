@@ -5,6 +5,7 @@ import type { RecordId, SpaceId } from "../types.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 import { DELETED_FIELD, isDeleted, materialize, type Row } from "./materialize.ts";
 import { makeDraft, toAutomerge } from "./draft.ts";
+import { buildFromCreation, creationOf, creationRow, type Creation } from "./creation.ts";
 import type { PreparedCommit, PreparedEntry } from "./prepared.ts";
 import type { Replica } from "./replica.ts";
 
@@ -13,7 +14,11 @@ interface Working {
   collection: string;
   space: SpaceId;
   base: A.Doc<unknown> | null;
-  doc: A.Doc<unknown>;
+  /** Heads of the version the changes build on (`CREATION_HEADS` for an unbuilt creation). */
+  baseHeads: readonly string[];
+  /** Null while the record is a fresh insert kept as its creation (built only if edited here). */
+  doc: A.Doc<unknown> | null;
+  create?: Creation;
   op: "insert" | "update" | "delete";
   paths: Set<string>;
 }
@@ -71,19 +76,35 @@ export class Transaction {
       if (k === "id" || k.startsWith("$")) throw new ValidationError(`Field "${k}" is reserved.`);
     }
     const id = uuidv7(this.#replica.now());
+    const paths = new Set(Object.keys(value).filter((k) => value[k] !== undefined));
+    const create = creationOf(value, spec.text, spec.counters);
+    if (create) {
+      // The common case: no Automerge work now; every replica builds the same first change on demand.
+      this.#working.set(id, { id, collection, space, base: null, baseHeads: [], doc: null, create, op: "insert", paths });
+      return id;
+    }
     const converted = toAutomerge(value, "", spec) as Record<string, unknown>;
     const doc = A.change(A.init<Record<string, unknown>>({ actor: this.#replica.actor }), this.#time(), (d) => {
       Object.assign(d, converted);
     });
-    this.#working.set(id, { id, collection, space, base: null, doc, op: "insert", paths: new Set(Object.keys(converted)) });
+    this.#working.set(id, { id, collection, space, base: null, baseHeads: [], doc, op: "insert", paths });
     return id;
+  }
+
+  /** The working document, built from its creation if this transaction inserted it lazily. */
+  #doc(w: Working): A.Doc<unknown> {
+    if (!w.doc) {
+      w.doc = buildFromCreation(w.id, w.create!, this.#replica.actor);
+      w.create = undefined;
+    }
+    return w.doc;
   }
 
   async #load(collection: string, id: string): Promise<Working> {
     const w = this.#working.get(id);
     if (w) {
       if (w.collection !== collection) throw new NotFound(`No record ${id} in "${collection}".`);
-      if (isDeleted(w.doc)) throw new NotFound(`Record ${id} was deleted.`);
+      if (w.doc && isDeleted(w.doc)) throw new NotFound(`Record ${id} was deleted.`);
       return w;
     }
     const loaded = await this.#replica.loadForEdit(id);
@@ -94,6 +115,7 @@ export class Transaction {
       collection,
       space: loaded.space,
       base: loaded.doc,
+      baseHeads: loaded.heads,
       doc: A.clone(loaded.doc, { actor: this.#replica.actor }),
       op: "update",
       paths: new Set(),
@@ -110,7 +132,7 @@ export class Transaction {
     const spec = this.#spec(collection);
     const w = await this.#load(collection, id);
     w.doc = A.change(
-      w.doc,
+      this.#doc(w),
       {
         ...this.#time(),
         patchCallback: (patches) => {
@@ -127,7 +149,7 @@ export class Transaction {
   /** Marks a record deleted (a tombstone that syncs like any edit and wins over concurrent edits). */
   async delete(collection: string, id: string): Promise<void> {
     const w = await this.#load(collection, id);
-    w.doc = A.change(w.doc, this.#time(), (d) => {
+    w.doc = A.change(this.#doc(w), this.#time(), (d) => {
       (d as Record<string, unknown>)[DELETED_FIELD] = true;
     });
     w.op = "delete";
@@ -136,7 +158,11 @@ export class Transaction {
   /** The record as this transaction sees it (its own writes included), or undefined. */
   async get(collection: string, id: string): Promise<Row | undefined> {
     const w = this.#working.get(id);
-    if (w) return w.collection === collection && !isDeleted(w.doc) ? materialize(id, w.doc) : undefined;
+    if (w) {
+      if (w.collection !== collection) return undefined;
+      if (!w.doc) return creationRow(id, w.create!);
+      return isDeleted(w.doc) ? undefined : materialize(id, w.doc);
+    }
     return (await this.#replica.dexie.table(collection).get(id)) as Row | undefined;
   }
 
@@ -144,11 +170,15 @@ export class Transaction {
   prepare(): PreparedCommit[] {
     const bySpace = new Map<SpaceId, PreparedEntry[]>();
     const at = this.#replica.now();
-    const all = [...this.#working.values()].map((w) => ({ w, changes: w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc) }));
+    const all = [...this.#working.values()].map((w) => ({
+      w,
+      changes: !w.doc ? [] : w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc),
+    }));
     // A commit travels sealed in one frame: refuse one that could never sync, before anything is published.
     const sizes = new Map<SpaceId, number>();
     for (const { w, changes } of all) {
-      const bytes = changes.reduce((n, c) => n + c.length + 4, 64 + w.collection.length + 16 * w.paths.size);
+      const created = w.create ? JSON.stringify(w.create).length : 0;
+      const bytes = changes.reduce((n, c) => n + c.length + 4, 64 + created + w.collection.length + 16 * w.paths.size);
       sizes.set(w.space, (sizes.get(w.space) ?? 0) + bytes);
     }
     for (const bytes of sizes.values()) {
@@ -159,10 +189,12 @@ export class Transaction {
       }
     }
     for (const { w, changes } of all) {
-      if (changes.length === 0) continue;
+      if (changes.length === 0 && !w.create) continue;
       const cache = this.#replica.cache;
-      const e = cache.get(w.id) ?? { doc: w.doc, persistedHeads: [], pins: 0, version: 0, collection: w.collection, space: w.space };
+      const e = cache.get(w.id) ?? { doc: null, persistedHeads: [], pins: 0, version: 0, collection: w.collection, space: w.space };
       e.doc = w.doc;
+      e.create = w.create;
+      e.creationOnly = false;
       e.pins++;
       e.version++;
       cache.set(w.id, e);
@@ -171,9 +203,10 @@ export class Transaction {
         collection: w.collection,
         op: w.op,
         changes,
+        ...(w.create ? { create: w.create } : {}),
         paths: w.op === "delete" ? [] : [...w.paths].sort(),
         space: w.space,
-        baseHeads: w.base ? A.getHeads(w.base) : [],
+        baseHeads: w.baseHeads,
         doc: w.doc,
         version: e.version,
       };

@@ -5,12 +5,17 @@ import type { DeviceId } from "../types.ts";
 import { commitId, type StoredCommit } from "./commit.ts";
 import { sameHeads } from "./heads.ts";
 import { isDeleted, materialize } from "./materialize.ts";
+import { buildFromCreation, CREATION_HEADS, creationRow, type Creation } from "./creation.ts";
+
+const EMPTY = new Uint8Array(0);
 import type { PreparedCommit } from "./prepared.ts";
 import type { DocRow, VectorRow } from "./stored-rows.ts";
 
 /** The state of one document after a written batch. */
 export interface WrittenDoc {
-  doc: A.Doc<unknown>;
+  /** Null while the record is still only its creation. */
+  doc: A.Doc<unknown> | null;
+  create?: Creation;
   heads: string[];
   /** True when another tab had written the document meanwhile and the change was merged into it. */
   merged: boolean;
@@ -64,7 +69,13 @@ export async function writeLocalBatch(
         let doc = e.doc;
         let merged = prev?.merged ?? false;
         if (curHeads && !sameHeads(curHeads, e.baseHeads)) {
-          const base = prev ? A.clone(prev.doc, { actor }) : A.load(row!.bin, { actor });
+          const base = prev
+            ? prev.doc
+              ? A.clone(prev.doc, { actor })
+              : buildFromCreation(e.record, prev.create!, actor)
+            : row!.create && row!.bin.length === 0
+              ? buildFromCreation(e.record, row!.create, actor)
+              : A.load(row!.bin, { actor });
           [doc] = A.applyChanges(base, e.changes as Uint8Array[]);
           if (A.getMissingDeps(doc, []).length > 0) {
             throw new Error(`Internal: local change to ${e.record} depends on history that was never saved.`);
@@ -73,7 +84,8 @@ export async function writeLocalBatch(
         }
         docs.set(e.record, {
           doc,
-          heads: A.getHeads(doc),
+          ...(doc === null && e.create ? { create: e.create } : {}),
+          heads: doc === null ? [...CREATION_HEADS] : A.getHeads(doc),
           merged,
           version: e.version,
           touches: (prev?.touches ?? 0) + 1,
@@ -85,7 +97,9 @@ export async function writeLocalBatch(
         device,
         seq,
         at: c.at,
-        changes: c.entries.map(({ record, collection, op, changes, paths }) => ({ record, collection, op, changes, paths })),
+        changes: c.entries.map(({ record, collection, op, changes, paths, create }) =>
+          create ? { record, collection, op, changes, paths, create } : { record, collection, op, changes, paths },
+        ),
         records: c.entries.map((e) => e.record),
       });
     }
@@ -97,6 +111,11 @@ export async function writeLocalBatch(
     for (const c of batch) for (const e of c.entries) meta.set(e.record, e);
     for (const [id, w] of docs) {
       const { collection, space } = meta.get(id)!;
+      if (w.doc === null) {
+        docRows.push({ id, collection, space, bin: EMPTY, heads: w.heads, deleted: 0, create: w.create! });
+        push(puts, collection, creationRow(id, w.create!));
+        continue;
+      }
       const deleted = isDeleted(w.doc);
       docRows.push({ id, collection, space, bin: A.save(w.doc), heads: w.heads, deleted: deleted ? 1 : 0 });
       if (deleted) push(dels, collection, id);

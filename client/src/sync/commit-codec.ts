@@ -4,6 +4,7 @@ import { ByteWriter } from "../protocol/byte-writer.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
 import type { Commit, RecordChange } from "../replica/commit.ts";
 import { commitId } from "../replica/commit.ts";
+import type { Creation } from "../replica/creation.ts";
 import type { DeviceId, RecordId, SpaceId } from "../types.ts";
 
 /** Version byte of the plaintext inside a sealed commit. */
@@ -11,6 +12,7 @@ export const COMMIT_PLAINTEXT_VERSION = 1;
 const OPS = ["insert", "update", "delete"] as const;
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
+const EMPTY = new Uint8Array(0);
 
 /**
  * Encodes what a sealed commit hides: time, and per record its id, collection, operation, changed paths
@@ -18,7 +20,7 @@ const dec = new TextDecoder("utf-8", { fatal: true });
  * The encoding is canonical (one byte string per commit), so a commit re-sealed anywhere gives the
  * same bytes. Layout (big-endian): u8 version, u64 at (ms), u32 record count, then per record:
  * 16-byte id, u8 op, u16 + collection UTF-8, u16 path count, (u16 + UTF-8) per path, u32 change count,
- * (u32 + bytes) per change.
+ * (u32 + bytes) per change, u32 + creation (JSON `[fields, textPaths, counterPaths]`, or length 0).
  *
  * @example
  * const plain = encodeCommitPlaintext(commit);
@@ -40,6 +42,10 @@ export function encodeCommitPlaintext(c: Commit): Uint8Array {
       w.u32(ch.length);
       w.bytes(ch);
     }
+    // The creation of a lazy insert, as canonical JSON (keys already sorted), or length 0.
+    const create = rc.create ? enc.encode(JSON.stringify([rc.create.json, rc.create.text, rc.create.counters])) : EMPTY;
+    w.u32(create.length);
+    w.bytes(create);
   }
   return w.finish();
 }
@@ -82,7 +88,19 @@ export function decodeCommitPlaintext(
     if (changeCount > bytes.length) throw new ValidationError("Change count larger than the commit.");
     const list: Uint8Array[] = [];
     for (let k = 0; k < changeCount; k++) list.push(r.bytes(r.u32("change length"), "change"));
-    changes.push({ record, collection, op, paths, changes: list });
+    const createBytes = r.bytes(r.u32("creation length"), "creation");
+    let create: Creation | undefined;
+    if (createBytes.length > 0) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(dec.decode(createBytes));
+      } catch {
+        throw new ValidationError("A record creation is not valid JSON.");
+      }
+      if (!Array.isArray(parsed) || parsed.length !== 3) throw new ValidationError("A record creation is malformed.");
+      create = { json: parsed[0], text: parsed[1], counters: parsed[2] };
+    }
+    changes.push(create ? { record, collection, op, paths, changes: list, create } : { record, collection, op, paths, changes: list });
   }
   r.end("commit plaintext");
   return { id: commitId(routing.space, routing.device, routing.seq), ...routing, at, changes };

@@ -27,6 +27,24 @@ export interface ScenarioReport {
 /** A replica that diverged or broke an invariant: the message says how, the seed replays it. */
 export class Divergence extends Error {}
 
+/**
+ * A deliberately injected bug, for the test of the test harness (`harness.test.ts`): the fuzzer must
+ * catch it. `drop-last-change`: every replica's `applyCommits` loses the last record change of the last
+ * commit of each batch when that commit changes two records or more (a half-applied commit that is
+ * still reported and recorded as applied).
+ */
+export type InjectedBug = "drop-last-change";
+
+/** Wraps `db.applyCommits` (which the sync engine calls through the database object) with the bug. */
+function injectBug(db: Db, bug: InjectedBug): void {
+  const real = db.applyCommits.bind(db);
+  db.applyCommits = (commits) => {
+    const last = commits.at(-1);
+    if (bug !== "drop-last-change" || !last || last.changes.length < 2) return real(commits);
+    return real([...commits.slice(0, -1), { ...last, changes: last.changes.slice(0, -1) }]);
+  };
+}
+
 interface Replica {
   name: string;
   db: Db;
@@ -45,7 +63,7 @@ let run = 0;
  * replica must hold the same rows, Automerge heads, vectors, commit ids and histories, and every commit
  * the relay acknowledged. The sum is checked on every replica after every applied batch.
  */
-export async function runScenario(seed: number, options: { steps?: number } = {}): Promise<ScenarioReport> {
+export async function runScenario(seed: number, options: { steps?: number; inject?: InjectedBug } = {}): Promise<ScenarioReport> {
   const rnd = seededRandom(seed);
   const prefix = `fuzz-${seed}-${run++}`;
   const relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
@@ -91,6 +109,7 @@ export async function runScenario(seed: number, options: { steps?: number } = {}
       return Math.max(0, Date.now() + offset);
     };
     const db = await openDatabase<{ patients: Patient }>({ name: `${prefix}-${name}`, collections, clock, persist: false });
+    if (options.inject) injectBug(db, options.inject);
     const r: Replica = { name, db, stop: () => {}, clockOffset };
     if (invite) await db.join(invite);
     r.stop = db.sync({ transports: [net.transport(name)], backoff: { baseMs: 2, maxMs: 50 } });
@@ -171,6 +190,10 @@ export async function runScenario(seed: number, options: { steps?: number } = {}
       // Let the network move a little, by a seeded amount.
       for (let k = rnd.int(4); k > 0; k--) await new Promise((res) => setTimeout(res, 0));
     }
+
+    // An invariant already broken is a divergence: report it now rather than after waiting to settle.
+    await Promise.all(checks);
+    if (failures.length > 0) throw new Divergence(failures.join("\n"));
 
     // Heal: no more faults, no partitions; wait until everyone agrees.
     net.calm();
