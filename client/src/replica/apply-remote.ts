@@ -1,10 +1,10 @@
 import * as A from "@automerge/automerge";
-import type { Table } from "dexie";
 import { ShoalError, ValidationError } from "../errors.ts";
 import type { CommitId } from "../types.ts";
 import type { Commit, StoredCommit } from "./commit.ts";
 import { sameHeads } from "./heads.ts";
-import { isDeleted, materialize } from "./materialize.ts";
+import { pushTo } from "./group-by.ts";
+import { isDeleted, materialize, type Row } from "./materialize.ts";
 import type { Replica } from "./replica.ts";
 import type { DocRow, VectorRow } from "./stored-rows.ts";
 import { validateCommit } from "./validate-commit.ts";
@@ -149,21 +149,25 @@ async function applyChunk(replica: Replica, chunk: Commit[], last: boolean): Pro
 
     // Write what was accepted.
     const docRows: DocRow[] = [];
+    const puts = new Map<string, Row[]>();
+    const dels = new Map<string, string[]>();
     for (const [id, st] of accepted.docs) {
-      const table: Table | null = replica.specs.has(st.collection) ? dexie.table(st.collection) : null;
+      // An app version without this collection keeps the record only in `_docs`.
+      const known = replica.specs.has(st.collection);
       if (st.doc === null) {
         if (!st.create) continue;
         docRows.push({ id, collection: st.collection, space: st.space, bin: EMPTY, heads: [...CREATION_HEADS], deleted: 0, create: st.create });
-        // An app version without this collection keeps the record only in `_docs`.
-        if (table) await table.put(creationRow(id, st.create));
+        if (known) pushTo(puts, st.collection, creationRow(id, st.create));
         continue;
       }
       const deleted = isDeleted(st.doc);
       docRows.push({ id, collection: st.collection, space: st.space, bin: A.save(st.doc), heads: A.getHeads(st.doc), deleted: deleted ? 1 : 0 });
-      if (!table) continue;
-      if (deleted) await table.delete(id);
-      else await table.put(materialize(id, st.doc));
+      if (!known) continue;
+      if (deleted) pushTo(dels, st.collection, id);
+      else pushTo(puts, st.collection, materialize(id, st.doc));
     }
+    for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
+    for (const [collection, ids] of dels) await dexie.table(collection).bulkDelete(ids);
     await docsT.bulkPut(docRows);
     const storedCommits: StoredCommit[] = accepted.commits.map((c) => ({ ...c, records: c.changes.map((rc) => rc.record) }));
     await commitsT.bulkAdd(storedCommits);
@@ -190,6 +194,7 @@ async function applyChunk(replica: Replica, chunk: Commit[], last: boolean): Pro
   }
   return result;
 }
+
 
 interface DocState {
   /** Null while the record is only its creation (`create`), or not yet anything. */

@@ -4,6 +4,7 @@ import { ValidationError } from "../errors.ts";
 import type { DeviceId } from "../types.ts";
 import { commitId, type StoredCommit } from "./commit.ts";
 import { sameHeads } from "./heads.ts";
+import { pushTo } from "./group-by.ts";
 import { isDeleted, materialize } from "./materialize.ts";
 import { buildFromCreation, CREATION_HEADS, creationRow, type Creation } from "./creation.ts";
 
@@ -113,13 +114,13 @@ export async function writeLocalBatch(
       const { collection, space } = meta.get(id)!;
       if (w.doc === null) {
         docRows.push({ id, collection, space, bin: EMPTY, heads: w.heads, deleted: 0, create: w.create! });
-        push(puts, collection, creationRow(id, w.create!));
+        pushTo(puts, collection, creationRow(id, w.create!));
         continue;
       }
       const deleted = isDeleted(w.doc);
       docRows.push({ id, collection, space, bin: A.save(w.doc), heads: w.heads, deleted: deleted ? 1 : 0 });
-      if (deleted) push(dels, collection, id);
-      else push(puts, collection, materialize(id, w.doc));
+      if (deleted) pushTo(dels, collection, id);
+      else pushTo(puts, collection, materialize(id, w.doc));
     }
     await docsT.bulkPut(docRows);
     for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
@@ -130,8 +131,3 @@ export async function writeLocalBatch(
   });
 }
 
-function push<T>(m: Map<string, T[]>, k: string, v: T): void {
-  const list = m.get(k);
-  if (list) list.push(v);
-  else m.set(k, [v]);
-}
