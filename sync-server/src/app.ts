@@ -24,6 +24,11 @@ export interface AppDeps {
   metrics?: RelayMetrics;
   hub?: SpaceHub;
   log?: RelayLog;
+  /**
+   * Extra readiness for `/healthz` beyond the store answering, e.g. the fan-out's Redis connections:
+   * returns what is wrong (a short name), or `undefined` when ready.
+   */
+  readiness?: () => string | undefined;
   /** Runtime hook to keep sockets alive: start pinging `raw`, call `alive` on each pong, return a stop function. */
   heartbeat?: (raw: unknown, alive: () => void) => () => void;
 }
@@ -46,12 +51,16 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
 
   app.get("/healthz", async (c) => {
+    // Readiness, not liveness: a load balancer should send no device to an instance that cannot store
+    // or cannot hear other instances, and 503 says so.
     try {
       await store.stats();
-      return c.json({ status: "ok", connections: metrics.connectionsOpen });
     } catch {
       return c.json({ status: "store-unavailable" }, 503);
     }
+    const problem = deps.readiness?.();
+    if (problem) return c.json({ status: problem }, 503);
+    return c.json({ status: "ok", connections: metrics.connectionsOpen });
   });
 
   app.get("/metrics", async (c) => {
@@ -62,7 +71,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/sync/:space", async (c) => {
     const space = c.req.param("space");
     const refuse = (
-      status: 400 | 401 | 403 | 426 | 429 | 501,
+      status: 400 | 401 | 403 | 426 | 429 | 501 | 503,
       text: string,
       headers: Record<string, string> = {},
     ) => {
@@ -87,6 +96,13 @@ export function createApp(deps: AppDeps): Hono {
     if (hub.count(space) >= limits.maxConnectionsPerSpace)
       return refuse(429, "Too many connections to this space.");
     if (!deps.upgradeWebSocket) return refuse(501, "WebSockets are not available in this runtime.");
+    // With several instances, hear the space's commits from the others before the device is welcomed:
+    // a commit stored elsewhere after the welcome must reach this socket as a live push.
+    try {
+      await hub.ready(space);
+    } catch {
+      return refuse(503, "The relay cannot reach its fan-out right now.");
+    }
     return deps.upgradeWebSocket(c, socketEvents(space));
   });
 

@@ -1,9 +1,13 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { RedisFanOut } from "./fan-out.ts";
 import { DEFAULT_RELAY_LIMITS } from "./limits.ts";
+import { RelayMetrics } from "./metrics.ts";
 import { startRelay } from "./node.ts";
 import { jsonLinesLog, silentLog } from "./relay-log.ts";
+import { SpaceHub } from "./space-hub.ts";
 import { MemoryStore } from "./store/memory-store.ts";
+import { RedisStore } from "./store/redis-store.ts";
 import { SqliteStore } from "./store/sqlite-store.ts";
 import type { RelayStore } from "./store/store.ts";
 
@@ -11,7 +15,10 @@ const USAGE = `Usage: shoal-relay [options]
   --port <n>              port to listen on, 0 for a free one (default 8787)
   --host <addr>           address to bind (default 127.0.0.1)
   --data <dir>            directory of the sqlite store (default ./relay-data)
-  --store sqlite|memory   storage backend (default sqlite)
+  --store <kind>          sqlite, memory, or a redis://host:port/db URL to share one store between
+                          several instances (default sqlite, or $SHOAL_REDIS_URL when it is set)
+  --redis-prefix <p>      prefix of every Redis key and channel (default shoal:)
+  --allow-unsafe-redis    start although Redis does not fsync each write (development only)
   --static <dir>          serve a built web app at / (SPA fallback to index.html)
   --origin <origin>       allow only this browser Origin (repeatable; default: any)
   --quota-bytes <n>       bytes of commits per space (default ${DEFAULT_RELAY_LIMITS.quotaBytesPerSpace})
@@ -36,7 +43,9 @@ export async function main(argv: string[]): Promise<void> {
       port: { type: "string", default: "8787" },
       host: { type: "string", default: "127.0.0.1" },
       data: { type: "string", default: "./relay-data" },
-      store: { type: "string", default: "sqlite" },
+      store: { type: "string" },
+      "redis-prefix": { type: "string", default: "shoal:" },
+      "allow-unsafe-redis": { type: "boolean", default: false },
       static: { type: "string" },
       origin: { type: "string", multiple: true },
       "quota-bytes": { type: "string" },
@@ -51,10 +60,18 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE + "\n");
     return;
   }
-  const store = openStore(values.store, values.data);
+  const metrics = new RelayMetrics();
+  const kind = values.store ?? process.env.SHOAL_REDIS_URL ?? "sqlite";
+  const backend = isRedisUrl(kind)
+    ? await openRedis(kind, values["redis-prefix"], values["allow-unsafe-redis"], metrics)
+    : { store: openStore(kind, values.data), hub: undefined, fanOut: undefined };
+  const { store, hub, fanOut } = backend;
   const rate = optionalInt(values.rate, "--rate");
   const relay = await startRelay({
     store,
+    metrics,
+    hub,
+    readiness: fanOut ? () => (fanOut.healthy ? undefined : "fan-out-unavailable") : undefined,
     port: optionalInt(values.port, "--port"),
     host: values.host,
     allowedOrigins: values.origin,
@@ -74,7 +91,8 @@ export async function main(argv: string[]): Promise<void> {
       url: relay.url,
       port: relay.port,
       host: relay.host,
-      store: values.store,
+      // The kind only: a Redis URL may carry a password.
+      store: isRedisUrl(kind) ? "redis" : kind,
     }) + "\n",
   );
   let stopping = false;
@@ -82,10 +100,13 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) process.exit(1); // a second signal means "now"
     stopping = true;
     if (!values.quiet) jsonLinesLog("relay.stopping", { signal });
-    relay.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    relay
+      .close()
+      .then(() => fanOut?.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
@@ -94,7 +115,28 @@ export async function main(argv: string[]): Promise<void> {
 function openStore(kind: string, dataDir: string): RelayStore {
   if (kind === "memory") return new MemoryStore();
   if (kind === "sqlite") return new SqliteStore(join(resolve(dataDir), "relay.sqlite"));
-  throw new Error(`--store must be sqlite or memory, not ${kind}.`);
+  throw new Error(`--store must be sqlite, memory or a redis:// URL, not ${kind}.`);
+}
+
+function isRedisUrl(kind: string): boolean {
+  return kind.startsWith("redis://") || kind.startsWith("rediss://");
+}
+
+/** The store and the fan-out of one instance among several on a shared Redis (docs/SCALING.md). */
+async function openRedis(url: string, keyPrefix: string, allowUnsafe: boolean, metrics: RelayMetrics) {
+  const onError = (operation: string) => metrics.redisError(operation);
+  const store = await RedisStore.open({ url, keyPrefix, allowUnsafe, onError });
+  const fanOut = await RedisFanOut.open({
+    url,
+    keyPrefix,
+    onError,
+    onPublished: (n) => (metrics.fanOutPublished += n),
+    onDelivered: (n, lagMs) => metrics.fanOutDelivered(n, lagMs),
+  }).catch(async (e: unknown) => {
+    await store.close();
+    throw e;
+  });
+  return { store, fanOut, hub: new SpaceHub({ link: fanOut }) };
 }
 
 function optionalInt(value: string | undefined, flag: string): number | undefined {

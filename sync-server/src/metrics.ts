@@ -20,6 +20,15 @@ export class RelayMetrics {
   readonly #refusedCommits = new Map<string, number>();
   readonly #refusedUpgrades = new Map<string, number>();
   readonly #closes = new Map<string, number>();
+  readonly #redisErrors = new Map<string, number>();
+  /** Commits sent to other relay instances (one count per commit, whatever the number of instances). */
+  fanOutPublished = 0;
+  /** Commits received from other relay instances. */
+  fanOutReceived = 0;
+  // Cumulative histogram of publish-to-deliver lag in seconds, Prometheus style: counts per upper bound.
+  readonly #lagCounts = FAN_OUT_LAG_BUCKETS.map(() => 0);
+  #lagSum = 0;
+  #lagCount = 0;
 
   connectionOpened(space: string): void {
     this.connectionsOpen += 1;
@@ -50,6 +59,25 @@ export class RelayMetrics {
   /** The relay closed a connection for `reason` (idle, slow-reader, protocol, ...). */
   closedBy(reason: string): void {
     bump(this.#closes, reason);
+  }
+
+  /** A Redis operation failed; `operation` is one of a fixed set (`append`, `read`, `publish`, ...). */
+  redisError(operation: string): void {
+    bump(this.#redisErrors, operation);
+  }
+
+  /** Commits published by another instance reached this one `lagMs` after they were published. */
+  fanOutDelivered(commits: number, lagMs: number): void {
+    this.fanOutReceived += commits;
+    const seconds = Math.max(0, lagMs) / 1000;
+    for (const [i, bound] of FAN_OUT_LAG_BUCKETS.entries()) if (seconds <= bound) this.#lagCounts[i]! += 1;
+    this.#lagSum += seconds;
+    this.#lagCount += 1;
+  }
+
+  /** How many fan-out messages arrived so far, and their summed lag in seconds (tests, load test). */
+  fanOutLag(): { count: number; sumSeconds: number } {
+    return { count: this.#lagCount, sumSeconds: this.#lagSum };
   }
 
   /** How many frames were rejected for `reason` so far (tests and logs). */
@@ -109,9 +137,35 @@ export class RelayMetrics {
       "Connections closed by the relay, by reason.",
       labelled("reason", this.#closes),
     );
+    metric(
+      "shoal_redis_errors_total",
+      "counter",
+      "Failed Redis operations, by operation.",
+      labelled("operation", this.#redisErrors),
+    );
+    metric("shoal_fanout_published_total", "counter", "Commits published to other relay instances.", [
+      ["", this.fanOutPublished],
+    ]);
+    metric("shoal_fanout_received_total", "counter", "Commits received from other relay instances.", [
+      ["", this.fanOutReceived],
+    ]);
+    metric(
+      "shoal_fanout_lag_seconds",
+      "histogram",
+      "Time from another instance's publish to delivery here, per message (clocks of both hosts).",
+      [
+        ...FAN_OUT_LAG_BUCKETS.map((b, i): [string, number] => [`_bucket{le="${b}"}`, this.#lagCounts[i]!]),
+        ['_bucket{le="+Inf"}', this.#lagCount],
+        ["_sum", this.#lagSum],
+        ["_count", this.#lagCount],
+      ],
+    );
     return out.join("\n") + "\n";
   }
 }
+
+/** Upper bounds (seconds) of the fan-out lag histogram: 1 ms to 2.5 s. */
+const FAN_OUT_LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
 function bump(m: Map<string, number>, key: string): void {
   m.set(key, (m.get(key) ?? 0) + 1);

@@ -25,6 +25,12 @@ export interface RelayServerOptions {
   /** A built web app to serve at `/` (SPA fallback to index.html). */
   staticDir?: string;
   log?: RelayLog;
+  /** Counters behind `/metrics`; pass one to share it with the store and the fan-out (Redis errors). */
+  metrics?: RelayMetrics;
+  /** The live fan-out; pass one built with a `HubLink` (`RedisFanOut`) to run several instances. */
+  hub?: SpaceHub;
+  /** Extra readiness for `/healthz` (see `AppDeps.readiness`). */
+  readiness?: () => string | undefined;
 }
 
 /** A listening relay. */
@@ -51,8 +57,8 @@ const CLOSE_GRACE_MS = 2000;
  */
 export async function startRelay(options: RelayServerOptions): Promise<RunningRelay> {
   const limits: RelayLimits = resolveRelayLimits(options.limits);
-  const metrics = new RelayMetrics();
-  const hub = new SpaceHub();
+  const metrics = options.metrics ?? new RelayMetrics();
+  const hub = options.hub ?? new SpaceHub();
   const log = options.log ?? silentLog;
   const root = new Hono();
   const nodeWs = createNodeWebSocket({ app: root });
@@ -72,6 +78,7 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
     metrics,
     hub,
     log,
+    readiness: options.readiness,
     heartbeat: (raw, alive) => pingEvery(raw as WebSocket, limits.idleTimeoutMs / 3, alive),
   });
   root.route("/", app);

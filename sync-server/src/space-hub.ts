@@ -1,3 +1,5 @@
+import { CLOSE_CODES } from "@shoal/client/protocol";
+
 /** What the hub needs from a connection: where it belongs and how to push commits to it. */
 export interface HubMember {
   readonly space: string;
@@ -8,27 +10,85 @@ export interface HubMember {
 }
 
 /**
+ * Where the hub hands commits to and takes commits from other relay instances (`RedisFanOut`). The
+ * hub watches a space while it has members there, so an instance only hears about its own spaces.
+ */
+export interface HubLink {
+  /** Starts hearing other instances' commits of `space`; resolves once nothing published after it can be missed. Idempotent. */
+  watch(space: string): Promise<void>;
+  /** Stops hearing about `space`. */
+  unwatch(space: string): void;
+  /** Sends commits this instance just stored (durably) to every other instance watching the space. */
+  publish(space: string, commits: Uint8Array[]): void;
+  /** Called once by the hub: where the link delivers what other instances published. */
+  attach(sink: HubSink): void;
+}
+
+/** The hub as a link sees it. */
+export interface HubSink {
+  /** Commits another instance stored for `space`: pushed to every member here. */
+  deliver(space: string, commits: Uint8Array[]): void;
+  /**
+   * The link may have missed messages (its connection dropped): every member is closed with 1001 so
+   * its device reconnects and pulls what it lacks, the protocol's usual way to catch up.
+   */
+  resync(reason: string): void;
+}
+
+// A space watched for an upgrade that never turned into a member is released after this long.
+const UNUSED_WATCH_MS = 30_000;
+
+/**
  * Who is connected to which space, for live fan-out: when one connection's upload is stored, every
- * other connection of that space receives it. In-process only; a multi-instance relay would put a
- * pub/sub channel behind the same methods.
+ * other connection of that space receives it. In-process by default; with a `HubLink` (Redis pub/sub)
+ * the commits also reach the connections of the same space on other relay instances.
  *
  * @example
+ * const hub = new SpaceHub({ link: await RedisFanOut.open({ url }) });
+ * await hub.ready(space); // before the upgrade: the socket must not miss a publish
  * hub.join(session);
  * hub.publish(session, stored.map((c) => c.bytes));
  */
-export class SpaceHub {
+export class SpaceHub implements HubSink {
   readonly #spaces = new Map<string, Set<HubMember>>();
+  readonly #link: HubLink | undefined;
+
+  constructor(options: { link?: HubLink } = {}) {
+    this.#link = options.link;
+    this.#link?.attach(this);
+  }
+
+  /**
+   * Resolves once commits of `space` published by other instances reach this hub. Await it before
+   * accepting a connection: a device welcomed before that could miss a commit stored elsewhere.
+   */
+  async ready(space: string): Promise<void> {
+    if (!this.#link) return;
+    await this.#link.watch(space);
+    // If the upgrade that asked fails before anyone joins, do not keep watching forever.
+    const timer = setTimeout(() => {
+      if (this.count(space) === 0) this.#link?.unwatch(space);
+    }, UNUSED_WATCH_MS);
+    timer.unref();
+  }
 
   join(member: HubMember): void {
     let set = this.#spaces.get(member.space);
-    if (!set) this.#spaces.set(member.space, (set = new Set()));
+    if (!set) {
+      this.#spaces.set(member.space, (set = new Set()));
+      // Already watched when `ready` came first (the relay's path); this covers other callers.
+      this.#link?.watch(member.space).catch(() => {});
+    }
     set.add(member);
   }
 
   leave(member: HubMember): void {
     const set = this.#spaces.get(member.space);
     set?.delete(member);
-    if (set?.size === 0) this.#spaces.delete(member.space);
+    if (set?.size === 0) {
+      this.#spaces.delete(member.space);
+      this.#link?.unwatch(member.space);
+    }
   }
 
   /** Number of connections to a space (for the per-space connection limit). */
@@ -36,10 +96,19 @@ export class SpaceHub {
     return this.#spaces.get(space)?.size ?? 0;
   }
 
-  /** Pushes commits to every member of the sender's space except the sender. */
+  /** Pushes commits to every member of the sender's space except the sender, and to other instances. */
   publish(from: HubMember, commits: Uint8Array[]): void {
     if (commits.length === 0) return;
     for (const m of [...(this.#spaces.get(from.space) ?? [])]) if (m !== from) m.push(commits);
+    this.#link?.publish(from.space, commits);
+  }
+
+  deliver(space: string, commits: Uint8Array[]): void {
+    for (const m of [...(this.#spaces.get(space) ?? [])]) m.push(commits);
+  }
+
+  resync(reason: string): void {
+    this.closeAll(CLOSE_CODES.goingAway, reason);
   }
 
   /** Closes every connection, e.g. with 1001 on shutdown. */

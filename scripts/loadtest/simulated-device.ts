@@ -1,0 +1,188 @@
+import { createHash, randomBytes } from "node:crypto";
+import WebSocket from "ws";
+import {
+  decodeMessage,
+  encodeMessage,
+  encodeSealedCommit,
+  fromHex,
+  offeredSubprotocols,
+  type Message,
+} from "@shoal/client/protocol";
+
+/** Where a simulated device records what it saw; shared by every device of one scenario. */
+export interface LoadRecorder {
+  /** Milliseconds from a writer's send to its ack. */
+  ackMs: number[];
+  /** Milliseconds from a writer's send to a live push at another device, split by path. */
+  deliverMs: { sameInstance: number[]; crossInstance: number[] };
+  acked: number;
+  refused: number;
+  closedEarly: number;
+}
+
+/** One device's identity and where it connects. */
+export interface DevicePlan {
+  wsUrl: string;
+  /** Index of the relay instance it connects to (0 or 1): tells same- and cross-instance pushes apart. */
+  instance: number;
+  space: string;
+  token: Uint8Array;
+  device: string;
+}
+
+// A sealed body is a 12-byte nonce, the padded plaintext (PROTOCOL.md 3.2: 256 bytes, then powers of
+// two), and a 16-byte tag. Small edits dominate real traffic, so most commits take the first buckets.
+const PADDED_SIZES = [256, 256, 256, 512, 512, 1024, 2048, 4096] as const;
+const NONCE_AND_TAG = 12 + 16;
+// Random bytes reused as ciphertext: the relay never decrypts, so fresh randomness per commit buys nothing.
+const NOISE = new Uint8Array(randomBytes(8192));
+
+/**
+ * A device speaking the relay protocol over a raw `ws` socket with pre-sealed opaque commits: `hello`,
+ * one catch-up `pull`, then (if a writer) one commit at a time, waiting for each ack, at most
+ * `ratePerSecond`. The first 8 bytes of each body carry the send time and byte 8 the writer's
+ * instance, so receivers can time the fan-out; the relay cannot tell these bytes from ciphertext.
+ *
+ * @example
+ * const d = await SimulatedDevice.connect(plan, recorder);
+ * d.startWriting(10);
+ * // later
+ * await d.stopWriting(); d.close();
+ */
+export class SimulatedDevice {
+  readonly #plan: DevicePlan;
+  readonly #recorder: LoadRecorder;
+  readonly #ws: WebSocket;
+  readonly #spaceBytes: Uint8Array;
+  #seq = 0;
+  #prevHash = new Uint8Array(32);
+  #writing = false;
+  #inFlight: { sentAt: number; resolve: () => void } | undefined;
+  #loop: Promise<void> = Promise.resolve();
+  #closing = false;
+
+  private constructor(plan: DevicePlan, recorder: LoadRecorder, ws: WebSocket) {
+    this.#plan = plan;
+    this.#recorder = recorder;
+    this.#ws = ws;
+    this.#spaceBytes = fromHex(plan.space, 16);
+  }
+
+  /** Opens the socket, completes hello/welcome and a first pull; rejects on any failure or after 20 s. */
+  static async connect(plan: DevicePlan, recorder: LoadRecorder): Promise<SimulatedDevice> {
+    const ws = new WebSocket(`${plan.wsUrl}/sync/${plan.space}`, offeredSubprotocols(plan.token), {
+      perMessageDeflate: false,
+    });
+    const device = new SimulatedDevice(plan, recorder, ws);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("connect timed out")), 20_000);
+      let welcomed = false;
+      ws.on("message", (data: Buffer) => {
+        const m = decodeMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        if (m.type === "welcome" && !welcomed) {
+          welcomed = true;
+          ws.send(
+            encodeMessage({ type: "pull", space: device.#spaceBytes, vector: m.vector, maxBytes: 1 << 20 }),
+          );
+        } else if (m.type === "commits" && m.reply) {
+          clearTimeout(timer);
+          resolve();
+        }
+        device.#onMessage(m);
+      });
+      ws.once("open", () =>
+        ws.send(
+          encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(plan.device, 16) }),
+        ),
+      );
+      ws.once("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      ws.once("close", () => {
+        clearTimeout(timer);
+        reject(new Error("closed during connect"));
+        if (!device.#closing) recorder.closedEarly += 1;
+      });
+    });
+    return device;
+  }
+
+  /** Starts the write loop (one commit in flight at a time, at most `ratePerSecond`). */
+  startWriting(ratePerSecond: number): void {
+    this.#writing = true;
+    const interval = 1000 / ratePerSecond;
+    this.#loop = (async () => {
+      while (this.#writing && this.#ws.readyState === WebSocket.OPEN) {
+        const started = performance.now();
+        await this.#writeOne();
+        const wait = interval - (performance.now() - started);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    })();
+  }
+
+  /** Stops after the commit in flight is acknowledged (bounded by `timeoutMs`). */
+  async stopWriting(timeoutMs = 10_000): Promise<void> {
+    this.#writing = false;
+    await Promise.race([this.#loop, new Promise((r) => setTimeout(r, timeoutMs))]);
+  }
+
+  close(): void {
+    this.#closing = true;
+    this.#writing = false;
+    this.#inFlight?.resolve();
+    this.#ws.terminate();
+  }
+
+  async #writeOne(): Promise<void> {
+    const padded = PADDED_SIZES[(this.#seq * 7) % PADDED_SIZES.length]!;
+    const body = new Uint8Array(padded + NONCE_AND_TAG);
+    body.set(NOISE.subarray(0, Math.min(body.length, NOISE.length)));
+    const sentAt = performance.timeOrigin + performance.now();
+    new DataView(body.buffer).setFloat64(0, sentAt);
+    body[8] = this.#plan.instance;
+    this.#seq += 1;
+    const commit = encodeSealedCommit(
+      {
+        version: 1,
+        space: this.#spaceBytes,
+        device: fromHex(this.#plan.device, 16),
+        seq: this.#seq,
+        epoch: 0,
+        prevHash: this.#prevHash,
+      },
+      body,
+    );
+    this.#prevHash = new Uint8Array(createHash("sha256").update(commit).digest());
+    await new Promise<void>((resolve) => {
+      this.#inFlight = { sentAt, resolve };
+      this.#ws.send(
+        encodeMessage({ type: "commits", space: this.#spaceBytes, commits: [commit], more: false }),
+      );
+    });
+  }
+
+  #onMessage(m: Message): void {
+    const now = performance.timeOrigin + performance.now();
+    if (m.type === "ack" && this.#inFlight) {
+      this.#recorder.acked += 1;
+      this.#recorder.ackMs.push(now - this.#inFlight.sentAt);
+      const done = this.#inFlight.resolve;
+      this.#inFlight = undefined;
+      done();
+    } else if (m.type === "error" && this.#inFlight) {
+      this.#recorder.refused += 1;
+      this.#writing = false;
+      this.#inFlight.resolve();
+      this.#inFlight = undefined;
+    } else if (m.type === "commits" && !m.reply) {
+      for (const c of m.commits) {
+        // Body starts after the 81-byte header (PROTOCOL.md 3): send time, then the writer's instance.
+        const view = new DataView(c.buffer, c.byteOffset + 81, 9);
+        const path = view.getUint8(8) === this.#plan.instance ? "sameInstance" : "crossInstance";
+        this.#recorder.deliverMs[path].push(now - view.getFloat64(0));
+      }
+    }
+  }
+}

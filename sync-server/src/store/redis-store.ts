@@ -1,0 +1,408 @@
+import { Redis } from "ioredis";
+import { fromHex, toHex } from "@shoal/client/protocol";
+import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
+import { sequenceVerdict, type DeviceHead } from "./sequence-rule.ts";
+import type {
+  AppendOptions,
+  AppendResult,
+  IncomingCommit,
+  ReadOptions,
+  ReadResult,
+  RelayStore,
+} from "./store.ts";
+
+/** Options of `RedisStore.open`. */
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port/db` (or `rediss://` for TLS). */
+  url: string;
+  /** Prepended to every key, so several relays (or tests) can share one Redis. Default `shoal:`. */
+  keyPrefix?: string;
+  /**
+   * Start even when Redis does not fsync each write before replying (see `durabilityProblem`). Acks
+   * then no longer promise that a commit survives a Redis crash: for development only.
+   */
+  allowUnsafe?: boolean;
+  /** Called once per failed Redis operation (for `/metrics`); `operation` is a fixed name. */
+  onError?: (operation: RedisOperation) => void;
+}
+
+/** Operation names reported to `onError`: a closed set, safe as a metrics label. */
+export type RedisOperation = "connection" | "register" | "append" | "read" | "stats" | "durability";
+
+// Snapshot for `append`: registration, bytes used, the head (seq and its index entry) of each device of
+// the batch, and the index entry stored at each commit's (device, seq) if any. Missing values are ""
+// because a Lua nil would cut the returned array short.
+const SNAPSHOT_LUA = `
+local used = redis.call('HGET', KEYS[1], 'bytes') or '0'
+local heads, at, seen = {}, {}, {}
+for i = 1, #ARGV, 2 do
+  local device = ARGV[i]
+  if not seen[device] then
+    seen[device] = true
+    local seq = redis.call('HGET', KEYS[2], device) or '0'
+    local entry = ''
+    if seq ~= '0' then entry = redis.call('HGET', KEYS[3], device .. ':' .. seq) or '' end
+    table.insert(heads, device)
+    table.insert(heads, seq)
+    table.insert(heads, entry)
+  end
+  table.insert(at, redis.call('HGET', KEYS[3], device .. ':' .. ARGV[i + 1]) or '')
+end
+return { redis.call('HEXISTS', KEYS[1], 'token'), used, heads, at }`;
+
+// Compare-and-append: writes the batch only if every device head the caller decided on is unchanged and
+// the space still has room, so the sequence rule (decided in TypeScript by sequenceVerdict, shared with
+// the other stores) holds although several relay instances append to one space at once. Returns 0 to
+// make the caller read a fresh snapshot and decide again. ARGV: quota, h, h x (device, seq), then
+// 5 x (device, seq, size, hashHex, bytes) per commit.
+const APPEND_LUA = `
+local h = tonumber(ARGV[2])
+for i = 0, h - 1 do
+  if (redis.call('HGET', KEYS[2], ARGV[3 + 2 * i]) or '0') ~= ARGV[4 + 2 * i] then return 0 end
+end
+local first = 3 + 2 * h
+local count = (#ARGV - first + 1) / 5
+local added = 0
+for i = 0, count - 1 do added = added + tonumber(ARGV[first + 5 * i + 2]) end
+if tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0') + added > tonumber(ARGV[1]) then return 0 end
+local order = redis.call('HINCRBY', KEYS[1], 'order', count) - count
+for i = 0, count - 1 do
+  local b = first + 5 * i
+  local field = ARGV[b] .. ':' .. ARGV[b + 1]
+  redis.call('HSET', KEYS[3], field, string.format('%d:%s:%s', order + i + 1, ARGV[b + 2], ARGV[b + 3]))
+  redis.call('HSET', KEYS[4], field, ARGV[b + 4])
+  redis.call('HSET', KEYS[2], ARGV[b], ARGV[b + 1])
+end
+redis.call('HINCRBY', KEYS[1], 'bytes', added)
+redis.call('HINCRBY', KEYS[1], 'commits', count)
+return 1`;
+
+// Compare-and-append fails only when another instance moved one of the same devices' heads (or the
+// space's usage past the quota) between snapshot and write; a few rounds settle it.
+const MAX_APPEND_ROUNDS = 16;
+
+type SnapshotReply = [number, string, string[], string[]];
+
+interface ScriptedRedis extends Redis {
+  shoalSnapshot(...args: (string | number)[]): Promise<SnapshotReply>;
+  shoalAppend(...args: (string | number | Buffer)[]): Promise<number>;
+}
+
+/**
+ * A `RelayStore` on Redis, so several relay instances share one store (docs/SCALING.md). Per space,
+ * four hashes whose keys carry the space id as a hash tag (`shoal:{<space>}:meta|heads|idx|bytes`), so
+ * Redis Cluster keeps a space on one slot and its Lua scripts stay legal there:
+ *
+ * - `meta`: `token` (hex SHA-256 of the access token), `bytes`, `commits`, `order` (arrival counter);
+ * - `heads`: device -> highest stored seq;
+ * - `idx`: `<device>:<seq>` -> `<order>:<size>:<hashHex>`;
+ * - `bytes`: `<device>:<seq>` -> the sealed commit.
+ *
+ * Totals for `/metrics` live in `shoal:stats`, updated after each write (not atomically with it: a
+ * crash in between only skews a gauge).
+ *
+ * Durability: `open` refuses a Redis that does not run `appendonly yes` with `appendfsync always`
+ * (and `no-appendfsync-on-rewrite no`): then Redis fsyncs its AOF before it sends any reply, so a
+ * resolved `append` has reached the disk and the relay may acknowledge it. The check runs again on
+ * every reconnect; a Redis that turned unsafe makes every call fail until it is fixed.
+ *
+ * @example
+ * const store = await RedisStore.open({ url: "redis://127.0.0.1:6379/0" });
+ * await startRelay({ store });
+ */
+export class RedisStore implements RelayStore {
+  readonly #client: ScriptedRedis;
+  readonly #prefix: string;
+  readonly #options: RedisStoreOptions;
+  #unsafe: string | undefined;
+  #closed = false;
+
+  private constructor(client: ScriptedRedis, options: RedisStoreOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#prefix = options.keyPrefix ?? "shoal:";
+  }
+
+  /**
+   * Connects, checks the durability settings (throws when they are unsafe, unless `allowUnsafe`),
+   * and returns the store.
+   *
+   * @example
+   * const store = await RedisStore.open({ url: process.env.SHOAL_REDIS_URL! });
+   */
+  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+    const prefix = options.keyPrefix ?? "shoal:";
+    if (/[{}]/.test(prefix))
+      throw new Error("The Redis key prefix may not contain { or }: they delimit hash tags.");
+    const client = new Redis(options.url, {
+      lazyConnect: true,
+      // Fail at once while disconnected instead of queueing: a queued append would hold its ack
+      // hostage for as long as Redis is down, and /healthz must answer 503 quickly.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 5_000,
+      retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
+    }) as ScriptedRedis;
+    client.defineCommand("shoalSnapshot", { numberOfKeys: 3, lua: SNAPSHOT_LUA });
+    client.defineCommand("shoalAppend", { numberOfKeys: 4, lua: APPEND_LUA });
+    const store = new RedisStore(client, options);
+    // ioredis emits 'error' for every failed (re)connection; without a listener Node would print each.
+    client.on("error", () => options.onError?.("connection"));
+    client.on("ready", () => void store.#recheck());
+    try {
+      await client.connect();
+      const problem = await durabilityProblem(client);
+      if (problem && !options.allowUnsafe) {
+        throw new Error(
+          `Redis is not durable enough for acknowledgements: ${problem}. Run it with ` +
+            "--appendonly yes --appendfsync always (docs/SCALING.md), or pass --allow-unsafe-redis for development.",
+        );
+      }
+    } catch (e) {
+      client.disconnect();
+      throw e;
+    }
+    return store;
+  }
+
+  async registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array> {
+    return this.#run("register", async () => {
+      const meta = this.#key(space, "meta");
+      const [[setErr, created], [getErr, stored]] = (await this.#client
+        .pipeline()
+        .hsetnx(meta, "token", toHex(tokenHash))
+        .hget(meta, "token")
+        .exec())! as [[Error | null, number], [Error | null, string]];
+      if (setErr || getErr) throw setErr ?? getErr;
+      if (created === 1) await this.#client.hincrby(this.#statsKey(), "spaces", 1);
+      return fromHex(stored, 32);
+    });
+  }
+
+  async tokenHash(space: string): Promise<Uint8Array | undefined> {
+    return this.#run("read", async () => {
+      const hex = await this.#client.hget(this.#key(space, "meta"), "token");
+      return hex === null ? undefined : fromHex(hex, 32);
+    });
+  }
+
+  async vector(space: string): Promise<Map<string, number>> {
+    return this.#run("read", async () => {
+      const heads = await this.#client.hgetall(this.#key(space, "heads"));
+      return new Map(Object.entries(heads).map(([device, seq]) => [device, Number(seq)]));
+    });
+  }
+
+  async append(
+    space: string,
+    commits: readonly IncomingCommit[],
+    options: AppendOptions,
+  ): Promise<AppendResult> {
+    return this.#run("append", async () => {
+      for (let round = 0; round < MAX_APPEND_ROUNDS; round++) {
+        const attempt = await this.#tryAppend(space, commits, options);
+        if (attempt) return attempt;
+      }
+      throw new Error(`Could not append to space ${space}: too much contention.`);
+    });
+  }
+
+  /** One snapshot-decide-write round; `undefined` when another writer got in between. */
+  async #tryAppend(
+    space: string,
+    commits: readonly IncomingCommit[],
+    options: AppendOptions,
+  ): Promise<AppendResult | undefined> {
+    const keys = [this.#key(space, "meta"), this.#key(space, "heads"), this.#key(space, "idx")];
+    const [registered, usedText, headList, atList] = await this.#client.shoalSnapshot(
+      ...keys,
+      ...commits.flatMap((c) => [c.device, c.seq]),
+    );
+    if (registered !== 1) throw new Error(`Space ${space} is not registered.`);
+    const heads = new Map<string, DeviceHead>();
+    const expected: (string | number)[] = [];
+    for (let i = 0; i < headList.length; i += 3) {
+      const seq = Number(headList[i + 1]);
+      heads.set(headList[i]!, { seq, hash: seq > 0 ? entryHash(headList[i + 2]!) : undefined });
+      expected.push(headList[i]!, headList[i + 1]!);
+    }
+    // Hashes appended earlier in this very batch, so a duplicate inside one frame is recognised too.
+    const batchHashes = new Map<string, Uint8Array>();
+    const result: AppendResult = { stored: [], duplicates: 0, heads: new Map() };
+    let used = Number(usedText);
+    for (const [index, c] of commits.entries()) {
+      const head = heads.get(c.device)!;
+      const verdict = sequenceVerdict(head, c, (seq) => {
+        const local = batchHashes.get(`${c.device}:${seq}`);
+        if (local) return local;
+        return seq === c.seq && atList[index] ? entryHash(atList[index]!) : undefined;
+      });
+      if (verdict === "append" && used + c.bytes.length > options.quotaBytes) {
+        result.refused = { device: c.device, seq: c.seq, code: "quota", index };
+        break;
+      }
+      if (verdict === "append") {
+        head.seq = c.seq;
+        head.hash = c.hash;
+        batchHashes.set(`${c.device}:${c.seq}`, c.hash);
+        used += c.bytes.length;
+        result.stored.push(c);
+      } else if (verdict === "duplicate") {
+        result.duplicates += 1;
+      } else {
+        result.refused = { device: c.device, seq: c.seq, code: verdict, index };
+        break;
+      }
+      result.heads.set(c.device, head.seq);
+    }
+    if (result.stored.length === 0) return result;
+    const written = await this.#client.shoalAppend(
+      ...keys,
+      this.#key(space, "bytes"),
+      options.quotaBytes,
+      expected.length / 2,
+      ...expected,
+      ...result.stored.flatMap((c) => [
+        c.device,
+        c.seq,
+        c.bytes.length,
+        toHex(c.hash),
+        Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength),
+      ]),
+    );
+    if (written !== 1) return undefined;
+    const added = result.stored.reduce((n, c) => n + c.bytes.length, 0);
+    // The commits are durable already: the ack waits neither for this gauge update (a second fsync)
+    // nor for its success.
+    this.#client
+      .pipeline()
+      .hincrby(this.#statsKey(), "commits", result.stored.length)
+      .hincrby(this.#statsKey(), "bytes", added)
+      .exec()
+      .catch(() => this.#options.onError?.("stats"));
+    return result;
+  }
+
+  async read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult> {
+    return this.#run("read", async () => {
+      const idx = this.#key(space, "idx");
+      // Heads first: everything at or below a head is immutable, so the reads below need no lock.
+      const heads = await this.#client.hgetall(this.#key(space, "heads"));
+      const wanted: string[][] = [];
+      for (const [device, headText] of Object.entries(heads)) {
+        const from = since.get(device) ?? 0;
+        // One more than maxCount per device, so that `more` is exact when a run is cut short.
+        const to = Math.min(Number(headText), from + options.maxCount + 1);
+        if (to > from) wanted.push(Array.from({ length: to - from }, (_, i) => `${device}:${from + 1 + i}`));
+      }
+      if (wanted.length === 0) return { commits: [], bytes: 0, more: false };
+      const pipeline = this.#client.pipeline();
+      for (const fields of wanted) pipeline.hmget(idx, ...fields);
+      const replies = (await pipeline.exec())!;
+      const runs: ReadCandidate<string>[][] = wanted.map((fields, i) => {
+        const [err, entries] = replies[i] as [Error | null, (string | null)[]];
+        if (err) throw err;
+        return fields.map((field, j) => {
+          const [order, size] = entries[j]!.split(":");
+          return { order: Number(order), size: Number(size), ref: field };
+        });
+      });
+      const { picked, bytes, more } = selectForRead(runs, options.maxBytes, options.maxCount);
+      if (picked.length === 0) return { commits: [], bytes: 0, more };
+      const blobs = await this.#client.hmgetBuffer(this.#key(space, "bytes"), ...picked.map((c) => c.ref));
+      const commits = blobs.map((b) => {
+        if (b === null) throw new Error(`Space ${space} lacks a commit its index lists.`);
+        return new Uint8Array(b);
+      });
+      return { commits, bytes, more };
+    });
+  }
+
+  async usage(space: string): Promise<{ commits: number; bytes: number }> {
+    return this.#run("read", async () => {
+      const [bytes, commits] = await this.#client.hmget(this.#key(space, "meta"), "bytes", "commits");
+      return { commits: Number(commits ?? 0), bytes: Number(bytes ?? 0) };
+    });
+  }
+
+  async stats(): Promise<{ spaces: number; commits: number; bytes: number }> {
+    return this.#run("stats", async () => {
+      const [spaces, commits, bytes] = await this.#client.hmget(
+        this.#statsKey(),
+        "spaces",
+        "commits",
+        "bytes",
+      );
+      return { spaces: Number(spaces ?? 0), commits: Number(commits ?? 0), bytes: Number(bytes ?? 0) };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#client.status === "ready") await this.#client.quit().catch(() => this.#client.disconnect());
+    else this.#client.disconnect();
+  }
+
+  #key(space: string, part: "meta" | "heads" | "idx" | "bytes"): string {
+    return `${this.#prefix}{${space}}:${part}`;
+  }
+
+  #statsKey(): string {
+    return `${this.#prefix}stats`;
+  }
+
+  async #run<T>(operation: RedisOperation, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error("The store is closed.");
+    if (this.#unsafe && !this.#options.allowUnsafe) {
+      this.#options.onError?.("durability");
+      throw new Error(`Redis is no longer durable enough: ${this.#unsafe}.`);
+    }
+    try {
+      return await fn();
+    } catch (e) {
+      this.#options.onError?.(operation);
+      throw e;
+    }
+  }
+
+  /** After a reconnect, Redis may be another server or reconfigured: check again before trusting it. */
+  async #recheck(): Promise<void> {
+    try {
+      this.#unsafe = await durabilityProblem(this.#client);
+    } catch {
+      this.#options.onError?.("durability");
+    }
+  }
+}
+
+/**
+ * Why this Redis cannot back acknowledgements, or `undefined` when it can: AOF on, fsync on every
+ * write (`appendfsync always`, whose fsync Redis performs before it writes any reply), and no
+ * skipping of that fsync during AOF rewrites.
+ *
+ * @example
+ * const problem = await durabilityProblem(client); // "appendfsync is everysec, not always"
+ */
+export async function durabilityProblem(client: Redis): Promise<string | undefined> {
+  let settings: string[];
+  try {
+    settings = (await client.config("GET", "append*")) as string[];
+    settings.push(...((await client.config("GET", "no-appendfsync-on-rewrite")) as string[]));
+  } catch {
+    return "CONFIG GET is not allowed, so the AOF settings cannot be checked";
+  }
+  const value = new Map<string, string>();
+  for (let i = 0; i + 1 < settings.length; i += 2) value.set(settings[i]!, settings[i + 1]!);
+  if (value.get("appendonly") !== "yes")
+    return `appendonly is ${value.get("appendonly") ?? "unset"}, not yes`;
+  if (value.get("appendfsync") !== "always")
+    return `appendfsync is ${value.get("appendfsync") ?? "unset"}, not always`;
+  if (value.get("no-appendfsync-on-rewrite") === "yes") return "no-appendfsync-on-rewrite is yes, not no";
+  return undefined;
+}
+
+/** The SHA-256 out of an `idx` entry `<order>:<size>:<hashHex>`. */
+function entryHash(entry: string): Uint8Array {
+  return fromHex(entry.slice(entry.lastIndexOf(":") + 1), 32);
+}
