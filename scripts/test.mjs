@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureChromium } from "./ensure-chromium.mjs";
+import { ensureChromium, ensureRedis } from "./ensure-chromium.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const resultsDir = join(root, ".test-results");
@@ -62,6 +62,8 @@ const started = Date.now();
 mkdirSync(resultsDir, { recursive: true });
 for (const file of [vitestReport, playwrightReport, totalsFile]) rmSync(file, { force: true });
 
+// The Redis store's tests start their own Debian redis-server; without it they fail and say why.
+ensureRedis();
 const vitestExit = await run(bin("vitest"), [
   "run",
   "--reporter=default",
