@@ -15,6 +15,7 @@ export const ID_BYTES = 16;
 const NONCE_KEY_LABEL = "shoal/v1/nonce-key";
 const COMMIT_KEY_LABEL = "shoal/v1/commit-key";
 const RELAY_TOKEN_LABEL = "shoal/v1/relay-token";
+const SNAPSHOT_KEY_LABEL = "shoal/v1/snapshot-key";
 
 // The space key is already 32 uniformly random bytes, so HKDF-Extract needs no salt (RFC 5869 section
 // 3.1); an empty salt keeps derivations reproducible from the key alone, which is all a joining device has.
@@ -137,6 +138,30 @@ export async function deriveRelayToken(spaceKey: Uint8Array, spaceId: Uint8Array
     256,
   );
   return bytesToBase64url(new Uint8Array(bits));
+}
+
+/**
+ * Derives the AES-256-GCM key snapshots of a space are sealed with:
+ * HKDF-SHA-256(ikm = space key, salt = empty, info = "shoal/v1/snapshot-key" 0x00 space id(16)).
+ * Snapshots use random nonces: each is sealed once, by one device, and never needs to be byte-identical.
+ *
+ * @example
+ * const key = await deriveSnapshotKey(spaceKey, hexToBytes(spaceId));
+ */
+export async function deriveSnapshotKey(spaceKey: Uint8Array, spaceId: Uint8Array): Promise<CryptoKey> {
+  checkLength(spaceKey, SPACE_KEY_BYTES, "space key");
+  checkLength(spaceId, ID_BYTES, "space id");
+  const info = concatBytes(label(SNAPSHOT_KEY_LABEL), spaceId);
+  return cached(concatBytes(spaceKey, info), async () => {
+    const ikm = await importIkm(spaceKey);
+    return globalThis.crypto.subtle.deriveKey(
+      { name: "HKDF", hash: "SHA-256", salt: NO_SALT, info },
+      ikm,
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["encrypt", "decrypt"],
+    );
+  });
 }
 
 function label(text: string): Uint8Array {
