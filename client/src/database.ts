@@ -19,9 +19,11 @@ import { formatInviteLink } from "./spaces/invite-link.ts";
 import { joinSpace } from "./spaces/join-space.ts";
 import { readAcks, recordAcks } from "./sync/acks.ts";
 import { SyncEngine } from "./sync/sync-engine.ts";
+import { importSnapshot, readSnapshot } from "./sync/snapshot-io.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
 import type { Transport } from "./sync/transport.ts";
 import { webSocketTransport } from "./transports/websocket-transport.ts";
+import { exportBundleOf, importBundleInto, type BundleImportReport } from "./sync/bundle-io.ts";
 
 /** Options of `sync`. */
 export interface SyncOptions {
@@ -31,6 +33,11 @@ export interface SyncOptions {
   transports?: readonly Transport[];
   /** Reconnect delays (default 250 ms doubling up to 30 s, with jitter). */
   backoff?: { baseMs: number; maxMs: number };
+  /**
+   * Snapshots: a fresh device bootstraps from the relay's snapshot (default true), and a device
+   * publishes one every `publishEvery` commits (default 1,000; 0 never).
+   */
+  snapshots?: { bootstrap?: boolean; publishEvery?: number };
 }
 
 /** Where a commit is known to be durably stored. */
@@ -245,6 +252,35 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   }
 
   /**
+   * A file with exactly the commits of `space` that a device at `since` lacks (its `db.vector()`, from
+   * an earlier bundle's report or a QR code), or the whole space: sync by hand, with no network. The
+   * commits stay sealed with the space's key, so the file is as opaque as the relay's store.
+   *
+   * @example
+   * const bytes = await db.exportBundle({ space, since: vectorOfTheOtherDevice });
+   * download(new Blob([bytes], { type: "application/octet-stream" }), "clinic.shoal");
+   */
+  exportBundle(options: { space: SpaceId | { id: SpaceId }; since?: VersionVector }): Promise<Uint8Array<ArrayBuffer>> {
+    this.replica.assertOpen();
+    return exportBundleOf(this, options);
+  }
+
+  /**
+   * Applies a file from `exportBundle`. Every commit is opened and checked before any is applied: a
+   * corrupted or foreign file (another space, a key this device lacks) is an `InvalidBundle` and changes
+   * nothing; a truncated one imports its whole commits and reports what is still missing; importing
+   * twice changes nothing. This device must have joined the bundle's space.
+   *
+   * @example
+   * const report = await db.importBundle(input.files[0]);
+   * if (!report.complete) alert(`Incomplete file: ${report.missing.length} devices still missing commits.`);
+   */
+  importBundle(bytes: Uint8Array | ArrayBuffer | Blob): Promise<BundleImportReport> {
+    this.replica.assertOpen();
+    return importBundleInto(this, bytes);
+  }
+
+  /**
    * Sync status, always available: state, connections, commits waiting for a relay acknowledgement,
    * last sync. Subscribing delivers the current value at once.
    *
@@ -277,10 +313,12 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
         vector: (spaces) => this.vector(spaces),
         applyCommits: (commits) => this.applyCommits(commits),
         recordAcks: (space, entries) => recordAcks(replica.dexie, space, entries),
+        readSnapshot: (space) => readSnapshot(replica, space),
+        importSnapshot: (content) => importSnapshot(replica, content),
       },
       transports,
       this.#status,
-      options.backoff,
+      { backoff: options.backoff, snapshots: options.snapshots },
     );
     this.#engine = engine;
     engine.start();
@@ -288,6 +326,16 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
       engine.stop();
       if (this.#engine === engine) this.#engine = null;
     };
+  }
+
+  /**
+   * Publishes a snapshot of a space to the relay now (devices also do it every `publishEvery` commits):
+   * a fresh device then downloads it and only the commits after it. Resolves true once stored, false
+   * if the relay keeps a newer one or does not hold everything the snapshot names yet.
+   */
+  publishSnapshot(space: SpaceId | { readonly id: SpaceId }): Promise<boolean> {
+    if (!this.#engine) return Promise.reject(new ValidationError("publishSnapshot needs sync() running."));
+    return this.#engine.publishSnapshot(typeof space === "string" ? space : space.id);
   }
 
   /**

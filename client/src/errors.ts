@@ -81,3 +81,23 @@ export class AccessDenied extends ShoalError {
     super("AccessDenied", message);
   }
 }
+
+/**
+ * A bundle (a file of sealed commits, see `exportBundle`) cannot be imported. Nothing of it was applied.
+ * `reason` says why, for code: `not-a-bundle`, `unsupported-version`, `malformed`, `corrupt` (a hash does
+ * not match: altered bytes), `truncated` (cut before its header ended), `too-large`, `unknown-space` (this
+ * device has not joined the bundle's space), `foreign` (a commit of another space), `unopenable` (a commit
+ * does not open with this device's key for the space, or breaks its device's chain).
+ *
+ * @example
+ * try { await db.importBundle(file); }
+ * catch (e) { if (e instanceof InvalidBundle && e.reason === "unknown-space") askForInvitation(); else throw e; }
+ */
+export class InvalidBundle extends ShoalError {
+  /** Finer reason, stable: see the class description. */
+  readonly reason: string;
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super("InvalidBundle", message, options);
+    this.reason = reason;
+  }
+}

@@ -32,3 +32,5 @@ export type { Counter } from "./replica/counter.ts";
 export * from "./errors.ts";
 export { WriteAborted } from "./replica/replica.ts";
 export type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
+export type { BundleImportReport, ExportBundleOptions } from "./sync/bundle-io.ts";
+export type { BundleRange } from "./sync/bundle.ts";

@@ -1,4 +1,5 @@
 import type { Space, SpaceId } from "@shoal/client";
+import type { ReactNode } from "react";
 
 interface Props {
   clinic: Space;
@@ -8,6 +9,8 @@ interface Props {
   onSwitchClinic(id: SpaceId): void;
   onInvite(): void;
   onToggleDevtools(): void;
+  /** More actions shown before "Invite a device" (the file export and import). */
+  actions?: ReactNode;
 }
 
 /** The top bar: which clinic, which device, and the actions that are not about one patient. */
@@ -19,6 +22,7 @@ export function AppHeader({
   onSwitchClinic,
   onInvite,
   onToggleDevtools,
+  actions,
 }: Props) {
   return (
     <header className="app-header">
@@ -45,6 +49,7 @@ export function AppHeader({
         {deviceName}
       </span>
       <div className="header-actions">
+        {actions}
         <button type="button" onClick={onInvite}>
           Invite a device
         </button>

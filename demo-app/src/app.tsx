@@ -1,6 +1,7 @@
 import { useLiveQuery } from "@shoal/client/react";
 import { useState } from "react";
 import { AppHeader } from "./app-header.tsx";
+import { BundleActions } from "./bundle-actions.tsx";
 import type { ClinicDatabase } from "./db.ts";
 import { DevtoolsPanel } from "./devtools-panel.tsx";
 import { FirstRun } from "./first-run.tsx";
@@ -59,6 +60,7 @@ export function App({ db }: { db: ClinicDatabase }) {
         }}
         onInvite={() => setInviting(true)}
         onToggleDevtools={() => setDevtools((on) => !on)}
+        actions={<BundleActions db={db} clinic={clinic} />}
       />
       <div className="workspace">
         <main className="content">

@@ -21,7 +21,8 @@ const USAGE = `Usage: shoal-relay [options]
   --allow-unsafe-redis    start although Redis does not fsync each write (development only)
   --static <dir>          serve a built web app at / (SPA fallback to index.html)
   --origin <origin>       allow only this browser Origin (repeatable; default: any)
-  --quota-bytes <n>       bytes of commits per space (default ${DEFAULT_RELAY_LIMITS.quotaBytesPerSpace})
+  --quota-bytes <n>       bytes of commits and snapshot per space (default ${DEFAULT_RELAY_LIMITS.quotaBytesPerSpace})
+  --max-snapshot-bytes <n>  largest snapshot accepted (default ${DEFAULT_RELAY_LIMITS.maxSnapshotBytes})
   --max-frame-bytes <n>   largest accepted frame (default ${DEFAULT_RELAY_LIMITS.maxFrameBytes})
   --rate <n>              frames per second per connection (default ${DEFAULT_RELAY_LIMITS.messagesPerSecond})
   --idle-timeout-ms <n>   close connections silent for this long (default ${DEFAULT_RELAY_LIMITS.idleTimeoutMs})
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<void> {
       origin: { type: "string", multiple: true },
       "quota-bytes": { type: "string" },
       "max-frame-bytes": { type: "string" },
+      "max-snapshot-bytes": { type: "string" },
       rate: { type: "string" },
       "idle-timeout-ms": { type: "string" },
       quiet: { type: "boolean", default: false },
@@ -80,6 +82,7 @@ export async function main(argv: string[]): Promise<void> {
     limits: {
       quotaBytesPerSpace: optionalInt(values["quota-bytes"], "--quota-bytes"),
       maxFrameBytes: optionalInt(values["max-frame-bytes"], "--max-frame-bytes"),
+      maxSnapshotBytes: optionalInt(values["max-snapshot-bytes"], "--max-snapshot-bytes"),
       messagesPerSecond: rate,
       messageBurst: rate === undefined ? undefined : rate * 2,
       idleTimeoutMs: optionalInt(values["idle-timeout-ms"], "--idle-timeout-ms"),

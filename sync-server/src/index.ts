@@ -29,4 +29,7 @@ export type {
   RefusalCode,
   ReadOptions,
   ReadResult,
+  SnapshotOptions,
+  SnapshotVerdict,
+  StoredSnapshot,
 } from "./store/store.ts";

@@ -1,4 +1,4 @@
-import { MAX_FRAME_BYTES } from "@shoal/client/protocol";
+import { MAX_FRAME_BYTES, MAX_SNAPSHOT_BYTES } from "@shoal/client/protocol";
 
 /**
  * The relay's limits. Every connection and space is bounded so one misbehaving client cannot starve
@@ -16,6 +16,11 @@ export interface RelayLimits {
   messageBurst: number;
   /** Bytes of sealed commits one space may hold; beyond it uploads get a `quota` error. */
   quotaBytesPerSpace: number;
+  /**
+   * Largest snapshot (all parts together) accepted from a client; a larger upload gets a non-fatal
+   * `too-large` error and is dropped. Each connection buffers at most this much of an upload.
+   */
+  maxSnapshotBytes: number;
   /** Close a connection whose unsent output exceeds this (a reader that does not keep up). */
   maxBufferedBytes: number;
   /** Close a connection after this long without any frame or WebSocket pong. */
@@ -37,6 +42,7 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   messagesPerSecond: 100,
   messageBurst: 200,
   quotaBytesPerSpace: 256 * 1024 * 1024,
+  maxSnapshotBytes: MAX_SNAPSHOT_BYTES,
   maxBufferedBytes: 8 * 1024 * 1024,
   idleTimeoutMs: 60_000,
   helloTimeoutMs: 10_000,

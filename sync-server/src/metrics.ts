@@ -15,6 +15,15 @@ export class RelayMetrics {
   commitsOut = 0;
   commitBytesOut = 0;
   duplicates = 0;
+  /** Snapshots newly stored (each replacing the space's previous one, if any). */
+  snapshotsStored = 0;
+  /** `snapshot-get` requests answered with a stored snapshot (not the "none" frame). */
+  snapshotsServed = 0;
+  /** Bytes of snapshot parts received in `snapshot-put` frames. */
+  snapshotBytesIn = 0;
+  /** Bytes of snapshot parts sent in `snapshot` frames. */
+  snapshotBytesOut = 0;
+  readonly #refusedSnapshots = new Map<string, number>();
   readonly #activeSpaces = new Map<string, number>();
   readonly #rejectedFrames = new Map<string, number>();
   readonly #refusedCommits = new Map<string, number>();
@@ -50,6 +59,16 @@ export class RelayMetrics {
 
   commitRefused(code: string): void {
     bump(this.#refusedCommits, code);
+  }
+
+  /** A snapshot upload was refused; `code` is the error code sent (`stale-snapshot`, `gap`, ...). */
+  snapshotRefused(code: string): void {
+    bump(this.#refusedSnapshots, code);
+  }
+
+  /** How many snapshot uploads were refused with `code` so far (tests and logs). */
+  snapshotsRefused(code: string): number {
+    return this.#refusedSnapshots.get(code) ?? 0;
   }
 
   upgradeRefused(status: number): void {
@@ -101,7 +120,9 @@ export class RelayMetrics {
     ]);
     metric("shoal_spaces_stored", "gauge", "Spaces registered in the store.", [["", store.spaces]]);
     metric("shoal_store_commits", "gauge", "Sealed commits held in the store.", [["", store.commits]]);
-    metric("shoal_store_bytes", "gauge", "Bytes of sealed commits held in the store.", [["", store.bytes]]);
+    metric("shoal_store_bytes", "gauge", "Bytes of sealed commits and snapshots held in the store.", [
+      ["", store.bytes],
+    ]);
     metric("shoal_commits_in_total", "counter", "Commits received and newly stored.", [["", this.commitsIn]]);
     metric("shoal_commit_bytes_in_total", "counter", "Bytes of commits received and newly stored.", [
       ["", this.commitBytesIn],
@@ -124,6 +145,24 @@ export class RelayMetrics {
       "counter",
       "Commits refused, by error code.",
       labelled("code", this.#refusedCommits),
+    );
+    metric("shoal_snapshots_stored_total", "counter", "Snapshots newly stored.", [
+      ["", this.snapshotsStored],
+    ]);
+    metric("shoal_snapshots_served_total", "counter", "Stored snapshots sent in answer to snapshot-get.", [
+      ["", this.snapshotsServed],
+    ]);
+    metric("shoal_snapshot_bytes_in_total", "counter", "Bytes of snapshot parts received.", [
+      ["", this.snapshotBytesIn],
+    ]);
+    metric("shoal_snapshot_bytes_out_total", "counter", "Bytes of snapshot parts sent.", [
+      ["", this.snapshotBytesOut],
+    ]);
+    metric(
+      "shoal_snapshots_refused_total",
+      "counter",
+      "Snapshot uploads refused, by error code.",
+      labelled("code", this.#refusedSnapshots),
     );
     metric(
       "shoal_upgrades_refused_total",

@@ -168,4 +168,210 @@ describe("RelaySession", () => {
       'shoal_connections_closed_total{reason="idle"} 1',
     );
   });
+
+  describe("snapshots", () => {
+    const vectorOf = (d: string, seq: number) => [{ device: fromHex(d, 16), seq }];
+    const parts = (blob: Uint8Array, size: number) =>
+      Array.from({ length: Math.max(1, Math.ceil(blob.length / size)) }, (_, i) =>
+        blob.subarray(i * size, (i + 1) * size),
+      );
+    const putAll = (
+      send: (m: Message) => void,
+      spaceBytes: Uint8Array,
+      vector: { device: Uint8Array; seq: number }[],
+      chunks: Uint8Array[],
+    ) =>
+      chunks.forEach((bytes, part) =>
+        send({ type: "snapshot-put", space: spaceBytes, vector, part, parts: chunks.length, bytes }),
+      );
+
+    async function withCommits(limits: Partial<RelayLimits> = {}) {
+      const env = await setup(limits);
+      const a = env.connect();
+      a.send(hello);
+      const d = randomId();
+      a.send({ type: "commits", space: env.spaceBytes, commits: makeChain(env.space, d, 3), more: false });
+      await a.socket.until(() => a.socket.frames.length === 2);
+      return { ...env, a, d };
+    }
+
+    it("answers a get with one parts-0 frame when there is no snapshot", async () => {
+      const { spaceBytes, connect } = await setup();
+      const a = connect();
+      a.send(hello);
+      a.send({ type: "snapshot-get", space: spaceBytes });
+      await a.socket.until(() => a.socket.frames.length === 2);
+      expect(a.socket.frames[1]).toEqual({
+        type: "snapshot",
+        space: spaceBytes,
+        vector: [],
+        part: 0,
+        parts: 0,
+        bytes: new Uint8Array(0),
+      });
+    });
+
+    it("stores a multi-part upload after its last part and serves it back in frame-sized parts", async () => {
+      const { a, d, spaceBytes, connect, store, space, metrics } = await withCommits();
+      const blob = new Uint8Array(2_500_000).map((_, i) => (i * 31) & 255);
+      putAll(a.send, spaceBytes, vectorOf(d, 3), parts(blob, 700_000));
+      await a.socket.until(() => a.socket.frames.length === 3);
+      expect(a.socket.frames[2]).toEqual({
+        type: "snapshot-stored",
+        space: spaceBytes,
+        vector: vectorOf(d, 3),
+      });
+      const stored = await store.getSnapshot(space);
+      expect(Buffer.from(stored!.bytes).equals(Buffer.from(blob))).toBe(true);
+      const b = connect();
+      b.send(hello);
+      b.send({ type: "snapshot-get", space: spaceBytes });
+      await b.socket.until(() => b.socket.frames.length === 4);
+      const got = b.socket.frames.slice(1) as Extract<Message, { type: "snapshot" }>[];
+      expect(got.map((f) => [f.type, f.part, f.parts])).toEqual([
+        ["snapshot", 0, 3],
+        ["snapshot", 1, 3],
+        ["snapshot", 2, 3],
+      ]);
+      for (const f of got) expect(f.vector).toEqual(vectorOf(d, 3));
+      expect(Buffer.concat(got.map((f) => f.bytes)).equals(Buffer.from(blob))).toBe(true);
+      expect(metrics.snapshotsStored).toBe(1);
+      expect(metrics.snapshotBytesIn).toBe(blob.length);
+      expect(metrics.snapshotBytesOut).toBe(blob.length);
+      expect(metrics.render({ spaces: 1, commits: 3, bytes: 1 })).toContain("shoal_snapshots_stored_total 1");
+    });
+
+    it("refuses a stale and a gap snapshot with non-fatal errors, keeping the stored one", async () => {
+      const { a, d, spaceBytes, store, space, metrics } = await withCommits();
+      putAll(a.send, spaceBytes, vectorOf(d, 2), [Uint8Array.of(1)]);
+      await a.socket.until(() => a.socket.frames.length === 3);
+      putAll(a.send, spaceBytes, vectorOf(d, 1), [Uint8Array.of(2)]);
+      await a.socket.until(() => a.socket.frames.length === 4);
+      expect(a.socket.frames[3]).toMatchObject({ type: "error", code: "stale-snapshot", fatal: false });
+      putAll(a.send, spaceBytes, vectorOf(d, 4), [Uint8Array.of(3)]);
+      await a.socket.until(() => a.socket.frames.length === 5);
+      expect(a.socket.frames[4]).toMatchObject({ type: "error", code: "gap", fatal: false });
+      expect(a.socket.frames[4]).not.toHaveProperty("seq");
+      expect(a.socket.closedWith).toBeUndefined();
+      expect([...(await store.getSnapshot(space))!.bytes]).toEqual([1]);
+      expect(metrics.snapshotsRefused("stale-snapshot")).toBe(1);
+      expect(metrics.snapshotsRefused("gap")).toBe(1);
+      // Still serving: an equal vector replaces the snapshot.
+      putAll(a.send, spaceBytes, vectorOf(d, 2), [Uint8Array.of(4)]);
+      await a.socket.until(() => a.socket.frames.length === 6);
+      expect(a.socket.frames[5]).toMatchObject({ type: "snapshot-stored" });
+    });
+
+    it("lets a new part 0 discard an unfinished upload, and other frames come between parts", async () => {
+      const { a, d, spaceBytes, store, space } = await withCommits();
+      const vector = vectorOf(d, 3);
+      a.send({ type: "snapshot-put", space: spaceBytes, vector, part: 0, parts: 3, bytes: Uint8Array.of(9) });
+      a.send({ type: "snapshot-put", space: spaceBytes, vector, part: 0, parts: 2, bytes: Uint8Array.of(1) });
+      a.send({ type: "ping", nonce: 5 });
+      a.send({ type: "snapshot-put", space: spaceBytes, vector, part: 1, parts: 2, bytes: Uint8Array.of(2) });
+      await a.socket.until(() => a.socket.frames.length === 4);
+      expect(a.socket.frames.slice(2).map((f) => f.type)).toEqual(["pong", "snapshot-stored"]);
+      expect([...(await store.getSnapshot(space))!.bytes]).toEqual([1, 2]);
+    });
+
+    it("closes on parts out of order or with another vector or parts count", async () => {
+      const { spaceBytes, connect, metrics } = await setup();
+      const d = randomId();
+      const cases: Message[][] = [
+        [{ type: "snapshot-put", space: spaceBytes, vector: [], part: 1, parts: 2, bytes: Uint8Array.of(1) }],
+        [
+          { type: "snapshot-put", space: spaceBytes, vector: [], part: 0, parts: 3, bytes: Uint8Array.of(1) },
+          { type: "snapshot-put", space: spaceBytes, vector: [], part: 2, parts: 3, bytes: Uint8Array.of(1) },
+        ],
+        [
+          { type: "snapshot-put", space: spaceBytes, vector: [], part: 0, parts: 3, bytes: Uint8Array.of(1) },
+          { type: "snapshot-put", space: spaceBytes, vector: [], part: 1, parts: 2, bytes: Uint8Array.of(1) },
+        ],
+        [
+          { type: "snapshot-put", space: spaceBytes, vector: [], part: 0, parts: 2, bytes: Uint8Array.of(1) },
+          {
+            type: "snapshot-put",
+            space: spaceBytes,
+            vector: vectorOf(d, 1),
+            part: 1,
+            parts: 2,
+            bytes: Uint8Array.of(1),
+          },
+        ],
+      ];
+      for (const frames of cases) {
+        const c = connect();
+        c.send(hello);
+        for (const f of frames) c.send(f);
+        await c.socket.until(() => c.socket.closedWith !== undefined);
+        expect(c.socket.closedWith?.code).toBe(1002);
+        expect(c.socket.frames.at(-1)).toMatchObject({ type: "error", code: "protocol", fatal: true });
+      }
+      expect(metrics.rejected("snapshot-sequence")).toBe(cases.length);
+      // A snapshot for another space is refused like a pull for one.
+      const e = connect();
+      e.send(hello);
+      e.send({ type: "snapshot-get", space: fromHex(randomId(), 16) });
+      await e.socket.until(() => e.socket.closedWith !== undefined);
+      expect(e.socket.frames[1]).toMatchObject({ type: "error", code: "protocol" });
+      // And a client may not send the relay's snapshot frames.
+      const f = connect();
+      f.send(hello);
+      f.send({ type: "snapshot-stored", space: spaceBytes, vector: [] });
+      await f.socket.until(() => f.socket.closedWith !== undefined);
+      expect(f.socket.frames[1]).toMatchObject({ type: "error", code: "protocol" });
+    });
+
+    it("refuses an upload over the size limit at once, drops its other parts, and stays open", async () => {
+      const { a, d, spaceBytes, store, space, metrics } = await withCommits({ maxSnapshotBytes: 1000 });
+      putAll(a.send, spaceBytes, vectorOf(d, 3), parts(new Uint8Array(2500), 600));
+      a.send({ type: "ping", nonce: 1 });
+      await a.socket.until(() => a.socket.frames.some((f) => f.type === "pong"));
+      expect(a.socket.frames.slice(2).map((f) => f.type)).toEqual(["error", "pong"]);
+      expect(a.socket.frames[2]).toMatchObject({ code: "too-large", fatal: false });
+      expect(await store.getSnapshot(space)).toBeUndefined();
+      expect(metrics.snapshotsRefused("too-large")).toBe(1);
+      putAll(a.send, spaceBytes, vectorOf(d, 3), parts(new Uint8Array(1000), 600));
+      await a.socket.until(() => a.socket.frames.length === 5);
+      expect(a.socket.frames[4]).toMatchObject({ type: "snapshot-stored" });
+    });
+
+    it("refuses a snapshot over the space quota", async () => {
+      const { a, d, spaceBytes, store, space } = await withCommits({ quotaBytesPerSpace: 2000 });
+      const used = (await store.usage(space)).bytes;
+      putAll(a.send, spaceBytes, vectorOf(d, 3), [new Uint8Array(2001 - used)]);
+      await a.socket.until(() => a.socket.frames.length === 3);
+      expect(a.socket.frames[2]).toMatchObject({ type: "error", code: "quota", fatal: false });
+      putAll(a.send, spaceBytes, vectorOf(d, 3), [new Uint8Array(2000 - used)]);
+      await a.socket.until(() => a.socket.frames.length === 4);
+      expect(a.socket.frames[3]).toMatchObject({ type: "snapshot-stored" });
+    });
+
+    it("sends the next part only once the socket drained, and closes a reader that never drains", async () => {
+      const { a, d, spaceBytes, connect } = await withCommits({ idleTimeoutMs: 200, maxBufferedBytes: 1000 });
+      putAll(a.send, spaceBytes, vectorOf(d, 3), parts(new Uint8Array(3_000_000), 1_000_000));
+      await a.socket.until(() => a.socket.frames.length === 3);
+      const b = connect();
+      b.send(hello);
+      await b.socket.until(() => b.socket.frames.length === 1);
+      b.socket.buffered = 800; // above half the limit: the first part must wait
+      b.send({ type: "snapshot-get", space: spaceBytes });
+      await new Promise((r) => setTimeout(r, 30));
+      expect(b.socket.frames.length).toBe(1);
+      b.socket.buffered = 0;
+      await b.socket.until(() => b.socket.frames.length === 4);
+      expect(b.socket.frames.slice(1).map((f) => (f as { part: number }).part)).toEqual([0, 1, 2]);
+      const c = connect();
+      c.send(hello);
+      await c.socket.until(() => c.socket.frames.length === 1);
+      c.socket.buffered = 800;
+      c.send({ type: "snapshot-get", space: spaceBytes });
+      // WebSocket pongs keep the connection from the idle close; the stalled download still ends it.
+      const heartbeat = setInterval(() => c.session.touch(), 20);
+      await c.socket.until(() => c.socket.closedWith !== undefined);
+      clearInterval(heartbeat);
+      expect(c.socket.closedWith).toEqual({ code: 1008, reason: "slow reader" });
+      expect(c.socket.frames.length).toBe(1);
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import {
   CLOSE_CODES,
   MAX_COMMITS_PER_BATCH,
+  MAX_SNAPSHOT_PARTS,
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -8,9 +9,11 @@ import {
   decodeMessage,
   encodeMessage,
   fromHex,
+  maxSnapshotPartBytes,
   toHex,
   type ErrorCodeName,
   type Message,
+  type SnapshotPutMessage,
   type VectorEntry,
 } from "@shoal/client/protocol";
 import type { RelayLimits } from "./limits.ts";
@@ -43,12 +46,31 @@ export interface SessionDeps {
 // Bytes of a `commits` frame besides the commits: version, type, space, flags, count, and a u32
 // length per commit. Pull replies are sized so the frame stays within the frame limit.
 const COMMITS_FRAME_OVERHEAD = 2 + 16 + 1 + 2 + 4 * MAX_COMMITS_PER_BATCH;
+// While sending a snapshot, the next part waits until the socket's unsent output is at most this share
+// of `maxBufferedBytes`, polling every SNAPSHOT_DRAIN_POLL_MS; a reader that does not get there within
+// the idle timeout is closed as a slow reader.
+const SNAPSHOT_LOW_WATER_SHARE = 0.5;
+const SNAPSHOT_DRAIN_POLL_MS = 2;
+
+/** A snapshot upload in progress on one connection (parts 0 .. next - 1 received). */
+interface SnapshotUpload {
+  parts: number;
+  next: number;
+  /** The vector of part 0, as `deviceHex:seq,...` in frame order: later parts must repeat it exactly. */
+  vectorKey: string;
+  chunks: Uint8Array[];
+  size: number;
+  /** Over the size limit: already refused, the remaining parts are dropped unread. */
+  refused: boolean;
+}
 
 /**
  * One relay connection to one space, as a state machine over decoded frames: `hello` first, then
- * `pull`, `commits`, `ping` in any order (PROTOCOL.md, "Relay behaviour"). Frames are handled one at a
- * time in arrival order, so replies keep the order of requests. A frame that breaks the protocol gets
- * a fatal `error` frame and a close; other sessions are unaffected.
+ * `pull`, `commits`, `snapshot-put`, `snapshot-get`, `ping` in any order (PROTOCOL.md, "Relay
+ * behaviour"). Frames are handled one at a time in arrival order, so replies keep the order of
+ * requests. A snapshot upload is buffered per connection until its last part, then stored in one
+ * durable write (PROTOCOL.md, "Snapshots"). A frame that breaks the protocol gets a fatal `error`
+ * frame and a close; other sessions are unaffected.
  *
  * @example
  * const session = new RelaySession({ space, socket, store, hub, metrics, limits, log });
@@ -67,6 +89,7 @@ export class RelaySession implements HubMember {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
   #cleaned = false;
+  #upload: SnapshotUpload | undefined;
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
@@ -169,6 +192,12 @@ export class RelaySession implements HubMember {
       case "commits":
         if (!this.#sameSpace(m.space)) return;
         return this.#onCommits(m.commits);
+      case "snapshot-put":
+        if (!this.#sameSpace(m.space)) return;
+        return this.#onSnapshotPut(m);
+      case "snapshot-get":
+        if (!this.#sameSpace(m.space)) return;
+        return this.#onSnapshotGet();
       case "ping":
         this.#send({ type: "pong", nonce: m.nonce });
         return;
@@ -254,6 +283,110 @@ export class RelaySession implements HubMember {
     );
   }
 
+  async #onSnapshotPut(m: SnapshotPutMessage): Promise<void> {
+    const { store, metrics, limits, log } = this.#deps;
+    metrics.snapshotBytesIn += m.bytes.length;
+    const vectorKey = m.vector.map((e) => `${toHex(e.device)}:${e.seq}`).join(",");
+    // A new part 0 abandons whatever upload was unfinished.
+    if (m.part === 0) {
+      this.#upload = { parts: m.parts, next: 0, vectorKey, chunks: [], size: 0, refused: false };
+    }
+    const upload = this.#upload;
+    if (!upload || m.part !== upload.next || m.parts !== upload.parts || vectorKey !== upload.vectorKey) {
+      this.#upload = undefined;
+      this.#fail(
+        "snapshot-sequence",
+        "protocol",
+        "Snapshot parts must arrive in order, each with the same parts count and vector as part 0.",
+        CLOSE_CODES.protocolError,
+      );
+      return;
+    }
+    upload.next += 1;
+    if (!upload.refused) {
+      upload.size += m.bytes.length;
+      if (upload.size > limits.maxSnapshotBytes) {
+        upload.refused = true;
+        upload.chunks = [];
+        metrics.snapshotRefused("too-large");
+        this.#send({
+          type: "error",
+          code: "too-large",
+          message: `The snapshot exceeds ${limits.maxSnapshotBytes} bytes; it was not stored.`,
+          fatal: false,
+        });
+      } else {
+        upload.chunks.push(m.bytes);
+      }
+    }
+    if (upload.next < upload.parts) return;
+    this.#upload = undefined;
+    if (upload.refused) return;
+    const blob = concatBytes(upload.chunks, upload.size);
+    upload.chunks = [];
+    const vector = new Map(m.vector.map((e) => [toHex(e.device), e.seq]));
+    const verdict = await store.putSnapshot(this.space, vector, blob, {
+      quotaBytes: limits.quotaBytesPerSpace,
+    });
+    if (verdict === "stored") {
+      metrics.snapshotsStored += 1;
+      log("session.snapshot-stored", { space: this.space, device: this.#device, bytes: blob.length });
+      this.#send({ type: "snapshot-stored", space: this.#spaceBytes, vector: m.vector });
+      return;
+    }
+    const code = SNAPSHOT_REFUSAL_CODES[verdict];
+    metrics.snapshotRefused(code);
+    this.#send({ type: "error", code, message: SNAPSHOT_REFUSAL_MESSAGES[verdict], fatal: false });
+  }
+
+  async #onSnapshotGet(): Promise<void> {
+    const { store, metrics, limits } = this.#deps;
+    const snapshot = await store.getSnapshot(this.space);
+    if (!snapshot) {
+      this.#send({
+        type: "snapshot",
+        space: this.#spaceBytes,
+        vector: [],
+        part: 0,
+        parts: 0,
+        bytes: new Uint8Array(0),
+      });
+      return;
+    }
+    const vector = [...snapshot.vector].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+    const partBytes = maxSnapshotPartBytes(vector.length, limits.maxFrameBytes);
+    const parts = Math.max(1, Math.ceil(snapshot.bytes.length / partBytes));
+    if (partBytes < 1 || parts > MAX_SNAPSHOT_PARTS) {
+      throw new Error(`The stored snapshot does not fit ${MAX_SNAPSHOT_PARTS} frames.`);
+    }
+    for (let part = 0; part < parts; part++) {
+      if (!(await this.#drained())) return;
+      const bytes = snapshot.bytes.subarray(part * partBytes, (part + 1) * partBytes);
+      if (!this.#send({ type: "snapshot", space: this.#spaceBytes, vector, part, parts, bytes })) return;
+      metrics.snapshotBytesOut += bytes.length;
+    }
+    metrics.snapshotsServed += 1;
+  }
+
+  /**
+   * Waits until the socket's unsent output is low enough for the next snapshot part. False when the
+   * session closed meanwhile, or when the reader did not catch up within the idle timeout (it is then
+   * closed as a slow reader, like a reader that lets a push overflow `maxBufferedBytes`).
+   */
+  async #drained(): Promise<boolean> {
+    const { socket, limits } = this.#deps;
+    const lowWater = limits.maxBufferedBytes * SNAPSHOT_LOW_WATER_SHARE;
+    const deadline = Date.now() + limits.idleTimeoutMs;
+    while (this.#state !== "closed" && socket.bufferedAmount() > lowWater) {
+      if (Date.now() >= deadline) {
+        this.#closeWith(CLOSE_CODES.policyViolation, "slow reader", "slow-reader");
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, SNAPSHOT_DRAIN_POLL_MS));
+    }
+    return this.#state !== "closed";
+  }
+
   #sameSpace(space: Uint8Array): boolean {
     if (bytesEqual(space, this.#spaceBytes)) return true;
     this.#fail("wrong-space", "protocol", "This connection serves another space.", CLOSE_CODES.protocolError);
@@ -320,6 +453,29 @@ const REFUSAL_MESSAGES = {
   chain: "prevHash does not match the stored previous commit of this device.",
   quota: "The space has reached its storage quota.",
 } as const;
+
+const SNAPSHOT_REFUSAL_CODES = {
+  stale: "stale-snapshot",
+  gap: "gap",
+  quota: "quota",
+} as const satisfies Record<string, ErrorCodeName>;
+
+const SNAPSHOT_REFUSAL_MESSAGES = {
+  stale: "The stored snapshot is newer for some device; it was kept.",
+  gap: "The snapshot's vector names commits the relay does not hold; upload them first.",
+  quota: "The space has reached its storage quota; the snapshot was not stored.",
+} as const;
+
+function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]!.length === size) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
 
 function unrefTimer<T>(t: T): T {
   (t as { unref?: () => void }).unref?.();

@@ -55,7 +55,10 @@ function within<T>(p: Promise<T>, what: string): Promise<T> {
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`seed ${SEED}: no answer within ${WAIT_MS} ms: ${what}`)), WAIT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`seed ${SEED}: no answer within ${WAIT_MS} ms: ${what}`)),
+        WAIT_MS,
+      );
     }),
   ]);
 }
@@ -78,16 +81,22 @@ function sumOf(text: string, name: string): number {
 }
 
 /** The sequence in a sealed commit's clear header (bytes 33..41, PROTOCOL.md section 3). */
-const seqOf = (commit: Uint8Array) => Number(new DataView(commit.buffer, commit.byteOffset + 33, 8).getBigUint64(0));
+const seqOf = (commit: Uint8Array) =>
+  Number(new DataView(commit.buffer, commit.byteOffset + 33, 8).getBigUint64(0));
 
 async function pullAll(c: TestClient, space: string): Promise<Uint8Array[]> {
   const got: Uint8Array[] = [];
   const vector = new Map<string, number>();
   for (;;) {
     const from = c.frames.length;
-    c.send({ type: "pull", space: fromHex(space, 16), vector: [...vector].map(([d, seq]) => ({ device: fromHex(d, 16), seq })), maxBytes: 1 << 20 });
+    c.send({
+      type: "pull",
+      space: fromHex(space, 16),
+      vector: [...vector].map(([d, seq]) => ({ device: fromHex(d, 16), seq })),
+      maxBytes: 1 << 20,
+    });
     let reply: Extract<Message, { type: "commits" }>;
-    for (let at = from; ; ) {
+    for (let at = from; ;) {
       const m = await within(c.next("commits", at), "a pull reply to the well-behaved client");
       at = c.frames.indexOf(m) + 1;
       if (m.reply) {
@@ -114,7 +123,9 @@ describe("hostile frames against a real relay process", () => {
 
     // The well-behaved client: its own space, uploading one commit and pulling everything back per check.
     const good = { space: randomId(), token: new Uint8Array(randomBytes(32)), device: randomId() };
-    const goodChain = makeChain(good.space, good.device, Math.ceil(FRAMES / CHECK_EVERY) + 2, { bodyBytes: 300 });
+    const goodChain = makeChain(good.space, good.device, Math.ceil(FRAMES / CHECK_EVERY) + 2, {
+      bodyBytes: 300,
+    });
     const g = await connect(relay.wsUrl, good.space, good.token);
     sockets.push(g);
     g.send({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(good.device, 16) });
@@ -122,12 +133,22 @@ describe("hostile frames against a real relay process", () => {
     let goodUploaded = 0;
     const goodCheck = async (label: string) => {
       const from = g.frames.length;
-      g.send({ type: "commits", space: fromHex(good.space, 16), commits: [goodChain[goodUploaded]!], more: false });
+      g.send({
+        type: "commits",
+        space: fromHex(good.space, 16),
+        commits: [goodChain[goodUploaded]!],
+        more: false,
+      });
       const ack = await within(g.next("ack", from), `ack for the well-behaved client (${label})`);
       goodUploaded++;
-      expect(ack.entries.map((e) => [toHex(e.device), e.seq]), label).toEqual([[good.device, goodUploaded]]);
+      expect(
+        ack.entries.map((e) => [toHex(e.device), e.seq]),
+        label,
+      ).toEqual([[good.device, goodUploaded]]);
       const all = await pullAll(g, good.space);
-      expect(all.map(toHex), `${label}: the well-behaved client's space`).toEqual(goodChain.slice(0, goodUploaded).map(toHex));
+      expect(all.map(toHex), `${label}: the well-behaved client's space`).toEqual(
+        goodChain.slice(0, goodUploaded).map(toHex),
+      );
     };
     await goodCheck("before fuzzing");
 
@@ -149,21 +170,54 @@ describe("hostile frames against a real relay process", () => {
     const entry = () => ({ device: rnd.bytes(16), seq: 1 + rnd.int(1000) });
     const validFrames = (): Uint8Array[] => [
       encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(hostile.device, 16) }),
-      encodeMessage({ type: "pull", space: hSpace, vector: Array.from({ length: rnd.int(4) }, entry), maxBytes: 1 + rnd.int(1 << 20) }),
-      encodeMessage({ type: "commits", space: hSpace, commits: hChain.slice(rnd.int(10), 10 + rnd.int(10)), more: false }),
+      encodeMessage({
+        type: "pull",
+        space: hSpace,
+        vector: Array.from({ length: rnd.int(4) }, entry),
+        maxBytes: 1 + rnd.int(1 << 20),
+      }),
+      encodeMessage({
+        type: "commits",
+        space: hSpace,
+        commits: hChain.slice(rnd.int(10), 10 + rnd.int(10)),
+        more: false,
+      }),
       encodeMessage({ type: "ping", nonce: rnd.int(2 ** 32) }),
-      encodeMessage({ type: "error", code: "internal", message: "x".repeat(rnd.int(50)), fatal: rnd.next() < 0.5 }),
+      encodeMessage({
+        type: "error",
+        code: "internal",
+        message: "x".repeat(rnd.int(50)),
+        fatal: rnd.next() < 0.5,
+      }),
       encodeMessage({ type: "ack", space: hSpace, entries: [entry()] }),
     ];
     const startRss = rssKiB(pid);
     const before = await metrics(relay);
 
     type Kind =
-      | "random" | "truncated" | "bit-flip" | "oversized" | "replayed-commits" | "second-hello"
-      | "other-space" | "forbidden-type" | "text" | "before-hello" | "ping";
+      | "random"
+      | "truncated"
+      | "bit-flip"
+      | "oversized"
+      | "replayed-commits"
+      | "second-hello"
+      | "other-space"
+      | "forbidden-type"
+      | "text"
+      | "before-hello"
+      | "ping";
     const kinds: [Kind, number][] = [
-      ["random", 18], ["truncated", 18], ["bit-flip", 24], ["oversized", 1], ["replayed-commits", 8],
-      ["second-hello", 4], ["other-space", 8], ["forbidden-type", 3], ["text", 3], ["before-hello", 5], ["ping", 8],
+      ["random", 18],
+      ["truncated", 18],
+      ["bit-flip", 24],
+      ["oversized", 1],
+      ["replayed-commits", 8],
+      ["second-hello", 4],
+      ["other-space", 8],
+      ["forbidden-type", 3],
+      ["text", 3],
+      ["before-hello", 5],
+      ["ping", 8],
     ];
     const totalWeight = kinds.reduce((n, [, w]) => n + w, 0);
     const pickKind = (): Kind => {
@@ -191,7 +245,10 @@ describe("hostile frames against a real relay process", () => {
         expect((err as HttpRefusal).status).toBe(403);
         refusedUpgrades++;
       }
-      const c = await within(connect(relay.wsUrl, hostile.space, hostile.token), "a hostile connection to open");
+      const c = await within(
+        connect(relay.wsUrl, hostile.space, hostile.token),
+        "a hostile connection to open",
+      );
       sockets.push(c);
       connections++;
       let open = true;
@@ -223,10 +280,17 @@ describe("hostile frames against a real relay process", () => {
             break;
           }
           case "oversized":
-            frame = new Uint8Array(oversizedSent++ % 2 === 0 ? (1 << 20) + 1 + rnd.int(1000) : 3 << 20).fill(rnd.int(256));
+            frame = new Uint8Array(oversizedSent++ % 2 === 0 ? (1 << 20) + 1 + rnd.int(1000) : 3 << 20).fill(
+              rnd.int(256),
+            );
             break;
           case "replayed-commits":
-            frame = encodeMessage({ type: "commits", space: hSpace, commits: hChain.slice(0, 1 + rnd.int(hChain.length)), more: false });
+            frame = encodeMessage({
+              type: "commits",
+              space: hSpace,
+              commits: hChain.slice(0, 1 + rnd.int(hChain.length)),
+              more: false,
+            });
             break;
           case "second-hello":
             frame = encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: rnd.bytes(16) });
@@ -234,15 +298,22 @@ describe("hostile frames against a real relay process", () => {
           case "other-space": {
             // Valid frames naming the well-behaved client's space, for which this connection has no token.
             const gSpace = fromHex(good.space, 16);
-            frame = rnd.next() < 0.5
-              ? encodeMessage({ type: "pull", space: gSpace, vector: [], maxBytes: 1 << 20 })
-              : encodeMessage({ type: "commits", space: gSpace, commits: makeChain(good.space, randomId(), 1), more: false });
+            frame =
+              rnd.next() < 0.5
+                ? encodeMessage({ type: "pull", space: gSpace, vector: [], maxBytes: 1 << 20 })
+                : encodeMessage({
+                    type: "commits",
+                    space: gSpace,
+                    commits: makeChain(good.space, randomId(), 1),
+                    more: false,
+                  });
             break;
           }
           case "forbidden-type":
-            frame = rnd.next() < 0.5
-              ? encodeMessage({ type: "welcome", version: 1, vector: [entry()] })
-              : encodeMessage({ type: "ack", space: hSpace, entries: [entry()] });
+            frame =
+              rnd.next() < 0.5
+                ? encodeMessage({ type: "welcome", version: 1, vector: [entry()] })
+                : encodeMessage({ type: "ack", space: hSpace, entries: [entry()] });
             break;
           case "text":
             frame = "not a binary frame " + rnd.int(1000);
@@ -264,7 +335,7 @@ describe("hostile frames against a real relay process", () => {
         const answered = await within(
           Promise.race([
             (async () => {
-              for (let at = from; ; ) {
+              for (let at = from; ;) {
                 const m = await c.next("pong", at);
                 if (m.nonce === n) return "pong" as const;
                 at = c.frames.indexOf(m) + 1;
@@ -288,7 +359,8 @@ describe("hostile frames against a real relay process", () => {
 
     const endRss = rssKiB(pid);
     const after = await metrics(relay);
-    const rejected = sumOf(after, "shoal_frames_rejected_total") - sumOf(before, "shoal_frames_rejected_total");
+    const rejected =
+      sumOf(after, "shoal_frames_rejected_total") - sumOf(before, "shoal_frames_rejected_total");
     const byReason = after
       .split("\n")
       .filter((l) => l.startsWith("shoal_frames_rejected_total{"))

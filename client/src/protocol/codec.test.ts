@@ -3,7 +3,13 @@ import { describe, expect, it } from "vitest";
 import { ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { fromHex, toHex } from "./hex.ts";
-import { MAX_COMMITS_PER_BATCH, MAX_FRAME_BYTES } from "./limits.ts";
+import {
+  MAX_COMMITS_PER_BATCH,
+  MAX_FRAME_BYTES,
+  MAX_SNAPSHOT_PARTS,
+  SNAPSHOT_FRAME_OVERHEAD,
+  maxSnapshotPartBytes,
+} from "./limits.ts";
 import type { Message } from "./messages.ts";
 import { encodeSealedCommit } from "./sealed-commit.ts";
 
@@ -52,6 +58,20 @@ const EXAMPLES: Record<string, { hex: string; message: Message }> = {
           05`,
     message: { type: "error", code: "gap", message: "gap", fatal: false, device, seq: 5 },
   },
+  "snapshot-put": {
+    hex: `01 09 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+          5a 5a 00 00 00 01 00 01 00 11 22 33 44 55 66 77
+          88 99 aa bb cc dd ee ff 00 00 00 00 00 00 00 02
+          00 00 00 04 de ad be ef`,
+    message: {
+      type: "snapshot-put",
+      space,
+      vector: [{ device, seq: 2 }],
+      part: 0,
+      parts: 1,
+      bytes: Uint8Array.of(0xde, 0xad, 0xbe, 0xef),
+    },
+  },
 };
 
 const bytesOf = (hex: string) => fromHex(hex.replace(/\s+/g, ""));
@@ -97,6 +117,22 @@ describe("codec: round trips", () => {
     { type: "error", code: "quota", message: "", fatal: false, device, seq: 1 },
     { type: "ping", nonce: 0xffffffff },
     { type: "pong", nonce: 0 },
+    { type: "error", code: "stale-snapshot", message: "stale", fatal: false },
+    { type: "snapshot-put", space, vector: many, part: 2, parts: 3, bytes: new Uint8Array(1000).fill(7) },
+    { type: "snapshot-put", space, vector: [], part: 0, parts: 1, bytes: new Uint8Array(0) },
+    {
+      type: "snapshot-put",
+      space,
+      vector: [],
+      part: MAX_SNAPSHOT_PARTS - 1,
+      parts: MAX_SNAPSHOT_PARTS,
+      bytes: Uint8Array.of(1),
+    },
+    { type: "snapshot-get", space },
+    { type: "snapshot", space, vector: many, part: 0, parts: 2, bytes: Uint8Array.of(1, 2, 3) },
+    { type: "snapshot", space, vector: [], part: 0, parts: 0, bytes: new Uint8Array(0) },
+    { type: "snapshot-stored", space, vector: many },
+    { type: "snapshot-stored", space, vector: [] },
   ];
   for (const m of cases) {
     it(`round-trips ${m.type} ${JSON.stringify(m).length}`, () => {
@@ -111,6 +147,126 @@ describe("codec: round trips", () => {
     const m = decodeMessage(big.subarray(5, 5 + frame.length));
     big.fill(0);
     expect(m).toMatchObject({ type: "commits", commits: [commit] });
+  });
+});
+
+describe("codec: snapshot frames", () => {
+  const put = bytesOf(EXAMPLES["snapshot-put"]!.hex);
+
+  it("fills a frame exactly with the largest part maxSnapshotPartBytes allows", () => {
+    const vector = [{ device, seq: 1 }];
+    const bytes = new Uint8Array(maxSnapshotPartBytes(vector.length)).fill(9);
+    const frame = encodeMessage({ type: "snapshot-put", space, vector, part: 0, parts: 1, bytes });
+    expect(frame.length).toBe(MAX_FRAME_BYTES);
+    const back = decodeMessage(frame);
+    // Compared as hex: a deep equality over a megabyte, element by element, takes seconds.
+    expect(back.type === "snapshot-put" && toHex(back.bytes) === toHex(bytes)).toBe(true);
+    expect(SNAPSHOT_FRAME_OVERHEAD + 24 + bytes.length).toBe(MAX_FRAME_BYTES);
+    const over = new Uint8Array(bytes.length + 1);
+    expect(
+      reason(() => encodeMessage({ type: "snapshot-put", space, vector, part: 0, parts: 1, bytes: over })),
+    ).toBe("oversized");
+  });
+
+  it("rejects every truncation and trailing bytes", () => {
+    for (let n = 0; n < put.length; n++)
+      expect(reason(() => decodeMessage(put.subarray(0, n)))).toBe("truncated");
+    expect(reason(() => decodeMessage(Uint8Array.of(...put, 0)))).toBe("trailing-bytes");
+    expect(reason(() => decodeMessage(Uint8Array.of(1, 10, ...space, 0)))).toBe("trailing-bytes");
+    expect(reason(() => decodeMessage(Uint8Array.of(1, 10, ...space.subarray(1))))).toBe("truncated");
+  });
+
+  it("rejects a part outside 0 .. parts - 1 and a put with parts 0", () => {
+    const partTooHigh = put.slice();
+    partTooHigh[19] = 1; // part 1 of parts 1
+    expect(reason(() => decodeMessage(partTooHigh))).toBe("bad-field");
+    const noParts = put.slice();
+    noParts[21] = 0; // parts 0
+    expect(reason(() => decodeMessage(noParts))).toBe("bad-field");
+    // As a `snapshot` frame, parts 0 is "none", but only with part 0, no vector and no bytes.
+    const none = encodeMessage({
+      type: "snapshot",
+      space,
+      vector: [],
+      part: 0,
+      parts: 0,
+      bytes: new Uint8Array(0),
+    });
+    expect(none.length).toBe(SNAPSHOT_FRAME_OVERHEAD);
+    const noneWithPart = none.slice();
+    noneWithPart[19] = 1;
+    expect(reason(() => decodeMessage(noneWithPart))).toBe("bad-field");
+    const noneWithData = noParts.slice();
+    noneWithData[1] = 11; // a `snapshot` frame with parts 0 but a vector and bytes
+    expect(reason(() => decodeMessage(noneWithData))).toBe("bad-field");
+  });
+
+  it("rejects a length beyond the frame, vectors over the limit and bad seqs", () => {
+    const longer = put.slice();
+    longer[51] = 5; // claims 5 bytes, 4 follow
+    expect(reason(() => decodeMessage(longer))).toBe("truncated");
+    const shorter = put.slice();
+    shorter[51] = 3;
+    expect(reason(() => decodeMessage(shorter))).toBe("trailing-bytes");
+    expect(reason(() => decodeMessage(put, { maxVectorEntries: 0 }))).toBe("oversized");
+    const seqZero = put.slice();
+    seqZero[47] = 0;
+    expect(reason(() => decodeMessage(seqZero))).toBe("bad-field");
+    const stored = encodeMessage({ type: "snapshot-stored", space, vector: [{ device, seq: 2 }] });
+    expect(reason(() => decodeMessage(stored, { maxVectorEntries: 0 }))).toBe("oversized");
+    expect(reason(() => decodeMessage(stored.subarray(0, stored.length - 1)))).toBe("truncated");
+  });
+
+  it("refuses to encode what it would refuse to decode", () => {
+    const base = { type: "snapshot-put" as const, space, vector: [], bytes: new Uint8Array(1) };
+    expect(reason(() => encodeMessage({ ...base, part: 1, parts: 1 }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ ...base, part: 0, parts: 0 }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ ...base, part: 0, parts: MAX_SNAPSHOT_PARTS + 1 }))).toBe(
+      "bad-field",
+    );
+    expect(reason(() => encodeMessage({ ...base, part: -1, parts: 2 }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ ...base, part: 0.5, parts: 2 }))).toBe("bad-field");
+    expect(reason(() => encodeMessage({ ...base, space: new Uint8Array(3), part: 0, parts: 1 }))).toBe(
+      "bad-field",
+    );
+    expect(
+      reason(() => encodeMessage({ ...base, bytes: [1] as unknown as Uint8Array, part: 0, parts: 1 })),
+    ).toBe("bad-field");
+    expect(reason(() => encodeMessage({ ...base, vector: [{ device, seq: 0 }], part: 0, parts: 1 }))).toBe(
+      "bad-field",
+    );
+    expect(
+      reason(() =>
+        encodeMessage({
+          type: "snapshot",
+          space,
+          vector: [{ device, seq: 1 }],
+          part: 0,
+          parts: 0,
+          bytes: new Uint8Array(0),
+        }),
+      ),
+    ).toBe("bad-field");
+    expect(
+      reason(() =>
+        encodeMessage({ type: "snapshot", space, vector: [], part: 0, parts: 0, bytes: Uint8Array.of(1) }),
+      ),
+    ).toBe("bad-field");
+    expect(reason(() => encodeMessage({ type: "snapshot-get", space: new Uint8Array(17) }))).toBe(
+      "bad-field",
+    );
+    expect(
+      reason(() =>
+        encodeMessage({
+          type: "snapshot-stored",
+          space,
+          vector: [
+            { device, seq: 1 },
+            { device, seq: 2 },
+          ],
+        }),
+      ),
+    ).toBe("bad-field");
   });
 });
 
@@ -197,7 +353,7 @@ describe("codec: rejection", () => {
       // Bias some frames towards a valid header so the field decoders get exercised too.
       if (i % 2 === 0 && frame.length >= 2) {
         frame[0] = 1;
-        frame[1] = 1 + (next() % 8);
+        frame[1] = 1 + (next() % 12);
       }
       const r = reason(() => decodeMessage(frame));
       expect(typeof r, `seed step ${i}`).toBe("string");

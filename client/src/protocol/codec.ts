@@ -6,6 +6,7 @@ import { bytesEqual, toHex } from "./hex.ts";
 import {
   ID_BYTES,
   MAX_ERROR_MESSAGE_BYTES,
+  MAX_SNAPSHOT_PARTS,
   PROTOCOL_VERSION,
   MIN_PROTOCOL_VERSION,
   resolveLimits,
@@ -103,6 +104,34 @@ export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uin
     case "ping":
     case "pong":
       w.u32(checkInt(m.nonce, 0, 0xffffffff, "nonce"));
+      break;
+    case "snapshot-put":
+    case "snapshot": {
+      w.bytes(checkId(m.space, "space"));
+      const parts = checkInt(m.parts, m.type === "snapshot-put" ? 1 : 0, MAX_SNAPSHOT_PARTS, "parts");
+      const part = checkInt(m.part, 0, Math.max(parts - 1, 0), "part");
+      if (!(m.bytes instanceof Uint8Array))
+        throw new ProtocolError("bad-field", "snapshot bytes must be a Uint8Array.");
+      if (!Array.isArray(m.vector)) throw new ProtocolError("bad-field", "snapshot vector must be an array.");
+      if (parts === 0 && (m.vector.length > 0 || m.bytes.length > 0)) {
+        throw new ProtocolError("bad-field", "A snapshot frame with parts 0 carries no vector and no bytes.");
+      }
+      if (m.bytes.length > lim.maxFrameBytes) {
+        throw new ProtocolError("oversized", `Snapshot part of ${m.bytes.length} bytes exceeds one frame.`);
+      }
+      w.u16(part);
+      w.u16(parts);
+      writeVector(w, m.vector, lim);
+      w.u32(m.bytes.length);
+      w.bytes(m.bytes);
+      break;
+    }
+    case "snapshot-get":
+      w.bytes(checkId(m.space, "space"));
+      break;
+    case "snapshot-stored":
+      w.bytes(checkId(m.space, "space"));
+      writeVector(w, m.vector, lim);
       break;
   }
   const frame = w.finish();
@@ -217,6 +246,27 @@ function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Mess
     case "ping":
     case "pong":
       return { type, nonce: r.u32("nonce") };
+    case "snapshot-put":
+    case "snapshot": {
+      const space = r.bytes(ID_BYTES, "space");
+      const part = r.u16("part");
+      const parts = r.u16("parts");
+      if (type === "snapshot-put" && parts < 1)
+        throw new ProtocolError("bad-field", "snapshot-put parts must be at least 1.");
+      if (parts === 0 ? part !== 0 : part >= parts)
+        throw new ProtocolError("bad-field", "A snapshot part must be below parts.");
+      const vector = readVector(r, lim);
+      const length = r.u32("snapshot part length");
+      const bytes = r.bytes(length, "snapshot part");
+      if (parts === 0 && (vector.length > 0 || length > 0)) {
+        throw new ProtocolError("bad-field", "A snapshot frame with parts 0 carries no vector and no bytes.");
+      }
+      return { type, space, vector, part, parts, bytes };
+    }
+    case "snapshot-get":
+      return { type, space: r.bytes(ID_BYTES, "space") };
+    case "snapshot-stored":
+      return { type, space: r.bytes(ID_BYTES, "space"), vector: readVector(r, lim) };
   }
 }
 

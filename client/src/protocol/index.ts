@@ -22,6 +22,10 @@ export {
   type ErrorMessage,
   type PingMessage,
   type PongMessage,
+  type SnapshotPutMessage,
+  type SnapshotGetMessage,
+  type SnapshotMessage,
+  type SnapshotStoredMessage,
   type VectorEntry,
   type ErrorCodeName,
   ERROR_CODE_BYTES,
@@ -50,6 +54,10 @@ export {
   MAX_VECTOR_ENTRIES,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_SEQ,
+  MAX_SNAPSHOT_BYTES,
+  MAX_SNAPSHOT_PARTS,
+  SNAPSHOT_FRAME_OVERHEAD,
+  maxSnapshotPartBytes,
 } from "./limits.ts";
 export { toHex, fromHex, isIdHex, bytesEqual } from "./hex.ts";
 export { encodeBase64Url, decodeBase64Url } from "./base64url.ts";

@@ -22,6 +22,25 @@ export const MAX_COMMITS_PER_BATCH = 1024;
 export const MAX_VECTOR_ENTRIES = 4096;
 /** Longest `error` message, in UTF-8 bytes. */
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
+/** Largest snapshot (the whole blob, all parts together) a relay accepts: 64 MiB. */
+export const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+/** Most parts of one snapshot (the `parts` field is a u16). */
+export const MAX_SNAPSHOT_PARTS = 65535;
+/**
+ * Bytes of a `snapshot-put` or `snapshot` frame besides its vector and its part's bytes: version,
+ * type, space, part, parts, vector count, bytes length. A part may hold at most
+ * `maxFrameBytes - SNAPSHOT_FRAME_OVERHEAD - 24 * vector.length` bytes.
+ */
+export const SNAPSHOT_FRAME_OVERHEAD = 2 + 16 + 2 + 2 + 2 + 4;
+/**
+ * Largest part of a snapshot whose vector has `vectorEntries` entries that fits one frame.
+ *
+ * @example
+ * const size = maxSnapshotPartBytes(vector.length); // split the sealed blob into parts of this size
+ */
+export function maxSnapshotPartBytes(vectorEntries: number, maxFrameBytes = MAX_FRAME_BYTES): number {
+  return maxFrameBytes - SNAPSHOT_FRAME_OVERHEAD - 24 * vectorEntries;
+}
 /** Sequence numbers are positive integers below 2^53, so they stay exact in a JS number. */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 

@@ -61,6 +61,8 @@ export interface AckMessage {
  * - `quota`: the space is full. `conflict`: another commit holds that (device, seq).
  * - `gap`: seq is not the next one. `chain`: prevHash is not the hash of the stored previous commit.
  * - `internal`: the receiver failed (e.g. its store). `going-away`: the receiver is shutting down.
+ * - `stale-snapshot`: the uploaded snapshot's vector does not dominate the stored one's; the stored
+ *   snapshot was kept (a snapshot naming commits the relay lacks is refused with `gap` instead).
  */
 export type ErrorCodeName =
   | "protocol"
@@ -73,7 +75,8 @@ export type ErrorCodeName =
   | "chain"
   | "too-large"
   | "internal"
-  | "going-away";
+  | "going-away"
+  | "stale-snapshot";
 
 /**
  * Byte value of each error code on the wire.
@@ -93,6 +96,7 @@ export const ERROR_CODE_BYTES: Readonly<Record<ErrorCodeName, number>> = Object.
   "too-large": 9,
   internal: 10,
   "going-away": 11,
+  "stale-snapshot": 12,
 });
 
 /** Something went wrong. `fatal`: the sender closes the connection after this frame. */
@@ -101,7 +105,10 @@ export interface ErrorMessage {
   code: ErrorCodeName;
   message: string;
   fatal: boolean;
-  /** The commit the error is about, for `quota`, `conflict`, `gap` and `chain`. */
+  /**
+   * The commit the error is about, for `quota`, `conflict`, `gap` and `chain` of a `commits` upload.
+   * Absent when refusing a snapshot (`stale-snapshot`, and `gap`, `quota`, `too-large` for a snapshot).
+   */
   device?: Uint8Array;
   seq?: number;
 }
@@ -116,6 +123,54 @@ export interface PingMessage {
 export interface PongMessage {
   type: "pong";
   nonce: number;
+}
+
+/**
+ * One part of a snapshot upload, client to relay. A snapshot is an opaque sealed blob (the relay never
+ * decrypts it) describing the space up to `vector`. It travels as `parts` frames numbered `part` =
+ * 0 .. parts - 1, in order, on one connection; every part repeats the same `vector`. `bytes` is this
+ * part's slice of the blob. A new part 0 abandons an unfinished upload.
+ *
+ * @example
+ * send({ type: "snapshot-put", space, vector, part: 0, parts: 1, bytes: sealed });
+ */
+export interface SnapshotPutMessage {
+  type: "snapshot-put";
+  space: Uint8Array;
+  vector: VectorEntry[];
+  /** 0-based index of this part, below `parts`. */
+  part: number;
+  /** Number of parts of the whole snapshot, 1 to 65535. */
+  parts: number;
+  bytes: Uint8Array;
+}
+
+/** "Send me the stored snapshot of this space", client to relay; answered by `snapshot` frames. */
+export interface SnapshotGetMessage {
+  type: "snapshot-get";
+  space: Uint8Array;
+}
+
+/**
+ * One part of the stored snapshot, relay to client, answering `snapshot-get`: `parts` frames in order
+ * (`parts` >= 1), or a single frame with `parts: 0`, `part: 0`, an empty vector and empty bytes when
+ * the relay holds no snapshot for the space.
+ */
+export interface SnapshotMessage {
+  type: "snapshot";
+  space: Uint8Array;
+  vector: VectorEntry[];
+  part: number;
+  /** 0 means "no snapshot"; otherwise the number of parts, 1 to 65535. */
+  parts: number;
+  bytes: Uint8Array;
+}
+
+/** The whole uploaded snapshot with this vector is durably stored and is now the space's snapshot. */
+export interface SnapshotStoredMessage {
+  type: "snapshot-stored";
+  space: Uint8Array;
+  vector: VectorEntry[];
 }
 
 /**
@@ -134,7 +189,11 @@ export type Message =
   | AckMessage
   | ErrorMessage
   | PingMessage
-  | PongMessage;
+  | PongMessage
+  | SnapshotPutMessage
+  | SnapshotGetMessage
+  | SnapshotMessage
+  | SnapshotStoredMessage;
 
 /** The `type` strings of `Message`. */
 export type MessageType = Message["type"];
@@ -154,4 +213,8 @@ export const MESSAGE_TYPE_BYTES: Readonly<Record<MessageType, number>> = Object.
   error: 6,
   ping: 7,
   pong: 8,
+  "snapshot-put": 9,
+  "snapshot-get": 10,
+  snapshot: 11,
+  "snapshot-stored": 12,
 });

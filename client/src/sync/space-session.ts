@@ -16,6 +16,13 @@ import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
 import type { OpenedCommit, SpaceSealer } from "./sealer.ts";
+import { concatBytes } from "../crypto/bytes.ts";
+import { decodeSnapshot, encodeSnapshot, type SnapshotContent } from "./snapshot-codec.ts";
+import { openSnapshot, sealSnapshot } from "./snapshot-seal.ts";
+
+function total(v: Record<string, number>): number {
+  return Object.values(v).reduce((n, x) => n + x, 0);
+}
 import type { Transport, TransportConnection } from "./transport.ts";
 
 /** The replica operations a session needs (implemented by the database). */
@@ -25,7 +32,26 @@ export interface SessionReplica {
   applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
   /** Records what the relay acknowledged as durably stored. */
   recordAcks(space: SpaceId, entries: { device: DeviceId; seq: number }[]): Promise<void>;
+  /** A consistent snapshot of the space, for publishing. */
+  readSnapshot(space: SpaceId): Promise<SnapshotContent>;
+  /** Bootstraps the space from a snapshot; false if the space is no longer empty here. */
+  importSnapshot(content: SnapshotContent): Promise<boolean>;
 }
+
+/** When to use snapshots. */
+export interface SnapshotPolicy {
+  /** A device holding nothing of a space asks the relay for its snapshot first (default true). */
+  bootstrap: boolean;
+  /**
+   * Publish a snapshot once this many commits exist beyond the last one this session saw (default
+   * 1,000; 0 never). Only when everything this device holds is on the relay.
+   */
+  publishEvery: number;
+}
+
+const DEFAULT_SNAPSHOTS: SnapshotPolicy = { bootstrap: true, publishEvery: 1000 };
+/** Bytes of a snapshot per frame. */
+const SNAPSHOT_PART = 512 * 1024;
 
 /** State of one session, as shown in `db.status`. */
 export type SessionState = "connecting" | "connected" | "offline" | "refused" | "stopped";
@@ -37,6 +63,8 @@ export interface SessionHooks {
   /** A pull finished with nothing more to fetch: this replica holds everything the relay had. */
   synced(): void;
   acked(): void;
+  /** The relay stored a snapshot this session published. */
+  snapshotStored?(): void;
 }
 
 /** Reconnect delays: `baseMs` doubling per failed attempt up to `maxMs`, with jitter. */
@@ -70,6 +98,13 @@ export class SpaceSession {
   readonly #token: Uint8Array;
   readonly #hooks: SessionHooks;
   readonly #backoff: Backoff;
+  readonly #snapshots: SnapshotPolicy;
+  readonly #spaceKey: Uint8Array;
+  /** Parts of the snapshot being received (after a `snapshot-get`), or null when none is awaited. */
+  #snapshotIn: Uint8Array[] | null = null;
+  /** Commit total (sum of the vector) of the newest snapshot this session saw or published. */
+  #snapshotTotal = 0;
+  #publishing: { resolve: (stored: boolean) => void; reject: (e: unknown) => void } | null = null;
   #conn: TransportConnection | null = null;
   #welcomed = false;
   #stopped = false;
@@ -99,8 +134,12 @@ export class SpaceSession {
     token: Uint8Array;
     hooks: SessionHooks;
     backoff?: Backoff;
+    snapshots?: Partial<SnapshotPolicy>;
+    spaceKey: Uint8Array;
   }) {
     this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.#snapshots = { ...DEFAULT_SNAPSHOTS, ...opts.snapshots };
+    this.#spaceKey = opts.spaceKey;
     this.space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
     this.#replica = opts.replica;
@@ -168,6 +207,8 @@ export class SpaceSession {
         if (closed) return;
         closed = true;
         if (conn === this.#conn) this.#conn = null;
+        this.#publishing?.resolve(false);
+        this.#publishing = null;
         const refused = code === 4401 || code === 4403;
         if (refused) this.#hooks.error(new AccessDenied());
         this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
@@ -209,10 +250,26 @@ export class SpaceSession {
         this.#hooks.state("connected");
         await this.#replica.recordAcks(this.space, m.vector.map((e) => ({ device: toHex(e.device) as DeviceId, seq: e.seq })));
         this.#hooks.acked();
+        const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
+        if (this.#snapshots.bootstrap && Object.keys(ours).length === 0 && m.vector.length > 0) {
+          // A fresh device: the relay's snapshot first, then only the commits after it.
+          this.#snapshotIn = [];
+          this.#send({ type: "snapshot-get", space: this.#spaceBytes });
+          return;
+        }
         await this.#pull();
         await this.#upload();
         return;
       }
+      case "snapshot":
+        await this.#receiveSnapshot(m.vector, m.part, m.parts, m.bytes);
+        return;
+      case "snapshot-stored":
+        this.#snapshotTotal = Math.max(this.#snapshotTotal, m.vector.reduce((n, e) => n + e.seq, 0));
+        this.#hooks.snapshotStored?.();
+        this.#publishing?.resolve(true);
+        this.#publishing = null;
+        return;
       case "commits":
         try {
           await this.#receive(m.commits);
@@ -226,7 +283,10 @@ export class SpaceSession {
         if (m.reply) {
           this.#pulling = false;
           if (m.more) await this.#pull();
-          else this.#hooks.synced();
+          else {
+            this.#hooks.synced();
+            await this.#maybePublish();
+          }
         }
         return;
       case "ack": {
@@ -236,9 +296,16 @@ export class SpaceSession {
         await this.#replica.recordAcks(this.space, entries);
         this.#hooks.acked();
         await this.#upload();
+        if (this.#inflight.length === 0) await this.#maybePublish();
         return;
       }
       case "error": {
+        if (this.#publishing && (m.code === "stale-snapshot" || (m.code === "gap" && !m.device))) {
+          // A newer snapshot is already there, or ours names commits the relay lacks: keep going.
+          this.#publishing.resolve(false);
+          this.#publishing = null;
+          return;
+        }
         const err = new ShoalError(`Relay:${m.code}`, `The relay refused: ${m.message}`);
         this.#hooks.error(err);
         if (m.device && (m.code === "gap" || m.code === "conflict" || m.code === "chain")) {
@@ -256,6 +323,76 @@ export class SpaceSession {
       default:
         return;
     }
+  }
+
+  async #receiveSnapshot(vector: VectorEntry[], part: number, parts: number, bytes: Uint8Array): Promise<void> {
+    if (!this.#snapshotIn) return;
+    if (parts > 0) {
+      if (part !== this.#snapshotIn.length) throw new ProtocolError("bad-field", "Snapshot parts arrived out of order.");
+      this.#snapshotIn.push(bytes);
+      if (part < parts - 1) return;
+    }
+    const chunks = this.#snapshotIn;
+    this.#snapshotIn = null;
+    if (parts > 0) {
+      const v: Record<string, number> = {};
+      for (const e of vector) v[toHex(e.device)] = e.seq;
+      try {
+        const sealed = concatBytes(...chunks);
+        const content = decodeSnapshot(await openSnapshot(this.#spaceKey, this.space, v, sealed), this.space);
+        if (await this.#replica.importSnapshot(content)) this.#snapshotTotal = total(content.vector);
+      } catch (e) {
+        // A bad snapshot costs only speed: report it and fall back to pulling every commit.
+        this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SnapshotError", String((e as Error)?.message ?? e)));
+      }
+    }
+    await this.#pull();
+    await this.#upload();
+  }
+
+  /**
+   * Publishes a snapshot of the space to the relay (replacing an older one there). Resolves true once
+   * stored, false if the relay keeps a newer one. Only when the relay holds everything this device does,
+   * since a snapshot may not name commits the relay cannot serve after it.
+   */
+  publishSnapshot(): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.#enqueue(async () => {
+        try {
+          const answer = await this.#publish();
+          if (answer === false) resolve(false);
+          else answer.stored.then(resolve, reject);
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  async #maybePublish(): Promise<void> {
+    const every = this.#snapshots.publishEvery;
+    if (every <= 0 || this.#publishing) return;
+    const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
+    if (total(ours) - this.#snapshotTotal < every) return;
+    await this.#publish();
+  }
+
+  /** Sends a snapshot; resolves (once sent) to a promise of the relay's answer, or false if not now. */
+  async #publish(): Promise<{ stored: Promise<boolean> } | false> {
+    if (!this.#welcomed || !this.#conn) throw new ShoalError("NotConnected", "Not connected to the relay: a snapshot can only be published while syncing.");
+    const content = await this.#replica.readSnapshot(this.space);
+    for (const [d, seq] of Object.entries(content.vector)) if ((this.#acked.get(d) ?? 0) < seq) return false;
+    if (Object.keys(content.vector).length === 0) return false;
+    const sealed = await sealSnapshot(this.#spaceKey, this.space, content.vector, encodeSnapshot(content));
+    const vector: VectorEntry[] = Object.entries(content.vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+    const parts = Math.max(1, Math.ceil(sealed.length / SNAPSHOT_PART));
+    const stored = new Promise<boolean>((resolve, reject) => (this.#publishing = { resolve, reject }));
+    for (let part = 0; part < parts; part++) {
+      this.#send({ type: "snapshot-put", space: this.#spaceBytes, vector, part, parts, bytes: sealed.subarray(part * SNAPSHOT_PART, (part + 1) * SNAPSHOT_PART) });
+    }
+    // The answer comes through #handle, which runs after this job: never wait for it inside the queue
+    // (and wrap it, since `await` would flatten a returned promise).
+    return { stored };
   }
 
   #noteAck(device: string, seq: number): void {

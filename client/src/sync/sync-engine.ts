@@ -1,6 +1,6 @@
 import type { Dexie } from "dexie";
 import { deriveRelayToken } from "../crypto/keys.ts";
-import type { ShoalError } from "../errors.ts";
+import { ShoalError as ShoalErrorClass, type ShoalError } from "../errors.ts";
 import { live } from "../live/observable.ts";
 import type { Subscription } from "../live/observable.ts";
 import type { ValueStore } from "../live/value-store.ts";
@@ -9,7 +9,7 @@ import type { SpaceRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
 import { readAcks } from "./acks.ts";
 import { SpaceSealer } from "./sealer.ts";
-import { SpaceSession, type Backoff, type SessionReplica, type SessionState } from "./space-session.ts";
+import { SpaceSession, type Backoff, type SessionReplica, type SessionState, type SnapshotPolicy } from "./space-session.ts";
 import { overallState, type SyncStatus, type TransportStatus } from "./sync-status.ts";
 import type { Transport } from "./transport.ts";
 
@@ -33,9 +33,17 @@ export class SyncEngine {
   #stopped = false;
 
   readonly #backoff: Backoff | undefined;
+  readonly #snapshots: Partial<SnapshotPolicy> | undefined;
 
-  constructor(dexie: Dexie, replica: SessionReplica, transports: readonly Transport[], status: ValueStore<SyncStatus>, backoff?: Backoff) {
-    this.#backoff = backoff;
+  constructor(
+    dexie: Dexie,
+    replica: SessionReplica,
+    transports: readonly Transport[],
+    status: ValueStore<SyncStatus>,
+    options: { backoff?: Backoff; snapshots?: Partial<SnapshotPolicy> } = {},
+  ) {
+    this.#backoff = options.backoff;
+    this.#snapshots = options.snapshots;
     this.#dexie = dexie;
     this.#replica = replica;
     this.#transports = transports;
@@ -81,6 +89,14 @@ export class SyncEngine {
     this.#publish();
   }
 
+  /** Publishes a snapshot of a space through each of its sessions; true if any relay stored it. */
+  async publishSnapshot(space: SpaceId): Promise<boolean> {
+    const sessions = [...this.#sessions.values()].filter((s) => s.status.space === space);
+    if (sessions.length === 0) throw new ShoalErrorClass("NotConnected", `Not syncing space ${space}.`);
+    const results = await Promise.all(sessions.map((s) => s.session.publishSnapshot()));
+    return results.some(Boolean);
+  }
+
   /** Drops every connection; each reconnects by itself (tests, network changes). */
   reconnectAll(): void {
     for (const { session } of this.#sessions.values()) session.reconnect();
@@ -100,7 +116,9 @@ export class SyncEngine {
           sealer: new SpaceSealer(this.#dexie, row.id, row.key),
           transport,
           token,
+          spaceKey: row.key,
           backoff: this.#backoff,
+          snapshots: this.#snapshots,
           hooks: {
             state: (state: SessionState, detail?: string) => {
               if (state !== "connected") this.#synced.delete(row.id);
@@ -113,6 +131,7 @@ export class SyncEngine {
               this.#setStatus(key, { lastSyncedAt: this.#lastSyncedAt });
             },
             acked: () => this.#refreshPendingSoon(),
+            snapshotStored: () => this.#setStatus(key, { lastSnapshotAt: Date.now() }),
           },
         });
         this.#sessions.set(key, { session, status });

@@ -10,6 +10,8 @@ export interface TransportStatus {
   readonly state: SessionState;
   /** When a pull last finished with nothing more to fetch (ms since 1970). */
   readonly lastSyncedAt?: number;
+  /** When this device last published a snapshot of the space that the relay stored. */
+  readonly lastSnapshotAt?: number;
   readonly detail?: string;
 }
 

@@ -15,7 +15,12 @@ type P = { name: string; ward: string; n: number };
 type Db = Database<{ patients: P }>;
 const collections = { patients: { indexes: "id, name, ward", counters: ["n"] } };
 let seq = 0;
-const open = (label: string) => openDatabase<{ patients: P }>({ name: `faults-${label}-${process.pid}-${seq++}`, collections, persist: false });
+const open = (label: string) =>
+  openDatabase<{ patients: P }>({
+    name: `faults-${label}-${process.pid}-${seq++}`,
+    collections,
+    persist: false,
+  });
 
 const realPut = IDBObjectStore.prototype.put;
 const realAdd = IDBObjectStore.prototype.add;
@@ -41,7 +46,12 @@ const faultError = (kind: FaultKind) =>
  * Patches put/add/delete of every object store so that writes to the database `dbName` are counted and
  * the k-th (and, `forever`, every later one) throws the browser's error. k = Infinity only counts.
  */
-function injectWriteFault(dbName: string, k: number, kind: FaultKind, forever = false): { writes(): number; failed(): number } {
+function injectWriteFault(
+  dbName: string,
+  k: number,
+  kind: FaultKind,
+  forever = false,
+): { writes(): number; failed(): number } {
   let count = 0;
   let failed = 0;
   const wrap = <F extends (...args: never[]) => unknown>(real: F) =>
@@ -64,9 +74,13 @@ function injectWriteFault(dbName: string, k: number, kind: FaultKind, forever = 
 /** Everything a commit or batch may touch, read raw from IndexedDB (through Dexie), in key order. */
 async function snapshot(db: Db): Promise<string> {
   const d = db.replica.dexie;
-  const dump = async (t: string) => JSON.stringify(await d.table(t).toArray(), (_, v) => (v instanceof Uint8Array ? Array.from(v).join(",") : v));
+  const dump = async (t: string) =>
+    JSON.stringify(await d.table(t).toArray(), (_, v) =>
+      v instanceof Uint8Array ? Array.from(v).join(",") : v,
+    );
   const parts: Record<string, string> = {};
-  for (const t of ["patients", "_docs", "_vectors", "_pending", "_sealed", "_spaces"]) parts[t] = await dump(t);
+  for (const t of ["patients", "_docs", "_vectors", "_pending", "_sealed", "_spaces"])
+    parts[t] = await dump(t);
   // `pos` is this replica's causal order (auto-increment), which differs between replicas: leave it out.
   parts._commits = JSON.stringify(
     (await d.table("_commits").toArray()).map(({ pos: _pos, ...c }) => c),
@@ -80,7 +94,10 @@ async function visibleState(db: Db, space: SpaceId): Promise<string> {
   const rows = await db.patients.orderBy("id").toArray();
   const heads = (await db.replica.dexie.table("_docs").toArray())
     .filter((r: { space: string }) => r.space === space)
-    .map((r: { id: string; heads: string[]; deleted: number }) => `${r.id}:${r.deleted}:${[...r.heads].sort().join(",")}`)
+    .map(
+      (r: { id: string; heads: string[]; deleted: number }) =>
+        `${r.id}:${r.deleted}:${[...r.heads].sort().join(",")}`,
+    )
     .sort();
   const commits = (await db.exportCommits({}, { spaces: [space] })).map((c) => c.id).sort();
   return JSON.stringify({ rows, heads, commits, vector: (await db.vector([space]))[space] ?? {} });
@@ -92,7 +109,8 @@ function isTyped(e: unknown, kind: FaultKind): boolean {
   let cur: unknown = e;
   for (let depth = 0; cur && depth < 6; depth++) {
     const x = cur as { name?: string; message?: string; inner?: unknown; cause?: unknown };
-    if (x.name === "UnknownError" || /UnknownError|unknown error/i.test(x.message ?? "")) return !(e instanceof QuotaExceeded);
+    if (x.name === "UnknownError" || /UnknownError|unknown error/i.test(x.message ?? ""))
+      return !(e instanceof QuotaExceeded);
     cur = x.inner ?? x.cause;
   }
   return false;
@@ -110,7 +128,8 @@ async function incomingFixture() {
   const space = await a.createSpace({ name: "Ward" });
   const link = await a.invite(space, "https://app.example/");
   const ids: string[] = [];
-  for (let i = 0; i < 4; i++) ids.push(await a.patients.insert({ name: `P${i}`, ward: "A", n: 0 }, { space }));
+  for (let i = 0; i < 4; i++)
+    ids.push(await a.patients.insert({ name: `P${i}`, ward: "A", n: 0 }, { space }));
   const base = await a.exportCommits({}, { spaces: [space.id] });
   const vectorAfterBase = await a.vector([space.id]);
   await a.patients.update(ids[0]!, (p) => void (p.ward = "B"));
@@ -165,7 +184,9 @@ describe("storage faults on an incoming batch (applyCommits)", () => {
           );
           expect(fault.failed(), what).toBeGreaterThan(0);
           expect(err, `${what}: applyCommits must reject`).toBeDefined();
-          expect(isTyped(err, kind), `${what}: got ${(err as Error)?.name}: ${(err as Error)?.message}`).toBe(true);
+          expect(isTyped(err, kind), `${what}: got ${(err as Error)?.name}: ${(err as Error)?.message}`).toBe(
+            true,
+          );
           if (forever) {
             // Still failing: a second attempt fails the same way and changes nothing either.
             const again = await b.applyCommits(batch).then(
@@ -206,7 +227,8 @@ describe("storage faults on a local commit", () => {
         const db = await open("local");
         cleanups.push(() => db.close());
         const ids: string[] = [];
-        for (let i = 0; i < 3; i++) ids.push(await db.patients.insert({ name: `Before${i}`, ward: "A", n: 0 }));
+        for (let i = 0; i < 3; i++)
+          ids.push(await db.patients.insert({ name: `Before${i}`, ward: "A", n: 0 }));
         return { db, ids };
       };
       const clean = await prepare();
@@ -228,7 +250,9 @@ describe("storage faults on a local commit", () => {
             () => undefined,
             (e: unknown) => e,
           );
-          expect(isTyped(err, kind), `${what}: got ${(err as Error)?.name}: ${(err as Error)?.message}`).toBe(true);
+          expect(isTyped(err, kind), `${what}: got ${(err as Error)?.name}: ${(err as Error)?.message}`).toBe(
+            true,
+          );
           if (forever) {
             const again = await db.patients.insert({ name: "Also refused", ward: "Z", n: 0 }).then(
               () => undefined,
@@ -240,8 +264,14 @@ describe("storage faults on a local commit", () => {
           expect(await snapshot(db), `${what}: the replica changed`).toBe(before);
           expect(await db.vector(), `${what}: a sequence number was used`).toEqual(vector);
           await commitOn(db, ids);
-          expect((await db.patients.orderBy("name").toArray()).map((p) => `${p.name}:${p.n}`), what).toEqual(wantNames);
-          expect((await db.patients.history(ids[0]!)).map((h) => h.seq), `${what}: sequence after the retry`).toEqual([1, 4]);
+          expect(
+            (await db.patients.orderBy("name").toArray()).map((p) => `${p.name}:${p.n}`),
+            what,
+          ).toEqual(wantNames);
+          expect(
+            (await db.patients.history(ids[0]!)).map((h) => h.seq),
+            `${what}: sequence after the retry`,
+          ).toEqual([1, 4]);
           await db.close();
         }
       }
@@ -255,11 +285,15 @@ describe("storage faults during real sync", () => {
     cleanups.push(() => relay.close());
     const a = await open("sync-a");
     const b = await open("sync-b");
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const space = await a.createSpace({ name: "Sync" });
     await b.join(await a.invite(space, "https://app.example/"));
     const TOTAL = 120;
-    for (let i = 0; i < TOTAL; i++) await a.patients.insert({ name: `P${String(i).padStart(3, "0")}`, ward: "A", n: i }, { space });
+    for (let i = 0; i < TOTAL; i++)
+      await a.patients.insert({ name: `P${String(i).padStart(3, "0")}`, ward: "A", n: i }, { space });
     const stopA = a.sync({ transports: [memoryTransport(relay.accept)], backoff: { baseMs: 5, maxMs: 50 } });
     cleanups.push(stopA);
     await waitFor(a.status, (s) => s.pendingCommits === 0 && s.state === "synced", 20_000, "a uploaded");
@@ -268,7 +302,8 @@ describe("storage faults during real sync", () => {
     const errors: string[] = [];
     let fault: ReturnType<typeof injectWriteFault> | null = null;
     const off = b.replica.onCommits((commits, origin) => {
-      if (origin === "remote" && commits.length > 0 && !fault) fault = injectWriteFault(b.name, 1, "quota", true);
+      if (origin === "remote" && commits.length > 0 && !fault)
+        fault = injectWriteFault(b.name, 1, "quota", true);
     });
     const statusSub = b.status.subscribe((s) => {
       if (s.lastError && (errors.length === 0 || errors.at(-1) !== `${s.lastError.code}@${s.lastError.at}`)) {
@@ -279,15 +314,27 @@ describe("storage faults during real sync", () => {
     // A small pull window would make this faster, but the engine's own sizes are what we test.
     const stopB = b.sync({ transports: [memoryTransport(relay.accept)], backoff: { baseMs: 5, maxMs: 50 } });
     cleanups.push(stopB);
-    const failed = await waitFor(b.status, (s) => s.lastError?.code === "QuotaExceeded", 20_000, "b to report QuotaExceeded");
+    const failed = await waitFor(
+      b.status,
+      (s) => s.lastError?.code === "QuotaExceeded",
+      20_000,
+      "b to report QuotaExceeded",
+    );
     off();
     expect(failed.lastError!.message.length).toBeGreaterThan(0);
     // Let it retry a few times against the full storage (reconnects with backoff): still whole, still typed.
     const failedWrites = fault!.failed();
     b.reconnect();
-    await waitFor(b.status, () => fault!.failed() > failedWrites + 2, 20_000, "b to retry against full storage");
+    await waitFor(
+      b.status,
+      () => fault!.failed() > failedWrites + 2,
+      20_000,
+      "b to retry against full storage",
+    );
     const codes = new Set(errors.map((e) => e.split("@")[0]));
-    expect([...codes], `every error reported while storage was full: ${errors.join(" ")}`).toEqual(["QuotaExceeded"]);
+    expect([...codes], `every error reported while storage was full: ${errors.join(" ")}`).toEqual([
+      "QuotaExceeded",
+    ]);
 
     // Nothing is half-written: every held commit is contiguous per device, its rows exist, and the
     // replica equals a clean replica given exactly the commits it holds. (Checked while storage is still
@@ -302,16 +349,29 @@ describe("storage faults during real sync", () => {
     cleanups.push(() => witness.close());
     await witness.join(await a.invite(space, "https://app.example/"));
     await witness.applyCommits(await a.exportCommits({}, { spaces: [space.id], limit: heldSeqs.length }));
-    expect(await visibleState(b, space.id) === (await visibleState(witness, space.id)), "b equals a clean replica of what it holds").toBe(true);
+    expect(
+      (await visibleState(b, space.id)) === (await visibleState(witness, space.id)),
+      "b equals a clean replica of what it holds",
+    ).toBe(true);
 
     // Room again: one reconnect and B finishes by itself.
     restoreWrites();
     b.reconnect();
-    await waitFor(b.patients.live((c) => c.count()), (n) => n === TOTAL, 30_000, `b to hold all ${TOTAL}`);
+    await waitFor(
+      b.patients.live((c) => c.count()),
+      (n) => n === TOTAL,
+      30_000,
+      `b to hold all ${TOTAL}`,
+    );
     await waitFor(b.status, (s) => s.state === "synced", 20_000, "b synced");
     expect(await b.vector([space.id])).toEqual(await a.vector([space.id]));
-    await witness.applyCommits(await a.exportCommits(await witness.vector([space.id]), { spaces: [space.id] }));
-    expect(await visibleState(b, space.id) === (await visibleState(witness, space.id)), "b equals a clean replica after sync").toBe(true);
+    await witness.applyCommits(
+      await a.exportCommits(await witness.vector([space.id]), { spaces: [space.id] }),
+    );
+    expect(
+      (await visibleState(b, space.id)) === (await visibleState(witness, space.id)),
+      "b equals a clean replica after sync",
+    ).toBe(true);
   });
 
   it("a receiver whose storage is already full when it connects reports QuotaExceeded (not a generic error), and syncs once there is room", async () => {
@@ -319,7 +379,10 @@ describe("storage faults during real sync", () => {
     cleanups.push(() => relay.close());
     const a = await open("full-a");
     const b = await open("full-b");
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const space = await a.createSpace({ name: "Full" });
     await b.join(await a.invite(space, "https://app.example/"));
     for (let i = 0; i < 10; i++) await a.patients.insert({ name: `P${i}`, ward: "A", n: i }, { space });
@@ -331,14 +394,26 @@ describe("storage faults during real sync", () => {
     const fault = injectWriteFault(b.name, 1, "quota", true);
     const stopB = b.sync({ transports: [memoryTransport(relay.accept)], backoff: { baseMs: 5, maxMs: 50 } });
     cleanups.push(stopB);
-    const seen = await waitFor(b.status, (s) => s.lastError !== undefined && fault.failed() > 0, 20_000, "b to report a storage error");
+    const seen = await waitFor(
+      b.status,
+      (s) => s.lastError !== undefined && fault.failed() > 0,
+      20_000,
+      "b to report a storage error",
+    );
     // The first thing B writes when it connects is the relay's acknowledgement vector: that write is
     // refused for lack of room too, and must be reported as the typed QuotaExceeded like any other.
-    expect.soft(seen.lastError!.code, `lastError: ${seen.lastError!.code}: ${seen.lastError!.message}`).toBe("QuotaExceeded");
+    expect
+      .soft(seen.lastError!.code, `lastError: ${seen.lastError!.code}: ${seen.lastError!.message}`)
+      .toBe("QuotaExceeded");
     expect(await snapshot(b)).toBe(before);
     restoreWrites();
     b.reconnect();
-    await waitFor(b.patients.live((c) => c.count()), (n) => n === 10, 20_000, "b to hold all 10");
+    await waitFor(
+      b.patients.live((c) => c.count()),
+      (n) => n === 10,
+      20_000,
+      "b to hold all 10",
+    );
     expect(await b.vector([space.id])).toEqual(await a.vector([space.id]));
   });
 });

@@ -25,7 +25,9 @@ describe("the fuzz driver catches an injected bug", () => {
       const why = await outcome(seed, "drop-last-change");
       if (why) caught.push(`seed ${seed}: ${why}`);
     }
-    console.log(`injected bug "drop-last-change": ${caught.length} of ${SEEDS.length} seeds diverged\n  ${caught.join("\n  ")}`);
+    console.log(
+      `injected bug "drop-last-change": ${caught.length} of ${SEEDS.length} seeds diverged\n  ${caught.join("\n  ")}`,
+    );
     expect(caught.length, "the fuzzer missed the injected bug on every seed").toBeGreaterThan(0);
     // Not a lucky seed: the bug is visible in most scenarios.
     expect(caught.length).toBeGreaterThanOrEqual(Math.ceil(SEEDS.length / 2));

@@ -1,5 +1,6 @@
 import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
 import { sequenceVerdict } from "./sequence-rule.ts";
+import { snapshotRefusal } from "./snapshot-rule.ts";
 import type {
   AppendOptions,
   AppendResult,
@@ -7,6 +8,9 @@ import type {
   ReadOptions,
   ReadResult,
   RelayStore,
+  SnapshotOptions,
+  SnapshotVerdict,
+  StoredSnapshot,
 } from "./store.ts";
 
 interface MemoryCommit {
@@ -22,6 +26,7 @@ interface MemorySpace {
   nextOrder: number;
   /** Device hex -> its commits, index i holding seq i + 1. */
   devices: Map<string, MemoryCommit[]>;
+  snapshot: StoredSnapshot | undefined;
 }
 
 /**
@@ -38,7 +43,14 @@ export class MemoryStore implements RelayStore {
     this.#check();
     let s = this.#spaces.get(space);
     if (!s) {
-      s = { tokenHash: tokenHash.slice(), bytes: 0, commits: 0, nextOrder: 1, devices: new Map() };
+      s = {
+        tokenHash: tokenHash.slice(),
+        bytes: 0,
+        commits: 0,
+        nextOrder: 1,
+        devices: new Map(),
+        snapshot: undefined,
+      };
       this.#spaces.set(space, s);
     }
     return s.tokenHash.slice();
@@ -100,6 +112,30 @@ export class MemoryStore implements RelayStore {
     }
     const { picked, bytes, more } = selectForRead(runs, options.maxBytes, options.maxCount);
     return { commits: picked.map((c) => c.ref.slice()), bytes, more };
+  }
+
+  async putSnapshot(
+    space: string,
+    vector: ReadonlyMap<string, number>,
+    bytes: Uint8Array,
+    options: SnapshotOptions = {},
+  ): Promise<SnapshotVerdict> {
+    this.#check();
+    const s = this.#spaces.get(space);
+    if (!s) throw new Error(`Space ${space} is not registered.`);
+    const refusal = snapshotRefusal(vector, (d) => s.devices.get(d)?.length ?? 0, s.snapshot?.vector);
+    if (refusal) return refusal;
+    const bytesAfter = s.bytes - (s.snapshot?.bytes.length ?? 0) + bytes.length;
+    if (options.quotaBytes !== undefined && bytesAfter > options.quotaBytes) return "quota";
+    s.snapshot = { vector: new Map(vector), bytes: bytes.slice() };
+    s.bytes = bytesAfter;
+    return "stored";
+  }
+
+  async getSnapshot(space: string): Promise<StoredSnapshot | undefined> {
+    this.#check();
+    const snapshot = this.#spaces.get(space)?.snapshot;
+    return snapshot && { vector: new Map(snapshot.vector), bytes: snapshot.bytes.slice() };
   }
 
   async usage(space: string): Promise<{ commits: number; bytes: number }> {

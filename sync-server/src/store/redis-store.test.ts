@@ -28,13 +28,15 @@ describe("RedisStore specifics", () => {
     try {
       const space = randomId();
       await store.registerSpace(space, sha256(new Uint8Array([1])));
+      const device = randomId();
       await store.append(
         space,
-        makeChain(space, randomId(), 2).map((c) => incomingCommit(c)),
+        makeChain(space, device, 2).map((c) => incomingCommit(c)),
         {
           quotaBytes: 1 << 20,
         },
       );
+      expect(await store.putSnapshot(space, new Map([[device, 2]]), new Uint8Array(10))).toBe("stored");
       const keys = (await client.keys("tags:*")).sort();
       expect(keys).toEqual([
         "tags:stats",
@@ -42,6 +44,7 @@ describe("RedisStore specifics", () => {
         `tags:{${space}}:heads`,
         `tags:{${space}}:idx`,
         `tags:{${space}}:meta`,
+        `tags:{${space}}:snap`,
       ]);
     } finally {
       client.disconnect();
@@ -70,6 +73,35 @@ describe("RedisStore specifics", () => {
       });
       const all = await b.read(space, new Map(), { maxBytes: 1 << 30, maxCount: 1000 });
       expect(all.commits.length).toBe(40);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("keeps the dominating snapshot when two stores put snapshots at once", async () => {
+    const a = await RedisStore.open({ url: redis.url, keyPrefix: "snaprace:" });
+    const b = await RedisStore.open({ url: redis.url, keyPrefix: "snaprace:" });
+    try {
+      const space = randomId();
+      const device = randomId();
+      await a.registerSpace(space, sha256(new Uint8Array([1])));
+      const chain = makeChain(space, device, 20).map((c) => incomingCommit(c));
+      await a.append(space, chain, { quotaBytes: 1 << 30 });
+      for (let seq = 2; seq <= 20; seq += 2) {
+        const [older, newer] = await Promise.all([
+          a.putSnapshot(space, new Map([[device, seq - 1]]), new Uint8Array(100).fill(seq - 1)),
+          b.putSnapshot(space, new Map([[device, seq]]), new Uint8Array(200).fill(seq)),
+        ]);
+        expect(newer).toBe("stored");
+        expect(["stored", "stale"]).toContain(older);
+        const got = await a.getSnapshot(space);
+        expect([...got!.vector]).toEqual([[device, seq]]);
+        expect(got!.bytes.length).toBe(200);
+        expect(got!.bytes[0]).toBe(seq);
+      }
+      const commitBytes = chain.reduce((n, c) => n + c.bytes.length, 0);
+      expect(await a.usage(space)).toEqual({ commits: 20, bytes: commitBytes + 200 });
     } finally {
       await a.close();
       await b.close();

@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import { fromHex, toHex } from "@shoal/client/protocol";
 import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
 import { sequenceVerdict, type DeviceHead } from "./sequence-rule.ts";
+import { decodeSnapshotVector, encodeSnapshotVector } from "./snapshot-rule.ts";
 import type {
   AppendOptions,
   AppendResult,
@@ -9,6 +10,9 @@ import type {
   ReadOptions,
   ReadResult,
   RelayStore,
+  SnapshotOptions,
+  SnapshotVerdict,
+  StoredSnapshot,
 } from "./store.ts";
 
 /** Options of `RedisStore.open`. */
@@ -27,7 +31,8 @@ export interface RedisStoreOptions {
 }
 
 /** Operation names reported to `onError`: a closed set, safe as a metrics label. */
-export type RedisOperation = "connection" | "register" | "append" | "read" | "stats" | "durability";
+export type RedisOperation =
+  "connection" | "register" | "append" | "read" | "snapshot" | "stats" | "durability";
 
 // Snapshot for `append`: registration, bytes used, the head (seq and its index entry) of each device of
 // the batch, and the index entry stored at each commit's (device, seq) if any. Missing values are ""
@@ -77,6 +82,32 @@ redis.call('HINCRBY', KEYS[1], 'bytes', added)
 redis.call('HINCRBY', KEYS[1], 'commits', count)
 return 1`;
 
+// The snapshot rule of snapshot-rule.ts (gap, then stale, then quota) and the replacing write, in one
+// script so that no append or other snapshot can come between the checks and the write. KEYS: meta,
+// heads, snap. ARGV: quota ("" for none), vector text, size, bytes, then (device, seq) per vector
+// entry. Returns { verdict, bytes added to the space }.
+const PUT_SNAPSHOT_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'token') ~= 1 then return { 'unregistered', 0 } end
+local new = {}
+for i = 5, #ARGV, 2 do
+  local seq = tonumber(ARGV[i + 1])
+  if seq > tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0') then return { 'gap', 0 } end
+  new[ARGV[i]] = seq
+end
+local old = redis.call('HMGET', KEYS[3], 'vector', 'size')
+if old[1] then
+  for device, seq in string.gmatch(old[1], '(%x+):(%d+)') do
+    if (new[device] or 0) < tonumber(seq) then return { 'stale', 0 } end
+  end
+end
+local delta = tonumber(ARGV[3]) - tonumber(old[2] or '0')
+if ARGV[1] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0') + delta > tonumber(ARGV[1]) then
+  return { 'quota', 0 }
+end
+redis.call('HSET', KEYS[3], 'vector', ARGV[2], 'size', ARGV[3], 'bytes', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'bytes', delta)
+return { 'stored', delta }`;
+
 // Compare-and-append fails only when another instance moved one of the same devices' heads (or the
 // space's usage past the quota) between snapshot and write; a few rounds settle it.
 const MAX_APPEND_ROUNDS = 16;
@@ -86,17 +117,20 @@ type SnapshotReply = [number, string, string[], string[]];
 interface ScriptedRedis extends Redis {
   shoalSnapshot(...args: (string | number)[]): Promise<SnapshotReply>;
   shoalAppend(...args: (string | number | Buffer)[]): Promise<number>;
+  shoalPutSnapshot(...args: (string | number | Buffer)[]): Promise<[string, number]>;
 }
 
 /**
  * A `RelayStore` on Redis, so several relay instances share one store (docs/SCALING.md). Per space,
- * four hashes whose keys carry the space id as a hash tag (`shoal:{<space>}:meta|heads|idx|bytes`), so
- * Redis Cluster keeps a space on one slot and its Lua scripts stay legal there:
+ * up to five hashes whose keys carry the space id as a hash tag
+ * (`shoal:{<space>}:meta|heads|idx|bytes|snap`), so Redis Cluster keeps a space on one slot and its Lua scripts stay legal there:
  *
  * - `meta`: `token` (hex SHA-256 of the access token), `bytes`, `commits`, `order` (arrival counter);
  * - `heads`: device -> highest stored seq;
  * - `idx`: `<device>:<seq>` -> `<order>:<size>:<hashHex>`;
- * - `bytes`: `<device>:<seq>` -> the sealed commit.
+ * - `bytes`: `<device>:<seq>` -> the sealed commit;
+ * - `snap` (only once a snapshot was stored): `vector` (`<device>:<seq>,...`), `size`, `bytes` (the
+ *   sealed snapshot). Its size is part of `meta.bytes`, so it counts toward the quota.
  *
  * Totals for `/metrics` live in `shoal:stats`, updated after each write (not atomically with it: a
  * crash in between only skews a gauge).
@@ -145,6 +179,7 @@ export class RedisStore implements RelayStore {
     }) as ScriptedRedis;
     client.defineCommand("shoalSnapshot", { numberOfKeys: 3, lua: SNAPSHOT_LUA });
     client.defineCommand("shoalAppend", { numberOfKeys: 4, lua: APPEND_LUA });
+    client.defineCommand("shoalPutSnapshot", { numberOfKeys: 3, lua: PUT_SNAPSHOT_LUA });
     const store = new RedisStore(client, options);
     // ioredis emits 'error' for every failed (re)connection; without a listener Node would print each.
     client.on("error", () => options.onError?.("connection"));
@@ -318,6 +353,41 @@ export class RedisStore implements RelayStore {
     });
   }
 
+  async putSnapshot(
+    space: string,
+    vector: ReadonlyMap<string, number>,
+    bytes: Uint8Array,
+    options: SnapshotOptions = {},
+  ): Promise<SnapshotVerdict> {
+    return this.#run("snapshot", async () => {
+      // One script: atomic, and with appendfsync always Redis fsyncs its AOF before replying.
+      const [verdict, delta] = await this.#client.shoalPutSnapshot(
+        this.#key(space, "meta"),
+        this.#key(space, "heads"),
+        this.#key(space, "snap"),
+        options.quotaBytes === undefined ? "" : options.quotaBytes,
+        encodeSnapshotVector(vector),
+        bytes.length,
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        ...[...vector].flatMap(([device, seq]) => [device, seq]),
+      );
+      if (verdict === "unregistered") throw new Error(`Space ${space} is not registered.`);
+      if (verdict === "stored" && delta !== 0) {
+        this.#client.hincrby(this.#statsKey(), "bytes", delta).catch(() => this.#options.onError?.("stats"));
+      }
+      return verdict as SnapshotVerdict;
+    });
+  }
+
+  async getSnapshot(space: string): Promise<StoredSnapshot | undefined> {
+    return this.#run("read", async () => {
+      // One HMGET: the vector and the bytes of one and the same snapshot.
+      const [vector, bytes] = await this.#client.hmgetBuffer(this.#key(space, "snap"), "vector", "bytes");
+      if (!vector || !bytes) return undefined;
+      return { vector: decodeSnapshotVector(vector.toString("latin1")), bytes: new Uint8Array(bytes) };
+    });
+  }
+
   async usage(space: string): Promise<{ commits: number; bytes: number }> {
     return this.#run("read", async () => {
       const [bytes, commits] = await this.#client.hmget(this.#key(space, "meta"), "bytes", "commits");
@@ -344,7 +414,7 @@ export class RedisStore implements RelayStore {
     else this.#client.disconnect();
   }
 
-  #key(space: string, part: "meta" | "heads" | "idx" | "bytes"): string {
+  #key(space: string, part: "meta" | "heads" | "idx" | "bytes" | "snap"): string {
     return `${this.#prefix}{${space}}:${part}`;
   }
 

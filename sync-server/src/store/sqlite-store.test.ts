@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +40,37 @@ describe("SqliteStore on disk", () => {
       expect((await second.read(space, new Map(), { maxBytes: 1 << 20, maxCount: 10 })).commits.length).toBe(
         3,
       );
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("keeps the snapshot and its place in the quota across a reopen", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shoal-sqlite-"));
+    try {
+      const file = join(dir, "relay.sqlite");
+      const space = randomId();
+      const device = randomId();
+      const chain = makeChain(space, device, 2);
+      const blob = new Uint8Array(randomBytes(3 << 20));
+      const first = new SqliteStore(file);
+      await first.registerSpace(space, sha256(new Uint8Array([1])));
+      await first.append(
+        space,
+        chain.map((c) => incomingCommit(c)),
+        { quotaBytes: 1 << 30 },
+      );
+      expect(await first.putSnapshot(space, new Map([[device, 2]]), blob)).toBe("stored");
+      const usage = await first.usage(space);
+      await first.close();
+      const second = new SqliteStore(file);
+      const got = await second.getSnapshot(space);
+      expect([...got!.vector]).toEqual([[device, 2]]);
+      expect(Buffer.from(got!.bytes).equals(Buffer.from(blob))).toBe(true);
+      expect(await second.usage(space)).toEqual(usage);
+      // The stored vector still decides what is stale after the reopen.
+      expect(await second.putSnapshot(space, new Map([[device, 1]]), blob)).toBe("stale");
       await second.close();
     } finally {
       rmSync(dir, { recursive: true });

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
 import { sequenceVerdict } from "./sequence-rule.ts";
+import { decodeSnapshotVector, encodeSnapshotVector, snapshotRefusal } from "./snapshot-rule.ts";
 import type {
   AppendOptions,
   AppendResult,
@@ -10,6 +11,9 @@ import type {
   ReadOptions,
   ReadResult,
   RelayStore,
+  SnapshotOptions,
+  SnapshotVerdict,
+  StoredSnapshot,
 } from "./store.ts";
 
 const SCHEMA = `
@@ -35,6 +39,12 @@ CREATE TABLE IF NOT EXISTS commits (
   hash BLOB NOT NULL,
   bytes BLOB NOT NULL,
   UNIQUE (space, device, seq)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+  space TEXT PRIMARY KEY,
+  vector TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  bytes BLOB NOT NULL
 );
 `;
 
@@ -75,6 +85,11 @@ export class SqliteStore implements RelayStore {
         "SELECT id, size FROM commits WHERE space = ? AND device = ? AND seq > ? ORDER BY seq LIMIT ?",
       ),
       bytesById: db.prepare("SELECT bytes FROM commits WHERE id = ?").pluck(),
+      snapshotMeta: db.prepare("SELECT vector, size FROM snapshots WHERE space = ?"),
+      snapshot: db.prepare("SELECT vector, bytes FROM snapshots WHERE space = ?"),
+      putSnapshot: db.prepare(
+        "INSERT OR REPLACE INTO snapshots (space, vector, size, bytes) VALUES (?, ?, ?, ?)",
+      ),
       stats: db.prepare(
         "SELECT count(*) AS spaces, coalesce(sum(commits), 0) AS commits, coalesce(sum(bytes), 0) AS bytes FROM spaces",
       ),
@@ -163,6 +178,38 @@ export class SqliteStore implements RelayStore {
     const { picked, bytes, more } = selectForRead(runs, options.maxBytes, options.maxCount);
     const commits = picked.map((c) => toBytes(this.#stmt.bytesById.get(c.ref)));
     return { commits, bytes, more };
+  }
+
+  async putSnapshot(
+    space: string,
+    vector: ReadonlyMap<string, number>,
+    bytes: Uint8Array,
+    options: SnapshotOptions = {},
+  ): Promise<SnapshotVerdict> {
+    // IMMEDIATE: the checks and the write see one state; synchronous=FULL makes the commit durable.
+    return this.#db
+      .transaction((): SnapshotVerdict => {
+        const usage = this.#stmt.usage.get(space) as { bytes: number } | undefined;
+        if (!usage) throw new Error(`Space ${space} is not registered.`);
+        const old = this.#stmt.snapshotMeta.get(space) as { vector: string; size: number } | undefined;
+        const refusal = snapshotRefusal(
+          vector,
+          (device) => (this.#stmt.head.get(space, device) as { seq: number } | undefined)?.seq ?? 0,
+          old && decodeSnapshotVector(old.vector),
+        );
+        if (refusal) return refusal;
+        const delta = bytes.length - (old?.size ?? 0);
+        if (options.quotaBytes !== undefined && usage.bytes + delta > options.quotaBytes) return "quota";
+        this.#stmt.putSnapshot.run(space, encodeSnapshotVector(vector), bytes.length, bytes);
+        this.#stmt.addUsage.run(delta, 0, space);
+        return "stored";
+      })
+      .immediate();
+  }
+
+  async getSnapshot(space: string): Promise<StoredSnapshot | undefined> {
+    const row = this.#stmt.snapshot.get(space) as { vector: string; bytes: Buffer } | undefined;
+    return row && { vector: decodeSnapshotVector(row.vector), bytes: toBytes(row.bytes) };
   }
 
   async usage(space: string): Promise<{ commits: number; bytes: number }> {

@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toHex } from "@shoal/client/protocol";
+import { randomBytes as nodeRandomBytes } from "node:crypto";
 import { makeChain, randomId, sha256 } from "./commit-fixtures.ts";
 import { incomingCommit } from "./incoming-commit.ts";
 import type { RelayStore } from "./store.ts";
 
 const BIG_QUOTA = { quotaBytes: 1 << 30 };
+const randomBytes = (n: number) => new Uint8Array(nodeRandomBytes(n));
 const ALL = { maxBytes: 1 << 30, maxCount: 10_000 };
 
 /**
@@ -150,6 +152,98 @@ export function runStoreContract(
       const rest = await store.read(space, new Map([[d, 3]]), { maxBytes: 1 << 20, maxCount: 2 });
       expect(rest.commits.map(toHex)).toEqual(chain.slice(3).map(toHex));
       expect(rest.more).toBe(false);
+    });
+
+    it("has no snapshot at first, then stores one and returns it", async () => {
+      expect(await store.getSnapshot(space)).toBeUndefined();
+      const d = randomId();
+      await store.append(space, inc(makeChain(space, d, 3)), BIG_QUOTA);
+      const bytes = randomBytes(5000);
+      expect(await store.putSnapshot(space, new Map([[d, 2]]), bytes)).toBe("stored");
+      const got = await store.getSnapshot(space);
+      expect([...got!.vector]).toEqual([[d, 2]]);
+      expect(toHex(got!.bytes)).toBe(toHex(bytes));
+      // Another space still has none.
+      const other = randomId();
+      await store.registerSpace(other, hashA);
+      expect(await store.getSnapshot(other)).toBeUndefined();
+    });
+
+    it("replaces a snapshot only with a dominating vector, and refuses a stale one", async () => {
+      const d = randomId();
+      const e = randomId();
+      await store.append(space, inc([...makeChain(space, d, 3), ...makeChain(space, e, 2)]), BIG_QUOTA);
+      const first = randomBytes(10);
+      expect(await store.putSnapshot(space, new Map([[d, 2]]), first)).toBe("stored");
+      // Lower for d: stale. Not naming d at all (d absent = 0): stale too.
+      expect(
+        await store.putSnapshot(
+          space,
+          new Map([
+            [d, 1],
+            [e, 2],
+          ]),
+          randomBytes(10),
+        ),
+      ).toBe("stale");
+      expect(await store.putSnapshot(space, new Map([[e, 2]]), randomBytes(10))).toBe("stale");
+      expect(toHex((await store.getSnapshot(space))!.bytes)).toBe(toHex(first));
+      // Equal vectors dominate: replaced.
+      const equal = randomBytes(12);
+      expect(await store.putSnapshot(space, new Map([[d, 2]]), equal)).toBe("stored");
+      expect(toHex((await store.getSnapshot(space))!.bytes)).toBe(toHex(equal));
+      const newer = randomBytes(7);
+      expect(
+        await store.putSnapshot(
+          space,
+          new Map([
+            [e, 1],
+            [d, 3],
+          ]),
+          newer,
+        ),
+      ).toBe("stored");
+      const got = await store.getSnapshot(space);
+      expect(new Map(got!.vector)).toEqual(
+        new Map([
+          [d, 3],
+          [e, 1],
+        ]),
+      );
+      expect(toHex(got!.bytes)).toBe(toHex(newer));
+    });
+
+    it("refuses a snapshot that claims commits the store does not hold (gap)", async () => {
+      const d = randomId();
+      await store.append(space, inc(makeChain(space, d, 2)), BIG_QUOTA);
+      expect(await store.putSnapshot(space, new Map([[d, 3]]), randomBytes(10))).toBe("gap");
+      expect(await store.putSnapshot(space, new Map([[randomId(), 1]]), randomBytes(10))).toBe("gap");
+      expect(await store.getSnapshot(space)).toBeUndefined();
+      // Gap wins over stale: the claim is checked first.
+      expect(await store.putSnapshot(space, new Map([[d, 2]]), randomBytes(10))).toBe("stored");
+      expect(await store.putSnapshot(space, new Map([[d, 5]]), randomBytes(10))).toBe("gap");
+      // The empty vector is no gap, but stale against a stored snapshot.
+      expect(await store.putSnapshot(space, new Map(), randomBytes(10))).toBe("stale");
+    });
+
+    it("counts snapshot bytes toward usage and quota, freeing the replaced snapshot's", async () => {
+      const d = randomId();
+      const chain = makeChain(space, d, 2, { bodyBytes: 100 });
+      await store.append(space, inc(chain), BIG_QUOTA);
+      const commitBytes = chain.reduce((n, c) => n + c.length, 0);
+      expect(await store.putSnapshot(space, new Map([[d, 1]]), randomBytes(1000))).toBe("stored");
+      expect(await store.usage(space)).toEqual({ commits: 2, bytes: commitBytes + 1000 });
+      expect(await store.putSnapshot(space, new Map([[d, 2]]), randomBytes(300))).toBe("stored");
+      expect(await store.usage(space)).toEqual({ commits: 2, bytes: commitBytes + 300 });
+      // Replacing frees the old size first: 300 -> 500 fits a quota of commits + 500, 501 does not.
+      const quota = { quotaBytes: commitBytes + 500 };
+      expect(await store.putSnapshot(space, new Map([[d, 2]]), randomBytes(501), quota)).toBe("quota");
+      expect(await store.putSnapshot(space, new Map([[d, 2]]), randomBytes(500), quota)).toBe("stored");
+      expect(await store.usage(space)).toEqual({ commits: 2, bytes: commitBytes + 500 });
+      // The snapshot's bytes leave no room for a further commit under that quota.
+      const next = makeChain(space, d, 1, { from: 3, prevHash: sha256(chain[1]!), bodyBytes: 100 });
+      expect((await store.append(space, inc(next), quota)).refused?.code).toBe("quota");
+      expect((await store.append(space, inc(next), BIG_QUOTA)).stored.length).toBe(1);
     });
 
     it("keeps spaces apart and counts totals", async () => {

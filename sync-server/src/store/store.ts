@@ -30,12 +30,48 @@ export interface RelayStore {
    * before `maxBytes` or `maxCount` would be exceeded.
    */
   read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult>;
-  /** Bytes and commits stored for a space (0 for an unknown space). */
+  /**
+   * Stores `bytes` as the space's one snapshot, described by `vector` (device hex -> seq), in one
+   * atomic durable write, and frees the bytes of the snapshot it replaces. Checks, atomically with the
+   * write and in this order:
+   * - `"gap"`: the vector names a seq beyond the device's stored head (absent = 0): the snapshot would
+   *   claim commits the relay cannot serve after it;
+   * - `"stale"`: a stored snapshot has a seq above the new vector's for some device (absent = 0), i.e.
+   *   the new vector does not dominate the stored one (equal vectors do dominate: it is replaced);
+   * - `"quota"` (only with `options.quotaBytes`): the space would hold more than that many bytes,
+   *   counting its commits and the new snapshot instead of the old one.
+   * Otherwise `"stored"`: when the promise resolves the snapshot survives a crash. A refusal keeps the
+   * stored snapshot. Throws for an unregistered space.
+   */
+  putSnapshot(
+    space: string,
+    vector: ReadonlyMap<string, number>,
+    bytes: Uint8Array,
+    options?: SnapshotOptions,
+  ): Promise<SnapshotVerdict>;
+  /** The space's snapshot and its vector, or `undefined` when it has none. */
+  getSnapshot(space: string): Promise<StoredSnapshot | undefined>;
+  /** Bytes (commits and the snapshot) and commits stored for a space (0 for an unknown space). */
   usage(space: string): Promise<{ commits: number; bytes: number }>;
   /** Totals over the whole store, for `/metrics`. */
   stats(): Promise<{ spaces: number; commits: number; bytes: number }>;
   /** Flushes and releases resources. The store is unusable afterwards. */
   close(): Promise<void>;
+}
+
+/** Limits applied by `putSnapshot`. */
+export interface SnapshotOptions {
+  /** Refuse (`"quota"`) if the space would then hold more than this many bytes. */
+  quotaBytes?: number;
+}
+
+/** What `putSnapshot` did: stored, or why it kept the old snapshot. */
+export type SnapshotVerdict = "stored" | "stale" | "gap" | "quota";
+
+/** A stored snapshot: its version vector (device hex -> seq) and its opaque sealed bytes. */
+export interface StoredSnapshot {
+  vector: Map<string, number>;
+  bytes: Uint8Array;
 }
 
 /** A commit ready to append: its routing fields, its hashes and its whole sealed bytes. */

@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase, type Database } from "../../src/index.ts";
+import { memoryTransport } from "../../src/transports/memory-transport.ts";
+import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
+import { waitFor } from "../wait-for.ts";
+
+type P = { name: string; ward: string; notes: string };
+const collections = { patients: { indexes: "id, name, ward", text: ["notes"] } };
+let n = 0;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function device(relay: ReturnType<typeof inProcessRelay>, snapshots: { bootstrap?: boolean; publishEvery?: number }) {
+  const db = await openDatabase<{ patients: P }>({ name: `snap-sync-${n++}`, collections });
+  const stop = () => db.sync({ transports: [memoryTransport(relay.accept)], snapshots });
+  cleanups.push(() => db.close());
+  return { db, stop };
+}
+
+const count = (db: Database<{ patients: P }>) => db.live(() => db.patients.count());
+
+describe("snapshots through the relay", () => {
+  it("a fresh device bootstraps from the snapshot plus the commits after it, equal to one that replayed everything", async () => {
+    const relay = inProcessRelay();
+    const a = await device(relay, { publishEvery: 0 });
+    const space = await a.db.createSpace({ name: "Clinic" });
+    const link = await a.db.invite(space, "x:");
+    const stopA = a.stop();
+    cleanups.push(stopA);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      ids.push(
+        await a.db.transact(async (tx) => {
+          let last = "";
+          for (let k = 0; k < 10; k++) last = await tx.patients.insert({ name: `P${i}-${k}`, ward: "A", notes: `n${i}` }, { space });
+          return last;
+        }),
+      );
+    }
+    for (const id of ids.slice(0, 5)) await a.db.patients.update(id, (p) => void (p.notes = `${p.notes} edited`));
+    await a.db.patients.delete(ids[5]!);
+    await waitFor(a.db.status, (s) => s.pendingCommits === 0 && s.state === "synced", 20_000, "a uploaded");
+    expect(await a.db.publishSnapshot(space)).toBe(true);
+    // After the snapshot: more commits, which a fresh device must pull as commits.
+    for (let i = 0; i < 3; i++) await a.db.patients.update(ids[6 + i]!, (p) => void (p.ward = "B"));
+    await waitFor(a.db.status, (s) => s.pendingCommits === 0, 20_000, "a uploaded the later commits");
+
+    const fresh = await device(relay, { bootstrap: true, publishEvery: 0 });
+    await fresh.db.join(link);
+    cleanups.push(fresh.stop());
+    const replay = await device(relay, { bootstrap: false, publishEvery: 0 });
+    await replay.db.join(link);
+    cleanups.push(replay.stop());
+    for (const d of [fresh, replay]) await waitFor(count(d.db), (c) => c === 199, 20_000, "all records");
+    const total = (await a.db.exportCommits({}, { spaces: [space.id] })).length;
+    for (const d of [fresh, replay]) {
+      await waitFor(d.db.live(() => d.db.vector([space.id])), (v) => v[space.id]?.[a.db.deviceId] === total, 20_000, "every commit");
+    }
+    // The fresh device applied only the commits after the snapshot as commits.
+    expect(fresh.db.replica.stats.remoteCommits).toBe(3);
+    expect(replay.db.replica.stats.remoteCommits).toBe(total);
+    const state = async (db: Database<{ patients: P }>) => ({
+      rows: await db.patients.orderBy("id").toArray(),
+      vector: await db.vector([space.id]),
+      history: await Promise.all(ids.map(async (id) => (await db.patients.history(id)).map((h) => [h.commit, h.op, h.paths]).sort())),
+    });
+    expect(await state(fresh.db)).toEqual(await state(replay.db));
+    expect(await state(fresh.db)).toEqual(await state(a.db));
+  });
+
+  it("devices publish snapshots by themselves every N commits, and an older one never replaces a newer one", async () => {
+    const relay = inProcessRelay();
+    const a = await device(relay, { publishEvery: 10 });
+    const space = await a.db.createSpace({ name: "Auto" });
+    cleanups.push(a.stop());
+    for (let i = 0; i < 12; i++) await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+    await waitFor(a.db.status, (s) => s.transports.some((t) => t.lastSnapshotAt !== undefined), 20_000, "a snapshot published");
+    const stored = async () => (await relay.store.getSnapshot(space.id))?.vector.get(a.db.deviceId) ?? 0;
+    expect(await stored()).toBeGreaterThanOrEqual(10);
+    // A device that holds less may not replace it.
+    const b = await device(relay, { bootstrap: false, publishEvery: 0 });
+    await b.db.join(await a.db.invite(space, "x:"));
+    cleanups.push(b.stop());
+    await waitFor(b.db.status, (s) => s.state === "synced", 20_000, "b synced");
+    const before = await relay.store.getSnapshot(space.id);
+    expect(await b.db.publishSnapshot(space)).toBe(before!.vector.get(a.db.deviceId)! <= (await b.db.vector([space.id]))[space.id]![a.db.deviceId]!);
+    expect((await relay.store.getSnapshot(space.id))!.vector.get(a.db.deviceId)).toBeGreaterThanOrEqual(before!.vector.get(a.db.deviceId)!);
+  });
+});
