@@ -9,14 +9,19 @@ interface AckRow {
 
 /**
  * Records sequences the relay acknowledged as durably stored, never lowering one (acks can arrive
- * out of order across reconnects, and a wiped relay's lower vector must not undo a receipt).
+ * out of order across reconnects, and a wiped relay's lower vector must not undo a receipt), and never
+ * beyond what this replica holds: a relay claiming commits that do not exist here proves nothing.
  */
 export async function recordAcks(dexie: Dexie, space: SpaceId, entries: readonly { device: DeviceId; seq: number }[]): Promise<void> {
   if (entries.length === 0) return;
   const t = dexie.table<AckRow>("_acks");
-  await dexie.transaction("rw", t, async () => {
-    const cur = await t.bulkGet(entries.map((e) => [space, e.device]));
-    const up = entries.filter((e, i) => (cur[i]?.seq ?? 0) < e.seq).map((e) => ({ space, device: e.device, seq: e.seq }));
+  const vectors = dexie.table<AckRow>("_vectors");
+  await dexie.transaction("rw", t, vectors, async () => {
+    const keys = entries.map((e) => [space, e.device]);
+    const [cur, held] = await Promise.all([t.bulkGet(keys), vectors.bulkGet(keys)]);
+    const up = entries
+      .map((e, i) => ({ space, device: e.device, seq: Math.min(e.seq, held[i]?.seq ?? 0) }))
+      .filter((e, i) => (cur[i]?.seq ?? 0) < e.seq);
     if (up.length > 0) await t.bulkPut(up);
   });
 }

@@ -17,6 +17,7 @@ import type { Commit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
 import type { OpenedCommit, SpaceSealer } from "./sealer.ts";
 import { concatBytes } from "../crypto/bytes.ts";
+import { asStorageError } from "../replica/quota.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotContent } from "./snapshot-codec.ts";
 import { openSnapshot, sealSnapshot } from "./snapshot-seal.ts";
 
@@ -231,8 +232,9 @@ export class SpaceSession {
   }
 
   #enqueue(job: () => Promise<void>): void {
-    this.#work = this.#work.then(job).catch((e) => {
+    this.#work = this.#work.then(job).catch((err) => {
       if (this.#stopped) return;
+      const e = asStorageError(err);
       this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
     });
   }
@@ -242,16 +244,16 @@ export class SpaceSession {
       case "welcome": {
         this.#attempt = 0;
         this.#sent.clear();
-        for (const e of m.vector) {
-          this.#sent.set(toHex(e.device), e.seq);
-          this.#noteAck(toHex(e.device), e.seq);
+        const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
+        const entries = this.#believable(m.vector, mine);
+        for (const e of entries) {
+          this.#sent.set(e.device, e.seq);
+          this.#noteAck(e.device, e.seq);
         }
         this.#welcomed = true;
         this.#hooks.state("connected");
-        await this.#replica.recordAcks(this.space, m.vector.map((e) => ({ device: toHex(e.device) as DeviceId, seq: e.seq })));
-        this.#hooks.acked();
-        const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
-        if (this.#snapshots.bootstrap && Object.keys(ours).length === 0 && m.vector.length > 0) {
+        await this.#recordAcks(entries);
+        if (this.#snapshots.bootstrap && Object.keys(mine).length === 0 && m.vector.length > 0) {
           // A fresh device: the relay's snapshot first, then only the commits after it.
           this.#snapshotIn = [];
           this.#send({ type: "snapshot-get", space: this.#spaceBytes });
@@ -273,7 +275,8 @@ export class SpaceSession {
       case "commits":
         try {
           await this.#receive(m.commits);
-        } catch (e) {
+        } catch (err) {
+          const e = asStorageError(err);
           // Storage refused the batch (quota, I/O): nothing of it was kept. Report it and drop the
           // connection, so the session retries later with backoff from the vectors, as after any cut.
           this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
@@ -290,11 +293,11 @@ export class SpaceSession {
         }
         return;
       case "ack": {
-        const entries = m.entries.map((e) => ({ device: toHex(e.device) as DeviceId, seq: e.seq }));
+        const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
+        const entries = this.#believable(m.entries, mine);
         for (const e of entries) this.#noteAck(e.device, e.seq);
         this.#inflight = this.#inflight.filter((f) => (this.#acked.get(f.device) ?? 0) < f.seq);
-        await this.#replica.recordAcks(this.space, entries);
-        this.#hooks.acked();
+        await this.#recordAcks(entries);
         await this.#upload();
         if (this.#inflight.length === 0) await this.#maybePublish();
         return;
@@ -395,6 +398,35 @@ export class SpaceSession {
     return { stored };
   }
 
+  /**
+   * The entries of a relay's vector or ack that can be true: the relay cannot hold commits of THIS
+   * device that this device never made (a lying or confused relay must not turn into receipts, nor stop
+   * uploads); other devices' commits it may well hold beyond ours.
+   */
+  #believable(entries: VectorEntry[], mine: Record<string, number>): { device: DeviceId; seq: number }[] {
+    const me = this.#replica.device;
+    const out: { device: DeviceId; seq: number }[] = [];
+    for (const e of entries) {
+      const device = toHex(e.device) as DeviceId;
+      if (device === me && e.seq > (mine[me] ?? 0)) {
+        this.#hooks.error(new ProtocolError("bad-field", `The relay claims commits of this device it never made (up to ${e.seq}); ignored.`));
+        continue;
+      }
+      out.push({ device, seq: e.seq });
+    }
+    return out;
+  }
+
+  /** Keeps receipts; a storage failure here is reported but never stops syncing (receipts are advisory). */
+  async #recordAcks(entries: { device: DeviceId; seq: number }[]): Promise<void> {
+    try {
+      await this.#replica.recordAcks(this.space, entries);
+      this.#hooks.acked();
+    } catch (e) {
+      this.#hooks.error(asStorageError(e) as ShoalError);
+    }
+  }
+
   #noteAck(device: string, seq: number): void {
     if ((this.#acked.get(device) ?? 0) < seq) this.#acked.set(device, seq);
     if ((this.#sent.get(device) ?? 0) < seq) this.#sent.set(device, seq);
@@ -430,15 +462,19 @@ export class SpaceSession {
       }
     }
     if (opened.length === 0) return;
-    for (const o of opened) this.#noteAck(o.commit.device, o.commit.seq);
-    // The relay sent them, so it holds them durably: a receipt for their authors' commits too.
-    const held = new Map<string, number>();
-    for (const o of opened) held.set(o.commit.device, Math.max(held.get(o.commit.device) ?? 0, o.commit.seq));
-    await this.#replica.recordAcks(this.space, [...held].map(([device, seq]) => ({ device: device as DeviceId, seq })));
+    const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
+    for (const o of opened) {
+      // Our own commits coming back prove the relay holds them only if we made them.
+      if (o.commit.device !== this.#replica.device || o.commit.seq <= (mine[o.commit.device] ?? 0)) this.#noteAck(o.commit.device, o.commit.seq);
+    }
     const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
     const refused = new Set(report.rejected.map((r) => r.id));
     for (const r of report.rejected) this.#hooks.error(r.error);
     await this.#sealer.keep(opened.filter((o) => !refused.has(o.commit.id)));
+    // The relay sent them, so it holds them durably: receipts for their authors' commits too.
+    const held = new Map<string, number>();
+    for (const o of opened) held.set(o.commit.device, Math.max(held.get(o.commit.device) ?? 0, o.commit.seq));
+    await this.#recordAcks([...held].map(([device, seq]) => ({ device: device as DeviceId, seq })));
   }
 
   /** Sends what the relay lacks, oldest first per device, within the window. */
