@@ -39,6 +39,9 @@ export default defineConfig(({ mode }) => ({
   // Under vitest the app settings (root: demo-app in particular) would move the test projects' root.
   ...(process.env.VITEST ? {} : appConfig(mode)),
   test: {
+    // Vitest's default on this 2-core machine is one worker; many suites wait on real processes and
+    // timers rather than the CPU, so two files at a time halve the wall time.
+    maxWorkers: 2,
     projects: [
       {
         test: {
