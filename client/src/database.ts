@@ -19,6 +19,7 @@ import { formatInviteLink } from "./spaces/invite-link.ts";
 import { joinSpace } from "./spaces/join-space.ts";
 import { readAcks, recordAcks } from "./sync/acks.ts";
 import { SyncEngine } from "./sync/sync-engine.ts";
+import { TabLeader, webLocks } from "./sync/tab-leader.ts";
 import { importSnapshot, readSnapshot } from "./sync/snapshot-io.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
 import type { Transport } from "./sync/transport.ts";
@@ -38,6 +39,12 @@ export interface SyncOptions {
    * publishes one every `publishEvery` commits (default 1,000; 0 never).
    */
   snapshots?: { bootstrap?: boolean; publishEvery?: number };
+  /**
+   * One relay connection per browser (default true where the Web Locks API exists): the tabs syncing
+   * this database elect one leader that holds the connections for all of them; the others follow its
+   * status (`db.status.role`) and take over when it closes. `false` makes this tab sync on its own.
+   */
+  leaderElection?: boolean;
 }
 
 /** Where a commit is known to be durably stored. */
@@ -106,6 +113,10 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   readonly #collections = new Map<string, Collection<object>>();
   readonly #status = new ValueStore<SyncStatus>(LOCAL_STATUS);
   #engine: SyncEngine | null = null;
+  /** The tab election while `sync()` runs with it (null without Web Locks or with `leaderElection: false`). */
+  #tabs: TabLeader | null = null;
+  /** Stops what the last `sync()` started, whatever the role. */
+  #stopSync: (() => void) | null = null;
   readonly #knownSpaces: Set<string>;
 
   /** @internal Use `openDatabase`. */
@@ -301,31 +312,76 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    */
   sync(options: SyncOptions): () => void {
     this.replica.assertOpen();
-    this.#engine?.stop();
+    this.#stopSync?.();
     const transports = [...(options.transports ?? [])];
     if (options.relay) transports.push(webSocketTransport({ url: options.relay }));
     if (transports.length === 0) throw new ValidationError("sync needs a relay URL or a transport.");
     const replica = this.replica;
-    const engine = new SyncEngine(
-      replica.dexie,
-      {
-        device: replica.device,
-        vector: (spaces) => this.vector(spaces),
-        applyCommits: (commits) => this.applyCommits(commits),
-        recordAcks: (space, entries) => recordAcks(replica.dexie, space, entries),
-        readSnapshot: (space) => readSnapshot(replica, space),
-        importSnapshot: (content) => importSnapshot(replica, content),
-      },
-      transports,
-      this.#status,
-      { backoff: options.backoff, snapshots: options.snapshots },
-    );
-    this.#engine = engine;
-    engine.start();
-    return () => {
+    // Runs the engine into `status` (a store of its own, so the caller can add the role on the way).
+    const startEngine = (status: ValueStore<SyncStatus>): SyncEngine => {
+      const engine = new SyncEngine(
+        replica.dexie,
+        {
+          device: replica.device,
+          vector: (spaces) => this.vector(spaces),
+          applyCommits: (commits) => this.applyCommits(commits),
+          recordAcks: (space, entries) => recordAcks(replica.dexie, space, entries),
+          readSnapshot: (space) => readSnapshot(replica, space),
+          importSnapshot: (content) => importSnapshot(replica, content),
+        },
+        transports,
+        status,
+        { backoff: options.backoff, snapshots: options.snapshots },
+      );
+      this.#engine = engine;
+      engine.start();
+      return engine;
+    };
+    const stopEngine = (engine: SyncEngine): void => {
       engine.stop();
       if (this.#engine === engine) this.#engine = null;
     };
+
+    const locks = options.leaderElection === false ? undefined : webLocks();
+    let stop: () => void;
+    if (locks) {
+      const tabs = new TabLeader({
+        name: this.name,
+        locks,
+        status: this.#status,
+        lead: (status) => {
+          const engine = startEngine(status);
+          return { stop: () => stopEngine(engine), reconnect: () => engine.reconnectAll() };
+        },
+      });
+      this.#tabs = tabs;
+      tabs.start();
+      stop = () => {
+        tabs.stop();
+        if (this.#tabs === tabs) this.#tabs = null;
+      };
+    } else {
+      // No election (Node, old browsers, or asked not to): this tab syncs on its own, as role "single".
+      const engineStatus = new ValueStore<SyncStatus>(this.#status.get());
+      const engine = startEngine(engineStatus);
+      const mirror = engineStatus.subscribe((s) => this.#status.set({ ...s, role: "single" }));
+      stop = () => {
+        mirror.unsubscribe();
+        stopEngine(engine);
+        // The engine's last word ("local"), without a role: nothing syncs from this tab any more.
+        const { role: _role, ...last } = engineStatus.get();
+        this.#status.set(last);
+      };
+    }
+    let stopped = false;
+    const stopOnce = () => {
+      if (stopped) return;
+      stopped = true;
+      stop();
+      if (this.#stopSync === stopOnce) this.#stopSync = null;
+    };
+    this.#stopSync = stopOnce;
+    return stopOnce;
   }
 
   /**
@@ -343,7 +399,9 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    * "Retry now" button). Open connections are dropped and made again; nothing is lost.
    */
   reconnect(): void {
-    this.#engine?.reconnectAll();
+    // A follower tab holds no connection: it asks the leader tab to reconnect.
+    if (this.#tabs) this.#tabs.reconnect();
+    else this.#engine?.reconnectAll();
   }
 
   /**
@@ -381,6 +439,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
 
   /** Writes what is queued, stops syncing, then closes. Reopen with `openDatabase` to go on; nothing is lost. */
   async close(): Promise<void> {
+    // Releases the tab lock too, so another tab takes the connections over at once.
+    this.#stopSync?.();
     this.#engine?.stop();
     this.#engine = null;
     return this.replica.close();

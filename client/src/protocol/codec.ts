@@ -6,6 +6,7 @@ import { bytesEqual, toHex } from "./hex.ts";
 import {
   ID_BYTES,
   MAX_ERROR_MESSAGE_BYTES,
+  MAX_SIGNAL_PAYLOAD_BYTES,
   MAX_SNAPSHOT_PARTS,
   PROTOCOL_VERSION,
   MIN_PROTOCOL_VERSION,
@@ -132,6 +133,17 @@ export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uin
     case "snapshot-stored":
       w.bytes(checkId(m.space, "space"));
       writeVector(w, m.vector, lim);
+      break;
+    case "signal":
+      w.bytes(checkId(m.space, "space"));
+      w.bytes(checkId(m.from, "from"));
+      w.bytes(checkId(m.to, "to"));
+      if (!(m.payload instanceof Uint8Array)) throw new ProtocolError("bad-field", "signal payload must be a Uint8Array.");
+      if (m.payload.length > MAX_SIGNAL_PAYLOAD_BYTES) {
+        throw new ProtocolError("oversized", `Signal payload over ${MAX_SIGNAL_PAYLOAD_BYTES} bytes.`);
+      }
+      w.u16(m.payload.length);
+      w.bytes(m.payload);
       break;
   }
   const frame = w.finish();
@@ -267,6 +279,16 @@ function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Mess
       return { type, space: r.bytes(ID_BYTES, "space") };
     case "snapshot-stored":
       return { type, space: r.bytes(ID_BYTES, "space"), vector: readVector(r, lim) };
+    case "signal": {
+      const space = r.bytes(ID_BYTES, "space");
+      const from = r.bytes(ID_BYTES, "from");
+      const to = r.bytes(ID_BYTES, "to");
+      const length = r.u16("signal payload length");
+      if (length > MAX_SIGNAL_PAYLOAD_BYTES) {
+        throw new ProtocolError("oversized", `Signal payload over ${MAX_SIGNAL_PAYLOAD_BYTES} bytes.`);
+      }
+      return { type, space, from, to, payload: r.bytes(length, "signal payload") };
+    }
   }
 }
 

@@ -26,6 +26,7 @@ export {
   type SnapshotGetMessage,
   type SnapshotMessage,
   type SnapshotStoredMessage,
+  type SignalMessage,
   type VectorEntry,
   type ErrorCodeName,
   ERROR_CODE_BYTES,
@@ -58,6 +59,8 @@ export {
   MAX_SNAPSHOT_PARTS,
   SNAPSHOT_FRAME_OVERHEAD,
   maxSnapshotPartBytes,
+  MAX_SIGNAL_PAYLOAD_BYTES,
+  SIGNAL_BROADCAST,
 } from "./limits.ts";
 export { toHex, fromHex, isIdHex, bytesEqual } from "./hex.ts";
 export { encodeBase64Url, decodeBase64Url } from "./base64url.ts";

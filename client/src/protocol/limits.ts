@@ -41,6 +41,13 @@ export const SNAPSHOT_FRAME_OVERHEAD = 2 + 16 + 2 + 2 + 2 + 4;
 export function maxSnapshotPartBytes(vectorEntries: number, maxFrameBytes = MAX_FRAME_BYTES): number {
   return maxFrameBytes - SNAPSHOT_FRAME_OVERHEAD - 24 * vectorEntries;
 }
+/**
+ * Largest payload of a `signal` frame: room for an SDP offer with its candidates (a few KiB) and the
+ * sealing around it, small enough that forwarding signals costs a relay nearly nothing.
+ */
+export const MAX_SIGNAL_PAYLOAD_BYTES = 16 * 1024;
+/** The `to` of a `signal` frame meaning "every other connection of the space": 16 zero bytes. */
+export const SIGNAL_BROADCAST: Readonly<Uint8Array> = new Uint8Array(16);
 /** Sequence numbers are positive integers below 2^53, so they stay exact in a JS number. */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 

@@ -174,6 +174,23 @@ export interface SnapshotStoredMessage {
 }
 
 /**
+ * An opaque signalling message between two connections of one space (WebRTC offers, answers and ICE
+ * candidates, sealed by the clients), forwarded by the relay and never stored. `from` must be the device
+ * id the sender gave in its `hello`; `to` is one device, or 16 zero bytes for every other connection of
+ * the space. `payload` is at most `MAX_SIGNAL_PAYLOAD_BYTES`.
+ *
+ * @example
+ * send({ type: "signal", space, from: me, to: SIGNAL_BROADCAST, payload: sealedAnnounce });
+ */
+export interface SignalMessage {
+  type: "signal";
+  space: Uint8Array;
+  from: Uint8Array;
+  to: Uint8Array;
+  payload: Uint8Array;
+}
+
+/**
  * Every frame of protocol version 1, discriminated by `type`.
  *
  * @example
@@ -193,7 +210,8 @@ export type Message =
   | SnapshotPutMessage
   | SnapshotGetMessage
   | SnapshotMessage
-  | SnapshotStoredMessage;
+  | SnapshotStoredMessage
+  | SignalMessage;
 
 /** The `type` strings of `Message`. */
 export type MessageType = Message["type"];
@@ -217,4 +235,5 @@ export const MESSAGE_TYPE_BYTES: Readonly<Record<MessageType, number>> = Object.
   "snapshot-get": 10,
   snapshot: 11,
   "snapshot-stored": 12,
+  signal: 13,
 });

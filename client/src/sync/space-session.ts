@@ -16,14 +16,12 @@ import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
 import type { OpenedCommit, SpaceSealer } from "./sealer.ts";
-import { concatBytes } from "../crypto/bytes.ts";
 import { asStorageError } from "../replica/quota.ts";
-import { decodeSnapshot, encodeSnapshot, type SnapshotContent } from "./snapshot-codec.ts";
-import { openSnapshot, sealSnapshot } from "./snapshot-seal.ts";
+import type { SnapshotContent } from "./snapshot-codec.ts";
+import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-exchange.ts";
+import { believableEntries } from "./believable-entries.ts";
 
-function total(v: Record<string, number>): number {
-  return Object.values(v).reduce((n, x) => n + x, 0);
-}
+export type { SnapshotPolicy } from "./snapshot-exchange.ts";
 import type { Transport, TransportConnection } from "./transport.ts";
 
 /** The replica operations a session needs (implemented by the database). */
@@ -39,20 +37,6 @@ export interface SessionReplica {
   importSnapshot(content: SnapshotContent): Promise<boolean>;
 }
 
-/** When to use snapshots. */
-export interface SnapshotPolicy {
-  /** A device holding nothing of a space asks the relay for its snapshot first (default true). */
-  bootstrap: boolean;
-  /**
-   * Publish a snapshot once this many commits exist beyond the last one this session saw (default
-   * 1,000; 0 never). Only when everything this device holds is on the relay.
-   */
-  publishEvery: number;
-}
-
-const DEFAULT_SNAPSHOTS: SnapshotPolicy = { bootstrap: true, publishEvery: 1000 };
-/** Bytes of a snapshot per frame. */
-const SNAPSHOT_PART = 512 * 1024;
 
 /** State of one session, as shown in `db.status`. */
 export type SessionState = "connecting" | "connected" | "offline" | "refused" | "stopped";
@@ -89,6 +73,9 @@ const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 
  * any other device's it holds, so a wiped relay is refilled) within an upload window that acks reopen,
  * and pulls what it lacks until the relay says there is no more. Frames are handled one at a time in
  * arrival order. A dropped connection resumes from the vectors on the next `welcome`.
+ *
+ * (One state machine over the protocol, so one file a little past 400 lines; its parts that stand on
+ * their own, snapshots, sealing, relay-claim checks, live in their own files.)
  */
 export class SpaceSession {
   readonly space: SpaceId;
@@ -99,13 +86,7 @@ export class SpaceSession {
   readonly #token: Uint8Array;
   readonly #hooks: SessionHooks;
   readonly #backoff: Backoff;
-  readonly #snapshots: SnapshotPolicy;
-  readonly #spaceKey: Uint8Array;
-  /** Parts of the snapshot being received (after a `snapshot-get`), or null when none is awaited. */
-  #snapshotIn: Uint8Array[] | null = null;
-  /** Commit total (sum of the vector) of the newest snapshot this session saw or published. */
-  #snapshotTotal = 0;
-  #publishing: { resolve: (stored: boolean) => void; reject: (e: unknown) => void } | null = null;
+  readonly #snapshots: SnapshotExchange;
   #conn: TransportConnection | null = null;
   #welcomed = false;
   #stopped = false;
@@ -139,8 +120,7 @@ export class SpaceSession {
     spaceKey: Uint8Array;
   }) {
     this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
-    this.#snapshots = { ...DEFAULT_SNAPSHOTS, ...opts.snapshots };
-    this.#spaceKey = opts.spaceKey;
+    this.#snapshots = new SnapshotExchange({ space: opts.space, spaceKey: opts.spaceKey, policy: opts.snapshots, send: (m) => this.#send(m) });
     this.space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
     this.#replica = opts.replica;
@@ -208,8 +188,7 @@ export class SpaceSession {
         if (closed) return;
         closed = true;
         if (conn === this.#conn) this.#conn = null;
-        this.#publishing?.resolve(false);
-        this.#publishing = null;
+        this.#snapshots.reset();
         const refused = code === 4401 || code === 4403;
         if (refused) this.#hooks.error(new AccessDenied());
         this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
@@ -253,24 +232,26 @@ export class SpaceSession {
         this.#welcomed = true;
         this.#hooks.state("connected");
         await this.#recordAcks(entries);
-        if (this.#snapshots.bootstrap && Object.keys(mine).length === 0 && m.vector.length > 0) {
+        if (this.#snapshots.policy.bootstrap && Object.keys(mine).length === 0 && m.vector.length > 0) {
           // A fresh device: the relay's snapshot first, then only the commits after it.
-          this.#snapshotIn = [];
-          this.#send({ type: "snapshot-get", space: this.#spaceBytes });
+          this.#snapshots.request();
           return;
         }
         await this.#pull();
         await this.#upload();
         return;
       }
-      case "snapshot":
-        await this.#receiveSnapshot(m.vector, m.part, m.parts, m.bytes);
+      case "snapshot": {
+        const got = await this.#snapshots.receive(m.vector, m.part, m.parts, m.bytes, (e) => this.#hooks.error(e));
+        if (got === null) return;
+        if (got !== "none" && (await this.#replica.importSnapshot(got))) this.#snapshots.noteCovered(vectorTotal(got.vector));
+        await this.#pull();
+        await this.#upload();
         return;
+      }
       case "snapshot-stored":
-        this.#snapshotTotal = Math.max(this.#snapshotTotal, m.vector.reduce((n, e) => n + e.seq, 0));
+        this.#snapshots.stored(m.vector);
         this.#hooks.snapshotStored?.();
-        this.#publishing?.resolve(true);
-        this.#publishing = null;
         return;
       case "commits":
         try {
@@ -303,12 +284,8 @@ export class SpaceSession {
         return;
       }
       case "error": {
-        if (this.#publishing && (m.code === "stale-snapshot" || (m.code === "gap" && !m.device))) {
-          // A newer snapshot is already there, or ours names commits the relay lacks: keep going.
-          this.#publishing.resolve(false);
-          this.#publishing = null;
-          return;
-        }
+        // A newer snapshot is already there, or ours names commits the relay lacks: keep going.
+        if (this.#snapshots.refused(m)) return;
         const err = new ShoalError(`Relay:${m.code}`, `The relay refused: ${m.message}`);
         this.#hooks.error(err);
         if (m.device && (m.code === "gap" || m.code === "conflict" || m.code === "chain")) {
@@ -326,31 +303,6 @@ export class SpaceSession {
       default:
         return;
     }
-  }
-
-  async #receiveSnapshot(vector: VectorEntry[], part: number, parts: number, bytes: Uint8Array): Promise<void> {
-    if (!this.#snapshotIn) return;
-    if (parts > 0) {
-      if (part !== this.#snapshotIn.length) throw new ProtocolError("bad-field", "Snapshot parts arrived out of order.");
-      this.#snapshotIn.push(bytes);
-      if (part < parts - 1) return;
-    }
-    const chunks = this.#snapshotIn;
-    this.#snapshotIn = null;
-    if (parts > 0) {
-      const v: Record<string, number> = {};
-      for (const e of vector) v[toHex(e.device)] = e.seq;
-      try {
-        const sealed = concatBytes(...chunks);
-        const content = decodeSnapshot(await openSnapshot(this.#spaceKey, this.space, v, sealed), this.space);
-        if (await this.#replica.importSnapshot(content)) this.#snapshotTotal = total(content.vector);
-      } catch (e) {
-        // A bad snapshot costs only speed: report it and fall back to pulling every commit.
-        this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SnapshotError", String((e as Error)?.message ?? e)));
-      }
-    }
-    await this.#pull();
-    await this.#upload();
   }
 
   /**
@@ -373,48 +325,22 @@ export class SpaceSession {
   }
 
   async #maybePublish(): Promise<void> {
-    const every = this.#snapshots.publishEvery;
-    if (every <= 0 || this.#publishing) return;
     const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
-    if (total(ours) - this.#snapshotTotal < every) return;
-    await this.#publish();
+    if (this.#snapshots.due(ours)) await this.#publish();
   }
 
-  /** Sends a snapshot; resolves (once sent) to a promise of the relay's answer, or false if not now. */
+  /** Sends a snapshot; resolves (once sent) to the relay's coming answer, or false if not now. */
   async #publish(): Promise<{ stored: Promise<boolean> } | false> {
     if (!this.#welcomed || !this.#conn) throw new ShoalError("NotConnected", "Not connected to the relay: a snapshot can only be published while syncing.");
     const content = await this.#replica.readSnapshot(this.space);
-    for (const [d, seq] of Object.entries(content.vector)) if ((this.#acked.get(d) ?? 0) < seq) return false;
+    // A snapshot may not name commits the relay cannot serve after it.
     if (Object.keys(content.vector).length === 0) return false;
-    const sealed = await sealSnapshot(this.#spaceKey, this.space, content.vector, encodeSnapshot(content));
-    const vector: VectorEntry[] = Object.entries(content.vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
-    const parts = Math.max(1, Math.ceil(sealed.length / SNAPSHOT_PART));
-    const stored = new Promise<boolean>((resolve, reject) => (this.#publishing = { resolve, reject }));
-    for (let part = 0; part < parts; part++) {
-      this.#send({ type: "snapshot-put", space: this.#spaceBytes, vector, part, parts, bytes: sealed.subarray(part * SNAPSHOT_PART, (part + 1) * SNAPSHOT_PART) });
-    }
-    // The answer comes through #handle, which runs after this job: never wait for it inside the queue
-    // (and wrap it, since `await` would flatten a returned promise).
-    return { stored };
+    for (const [d, seq] of Object.entries(content.vector)) if ((this.#acked.get(d) ?? 0) < seq) return false;
+    return this.#snapshots.publish(content);
   }
 
-  /**
-   * The entries of a relay's vector or ack that can be true: the relay cannot hold commits of THIS
-   * device that this device never made (a lying or confused relay must not turn into receipts, nor stop
-   * uploads); other devices' commits it may well hold beyond ours.
-   */
   #believable(entries: VectorEntry[], mine: Record<string, number>): { device: DeviceId; seq: number }[] {
-    const me = this.#replica.device;
-    const out: { device: DeviceId; seq: number }[] = [];
-    for (const e of entries) {
-      const device = toHex(e.device) as DeviceId;
-      if (device === me && e.seq > (mine[me] ?? 0)) {
-        this.#hooks.error(new ProtocolError("bad-field", `The relay claims commits of this device it never made (up to ${e.seq}); ignored.`));
-        continue;
-      }
-      out.push({ device, seq: e.seq });
-    }
-    return out;
+    return believableEntries(entries, mine, this.#replica.device, (e) => this.#hooks.error(e));
   }
 
   /** Keeps receipts; a storage failure here is reported but never stops syncing (receipts are advisory). */

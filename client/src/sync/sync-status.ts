@@ -28,7 +28,17 @@ export interface SyncStatus {
   readonly pendingCommits: number;
   readonly lastSyncedAt?: number;
   readonly lastError?: { readonly code: string; readonly message: string; readonly at: number };
+  /**
+   * Which tab of this browser holds the relay connections for this database: `leader` (this tab, for
+   * the other tabs too), `follower` (another tab; this status is the leader's, relayed to this tab),
+   * or `single` (this tab alone, without election: no Web Locks, or `leaderElection: false`). Absent
+   * while not syncing.
+   */
+  readonly role?: SyncRole;
 }
+
+/** See `SyncStatus.role`. */
+export type SyncRole = "leader" | "follower" | "single";
 
 /** The status before any sync. */
 export const LOCAL_STATUS: SyncStatus = { state: "local", online: true, transports: [], pendingCommits: 0 };
