@@ -16,7 +16,7 @@ const minutes = opt("minutes", 10);
 const from = one ?? opt("from", Math.floor(Math.random() * 1e9));
 const deadline = Date.now() + minutes * 60_000;
 
-const totals = { scenarios: 0, operations: 0, dropped: 0, duplicated: 0, disconnects: 0, refused: 0, restarts: 0, partitions: 0, joins: 0, invariantChecks: 0, skewed: 0 };
+const totals = { scenarios: 0, operations: 0, dropped: 0, duplicated: 0, disconnects: 0, refused: 0, restarts: 0, partitions: 0, joins: 0, invariantChecks: 0, skewed: 0, snapshots: 0 };
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min`);
 for (let i = 0; i < seeds && Date.now() < deadline; i++) {
@@ -34,6 +34,7 @@ for (let i = 0; i < seeds && Date.now() < deadline; i++) {
     totals.joins += r.joins;
     totals.invariantChecks += r.invariantChecks;
     totals.skewed += r.skewed ? 1 : 0;
+    totals.snapshots += r.snapshots;
   } catch (e) {
     totals.scenarios++;
     const message = (e as Error).message;
@@ -45,6 +46,6 @@ const faults = totals.dropped + totals.duplicated + totals.refused + totals.rest
 console.log(
   `scenarios ${totals.scenarios}, operations ${totals.operations}, faults injected ${faults} ` +
     `(dropped ${totals.dropped}, duplicated ${totals.duplicated}, refused ${totals.refused}, restarts ${totals.restarts}, partitions ${totals.partitions}), ` +
-    `joins ${totals.joins}, skewed-clock scenarios ${totals.skewed}, invariant checks ${totals.invariantChecks}, divergences ${diverged.length}`,
+    `joins ${totals.joins}, snapshots ${totals.snapshots}, skewed-clock scenarios ${totals.skewed}, invariant checks ${totals.invariantChecks}, divergences ${diverged.length}`,
 );
 process.exit(diverged.length > 0 ? 1 : 0);

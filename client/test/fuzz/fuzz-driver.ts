@@ -22,6 +22,8 @@ export interface ScenarioReport {
   skewed: boolean;
   network: SimulatedNetwork["stats"];
   invariantChecks: number;
+  /** Snapshots the relay stored (late joiners bootstrap from them). */
+  snapshots: number;
 }
 
 /** A replica that diverged or broke an invariant: the message says how, the seed replays it. */
@@ -73,7 +75,9 @@ export async function runScenario(seed: number, options: { steps?: number; injec
     maxDelayMs: rnd.pick([0, 1, 3]),
   });
   const skewed = rnd.next() < 0.3;
-  const report: ScenarioReport = { seed, replicas: 0, operations: 0, restarts: 0, joins: 0, partitions: 0, skewed, network: net.stats, invariantChecks: 0 };
+  // Some scenarios publish snapshots often, so late joiners bootstrap from them.
+  const publishEvery = rnd.pick([0, 6, 20]);
+  const report: ScenarioReport = { seed, replicas: 0, operations: 0, restarts: 0, joins: 0, partitions: 0, skewed, network: net.stats, invariantChecks: 0, snapshots: 0 };
   const replicas: Replica[] = [];
   const failures: string[] = [];
   let space!: SpaceId;
@@ -112,7 +116,7 @@ export async function runScenario(seed: number, options: { steps?: number; injec
     if (options.inject) injectBug(db, options.inject);
     const r: Replica = { name, db, stop: () => {}, clockOffset };
     if (invite) await db.join(invite);
-    r.stop = db.sync({ transports: [net.transport(name)], backoff: { baseMs: 2, maxMs: 50 } });
+    r.stop = db.sync({ transports: [net.transport(name)], backoff: { baseMs: 2, maxMs: 50 }, snapshots: { publishEvery } });
     watch(r);
     return r;
   };
@@ -203,6 +207,7 @@ export async function runScenario(seed: number, options: { steps?: number; injec
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
     await compare(replicas, space, relay);
     report.replicas = replicas.length;
+    report.snapshots = relay.metrics.snapshotsStored;
     return report;
   } catch (e) {
     if (e instanceof Divergence) throw e;
