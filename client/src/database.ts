@@ -19,6 +19,7 @@ import { formatInviteLink } from "./spaces/invite-link.ts";
 import { joinSpace } from "./spaces/join-space.ts";
 import { readAcks, recordAcks } from "./sync/acks.ts";
 import { SyncEngine } from "./sync/sync-engine.ts";
+import { PeerNetwork } from "./sync/peer-signaling.ts";
 import { TabLeader, webLocks } from "./sync/tab-leader.ts";
 import { importSnapshot, readSnapshot } from "./sync/snapshot-io.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
@@ -45,6 +46,13 @@ export interface SyncOptions {
    * status (`db.status.role`) and take over when it closes. `false` makes this tab sync on its own.
    */
   leaderElection?: boolean;
+  /**
+   * Direct device-to-device sync over WebRTC (off unless given): devices of a space find each other
+   * through the relay (sealed signalling), then sync over a data channel, and keep syncing with each
+   * other when the relay is gone. `iceServers`: STUN/TURN servers, none by default (devices on one
+   * network reach each other directly). Each link shows in `status.transports` as kind `"webrtc"`.
+   */
+  webrtc?: { iceServers?: RTCIceServer[] };
 }
 
 /** Where a commit is known to be durably stored. */
@@ -307,6 +315,11 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    * keeps at it: reconnecting with backoff, uploading local commits, receiving others'. Returns a
    * function that stops it.
    *
+   * With Web Locks (every current browser), the tabs of this browser that sync this database elect one
+   * leader (`db.status.role`): it alone holds relay connections and syncs for all of them, since their
+   * commits meet in the shared IndexedDB; the others mirror its status and one of them takes over when
+   * it closes or stops. The leader's options are the ones in force.
+   *
    * @example
    * const stop = db.sync({ relay: "ws://127.0.0.1:8787" });
    */
@@ -331,7 +344,7 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
         },
         transports,
         status,
-        { backoff: options.backoff, snapshots: options.snapshots },
+        { backoff: options.backoff, snapshots: options.snapshots, peers: this.#peerNetwork(options) },
       );
       this.#engine = engine;
       engine.start();
@@ -382,6 +395,26 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
     };
     this.#stopSync = stopOnce;
     return stopOnce;
+  }
+
+  /** The WebRTC peer network `sync` asked for, if any (one per engine: it lives in the leader tab). */
+  #peerNetwork(options: SyncOptions): PeerNetwork | undefined {
+    if (!options.webrtc) return undefined;
+    const replica = this.replica;
+    return new PeerNetwork({
+      dexie: replica.dexie,
+      iceServers: options.webrtc.iceServers,
+      backoff: options.backoff,
+      replica: {
+        device: replica.device,
+        vector: (spaces) => this.vector(spaces),
+        applyCommits: (commits) => this.applyCommits(commits),
+        exportCommits: (since, opts) => this.exportCommits(since, opts),
+        recordAcks: async () => {},
+        readSnapshot: (space) => readSnapshot(replica, space),
+        importSnapshot: (content) => importSnapshot(replica, content),
+      },
+    });
   }
 
   /**

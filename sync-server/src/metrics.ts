@@ -30,6 +30,9 @@ export class RelayMetrics {
   readonly #refusedUpgrades = new Map<string, number>();
   readonly #closes = new Map<string, number>();
   readonly #redisErrors = new Map<string, number>();
+  /** Signal frames handed to another connection (one per receiving connection). */
+  signalsForwarded = 0;
+  readonly #droppedSignals = new Map<string, number>();
   /** Commits sent to other relay instances (one count per commit, whatever the number of instances). */
   fanOutPublished = 0;
   /** Commits received from other relay instances. */
@@ -78,6 +81,16 @@ export class RelayMetrics {
   /** The relay closed a connection for `reason` (idle, slow-reader, protocol, ...). */
   closedBy(reason: string): void {
     bump(this.#closes, reason);
+  }
+
+  /** A signal frame was not forwarded (or not to one receiver): `rate-limited`, `no-peer`, `slow-reader`. */
+  signalDropped(reason: string): void {
+    bump(this.#droppedSignals, reason);
+  }
+
+  /** How many signals were dropped for `reason` so far (tests and logs). */
+  signalsDropped(reason: string): number {
+    return this.#droppedSignals.get(reason) ?? 0;
   }
 
   /** A Redis operation failed; `operation` is one of a fixed set (`append`, `read`, `publish`, ...). */
@@ -175,6 +188,15 @@ export class RelayMetrics {
       "counter",
       "Connections closed by the relay, by reason.",
       labelled("reason", this.#closes),
+    );
+    metric("shoal_signals_forwarded_total", "counter", "Signal frames forwarded to another connection.", [
+      ["", this.signalsForwarded],
+    ]);
+    metric(
+      "shoal_signals_dropped_total",
+      "counter",
+      "Signal frames not forwarded, by reason.",
+      labelled("reason", this.#droppedSignals),
     );
     metric(
       "shoal_redis_errors_total",

@@ -13,6 +13,7 @@ import {
   toHex,
   type ErrorCodeName,
   type Message,
+  type SignalMessage,
   type SnapshotPutMessage,
   type VectorEntry,
 } from "@shoal/client/protocol";
@@ -20,7 +21,7 @@ import type { RelayLimits } from "./limits.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 import type { RelayLog } from "./relay-log.ts";
-import type { HubMember, SpaceHub } from "./space-hub.ts";
+import type { HubMember, SignalOutcome, SpaceHub } from "./space-hub.ts";
 import { incomingCommit } from "./store/incoming-commit.ts";
 import type { RelayStore } from "./store/store.ts";
 
@@ -51,6 +52,11 @@ const COMMITS_FRAME_OVERHEAD = 2 + 16 + 1 + 2 + 4 * MAX_COMMITS_PER_BATCH;
 // the idle timeout is closed as a slow reader.
 const SNAPSHOT_LOW_WATER_SHARE = 0.5;
 const SNAPSHOT_DRAIN_POLL_MS = 2;
+// Signals (WebRTC offers, answers, ICE candidates) a connection may send per second, and in a burst:
+// a handful per peer and negotiation, so these leave ample room and still bound what one client can
+// make the relay forward to the others.
+const SIGNALS_PER_SECOND = 20;
+const SIGNAL_BURST = 60;
 
 /** A snapshot upload in progress on one connection (parts 0 .. next - 1 received). */
 interface SnapshotUpload {
@@ -82,6 +88,7 @@ export class RelaySession implements HubMember {
   readonly #spaceBytes: Uint8Array;
   readonly #deps: SessionDeps;
   readonly #rate: RateLimiter;
+  readonly #signalRate = new RateLimiter(SIGNALS_PER_SECOND, SIGNAL_BURST);
   #state: "awaiting-hello" | "open" | "closed" = "awaiting-hello";
   #device: string | undefined;
   #queue: Promise<void> = Promise.resolve();
@@ -128,6 +135,15 @@ export class RelaySession implements HubMember {
   push(commits: Uint8Array[]): void {
     if (this.#state !== "open") return;
     this.#sendCommits(commits, false, false);
+  }
+
+  /** A signal frame from another connection of this space (see `SpaceHub.signal`). */
+  signal(to: string | null, frame: Uint8Array): SignalOutcome {
+    if (this.#state !== "open" || (to !== null && to !== this.#device)) return "not-addressed";
+    // Signals are best effort: a reader that does not keep up loses them rather than its connection.
+    if (this.#deps.socket.bufferedAmount() > this.#deps.limits.maxBufferedBytes) return "slow-reader";
+    this.#deps.socket.send(frame);
+    return "delivered";
   }
 
   /** Closes the connection from the relay side (shutdown, hub). */
@@ -198,6 +214,9 @@ export class RelaySession implements HubMember {
       case "snapshot-get":
         if (!this.#sameSpace(m.space)) return;
         return this.#onSnapshotGet();
+      case "signal":
+        if (!this.#sameSpace(m.space)) return;
+        return this.#onSignal(m);
       case "ping":
         this.#send({ type: "pong", nonce: m.nonce });
         return;
@@ -281,6 +300,29 @@ export class RelaySession implements HubMember {
       this,
       result.stored.map((c) => c.bytes),
     );
+  }
+
+  /**
+   * Forwards a signal to the other connections of this space (PROTOCOL.md, "Signalling"): never stored,
+   * never opened. `from` must be this connection's own device, so a device cannot speak for another.
+   */
+  #onSignal(m: SignalMessage): void {
+    const { hub, metrics } = this.#deps;
+    if (toHex(m.from) !== this.#device) {
+      this.#fail("signal-from", "protocol", "A signal must come from the device that sent hello.", CLOSE_CODES.protocolError);
+      return;
+    }
+    if (!this.#signalRate.take()) {
+      metrics.signalDropped("rate-limited");
+      return;
+    }
+    const to = m.to.every((b) => b === 0) ? null : toHex(m.to);
+    // Re-encoded rather than forwarded as received: what leaves the relay is always a well-formed frame.
+    const frame = encodeMessage(m, { maxFrameBytes: this.#deps.limits.maxFrameBytes });
+    const { delivered, slow } = hub.signal(this, to, frame);
+    metrics.signalsForwarded += delivered;
+    for (let i = 0; i < slow; i++) metrics.signalDropped("slow-reader");
+    if (delivered === 0 && slow === 0) metrics.signalDropped("no-peer");
   }
 
   async #onSnapshotPut(m: SnapshotPutMessage): Promise<void> {

@@ -7,7 +7,15 @@ export interface HubMember {
   push(commits: Uint8Array[]): void;
   /** Closes the connection (shutdown). */
   close(code: number, reason: string): void;
+  /**
+   * Offers a `signal` frame (already encoded) addressed to `to` (a device id in hex, or null for
+   * everyone). Members that do not take signals leave it out.
+   */
+  signal?(to: string | null, frame: Uint8Array): SignalOutcome;
 }
+
+/** What a member did with an offered signal. */
+export type SignalOutcome = "delivered" | "not-addressed" | "slow-reader";
 
 /**
  * Where the hub hands commits to and takes commits from other relay instances (`RedisFanOut`). The
@@ -101,6 +109,23 @@ export class SpaceHub implements HubSink {
     if (commits.length === 0) return;
     for (const m of [...(this.#spaces.get(from.space) ?? [])]) if (m !== from) m.push(commits);
     this.#link?.publish(from.space, commits);
+  }
+
+  /**
+   * Forwards a signal frame to the other members of the sender's space: the ones whose device is `to`,
+   * or all of them when `to` is null. Only this instance's members: signalling is best effort (peers
+   * announce themselves again), so it is not worth a round trip through other instances.
+   */
+  signal(from: HubMember, to: string | null, frame: Uint8Array): { delivered: number; slow: number } {
+    let delivered = 0;
+    let slow = 0;
+    for (const m of [...(this.#spaces.get(from.space) ?? [])]) {
+      if (m === from || !m.signal) continue;
+      const outcome = m.signal(to, frame);
+      if (outcome === "delivered") delivered++;
+      else if (outcome === "slow-reader") slow++;
+    }
+    return { delivered, slow };
   }
 
   deliver(space: string, commits: Uint8Array[]): void {

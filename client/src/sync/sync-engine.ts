@@ -8,6 +8,7 @@ import { decodeBase64Url, fromHex } from "../protocol/index.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
 import { readAcks } from "./acks.ts";
+import type { PeerNetwork } from "./peer-signaling.ts";
 import { SpaceSealer } from "./sealer.ts";
 import { SpaceSession, type Backoff, type SessionReplica, type SessionState, type SnapshotPolicy } from "./space-session.ts";
 import { overallState, type SyncStatus, type TransportStatus } from "./sync-status.ts";
@@ -34,24 +35,43 @@ export class SyncEngine {
 
   readonly #backoff: Backoff | undefined;
   readonly #snapshots: Partial<SnapshotPolicy> | undefined;
+  /** Direct links to other devices (WebRTC), signalled through the relay connections; absent when off. */
+  readonly #peers: PeerNetwork | undefined;
+  /** Status of each peer link, by the peer network's key. */
+  readonly #peerStatus = new Map<string, TransportStatus>();
 
   constructor(
     dexie: Dexie,
     replica: SessionReplica,
     transports: readonly Transport[],
     status: ValueStore<SyncStatus>,
-    options: { backoff?: Backoff; snapshots?: Partial<SnapshotPolicy> } = {},
+    options: { backoff?: Backoff; snapshots?: Partial<SnapshotPolicy>; peers?: PeerNetwork } = {},
   ) {
+    this.#peers = options.peers;
     this.#backoff = options.backoff;
     this.#snapshots = options.snapshots;
     this.#dexie = dexie;
     this.#replica = replica;
-    this.#transports = transports;
+    // With peers on, the relay connections also carry their signalling (taken out before the sessions).
+    this.#transports = options.peers ? transports.map((t) => options.peers!.tap(t)) : transports;
     this.#status = status;
   }
 
   /** Starts syncing every space, now and as spaces are joined. */
   start(): void {
+    this.#peers?.start({
+      status: (key, status) => {
+        if (status) this.#peerStatus.set(key, status);
+        else this.#peerStatus.delete(key);
+        this.#publish();
+      },
+      error: (e) => this.#error(e),
+      synced: (space) => {
+        this.#synced.add(space);
+        this.#lastSyncedAt = Date.now();
+        this.#publish();
+      },
+    });
     this.#subs.push(
       live(() => this.#dexie.table<SpaceRow>("_spaces").toArray()).subscribe({
         next: (rows) => void this.#ensureSessions(rows).catch((e) => this.#error(e as ShoalError)),
@@ -60,6 +80,7 @@ export class SyncEngine {
       live(() => this.#dexie.table("_vectors").toArray()).subscribe({
         next: () => {
           for (const { session } of this.#sessions.values()) session.poke();
+          this.#peers?.poke();
           this.#refreshPendingSoon();
         },
         error: (e) => this.#error(e as ShoalError),
@@ -81,6 +102,8 @@ export class SyncEngine {
     this.#stopped = true;
     for (const s of this.#subs.splice(0)) s.unsubscribe();
     for (const { session } of this.#sessions.values()) session.stop();
+    this.#peers?.stop();
+    this.#peerStatus.clear();
     this.#sessions.clear();
     if (this.#onlineChange) {
       globalThis.removeEventListener?.("online", this.#onlineChange);
@@ -104,6 +127,8 @@ export class SyncEngine {
 
   async #ensureSessions(rows: SpaceRow[]): Promise<void> {
     for (const row of rows) {
+      // Before its relay sessions start, so their first welcome already finds the space's signalling.
+      if (!this.#stopped) this.#peers?.addSpace(row);
       for (const [i, transport] of this.#transports.entries()) {
         const key = `${i}|${row.id}`;
         if (this.#sessions.has(key) || this.#stopped) continue;
@@ -172,7 +197,7 @@ export class SyncEngine {
   }
 
   #publish(): void {
-    const transports = [...this.#sessions.values()].map((s) => s.status);
+    const transports = [...[...this.#sessions.values()].map((s) => s.status), ...this.#peerStatus.values()];
     this.#status.set({
       state: this.#stopped ? "local" : overallState(transports, this.#synced),
       online: globalThis.navigator?.onLine ?? true,

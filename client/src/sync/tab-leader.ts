@@ -8,7 +8,11 @@ import { LOCAL_STATUS, type SyncStatus } from "./sync-status.ts";
  * releases it when the tab that holds it goes away, which is what makes takeover automatic.
  */
 export interface LockManagerLike {
-  request<T>(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<T> | T): Promise<T>;
+  request<T>(
+    name: string,
+    options: { signal?: AbortSignal },
+    callback: (lock: unknown) => Promise<T> | T,
+  ): Promise<T>;
 }
 
 /** The part of `BroadcastChannel` the election needs (tests may pass their own). */
@@ -63,7 +67,9 @@ export const statusChannelName = (database: string): string => `shoal-status:${d
 /** `navigator.locks` if this runtime has the Web Locks API (browsers since 2022; not Node). */
 export function webLocks(): LockManagerLike | undefined {
   const nav = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator;
-  return typeof nav?.locks?.request === "function" && typeof globalThis.BroadcastChannel === "function" ? nav.locks : undefined;
+  return typeof nav?.locks?.request === "function" && typeof globalThis.BroadcastChannel === "function"
+    ? nav.locks
+    : undefined;
 }
 
 /**
@@ -122,15 +128,17 @@ export class TabLeader {
     // A tab that opens after the leader posted its status would otherwise show "connecting" until the
     // next change; the leader answers this with its current status.
     this.#post({ type: "hello" });
-    this.#locks.request(lockName(this.#name), { signal: this.#abort.signal }, () => this.#becomeLeader()).catch((e: unknown) => {
-      // Aborting a queued request (stop) rejects it with an AbortError: expected, nothing to report.
-      if (this.#stopped) return;
-      const error = e as { name?: string; message?: string };
-      this.#status.set({
-        ...this.#status.get(),
-        lastError: { code: error?.name ?? "Error", message: error?.message ?? String(e), at: Date.now() },
+    this.#locks
+      .request(lockName(this.#name), { signal: this.#abort.signal }, () => this.#becomeLeader())
+      .catch((e: unknown) => {
+        // Aborting a queued request (stop) rejects it with an AbortError: expected, nothing to report.
+        if (this.#stopped) return;
+        const error = e as { name?: string; message?: string };
+        this.#status.set({
+          ...this.#status.get(),
+          lastError: { code: error?.name ?? "Error", message: error?.message ?? String(e), at: Date.now() },
+        });
       });
-    });
   }
 
   /** Leaves the election: stops the engine if leading (another tab takes over at once) and stops following. */
@@ -167,7 +175,11 @@ export class TabLeader {
     if (this.#stopped) return undefined;
     const term: Term = { id: randomId(), since: Date.now() };
     this.#followed = null;
-    const engineStatus = new ValueStore<SyncStatus>({ ...this.#status.get(), state: "connecting", transports: [] });
+    const engineStatus = new ValueStore<SyncStatus>({
+      ...this.#status.get(),
+      state: "connecting",
+      transports: [],
+    });
     const mirror = engineStatus.subscribe((s) => {
       const status: SyncStatus = { ...s, role: "leader" };
       this.#status.set(status);
@@ -190,7 +202,8 @@ export class TabLeader {
     if (this.#stopped || typeof message !== "object" || message === null) return;
     switch (message.type) {
       case "hello":
-        if (this.#leading) this.#post({ type: "status", term: this.#leading.term, status: this.#status.get() });
+        if (this.#leading)
+          this.#post({ type: "status", term: this.#leading.term, status: this.#status.get() });
         return;
       case "reconnect":
         this.#leading?.handle.reconnect();
@@ -199,7 +212,12 @@ export class TabLeader {
         if (this.#leading || this.#resigned.has(message.term.id)) return;
         // Messages of one sender arrive in order, but two leaders are two senders: a status of the
         // previous leader still in flight must not overwrite the new leader's.
-        if (this.#followed && message.term.id !== this.#followed.id && message.term.since < this.#followed.since) return;
+        if (
+          this.#followed &&
+          message.term.id !== this.#followed.id &&
+          message.term.since < this.#followed.since
+        )
+          return;
         this.#followed = message.term;
         this.#status.set({ ...message.status, role: "follower" });
         return;

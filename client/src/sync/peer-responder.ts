@@ -1,0 +1,362 @@
+import { ProtocolError, ShoalError } from "../errors.ts";
+import {
+  DEFAULT_LIMITS,
+  MAX_COMMITS_PER_BATCH,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  bytesEqual,
+  decodeMessage,
+  encodeMessage,
+  fromHex,
+  toHex,
+  type ErrorCodeName,
+  type Message,
+  type VectorEntry,
+} from "../protocol/index.ts";
+import type { ApplyReport } from "../replica/apply-remote.ts";
+import type { Commit } from "../replica/commit.ts";
+import { asStorageError } from "../replica/quota.ts";
+import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
+import type { OpenedCommit } from "./sealer.ts";
+import type { TransportConnection, TransportHandlers } from "./transport.ts";
+
+/** The replica operations a responder needs (the database provides them). */
+export interface PeerReplica {
+  readonly device: DeviceId;
+  vector(spaces?: SpaceId[]): Promise<VersionVector>;
+  applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
+  /** The commits a replica at `since` lacks, in this replica's causal order. */
+  exportCommits(since: VersionVector, options?: { spaces?: readonly SpaceId[]; limit?: number }): Promise<Commit[]>;
+}
+
+/** What a responder needs of the space's sealer (`SpaceSealer` fits). */
+export interface PeerSealer {
+  sealedRange(device: DeviceId, from: number, to: number): Promise<Uint8Array[]>;
+  open(bytes: Uint8Array, earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined): Promise<OpenedCommit>;
+  keep(opened: readonly OpenedCommit[]): Promise<void>;
+}
+
+/** What a responder reports. */
+export interface PeerResponderHooks {
+  /** `connected` once the peer said hello; `offline` when the link is gone. */
+  state(state: "connecting" | "connected" | "offline", detail?: string): void;
+  error(error: ShoalError): void;
+  /** Counts, for status and tests: frames in and out, commits sent and applied. */
+  traffic?(counts: PeerTraffic): void;
+}
+
+/** Running totals of one responder's link. */
+export interface PeerTraffic {
+  framesIn: number;
+  framesOut: number;
+  commitsSent: number;
+  commitsReceived: number;
+}
+
+/** Room left in a frame for everything but the commits (version, type, space, flags, count, lengths). */
+const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 64;
+/** Live pushes stop while this much is still unsent on the link, and resume shortly after. */
+const PUSH_WINDOW = 1024 * 1024;
+/** Delay before pushing again after the window was full (there is no "drained" event on the port). */
+const PUSH_RETRY_MS = 20;
+
+/**
+ * Answers the Shoal protocol for one peer device over one link (a WebRTC data channel), from this
+ * replica, the way the relay answers a client (PROTOCOL.md section 5): `hello` -> `welcome` with this
+ * replica's vector, `pull` -> one `commits` reply from the sealed commits (causal order, within the
+ * requested bytes), uploaded `commits` -> opened with the space's key and chain-checked exactly as a
+ * `SpaceSession` checks what the relay sends, applied, kept sealed, then `ack`ed with what this replica
+ * now holds; and once the peer has pulled, every commit this replica gains (its own or from anyone)
+ * is pushed to the peer live. The peer is as untrusted as the relay: a commit that does not open is
+ * refused and reported, the others go on.
+ *
+ * @example
+ * const responder = new PeerResponder({ space, peer, replica, sealer, hooks,
+ *   connect: (handlers) => openDataChannelLink(channel, handlers) });
+ * responder.start();
+ * db.live(() => db.vector()).subscribe(() => responder.poke());
+ */
+export class PeerResponder {
+  readonly space: SpaceId;
+  readonly peer: DeviceId;
+  readonly #spaceBytes: Uint8Array;
+  readonly #replica: PeerReplica;
+  readonly #sealer: PeerSealer;
+  readonly #hooks: PeerResponderHooks;
+  readonly #connect: (handlers: TransportHandlers) => TransportConnection;
+  #conn: TransportConnection | null = null;
+  #state: "idle" | "awaiting-hello" | "open" | "closed" = "idle";
+  #work: Promise<void> = Promise.resolve();
+  /** Per device: the highest seq the peer is known to hold (its pulls, its uploads, what we pushed). */
+  readonly #peerHas = new Map<string, number>();
+  /** The peer pulled until caught up at least once: from then on new commits are pushed to it. */
+  #caughtUp = false;
+  #pushTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #traffic: PeerTraffic = { framesIn: 0, framesOut: 0, commitsSent: 0, commitsReceived: 0 };
+
+  constructor(opts: {
+    space: SpaceId;
+    peer: DeviceId;
+    replica: PeerReplica;
+    sealer: PeerSealer;
+    hooks: PeerResponderHooks;
+    connect: (handlers: TransportHandlers) => TransportConnection;
+  }) {
+    this.space = opts.space;
+    this.peer = opts.peer;
+    this.#spaceBytes = fromHex(opts.space, 16);
+    this.#replica = opts.replica;
+    this.#sealer = opts.sealer;
+    this.#hooks = opts.hooks;
+    this.#connect = opts.connect;
+  }
+
+  /** Counts so far (frames, commits): for status and tests. */
+  get traffic(): Readonly<PeerTraffic> {
+    return { ...this.#traffic };
+  }
+
+  /** Takes the link and waits for the peer's `hello`. */
+  start(): void {
+    if (this.#state !== "idle") return;
+    this.#state = "awaiting-hello";
+    this.#hooks.state("connecting");
+    let conn: TransportConnection | null = null;
+    conn = this.#connect({
+      onOpen: () => {},
+      onMessage: (frame) => {
+        if (this.#state === "closed" || conn !== this.#conn) return;
+        this.#traffic.framesIn++;
+        let m: Message;
+        try {
+          m = decodeMessage(frame);
+        } catch (e) {
+          this.#fail("protocol", (e as Error).message);
+          return;
+        }
+        this.#enqueue(() => this.#handle(m));
+      },
+      onClose: (reason) => {
+        if (this.#state === "closed") return;
+        this.#state = "closed";
+        this.#conn = null;
+        this.#clearPush();
+        this.#hooks.state("offline", reason);
+      },
+    });
+    this.#conn = conn;
+  }
+
+  /** Closes the link (the peer sees the channel close). */
+  stop(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#clearPush();
+    const conn = this.#conn;
+    this.#conn = null;
+    conn?.close("stopped");
+    this.#hooks.state("offline", "stopped");
+  }
+
+  /** This replica may hold commits the peer lacks: push them (once the peer has caught up by pulling). */
+  poke(): void {
+    this.#enqueue(() => this.#push());
+  }
+
+  #enqueue(job: () => Promise<void>): void {
+    this.#work = this.#work.then(job).catch((err) => {
+      if (this.#state === "closed") return;
+      const e = asStorageError(err);
+      this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
+      // Storage failed while answering: drop the link, the peers negotiate again and resume from vectors.
+      this.#fail("internal", "The peer failed to handle a frame.");
+    });
+  }
+
+  #send(m: Message): void {
+    if (this.#state === "closed" || !this.#conn) return;
+    this.#conn.send(encodeMessage(m));
+    this.#traffic.framesOut++;
+    this.#hooks.traffic?.(this.traffic);
+  }
+
+  /** A fatal `error` frame, then the link closes (as the relay does for a protocol violation). */
+  #fail(code: ErrorCodeName, message: string): void {
+    this.#send({ type: "error", code, message, fatal: true });
+    this.#hooks.error(new ProtocolError("bad-field", `Peer ${this.peer.slice(0, 8)}: ${message}`));
+    this.stop();
+  }
+
+  async #handle(m: Message): Promise<void> {
+    if (this.#state === "closed") return;
+    if (this.#state === "awaiting-hello" && m.type !== "hello") return this.#fail("protocol", "The first frame must be hello.");
+    switch (m.type) {
+      case "hello":
+        return this.#onHello(m.minVersion, m.maxVersion, m.device);
+      case "pull":
+        if (!this.#sameSpace(m.space)) return;
+        return this.#onPull(m.vector, m.maxBytes);
+      case "commits":
+        if (!this.#sameSpace(m.space)) return;
+        return this.#onCommits(m.commits);
+      case "snapshot-get":
+        // Peers keep no snapshots: "none", and the peer pulls commits instead.
+        this.#send({ type: "snapshot", space: this.#spaceBytes, vector: [], part: 0, parts: 0, bytes: new Uint8Array(0) });
+        return;
+      case "snapshot-put":
+        // Not stored here; `stale-snapshot` is the answer a publishing session takes as "keep going".
+        this.#send({ type: "error", code: "stale-snapshot", message: "Peers do not store snapshots.", fatal: false });
+        return;
+      case "ping":
+        this.#send({ type: "pong", nonce: m.nonce });
+        return;
+      case "pong":
+        return;
+      case "error":
+        this.#hooks.error(new ShoalError(`Peer:${m.code}`, `The peer reported: ${m.message}`));
+        if (m.fatal) this.stop();
+        return;
+      default:
+        return this.#fail("protocol", `A peer client may not send ${m.type}.`);
+    }
+  }
+
+  #sameSpace(space: Uint8Array): boolean {
+    if (bytesEqual(space, this.#spaceBytes)) return true;
+    this.#fail("protocol", "This link serves another space.");
+    return false;
+  }
+
+  async #onHello(minVersion: number, maxVersion: number, device: Uint8Array): Promise<void> {
+    if (this.#state !== "awaiting-hello") return this.#fail("protocol", "hello was already received.");
+    const version = Math.min(maxVersion, PROTOCOL_VERSION);
+    if (version < Math.max(minVersion, MIN_PROTOCOL_VERSION)) return this.#fail("version", "No common protocol version.");
+    // The link was negotiated with this device through signals sealed with the space key; a hello
+    // naming another device is a confused or hostile peer.
+    if (toHex(device) !== this.peer) return this.#fail("unauthorized", "hello names another device than the one signalled.");
+    const vector = await this.#ownVector();
+    if ((this.#state as string) === "closed") return;
+    this.#state = "open";
+    this.#send({ type: "welcome", version, vector: Object.entries(vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq })) });
+    this.#hooks.state("connected");
+  }
+
+  async #ownVector(): Promise<Record<string, number>> {
+    return (await this.#replica.vector([this.space]))[this.space] ?? {};
+  }
+
+  #notePeerHas(device: string, seq: number): void {
+    if ((this.#peerHas.get(device) ?? 0) < seq) this.#peerHas.set(device, seq);
+  }
+
+  /**
+   * The commits a replica at `since` lacks, sealed, in this replica's causal order (so the receiver
+   * never gets a commit before one it depends on), within `budget` bytes (at least one commit, so a big
+   * one cannot stall the peer). `more` when some were left out.
+   */
+  async #missing(since: Record<string, number>, budget: number): Promise<{ commits: Uint8Array[]; more: boolean; last: Map<string, number> }> {
+    const order = await this.#replica.exportCommits({ [this.space]: since }, { spaces: [this.space], limit: MAX_COMMITS_PER_BATCH + 1 });
+    const taken = order.slice(0, MAX_COMMITS_PER_BATCH);
+    // Seal per device in one range each: the taken commits of a device are contiguous from since + 1.
+    const bySeq = new Map<string, Uint8Array>();
+    const last = new Map<string, number>();
+    for (const c of taken) last.set(c.device, Math.max(last.get(c.device) ?? 0, c.seq));
+    for (const [device, to] of last) {
+      const from = (since[device] ?? 0) + 1;
+      const sealed = await this.#sealer.sealedRange(device as DeviceId, from, to);
+      sealed.forEach((b, i) => bySeq.set(`${device}.${from + i}`, b));
+    }
+    const commits: Uint8Array[] = [];
+    const sent = new Map<string, number>();
+    let bytes = 0;
+    for (const c of taken) {
+      const b = bySeq.get(`${c.device}.${c.seq}`)!;
+      if (commits.length > 0 && bytes + b.length > budget) break;
+      commits.push(b);
+      bytes += b.length;
+      sent.set(c.device, c.seq);
+    }
+    return { commits, more: commits.length < order.length, last: sent };
+  }
+
+  async #onPull(vector: VectorEntry[], maxBytes: number): Promise<void> {
+    const since: Record<string, number> = {};
+    for (const e of vector) {
+      const d = toHex(e.device);
+      since[d] = e.seq;
+      this.#notePeerHas(d, e.seq);
+    }
+    const { commits, more, last } = await this.#missing(since, Math.min(maxBytes, FRAME_BUDGET));
+    for (const [d, seq] of last) this.#notePeerHas(d, seq);
+    this.#send({ type: "commits", space: this.#spaceBytes, commits, more, reply: true });
+    this.#traffic.commitsSent += commits.length;
+    if (!more) {
+      this.#caughtUp = true;
+      // Anything gained while the peer was pulling goes out now.
+      await this.#push();
+    }
+  }
+
+  /** Opens, checks, applies and keeps an upload, then acknowledges what this replica now holds. */
+  async #onCommits(frames: Uint8Array[]): Promise<void> {
+    const opened: OpenedCommit[] = [];
+    const prev = new Map<string, Uint8Array>();
+    let refused = 0;
+    for (const bytes of frames) {
+      try {
+        const o = await this.#sealer.open(bytes, (d, seq) => prev.get(`${d}.${seq}`));
+        prev.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);
+        opened.push(o);
+      } catch (e) {
+        // Same rule as a session receiving from the relay: report it, drop it, go on with the others.
+        refused++;
+        this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String(e)));
+      }
+    }
+    this.#traffic.commitsReceived += opened.length;
+    if (opened.length > 0) {
+      const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
+      const rejected = new Set(report.rejected.map((r) => r.id));
+      for (const r of report.rejected) this.#hooks.error(r.error);
+      await this.#sealer.keep(opened.filter((o) => !rejected.has(o.commit.id)));
+      for (const o of opened) this.#notePeerHas(o.commit.device, o.commit.seq);
+    }
+    // Ack, for every device of the upload, what this replica now holds of it (contiguously).
+    const mine = await this.#ownVector();
+    const devices = new Set(opened.map((o) => o.commit.device));
+    const entries: VectorEntry[] = [...devices].filter((d) => (mine[d] ?? 0) > 0).map((d) => ({ device: fromHex(d, 16), seq: mine[d]! }));
+    this.#send({ type: "ack", space: this.#spaceBytes, entries });
+    if (refused > 0) this.#send({ type: "error", code: "protocol", message: `${refused} commit(s) could not be opened and were refused.`, fatal: false });
+  }
+
+  /** Live push of what the peer lacks, within the window; retried shortly when the link is busy. */
+  async #push(): Promise<void> {
+    if (this.#state !== "open" || !this.#caughtUp || !this.#conn) return;
+    for (;;) {
+      if (this.#conn.bufferedAmount > PUSH_WINDOW) {
+        this.#schedulePush();
+        return;
+      }
+      const since = Object.fromEntries(this.#peerHas);
+      const { commits, more, last } = await this.#missing(since, FRAME_BUDGET);
+      if (commits.length === 0 || this.#state !== "open") return;
+      for (const [d, seq] of last) this.#notePeerHas(d, seq);
+      this.#send({ type: "commits", space: this.#spaceBytes, commits, more: false });
+      this.#traffic.commitsSent += commits.length;
+      if (!more) return;
+    }
+  }
+
+  #schedulePush(): void {
+    if (this.#pushTimer) return;
+    this.#pushTimer = setTimeout(() => {
+      this.#pushTimer = null;
+      this.poke();
+    }, PUSH_RETRY_MS);
+  }
+
+  #clearPush(): void {
+    if (this.#pushTimer) clearTimeout(this.#pushTimer);
+    this.#pushTimer = null;
+  }
+}
