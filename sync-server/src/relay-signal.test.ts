@@ -1,7 +1,13 @@
 // The relay's side of WebRTC signalling (PROTOCOL.md, "Signalling"): `signal` frames are forwarded
 // only between connections of the same space that completed hello, never stored, rate limited, counted.
 import { describe, expect, it } from "vitest";
-import { SIGNAL_BROADCAST, decodeMessage, encodeMessage, fromHex, type Message } from "@shoal/client/protocol";
+import {
+  SIGNAL_BROADCAST,
+  decodeMessage,
+  encodeMessage,
+  fromHex,
+  type Message,
+} from "@shoal/client/protocol";
 import { hashToken } from "./auth.ts";
 import { resolveRelayLimits } from "./limits.ts";
 import { RelayMetrics } from "./metrics.ts";
@@ -45,7 +51,15 @@ async function setup() {
   /** A connection to `space` that has completed hello as a fresh random device. */
   const connect = async (space = spaces[0]!) => {
     const socket = new FakeSocket();
-    const session = new RelaySession({ space, socket, store, hub, metrics, limits: resolveRelayLimits({}), log: silentLog });
+    const session = new RelaySession({
+      space,
+      socket,
+      store,
+      hub,
+      metrics,
+      limits: resolveRelayLimits({}),
+      log: silentLog,
+    });
     const device = fromHex(randomId(), 16);
     const send = (m: Message) => session.receive(encodeMessage(m));
     send({ type: "hello", minVersion: 1, maxVersion: 1, device });
@@ -67,10 +81,22 @@ describe("relay signalling", () => {
     const c = await connect();
     const other = await connect(spaces[1]);
     const payload = Uint8Array.of(1, 2, 3);
-    a.send({ type: "signal", space: a.spaceBytes, from: a.device, to: new Uint8Array(SIGNAL_BROADCAST), payload });
+    a.send({
+      type: "signal",
+      space: a.spaceBytes,
+      from: a.device,
+      to: new Uint8Array(SIGNAL_BROADCAST),
+      payload,
+    });
     await b.socket.until(() => signals(b.socket).length === 1);
     await c.socket.until(() => signals(c.socket).length === 1);
-    expect(signals(b.socket)[0]).toEqual({ type: "signal", space: a.spaceBytes, from: a.device, to: new Uint8Array(16), payload });
+    expect(signals(b.socket)[0]).toEqual({
+      type: "signal",
+      space: a.spaceBytes,
+      from: a.device,
+      to: new Uint8Array(16),
+      payload,
+    });
     a.send({ type: "signal", space: a.spaceBytes, from: a.device, to: c.device, payload });
     await c.socket.until(() => signals(c.socket).length === 2);
     await settle();
@@ -88,7 +114,13 @@ describe("relay signalling", () => {
     const { connect, metrics } = await setup();
     const a = await connect();
     await connect();
-    a.send({ type: "signal", space: a.spaceBytes, from: a.device, to: fromHex(randomId(), 16), payload: new Uint8Array(0) });
+    a.send({
+      type: "signal",
+      space: a.spaceBytes,
+      from: a.device,
+      to: fromHex(randomId(), 16),
+      payload: new Uint8Array(0),
+    });
     await settle();
     expect(metrics.signalsDropped("no-peer")).toBe(1);
     expect(metrics.signalsForwarded).toBe(0);
@@ -110,9 +142,25 @@ describe("relay signalling", () => {
     await connect();
     const socket = new FakeSocket();
     const hub = new SpaceHub();
-    const session = new RelaySession({ space: spaces[0]!, socket, store, hub, metrics, limits: resolveRelayLimits({}), log: silentLog });
+    const session = new RelaySession({
+      space: spaces[0]!,
+      socket,
+      store,
+      hub,
+      metrics,
+      limits: resolveRelayLimits({}),
+      log: silentLog,
+    });
     const device = fromHex(randomId(), 16);
-    session.receive(encodeMessage({ type: "signal", space: fromHex(spaces[0]!, 16), from: device, to: new Uint8Array(16), payload: new Uint8Array(0) }));
+    session.receive(
+      encodeMessage({
+        type: "signal",
+        space: fromHex(spaces[0]!, 16),
+        from: device,
+        to: new Uint8Array(16),
+        payload: new Uint8Array(0),
+      }),
+    );
     await socket.until(() => socket.closedWith !== undefined);
     expect(socket.frames[0]).toMatchObject({ type: "error", code: "protocol", fatal: true });
   });
@@ -121,7 +169,14 @@ describe("relay signalling", () => {
     const { connect, metrics } = await setup();
     const a = await connect();
     const b = await connect();
-    for (let i = 0; i < 80; i++) a.send({ type: "signal", space: a.spaceBytes, from: a.device, to: b.device, payload: Uint8Array.of(i) });
+    for (let i = 0; i < 80; i++)
+      a.send({
+        type: "signal",
+        space: a.spaceBytes,
+        from: a.device,
+        to: b.device,
+        payload: Uint8Array.of(i),
+      });
     a.send({ type: "ping", nonce: 9 });
     await a.socket.until(() => a.socket.frames.some((f) => f.type === "pong"));
     // The bucket refills at 20/s while the frames are handled, so a few more than the burst may pass.

@@ -70,7 +70,8 @@ describe("codec: signal frame", () => {
 
   it("rejects every truncation and trailing bytes", () => {
     const frame = bytesOf(EXAMPLE_HEX);
-    for (let n = 0; n < frame.length; n++) expect(reason(() => decodeMessage(frame.subarray(0, n)))).toBe("truncated");
+    for (let n = 0; n < frame.length; n++)
+      expect(reason(() => decodeMessage(frame.subarray(0, n)))).toBe("truncated");
     expect(reason(() => decodeMessage(Uint8Array.of(...frame, 0)))).toBe("trailing-bytes");
   });
 

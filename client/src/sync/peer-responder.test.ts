@@ -22,7 +22,11 @@ afterEach(async () => {
 });
 
 async function device(): Promise<Db> {
-  const db = await openDatabase<{ patients: P }>({ name: `peer-${n++}-${Math.random()}`, collections, persist: false });
+  const db = await openDatabase<{ patients: P }>({
+    name: `peer-${n++}-${Math.random()}`,
+    collections,
+    persist: false,
+  });
   cleanup.push(() => db.close());
   return db;
 }
@@ -41,15 +45,17 @@ function until(db: Db, test: () => Promise<boolean>, what: string, ms = 15_000):
       sub.unsubscribe();
       reject(new Error(`timed out waiting for ${what}`));
     }, ms);
-    const sub = db.live(() => db.vector()).subscribe(() => {
-      void test().then((ok) => {
-        if (!ok || done) return;
-        done = true;
-        clearTimeout(timer);
-        sub.unsubscribe();
-        resolve();
+    const sub = db
+      .live(() => db.vector())
+      .subscribe(() => {
+        void test().then((ok) => {
+          if (!ok || done) return;
+          done = true;
+          clearTimeout(timer);
+          sub.unsubscribe();
+          resolve();
+        });
       });
-    });
   });
 }
 
@@ -78,7 +84,12 @@ async function link(a: Db, b: Db, space: Space) {
   const responder = new PeerResponder({
     space: space.id,
     peer: a.deviceId,
-    replica: { device: b.deviceId, vector: (s) => b.vector(s), applyCommits: (c) => b.applyCommits(c), exportCommits: (s, o) => b.exportCommits(s, o) },
+    replica: {
+      device: b.deviceId,
+      vector: (s) => b.vector(s),
+      applyCommits: (c) => b.applyCommits(c),
+      exportCommits: (s, o) => b.exportCommits(s, o),
+    },
     sealer: await sealerOf(b, space),
     connect: (h) => openDataChannelLink(cb, h),
     hooks: { state: () => {}, error: (e) => errors.push(e) },
@@ -149,7 +160,12 @@ describe("peer responder over a data channel", () => {
     const responder = new PeerResponder({
       space: space.id,
       peer: a.deviceId,
-      replica: { device: b.deviceId, vector: (s) => b.vector(s), applyCommits: (c) => b.applyCommits(c), exportCommits: (s, o) => b.exportCommits(s, o) },
+      replica: {
+        device: b.deviceId,
+        vector: (s) => b.vector(s),
+        applyCommits: (c) => b.applyCommits(c),
+        exportCommits: (s, o) => b.exportCommits(s, o),
+      },
       sealer: await sealerOf(b, space),
       connect: (h) => openDataChannelLink(cb, h),
       hooks: { state: () => {}, error: (e) => errors.push(e) },
@@ -158,19 +174,29 @@ describe("peer responder over a data channel", () => {
     cleanup.push(() => responder.stop());
     const got: Message[] = [];
     let closed = false;
-    const client = openDataChannelLink(ca, { onOpen: () => {}, onMessage: (f) => got.push(decodeMessage(f)), onClose: () => (closed = true) });
+    const client = openDataChannelLink(ca, {
+      onOpen: () => {},
+      onMessage: (f) => got.push(decodeMessage(f)),
+      onClose: () => (closed = true),
+    });
     const wait = async (pred: () => boolean, what: string) => {
       for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
       if (!pred()) throw new Error(`timed out waiting for ${what}`);
     };
     await new Promise((r) => setTimeout(r, 0));
-    client.send(encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(a.deviceId, 16) }));
+    client.send(
+      encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(a.deviceId, 16) }),
+    );
     await wait(() => got.length === 1, "welcome");
     expect(got[0]).toEqual({ type: "welcome", version: 1, vector: [] });
     const spaceBytes = fromHex(space.id, 16);
     client.send(encodeMessage({ type: "commits", space: spaceBytes, commits: [good1!, bad], more: false }));
     await wait(() => got.length === 3, "ack and error");
-    expect(got[1]).toEqual({ type: "ack", space: spaceBytes, entries: [{ device: fromHex(a.deviceId, 16), seq: 1 }] });
+    expect(got[1]).toEqual({
+      type: "ack",
+      space: spaceBytes,
+      entries: [{ device: fromHex(a.deviceId, 16), seq: 1 }],
+    });
     expect(got[2]).toMatchObject({ type: "error", code: "protocol", fatal: false });
     expect(errors.map((e) => e.code)).toEqual(["DecryptError"]);
     expect(await b.vector([space.id])).toEqual({ [space.id]: { [a.deviceId]: 1 } });
@@ -186,7 +212,12 @@ describe("peer responder over a data channel", () => {
     const responder = new PeerResponder({
       space: space.id,
       peer: a.deviceId,
-      replica: { device: b.deviceId, vector: (s) => b.vector(s), applyCommits: (c) => b.applyCommits(c), exportCommits: (s, o) => b.exportCommits(s, o) },
+      replica: {
+        device: b.deviceId,
+        vector: (s) => b.vector(s),
+        applyCommits: (c) => b.applyCommits(c),
+        exportCommits: (s, o) => b.exportCommits(s, o),
+      },
       sealer: await sealerOf(b, space),
       connect: (h) => openDataChannelLink(cb, h),
       hooks: { state: () => {}, error: () => {} },
@@ -195,9 +226,15 @@ describe("peer responder over a data channel", () => {
     cleanup.push(() => responder.stop());
     const got: Message[] = [];
     let closed = false;
-    const client = openDataChannelLink(ca, { onOpen: () => {}, onMessage: (f) => got.push(decodeMessage(f)), onClose: () => (closed = true) });
+    const client = openDataChannelLink(ca, {
+      onOpen: () => {},
+      onMessage: (f) => got.push(decodeMessage(f)),
+      onClose: () => (closed = true),
+    });
     await new Promise((r) => setTimeout(r, 0));
-    client.send(encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex("ff".repeat(16), 16) }));
+    client.send(
+      encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex("ff".repeat(16), 16) }),
+    );
     for (let i = 0; i < 500 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
     expect(closed).toBe(true);
     expect(got[0]).toMatchObject({ type: "error", code: "unauthorized", fatal: true });

@@ -26,13 +26,19 @@ export interface PeerReplica {
   vector(spaces?: SpaceId[]): Promise<VersionVector>;
   applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
   /** The commits a replica at `since` lacks, in this replica's causal order. */
-  exportCommits(since: VersionVector, options?: { spaces?: readonly SpaceId[]; limit?: number }): Promise<Commit[]>;
+  exportCommits(
+    since: VersionVector,
+    options?: { spaces?: readonly SpaceId[]; limit?: number },
+  ): Promise<Commit[]>;
 }
 
 /** What a responder needs of the space's sealer (`SpaceSealer` fits). */
 export interface PeerSealer {
   sealedRange(device: DeviceId, from: number, to: number): Promise<Uint8Array[]>;
-  open(bytes: Uint8Array, earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined): Promise<OpenedCommit>;
+  open(
+    bytes: Uint8Array,
+    earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined,
+  ): Promise<OpenedCommit>;
   keep(opened: readonly OpenedCommit[]): Promise<void>;
 }
 
@@ -167,7 +173,11 @@ export class PeerResponder {
     this.#work = this.#work.then(job).catch((err) => {
       if (this.#state === "closed") return;
       const e = asStorageError(err);
-      this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
+      this.#hooks.error(
+        e instanceof ShoalError
+          ? e
+          : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }),
+      );
       // Storage failed while answering: drop the link, the peers negotiate again and resume from vectors.
       this.#fail("internal", "The peer failed to handle a frame.");
     });
@@ -189,7 +199,8 @@ export class PeerResponder {
 
   async #handle(m: Message): Promise<void> {
     if (this.#state === "closed") return;
-    if (this.#state === "awaiting-hello" && m.type !== "hello") return this.#fail("protocol", "The first frame must be hello.");
+    if (this.#state === "awaiting-hello" && m.type !== "hello")
+      return this.#fail("protocol", "The first frame must be hello.");
     switch (m.type) {
       case "hello":
         return this.#onHello(m.minVersion, m.maxVersion, m.device);
@@ -201,11 +212,23 @@ export class PeerResponder {
         return this.#onCommits(m.commits);
       case "snapshot-get":
         // Peers keep no snapshots: "none", and the peer pulls commits instead.
-        this.#send({ type: "snapshot", space: this.#spaceBytes, vector: [], part: 0, parts: 0, bytes: new Uint8Array(0) });
+        this.#send({
+          type: "snapshot",
+          space: this.#spaceBytes,
+          vector: [],
+          part: 0,
+          parts: 0,
+          bytes: new Uint8Array(0),
+        });
         return;
       case "snapshot-put":
         // Not stored here; `stale-snapshot` is the answer a publishing session takes as "keep going".
-        this.#send({ type: "error", code: "stale-snapshot", message: "Peers do not store snapshots.", fatal: false });
+        this.#send({
+          type: "error",
+          code: "stale-snapshot",
+          message: "Peers do not store snapshots.",
+          fatal: false,
+        });
         return;
       case "ping":
         this.#send({ type: "pong", nonce: m.nonce });
@@ -230,14 +253,20 @@ export class PeerResponder {
   async #onHello(minVersion: number, maxVersion: number, device: Uint8Array): Promise<void> {
     if (this.#state !== "awaiting-hello") return this.#fail("protocol", "hello was already received.");
     const version = Math.min(maxVersion, PROTOCOL_VERSION);
-    if (version < Math.max(minVersion, MIN_PROTOCOL_VERSION)) return this.#fail("version", "No common protocol version.");
+    if (version < Math.max(minVersion, MIN_PROTOCOL_VERSION))
+      return this.#fail("version", "No common protocol version.");
     // The link was negotiated with this device through signals sealed with the space key; a hello
     // naming another device is a confused or hostile peer.
-    if (toHex(device) !== this.peer) return this.#fail("unauthorized", "hello names another device than the one signalled.");
+    if (toHex(device) !== this.peer)
+      return this.#fail("unauthorized", "hello names another device than the one signalled.");
     const vector = await this.#ownVector();
     if ((this.#state as string) === "closed") return;
     this.#state = "open";
-    this.#send({ type: "welcome", version, vector: Object.entries(vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq })) });
+    this.#send({
+      type: "welcome",
+      version,
+      vector: Object.entries(vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq })),
+    });
     this.#hooks.state("connected");
   }
 
@@ -254,8 +283,14 @@ export class PeerResponder {
    * never gets a commit before one it depends on), within `budget` bytes (at least one commit, so a big
    * one cannot stall the peer). `more` when some were left out.
    */
-  async #missing(since: Record<string, number>, budget: number): Promise<{ commits: Uint8Array[]; more: boolean; last: Map<string, number> }> {
-    const order = await this.#replica.exportCommits({ [this.space]: since }, { spaces: [this.space], limit: MAX_COMMITS_PER_BATCH + 1 });
+  async #missing(
+    since: Record<string, number>,
+    budget: number,
+  ): Promise<{ commits: Uint8Array[]; more: boolean; last: Map<string, number> }> {
+    const order = await this.#replica.exportCommits(
+      { [this.space]: since },
+      { spaces: [this.space], limit: MAX_COMMITS_PER_BATCH + 1 },
+    );
     const taken = order.slice(0, MAX_COMMITS_PER_BATCH);
     // Seal per device in one range each: the taken commits of a device are contiguous from since + 1.
     const bySeq = new Map<string, Uint8Array>();
@@ -324,9 +359,17 @@ export class PeerResponder {
     // Ack, for every device of the upload, what this replica now holds of it (contiguously).
     const mine = await this.#ownVector();
     const devices = new Set(opened.map((o) => o.commit.device));
-    const entries: VectorEntry[] = [...devices].filter((d) => (mine[d] ?? 0) > 0).map((d) => ({ device: fromHex(d, 16), seq: mine[d]! }));
+    const entries: VectorEntry[] = [...devices]
+      .filter((d) => (mine[d] ?? 0) > 0)
+      .map((d) => ({ device: fromHex(d, 16), seq: mine[d]! }));
     this.#send({ type: "ack", space: this.#spaceBytes, entries });
-    if (refused > 0) this.#send({ type: "error", code: "protocol", message: `${refused} commit(s) could not be opened and were refused.`, fatal: false });
+    if (refused > 0)
+      this.#send({
+        type: "error",
+        code: "protocol",
+        message: `${refused} commit(s) could not be opened and were refused.`,
+        fatal: false,
+      });
   }
 
   /** Live push of what the peer lacks, within the window; retried shortly when the link is busy. */

@@ -14,7 +14,11 @@ import {
   toHex,
 } from "../protocol/index.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
-import { openDataChannelLink, webRtcTransport, type DataChannelLike } from "../transports/webrtc-transport.ts";
+import {
+  openDataChannelLink,
+  webRtcTransport,
+  type DataChannelLike,
+} from "../transports/webrtc-transport.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { PeerResponder, type PeerReplica } from "./peer-responder.ts";
 import { SpaceSealer } from "./sealer.ts";
@@ -53,7 +57,9 @@ const KINDS = new Set(["announce", "offer", "answer", "ice", "bye"]);
  */
 export async function deriveSignalKey(spaceKey: Uint8Array, spaceId: Uint8Array): Promise<CryptoKey> {
   const info = concatBytes(new TextEncoder().encode(SIGNAL_KEY_LABEL), new Uint8Array([0]), spaceId);
-  const ikm = await globalThis.crypto.subtle.importKey("raw", copyBytes(spaceKey), "HKDF", false, ["deriveKey"]);
+  const ikm = await globalThis.crypto.subtle.importKey("raw", copyBytes(spaceKey), "HKDF", false, [
+    "deriveKey",
+  ]);
   return globalThis.crypto.subtle.deriveKey(
     { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info },
     ikm,
@@ -75,14 +81,25 @@ function signalAad(space: Uint8Array, from: Uint8Array, to: Uint8Array): Uint8Ar
  * @example
  * const payload = await sealSignal(key, space, me, SIGNAL_BROADCAST, { t: "announce", s: session });
  */
-export async function sealSignal(key: CryptoKey, space: Uint8Array, from: Uint8Array, to: Uint8Array, body: SignalBody): Promise<Uint8Array> {
+export async function sealSignal(
+  key: CryptoKey,
+  space: Uint8Array,
+  from: Uint8Array,
+  to: Uint8Array,
+  body: SignalBody,
+): Promise<Uint8Array> {
   const nonce = copyBytes(randomBytes(NONCE_BYTES));
   const plain = new TextEncoder().encode(JSON.stringify(body));
   const sealed = new Uint8Array(
-    await globalThis.crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: signalAad(space, from, to) }, key, plain),
+    await globalThis.crypto.subtle.encrypt(
+      { name: "AES-GCM", iv: nonce, additionalData: signalAad(space, from, to) },
+      key,
+      plain,
+    ),
   );
   const payload = concatBytes(nonce, sealed);
-  if (payload.length > MAX_SIGNAL_PAYLOAD_BYTES) throw new ValidationError(`A signal of ${payload.length} bytes is over ${MAX_SIGNAL_PAYLOAD_BYTES}.`);
+  if (payload.length > MAX_SIGNAL_PAYLOAD_BYTES)
+    throw new ValidationError(`A signal of ${payload.length} bytes is over ${MAX_SIGNAL_PAYLOAD_BYTES}.`);
   return payload;
 }
 
@@ -94,12 +111,22 @@ export async function sealSignal(key: CryptoKey, space: Uint8Array, from: Uint8A
  * const body = await openSignal(key, m.space, m.from, m.to, m.payload);
  * if (body?.t === "offer") answer(body);
  */
-export async function openSignal(key: CryptoKey, space: Uint8Array, from: Uint8Array, to: Uint8Array, payload: Uint8Array): Promise<SignalBody | null> {
+export async function openSignal(
+  key: CryptoKey,
+  space: Uint8Array,
+  from: Uint8Array,
+  to: Uint8Array,
+  payload: Uint8Array,
+): Promise<SignalBody | null> {
   if (payload.length < NONCE_BYTES + TAG_BYTES) return null;
   let body: unknown;
   try {
     const plain = await globalThis.crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: copyBytes(payload.subarray(0, NONCE_BYTES)), additionalData: signalAad(space, from, to) },
+      {
+        name: "AES-GCM",
+        iv: copyBytes(payload.subarray(0, NONCE_BYTES)),
+        additionalData: signalAad(space, from, to),
+      },
       key,
       copyBytes(payload.subarray(NONCE_BYTES)),
     );
@@ -112,7 +139,8 @@ export async function openSignal(key: CryptoKey, space: Uint8Array, from: Uint8A
   if (b.n !== undefined && typeof b.n !== "string") return null;
   if (b.sdp !== undefined && typeof b.sdp !== "string") return null;
   if (b.c !== undefined && (typeof b.c !== "object" || b.c === null)) return null;
-  if ((b.t === "offer" || b.t === "answer") && (typeof b.sdp !== "string" || typeof b.n !== "string")) return null;
+  if ((b.t === "offer" || b.t === "answer") && (typeof b.sdp !== "string" || typeof b.n !== "string"))
+    return null;
   if (b.t === "ice" && (typeof b.n !== "string" || !b.c)) return null;
   return b as SignalBody;
 }
@@ -234,7 +262,9 @@ export class PeerNetwork {
   #stopped = false;
 
   constructor(options: PeerNetworkOptions) {
-    const PC = options.RTCPeerConnection ?? (globalThis as { RTCPeerConnection?: PeerConnectionConstructor }).RTCPeerConnection;
+    const PC =
+      options.RTCPeerConnection ??
+      (globalThis as { RTCPeerConnection?: PeerConnectionConstructor }).RTCPeerConnection;
     if (!PC) throw new ValidationError("WebRTC is not available here (no RTCPeerConnection).");
     this.#PC = PC;
     this.#dexie = options.dexie;
@@ -344,10 +374,13 @@ export class PeerNetwork {
     if (this.#stopped || st.announceTimer) return;
     const base = Math.min(REANNOUNCE_MAX_MS, REANNOUNCE_BASE_MS * 2 ** Math.min(st.failures, 10));
     st.failures++;
-    st.announceTimer = setTimeout(() => {
-      st.announceTimer = null;
-      if (!this.#stopped) this.#announce(st);
-    }, base * (0.5 + Math.random() / 2));
+    st.announceTimer = setTimeout(
+      () => {
+        st.announceTimer = null;
+        if (!this.#stopped) this.#announce(st);
+      },
+      base * (0.5 + Math.random() / 2),
+    );
   }
 
   /** Seals and sends one signal over a ready relay connection of the space (dropped if none is up). */
@@ -357,8 +390,14 @@ export class PeerNetwork {
     const toBytes = to ? fromHex(to, 16) : new Uint8Array(SIGNAL_BROADCAST);
     void st.signalKey
       .then((key) => sealSignal(key, st.bytes, this.#me, toBytes, body))
-      .then((payload) => relay.conn?.send(encodeMessage({ type: "signal", space: st.bytes, from: this.#me, to: toBytes, payload })))
-      .catch((e: unknown) => this.#host?.error(e instanceof ShoalError ? e : new ShoalError("SignalError", String(e))));
+      .then((payload) =>
+        relay.conn?.send(
+          encodeMessage({ type: "signal", space: st.bytes, from: this.#me, to: toBytes, payload }),
+        ),
+      )
+      .catch((e: unknown) =>
+        this.#host?.error(e instanceof ShoalError ? e : new ShoalError("SignalError", String(e))),
+      );
   }
 
   #onSignalFrame(space: SpaceId, frame: Uint8Array): void {
@@ -379,7 +418,11 @@ export class PeerNetwork {
         const body = await openSignal(await st.signalKey, m.space, m.from, m.to, m.payload);
         if (body && !this.#stopped) await this.#onSignal(st, from, broadcast, body);
       })
-      .catch((e: unknown) => this.#host?.error(e instanceof ShoalError ? e : new ShoalError("SignalError", String((e as Error)?.message ?? e))));
+      .catch((e: unknown) =>
+        this.#host?.error(
+          e instanceof ShoalError ? e : new ShoalError("SignalError", String((e as Error)?.message ?? e)),
+        ),
+      );
   }
 
   async #onSignal(st: SpaceState, from: string, broadcast: boolean, body: SignalBody): Promise<void> {
@@ -422,7 +465,13 @@ export class PeerNetwork {
     for (const c of link.pendingIce.splice(0)) await link.pc.addIceCandidate(c).catch(() => {});
   }
 
-  #newLink(st: SpaceState, device: string, role: PeerLink["role"], nid: string, remoteSession: string): PeerLink {
+  #newLink(
+    st: SpaceState,
+    device: string,
+    role: PeerLink["role"],
+    nid: string,
+    remoteSession: string,
+  ): PeerLink {
     const pc = new this.#PC({ iceServers: this.#iceServers });
     const statusKey = `webrtc|${st.id}|${device}`;
     const link: PeerLink = {
@@ -450,7 +499,8 @@ export class PeerNetwork {
       else link.outIce.push(c);
     };
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed" || pc.connectionState === "closed") this.#closeLink(st, link, `peer connection ${pc.connectionState}`, true);
+      if (pc.connectionState === "failed" || pc.connectionState === "closed")
+        this.#closeLink(st, link, `peer connection ${pc.connectionState}`, true);
     };
     link.timer = setTimeout(() => {
       if (!link.opened) this.#closeLink(st, link, "negotiation timed out", true);
@@ -462,7 +512,8 @@ export class PeerNetwork {
   /** Our offer or answer is out: send the candidates gathered meanwhile. */
   #described(st: SpaceState, link: PeerLink): void {
     link.described = true;
-    for (const c of link.outIce.splice(0)) this.#send(st, link.device, { t: "ice", s: this.#session, n: link.nid, c });
+    for (const c of link.outIce.splice(0))
+      this.#send(st, link.device, { t: "ice", s: this.#session, n: link.nid, c });
   }
 
   async #offer(st: SpaceState, device: string, remoteSession: string): Promise<void> {
@@ -505,7 +556,8 @@ export class PeerNetwork {
       if (link.timer) clearTimeout(link.timer);
       link.timer = null;
     };
-    const gone = (reason?: string) => queueMicrotask(() => this.#closeLink(st, link, reason ?? "channel closed", true));
+    const gone = (reason?: string) =>
+      queueMicrotask(() => this.#closeLink(st, link, reason ?? "channel closed", true));
     if (link.role === "client") {
       const replica: SessionReplica = {
         device: this.#replica.device,

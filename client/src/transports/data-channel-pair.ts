@@ -11,7 +11,9 @@ import type { DataChannelLike } from "./webrtc-transport.ts";
  * const [a, b] = dataChannelPair();
  * const conn = openDataChannelLink(a, handlers);
  */
-export function dataChannelPair(options: { maxMessageBytes?: number } = {}): [MemoryDataChannel, MemoryDataChannel] {
+export function dataChannelPair(
+  options: { maxMessageBytes?: number } = {},
+): [MemoryDataChannel, MemoryDataChannel] {
   const a = new MemoryDataChannel(options.maxMessageBytes ?? 256 * 1024);
   const b = new MemoryDataChannel(options.maxMessageBytes ?? 256 * 1024);
   a.peer = b;
@@ -60,7 +62,8 @@ export class MemoryDataChannel implements DataChannelLike {
   send(data: Uint8Array<ArrayBuffer>): void {
     if (this.readyState !== "open") throw new Error("InvalidStateError: the channel is not open");
     // A real stack refuses messages over the negotiated maximum (RTCDataChannel: TypeError).
-    if (data.length > this.#maxMessageBytes) throw new TypeError(`Message of ${data.length} bytes is over ${this.#maxMessageBytes}.`);
+    if (data.length > this.#maxMessageBytes)
+      throw new TypeError(`Message of ${data.length} bytes is over ${this.#maxMessageBytes}.`);
     const copy = data.slice();
     this.sent++;
     this.largestSent = Math.max(this.largestSent, copy.length);
@@ -113,7 +116,10 @@ export class MemoryDataChannel implements DataChannelLike {
           const data = peer.binaryType === "arraybuffer" ? m.buffer : m;
           (peer.onmessage as ((e: unknown) => void) | null)?.({ data });
         }
-        if (before > this.bufferedAmountLowThreshold && this.bufferedAmount <= this.bufferedAmountLowThreshold) {
+        if (
+          before > this.bufferedAmountLowThreshold &&
+          this.bufferedAmount <= this.bufferedAmountLowThreshold
+        ) {
           (this.onbufferedamountlow as ((e: unknown) => void) | null)?.({});
         }
       }

@@ -87,7 +87,8 @@ describe("data channel link", () => {
     expect(a.bufferedAmount).toBeLessThanOrEqual(1024 * 1024 + PEER_CHUNK_BYTES);
     a.resume();
     await rb.until(() => rb.frames.length === frames, "frames after resume", 20_000);
-    for (let i = 0; i < frames; i++) expect(same(rb.frames[i], frameOf(512 * 1024, i)), `frame ${i}`).toBe(true);
+    for (let i = 0; i < frames; i++)
+      expect(same(rb.frames[i], frameOf(512 * 1024, i)), `frame ${i}`).toBe(true);
     expect(a.peakBuffered).toBeLessThanOrEqual(1024 * 1024 + PEER_CHUNK_BYTES);
     expect(ca.bufferedAmount).toBe(0);
   });

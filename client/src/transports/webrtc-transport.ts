@@ -60,7 +60,10 @@ const UNSUPPORTED = 1003;
  * const conn = openDataChannelLink(channel, { onOpen, onMessage: (f) => handle(decodeMessage(f)), onClose });
  * conn.send(encodeMessage({ type: "ping", nonce: 1 }));
  */
-export function openDataChannelLink(channel: DataChannelLike, handlers: TransportHandlers): TransportConnection {
+export function openDataChannelLink(
+  channel: DataChannelLike,
+  handlers: TransportHandlers,
+): TransportConnection {
   let state: "connecting" | "open" | "closed" = "connecting";
   const queue: Uint8Array<ArrayBuffer>[] = [];
   let queued = 0;
@@ -68,7 +71,12 @@ export function openDataChannelLink(channel: DataChannelLike, handlers: Transpor
   let incomingBytes = 0;
 
   const detach = (): void => {
-    channel.onopen = channel.onmessage = channel.onclose = channel.onerror = channel.onbufferedamountlow = null;
+    channel.onopen =
+      channel.onmessage =
+      channel.onclose =
+      channel.onerror =
+      channel.onbufferedamountlow =
+        null;
   };
   const finish = (reason: string, code: number): void => {
     if (state === "closed") return;
