@@ -64,7 +64,7 @@ describe("a client whose IndexedDB was deleted", () => {
     const space = await a.createSpace({ name: "Recovery" });
     const link = await a.invite(space, "https://app.example/");
     await b.join(link);
-    online(a, () => relay);
+    let stopA = online(a, () => relay);
     let stopB = online(b, () => relay);
     // Both devices write: inserts, edits of each other's records, text, counters, a delete.
     const ids: string[] = [];
@@ -142,6 +142,7 @@ describe("a client whose IndexedDB was deleted", () => {
     stopB();
     await b.close();
     await deleteIndexedDb(bName);
+    stopA(); // A is offline meanwhile, so B meets the new relay empty
     await relay.close();
     relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
     cleanups.push(() => relay.close());
@@ -152,7 +153,7 @@ describe("a client whose IndexedDB was deleted", () => {
     online(b, () => relay); // B first, against the empty relay: nothing to get yet
     await waitFor(b.status, (s) => s.state === "synced", 20_000, "b synced with the empty relay");
     expect(await b.patients.count()).toBe(0);
-    a.reconnect(); // A notices the new relay (as on the browser's online event)
+    stopA = online(a, () => relay); // A comes back online and re-uploads what the relay lost
     await waitFor(
       b.patients.live((c) => c.count()),
       (x) => x === 18,
