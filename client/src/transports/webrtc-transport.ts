@@ -1,3 +1,4 @@
+import { concatBytes } from "../crypto/bytes.ts";
 import { MAX_FRAME_BYTES } from "../protocol/index.ts";
 import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
 import type { SpaceId } from "../types.ts";
@@ -140,7 +141,7 @@ export function openDataChannelLink(
     }
     incoming.push(piece.subarray(1));
     if (piece[0] === MORE) return;
-    const frame = join(incoming, incomingBytes);
+    const frame = concatBytes(...incoming);
     incoming = [];
     incomingBytes = 0;
     handlers.onMessage(frame);
@@ -178,17 +179,6 @@ export function openDataChannelLink(
       queueMicrotask(() => handlers.onClose(reason, NORMAL));
     },
   };
-}
-
-function join(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!.slice();
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /**
