@@ -81,15 +81,25 @@ if (ensureChromium()) {
     { PLAYWRIGHT_JSON_OUTPUT_FILE: playwrightReport },
   );
   playwright = playwrightCounts(playwrightExit);
-  // WebRTC needs a network interface besides loopback: that spec runs again inside a private network
-  // namespace (scripts/rtc-netns.sh, root only; exit 77 = cannot make one). In the run above it skipped.
+  // WebRTC needs a network interface besides loopback: those specs (two devices syncing, and the
+  // transport contract over data channels) run again inside a private network namespace
+  // (scripts/rtc-netns.sh, root only; exit 77 = cannot make one). In the run above they skipped.
   if (process.getuid?.() === 0) {
     const netnsExit = await run(
       join(root, "scripts", "rtc-netns.sh"),
-      [bin("playwright"), "test", "-c", "e2e/playwright.config.ts", "e2e/webrtc.spec.ts", "--reporter=list,json", "--output=.test-results/playwright-netns-artifacts"],
+      [
+        bin("playwright"),
+        "test",
+        "-c",
+        "e2e/playwright.config.ts",
+        "e2e/webrtc.spec.ts",
+        "e2e/webrtc-contract.spec.ts",
+        "--reporter=list,json",
+        "--output=.test-results/playwright-netns-artifacts",
+      ],
       { PLAYWRIGHT_JSON_OUTPUT_FILE: netnsReport },
     );
-    if (netnsExit === 77) console.error("test: no network namespace here; the WebRTC spec stays skipped.");
+    if (netnsExit === 77) console.error("test: no network namespace here; the WebRTC specs stay skipped.");
     else {
       const netns = playwrightCounts(netnsExit, netnsReport);
       playwright = { passed: playwright.passed + netns.passed, failed: playwright.failed + netns.failed };

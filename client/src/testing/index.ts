@@ -7,3 +7,4 @@
  */
 export { storageContractCases } from "./storage-contract.ts";
 export type { StorageContractCase, StorageContractContext } from "./storage-contract.ts";
+export { transportContractCases, relayLikeResponder } from "./transport-contract-cases.ts";
