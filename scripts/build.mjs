@@ -1,5 +1,5 @@
 // Browser builds, shared by `npm start` (the demo) and the Playwright webServer (demo + test harness).
-// Usage: node scripts/build.mjs [--e2e]
+// Usage: node scripts/build.mjs [--e2e | --bench]
 import { rmSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "vite";
@@ -22,6 +22,16 @@ export async function buildE2eSite() {
   await build({ configFile, mode: "harness", logLevel: "warn" });
 }
 
+/** Builds the bench page (bench/page) into dist/bench-site, served by the relay that `npm run bench` starts. */
+export async function buildBenchSite() {
+  await build({ configFile: `${root}/bench/vite.config.ts`, mode: "production", logLevel: "warn" });
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  await (process.argv.includes("--e2e") ? buildE2eSite() : buildDemo());
+  const target = process.argv.includes("--e2e")
+    ? buildE2eSite
+    : process.argv.includes("--bench")
+      ? buildBenchSite
+      : buildDemo;
+  await target();
 }
