@@ -10,6 +10,7 @@
 //   options: --sizes 1000,10000  --runs <n>  --peer-runs <n>  --no-peer  --peer-100k  --keep
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { bootstrapChart } from "./bench-chart.mjs";
 import { createRequire } from "node:module";
 import { cpus, hostname, totalmem } from "node:os";
 import { join } from "node:path";
@@ -951,5 +952,8 @@ writeFileSync(
   file,
   `${JSON.stringify({ at: at.toISOString(), machine, versions, settings, rows: result.rows, ratios: result.ratios, samples, durationS: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
 );
-console.log(`\nwrote ${file.slice(root.length)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+const chart = bootstrapChart(result.rows);
+writeFileSync(file.replace(/\.json$/, "-bootstrap.svg"), chart);
+writeFileSync(join(root, "bench", "bootstrap.svg"), chart);
+console.log(`\nwrote ${file.slice(root.length)} and its bootstrap chart, also bench/bootstrap.svg (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 process.exit(0);
