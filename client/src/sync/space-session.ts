@@ -22,6 +22,21 @@ import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-e
 import { believableEntries } from "./believable-entries.ts";
 
 export type { SnapshotPolicy } from "./snapshot-exchange.ts";
+
+/** Highest sequence per device among sealed commits (headers only; unreadable ones are skipped). */
+function lastSeqs(commits: readonly Uint8Array[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const bytes of commits) {
+    try {
+      const { header } = decodeSealedCommit(bytes);
+      const d = toHex(header.device);
+      if ((out.get(d) ?? 0) < header.seq) out.set(d, header.seq);
+    } catch {
+      // The receive step reports it.
+    }
+  }
+  return out;
+}
 import type { Transport, TransportConnection } from "./transport.ts";
 
 /** The replica operations a session needs (implemented by the database). */
@@ -61,9 +76,9 @@ export interface Backoff {
 const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 30_000 };
 
 /** Bytes of commits sent and not yet acknowledged, at most (the upload window). */
-const UPLOAD_WINDOW = 2 * 1024 * 1024;
+const UPLOAD_WINDOW = 8 * 1024 * 1024;
 /** Bytes the relay may put in one pull reply. */
-const PULL_BYTES = 512 * 1024;
+const PULL_BYTES = 960 * 1024;
 /** Room left in a frame for everything but the commits. */
 const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 64;
 
@@ -254,6 +269,13 @@ export class SpaceSession {
         this.#hooks.snapshotStored?.();
         return;
       case "commits":
+        if (m.reply && m.more) {
+          // Ask for the next batch before applying this one, so the relay reads while this replica
+          // writes: the relay's reply is contiguous per device from our vector, so its last sequence
+          // per device is where the next pull starts.
+          this.#pulling = false;
+          await this.#pull(lastSeqs(m.commits));
+        }
         try {
           await this.#receive(m.commits);
         } catch (err) {
@@ -264,13 +286,10 @@ export class SpaceSession {
           this.#conn?.close("storage error");
           return;
         }
-        if (m.reply) {
+        if (m.reply && !m.more) {
           this.#pulling = false;
-          if (m.more) await this.#pull();
-          else {
-            this.#hooks.synced();
-            await this.#maybePublish();
-          }
+          this.#hooks.synced();
+          await this.#maybePublish();
         }
         return;
       case "ack": {
@@ -358,11 +377,13 @@ export class SpaceSession {
     if ((this.#sent.get(device) ?? 0) < seq) this.#sent.set(device, seq);
   }
 
-  async #pull(): Promise<void> {
+  /** Asks for what this replica lacks; `ahead` counts commits received but not applied yet as held. */
+  async #pull(ahead?: ReadonlyMap<string, number>): Promise<void> {
     if (!this.#welcomed || this.#pulling || !this.#conn) return;
     this.#pulling = true;
     const v = { ...((await this.#replica.vector([this.space]))[this.space] ?? {}) };
     for (const [d, seq] of this.#refused) if ((v[d] ?? 0) < seq) v[d] = seq;
+    for (const [d, seq] of ahead ?? []) if ((v[d] ?? 0) < seq) v[d] = seq;
     const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
     this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
   }
