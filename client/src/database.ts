@@ -17,43 +17,12 @@ import { NotFound } from "./errors.ts";
 import { ValueStore } from "./live/value-store.ts";
 import { formatInviteLink } from "./spaces/invite-link.ts";
 import { joinSpace } from "./spaces/join-space.ts";
-import { readAcks, recordAcks } from "./sync/acks.ts";
-import { SyncEngine } from "./sync/sync-engine.ts";
-import { PeerNetwork } from "./sync/peer-signaling.ts";
-import { TabLeader, webLocks } from "./sync/tab-leader.ts";
-import { importSnapshot, readSnapshot } from "./sync/snapshot-io.ts";
-import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
-import type { Transport } from "./sync/transport.ts";
-import { webSocketTransport } from "./transports/websocket-transport.ts";
-import { exportBundleOf, importBundleInto, type BundleImportReport } from "./sync/bundle-io.ts";
+import { readAcks } from "./sync/acks.ts";
+import { SyncRunner, type SyncOptions } from "./sync/sync-runner.ts";
 
-/** Options of `sync`. */
-export interface SyncOptions {
-  /** The relay's URL, e.g. `ws://127.0.0.1:8787` (the `/sync/<space>` path is added). */
-  relay?: string;
-  /** Transports to use instead of (or besides) the relay URL. */
-  transports?: readonly Transport[];
-  /** Reconnect delays (default 250 ms doubling up to 30 s, with jitter). */
-  backoff?: { baseMs: number; maxMs: number };
-  /**
-   * Snapshots: a fresh device bootstraps from the relay's snapshot (default true), and a device
-   * publishes one every `publishEvery` commits (default 1,000; 0 never).
-   */
-  snapshots?: { bootstrap?: boolean; publishEvery?: number };
-  /**
-   * One relay connection per browser (default true where the Web Locks API exists): the tabs syncing
-   * this database elect one leader that holds the connections for all of them; the others follow its
-   * status (`db.status.role`) and take over when it closes. `false` makes this tab sync on its own.
-   */
-  leaderElection?: boolean;
-  /**
-   * Direct device-to-device sync over WebRTC (off unless given): devices of a space find each other
-   * through the relay (sealed signalling), then sync over a data channel, and keep syncing with each
-   * other when the relay is gone. `iceServers`: STUN/TURN servers, none by default (devices on one
-   * network reach each other directly). Each link shows in `status.transports` as kind `"webrtc"`.
-   */
-  webrtc?: { iceServers?: RTCIceServer[] };
-}
+export type { SyncOptions } from "./sync/sync-runner.ts";
+import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
+import { exportBundleOf, importBundleInto, type BundleImportReport } from "./sync/bundle-io.ts";
 
 /** Where a commit is known to be durably stored. */
 export interface Durability {
@@ -120,11 +89,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   persisted: boolean | undefined;
   readonly #collections = new Map<string, Collection<object>>();
   readonly #status = new ValueStore<SyncStatus>(LOCAL_STATUS);
-  #engine: SyncEngine | null = null;
-  /** The tab election while `sync()` runs with it (null without Web Locks or with `leaderElection: false`). */
-  #tabs: TabLeader | null = null;
-  /** Stops what the last `sync()` started, whatever the role. */
-  #stopSync: (() => void) | null = null;
+  /** What the last `sync()` started, until stopped. */
+  #sync: SyncRunner | null = null;
   readonly #knownSpaces: Set<string>;
 
   /** @internal Use `openDatabase`. */
@@ -325,96 +291,23 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    */
   sync(options: SyncOptions): () => void {
     this.replica.assertOpen();
-    this.#stopSync?.();
-    const transports = [...(options.transports ?? [])];
-    if (options.relay) transports.push(webSocketTransport({ url: options.relay }));
-    if (transports.length === 0) throw new ValidationError("sync needs a relay URL or a transport.");
-    const replica = this.replica;
-    // Runs the engine into `status` (a store of its own, so the caller can add the role on the way).
-    const startEngine = (status: ValueStore<SyncStatus>): SyncEngine => {
-      const engine = new SyncEngine(
-        replica.dexie,
-        {
-          device: replica.device,
-          vector: (spaces) => this.vector(spaces),
-          applyCommits: (commits) => this.applyCommits(commits),
-          recordAcks: (space, entries) => recordAcks(replica.dexie, space, entries),
-          readSnapshot: (space) => readSnapshot(replica, space),
-          importSnapshot: (content) => importSnapshot(replica, content),
-        },
-        transports,
-        status,
-        { backoff: options.backoff, snapshots: options.snapshots, peers: this.#peerNetwork(options) },
-      );
-      this.#engine = engine;
-      engine.start();
-      return engine;
-    };
-    const stopEngine = (engine: SyncEngine): void => {
-      engine.stop();
-      if (this.#engine === engine) this.#engine = null;
-    };
-
-    const locks = options.leaderElection === false ? undefined : webLocks();
-    let stop: () => void;
-    if (locks) {
-      const tabs = new TabLeader({
+    this.#sync?.stop();
+    const run = new SyncRunner(
+      {
         name: this.name,
-        locks,
+        replica: this.replica,
         status: this.#status,
-        lead: (status) => {
-          const engine = startEngine(status);
-          return { stop: () => stopEngine(engine), reconnect: () => engine.reconnectAll() };
-        },
-      });
-      this.#tabs = tabs;
-      tabs.start();
-      stop = () => {
-        tabs.stop();
-        if (this.#tabs === tabs) this.#tabs = null;
-      };
-    } else {
-      // No election (Node, old browsers, or asked not to): this tab syncs on its own, as role "single".
-      const engineStatus = new ValueStore<SyncStatus>(this.#status.get());
-      const engine = startEngine(engineStatus);
-      const mirror = engineStatus.subscribe((s) => this.#status.set({ ...s, role: "single" }));
-      stop = () => {
-        mirror.unsubscribe();
-        stopEngine(engine);
-        // The engine's last word ("local"), without a role: nothing syncs from this tab any more.
-        const { role: _role, ...last } = engineStatus.get();
-        this.#status.set(last);
-      };
-    }
-    let stopped = false;
-    const stopOnce = () => {
-      if (stopped) return;
-      stopped = true;
-      stop();
-      if (this.#stopSync === stopOnce) this.#stopSync = null;
-    };
-    this.#stopSync = stopOnce;
-    return stopOnce;
-  }
-
-  /** The WebRTC peer network `sync` asked for, if any (one per engine: it lives in the leader tab). */
-  #peerNetwork(options: SyncOptions): PeerNetwork | undefined {
-    if (!options.webrtc) return undefined;
-    const replica = this.replica;
-    return new PeerNetwork({
-      dexie: replica.dexie,
-      iceServers: options.webrtc.iceServers,
-      backoff: options.backoff,
-      replica: {
-        device: replica.device,
         vector: (spaces) => this.vector(spaces),
         applyCommits: (commits) => this.applyCommits(commits),
         exportCommits: (since, opts) => this.exportCommits(since, opts),
-        recordAcks: async () => {},
-        readSnapshot: (space) => readSnapshot(replica, space),
-        importSnapshot: (content) => importSnapshot(replica, content),
       },
-    });
+      options,
+    );
+    this.#sync = run;
+    return () => {
+      run.stop();
+      if (this.#sync === run) this.#sync = null;
+    };
   }
 
   /**
@@ -423,8 +316,9 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    * if the relay keeps a newer one or does not hold everything the snapshot names yet.
    */
   publishSnapshot(space: SpaceId | { readonly id: SpaceId }): Promise<boolean> {
-    if (!this.#engine) return Promise.reject(new ValidationError("publishSnapshot needs sync() running."));
-    return this.#engine.publishSnapshot(typeof space === "string" ? space : space.id);
+    const engine = this.#sync?.engine;
+    if (!engine) return Promise.reject(new ValidationError("publishSnapshot needs sync() running (in the leader tab)."));
+    return engine.publishSnapshot(typeof space === "string" ? space : space.id);
   }
 
   /**
@@ -432,9 +326,7 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    * "Retry now" button). Open connections are dropped and made again; nothing is lost.
    */
   reconnect(): void {
-    // A follower tab holds no connection: it asks the leader tab to reconnect.
-    if (this.#tabs) this.#tabs.reconnect();
-    else this.#engine?.reconnectAll();
+    this.#sync?.reconnect();
   }
 
   /**
@@ -473,9 +365,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   /** Writes what is queued, stops syncing, then closes. Reopen with `openDatabase` to go on; nothing is lost. */
   async close(): Promise<void> {
     // Releases the tab lock too, so another tab takes the connections over at once.
-    this.#stopSync?.();
-    this.#engine?.stop();
-    this.#engine = null;
+    this.#sync?.stop();
+    this.#sync = null;
     return this.replica.close();
   }
 }

@@ -1,0 +1,170 @@
+import { ValidationError } from "../errors.ts";
+import { ValueStore } from "../live/value-store.ts";
+import type { ApplyReport } from "../replica/apply-remote.ts";
+import type { Commit } from "../replica/commit.ts";
+import type { Replica } from "../replica/replica.ts";
+import { webSocketTransport } from "../transports/websocket-transport.ts";
+import type { SpaceId, VersionVector } from "../types.ts";
+import { recordAcks } from "./acks.ts";
+import { PeerNetwork } from "./peer-signaling.ts";
+import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
+import { SyncEngine } from "./sync-engine.ts";
+import type { SyncStatus } from "./sync-status.ts";
+import { TabLeader, webLocks } from "./tab-leader.ts";
+import type { Transport } from "./transport.ts";
+
+/** Options of `sync`. */
+export interface SyncOptions {
+  /** The relay's URL, e.g. `ws://127.0.0.1:8787` (the `/sync/<space>` path is added). */
+  relay?: string;
+  /** Transports to use instead of (or besides) the relay URL. */
+  transports?: readonly Transport[];
+  /** Reconnect delays (default 250 ms doubling up to 30 s, with jitter). */
+  backoff?: { baseMs: number; maxMs: number };
+  /**
+   * Snapshots: a fresh device bootstraps from the relay's snapshot (default true), and a device
+   * publishes one every `publishEvery` commits (default 1,000; 0 never).
+   */
+  snapshots?: { bootstrap?: boolean; publishEvery?: number };
+  /**
+   * One relay connection per browser (default true where the Web Locks API exists): the tabs syncing
+   * this database elect one leader that holds the connections for all of them; the others follow its
+   * status (`db.status.role`) and take over when it closes. `false` makes this tab sync on its own.
+   */
+  leaderElection?: boolean;
+  /**
+   * Direct device-to-device sync over WebRTC (off unless given): devices of a space find each other
+   * through the relay (sealed signalling), then sync over a data channel, and keep syncing with each
+   * other when the relay is gone. `iceServers`: STUN/TURN servers, none by default (devices on one
+   * network reach each other directly). Each link shows in `status.transports` as kind `"webrtc"`.
+   */
+  webrtc?: { iceServers?: RTCIceServer[] };
+}
+
+/** What a sync run needs of the database. */
+export interface SyncHost {
+  readonly name: string;
+  readonly replica: Replica;
+  /** `db.status`, which this run keeps current. */
+  readonly status: ValueStore<SyncStatus>;
+  vector(spaces?: readonly SpaceId[]): Promise<VersionVector>;
+  applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
+  exportCommits(since: VersionVector, options?: { spaces?: readonly SpaceId[]; limit?: number }): Promise<Commit[]>;
+}
+
+/**
+ * What one `db.sync(options)` started: with Web Locks, a place in this browser's tab election (the
+ * leader tab runs the engine for all of them); without, an engine of this tab's own (role "single").
+ */
+export class SyncRunner {
+  readonly #host: SyncHost;
+  readonly #options: SyncOptions;
+  readonly #transports: Transport[];
+  #engine: SyncEngine | null = null;
+  #tabs: TabLeader | null = null;
+  #stop: () => void;
+  #stopped = false;
+
+  constructor(host: SyncHost, options: SyncOptions) {
+    this.#host = host;
+    this.#options = options;
+    this.#transports = [...(options.transports ?? [])];
+    if (options.relay) this.#transports.push(webSocketTransport({ url: options.relay }));
+    if (this.#transports.length === 0) throw new ValidationError("sync needs a relay URL or a transport.");
+    const locks = options.leaderElection === false ? undefined : webLocks();
+    if (locks) {
+      const tabs = new TabLeader({
+        name: host.name,
+        locks,
+        status: host.status,
+        lead: (status) => {
+          const engine = this.#startEngine(status);
+          return { stop: () => this.#stopEngine(engine), reconnect: () => engine.reconnectAll() };
+        },
+      });
+      this.#tabs = tabs;
+      tabs.start();
+      this.#stop = () => tabs.stop();
+    } else {
+      // No election (Node, old browsers, or asked not to): this tab syncs on its own, as role "single".
+      const engineStatus = new ValueStore<SyncStatus>(host.status.get());
+      const engine = this.#startEngine(engineStatus);
+      const mirror = engineStatus.subscribe((s) => host.status.set({ ...s, role: "single" }));
+      this.#stop = () => {
+        mirror.unsubscribe();
+        this.#stopEngine(engine);
+        // The engine's last word ("local"), without a role: nothing syncs from this tab any more.
+        const { role: _role, ...last } = engineStatus.get();
+        host.status.set(last);
+      };
+    }
+  }
+
+  /** The engine, when this tab runs one (the leader, or without election). */
+  get engine(): SyncEngine | null {
+    return this.#engine;
+  }
+
+  /** Retries now; a follower tab holds no connection and asks the leader tab. */
+  reconnect(): void {
+    if (this.#tabs) this.#tabs.reconnect();
+    else this.#engine?.reconnectAll();
+  }
+
+  /** Stops syncing (and releases the tab lock, so another tab takes over at once). */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stop();
+  }
+
+  /** Runs the engine into `status` (a store of its own, so the caller can add the role on the way). */
+  #startEngine(status: ValueStore<SyncStatus>): SyncEngine {
+    const { replica } = this.#host;
+    const options = this.#options;
+    const engine = new SyncEngine(
+      replica.dexie,
+      {
+        device: replica.device,
+        vector: (spaces) => this.#host.vector(spaces),
+        applyCommits: (commits) => this.#host.applyCommits(commits),
+        recordAcks: (space, entries) => recordAcks(replica.dexie, space, entries),
+        readSnapshot: (space) => readSnapshot(replica, space),
+        importSnapshot: (content) => importSnapshot(replica, content),
+      },
+      this.#transports,
+      status,
+      { backoff: options.backoff, snapshots: options.snapshots, peers: this.#peerNetwork() },
+    );
+    this.#engine = engine;
+    engine.start();
+    return engine;
+  }
+
+  #stopEngine(engine: SyncEngine): void {
+    engine.stop();
+    if (this.#engine === engine) this.#engine = null;
+  }
+
+  /** The WebRTC peer network asked for, if any (one per engine: it lives in the leader tab). */
+  #peerNetwork(): PeerNetwork | undefined {
+    const options = this.#options;
+    if (!options.webrtc) return undefined;
+    const { replica } = this.#host;
+    return new PeerNetwork({
+      dexie: replica.dexie,
+      iceServers: options.webrtc.iceServers,
+      backoff: options.backoff,
+      replica: {
+        device: replica.device,
+        vector: (spaces) => this.#host.vector(spaces),
+        applyCommits: (commits) => this.#host.applyCommits(commits),
+        exportCommits: (since, opts) => this.#host.exportCommits(since, opts),
+        // Peer acknowledgements are not relay receipts.
+        recordAcks: async () => {},
+        readSnapshot: (space) => readSnapshot(replica, space),
+        importSnapshot: (content) => importSnapshot(replica, content),
+      },
+    });
+  }
+}
