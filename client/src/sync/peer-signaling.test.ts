@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { ValidationError } from "../errors.ts";
 import { randomBytes } from "../ids.ts";
 import { MAX_SIGNAL_PAYLOAD_BYTES, SIGNAL_BROADCAST } from "../protocol/index.ts";
-import { PeerNetwork, deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./peer-signaling.ts";
+import { PeerNetwork } from "./peer-signaling.ts";
+import { deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./signal-seal.ts";
 
 const space = randomBytes(16);
 const alice = randomBytes(16);
