@@ -955,5 +955,7 @@ writeFileSync(
 const chart = bootstrapChart(result.rows);
 writeFileSync(file.replace(/\.json$/, "-bootstrap.svg"), chart);
 writeFileSync(join(root, "bench", "bootstrap.svg"), chart);
-console.log(`\nwrote ${file.slice(root.length)} and its bootstrap chart, also bench/bootstrap.svg (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+console.log(
+  `\nwrote ${file.slice(root.length)} and its bootstrap chart, also bench/bootstrap.svg (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+);
 process.exit(0);

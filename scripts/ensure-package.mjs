@@ -17,7 +17,9 @@ export function ensurePackage({ binary, pkg, envVar, after }) {
     return false;
   }
   if (process.getuid?.() !== 0) {
-    console.error(`ensure: ${pkg} is missing. Install it with:\n  sudo apt-get update && sudo apt-get install -y ${pkg}`);
+    console.error(
+      `ensure: ${pkg} is missing. Install it with:\n  sudo apt-get update && sudo apt-get install -y ${pkg}`,
+    );
     return false;
   }
   console.log(`ensure: installing Debian's ${pkg} package...`);
@@ -27,7 +29,10 @@ export function ensurePackage({ binary, pkg, envVar, after }) {
     ["update", ...lock],
     ["install", "-y", ...lock, pkg],
   ]) {
-    const result = spawnSync("apt-get", args, { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    const result = spawnSync("apt-get", args, {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
     if (result.status !== 0) {
       console.error(`ensure: apt-get ${args[0]} ${pkg} failed (exit ${result.status ?? result.signal}).`);
       return false;

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 // Runs the convergence fuzzer outside vitest: `npm run fuzz -- --seeds 500 --minutes 10`, or `--seed 1234`.
 import { spawnSync } from "node:child_process";
-const r = spawnSync(process.execPath, ["--import", "tsx", "client/test/fuzz/fuzz-cli.ts", ...process.argv.slice(2)], { stdio: "inherit" });
+const r = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "client/test/fuzz/fuzz-cli.ts", ...process.argv.slice(2)],
+  { stdio: "inherit" },
+);
 process.exit(r.status ?? 1);

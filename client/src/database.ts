@@ -3,7 +3,11 @@ import { SchemaError, ValidationError } from "./errors.ts";
 import { newSpaceId, randomBytes } from "./ids.ts";
 import { live, type Observable } from "./live/observable.ts";
 import { applyRemoteCommits, type ApplyReport } from "./replica/apply-remote.ts";
-import { parseCollectionSpec, type CollectionDeclaration, type CollectionSpec } from "./replica/collection-spec.ts";
+import {
+  parseCollectionSpec,
+  type CollectionDeclaration,
+  type CollectionSpec,
+} from "./replica/collection-spec.ts";
 import { Collection } from "./replica/collection.ts";
 import type { Commit } from "./replica/commit.ts";
 import { exportCommits, readVector } from "./replica/commit-log.ts";
@@ -75,7 +79,17 @@ export type TransactionApi<M extends Record<string, object> = Record<string, Rec
 } & { readonly [K in keyof M]: TransactionCollection<M[K]> };
 
 // Names a collection cannot take because the database object already uses them (or Promise and Object do).
-const RESERVED = new Set(["name", "replica", "persisted", "then", "constructor", "toString", "valueOf", "toJSON", "hasOwnProperty"]);
+const RESERVED = new Set([
+  "name",
+  "replica",
+  "persisted",
+  "then",
+  "constructor",
+  "toString",
+  "valueOf",
+  "toJSON",
+  "hasOwnProperty",
+]);
 
 /**
  * An open Shoal database: collections as properties (`db.patients`), atomic multi-record
@@ -181,7 +195,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
       return c;
     };
     return new Proxy({ collection } as object, {
-      get: (target, key) => (key === "collection" ? collection : typeof key === "string" ? collection(key) : undefined),
+      get: (target, key) =>
+        key === "collection" ? collection : typeof key === "string" ? collection(key) : undefined,
     }) as TransactionApi<M>;
   }
 
@@ -198,8 +213,15 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    */
   async createSpace(options: { name: string }): Promise<Space> {
     this.replica.assertOpen();
-    if (typeof options?.name !== "string" || options.name.trim() === "") throw new ValidationError("A space needs a name.");
-    const row: SpaceRow = { id: newSpaceId(), name: options.name.trim(), key: randomBytes(32), createdAt: Date.now(), private: false };
+    if (typeof options?.name !== "string" || options.name.trim() === "")
+      throw new ValidationError("A space needs a name.");
+    const row: SpaceRow = {
+      id: newSpaceId(),
+      name: options.name.trim(),
+      key: randomBytes(32),
+      createdAt: Date.now(),
+      private: false,
+    };
     await this.replica.addSpace(row);
     this.#knownSpaces.add(row.id);
     return { id: row.id, name: row.name, private: false };
@@ -225,7 +247,10 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   }
 
   /** The commits a replica at `since` lacks, in causal order. For sync engines and file export. */
-  exportCommits(since: VersionVector, options?: { spaces?: readonly SpaceId[]; limit?: number }): Promise<Commit[]> {
+  exportCommits(
+    since: VersionVector,
+    options?: { spaces?: readonly SpaceId[]; limit?: number },
+  ): Promise<Commit[]> {
     this.replica.assertOpen();
     return exportCommits(this.replica.dexie, since, options);
   }
@@ -245,7 +270,10 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    * const bytes = await db.exportBundle({ space, since: vectorOfTheOtherDevice });
    * download(new Blob([bytes], { type: "application/octet-stream" }), "clinic.shoal");
    */
-  exportBundle(options: { space: SpaceId | { id: SpaceId }; since?: VersionVector }): Promise<Uint8Array<ArrayBuffer>> {
+  exportBundle(options: {
+    space: SpaceId | { id: SpaceId };
+    since?: VersionVector;
+  }): Promise<Uint8Array<ArrayBuffer>> {
     this.replica.assertOpen();
     return exportBundleOf(this, options);
   }
@@ -317,7 +345,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    */
   publishSnapshot(space: SpaceId | { readonly id: SpaceId }): Promise<boolean> {
     const engine = this.#sync?.engine;
-    if (!engine) return Promise.reject(new ValidationError("publishSnapshot needs sync() running (in the leader tab)."));
+    if (!engine)
+      return Promise.reject(new ValidationError("publishSnapshot needs sync() running (in the leader tab)."));
     return engine.publishSnapshot(typeof space === "string" ? space : space.id);
   }
 
@@ -372,7 +401,9 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
 }
 
 /** An open database: `DatabaseCore` plus one property per collection. */
-export type Database<M extends Record<string, unknown> = Record<string, AnyRow>> = DatabaseCore<{ [K in keyof M]: RowType<M[K]> }> & {
+export type Database<M extends Record<string, unknown> = Record<string, AnyRow>> = DatabaseCore<{
+  [K in keyof M]: RowType<M[K]>;
+}> & {
   readonly [K in keyof M]: Collection<RowType<M[K]>>;
 };
 
@@ -391,10 +422,12 @@ export type Database<M extends Record<string, unknown> = Record<string, AnyRow>>
 export async function openDatabase<M extends Record<string, unknown> = Record<string, AnyRow>>(
   options: OpenOptions<M>,
 ): Promise<Database<M>> {
-  if (typeof options?.name !== "string" || options.name === "") throw new ValidationError("openDatabase needs a name.");
+  if (typeof options?.name !== "string" || options.name === "")
+    throw new ValidationError("openDatabase needs a name.");
   const specs = new Map<string, CollectionSpec>();
   for (const [name, decl] of Object.entries(options.collections ?? {})) {
-    if (RESERVED.has(name) || name in DatabaseCore.prototype) throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
+    if (RESERVED.has(name) || name in DatabaseCore.prototype)
+      throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
     specs.set(name, parseCollectionSpec(name, decl as CollectionDeclaration));
   }
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
@@ -406,7 +439,8 @@ export async function openDatabase<M extends Record<string, unknown> = Record<st
 }
 
 async function requestPersistence(): Promise<boolean | undefined> {
-  const storage = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator?.storage;
+  const storage = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator
+    ?.storage;
   if (!storage?.persist) return undefined;
   try {
     return await storage.persist();

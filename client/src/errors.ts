@@ -32,7 +32,10 @@ export class ValidationError extends ShoalError {
 
 /** The browser refused to store more data. Nothing of the failed commit was written. */
 export class QuotaExceeded extends ShoalError {
-  constructor(message = "Storage is full: the browser refused to store more data. Nothing was saved.", options?: { cause?: unknown }) {
+  constructor(
+    message = "Storage is full: the browser refused to store more data. Nothing was saved.",
+    options?: { cause?: unknown },
+  ) {
     super("QuotaExceeded", message, options);
   }
 }
@@ -63,7 +66,10 @@ export class ProtocolError extends ShoalError {
 
 /** A sealed commit could not be opened: wrong key, or the bytes or their routing header were altered. */
 export class DecryptError extends ShoalError {
-  constructor(message = "A commit could not be decrypted: wrong key, or it was altered in transit.", options?: { cause?: unknown }) {
+  constructor(
+    message = "A commit could not be decrypted: wrong key, or it was altered in transit.",
+    options?: { cause?: unknown },
+  ) {
     super("DecryptError", message, options);
   }
 }

@@ -12,7 +12,15 @@
  * db.patients.live((c) => c.where("ward").equals("A")).subscribe((rows) => console.log(rows));
  */
 export { openDatabase, DatabaseCore } from "./database.ts";
-export type { Database, Durability, OpenOptions, Space, SyncOptions, TransactionApi, TransactionCollection } from "./database.ts";
+export type {
+  Database,
+  Durability,
+  OpenOptions,
+  Space,
+  SyncOptions,
+  TransactionApi,
+  TransactionCollection,
+} from "./database.ts";
 export type { SyncStatus, TransportStatus } from "./sync/sync-status.ts";
 export type { Transport, TransportConnection, TransportHandlers } from "./sync/transport.ts";
 export { webSocketTransport } from "./transports/websocket-transport.ts";

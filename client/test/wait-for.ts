@@ -4,7 +4,12 @@ import type { Observable } from "../src/live/observable.ts";
  * Resolves with the first value of `obs` that passes `test`; rejects after `timeoutMs` with the last
  * value seen, so a test waits for an event, never for a fixed time.
  */
-export function waitFor<T>(obs: Observable<T>, test: (v: T) => boolean, timeoutMs = 20_000, what = "condition"): Promise<T> {
+export function waitFor<T>(
+  obs: Observable<T>,
+  test: (v: T) => boolean,
+  timeoutMs = 20_000,
+  what = "condition",
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let last: T | undefined;
     let done = false;

@@ -309,7 +309,12 @@ export class RelaySession implements HubMember {
   #onSignal(m: SignalMessage): void {
     const { hub, metrics } = this.#deps;
     if (toHex(m.from) !== this.#device) {
-      this.#fail("signal-from", "protocol", "A signal must come from the device that sent hello.", CLOSE_CODES.protocolError);
+      this.#fail(
+        "signal-from",
+        "protocol",
+        "A signal must come from the device that sent hello.",
+        CLOSE_CODES.protocolError,
+      );
       return;
     }
     if (!this.#signalRate.take()) {

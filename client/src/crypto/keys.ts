@@ -89,7 +89,11 @@ export async function deriveCommitKey(
  * const nonceKey = await deriveNonceKey(spaceKey, deviceId, 0);
  * const body = await sealCommit(key, aad, plaintext, nonceKey);
  */
-export async function deriveNonceKey(spaceKey: Uint8Array, device: Uint8Array, epoch: number): Promise<CryptoKey> {
+export async function deriveNonceKey(
+  spaceKey: Uint8Array,
+  device: Uint8Array,
+  epoch: number,
+): Promise<CryptoKey> {
   const info = deviceInfo(NONCE_KEY_LABEL, spaceKey, device, epoch);
   return cached(concatBytes(spaceKey, info), async () => {
     const ikm = await importIkm(spaceKey);
@@ -103,7 +107,12 @@ export async function deriveNonceKey(spaceKey: Uint8Array, device: Uint8Array, e
   });
 }
 
-function deviceInfo(labelText: string, spaceKey: Uint8Array, device: Uint8Array, epoch: number): Uint8Array<ArrayBuffer> {
+function deviceInfo(
+  labelText: string,
+  spaceKey: Uint8Array,
+  device: Uint8Array,
+  epoch: number,
+): Uint8Array<ArrayBuffer> {
   checkLength(spaceKey, SPACE_KEY_BYTES, "space key");
   checkLength(device, ID_BYTES, "device id");
   if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) {

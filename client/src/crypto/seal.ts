@@ -33,7 +33,10 @@ export async function sealCommit(
   // With a nonce key the nonce is HMAC(aad || padded plaintext): a synthetic IV, deterministic for the
   // same commit and distinct for different ones. Without one, a random nonce.
   const nonce = nonceKey
-    ? new Uint8Array(await globalThis.crypto.subtle.sign("HMAC", nonceKey, concatBytes(aad, padded))).slice(0, NONCE_BYTES)
+    ? new Uint8Array(await globalThis.crypto.subtle.sign("HMAC", nonceKey, concatBytes(aad, padded))).slice(
+        0,
+        NONCE_BYTES,
+      )
     : globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   const ciphertext = await globalThis.crypto.subtle.encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: copyBytes(aad), tagLength: TAG_BYTES * 8 },

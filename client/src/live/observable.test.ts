@@ -14,8 +14,9 @@ function record<T>(obs: Observable<T>) {
   const sub = obs.subscribe(
     (v) => {
       values.push(v);
-      for (const w of waiters.splice(0)) if (values.length >= w.k) w.resolve();
-      else waiters.push(w);
+      for (const w of waiters.splice(0))
+        if (values.length >= w.k) w.resolve();
+        else waiters.push(w);
     },
     (e) => {
       throw e;
@@ -24,7 +25,8 @@ function record<T>(obs: Observable<T>) {
   return {
     values,
     sub,
-    next: (k: number) => new Promise<void>((resolve) => (values.length >= k ? resolve() : waiters.push({ k, resolve }))),
+    next: (k: number) =>
+      new Promise<void>((resolve) => (values.length >= k ? resolve() : waiters.push({ k, resolve }))),
   };
 }
 
@@ -64,7 +66,13 @@ describe("live queries", () => {
 
     const remote = await openDatabase<{ patients: P; visits: V }>({ name: `live-${n++}`, collections });
     const space = await remote.createSpace({ name: "S" });
-    await tab1.replica.addSpace({ id: space.id, name: "S", key: new Uint8Array(32), createdAt: 0, private: false });
+    await tab1.replica.addSpace({
+      id: space.id,
+      name: "S",
+      key: new Uint8Array(32),
+      createdAt: 0,
+      private: false,
+    });
     await remote.patients.insert({ name: "Remote", ward: "C" }, { space });
     await tab1.applyCommits(await remote.exportCommits({}, { spaces: [space.id] }));
     await r.next(3);

@@ -138,7 +138,8 @@ export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uin
       w.bytes(checkId(m.space, "space"));
       w.bytes(checkId(m.from, "from"));
       w.bytes(checkId(m.to, "to"));
-      if (!(m.payload instanceof Uint8Array)) throw new ProtocolError("bad-field", "signal payload must be a Uint8Array.");
+      if (!(m.payload instanceof Uint8Array))
+        throw new ProtocolError("bad-field", "signal payload must be a Uint8Array.");
       if (m.payload.length > MAX_SIGNAL_PAYLOAD_BYTES) {
         throw new ProtocolError("oversized", `Signal payload over ${MAX_SIGNAL_PAYLOAD_BYTES} bytes.`);
       }

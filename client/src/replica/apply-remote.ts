@@ -41,13 +41,19 @@ const CHUNK_BUDGET_MS = 30;
  * than one call per change), and chunks are sized to about 30 ms of work with a yield between them.
  */
 export async function applyRemoteCommits(replica: Replica, commits: readonly Commit[]): Promise<ApplyReport> {
-  const report = { applied: [] as CommitId[], duplicates: 0, pending: 0, rejected: [] as ApplyReport["rejected"] };
+  const report = {
+    applied: [] as CommitId[],
+    duplicates: 0,
+    pending: 0,
+    rejected: [] as ApplyReport["rejected"],
+  };
   const valid: Commit[] = [];
   const known = new Set((await replica.dexie.table("_spaces").toCollection().primaryKeys()) as string[]);
   for (const c of commits) {
     try {
       validateCommit(c);
-      if (!known.has(c.space)) throw new ValidationError(`Commit ${c.id} is for a space this device has not joined.`);
+      if (!known.has(c.space))
+        throw new ValidationError(`Commit ${c.id} is for a space this device has not joined.`);
       valid.push(c);
     } catch (e) {
       report.rejected.push({ id: String(c?.id), error: e as ShoalError });
@@ -60,7 +66,11 @@ export async function applyRemoteCommits(replica: Replica, commits: readonly Com
     first = false;
     // Sized by record changes, not commits: a bootstrap commit may carry a hundred records.
     let take = 0;
-    for (let work = 0; take < valid.length && (take === 0 || work + valid[take]!.changes.length <= size); take++) {
+    for (
+      let work = 0;
+      take < valid.length && (take === 0 || work + valid[take]!.changes.length <= size);
+      take++
+    ) {
       work += valid[take]!.changes.length;
     }
     const chunk = valid.splice(0, take);
@@ -86,7 +96,12 @@ export async function applyRemoteCommits(replica: Replica, commits: readonly Com
       release();
     }
     const took = performance.now() - t0;
-    size = took > CHUNK_BUDGET_MS ? Math.max(1, size >> 1) : took < CHUNK_BUDGET_MS / 3 ? Math.min(4096, size * 2) : size;
+    size =
+      took > CHUNK_BUDGET_MS
+        ? Math.max(1, size >> 1)
+        : took < CHUNK_BUDGET_MS / 3
+          ? Math.min(4096, size * 2)
+          : size;
     if (valid.length > 0) await new Promise((r) => setTimeout(r, 0));
   }
   return report;
@@ -109,81 +124,118 @@ async function applyChunk(replica: Replica, chunk: Commit[], last: boolean): Pro
   const vectorsT = dexie.table<VectorRow>("_vectors");
   const pendingT = dexie.table<Commit, string>("_pending");
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
-  const result = await dexie.transaction("rw", [docsT, commitsT, vectorsT, pendingT, ...rowTables], async () => {
-    const byId = new Map<string, Commit>();
-    for (const c of chunk) byId.set(c.id, c);
-    const inChunk = new Set(byId.keys());
-    const spaces = [...new Set(chunk.map((c) => c.space))];
-    // Parked commits are looked at again once per call, with its last chunk, so chunks stay small.
-    if (last && spaces.length > 0) {
-      for (const p of await pendingT.where("space").anyOf(spaces).limit(PENDING_RETRY).toArray()) if (!byId.has(p.id)) byId.set(p.id, p);
-    }
-    const candidates = [...byId.values()].sort((a, b) =>
-      a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq,
-    );
-    const pairs = [...new Set(candidates.map((c) => `${c.space}|${c.device}`))];
-    const vecRows = await vectorsT.bulkGet(pairs.map((p) => p.split("|")));
-    const vec = new Map(pairs.map((p, i) => [p, vecRows[i]?.seq ?? 0]));
-
-    let duplicates = 0;
-    const ready: Commit[] = [];
-    const waiting: Commit[] = [];
-    for (const c of candidates) {
-      const key = `${c.space}|${c.device}`;
-      const v = vec.get(key)!;
-      if (c.seq <= v) {
-        if (inChunk.has(c.id)) duplicates++;
-      } else if (c.seq === v + 1) {
-        ready.push(c);
-        vec.set(key, c.seq);
-      } else waiting.push(c);
-    }
-
-    const recIds = [...new Set(ready.flatMap((c) => c.changes.map((rc) => rc.record as string)))];
-    const rows = await docsT.bulkGet(recIds);
-    const stored = new Map<string, DocRow>();
-    rows.forEach((r) => r && stored.set(r.id, r));
-
-    const rejected: { id: string; error: ShoalError }[] = [];
-    const accepted = applyAutomerge(replica, actor, ready, stored, rejected, waiting);
-
-    // Write what was accepted.
-    const docRows: DocRow[] = [];
-    const puts = new Map<string, Row[]>();
-    const dels = new Map<string, string[]>();
-    for (const [id, st] of accepted.docs) {
-      // An app version without this collection keeps the record only in `_docs`.
-      const known = replica.specs.has(st.collection);
-      if (st.doc === null) {
-        if (!st.create) continue;
-        docRows.push({ id, collection: st.collection, space: st.space, bin: EMPTY, heads: [...CREATION_HEADS], deleted: 0, create: st.create });
-        if (known) pushTo(puts, st.collection, creationRow(id, st.create));
-        continue;
+  const result = await dexie.transaction(
+    "rw",
+    [docsT, commitsT, vectorsT, pendingT, ...rowTables],
+    async () => {
+      const byId = new Map<string, Commit>();
+      for (const c of chunk) byId.set(c.id, c);
+      const inChunk = new Set(byId.keys());
+      const spaces = [...new Set(chunk.map((c) => c.space))];
+      // Parked commits are looked at again once per call, with its last chunk, so chunks stay small.
+      if (last && spaces.length > 0) {
+        for (const p of await pendingT.where("space").anyOf(spaces).limit(PENDING_RETRY).toArray())
+          if (!byId.has(p.id)) byId.set(p.id, p);
       }
-      const deleted = isDeleted(st.doc);
-      docRows.push({ id, collection: st.collection, space: st.space, bin: A.save(st.doc), heads: A.getHeads(st.doc), deleted: deleted ? 1 : 0 });
-      if (!known) continue;
-      if (deleted) pushTo(dels, st.collection, id);
-      else pushTo(puts, st.collection, materialize(id, st.doc));
-    }
-    for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
-    for (const [collection, ids] of dels) await dexie.table(collection).bulkDelete(ids);
-    await docsT.bulkPut(docRows);
-    const storedCommits: StoredCommit[] = accepted.commits.map((c) => ({ ...c, records: c.changes.map((rc) => rc.record) }));
-    await commitsT.bulkAdd(storedCommits);
-    const newVec = new Map<string, number>();
-    for (const c of accepted.commits) newVec.set(`${c.space}|${c.device}`, c.seq);
-    await vectorsT.bulkPut([...newVec].map(([k, seq]) => {
-      const [space, device] = k.split("|");
-      return { space, device, seq } as VectorRow;
-    }));
-    const settled = [...accepted.commits.map((c) => c.id), ...candidates.filter((c) => c.seq <= (vecRows[pairs.indexOf(`${c.space}|${c.device}`)]?.seq ?? 0)).map((c) => c.id), ...rejected.map((r) => r.id)];
-    await pendingT.bulkDelete(settled);
-    const toPark = waiting.filter((c) => inChunk.has(c.id));
-    const pendingCount = await pendingT.count();
-    await pendingT.bulkPut(toPark.slice(0, Math.max(0, MAX_PENDING - pendingCount)));
-    return { docs: accepted.docs, applied: storedCommits, duplicates, rejected, pending: await pendingT.count() };
-  });
+      const candidates = [...byId.values()].sort((a, b) =>
+        a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq,
+      );
+      const pairs = [...new Set(candidates.map((c) => `${c.space}|${c.device}`))];
+      const vecRows = await vectorsT.bulkGet(pairs.map((p) => p.split("|")));
+      const vec = new Map(pairs.map((p, i) => [p, vecRows[i]?.seq ?? 0]));
+
+      let duplicates = 0;
+      const ready: Commit[] = [];
+      const waiting: Commit[] = [];
+      for (const c of candidates) {
+        const key = `${c.space}|${c.device}`;
+        const v = vec.get(key)!;
+        if (c.seq <= v) {
+          if (inChunk.has(c.id)) duplicates++;
+        } else if (c.seq === v + 1) {
+          ready.push(c);
+          vec.set(key, c.seq);
+        } else waiting.push(c);
+      }
+
+      const recIds = [...new Set(ready.flatMap((c) => c.changes.map((rc) => rc.record as string)))];
+      const rows = await docsT.bulkGet(recIds);
+      const stored = new Map<string, DocRow>();
+      rows.forEach((r) => r && stored.set(r.id, r));
+
+      const rejected: { id: string; error: ShoalError }[] = [];
+      const accepted = applyAutomerge(replica, actor, ready, stored, rejected, waiting);
+
+      // Write what was accepted.
+      const docRows: DocRow[] = [];
+      const puts = new Map<string, Row[]>();
+      const dels = new Map<string, string[]>();
+      for (const [id, st] of accepted.docs) {
+        // An app version without this collection keeps the record only in `_docs`.
+        const known = replica.specs.has(st.collection);
+        if (st.doc === null) {
+          if (!st.create) continue;
+          docRows.push({
+            id,
+            collection: st.collection,
+            space: st.space,
+            bin: EMPTY,
+            heads: [...CREATION_HEADS],
+            deleted: 0,
+            create: st.create,
+          });
+          if (known) pushTo(puts, st.collection, creationRow(id, st.create));
+          continue;
+        }
+        const deleted = isDeleted(st.doc);
+        docRows.push({
+          id,
+          collection: st.collection,
+          space: st.space,
+          bin: A.save(st.doc),
+          heads: A.getHeads(st.doc),
+          deleted: deleted ? 1 : 0,
+        });
+        if (!known) continue;
+        if (deleted) pushTo(dels, st.collection, id);
+        else pushTo(puts, st.collection, materialize(id, st.doc));
+      }
+      for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
+      for (const [collection, ids] of dels) await dexie.table(collection).bulkDelete(ids);
+      await docsT.bulkPut(docRows);
+      const storedCommits: StoredCommit[] = accepted.commits.map((c) => ({
+        ...c,
+        records: c.changes.map((rc) => rc.record),
+      }));
+      await commitsT.bulkAdd(storedCommits);
+      const newVec = new Map<string, number>();
+      for (const c of accepted.commits) newVec.set(`${c.space}|${c.device}`, c.seq);
+      await vectorsT.bulkPut(
+        [...newVec].map(([k, seq]) => {
+          const [space, device] = k.split("|");
+          return { space, device, seq } as VectorRow;
+        }),
+      );
+      const settled = [
+        ...accepted.commits.map((c) => c.id),
+        ...candidates
+          .filter((c) => c.seq <= (vecRows[pairs.indexOf(`${c.space}|${c.device}`)]?.seq ?? 0))
+          .map((c) => c.id),
+        ...rejected.map((r) => r.id),
+      ];
+      await pendingT.bulkDelete(settled);
+      const toPark = waiting.filter((c) => inChunk.has(c.id));
+      const pendingCount = await pendingT.count();
+      await pendingT.bulkPut(toPark.slice(0, Math.max(0, MAX_PENDING - pendingCount)));
+      return {
+        docs: accepted.docs,
+        applied: storedCommits,
+        duplicates,
+        rejected,
+        pending: await pendingT.count(),
+      };
+    },
+  );
   for (const [id, st] of result.docs) {
     const e = replica.cache.get(id);
     if (!e) continue;
@@ -194,7 +246,6 @@ async function applyChunk(replica: Replica, chunk: Commit[], last: boolean): Pro
   }
   return result;
 }
-
 
 interface DocState {
   /** Null while the record is only its creation (`create`), or not yet anything. */
@@ -222,9 +273,13 @@ function applyAutomerge(
   const start = (id: string, collection: string, space: Commit["space"]): DocState => {
     const row = stored.get(id);
     if (!row) return { doc: null, collection, space };
-    if (isCreationOnly(row)) return { doc: null, create: row.create!, collection: row.collection, space: row.space };
+    if (isCreationOnly(row))
+      return { doc: null, create: row.create!, collection: row.collection, space: row.space };
     const e = replica.cache.get(id);
-    const doc = e?.doc && sameHeads(e.persistedHeads, row.heads) ? A.clone(e.doc, { actor }) : A.load(row.bin, { actor });
+    const doc =
+      e?.doc && sameHeads(e.persistedHeads, row.heads)
+        ? A.clone(e.doc, { actor })
+        : A.load(row.bin, { actor });
     return { doc, collection: row.collection, space: row.space };
   };
   const built = (id: string, st: DocState): A.Doc<unknown> =>
@@ -233,9 +288,14 @@ function applyAutomerge(
   const step = (id: string, st: DocState, create: Creation | undefined, changes: Uint8Array[]): DocState => {
     let next: DocState = st;
     if (create) {
-      next = st.doc === null && st.create === undefined && !stored.has(id)
-        ? { ...st, create }
-        : { ...st, doc: A.merge(A.clone(built(id, st), { actor }), buildFromCreation(id, create, actor)), create: undefined };
+      next =
+        st.doc === null && st.create === undefined && !stored.has(id)
+          ? { ...st, create }
+          : {
+              ...st,
+              doc: A.merge(A.clone(built(id, st), { actor }), buildFromCreation(id, create, actor)),
+              create: undefined,
+            };
     }
     if (changes.length > 0) {
       const base = next.doc ? A.clone(next.doc, { actor }) : built(id, next);
@@ -291,7 +351,8 @@ function applyAutomerge(
     queues.set(dev, q);
   }
   const attempt = (c: Commit): "ok" | "wait" | Error => {
-    if (misplaced(c, docs)) return new ValidationError(`Commit ${c.id} touches a record of another space or collection.`);
+    if (misplaced(c, docs))
+      return new ValidationError(`Commit ${c.id} touches a record of another space or collection.`);
     const tentative = new Map<string, DocState>();
     for (const rc of c.changes) {
       const cur = tentative.get(rc.record) ?? docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
@@ -306,7 +367,7 @@ function applyAutomerge(
     for (const [id, st] of tentative) docs.set(id, st);
     return "ok";
   };
-  for (let progress = true; progress; ) {
+  for (let progress = true; progress;) {
     progress = false;
     for (const [dev, q] of queues) {
       while (q.length > 0) {
@@ -321,7 +382,12 @@ function applyAutomerge(
         }
         rejected.push({
           id: c.id,
-          error: outcome instanceof ValidationError ? outcome : new ValidationError(`Commit ${c.id} holds changes Automerge cannot apply: ${outcome.message}`),
+          error:
+            outcome instanceof ValidationError
+              ? outcome
+              : new ValidationError(
+                  `Commit ${c.id} holds changes Automerge cannot apply: ${outcome.message}`,
+                ),
         });
         // The device's later commits can never follow a refused one: they wait (and are never applied).
         waiting.push(...q.splice(0));

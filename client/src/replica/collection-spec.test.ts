@@ -5,7 +5,11 @@ import { parseCollectionSpec } from "./collection-spec.ts";
 
 describe("collection declarations", () => {
   it("parses plain, compound and multi-entry indexes, adding the id key", () => {
-    const s = parseCollectionSpec("patients", { indexes: "name, [ward+name], *tags", text: ["notes"], counters: ["visits"] });
+    const s = parseCollectionSpec("patients", {
+      indexes: "name, [ward+name], *tags",
+      text: ["notes"],
+      counters: ["visits"],
+    });
     expect(s.dexieSchema).toBe("id, name, [ward+name], *tags");
     expect(s.indexes.map((i) => [i.name, i.multi, i.compound])).toEqual([
       ["name", false, false],
@@ -19,10 +23,14 @@ describe("collection declarations", () => {
     expect(() => parseCollectionSpec("p", "++id")).toThrow(SchemaError);
     expect(() => parseCollectionSpec("_p", "id")).toThrow(SchemaError);
     expect(() => parseCollectionSpec("p", "id, name, name")).toThrow(SchemaError);
-    expect(() => parseCollectionSpec("p", { indexes: "id", text: ["a"], counters: ["a"] })).toThrow(SchemaError);
+    expect(() => parseCollectionSpec("p", { indexes: "id", text: ["a"], counters: ["a"] })).toThrow(
+      SchemaError,
+    );
   });
   it("refuses collection names that clash with the database API", async () => {
-    await expect(openDatabase({ name: "spec-clash", collections: { close: "id" } })).rejects.toBeInstanceOf(SchemaError);
+    await expect(openDatabase({ name: "spec-clash", collections: { close: "id" } })).rejects.toBeInstanceOf(
+      SchemaError,
+    );
   });
   it("refuses values it cannot store, with the field named", async () => {
     const db = await openDatabase({ name: "spec-values", collections: { things: "id" } });
@@ -33,9 +41,13 @@ describe("collection declarations", () => {
     await expect(db.things.insert({ list: [1, undefined] })).rejects.toThrow(/list\.1/);
     await expect(db.things.insert({ when: new Map() as unknown as string })).rejects.toThrow(/Map/);
     await expect(db.things.insert({ n: Number.NaN })).rejects.toThrow(/finite/);
-    await expect(db.things.update("0190a000-0000-7000-8000-000000000000", () => {})).rejects.toMatchObject({ code: "NotFound" });
+    await expect(db.things.update("0190a000-0000-7000-8000-000000000000", () => {})).rejects.toMatchObject({
+      code: "NotFound",
+    });
     const id = await db.things.insert({ a: 1 });
-    await expect(db.things.update(id, (d) => void ((d as Record<string, unknown>).$deleted = false))).rejects.toBeInstanceOf(ValidationError);
+    await expect(
+      db.things.update(id, (d) => void ((d as Record<string, unknown>).$deleted = false)),
+    ).rejects.toBeInstanceOf(ValidationError);
     expect(await db.things.get(id)).toEqual({ id, a: 1 });
     await db.close();
   });
@@ -71,7 +83,9 @@ describe("API edges", () => {
     await expect(db.spaces()).rejects.toMatchObject({ code: "DatabaseClosed" });
     expect(() => db.things.history("x")).toThrow(/closed/);
     for (const name of ["durability", "constructor", "status", "then"]) {
-      await expect(openDatabase({ name: `spec-edges-${name}`, collections: { [name]: "id" } })).rejects.toBeInstanceOf(SchemaError);
+      await expect(
+        openDatabase({ name: `spec-edges-${name}`, collections: { [name]: "id" } }),
+      ).rejects.toBeInstanceOf(SchemaError);
     }
   });
   it("removes a field assigned undefined, like insert leaves it out", async () => {

@@ -98,7 +98,8 @@ function parseIndex(collection: string, src: string, seen: Set<string>): IndexSp
   for (const f of fields) {
     if (!FIELD_RE.test(f)) throw new SchemaError(`Collection "${collection}": bad index "${src}".`);
   }
-  if (multi && compound) throw new SchemaError(`Collection "${collection}": "${src}" cannot be both * and [ ].`);
+  if (multi && compound)
+    throw new SchemaError(`Collection "${collection}": "${src}" cannot be both * and [ ].`);
   const name = compound ? body : fields[0]!;
   if (seen.has(name)) throw new SchemaError(`Collection "${collection}": index "${name}" is declared twice.`);
   seen.add(name);

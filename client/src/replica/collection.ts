@@ -41,7 +41,9 @@ export class Collection<T extends object = Record<string, unknown>> {
 
   /** Creates a record in its own commit and returns its id (UUIDv7). */
   insert(value: T, options?: InsertOptions): Promise<RecordId> {
-    return this.#host.transact((tx) => tx.collection(this.name).insert(value as Record<string, unknown>, options));
+    return this.#host.transact((tx) =>
+      tx.collection(this.name).insert(value as Record<string, unknown>, options),
+    );
   }
 
   /**
@@ -49,7 +51,9 @@ export class Collection<T extends object = Record<string, unknown>> {
    * string to a text field merges character by character with concurrent edits.
    */
   update(id: string, fn: (draft: T) => void): Promise<void> {
-    return this.#host.transact((tx) => tx.collection(this.name).update(id, fn as (d: Record<string, unknown>) => void));
+    return this.#host.transact((tx) =>
+      tx.collection(this.name).update(id, fn as (d: Record<string, unknown>) => void),
+    );
   }
 
   /** Deletes a record (a tombstone; a concurrent edit elsewhere does not bring it back). */
@@ -65,7 +69,9 @@ export class Collection<T extends object = Record<string, unknown>> {
   #index(index: string): string {
     const spec = this.#host.replica.specs.get(this.name)!;
     if (index !== "id" && !spec.indexes.some((i) => i.name === index || i.src === index)) {
-      throw new SchemaError(`"${index}" is not an index of "${this.name}" (declared: id${spec.indexes.map((i) => `, ${i.src}`).join("")}).`);
+      throw new SchemaError(
+        `"${index}" is not an index of "${this.name}" (declared: id${spec.indexes.map((i) => `, ${i.src}`).join("")}).`,
+      );
     }
     return index.replace(/^\*/, "");
   }

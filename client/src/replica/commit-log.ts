@@ -22,7 +22,12 @@ export interface HistoryEntry {
 /** This replica's version vector: per space, per device, the highest contiguous sequence held. */
 export async function readVector(dexie: Dexie, spaces?: readonly string[]): Promise<VersionVector> {
   const t = dexie.table<VectorRow>("_vectors");
-  const rows = spaces ? await t.where("space").anyOf(spaces as string[]).toArray() : await t.toArray();
+  const rows = spaces
+    ? await t
+        .where("space")
+        .anyOf(spaces as string[])
+        .toArray()
+    : await t.toArray();
   const v: VersionVector = {};
   for (const r of rows) (v[r.space] ??= {})[r.device] = r.seq;
   return v;
@@ -40,7 +45,11 @@ export async function exportCommits(
 ): Promise<Commit[]> {
   const commits = dexie.table<StoredCommit>("_commits");
   const vectorRows = await (options.spaces
-    ? dexie.table<VectorRow>("_vectors").where("space").anyOf(options.spaces as string[]).toArray()
+    ? dexie
+        .table<VectorRow>("_vectors")
+        .where("space")
+        .anyOf(options.spaces as string[])
+        .toArray()
     : dexie.table<VectorRow>("_vectors").toArray());
   const out: StoredCommit[] = [];
   for (const v of vectorRows) {
@@ -78,6 +87,9 @@ export async function readAt(dexie: Dexie, id: string, commit: CommitId): Promis
   if (!row) throw new NotFound(`No record ${id}.`);
   if (rc.create && rc.changes.length === 0) return creationRow(id, rc.create);
   const hash = A.decodeChange(rc.changes[rc.changes.length - 1]!).hash;
-  const doc = row.create && row.bin.length === 0 ? buildFromCreation(id, row.create, "0000000000000000") : A.load(row.bin);
+  const doc =
+    row.create && row.bin.length === 0
+      ? buildFromCreation(id, row.create, "0000000000000000")
+      : A.load(row.bin);
   return materialize(id, A.view(doc, [hash]));
 }

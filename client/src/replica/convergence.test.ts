@@ -10,10 +10,17 @@ let n = 0;
 
 async function replicas(count: number) {
   const dbs: Database<{ patients: P }>[] = [];
-  for (let i = 0; i < count; i++) dbs.push(await openDatabase<{ patients: P }>({ name: `conv-${n++}-${i}`, collections }));
+  for (let i = 0; i < count; i++)
+    dbs.push(await openDatabase<{ patients: P }>({ name: `conv-${n++}-${i}`, collections }));
   const space = await dbs[0]!.createSpace({ name: "Shared" });
   for (const db of dbs.slice(1)) {
-    await db.replica.addSpace({ id: space.id, name: "Shared", key: new Uint8Array(32), createdAt: 0, private: false });
+    await db.replica.addSpace({
+      id: space.id,
+      name: "Shared",
+      key: new Uint8Array(32),
+      createdAt: 0,
+      private: false,
+    });
   }
   return { dbs, space: space.id };
 }
@@ -27,8 +34,15 @@ async function snapshot(db: Database<{ patients: P }>, space: SpaceId) {
 describe("convergence of replicas exchanging commits by hand", () => {
   it("applying the same commits twice, or in another order, changes nothing", async () => {
     const { dbs, space } = await replicas(3);
-    const [a, b, c] = dbs as [Database<{ patients: P }>, Database<{ patients: P }>, Database<{ patients: P }>];
-    const id = await a.patients.insert({ name: "Ada", ward: "A", notes: "x", tags: [], visits: 0 }, { space });
+    const [a, b, c] = dbs as [
+      Database<{ patients: P }>,
+      Database<{ patients: P }>,
+      Database<{ patients: P }>,
+    ];
+    const id = await a.patients.insert(
+      { name: "Ada", ward: "A", notes: "x", tags: [], visits: 0 },
+      { space },
+    );
     for (let i = 0; i < 5; i++) await a.patients.update(id, (p) => void (p.notes += String(i)));
     const commits = await a.exportCommits({}, { spaces: [space] });
     const r1 = await b.applyCommits(commits);
@@ -50,7 +64,11 @@ describe("convergence of replicas exchanging commits by hand", () => {
 
   it("a commit depending on another device's commit waits for it", async () => {
     const { dbs, space } = await replicas(3);
-    const [a, b, c] = dbs as [Database<{ patients: P }>, Database<{ patients: P }>, Database<{ patients: P }>];
+    const [a, b, c] = dbs as [
+      Database<{ patients: P }>,
+      Database<{ patients: P }>,
+      Database<{ patients: P }>,
+    ];
     const id = await a.patients.insert({ name: "Ada", ward: "A", notes: "", tags: [], visits: 0 }, { space });
     const fromA = await a.exportCommits({}, { spaces: [space] });
     await b.applyCommits(fromA);
@@ -70,7 +88,10 @@ describe("convergence of replicas exchanging commits by hand", () => {
     // The editor's device id sorts before the author's, so its commit comes first in the batch.
     const [author, editor] = dbs[0]!.deviceId > dbs[1]!.deviceId ? [dbs[0]!, dbs[1]!] : [dbs[1]!, dbs[0]!];
     const c = dbs[2]!;
-    const id = await author.patients.insert({ name: "Ada", ward: "A", notes: "x", tags: [], visits: 0 }, { space });
+    const id = await author.patients.insert(
+      { name: "Ada", ward: "A", notes: "x", tags: [], visits: 0 },
+      { space },
+    );
     const fromAuthor = await author.exportCommits({}, { spaces: [space] });
     await editor.applyCommits(fromAuthor);
     await editor.patients.update(id, (p) => void (p.notes = "x edited"));
@@ -85,7 +106,10 @@ describe("convergence of replicas exchanging commits by hand", () => {
     const { dbs, space } = await replicas(2);
     const [a, b] = dbs as [Database<{ patients: P }>, Database<{ patients: P }>];
     const priv = await a.patients.insert({ name: "Private", ward: "A", notes: "", tags: [], visits: 0 });
-    const shared = await a.patients.insert({ name: "Shared", ward: "A", notes: "", tags: [], visits: 0 }, { space });
+    const shared = await a.patients.insert(
+      { name: "Shared", ward: "A", notes: "", tags: [], visits: 0 },
+      { space },
+    );
     const good = await a.exportCommits({}, { spaces: [space] });
     const bad: Commit = { ...good[0]!, seq: 0 } as Commit;
     const r = await b.applyCommits([bad, ...good]);
@@ -97,7 +121,13 @@ describe("convergence of replicas exchanging commits by hand", () => {
     const ru = await b.applyCommits([privCommit]);
     expect(ru.rejected.map((x) => x.error.code)).toEqual(["ValidationError"]);
     // Once b holds both spaces, a commit of the shared space may not touch a record of the other one.
-    await b.replica.addSpace({ id: a.privateSpace, name: "A's", key: new Uint8Array(32), createdAt: 0, private: false });
+    await b.replica.addSpace({
+      id: a.privateSpace,
+      name: "A's",
+      key: new Uint8Array(32),
+      createdAt: 0,
+      private: false,
+    });
     expect((await b.applyCommits([privCommit])).applied.length).toBe(1);
     await a.patients.update(shared, (p) => void (p.name = "S2"));
     const next = (await a.exportCommits({ [space]: { [a.deviceId]: 1 } }, { spaces: [space] }))[0]!;
@@ -122,19 +152,40 @@ describe("convergence of replicas exchanging commits by hand", () => {
               const live = (await db.patients.toArray()).map((r) => r.id);
               const choice = rnd.int(6);
               if (choice === 0 || live.length === 0) {
-                ids.push(await db.patients.insert({ name: `N${rnd.int(100)}`, ward: rnd.pick(["A", "B"]), notes: "note", tags: [], visits: 0 }, { space }));
+                ids.push(
+                  await db.patients.insert(
+                    {
+                      name: `N${rnd.int(100)}`,
+                      ward: rnd.pick(["A", "B"]),
+                      notes: "note",
+                      tags: [],
+                      visits: 0,
+                    },
+                    { space },
+                  ),
+                );
               } else if (choice === 1) {
                 await db.patients.delete(rnd.pick(live));
               } else if (choice === 2) {
                 const pos = rnd.int(4);
-                await db.patients.update(rnd.pick(live), (p) => void (p.notes = p.notes.slice(0, pos) + `[${seed}${k}]` + p.notes.slice(pos)));
+                await db.patients.update(
+                  rnd.pick(live),
+                  (p) => void (p.notes = p.notes.slice(0, pos) + `[${seed}${k}]` + p.notes.slice(pos)),
+                );
               } else if (choice === 3) {
-                await db.patients.update(rnd.pick(live), (p) => void (p.visits as unknown as { increment(n: number): void }).increment(1));
+                await db.patients.update(
+                  rnd.pick(live),
+                  (p) => void (p.visits as unknown as { increment(n: number): void }).increment(1),
+                );
               } else if (choice === 4) {
-                await db.patients.update(rnd.pick(live), (p) => void (p.tags as string[]).push(rnd.pick(["x", "y", "z"])));
+                await db.patients.update(
+                  rnd.pick(live),
+                  (p) => void (p.tags as string[]).push(rnd.pick(["x", "y", "z"])),
+                );
               } else {
                 await db.transact(async (tx) => {
-                  for (const id of live.slice(0, 2)) await tx.patients.update(id, (p) => void (p.ward = rnd.pick(["A", "B", "C"])));
+                  for (const id of live.slice(0, 2))
+                    await tx.patients.update(id, (p) => void (p.ward = rnd.pick(["A", "B", "C"])));
                 });
               }
             }
@@ -159,7 +210,9 @@ describe("convergence of replicas exchanging commits by hand", () => {
         const [s0, ...rest] = await Promise.all(dbs.map((db) => snapshot(db, space)));
         for (const s of rest) expect(s).toEqual(s0);
       } catch (e) {
-        console.error(`convergence failed with seed ${seed}; replay: npx vitest run client/src/replica/convergence.test.ts -t "seed ${seed}"`);
+        console.error(
+          `convergence failed with seed ${seed}; replay: npx vitest run client/src/replica/convergence.test.ts -t "seed ${seed}"`,
+        );
         throw e;
       }
     });

@@ -22,7 +22,11 @@ export const CREATION_HEADS: readonly string[] = Object.freeze(["~creation"]);
  * The creation form of an insert, or null when a value cannot round-trip through JSON exactly (dates,
  * bytes, -0): those records are created with Automerge at once.
  */
-export function creationOf(value: Record<string, unknown>, text: ReadonlySet<string>, counters: ReadonlySet<string>): Creation | null {
+export function creationOf(
+  value: Record<string, unknown>,
+  text: ReadonlySet<string>,
+  counters: ReadonlySet<string>,
+): Creation | null {
   const usedText: string[] = [];
   const usedCounters: string[] = [];
   const walk = (v: unknown, path: string): unknown => {
@@ -37,7 +41,10 @@ export function creationOf(value: Record<string, unknown>, text: ReadonlySet<str
       return v;
     }
     if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}.${i}`));
-    if (typeof v === "object" && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
+    if (
+      typeof v === "object" &&
+      (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)
+    ) {
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(v as object).sort()) {
         const x = (v as Record<string, unknown>)[k];
@@ -76,7 +83,8 @@ export function buildFromCreation(id: string, c: Creation, actor: string): A.Doc
     if (Array.isArray(v)) return v.map((x, i) => convert(x, `${path}.${i}`));
     if (v !== null && typeof v === "object") {
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v).sort()) out[k] = convert((v as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+      for (const k of Object.keys(v).sort())
+        out[k] = convert((v as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
       return out;
     }
     return v;

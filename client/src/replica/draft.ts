@@ -27,7 +27,9 @@ export function toAutomerge(value: unknown, path: string, spec: CollectionSpec):
   if (Array.isArray(value)) return value.map((v, i) => toAutomerge(v, `${path}.${i}`, spec));
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) {
-    throw new ValidationError(`Field "${path}" is a ${proto?.constructor?.name ?? "class instance"}; store plain objects.`);
+    throw new ValidationError(
+      `Field "${path}" is a ${proto?.constructor?.name ?? "class instance"}; store plain objects.`,
+    );
   }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
@@ -73,7 +75,13 @@ function wrap(real: object, path: (string | number)[], root: unknown, spec: Coll
         };
       }
       if (v instanceof A.ImmutableString) return v.val;
-      if (v !== null && typeof v === "object" && !(v instanceof Date) && !(v instanceof Uint8Array) && !(v instanceof A.Counter)) {
+      if (
+        v !== null &&
+        typeof v === "object" &&
+        !(v instanceof Date) &&
+        !(v instanceof Uint8Array) &&
+        !(v instanceof A.Counter)
+      ) {
         return wrap(v, [...path, isArray ? Number(key) : key], root, spec);
       }
       return v;
@@ -110,7 +118,12 @@ function wrap(real: object, path: (string | number)[], root: unknown, spec: Coll
         return Reflect.getOwnPropertyDescriptor(t, key);
       }
       if (!Reflect.has(real, key)) return undefined;
-      return { value: (this.get as (t: object, k: string | symbol) => unknown)(t, key), writable: true, enumerable: true, configurable: true };
+      return {
+        value: (this.get as (t: object, k: string | symbol) => unknown)(t, key),
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      };
     },
   });
 }

@@ -88,7 +88,9 @@ async function targetVersion(name: string, desired: Record<string, string>): Pro
     }
     const wanted = shapeOf(want);
     if (wanted.primKey !== shape.primKey) {
-      throw new SchemaError(`Table "${table}" changed its primary key from "${shape.primKey}" to "${wanted.primKey}".`);
+      throw new SchemaError(
+        `Table "${table}" changed its primary key from "${shape.primKey}" to "${wanted.primKey}".`,
+      );
     }
     for (const [ix, kind] of shape.indexes) {
       const w = wanted.indexes.get(ix);

@@ -54,12 +54,24 @@ export class Replica {
   #closed = false;
   readonly #listeners = new Set<Listener>();
   /** Counters for tests, the bench and the devtools panel. */
-  readonly stats = { localTransactions: 0, localCommits: 0, remoteChunks: 0, applyChangesCalls: 0, remoteCommits: 0 };
+  readonly stats = {
+    localTransactions: 0,
+    localCommits: 0,
+    remoteChunks: 0,
+    applyChangesCalls: 0,
+    remoteCommits: 0,
+  };
 
   /** This device's wall clock (ms). Only for display (commit time, id prefixes): merging never reads it. */
   readonly now: () => number;
 
-  private constructor(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>, device: DeviceId, privateSpace: SpaceId, now: () => number) {
+  private constructor(
+    dexie: Dexie,
+    specs: ReadonlyMap<string, CollectionSpec>,
+    device: DeviceId,
+    privateSpace: SpaceId,
+    now: () => number,
+  ) {
     this.now = now;
     this.dexie = dexie;
     this.specs = specs;
@@ -72,7 +84,11 @@ export class Replica {
    * Reads or creates the device id and the private space in one transaction, so two tabs opening a new
    * database at once agree on both.
    */
-  static async open(dexie: Dexie, specs: ReadonlyMap<string, CollectionSpec>, now: () => number = Date.now): Promise<Replica> {
+  static async open(
+    dexie: Dexie,
+    specs: ReadonlyMap<string, CollectionSpec>,
+    now: () => number = Date.now,
+  ): Promise<Replica> {
     const meta = dexie.table<{ key: string; value: unknown }>("_meta");
     const spaces = dexie.table<SpaceRow>("_spaces");
     const { device, privateSpace } = await dexie.transaction("rw", meta, spaces, async () => {
@@ -84,7 +100,13 @@ export class Replica {
       }
       if (!privateSpace) {
         privateSpace = newSpaceId();
-        await spaces.put({ id: privateSpace, name: "Private", key: randomBytes(32), createdAt: Date.now(), private: true });
+        await spaces.put({
+          id: privateSpace,
+          name: "Private",
+          key: randomBytes(32),
+          createdAt: Date.now(),
+          private: true,
+        });
         await meta.put({ key: "privateSpace", value: privateSpace });
       }
       return { device, privateSpace };
@@ -136,13 +158,31 @@ export class Replica {
         e.persistedHeads = row.heads;
       }
       const doc = this.docOf(id, e);
-      return { doc, heads: e.creationOnly ? CREATION_HEADS : A.getHeads(doc), collection: e.collection, space: e.space };
+      return {
+        doc,
+        heads: e.creationOnly ? CREATION_HEADS : A.getHeads(doc),
+        collection: e.collection,
+        space: e.space,
+      };
     }
     if (!row) return undefined;
     const doc = this.docOfRow(row);
     const creationOnly = isCreationOnly(row);
-    this.cache.set(id, { doc, persistedHeads: row.heads, pins: 0, version: 0, collection: row.collection, space: row.space, creationOnly });
-    return { doc, heads: creationOnly ? CREATION_HEADS : A.getHeads(doc), collection: row.collection, space: row.space };
+    this.cache.set(id, {
+      doc,
+      persistedHeads: row.heads,
+      pins: 0,
+      version: 0,
+      collection: row.collection,
+      space: row.space,
+      creationOnly,
+    });
+    return {
+      doc,
+      heads: creationOnly ? CREATION_HEADS : A.getHeads(doc),
+      collection: row.collection,
+      space: row.space,
+    };
   }
 
   /** A cache entry's document, built from its creation on first use. */
@@ -156,7 +196,9 @@ export class Replica {
 
   /** A stored record's document: loaded, or built from its creation. */
   docOfRow(row: DocRow): A.Doc<unknown> {
-    return isCreationOnly(row) ? buildFromCreation(row.id, row.create!, this.actor) : A.load(row.bin, { actor: this.actor });
+    return isCreationOnly(row)
+      ? buildFromCreation(row.id, row.create!, this.actor)
+      : A.load(row.bin, { actor: this.actor });
   }
 
   /**
@@ -165,7 +207,9 @@ export class Replica {
    * transaction. The caller has already published its documents to the cache.
    */
   enqueue(commits: PreparedCommit[], flushNow: boolean): Promise<StoredCommit[]> {
-    const done = new Promise<StoredCommit[]>((resolve, reject) => this.#queue.push({ commits, resolve, reject }));
+    const done = new Promise<StoredCommit[]>((resolve, reject) =>
+      this.#queue.push({ commits, resolve, reject }),
+    );
     if (flushNow || this.#queue.length >= MAX_BATCH) void this.#flush();
     return done;
   }
@@ -200,7 +244,10 @@ export class Replica {
               e.pins = Math.max(0, e.pins - w.touches);
               e.persistedHeads = w.heads;
               if (w.merged && w.doc) {
-                e.doc = e.version === w.version ? w.doc : A.merge(A.clone(this.docOf(id, e), { actor: this.actor }), w.doc);
+                e.doc =
+                  e.version === w.version
+                    ? w.doc
+                    : A.merge(A.clone(this.docOf(id, e), { actor: this.actor }), w.doc);
                 e.creationOnly = false;
               }
             }
@@ -249,6 +296,8 @@ export function isCreationOnly(row: DocRow): boolean {
 /** Thrown to a transaction whose documents were invalidated by an earlier failed write. */
 export class WriteAborted extends ShoalError {
   constructor(cause: unknown) {
-    super("WriteAborted", "An earlier write failed, so this transaction was not saved. Try again.", { cause });
+    super("WriteAborted", "An earlier write failed, so this transaction was not saved. Try again.", {
+      cause,
+    });
   }
 }

@@ -70,7 +70,8 @@ export class Transaction {
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       throw new ValidationError(`insert into "${collection}" takes a plain object.`);
     }
-    const space = (typeof options.space === "object" ? options.space.id : options.space) ?? this.#replica.privateSpace;
+    const space =
+      (typeof options.space === "object" ? options.space.id : options.space) ?? this.#replica.privateSpace;
     if (!this.#knownSpaces.has(space)) throw new ValidationError(`Unknown space ${space}.`);
     for (const k of Object.keys(value)) {
       if (k === "id" || k.startsWith("$")) throw new ValidationError(`Field "${k}" is reserved.`);
@@ -80,13 +81,27 @@ export class Transaction {
     const create = creationOf(value, spec.text, spec.counters);
     if (create) {
       // The common case: no Automerge work now; every replica builds the same first change on demand.
-      this.#working.set(id, { id, collection, space, base: null, baseHeads: [], doc: null, create, op: "insert", paths });
+      this.#working.set(id, {
+        id,
+        collection,
+        space,
+        base: null,
+        baseHeads: [],
+        doc: null,
+        create,
+        op: "insert",
+        paths,
+      });
       return id;
     }
     const converted = toAutomerge(value, "", spec) as Record<string, unknown>;
-    const doc = A.change(A.init<Record<string, unknown>>({ actor: this.#replica.actor }), this.#time(), (d) => {
-      Object.assign(d, converted);
-    });
+    const doc = A.change(
+      A.init<Record<string, unknown>>({ actor: this.#replica.actor }),
+      this.#time(),
+      (d) => {
+        Object.assign(d, converted);
+      },
+    );
     this.#working.set(id, { id, collection, space, base: null, baseHeads: [], doc, op: "insert", paths });
     return id;
   }
@@ -108,7 +123,8 @@ export class Transaction {
       return w;
     }
     const loaded = await this.#replica.loadForEdit(id);
-    if (!loaded || loaded.collection !== collection) throw new NotFound(`No record ${id} in "${collection}".`);
+    if (!loaded || loaded.collection !== collection)
+      throw new NotFound(`No record ${id} in "${collection}".`);
     if (isDeleted(loaded.doc)) throw new NotFound(`Record ${id} was deleted.`);
     const fresh: Working = {
       id: id as RecordId,
@@ -178,7 +194,10 @@ export class Transaction {
     const sizes = new Map<SpaceId, number>();
     for (const { w, changes } of all) {
       const created = w.create ? JSON.stringify(w.create).length : 0;
-      const bytes = changes.reduce((n, c) => n + c.length + 4, 64 + created + w.collection.length + 16 * w.paths.size);
+      const bytes = changes.reduce(
+        (n, c) => n + c.length + 4,
+        64 + created + w.collection.length + 16 * w.paths.size,
+      );
       sizes.set(w.space, (sizes.get(w.space) ?? 0) + bytes);
     }
     for (const bytes of sizes.values()) {
@@ -191,7 +210,14 @@ export class Transaction {
     for (const { w, changes } of all) {
       if (changes.length === 0 && !w.create) continue;
       const cache = this.#replica.cache;
-      const e = cache.get(w.id) ?? { doc: null, persistedHeads: [], pins: 0, version: 0, collection: w.collection, space: w.space };
+      const e = cache.get(w.id) ?? {
+        doc: null,
+        persistedHeads: [],
+        pins: 0,
+        version: 0,
+        collection: w.collection,
+        space: w.space,
+      };
       e.doc = w.doc;
       e.create = w.create;
       e.creationOnly = false;

@@ -29,21 +29,35 @@ export function validateCommit(c: Commit): void {
     if (!isRecordId(rc.record)) throw bad("bad record id");
     if (seen.has(rc.record)) throw bad("a record appears twice");
     seen.add(rc.record);
-    if (typeof rc.collection !== "string" || !COLLECTION_RE.test(rc.collection)) throw bad("bad collection name");
+    if (typeof rc.collection !== "string" || !COLLECTION_RE.test(rc.collection))
+      throw bad("bad collection name");
     if (!OPS.has(rc.op)) throw bad("bad operation");
     if (!Array.isArray(rc.changes)) throw bad("no list of Automerge changes");
     if (rc.create !== undefined) {
       if (rc.op !== "insert") throw bad("a creation on an operation that is not an insert");
       const cr = rc.create;
-      if (cr === null || typeof cr !== "object" || cr.json === null || typeof cr.json !== "object" || Array.isArray(cr.json)) {
+      if (
+        cr === null ||
+        typeof cr !== "object" ||
+        cr.json === null ||
+        typeof cr.json !== "object" ||
+        Array.isArray(cr.json)
+      ) {
         throw bad("bad creation");
       }
-      if (!Array.isArray(cr.text) || !Array.isArray(cr.counters) || [...cr.text, ...cr.counters].some((p: unknown) => typeof p !== "string")) {
+      if (
+        !Array.isArray(cr.text) ||
+        !Array.isArray(cr.counters) ||
+        [...cr.text, ...cr.counters].some((p: unknown) => typeof p !== "string")
+      ) {
         throw bad("bad creation field kinds");
       }
     } else if (rc.changes.length === 0) throw bad("no Automerge changes");
     for (const ch of rc.changes) if (!(ch instanceof Uint8Array)) throw bad("a change is not bytes");
-    if (!Array.isArray(rc.paths) || rc.paths.some((p: unknown) => typeof p !== "string" || !PATH_RE.test(p))) {
+    if (
+      !Array.isArray(rc.paths) ||
+      rc.paths.some((p: unknown) => typeof p !== "string" || !PATH_RE.test(p))
+    ) {
       throw bad("bad paths");
     }
   }

@@ -99,7 +99,9 @@ export async function writeLocalBatch(
         seq,
         at: c.at,
         changes: c.entries.map(({ record, collection, op, changes, paths, create }) =>
-          create ? { record, collection, op, changes, paths, create } : { record, collection, op, changes, paths },
+          create
+            ? { record, collection, op, changes, paths, create }
+            : { record, collection, op, changes, paths },
         ),
         records: c.entries.map((e) => e.record),
       });
@@ -130,4 +132,3 @@ export async function writeLocalBatch(
     return { docs, commits };
   });
 }
-

@@ -19,7 +19,8 @@ function failWriteAt(k: number, forever = false) {
   const wrap = (real: typeof realPut) =>
     function (this: IDBObjectStore, ...args: Parameters<typeof realPut>) {
       count++;
-      if (count === k || (forever && count >= k)) throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+      if (count === k || (forever && count >= k))
+        throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
       return real.apply(this, args);
     };
   IDBObjectStore.prototype.put = wrap(realPut);
@@ -81,7 +82,13 @@ describe("the commit writer", () => {
     const a = await openDatabase<{ patients: P }>({ name: `writer-${n++}`, collections });
     const b = await openDatabase<{ patients: P }>({ name: `writer-${n++}`, collections });
     const space = await a.createSpace({ name: "S" });
-    await b.replica.addSpace({ id: space.id, name: "S", key: new Uint8Array(32), createdAt: 0, private: false });
+    await b.replica.addSpace({
+      id: space.id,
+      name: "S",
+      key: new Uint8Array(32),
+      createdAt: 0,
+      private: false,
+    });
     const id = await a.patients.insert({ name: "x", n: 0 }, { space });
     for (let i = 1; i <= 40; i++) await a.patients.update(id, (p) => void (p.n = i));
     const report = await b.applyCommits(await a.exportCommits({}, { spaces: [space.id] }));
@@ -97,7 +104,12 @@ describe("durability", () => {
   it("writes every commit in a transaction with strict durability", async () => {
     const seen: (string | undefined)[] = [];
     const real = IDBDatabase.prototype.transaction;
-    IDBDatabase.prototype.transaction = function (this: IDBDatabase, names: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) {
+    IDBDatabase.prototype.transaction = function (
+      this: IDBDatabase,
+      names: string | string[],
+      mode?: IDBTransactionMode,
+      options?: IDBTransactionOptions,
+    ) {
       const list = typeof names === "string" ? [names] : [...names];
       if (mode === "readwrite" && list.includes("_commits")) seen.push(options?.durability);
       return real.call(this, names, mode, options);

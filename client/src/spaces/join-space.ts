@@ -15,11 +15,19 @@ export async function joinSpace(replica: Replica, link: string): Promise<SpaceRo
     const existing = await spaces.get(inv.spaceId);
     if (existing) {
       if (!sameBytes(existing.key, inv.key)) {
-        throw new InvalidInvitation("This device already belongs to that space with a different key: the link is not valid for it.");
+        throw new InvalidInvitation(
+          "This device already belongs to that space with a different key: the link is not valid for it.",
+        );
       }
       return existing;
     }
-    const row: SpaceRow = { id: inv.spaceId, name: inv.name ?? "Shared space", key: inv.key, createdAt: Date.now(), private: false };
+    const row: SpaceRow = {
+      id: inv.spaceId,
+      name: inv.name ?? "Shared space",
+      key: inv.key,
+      createdAt: Date.now(),
+      private: false,
+    };
     await spaces.put(row);
     return row;
   });

@@ -12,7 +12,11 @@ interface AckRow {
  * out of order across reconnects, and a wiped relay's lower vector must not undo a receipt), and never
  * beyond what this replica holds: a relay claiming commits that do not exist here proves nothing.
  */
-export async function recordAcks(dexie: Dexie, space: SpaceId, entries: readonly { device: DeviceId; seq: number }[]): Promise<void> {
+export async function recordAcks(
+  dexie: Dexie,
+  space: SpaceId,
+  entries: readonly { device: DeviceId; seq: number }[],
+): Promise<void> {
   if (entries.length === 0) return;
   const t = dexie.table<AckRow>("_acks");
   const vectors = dexie.table<AckRow>("_vectors");

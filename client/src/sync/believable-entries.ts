@@ -17,7 +17,12 @@ export function believableEntries(
   for (const e of entries) {
     const device = toHex(e.device) as DeviceId;
     if (device === me && e.seq > (mine[me] ?? 0)) {
-      report(new ProtocolError("bad-field", `The relay claims commits of this device it never made (up to ${e.seq}); ignored.`));
+      report(
+        new ProtocolError(
+          "bad-field",
+          `The relay claims commits of this device it never made (up to ${e.seq}); ignored.`,
+        ),
+      );
       continue;
     }
     out.push({ device, seq: e.seq });

@@ -43,7 +43,9 @@ export function encodeCommitPlaintext(c: Commit): Uint8Array {
       w.bytes(ch);
     }
     // The creation of a lazy insert, as canonical JSON (keys already sorted), or length 0.
-    const create = rc.create ? enc.encode(JSON.stringify([rc.create.json, rc.create.text, rc.create.counters])) : EMPTY;
+    const create = rc.create
+      ? enc.encode(JSON.stringify([rc.create.json, rc.create.text, rc.create.counters]))
+      : EMPTY;
     w.u32(create.length);
     w.bytes(create);
   }
@@ -68,7 +70,8 @@ export function decodeCommitPlaintext(
 ): Commit {
   const r = new ByteReader(bytes);
   const version = r.u8("plaintext version");
-  if (version !== COMMIT_PLAINTEXT_VERSION) throw new ValidationError(`Unknown commit plaintext version ${version}.`);
+  if (version !== COMMIT_PLAINTEXT_VERSION)
+    throw new ValidationError(`Unknown commit plaintext version ${version}.`);
   const hi = r.u32("at");
   const lo = r.u32("at");
   const at = hi * 2 ** 32 + lo;
@@ -77,7 +80,8 @@ export function decodeCommitPlaintext(
   const changes: RecordChange[] = [];
   for (let i = 0; i < count; i++) {
     const h = toHex(r.bytes(16, "record id"));
-    const record = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}` as RecordId;
+    const record =
+      `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}` as RecordId;
     const op = OPS[r.u8("op")];
     if (!op) throw new ValidationError("Unknown record operation.");
     const collection = readStr(r, "collection");
@@ -97,10 +101,15 @@ export function decodeCommitPlaintext(
       } catch {
         throw new ValidationError("A record creation is not valid JSON.");
       }
-      if (!Array.isArray(parsed) || parsed.length !== 3) throw new ValidationError("A record creation is malformed.");
+      if (!Array.isArray(parsed) || parsed.length !== 3)
+        throw new ValidationError("A record creation is malformed.");
       create = { json: parsed[0], text: parsed[1], counters: parsed[2] };
     }
-    changes.push(create ? { record, collection, op, paths, changes: list, create } : { record, collection, op, paths, changes: list });
+    changes.push(
+      create
+        ? { record, collection, op, paths, changes: list, create }
+        : { record, collection, op, paths, changes: list },
+    );
   }
   r.end("commit plaintext");
   return { id: commitId(routing.space, routing.device, routing.seq), ...routing, at, changes };

@@ -70,8 +70,10 @@ export class SpaceSealer {
       .where("[space+device+seq]")
       .between([this.space, device, from], [this.space, device, to], true, true)
       .toArray();
-    if (commits.length !== to - from + 1) throw new ValidationError(`Commits ${from}..${to} of ${device} are not all held.`);
-    let prev: Uint8Array | null = from > 1 ? ((await this.sealedRange(device, from - 1, from - 1))[0] ?? null) : null;
+    if (commits.length !== to - from + 1)
+      throw new ValidationError(`Commits ${from}..${to} of ${device} are not all held.`);
+    let prev: Uint8Array | null =
+      from > 1 ? ((await this.sealedRange(device, from - 1, from - 1))[0] ?? null) : null;
     const out: Uint8Array[] = [];
     const fresh: SealedRow[] = [];
     for (const c of commits) {
@@ -113,7 +115,10 @@ export class SpaceSealer {
    * (wrong key, altered bytes, broken chain) or `ValidationError` (bad plaintext). Never returns
    * unauthenticated data.
    */
-  async open(bytes: Uint8Array, earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined): Promise<OpenedCommit> {
+  async open(
+    bytes: Uint8Array,
+    earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined,
+  ): Promise<OpenedCommit> {
     const { header, headerBytes, body } = decodeSealedCommit(bytes);
     if (!bytesEqual(header.space, this.#spaceBytes)) {
       throw new DecryptError(`A commit for another space arrived on the connection of space ${this.space}.`);
@@ -129,7 +134,9 @@ export class SpaceSealer {
           (await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, header.seq - 1]))?.bytes);
     const expected = header.seq === 1 ? ZERO_HASH : prevBytes ? await sha256(prevBytes) : null;
     if (expected && !bytesEqual(expected, header.prevHash)) {
-      throw new DecryptError(`Commit ${commit.id} does not follow the previous commit of its device (chain hash).`);
+      throw new DecryptError(
+        `Commit ${commit.id} does not follow the previous commit of its device (chain hash).`,
+      );
     }
     return { commit, sealed: bytes.slice() };
   }
@@ -137,8 +144,15 @@ export class SpaceSealer {
   /** Keeps received sealed bytes, to forward them byte-identical later. */
   async keep(opened: readonly OpenedCommit[]): Promise<void> {
     if (opened.length === 0) return;
-    await this.#dexie.table<SealedRow>("_sealed").bulkPut(
-      opened.map((o) => ({ space: this.space, device: o.commit.device, seq: o.commit.seq, bytes: o.sealed })),
-    );
+    await this.#dexie
+      .table<SealedRow>("_sealed")
+      .bulkPut(
+        opened.map((o) => ({
+          space: this.space,
+          device: o.commit.device,
+          seq: o.commit.seq,
+          bytes: o.sealed,
+        })),
+      );
   }
 }

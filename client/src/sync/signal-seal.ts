@@ -122,4 +122,3 @@ export async function openSignal(
   if (b.t === "ice" && (typeof b.n !== "string" || !b.c)) return null;
   return b as SignalBody;
 }
-

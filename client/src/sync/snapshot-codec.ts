@@ -70,7 +70,8 @@ export function decodeSnapshot(bytes: Uint8Array, space: SpaceId): SnapshotConte
   const r = new ByteReader(bytes);
   if (r.u8("snapshot version") !== VERSION) throw new ValidationError("Unknown snapshot version.");
   const commitCount = r.u32("commit count");
-  if (commitCount > bytes.length) throw new ValidationError("Snapshot commit count larger than the snapshot.");
+  if (commitCount > bytes.length)
+    throw new ValidationError("Snapshot commit count larger than the snapshot.");
   const commits: Commit[] = [];
   const vector: Record<string, number> = {};
   for (let i = 0; i < commitCount; i++) {

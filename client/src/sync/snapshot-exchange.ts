@@ -43,7 +43,12 @@ export class SnapshotExchange {
   #total = 0;
   #publishing: { resolve: (stored: boolean) => void } | null = null;
 
-  constructor(opts: { space: SpaceId; spaceKey: Uint8Array; policy?: Partial<SnapshotPolicy>; send: (m: Message) => void }) {
+  constructor(opts: {
+    space: SpaceId;
+    spaceKey: Uint8Array;
+    policy?: Partial<SnapshotPolicy>;
+    send: (m: Message) => void;
+  }) {
     this.#space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
     this.#spaceKey = opts.spaceKey;
@@ -61,10 +66,17 @@ export class SnapshotExchange {
    * Takes one `snapshot` frame. Resolves null while parts are missing, else the opened content (or
    * "none" when the relay has none or it could not be opened: then the session pulls every commit).
    */
-  async receive(vector: VectorEntry[], part: number, parts: number, bytes: Uint8Array, report: (e: ShoalError) => void): Promise<SnapshotContent | "none" | null> {
+  async receive(
+    vector: VectorEntry[],
+    part: number,
+    parts: number,
+    bytes: Uint8Array,
+    report: (e: ShoalError) => void,
+  ): Promise<SnapshotContent | "none" | null> {
     if (!this.#incoming) return null;
     if (parts > 0) {
-      if (part !== this.#incoming.length) throw new ProtocolError("bad-field", "Snapshot parts arrived out of order.");
+      if (part !== this.#incoming.length)
+        throw new ProtocolError("bad-field", "Snapshot parts arrived out of order.");
       this.#incoming.push(bytes);
       if (part < parts - 1) return null;
     }
@@ -74,10 +86,15 @@ export class SnapshotExchange {
     const v: Record<string, number> = {};
     for (const e of vector) v[toHex(e.device)] = e.seq;
     try {
-      return decodeSnapshot(await openSnapshot(this.#spaceKey, this.#space, v, concatBytes(...chunks)), this.#space);
+      return decodeSnapshot(
+        await openSnapshot(this.#spaceKey, this.#space, v, concatBytes(...chunks)),
+        this.#space,
+      );
     } catch (e) {
       // A bad snapshot costs only speed: report it and fall back to pulling every commit.
-      report(e instanceof ShoalError ? e : new ShoalError("SnapshotError", String((e as Error)?.message ?? e)));
+      report(
+        e instanceof ShoalError ? e : new ShoalError("SnapshotError", String((e as Error)?.message ?? e)),
+      );
       return "none";
     }
   }
@@ -89,7 +106,11 @@ export class SnapshotExchange {
 
   /** Whether the policy wants a snapshot now, given what this device holds. */
   due(ours: Record<string, number>): boolean {
-    return this.policy.publishEvery > 0 && !this.#publishing && vectorTotal(ours) - this.#total >= this.policy.publishEvery;
+    return (
+      this.policy.publishEvery > 0 &&
+      !this.#publishing &&
+      vectorTotal(ours) - this.#total >= this.policy.publishEvery
+    );
   }
 
   /**
@@ -98,11 +119,21 @@ export class SnapshotExchange {
    */
   async publish(content: SnapshotContent): Promise<{ stored: Promise<boolean> }> {
     const sealed = await sealSnapshot(this.#spaceKey, this.#space, content.vector, encodeSnapshot(content));
-    const vector: VectorEntry[] = Object.entries(content.vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+    const vector: VectorEntry[] = Object.entries(content.vector).map(([d, seq]) => ({
+      device: fromHex(d, 16),
+      seq,
+    }));
     const parts = Math.max(1, Math.ceil(sealed.length / SNAPSHOT_PART));
     const stored = new Promise<boolean>((resolve) => (this.#publishing = { resolve }));
     for (let part = 0; part < parts; part++) {
-      this.#send({ type: "snapshot-put", space: this.#spaceBytes, vector, part, parts, bytes: sealed.subarray(part * SNAPSHOT_PART, (part + 1) * SNAPSHOT_PART) });
+      this.#send({
+        type: "snapshot-put",
+        space: this.#spaceBytes,
+        vector,
+        part,
+        parts,
+        bytes: sealed.subarray(part * SNAPSHOT_PART, (part + 1) * SNAPSHOT_PART),
+      });
     }
     return { stored };
   }

@@ -19,35 +19,58 @@ const EMPTY = new Uint8Array(0);
 export async function readSnapshot(replica: Replica, space: SpaceId): Promise<SnapshotContent> {
   const { dexie } = replica;
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
-  return dexie.transaction("r", [dexie.table("_vectors"), dexie.table("_commits"), dexie.table("_docs"), ...rowTables], async () => {
-    const vector: Record<string, number> = {};
-    for (const v of await dexie.table<VectorRow>("_vectors").where("space").equals(space).toArray()) vector[v.device] = v.seq;
-    const commits = await dexie
-      .table<StoredCommit>("_commits")
-      .where("[space+device+seq]")
-      .between([space, "", 0], [space, "\uffff", Infinity])
-      .toArray();
-    commits.sort((a, b) => a.pos! - b.pos!);
-    const built = (await dexie.table<DocRow, string>("_docs").where("space").equals(space).toArray()).filter((d) => d.bin.length > 0);
-    const byCollection = new Map<string, DocRow[]>();
-    for (const d of built) pushTo(byCollection, d.collection, d);
-    const docs: SnapshotDoc[] = [];
-    for (const [collection, list] of byCollection) {
-      const rows = replica.specs.has(collection) ? ((await dexie.table(collection).bulkGet(list.map((d) => d.id))) as (Row | undefined)[]) : [];
-      list.forEach((d, i) => {
-        const row = rows[i];
-        // Rows JSON cannot carry exactly (dates, bytes) are left out: the importer materializes those.
-        const jsonSafe = row !== undefined && creationOf(row, new Set(), new Set()) !== null;
-        docs.push({ id: d.id, collection, deleted: d.deleted === 1, bin: d.bin, heads: d.heads, ...(jsonSafe ? { row } : {}) });
-      });
-    }
-    return {
-      space,
-      vector,
-      commits: commits.map(({ id, space, device, seq, at, changes }) => ({ id, space, device, seq, at, changes })),
-      docs,
-    };
-  });
+  return dexie.transaction(
+    "r",
+    [dexie.table("_vectors"), dexie.table("_commits"), dexie.table("_docs"), ...rowTables],
+    async () => {
+      const vector: Record<string, number> = {};
+      for (const v of await dexie.table<VectorRow>("_vectors").where("space").equals(space).toArray())
+        vector[v.device] = v.seq;
+      const commits = await dexie
+        .table<StoredCommit>("_commits")
+        .where("[space+device+seq]")
+        .between([space, "", 0], [space, "\uffff", Infinity])
+        .toArray();
+      commits.sort((a, b) => a.pos! - b.pos!);
+      const built = (
+        await dexie.table<DocRow, string>("_docs").where("space").equals(space).toArray()
+      ).filter((d) => d.bin.length > 0);
+      const byCollection = new Map<string, DocRow[]>();
+      for (const d of built) pushTo(byCollection, d.collection, d);
+      const docs: SnapshotDoc[] = [];
+      for (const [collection, list] of byCollection) {
+        const rows = replica.specs.has(collection)
+          ? ((await dexie.table(collection).bulkGet(list.map((d) => d.id))) as (Row | undefined)[])
+          : [];
+        list.forEach((d, i) => {
+          const row = rows[i];
+          // Rows JSON cannot carry exactly (dates, bytes) are left out: the importer materializes those.
+          const jsonSafe = row !== undefined && creationOf(row, new Set(), new Set()) !== null;
+          docs.push({
+            id: d.id,
+            collection,
+            deleted: d.deleted === 1,
+            bin: d.bin,
+            heads: d.heads,
+            ...(jsonSafe ? { row } : {}),
+          });
+        });
+      }
+      return {
+        space,
+        vector,
+        commits: commits.map(({ id, space, device, seq, at, changes }) => ({
+          id,
+          space,
+          device,
+          seq,
+          at,
+          changes,
+        })),
+        docs,
+      };
+    },
+  );
 }
 
 /**
@@ -63,11 +86,13 @@ export async function importSnapshot(replica: Replica, content: SnapshotContent)
   for (const c of content.commits) {
     validateCommit(c);
     if (c.space !== content.space) throw new ValidationError("A snapshot holds a commit of another space.");
-    if ((seen.get(c.device) ?? 0) + 1 !== c.seq) throw new ValidationError(`A snapshot skips commits of device ${c.device}.`);
+    if ((seen.get(c.device) ?? 0) + 1 !== c.seq)
+      throw new ValidationError(`A snapshot skips commits of device ${c.device}.`);
     seen.set(c.device, c.seq);
   }
   for (const [device, seq] of Object.entries(content.vector)) {
-    if (seen.get(device) !== seq) throw new ValidationError("A snapshot's vector does not match its commits.");
+    if (seen.get(device) !== seq)
+      throw new ValidationError("A snapshot's vector does not match its commits.");
   }
   const release = await replica.lock.acquire();
   try {
@@ -76,31 +101,64 @@ export async function importSnapshot(replica: Replica, content: SnapshotContent)
     const tables = [dexie.table("_vectors"), dexie.table("_commits"), dexie.table("_docs"), ...rowTables];
     const done = await dexie.transaction("rw", tables, async () => {
       if ((await dexie.table("_vectors").where("space").equals(content.space).count()) > 0) return false;
-      const stored: StoredCommit[] = content.commits.map((c) => ({ ...c, records: c.changes.map((rc) => rc.record) }));
+      const stored: StoredCommit[] = content.commits.map((c) => ({
+        ...c,
+        records: c.changes.map((rc) => rc.record),
+      }));
       await dexie.table<StoredCommit>("_commits").bulkAdd(stored);
       const docRows: DocRow[] = [];
       const puts = new Map<string, Row[]>();
       const withDoc = new Set(content.docs.map((d) => d.id));
       for (const d of content.docs) {
-        docRows.push({ id: d.id, collection: d.collection, space: content.space, bin: d.bin, heads: d.heads, deleted: d.deleted ? 1 : 0 });
+        docRows.push({
+          id: d.id,
+          collection: d.collection,
+          space: content.space,
+          bin: d.bin,
+          heads: d.heads,
+          deleted: d.deleted ? 1 : 0,
+        });
         if (d.deleted || !replica.specs.has(d.collection)) continue;
-        pushTo(puts, d.collection, d.row ? { ...d.row, id: d.id } : materialize(d.id, A.load(d.bin, { actor })));
+        pushTo(
+          puts,
+          d.collection,
+          d.row ? { ...d.row, id: d.id } : materialize(d.id, A.load(d.bin, { actor })),
+        );
       }
       for (const c of content.commits) {
         for (const rc of c.changes) {
           if (!rc.create || withDoc.has(rc.record)) continue;
-          docRows.push({ id: rc.record, collection: rc.collection, space: content.space, bin: EMPTY, heads: [...CREATION_HEADS], deleted: 0, create: rc.create });
-          if (replica.specs.has(rc.collection)) pushTo(puts, rc.collection, creationRow(rc.record, rc.create));
+          docRows.push({
+            id: rc.record,
+            collection: rc.collection,
+            space: content.space,
+            bin: EMPTY,
+            heads: [...CREATION_HEADS],
+            deleted: 0,
+            create: rc.create,
+          });
+          if (replica.specs.has(rc.collection))
+            pushTo(puts, rc.collection, creationRow(rc.record, rc.create));
         }
       }
       await dexie.table<DocRow, string>("_docs").bulkPut(docRows);
       for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
       await dexie
         .table<VectorRow>("_vectors")
-        .bulkPut(Object.entries(content.vector).map(([device, seq]) => ({ space: content.space, device: device as DeviceId, seq })));
+        .bulkPut(
+          Object.entries(content.vector).map(([device, seq]) => ({
+            space: content.space,
+            device: device as DeviceId,
+            seq,
+          })),
+        );
       return true;
     });
-    if (done) replica.emit(content.commits.map((c) => ({ ...c, records: c.changes.map((rc) => rc.record) })), "remote");
+    if (done)
+      replica.emit(
+        content.commits.map((c) => ({ ...c, records: c.changes.map((rc) => rc.record) })),
+        "remote",
+      );
     return done;
   } finally {
     release();

@@ -24,13 +24,23 @@ export function snapshotAad(space: SpaceId, vector: Record<string, number>): Uin
 }
 
 /** Seals a snapshot's plaintext under the space's snapshot key (padded, AES-256-GCM, random nonce). */
-export async function sealSnapshot(spaceKey: Uint8Array, space: SpaceId, vector: Record<string, number>, plaintext: Uint8Array): Promise<Uint8Array> {
+export async function sealSnapshot(
+  spaceKey: Uint8Array,
+  space: SpaceId,
+  vector: Record<string, number>,
+  plaintext: Uint8Array,
+): Promise<Uint8Array> {
   const key = await deriveSnapshotKey(spaceKey, fromHex(space, 16));
   return sealCommit(key, snapshotAad(space, vector), plaintext);
 }
 
 /** Opens a sealed snapshot; throws `DecryptError` on a wrong key or altered bytes, space or vector. */
-export async function openSnapshot(spaceKey: Uint8Array, space: SpaceId, vector: Record<string, number>, sealed: Uint8Array): Promise<Uint8Array> {
+export async function openSnapshot(
+  spaceKey: Uint8Array,
+  space: SpaceId,
+  vector: Record<string, number>,
+  sealed: Uint8Array,
+): Promise<Uint8Array> {
   const key = await deriveSnapshotKey(spaceKey, fromHex(space, 16));
   return openCommit(key, snapshotAad(space, vector), sealed);
 }

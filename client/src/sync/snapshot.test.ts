@@ -16,16 +16,29 @@ async function state(db: Db, space: SpaceId) {
   const docs = (await db.replica.dexie.table<DocRow, string>("_docs").where("space").equals(space).toArray())
     .map((d) => ({ id: d.id, deleted: d.deleted, heads: [...d.heads].sort() }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
-  const ids = (await db.replica.dexie.table<DocRow, string>("_docs").where("space").equals(space).primaryKeys()) as string[];
+  const ids = (await db.replica.dexie
+    .table<DocRow, string>("_docs")
+    .where("space")
+    .equals(space)
+    .primaryKeys()) as string[];
   // Concurrent commits may sit in another order in each replica's log: compare histories as sets.
   const history: Record<string, unknown> = {};
   const at: Record<string, unknown> = {};
   for (const id of ids.sort()) {
     const h = (await db.patients.history(id)).sort((x, y) => (x.commit < y.commit ? -1 : 1));
     history[id] = h;
-    at[id] = await Promise.all(h.filter((e) => e.op !== "delete").map((e) => db.patients.readAt(id, e.commit)));
+    at[id] = await Promise.all(
+      h.filter((e) => e.op !== "delete").map((e) => db.patients.readAt(id, e.commit)),
+    );
   }
-  return { rows, docs, history, at, vector: await db.vector([space]), commits: (await db.exportCommits({}, { spaces: [space] })).map((c) => c.id).sort() };
+  return {
+    rows,
+    docs,
+    history,
+    at,
+    vector: await db.vector([space]),
+    commits: (await db.exportCommits({}, { spaces: [space] })).map((c) => c.id).sort(),
+  };
 }
 
 describe("snapshots", () => {
@@ -37,8 +50,14 @@ describe("snapshots", () => {
     for (const db of [b, fromSnapshot, replayed]) await db.join(link);
     // History before the snapshot: inserts (lazy and eager), edits on two devices, text, counters, deletes.
     const ids: string[] = [];
-    for (let i = 0; i < 30; i++) ids.push(await a.patients.insert({ name: `P${i}`, ward: "A", notes: `n${i}`, visits: 0 }, { space }));
-    ids.push(await a.patients.insert({ name: "Dated", ward: "B", notes: "", visits: 0, when: new Date(86_400_000) }, { space }));
+    for (let i = 0; i < 30; i++)
+      ids.push(await a.patients.insert({ name: `P${i}`, ward: "A", notes: `n${i}`, visits: 0 }, { space }));
+    ids.push(
+      await a.patients.insert(
+        { name: "Dated", ward: "B", notes: "", visits: 0, when: new Date(86_400_000) },
+        { space },
+      ),
+    );
     await b.applyCommits(await a.exportCommits({}, { spaces: [space.id] }));
     await b.patients.update(ids[0]!, (p) => void (p.notes = "n0 edited by b"));
     await a.patients.update(ids[0]!, (p) => void (p.notes = "a says n0"));
@@ -57,7 +76,10 @@ describe("snapshots", () => {
     await a.patients.update(ids[3]!, (p) => void (p.name = "After"));
     await b.patients.update(ids[0]!, (p) => void (p.notes = `${p.notes}!`));
     await a.patients.delete(ids[4]!);
-    const all = [...(await a.exportCommits({}, { spaces: [space.id] })), ...(await b.exportCommits({}, { spaces: [space.id] }))];
+    const all = [
+      ...(await a.exportCommits({}, { spaces: [space.id] })),
+      ...(await b.exportCommits({}, { spaces: [space.id] })),
+    ];
     await fromSnapshot.applyCommits(all);
     await replayed.applyCommits(all);
     await a.applyCommits(all);
@@ -68,7 +90,9 @@ describe("snapshots", () => {
     expect(expected.rows.find((r) => r.id === ids[4])).toBeUndefined();
     // A device bootstrapped from a snapshot edits on as a full node.
     await fromSnapshot.patients.update(ids[5]!, (p) => void (p.notes = "from the snapshot device"));
-    await replayed.applyCommits(await fromSnapshot.exportCommits(await replayed.vector([space.id]), { spaces: [space.id] }));
+    await replayed.applyCommits(
+      await fromSnapshot.exportCommits(await replayed.vector([space.id]), { spaces: [space.id] }),
+    );
     expect((await replayed.patients.get(ids[5]!))?.notes).toBe("from the snapshot device");
   });
 
@@ -77,14 +101,21 @@ describe("snapshots", () => {
     const c = await openDatabase<{ patients: P }>({ name: `snap-${n++}`, collections });
     const space = await a.createSpace({ name: "S" });
     await c.join(await a.invite(space, "x:"));
-    for (let i = 0; i < 3; i++) await a.patients.insert({ name: `P${i}`, ward: "A", notes: "", visits: 0 }, { space });
+    for (let i = 0; i < 3; i++)
+      await a.patients.insert({ name: `P${i}`, ward: "A", notes: "", visits: 0 }, { space });
     const snap = await readSnapshot(a.replica, space.id);
-    await expect(importSnapshot(c.replica, { ...snap, commits: snap.commits.slice(1) })).rejects.toMatchObject({ code: "ValidationError" });
+    await expect(
+      importSnapshot(c.replica, { ...snap, commits: snap.commits.slice(1) }),
+    ).rejects.toMatchObject({ code: "ValidationError" });
     const key = (await a.replica.dexie.table("_spaces").get(space.id)).key as Uint8Array;
     const sealed = await sealSnapshot(key, space.id, snap.vector, encodeSnapshot(snap));
     sealed[40] = sealed[40]! ^ 1;
-    await expect(openSnapshot(key, space.id, snap.vector, sealed)).rejects.toMatchObject({ code: "DecryptError" });
-    await expect(openSnapshot(key, space.id, {}, await sealSnapshot(key, space.id, snap.vector, encodeSnapshot(snap)))).rejects.toMatchObject({ code: "DecryptError" });
+    await expect(openSnapshot(key, space.id, snap.vector, sealed)).rejects.toMatchObject({
+      code: "DecryptError",
+    });
+    await expect(
+      openSnapshot(key, space.id, {}, await sealSnapshot(key, space.id, snap.vector, encodeSnapshot(snap))),
+    ).rejects.toMatchObject({ code: "DecryptError" });
     expect(await c.patients.count()).toBe(0);
     expect(await c.vector([space.id])).toEqual({});
   });

@@ -52,7 +52,6 @@ export interface SessionReplica {
   importSnapshot(content: SnapshotContent): Promise<boolean>;
 }
 
-
 /** State of one session, as shown in `db.status`. */
 export type SessionState = "connecting" | "connected" | "offline" | "refused" | "stopped";
 
@@ -135,7 +134,12 @@ export class SpaceSession {
     spaceKey: Uint8Array;
   }) {
     this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
-    this.#snapshots = new SnapshotExchange({ space: opts.space, spaceKey: opts.spaceKey, policy: opts.snapshots, send: (m) => this.#send(m) });
+    this.#snapshots = new SnapshotExchange({
+      space: opts.space,
+      spaceKey: opts.spaceKey,
+      policy: opts.snapshots,
+      send: (m) => this.#send(m),
+    });
     this.space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
     this.#replica = opts.replica;
@@ -184,7 +188,12 @@ export class SpaceSession {
     conn = this.#transport.connect(this.space, this.#token, {
       onOpen: () => {
         if (closed || conn !== this.#conn) return;
-        this.#send({ type: "hello", minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION, device: fromHex(this.#replica.device, 16) });
+        this.#send({
+          type: "hello",
+          minVersion: MIN_PROTOCOL_VERSION,
+          maxVersion: PROTOCOL_VERSION,
+          device: fromHex(this.#replica.device, 16),
+        });
       },
       onMessage: (frame) => {
         if (closed || conn !== this.#conn) return;
@@ -229,7 +238,11 @@ export class SpaceSession {
     this.#work = this.#work.then(job).catch((err) => {
       if (this.#stopped) return;
       const e = asStorageError(err);
-      this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
+      this.#hooks.error(
+        e instanceof ShoalError
+          ? e
+          : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }),
+      );
     });
   }
 
@@ -257,9 +270,12 @@ export class SpaceSession {
         return;
       }
       case "snapshot": {
-        const got = await this.#snapshots.receive(m.vector, m.part, m.parts, m.bytes, (e) => this.#hooks.error(e));
+        const got = await this.#snapshots.receive(m.vector, m.part, m.parts, m.bytes, (e) =>
+          this.#hooks.error(e),
+        );
         if (got === null) return;
-        if (got !== "none" && (await this.#replica.importSnapshot(got))) this.#snapshots.noteCovered(vectorTotal(got.vector));
+        if (got !== "none" && (await this.#replica.importSnapshot(got)))
+          this.#snapshots.noteCovered(vectorTotal(got.vector));
         await this.#pull();
         await this.#upload();
         return;
@@ -282,7 +298,11 @@ export class SpaceSession {
           const e = asStorageError(err);
           // Storage refused the batch (quota, I/O): nothing of it was kept. Report it and drop the
           // connection, so the session retries later with backoff from the vectors, as after any cut.
-          this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }));
+          this.#hooks.error(
+            e instanceof ShoalError
+              ? e
+              : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }),
+          );
           this.#conn?.close("storage error");
           return;
         }
@@ -350,7 +370,11 @@ export class SpaceSession {
 
   /** Sends a snapshot; resolves (once sent) to the relay's coming answer, or false if not now. */
   async #publish(): Promise<{ stored: Promise<boolean> } | false> {
-    if (!this.#welcomed || !this.#conn) throw new ShoalError("NotConnected", "Not connected to the relay: a snapshot can only be published while syncing.");
+    if (!this.#welcomed || !this.#conn)
+      throw new ShoalError(
+        "NotConnected",
+        "Not connected to the relay: a snapshot can only be published while syncing.",
+      );
     const content = await this.#replica.readSnapshot(this.space);
     // A snapshot may not name commits the relay cannot serve after it.
     if (Object.keys(content.vector).length === 0) return false;
@@ -412,7 +436,8 @@ export class SpaceSession {
     const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
     for (const o of opened) {
       // Our own commits coming back prove the relay holds them only if we made them.
-      if (o.commit.device !== this.#replica.device || o.commit.seq <= (mine[o.commit.device] ?? 0)) this.#noteAck(o.commit.device, o.commit.seq);
+      if (o.commit.device !== this.#replica.device || o.commit.seq <= (mine[o.commit.device] ?? 0))
+        this.#noteAck(o.commit.device, o.commit.seq);
     }
     const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
     const refused = new Set(report.rejected.map((r) => r.id));

@@ -10,7 +10,13 @@ import type { SpaceId } from "../types.ts";
 import { readAcks } from "./acks.ts";
 import type { PeerNetwork } from "./peer-signaling.ts";
 import { SpaceSealer } from "./sealer.ts";
-import { SpaceSession, type Backoff, type SessionReplica, type SessionState, type SnapshotPolicy } from "./space-session.ts";
+import {
+  SpaceSession,
+  type Backoff,
+  type SessionReplica,
+  type SessionState,
+  type SnapshotPolicy,
+} from "./space-session.ts";
 import { overallState, type SyncStatus, type TransportStatus } from "./sync-status.ts";
 import type { Transport } from "./transport.ts";
 
@@ -88,7 +94,8 @@ export class SyncEngine {
     );
     this.#onlineChange = () => {
       // Coming back online: try at once instead of waiting for the backoff timer.
-      if (globalThis.navigator?.onLine) for (const { session } of this.#sessions.values()) session.reconnect();
+      if (globalThis.navigator?.onLine)
+        for (const { session } of this.#sessions.values()) session.reconnect();
       this.#publish();
     };
     globalThis.addEventListener?.("online", this.#onlineChange);
@@ -134,7 +141,12 @@ export class SyncEngine {
         if (this.#sessions.has(key) || this.#stopped) continue;
         const token = decodeBase64Url(await deriveRelayToken(row.key, fromHex(row.id, 16)));
         if (this.#sessions.has(key) || this.#stopped) continue;
-        const status: TransportStatus = { kind: transport.kind, label: transport.label, space: row.id, state: "connecting" };
+        const status: TransportStatus = {
+          kind: transport.kind,
+          label: transport.label,
+          space: row.id,
+          state: "connecting",
+        };
         const session = new SpaceSession({
           space: row.id,
           replica: this.#replica,
@@ -191,7 +203,8 @@ export class SyncEngine {
     const [vector, acks] = await Promise.all([this.#replica.vector(), readAcks(this.#dexie)]);
     const me = this.#replica.device;
     let pending = 0;
-    for (const [space, devices] of Object.entries(vector)) pending += Math.max(0, (devices[me] ?? 0) - (acks[space]?.[me] ?? 0));
+    for (const [space, devices] of Object.entries(vector))
+      pending += Math.max(0, (devices[me] ?? 0) - (acks[space]?.[me] ?? 0));
     this.#pending = pending;
     this.#publish();
   }

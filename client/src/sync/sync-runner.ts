@@ -49,7 +49,10 @@ export interface SyncHost {
   readonly status: ValueStore<SyncStatus>;
   vector(spaces?: readonly SpaceId[]): Promise<VersionVector>;
   applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
-  exportCommits(since: VersionVector, options?: { spaces?: readonly SpaceId[]; limit?: number }): Promise<Commit[]>;
+  exportCommits(
+    since: VersionVector,
+    options?: { spaces?: readonly SpaceId[]; limit?: number },
+  ): Promise<Commit[]>;
 }
 
 /**

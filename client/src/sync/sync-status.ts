@@ -44,7 +44,10 @@ export type SyncRole = "leader" | "follower" | "single";
 export const LOCAL_STATUS: SyncStatus = { state: "local", online: true, transports: [], pendingCommits: 0 };
 
 /** The overall state from the connections' states. */
-export function overallState(transports: readonly TransportStatus[], synced: ReadonlySet<string>): SyncStatus["state"] {
+export function overallState(
+  transports: readonly TransportStatus[],
+  synced: ReadonlySet<string>,
+): SyncStatus["state"] {
   if (transports.length === 0) return "local";
   const connected = transports.filter((t) => t.state === "connected");
   if (connected.length > 0) return connected.every((t) => synced.has(t.space)) ? "synced" : "syncing";

@@ -74,7 +74,8 @@ export class SimulatedNetwork {
     return {
       kind: "relay",
       label: `simulated:${replica}`,
-      connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers) => this.#connect(replica, space, token, handlers),
+      connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers) =>
+        this.#connect(replica, space, token, handlers),
     };
   }
 
@@ -82,7 +83,12 @@ export class SimulatedNetwork {
     return this.#enabled && p > 0 && this.#rnd.next() < p;
   }
 
-  #connect(replica: string, space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection {
+  #connect(
+    replica: string,
+    space: SpaceId,
+    token: Uint8Array,
+    handlers: TransportHandlers,
+  ): TransportConnection {
     if (this.#partitioned.has(replica)) {
       this.stats.refused++;
       let closed = false;
@@ -90,7 +96,11 @@ export class SimulatedNetwork {
         if (!closed) handlers.onClose("partitioned", 1006);
         closed = true;
       }, 1);
-      return { send() {}, bufferedAmount: 0, close: () => void (closed || ((closed = true), handlers.onClose("closed", 1000))) };
+      return {
+        send() {},
+        bufferedAmount: 0,
+        close: () => void (closed || ((closed = true), handlers.onClose("closed", 1000))),
+      };
     }
     let chain = Promise.resolve();
     let conn!: TransportConnection;

@@ -5,6 +5,8 @@ import { storageContractCases } from "./storage-contract.ts";
 let n = 0;
 describe("storage contract on fake-indexeddb", () => {
   for (const c of storageContractCases) {
-    it(c.name, () => c.run({ openDatabase, dbName: `contract-${n++}-${Math.random().toString(36).slice(2)}` }));
+    it(c.name, () =>
+      c.run({ openDatabase, dbName: `contract-${n++}-${Math.random().toString(36).slice(2)}` }),
+    );
   }
 });

@@ -35,7 +35,11 @@ async function rejects(p: Promise<unknown>, code: string, message: string): Prom
   throw new Error(`storage contract: ${message}: did not throw`);
 }
 
-const patients = { indexes: "id, name, ward, [ward+name], *tags, age", text: ["notes"], counters: ["visits"] };
+const patients = {
+  indexes: "id, name, ward, [ward+name], *tags, age",
+  text: ["notes"],
+  counters: ["visits"],
+};
 const visits = "id, patientId, date";
 
 type P = { name: string; ward: string; tags: string[]; age: number; notes: string; visits?: number };
@@ -49,8 +53,19 @@ export const storageContractCases: StorageContractCase[] = [
     name: "insert, get, update, delete and counters",
     async run({ openDatabase, dbName }) {
       const db = await openDatabase<{ patients: P }>({ name: dbName, collections: { patients } });
-      const id = await db.patients.insert({ name: "Ada", ward: "A", tags: ["x"], age: 36, notes: "Hi", visits: 0 });
-      same(await db.patients.get(id), { id, age: 36, name: "Ada", notes: "Hi", tags: ["x"], visits: 0, ward: "A" }, "row after insert");
+      const id = await db.patients.insert({
+        name: "Ada",
+        ward: "A",
+        tags: ["x"],
+        age: 36,
+        notes: "Hi",
+        visits: 0,
+      });
+      same(
+        await db.patients.get(id),
+        { id, age: 36, name: "Ada", notes: "Hi", tags: ["x"], visits: 0, ward: "A" },
+        "row after insert",
+      );
       await db.patients.update(id, (p) => {
         p.name = "Ada L.";
         p.notes = "Hi there";
@@ -60,7 +75,11 @@ export const storageContractCases: StorageContractCase[] = [
       same([row?.name, row?.notes, row?.visits], ["Ada L.", "Hi there", 3], "row after update");
       await db.patients.delete(id);
       check((await db.patients.get(id)) === undefined, "deleted record still readable");
-      await rejects(db.patients.update(id, (p) => void (p.name = "x")), "NotFound", "update after delete");
+      await rejects(
+        db.patients.update(id, (p) => void (p.name = "x")),
+        "NotFound",
+        "update after delete",
+      );
       await db.close();
     },
   },
@@ -129,26 +148,68 @@ export const storageContractCases: StorageContractCase[] = [
       const ids = await db.transact(async (tx) => Promise.all(rows.map((r) => tx.patients.insert(r))));
       const names = (rs: { name: string }[]) => rs.map((r) => r.name);
       same(names(await db.patients.where("ward").equals("A").sortBy("name")), ["Ada", "Grace"], "equals");
-      same(names(await db.patients.where("ward").anyOf(["B", "C"]).sortBy("name")), ["Alan", "Barbara", "Linus"], "anyOf");
-      same(names(await db.patients.where("age").between(30, 55).sortBy("age")), ["Ada", "Alan"], "between excludes upper");
-      same(names(await db.patients.where("age").between(30, 55, true, true).sortBy("age")), ["Ada", "Alan", "Linus"], "between includes upper");
+      same(
+        names(await db.patients.where("ward").anyOf(["B", "C"]).sortBy("name")),
+        ["Alan", "Barbara", "Linus"],
+        "anyOf",
+      );
+      same(
+        names(await db.patients.where("age").between(30, 55).sortBy("age")),
+        ["Ada", "Alan"],
+        "between excludes upper",
+      );
+      same(
+        names(await db.patients.where("age").between(30, 55, true, true).sortBy("age")),
+        ["Ada", "Alan", "Linus"],
+        "between includes upper",
+      );
       same(names(await db.patients.where("name").startsWith("A").toArray()), ["Ada", "Alan"], "startsWith");
       same(names(await db.patients.where("age").above(55).toArray()), ["Grace"], "above");
-      same(names(await db.patients.where("age").belowOrEqual(36).toArray()), ["Barbara", "Ada"], "belowOrEqual");
-      same(names(await db.patients.where("[ward+name]").equals(["B", "Barbara"]).toArray()), ["Barbara"], "compound equals");
+      same(
+        names(await db.patients.where("age").belowOrEqual(36).toArray()),
+        ["Barbara", "Ada"],
+        "belowOrEqual",
+      );
+      same(
+        names(await db.patients.where("[ward+name]").equals(["B", "Barbara"]).toArray()),
+        ["Barbara"],
+        "compound equals",
+      );
       same(
         names(await db.patients.where("[ward+name]").between(["A", ""], ["A", "\uffff"]).toArray()),
         ["Ada", "Grace"],
         "compound range",
       );
-      same(names(await db.patients.where("tags").equals("diabetic").sortBy("name")), ["Ada", "Linus"], "multi-entry");
-      same(names(await db.patients.orderBy("age").offset(1).limit(2).toArray()), ["Ada", "Alan"], "orderBy offset limit");
+      same(
+        names(await db.patients.where("tags").equals("diabetic").sortBy("name")),
+        ["Ada", "Linus"],
+        "multi-entry",
+      );
+      same(
+        names(await db.patients.orderBy("age").offset(1).limit(2).toArray()),
+        ["Ada", "Alan"],
+        "orderBy offset limit",
+      );
       same(names(await db.patients.orderBy("name").reverse().limit(1).toArray()), ["Linus"], "reverse");
       same(await db.patients.where("ward").equals("B").count(), 2, "count");
       same(names(await db.patients.filter((r) => r.age > 50).sortBy("name")), ["Grace", "Linus"], "filter");
-      same(names(await db.patients.where("ward").equals("A").filter((r) => r.age > 50).toArray()), ["Grace"], "where + filter");
+      same(
+        names(
+          await db.patients
+            .where("ward")
+            .equals("A")
+            .filter((r) => r.age > 50)
+            .toArray(),
+        ),
+        ["Grace"],
+        "where + filter",
+      );
       await db.patients.delete(ids[0]!);
-      same(names(await db.patients.where("tags").equals("diabetic").toArray()), ["Linus"], "tombstone gone from multi-entry index");
+      same(
+        names(await db.patients.where("tags").equals("diabetic").toArray()),
+        ["Linus"],
+        "tombstone gone from multi-entry index",
+      );
       same(await db.patients.count(), 4, "tombstone not counted");
       await db.close();
     },
@@ -169,7 +230,11 @@ export const storageContractCases: StorageContractCase[] = [
       same((await again.patients.history(id)).length, 2, "history kept");
       same(await again.vector(), vector, "vector kept");
       await again.patients.update(id, (p) => void (p.notes = "abc"));
-      same((await again.patients.history(id)).map((h) => h.seq), [1, 2, 3], "sequence continues");
+      same(
+        (await again.patients.history(id)).map((h) => h.seq),
+        [1, 2, 3],
+        "sequence continues",
+      );
       await again.close();
     },
   },
@@ -184,7 +249,11 @@ export const storageContractCases: StorageContractCase[] = [
         collections: { patients: "id, name, ward", visits },
       });
       same((await v2.patients.get(id))?.name, "Ada", "row kept");
-      same((await v2.patients.where("ward").equals("A").toArray()).map((r) => r.id), [id], "new index covers old rows");
+      same(
+        (await v2.patients.where("ward").equals("A").toArray()).map((r) => r.id),
+        [id],
+        "new index covers old rows",
+      );
       await v2.visits.insert({ patientId: id, date: "2026-11-25" });
       same(await v2.visits.count(), 1, "new collection usable");
       same((await v2.patients.history(id)).length, 1, "history kept");
@@ -199,7 +268,11 @@ export const storageContractCases: StorageContractCase[] = [
         "SchemaError",
         "changing an index kind",
       );
-      await rejects(openDatabase({ name: dbName, collections: { patients: "id, name, ward" } }), "SchemaError", "dropping a collection");
+      await rejects(
+        openDatabase({ name: dbName, collections: { patients: "id, name, ward" } }),
+        "SchemaError",
+        "dropping a collection",
+      );
       const v3 = await openDatabase({ name: dbName, collections: { patients: "id, name, ward", visits } });
       same(await v3.patients.count(), 1, "a refused open changed nothing");
       await v3.close();
@@ -211,11 +284,16 @@ export const storageContractCases: StorageContractCase[] = [
       const a = await openDatabase<{ patients: P }>({ name: dbName, collections: { patients } });
       const b = await openDatabase<{ patients: P }>({ name: dbName, collections: { patients } });
       same(a.deviceId, b.deviceId, "connections share the device id");
-      const one = (db: typeof a, i: number) => db.patients.insert({ name: `P${i}`, ward: "A", tags: [], age: i, notes: "" });
+      const one = (db: typeof a, i: number) =>
+        db.patients.insert({ name: `P${i}`, ward: "A", tags: [], age: i, notes: "" });
       await Promise.all(Array.from({ length: 40 }, (_, i) => one(i % 2 === 0 ? a : b, i)));
       const commits = await a.exportCommits({});
       const seqs = commits.map((c) => c.seq).sort((x, y) => x - y);
-      same(seqs, Array.from({ length: 40 }, (_, i) => i + 1), "sequences 1..40");
+      same(
+        seqs,
+        Array.from({ length: 40 }, (_, i) => i + 1),
+        "sequences 1..40",
+      );
       same((await a.vector())[a.privateSpace]?.[a.deviceId], 40, "vector at 40");
       await a.close();
       await b.close();
@@ -232,11 +310,30 @@ export const storageContractCases: StorageContractCase[] = [
         p.age = 37;
       });
       const h = await db.patients.history(id);
-      same(h.map((e) => e.op), ["insert", "update", "update"], "ops");
-      same(h.map((e) => e.paths), [["age", "name", "notes", "tags", "ward"], ["ward"], ["age", "notes"]], "paths");
-      check(h.every((e) => e.device === db.deviceId && typeof e.at === "number"), "device and time");
+      same(
+        h.map((e) => e.op),
+        ["insert", "update", "update"],
+        "ops",
+      );
+      same(
+        h.map((e) => e.paths),
+        [["age", "name", "notes", "tags", "ward"], ["ward"], ["age", "notes"]],
+        "paths",
+      );
+      check(
+        h.every((e) => e.device === db.deviceId && typeof e.at === "number"),
+        "device and time",
+      );
       const at = await Promise.all(h.map((e) => db.patients.readAt(id, e.commit)));
-      same(at.map((r) => [r.ward, r.age, r.notes]), [["A", 36, ""], ["B", 36, ""], ["B", 37, "Allergic to penicillin"]], "past versions");
+      same(
+        at.map((r) => [r.ward, r.age, r.notes]),
+        [
+          ["A", 36, ""],
+          ["B", 36, ""],
+          ["B", 37, "Allergic to penicillin"],
+        ],
+        "past versions",
+      );
       await rejects(db.patients.readAt(id, "nope" as never), "NotFound", "unknown commit");
       await db.close();
     },
@@ -248,9 +345,21 @@ export const storageContractCases: StorageContractCase[] = [
       const b = await openDatabase<{ patients: P }>({ name: `${dbName}-b`, collections: { patients } });
       const shared = await a.createSpace({ name: "Clinic" });
       // b learns the space the way join will do it; here by hand through the internal table.
-      await b.replica.addSpace({ id: shared.id, name: shared.name, key: new Uint8Array(32), createdAt: 0, private: false });
-      const id = await a.patients.insert({ name: "Ada", ward: "A", tags: [], age: 36, notes: "Note." }, { space: shared });
-      const gone = await a.patients.insert({ name: "Gone", ward: "A", tags: [], age: 1, notes: "" }, { space: shared });
+      await b.replica.addSpace({
+        id: shared.id,
+        name: shared.name,
+        key: new Uint8Array(32),
+        createdAt: 0,
+        private: false,
+      });
+      const id = await a.patients.insert(
+        { name: "Ada", ward: "A", tags: [], age: 36, notes: "Note." },
+        { space: shared },
+      );
+      const gone = await a.patients.insert(
+        { name: "Gone", ward: "A", tags: [], age: 1, notes: "" },
+        { space: shared },
+      );
       await b.applyCommits(await a.exportCommits({}, { spaces: [shared.id] }));
       await a.patients.update(id, (p) => {
         p.ward = "B";
@@ -270,7 +379,10 @@ export const storageContractCases: StorageContractCase[] = [
       const rb = await b.patients.get(id);
       same(ra, rb, "rows equal");
       same([ra?.ward, ra?.age, ra?.notes], ["B", 37, "Start. Note. End."], "both edits kept");
-      check((await a.patients.get(gone)) === undefined && (await b.patients.get(gone)) === undefined, "delete wins");
+      check(
+        (await a.patients.get(gone)) === undefined && (await b.patients.get(gone)) === undefined,
+        "delete wins",
+      );
       same(await a.vector([shared.id]), await b.vector([shared.id]), "vectors equal");
       await a.close();
       await b.close();

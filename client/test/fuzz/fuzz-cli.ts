@@ -16,7 +16,20 @@ const minutes = opt("minutes", 10);
 const from = one ?? opt("from", Math.floor(Math.random() * 1e9));
 const deadline = Date.now() + minutes * 60_000;
 
-const totals = { scenarios: 0, operations: 0, dropped: 0, duplicated: 0, disconnects: 0, refused: 0, restarts: 0, partitions: 0, joins: 0, invariantChecks: 0, skewed: 0, snapshots: 0 };
+const totals = {
+  scenarios: 0,
+  operations: 0,
+  dropped: 0,
+  duplicated: 0,
+  disconnects: 0,
+  refused: 0,
+  restarts: 0,
+  partitions: 0,
+  joins: 0,
+  invariantChecks: 0,
+  skewed: 0,
+  snapshots: 0,
+};
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min`);
 for (let i = 0; i < seeds && Date.now() < deadline; i++) {

@@ -5,7 +5,14 @@ import { seededRandom } from "../../src/testing/seeded-random.ts";
 import type { SpaceId } from "../../src/types.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 
-type Patient = { name: string; ward: string; notes: string; visits: number; kind: "patient" | "account"; balance: number };
+type Patient = {
+  name: string;
+  ward: string;
+  notes: string;
+  visits: number;
+  kind: "patient" | "account";
+  balance: number;
+};
 type Db = Database<{ patients: Patient }>;
 const collections = {
   patients: { indexes: "id, name, ward, kind", text: ["notes"], counters: ["visits", "balance"] },
@@ -65,7 +72,10 @@ let run = 0;
  * replica must hold the same rows, Automerge heads, vectors, commit ids and histories, and every commit
  * the relay acknowledged. The sum is checked on every replica after every applied batch.
  */
-export async function runScenario(seed: number, options: { steps?: number; inject?: InjectedBug } = {}): Promise<ScenarioReport> {
+export async function runScenario(
+  seed: number,
+  options: { steps?: number; inject?: InjectedBug } = {},
+): Promise<ScenarioReport> {
   const rnd = seededRandom(seed);
   const prefix = `fuzz-${seed}-${run++}`;
   const relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
@@ -77,7 +87,18 @@ export async function runScenario(seed: number, options: { steps?: number; injec
   const skewed = rnd.next() < 0.3;
   // Some scenarios publish snapshots often, so late joiners bootstrap from them.
   const publishEvery = rnd.pick([0, 6, 20]);
-  const report: ScenarioReport = { seed, replicas: 0, operations: 0, restarts: 0, joins: 0, partitions: 0, skewed, network: net.stats, invariantChecks: 0, snapshots: 0 };
+  const report: ScenarioReport = {
+    seed,
+    replicas: 0,
+    operations: 0,
+    restarts: 0,
+    joins: 0,
+    partitions: 0,
+    skewed,
+    network: net.stats,
+    invariantChecks: 0,
+    snapshots: 0,
+  };
   const replicas: Replica[] = [];
   const failures: string[] = [];
   let space!: SpaceId;
@@ -92,12 +113,17 @@ export async function runScenario(seed: number, options: { steps?: number; injec
       checks.push(
         db.replica.dexie
           .transaction("r", db.replica.dexie.table("patients"), async () => {
-            const rows = (await db.replica.dexie.table("patients").bulkGet(accounts!)) as (Patient | undefined)[];
+            const rows = (await db.replica.dexie.table("patients").bulkGet(accounts!)) as (
+              Patient | undefined
+            )[];
             report.invariantChecks++;
             const present = rows.filter((x) => x !== undefined);
-            if (present.length === 1) failures.push(`${r.name}: only one account of the atomic pair is visible`);
+            if (present.length === 1)
+              failures.push(`${r.name}: only one account of the atomic pair is visible`);
             if (present.length === 2 && present[0]!.balance + present[1]!.balance !== TOTAL) {
-              failures.push(`${r.name}: balances sum to ${present[0]!.balance + present[1]!.balance}, not ${TOTAL}`);
+              failures.push(
+                `${r.name}: balances sum to ${present[0]!.balance + present[1]!.balance}, not ${TOTAL}`,
+              );
             }
           })
           .catch(() => undefined),
@@ -112,11 +138,20 @@ export async function runScenario(seed: number, options: { steps?: number; injec
       if (skewed && rnd.next() < 0.01) offset -= 3_600_000 * (1 + rnd.int(48));
       return Math.max(0, Date.now() + offset);
     };
-    const db = await openDatabase<{ patients: Patient }>({ name: `${prefix}-${name}`, collections, clock, persist: false });
+    const db = await openDatabase<{ patients: Patient }>({
+      name: `${prefix}-${name}`,
+      collections,
+      clock,
+      persist: false,
+    });
     if (options.inject) injectBug(db, options.inject);
     const r: Replica = { name, db, stop: () => {}, clockOffset };
     if (invite) await db.join(invite);
-    r.stop = db.sync({ transports: [net.transport(name)], backoff: { baseMs: 2, maxMs: 50 }, snapshots: { publishEvery } });
+    r.stop = db.sync({
+      transports: [net.transport(name)],
+      backoff: { baseMs: 2, maxMs: 50 },
+      snapshots: { publishEvery },
+    });
     watch(r);
     return r;
   };
@@ -128,8 +163,14 @@ export async function runScenario(seed: number, options: { steps?: number; injec
     space = (await first.db.createSpace({ name: "Fuzz" })).id;
     invite = await first.db.invite(space, "fuzz:");
     accounts = await first.db.transact(async (tx) => [
-      await tx.patients.insert({ name: "acct-a", ward: "-", notes: "", visits: 0, kind: "account", balance: TOTAL / 2 }, { space }),
-      await tx.patients.insert({ name: "acct-b", ward: "-", notes: "", visits: 0, kind: "account", balance: TOTAL / 2 }, { space }),
+      await tx.patients.insert(
+        { name: "acct-a", ward: "-", notes: "", visits: 0, kind: "account", balance: TOTAL / 2 },
+        { space },
+      ),
+      await tx.patients.insert(
+        { name: "acct-b", ward: "-", notes: "", visits: 0, kind: "account", balance: TOTAL / 2 },
+        { space },
+      ),
     ]);
     const initial = 3 + rnd.int(2);
     for (let i = 1; i < initial; i++) replicas.push(await open(`r${i}`, skew()));
@@ -145,12 +186,25 @@ export async function runScenario(seed: number, options: { steps?: number; injec
       report.operations++;
       try {
         if (op <= 2 || patients.length === 0) {
-          await db.patients.insert({ name: `P${rnd.int(1000)}`, ward: rnd.pick(["A", "B", "C"]), notes: "note", visits: 0, kind: "patient", balance: 0 }, { space });
+          await db.patients.insert(
+            {
+              name: `P${rnd.int(1000)}`,
+              ward: rnd.pick(["A", "B", "C"]),
+              notes: "note",
+              visits: 0,
+              kind: "patient",
+              balance: 0,
+            },
+            { space },
+          );
         } else if (op === 3) {
           await db.patients.update(pick(), (p) => void (p.ward = rnd.pick(["A", "B", "C", "D"])));
         } else if (op === 4) {
           const at = rnd.int(6);
-          await db.patients.update(pick(), (p) => void (p.notes = p.notes.slice(0, at) + `<${r.name}:${step}>` + p.notes.slice(at)));
+          await db.patients.update(
+            pick(),
+            (p) => void (p.notes = p.notes.slice(0, at) + `<${r.name}:${step}>` + p.notes.slice(at)),
+          );
         } else if (op === 5) {
           await db.patients.update(pick(), (p) => asCounter(p.visits).increment(1 + rnd.int(3)));
         } else if (op === 6) {
@@ -159,7 +213,10 @@ export async function runScenario(seed: number, options: { steps?: number; injec
           const some = rnd.shuffle(patients).slice(0, 3);
           await db.transact(async (tx) => {
             for (const id of some) await tx.patients.update(id, (p) => void (p.name = `${p.name}*`));
-            await tx.patients.insert({ name: "T", ward: "A", notes: "", visits: 0, kind: "patient", balance: 0 }, { space });
+            await tx.patients.insert(
+              { name: "T", ward: "A", notes: "", visits: 0, kind: "patient", balance: 0 },
+              { space },
+            );
           });
         } else if (op === 8 || op === 9) {
           const amount = 1 + rnd.int(20);
@@ -232,7 +289,11 @@ async function settle(replicas: Replica[], space: SpaceId): Promise<void> {
     const statuses = replicas.map((r) => r.db.status.get());
     const vectors = await Promise.all(replicas.map((r) => r.db.vector([space])));
     const same = vectors.every((v) => JSON.stringify(sortKeys(v)) === JSON.stringify(sortKeys(vectors[0]!)));
-    return { ok: same && statuses.every((s: SyncStatus) => s.pendingCommits === 0 && s.state === "synced"), statuses, vectors };
+    return {
+      ok: same && statuses.every((s: SyncStatus) => s.pendingCommits === 0 && s.state === "synced"),
+      statuses,
+      vectors,
+    };
   };
   await new Promise<void>((resolve, reject) => {
     let busy = false;
@@ -249,7 +310,10 @@ async function settle(replicas: Replica[], space: SpaceId): Promise<void> {
       finish(
         new Divergence(
           `replicas did not converge within 30 s:\n${replicas
-            .map((r, i) => `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, vector: vectors[i] })}`)
+            .map(
+              (r, i) =>
+                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, vector: vectors[i] })}`,
+            )
             .join("\n")}`,
         ),
       );
@@ -269,10 +333,18 @@ async function settle(replicas: Replica[], space: SpaceId): Promise<void> {
 
 function sortKeys(v: unknown): unknown {
   if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
-  return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sortKeys(x)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, x]) => [k, sortKeys(x)]),
+  );
 }
 
-async function compare(replicas: Replica[], space: SpaceId, relay: ReturnType<typeof inProcessRelay>): Promise<void> {
+async function compare(
+  replicas: Replica[],
+  space: SpaceId,
+  relay: ReturnType<typeof inProcessRelay>,
+): Promise<void> {
   const states = await Promise.all(
     replicas.map(async (r) => {
       const dexie = r.db.replica.dexie;
@@ -283,7 +355,8 @@ async function compare(replicas: Replica[], space: SpaceId, relay: ReturnType<ty
         .sort();
       const commits = (await r.db.exportCommits({}, { spaces: [space] })).map((c) => c.id).sort();
       const histories: Record<string, string[]> = {};
-      for (const row of rows) histories[row.id] = (await r.db.patients.history(row.id)).map((h) => h.commit).sort();
+      for (const row of rows)
+        histories[row.id] = (await r.db.patients.history(row.id)).map((h) => h.commit).sort();
       return { rows, heads, vector: sortKeys(await r.db.vector([space])), commits, histories };
     }),
   );
@@ -298,8 +371,10 @@ async function compare(replicas: Replica[], space: SpaceId, relay: ReturnType<ty
   const acked = await relay.store.vector(space);
   for (const [device, seq] of acked) {
     const have = (base.vector as Record<string, Record<string, number>>)[space]?.[device] ?? 0;
-    if (have < seq) throw new Divergence(`the relay acknowledged ${device} up to ${seq}, replicas hold ${have}`);
+    if (have < seq)
+      throw new Divergence(`the relay acknowledged ${device} up to ${seq}, replicas hold ${have}`);
   }
   const [a, b] = base.rows.filter((r) => r.kind === "account");
-  if (a && b && a.balance + b.balance !== TOTAL) throw new Divergence(`final balances sum to ${a.balance + b.balance}`);
+  if (a && b && a.balance + b.balance !== TOTAL)
+    throw new Divergence(`final balances sum to ${a.balance + b.balance}`);
 }

@@ -12,8 +12,12 @@ export const FUZZ_SHARDS = 4;
  */
 export function defineFuzzShard(shard: number): void {
   const regression: number[] =
-    shard === 0 ? JSON.parse(readFileSync(new URL("./regression-seeds.json", import.meta.url), "utf8")).seeds : [];
-  const fixed = Array.from({ length: FUZZ_SEEDS }, (_, i) => 1000 + i).filter((_, i) => i % FUZZ_SHARDS === shard);
+    shard === 0
+      ? JSON.parse(readFileSync(new URL("./regression-seeds.json", import.meta.url), "utf8")).seeds
+      : [];
+  const fixed = Array.from({ length: FUZZ_SEEDS }, (_, i) => 1000 + i).filter(
+    (_, i) => i % FUZZ_SHARDS === shard,
+  );
   describe(`seeded convergence fuzzing over a simulated network (shard ${shard + 1} of ${FUZZ_SHARDS})`, () => {
     const reports: ScenarioReport[] = [];
     for (const seed of [...regression, ...fixed]) {

@@ -12,7 +12,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function device(relay: ReturnType<typeof inProcessRelay>, snapshots: { bootstrap?: boolean; publishEvery?: number }) {
+async function device(
+  relay: ReturnType<typeof inProcessRelay>,
+  snapshots: { bootstrap?: boolean; publishEvery?: number },
+) {
   const db = await openDatabase<{ patients: P }>({ name: `snap-sync-${n++}`, collections });
   const stop = () => db.sync({ transports: [memoryTransport(relay.accept)], snapshots });
   cleanups.push(() => db.close());
@@ -34,12 +37,14 @@ describe("snapshots through the relay", () => {
       ids.push(
         await a.db.transact(async (tx) => {
           let last = "";
-          for (let k = 0; k < 10; k++) last = await tx.patients.insert({ name: `P${i}-${k}`, ward: "A", notes: `n${i}` }, { space });
+          for (let k = 0; k < 10; k++)
+            last = await tx.patients.insert({ name: `P${i}-${k}`, ward: "A", notes: `n${i}` }, { space });
           return last;
         }),
       );
     }
-    for (const id of ids.slice(0, 5)) await a.db.patients.update(id, (p) => void (p.notes = `${p.notes} edited`));
+    for (const id of ids.slice(0, 5))
+      await a.db.patients.update(id, (p) => void (p.notes = `${p.notes} edited`));
     await a.db.patients.delete(ids[5]!);
     await waitFor(a.db.status, (s) => s.pendingCommits === 0 && s.state === "synced", 20_000, "a uploaded");
     expect(await a.db.publishSnapshot(space)).toBe(true);
@@ -56,7 +61,12 @@ describe("snapshots through the relay", () => {
     for (const d of [fresh, replay]) await waitFor(count(d.db), (c) => c === 199, 20_000, "all records");
     const total = (await a.db.exportCommits({}, { spaces: [space.id] })).length;
     for (const d of [fresh, replay]) {
-      await waitFor(d.db.live(() => d.db.vector([space.id])), (v) => v[space.id]?.[a.db.deviceId] === total, 20_000, "every commit");
+      await waitFor(
+        d.db.live(() => d.db.vector([space.id])),
+        (v) => v[space.id]?.[a.db.deviceId] === total,
+        20_000,
+        "every commit",
+      );
     }
     // The fresh device applied only the commits after the snapshot as commits.
     expect(fresh.db.replica.stats.remoteCommits).toBe(3);
@@ -64,7 +74,9 @@ describe("snapshots through the relay", () => {
     const state = async (db: Database<{ patients: P }>) => ({
       rows: await db.patients.orderBy("id").toArray(),
       vector: await db.vector([space.id]),
-      history: await Promise.all(ids.map(async (id) => (await db.patients.history(id)).map((h) => [h.commit, h.op, h.paths]).sort())),
+      history: await Promise.all(
+        ids.map(async (id) => (await db.patients.history(id)).map((h) => [h.commit, h.op, h.paths]).sort()),
+      ),
     });
     expect(await state(fresh.db)).toEqual(await state(replay.db));
     expect(await state(fresh.db)).toEqual(await state(a.db));
@@ -75,8 +87,14 @@ describe("snapshots through the relay", () => {
     const a = await device(relay, { publishEvery: 10 });
     const space = await a.db.createSpace({ name: "Auto" });
     cleanups.push(a.stop());
-    for (let i = 0; i < 12; i++) await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
-    await waitFor(a.db.status, (s) => s.transports.some((t) => t.lastSnapshotAt !== undefined), 20_000, "a snapshot published");
+    for (let i = 0; i < 12; i++)
+      await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+    await waitFor(
+      a.db.status,
+      (s) => s.transports.some((t) => t.lastSnapshotAt !== undefined),
+      20_000,
+      "a snapshot published",
+    );
     const stored = async () => (await relay.store.getSnapshot(space.id))?.vector.get(a.db.deviceId) ?? 0;
     expect(await stored()).toBeGreaterThanOrEqual(10);
     // A device that holds less may not replace it.
@@ -85,7 +103,11 @@ describe("snapshots through the relay", () => {
     cleanups.push(b.stop());
     await waitFor(b.db.status, (s) => s.state === "synced", 20_000, "b synced");
     const before = await relay.store.getSnapshot(space.id);
-    expect(await b.db.publishSnapshot(space)).toBe(before!.vector.get(a.db.deviceId)! <= (await b.db.vector([space.id]))[space.id]![a.db.deviceId]!);
-    expect((await relay.store.getSnapshot(space.id))!.vector.get(a.db.deviceId)).toBeGreaterThanOrEqual(before!.vector.get(a.db.deviceId)!);
+    expect(await b.db.publishSnapshot(space)).toBe(
+      before!.vector.get(a.db.deviceId)! <= (await b.db.vector([space.id]))[space.id]![a.db.deviceId]!,
+    );
+    expect((await relay.store.getSnapshot(space.id))!.vector.get(a.db.deviceId)).toBeGreaterThanOrEqual(
+      before!.vector.get(a.db.deviceId)!,
+    );
   });
 });

@@ -58,7 +58,12 @@ describe("sync through an in-process relay", () => {
     await waitFor(rows(a.db), (r) => r.find((p) => p.id === id)?.notes === want, 20_000, "a to merge");
     await waitFor(rows(b.db), (r) => r.find((p) => p.id === id)?.notes === want, 20_000, "b to merge");
     expect(await a.db.vector([space.id])).toEqual(await b.db.vector([space.id]));
-    const s = await waitFor(a.db.status, (st) => st.pendingCommits === 0 && st.state === "synced", 20_000, "a synced");
+    const s = await waitFor(
+      a.db.status,
+      (st) => st.pendingCommits === 0 && st.state === "synced",
+      20_000,
+      "a synced",
+    );
     expect(s.transports.every((t) => t.state === "connected")).toBe(true);
   });
 
@@ -69,7 +74,8 @@ describe("sync through an in-process relay", () => {
     const space = await a.db.createSpace({ name: "Field" });
     await b.db.join(await a.db.invite(space, "https://app.example/"));
     a.online();
-    for (let i = 0; i < 30; i++) await a.db.patients.insert({ name: `P${String(i).padStart(2, "0")}`, ward: "A", notes: "" }, { space });
+    for (let i = 0; i < 30; i++)
+      await a.db.patients.insert({ name: `P${String(i).padStart(2, "0")}`, ward: "A", notes: "" }, { space });
     await waitFor(a.db.status, (st) => st.pendingCommits === 0, 20_000, "a's commits acknowledged");
     const last = (await a.db.exportCommits({}, { spaces: [space.id] })).at(-1)!;
     expect(await a.db.durability(last.id)).toEqual({ local: true, relay: true });
@@ -84,7 +90,10 @@ describe("sync through an in-process relay", () => {
     const transportFor = () => memoryTransport((s, t, e) => relay.accept(s, t, e));
     const a = await open();
     const b = await open();
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const space = await a.createSpace({ name: "S" });
     await b.join(await a.invite(space, "x:"));
     const stopA = a.sync({ transports: [transportFor()] });
