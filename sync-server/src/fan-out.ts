@@ -20,6 +20,10 @@ export interface RedisFanOutOptions {
 // u8 version 1 | 16 bytes publishing instance | f64 publish time, ms since the epoch | u16 n | n x (u32 length, commit)
 const MESSAGE_VERSION = 1;
 const HEADER_BYTES = 1 + 16 + 8 + 2;
+// A signal frame on the same channel (PROTOCOL.md, "Signalling"):
+// u8 kind 2 | 16 bytes publishing instance | f64 publish time | 16 bytes `to` (zeros: everyone) | frame
+const SIGNAL_KIND = 2;
+const SIGNAL_HEADER_BYTES = 1 + 16 + 8 + 16;
 // An unwatched space stays subscribed this long, so a device that reconnects at once (or a new
 // upgrade racing the last leave) never falls into a gap between unsubscribe and subscribe.
 const UNWATCH_DELAY_MS = 5_000;
@@ -147,6 +151,19 @@ export class RedisFanOut implements HubLink {
     );
   }
 
+  publishSignal(space: string, to: string | null, frame: Uint8Array): void {
+    if (this.#closed) return;
+    const out = Buffer.allocUnsafe(SIGNAL_HEADER_BYTES + frame.length);
+    out.writeUInt8(SIGNAL_KIND, 0);
+    out.set(this.#instance, 1);
+    out.writeDoubleBE(performance.timeOrigin + performance.now(), 17);
+    out.fill(0, 25, 41);
+    if (to) out.set(Buffer.from(to, "hex"), 25);
+    out.set(frame, SIGNAL_HEADER_BYTES);
+    // Best effort, as signalling is: a lost signal is an offer that times out and is made again.
+    this.#pub.spublish(this.#channel(space), out).catch(() => this.#options.onError?.("publish"));
+  }
+
   /** Closes both connections. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -168,6 +185,13 @@ export class RedisFanOut implements HubLink {
   #receive(channel: Buffer, message: Buffer): void {
     const space = channel.toString().match(/\{([0-9a-f]{32})\}:live$/)?.[1];
     if (!space || !this.#sink) return;
+    if (message.length >= SIGNAL_HEADER_BYTES && message.readUInt8(0) === SIGNAL_KIND) {
+      if (Buffer.compare(message.subarray(1, 17), this.#instance) === 0) return;
+      const toBytes = message.subarray(25, 41);
+      const to = toBytes.every((b) => b === 0) ? null : toBytes.toString("hex");
+      this.#sink.deliverSignal?.(space, to, new Uint8Array(message.subarray(SIGNAL_HEADER_BYTES)));
+      return;
+    }
     let decoded: { instance: Uint8Array; sentAt: number; commits: Uint8Array[] };
     try {
       decoded = decodeFanOutMessage(message);

@@ -28,6 +28,8 @@ export interface HubLink {
   unwatch(space: string): void;
   /** Sends commits this instance just stored (durably) to every other instance watching the space. */
   publish(space: string, commits: Uint8Array[]): void;
+  /** Forwards a signal frame to the other instances (best effort, like signalling itself). */
+  publishSignal?(space: string, to: string | null, frame: Uint8Array): void;
   /** Called once by the hub: where the link delivers what other instances published. */
   attach(sink: HubSink): void;
 }
@@ -36,6 +38,8 @@ export interface HubLink {
 export interface HubSink {
   /** Commits another instance stored for `space`: pushed to every member here. */
   deliver(space: string, commits: Uint8Array[]): void;
+  /** A signal frame another instance accepted from one of its connections of `space`. */
+  deliverSignal?(space: string, to: string | null, frame: Uint8Array): void;
   /**
    * The link may have missed messages (its connection dropped): every member is closed with 1001 so
    * its device reconnects and pulls what it lacks, the protocol's usual way to catch up.
@@ -125,7 +129,13 @@ export class SpaceHub implements HubSink {
       if (outcome === "delivered") delivered++;
       else if (outcome === "slow-reader") slow++;
     }
+    // Devices of the space connected to other instances find each other too.
+    this.#link?.publishSignal?.(from.space, to, frame);
     return { delivered, slow };
+  }
+
+  deliverSignal(space: string, to: string | null, frame: Uint8Array): void {
+    for (const m of [...(this.#spaces.get(space) ?? [])]) m.signal?.(to, frame);
   }
 
   deliver(space: string, commits: Uint8Array[]): void {

@@ -132,6 +132,42 @@ describe("two relay instances on one Redis", () => {
     expect(metric(text, "shoal_fanout_lag_seconds_count")).toBeGreaterThanOrEqual(1);
   });
 
+  it("forward a signal from a device on one instance to a device on the other, addressed or to everyone", async () => {
+    const space = randomId();
+    const token = newToken();
+    const alice = randomId();
+    const bob = randomId();
+    const a = await ready(one, space, token, alice);
+    const b = await ready(two, space, token, bob);
+    const payload = new Uint8Array(randomBytes(64));
+    for (const to of [fromHex(bob, 16), new Uint8Array(16)]) {
+      const seen = b.frames.length;
+      a.send({ type: "signal", space: fromHex(space, 16), from: fromHex(alice, 16), to, payload });
+      const got = await b.next("signal", seen);
+      expect(toHex(got.from)).toBe(alice);
+      expect(toHex(got.payload)).toBe(toHex(payload));
+    }
+    // Back the other way, to a device id that is not connected anywhere: nobody gets it, nothing breaks.
+    const seenByA = a.frames.length;
+    b.send({
+      type: "signal",
+      space: fromHex(space, 16),
+      from: fromHex(bob, 16),
+      to: fromHex(randomId(), 16),
+      payload,
+    });
+    b.send({
+      type: "signal",
+      space: fromHex(space, 16),
+      from: fromHex(bob, 16),
+      to: fromHex(alice, 16),
+      payload,
+    });
+    const back = await a.next("signal", seenByA);
+    expect(toHex(back.from)).toBe(bob);
+    expect(toHex(back.to)).toBe(alice);
+  });
+
   it("store each commit once when one device uploads the same chain through both at once", async () => {
     const space = randomId();
     const token = newToken();
