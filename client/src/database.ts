@@ -344,10 +344,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    * if the relay keeps a newer one or does not hold everything the snapshot names yet.
    */
   publishSnapshot(space: SpaceId | { readonly id: SpaceId }): Promise<boolean> {
-    const engine = this.#sync?.engine;
-    if (!engine)
-      return Promise.reject(new ValidationError("publishSnapshot needs sync() running (in the leader tab)."));
-    return engine.publishSnapshot(typeof space === "string" ? space : space.id);
+    if (!this.#sync) return Promise.reject(new ValidationError("publishSnapshot needs sync() running."));
+    return this.#sync.publishSnapshot(typeof space === "string" ? space : space.id);
   }
 
   /**

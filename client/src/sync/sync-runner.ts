@@ -82,7 +82,11 @@ export class SyncRunner {
         status: host.status,
         lead: (status) => {
           const engine = this.#startEngine(status);
-          return { stop: () => this.#stopEngine(engine), reconnect: () => engine.reconnectAll() };
+          return {
+            stop: () => this.#stopEngine(engine),
+            reconnect: () => engine.reconnectAll(),
+            publishSnapshot: (space) => engine.publishSnapshot(space as SpaceId),
+          };
         },
       });
       this.#tabs = tabs;
@@ -106,6 +110,13 @@ export class SyncRunner {
   /** The engine, when this tab runs one (the leader, or without election). */
   get engine(): SyncEngine | null {
     return this.#engine;
+  }
+
+  /** Publishes a snapshot now; a follower tab asks the leader tab, which holds the connections. */
+  publishSnapshot(space: SpaceId): Promise<boolean> {
+    if (this.#tabs) return this.#tabs.publishSnapshot(space);
+    if (!this.#engine) return Promise.reject(new ValidationError("publishSnapshot needs sync() running."));
+    return this.#engine.publishSnapshot(space);
   }
 
   /** Retries now; a follower tab holds no connection and asks the leader tab. */

@@ -156,6 +156,21 @@ describe("tab leader election", () => {
     expect(ta.connects()).toBe(1);
   });
 
+  it("publishSnapshot() in a follower tab is done by the leader, which holds the connections", async () => {
+    const { relay, a, b, ta, tb } = await twoTabs(true);
+    a.sync({ transports: [ta.transport], snapshots: { publishEvery: 0 } });
+    await waitFor(a.status, (s) => s.role === "leader" && s.state === "synced", 10_000, "a leads");
+    b.sync({ transports: [tb.transport], snapshots: { publishEvery: 0 } });
+    await waitFor(b.status, (s) => s.role === "follower", 10_000, "b follows");
+    await b.patients.insert({ name: "in the snapshot" });
+    await vi.waitFor(async () => expect(await relayCommits(relay)).toBe(1), { timeout: 10_000 });
+    const commit = (await b.exportCommits({}))[0]!.id;
+    await vi.waitFor(async () => expect((await b.durability(commit)).relay).toBe(true), { timeout: 10_000 });
+    expect(await b.publishSnapshot(b.privateSpace)).toBe(true);
+    expect((await relay.store.getSnapshot(b.privateSpace))?.vector.get(b.deviceId)).toBe(1);
+    expect(tb.connects()).toBe(0);
+  });
+
   it("syncs alone, as role single, without Web Locks or with leaderElection: false", async () => {
     const { a, b, ta, tb } = await twoTabs(false);
     a.sync({ transports: [ta.transport] });

@@ -1,3 +1,4 @@
+import { ShoalError } from "../errors.ts";
 import type { Subscription } from "../live/observable.ts";
 import { ValueStore } from "../live/value-store.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./sync-status.ts";
@@ -28,6 +29,8 @@ export interface LeaderHandle {
   stop(): void;
   /** Drops and remakes every connection now (`db.reconnect()`). */
   reconnect(): void;
+  /** Publishes a snapshot of a space (`db.publishSnapshot`): true once the relay stored it. */
+  publishSnapshot?(space: string): Promise<boolean>;
 }
 
 /** Options of `TabLeader`. */
@@ -57,7 +60,17 @@ type Message =
   | { readonly type: "hello" }
   | { readonly type: "status"; readonly term: Term; readonly status: SyncStatus }
   | { readonly type: "resign"; readonly term: Term }
-  | { readonly type: "reconnect" };
+  | { readonly type: "reconnect" }
+  | { readonly type: "publish-snapshot"; readonly id: string; readonly space: string }
+  | {
+      readonly type: "snapshot-result";
+      readonly id: string;
+      readonly stored: boolean;
+      readonly error?: string;
+    };
+
+/** How long a follower waits for the leader's answer to a snapshot request. */
+const SNAPSHOT_REQUEST_MS = 60_000;
 
 /** The Web Locks name the tabs of one database compete for. */
 export const lockName = (database: string): string => `shoal-sync:${database}`;
@@ -169,6 +182,32 @@ export class TabLeader {
     else this.#post({ type: "reconnect" });
   }
 
+  /**
+   * `db.publishSnapshot(space)`: the leader publishes; a follower asks the leader over the channel and
+   * waits (bounded) for its answer.
+   */
+  publishSnapshot(space: string): Promise<boolean> {
+    if (this.#stopped) return Promise.resolve(false);
+    const handle = this.#leading?.handle;
+    if (handle) return handle.publishSnapshot ? handle.publishSnapshot(space) : Promise.resolve(false);
+    const id = randomId();
+    return new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#snapshotRequests.delete(id);
+        reject(new ShoalError("NotConnected", "No leader tab answered the snapshot request."));
+      }, SNAPSHOT_REQUEST_MS);
+      this.#snapshotRequests.set(id, (stored, error) => {
+        clearTimeout(timer);
+        this.#snapshotRequests.delete(id);
+        if (error) reject(new ShoalError("SnapshotError", error));
+        else resolve(stored);
+      });
+      this.#post({ type: "publish-snapshot", id, space });
+    });
+  }
+
+  readonly #snapshotRequests = new Map<string, (stored: boolean, error?: string) => void>();
+
   /** The lock callback: runs the engine and holds the lock until `stop` (or the tab goes away). */
   #becomeLeader(): Promise<void> | undefined {
     // Granted just as `stop` ran: the lock is released on return and the next tab gets it.
@@ -207,6 +246,20 @@ export class TabLeader {
         return;
       case "reconnect":
         this.#leading?.handle.reconnect();
+        return;
+      case "publish-snapshot": {
+        const handle = this.#leading?.handle;
+        if (!handle) return;
+        const answer = (stored: boolean, error?: string) =>
+          this.#post({ type: "snapshot-result", id: message.id, stored, ...(error ? { error } : {}) });
+        (handle.publishSnapshot ? handle.publishSnapshot(message.space) : Promise.resolve(false)).then(
+          (stored) => answer(stored),
+          (e: unknown) => answer(false, String((e as Error)?.message ?? e)),
+        );
+        return;
+      }
+      case "snapshot-result":
+        this.#snapshotRequests.get(message.id)?.(message.stored, message.error);
         return;
       case "status":
         if (this.#leading || this.#resigned.has(message.term.id)) return;
