@@ -16,6 +16,7 @@ const NONCE_KEY_LABEL = "shoal/v1/nonce-key";
 const COMMIT_KEY_LABEL = "shoal/v1/commit-key";
 const RELAY_TOKEN_LABEL = "shoal/v1/relay-token";
 const SNAPSHOT_KEY_LABEL = "shoal/v1/snapshot-key";
+const SIGNAL_KEY_LABEL = "shoal/v1/signal-key";
 
 // The space key is already 32 uniformly random bytes, so HKDF-Extract needs no salt (RFC 5869 section
 // 3.1); an empty salt keeps derivations reproducible from the key alone, which is all a joining device has.
@@ -65,16 +66,7 @@ export async function deriveCommitKey(
   epoch: number,
 ): Promise<CryptoKey> {
   const info = deviceInfo(COMMIT_KEY_LABEL, spaceKey, device, epoch);
-  return cached(concatBytes(spaceKey, info), async () => {
-    const ikm = await importIkm(spaceKey);
-    return globalThis.crypto.subtle.deriveKey(
-      { name: "HKDF", hash: "SHA-256", salt: NO_SALT, info },
-      ikm,
-      { name: "AES-GCM", length: 256 },
-      false,
-      ["encrypt", "decrypt"],
-    );
-  });
+  return derivedKey(spaceKey, info, { name: "AES-GCM", length: 256 }, ["encrypt", "decrypt"]);
 }
 
 /**
@@ -95,16 +87,7 @@ export async function deriveNonceKey(
   epoch: number,
 ): Promise<CryptoKey> {
   const info = deviceInfo(NONCE_KEY_LABEL, spaceKey, device, epoch);
-  return cached(concatBytes(spaceKey, info), async () => {
-    const ikm = await importIkm(spaceKey);
-    return globalThis.crypto.subtle.deriveKey(
-      { name: "HKDF", hash: "SHA-256", salt: NO_SALT, info },
-      ikm,
-      { name: "HMAC", hash: "SHA-256", length: 256 },
-      false,
-      ["sign"],
-    );
-  });
+  return derivedKey(spaceKey, info, { name: "HMAC", hash: "SHA-256", length: 256 }, ["sign"]);
 }
 
 function deviceInfo(
@@ -161,16 +144,43 @@ export async function deriveSnapshotKey(spaceKey: Uint8Array, spaceId: Uint8Arra
   checkLength(spaceKey, SPACE_KEY_BYTES, "space key");
   checkLength(spaceId, ID_BYTES, "space id");
   const info = concatBytes(label(SNAPSHOT_KEY_LABEL), spaceId);
+  return derivedKey(spaceKey, info, { name: "AES-GCM", length: 256 }, ["encrypt", "decrypt"]);
+}
+
+/**
+ * HKDF-SHA-256(space key, empty salt, info) into a non-extractable key, cached by a hash of the inputs
+ * (so the cache never holds the space key itself).
+ */
+function derivedKey(
+  spaceKey: Uint8Array,
+  info: Uint8Array<ArrayBuffer>,
+  algorithm: AesKeyGenParams | HmacKeyGenParams,
+  usages: KeyUsage[],
+): Promise<CryptoKey> {
   return cached(concatBytes(spaceKey, info), async () => {
     const ikm = await importIkm(spaceKey);
     return globalThis.crypto.subtle.deriveKey(
       { name: "HKDF", hash: "SHA-256", salt: NO_SALT, info },
       ikm,
-      { name: "AES-GCM", length: 256 },
+      algorithm,
       false,
-      ["encrypt", "decrypt"],
+      usages,
     );
   });
+}
+
+/**
+ * Derives the AES-256-GCM key WebRTC signalling payloads of a space are sealed with:
+ * HKDF-SHA-256(ikm = space key, salt = empty, info = "shoal/v1/signal-key" 0x00 space id(16)).
+ *
+ * @example
+ * const key = await deriveSignalKey(spaceKey, hexToBytes(spaceId));
+ */
+export function deriveSignalKey(spaceKey: Uint8Array, spaceId: Uint8Array): Promise<CryptoKey> {
+  checkLength(spaceKey, SPACE_KEY_BYTES, "space key");
+  checkLength(spaceId, ID_BYTES, "space id");
+  const info = concatBytes(label(SIGNAL_KEY_LABEL), spaceId);
+  return derivedKey(spaceKey, info, { name: "AES-GCM", length: 256 }, ["encrypt", "decrypt"]);
 }
 
 function label(text: string): Uint8Array {

@@ -1,3 +1,4 @@
+import { deriveSignalKey } from "../crypto/keys.ts";
 import { copyBytes, concatBytes } from "../crypto/bytes.ts";
 import { ValidationError } from "../errors.ts";
 import { randomBytes } from "../ids.ts";
@@ -7,7 +8,6 @@ import { MAX_SIGNAL_PAYLOAD_BYTES } from "../protocol/index.ts";
 // relay to find each other and negotiate a WebRTC connection, which the relay can neither read nor
 // readdress.
 
-const SIGNAL_KEY_LABEL = "shoal/v1/signal-key";
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
@@ -26,26 +26,8 @@ export interface SignalBody {
 
 const KINDS = new Set(["announce", "offer", "answer", "ice", "bye"]);
 
-/**
- * Derives the AES-256-GCM key signals of a space are sealed with:
- * HKDF-SHA-256(ikm = space key, salt = empty, info = "shoal/v1/signal-key" 0x00 space id (16)).
- *
- * @example
- * const key = await deriveSignalKey(spaceKey, fromHex(spaceId, 16));
- */
-export async function deriveSignalKey(spaceKey: Uint8Array, spaceId: Uint8Array): Promise<CryptoKey> {
-  const info = concatBytes(new TextEncoder().encode(SIGNAL_KEY_LABEL), new Uint8Array([0]), spaceId);
-  const ikm = await globalThis.crypto.subtle.importKey("raw", copyBytes(spaceKey), "HKDF", false, [
-    "deriveKey",
-  ]);
-  return globalThis.crypto.subtle.deriveKey(
-    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info },
-    ikm,
-    { name: "AES-GCM", length: 256 },
-    false,
-    ["encrypt", "decrypt"],
-  );
-}
+/** The signalling key of a space (HKDF, label "shoal/v1/signal-key"): see `crypto/keys.ts`. */
+export { deriveSignalKey } from "../crypto/keys.ts";
 
 /** The additional data of a signal's seal: space, from and to, as in bytes 2 to 49 of its frame. */
 function signalAad(space: Uint8Array, from: Uint8Array, to: Uint8Array): Uint8Array<ArrayBuffer> {
