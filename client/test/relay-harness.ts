@@ -1,3 +1,4 @@
+import Sqlite from "better-sqlite3";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -345,4 +346,17 @@ export async function relayAcknowledged(
     timeoutMs,
     `the relay to acknowledge ${id}`,
   );
+}
+
+/** The sequence numbers the relay's sqlite file holds for one device of one space (opened read-only). */
+export function storedSeqs(file: string, space: SpaceId, device: string): number[] {
+  const db = new Sqlite(file, { readonly: true, fileMustExist: true });
+  try {
+    return db
+      .prepare("SELECT seq FROM commits WHERE space = ? AND device = ? ORDER BY seq")
+      .pluck()
+      .all(space, device) as number[];
+  } finally {
+    db.close();
+  }
 }

@@ -3,7 +3,6 @@
 // acknowledged is ever lost (checked in its sqlite file after every kill), and the clients finish by
 // themselves: the uploader's commits all end up acknowledged and the other device holds everything.
 // Replay one schedule with SHOAL_SIGKILL_SEED=<seed>.
-import Sqlite from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SpaceId } from "../../src/index.ts";
 import { decodeMessage, MESSAGE_TYPE_BYTES, toHex } from "../../src/protocol/index.ts";
@@ -19,6 +18,7 @@ import {
   RelayHarness,
   relayAcknowledged,
   relayTransport,
+  storedSeqs,
   type Patient,
 } from "../relay-harness.ts";
 
@@ -30,18 +30,6 @@ afterEach(async () => {
   await closeAllDevices();
   await disposeAllRelays();
 });
-
-function storedSeqs(file: string, space: SpaceId, device: string): number[] {
-  const db = new Sqlite(file, { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare("SELECT seq FROM commits WHERE space = ? AND device = ? ORDER BY seq")
-      .pluck()
-      .all(space, device) as number[];
-  } finally {
-    db.close();
-  }
-}
 
 /**
  * Wraps a transport to watch one device's upload: `onSent` after each `commits` frame the engine sends,

@@ -1,4 +1,3 @@
-import Sqlite from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Database, SpaceId } from "../../src/index.ts";
 import { ValueStore } from "../../src/live/value-store.ts";
@@ -12,6 +11,7 @@ import {
   RelayHarness,
   relayAcknowledged,
   relayTransport,
+  storedSeqs,
   type Patient,
   type SeenAck,
 } from "../relay-harness.ts";
@@ -24,19 +24,6 @@ afterEach(async () => {
   await closeAllDevices();
   await disposeAllRelays();
 });
-
-/** The sequence numbers the relay's sqlite file holds for one device of one space (opened read-only). */
-function storedSeqs(file: string, space: SpaceId, device: string): number[] {
-  const db = new Sqlite(file, { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare("SELECT seq FROM commits WHERE space = ? AND device = ? ORDER BY seq")
-      .pluck()
-      .all(space, device) as number[];
-  } finally {
-    db.close();
-  }
-}
 
 const range = (from: number, to: number) =>
   Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
