@@ -4,7 +4,6 @@
 // themselves: the uploader's commits all end up acknowledged and the other device holds everything.
 // Replay one schedule with SHOAL_SIGKILL_SEED=<seed>.
 import { afterEach, describe, expect, it } from "vitest";
-import type { SpaceId } from "../../src/index.ts";
 import { decodeMessage, MESSAGE_TYPE_BYTES, toHex } from "../../src/protocol/index.ts";
 import type { Transport, TransportHandlers } from "../../src/sync/transport.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
