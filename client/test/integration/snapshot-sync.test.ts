@@ -101,7 +101,15 @@ describe("snapshots through the relay", () => {
     const b = await device(relay, { bootstrap: false, publishEvery: 0 });
     await b.db.join(await a.db.invite(space, "x:"));
     cleanups.push(b.stop());
-    await waitFor(b.db.status, (s) => s.state === "synced", 20_000, "b synced");
+    // Synced in the shared space itself (its session starts a moment after the join).
+    await waitFor(
+      b.db.status,
+      (s) =>
+        s.state === "synced" &&
+        s.transports.some((t) => t.space === space.id && t.lastSyncedAt !== undefined),
+      20_000,
+      "b synced in the shared space",
+    );
     const before = await relay.store.getSnapshot(space.id);
     expect(await b.db.publishSnapshot(space)).toBe(
       before!.vector.get(a.db.deviceId)! <= (await b.db.vector([space.id]))[space.id]![a.db.deviceId]!,
