@@ -85,4 +85,48 @@ describe("webSocketTransport", () => {
     for (const c of server.clients) c.terminate();
     await new Promise((r) => server.close(r));
   });
+
+  it("hands no frame to a socket that is closing, even before its close event (browsers log each as an error)", () => {
+    // A socket driven by hand: the window between the relay's close frame and the close event is
+    // otherwise a race that a real server cannot hold open on demand.
+    const sockets: HandDriven[] = [];
+    class HandDriven {
+      binaryType = "blob";
+      bufferedAmount = 0;
+      readyState = 0;
+      sent: Uint8Array[] = [];
+      onopen: ((event: never) => void) | null = null;
+      onmessage: ((event: never) => void) | null = null;
+      onclose: ((event: { code: number; reason: string }) => void) | null = null;
+      onerror: ((event: never) => void) | null = null;
+      constructor() {
+        sockets.push(this);
+      }
+      // Like a browser: no exception when not open (the frame is dropped with a console error).
+      send(data: Uint8Array): void {
+        this.sent.push(data);
+      }
+      close(): void {
+        this.readyState = 2;
+      }
+    }
+    const closes: (number | undefined)[] = [];
+    const conn = webSocketTransport({ url: "ws://relay.test", WebSocket: HandDriven }).connect(
+      space,
+      new Uint8Array(32),
+      { onOpen: () => {}, onMessage: () => {}, onClose: (_r, code) => closes.push(code) },
+    );
+    const socket = sockets[0]!;
+    conn.send(new Uint8Array([0]));
+    socket.readyState = 1;
+    (socket.onopen as () => void)();
+    conn.send(new Uint8Array([1]));
+    socket.readyState = 2; // the relay's close frame arrived; the close event has not yet
+    conn.send(new Uint8Array([2]));
+    socket.readyState = 3;
+    socket.onclose!({ code: 1001, reason: "going away" });
+    conn.send(new Uint8Array([3]));
+    expect(socket.sent).toEqual([new Uint8Array([1])]);
+    expect(closes).toEqual([1001]);
+  });
 });

@@ -10,6 +10,8 @@ import type { SpaceId } from "../types.ts";
 export interface WebSocketLike {
   binaryType: string;
   readonly bufferedAmount: number;
+  /** 0 connecting, 1 open, 2 closing, 3 closed (the WHATWG values, which `ws` shares). */
+  readonly readyState: number;
   onopen: ((event: never) => void) | null;
   onmessage: ((event: never) => void) | null;
   onclose: ((event: never) => void) | null;
@@ -42,6 +44,8 @@ export interface WebSocketTransportOptions {
 
 // RFC 6455 7.1.5: "closed abnormally", what browsers report for any failure before or without a close frame.
 const ABNORMAL = 1006;
+// WHATWG WebSocket readyState OPEN.
+const OPEN = 1;
 // RFC 6455 5.5: a close frame's reason fits in 123 bytes, and `close()` throws a SyntaxError beyond that.
 const MAX_REASON_BYTES = 123;
 
@@ -177,7 +181,10 @@ function openConnection(
   function connection(): TransportConnection {
     return {
       send(frame: Uint8Array): void {
-        if (state !== "open") return;
+        // The socket may be closing before its close event arrives (the relay went away): a browser
+        // then drops the frame and logs a console error per send, so frames stop here instead. What
+        // was not sent is sent again by the next connection, which starts from the vectors.
+        if (state !== "open" || socket!.readyState !== OPEN) return;
         try {
           socket!.send(frame);
         } catch {
