@@ -72,7 +72,7 @@ export function App({ db }: { db: ClinicDatabase }) {
         </main>
         {devtools && <DevtoolsPanel db={db} onClose={() => setDevtools(false)} />}
       </div>
-      <StatusBar db={db} clinicId={clinic.id} seeder={seeder} />
+      <StatusBar db={db} clinicId={clinic.id} clinicName={clinic.name} seeder={seeder} />
       {inviting && <InviteDialog db={db} clinic={clinic} onClose={() => setInviting(false)} />}
     </div>
   );

@@ -24,30 +24,47 @@ function connectionLabel(status: ClinicSyncStatus, everConnected: boolean): stri
 /**
  * Always visible at the bottom: connection, commits waiting for the relay, last sync. Commits made
  * offline are described as kept on this device (they are: strict-durability IndexedDB), never as an
- * error: they sync when the relay is reachable again.
+ * error: they sync when the relay is reachable again. A relay that refuses this device's key for the
+ * clinic is an error, though: waiting does not fix it, so it is said in words, with what to do.
  */
 export function StatusBar({
   db,
   clinicId,
+  clinicName,
   seeder,
 }: {
   db: ClinicDatabase;
   clinicId: string;
+  clinicName: string;
   seeder: Seeder;
 }) {
   const status = useSyncStatus(db);
   const everConnected = useRef(false);
   if (status.state === "synced" || status.state === "syncing") everConnected.current = true;
-  const label = connectionLabel(status, everConnected.current);
-  const offline = label.startsWith("Offline");
   // One connection per space; the one of the clinic on screen is the one people care about.
-  const relay = status.transports.find((t) => t.space === clinicId) ?? status.transports[0];
-  const tone = offline ? "offline" : status.state === "synced" ? "synced" : "busy";
+  const own = status.transports.find((t) => t.space === clinicId);
+  const relay = own ?? status.transports[0];
+  // The engine retries a refused connection every 15-30 s and shows "connecting" meanwhile, so the
+  // refusal is remembered until this clinic's connection is accepted (or another clinic is shown).
+  const deniedFor = useRef<string | null>(null);
+  if (own?.state === "refused") deniedFor.current = clinicId;
+  else if (own?.state === "connected" || deniedFor.current !== clinicId) deniedFor.current = null;
+  const denied = deniedFor.current === clinicId;
+  // The other spaces (this device's private one) may well be synced: the overall state would say so.
+  const label = denied ? "Refused by the relay" : connectionLabel(status, everConnected.current);
+  const offline = label.startsWith("Offline");
+  const tone = denied ? "denied" : offline ? "offline" : status.state === "synced" ? "synced" : "busy";
 
   return (
     <footer className={`status-bar ${tone}`} aria-label="Sync status">
       <span className="status-dot" aria-hidden="true" />
       <span data-testid="sync-state">{label}</span>
+      {denied && (
+        <span role="alert" className="sync-error" data-testid="sync-error" data-code={status.lastError?.code}>
+          Access denied: this device&apos;s key for {clinicName} is not accepted by the relay, so nothing
+          syncs. Ask a colleague in the clinic for a new invitation link.
+        </span>
+      )}
       <span data-testid="pending-commits">
         {status.pendingCommits === 0
           ? "All changes on the relay"

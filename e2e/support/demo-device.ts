@@ -1,12 +1,22 @@
 import { expect, type Browser, type BrowserContext, type Page, type TestInfo } from "@playwright/test";
 
 /**
+ * Chromium's console error for the access probe a browser sends after a failed WebSocket (the
+ * transport asks the relay why the socket failed, PROTOCOL.md 1) when the relay is not listening.
+ * Tested against the message followed by its location, ` (<url>)`.
+ */
+export const PROBE_CUT_NOISE =
+  /Failed to load resource: net::ERR_CONNECTION_(REFUSED|RESET) \(http:\/\/127\.0\.0\.1:\d+\/sync\/[0-9a-f]+\/access\)$/;
+
+/**
  * Messages a page logs that are not the app's: Chromium reports every refused WebSocket connection as
- * a console error, and there is no way for a page to silence it. Only specs that cut the relay on
- * purpose pass this list; everything else fails the test.
+ * a console error, and the failed access probe that follows it as another (PROBE_CUT_NOISE); there is
+ * no way for a page to silence either. Only specs that cut the relay on purpose pass this list;
+ * everything else fails the test.
  */
 export const RELAY_CUT_NOISE: readonly RegExp[] = [
   /WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/sync\/[0-9a-f]+' failed/,
+  PROBE_CUT_NOISE,
 ];
 
 /** One device: a browser context (its own IndexedDB and localStorage) with one or more tabs. */
@@ -36,8 +46,11 @@ export class DemoDevice {
   async newTab(): Promise<Page> {
     const page = await this.context.newPage();
     page.on("console", (m) => {
-      if (m.type() === "error" && !this.#allowed.some((r) => r.test(m.text())))
-        this.errors.push(`${this.name}: console.error: ${m.text()}`);
+      if (m.type() !== "error") return;
+      // Chromium's own network messages name the resource only in their location, not their text.
+      const url = m.location().url;
+      const line = url ? `${m.text()} (${url})` : m.text();
+      if (!this.#allowed.some((r) => r.test(line))) this.errors.push(`${this.name}: console.error: ${line}`);
     });
     // Uncaught exceptions and unhandled promise rejections both arrive here.
     page.on("pageerror", (e) => this.errors.push(`${this.name}: uncaught: ${e.stack ?? e.message}`));
@@ -45,7 +58,10 @@ export class DemoDevice {
     return page;
   }
 
-  /** Accepts console errors matching these (see RELAY_CUT_NOISE) from now on. */
+  /**
+   * Accepts console errors matching these (see RELAY_CUT_NOISE) from now on. A pattern is tested
+   * against the message followed by ` (<url>)` when Chromium gives the message a location.
+   */
   allowConsoleErrors(patterns: readonly RegExp[]): void {
     this.#allowed = patterns;
   }

@@ -114,3 +114,89 @@ describe("createApp upgrade refusals (before any WebSocket exists)", () => {
     expect(text).not.toContain(space);
   });
 });
+
+describe("createApp access probe (POST /sync/<space>/access)", () => {
+  const probe = (app: ReturnType<typeof setup>["app"], space: string, body: string, origin?: string) =>
+    app.request(`/sync/${space}/access`, {
+      method: "POST",
+      body,
+      headers: { "Content-Type": "text/plain", ...(origin ? { Origin: origin } : {}) },
+    });
+  const upgrade = (app: ReturnType<typeof setup>["app"], space: string, t: Uint8Array) =>
+    app.request(`/sync/${space}`, { headers: upgradeHeaders(offeredSubprotocols(t)) });
+
+  it("answers 204 for the registered token, 403 for another, 401 for none or a malformed one, 400 for a bad space", async () => {
+    const { app } = setup();
+    const space = randomId();
+    expect((await upgrade(app, space, token)).status).toBe(200);
+    expect((await probe(app, space, encodeBase64Url(token))).status).toBe(204);
+    const wrong = await probe(app, space, encodeBase64Url(otherToken));
+    expect(wrong.status).toBe(403);
+    expect(await wrong.text()).toBe("Wrong access token for this space.");
+    expect((await probe(app, space, "")).status).toBe(401);
+    expect((await probe(app, space, "%%")).status).toBe(401);
+    expect((await probe(app, space, encodeBase64Url(new Uint8Array(4)))).status).toBe(401);
+    expect((await probe(app, space, "A".repeat(10_000))).status).toBe(413);
+    expect((await probe(app, "NOT-HEX", encodeBase64Url(token))).status).toBe(400);
+    // The same answer the upgrade gave, for the same token.
+    expect((await upgrade(app, space, otherToken)).status).toBe(403);
+  });
+
+  it("never registers a space: 204 for an unknown one, and a later connection still claims it", async () => {
+    const { app, store } = setup();
+    const space = randomId();
+    expect((await probe(app, space, encodeBase64Url(otherToken))).status).toBe(204);
+    expect(await store.tokenHash(space)).toBeUndefined();
+    expect((await store.stats()).spaces).toBe(0);
+    // Had the probe registered otherToken, this upgrade would be refused with 403.
+    expect((await upgrade(app, space, token)).status).toBe(200);
+    expect((await probe(app, space, encodeBase64Url(otherToken))).status).toBe(403);
+    expect((await probe(app, space, encodeBase64Url(token))).status).toBe(204);
+  });
+
+  it("applies the upgrade's Origin allow-list and lets allowed pages read the answer (CORS)", async () => {
+    const { app } = setup({ allowedOrigins: ["https://clinic.example"] });
+    const space = randomId();
+    await upgrade(app, space, token);
+    const ok = await probe(app, space, encodeBase64Url(otherToken), "https://clinic.example");
+    expect(ok.status).toBe(403);
+    expect(ok.headers.get("access-control-allow-origin")).toBe("https://clinic.example");
+    expect(ok.headers.get("vary")).toContain("Origin");
+    const evil = await probe(app, space, encodeBase64Url(token), "https://evil.example");
+    expect(evil.status).toBe(403);
+    expect(await evil.text()).toBe("Origin not allowed.");
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+    // Without an allow-list every page may read its own answer; without Origin there is nothing to allow.
+    const open = setup().app;
+    const any = await probe(open, space, encodeBase64Url(token), "https://anywhere.example");
+    expect(any.status).toBe(204);
+    expect(any.headers.get("access-control-allow-origin")).toBe("https://anywhere.example");
+    expect(
+      (await probe(open, space, encodeBase64Url(token))).headers.get("access-control-allow-origin"),
+    ).toBeNull();
+  });
+
+  it("counts probes by status in /metrics and never echoes the token", async () => {
+    const logged: string[] = [];
+    const store = new MemoryStore();
+    const app = createApp({
+      store,
+      upgradeWebSocket: (async (c: { text: (t: string, s: number) => Response }) =>
+        c.text("upgraded", 200)) as never,
+      log: (event, fields) => logged.push(JSON.stringify({ event, ...fields })),
+    });
+    const space = randomId();
+    await upgrade(app, space, token);
+    await probe(app, space, encodeBase64Url(token));
+    const wrong = await probe(app, space, encodeBase64Url(otherToken));
+    await probe(app, space, "");
+    const metrics = await (await app.request("/metrics")).text();
+    expect(metrics).toContain('shoal_access_probes_total{status="204"} 1');
+    expect(metrics).toContain('shoal_access_probes_total{status="401"} 1');
+    expect(metrics).toContain('shoal_access_probes_total{status="403"} 1');
+    expect(metrics).not.toContain("shoal_upgrades_refused_total{");
+    const seen = (await wrong.text()) + metrics + logged.join("\n");
+    expect(logged.some((l) => l.includes('"status":403'))).toBe(true);
+    for (const t of [token, otherToken]) expect(seen).not.toContain(encodeBase64Url(t));
+  });
+});

@@ -1,7 +1,8 @@
 import { Hono } from "hono";
 import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws";
 import { isIdHex, parseOfferedSubprotocols, SUBPROTOCOL } from "@shoal/client/protocol";
-import { hashToken, tokenMatches } from "./auth.ts";
+import { accessProbe } from "./access-probe.ts";
+import { hashToken, originAllowed, tokenMatches } from "./auth.ts";
 import { resolveRelayLimits, type RelayLimits } from "./limits.ts";
 import { RelayMetrics } from "./metrics.ts";
 import { silentLog, type RelayLog } from "./relay-log.ts";
@@ -34,9 +35,11 @@ export interface AppDeps {
 }
 
 /**
- * The relay as a Hono app: `GET /healthz`, `GET /metrics`, and `GET /sync/<spaceHex>` which checks the
+ * The relay as a Hono app: `GET /healthz`, `GET /metrics`, `GET /sync/<spaceHex>` which checks the
  * space id, the Origin, the subprotocol and the token BEFORE upgrading to a WebSocket (400, 403, 426,
- * 401, 403, 429), then runs one `RelaySession` per socket. Runtime-neutral: the Node entry only serves it.
+ * 401, 403, 429), then runs one `RelaySession` per socket, and `POST /sync/<spaceHex>/access`, which
+ * answers the same access checks without upgrading or registering (`accessProbe`), for browsers that
+ * cannot see the upgrade's status. Runtime-neutral: the Node entry only serves it.
  *
  * @example
  * const app = createApp({ store: new MemoryStore() });
@@ -68,6 +71,9 @@ export function createApp(deps: AppDeps): Hono {
     return c.text(text, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
+  // Browsers hide a refused upgrade's status; this tells them what it was (see access-probe.ts).
+  app.post("/sync/:space/access", accessProbe({ store, metrics, log, allowedOrigins: deps.allowedOrigins }));
+
   app.get("/sync/:space", async (c) => {
     const space = c.req.param("space");
     const refuse = (
@@ -80,10 +86,8 @@ export function createApp(deps: AppDeps): Hono {
       return c.text(text, status, headers);
     };
     if (!isIdHex(space)) return refuse(400, "A space id is 32 lowercase hex characters.");
-    const origin = c.req.header("origin");
-    if (deps.allowedOrigins && origin !== undefined && !deps.allowedOrigins.includes(origin)) {
+    if (!originAllowed(deps.allowedOrigins, c.req.header("origin")))
       return refuse(403, "Origin not allowed.");
-    }
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return refuse(426, "This endpoint only speaks WebSocket.", { Upgrade: "websocket" });
     }

@@ -23,3 +23,16 @@ export function tokenMatches(token: Uint8Array, storedHash: Uint8Array | undefin
   const presented = hashToken(token);
   return presented.length === storedHash.length && timingSafeEqual(presented, storedHash);
 }
+
+/**
+ * True when a request may go on as far as its `Origin` is concerned: no allow-list is configured, the
+ * request carries no `Origin` (only browsers send it, and they always do), or it is in the list. The
+ * WebSocket upgrade and the access probe share this rule, so a page can never learn through one what
+ * the other would refuse it.
+ *
+ * @example
+ * if (!originAllowed(deps.allowedOrigins, c.req.header("origin"))) return c.text("Origin not allowed.", 403);
+ */
+export function originAllowed(allowed: readonly string[] | undefined, origin: string | undefined): boolean {
+  return !allowed || origin === undefined || allowed.includes(origin);
+}

@@ -28,6 +28,7 @@ export class RelayMetrics {
   readonly #rejectedFrames = new Map<string, number>();
   readonly #refusedCommits = new Map<string, number>();
   readonly #refusedUpgrades = new Map<string, number>();
+  readonly #accessProbes = new Map<string, number>();
   readonly #closes = new Map<string, number>();
   readonly #redisErrors = new Map<string, number>();
   /** Signal frames handed to another connection (one per receiving connection). */
@@ -76,6 +77,11 @@ export class RelayMetrics {
 
   upgradeRefused(status: number): void {
     bump(this.#refusedUpgrades, String(status));
+  }
+
+  /** An access probe (`POST /sync/<space>/access`) was answered with `status`, 204 included. */
+  accessProbed(status: number): void {
+    bump(this.#accessProbes, String(status));
   }
 
   /** The relay closed a connection for `reason` (idle, slow-reader, protocol, ...). */
@@ -182,6 +188,12 @@ export class RelayMetrics {
       "counter",
       "Sync upgrades refused, by HTTP status.",
       labelled("status", this.#refusedUpgrades),
+    );
+    metric(
+      "shoal_access_probes_total",
+      "counter",
+      "Access probes answered, by HTTP status (204: the token would be accepted).",
+      labelled("status", this.#accessProbes),
     );
     metric(
       "shoal_connections_closed_total",

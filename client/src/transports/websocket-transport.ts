@@ -1,4 +1,4 @@
-import { CLOSE_CODES, offeredSubprotocols } from "../protocol/index.ts";
+import { CLOSE_CODES, encodeBase64Url, offeredSubprotocols } from "../protocol/index.ts";
 import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
 import type { SpaceId } from "../types.ts";
 
@@ -48,14 +48,21 @@ const ABNORMAL = 1006;
 const OPEN = 1;
 // RFC 6455 5.5: a close frame's reason fits in 123 bytes, and `close()` throws a SyntaxError beyond that.
 const MAX_REASON_BYTES = 123;
+// How long an access probe may take before the failure is reported as it was (1006): long enough for
+// a slow relay, short enough that a device behind a black-holed network does not wait for long.
+const PROBE_TIMEOUT_MS = 5000;
 
 /**
  * The transport to a Shoal relay over WebSocket (PROTOCOL.md): opens `<base>/sync/<spaceIdHex>`
  * offering `shoal.1` and the token as subprotocols, and exchanges binary frames.
  *
  * - A refused upgrade (HTTP 4xx) ends in `onClose` with code 4000 + status (4401: no or malformed
- *   token, 4403: wrong token) where the WebSocket class reports the status (`ws` does, through its
- *   `unexpected-response` event); browsers hide it and report 1006.
+ *   token, 4403: wrong token). `ws` reports the status through its `unexpected-response` event.
+ *   Browsers hide it (close 1006 for any failure before the open), so where the WebSocket class has no
+ *   `on` method a 1006 before the open is followed by one `fetch` to the relay's access probe
+ *   (`POST <base>/sync/<space>/access`, PROTOCOL.md 1): 401 or 403 there turn the close into 4401 or
+ *   4403; anything else (204, no answer within 5 s, an unreachable relay, no global `fetch`) leaves
+ *   the 1006 and its reason as they were.
  * - A text frame is a protocol violation (the relay sends only binary): the connection is closed
  *   with 1003 and `onClose` reports it.
  * - `onClose` comes exactly once per `connect`, never synchronously inside `connect` or `close`;
@@ -111,7 +118,8 @@ function openConnection(
   handlers: TransportHandlers,
 ): TransportConnection {
   let socket: WebSocketLike | undefined;
-  let state: "connecting" | "open" | "closed" = "connecting";
+  // "probing": the socket failed before opening and the access probe has not answered yet.
+  let state: "connecting" | "probing" | "open" | "closed" = "connecting";
 
   const finish = (reason: string, code?: number): void => {
     if (state === "closed") return;
@@ -164,8 +172,20 @@ function openConnection(
       finish("The relay sent a text frame; only binary frames are allowed.", CLOSE_CODES.unsupportedData);
     }
   };
-  socket.onclose = (event: { code: number; reason: string }) => finish(event.reason, event.code);
   const emitter = socket as Partial<NodeStyleSocket>;
+  const reportsStatus = typeof emitter.on === "function";
+  socket.onclose = (event: { code: number; reason: string }) => {
+    if (state !== "connecting" || event.code !== ABNORMAL || reportsStatus) {
+      finish(event.reason, event.code);
+      return;
+    }
+    // A browser: a refused upgrade and an unreachable relay both arrive here as 1006, so ask the
+    // relay which it was. A `close()` meanwhile reports 1000 and makes `finish` ignore the answer.
+    state = "probing";
+    void probeAccess(url, token).then((status) =>
+      status === undefined ? finish(event.reason, event.code) : finish(`HTTP ${status}`, 4000 + status),
+    );
+  };
   if (typeof emitter.on === "function") {
     // ws only: the HTTP status of a refused upgrade, which browsers deliberately hide (WHATWG
     // websockets "fail the WebSocket connection"). Without this listener ws reports a generic error.
@@ -202,6 +222,32 @@ function openConnection(
         queueMicrotask(() => handlers.onClose(reason, CLOSE_CODES.normal));
       },
     };
+  }
+}
+
+/**
+ * What the relay's access probe (PROTOCOL.md 1, "Access probe") says about `token` for the space of
+ * `socketUrl` (`ws(s)://…/sync/<space>`): 401 or 403 when the upgrade's access checks refuse it, and
+ * `undefined` when it would pass or nothing could be learned (no `fetch`, relay unreachable or slow,
+ * an answer the page may not read).
+ */
+async function probeAccess(socketUrl: string, token: Uint8Array): Promise<401 | 403 | undefined> {
+  if (typeof globalThis.fetch !== "function") return undefined;
+  try {
+    const res = await globalThis.fetch(`${socketUrl.replace(/^ws/, "http")}/access`, {
+      method: "POST",
+      // A string body goes as text/plain and no header is added: a CORS "simple request", so a relay
+      // on another origin is asked without a preflight round trip.
+      body: encodeBase64Url(token),
+      credentials: "omit",
+      cache: "no-store",
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
+    res.body?.cancel().catch(() => {});
+    return res.status === 401 || res.status === 403 ? res.status : undefined;
+  } catch {
+    // Unreachable, timed out, or an Origin the relay does not allow: the failure stays a 1006.
+    return undefined;
   }
 }
 

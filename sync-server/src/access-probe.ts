@@ -1,0 +1,109 @@
+import type { Context, Handler } from "hono";
+import { decodeBase64Url, isIdHex, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES } from "@shoal/client/protocol";
+import { originAllowed, tokenMatches } from "./auth.ts";
+import type { RelayMetrics } from "./metrics.ts";
+import type { RelayLog } from "./relay-log.ts";
+import type { RelayStore } from "./store/store.ts";
+
+/** What `accessProbe` reads: the parts of `AppDeps` the upgrade's access checks use. */
+export interface AccessProbeDeps {
+  store: RelayStore;
+  metrics: RelayMetrics;
+  log: RelayLog;
+  allowedOrigins?: readonly string[];
+}
+
+// An unpadded base64url token of MAX_TOKEN_BYTES is 86 characters; a little slack for a trailing
+// newline (curl, hand-written requests). Anything longer is not a token and is not read further.
+const MAX_BODY_BYTES = 256;
+
+/**
+ * The handler of `POST /sync/<spaceHex>/access` (PROTOCOL.md 1, "Access probe"): answers whether the
+ * token in the body (unpadded base64url, as in the subprotocol, sent as `text/plain`) would pass the
+ * upgrade's access checks, with the status the upgrade would refuse with. It exists because browsers
+ * hide the HTTP status of a refused WebSocket upgrade (WHATWG "fail the WebSocket connection": close
+ * 1006 only), so a page cannot otherwise tell a wrong key from a relay that is down.
+ *
+ * - 204: the token matches the space's registered hash, or the space is unknown. A probe never
+ *   registers a space: only a real connection does, as before.
+ * - 400: not a space id; 403 "Origin not allowed": the upgrade's Origin allow-list; 413: a body too
+ *   long to be a token; 401: no or malformed token; 403: the token does not match.
+ *
+ * A `text/plain` POST without custom headers is a CORS "simple request", so no preflight is needed;
+ * every answer to an allowed Origin carries `Access-Control-Allow-Origin` so the page can read it. The
+ * token never reaches a log line, a metric or an answer's text.
+ *
+ * @example
+ * app.post("/sync/:space/access", accessProbe({ store, metrics, log, allowedOrigins }));
+ */
+export function accessProbe(deps: AccessProbeDeps): Handler {
+  return async (c) => {
+    const space = c.req.param("space") ?? "";
+    const origin = c.req.header("origin");
+    const allowed = originAllowed(deps.allowedOrigins, origin);
+    const answer = (status: 204 | 400 | 401 | 403 | 413, text = "") => {
+      deps.metrics.accessProbed(status);
+      if (status !== 204)
+        deps.log("access-probe.refused", { space: isIdHex(space) ? space : undefined, status });
+      // The page's own Origin, never "*": the answer is about one caller's token. `Vary` keeps a cache
+      // in between from handing one origin's answer to another.
+      const headers: Record<string, string> = { Vary: "Origin", "Cache-Control": "no-store" };
+      if (allowed && origin !== undefined) headers["Access-Control-Allow-Origin"] = origin;
+      return status === 204 ? c.body(null, 204, headers) : c.text(text, status, headers);
+    };
+
+    if (!isIdHex(space)) return answer(400, "A space id is 32 lowercase hex characters.");
+    if (!allowed) return answer(403, "Origin not allowed.");
+    const body = await readSmallText(c, MAX_BODY_BYTES);
+    if (body === undefined) return answer(413, "An access probe's body is one token.");
+    const token = parseToken(body.trim());
+    if (!token) return answer(401, "Missing or malformed access token.");
+    // Read only: `registerSpace` here would let anyone claim a space by probing it first.
+    const stored = await deps.store.tokenHash(space);
+    if (stored !== undefined && !tokenMatches(token, stored)) {
+      return answer(403, "Wrong access token for this space.");
+    }
+    return answer(204);
+  };
+}
+
+/** The token bytes of an unpadded base64url text, or `undefined` when malformed or of a wrong size. */
+function parseToken(text: string): Uint8Array | undefined {
+  try {
+    const bytes = decodeBase64Url(text);
+    return bytes.length >= MIN_TOKEN_BYTES && bytes.length <= MAX_TOKEN_BYTES ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The request body as text, or `undefined` once it exceeds `maxBytes`: a declared length is trusted
+ * for an early answer, and a chunked body is read only until it goes over.
+ */
+async function readSmallText(c: Context, maxBytes: number): Promise<string | undefined> {
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > maxBytes) return undefined;
+  const stream = c.req.raw.body;
+  if (!stream) return "";
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(bytes);
+}
