@@ -8,9 +8,11 @@ import { pushTo } from "./group-by.ts";
 import { isDeleted, materialize } from "./materialize.ts";
 import { buildFromCreation, CREATION_HEADS, creationRow, type Creation } from "./creation.ts";
 
-const EMPTY = new Uint8Array(0);
 import type { PreparedCommit } from "./prepared.ts";
+import { settleAll } from "./settle-all.ts";
 import type { DocRow, VectorRow } from "./stored-rows.ts";
+
+const EMPTY = new Uint8Array(0);
 
 /** The state of one document after a written batch. */
 export interface WrittenDoc {
@@ -48,11 +50,15 @@ export async function writeLocalBatch(
   const rowTables = [...collections].map((c) => dexie.table(c));
   return dexie.transaction("rw", [docsT, vectorsT, commitsT, ...rowTables], async () => {
     const ids = [...new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)))];
-    const stored = await docsT.bulkGet(ids);
+    const spaces = [...new Set(batch.map((c) => c.space))];
+    // Both reads in flight at once: each awaited request is a round trip to the browser's IndexedDB
+    // backend, which dominates a one-record commit.
+    const [stored, vectors] = await settleAll([
+      docsT.bulkGet(ids),
+      vectorsT.bulkGet(spaces.map((s) => [s, device])),
+    ] as const);
     const storedById = new Map<string, DocRow>();
     stored.forEach((row) => row && storedById.set(row.id, row));
-    const spaces = [...new Set(batch.map((c) => c.space))];
-    const vectors = await vectorsT.bulkGet(spaces.map((s) => [s, device]));
     const nextSeq = new Map(spaces.map((s, i) => [s as string, vectors[i]?.seq ?? 0]));
 
     const docs = new Map<string, WrittenDoc>();
@@ -124,11 +130,14 @@ export async function writeLocalBatch(
       if (deleted) pushTo(dels, collection, id);
       else pushTo(puts, collection, materialize(id, w.doc));
     }
-    await docsT.bulkPut(docRows);
-    for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
-    for (const [collection, keys] of dels) await dexie.table(collection).bulkDelete(keys);
-    await vectorsT.bulkPut(spaces.map((space) => ({ space, device, seq: nextSeq.get(space)! })));
-    await commitsT.bulkAdd(commits);
+    // Every write issued before any is awaited: IndexedDB runs them in this order in the transaction.
+    await settleAll([
+      docsT.bulkPut(docRows),
+      ...[...puts].map(([collection, rows]) => dexie.table(collection).bulkPut(rows)),
+      ...[...dels].map(([collection, keys]) => dexie.table(collection).bulkDelete(keys)),
+      vectorsT.bulkPut(spaces.map((space) => ({ space, device, seq: nextSeq.get(space)! }))),
+      commitsT.bulkAdd(commits),
+    ]);
     return { docs, commits };
   });
 }
