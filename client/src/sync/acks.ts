@@ -20,9 +20,13 @@ export async function recordAcks(
   if (entries.length === 0) return;
   const t = dexie.table<AckRow>("_acks");
   const vectors = dexie.table<AckRow>("_vectors");
-  await dexie.transaction("rw", t, vectors, async () => {
-    const keys = entries.map((e) => [space, e.device]);
-    const [cur, held] = await Promise.all([t.bulkGet(keys), vectors.bulkGet(keys)]);
+  const keys = entries.map((e) => [space, e.device]);
+  // Held sequences are read before, not inside, the write: they only grow, so an earlier reading is a
+  // safe bound, and a write transaction over `_vectors` would hold up the next local commit, which
+  // takes its sequence number there.
+  const held = await vectors.bulkGet(keys);
+  await dexie.transaction("rw", t, async () => {
+    const cur = await t.bulkGet(keys);
     const up = entries
       .map((e, i) => ({ space, device: e.device, seq: Math.min(e.seq, held[i]?.seq ?? 0) }))
       .filter((e, i) => (cur[i]?.seq ?? 0) < e.seq);

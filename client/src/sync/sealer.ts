@@ -59,12 +59,15 @@ export class SpaceSealer {
    */
   async sealedRange(device: DeviceId, from: number, to: number): Promise<Uint8Array[]> {
     const sealedT = this.#dexie.table<SealedRow>("_sealed");
+    // One read also fetches the commit before the range, whose hash the first one to seal chains to.
+    const first = Math.max(1, from - 1);
     const have = await sealedT
       .where("[space+device+seq]")
-      .between([this.space, device, from], [this.space, device, to], true, true)
+      .between([this.space, device, first], [this.space, device, to], true, true)
       .toArray();
     const bySeq = new Map(have.map((r) => [r.seq, r.bytes]));
-    if (bySeq.size === to - from + 1) return have.map((r) => r.bytes);
+    const inRange = have.filter((r) => r.seq >= from);
+    if (inRange.length === to - from + 1) return inRange.map((r) => r.bytes);
     const commits = await this.#dexie
       .table<StoredCommit>("_commits")
       .where("[space+device+seq]")
@@ -73,7 +76,9 @@ export class SpaceSealer {
     if (commits.length !== to - from + 1)
       throw new ValidationError(`Commits ${from}..${to} of ${device} are not all held.`);
     let prev: Uint8Array | null =
-      from > 1 ? ((await this.sealedRange(device, from - 1, from - 1))[0] ?? null) : null;
+      from > 1
+        ? (bySeq.get(from - 1) ?? (await this.sealedRange(device, from - 1, from - 1))[0] ?? null)
+        : null;
     const out: Uint8Array[] = [];
     const fresh: SealedRow[] = [];
     for (const c of commits) {
