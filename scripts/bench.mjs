@@ -69,6 +69,8 @@ const SCENARIOS = [
   { id: "insert", label: "local insert (commits of 100)", metric: "ms" },
   { id: "update-p50", label: "single-record update p50", metric: "ms" },
   { id: "update-p99", label: "single-record update p99", metric: "ms" },
+  { id: "update-idle-p50", label: "single-record update p50, not syncing", metric: "ms" },
+  { id: "update-idle-p99", label: "single-record update p99, not syncing", metric: "ms" },
   { id: "query-warm", label: "indexed query, 10% (warm)", metric: "ms" },
   { id: "query-cold", label: "indexed query, 10% (cold, after reload)", metric: "ms" },
   { id: "live-p50", label: "live query update after commit p50", metric: "ms" },
@@ -352,7 +354,17 @@ async function runOnce(n, run, ctx) {
       "raw",
       n,
       run,
-      ["insert", "update-p50", "update-p99", "query-warm", "query-cold", "live-p50", "live-p99"],
+      [
+        "insert",
+        "update-p50",
+        "update-p99",
+        "update-idle-p50",
+        "update-idle-p99",
+        "query-warm",
+        "query-cold",
+        "live-p50",
+        "live-p99",
+      ],
       async (emit, step) => {
         await raw.call("rawOpen", {}, budget.raw);
         bulkPutMs = (await raw.call("rawBulkPut", { n, seed: SEED }, budget.raw)).ms;
@@ -362,6 +374,9 @@ async function runOnce(n, run, ctx) {
         const u = await raw.call("rawUpdates", { count: UPDATES, seed: SEED }, budget.raw);
         emit({ scenario: "update-p50", ms: u.p50, note: "Dexie update, 1 strict transaction" });
         emit({ scenario: "update-p99", ms: u.p99 });
+        // The raw device never syncs: the same samples are the floor for Shoal's update without sync.
+        emit({ scenario: "update-idle-p50", ms: u.p50, note: "same samples as update-p50" });
+        emit({ scenario: "update-idle-p99", ms: u.p99 });
         const l = await raw.call("rawLive", { count: LIVE_SAMPLES }, budget.raw);
         emit({ scenario: "live-p50", ms: l.p50, note: "Dexie liveQuery" });
         emit({ scenario: "live-p99", ms: l.p99 });
@@ -398,6 +413,15 @@ async function runOnce(n, run, ctx) {
           bytes: up.sent,
           note: "until pendingCommits 0 and the last commit acked",
         });
+        // Sync paused: the cost of the local commit alone (update-p50 below also pays for sealing,
+        // uploading and recording the acks of each commit while it runs).
+        step("update-idle-p50");
+        await a.call("shoalStopSync", {}, budget.shoal);
+        const idle = await a.call("shoalUpdates", { count: UPDATES, seed: SEED + 1 }, budget.shoal);
+        emit({ scenario: "update-idle-p50", ms: idle.p50, note: "sync paused" });
+        emit({ scenario: "update-idle-p99", ms: idle.p99 });
+        await a.call("shoalStartSync", { relay: relayWs }, budget.shoal);
+        await a.call("shoalWaitUploaded", { timeoutMs: budget.shoal }, budget.shoal + 5_000);
         step("update-p50");
         const u = await a.call("shoalUpdates", { count: UPDATES, seed: SEED }, budget.shoal);
         emit({ scenario: "update-p50", ms: u.p50, note: "syncing meanwhile" });

@@ -4,7 +4,9 @@ import type { CommitId, RecordId } from "../types.ts";
 import { history, readAt, type HistoryEntry } from "./commit-log.ts";
 import { live, type Observable } from "../live/observable.ts";
 import type { Row } from "./materialize.ts";
-import { Query, WhereClause } from "./query.ts";
+import { Query, WhereClause, shapeOf, wholeIndex } from "./query.ts";
+import type { ShapeIndex } from "./query-shape.ts";
+import { patchingLive } from "../live/patching-live.ts";
 import type { InsertOptions } from "./transaction.ts";
 
 /** A row as the app sees it: its fields plus `id`. */
@@ -76,19 +78,26 @@ export class Collection<T extends object = Record<string, unknown>> {
     return index.replace(/^\*/, "");
   }
 
+  /** The declared index a query names, for query shapes (see `QueryShape`). */
+  #shapeIndex(index: string): ShapeIndex {
+    if (index === "id") return "id";
+    const spec = this.#host.replica.specs.get(this.name)!;
+    return spec.indexes.find((i) => i.name === index || i.src === index)!;
+  }
+
   /** Starts an indexed query. Throws `SchemaError` for an index the collection does not declare. */
   where(index: string): WhereClause<RowOf<T>> {
-    return new WhereClause(this.#table.where(this.#index(index)));
+    return new WhereClause(this.#table.where(this.#index(index)), this.#shapeIndex(index));
   }
 
   /** All rows ordered by an index. */
   orderBy(index: string): Query<RowOf<T>> {
-    return new Query(this.#table.orderBy(this.#index(index)));
+    return wholeIndex(this.#table.orderBy(this.#index(index)), this.#shapeIndex(index));
   }
 
   /** All rows, in id (creation time) order. */
   all(): Query<RowOf<T>> {
-    return new Query(this.#table.toCollection());
+    return wholeIndex(this.#table.toCollection(), "id");
   }
 
   /** All rows. */
@@ -103,7 +112,7 @@ export class Collection<T extends object = Record<string, unknown>> {
 
   /** Rows passing a JavaScript predicate (a full scan: prefer an index). */
   filter(fn: (row: RowOf<T>) => boolean): Query<RowOf<T>> {
-    return new Query(this.#table.filter(fn));
+    return this.all().filter(fn);
   }
 
   /**
@@ -116,8 +125,30 @@ export class Collection<T extends object = Record<string, unknown>> {
   live(fn?: (c: this) => Query<RowOf<T>>): Observable<RowOf<T>[]>;
   live<R>(fn: (c: this) => Promise<R> | R): Observable<R>;
   live(fn: (c: this) => unknown = (c) => c.all()): Observable<unknown> {
+    let first: unknown;
+    try {
+      first = fn(this);
+    } catch {
+      // Reported through the observable, as every later failure of `fn` is (it runs again there).
+    }
+    if (first instanceof Query && shapeOf(first)) {
+      // A query with a shape is kept up to date row by row: a commit costs a read of the rows it changed,
+      // not a new run of the whole query (which grows with the result).
+      let pending: Query<RowOf<T>> | undefined = first as Query<RowOf<T>>;
+      return patchingLive(this.#host.replica.dexie, this.name, () => {
+        const q = pending ?? (fn(this) as Query<RowOf<T>>);
+        pending = undefined;
+        return q;
+      });
+    }
+    // A query reads nothing until `toArray`, so the one built above can serve the first run; any other
+    // result has already read outside the live query's tracking, so it is dropped and `fn` runs again.
+    let pending: Query<unknown> | undefined;
+    if (first instanceof Query) pending = first;
+    else if (first instanceof Promise) first.catch(() => {});
     return live(async () => {
-      const q = fn(this);
+      const q = pending ?? fn(this);
+      pending = undefined;
       return q instanceof Query ? await q.toArray() : await q;
     });
   }

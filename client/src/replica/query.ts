@@ -1,4 +1,20 @@
 import type { Collection as DexieCollection, IndexableType, WhereClause as DexieWhere } from "dexie";
+import { keyFunction, ranges, type QueryShape, type ShapeIndex } from "./query-shape.ts";
+
+// Kept outside the classes so that the shape is no part of the public API.
+const shapes = new WeakMap<object, QueryShape>();
+
+/** The shape of a query (see `QueryShape`), or undefined when it has none. */
+export function shapeOf(q: Query<unknown>): QueryShape | undefined {
+  return shapes.get(q);
+}
+
+/** A query over `c`, with `shape` when it has one. */
+function query<T>(c: DexieCollection<T, string>, shape: QueryShape | undefined): Query<T> {
+  const q = new Query(c);
+  if (shape) shapes.set(q, shape);
+  return q;
+}
 
 /**
  * A read-only query over a collection's materialized rows (never Automerge). Mirrors Dexie's
@@ -14,7 +30,8 @@ export class Query<T> {
   }
   /** Keeps rows for which `fn` is true (evaluated in JavaScript after the index range). */
   filter(fn: (row: T) => boolean): Query<T> {
-    return new Query(this.#c.filter(fn));
+    const shape = shapes.get(this);
+    return query(this.#c.filter(fn), shape && { ...shape, filters: [...shape.filters, fn] });
   }
   /** Another condition (OR) on an index. */
   or(index: string): WhereClause<T> {
@@ -65,11 +82,17 @@ export class Query<T> {
 /** Conditions on one index, as in Dexie. Compound indexes take arrays: `equals(["A", "Ada"])`. */
 export class WhereClause<T> {
   readonly #w: DexieWhere<T, string>;
-  constructor(w: DexieWhere<T, string>) {
+  readonly #keyOf: QueryShape["keyOf"] | undefined;
+  /** `index`: what the clause walks, when a live query may follow it row by row (see `QueryShape`). */
+  constructor(w: DexieWhere<T, string>, index?: ShapeIndex) {
     this.#w = w;
+    this.#keyOf = index === undefined ? undefined : keyFunction(index);
+  }
+  #shaped(c: DexieCollection<T, string>, inRange: QueryShape["inRange"]): Query<T> {
+    return query(c, this.#keyOf && { keyOf: this.#keyOf, inRange, filters: [] });
   }
   equals(value: IndexableType): Query<T> {
-    return new Query(this.#w.equals(value));
+    return this.#shaped(this.#w.equals(value), ranges.equals(value));
   }
   equalsIgnoreCase(value: string): Query<T> {
     return new Query(this.#w.equalsIgnoreCase(value));
@@ -78,17 +101,20 @@ export class WhereClause<T> {
     return new Query(this.#w.notEqual(value));
   }
   anyOf(values: readonly IndexableType[]): Query<T> {
-    return new Query(this.#w.anyOf(values as IndexableType[]));
+    return this.#shaped(this.#w.anyOf(values as IndexableType[]), ranges.anyOf([...values]));
   }
   noneOf(values: readonly IndexableType[]): Query<T> {
     return new Query(this.#w.noneOf(values as IndexableType[]));
   }
   /** Lower bound included, upper bound excluded by default (as in Dexie and IDBKeyRange). */
   between(lower: IndexableType, upper: IndexableType, includeLower = true, includeUpper = false): Query<T> {
-    return new Query(this.#w.between(lower, upper, includeLower, includeUpper));
+    return this.#shaped(
+      this.#w.between(lower, upper, includeLower, includeUpper),
+      ranges.between(lower, upper, includeLower, includeUpper),
+    );
   }
   startsWith(prefix: string): Query<T> {
-    return new Query(this.#w.startsWith(prefix));
+    return this.#shaped(this.#w.startsWith(prefix), ranges.startsWith(prefix));
   }
   startsWithIgnoreCase(prefix: string): Query<T> {
     return new Query(this.#w.startsWithIgnoreCase(prefix));
@@ -97,15 +123,21 @@ export class WhereClause<T> {
     return new Query(this.#w.startsWithAnyOf(prefixes as string[]));
   }
   above(value: IndexableType): Query<T> {
-    return new Query(this.#w.above(value));
+    return this.#shaped(this.#w.above(value), ranges.above(value, false));
   }
   aboveOrEqual(value: IndexableType): Query<T> {
-    return new Query(this.#w.aboveOrEqual(value));
+    return this.#shaped(this.#w.aboveOrEqual(value), ranges.above(value, true));
   }
   below(value: IndexableType): Query<T> {
-    return new Query(this.#w.below(value));
+    return this.#shaped(this.#w.below(value), ranges.below(value, false));
   }
   belowOrEqual(value: IndexableType): Query<T> {
-    return new Query(this.#w.belowOrEqual(value));
+    return this.#shaped(this.#w.belowOrEqual(value), ranges.below(value, true));
   }
+}
+
+/** A query over every row of `c` that has a key in `index`, in (key, id) order. */
+export function wholeIndex<T>(c: DexieCollection<T, string>, index: ShapeIndex): Query<T> {
+  const keyOf = keyFunction(index);
+  return query(c, keyOf && { keyOf, inRange: ranges.any(), filters: [] });
 }
