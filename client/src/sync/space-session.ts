@@ -76,6 +76,8 @@ const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 30_000 };
 
 /** Bytes of commits sent and not yet acknowledged, at most (the upload window). */
 const UPLOAD_WINDOW = 8 * 1024 * 1024;
+// A socket says nothing when its send buffer drains, so a full one is looked at again after this long.
+const DRAIN_RETRY_MS = 25;
 /** Bytes the relay may put in one pull reply. */
 const PULL_BYTES = 960 * 1024;
 /** Room left in a frame for everything but the commits. */
@@ -106,6 +108,7 @@ export class SpaceSession {
   #stopped = false;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
+  #drainTimer: ReturnType<typeof setTimeout> | null = null;
   /** Per device: highest sequence the relay holds or has been sent on this connection. */
   readonly #sent = new Map<string, number>();
   /** Per device: highest sequence the relay acknowledged. */
@@ -160,6 +163,8 @@ export class SpaceSession {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#drainTimer) clearTimeout(this.#drainTimer);
+    this.#drainTimer = null;
     this.#conn?.close("stopped");
     this.#conn = null;
     this.#hooks.state("stopped");
@@ -449,6 +454,14 @@ export class SpaceSession {
     await this.#recordAcks([...held].map(([device, seq]) => ({ device: device as DeviceId, seq })));
   }
 
+  #retryUploadSoon(): void {
+    if (this.#drainTimer || this.#stopped) return;
+    this.#drainTimer = setTimeout(() => {
+      this.#drainTimer = null;
+      this.poke();
+    }, DRAIN_RETRY_MS);
+  }
+
   /** Sends what the relay lacks, oldest first per device, within the window. */
   async #upload(): Promise<void> {
     if (!this.#welcomed || !this.#conn) return;
@@ -458,7 +471,12 @@ export class SpaceSession {
     for (const [device, have] of Object.entries(ours)) {
       let next = (this.#sent.get(device) ?? 0) + 1;
       while (next <= have) {
-        if (inflight >= UPLOAD_WINDOW || !this.#conn || this.#conn.bufferedAmount > UPLOAD_WINDOW) return;
+        if (inflight >= UPLOAD_WINDOW || !this.#conn) return; // an ack sends the rest
+        if (this.#conn.bufferedAmount > UPLOAD_WINDOW) {
+          // Behind a large frame (a snapshot): no ack and no event will come for the rest, so look again.
+          this.#retryUploadSoon();
+          return;
+        }
         const to = Math.min(have, next + 63);
         const sealed = await this.#sealer.sealedRange(device as DeviceId, next, to);
         if (epoch !== this.#epoch) return;
