@@ -16,6 +16,8 @@ function connectionLabel(status: ClinicSyncStatus, everConnected: boolean): stri
       return everConnected ? "Offline · reconnecting" : "Connecting";
     case "offline":
       return "Offline";
+    case "refused":
+      return "Refused by the relay";
     default:
       return "Local only";
   }

@@ -107,6 +107,8 @@ export class SpaceSession {
   #welcomed = false;
   #stopped = false;
   #attempt = 0;
+  /** The relay refused the last attempt (wrong key): retries show "refused" until one is accepted. */
+  #accessRefused = false;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #drainTimer: ReturnType<typeof setTimeout> | null = null;
   /** Per device: highest sequence the relay holds or has been sent on this connection. */
@@ -170,9 +172,17 @@ export class SpaceSession {
     this.#hooks.state("stopped");
   }
 
-  /** Drops the current connection now (it reconnects by itself): used by tests and on network change. */
+  /**
+   * Drops the current connection now (it reconnects by itself), or, while waiting out the backoff,
+   * tries at once: used by tests, on network change and by `db.reconnect()`.
+   */
   reconnect(): void {
-    this.#conn?.close("reconnect");
+    if (this.#conn) {
+      this.#conn.close("reconnect");
+    } else if (this.#timer && !this.#stopped) {
+      clearTimeout(this.#timer);
+      this.#connect();
+    }
   }
 
   /** Local commits may exist that the relay lacks: upload them. */
@@ -187,7 +197,8 @@ export class SpaceSession {
     this.#welcomed = false;
     this.#pulling = false;
     this.#inflight = [];
-    this.#hooks.state("connecting");
+    // A refusal does not go away by waiting: say so through the retries rather than "connecting".
+    this.#hooks.state(this.#accessRefused ? "refused" : "connecting");
     let conn: TransportConnection | null = null;
     let closed = false;
     conn = this.#transport.connect(this.space, this.#token, {
@@ -219,6 +230,7 @@ export class SpaceSession {
         if (conn === this.#conn) this.#conn = null;
         this.#snapshots.reset();
         const refused = code === 4401 || code === 4403;
+        this.#accessRefused = refused;
         if (refused) this.#hooks.error(new AccessDenied());
         this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
         if (!this.#stopped) this.#scheduleReconnect(refused);
@@ -263,6 +275,7 @@ export class SpaceSession {
           this.#noteAck(e.device, e.seq);
         }
         this.#welcomed = true;
+        this.#accessRefused = false;
         this.#hooks.state("connected");
         await this.#recordAcks(entries);
         if (this.#snapshots.policy.bootstrap && Object.keys(mine).length === 0 && m.vector.length > 0) {

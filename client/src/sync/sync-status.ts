@@ -20,8 +20,14 @@ export interface TransportStatus {
  * acknowledged yet: saved here, not yet safe elsewhere.
  */
 export interface SyncStatus {
-  /** `local` until `sync()` is called. */
-  readonly state: "local" | "offline" | "connecting" | "syncing" | "synced";
+  /**
+   * `local` until `sync()` is called. `refused` when the relay refuses this device's key for some
+   * space (wrong key, `AccessDenied` in `lastError`; the space's transport says which): waiting does
+   * not fix it, so it wins over every other state until the relay accepts a connection for that space.
+   * Otherwise `synced` when every connected space has pulled all there is, `syncing` while some
+   * connected one has not, else `connecting` or `offline`.
+   */
+  readonly state: "local" | "offline" | "connecting" | "syncing" | "synced" | "refused";
   /** The browser's own idea of connectivity (`navigator.onLine`), true where unknown. */
   readonly online: boolean;
   readonly transports: readonly TransportStatus[];
@@ -49,6 +55,7 @@ export function overallState(
   synced: ReadonlySet<string>,
 ): SyncStatus["state"] {
   if (transports.length === 0) return "local";
+  if (transports.some((t) => t.kind === "relay" && t.state === "refused")) return "refused";
   const connected = transports.filter((t) => t.state === "connected");
   if (connected.length > 0) return connected.every((t) => synced.has(t.space)) ? "synced" : "syncing";
   return transports.some((t) => t.state === "connecting") ? "connecting" : "offline";

@@ -142,6 +142,26 @@ describe("relay security, end to end", () => {
     expect((await intruder.db.vector([space]))[space] ?? {}).toEqual({});
     const sealed = (await intruder.db.replica.dexie.table("_sealed").toArray()) as { space: string }[];
     expect(sealed.filter((r) => r.space === space)).toEqual([]);
+
+    // The overall state says so although the private space is synced, and keeps saying so through a
+    // retry (waiting does not fix a wrong key): never "connecting" for the refused space meanwhile.
+    await waitFor(intruder.db.status, (st) => st.state === "refused", 10_000, "overall refused");
+    const seen: string[] = [];
+    const watch = intruder.db.status.subscribe((st) => {
+      const t = st.transports.find((x) => x.space === space);
+      if (t) seen.push(t.state);
+    });
+    const before = intruder.db.status.get().lastError!.at;
+    intruder.db.reconnect(); // also retries a session waiting out its backoff
+    await waitFor(
+      intruder.db.status,
+      (st) => st.lastError?.code === "AccessDenied" && st.lastError.at > before,
+      10_000,
+      "refused again on the retry",
+    );
+    watch.unsubscribe();
+    expect(seen).not.toContain("connecting");
+    expect(intruder.db.status.get().state).toBe("refused");
   });
 
   it("the relay's files, /metrics and log hold no field value, record id, collection or space name, key or token", async () => {
