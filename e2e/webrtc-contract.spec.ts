@@ -6,7 +6,6 @@
 //
 // WebRTC needs a network interface besides loopback to gather any ICE candidate, so this spec only runs
 // inside the private network namespace made by scripts/rtc-netns.sh (npm test runs it there when root).
-import { spawnSync } from "node:child_process";
 import { chromium, expect, test, type Browser, type Page } from "@playwright/test";
 import type { TransportContractContext } from "../client/src/testing/transport-contract-cases.ts";
 import { transportContractCases } from "../client/src/testing/transport-contract-cases.ts";
@@ -14,18 +13,7 @@ import type { Transport, TransportConnection, TransportHandlers } from "../clien
 import { CHROMIUM_ARGS, chromiumExecutable } from "../scripts/chromium.mjs";
 import { HARNESS_PATH } from "./support/harness.ts";
 import { collectPageErrors } from "./support/page-errors.ts";
-
-const IN_NETNS = process.env.SHOAL_RTC_NETNS === "1";
-
-/** Why the spec does not run here, or undefined when it can. */
-function skipReason(): string | undefined {
-  if (IN_NETNS) return undefined;
-  const canUnshare =
-    process.getuid?.() === 0 && spawnSync("unshare", ["--net", "--fork", "--", "true"]).status === 0;
-  return canUnshare
-    ? "runs only inside the network namespace of scripts/rtc-netns.sh (npm test does that as root: `scripts/rtc-netns.sh npx playwright test -c e2e/playwright.config.ts e2e/webrtc-contract.spec.ts`)"
-    : "cannot create a network namespace here (not root, or no unshare): with loopback alone Chromium gathers no ICE candidate, so no data channel can open. `.ci/run` runs it as root.";
-}
+import { netnsSkipReason } from "./support/netns.ts";
 
 /** Label of the channels the transport under test opens; B answers only those. */
 const CONTRACT_LABEL = "shoal.contract";
@@ -73,7 +61,7 @@ async function openHarness(browser: Browser, origin: string): Promise<{ page: Pa
 type Gather = (pc: RTCPeerConnection, ms: number) => Promise<RTCSessionDescriptionInit>;
 
 test.describe("transport contract over WebRTC between two Chromium processes", () => {
-  const reason = skipReason();
+  const reason = netnsSkipReason("webrtc-contract.spec.ts");
   test.skip(reason !== undefined, reason ?? "");
   test.describe.configure({ mode: "serial" });
 

@@ -5,7 +5,6 @@
 // WebRTC needs a network interface besides loopback to gather any ICE candidate, so this spec only
 // runs inside the private network namespace made by scripts/rtc-netns.sh (npm test runs it there when
 // root); the relay, the browsers and every packet stay inside it.
-import { spawnSync } from "node:child_process";
 import { chromium, expect, test, type Browser, type Page } from "@playwright/test";
 import type { Database, SpaceId } from "@shoal/client";
 import { CHROMIUM_ARGS, chromiumExecutable } from "../scripts/chromium.mjs";
@@ -13,20 +12,9 @@ import { PROBE_CUT_NOISE } from "./support/demo-device.ts";
 import { HARNESS_PATH, uniqueDbName } from "./support/harness.ts";
 import { collectPageErrors } from "./support/page-errors.ts";
 import { RelayProcess } from "./support/relay-process.ts";
+import { netnsSkipReason } from "./support/netns.ts";
 
 type Db = Database<{ notes: { title: string; body: string } }>;
-
-const IN_NETNS = process.env.SHOAL_RTC_NETNS === "1";
-
-/** Why the spec does not run here, or undefined when it can. */
-function skipReason(): string | undefined {
-  if (IN_NETNS) return undefined;
-  const canUnshare =
-    process.getuid?.() === 0 && spawnSync("unshare", ["--net", "--fork", "--", "true"]).status === 0;
-  return canUnshare
-    ? "runs only inside the network namespace of scripts/rtc-netns.sh (npm test does that as root: `scripts/rtc-netns.sh npx playwright test -c e2e/playwright.config.ts e2e/webrtc.spec.ts`)"
-    : "cannot create a network namespace here (not root, or no unshare): with loopback alone Chromium gathers no ICE candidate, so no data channel can open. `.ci/run` runs it as root.";
-}
 
 /** Counts data-channel opens and messages in the page, whatever side created the channel. */
 function countDataChannels(): void {
@@ -160,7 +148,7 @@ async function signalsForwarded(origin: string): Promise<number> {
 }
 
 test("two devices keep syncing over WebRTC while the relay is stopped; a third catches up from the relay", async ({}, testInfo) => {
-  const reason = skipReason();
+  const reason = netnsSkipReason("webrtc.spec.ts");
   test.skip(reason !== undefined, reason ?? "");
   test.setTimeout(180_000);
 

@@ -1,7 +1,14 @@
 // Shoal's side of the bench, run in the page: each function is one measured step, called by
 // scripts/bench.mjs through `page.evaluate`. State (the open database, record ids) lives in `state`
 // until the page reloads.
-import { openDatabase, type CommitId, type Database, type SpaceId, type Subscription } from "@shoal/client";
+import {
+  openDatabase,
+  type CommitId,
+  type Database,
+  type SpaceId,
+  type Subscription,
+  type SyncStatus,
+} from "@shoal/client";
 import { resetTraffic, traffic } from "./counting-socket.ts";
 import { PATIENT_INDEXES, QUERY_WARD, patients, percentile, tick, type PatientRecord } from "./data.ts";
 
@@ -63,38 +70,56 @@ async function lastOwnCommit(): Promise<CommitId> {
   return `${state.space}.${db().deviceId}.${seq}` as CommitId;
 }
 
-/** Resolves once the relay acknowledged every commit this device made (`pendingCommits` 0, last commit on the relay). */
-async function untilUploaded(timeoutMs: number): Promise<void> {
-  const last = await lastOwnCommit();
-  const deadline = performance.now() + timeoutMs;
-  let checking = false;
-  await new Promise<void>((resolve, reject) => {
-    let done = false;
+/**
+ * Resolves once `done()` holds, checked every `everyMs` and on each status change `wake` accepts (an
+ * event, not only a timer); rejects after `timeoutMs` with the sync status in the message.
+ */
+function until(
+  done: () => Promise<boolean>,
+  opts: { timeoutMs: number; everyMs: number; wake: (s: SyncStatus) => boolean; what: string },
+): Promise<void> {
+  const deadline = performance.now() + opts.timeoutMs;
+  return new Promise<void>((resolve, reject) => {
+    let finished = false;
+    let checking = false;
     let sub: Subscription | undefined;
     const finish = (error?: Error) => {
-      if (done) return;
-      done = true;
+      if (finished) return;
+      finished = true;
       clearInterval(poll);
       sub?.unsubscribe();
       if (error) reject(error);
       else resolve();
     };
     const check = async () => {
-      if (checking || done) return;
+      if (checking || finished) return;
       checking = true;
       try {
-        if (db().status.get().pendingCommits === 0 && (await db().durability(last)).relay) finish();
+        if (await done()) finish();
         else if (performance.now() > deadline)
-          finish(new Error(`upload timeout; status ${JSON.stringify(db().status.get())}`));
+          finish(new Error(`${opts.what} timeout; status ${JSON.stringify(db().status.get())}`));
+      } catch (e) {
+        finish(e as Error);
       } finally {
         checking = false;
       }
     };
+    const poll = setInterval(() => void check(), opts.everyMs);
     sub = db().status.subscribe((s) => {
-      if (s.pendingCommits === 0) void check();
+      if (opts.wake(s)) void check();
     });
-    if (done) sub.unsubscribe();
-    const poll = setInterval(() => void check(), 200);
+    if (finished) sub.unsubscribe();
+  });
+}
+
+/** Resolves once the relay acknowledged every commit this device made (`pendingCommits` 0, last commit on the relay). */
+async function untilUploaded(timeoutMs: number): Promise<void> {
+  const last = await lastOwnCommit();
+  await until(async () => db().status.get().pendingCommits === 0 && (await db().durability(last)).relay, {
+    timeoutMs,
+    everyMs: 200,
+    wake: (s) => s.pendingCommits === 0,
+    what: "upload",
   });
 }
 
@@ -238,34 +263,11 @@ export async function shoalBootstrap(args: {
   resetTraffic();
   const t0 = performance.now();
   state.stopSync = db().sync({ relay: args.relay });
-  await new Promise<void>((resolve, reject) => {
-    let done = false;
-    let counting = false;
-    let sub: Subscription | undefined;
-    const finish = (error?: Error) => {
-      if (done) return;
-      done = true;
-      clearInterval(poll);
-      sub?.unsubscribe();
-      if (error) reject(error);
-      else resolve();
-    };
-    const check = async () => {
-      if (counting || done) return;
-      counting = true;
-      try {
-        if ((await db().patients.count()) >= args.n) finish();
-        else if (performance.now() - t0 > args.timeoutMs)
-          finish(new Error(`bootstrap timeout; status ${JSON.stringify(db().status.get())}`));
-      } finally {
-        counting = false;
-      }
-    };
-    const poll = setInterval(() => void check(), 250);
-    sub = db().status.subscribe((s) => {
-      if (s.state === "synced") void check();
-    });
-    if (done) sub.unsubscribe();
+  await until(async () => (await db().patients.count()) >= args.n, {
+    timeoutMs: args.timeoutMs,
+    everyMs: 250,
+    wake: (s) => s.state === "synced",
+    what: "bootstrap",
   });
   const ms = performance.now() - t0;
   state.ids = (await db().patients.all().ids()) as string[];

@@ -36,6 +36,29 @@ async function sealerOf(db: Db, space: Space): Promise<SpaceSealer> {
   return new SpaceSealer(db.replica.dexie, space.id, row.key);
 }
 
+/** B's responder for A in `space`, answering on B's end `end` of a data channel pair. */
+async function responderFor(
+  b: Db,
+  a: Db,
+  space: Space,
+  end: Parameters<typeof openDataChannelLink>[0],
+  error: (e: ShoalError) => void,
+): Promise<PeerResponder> {
+  return new PeerResponder({
+    space: space.id,
+    peer: a.deviceId,
+    replica: {
+      device: b.deviceId,
+      vector: (s) => b.vector(s),
+      applyCommits: (c) => b.applyCommits(c),
+      exportCommits: (s, o) => b.exportCommits(s, o),
+    },
+    sealer: await sealerOf(b, space),
+    connect: (h) => openDataChannelLink(end, h),
+    hooks: { state: () => {}, error },
+  });
+}
+
 /** Resolves once `test` holds, checking on every change of `db` (bounded). */
 function until(db: Db, test: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -81,19 +104,7 @@ async function link(a: Db, b: Db, space: Space) {
     snapshots: { bootstrap: false, publishEvery: 0 },
     hooks: { state: () => {}, error: (e) => errors.push(e), synced: () => {}, acked: () => {} },
   });
-  const responder = new PeerResponder({
-    space: space.id,
-    peer: a.deviceId,
-    replica: {
-      device: b.deviceId,
-      vector: (s) => b.vector(s),
-      applyCommits: (c) => b.applyCommits(c),
-      exportCommits: (s, o) => b.exportCommits(s, o),
-    },
-    sealer: await sealerOf(b, space),
-    connect: (h) => openDataChannelLink(cb, h),
-    hooks: { state: () => {}, error: (e) => errors.push(e) },
-  });
+  const responder = await responderFor(b, a, space, cb, (e) => errors.push(e));
   const subs = [
     a.live(() => a.vector()).subscribe(() => session.poke()),
     b.live(() => b.vector()).subscribe(() => responder.poke()),
@@ -157,19 +168,7 @@ describe("peer responder over a data channel", () => {
 
     const [ca, cb] = dataChannelPair();
     const errors: ShoalError[] = [];
-    const responder = new PeerResponder({
-      space: space.id,
-      peer: a.deviceId,
-      replica: {
-        device: b.deviceId,
-        vector: (s) => b.vector(s),
-        applyCommits: (c) => b.applyCommits(c),
-        exportCommits: (s, o) => b.exportCommits(s, o),
-      },
-      sealer: await sealerOf(b, space),
-      connect: (h) => openDataChannelLink(cb, h),
-      hooks: { state: () => {}, error: (e) => errors.push(e) },
-    });
+    const responder = await responderFor(b, a, space, cb, (e) => errors.push(e));
     responder.start();
     cleanup.push(() => responder.stop());
     const got: Message[] = [];
@@ -209,19 +208,7 @@ describe("peer responder over a data channel", () => {
     const space = await a.createSpace({ name: "Ward" });
     await b.join(await a.invite(space, "https://app.example/"));
     const [ca, cb] = dataChannelPair();
-    const responder = new PeerResponder({
-      space: space.id,
-      peer: a.deviceId,
-      replica: {
-        device: b.deviceId,
-        vector: (s) => b.vector(s),
-        applyCommits: (c) => b.applyCommits(c),
-        exportCommits: (s, o) => b.exportCommits(s, o),
-      },
-      sealer: await sealerOf(b, space),
-      connect: (h) => openDataChannelLink(cb, h),
-      hooks: { state: () => {}, error: () => {} },
-    });
+    const responder = await responderFor(b, a, space, cb, () => {});
     responder.start();
     cleanup.push(() => responder.stop());
     const got: Message[] = [];
