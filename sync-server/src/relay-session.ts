@@ -450,8 +450,8 @@ export class RelaySession implements HubMember {
   }
 
   /**
-   * An upload whose next part does not come within the idle timeout is dropped: WebSocket pongs keep a
-   * connection open, and must not keep its half upload in memory as well.
+   * An upload whose next part does not come within the idle timeout is refused and its bytes freed:
+   * WebSocket pongs keep a connection open, and must not keep its half upload in memory as well.
    */
   #armUploadStall(): void {
     clearTimeout(this.#uploadTimer);
@@ -460,7 +460,8 @@ export class RelaySession implements HubMember {
         const upload = this.#upload;
         if (!upload || upload.refused) return;
         this.#deps.metrics.refused("upload-stalled");
-        this.#dropUpload();
+        // Refused rather than forgotten: parts that still come are dropped unread, not a protocol error.
+        this.#refuseUpload(upload, "The snapshot upload stalled; its parts so far were dropped.");
       }, this.#deps.limits.idleTimeoutMs),
     );
   }

@@ -294,6 +294,27 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     await b.next("snapshot-stored", at);
   });
 
+  it("drops a stalled upload after the idle timeout though pongs keep its connection open", async () => {
+    const relay = await start(["--max-upload-buffer-bytes", String(256 * 1024), "--idle-timeout-ms", "1500"]);
+    const space = randomId();
+    const token = newToken();
+    const a = await ready(relay, space, token);
+    const from = a.frames.length;
+    sendParts(a, space, 3, 64 * 1024);
+    // Silent from here on: only the ws library's automatic pongs answer the relay's pings.
+    const error = await a.next("error", from);
+    expect(error.message).toContain("stalled");
+    expect(error.fatal).toBe(false);
+    expect(a.ws.readyState).toBe(WebSocket.OPEN);
+    expect(await refusals(relay, "upload-stalled")).toBe(1);
+    // Its bytes are free again: another connection may buffer the whole budget.
+    const b = await ready(relay, space, token);
+    const at = b.frames.length;
+    sendParts(b, space, 4, 64 * 1024);
+    await roundTrip(b);
+    expect(b.frames.slice(at).some((f) => f.type === "error")).toBe(false);
+  });
+
   it("caps the number of spaces (503) and the new spaces per address per hour (429)", async () => {
     const relay = await start(["--max-spaces", "4", "--new-spaces-per-hour", "2"]);
     const token = newToken();
