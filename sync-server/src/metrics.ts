@@ -147,11 +147,10 @@ export class RelayMetrics {
     };
     const labelled = (label: string, m: Map<string, number>): [string, number][] =>
       [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [`{${label}="${escapeLabel(k)}"}`, v]);
-    metric("shoal_connections", "gauge", "Open sync connections.", [["", this.connectionsOpen]]);
-    // Not `shoal_connections_total`: OpenMetrics reads X_total as the counter of X, and X is a gauge.
-    metric("shoal_connections_accepted_total", "counter", "Sync connections accepted.", [
-      ["", this.connectionsTotal],
-    ]);
+    // Not `shoal_connections`: OpenMetrics reads `shoal_connections_total` as the counter family
+    // `shoal_connections`, so a gauge of that name would clash with it.
+    metric("shoal_connections_open", "gauge", "Open sync connections.", [["", this.connectionsOpen]]);
+    metric("shoal_connections_total", "counter", "Sync connections accepted.", [["", this.connectionsTotal]]);
     metric("shoal_spaces_active", "gauge", "Spaces with at least one open connection.", [
       ["", this.#activeSpaces.size],
     ]);

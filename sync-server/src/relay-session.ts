@@ -141,7 +141,8 @@ export class RelaySession implements HubMember {
       this.#fail("rate-limited", "rate-limited", "Too many frames per second.", CLOSE_CODES.policyViolation);
       return;
     }
-    this.#throttle(typeof data === "string" ? Buffer.byteLength(data) : data.byteLength);
+    // A text frame is refused anyway; its length in UTF-16 units is close enough to charge it.
+    this.#throttle(typeof data === "string" ? data.length : data.byteLength);
     this.#queue = this.#queue.then(() => this.#handleFrame(data));
   }
 
