@@ -172,6 +172,19 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     expect(turned).toMatch(/^HTTP\/1\.1 429 /);
   });
 
+  it("has limits by default: the 257th socket from one address and its 61st new space in an hour are refused", async () => {
+    const relay = await start([]);
+    for (let i = 0; i < 256; i++) await rawSocket(relay, "127.0.0.6");
+    expect(await readUntilClosed(await rawSocket(relay, "127.0.0.6"))).toMatch(/^HTTP\/1\.1 429 /);
+    for (const s of sockets.splice(0)) s.destroy();
+    const offer = offeredSubprotocols(newToken());
+    const statuses: number[] = [];
+    for (let i = 0; i < 61; i++)
+      statuses.push(await upgradeStatus(relay, randomId(), offer, { localAddress: "127.0.0.7" }));
+    expect(statuses.filter((s) => s === 0).length).toBe(60);
+    expect(statuses.at(-1)).toBe(429);
+  });
+
   it("caps TCP connections per address (429) and in total (503), idle ones included, and serves others", async () => {
     const relay = await start(["--max-connections-per-address", "5", "--max-connections", "8"]);
     // Five silent sockets from one address (no request at all: they would hold a slot for ever).
