@@ -127,7 +127,7 @@ test("three tabs share one relay connection per space; closing the leader loses 
   // ever connected.
   const before = await readMetrics(origin);
   expect(before.get("shoal_spaces_active")).toBe(2);
-  expect(before.get("shoal_connections")).toBe(2);
+  expect(before.get("shoal_connections_open")).toBe(2);
   expect(before.get("shoal_connections_total")).toBe(2);
 
   const roles = await Promise.all(tabs.map(statusOf));
@@ -179,7 +179,7 @@ test("three tabs share one relay connection per space; closing the leader loses 
   const made = TABS * PER_TAB;
   const after = await readMetrics(origin);
   expect(after.get("shoal_spaces_active")).toBe(2);
-  expect(after.get("shoal_connections")).toBe(2);
+  expect(after.get("shoal_connections_open")).toBe(2);
   // Each commit stored once, and none of it sent again (the new leader resumed from the relay's vector).
   expect(after.get("shoal_store_commits")).toBe(made);
   expect(after.get("shoal_commits_in_total")).toBe(made);

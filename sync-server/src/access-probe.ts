@@ -1,6 +1,6 @@
 import type { Context, Handler } from "hono";
-import { decodeBase64Url, isIdHex, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES } from "@shoal/client/protocol";
-import { originAllowed, tokenMatches } from "./auth.ts";
+import { isIdHex } from "@shoal/client/protocol";
+import { originAllowed, parseTokenText, tokenMatches } from "./auth.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import type { RelayLog } from "./relay-log.ts";
 import type { RelayStore } from "./store/store.ts";
@@ -40,7 +40,7 @@ export function accessProbe(deps: AccessProbeDeps): Handler {
   return async (c) => {
     const space = c.req.param("space") ?? "";
     const origin = c.req.header("origin");
-    const allowed = originAllowed(deps.allowedOrigins, origin);
+    const allowed = originAllowed(deps.allowedOrigins, origin, c.req.header("host"));
     const answer = (status: 204 | 400 | 401 | 403 | 413, text = "") => {
       deps.metrics.accessProbed(status);
       if (status !== 204)
@@ -56,7 +56,7 @@ export function accessProbe(deps: AccessProbeDeps): Handler {
     if (!allowed) return answer(403, "Origin not allowed.");
     const body = await readSmallText(c, MAX_BODY_BYTES);
     if (body === undefined) return answer(413, "An access probe's body is one token.");
-    const token = parseToken(body.trim());
+    const token = parseTokenText(body.trim());
     if (!token) return answer(401, "Missing or malformed access token.");
     // Read only: `registerSpace` here would let anyone claim a space by probing it first.
     const stored = await deps.store.tokenHash(space);
@@ -65,16 +65,6 @@ export function accessProbe(deps: AccessProbeDeps): Handler {
     }
     return answer(204);
   };
-}
-
-/** The token bytes of an unpadded base64url text, or `undefined` when malformed or of a wrong size. */
-function parseToken(text: string): Uint8Array | undefined {
-  try {
-    const bytes = decodeBase64Url(text);
-    return bytes.length >= MIN_TOKEN_BYTES && bytes.length <= MAX_TOKEN_BYTES ? bytes : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

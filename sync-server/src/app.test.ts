@@ -37,7 +37,7 @@ describe("createApp HTTP routes", () => {
     const res = await app.request("/metrics");
     expect(res.headers.get("content-type")).toContain("text/plain");
     const text = await res.text();
-    expect(text).toContain("# HELP shoal_connections Open sync connections.");
+    expect(text).toContain("# HELP shoal_connections_open Open sync connections.");
     expect(text).toContain("# TYPE shoal_frames_rejected_total counter");
     expect(text).toContain('shoal_frames_rejected_total{reason="truncated"} 1');
     expect(text).toContain("shoal_spaces_stored 0");

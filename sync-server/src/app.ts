@@ -1,14 +1,18 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws";
 import { isIdHex, parseOfferedSubprotocols, SUBPROTOCOL } from "@shoal/client/protocol";
 import { accessProbe } from "./access-probe.ts";
-import { hashToken, originAllowed, tokenMatches } from "./auth.ts";
+import { AddressRates } from "./address-rates.ts";
+import { hashToken, offeredToken, originAllowed, tokenMatches } from "./auth.ts";
 import { resolveRelayLimits, type RelayLimits } from "./limits.ts";
 import { RelayMetrics } from "./metrics.ts";
 import { silentLog, type RelayLog } from "./relay-log.ts";
 import { RelaySession } from "./relay-session.ts";
 import { SpaceHub } from "./space-hub.ts";
+import { SpaceRates } from "./space-rates.ts";
+import { CappedStore } from "./store/capped-store.ts";
 import type { RelayStore } from "./store/store.ts";
+import { UploadBudget } from "./upload-budget.ts";
 
 /** What `createApp` is built from. Only `store` is required. */
 export interface AppDeps {
@@ -19,7 +23,7 @@ export interface AppDeps {
   /**
    * When set, a request whose `Origin` header is not in this list is refused with 403. Requests
    * without `Origin` (native apps, servers, tests) are allowed: only browsers send it, and they
-   * always do.
+   * always do. `"self"` stands for the relay's own origin (same host as the request), `"*"` for any.
    */
   allowedOrigins?: readonly string[];
   metrics?: RelayMetrics;
@@ -30,14 +34,20 @@ export interface AppDeps {
    * returns what is wrong (a short name), or `undefined` when ready.
    */
   readiness?: () => string | undefined;
+  /**
+   * The client's address (for the new-spaces rate per address); without it every request counts as
+   * one address. The Node entry reads the socket's peer address.
+   */
+  clientAddress?: (c: Context) => string | undefined;
   /** Runtime hook to keep sockets alive: start pinging `raw`, call `alive` on each pong, return a stop function. */
   heartbeat?: (raw: unknown, alive: () => void) => () => void;
 }
 
 /**
  * The relay as a Hono app: `GET /healthz`, `GET /metrics`, `GET /sync/<spaceHex>` which checks the
- * space id, the Origin, the subprotocol and the token BEFORE upgrading to a WebSocket (400, 403, 426,
- * 401, 403, 429), then runs one `RelaySession` per socket, and `POST /sync/<spaceHex>/access`, which
+ * space id, the Origin, the subprotocol, the token and the space limits BEFORE upgrading to a WebSocket
+ * (400, 403, 426, 401, 400, 503, 429, 403, 429), then runs one `RelaySession` per socket, and
+ * `POST /sync/<spaceHex>/access`, which
  * answers the same access checks without upgrading or registering (`accessProbe`), for browsers that
  * cannot see the upgrade's status. Runtime-neutral: the Node entry only serves it.
  *
@@ -46,8 +56,12 @@ export interface AppDeps {
  * const res = await app.request("/healthz"); // 200 {"status":"ok",...}
  */
 export function createApp(deps: AppDeps): Hono {
-  const store = deps.store;
   const limits: RelayLimits = resolveRelayLimits(deps.limits);
+  const store =
+    deps.store instanceof CappedStore ? deps.store : new CappedStore(deps.store, limits.maxStoreBytes);
+  const spaceRates = new SpaceRates(limits.spaceBytesPerSecond, 2 * limits.spaceBytesPerSecond);
+  const uploadBudget = new UploadBudget(limits.maxUploadBufferBytes);
+  const newSpaces = new AddressRates(limits.newSpacesPerHourPerAddress);
   const metrics = deps.metrics ?? new RelayMetrics();
   const hub = deps.hub ?? new SpaceHub();
   const log = deps.log ?? silentLog;
@@ -86,17 +100,30 @@ export function createApp(deps: AppDeps): Hono {
       return c.text(text, status, headers);
     };
     if (!isIdHex(space)) return refuse(400, "A space id is 32 lowercase hex characters.");
-    if (!originAllowed(deps.allowedOrigins, c.req.header("origin")))
+    if (!originAllowed(deps.allowedOrigins, c.req.header("origin"), c.req.header("host")))
       return refuse(403, "Origin not allowed.");
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return refuse(426, "This endpoint only speaks WebSocket.", { Upgrade: "websocket" });
     }
     // The token travels as a subprotocol; it must never reach a log line or an error message.
-    const offered = parseOfferedSubprotocols(c.req.header("sec-websocket-protocol"));
-    if (!offered.token) return refuse(401, "Missing or malformed access token.");
-    if (!offered.shoal) return refuse(400, `Offer the ${SUBPROTOCOL} subprotocol.`);
-    const stored = await store.registerSpace(space, hashToken(offered.token));
-    if (!tokenMatches(offered.token, stored)) return refuse(403, "Wrong access token for this space.");
+    const protocols = c.req.header("sec-websocket-protocol");
+    const token = offeredToken(protocols);
+    if (!token) return refuse(401, "Missing or malformed access token.");
+    if (!parseOfferedSubprotocols(protocols).shoal)
+      return refuse(400, `Offer the ${SUBPROTOCOL} subprotocol.`);
+    // A first connection registers its space: strangers may do that only within the relay's limits.
+    if ((await store.tokenHash(space)) === undefined) {
+      if ((await store.totals()).spaces >= limits.maxSpaces) {
+        metrics.refused("spaces");
+        return refuse(503, "This relay holds as many spaces as it may.", { "Retry-After": "3600" });
+      }
+      if (!newSpaces.take(deps.clientAddress?.(c) ?? "unknown")) {
+        metrics.refused("new-spaces-rate");
+        return refuse(429, "Too many new spaces from this address.", { "Retry-After": "60" });
+      }
+    }
+    const stored = await store.registerSpace(space, hashToken(token));
+    if (!tokenMatches(token, stored)) return refuse(403, "Wrong access token for this space.");
     if (hub.count(space) >= limits.maxConnectionsPerSpace)
       return refuse(429, "Too many connections to this space.");
     if (!deps.upgradeWebSocket) return refuse(501, "WebSockets are not available in this runtime.");
@@ -113,6 +140,17 @@ export function createApp(deps: AppDeps): Hono {
   function socketEvents(space: string): WSEvents<unknown> {
     let session: RelaySession | undefined;
     let stopHeartbeat: (() => void) | undefined;
+    let resumeTimer: ReturnType<typeof setTimeout> | undefined;
+    // Stops reading the socket (ws and similar expose pause/resume) until the byte budgets refilled.
+    // The newest debt includes the older, so the newest delay replaces the pending one.
+    const pauseRaw = (raw: unknown, ms: number) => {
+      const socket = raw as { pause?: () => void; resume?: () => void } | undefined;
+      if (!socket?.pause || !socket.resume) return;
+      socket.pause();
+      clearTimeout(resumeTimer);
+      resumeTimer = setTimeout(() => socket.resume!(), ms);
+      (resumeTimer as { unref?: () => void }).unref?.();
+    };
     return {
       onOpen(_event, ws: WSContext<unknown>) {
         session = new RelaySession({
@@ -122,10 +160,13 @@ export function createApp(deps: AppDeps): Hono {
           metrics,
           limits,
           log,
+          spaceRates,
+          uploadBudget,
           socket: {
             send: (bytes) => ws.send(bytes as Uint8Array<ArrayBuffer>),
             close: (code, reason) => ws.close(code, reason),
             bufferedAmount: () => (ws.raw as { bufferedAmount?: number } | undefined)?.bufferedAmount ?? 0,
+            pauseReading: (ms) => pauseRaw(ws.raw, ms),
           },
         });
         stopHeartbeat = deps.heartbeat?.(ws.raw, () => session?.touch());
@@ -137,6 +178,7 @@ export function createApp(deps: AppDeps): Hono {
         else session?.receive(new Uint8Array(data as unknown as ArrayBuffer));
       },
       onClose() {
+        clearTimeout(resumeTimer);
         stopHeartbeat?.();
         session?.closed();
       },

@@ -31,6 +31,7 @@ export class RelayMetrics {
   readonly #accessProbes = new Map<string, number>();
   readonly #closes = new Map<string, number>();
   readonly #redisErrors = new Map<string, number>();
+  readonly #refusals = new Map<string, number>();
   /** Signal frames handed to another connection (one per receiving connection). */
   signalsForwarded = 0;
   readonly #droppedSignals = new Map<string, number>();
@@ -84,6 +85,20 @@ export class RelayMetrics {
     bump(this.#accessProbes, String(status));
   }
 
+  /**
+   * A limit against strangers was hit: `reason` is one of `connections`, `connections-per-address`,
+   * `request-timeout`, `spaces`, `new-spaces-rate`, `store-full`, `upload-buffer`, `upload-stalled`,
+   * `connection-bytes-rate`, `space-bytes-rate` (the last two: reading was paused, nothing refused).
+   */
+  refused(reason: string): void {
+    bump(this.#refusals, reason);
+  }
+
+  /** How many times the limit `reason` was hit so far (tests and logs). */
+  refusals(reason: string): number {
+    return this.#refusals.get(reason) ?? 0;
+  }
+
   /** The relay closed a connection for `reason` (idle, slow-reader, protocol, ...). */
   closedBy(reason: string): void {
     bump(this.#closes, reason);
@@ -132,7 +147,9 @@ export class RelayMetrics {
     };
     const labelled = (label: string, m: Map<string, number>): [string, number][] =>
       [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [`{${label}="${escapeLabel(k)}"}`, v]);
-    metric("shoal_connections", "gauge", "Open sync connections.", [["", this.connectionsOpen]]);
+    // Not `shoal_connections`: OpenMetrics reads `shoal_connections_total` as the counter family
+    // `shoal_connections`, so a gauge of that name would clash with it.
+    metric("shoal_connections_open", "gauge", "Open sync connections.", [["", this.connectionsOpen]]);
     metric("shoal_connections_total", "counter", "Sync connections accepted.", [["", this.connectionsTotal]]);
     metric("shoal_spaces_active", "gauge", "Spaces with at least one open connection.", [
       ["", this.#activeSpaces.size],
@@ -194,6 +211,12 @@ export class RelayMetrics {
       "counter",
       "Access probes answered, by HTTP status (204: the token would be accepted).",
       labelled("status", this.#accessProbes),
+    );
+    metric(
+      "shoal_refusals_total",
+      "counter",
+      "Limits hit by a connection, a request or an upload, by reason (PROTOCOL.md 5, Limits).",
+      labelled("reason", this.#refusals),
     );
     metric(
       "shoal_connections_closed_total",

@@ -2,10 +2,13 @@ import "./error-event-polyfill.ts";
 import { serve, type ServerType } from "@hono/node-server";
 import { createNodeWebSocket } from "@hono/node-ws";
 import { Hono } from "hono";
+import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { WebSocket } from "ws";
 import { CLOSE_CODES, SUBPROTOCOL } from "@shoal/client/protocol";
 import { createApp } from "./app.ts";
+import { SELF_ORIGIN } from "./auth.ts";
+import { guardConnections } from "./connection-gate.ts";
 import { resolveRelayLimits, type RelayLimits } from "./limits.ts";
 import { RelayMetrics } from "./metrics.ts";
 import { silentLog, type RelayLog } from "./relay-log.ts";
@@ -21,8 +24,12 @@ export interface RelayServerOptions {
   /** Default 127.0.0.1: a relay is exposed on purpose (behind a TLS proxy), never by accident. */
   host?: string;
   limits?: Partial<RelayLimits>;
+  /**
+   * The browser Origins allowed (see `AppDeps.allowedOrigins`). Default: any, except with `staticDir`,
+   * where it is `["self"]`: only the served app's own origin.
+   */
   allowedOrigins?: readonly string[];
-  /** A built web app to serve at `/` (SPA fallback to index.html). */
+  /** A built web app to serve at `/` (SPA fallback to index.html), with strict security headers. */
   staticDir?: string;
   log?: RelayLog;
   /** Counters behind `/metrics`; pass one to share it with the store and the fan-out (Redis errors). */
@@ -74,11 +81,13 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
     store: options.store,
     upgradeWebSocket: nodeWs.upgradeWebSocket,
     limits,
-    allowedOrigins: options.allowedOrigins,
+    allowedOrigins: options.allowedOrigins ?? (options.staticDir ? [SELF_ORIGIN] : undefined),
     metrics,
     hub,
     log,
     readiness: options.readiness,
+    clientAddress: (c) =>
+      (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress,
     heartbeat: (raw, alive) => pingEvery(raw as WebSocket, limits.idleTimeoutMs / 3, alive),
   });
   root.route("/", app);
@@ -86,9 +95,24 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
 
   const host = options.host ?? "127.0.0.1";
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: root.fetch, port: options.port ?? 8787, hostname: host }, () => resolve(s));
+    const s = serve(
+      {
+        fetch: root.fetch,
+        port: options.port ?? 8787,
+        hostname: host,
+        serverOptions: {
+          headersTimeout: limits.headersTimeoutMs,
+          requestTimeout: limits.requestTimeoutMs,
+          // Node checks the two timeouts above only this often (default 30 s, which let a slow-header
+          // connection live 85 s with the old defaults).
+          connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+        },
+      },
+      () => resolve(s),
+    );
     s.once("error", reject);
   });
+  guardConnections(server as Server, limits, metrics);
   nodeWs.injectWebSocket(server);
   const port = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;

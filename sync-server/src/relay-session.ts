@@ -19,9 +19,12 @@ import {
 } from "@shoal/client/protocol";
 import type { RelayLimits } from "./limits.ts";
 import type { RelayMetrics } from "./metrics.ts";
+import { ByteRate } from "./byte-rate.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 import type { RelayLog } from "./relay-log.ts";
 import type { HubMember, SignalOutcome, SpaceHub } from "./space-hub.ts";
+import type { SpaceRates } from "./space-rates.ts";
+import type { UploadBudget } from "./upload-budget.ts";
 import { incomingCommit } from "./store/incoming-commit.ts";
 import type { RelayStore } from "./store/store.ts";
 
@@ -31,6 +34,8 @@ export interface SessionSocket {
   close(code: number, reason: string): void;
   /** Bytes queued but not yet written to the network. */
   bufferedAmount(): number;
+  /** Stops reading from the network for `ms` (byte rate limits); without it the limits only count. */
+  pauseReading?(ms: number): void;
 }
 
 /** Everything a session needs; shared by all sessions of a relay except `space` and `socket`. */
@@ -42,6 +47,10 @@ export interface SessionDeps {
   metrics: RelayMetrics;
   limits: RelayLimits;
   log: RelayLog;
+  /** Per-space byte budgets shared by the relay's sessions (`spaceBytesPerSecond`). */
+  spaceRates?: SpaceRates;
+  /** The relay-wide budget of unfinished snapshot uploads (`maxUploadBufferBytes`). */
+  uploadBudget?: UploadBudget;
 }
 
 // Bytes of a `commits` frame besides the commits: version, type, space, flags, count, and a u32
@@ -89,6 +98,8 @@ export class RelaySession implements HubMember {
   readonly #deps: SessionDeps;
   readonly #rate: RateLimiter;
   readonly #signalRate = new RateLimiter(SIGNALS_PER_SECOND, SIGNAL_BURST);
+  readonly #byteRate: ByteRate;
+  readonly #spaceByteRate: ByteRate | undefined;
   #state: "awaiting-hello" | "open" | "closed" = "awaiting-hello";
   #device: string | undefined;
   #queue: Promise<void> = Promise.resolve();
@@ -97,12 +108,19 @@ export class RelaySession implements HubMember {
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
   #cleaned = false;
   #upload: SnapshotUpload | undefined;
+  #uploadTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
     this.space = deps.space;
     this.#spaceBytes = fromHex(deps.space, 16);
     this.#rate = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.messageBurst);
+    // Bursts of a few frames pass at once (a reconnect's uploads); the sustained rate is what is bounded.
+    this.#byteRate = new ByteRate(
+      deps.limits.connectionBytesPerSecond,
+      byteBurst(deps.limits.connectionBytesPerSecond, deps.limits),
+    );
+    this.#spaceByteRate = deps.spaceRates?.acquire(deps.space);
     deps.metrics.connectionOpened(deps.space);
     // Joined at once (not after hello) so the per-space connection limit and shutdown see every socket.
     deps.hub.join(this);
@@ -123,7 +141,21 @@ export class RelaySession implements HubMember {
       this.#fail("rate-limited", "rate-limited", "Too many frames per second.", CLOSE_CODES.policyViolation);
       return;
     }
+    // A text frame is refused anyway; its length in UTF-16 units is close enough to charge it.
+    this.#throttle(typeof data === "string" ? data.length : data.byteLength);
     this.#queue = this.#queue.then(() => this.#handleFrame(data));
+  }
+
+  /**
+   * Charges a received message to the connection's and the space's byte budgets and, when either is
+   * in debt, stops reading the socket until it is not: the sender is slowed by TCP, not cut off.
+   */
+  #throttle(bytes: number): void {
+    const own = this.#byteRate.take(bytes);
+    const space = this.#spaceByteRate?.take(bytes) ?? 0;
+    if (own === 0 && space === 0) return;
+    this.#deps.metrics.refused(own >= space ? "connection-bytes-rate" : "space-bytes-rate");
+    this.#deps.socket.pauseReading?.(Math.max(own, space));
   }
 
   /** Records liveness (any frame, or a WebSocket pong), postponing the idle close. */
@@ -289,7 +321,7 @@ export class RelaySession implements HubMember {
       metrics.commitRefused(code);
       this.#send({
         type: "error",
-        code,
+        code: REFUSAL_WIRE_CODES[code],
         message: REFUSAL_MESSAGES[code],
         fatal: false,
         device: fromHex(device, 16),
@@ -331,16 +363,17 @@ export class RelaySession implements HubMember {
   }
 
   async #onSnapshotPut(m: SnapshotPutMessage): Promise<void> {
-    const { store, metrics, limits, log } = this.#deps;
+    const { metrics, limits } = this.#deps;
     metrics.snapshotBytesIn += m.bytes.length;
     const vectorKey = m.vector.map((e) => `${toHex(e.device)}:${e.seq}`).join(",");
     // A new part 0 abandons whatever upload was unfinished.
     if (m.part === 0) {
+      this.#dropUpload();
       this.#upload = { parts: m.parts, next: 0, vectorKey, chunks: [], size: 0, refused: false };
     }
     const upload = this.#upload;
     if (!upload || m.part !== upload.next || m.parts !== upload.parts || vectorKey !== upload.vectorKey) {
-      this.#upload = undefined;
+      this.#dropUpload();
       this.#fail(
         "snapshot-sequence",
         "protocol",
@@ -351,26 +384,39 @@ export class RelaySession implements HubMember {
     }
     upload.next += 1;
     if (!upload.refused) {
-      upload.size += m.bytes.length;
-      if (upload.size > limits.maxSnapshotBytes) {
-        upload.refused = true;
-        upload.chunks = [];
-        metrics.snapshotRefused("too-large");
-        this.#send({
-          type: "error",
-          code: "too-large",
-          message: `The snapshot exceeds ${limits.maxSnapshotBytes} bytes; it was not stored.`,
-          fatal: false,
-        });
+      const size = upload.size + m.bytes.length;
+      if (size > limits.maxSnapshotBytes) {
+        this.#refuseUpload(
+          upload,
+          `The snapshot exceeds ${limits.maxSnapshotBytes} bytes; it was not stored.`,
+        );
+      } else if (this.#deps.uploadBudget && !this.#deps.uploadBudget.reserve(m.bytes.length)) {
+        metrics.refused("upload-buffer");
+        this.#refuseUpload(upload, "The relay holds too many unfinished snapshot uploads; try again later.");
       } else {
+        upload.size = size;
         upload.chunks.push(m.bytes);
       }
     }
-    if (upload.next < upload.parts) return;
+    if (upload.next < upload.parts) {
+      this.#armUploadStall();
+      return;
+    }
+    clearTimeout(this.#uploadTimer);
     this.#upload = undefined;
     if (upload.refused) return;
     const blob = concatBytes(upload.chunks, upload.size);
     upload.chunks = [];
+    try {
+      await this.#storeSnapshot(m, blob);
+    } finally {
+      // Held until the store has it (or refused it): only then is the memory free again.
+      this.#deps.uploadBudget?.release(upload.size);
+    }
+  }
+
+  async #storeSnapshot(m: SnapshotPutMessage, blob: Uint8Array): Promise<void> {
+    const { store, metrics, limits, log } = this.#deps;
     const vector = new Map(m.vector.map((e) => [toHex(e.device), e.seq]));
     const verdict = await store.putSnapshot(this.space, vector, blob, {
       quotaBytes: limits.quotaBytesPerSpace,
@@ -384,6 +430,41 @@ export class RelaySession implements HubMember {
     const code = SNAPSHOT_REFUSAL_CODES[verdict];
     metrics.snapshotRefused(code);
     this.#send({ type: "error", code, message: SNAPSHOT_REFUSAL_MESSAGES[verdict], fatal: false });
+  }
+
+  /** Refuses the rest of an upload (non-fatal `too-large`): its parts are dropped unread from now on. */
+  #refuseUpload(upload: SnapshotUpload, message: string): void {
+    this.#deps.uploadBudget?.release(upload.size);
+    upload.size = 0;
+    upload.chunks = [];
+    upload.refused = true;
+    this.#deps.metrics.snapshotRefused("too-large");
+    this.#send({ type: "error", code: "too-large", message, fatal: false });
+  }
+
+  /** Forgets an unfinished upload and frees what it held. */
+  #dropUpload(): void {
+    clearTimeout(this.#uploadTimer);
+    const upload = this.#upload;
+    this.#upload = undefined;
+    if (upload && !upload.refused) this.#deps.uploadBudget?.release(upload.size);
+  }
+
+  /**
+   * An upload whose next part does not come within the idle timeout is refused and its bytes freed:
+   * WebSocket pongs keep a connection open, and must not keep its half upload in memory as well.
+   */
+  #armUploadStall(): void {
+    clearTimeout(this.#uploadTimer);
+    this.#uploadTimer = unrefTimer(
+      setTimeout(() => {
+        const upload = this.#upload;
+        if (!upload || upload.refused) return;
+        this.#deps.metrics.refused("upload-stalled");
+        // Refused rather than forgotten: parts that still come are dropped unread, not a protocol error.
+        this.#refuseUpload(upload, "The snapshot upload stalled; its parts so far were dropped.");
+      }, this.#deps.limits.idleTimeoutMs),
+    );
   }
 
   async #onSnapshotGet(): Promise<void> {
@@ -488,6 +569,8 @@ export class RelaySession implements HubMember {
     this.#cleaned = true;
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#idleTimer);
+    this.#dropUpload();
+    this.#deps.spaceRates?.release(this.space);
     this.#deps.hub.leave(this);
     this.#deps.metrics.connectionClosed(this.space);
     this.#deps.log("session.closed", { space: this.space, device: this.#device });
@@ -499,18 +582,30 @@ const REFUSAL_MESSAGES = {
   gap: "This is not the device's next sequence number; upload the missing commits first.",
   chain: "prevHash does not match the stored previous commit of this device.",
   quota: "The space has reached its storage quota.",
+  "store-full": "The relay's storage is full; the commit was not stored.",
 } as const;
+
+// The store's refusal codes on the wire: a full relay is a `quota` refusal like a full space.
+const REFUSAL_WIRE_CODES = {
+  conflict: "conflict",
+  gap: "gap",
+  chain: "chain",
+  quota: "quota",
+  "store-full": "quota",
+} as const satisfies Record<string, ErrorCodeName>;
 
 const SNAPSHOT_REFUSAL_CODES = {
   stale: "stale-snapshot",
   gap: "gap",
   quota: "quota",
+  "store-full": "quota",
 } as const satisfies Record<string, ErrorCodeName>;
 
 const SNAPSHOT_REFUSAL_MESSAGES = {
   stale: "The stored snapshot is newer for some device; it was kept.",
   gap: "The snapshot's vector names commits the relay does not hold; upload them first.",
   quota: "The space has reached its storage quota; the snapshot was not stored.",
+  "store-full": "The relay's storage is full; the snapshot was not stored.",
 } as const;
 
 function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
@@ -522,6 +617,11 @@ function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
     at += c.length;
   }
   return out;
+}
+
+/** A connection's byte burst: a few of the largest frames at once, or two seconds at its rate. */
+function byteBurst(perSecond: number, limits: RelayLimits): number {
+  return Math.max(2 * perSecond, 4 * limits.maxFrameBytes);
 }
 
 function unrefTimer<T>(t: T): T {

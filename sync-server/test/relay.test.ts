@@ -212,7 +212,7 @@ describe("relay process: access, sync, limits", () => {
 
   it("keeps tokens and commit bytes out of /metrics", async () => {
     const text = await metricsText(relay);
-    expect(text).toContain("# TYPE shoal_connections gauge");
+    expect(text).toContain("# TYPE shoal_connections_open gauge");
     expect(text).not.toMatch(/shoal-token|[0-9a-f]{32}/);
   });
 });

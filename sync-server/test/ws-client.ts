@@ -20,15 +20,21 @@ export interface TestClient {
 }
 
 /**
- * Opens a WebSocket to `/sync/<space>` offering the token, and resolves once it is open.
+ * Opens a WebSocket to `/sync/<space>` offering the token, and resolves once it is open. `options`
+ * go to `ws` (e.g. `localAddress: "127.0.0.2"` to connect from another loopback address).
  *
  * @example
  * const a = await connect(relay.wsUrl, space, token);
  * a.send({ type: "hello", minVersion: 1, maxVersion: 1, device });
  * await a.next("welcome");
  */
-export async function connect(wsUrl: string, space: string, token: Uint8Array): Promise<TestClient> {
-  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token));
+export async function connect(
+  wsUrl: string,
+  space: string,
+  token: Uint8Array,
+  options?: WebSocket.ClientOptions,
+): Promise<TestClient> {
+  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token), options);
   const frames: Message[] = [];
   const listeners = new Set<() => void>();
   let closeInfo: { code: number; reason: string } | undefined;
@@ -86,8 +92,9 @@ export async function connectReady(
   space: string,
   token: Uint8Array,
   device: string,
+  options?: WebSocket.ClientOptions,
 ): Promise<TestClient> {
-  const c = await connect(wsUrl, space, token);
+  const c = await connect(wsUrl, space, token, options);
   c.send({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(device, 16) });
   await c.next("welcome");
   return c;

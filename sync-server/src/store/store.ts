@@ -65,8 +65,11 @@ export interface SnapshotOptions {
   quotaBytes?: number;
 }
 
-/** What `putSnapshot` did: stored, or why it kept the old snapshot. */
-export type SnapshotVerdict = "stored" | "stale" | "gap" | "quota";
+/**
+ * What `putSnapshot` did: stored, or why it kept the old snapshot. `"store-full"` comes only from
+ * `CappedStore` (the relay-wide byte cap), never from an adapter.
+ */
+export type SnapshotVerdict = "stored" | "stale" | "gap" | "quota" | "store-full";
 
 /** A stored snapshot: its version vector (device hex -> seq) and its opaque sealed bytes. */
 export interface StoredSnapshot {
@@ -93,8 +96,8 @@ export interface AppendOptions {
   quotaBytes: number;
 }
 
-/** Why a commit was refused. */
-export type RefusalCode = "conflict" | "gap" | "chain" | "quota";
+/** Why a commit was refused (`"store-full"`: the relay-wide byte cap of `CappedStore`). */
+export type RefusalCode = "conflict" | "gap" | "chain" | "quota" | "store-full";
 
 /** What `append` did. */
 export interface AppendResult {

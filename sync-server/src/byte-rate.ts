@@ -1,0 +1,35 @@
+/**
+ * A byte budget that refills at `perSecond` up to `burst` and may go into debt: `take(n)` always
+ * succeeds and answers how long the caller should stop reading so the sustained rate holds. Used to
+ * throttle by pausing a socket (TCP then pushes back on the sender) rather than by dropping or closing,
+ * so a fast honest uploader is slowed, never cut off.
+ *
+ * @example
+ * const rate = new ByteRate(4 << 20, 8 << 20);
+ * const waitMs = rate.take(frame.length);
+ * if (waitMs > 0) pauseReadingFor(waitMs);
+ */
+export class ByteRate {
+  readonly #perSecond: number;
+  readonly #burst: number;
+  readonly #now: () => number;
+  #tokens: number;
+  #last: number;
+
+  constructor(perSecond: number, burst: number, now: () => number = () => performance.now()) {
+    this.#perSecond = perSecond;
+    this.#burst = burst;
+    this.#now = now;
+    this.#tokens = burst;
+    this.#last = now();
+  }
+
+  /** Takes `bytes`; returns the milliseconds until the budget is no longer in debt (0: go on). */
+  take(bytes: number): number {
+    const now = this.#now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#perSecond);
+    this.#last = now;
+    this.#tokens -= bytes;
+    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.#perSecond) * 1000);
+  }
+}
