@@ -13,6 +13,7 @@ import {
 } from "../protocol/index.ts";
 import type { Dexie } from "dexie";
 import type { Commit, StoredCommit } from "../replica/commit.ts";
+import { assertSealable } from "../replica/sealed-size.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { decodeCommitPlaintext, encodeCommitPlaintext } from "./commit-codec.ts";
 
@@ -95,6 +96,8 @@ export class SpaceSealer {
   }
 
   async #seal(c: Commit, prev: Uint8Array | null): Promise<Uint8Array> {
+    // Only a commit stored by an older version can be this large; say so, and what gets it out.
+    assertSealable(this.space, c.changes, c.id);
     const device = fromHex(c.device, 16);
     const header: CommitHeader = {
       version: COMMIT_FORMAT_VERSION,
@@ -149,15 +152,13 @@ export class SpaceSealer {
   /** Keeps received sealed bytes, to forward them byte-identical later. */
   async keep(opened: readonly OpenedCommit[]): Promise<void> {
     if (opened.length === 0) return;
-    await this.#dexie
-      .table<SealedRow>("_sealed")
-      .bulkPut(
-        opened.map((o) => ({
-          space: this.space,
-          device: o.commit.device,
-          seq: o.commit.seq,
-          bytes: o.sealed,
-        })),
-      );
+    await this.#dexie.table<SealedRow>("_sealed").bulkPut(
+      opened.map((o) => ({
+        space: this.space,
+        device: o.commit.device,
+        seq: o.commit.seq,
+        bytes: o.sealed,
+      })),
+    );
   }
 }
