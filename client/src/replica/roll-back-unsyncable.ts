@@ -164,8 +164,15 @@ async function rebuild(
     await rows.delete(id);
     return { ...report, after: undefined };
   }
-  const gone = new Set(mine.flatMap((rc) => rc.changes.map((ch) => A.decodeChange(ch).hash)));
-  const keep = A.getAllChanges(replica.docOfRow(row)).filter((ch) => !gone.has(A.decodeChange(ch).hash));
+  const removedChanges = mine.flatMap((rc) => rc.changes);
+  const all = A.getAllChanges(replica.docOfRow(row));
+  // Automerge encodes a change the same way every time, so the removed ones are found by their bytes:
+  // decoding a 1 MB change only to learn its hash takes seconds. Should an encoding ever differ, by hash.
+  let keep = all.filter((ch) => !removedChanges.some((r) => sameBytes(r, ch)));
+  if (all.length - keep.length !== removedChanges.length) {
+    const gone = new Set(removedChanges.map((ch) => A.decodeChange(ch).hash));
+    keep = all.filter((ch) => !gone.has(A.decodeChange(ch).hash));
+  }
   const [doc] = A.applyChanges(A.init<unknown>({ actor: replica.actor }), keep);
   if (A.getMissingDeps(doc, []).length > 0) {
     throw new Error(`Internal: record ${id} keeps a change that depends on a removed one.`);
@@ -186,4 +193,10 @@ async function rebuild(
   const after = materialize(id, doc);
   await rows.put(after);
   return { ...report, after };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
