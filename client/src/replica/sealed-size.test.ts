@@ -134,10 +134,11 @@ describe("sealed commit size", () => {
     expect((err as Error).message).toMatch(/split it/);
     expect(await db.notes.count()).toBe(0);
     expect(await db.vector()).toEqual({});
-    // The same edit split in parts syncs, and the first commit still takes sequence 1.
-    const id = await db.notes.insert({ body: body.slice(0, 200_000) });
-    await db.notes.update(id, (d) => void ((d as { body: string }).body += body.slice(0, 100_000)));
+    // The same edit split in parts syncs (300,000 characters fit, as an insert and as an edit), and the
+    // first commit still takes sequence 1.
+    const id = await db.notes.insert({ body: body.slice(0, 300_000) });
+    await db.notes.update(id, (d) => void ((d as { body: string }).body += body.slice(0, 300_000)));
     expect((await db.vector())[db.privateSpace]).toEqual({ [db.deviceId]: 2 });
     await db.close();
-  });
+  }, 30_000);
 });

@@ -75,20 +75,37 @@ export function commitPlaintextBytes(changes: readonly SizedChange[]): number {
  * if (sealedCommitBytes(changes) > MAX_COMMIT_BYTES) split();
  */
 export function sealedCommitBytes(changes: readonly SizedChange[]): number {
-  return SEALED_COMMIT_OVERHEAD + NONCE_BYTES + paddedSize(commitPlaintextBytes(changes)) + TAG_BYTES;
+  return sealedBytesOfPlaintext(commitPlaintextBytes(changes));
+}
+
+/**
+ * The exact size of the sealed commit around a plaintext of `length` bytes.
+ *
+ * @example
+ * sealedBytesOfPlaintext(0); // 81 + 12 + 256 + 16 = 365
+ */
+export function sealedBytesOfPlaintext(length: number): number {
+  return SEALED_COMMIT_OVERHEAD + NONCE_BYTES + paddedSize(length) + TAG_BYTES;
 }
 
 /**
  * Throws `CommitTooLarge` when a commit of `space` with these changes could never be sealed into one
- * sealed commit (at most `MAX_COMMIT_BYTES`), naming `what` (a transaction, or a stored commit's id).
+ * sealed commit (at most `MAX_COMMIT_BYTES`): for a transaction, or for the stored commit `commitId`.
  */
-export function assertSealable(space: string, changes: readonly SizedChange[], what?: string): void {
+export function assertSealable(space: string, changes: readonly SizedChange[], commitId?: string): void {
   const bytes = sealedCommitBytes(changes);
-  if (bytes <= MAX_COMMIT_BYTES) return;
+  if (bytes > MAX_COMMIT_BYTES) throw commitTooLarge(space, bytes, commitId);
+}
+
+/**
+ * The `CommitTooLarge` for a commit of `space` that would seal to `bytes`: for a transaction (nothing
+ * saved, split it) or, given `commitId`, for a commit stored by an older version (the way out).
+ */
+export function commitTooLarge(space: string, bytes: number, commitId?: string): CommitTooLarge {
   const size = `${bytes.toLocaleString("en")} bytes sealed, over the ${MAX_COMMIT_BYTES.toLocaleString("en")} one commit may hold`;
-  throw new CommitTooLarge(
-    what
-      ? `Commit ${what} is too large to sync (${size}); it was made by an older version and blocks this device's uploads in its space: call db.rollBackUnsyncable() to remove it and get its records' values back.`
+  return new CommitTooLarge(
+    commitId
+      ? `Commit ${commitId} is too large to sync (${size}); it was made by an older version and blocks this device's uploads in its space: call db.rollBackUnsyncable() to remove it and get its records' values back.`
       : `This transaction is too large to sync (${size} in space ${space}). Nothing was saved: split it into smaller transactions (fewer records each, or a long text saved in parts).`,
     { space, bytes, limit: MAX_COMMIT_BYTES },
   );
