@@ -155,13 +155,15 @@ export class SpaceSealer {
   /** Keeps received sealed bytes, to forward them byte-identical later. */
   async keep(opened: readonly OpenedCommit[]): Promise<void> {
     if (opened.length === 0) return;
-    await this.#dexie.table<SealedRow>("_sealed").bulkPut(
-      opened.map((o) => ({
-        space: this.space,
-        device: o.commit.device,
-        seq: o.commit.seq,
-        bytes: o.sealed,
-      })),
-    );
+    await this.#dexie
+      .table<SealedRow>("_sealed")
+      .bulkPut(
+        opened.map((o) => ({
+          space: this.space,
+          device: o.commit.device,
+          seq: o.commit.seq,
+          bytes: o.sealed,
+        })),
+      );
   }
 }
