@@ -16,6 +16,7 @@ import { Replica, WriteAborted } from "./replica/replica.ts";
 import type { SpaceRow } from "./replica/stored-rows.ts";
 import { Transaction, type InsertOptions } from "./replica/transaction.ts";
 import type { Row } from "./replica/materialize.ts";
+import { rollBackUnsyncable, type UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";
 import type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
 import { NotFound } from "./errors.ts";
 import { ValueStore } from "./live/value-store.ts";
@@ -378,6 +379,23 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
     const row = await joinSpace(this.replica, link);
     this.#knownSpaces.add(row.id);
     return { id: row.id, name: row.name, private: row.private };
+  }
+
+  /**
+   * The way out for a commit too large to sync (`CommitTooLarge` in `db.status.lastError`), which only
+   * an older version could store: it blocks this device's uploads in its space. Removes this device's
+   * unsyncable commits and later ones that built on the same records (none ever left this device),
+   * rebuilds those records without them, keeps and renumbers the other later commits, and returns per
+   * space what it did, with each affected record's `before` value (what the user last saw) so the app
+   * can save it again in parts. Sync then uploads the kept commits. Resolves `[]` when nothing is stuck.
+   *
+   * @example
+   * for (const r of await db.rollBackUnsyncable())
+   *   for (const rec of r.records) if (rec.before) offerToSaveInParts(rec.collection, rec.before);
+   */
+  rollBackUnsyncable(space?: SpaceId | { readonly id: SpaceId }): Promise<UnsyncableRollback[]> {
+    this.replica.assertOpen();
+    return rollBackUnsyncable(this.replica, typeof space === "object" ? space.id : space);
   }
 
   /** Where a commit is durably stored: on this device, and acknowledged by the relay or not. */

@@ -40,6 +40,31 @@ export class QuotaExceeded extends ShoalError {
   }
 }
 
+/**
+ * A transaction (or a commit made by an older version) would seal to more bytes than one sealed commit
+ * may hold (`MAX_COMMIT_BYTES`), so it could never sync. At commit time nothing was written and no
+ * sequence number was taken: split the edit into smaller transactions. A commit already stored that is
+ * this large blocks its device's uploads in its space until `db.rollBackUnsyncable()` removes it.
+ *
+ * @example
+ * try { await db.notes.update(id, (d) => void (d.body = text)); }
+ * catch (e) { if (e instanceof CommitTooLarge) alert("Too long to sync: save it in parts."); else throw e; }
+ */
+export class CommitTooLarge extends ShoalError {
+  /** The space whose commit is too large. */
+  readonly space: string;
+  /** Exact size in bytes of the sealed commit it would make. */
+  readonly bytes: number;
+  /** The most a sealed commit may hold, in bytes. */
+  readonly limit: number;
+  constructor(message: string, details: { space: string; bytes: number; limit: number }) {
+    super("CommitTooLarge", message);
+    this.space = details.space;
+    this.bytes = details.bytes;
+    this.limit = details.limit;
+  }
+}
+
 /** A record, space or commit that was asked for does not exist (or was deleted). */
 export class NotFound extends ShoalError {
   constructor(message: string) {

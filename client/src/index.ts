@@ -32,6 +32,7 @@ export type { ApplyReport } from "./replica/apply-remote.ts";
 export type { HistoryEntry } from "./replica/commit-log.ts";
 export { Query, WhereClause } from "./replica/query.ts";
 export type { InsertOptions, SpaceRef } from "./replica/transaction.ts";
+export type { RolledBackRecord, UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";
 export type { Observable, Subscription } from "./live/observable.ts";
 export { live } from "./live/observable.ts";
 export { uuidv7 } from "./ids.ts";

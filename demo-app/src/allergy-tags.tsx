@@ -2,6 +2,7 @@ import type { RecordId } from "@shoal/client";
 import { useId, useState, type FormEvent } from "react";
 import { COMMON_ALLERGIES } from "./clinic-data.ts";
 import type { ClinicDatabase } from "./db.ts";
+import { asTextList } from "./safe-values.ts";
 
 /**
  * Allergies as tags. Adding pushes onto the list and removing splices one entry out, rather than
@@ -18,12 +19,15 @@ export function AllergyTags({ db, id, tags }: { db: ClinicDatabase; id: RecordId
     setInput("");
     if (tags.includes(tag)) return;
     await db.patients.update(id, (p) => {
+      // Another device may have left something other than a list here: make it one again.
+      if (!Array.isArray(p.tags)) p.tags = asTextList(p.tags);
       if (!p.tags.includes(tag)) p.tags.push(tag);
     });
   }
 
   async function remove(tag: string) {
     await db.patients.update(id, (p) => {
+      if (!Array.isArray(p.tags)) p.tags = asTextList(p.tags);
       const at = p.tags.indexOf(tag);
       if (at >= 0) p.tags.splice(at, 1);
     });

@@ -4,6 +4,7 @@ import { AppHeader } from "./app-header.tsx";
 import { BundleActions } from "./bundle-actions.tsx";
 import type { ClinicDatabase } from "./db.ts";
 import { DevtoolsPanel } from "./devtools-panel.tsx";
+import { ErrorBoundary } from "./error-boundary.tsx";
 import { FirstRun } from "./first-run.tsx";
 import { InviteDialog } from "./invite-dialog.tsx";
 import { loadActiveClinic, loadDeviceName, saveActiveClinic, saveDeviceName } from "./local-settings.ts";
@@ -64,13 +65,22 @@ export function App({ db }: { db: ClinicDatabase }) {
       />
       <div className="workspace">
         <main className="content">
-          {route.page === "patient" ? (
-            <PatientPage db={db} clinicId={clinic.id} deviceName={deviceName} id={route.id} />
-          ) : (
-            <PatientListPage db={db} clinicId={clinic.id} seeder={seeder} />
-          )}
+          <ErrorBoundary
+            key={`${clinic.id}/${route.page === "patient" ? route.id : ""}`}
+            what={route.page === "patient" ? "this patient" : "the patient list"}
+          >
+            {route.page === "patient" ? (
+              <PatientPage db={db} clinicId={clinic.id} deviceName={deviceName} id={route.id} />
+            ) : (
+              <PatientListPage db={db} clinicId={clinic.id} seeder={seeder} />
+            )}
+          </ErrorBoundary>
         </main>
-        {devtools && <DevtoolsPanel db={db} onClose={() => setDevtools(false)} />}
+        {devtools && (
+          <ErrorBoundary what="the devtools">
+            <DevtoolsPanel db={db} onClose={() => setDevtools(false)} />
+          </ErrorBoundary>
+        )}
       </div>
       <StatusBar db={db} clinicId={clinic.id} clinicName={clinic.name} seeder={seeder} />
       {inviting && <InviteDialog db={db} clinic={clinic} onClose={() => setInviting(false)} />}

@@ -2,7 +2,8 @@ import type { CommitId, HistoryEntry, RecordId, RowOf } from "@shoal/client";
 import { useLiveQuery } from "@shoal/client/react";
 import { useEffect, useState } from "react";
 import type { ClinicDatabase, Patient } from "./db.ts";
-import { formatDateTime } from "./format.ts";
+import { ClaimedTime } from "./claimed-time.tsx";
+import { asText, asTextList } from "./safe-values.ts";
 import { useMemberNames } from "./use-member-names.ts";
 
 /** Fields shown in a past version, in this order; `terms` and `clinic` are bookkeeping. */
@@ -18,10 +19,10 @@ const SHOWN: readonly (keyof Patient)[] = [
 ];
 const HIDDEN_PATHS = new Set(["terms", "clinic"]);
 
+/** A field's value as text, whatever JSON another device put there. */
 function show(value: unknown): string {
-  if (Array.isArray(value)) return value.length ? value.join(", ") : "—";
-  if (value === undefined || value === null || value === "") return "—";
-  return String(value);
+  if (Array.isArray(value)) return asTextList(value).join(", ") || "—";
+  return asText(value) || "—";
 }
 
 /**
@@ -68,7 +69,7 @@ export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId:
                   {e.op === "insert" ? "Created" : e.op === "delete" ? "Deleted" : "Edited"}
                 </span>
                 <span className="audit-who">{who(e)}</span>
-                <time dateTime={new Date(e.at).toISOString()}>{formatDateTime(e.at)}</time>
+                <ClaimedTime at={e.at} />
                 <span className="audit-fields">{e.op === "update" ? fields.join(", ") : ""}</span>
               </button>
             </li>

@@ -65,7 +65,7 @@ export function ClinicalNote({ db, id, value }: { db: ClinicalDatabaseLike; id: 
     let merged = local;
     try {
       await db.patients.update(id, (p) => {
-        merged = rebaseText(from, local, p.notes ?? "");
+        merged = rebaseText(from, local, typeof p.notes === "string" ? p.notes : "");
         p.notes = merged;
       });
     } catch (cause) {

@@ -1,6 +1,7 @@
 import type { VersionVector } from "@shoal/client";
 import { useLiveQuery } from "@shoal/client/react";
 import type { ClinicDatabase } from "./db.ts";
+import { ClaimedTime } from "./claimed-time.tsx";
 import { formatBytes, formatTime } from "./format.ts";
 import { useSyncStatus } from "./use-sync-status.ts";
 
@@ -105,7 +106,9 @@ export function DevtoolsPanel({ db, onClose }: { db: ClinicDatabase; onClose(): 
                       {c.device.slice(0, 6)}…#{c.id.split(".").at(-1)}
                     </code>
                   </td>
-                  <td>{formatTime(c.at)}</td>
+                  <td>
+                    <ClaimedTime at={c.at} style="time" />
+                  </td>
                   <td>{c.records}</td>
                   <td>{formatBytes(c.bytes)}</td>
                 </tr>

@@ -2,8 +2,13 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./app.tsx";
 import { openClinicDatabase } from "./db.ts";
+import { ErrorBoundary } from "./error-boundary.tsx";
 import { relayUrlForPage } from "./relay-url.ts";
+import { takeInvitation } from "./use-route.ts";
 import "./styles.css";
+
+// First of all: an invitation's key leaves the address bar before anything can fail.
+takeInvitation();
 
 const container = document.getElementById("root");
 if (!container) throw new Error("index.html has no #root element");
@@ -16,7 +21,9 @@ try {
   db.sync({ relay: relayUrlForPage() });
   root.render(
     <StrictMode>
-      <App db={db} />
+      <ErrorBoundary what="the app">
+        <App db={db} />
+      </ErrorBoundary>
     </StrictMode>,
   );
 } catch (error) {

@@ -6,8 +6,10 @@ import { AuditPanel } from "./audit-panel.tsx";
 import { ClinicalNote } from "./clinical-note.tsx";
 import type { ClinicDatabase } from "./db.ts";
 import { DurabilityBadge } from "./durability-badge.tsx";
+import { ErrorBoundary } from "./error-boundary.tsx";
 import { ageInYears } from "./format.ts";
 import { PatientEditor } from "./patient-editor.tsx";
+import { safePatient } from "./safe-values.ts";
 import { VisitsPanel } from "./visits-panel.tsx";
 
 interface Props {
@@ -20,7 +22,10 @@ interface Props {
 /** One patient: demographics, allergies, the collaborative note, visits and the audit trail. */
 export function PatientPage({ db, clinicId, deviceName, id }: Props) {
   // `null` once the query answered that there is no such row (deleted here or elsewhere).
-  const patient = useLiveQuery(async () => (await db.patients.get(id)) ?? null, [db, id]);
+  const patient = useLiveQuery(async () => {
+    const row = await db.patients.get(id);
+    return row ? safePatient(row) : null;
+  }, [db, id]);
   const [editing, setEditing] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [deleteError, setDeleteError] = useState<string | null>(null);
@@ -108,19 +113,27 @@ export function PatientPage({ db, clinicId, deviceName, id }: Props) {
         </section>
         <section className="card" aria-labelledby="allergies-heading">
           <h2 id="allergies-heading">Allergies</h2>
-          <AllergyTags db={db} id={recordId} tags={patient.tags} />
+          <ErrorBoundary what="the allergies">
+            <AllergyTags db={db} id={recordId} tags={patient.tags} />
+          </ErrorBoundary>
         </section>
         <section className="card wide" aria-labelledby="note-heading">
           <h2 id="note-heading">Clinical note</h2>
-          <ClinicalNote key={recordId} db={db} id={recordId} value={patient.notes} />
+          <ErrorBoundary what="the clinical note">
+            <ClinicalNote key={recordId} db={db} id={recordId} value={patient.notes} />
+          </ErrorBoundary>
         </section>
         <section className="card wide" aria-labelledby="visits-heading">
           <h2 id="visits-heading">Visits</h2>
-          <VisitsPanel db={db} clinicId={clinicId} patientId={recordId} deviceName={deviceName} />
+          <ErrorBoundary what="the visits">
+            <VisitsPanel db={db} clinicId={clinicId} patientId={recordId} deviceName={deviceName} />
+          </ErrorBoundary>
         </section>
         <section className="card wide" aria-labelledby="audit-heading">
           <h2 id="audit-heading">Audit trail</h2>
-          <AuditPanel db={db} clinicId={clinicId} id={recordId} />
+          <ErrorBoundary what="the audit trail">
+            <AuditPanel db={db} clinicId={clinicId} id={recordId} />
+          </ErrorBoundary>
         </section>
       </div>
       {editing && (

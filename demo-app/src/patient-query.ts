@@ -1,5 +1,6 @@
 import type { RowOf } from "@shoal/client";
 import type { ClinicDatabase, Patient } from "./db.ts";
+import { safePatient } from "./safe-values.ts";
 
 /** What the list is narrowed by. Empty strings mean "any". */
 export interface PatientFilter {
@@ -21,7 +22,8 @@ const byName = (a: RowOf<Patient>, b: RowOf<Patient>) =>
  * Runs the list's query on the most selective index for the filter and narrows the rest in memory:
  * search words by prefix on `*terms`, an allergy on `*tags`, a ward on `[clinic+ward]`, and otherwise
  * the clinic's patients in name order on `[clinic+name]`, of which only `limit` rows are read.
- * Called inside a live query, so it re-runs when a commit touches what it read.
+ * Called inside a live query, so it re-runs when a commit touches what it read. Rows come back through
+ * `safePatient`: another device may have written any JSON in any field.
  */
 export async function queryPatients(
   db: ClinicDatabase,
@@ -50,8 +52,8 @@ export async function queryPatients(
       db.patients.where("[clinic+name]").between([clinic, ""], [clinic, "\uffff"]).limit(limit).toArray(),
       db.patients.where("clinic").equals(clinic).count(),
     ]);
-    return { rows, total };
+    return { rows: rows.map(safePatient), total };
   }
-  const all = candidates.filter(matches).sort(byName);
+  const all = candidates.map(safePatient).filter(matches).sort(byName);
   return { rows: all.slice(0, limit), total: all.length };
 }

@@ -3,14 +3,31 @@ import { useEffect, useState } from "react";
 /** What the page shows: the list, one patient, or an invitation to accept. */
 export type Route = { page: "list" } | { page: "patient"; id: string } | { page: "join"; link: string };
 
+/** The invitation link the page was opened with, held in memory only (see `takeInvitation`). */
+let invitation: string | null = null;
+
+/**
+ * Moves an invitation link (`#join=<space>.<key>...`) out of the address bar into memory, at once: its
+ * fragment carries the clinic key, which must not stay in the address bar, the history or a bookmark
+ * whatever happens next (a failed join included). Replacing the history entry removes it from both.
+ * Called before the database opens, and again on every fragment change (a link pasted into the
+ * address bar of an open app).
+ */
+export function takeInvitation(): void {
+  if (!window.location.hash.startsWith("#join=")) return;
+  invitation = window.location.href;
+  history.replaceState(null, "", `${window.location.pathname}${window.location.search}#/`);
+}
+
 /**
  * Reads the route from the URL fragment. The fragment keeps routing on the client (the relay serves
  * one index.html) and is where invitation links carry the clinic key (`#join=...`), which browsers never
- * send to a server.
+ * send to a server; such a link is taken out of the address bar first and routed to from memory.
  */
 export function parseRoute(location: Location = window.location): Route {
+  takeInvitation();
+  if (invitation) return { page: "join", link: invitation };
   const hash = location.hash;
-  if (hash.startsWith("#join=")) return { page: "join", link: location.href };
   const patient = /^#\/patients\/([^/?#]+)$/.exec(hash);
   if (patient?.[1]) return { page: "patient", id: decodeURIComponent(patient[1]) };
   return { page: "list" };
@@ -32,8 +49,9 @@ export function patientHref(id: string): string {
   return `#/patients/${encodeURIComponent(id)}`;
 }
 
-/** Goes to the list, replacing an invitation fragment so the key does not linger in history. */
+/** Forgets the invitation (joined, or given up) and goes to the list. */
 export function leaveInvitation(): void {
+  invitation = null;
   history.replaceState(null, "", `${location.pathname}#/`);
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }

@@ -3,6 +3,7 @@ import { useLiveQuery } from "@shoal/client/react";
 import { useId, useState, type FormEvent } from "react";
 import { VISIT_REASONS } from "./clinic-data.ts";
 import type { ClinicDatabase } from "./db.ts";
+import { safeVisit } from "./safe-values.ts";
 
 function today(): string {
   const d = new Date();
@@ -20,7 +21,12 @@ interface Props {
 export function VisitsPanel({ db, clinicId, patientId, deviceName }: Props) {
   const visits = useLiveQuery(
     () =>
-      db.visits.where("[patientId+date]").between([patientId, ""], [patientId, "\uffff"]).reverse().toArray(),
+      db.visits
+        .where("[patientId+date]")
+        .between([patientId, ""], [patientId, "\uffff"])
+        .reverse()
+        .toArray()
+        .then((rows) => rows.map(safeVisit)),
     [db, patientId],
   );
   const [date, setDate] = useState(today);

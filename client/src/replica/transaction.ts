@@ -8,6 +8,7 @@ import { makeDraft, toAutomerge } from "./draft.ts";
 import { buildFromCreation, creationOf, creationRow, type Creation } from "./creation.ts";
 import type { PreparedCommit, PreparedEntry } from "./prepared.ts";
 import type { Replica } from "./replica.ts";
+import { assertSealable, type SizedChange } from "./sealed-size.ts";
 
 interface Working {
   id: RecordId;
@@ -22,12 +23,6 @@ interface Working {
   op: "insert" | "update" | "delete";
   paths: Set<string>;
 }
-
-/**
- * Largest commit plaintext that still seals into one protocol frame (1 MiB - 4 KiB of sealed commit,
- * padded to 64 KiB multiples), with room for encoding overhead.
- */
-export const MAX_SYNCABLE_COMMIT_BYTES = 900 * 1024;
 
 /** Where an insert goes: a space id or an object with one (as `createSpace` returns). */
 export type SpaceRef = SpaceId | { readonly id: SpaceId };
@@ -190,23 +185,22 @@ export class Transaction {
       w,
       changes: !w.doc ? [] : w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc),
     }));
-    // A commit travels sealed in one frame: refuse one that could never sync, before anything is published.
-    const sizes = new Map<SpaceId, number>();
+    // A commit travels sealed in one frame: refuse one that could never be sealed, by its exact sealed
+    // size, before anything is published or a sequence number is taken.
+    const bySpaceSize = new Map<SpaceId, SizedChange[]>();
     for (const { w, changes } of all) {
-      const created = w.create ? JSON.stringify(w.create).length : 0;
-      const bytes = changes.reduce(
-        (n, c) => n + c.length + 4,
-        64 + created + w.collection.length + 16 * w.paths.size,
-      );
-      sizes.set(w.space, (sizes.get(w.space) ?? 0) + bytes);
+      if (changes.length === 0 && !w.create) continue;
+      const sized: SizedChange = {
+        collection: w.collection,
+        paths: w.op === "delete" ? [] : [...w.paths],
+        changes,
+        ...(w.create ? { create: w.create } : {}),
+      };
+      const list = bySpaceSize.get(w.space);
+      if (list) list.push(sized);
+      else bySpaceSize.set(w.space, [sized]);
     }
-    for (const bytes of sizes.values()) {
-      if (bytes > MAX_SYNCABLE_COMMIT_BYTES) {
-        throw new ValidationError(
-          `This transaction is too large to sync (${Math.ceil(bytes / 1024)} KiB; at most ${MAX_SYNCABLE_COMMIT_BYTES / 1024} KiB per space): split it into smaller transactions.`,
-        );
-      }
-    }
+    for (const [space, sized] of bySpaceSize) assertSealable(space, sized);
     for (const { w, changes } of all) {
       if (changes.length === 0 && !w.create) continue;
       const cache = this.#replica.cache;

@@ -3,6 +3,7 @@ import { openCommit, sealCommit, sha256 } from "../crypto/seal.ts";
 import { DecryptError, ValidationError } from "../errors.ts";
 import {
   COMMIT_FORMAT_VERSION,
+  MAX_COMMIT_BYTES,
   bytesEqual,
   decodeSealedCommit,
   encodeCommitHeader,
@@ -13,6 +14,7 @@ import {
 } from "../protocol/index.ts";
 import type { Dexie } from "dexie";
 import type { Commit, StoredCommit } from "../replica/commit.ts";
+import { commitTooLarge, sealedBytesOfPlaintext } from "../replica/sealed-size.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { decodeCommitPlaintext, encodeCommitPlaintext } from "./commit-codec.ts";
 
@@ -109,7 +111,11 @@ export class SpaceSealer {
       deriveCommitKey(this.#key, device, CURRENT_EPOCH),
       deriveNonceKey(this.#key, device, CURRENT_EPOCH),
     ]);
-    const body = await sealCommit(key, aad, encodeCommitPlaintext(c), nonceKey);
+    const plaintext = encodeCommitPlaintext(c);
+    // Only a commit stored by an older version can be this large; say so, and what gets it out.
+    const size = sealedBytesOfPlaintext(plaintext.length);
+    if (size > MAX_COMMIT_BYTES) throw commitTooLarge(this.space, size, c.id);
+    const body = await sealCommit(key, aad, plaintext, nonceKey);
     return encodeSealedCommit(header, body);
   }
 
