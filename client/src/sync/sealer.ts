@@ -15,6 +15,7 @@ import type { Dexie } from "dexie";
 import type { Commit, StoredCommit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { decodeCommitPlaintext, encodeCommitPlaintext } from "./commit-codec.ts";
+import { integrityLogOf, type IntegrityLog, type IntegritySource } from "./integrity.ts";
 
 /** A row of `_sealed`. */
 interface SealedRow {
@@ -22,6 +23,13 @@ interface SealedRow {
   device: DeviceId;
   seq: number;
   bytes: Uint8Array;
+  /** Where these bytes came from (absent in rows kept by older versions). */
+  source?: IntegritySource;
+}
+
+/** The hex SHA-256 of sealed bytes, as the integrity report shows it. */
+async function hashOf(bytes: Uint8Array): Promise<string> {
+  return toHex(await sha256(bytes));
 }
 
 /** A received sealed commit, opened and checked. */
@@ -45,9 +53,12 @@ export class SpaceSealer {
   readonly #spaceBytes: Uint8Array;
   readonly #key: Uint8Array;
   readonly #dexie: Dexie;
+  /** Where this database's integrity findings go (`db.integrity`). */
+  readonly integrity: IntegrityLog;
 
   constructor(dexie: Dexie, space: SpaceId, key: Uint8Array) {
     this.#dexie = dexie;
+    this.integrity = integrityLogOf(dexie);
     this.space = space;
     this.#spaceBytes = fromHex(space, 16);
     this.#key = key;
@@ -85,7 +96,7 @@ export class SpaceSealer {
       let bytes = bySeq.get(c.seq);
       if (!bytes) {
         bytes = await this.#seal(c, prev);
-        fresh.push({ space: this.space, device, seq: c.seq, bytes });
+        fresh.push({ space: this.space, device, seq: c.seq, bytes, source: "tab" });
       }
       out.push(bytes);
       prev = bytes;
@@ -116,9 +127,10 @@ export class SpaceSealer {
   /**
    * Opens a sealed commit received from the relay or a peer: routing header, space, then the AES-GCM
    * tag (which covers the header), then the plaintext; then the chain hash against the previous commit
-   * of the device when this replica holds it (or `earlier` gives it, from the same batch). Throws `ProtocolError` (malformed), `DecryptError`
-   * (wrong key, altered bytes, broken chain) or `ValidationError` (bad plaintext). Never returns
-   * unauthenticated data.
+   * of the device when this replica holds it (or `earlier` gives it, from the same batch). The nonce
+   * must be the synthetic one, so a commit has one encoding only. Throws `ProtocolError` (malformed),
+   * `DecryptError` (wrong key, altered bytes, another nonce, broken chain) or `ValidationError` (bad
+   * plaintext). Never returns unauthenticated data.
    */
   async open(
     bytes: Uint8Array,
@@ -129,8 +141,11 @@ export class SpaceSealer {
       throw new DecryptError(`A commit for another space arrived on the connection of space ${this.space}.`);
     }
     const device = toHex(header.device) as DeviceId;
-    const key = await deriveCommitKey(this.#key, header.device, header.epoch);
-    const plaintext = await openCommit(key, headerBytes, body);
+    const [key, nonceKey] = await Promise.all([
+      deriveCommitKey(this.#key, header.device, header.epoch),
+      deriveNonceKey(this.#key, header.device, header.epoch),
+    ]);
+    const plaintext = await openCommit(key, headerBytes, body, nonceKey);
     const commit = decodeCommitPlaintext(plaintext, { space: this.space, device, seq: header.seq });
     const prevBytes =
       header.seq === 1
@@ -146,18 +161,127 @@ export class SpaceSealer {
     return { commit, sealed: bytes.slice() };
   }
 
-  /** Keeps received sealed bytes, to forward them byte-identical later. */
-  async keep(opened: readonly OpenedCommit[]): Promise<void> {
+  /**
+   * Sorts opened commits before they are applied: a commit this replica already holds (kept sealed, or
+   * in its log) is a duplicate only if its sealed bytes are identical; a different commit for a held
+   * (device, seq) is equivocation: the first stays, the other is left out and reported. A commit kept
+   * aside earlier without its predecessor (so its chain hash was never checked) is checked now that the
+   * predecessor is here; one that does not follow it is dropped (it is fetched again) and reported.
+   * Returns the commits to apply.
+   */
+  async screen(opened: readonly OpenedCommit[], source: IntegritySource): Promise<OpenedCommit[]> {
+    if (opened.length === 0) return [];
+    const sealedT = this.#dexie.table<SealedRow>("_sealed");
+    const have = await sealedT.bulkGet(opened.map((o) => [this.space, o.commit.device, o.commit.seq]));
+    const vectors = await this.#dexie
+      .table<{ seq: number }>("_vectors")
+      .bulkGet([...new Set(opened.map((o) => o.commit.device))].map((d) => [this.space, d]));
+    const held = new Map<string, number>();
+    [...new Set(opened.map((o) => o.commit.device))].forEach((d, i) => held.set(d, vectors[i]?.seq ?? 0));
+    const inBatch = new Map(opened.map((o) => [`${o.commit.device}.${o.commit.seq}`, o]));
+    const out: OpenedCommit[] = [];
+    for (const [i, o] of opened.entries()) {
+      const { device, seq } = o.commit;
+      let kept: { bytes: Uint8Array; source: IntegritySource } | undefined = have[i]
+        ? { bytes: have[i]!.bytes, source: have[i]!.source ?? "tab" }
+        : undefined;
+      if (!kept && seq <= (held.get(device) ?? 0)) {
+        // Held in the log but never sealed here (an older snapshot, a direct applyCommits): sealing is
+        // deterministic, so sealing it again gives the one encoding it has.
+        try {
+          kept = { bytes: (await this.sealedRange(device, seq, seq))[0]!, source: "tab" };
+        } catch {
+          kept = undefined;
+        }
+      }
+      if (kept && !bytesEqual(kept.bytes, o.sealed)) {
+        await this.#equivocation(device, seq, kept, o.sealed, source);
+        continue;
+      }
+      out.push(o);
+    }
+    for (const o of out) {
+      const { device, seq } = o.commit;
+      if (seq < (held.get(device) ?? 0)) continue;
+      const later = inBatch.get(`${device}.${seq + 1}`);
+      const parked = later ? undefined : await sealedT.get([this.space, device, seq + 1]);
+      const next = later?.sealed ?? parked?.bytes;
+      if (!next) continue;
+      const { header } = decodeSealedCommit(next);
+      if (bytesEqual(header.prevHash, await sha256(o.sealed))) continue;
+      // The commit after this one arrived first and was kept aside unchecked: it does not follow.
+      const id = `${this.space}.${device}.${seq + 1}`;
+      if (later) out.splice(out.indexOf(later), 1);
+      else {
+        await this.#dexie.transaction("rw", [sealedT, this.#dexie.table("_pending")], async () => {
+          await sealedT.delete([this.space, device, seq + 1]);
+          await this.#dexie.table("_pending").delete(id);
+        });
+      }
+      this.integrity.report({
+        kind: "broken-chain",
+        space: this.space,
+        device,
+        seq: seq + 1,
+        kept: { hash: await hashOf(o.sealed), source },
+        refused: { hash: await hashOf(next), source: later ? source : (parked?.source ?? "tab") },
+        message: `Commit ${id} does not follow commit ${seq} of its device (chain hash): it was dropped and will be fetched again.`,
+      });
+    }
+    return out;
+  }
+
+  async #equivocation(
+    device: DeviceId,
+    seq: number,
+    kept: { bytes: Uint8Array; source: IntegritySource },
+    other: Uint8Array,
+    source: IntegritySource,
+  ): Promise<void> {
+    this.integrity.report({
+      kind: "equivocation",
+      space: this.space,
+      device,
+      seq,
+      kept: { hash: await hashOf(kept.bytes), source: kept.source },
+      refused: { hash: await hashOf(other), source },
+      message: `Two different commits ${seq} of device ${device} in space ${this.space} (from ${kept.source} and ${source}): the first is kept, the other refused.`,
+    });
+  }
+
+  /**
+   * Keeps received sealed bytes, to forward them byte-identical later. Never replaces kept bytes: a
+   * different commit for a kept (device, seq) is reported as equivocation and dropped.
+   */
+  async keep(opened: readonly OpenedCommit[], source: IntegritySource): Promise<void> {
     if (opened.length === 0) return;
-    await this.#dexie
-      .table<SealedRow>("_sealed")
-      .bulkPut(
-        opened.map((o) => ({
-          space: this.space,
-          device: o.commit.device,
-          seq: o.commit.seq,
-          bytes: o.sealed,
-        })),
+    const sealedT = this.#dexie.table<SealedRow>("_sealed");
+    const clashes = await this.#dexie.transaction("rw", sealedT, async () => {
+      const have = await sealedT.bulkGet(opened.map((o) => [this.space, o.commit.device, o.commit.seq]));
+      const fresh: SealedRow[] = [];
+      const clash: { o: OpenedCommit; kept: SealedRow }[] = [];
+      opened.forEach((o, i) => {
+        const row = have[i];
+        if (!row)
+          fresh.push({
+            space: this.space,
+            device: o.commit.device,
+            seq: o.commit.seq,
+            bytes: o.sealed,
+            source,
+          });
+        else if (!bytesEqual(row.bytes, o.sealed)) clash.push({ o, kept: row });
+      });
+      await sealedT.bulkPut(fresh);
+      return clash;
+    });
+    for (const { o, kept } of clashes)
+      await this.#equivocation(
+        o.commit.device,
+        o.commit.seq,
+        { bytes: kept.bytes, source: kept.source ?? "tab" },
+        o.sealed,
+        source,
       );
   }
 }

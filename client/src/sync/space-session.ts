@@ -20,6 +20,9 @@ import { asStorageError } from "../replica/quota.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-exchange.ts";
 import { believableEntries } from "./believable-entries.ts";
+import { sourceOfTransport, type IntegritySource } from "./integrity.ts";
+import type { MissingCommits, StuckCommit } from "./sync-status.ts";
+import { sha256 } from "../crypto/seal.ts";
 
 export type { SnapshotPolicy } from "./snapshot-exchange.ts";
 
@@ -64,6 +67,8 @@ export interface SessionHooks {
   acked(): void;
   /** The relay stored a snapshot this session published. */
   snapshotStored?(): void;
+  /** Commits this session knows of and lacks, or cannot get the relay to take (each call: the whole list). */
+  blocked?(missing: readonly MissingCommits[], stuck: readonly StuckCommit[]): void;
 }
 
 /** Reconnect delays: `baseMs` doubling per failed attempt up to `maxMs`, with jitter. */
@@ -103,6 +108,8 @@ export class SpaceSession {
   readonly #hooks: SessionHooks;
   readonly #backoff: Backoff;
   readonly #snapshots: SnapshotExchange;
+  /** What this session's commits count as in the integrity report. */
+  readonly #source: IntegritySource;
   #conn: TransportConnection | null = null;
   #welcomed = false;
   #stopped = false;
@@ -119,10 +126,19 @@ export class SpaceSession {
   #inflight: { device: string; seq: number; bytes: number }[] = [];
   #pulling = false;
   /**
-   * Per device: the highest sequence refused on this connection's space because it could not be opened
-   * (forged or corrupt). Pulls ask past it, or the relay would send the same commit forever.
+   * Per device: the highest sequence given up on because the relay served the same unopenable bytes
+   * twice (bad at its source). Pulls ask past it, or the relay would send the same commit forever.
+   * Cleared on every welcome: the relay may hold a replacement by then.
    */
   readonly #refused = new Map<string, number>();
+  /** Damaged downloads by `device.seq`: the hash of the last bytes served, and whether given up on. */
+  readonly #damaged = new Map<string, { hash: string; bad: boolean }>();
+  /** Some commit of the current pull did not open: pull again (with backoff) instead of saying synced. */
+  #refetch = false;
+  #refetchTimer: ReturnType<typeof setTimeout> | null = null;
+  #refetchAttempt = 0;
+  /** Own commits the relay keeps refusing, by device hex. */
+  readonly #stuck = new Map<string, StuckCommit>();
   #work: Promise<void> = Promise.resolve();
   /** Bumped on every connect, so work queued for an old connection does not act on a new one. */
   #epoch = 0;
@@ -150,6 +166,7 @@ export class SpaceSession {
     this.#replica = opts.replica;
     this.#sealer = opts.sealer;
     this.#transport = opts.transport;
+    this.#source = sourceOfTransport(opts.transport.kind);
     this.#token = opts.token;
     this.#hooks = opts.hooks;
   }
@@ -167,6 +184,8 @@ export class SpaceSession {
     this.#timer = null;
     if (this.#drainTimer) clearTimeout(this.#drainTimer);
     this.#drainTimer = null;
+    if (this.#refetchTimer) clearTimeout(this.#refetchTimer);
+    this.#refetchTimer = null;
     this.#conn?.close("stopped");
     this.#conn = null;
     this.#hooks.state("stopped");
@@ -268,6 +287,10 @@ export class SpaceSession {
       case "welcome": {
         this.#attempt = 0;
         this.#sent.clear();
+        // Given-up commits are asked for again on each connection (the relay may hold a replacement);
+        // the same bad bytes again are recognised at once by their hash.
+        this.#refused.clear();
+        this.#refetch = false;
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         const entries = this.#believable(m.vector, mine);
         for (const e of entries) {
@@ -326,6 +349,13 @@ export class SpaceSession {
         }
         if (m.reply && !m.more) {
           this.#pulling = false;
+          if (this.#refetch) {
+            // A damaged download: fetch it again later rather than claim to hold everything.
+            this.#refetch = false;
+            this.#scheduleRefetch();
+            return;
+          }
+          this.#refetchAttempt = 0;
           this.#hooks.synced();
           await this.#maybePublish();
         }
@@ -334,6 +364,7 @@ export class SpaceSession {
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         const entries = this.#believable(m.entries, mine);
         for (const e of entries) this.#noteAck(e.device, e.seq);
+        this.#unstick();
         this.#inflight = this.#inflight.filter((f) => (this.#acked.get(f.device) ?? 0) < f.seq);
         await this.#recordAcks(entries);
         await this.#upload();
@@ -345,6 +376,8 @@ export class SpaceSession {
         if (this.#snapshots.refused(m)) return;
         const err = new ShoalError(`Relay:${m.code}`, `The relay refused: ${m.message}`);
         this.#hooks.error(err);
+        if (m.device && (m.code === "conflict" || m.code === "chain"))
+          this.#noteStuck(toHex(m.device), m.code);
         if (m.device && (m.code === "gap" || m.code === "conflict" || m.code === "chain")) {
           // What we believed the relay held for this device was wrong: start again from what it acked.
           const d = toHex(m.device);
@@ -439,17 +472,11 @@ export class SpaceSession {
         prev.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);
         opened.push(o);
       } catch (e) {
-        // One bad commit must not stop the others: report it, remember it so pulls skip it, go on.
-        this.#hooks.error(e as ShoalError);
-        try {
-          const { header } = decodeSealedCommit(bytes);
-          const d = toHex(header.device);
-          if ((this.#refused.get(d) ?? 0) < header.seq) this.#refused.set(d, header.seq);
-        } catch {
-          // Not even a readable header: nothing to skip by.
-        }
+        // One bad commit must not stop the others: report it, go on, and fetch it again later.
+        await this.#damagedDownload(bytes, e as ShoalError);
       }
     }
+    this.#reportBlocked();
     if (opened.length === 0) return;
     const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
     for (const o of opened) {
@@ -457,14 +484,129 @@ export class SpaceSession {
       if (o.commit.device !== this.#replica.device || o.commit.seq <= (mine[o.commit.device] ?? 0))
         this.#noteAck(o.commit.device, o.commit.seq);
     }
-    const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
+    // Another version of a held commit is not applied and never replaces the kept one (equivocation).
+    const fit = await this.#sealer.screen(opened, this.#source);
+    const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
     const refused = new Set(report.rejected.map((r) => r.id));
     for (const r of report.rejected) this.#hooks.error(r.error);
-    await this.#sealer.keep(opened.filter((o) => !refused.has(o.commit.id)));
+    await this.#sealer.keep(
+      fit.filter((o) => !refused.has(o.commit.id)),
+      this.#source,
+    );
     // The relay sent them, so it holds them durably: receipts for their authors' commits too.
     const held = new Map<string, number>();
     for (const o of opened) held.set(o.commit.device, Math.max(held.get(o.commit.device) ?? 0, o.commit.seq));
     await this.#recordAcks([...held].map(([device, seq]) => ({ device: device as DeviceId, seq })));
+    await this.#settleDamaged();
+  }
+
+  /**
+   * A commit that did not open. Different bytes than last time (or the first time): damage on the way,
+   * so it is fetched again. The same bytes twice from this source: bad at the source, given up on
+   * (pulls ask past it) and reported once in `db.integrity`.
+   */
+  async #damagedDownload(bytes: Uint8Array, error: ShoalError): Promise<void> {
+    let device: string;
+    let seq: number;
+    try {
+      const { header } = decodeSealedCommit(bytes);
+      device = toHex(header.device);
+      seq = header.seq;
+    } catch {
+      // Not even a readable header: a damaged frame; the next pull asks for the same commits again.
+      this.#hooks.error(error);
+      this.#refetch = true;
+      return;
+    }
+    const key = `${device}.${seq}`;
+    const hash = toHex(await sha256(bytes));
+    const before = this.#damaged.get(key);
+    if (before?.hash === hash) {
+      if (!before.bad) {
+        this.#sealer.integrity.report({
+          kind: "bad-at-source",
+          space: this.space,
+          device: device as DeviceId,
+          seq,
+          refused: { hash, source: this.#source },
+          message: `Commit ${seq} of device ${device} in space ${this.space} does not open (${error.code}) and ${this.#source === "relay" ? "the relay" : "its source"} serves the same bytes again: given up on; the device's later commits wait behind it.`,
+        });
+        this.#hooks.error(error);
+      }
+      this.#damaged.set(key, { hash, bad: true });
+      if ((this.#refused.get(device) ?? 0) < seq) this.#refused.set(device, seq);
+      return;
+    }
+    this.#hooks.error(error);
+    this.#damaged.set(key, { hash, bad: false });
+    this.#refetch = true;
+  }
+
+  /** Pulls again after the backoff delay (a damaged download), unless a new connection does first. */
+  #scheduleRefetch(): void {
+    if (this.#refetchTimer || this.#stopped) return;
+    const { baseMs, maxMs } = this.#backoff;
+    const delay =
+      Math.min(maxMs, baseMs * 2 ** Math.min(this.#refetchAttempt, 16)) * (0.5 + Math.random() / 2);
+    this.#refetchAttempt++;
+    const epoch = this.#epoch;
+    this.#refetchTimer = setTimeout(() => {
+      this.#refetchTimer = null;
+      this.#enqueue(() => (epoch === this.#epoch ? this.#pull() : Promise.resolve()));
+    }, delay);
+  }
+
+  /** The relay refused this device's commit (`chain`/`conflict`): stuck until it acks past it. */
+  #noteStuck(device: string, code: string): void {
+    if (device !== this.#replica.device) return;
+    const seq = (this.#acked.get(device) ?? 0) + 1;
+    this.#stuck.set(device, { space: this.space, device: device as DeviceId, seq, code: `Relay:${code}` });
+    this.#reportBlocked();
+  }
+
+  #unstick(): void {
+    let changed = false;
+    for (const [d, s] of this.#stuck)
+      if ((this.#acked.get(d) ?? 0) >= s.seq) {
+        this.#stuck.delete(d);
+        changed = true;
+      }
+    if (changed) this.#reportBlocked();
+  }
+
+  /** Tells the engine what is missing or stuck (the damaged commits not yet held, own refused ones). */
+  #reportBlocked(): void {
+    const missing: MissingCommits[] = [];
+    const first = new Map<string, { seq: number; bad: boolean }>();
+    for (const [key, v] of this.#damaged) {
+      const [device, seqText] = key.split(".");
+      const seq = Number(seqText);
+      const f = first.get(device!);
+      if (!f || seq < f.seq) first.set(device!, { seq, bad: v.bad });
+    }
+    for (const [device, f] of first)
+      missing.push({
+        space: this.space,
+        device: device as DeviceId,
+        seq: f.seq,
+        reason: f.bad ? "bad-at-source" : "retrying",
+      });
+    this.#hooks.blocked?.(missing, [...this.#stuck.values()]);
+  }
+
+  /** Forgets damaged downloads now held (applied or kept aside), and says so. */
+  async #settleDamaged(): Promise<void> {
+    if (this.#damaged.size === 0) return;
+    const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
+    let changed = false;
+    for (const key of [...this.#damaged.keys()]) {
+      const [device, seqText] = key.split(".");
+      if ((mine[device!] ?? 0) >= Number(seqText)) {
+        this.#damaged.delete(key);
+        changed = true;
+      }
+    }
+    if (changed) this.#reportBlocked();
   }
 
   #retryUploadSoon(): void {
