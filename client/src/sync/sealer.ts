@@ -167,25 +167,32 @@ export class SpaceSealer {
    * (device, seq) is equivocation: the first stays, the other is left out and reported. A commit kept
    * aside earlier without its predecessor (so its chain hash was never checked) is checked now that the
    * predecessor is here; one that does not follow it is dropped (it is fetched again) and reported.
-   * Returns the commits to apply.
+   * Returns the commits to apply, in the order given.
    */
   async screen(opened: readonly OpenedCommit[], source: IntegritySource): Promise<OpenedCommit[]> {
     if (opened.length === 0) return [];
     const sealedT = this.#dexie.table<SealedRow>("_sealed");
-    const have = await sealedT.bulkGet(opened.map((o) => [this.space, o.commit.device, o.commit.seq]));
+    const devices = [...new Set(opened.map((o) => o.commit.device))];
     const vectors = await this.#dexie
       .table<{ seq: number }>("_vectors")
-      .bulkGet([...new Set(opened.map((o) => o.commit.device))].map((d) => [this.space, d]));
-    const held = new Map<string, number>();
-    [...new Set(opened.map((o) => o.commit.device))].forEach((d, i) => held.set(d, vectors[i]?.seq ?? 0));
+      .bulkGet(devices.map((d) => [this.space, d]));
+    const held = new Map(devices.map((d, i) => [d, vectors[i]?.seq ?? 0]));
     const inBatch = new Map(opened.map((o) => [`${o.commit.device}.${o.commit.seq}`, o]));
-    const out: OpenedCommit[] = [];
-    for (const [i, o] of opened.entries()) {
+    const dropped = new Set<OpenedCommit>();
+    const gone = new Set<string>();
+    const ordered = [...opened].sort((x, y) =>
+      x.commit.device < y.commit.device
+        ? -1
+        : x.commit.device > y.commit.device
+          ? 1
+          : x.commit.seq - y.commit.seq,
+    );
+    for (const o of ordered) {
+      if (dropped.has(o)) continue;
       const { device, seq } = o.commit;
-      let kept: { bytes: Uint8Array; source: IntegritySource } | undefined = have[i]
-        ? { bytes: have[i]!.bytes, source: have[i]!.source ?? "tab" }
-        : undefined;
-      if (!kept && seq <= (held.get(device) ?? 0)) {
+      const have = gone.has(`${device}.${seq}`) ? undefined : await sealedT.get([this.space, device, seq]);
+      let kept = have ? { bytes: have.bytes, source: have.source ?? ("tab" as const) } : undefined;
+      if (!kept && seq <= held.get(device)!) {
         // Held in the log but never sealed here (an older snapshot, a direct applyCommits): sealing is
         // deterministic, so sealing it again gives the one encoding it has.
         try {
@@ -195,40 +202,56 @@ export class SpaceSealer {
         }
       }
       if (kept && !bytesEqual(kept.bytes, o.sealed)) {
+        dropped.add(o);
         await this.#equivocation(device, seq, kept, o.sealed, source);
         continue;
       }
-      out.push(o);
-    }
-    for (const o of out) {
-      const { device, seq } = o.commit;
-      if (seq < (held.get(device) ?? 0)) continue;
-      const later = inBatch.get(`${device}.${seq + 1}`);
-      const parked = later ? undefined : await sealedT.get([this.space, device, seq + 1]);
-      const next = later?.sealed ?? parked?.bytes;
-      if (!next) continue;
-      const { header } = decodeSealedCommit(next);
-      if (bytesEqual(header.prevHash, await sha256(o.sealed))) continue;
-      // The commit after this one arrived first and was kept aside unchecked: it does not follow.
+      if (seq < held.get(device)!) continue;
+      // The next commit of the device, if it came earlier (kept aside) or in this batch, was opened
+      // without this one: its chain hash is checked now.
+      const hash = await sha256(o.sealed);
       const id = `${this.space}.${device}.${seq + 1}`;
-      if (later) out.splice(out.indexOf(later), 1);
-      else {
+      const parked =
+        seq + 1 > held.get(device)! ? await sealedT.get([this.space, device, seq + 1]) : undefined;
+      if (parked && !this.#follows(parked.bytes, hash)) {
         await this.#dexie.transaction("rw", [sealedT, this.#dexie.table("_pending")], async () => {
           await sealedT.delete([this.space, device, seq + 1]);
           await this.#dexie.table("_pending").delete(id);
         });
+        gone.add(`${device}.${seq + 1}`);
+        await this.#brokenChain(device, seq + 1, o.sealed, source, parked.bytes, parked.source ?? "tab");
       }
-      this.integrity.report({
-        kind: "broken-chain",
-        space: this.space,
-        device,
-        seq: seq + 1,
-        kept: { hash: await hashOf(o.sealed), source },
-        refused: { hash: await hashOf(next), source: later ? source : (parked?.source ?? "tab") },
-        message: `Commit ${id} does not follow commit ${seq} of its device (chain hash): it was dropped and will be fetched again.`,
-      });
+      const later = inBatch.get(`${device}.${seq + 1}`);
+      if (later && !dropped.has(later) && !this.#follows(later.sealed, hash)) {
+        dropped.add(later);
+        await this.#brokenChain(device, seq + 1, o.sealed, source, later.sealed, source);
+      }
     }
-    return out;
+    return opened.filter((o) => !dropped.has(o));
+  }
+
+  /** Whether sealed commit `next` names `prevHash` as the hash of the commit before it. */
+  #follows(next: Uint8Array, prevHash: Uint8Array): boolean {
+    return bytesEqual(decodeSealedCommit(next).header.prevHash, prevHash);
+  }
+
+  async #brokenChain(
+    device: DeviceId,
+    seq: number,
+    prev: Uint8Array,
+    prevSource: IntegritySource,
+    next: Uint8Array,
+    nextSource: IntegritySource,
+  ): Promise<void> {
+    this.integrity.report({
+      kind: "broken-chain",
+      space: this.space,
+      device,
+      seq,
+      kept: { hash: await hashOf(prev), source: prevSource },
+      refused: { hash: await hashOf(next), source: nextSource },
+      message: `Commit ${seq} of device ${device} in space ${this.space} does not follow commit ${seq - 1} (chain hash): it was dropped and will be fetched again.`,
+    });
   }
 
   async #equivocation(

@@ -137,6 +137,8 @@ export class SpaceSession {
   #refetch = false;
   #refetchTimer: ReturnType<typeof setTimeout> | null = null;
   #refetchAttempt = 0;
+  /** Damaged commits served again since the current pull began (the others the source no longer has). */
+  readonly #servedThisPull = new Set<string>();
   /** Own commits the relay keeps refusing, by device hex. */
   readonly #stuck = new Map<string, StuckCommit>();
   #work: Promise<void> = Promise.resolve();
@@ -349,6 +351,7 @@ export class SpaceSession {
         }
         if (m.reply && !m.more) {
           this.#pulling = false;
+          this.#forgetUnserved();
           if (this.#refetch) {
             // A damaged download: fetch it again later rather than claim to hold everything.
             this.#refetch = false;
@@ -358,6 +361,9 @@ export class SpaceSession {
           this.#refetchAttempt = 0;
           this.#hooks.synced();
           await this.#maybePublish();
+        } else if (!m.reply && this.#refetch) {
+          // A damaged live push: pull it again later (the reply of that pull settles the flag).
+          this.#scheduleRefetch();
         }
         return;
       case "ack": {
@@ -456,6 +462,7 @@ export class SpaceSession {
   async #pull(ahead?: ReadonlyMap<string, number>): Promise<void> {
     if (!this.#welcomed || this.#pulling || !this.#conn) return;
     this.#pulling = true;
+    if (!ahead) this.#servedThisPull.clear();
     const v = { ...((await this.#replica.vector([this.space]))[this.space] ?? {}) };
     for (const [d, seq] of this.#refused) if ((v[d] ?? 0) < seq) v[d] = seq;
     for (const [d, seq] of ahead ?? []) if ((v[d] ?? 0) < seq) v[d] = seq;
@@ -510,6 +517,11 @@ export class SpaceSession {
     let seq: number;
     try {
       const { header } = decodeSealedCommit(bytes);
+      if (toHex(header.space) !== this.space) {
+        // Not a commit of this space at all: nothing of ours is missing because of it.
+        this.#hooks.error(error);
+        return;
+      }
       device = toHex(header.device);
       seq = header.seq;
     } catch {
@@ -519,6 +531,7 @@ export class SpaceSession {
       return;
     }
     const key = `${device}.${seq}`;
+    this.#servedThisPull.add(key);
     const hash = toHex(await sha256(bytes));
     const before = this.#damaged.get(key);
     if (before?.hash === hash) {
@@ -592,6 +605,20 @@ export class SpaceSession {
         reason: f.bad ? "bad-at-source" : "retrying",
       });
     this.#hooks.blocked?.(missing, [...this.#stuck.values()]);
+  }
+
+  /**
+   * A whole pull went by without the source serving a damaged commit again (given from our vector, it
+   * would have): the source does not hold it (a frame damaged in its header, a stray push). Forget it.
+   */
+  #forgetUnserved(): void {
+    let changed = false;
+    for (const [key, v] of this.#damaged)
+      if (!v.bad && !this.#servedThisPull.has(key)) {
+        this.#damaged.delete(key);
+        changed = true;
+      }
+    if (changed) this.#reportBlocked();
   }
 
   /** Forgets damaged downloads now held (applied or kept aside), and says so. */
