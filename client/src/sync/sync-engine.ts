@@ -227,7 +227,8 @@ export class SyncEngine {
 
   #error(e: ShoalError): void {
     if (this.#stopped) return;
-    this.#lastError = { code: e?.code ?? "Error", message: e?.message ?? String(e), at: Date.now() };
+    // Every code here is in the README's error table (a test checks): anything without one is a SyncError.
+    this.#lastError = { code: e?.code ?? "SyncError", message: e?.message ?? String(e), at: Date.now() };
     this.#publish();
   }
 
