@@ -32,6 +32,26 @@ async function hashOf(bytes: Uint8Array): Promise<string> {
   return toHex(await sha256(bytes));
 }
 
+/**
+ * A commit that opens with the space's key but does not follow the previous commit of its device this
+ * replica kept (chain hash). `keptSource` says where that previous commit came from (a snapshot's log
+ * contradicted by the relay's next commit, for one). Its `code` stays `DecryptError`.
+ */
+export class ChainMismatch extends DecryptError {
+  readonly keptSource: IntegritySource | undefined;
+  constructor(message: string, keptSource: IntegritySource | undefined) {
+    super(message);
+    this.keptSource = keptSource;
+  }
+}
+
+/** A held (device, seq) another version of which arrived (see `SpaceSealer.screen`). */
+export interface Clash {
+  device: DeviceId;
+  seq: number;
+  keptSource: IntegritySource;
+}
+
 /** A received sealed commit, opened and checked. */
 export interface OpenedCommit {
   commit: Commit;
@@ -147,15 +167,17 @@ export class SpaceSealer {
     ]);
     const plaintext = await openCommit(key, headerBytes, body, nonceKey);
     const commit = decodeCommitPlaintext(plaintext, { space: this.space, device, seq: header.seq });
-    const prevBytes =
-      header.seq === 1
-        ? null
-        : (earlier?.(device, header.seq - 1) ??
-          (await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, header.seq - 1]))?.bytes);
+    const fromBatch = header.seq === 1 ? undefined : earlier?.(device, header.seq - 1);
+    const keptRow =
+      header.seq === 1 || fromBatch
+        ? undefined
+        : await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, header.seq - 1]);
+    const prevBytes = fromBatch ?? keptRow?.bytes;
     const expected = header.seq === 1 ? ZERO_HASH : prevBytes ? await sha256(prevBytes) : null;
     if (expected && !bytesEqual(expected, header.prevHash)) {
-      throw new DecryptError(
+      throw new ChainMismatch(
         `Commit ${commit.id} does not follow the previous commit of its device (chain hash).`,
+        keptRow ? (keptRow.source ?? "tab") : undefined,
       );
     }
     return { commit, sealed: bytes.slice() };
@@ -169,7 +191,11 @@ export class SpaceSealer {
    * predecessor is here; one that does not follow it is dropped (it is fetched again) and reported.
    * Returns the commits to apply, in the order given.
    */
-  async screen(opened: readonly OpenedCommit[], source: IntegritySource): Promise<OpenedCommit[]> {
+  async screen(
+    opened: readonly OpenedCommit[],
+    source: IntegritySource,
+    clashes?: Clash[],
+  ): Promise<OpenedCommit[]> {
     if (opened.length === 0) return [];
     const sealedT = this.#dexie.table<SealedRow>("_sealed");
     const devices = [...new Set(opened.map((o) => o.commit.device))];
@@ -203,6 +229,7 @@ export class SpaceSealer {
       }
       if (kept && !bytesEqual(kept.bytes, o.sealed)) {
         dropped.add(o);
+        clashes?.push({ device, seq, keptSource: kept.source });
         await this.#equivocation(device, seq, kept, o.sealed, source);
         continue;
       }
@@ -270,6 +297,15 @@ export class SpaceSealer {
       refused: { hash: await hashOf(other), source },
       message: `Two different commits ${seq} of device ${device} in space ${this.space} (from ${kept.source} and ${source}): the first is kept, the other refused.`,
     });
+  }
+
+  /** The kept sealed bytes of commit `seq` of `device`, and where they came from, if kept. */
+  async kept(
+    device: DeviceId,
+    seq: number,
+  ): Promise<{ bytes: Uint8Array; source: IntegritySource } | undefined> {
+    const row = await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, seq]);
+    return row && { bytes: row.bytes, source: row.source ?? "tab" };
   }
 
   /**

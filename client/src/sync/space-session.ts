@@ -15,7 +15,7 @@ import {
 import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
-import type { OpenedCommit, SpaceSealer } from "./sealer.ts";
+import { ChainMismatch, type Clash, type OpenedCommit, type SpaceSealer } from "./sealer.ts";
 import { asStorageError } from "../replica/quota.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-exchange.ts";
@@ -53,6 +53,11 @@ export interface SessionReplica {
   readSnapshot(space: SpaceId): Promise<SnapshotContent>;
   /** Bootstraps the space from a snapshot; false if the space is no longer empty here. */
   importSnapshot(content: SnapshotContent): Promise<boolean>;
+  /**
+   * Forgets the space (a snapshot that contradicts the sealed commits), to replay it from the commits;
+   * false if it cannot (this device made commits of its own on top). Absent where snapshots are not used.
+   */
+  discardSpace?(space: SpaceId): Promise<boolean>;
 }
 
 /** State of one session, as shown in `db.status`. */
@@ -139,6 +144,13 @@ export class SpaceSession {
   #refetchAttempt = 0;
   /** Damaged commits served again since the current pull began (the others the source no longer has). */
   readonly #servedThisPull = new Set<string>();
+  /**
+   * After a snapshot import: the heads it covers, checked against the relay by fetching each of them
+   * again (one commit per device) with the first pull; and who published it, for the report.
+   */
+  #snapshotCheck: { heads: Record<string, number>; publisher: DeviceId; sent: boolean } | null = null;
+  /** The relay's snapshot contradicted its commits: this session replays the log instead, from now on. */
+  #snapshotRefused = false;
   /** Own commits the relay keeps refusing, by device hex. */
   readonly #stuck = new Map<string, StuckCommit>();
   #work: Promise<void> = Promise.resolve();
@@ -162,6 +174,8 @@ export class SpaceSession {
       spaceKey: opts.spaceKey,
       policy: opts.snapshots,
       send: (m) => this.#send(m),
+      sealer: opts.sealer,
+      device: opts.replica.device,
     });
     this.space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
@@ -303,7 +317,12 @@ export class SpaceSession {
         this.#accessRefused = false;
         this.#hooks.state("connected");
         await this.#recordAcks(entries);
-        if (this.#snapshots.policy.bootstrap && Object.keys(mine).length === 0 && m.vector.length > 0) {
+        if (
+          this.#snapshots.policy.bootstrap &&
+          !this.#snapshotRefused &&
+          Object.keys(mine).length === 0 &&
+          m.vector.length > 0
+        ) {
           // A fresh device: the relay's snapshot first, then only the commits after it.
           this.#snapshots.request();
           return;
@@ -317,8 +336,13 @@ export class SpaceSession {
           this.#hooks.error(e),
         );
         if (got === null) return;
-        if (got !== "none" && (await this.#replica.importSnapshot(got)))
-          this.#snapshots.noteCovered(vectorTotal(got.vector));
+        if (got !== "none" && (await this.#replica.importSnapshot(got.content))) {
+          await this.#sealer.keep(got.opened, "snapshot");
+          this.#snapshots.noteCovered(vectorTotal(got.content.vector));
+          // The snapshot's log is chained to its heads; whether those are the relay's heads is seen by
+          // fetching them again: a different commit at a head is equivocation against the snapshot.
+          this.#snapshotCheck = { heads: { ...got.content.vector }, publisher: got.publisher, sent: false };
+        }
         await this.#pull();
         await this.#upload();
         return;
@@ -465,6 +489,12 @@ export class SpaceSession {
     if (!ahead) this.#servedThisPull.clear();
     const v = { ...((await this.#replica.vector([this.space]))[this.space] ?? {}) };
     for (const [d, seq] of this.#refused) if ((v[d] ?? 0) < seq) v[d] = seq;
+    if (this.#snapshotCheck && !this.#snapshotCheck.sent && !ahead) {
+      // Ask for each snapshot head again (one commit per device): it must be byte-identical.
+      this.#snapshotCheck.sent = true;
+      for (const [d, seq] of Object.entries(this.#snapshotCheck.heads))
+        if ((v[d] ?? 0) >= seq) v[d] = seq - 1;
+    }
     for (const [d, seq] of ahead ?? []) if ((v[d] ?? 0) < seq) v[d] = seq;
     const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
     this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
@@ -492,7 +522,16 @@ export class SpaceSession {
         this.#noteAck(o.commit.device, o.commit.seq);
     }
     // Another version of a held commit is not applied and never replaces the kept one (equivocation).
-    const fit = await this.#sealer.screen(opened, this.#source);
+    const clashes: Clash[] = [];
+    const fit = await this.#sealer.screen(opened, this.#source, clashes);
+    const againstSnapshot = clashes.find((c) => c.keptSource === "snapshot");
+    if (againstSnapshot) {
+      const relays = opened.find(
+        (o) => o.commit.device === againstSnapshot.device && o.commit.seq === againstSnapshot.seq,
+      )!;
+      await this.#snapshotContradicted(againstSnapshot.device, againstSnapshot.seq, relays.sealed);
+      return;
+    }
     const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
     const refused = new Set(report.rejected.map((r) => r.id));
     for (const r of report.rejected) this.#hooks.error(r.error);
@@ -513,6 +552,12 @@ export class SpaceSession {
    * (pulls ask past it) and reported once in `db.integrity`.
    */
   async #damagedDownload(bytes: Uint8Array, error: ShoalError): Promise<void> {
+    if (error instanceof ChainMismatch && error.keptSource === "snapshot") {
+      // The relay's commit authentically follows something else than the snapshot's commit before it.
+      const { header } = decodeSealedCommit(bytes);
+      await this.#snapshotContradicted(toHex(header.device) as DeviceId, header.seq - 1, bytes);
+      return;
+    }
     let device: string;
     let seq: number;
     try {
@@ -634,6 +679,38 @@ export class SpaceSession {
       }
     }
     if (changed) this.#reportBlocked();
+  }
+
+  /**
+   * The relay's commits contradict the snapshot this replica was bootstrapped from (another commit at a
+   * head it covers, or a next commit that does not follow it): report its publisher, forget the space
+   * and replay it from the sealed commits, never from a snapshot again in this session.
+   */
+  async #snapshotContradicted(device: DeviceId, seq: number, relays: Uint8Array): Promise<void> {
+    const publisher = this.#snapshotCheck?.publisher ?? device;
+    const ours = await this.#sealer.kept(device, seq);
+    const hash = async (b: Uint8Array) => toHex(await sha256(b));
+    this.#snapshotCheck = null;
+    this.#snapshotRefused = true;
+    const discarded = (await this.#replica.discardSpace?.(this.space)) ?? false;
+    this.#sealer.integrity.report({
+      kind: "forged-snapshot",
+      space: this.space,
+      device: publisher,
+      seq,
+      kept: { hash: await hash(relays), source: this.#source },
+      refused: { hash: ours ? await hash(ours.bytes) : "", source: "snapshot" },
+      message: discarded
+        ? `The snapshot of space ${this.space} published by device ${publisher} contradicts commit ${seq} of device ${device} on the relay: it was discarded and the space is replayed from the commits.`
+        : `The snapshot of space ${this.space} published by device ${publisher} contradicts commit ${seq} of device ${device} on the relay, and this device has made commits on top of it: it could not be discarded.`,
+    });
+    if (discarded) {
+      this.#refused.clear();
+      this.#damaged.clear();
+      this.#reportBlocked();
+      // From a new welcome, with an empty vector: every commit, no snapshot.
+      this.#conn?.close("snapshot contradicted");
+    }
   }
 
   #retryUploadSoon(): void {
