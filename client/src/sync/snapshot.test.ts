@@ -3,6 +3,7 @@ import { asCounter, openDatabase, type Database } from "../index.ts";
 import type { SpaceId } from "../types.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotContent } from "./snapshot-codec.ts";
 import { snapshotWire, verifySnapshot } from "./snapshot-exchange.ts";
+import { auditSnapshot } from "./snapshot-audit.ts";
 import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
 import { openSnapshot, sealSnapshot } from "./snapshot-seal.ts";
 import type { DocRow, SpaceRow } from "../replica/stored-rows.ts";
@@ -88,6 +89,11 @@ describe("snapshots", () => {
       wire,
       snap.vector,
     );
+    // An honest snapshot passes the joiner's audit of its records against its log.
+    expect(await auditSnapshot(decoded)).toBeNull();
+    expect(
+      await auditSnapshot({ ...decoded, docs: decoded.docs.map((d) => ({ ...d, deleted: !d.deleted })) }),
+    ).toMatch(/deleted flag/);
     expect(await importSnapshot(fromSnapshot.replica, decoded)).toBe(true);
     expect(await importSnapshot(fromSnapshot.replica, decoded)).toBe(false); // only onto an empty space
     // History after the snapshot.

@@ -19,6 +19,7 @@ import { ChainMismatch, type Clash, type OpenedCommit, type SpaceSealer } from "
 import { asStorageError } from "../replica/quota.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-exchange.ts";
+import { auditSnapshot } from "./snapshot-audit.ts";
 import { believableEntries } from "./believable-entries.ts";
 import { sourceOfTransport, type IntegritySource } from "./integrity.ts";
 import type { MissingCommits, StuckCommit } from "./sync-status.ts";
@@ -342,6 +343,17 @@ export class SpaceSession {
           // The snapshot's log is chained to its heads; whether those are the relay's heads is seen by
           // fetching them again: a different commit at a head is equivocation against the snapshot.
           this.#snapshotCheck = { heads: { ...got.content.vector }, publisher: got.publisher, sent: false };
+          // Its records against its own (now verified) log, in the background: bootstrapping stays fast.
+          const content = got.content;
+          void auditSnapshot(content).then(
+            (problem) => {
+              if (problem && !this.#stopped)
+                this.#enqueue(() =>
+                  this.#snapshotContradicted(`does not match its own commits (${problem})`),
+                );
+            },
+            () => {},
+          );
         }
         await this.#pull();
         await this.#upload();
@@ -529,7 +541,10 @@ export class SpaceSession {
       const relays = opened.find(
         (o) => o.commit.device === againstSnapshot.device && o.commit.seq === againstSnapshot.seq,
       )!;
-      await this.#snapshotContradicted(againstSnapshot.device, againstSnapshot.seq, relays.sealed);
+      await this.#snapshotContradicted(
+        `holds another commit ${againstSnapshot.seq} of device ${againstSnapshot.device} than the relay`,
+        { device: againstSnapshot.device, seq: againstSnapshot.seq, relays: relays.sealed },
+      );
       return;
     }
     const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
@@ -555,7 +570,11 @@ export class SpaceSession {
     if (error instanceof ChainMismatch && error.keptSource === "snapshot") {
       // The relay's commit authentically follows something else than the snapshot's commit before it.
       const { header } = decodeSealedCommit(bytes);
-      await this.#snapshotContradicted(toHex(header.device) as DeviceId, header.seq - 1, bytes);
+      const device = toHex(header.device) as DeviceId;
+      await this.#snapshotContradicted(
+        `holds a commit ${header.seq - 1} of device ${device} that the relay's next commit does not follow`,
+        { device, seq: header.seq - 1, relays: bytes },
+      );
       return;
     }
     let device: string;
@@ -682,13 +701,19 @@ export class SpaceSession {
   }
 
   /**
-   * The relay's commits contradict the snapshot this replica was bootstrapped from (another commit at a
-   * head it covers, or a next commit that does not follow it): report its publisher, forget the space
-   * and replay it from the sealed commits, never from a snapshot again in this session.
+   * The snapshot this replica was bootstrapped from contradicts the sealed commits (the relay serves
+   * another commit at a head it covers, or a next commit that does not follow it; or its records are
+   * not what its own log makes them): report its publisher, forget the space and replay it from the
+   * sealed commits, never from a snapshot again in this session. `at` is the relay's commit that shows
+   * it, when one does.
    */
-  async #snapshotContradicted(device: DeviceId, seq: number, relays: Uint8Array): Promise<void> {
-    const publisher = this.#snapshotCheck?.publisher ?? device;
-    const ours = await this.#sealer.kept(device, seq);
+  async #snapshotContradicted(
+    why: string,
+    at?: { device: DeviceId; seq: number; relays: Uint8Array },
+  ): Promise<void> {
+    if (this.#snapshotRefused) return;
+    const publisher = this.#snapshotCheck?.publisher ?? at?.device ?? this.#replica.device;
+    const ours = at && (await this.#sealer.kept(at.device, at.seq));
     const hash = async (b: Uint8Array) => toHex(await sha256(b));
     this.#snapshotCheck = null;
     this.#snapshotRefused = true;
@@ -697,12 +722,14 @@ export class SpaceSession {
       kind: "forged-snapshot",
       space: this.space,
       device: publisher,
-      seq,
-      kept: { hash: await hash(relays), source: this.#source },
+      seq: at?.seq ?? 0,
+      ...(at ? { kept: { hash: await hash(at.relays), source: this.#source } } : {}),
       refused: { hash: ours ? await hash(ours.bytes) : "", source: "snapshot" },
-      message: discarded
-        ? `The snapshot of space ${this.space} published by device ${publisher} contradicts commit ${seq} of device ${device} on the relay: it was discarded and the space is replayed from the commits.`
-        : `The snapshot of space ${this.space} published by device ${publisher} contradicts commit ${seq} of device ${device} on the relay, and this device has made commits on top of it: it could not be discarded.`,
+      message: `The snapshot of space ${this.space} published by device ${publisher} ${why}: ${
+        discarded
+          ? "it was discarded and the space is replayed from the commits."
+          : "this device has made commits on top of it, so it was kept."
+      }`,
     });
     if (discarded) {
       this.#refused.clear();

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { deriveCommitKey, deriveNonceKey, deriveRelayToken } from "../../src/crypto/keys.ts";
 import { sealCommit, sha256 } from "../../src/crypto/seal.ts";
-import type { ShoalError } from "../../src/index.ts";
+import type { ShoalError, SpaceId } from "../../src/index.ts";
 import {
   COMMIT_FORMAT_VERSION,
   MAX_SNAPSHOT_BYTES,
@@ -25,7 +25,8 @@ import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { encodeCommitPlaintext } from "../../src/sync/commit-codec.ts";
 import { SpaceSealer } from "../../src/sync/sealer.ts";
 import { decodeSnapshot, encodeSnapshot } from "../../src/sync/snapshot-codec.ts";
-import { SnapshotExchange } from "../../src/sync/snapshot-exchange.ts";
+import { SnapshotExchange, snapshotWire } from "../../src/sync/snapshot-exchange.ts";
+import { readSnapshot } from "../../src/sync/snapshot-io.ts";
 import { sealSnapshot } from "../../src/sync/snapshot-seal.ts";
 import {
   RelayHarness,
@@ -75,6 +76,46 @@ function renamed(c: Commit, name: string): Commit {
   };
 }
 
+/** Seals a snapshot plaintext and puts it on the relay, as any member can; resolves with the answer. */
+async function upload(
+  relay: RelayHarness,
+  key: Uint8Array,
+  space: SpaceId,
+  member: string,
+  vector: Record<string, number>,
+  plain: Uint8Array,
+): Promise<Message> {
+  const blob = await sealSnapshot(key, space, vector, plain);
+  const token = decodeBase64Url(await deriveRelayToken(key, fromHex(space, 16)));
+  return new Promise<Message>((resolve, reject) => {
+    const conn = relayTransport(relay.url).connect(space, token, {
+      onOpen: () =>
+        conn.send(
+          encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(member, 16) }),
+        ),
+      onMessage: (frame) => {
+        const m = decodeMessage(frame);
+        if (m.type === "welcome")
+          conn.send(
+            encodeMessage({
+              type: "snapshot-put",
+              space: fromHex(space, 16),
+              vector: Object.entries(vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq })),
+              part: 0,
+              parts: 1,
+              bytes: blob,
+            }),
+          );
+        if (m.type === "snapshot-stored" || m.type === "error") {
+          conn.close();
+          resolve(m);
+        }
+      },
+      onClose: (reason) => reject(new Error(`closed: ${reason}`)),
+    });
+  });
+}
+
 describe("a forged snapshot", () => {
   // From 2: the relay's commit 3 does not follow the snapshot's 2 (chain). From 3: the relay's commit 3,
   // fetched again as the snapshot's head, differs from the snapshot's (equivocation at the head).
@@ -108,41 +149,8 @@ describe("a forged snapshot", () => {
         sealed: [real1!, second, forged3],
         docs: [],
       });
-      const blob = await sealSnapshot(key, space.id, vector, plain);
-      const token = decodeBase64Url(await deriveRelayToken(key, fromHex(space.id, 16)));
-      const stored = new Promise<Message>((resolve, reject) => {
-        const conn = relayTransport(relay.url).connect(space.id, token, {
-          onOpen: () =>
-            conn.send(
-              encodeMessage({
-                type: "hello",
-                minVersion: 1,
-                maxVersion: 1,
-                device: fromHex(member.db.deviceId, 16),
-              }),
-            ),
-          onMessage: (frame) => {
-            const m = decodeMessage(frame);
-            if (m.type === "welcome")
-              conn.send(
-                encodeMessage({
-                  type: "snapshot-put",
-                  space: fromHex(space.id, 16),
-                  vector: [{ device: fromHex(a.db.deviceId, 16), seq: 3 }],
-                  part: 0,
-                  parts: 1,
-                  bytes: blob,
-                }),
-              );
-            if (m.type === "snapshot-stored" || m.type === "error") {
-              conn.close();
-              resolve(m);
-            }
-          },
-          onClose: (reason) => reject(new Error(`closed: ${reason}`)),
-        });
-      });
-      expect((await stored).type).toBe("snapshot-stored");
+      const stored = await upload(relay, key, space.id, member.db.deviceId, vector, plain);
+      expect(stored.type).toBe("snapshot-stored");
 
       // A fresh device joins and bootstraps from the relay's (forged) snapshot.
       const v = await openDevice<{ patients: Patient }>("joiner", patientCollections);
@@ -172,6 +180,57 @@ describe("a forged snapshot", () => {
       await waitFor(names(), (n) => n.join() === "P1,P2,P3,P4", 20_000, "the author's next commit");
     },
   );
+
+  it("with an authentic log but a forged row: found out by the audit, discarded, its publisher reported", async () => {
+    const relay = await RelayHarness.start();
+    const a = await openDevice<{ patients: Patient }>("author", patientCollections);
+    const space = await a.db.createSpace({ name: "Ward" });
+    a.online(relay.url);
+    const id = await a.db.patients.insert({ name: "Ada", ward: "A", notes: "" }, { space });
+    await a.db.patients.update(id, (p) => void (p.notes = "seen"));
+    await relayAcknowledged(a.db, space.id);
+
+    const member = await openDevice<{ patients: Patient }>("member", patientCollections);
+    await member.db.join(await a.db.invite(space, "https://app.example/"));
+    const key = (await member.db.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!.key;
+    const content = await readSnapshot(a.db.replica, space.id);
+    const wire = await snapshotWire(
+      new SpaceSealer(a.db.replica.dexie, space.id, key),
+      content,
+      member.db.deviceId,
+    );
+    expect(wire.docs.map((d) => d.id)).toEqual([id]);
+    wire.docs[0]!.row = { ...wire.docs[0]!.row!, name: "Forged" };
+    const stored = await upload(
+      relay,
+      key,
+      space.id,
+      member.db.deviceId,
+      content.vector,
+      encodeSnapshot(wire),
+    );
+    expect(stored.type).toBe("snapshot-stored");
+
+    const v = await openDevice<{ patients: Patient }>("joiner", patientCollections);
+    await v.db.join(await a.db.invite(space, "https://app.example/"));
+    v.online(relay.url);
+    const report = await waitFor(
+      v.db.integrity,
+      (r) => r.entries.some((e) => e.kind === "forged-snapshot"),
+      20_000,
+      "the forged snapshot reported",
+    );
+    expect(report.entries.find((e) => e.kind === "forged-snapshot")).toMatchObject({
+      device: member.db.deviceId,
+      message: expect.stringContaining("its row is not what its document says"),
+    });
+    await waitFor(
+      v.db.live(async () => (await v.db.patients.get(id))?.name),
+      (name) => name === "Ada",
+      20_000,
+      "the joiner to hold the real record",
+    );
+  });
 });
 
 describe("snapshot format and size", () => {
