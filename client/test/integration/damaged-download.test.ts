@@ -30,9 +30,13 @@ afterEach(async () => {
 
 /**
  * A WebSocket proxy on loopback in front of `relay`: frames pass both ways unchanged, except that the
- * first `commits` frame from the relay carrying commits has one bit of its first commit flipped.
+ * first `commits` frame carrying commits in the given direction (`down`: relay to device, `up`: device
+ * to relay) has one bit of its first commit flipped.
  */
-async function bitFlippingProxy(relay: RelayHarness): Promise<{ url: string; flipped: () => number }> {
+async function bitFlippingProxy(
+  relay: RelayHarness,
+  direction: "down" | "up" = "down",
+): Promise<{ url: string; flipped: () => number }> {
   let flips = 0;
   const wss = new WebSocketServer({
     noServer: true,
@@ -52,18 +56,22 @@ async function bitFlippingProxy(relay: RelayHarness): Promise<{ url: string; fli
     up.once("open", () => {
       req.upstream = up;
       wss.handleUpgrade(req, socket, head, (client) => {
-        client.on("message", (data: RawData) => up.readyState === up.OPEN && up.send(data as Buffer));
-        up.on("message", (data: RawData) => {
+        const flip = (data: RawData, toward: "down" | "up"): Uint8Array => {
           let frame: Uint8Array = new Uint8Array(data as Buffer);
           const m = decodeMessage(frame);
-          if (flips === 0 && m.type === "commits" && m.commits.length > 0) {
+          if (toward === direction && flips === 0 && m.type === "commits" && m.commits.length > 0) {
             const damaged = m.commits[0]!.slice();
             damaged[damaged.length - 20]! ^= 0x08; // inside the ciphertext
             frame = encodeMessage({ ...m, commits: [damaged, ...m.commits.slice(1)] });
             flips++;
           }
-          if (client.readyState === client.OPEN) client.send(frame);
-        });
+          return frame;
+        };
+        client.on("message", (data: RawData) => up.readyState === up.OPEN && up.send(flip(data, "up")));
+        up.on(
+          "message",
+          (data: RawData) => client.readyState === client.OPEN && client.send(flip(data, "down")),
+        );
         client.on("close", () => up.close());
         up.on("close", () => client.close());
       });
@@ -137,5 +145,72 @@ describe("a commit damaged on its way from the relay", () => {
     ]);
     expect(missing.every((s) => s.state !== "synced")).toBe(true);
     expect(v.db.status.get().missing).toBeUndefined();
+  });
+
+  it("damaged on its way up and stored so: the relay serves the same bad bytes again, so it is given up on as bad at its source, and status never says synced", async () => {
+    const relay = await RelayHarness.start();
+    const proxy = await bitFlippingProxy(relay, "up");
+    const a = await openDevice<{ patients: Patient }>("author", patientCollections);
+    const space = await a.db.createSpace({ name: "Ward" });
+    // The author's first upload is damaged on the way: the relay cannot tell (it cannot check the tag).
+    const stopA = a.db.sync({ transports: [relayTransport(proxy.url)], leaderElection: false });
+    cleanups.push(stopA);
+    await a.db.patients.insert({ name: "P1", ward: "A", notes: "" }, { space });
+    await waitFor(
+      a.db.live(async () => (await a.db.durability(`${space.id}.${a.db.deviceId}.1` as never)).relay),
+      (acked) => acked,
+      20_000,
+      "the relay to take the damaged commit 1",
+    );
+    expect(proxy.flipped()).toBe(1);
+    // Its next commit does not follow what the relay holds: the relay refuses it, and says so.
+    await a.db.patients.insert({ name: "P2", ward: "A", notes: "" }, { space });
+    const stuck = await waitFor(
+      a.db.status,
+      (s) => (s.stuck ?? []).length > 0,
+      20_000,
+      "the author's commit stuck",
+    );
+    expect(stuck.stuck).toEqual([{ space: space.id, device: a.db.deviceId, seq: 2, code: "Relay:chain" }]);
+    expect(stuck.state).not.toBe("synced");
+
+    // Another device gets the damaged commit 1 from the relay twice, byte-identical: bad at its source.
+    const v = await openDevice<{ patients: Patient }>("victim", patientCollections);
+    await v.db.join(await a.db.invite(space, "https://app.example/"));
+    const seen: SyncStatus[] = [];
+    const sub = v.db.status.subscribe((s) => seen.push(s));
+    cleanups.push(() => sub.unsubscribe());
+    const stopV = v.db.sync({
+      transports: [relayTransport(relay.url)],
+      backoff: { baseMs: 20, maxMs: 200 },
+      leaderElection: false,
+    });
+    cleanups.push(stopV);
+    const report = await waitFor(
+      v.db.integrity,
+      (r) => r.entries.some((e) => e.kind === "bad-at-source"),
+      20_000,
+      "the commit reported bad at its source",
+    );
+    expect(report.entries).toMatchObject([
+      { kind: "bad-at-source", space: space.id, device: a.db.deviceId, seq: 1, refused: { source: "relay" } },
+    ]);
+    const status = await waitFor(
+      v.db.status,
+      (s) => (s.missing ?? []).some((m) => m.reason === "bad-at-source"),
+      20_000,
+      "status to say which commit is missing",
+    );
+    expect(status.missing).toEqual([
+      { space: space.id, device: a.db.deviceId, seq: 1, reason: "bad-at-source" },
+    ]);
+    expect(status.flagged).toEqual([
+      { space: space.id, device: a.db.deviceId, kind: "bad-at-source", seq: 1 },
+    ]);
+    expect(
+      seen
+        .filter((s) => s.transports.find((t) => t.space === space.id)?.state === "connected")
+        .every((s) => s.state !== "synced"),
+    ).toBe(true);
   });
 });
