@@ -23,6 +23,7 @@ import { auditSnapshot } from "./snapshot-audit.ts";
 import { believableEntries } from "./believable-entries.ts";
 import { sourceOfTransport, type IntegritySource } from "./integrity.ts";
 import type { MissingCommits, StuckCommit } from "./sync-status.ts";
+import { DownloadRepair } from "./integrity-downloads.ts";
 import { sha256 } from "../crypto/seal.ts";
 
 export type { SnapshotPolicy } from "./snapshot-exchange.ts";
@@ -131,20 +132,9 @@ export class SpaceSession {
   /** Bytes and last sequence of each upload frame not yet fully acknowledged. */
   #inflight: { device: string; seq: number; bytes: number }[] = [];
   #pulling = false;
-  /**
-   * Per device: the highest sequence given up on because the relay served the same unopenable bytes
-   * twice (bad at its source). Pulls ask past it, or the relay would send the same commit forever.
-   * Cleared on every welcome: the relay may hold a replacement by then.
-   */
-  readonly #refused = new Map<string, number>();
-  /** Damaged downloads by `device.seq`: the hash of the last bytes served, and whether given up on. */
-  readonly #damaged = new Map<string, { hash: string; bad: boolean }>();
-  /** Some commit of the current pull did not open: pull again (with backoff) instead of saying synced. */
-  #refetch = false;
+  /** Commits that did not open (fetched again, or given up on as bad at their source), own ones stuck. */
+  readonly #repair: DownloadRepair;
   #refetchTimer: ReturnType<typeof setTimeout> | null = null;
-  #refetchAttempt = 0;
-  /** Damaged commits served again since the current pull began (the others the source no longer has). */
-  readonly #servedThisPull = new Set<string>();
   /**
    * After a snapshot import: the heads it covers, checked against the relay by fetching each of them
    * again (one commit per device) with the first pull; and who published it, for the report.
@@ -152,8 +142,6 @@ export class SpaceSession {
   #snapshotCheck: { heads: Record<string, number>; publisher: DeviceId; sent: boolean } | null = null;
   /** The relay's snapshot contradicted its commits: this session replays the log instead, from now on. */
   #snapshotRefused = false;
-  /** Own commits the relay keeps refusing, by device hex. */
-  readonly #stuck = new Map<string, StuckCommit>();
   #work: Promise<void> = Promise.resolve();
   /** Bumped on every connect, so work queued for an old connection does not act on a new one. */
   #epoch = 0;
@@ -184,6 +172,13 @@ export class SpaceSession {
     this.#sealer = opts.sealer;
     this.#transport = opts.transport;
     this.#source = sourceOfTransport(opts.transport.kind);
+    this.#repair = new DownloadRepair({
+      space: opts.space,
+      source: this.#source,
+      integrity: opts.sealer.integrity,
+      report: (missing, stuck) => opts.hooks.blocked?.(missing, stuck),
+      error: (e) => opts.hooks.error(e),
+    });
     this.#token = opts.token;
     this.#hooks = opts.hooks;
   }
@@ -306,8 +301,7 @@ export class SpaceSession {
         this.#sent.clear();
         // Given-up commits are asked for again on each connection (the relay may hold a replacement);
         // the same bad bytes again are recognised at once by their hash.
-        this.#refused.clear();
-        this.#refetch = false;
+        this.#repair.connected();
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         const entries = this.#believable(m.vector, mine);
         for (const e of entries) {
@@ -387,17 +381,14 @@ export class SpaceSession {
         }
         if (m.reply && !m.more) {
           this.#pulling = false;
-          this.#forgetUnserved();
-          if (this.#refetch) {
+          if (this.#repair.pullFinished() === "refetch") {
             // A damaged download: fetch it again later rather than claim to hold everything.
-            this.#refetch = false;
             this.#scheduleRefetch();
             return;
           }
-          this.#refetchAttempt = 0;
           this.#hooks.synced();
           await this.#maybePublish();
-        } else if (!m.reply && this.#refetch) {
+        } else if (!m.reply && this.#repair.refetchWanted) {
           // A damaged live push: pull it again later (the reply of that pull settles the flag).
           this.#scheduleRefetch();
         }
@@ -405,8 +396,10 @@ export class SpaceSession {
       case "ack": {
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         const entries = this.#believable(m.entries, mine);
-        for (const e of entries) this.#noteAck(e.device, e.seq);
-        this.#unstick();
+        for (const e of entries) {
+          this.#noteAck(e.device, e.seq);
+          this.#repair.acked(e.device, this.#acked.get(e.device) ?? 0);
+        }
         this.#inflight = this.#inflight.filter((f) => (this.#acked.get(f.device) ?? 0) < f.seq);
         await this.#recordAcks(entries);
         await this.#upload();
@@ -418,8 +411,12 @@ export class SpaceSession {
         if (this.#snapshots.refused(m)) return;
         const err = new ShoalError(`Relay:${m.code}`, `The relay refused: ${m.message}`);
         this.#hooks.error(err);
-        if (m.device && (m.code === "conflict" || m.code === "chain"))
-          this.#noteStuck(toHex(m.device), m.code);
+        if (
+          m.device &&
+          (m.code === "conflict" || m.code === "chain") &&
+          toHex(m.device) === this.#replica.device
+        )
+          this.#repair.stuck(this.#replica.device, (this.#acked.get(this.#replica.device) ?? 0) + 1, m.code);
         if (m.device && (m.code === "gap" || m.code === "conflict" || m.code === "chain")) {
           // What we believed the relay held for this device was wrong: start again from what it acked.
           const d = toHex(m.device);
@@ -498,9 +495,9 @@ export class SpaceSession {
   async #pull(ahead?: ReadonlyMap<string, number>): Promise<void> {
     if (!this.#welcomed || this.#pulling || !this.#conn) return;
     this.#pulling = true;
-    if (!ahead) this.#servedThisPull.clear();
+    if (!ahead) this.#repair.pullStarted();
     const v = { ...((await this.#replica.vector([this.space]))[this.space] ?? {}) };
-    for (const [d, seq] of this.#refused) if ((v[d] ?? 0) < seq) v[d] = seq;
+    for (const [d, seq] of this.#repair.refused) if ((v[d] ?? 0) < seq) v[d] = seq;
     if (this.#snapshotCheck && !this.#snapshotCheck.sent && !ahead) {
       // Ask for each snapshot head again (one commit per device): it must be byte-identical.
       this.#snapshotCheck.sent = true;
@@ -525,7 +522,6 @@ export class SpaceSession {
         await this.#damagedDownload(bytes, e as ShoalError);
       }
     }
-    this.#reportBlocked();
     if (opened.length === 0) return;
     const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
     for (const o of opened) {
@@ -558,7 +554,8 @@ export class SpaceSession {
     const held = new Map<string, number>();
     for (const o of opened) held.set(o.commit.device, Math.max(held.get(o.commit.device) ?? 0, o.commit.seq));
     await this.#recordAcks([...held].map(([device, seq]) => ({ device: device as DeviceId, seq })));
-    await this.#settleDamaged();
+    if (this.#repair.pending)
+      this.#repair.settle((await this.#replica.vector([this.space]))[this.space] ?? {});
   }
 
   /**
@@ -577,127 +574,18 @@ export class SpaceSession {
       );
       return;
     }
-    let device: string;
-    let seq: number;
-    try {
-      const { header } = decodeSealedCommit(bytes);
-      if (toHex(header.space) !== this.space) {
-        // Not a commit of this space at all: nothing of ours is missing because of it.
-        this.#hooks.error(error);
-        return;
-      }
-      device = toHex(header.device);
-      seq = header.seq;
-    } catch {
-      // Not even a readable header: a damaged frame; the next pull asks for the same commits again.
-      this.#hooks.error(error);
-      this.#refetch = true;
-      return;
-    }
-    const key = `${device}.${seq}`;
-    this.#servedThisPull.add(key);
-    const hash = toHex(await sha256(bytes));
-    const before = this.#damaged.get(key);
-    if (before?.hash === hash) {
-      if (!before.bad) {
-        this.#sealer.integrity.report({
-          kind: "bad-at-source",
-          space: this.space,
-          device: device as DeviceId,
-          seq,
-          refused: { hash, source: this.#source },
-          message: `Commit ${seq} of device ${device} in space ${this.space} does not open (${error.code}) and ${this.#source === "relay" ? "the relay" : "its source"} serves the same bytes again: given up on; the device's later commits wait behind it.`,
-        });
-        this.#hooks.error(error);
-      }
-      this.#damaged.set(key, { hash, bad: true });
-      if ((this.#refused.get(device) ?? 0) < seq) this.#refused.set(device, seq);
-      return;
-    }
-    this.#hooks.error(error);
-    this.#damaged.set(key, { hash, bad: false });
-    this.#refetch = true;
+    await this.#repair.damaged(bytes, error);
   }
 
   /** Pulls again after the backoff delay (a damaged download), unless a new connection does first. */
   #scheduleRefetch(): void {
     if (this.#refetchTimer || this.#stopped) return;
-    const { baseMs, maxMs } = this.#backoff;
-    const delay =
-      Math.min(maxMs, baseMs * 2 ** Math.min(this.#refetchAttempt, 16)) * (0.5 + Math.random() / 2);
-    this.#refetchAttempt++;
+    const delay = this.#repair.nextDelay(this.#backoff);
     const epoch = this.#epoch;
     this.#refetchTimer = setTimeout(() => {
       this.#refetchTimer = null;
       this.#enqueue(() => (epoch === this.#epoch ? this.#pull() : Promise.resolve()));
     }, delay);
-  }
-
-  /** The relay refused this device's commit (`chain`/`conflict`): stuck until it acks past it. */
-  #noteStuck(device: string, code: string): void {
-    if (device !== this.#replica.device) return;
-    const seq = (this.#acked.get(device) ?? 0) + 1;
-    this.#stuck.set(device, { space: this.space, device: device as DeviceId, seq, code: `Relay:${code}` });
-    this.#reportBlocked();
-  }
-
-  #unstick(): void {
-    let changed = false;
-    for (const [d, s] of this.#stuck)
-      if ((this.#acked.get(d) ?? 0) >= s.seq) {
-        this.#stuck.delete(d);
-        changed = true;
-      }
-    if (changed) this.#reportBlocked();
-  }
-
-  /** Tells the engine what is missing or stuck (the damaged commits not yet held, own refused ones). */
-  #reportBlocked(): void {
-    const missing: MissingCommits[] = [];
-    const first = new Map<string, { seq: number; bad: boolean }>();
-    for (const [key, v] of this.#damaged) {
-      const [device, seqText] = key.split(".");
-      const seq = Number(seqText);
-      const f = first.get(device!);
-      if (!f || seq < f.seq) first.set(device!, { seq, bad: v.bad });
-    }
-    for (const [device, f] of first)
-      missing.push({
-        space: this.space,
-        device: device as DeviceId,
-        seq: f.seq,
-        reason: f.bad ? "bad-at-source" : "retrying",
-      });
-    this.#hooks.blocked?.(missing, [...this.#stuck.values()]);
-  }
-
-  /**
-   * A whole pull went by without the source serving a damaged commit again (given from our vector, it
-   * would have): the source does not hold it (a frame damaged in its header, a stray push). Forget it.
-   */
-  #forgetUnserved(): void {
-    let changed = false;
-    for (const [key, v] of this.#damaged)
-      if (!v.bad && !this.#servedThisPull.has(key)) {
-        this.#damaged.delete(key);
-        changed = true;
-      }
-    if (changed) this.#reportBlocked();
-  }
-
-  /** Forgets damaged downloads now held (applied or kept aside), and says so. */
-  async #settleDamaged(): Promise<void> {
-    if (this.#damaged.size === 0) return;
-    const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
-    let changed = false;
-    for (const key of [...this.#damaged.keys()]) {
-      const [device, seqText] = key.split(".");
-      if ((mine[device!] ?? 0) >= Number(seqText)) {
-        this.#damaged.delete(key);
-        changed = true;
-      }
-    }
-    if (changed) this.#reportBlocked();
   }
 
   /**
@@ -732,9 +620,7 @@ export class SpaceSession {
       }`,
     });
     if (discarded) {
-      this.#refused.clear();
-      this.#damaged.clear();
-      this.#reportBlocked();
+      this.#repair.reset();
       // From a new welcome, with an empty vector: every commit, no snapshot.
       this.#conn?.close("snapshot contradicted");
     }
