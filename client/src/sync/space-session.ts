@@ -216,9 +216,14 @@ export class SpaceSession {
     }
   }
 
-  /** Local commits may exist that the relay lacks: upload them. */
+  /** Local commits may exist that the relay lacks: upload them (and recount what is missing). */
   poke(): void {
-    this.#enqueue(() => this.#upload());
+    this.#enqueue(async () => {
+      // A commit this session could not get may have come another way (a peer, a bundle).
+      if (this.#repair.pending)
+        this.#repair.settle((await this.#replica.vector([this.space]))[this.space] ?? {});
+      await this.#upload();
+    });
   }
 
   #connect(): void {
@@ -332,7 +337,13 @@ export class SpaceSession {
         );
         if (got === null) return;
         if (got !== "none" && (await this.#replica.importSnapshot(got.content))) {
-          await this.#sealer.keep(got.opened, "snapshot");
+          // Only the heads are kept as the snapshot's (the rest seals again from the log, identically):
+          // the relay's commits are compared with them, and its next commits chain to them.
+          const { vector } = got.content;
+          await this.#sealer.keep(
+            got.opened.filter((o) => o.commit.seq === vector[o.commit.device]),
+            "snapshot",
+          );
           this.#snapshots.noteCovered(vectorTotal(got.content.vector));
           // The snapshot's log is chained to its heads; whether those are the relay's heads is seen by
           // fetching them again: a different commit at a head is equivocation against the snapshot.
