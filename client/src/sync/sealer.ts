@@ -189,7 +189,9 @@ export class SpaceSealer {
    * (device, seq) is equivocation: the first stays, the other is left out and reported. A commit kept
    * aside earlier without its predecessor (so its chain hash was never checked) is checked now that the
    * predecessor is here; one that does not follow it is dropped (it is fetched again) and reported.
-   * Returns the commits to apply, in the order given.
+   * Returns the commits to apply, in the order given; `clashes`, when given, collects every held
+   * (device, seq) another version of which arrived (those against a snapshot's kept head are left to
+   * the caller to report).
    */
   async screen(
     opened: readonly OpenedCommit[],
@@ -230,7 +232,10 @@ export class SpaceSealer {
       if (kept && !bytesEqual(kept.bytes, o.sealed)) {
         dropped.add(o);
         clashes?.push({ device, seq, keptSource: kept.source });
-        await this.#equivocation(device, seq, kept, o.sealed, source);
+        // Against a snapshot's head, the caller that collects clashes judges the snapshot instead: the
+        // author did not equivocate, the snapshot's publisher did not write what the relay holds.
+        if (!(clashes && kept.source === "snapshot"))
+          await this.#equivocation(device, seq, kept, o.sealed, source);
         continue;
       }
       if (seq < held.get(device)!) continue;

@@ -162,6 +162,8 @@ describe("a forged snapshot", () => {
         20_000,
         "the forged snapshot reported",
       );
+      // The author did not equivocate: only the publisher is reported, and flagged.
+      expect(report.entries.map((e) => e.kind)).toEqual(["forged-snapshot"]);
       expect(report.entries.find((e) => e.kind === "forged-snapshot")).toMatchObject({
         space: space.id,
         device: member.db.deviceId,
