@@ -512,12 +512,20 @@ export class SpaceSession {
     if (this.#snapshotCheck && !this.#snapshotCheck.sent && !ahead) {
       // Ask for each snapshot head again (one commit per device): it must be byte-identical.
       this.#snapshotCheck.sent = true;
-      for (const [d, seq] of Object.entries(this.#snapshotCheck.heads))
-        if ((v[d] ?? 0) >= seq) v[d] = seq - 1;
+      for (const [d, seq] of Object.entries(this.#snapshotCheck.heads)) {
+        if ((v[d] ?? 0) < seq) continue;
+        if (seq > 1) v[d] = seq - 1;
+        else delete v[d]; // a vector names no seq 0: absent is "from the first"
+      }
     }
     for (const [d, seq] of ahead ?? []) if ((v[d] ?? 0) < seq) v[d] = seq;
     const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
-    this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
+    try {
+      this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
+    } catch (e) {
+      this.#pulling = false; // or no pull would ever be sent again on this connection
+      throw e;
+    }
   }
 
   async #receive(frames: Uint8Array[]): Promise<void> {

@@ -233,6 +233,31 @@ describe("a forged snapshot", () => {
   });
 });
 
+describe("an honest snapshot", () => {
+  it("whose devices have one commit each bootstraps a joiner that then says synced, with no finding", async () => {
+    const relay = await RelayHarness.start();
+    const a = await openDevice<{ patients: Patient }>("author", patientCollections);
+    const space = await a.db.createSpace({ name: "Ward" });
+    a.online(relay.url);
+    await a.db.patients.insert({ name: "P1", ward: "A", notes: "" }, { space });
+    await relayAcknowledged(a.db, space.id);
+    expect(await a.db.publishSnapshot(space)).toBe(true);
+
+    const v = await openDevice<{ patients: Patient }>("joiner", patientCollections);
+    await v.db.join(await a.db.invite(space, "https://app.example/"));
+    v.online(relay.url);
+    await waitFor(
+      v.db.status,
+      (s) => s.state === "synced" && s.transports.find((t) => t.space === space.id)?.state === "connected",
+      20_000,
+      "the joiner synced",
+    );
+    expect((await v.db.patients.toArray()).map((p) => p.name)).toEqual(["P1"]);
+    expect(v.db.replica.stats.remoteCommits).toBe(0); // from the snapshot, not replayed
+    expect(v.db.integrity.get().entries).toEqual([]);
+  });
+});
+
 describe("snapshot format and size", () => {
   it("refuses format 1 clearly", () => {
     const v1 = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 0]);
