@@ -35,9 +35,12 @@ export interface IntegrityEntry {
   /** The device whose commit is in question (for `forged-snapshot`, the snapshot's claimed publisher). */
   readonly device: DeviceId;
   readonly seq: number;
-  /** The version this replica kept (absent when it kept none). */
+  /**
+   * The version this replica kept (absent when it kept none). For `broken-chain`, the predecessor the
+   * dropped commit does not follow; for `forged-snapshot`, the relay's commit that contradicts it.
+   */
   readonly kept?: IntegrityWitness;
-  /** The version it refused or dropped. */
+  /** The version it refused or dropped (for `forged-snapshot`, the snapshot's; empty hash if none). */
   readonly refused: IntegrityWitness;
   /** When this replica found it (ms since 1970). */
   readonly at: number;
