@@ -28,6 +28,7 @@ import { SyncRunner, type SyncOptions } from "./sync/sync-runner.ts";
 export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
 import { exportBundleOf, importBundleInto, type BundleImportReport } from "./sync/bundle-io.ts";
+import { integrityLogOf, type IntegrityReport } from "./sync/integrity.ts";
 
 /** Where a commit is known to be durably stored. */
 export interface Durability {
@@ -303,6 +304,21 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    */
   get status(): ValueStore<SyncStatus> {
     return this.#status;
+  }
+
+  /**
+   * What this replica found wrong in what other devices sent it, since the database was opened: two
+   * different commits for one (device, seq) (equivocation: the first is kept), a commit that does not
+   * follow its predecessor, a commit bad at its source, a snapshot that contradicts the sealed commits.
+   * Each entry names the space, device, seq, both versions' hashes and where each came from (relay,
+   * peer, tab, bundle, snapshot). Watchable like `status`; the devices concerned are also flagged in
+   * `status.flagged`.
+   *
+   * @example
+   * db.integrity.subscribe(({ entries }) => entries.forEach((e) => console.warn(e.kind, e.device, e.seq)));
+   */
+  get integrity(): ValueStore<IntegrityReport> {
+    return integrityLogOf(this.replica.dexie).store;
   }
 
   /**

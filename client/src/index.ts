@@ -21,7 +21,21 @@ export type {
   TransactionApi,
   TransactionCollection,
 } from "./database.ts";
-export type { SyncStatus, TransportStatus } from "./sync/sync-status.ts";
+export type {
+  FlaggedDevice,
+  MissingCommits,
+  StuckCommit,
+  SyncStatus,
+  TransportStatus,
+} from "./sync/sync-status.ts";
+export { IntegrityError } from "./sync/integrity.ts";
+export type {
+  IntegrityEntry,
+  IntegrityKind,
+  IntegrityReport,
+  IntegritySource,
+  IntegrityWitness,
+} from "./sync/integrity.ts";
 export type { Transport, TransportConnection, TransportHandlers } from "./sync/transport.ts";
 export { webSocketTransport } from "./transports/websocket-transport.ts";
 export { Collection } from "./replica/collection.ts";

@@ -46,7 +46,18 @@ export async function sealCommit(
   return concatBytes(nonce, new Uint8Array(ciphertext));
 }
 
-export async function openCommit(key: CryptoKey, aad: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
+/**
+ * Opens what `sealCommit` sealed: checks the AES-GCM tag over `aad` and the ciphertext, then unpads.
+ * Given `nonceKey`, also checks that the nonce is the synthetic one (the keyed hash of the AAD and the
+ * padded plaintext), so each commit has exactly one valid encoding: a key holder cannot make a second
+ * byte string for the same commit by choosing another nonce. Throws `DecryptError` on any failure.
+ */
+export async function openCommit(
+  key: CryptoKey,
+  aad: Uint8Array,
+  body: Uint8Array,
+  nonceKey?: CryptoKey,
+): Promise<Uint8Array> {
   if (body.length < NONCE_BYTES + TAG_BYTES) {
     throw new DecryptError(`A sealed commit of ${body.length} bytes is too short to hold a nonce and a tag.`);
   }
@@ -67,5 +78,17 @@ export async function openCommit(key: CryptoKey, aad: Uint8Array, body: Uint8Arr
     // raises InvalidAccessError. Either way the commit cannot be trusted, so both are DecryptError.
     throw new DecryptError(undefined, { cause });
   }
-  return unpad(new Uint8Array(padded));
+  const plain = new Uint8Array(padded);
+  if (nonceKey) {
+    const mac = new Uint8Array(
+      await globalThis.crypto.subtle.sign("HMAC", nonceKey, concatBytes(aad, plain)),
+    );
+    let diff = 0;
+    for (let i = 0; i < NONCE_BYTES; i++) diff |= mac[i]! ^ body[i]!;
+    if (diff !== 0)
+      throw new DecryptError(
+        "A commit's nonce is not its synthetic IV: it was sealed by something other than Shoal's sealer.",
+      );
+  }
+  return unpad(plain);
 }

@@ -132,11 +132,16 @@ export async function importBundleInto(
     earlier.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);
     opened.push(o);
   }
-  const report = await db.applyCommits(opened.map((o) => o.commit));
+  // A commit this device holds in another version is not applied, and its kept bytes stay (equivocation).
+  const fit = await sealer.screen(opened, "bundle");
+  const report = await db.applyCommits(fit.map((o) => o.commit));
   // A commit refused here opened with the space key, so it is authentic: a key holder wrote it wrong.
   // As in sync, what applied stays applied and the refused ones are reported (and are not kept).
   const refused = new Set(report.rejected.map((r) => r.id));
-  await sealer.keep(opened.filter((o) => !refused.has(o.commit.id)));
+  await sealer.keep(
+    fit.filter((o) => !refused.has(o.commit.id)),
+    "bundle",
+  );
   const vector = (await db.vector([bundle.space]))[bundle.space] ?? {};
   const missing: BundleRange[] = [];
   for (const r of bundle.ranges) {

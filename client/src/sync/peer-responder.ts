@@ -39,7 +39,8 @@ export interface PeerSealer {
     bytes: Uint8Array,
     earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined,
   ): Promise<OpenedCommit>;
-  keep(opened: readonly OpenedCommit[]): Promise<void>;
+  screen(opened: readonly OpenedCommit[], source: "peer"): Promise<OpenedCommit[]>;
+  keep(opened: readonly OpenedCommit[], source: "peer"): Promise<void>;
 }
 
 /** What a responder reports. */
@@ -350,10 +351,14 @@ export class PeerResponder {
     }
     this.#traffic.commitsReceived += opened.length;
     if (opened.length > 0) {
-      const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
+      const fit = await this.#sealer.screen(opened, "peer");
+      const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
       const rejected = new Set(report.rejected.map((r) => r.id));
       for (const r of report.rejected) this.#hooks.error(r.error);
-      await this.#sealer.keep(opened.filter((o) => !rejected.has(o.commit.id)));
+      await this.#sealer.keep(
+        fit.filter((o) => !rejected.has(o.commit.id)),
+        "peer",
+      );
       for (const o of opened) this.#notePeerHas(o.commit.device, o.commit.seq);
     }
     // Ack, for every device of the upload, what this replica now holds of it (contiguously).

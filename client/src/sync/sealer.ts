@@ -17,6 +17,7 @@ import type { Commit, StoredCommit } from "../replica/commit.ts";
 import { commitTooLarge, sealedBytesOfPlaintext } from "../replica/sealed-size.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { decodeCommitPlaintext, encodeCommitPlaintext } from "./commit-codec.ts";
+import { integrityLogOf, type IntegrityLog, type IntegritySource } from "./integrity.ts";
 
 /** A row of `_sealed`. */
 interface SealedRow {
@@ -24,6 +25,33 @@ interface SealedRow {
   device: DeviceId;
   seq: number;
   bytes: Uint8Array;
+  /** Where these bytes came from (absent in rows kept by older versions). */
+  source?: IntegritySource;
+}
+
+/** The hex SHA-256 of sealed bytes, as the integrity report shows it. */
+async function hashOf(bytes: Uint8Array): Promise<string> {
+  return toHex(await sha256(bytes));
+}
+
+/**
+ * A commit that opens with the space's key but does not follow the previous commit of its device this
+ * replica kept (chain hash). `keptSource` says where that previous commit came from (a snapshot's log
+ * contradicted by the relay's next commit, for one). Its `code` stays `DecryptError`.
+ */
+export class ChainMismatch extends DecryptError {
+  readonly keptSource: IntegritySource | undefined;
+  constructor(message: string, keptSource: IntegritySource | undefined) {
+    super(message);
+    this.keptSource = keptSource;
+  }
+}
+
+/** A held (device, seq) another version of which arrived (see `SpaceSealer.screen`). */
+export interface Clash {
+  device: DeviceId;
+  seq: number;
+  keptSource: IntegritySource;
 }
 
 /** A received sealed commit, opened and checked. */
@@ -47,9 +75,12 @@ export class SpaceSealer {
   readonly #spaceBytes: Uint8Array;
   readonly #key: Uint8Array;
   readonly #dexie: Dexie;
+  /** Where this database's integrity findings go (`db.integrity`). */
+  readonly integrity: IntegrityLog;
 
   constructor(dexie: Dexie, space: SpaceId, key: Uint8Array) {
     this.#dexie = dexie;
+    this.integrity = integrityLogOf(dexie);
     this.space = space;
     this.#spaceBytes = fromHex(space, 16);
     this.#key = key;
@@ -87,7 +118,7 @@ export class SpaceSealer {
       let bytes = bySeq.get(c.seq);
       if (!bytes) {
         bytes = await this.#seal(c, prev);
-        fresh.push({ space: this.space, device, seq: c.seq, bytes });
+        fresh.push({ space: this.space, device, seq: c.seq, bytes, source: "tab" });
       }
       out.push(bytes);
       prev = bytes;
@@ -122,9 +153,10 @@ export class SpaceSealer {
   /**
    * Opens a sealed commit received from the relay or a peer: routing header, space, then the AES-GCM
    * tag (which covers the header), then the plaintext; then the chain hash against the previous commit
-   * of the device when this replica holds it (or `earlier` gives it, from the same batch). Throws `ProtocolError` (malformed), `DecryptError`
-   * (wrong key, altered bytes, broken chain) or `ValidationError` (bad plaintext). Never returns
-   * unauthenticated data.
+   * of the device when this replica holds it (or `earlier` gives it, from the same batch). The nonce
+   * must be the synthetic one, so a commit has one encoding only. Throws `ProtocolError` (malformed),
+   * `DecryptError` (wrong key, altered bytes, another nonce, broken chain) or `ValidationError` (bad
+   * plaintext). Never returns unauthenticated data.
    */
   async open(
     bytes: Uint8Array,
@@ -135,35 +167,191 @@ export class SpaceSealer {
       throw new DecryptError(`A commit for another space arrived on the connection of space ${this.space}.`);
     }
     const device = toHex(header.device) as DeviceId;
-    const key = await deriveCommitKey(this.#key, header.device, header.epoch);
-    const plaintext = await openCommit(key, headerBytes, body);
+    const [key, nonceKey] = await Promise.all([
+      deriveCommitKey(this.#key, header.device, header.epoch),
+      deriveNonceKey(this.#key, header.device, header.epoch),
+    ]);
+    const plaintext = await openCommit(key, headerBytes, body, nonceKey);
     const commit = decodeCommitPlaintext(plaintext, { space: this.space, device, seq: header.seq });
-    const prevBytes =
-      header.seq === 1
-        ? null
-        : (earlier?.(device, header.seq - 1) ??
-          (await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, header.seq - 1]))?.bytes);
+    const fromBatch = header.seq === 1 ? undefined : earlier?.(device, header.seq - 1);
+    const keptRow =
+      header.seq === 1 || fromBatch
+        ? undefined
+        : await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, header.seq - 1]);
+    const prevBytes = fromBatch ?? keptRow?.bytes;
     const expected = header.seq === 1 ? ZERO_HASH : prevBytes ? await sha256(prevBytes) : null;
     if (expected && !bytesEqual(expected, header.prevHash)) {
-      throw new DecryptError(
+      throw new ChainMismatch(
         `Commit ${commit.id} does not follow the previous commit of its device (chain hash).`,
+        keptRow ? (keptRow.source ?? "tab") : undefined,
       );
     }
     return { commit, sealed: bytes.slice() };
   }
 
-  /** Keeps received sealed bytes, to forward them byte-identical later. */
-  async keep(opened: readonly OpenedCommit[]): Promise<void> {
+  /**
+   * Sorts opened commits before they are applied: a commit this replica already holds (kept sealed, or
+   * in its log) is a duplicate only if its sealed bytes are identical; a different commit for a held
+   * (device, seq) is equivocation: the first stays, the other is left out and reported. A commit kept
+   * aside earlier without its predecessor (so its chain hash was never checked) is checked now that the
+   * predecessor is here; one that does not follow it is dropped (it is fetched again) and reported.
+   * Returns the commits to apply, in the order given; `clashes`, when given, collects every held
+   * (device, seq) another version of which arrived (those against a snapshot's kept head are left to
+   * the caller to report).
+   */
+  async screen(
+    opened: readonly OpenedCommit[],
+    source: IntegritySource,
+    clashes?: Clash[],
+  ): Promise<OpenedCommit[]> {
+    if (opened.length === 0) return [];
+    const sealedT = this.#dexie.table<SealedRow>("_sealed");
+    const devices = [...new Set(opened.map((o) => o.commit.device))];
+    const vectors = await this.#dexie
+      .table<{ seq: number }>("_vectors")
+      .bulkGet(devices.map((d) => [this.space, d]));
+    const held = new Map(devices.map((d, i) => [d, vectors[i]?.seq ?? 0]));
+    const inBatch = new Map(opened.map((o) => [`${o.commit.device}.${o.commit.seq}`, o]));
+    const dropped = new Set<OpenedCommit>();
+    const gone = new Set<string>();
+    const ordered = [...opened].sort((x, y) =>
+      x.commit.device < y.commit.device
+        ? -1
+        : x.commit.device > y.commit.device
+          ? 1
+          : x.commit.seq - y.commit.seq,
+    );
+    for (const o of ordered) {
+      if (dropped.has(o)) continue;
+      const { device, seq } = o.commit;
+      const have = gone.has(`${device}.${seq}`) ? undefined : await sealedT.get([this.space, device, seq]);
+      let kept = have ? { bytes: have.bytes, source: have.source ?? ("tab" as const) } : undefined;
+      if (!kept && seq <= held.get(device)!) {
+        // Held in the log but never sealed here (an older snapshot, a direct applyCommits): sealing is
+        // deterministic, so sealing it again gives the one encoding it has.
+        try {
+          kept = { bytes: (await this.sealedRange(device, seq, seq))[0]!, source: "tab" };
+        } catch {
+          kept = undefined;
+        }
+      }
+      if (kept && !bytesEqual(kept.bytes, o.sealed)) {
+        dropped.add(o);
+        clashes?.push({ device, seq, keptSource: kept.source });
+        // Against a snapshot's head, the caller that collects clashes judges the snapshot instead: the
+        // author did not equivocate, the snapshot's publisher did not write what the relay holds.
+        if (!(clashes && kept.source === "snapshot"))
+          await this.#equivocation(device, seq, kept, o.sealed, source);
+        continue;
+      }
+      if (seq < held.get(device)!) continue;
+      // The next commit of the device, if it came earlier (kept aside) or in this batch, was opened
+      // without this one: its chain hash is checked now.
+      const hash = await sha256(o.sealed);
+      const id = `${this.space}.${device}.${seq + 1}`;
+      const parked =
+        seq + 1 > held.get(device)! ? await sealedT.get([this.space, device, seq + 1]) : undefined;
+      if (parked && !this.#follows(parked.bytes, hash)) {
+        await this.#dexie.transaction("rw", [sealedT, this.#dexie.table("_pending")], async () => {
+          await sealedT.delete([this.space, device, seq + 1]);
+          await this.#dexie.table("_pending").delete(id);
+        });
+        gone.add(`${device}.${seq + 1}`);
+        await this.#brokenChain(device, seq + 1, o.sealed, source, parked.bytes, parked.source ?? "tab");
+      }
+      const later = inBatch.get(`${device}.${seq + 1}`);
+      if (later && !dropped.has(later) && !this.#follows(later.sealed, hash)) {
+        dropped.add(later);
+        await this.#brokenChain(device, seq + 1, o.sealed, source, later.sealed, source);
+      }
+    }
+    return opened.filter((o) => !dropped.has(o));
+  }
+
+  /** Whether sealed commit `next` names `prevHash` as the hash of the commit before it. */
+  #follows(next: Uint8Array, prevHash: Uint8Array): boolean {
+    return bytesEqual(decodeSealedCommit(next).header.prevHash, prevHash);
+  }
+
+  async #brokenChain(
+    device: DeviceId,
+    seq: number,
+    prev: Uint8Array,
+    prevSource: IntegritySource,
+    next: Uint8Array,
+    nextSource: IntegritySource,
+  ): Promise<void> {
+    this.integrity.report({
+      kind: "broken-chain",
+      space: this.space,
+      device,
+      seq,
+      kept: { hash: await hashOf(prev), source: prevSource },
+      refused: { hash: await hashOf(next), source: nextSource },
+      message: `Commit ${seq} of device ${device} in space ${this.space} does not follow commit ${seq - 1} (chain hash): it was dropped and will be fetched again.`,
+    });
+  }
+
+  async #equivocation(
+    device: DeviceId,
+    seq: number,
+    kept: { bytes: Uint8Array; source: IntegritySource },
+    other: Uint8Array,
+    source: IntegritySource,
+  ): Promise<void> {
+    this.integrity.report({
+      kind: "equivocation",
+      space: this.space,
+      device,
+      seq,
+      kept: { hash: await hashOf(kept.bytes), source: kept.source },
+      refused: { hash: await hashOf(other), source },
+      message: `Two different commits ${seq} of device ${device} in space ${this.space} (from ${kept.source} and ${source}): the first is kept, the other refused.`,
+    });
+  }
+
+  /** The kept sealed bytes of commit `seq` of `device`, and where they came from, if kept. */
+  async kept(
+    device: DeviceId,
+    seq: number,
+  ): Promise<{ bytes: Uint8Array; source: IntegritySource } | undefined> {
+    const row = await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, seq]);
+    return row && { bytes: row.bytes, source: row.source ?? "tab" };
+  }
+
+  /**
+   * Keeps received sealed bytes, to forward them byte-identical later. Never replaces kept bytes: a
+   * different commit for a kept (device, seq) is reported as equivocation and dropped.
+   */
+  async keep(opened: readonly OpenedCommit[], source: IntegritySource): Promise<void> {
     if (opened.length === 0) return;
-    await this.#dexie
-      .table<SealedRow>("_sealed")
-      .bulkPut(
-        opened.map((o) => ({
-          space: this.space,
-          device: o.commit.device,
-          seq: o.commit.seq,
-          bytes: o.sealed,
-        })),
+    const sealedT = this.#dexie.table<SealedRow>("_sealed");
+    const clashes = await this.#dexie.transaction("rw", sealedT, async () => {
+      const have = await sealedT.bulkGet(opened.map((o) => [this.space, o.commit.device, o.commit.seq]));
+      const fresh: SealedRow[] = [];
+      const clash: { o: OpenedCommit; kept: SealedRow }[] = [];
+      opened.forEach((o, i) => {
+        const row = have[i];
+        if (!row)
+          fresh.push({
+            space: this.space,
+            device: o.commit.device,
+            seq: o.commit.seq,
+            bytes: o.sealed,
+            source,
+          });
+        else if (!bytesEqual(row.bytes, o.sealed)) clash.push({ o, kept: row });
+      });
+      await sealedT.bulkPut(fresh);
+      return clash;
+    });
+    for (const { o, kept } of clashes)
+      await this.#equivocation(
+        o.commit.device,
+        o.commit.seq,
+        { bytes: kept.bytes, source: kept.source ?? "tab" },
+        o.sealed,
+        source,
       );
   }
 }

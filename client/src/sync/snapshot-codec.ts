@@ -1,11 +1,10 @@
-import { ValidationError } from "../errors.ts";
+import { ShoalError, ValidationError } from "../errors.ts";
 import { ByteReader } from "../protocol/byte-reader.ts";
 import { ByteWriter } from "../protocol/byte-writer.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { Row } from "../replica/materialize.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
-import { decodeCommitPlaintext, encodeCommitPlaintext } from "./commit-codec.ts";
 
 /** A record whose Automerge document exists (edited, merged or deleted), with its row if it has one. */
 export interface SnapshotDoc {
@@ -19,10 +18,11 @@ export interface SnapshotDoc {
 }
 
 /**
- * What a snapshot holds: a space's whole commit log up to `vector` (so the device it bootstraps is a
- * full node that can serve and re-upload every commit, with the full history), plus the compacted state
- * of every record that has an Automerge document and its row, so nothing has to be replayed or parsed.
- * Records still only their creation are rebuilt from their insert commit.
+ * A snapshot as read from or imported into a replica: a space's whole commit log up to `vector` (so the
+ * device it bootstraps is a full node that can serve and re-upload every commit, with the full
+ * history), plus the compacted state of every record that has an Automerge document and its row, so
+ * nothing has to be replayed or parsed. Records still only their creation are rebuilt from their insert
+ * commit.
  */
 export interface SnapshotContent {
   space: SpaceId;
@@ -31,21 +31,46 @@ export interface SnapshotContent {
   docs: SnapshotDoc[];
 }
 
-const VERSION = 1;
+/** The last commit of a device a snapshot covers: its seq and the SHA-256 of its sealed bytes. */
+export interface SnapshotHead {
+  seq: number;
+  hash: Uint8Array;
+}
+
+/**
+ * A snapshot as it travels (inside its seal): the commit log as the sealed commits themselves, so the
+ * receiver opens and chain-checks each one and the log is tied to the sealed commits the relay holds;
+ * per device the head it covers; the device that published it (a claim, for reports); the records.
+ */
+export interface SnapshotWire {
+  publisher: DeviceId;
+  heads: Record<string, SnapshotHead>;
+  /** Every sealed commit up to the heads, in the publisher's causal order. */
+  sealed: Uint8Array[];
+  docs: SnapshotDoc[];
+}
+
+/** Version byte of a snapshot's plaintext. 1 (commits as plaintext, no heads) is refused. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
-/** Encodes a snapshot's plaintext (sealed by the caller). Layout in PROTOCOL.md, "Snapshots". */
-export function encodeSnapshot(s: SnapshotContent): Uint8Array {
+/** Encodes a snapshot's plaintext (sealed by the caller). Layout in PROTOCOL.md section 6. */
+export function encodeSnapshot(s: SnapshotWire): Uint8Array {
   const w = new ByteWriter(1 << 16);
-  w.u8(VERSION);
-  w.u32(s.commits.length);
-  for (const c of s.commits) {
-    w.bytes(fromHex(c.device, 16));
-    w.u64(c.seq);
-    const plain = encodeCommitPlaintext(c);
-    w.u32(plain.length);
-    w.bytes(plain);
+  w.u8(SNAPSHOT_FORMAT_VERSION);
+  w.bytes(fromHex(s.publisher, 16));
+  const devices = Object.keys(s.heads).sort();
+  w.u32(devices.length);
+  for (const d of devices) {
+    w.bytes(fromHex(d, 16));
+    w.u64(s.heads[d]!.seq);
+    w.bytes(s.heads[d]!.hash);
+  }
+  w.u32(s.sealed.length);
+  for (const c of s.sealed) {
+    w.u32(c.length);
+    w.bytes(c);
   }
   w.u32(s.docs.length);
   for (const d of s.docs) {
@@ -65,22 +90,34 @@ export function encodeSnapshot(s: SnapshotContent): Uint8Array {
   return w.finish();
 }
 
-/** Decodes a snapshot's plaintext; throws `ProtocolError`/`ValidationError` on anything malformed. */
-export function decodeSnapshot(bytes: Uint8Array, space: SpaceId): SnapshotContent {
+/**
+ * Decodes a snapshot's plaintext; throws `SnapshotError` for another format version (1 is no longer
+ * read: its commit log was not tied to the sealed commits), `ProtocolError`/`ValidationError` on
+ * anything malformed. The sealed commits are not opened here (see `SnapshotExchange`).
+ */
+export function decodeSnapshot(bytes: Uint8Array, _space: SpaceId): SnapshotWire {
   const r = new ByteReader(bytes);
-  if (r.u8("snapshot version") !== VERSION) throw new ValidationError("Unknown snapshot version.");
-  const commitCount = r.u32("commit count");
-  if (commitCount > bytes.length)
-    throw new ValidationError("Snapshot commit count larger than the snapshot.");
-  const commits: Commit[] = [];
-  const vector: Record<string, number> = {};
-  for (let i = 0; i < commitCount; i++) {
-    const device = toHex(r.bytes(16, "device")) as DeviceId;
+  const version = r.u8("snapshot version");
+  if (version !== SNAPSHOT_FORMAT_VERSION)
+    throw new ShoalError(
+      "SnapshotError",
+      `Snapshot format ${version} is not read by this version of Shoal (it reads format ${SNAPSHOT_FORMAT_VERSION}): pulling every commit instead.`,
+    );
+  const publisher = toHex(r.bytes(16, "publisher")) as DeviceId;
+  const deviceCount = r.u32("device count");
+  if (deviceCount * 56 > bytes.length)
+    throw new ValidationError("Snapshot device count larger than the snapshot.");
+  const deviceHeads: Record<string, SnapshotHead> = {};
+  for (let i = 0; i < deviceCount; i++) {
+    const device = toHex(r.bytes(16, "device"));
     const seq = r.seq("seq");
-    const plain = r.bytes(r.u32("commit length"), "commit");
-    commits.push(decodeCommitPlaintext(plain, { space, device, seq }));
-    vector[device] = Math.max(vector[device] ?? 0, seq);
+    deviceHeads[device] = { seq, hash: r.bytes(32, "head hash") };
   }
+  const commitCount = r.u32("commit count");
+  if (commitCount * 4 > bytes.length)
+    throw new ValidationError("Snapshot commit count larger than the snapshot.");
+  const sealed: Uint8Array[] = [];
+  for (let i = 0; i < commitCount; i++) sealed.push(r.bytes(r.u32("commit length"), "commit"));
   const docCount = r.u32("doc count");
   if (docCount > bytes.length) throw new ValidationError("Snapshot record count larger than the snapshot.");
   const docs: SnapshotDoc[] = [];
@@ -105,5 +142,5 @@ export function decodeSnapshot(bytes: Uint8Array, space: SpaceId): SnapshotConte
     docs.push({ id, collection, deleted, bin, heads, ...(row ? { row } : {}) });
   }
   r.end("snapshot");
-  return { space, vector, commits, docs };
+  return { publisher, heads: deviceHeads, sealed, docs };
 }

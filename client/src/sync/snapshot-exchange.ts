@@ -1,9 +1,100 @@
 import { concatBytes } from "../crypto/bytes.ts";
+import { sha256 } from "../crypto/seal.ts";
 import { ProtocolError, ShoalError } from "../errors.ts";
-import { fromHex, toHex, type Message, type VectorEntry } from "../protocol/index.ts";
-import type { SpaceId } from "../types.ts";
-import { decodeSnapshot, encodeSnapshot, type SnapshotContent } from "./snapshot-codec.ts";
+import {
+  MAX_SNAPSHOT_BYTES,
+  bytesEqual,
+  fromHex,
+  toHex,
+  type Message,
+  type VectorEntry,
+} from "../protocol/index.ts";
+import type { Commit } from "../replica/commit.ts";
+import type { DeviceId, SpaceId } from "../types.ts";
+import type { OpenedCommit, SpaceSealer } from "./sealer.ts";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  type SnapshotContent,
+  type SnapshotHead,
+  type SnapshotWire,
+} from "./snapshot-codec.ts";
 import { openSnapshot, sealSnapshot } from "./snapshot-seal.ts";
+
+/** A downloaded snapshot, opened and checked: what to import, the sealed commits to keep, its publisher. */
+export interface ReceivedSnapshot {
+  content: SnapshotContent;
+  opened: OpenedCommit[];
+  /** The device the snapshot says published it (a claim: any member could have written it). */
+  publisher: DeviceId;
+}
+
+function snapshotError(message: string): ShoalError {
+  return new ShoalError("SnapshotError", message);
+}
+
+/**
+ * A snapshot as it travels: the log as the sealed commits (exactly as the relay holds them, sealing
+ * what is not sealed yet), each device's head hash, and the publisher.
+ */
+export async function snapshotWire(
+  sealer: SpaceSealer,
+  content: SnapshotContent,
+  publisher: DeviceId,
+): Promise<SnapshotWire> {
+  const byId = new Map<string, Uint8Array>();
+  const heads: Record<string, SnapshotHead> = {};
+  for (const [device, seq] of Object.entries(content.vector)) {
+    const range = await sealer.sealedRange(device as DeviceId, 1, seq);
+    range.forEach((b, i) => byId.set(`${device}.${i + 1}`, b));
+    heads[device] = { seq, hash: await sha256(range[range.length - 1]!) };
+  }
+  return {
+    publisher,
+    heads,
+    sealed: content.commits.map((c) => byId.get(`${c.device}.${c.seq}`)!),
+    docs: content.docs,
+  };
+}
+
+/**
+ * Ties a downloaded snapshot's log to the sealed commits: every commit opens with the space's key (its
+ * nonce the synthetic one) and follows its device's previous one (chain hash), each device's commits
+ * run from 1 to exactly the seq of the snapshot's vector, and the last one's hash is the head the
+ * snapshot states. Whether the relay holds those very heads the session checks next, by fetching them.
+ * Throws `SnapshotError` (or the commit's own error) when any of it fails.
+ */
+export async function verifySnapshot(
+  sealer: SpaceSealer,
+  space: SpaceId,
+  wire: SnapshotWire,
+  vector: Record<string, number>,
+): Promise<ReceivedSnapshot> {
+  const opened: OpenedCommit[] = [];
+  const last = new Map<string, OpenedCommit>();
+  for (const bytes of wire.sealed) {
+    const o = await sealer.open(bytes, (d, seq) => {
+      const prev = last.get(d);
+      return prev && prev.commit.seq === seq ? prev.sealed : undefined;
+    });
+    const before = last.get(o.commit.device)?.commit.seq ?? 0;
+    if (o.commit.seq !== before + 1)
+      throw snapshotError(`The snapshot's commits of device ${o.commit.device} are not in sequence.`);
+    last.set(o.commit.device, o);
+    opened.push(o);
+  }
+  const devices = new Set([...Object.keys(vector), ...Object.keys(wire.heads), ...last.keys()]);
+  for (const d of devices) {
+    const head = wire.heads[d];
+    const top = last.get(d);
+    if (!head || !top || head.seq !== vector[d] || top.commit.seq !== head.seq)
+      throw snapshotError(`The snapshot's heads, vector and commits disagree for device ${d}.`);
+    if (!bytesEqual(await sha256(top.sealed), head.hash))
+      throw snapshotError(`The snapshot's last commit of device ${d} is not the head it states.`);
+  }
+  const commits: Commit[] = opened.map((o) => o.commit);
+  return { content: { space, vector, commits, docs: wire.docs }, opened, publisher: wire.publisher };
+}
 
 /** When to use snapshots. */
 export interface SnapshotPolicy {
@@ -37,8 +128,11 @@ export class SnapshotExchange {
   readonly #spaceBytes: Uint8Array;
   readonly #spaceKey: Uint8Array;
   readonly #send: (m: Message) => void;
+  readonly #sealer: SpaceSealer;
+  readonly #device: DeviceId;
   /** Parts of the snapshot being received, or null when none is awaited. */
   #incoming: Uint8Array[] | null = null;
+  #incomingBytes = 0;
   /** Commits covered by the newest snapshot seen or published. */
   #total = 0;
   #publishing: { resolve: (stored: boolean) => void } | null = null;
@@ -48,7 +142,12 @@ export class SnapshotExchange {
     spaceKey: Uint8Array;
     policy?: Partial<SnapshotPolicy>;
     send: (m: Message) => void;
+    sealer: SpaceSealer;
+    /** This device, named as the publisher of the snapshots it publishes. */
+    device: DeviceId;
   }) {
+    this.#sealer = opts.sealer;
+    this.#device = opts.device;
     this.#space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
     this.#spaceKey = opts.spaceKey;
@@ -59,12 +158,14 @@ export class SnapshotExchange {
   /** Asks the relay for its snapshot (a fresh device, before pulling). */
   request(): void {
     this.#incoming = [];
+    this.#incomingBytes = 0;
     this.#send({ type: "snapshot-get", space: this.#spaceBytes });
   }
 
   /**
-   * Takes one `snapshot` frame. Resolves null while parts are missing, else the opened content (or
-   * "none" when the relay has none or it could not be opened: then the session pulls every commit).
+   * Takes one `snapshot` frame. Resolves null while parts are missing, else the opened and checked
+   * snapshot (or "none" when the relay has none or it could not be used: then the session pulls every
+   * commit). A download past `MAX_SNAPSHOT_BYTES` is dropped at once and its remaining parts ignored.
    */
   async receive(
     vector: VectorEntry[],
@@ -72,11 +173,21 @@ export class SnapshotExchange {
     parts: number,
     bytes: Uint8Array,
     report: (e: ShoalError) => void,
-  ): Promise<SnapshotContent | "none" | null> {
+  ): Promise<ReceivedSnapshot | "none" | null> {
     if (!this.#incoming) return null;
     if (parts > 0) {
       if (part !== this.#incoming.length)
         throw new ProtocolError("bad-field", "Snapshot parts arrived out of order.");
+      this.#incomingBytes += bytes.length;
+      if (this.#incomingBytes > MAX_SNAPSHOT_BYTES) {
+        this.#incoming = null;
+        report(
+          snapshotError(
+            `The relay's snapshot exceeds ${MAX_SNAPSHOT_BYTES} bytes: not downloaded; pulling every commit instead.`,
+          ),
+        );
+        return "none";
+      }
       this.#incoming.push(bytes);
       if (part < parts - 1) return null;
     }
@@ -86,15 +197,14 @@ export class SnapshotExchange {
     const v: Record<string, number> = {};
     for (const e of vector) v[toHex(e.device)] = e.seq;
     try {
-      return decodeSnapshot(
+      const wire = decodeSnapshot(
         await openSnapshot(this.#spaceKey, this.#space, v, concatBytes(...chunks)),
         this.#space,
       );
+      return await verifySnapshot(this.#sealer, this.#space, wire, v);
     } catch (e) {
       // A bad snapshot costs only speed: report it and fall back to pulling every commit.
-      report(
-        e instanceof ShoalError ? e : new ShoalError("SnapshotError", String((e as Error)?.message ?? e)),
-      );
+      report(e instanceof ShoalError ? e : snapshotError(String((e as Error)?.message ?? e)));
       return "none";
     }
   }
@@ -118,7 +228,8 @@ export class SnapshotExchange {
    * relay's answer, which arrives later through `stored`/`refused`.
    */
   async publish(content: SnapshotContent): Promise<{ stored: Promise<boolean> }> {
-    const sealed = await sealSnapshot(this.#spaceKey, this.#space, content.vector, encodeSnapshot(content));
+    const wire = await snapshotWire(this.#sealer, content, this.#device);
+    const sealed = await sealSnapshot(this.#spaceKey, this.#space, content.vector, encodeSnapshot(wire));
     const vector: VectorEntry[] = Object.entries(content.vector).map(([d, seq]) => ({
       device: fromHex(d, 16),
       seq,
@@ -154,6 +265,7 @@ export class SnapshotExchange {
   /** The connection closed: nothing more will answer. */
   reset(): void {
     this.#incoming = null;
+    this.#incomingBytes = 0;
     this.#settle(false);
   }
 

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { asCounter, openDatabase, type Database } from "../index.ts";
 import type { SpaceId } from "../types.ts";
-import { decodeSnapshot, encodeSnapshot } from "./snapshot-codec.ts";
+import { decodeSnapshot, encodeSnapshot, type SnapshotContent } from "./snapshot-codec.ts";
+import { snapshotWire, verifySnapshot } from "./snapshot-exchange.ts";
+import { auditSnapshot } from "./snapshot-audit.ts";
 import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
 import { openSnapshot, sealSnapshot } from "./snapshot-seal.ts";
-import type { DocRow } from "../replica/stored-rows.ts";
+import type { DocRow, SpaceRow } from "../replica/stored-rows.ts";
+import { SpaceSealer } from "./sealer.ts";
 
 type P = { name: string; ward: string; notes: string; visits: number; when?: Date };
 type Db = Database<{ patients: P }>;
@@ -41,6 +44,16 @@ async function state(db: Db, space: SpaceId) {
   };
 }
 
+async function sealerOf(db: Db, space: SpaceId): Promise<SpaceSealer> {
+  const row = (await db.replica.dexie.table<SpaceRow>("_spaces").get(space))!;
+  return new SpaceSealer(db.replica.dexie, space, row.key);
+}
+
+/** A snapshot's plaintext as `db` publishes it. */
+async function encoded(db: Db, snap: SnapshotContent): Promise<Uint8Array> {
+  return encodeSnapshot(await snapshotWire(await sealerOf(db, snap.space), snap, db.deviceId));
+}
+
 describe("snapshots", () => {
   it("a device bootstrapped from a snapshot plus later commits equals one that replayed every commit", async () => {
     const open = () => openDatabase<{ patients: P }>({ name: `snap-${n++}`, collections });
@@ -68,8 +81,19 @@ describe("snapshots", () => {
     const snap = await readSnapshot(a.replica, space.id);
     // Through the codec and the seal, as it travels.
     const key = (await a.replica.dexie.table("_spaces").get(space.id)).key as Uint8Array;
-    const sealed = await sealSnapshot(key, space.id, snap.vector, encodeSnapshot(snap));
-    const decoded = decodeSnapshot(await openSnapshot(key, space.id, snap.vector, sealed), space.id);
+    const sealed = await sealSnapshot(key, space.id, snap.vector, await encoded(a, snap));
+    const wire = decodeSnapshot(await openSnapshot(key, space.id, snap.vector, sealed), space.id);
+    const { content: decoded } = await verifySnapshot(
+      await sealerOf(fromSnapshot, space.id),
+      space.id,
+      wire,
+      snap.vector,
+    );
+    // An honest snapshot passes the joiner's audit of its records against its log.
+    expect(await auditSnapshot(decoded)).toBeNull();
+    expect(
+      await auditSnapshot({ ...decoded, docs: decoded.docs.map((d) => ({ ...d, deleted: !d.deleted })) }),
+    ).toMatch(/deleted flag/);
     expect(await importSnapshot(fromSnapshot.replica, decoded)).toBe(true);
     expect(await importSnapshot(fromSnapshot.replica, decoded)).toBe(false); // only onto an empty space
     // History after the snapshot.
@@ -94,7 +118,7 @@ describe("snapshots", () => {
       await fromSnapshot.exportCommits(await replayed.vector([space.id]), { spaces: [space.id] }),
     );
     expect((await replayed.patients.get(ids[5]!))?.notes).toBe("from the snapshot device");
-  });
+  }, 30_000);
 
   it("refuses a snapshot that skips commits or whose seal was altered, importing nothing", async () => {
     const a = await openDatabase<{ patients: P }>({ name: `snap-${n++}`, collections });
@@ -108,13 +132,13 @@ describe("snapshots", () => {
       importSnapshot(c.replica, { ...snap, commits: snap.commits.slice(1) }),
     ).rejects.toMatchObject({ code: "ValidationError" });
     const key = (await a.replica.dexie.table("_spaces").get(space.id)).key as Uint8Array;
-    const sealed = await sealSnapshot(key, space.id, snap.vector, encodeSnapshot(snap));
+    const sealed = await sealSnapshot(key, space.id, snap.vector, await encoded(a, snap));
     sealed[40] = sealed[40]! ^ 1;
     await expect(openSnapshot(key, space.id, snap.vector, sealed)).rejects.toMatchObject({
       code: "DecryptError",
     });
     await expect(
-      openSnapshot(key, space.id, {}, await sealSnapshot(key, space.id, snap.vector, encodeSnapshot(snap))),
+      openSnapshot(key, space.id, {}, await sealSnapshot(key, space.id, snap.vector, await encoded(a, snap))),
     ).rejects.toMatchObject({ code: "DecryptError" });
     expect(await c.patients.count()).toBe(0);
     expect(await c.vector([space.id])).toEqual({});

@@ -15,11 +15,16 @@ import {
 import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
-import type { OpenedCommit, SpaceSealer } from "./sealer.ts";
+import { ChainMismatch, type Clash, type OpenedCommit, type SpaceSealer } from "./sealer.ts";
 import { asStorageError } from "../replica/quota.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-exchange.ts";
+import { auditSnapshot } from "./snapshot-audit.ts";
 import { believableEntries } from "./believable-entries.ts";
+import { sourceOfTransport, type IntegritySource } from "./integrity.ts";
+import type { MissingCommits, StuckCommit } from "./sync-status.ts";
+import { DownloadRepair } from "./integrity-downloads.ts";
+import { sha256 } from "../crypto/seal.ts";
 
 export type { SnapshotPolicy } from "./snapshot-exchange.ts";
 
@@ -50,6 +55,11 @@ export interface SessionReplica {
   readSnapshot(space: SpaceId): Promise<SnapshotContent>;
   /** Bootstraps the space from a snapshot; false if the space is no longer empty here. */
   importSnapshot(content: SnapshotContent): Promise<boolean>;
+  /**
+   * Forgets the space (a snapshot that contradicts the sealed commits), to replay it from the commits;
+   * false if it cannot (this device made commits of its own on top). Absent where snapshots are not used.
+   */
+  discardSpace?(space: SpaceId): Promise<boolean>;
 }
 
 /** State of one session, as shown in `db.status`. */
@@ -64,6 +74,8 @@ export interface SessionHooks {
   acked(): void;
   /** The relay stored a snapshot this session published. */
   snapshotStored?(): void;
+  /** Commits this session knows of and lacks, or cannot get the relay to take (each call: the whole list). */
+  blocked?(missing: readonly MissingCommits[], stuck: readonly StuckCommit[]): void;
 }
 
 /** Reconnect delays: `baseMs` doubling per failed attempt up to `maxMs`, with jitter. */
@@ -103,6 +115,8 @@ export class SpaceSession {
   readonly #hooks: SessionHooks;
   readonly #backoff: Backoff;
   readonly #snapshots: SnapshotExchange;
+  /** What this session's commits count as in the integrity report. */
+  readonly #source: IntegritySource;
   #conn: TransportConnection | null = null;
   #welcomed = false;
   #stopped = false;
@@ -118,11 +132,16 @@ export class SpaceSession {
   /** Bytes and last sequence of each upload frame not yet fully acknowledged. */
   #inflight: { device: string; seq: number; bytes: number }[] = [];
   #pulling = false;
+  /** Commits that did not open (fetched again, or given up on as bad at their source), own ones stuck. */
+  readonly #repair: DownloadRepair;
+  #refetchTimer: ReturnType<typeof setTimeout> | null = null;
   /**
-   * Per device: the highest sequence refused on this connection's space because it could not be opened
-   * (forged or corrupt). Pulls ask past it, or the relay would send the same commit forever.
+   * After a snapshot import: the heads it covers, checked against the relay by fetching each of them
+   * again (one commit per device) with the first pull; and who published it, for the report.
    */
-  readonly #refused = new Map<string, number>();
+  #snapshotCheck: { heads: Record<string, number>; publisher: DeviceId; sent: boolean } | null = null;
+  /** The relay's snapshot contradicted its commits: this session replays the log instead, from now on. */
+  #snapshotRefused = false;
   #work: Promise<void> = Promise.resolve();
   /** Bumped on every connect, so work queued for an old connection does not act on a new one. */
   #epoch = 0;
@@ -144,12 +163,22 @@ export class SpaceSession {
       spaceKey: opts.spaceKey,
       policy: opts.snapshots,
       send: (m) => this.#send(m),
+      sealer: opts.sealer,
+      device: opts.replica.device,
     });
     this.space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
     this.#replica = opts.replica;
     this.#sealer = opts.sealer;
     this.#transport = opts.transport;
+    this.#source = sourceOfTransport(opts.transport.kind);
+    this.#repair = new DownloadRepair({
+      space: opts.space,
+      source: this.#source,
+      integrity: opts.sealer.integrity,
+      report: (missing, stuck) => opts.hooks.blocked?.(missing, stuck),
+      error: (e) => opts.hooks.error(e),
+    });
     this.#token = opts.token;
     this.#hooks = opts.hooks;
   }
@@ -167,6 +196,8 @@ export class SpaceSession {
     this.#timer = null;
     if (this.#drainTimer) clearTimeout(this.#drainTimer);
     this.#drainTimer = null;
+    if (this.#refetchTimer) clearTimeout(this.#refetchTimer);
+    this.#refetchTimer = null;
     this.#conn?.close("stopped");
     this.#conn = null;
     this.#hooks.state("stopped");
@@ -185,9 +216,14 @@ export class SpaceSession {
     }
   }
 
-  /** Local commits may exist that the relay lacks: upload them. */
+  /** Local commits may exist that the relay lacks: upload them (and recount what is missing). */
   poke(): void {
-    this.#enqueue(() => this.#upload());
+    this.#enqueue(async () => {
+      // A commit this session could not get may have come another way (a peer, a bundle).
+      if (this.#repair.pending)
+        this.#repair.settle((await this.#replica.vector([this.space]))[this.space] ?? {});
+      await this.#upload();
+    });
   }
 
   #connect(): void {
@@ -268,6 +304,9 @@ export class SpaceSession {
       case "welcome": {
         this.#attempt = 0;
         this.#sent.clear();
+        // Given-up commits are asked for again on each connection (the relay may hold a replacement);
+        // the same bad bytes again are recognised at once by their hash.
+        this.#repair.connected();
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         const entries = this.#believable(m.vector, mine);
         for (const e of entries) {
@@ -278,7 +317,12 @@ export class SpaceSession {
         this.#accessRefused = false;
         this.#hooks.state("connected");
         await this.#recordAcks(entries);
-        if (this.#snapshots.policy.bootstrap && Object.keys(mine).length === 0 && m.vector.length > 0) {
+        if (
+          this.#snapshots.policy.bootstrap &&
+          !this.#snapshotRefused &&
+          Object.keys(mine).length === 0 &&
+          m.vector.length > 0
+        ) {
           // A fresh device: the relay's snapshot first, then only the commits after it.
           this.#snapshots.request();
           return;
@@ -292,8 +336,30 @@ export class SpaceSession {
           this.#hooks.error(e),
         );
         if (got === null) return;
-        if (got !== "none" && (await this.#replica.importSnapshot(got)))
-          this.#snapshots.noteCovered(vectorTotal(got.vector));
+        if (got !== "none" && (await this.#replica.importSnapshot(got.content))) {
+          // Only the heads are kept as the snapshot's (the rest seals again from the log, identically):
+          // the relay's commits are compared with them, and its next commits chain to them.
+          const { vector } = got.content;
+          await this.#sealer.keep(
+            got.opened.filter((o) => o.commit.seq === vector[o.commit.device]),
+            "snapshot",
+          );
+          this.#snapshots.noteCovered(vectorTotal(got.content.vector));
+          // The snapshot's log is chained to its heads; whether those are the relay's heads is seen by
+          // fetching them again: a different commit at a head is equivocation against the snapshot.
+          this.#snapshotCheck = { heads: { ...got.content.vector }, publisher: got.publisher, sent: false };
+          // Its records against its own (now verified) log, in the background: bootstrapping stays fast.
+          const content = got.content;
+          void auditSnapshot(content).then(
+            (problem) => {
+              if (problem && !this.#stopped)
+                this.#enqueue(() =>
+                  this.#snapshotContradicted(`does not match its own commits (${problem})`),
+                );
+            },
+            () => {},
+          );
+        }
         await this.#pull();
         await this.#upload();
         return;
@@ -326,14 +392,25 @@ export class SpaceSession {
         }
         if (m.reply && !m.more) {
           this.#pulling = false;
+          if (this.#repair.pullFinished() === "refetch") {
+            // A damaged download: fetch it again later rather than claim to hold everything.
+            this.#scheduleRefetch();
+            return;
+          }
           this.#hooks.synced();
           await this.#maybePublish();
+        } else if (!m.reply && this.#repair.refetchWanted) {
+          // A damaged live push: pull it again later (the reply of that pull settles the flag).
+          this.#scheduleRefetch();
         }
         return;
       case "ack": {
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         const entries = this.#believable(m.entries, mine);
-        for (const e of entries) this.#noteAck(e.device, e.seq);
+        for (const e of entries) {
+          this.#noteAck(e.device, e.seq);
+          this.#repair.acked(e.device, this.#acked.get(e.device) ?? 0);
+        }
         this.#inflight = this.#inflight.filter((f) => (this.#acked.get(f.device) ?? 0) < f.seq);
         await this.#recordAcks(entries);
         await this.#upload();
@@ -345,6 +422,12 @@ export class SpaceSession {
         if (this.#snapshots.refused(m)) return;
         const err = new ShoalError(`Relay:${m.code}`, `The relay refused: ${m.message}`);
         this.#hooks.error(err);
+        if (
+          m.device &&
+          (m.code === "conflict" || m.code === "chain") &&
+          toHex(m.device) === this.#replica.device
+        )
+          this.#repair.stuck(this.#replica.device, (this.#acked.get(this.#replica.device) ?? 0) + 1, m.code);
         if (m.device && (m.code === "gap" || m.code === "conflict" || m.code === "chain")) {
           // What we believed the relay held for this device was wrong: start again from what it acked.
           const d = toHex(m.device);
@@ -423,11 +506,26 @@ export class SpaceSession {
   async #pull(ahead?: ReadonlyMap<string, number>): Promise<void> {
     if (!this.#welcomed || this.#pulling || !this.#conn) return;
     this.#pulling = true;
+    if (!ahead) this.#repair.pullStarted();
     const v = { ...((await this.#replica.vector([this.space]))[this.space] ?? {}) };
-    for (const [d, seq] of this.#refused) if ((v[d] ?? 0) < seq) v[d] = seq;
+    for (const [d, seq] of this.#repair.refused) if ((v[d] ?? 0) < seq) v[d] = seq;
+    if (this.#snapshotCheck && !this.#snapshotCheck.sent && !ahead) {
+      // Ask for each snapshot head again (one commit per device): it must be byte-identical.
+      this.#snapshotCheck.sent = true;
+      for (const [d, seq] of Object.entries(this.#snapshotCheck.heads)) {
+        if ((v[d] ?? 0) < seq) continue;
+        if (seq > 1) v[d] = seq - 1;
+        else delete v[d]; // a vector names no seq 0: absent is "from the first"
+      }
+    }
     for (const [d, seq] of ahead ?? []) if ((v[d] ?? 0) < seq) v[d] = seq;
     const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
-    this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
+    try {
+      this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
+    } catch (e) {
+      this.#pulling = false; // or no pull would ever be sent again on this connection
+      throw e;
+    }
   }
 
   async #receive(frames: Uint8Array[]): Promise<void> {
@@ -439,15 +537,8 @@ export class SpaceSession {
         prev.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);
         opened.push(o);
       } catch (e) {
-        // One bad commit must not stop the others: report it, remember it so pulls skip it, go on.
-        this.#hooks.error(e as ShoalError);
-        try {
-          const { header } = decodeSealedCommit(bytes);
-          const d = toHex(header.device);
-          if ((this.#refused.get(d) ?? 0) < header.seq) this.#refused.set(d, header.seq);
-        } catch {
-          // Not even a readable header: nothing to skip by.
-        }
+        // One bad commit must not stop the others: report it, go on, and fetch it again later.
+        await this.#damagedDownload(bytes, e as ShoalError);
       }
     }
     if (opened.length === 0) return;
@@ -457,14 +548,101 @@ export class SpaceSession {
       if (o.commit.device !== this.#replica.device || o.commit.seq <= (mine[o.commit.device] ?? 0))
         this.#noteAck(o.commit.device, o.commit.seq);
     }
-    const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
+    // Another version of a held commit is not applied and never replaces the kept one (equivocation).
+    const clashes: Clash[] = [];
+    const fit = await this.#sealer.screen(opened, this.#source, clashes);
+    const againstSnapshot = clashes.find((c) => c.keptSource === "snapshot");
+    if (againstSnapshot) {
+      const relays = opened.find(
+        (o) => o.commit.device === againstSnapshot.device && o.commit.seq === againstSnapshot.seq,
+      )!;
+      await this.#snapshotContradicted(
+        `holds another commit ${againstSnapshot.seq} of device ${againstSnapshot.device} than the relay`,
+        { device: againstSnapshot.device, seq: againstSnapshot.seq, relays: relays.sealed },
+      );
+      return;
+    }
+    const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
     const refused = new Set(report.rejected.map((r) => r.id));
     for (const r of report.rejected) this.#hooks.error(r.error);
-    await this.#sealer.keep(opened.filter((o) => !refused.has(o.commit.id)));
+    await this.#sealer.keep(
+      fit.filter((o) => !refused.has(o.commit.id)),
+      this.#source,
+    );
     // The relay sent them, so it holds them durably: receipts for their authors' commits too.
     const held = new Map<string, number>();
     for (const o of opened) held.set(o.commit.device, Math.max(held.get(o.commit.device) ?? 0, o.commit.seq));
     await this.#recordAcks([...held].map(([device, seq]) => ({ device: device as DeviceId, seq })));
+    if (this.#repair.pending)
+      this.#repair.settle((await this.#replica.vector([this.space]))[this.space] ?? {});
+  }
+
+  /**
+   * A commit that did not open. Different bytes than last time (or the first time): damage on the way,
+   * so it is fetched again. The same bytes twice from this source: bad at the source, given up on
+   * (pulls ask past it) and reported once in `db.integrity`.
+   */
+  async #damagedDownload(bytes: Uint8Array, error: ShoalError): Promise<void> {
+    if (error instanceof ChainMismatch && error.keptSource === "snapshot") {
+      // The relay's commit authentically follows something else than the snapshot's commit before it.
+      const { header } = decodeSealedCommit(bytes);
+      const device = toHex(header.device) as DeviceId;
+      await this.#snapshotContradicted(
+        `holds a commit ${header.seq - 1} of device ${device} that the relay's next commit does not follow`,
+        { device, seq: header.seq - 1, relays: bytes },
+      );
+      return;
+    }
+    await this.#repair.damaged(bytes, error);
+  }
+
+  /** Pulls again after the backoff delay (a damaged download), unless a new connection does first. */
+  #scheduleRefetch(): void {
+    if (this.#refetchTimer || this.#stopped) return;
+    const delay = this.#repair.nextDelay(this.#backoff);
+    const epoch = this.#epoch;
+    this.#refetchTimer = setTimeout(() => {
+      this.#refetchTimer = null;
+      this.#enqueue(() => (epoch === this.#epoch ? this.#pull() : Promise.resolve()));
+    }, delay);
+  }
+
+  /**
+   * The snapshot this replica was bootstrapped from contradicts the sealed commits (the relay serves
+   * another commit at a head it covers, or a next commit that does not follow it; or its records are
+   * not what its own log makes them): report its publisher, forget the space and replay it from the
+   * sealed commits, never from a snapshot again in this session. `at` is the relay's commit that shows
+   * it, when one does.
+   */
+  async #snapshotContradicted(
+    why: string,
+    at?: { device: DeviceId; seq: number; relays: Uint8Array },
+  ): Promise<void> {
+    if (this.#snapshotRefused) return;
+    const publisher = this.#snapshotCheck?.publisher ?? at?.device ?? this.#replica.device;
+    const ours = at && (await this.#sealer.kept(at.device, at.seq));
+    const hash = async (b: Uint8Array) => toHex(await sha256(b));
+    this.#snapshotCheck = null;
+    this.#snapshotRefused = true;
+    const discarded = (await this.#replica.discardSpace?.(this.space)) ?? false;
+    this.#sealer.integrity.report({
+      kind: "forged-snapshot",
+      space: this.space,
+      device: publisher,
+      seq: at?.seq ?? 0,
+      ...(at ? { kept: { hash: await hash(at.relays), source: this.#source } } : {}),
+      refused: { hash: ours ? await hash(ours.bytes) : "", source: "snapshot" },
+      message: `The snapshot of space ${this.space} published by device ${publisher} ${why}: ${
+        discarded
+          ? "it was discarded and the space is replayed from the commits."
+          : "this device has made commits on top of it, so it was kept."
+      }`,
+    });
+    if (discarded) {
+      this.#repair.reset();
+      // From a new welcome, with an empty vector: every commit, no snapshot.
+      this.#conn?.close("snapshot contradicted");
+    }
   }
 
   #retryUploadSoon(): void {

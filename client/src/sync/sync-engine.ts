@@ -17,7 +17,15 @@ import {
   type SessionState,
   type SnapshotPolicy,
 } from "./space-session.ts";
-import { overallState, type SyncStatus, type TransportStatus } from "./sync-status.ts";
+import {
+  overallState,
+  type FlaggedDevice,
+  type MissingCommits,
+  type StuckCommit,
+  type SyncStatus,
+  type TransportStatus,
+} from "./sync-status.ts";
+import { IntegrityError, integrityLogOf } from "./integrity.ts";
 import type { Transport } from "./transport.ts";
 
 /**
@@ -33,6 +41,13 @@ export class SyncEngine {
   readonly #status: ValueStore<SyncStatus>;
   readonly #sessions = new Map<string, { session: SpaceSession; status: TransportStatus }>();
   readonly #synced = new Set<string>();
+  /** Per session key: what it knows to be missing or stuck (a space with any is never `synced`). */
+  readonly #blocked = new Map<
+    string,
+    { missing: readonly MissingCommits[]; stuck: readonly StuckCommit[] }
+  >();
+  readonly #flagged = new Map<string, FlaggedDevice>();
+  #unlistenIntegrity: (() => void) | null = null;
   readonly #subs: Subscription[] = [];
   #lastSyncedAt: number | undefined;
   #lastError: SyncStatus["lastError"];
@@ -65,6 +80,12 @@ export class SyncEngine {
 
   /** Starts syncing every space, now and as spaces are joined. */
   start(): void {
+    const integrity = integrityLogOf(this.#dexie);
+    for (const e of integrity.store.get().entries) this.#flag(e);
+    this.#unlistenIntegrity = integrity.listen((e) => {
+      this.#flag(e);
+      this.#error(new IntegrityError(e));
+    });
     this.#peers?.start({
       status: (key, status) => {
         if (status) this.#peerStatus.set(key, status);
@@ -108,6 +129,8 @@ export class SyncEngine {
   stop(): void {
     this.#stopped = true;
     for (const s of this.#subs.splice(0)) s.unsubscribe();
+    this.#unlistenIntegrity?.();
+    this.#unlistenIntegrity = null;
     for (const { session } of this.#sessions.values()) session.stop();
     this.#peers?.stop();
     this.#peerStatus.clear();
@@ -169,12 +192,29 @@ export class SyncEngine {
             },
             acked: () => this.#refreshPendingSoon(),
             snapshotStored: () => this.#setStatus(key, { lastSnapshotAt: Date.now() }),
+            blocked: (missing, stuck) => {
+              if (missing.length === 0 && stuck.length === 0) this.#blocked.delete(key);
+              else this.#blocked.set(key, { missing, stuck });
+              this.#publish();
+            },
           },
         });
         this.#sessions.set(key, { session, status });
         session.start();
       }
     }
+    this.#publish();
+  }
+
+  #flag(e: {
+    space: FlaggedDevice["space"];
+    device: FlaggedDevice["device"];
+    kind: FlaggedDevice["kind"];
+    seq: number;
+  }): void {
+    const id = `${e.space}|${e.device}|${e.kind}`;
+    if (!this.#flagged.has(id))
+      this.#flagged.set(id, { space: e.space, device: e.device, kind: e.kind, seq: e.seq });
     this.#publish();
   }
 
@@ -187,7 +227,8 @@ export class SyncEngine {
 
   #error(e: ShoalError): void {
     if (this.#stopped) return;
-    this.#lastError = { code: e?.code ?? "Error", message: e?.message ?? String(e), at: Date.now() };
+    // Every code here is in the README's error table (a test checks): anything without one is a SyncError.
+    this.#lastError = { code: e?.code ?? "SyncError", message: e?.message ?? String(e), at: Date.now() };
     this.#publish();
   }
 
@@ -211,13 +252,22 @@ export class SyncEngine {
 
   #publish(): void {
     const transports = [...[...this.#sessions.values()].map((s) => s.status), ...this.#peerStatus.values()];
+    const blocked = [...this.#blocked.values()];
+    const missing = blocked.flatMap((b) => b.missing);
+    const stuck = blocked.flatMap((b) => b.stuck);
+    // A space with a known commit missing or an own commit stuck is not synced, whatever its pulls say.
+    const synced = new Set(this.#synced);
+    for (const b of [...missing, ...stuck]) synced.delete(b.space);
     this.#status.set({
-      state: this.#stopped ? "local" : overallState(transports, this.#synced),
+      state: this.#stopped ? "local" : overallState(transports, synced),
       online: globalThis.navigator?.onLine ?? true,
       transports,
       pendingCommits: this.#pending,
       lastSyncedAt: this.#lastSyncedAt,
       lastError: this.#lastError,
+      ...(missing.length > 0 ? { missing } : {}),
+      ...(stuck.length > 0 ? { stuck } : {}),
+      ...(this.#flagged.size > 0 ? { flagged: [...this.#flagged.values()] } : {}),
     });
   }
 }

@@ -7,6 +7,7 @@ import { webSocketTransport } from "../transports/websocket-transport.ts";
 import type { SpaceId, VersionVector } from "../types.ts";
 import { recordAcks } from "./acks.ts";
 import { PeerNetwork } from "./peer-signaling.ts";
+import { discardSpace } from "./snapshot-discard.ts";
 import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import type { SyncStatus } from "./sync-status.ts";
@@ -145,6 +146,7 @@ export class SyncRunner {
         recordAcks: (space, entries) => recordAcks(replica.dexie, space, entries),
         readSnapshot: (space) => readSnapshot(replica, space),
         importSnapshot: (content) => importSnapshot(replica, content),
+        discardSpace: (space) => discardSpace(replica, space),
       },
       this.#transports,
       status,

@@ -1,5 +1,37 @@
-import type { SpaceId } from "../types.ts";
+import type { DeviceId, SpaceId } from "../types.ts";
+import type { IntegrityKind } from "./integrity.ts";
 import type { SessionState } from "./space-session.ts";
+
+/** A device another replica's commits showed to be misbehaving (details in `db.integrity`). */
+export interface FlaggedDevice {
+  readonly space: SpaceId;
+  readonly device: DeviceId;
+  readonly kind: IntegrityKind;
+  readonly seq: number;
+}
+
+/**
+ * Commits this replica knows exist (a source served them) but does not hold: `retrying` while a damaged
+ * download is fetched again with backoff, `bad-at-source` once the source served the same bad bytes
+ * twice (given up on until the next connection; the device's later commits wait behind it).
+ */
+export interface MissingCommits {
+  readonly space: SpaceId;
+  readonly device: DeviceId;
+  /** The first sequence missing. */
+  readonly seq: number;
+  readonly reason: "retrying" | "bad-at-source";
+}
+
+/** A commit of this device the relay keeps refusing (`Relay:chain` or `Relay:conflict`). */
+export interface StuckCommit {
+  readonly space: SpaceId;
+  readonly device: DeviceId;
+  /** The first sequence the relay does not take. */
+  readonly seq: number;
+  /** The relay's refusal, as in `lastError`. */
+  readonly code: string;
+}
 
 /** One connection as `db.status` shows it. */
 export interface TransportStatus {
@@ -24,8 +56,8 @@ export interface SyncStatus {
    * `local` until `sync()` is called. `refused` when the relay refuses this device's key for some
    * space (wrong key, `AccessDenied` in `lastError`; the space's transport says which): waiting does
    * not fix it, so it wins over every other state until the relay accepts a connection for that space.
-   * Otherwise `synced` when every connected space has pulled all there is, `syncing` while some
-   * connected one has not, else `connecting` or `offline`.
+   * Otherwise `synced` when every connected space has pulled all there is and none has a commit in
+   * `missing` or `stuck`, `syncing` while some connected one has not, else `connecting` or `offline`.
    */
   readonly state: "local" | "offline" | "connecting" | "syncing" | "synced" | "refused";
   /** The browser's own idea of connectivity (`navigator.onLine`), true where unknown. */
@@ -34,6 +66,12 @@ export interface SyncStatus {
   readonly pendingCommits: number;
   readonly lastSyncedAt?: number;
   readonly lastError?: { readonly code: string; readonly message: string; readonly at: number };
+  /** Commits known to exist that this replica lacks (absent or empty when none): never `synced` then. */
+  readonly missing?: readonly MissingCommits[];
+  /** Commits of this device the relay keeps refusing (absent or empty when none): never `synced` then. */
+  readonly stuck?: readonly StuckCommit[];
+  /** Devices `db.integrity` has findings about (absent or empty when none). */
+  readonly flagged?: readonly FlaggedDevice[];
   /**
    * Which tab of this browser holds the relay connections for this database: `leader` (this tab, for
    * the other tabs too), `follower` (another tab; this status is the leader's, relayed to this tab),
