@@ -5,6 +5,8 @@ import { fromHex, toHex } from "../protocol/hex.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { Row } from "../replica/materialize.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
+import { MAX_CONTENT_DEPTH } from "../protocol/limits.ts";
+import { jsonNestsDeeper } from "../replica/content-check.ts";
 import { decodeCommitPlaintext, encodeCommitPlaintext } from "./commit-codec.ts";
 
 /** A record whose Automerge document exists (edited, merged or deleted), with its row if it has one. */
@@ -78,7 +80,7 @@ export function decodeSnapshot(bytes: Uint8Array, space: SpaceId): SnapshotConte
     const device = toHex(r.bytes(16, "device")) as DeviceId;
     const seq = r.seq("seq");
     const plain = r.bytes(r.u32("commit length"), "commit");
-    commits.push(decodeCommitPlaintext(plain, { space, device, seq }));
+    commits.push(decodeCommitPlaintext(plain, { space, device, seq }, { strict: true }));
     vector[device] = Math.max(vector[device] ?? 0, seq);
   }
   const docCount = r.u32("doc count");
@@ -96,6 +98,9 @@ export function decodeSnapshot(bytes: Uint8Array, space: SpaceId): SnapshotConte
     const rowBytes = r.bytes(r.u32("row length"), "row");
     let row: Row | undefined;
     if (rowBytes.length > 0) {
+      // Refused before parsing: a row nested deeper than any record may be could not even be stored.
+      if (jsonNestsDeeper(rowBytes, MAX_CONTENT_DEPTH))
+        throw new ValidationError(`A snapshot row nests deeper than ${MAX_CONTENT_DEPTH} levels.`);
       try {
         row = JSON.parse(dec.decode(rowBytes)) as Row;
       } catch {
