@@ -31,7 +31,7 @@ export interface Commit {
    * Set by the plaintext decoder when an authentic commit's plaintext cannot be read (why): the
    * commit then has no changes and is quarantined in its slot, never applied.
    */
-  readonly defect?: string;
+  readonly defect?: { readonly reason: "malformed" | "limits"; readonly message: string };
 }
 
 /** A commit as stored in the `_commits` table. */

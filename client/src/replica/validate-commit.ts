@@ -48,7 +48,8 @@ export function validateCommit(c: Commit): void {
   if (!isId16(c.space) || !isId16(c.device)) throw bad("bad space or device id");
   if (!Number.isSafeInteger(c.seq) || c.seq < 1) throw bad("bad sequence number");
   if (c.id !== commitId(c.space, c.device, c.seq)) throw bad("id does not match space, device and sequence");
-  if (c.defect !== undefined) throw bad(c.defect);
+  if (c.defect !== undefined)
+    throw new CommitRefusal(c.defect.reason, `Commit ${c.id} cannot be read: ${c.defect.message}`);
   if (typeof c.at !== "number" || !Number.isFinite(c.at)) throw bad("bad time");
   if (!Array.isArray(c.changes) || c.changes.length === 0 || c.changes.length > MAX_RECORDS_PER_COMMIT) {
     throw bad("bad list of changes");

@@ -3,6 +3,7 @@ import { ByteReader } from "../protocol/byte-reader.ts";
 import { ByteWriter } from "../protocol/byte-writer.ts";
 import { MAX_CONTENT_DEPTH } from "../protocol/limits.ts";
 import { jsonNestsDeeper } from "../replica/content-check.ts";
+import { CommitRefusal } from "../replica/validate-commit.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
 import type { Commit, RecordChange } from "../replica/commit.ts";
 import { commitId } from "../replica/commit.ts";
@@ -79,13 +80,16 @@ export function decodeCommitPlaintext(
     return decodeStrict(bytes, routing);
   } catch (e) {
     if (options.strict) throw e;
-    const why = e instanceof Error ? e.message : String(e);
+    const defect = {
+      reason: e instanceof CommitRefusal ? ("limits" as const) : ("malformed" as const),
+      message: e instanceof Error ? e.message : String(e),
+    };
     return {
       id: commitId(routing.space, routing.device, routing.seq),
       ...routing,
       at: 0,
       changes: [],
-      defect: why,
+      defect,
     };
   }
 }
@@ -120,7 +124,7 @@ function decodeStrict(bytes: Uint8Array, routing: { space: SpaceId; device: Devi
     if (createBytes.length > 0) {
       // The creation is `[fields, text, counters]`: the record's root is at depth 2 of this JSON.
       if (jsonNestsDeeper(createBytes, MAX_CONTENT_DEPTH + 1))
-        throw new ValidationError(`A record creation nests deeper than ${MAX_CONTENT_DEPTH} levels.`);
+        throw new CommitRefusal("limits", `a record creation nests deeper than ${MAX_CONTENT_DEPTH} levels`);
       let parsed: unknown;
       try {
         parsed = JSON.parse(dec.decode(createBytes));

@@ -292,7 +292,14 @@ export class SpaceSession {
           this.#hooks.error(e),
         );
         if (got === null) return;
-        if (got !== "none" && (await this.#replica.importSnapshot(got)))
+        // A snapshot that cannot be imported is refused whole (reported): the commits are pulled instead.
+        if (
+          got !== "none" &&
+          (await this.#replica.importSnapshot(got).catch((e: unknown) => {
+            this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String(e)));
+            return false;
+          }))
+        )
           this.#snapshots.noteCovered(vectorTotal(got.vector));
         await this.#pull();
         await this.#upload();
