@@ -8,20 +8,12 @@ import { isDeleted, materialize, type Row } from "./materialize.ts";
 import type { Replica } from "./replica.ts";
 import type { DocRow, QuarantineRow, VectorRow } from "./stored-rows.ts";
 import { hasRouting, validateCommit } from "./validate-commit.ts";
-import { checkContent, reservedRootKey } from "./content-check.ts";
-import {
-  isContentFailure,
-  isPoisoned,
-  poisoned,
-  quarantineEntry,
-  refusalOf,
-  type Poisoned,
-} from "./quarantine.ts";
-import { buildFromCreation, CREATION_HEADS, creationRow, type Creation } from "./creation.ts";
-import { isCreationOnly } from "./replica.ts";
+import { applyAutomerge, type DocState, type Quarantined } from "./apply-automerge.ts";
+import { isContentFailure, isPoisoned, poisoned, quarantineEntry, refusalOf } from "./quarantine.ts";
+import { CREATION_HEADS, creationRow } from "./creation.ts";
+import { asStorageError } from "./quota.ts";
 
 const EMPTY = new Uint8Array(0);
-import { asStorageError } from "./quota.ts";
 
 /** What `applyCommits` did with what it was given. */
 export interface ApplyReport {
@@ -211,116 +203,211 @@ const PENDING_RETRY = 2_000;
 /** Most quarantine rows of a space read to find dependents (a healthy space has none). */
 const QUARANTINE_LOOKUP = 10_000;
 
-/** What is known to be quarantined: commits depending on it can never apply. */
-interface Quarantined {
-  checksums: Set<string>;
-  creations: Set<string>;
-}
+/** Longest stretch of Automerge work between two yields to the event loop. */
+const SLICE_MS = 40;
+/** Times a chunk is prepared again because another tab wrote what it read meanwhile. */
+const MAX_REPLANS = 20;
 
+/**
+ * Applies one chunk whole or not at all, in three steps, so the page is never held for long: read what
+ * the chunk needs (one read transaction); do the Automerge work and prepare every row outside any
+ * transaction, yielding to the event loop every ~40 ms (an IndexedDB transaction would auto-commit at
+ * the first yield); then write it all in one transaction, which first checks that nothing it read
+ * changed meanwhile (this tab's writes wait for the replica's lock; another tab's local commit may
+ * have touched a record or a vector) and otherwise starts over.
+ */
 async function applyChunk(
   replica: Replica,
   chunk: Commit[],
   retrySpaces: readonly Commit["space"][],
   from: string,
 ): Promise<ChunkResult> {
-  const { dexie, actor } = replica;
+  for (let attempt = 0; ; attempt++) {
+    const plan = await planChunk(replica, chunk, retrySpaces);
+    let last = performance.now();
+    const pause = async () => {
+      if (performance.now() - last < SLICE_MS) return;
+      await new Promise((r) => setTimeout(r, 0));
+      last = performance.now();
+    };
+    const accepted = await applyAutomerge(
+      replica,
+      replica.actor,
+      plan.ready,
+      plan.stored,
+      plan.waiting,
+      plan.known,
+      pause,
+    );
+    const writes = await prepareWrites(replica, accepted.docs, pause);
+    const result = await writeChunk(replica, plan, accepted, writes, from);
+    if (result) {
+      for (const [id, st] of result.docs) {
+        const e = replica.cache.get(id);
+        if (!e) continue;
+        e.doc = st.doc;
+        e.create = st.create;
+        e.creationOnly = false;
+        e.persistedHeads = st.doc ? A.getHeads(st.doc) : [...CREATION_HEADS];
+      }
+      return result;
+    }
+    if (attempt >= MAX_REPLANS)
+      throw new ShoalError("SyncError", "Other tabs kept changing the records being synced; will retry.");
+  }
+}
+
+/** What a chunk read before its Automerge work. */
+interface ChunkPlan {
+  inChunk: Set<string>;
+  candidates: Commit[];
+  pairs: string[];
+  /** Each pair's vector row as read (undefined: none). */
+  vecRows: (VectorRow | undefined)[];
+  ready: Commit[];
+  waiting: Commit[];
+  duplicates: number;
+  recIds: string[];
+  stored: Map<string, DocRow>;
+  known: Quarantined;
+}
+
+async function planChunk(
+  replica: Replica,
+  chunk: Commit[],
+  retrySpaces: readonly Commit["space"][],
+): Promise<ChunkPlan> {
+  const { dexie } = replica;
+  const docsT = dexie.table<DocRow, string>("_docs");
+  const vectorsT = dexie.table<VectorRow>("_vectors");
+  const pendingT = dexie.table<Commit, string>("_pending");
+  const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
+  return dexie.transaction("r", [docsT, vectorsT, pendingT, quarantineT], async () => {
+    const byId = new Map<string, Commit>();
+    for (const c of chunk) byId.set(c.id, c);
+    const inChunk = new Set(byId.keys());
+    // Parked commits are looked at again once per call, with its last chunk, so chunks stay small.
+    if (retrySpaces.length > 0) {
+      for (const p of await pendingT.where("space").anyOf(retrySpaces).limit(PENDING_RETRY).toArray())
+        if (!byId.has(p.id)) byId.set(p.id, p);
+    }
+    const candidates = [...byId.values()].sort((a, b) =>
+      a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq,
+    );
+    const pairs = [...new Set(candidates.map((c) => `${c.space}|${c.device}`))];
+    const vecRows = await vectorsT.bulkGet(pairs.map((p) => p.split("|")));
+    const vec = new Map(pairs.map((p, i) => [p, vecRows[i]?.seq ?? 0]));
+    let duplicates = 0;
+    const ready: Commit[] = [];
+    const waiting: Commit[] = [];
+    for (const c of candidates) {
+      const key = `${c.space}|${c.device}`;
+      const v = vec.get(key)!;
+      if (c.seq <= v) {
+        if (inChunk.has(c.id)) duplicates++;
+      } else if (c.seq === v + 1) {
+        ready.push(c);
+        vec.set(key, c.seq);
+      } else waiting.push(c);
+    }
+    const recIds = [
+      ...new Set(ready.flatMap((c) => (isPoisoned(c) ? [] : c.changes.map((rc) => rc.record as string)))),
+    ];
+    const stored = new Map<string, DocRow>();
+    for (const r of await docsT.bulkGet(recIds)) if (r) stored.set(r.id, r);
+    const known: Quarantined = { checksums: new Set(), creations: new Set() };
+    const readySpaces = spacesOf(ready);
+    if (readySpaces.length > 0) {
+      const rows = await quarantineT.where("space").anyOf(readySpaces).limit(QUARANTINE_LOOKUP).toArray();
+      for (const q of rows) {
+        for (const x of q.checksums) known.checksums.add(x);
+        for (const x of q.creations) known.creations.add(x);
+      }
+    }
+    return { inChunk, candidates, pairs, vecRows, ready, waiting, duplicates, recIds, stored, known };
+  });
+}
+
+/** The rows a chunk writes, prepared (Automerge saves, materialized rows) before its transaction. */
+interface ChunkWrites {
+  docRows: DocRow[];
+  puts: Map<string, Row[]>;
+  dels: Map<string, string[]>;
+}
+
+async function prepareWrites(
+  replica: Replica,
+  docs: Map<string, DocState>,
+  pause: () => Promise<void>,
+): Promise<ChunkWrites> {
+  const docRows: DocRow[] = [];
+  const puts = new Map<string, Row[]>();
+  const dels = new Map<string, string[]>();
+  for (const [id, st] of docs) {
+    await pause();
+    // An app version without this collection keeps the record only in `_docs`.
+    const known = replica.specs.has(st.collection);
+    if (st.doc === null) {
+      if (!st.create) continue;
+      docRows.push({
+        id,
+        collection: st.collection,
+        space: st.space,
+        bin: EMPTY,
+        heads: [...CREATION_HEADS],
+        deleted: 0,
+        create: st.create,
+      });
+      if (known) pushTo(puts, st.collection, creationRow(id, st.create));
+      continue;
+    }
+    const deleted = isDeleted(st.doc);
+    docRows.push({
+      id,
+      collection: st.collection,
+      space: st.space,
+      bin: A.save(st.doc),
+      heads: A.getHeads(st.doc),
+      deleted: deleted ? 1 : 0,
+    });
+    if (!known) continue;
+    if (deleted) pushTo(dels, st.collection, id);
+    else pushTo(puts, st.collection, materialize(id, st.doc));
+  }
+  return { docRows, puts, dels };
+}
+
+/** Writes a prepared chunk in one transaction, or returns null if what it read has changed. */
+async function writeChunk(
+  replica: Replica,
+  plan: ChunkPlan,
+  accepted: Awaited<ReturnType<typeof applyAutomerge>>,
+  writes: ChunkWrites,
+  from: string,
+): Promise<ChunkResult | null> {
+  const { dexie } = replica;
   const docsT = dexie.table<DocRow, string>("_docs");
   const commitsT = dexie.table<StoredCommit>("_commits");
   const vectorsT = dexie.table<VectorRow>("_vectors");
   const pendingT = dexie.table<Commit, string>("_pending");
   const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
-  const result = await dexie.transaction(
+  const { candidates, pairs, vecRows, waiting, inChunk } = plan;
+  return dexie.transaction(
     "rw",
     [docsT, commitsT, vectorsT, pendingT, quarantineT, ...rowTables],
     async () => {
-      const byId = new Map<string, Commit>();
-      for (const c of chunk) byId.set(c.id, c);
-      const inChunk = new Set(byId.keys());
-      // Parked commits are looked at again once per call, with its last chunk, so chunks stay small.
-      if (retrySpaces.length > 0) {
-        for (const p of await pendingT.where("space").anyOf(retrySpaces).limit(PENDING_RETRY).toArray())
-          if (!byId.has(p.id)) byId.set(p.id, p);
+      const vecNow = await vectorsT.bulkGet(pairs.map((p) => p.split("|")));
+      if (vecNow.some((v, i) => (v?.seq ?? 0) !== (vecRows[i]?.seq ?? 0))) return null;
+      const docsNow = await docsT.bulkGet(plan.recIds);
+      for (let i = 0; i < plan.recIds.length; i++) {
+        const was = plan.stored.get(plan.recIds[i]!);
+        const now = docsNow[i];
+        if (!was !== !now || (was && now && !sameHeads(was.heads, now.heads))) return null;
       }
-      const candidates = [...byId.values()].sort((a, b) =>
-        a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq,
-      );
-      const pairs = [...new Set(candidates.map((c) => `${c.space}|${c.device}`))];
-      const vecRows = await vectorsT.bulkGet(pairs.map((p) => p.split("|")));
-      const vec = new Map(pairs.map((p, i) => [p, vecRows[i]?.seq ?? 0]));
-
-      let duplicates = 0;
-      const ready: Commit[] = [];
-      const waiting: Commit[] = [];
-      for (const c of candidates) {
-        const key = `${c.space}|${c.device}`;
-        const v = vec.get(key)!;
-        if (c.seq <= v) {
-          if (inChunk.has(c.id)) duplicates++;
-        } else if (c.seq === v + 1) {
-          ready.push(c);
-          vec.set(key, c.seq);
-        } else waiting.push(c);
-      }
-
-      const recIds = [
-        ...new Set(ready.flatMap((c) => (isPoisoned(c) ? [] : c.changes.map((rc) => rc.record as string)))),
-      ];
-      const rows = await docsT.bulkGet(recIds);
-      const stored = new Map<string, DocRow>();
-      rows.forEach((r) => r && stored.set(r.id, r));
-      const known: Quarantined = { checksums: new Set(), creations: new Set() };
-      const readySpaces = spacesOf(ready);
-      if (readySpaces.length > 0) {
-        for (const q of await quarantineT
-          .where("space")
-          .anyOf(readySpaces)
-          .limit(QUARANTINE_LOOKUP)
-          .toArray()) {
-          for (const x of q.checksums) known.checksums.add(x);
-          for (const x of q.creations) known.creations.add(x);
-        }
-      }
-
-      const accepted = applyAutomerge(replica, actor, ready, stored, waiting, known);
-
-      // Write what was accepted.
-      const docRows: DocRow[] = [];
-      const puts = new Map<string, Row[]>();
-      const dels = new Map<string, string[]>();
-      for (const [id, st] of accepted.docs) {
-        // An app version without this collection keeps the record only in `_docs`.
-        const known = replica.specs.has(st.collection);
-        if (st.doc === null) {
-          if (!st.create) continue;
-          docRows.push({
-            id,
-            collection: st.collection,
-            space: st.space,
-            bin: EMPTY,
-            heads: [...CREATION_HEADS],
-            deleted: 0,
-            create: st.create,
-          });
-          if (known) pushTo(puts, st.collection, creationRow(id, st.create));
-          continue;
-        }
-        const deleted = isDeleted(st.doc);
-        docRows.push({
-          id,
-          collection: st.collection,
-          space: st.space,
-          bin: A.save(st.doc),
-          heads: A.getHeads(st.doc),
-          deleted: deleted ? 1 : 0,
-        });
-        if (!known) continue;
-        if (deleted) pushTo(dels, st.collection, id);
-        else pushTo(puts, st.collection, materialize(id, st.doc));
-      }
-      for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
-      for (const [collection, ids] of dels) await dexie.table(collection).bulkDelete(ids);
-      await docsT.bulkPut(docRows);
+      for (const [collection, rows] of writes.puts) await dexie.table(collection).bulkPut(rows);
+      for (const [collection, ids] of writes.dels) await dexie.table(collection).bulkDelete(ids);
+      await docsT.bulkPut(writes.docRows);
       const storedCommits: StoredCommit[] = accepted.commits.map((c) => ({
         ...c,
         records: c.changes.map((rc) => rc.record),
@@ -355,194 +442,11 @@ async function applyChunk(
       return {
         docs: accepted.docs,
         applied: storedCommits,
-        duplicates,
+        duplicates: plan.duplicates,
         rejected: entries.map((e) => ({ id: e.row.id, error: e.error as ShoalError })),
         quarantined: entries.map((e) => e.row.id as CommitId),
         pending: await pendingT.count(),
       };
     },
   );
-  for (const [id, st] of result.docs) {
-    const e = replica.cache.get(id);
-    if (!e) continue;
-    e.doc = st.doc;
-    e.create = st.create;
-    e.creationOnly = false;
-    e.persistedHeads = st.doc ? A.getHeads(st.doc) : [...CREATION_HEADS];
-  }
-  return result;
-}
-
-interface DocState {
-  /** Null while the record is only its creation (`create`), or not yet anything. */
-  doc: A.Doc<unknown> | null;
-  create?: Creation;
-  collection: string;
-  space: Commit["space"];
-}
-
-/** Why a record's document, once changed, may not be stored: a reserved root key or a content limit. */
-function docProblem(st: DocState): { reason: string; message: string } | null {
-  if (st.doc === null) return null;
-  const reserved = reservedRootKey(st.doc as object, true);
-  if (reserved !== null) return { reason: "reserved", message: `it sets the reserved field "${reserved}"` };
-  const why = checkContent(st.doc);
-  return why ? { reason: "limits", message: `the record would hold ${why}` } : null;
-}
-
-/**
- * Applies the ready commits' changes. A record created by a commit stays as its creation (no Automerge
- * work) unless later changes in the same chunk edit it. Fast path: one `applyChanges` per record for
- * the whole chunk. If that leaves a change waiting for a dependency (a commit of another device not yet
- * here), fails, or a commit was refused, it goes commit by commit, so exactly the commits that can be
- * applied whole are; a commit that cannot be applied, or that depends on a quarantined one, is
- * quarantined in its slot and its device's later commits go on.
- */
-function applyAutomerge(
-  replica: Replica,
-  actor: string,
-  ready: Commit[],
-  stored: Map<string, DocRow>,
-  waiting: Commit[],
-  known: Quarantined,
-): { docs: Map<string, DocState>; commits: Commit[]; quarantined: Poisoned[] } {
-  const start = (id: string, collection: string, space: Commit["space"]): DocState => {
-    const row = stored.get(id);
-    if (!row) return { doc: null, collection, space };
-    if (isCreationOnly(row))
-      return { doc: null, create: row.create!, collection: row.collection, space: row.space };
-    const e = replica.cache.get(id);
-    const doc =
-      e?.doc && sameHeads(e.persistedHeads, row.heads)
-        ? A.clone(e.doc, { actor })
-        : A.load(row.bin, { actor });
-    return { doc, collection: row.collection, space: row.space };
-  };
-  const built = (id: string, st: DocState): A.Doc<unknown> =>
-    st.doc ?? (st.create ? buildFromCreation(id, st.create, actor) : A.init({ actor }));
-  /** Applies one record change to a state, returning the new state (the old one stays usable). */
-  const step = (id: string, st: DocState, create: Creation | undefined, changes: Uint8Array[]): DocState => {
-    let next: DocState = st;
-    if (create) {
-      next =
-        st.doc === null && st.create === undefined && !stored.has(id)
-          ? { ...st, create }
-          : {
-              ...st,
-              doc: A.merge(A.clone(built(id, st), { actor }), buildFromCreation(id, create, actor)),
-              create: undefined,
-            };
-    }
-    if (changes.length > 0) {
-      const base = next.doc ? A.clone(next.doc, { actor }) : built(id, next);
-      replica.stats.applyChangesCalls++;
-      const [doc] = A.applyChanges(base, changes);
-      next = { ...next, doc, create: undefined };
-    }
-    return next;
-  };
-  const missing = (st: DocState) => (st.doc === null ? [] : A.getMissingDeps(st.doc, []));
-  const misplaced = (c: Commit, docs: Map<string, DocState>) =>
-    c.changes.some((rc) => {
-      const st = docs.get(rc.record) ?? stored.get(rc.record);
-      return st !== undefined && (st.space !== c.space || st.collection !== rc.collection);
-    });
-
-  // Fast path.
-  try {
-    if (ready.some(isPoisoned)) throw new Error("slow path");
-    const docs = new Map<string, DocState>();
-    const grouped = new Map<string, { create?: Creation; changes: Uint8Array[] }>();
-    for (const c of ready) {
-      if (misplaced(c, docs)) throw new Error("slow path");
-      for (const rc of c.changes) {
-        if (!docs.has(rc.record)) docs.set(rc.record, start(rc.record, rc.collection, c.space));
-        const g = grouped.get(rc.record) ?? { changes: [] };
-        if (rc.create) {
-          if (g.create || g.changes.length > 0) throw new Error("slow path");
-          g.create = rc.create;
-        }
-        g.changes.push(...(rc.changes as Uint8Array[]));
-        grouped.set(rc.record, g);
-      }
-    }
-    for (const [id, g] of grouped) {
-      const st = step(id, docs.get(id)!, g.create, g.changes);
-      if (missing(st).length > 0 || docProblem(st)) throw new Error("slow path");
-      docs.set(id, st);
-    }
-    return { docs, commits: ready, quarantined: [] };
-  } catch {
-    // fall through to the careful path
-  }
-
-  // Careful path: per device, commits in sequence; rounds until nothing more applies, so a commit that
-  // depends on another device's commit later in the chunk still gets in.
-  const docs = new Map<string, DocState>();
-  const commits: Commit[] = [];
-  const quarantined: Poisoned[] = [];
-  const queues = new Map<string, Commit[]>();
-  for (const c of ready) {
-    const dev = `${c.space}|${c.device}`;
-    const q = queues.get(dev) ?? [];
-    q.push(c);
-    queues.set(dev, q);
-  }
-  type Outcome = "ok" | "wait" | { reason: string; message: string };
-  const attempt = (c: Commit): Outcome => {
-    if (isPoisoned(c)) return c.poison;
-    if (misplaced(c, docs))
-      return { reason: "misplaced", message: "it touches a record of another space or collection" };
-    const tentative = new Map<string, DocState>();
-    for (const rc of c.changes) {
-      const cur = tentative.get(rc.record) ?? docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
-      let st: DocState;
-      try {
-        st = step(rc.record, cur, rc.create, rc.changes as Uint8Array[]);
-      } catch (e) {
-        return {
-          reason: "automerge",
-          message: `Automerge cannot apply its changes: ${(e as Error)?.message ?? e}`,
-        };
-      }
-      const deps = missing(st);
-      if (deps.length > 0) {
-        // A dependency that is quarantined never arrives: neither can this commit, ever.
-        const onQuarantined =
-          deps.some((h) => known.checksums.has(h.slice(0, 8))) ||
-          (known.creations.has(rc.record) && !stored.has(rc.record) && !docs.has(rc.record));
-        if (onQuarantined)
-          return { reason: "dependency", message: `record ${rc.record} depends on a quarantined commit` };
-        return "wait";
-      }
-      const problem = docProblem(st);
-      if (problem) return problem;
-      tentative.set(rc.record, st);
-    }
-    for (const [id, st] of tentative) docs.set(id, st);
-    return "ok";
-  };
-  for (let progress = true; progress;) {
-    progress = false;
-    for (const q of queues.values()) {
-      while (q.length > 0) {
-        const c = q[0]!;
-        const outcome = attempt(c);
-        if (outcome === "wait") break;
-        q.shift();
-        progress = true;
-        if (outcome === "ok") {
-          commits.push(c);
-          continue;
-        }
-        // Refused: quarantined in its slot. What depends on it is found by its records and checksums.
-        const p = poisoned(c, outcome.reason, outcome.message);
-        quarantined.push(p);
-        for (const x of p.meta.checksums) known.checksums.add(x);
-        for (const x of p.meta.creations) known.creations.add(x);
-      }
-    }
-  }
-  for (const q of queues.values()) waiting.push(...q);
-  return { docs, commits, quarantined };
 }

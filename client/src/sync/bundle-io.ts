@@ -137,8 +137,10 @@ export async function importBundleInto(
     "bundle",
   );
   // A commit refused here opened with the space key, so it is authentic: a key holder wrote it wrong.
-  // As in sync, what applied stays applied and the refused ones are reported (quarantined, not kept).
-  const refused = new Set(report.rejected.map((r) => r.id));
+  // As in sync, what applied stays applied and the refused ones are reported (and quarantined).
+  // Quarantined commits hold their slots: their sealed bytes are kept, to chain and forward them.
+  const held = new Set<string>(report.quarantined);
+  const refused = new Set(report.rejected.map((r) => r.id).filter((id) => !held.has(id)));
   await sealer.keep(opened.filter((o) => !refused.has(o.commit.id)));
   const vector = (await db.vector([bundle.space]))[bundle.space] ?? {};
   const missing: BundleRange[] = [];

@@ -351,7 +351,8 @@ export class PeerResponder {
     this.#traffic.commitsReceived += opened.length;
     if (opened.length > 0) {
       const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
-      const rejected = new Set(report.rejected.map((r) => r.id));
+      const held = new Set<string>(report.quarantined); // quarantined: slot held, sealed bytes kept
+      const rejected = new Set(report.rejected.map((r) => r.id).filter((id) => !held.has(id)));
       for (const r of report.rejected) this.#hooks.error(r.error);
       await this.#sealer.keep(opened.filter((o) => !rejected.has(o.commit.id)));
       for (const o of opened) this.#notePeerHas(o.commit.device, o.commit.seq);

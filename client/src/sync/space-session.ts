@@ -465,7 +465,9 @@ export class SpaceSession {
         this.#noteAck(o.commit.device, o.commit.seq);
     }
     const report = await this.#replica.applyCommits(opened.map((o) => o.commit));
-    const refused = new Set(report.rejected.map((r) => r.id));
+    // Quarantined commits hold their slots: keep their sealed bytes too, to chain and forward them.
+    const slotted = new Set<string>(report.quarantined);
+    const refused = new Set(report.rejected.map((r) => r.id).filter((id) => !slotted.has(id)));
     for (const r of report.rejected) this.#hooks.error(r.error);
     await this.#sealer.keep(opened.filter((o) => !refused.has(o.commit.id)));
     // The relay sent them, so it holds them durably: receipts for their authors' commits too.

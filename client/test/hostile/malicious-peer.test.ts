@@ -465,7 +465,7 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
     ).toEqual([]);
     expect(codes.get("ProtocolError") ?? 0).toBeGreaterThan(0);
     expect(codes.get("DecryptError") ?? 0).toBeGreaterThan(0);
-    expect(codes.get("ValidationError") ?? 0).toBeGreaterThan(0);
+    // Validly sealed garbage is authentic (a key holder wrote it): quarantined, not merely refused.
     expect(
       (await dataOf(b, [a.deviceId, b.deviceId])) === before,
       "B's rows, documents, log or vectors changed",
@@ -491,7 +491,15 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
       "a to receive B's offline commit",
     );
     await waitFor(b.status, (s) => s.state === "synced", 20_000, "b synced with the real relay");
-    expect(await b.vector([space.id])).toEqual(await a.vector([space.id]));
+    // B forwards the authentic commits it quarantined (their slots are held) like any others: A gets
+    // them through the relay, quarantines them too, and both end with the same vector.
+    const want = JSON.stringify((await b.vector([space.id]))[space.id]);
+    await waitFor(
+      a.live(async () => JSON.stringify((await a.vector([space.id]))[space.id])),
+      (v) => v === want,
+      20_000,
+      "a to hold the same vector as b",
+    );
     expect(unhandled).toBe(0);
   });
 
