@@ -101,5 +101,7 @@ export function buildFromCreation(id: string, c: Creation, actor: string): A.Doc
  * key is the record's id, never a field of the content (receivers also refuse a creation with `id`).
  */
 export function creationRow(id: string, c: Creation): Row {
-  return { ...c.json, id };
+  const row: Row = { id };
+  for (const k of Object.keys(c.json)) if (k !== "id") row[k] = c.json[k];
+  return row;
 }
