@@ -5,7 +5,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/index.ts";
 
-type P = { name: string; notes: string };
+type P = { name: string; notes: string; ward?: string };
 const collections = { patients: { indexes: "id, name", text: ["notes"] } };
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -60,5 +60,49 @@ describe("one large valid commit", () => {
     expect(report.applied).toEqual([big!.id]);
     const rows = await Promise.all(ids.map((id) => b.patients.get(id)));
     expect(rows.every((r, i) => r?.notes === String.fromCharCode(97 + (i % 26)).repeat(CHARS))).toBe(true);
+  });
+
+  it("stays all-or-nothing when another tab writes a record it is applying, between its slices", async () => {
+    const a = await device();
+    const tab1 = await device();
+    const name = tab1.name;
+    const tab2 = await openDatabase<{ patients: P }>({ name, collections, persist: false });
+    cleanup.push(() => tab2.close());
+    const space = await a.createSpace({ name: "Tabs" });
+    await tab1.join(await a.invite(space, "https://app.example/"));
+    const ids = await a.transact(async (tx) => {
+      const out: string[] = [];
+      for (let i = 0; i < 20; i++)
+        out.push(await tx.patients.insert({ name: `P${i}`, notes: "" }, { space }));
+      return out;
+    });
+    await tab1.applyCommits(await a.exportCommits({}));
+    const since = await a.vector([space.id]);
+    await a.transact(async (tx) => {
+      for (const id of ids) await tx.patients.update(id, (p) => void (p.notes = "n".repeat(12_000)));
+    });
+    const [big] = await a.exportCommits(since);
+    const calls = tab1.replica.stats.applyChangesCalls;
+    const applying = tab1.applyCommits([big!]);
+    // Once tab 1 is in its Automerge work (outside any transaction), tab 2 commits an edit of a record
+    // that work already read: tab 1 must notice at its write and redo the chunk on top of it.
+    while (tab1.replica.stats.applyChangesCalls === calls) await new Promise((r) => setTimeout(r, 0));
+    await tab2.patients.update(ids[0]!, (p) => void (p.name = "edited in tab 2"));
+    const report = await applying;
+    expect(report.applied).toEqual([big!.id]);
+    for (const db of [tab1, tab2]) {
+      const first = await db.patients.get(ids[0]!);
+      expect(first).toMatchObject({ name: "edited in tab 2", notes: "n".repeat(12_000) });
+      const last = await db.patients.get(ids.at(-1)!);
+      expect(last?.notes).toBe("n".repeat(12_000));
+    }
+    // Both edits are in the record's document, not only in its row.
+    const tab3 = await openDatabase<{ patients: P }>({ name, collections, persist: false });
+    cleanup.push(() => tab3.close());
+    await tab3.patients.update(ids[0]!, (p) => void (p.ward = "w"));
+    expect(await tab3.patients.get(ids[0]!)).toMatchObject({
+      name: "edited in tab 2",
+      notes: "n".repeat(12_000),
+    });
   });
 });
