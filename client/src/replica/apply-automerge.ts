@@ -46,7 +46,7 @@ export async function applyAutomerge(
   stored: Map<string, DocRow>,
   waiting: Commit[],
   known: Quarantined,
-  pause: () => Promise<void>,
+  pause: (() => Promise<void>) | null,
 ): Promise<{ docs: Map<string, DocState>; commits: Commit[]; quarantined: Poisoned[] }> {
   const start = (id: string, collection: string, space: Commit["space"]): DocState => {
     const row = stored.get(id);
@@ -109,7 +109,7 @@ export async function applyAutomerge(
       }
     }
     for (const [id, g] of grouped) {
-      await pause();
+      if (pause) await pause();
       const st = step(id, docs.get(id)!, g.create, g.changes);
       if (missing(st).length > 0 || docProblem(st)) throw new Error("slow path");
       docs.set(id, st);
@@ -138,7 +138,7 @@ export async function applyAutomerge(
       return { reason: "misplaced", message: "it touches a record of another space or collection" };
     const tentative = new Map<string, DocState>();
     for (const rc of c.changes) {
-      await pause();
+      if (pause) await pause();
       const cur = tentative.get(rc.record) ?? docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
       let st: DocState;
       try {

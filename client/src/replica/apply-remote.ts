@@ -61,7 +61,13 @@ export async function applyRemoteCommits(
   };
   const valid: Commit[] = [];
   const known = new Set((await replica.dexie.table("_spaces").toCollection().primaryKeys()) as string[]);
+  let slice = performance.now();
   for (const c of commits) {
+    // Checking a bundle's thousands of commits is work too: let the page breathe between them.
+    if (performance.now() - slice > SLICE_MS) {
+      await new Promise((r) => setTimeout(r, 0));
+      slice = performance.now();
+    }
     if (!hasRouting(c)) {
       report.rejected.push({
         id: String(c?.id),
@@ -222,6 +228,36 @@ async function applyChunk(
   retrySpaces: readonly Commit["space"][],
   from: string,
 ): Promise<ChunkResult> {
+  // The common bootstrap case, new records as creations only, needs no Automerge work: one transaction.
+  if (chunk.every((c) => c.changes.every((rc) => rc.changes.length === 0))) {
+    const { dexie } = replica;
+    const tables = ["_docs", "_commits", "_vectors", "_pending", "_quarantine", ...replica.specs.keys()];
+    const light = await dexie.transaction("rw", tables, async () => {
+      const plan = await planChunk(replica, chunk, retrySpaces, true);
+      const busy =
+        plan.stored.size > 0 || plan.ready.some((c) => c.changes.some((rc) => rc.changes.length > 0));
+      if (busy) return null; // existing records or parked edits: the sliced path below
+      // No pauses: awaiting anything but IndexedDB would let this transaction commit.
+      const accepted = await applyAutomerge(
+        replica,
+        replica.actor,
+        plan.ready,
+        plan.stored,
+        plan.waiting,
+        plan.known,
+        null,
+      );
+      return writeChunk(
+        replica,
+        plan,
+        accepted,
+        await prepareWrites(replica, accepted.docs, null),
+        from,
+        true,
+      );
+    });
+    if (light) return cached(replica, light);
+  }
   for (let attempt = 0; ; attempt++) {
     const plan = await planChunk(replica, chunk, retrySpaces);
     let last = performance.now();
@@ -241,20 +277,23 @@ async function applyChunk(
     );
     const writes = await prepareWrites(replica, accepted.docs, pause);
     const result = await writeChunk(replica, plan, accepted, writes, from);
-    if (result) {
-      for (const [id, st] of result.docs) {
-        const e = replica.cache.get(id);
-        if (!e) continue;
-        e.doc = st.doc;
-        e.create = st.create;
-        e.creationOnly = false;
-        e.persistedHeads = st.doc ? A.getHeads(st.doc) : [...CREATION_HEADS];
-      }
-      return result;
-    }
+    if (result) return cached(replica, result);
     if (attempt >= MAX_REPLANS)
       throw new ShoalError("SyncError", "Other tabs kept changing the records being synced; will retry.");
   }
+}
+
+/** Hands the documents a chunk wrote to the replica's cache of loaded records. */
+function cached(replica: Replica, result: ChunkResult): ChunkResult {
+  for (const [id, st] of result.docs) {
+    const e = replica.cache.get(id);
+    if (!e) continue;
+    e.doc = st.doc;
+    e.create = st.create;
+    e.creationOnly = false;
+    e.persistedHeads = st.doc ? A.getHeads(st.doc) : [...CREATION_HEADS];
+  }
+  return result;
 }
 
 /** What a chunk read before its Automerge work. */
@@ -276,13 +315,14 @@ async function planChunk(
   replica: Replica,
   chunk: Commit[],
   retrySpaces: readonly Commit["space"][],
+  inTransaction = false,
 ): Promise<ChunkPlan> {
   const { dexie } = replica;
   const docsT = dexie.table<DocRow, string>("_docs");
   const vectorsT = dexie.table<VectorRow>("_vectors");
   const pendingT = dexie.table<Commit, string>("_pending");
   const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
-  return dexie.transaction("r", [docsT, vectorsT, pendingT, quarantineT], async () => {
+  const read = async (): Promise<ChunkPlan> => {
     const byId = new Map<string, Commit>();
     for (const c of chunk) byId.set(c.id, c);
     const inChunk = new Set(byId.keys());
@@ -325,7 +365,8 @@ async function planChunk(
       }
     }
     return { inChunk, candidates, pairs, vecRows, ready, waiting, duplicates, recIds, stored, known };
-  });
+  };
+  return inTransaction ? read() : dexie.transaction("r", [docsT, vectorsT, pendingT, quarantineT], read);
 }
 
 /** The rows a chunk writes, prepared (Automerge saves, materialized rows) before its transaction. */
@@ -338,13 +379,13 @@ interface ChunkWrites {
 async function prepareWrites(
   replica: Replica,
   docs: Map<string, DocState>,
-  pause: () => Promise<void>,
+  pause: (() => Promise<void>) | null,
 ): Promise<ChunkWrites> {
   const docRows: DocRow[] = [];
   const puts = new Map<string, Row[]>();
   const dels = new Map<string, string[]>();
   for (const [id, st] of docs) {
-    await pause();
+    if (pause) await pause();
     // An app version without this collection keeps the record only in `_docs`.
     const known = replica.specs.has(st.collection);
     if (st.doc === null) {
@@ -384,6 +425,7 @@ async function writeChunk(
   accepted: Awaited<ReturnType<typeof applyAutomerge>>,
   writes: ChunkWrites,
   from: string,
+  inTransaction = false,
 ): Promise<ChunkResult | null> {
   const { dexie } = replica;
   const docsT = dexie.table<DocRow, string>("_docs");
@@ -393,60 +435,59 @@ async function writeChunk(
   const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
   const { candidates, pairs, vecRows, waiting, inChunk } = plan;
-  return dexie.transaction(
-    "rw",
-    [docsT, commitsT, vectorsT, pendingT, quarantineT, ...rowTables],
-    async () => {
-      const vecNow = await vectorsT.bulkGet(pairs.map((p) => p.split("|")));
-      if (vecNow.some((v, i) => (v?.seq ?? 0) !== (vecRows[i]?.seq ?? 0))) return null;
-      const docsNow = await docsT.bulkGet(plan.recIds);
-      for (let i = 0; i < plan.recIds.length; i++) {
-        const was = plan.stored.get(plan.recIds[i]!);
-        const now = docsNow[i];
-        if (!was !== !now || (was && now && !sameHeads(was.heads, now.heads))) return null;
-      }
-      for (const [collection, rows] of writes.puts) await dexie.table(collection).bulkPut(rows);
-      for (const [collection, ids] of writes.dels) await dexie.table(collection).bulkDelete(ids);
-      await docsT.bulkPut(writes.docRows);
-      const storedCommits: StoredCommit[] = accepted.commits.map((c) => ({
-        ...c,
-        records: c.changes.map((rc) => rc.record),
-      }));
-      await commitsT.bulkAdd(storedCommits);
-      const now = Date.now();
-      const entries = accepted.quarantined.map((p) => quarantineEntry(p, from, now));
-      await quarantineT.bulkPut(entries.map((e) => e.row));
-      // A quarantined commit holds its slot: the vector moves past it as past an applied one.
-      const newVec = new Map<string, number>();
-      for (const c of [...accepted.commits, ...accepted.quarantined]) {
-        const k = `${c.space}|${c.device}`;
-        newVec.set(k, Math.max(newVec.get(k) ?? 0, c.seq));
-      }
-      await vectorsT.bulkPut(
-        [...newVec].map(([k, seq]) => {
-          const [space, device] = k.split("|");
-          return { space, device, seq } as VectorRow;
-        }),
-      );
-      const settled = [
-        ...accepted.commits.map((c) => c.id),
-        ...accepted.quarantined.map((c) => c.id),
-        ...candidates
-          .filter((c) => c.seq <= (vecRows[pairs.indexOf(`${c.space}|${c.device}`)]?.seq ?? 0))
-          .map((c) => c.id),
-      ];
-      await pendingT.bulkDelete(settled);
-      const toPark = waiting.filter((c) => inChunk.has(c.id));
-      const pendingCount = await pendingT.count();
-      await pendingT.bulkPut(toPark.slice(0, Math.max(0, MAX_PENDING - pendingCount)));
-      return {
-        docs: accepted.docs,
-        applied: storedCommits,
-        duplicates: plan.duplicates,
-        rejected: entries.map((e) => ({ id: e.row.id, error: e.error as ShoalError })),
-        quarantined: entries.map((e) => e.row.id as CommitId),
-        pending: await pendingT.count(),
-      };
-    },
-  );
+  const write = async (): Promise<ChunkResult | null> => {
+    const vecNow = await vectorsT.bulkGet(pairs.map((p) => p.split("|")));
+    if (vecNow.some((v, i) => (v?.seq ?? 0) !== (vecRows[i]?.seq ?? 0))) return null;
+    const docsNow = await docsT.bulkGet(plan.recIds);
+    for (let i = 0; i < plan.recIds.length; i++) {
+      const was = plan.stored.get(plan.recIds[i]!);
+      const now = docsNow[i];
+      if (!was !== !now || (was && now && !sameHeads(was.heads, now.heads))) return null;
+    }
+    for (const [collection, rows] of writes.puts) await dexie.table(collection).bulkPut(rows);
+    for (const [collection, ids] of writes.dels) await dexie.table(collection).bulkDelete(ids);
+    await docsT.bulkPut(writes.docRows);
+    const storedCommits: StoredCommit[] = accepted.commits.map((c) => ({
+      ...c,
+      records: c.changes.map((rc) => rc.record),
+    }));
+    await commitsT.bulkAdd(storedCommits);
+    const now = Date.now();
+    const entries = accepted.quarantined.map((p) => quarantineEntry(p, from, now));
+    await quarantineT.bulkPut(entries.map((e) => e.row));
+    // A quarantined commit holds its slot: the vector moves past it as past an applied one.
+    const newVec = new Map<string, number>();
+    for (const c of [...accepted.commits, ...accepted.quarantined]) {
+      const k = `${c.space}|${c.device}`;
+      newVec.set(k, Math.max(newVec.get(k) ?? 0, c.seq));
+    }
+    await vectorsT.bulkPut(
+      [...newVec].map(([k, seq]) => {
+        const [space, device] = k.split("|");
+        return { space, device, seq } as VectorRow;
+      }),
+    );
+    const settled = [
+      ...accepted.commits.map((c) => c.id),
+      ...accepted.quarantined.map((c) => c.id),
+      ...candidates
+        .filter((c) => c.seq <= (vecRows[pairs.indexOf(`${c.space}|${c.device}`)]?.seq ?? 0))
+        .map((c) => c.id),
+    ];
+    await pendingT.bulkDelete(settled);
+    const toPark = waiting.filter((c) => inChunk.has(c.id));
+    const pendingCount = await pendingT.count();
+    await pendingT.bulkPut(toPark.slice(0, Math.max(0, MAX_PENDING - pendingCount)));
+    return {
+      docs: accepted.docs,
+      applied: storedCommits,
+      duplicates: plan.duplicates,
+      rejected: entries.map((e) => ({ id: e.row.id, error: e.error as ShoalError })),
+      quarantined: entries.map((e) => e.row.id as CommitId),
+      pending: await pendingT.count(),
+    };
+  };
+  return inTransaction
+    ? write()
+    : dexie.transaction("rw", [docsT, commitsT, vectorsT, pendingT, quarantineT, ...rowTables], write);
 }

@@ -30,10 +30,10 @@ describe("changeOpCount", () => {
     const seed = Number(process.env.SHOAL_LIMITS_SEED ?? 12);
     const rnd = seededRandom(seed);
     let doc = A.from<Record<string, unknown>>({ list: [], text: "", c: new A.Counter(0) });
-    for (let round = 0; round < 60; round++) {
+    for (let round = 0; round < 25; round++) {
       doc = A.change(doc, (d) => {
         const list = d.list as unknown[];
-        for (let k = rnd.int(40); k > 0; k--) {
+        for (let k = rnd.int(25); k > 0; k--) {
           const what = rnd.int(7);
           if (what === 0) d[`k${rnd.int(50)}`] = rnd.int(1000);
           else if (what === 1) list.push({ a: rnd.int(9), b: [1, 2] });
