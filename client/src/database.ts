@@ -13,7 +13,7 @@ import type { Commit } from "./replica/commit.ts";
 import { exportCommits, readVector } from "./replica/commit-log.ts";
 import { openDexie } from "./replica/open-dexie.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
-import type { SpaceRow } from "./replica/stored-rows.ts";
+import type { QuarantineRow, SpaceRow } from "./replica/stored-rows.ts";
 import { Transaction, type InsertOptions } from "./replica/transaction.ts";
 import type { Row } from "./replica/materialize.ts";
 import { rollBackUnsyncable, type UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";
@@ -29,6 +29,21 @@ export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
 import { exportBundleOf, importBundleInto, type BundleImportReport } from "./sync/bundle-io.ts";
 import { integrityLogOf, type IntegrityReport } from "./sync/integrity.ts";
+
+/** A commit of another device kept aside by `db.quarantine()`: refused, never applied. */
+export interface QuarantinedCommit {
+  readonly id: CommitId;
+  readonly space: SpaceId;
+  readonly device: DeviceId;
+  readonly seq: number;
+  /** Stable: `malformed`, `limits`, `reserved`, `misplaced`, `automerge`, `storage`, `dependency`. */
+  readonly reason: string;
+  readonly message: string;
+  /** When this replica quarantined it (ms since the epoch). */
+  readonly at: number;
+  /** Where it came from: `sync` (relay or tab), `peer` (WebRTC), `bundle`. */
+  readonly from: string;
+}
 
 /** Where a commit is known to be durably stored. */
 export interface Durability {
@@ -257,10 +272,41 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
     return exportCommits(this.replica.dexie, since, options);
   }
 
-  /** Applies commits from another replica: idempotent, any order, each whole or not at all. */
-  applyCommits(commits: readonly Commit[]): Promise<ApplyReport> {
+  /**
+   * Applies commits from another replica: idempotent, any order, each whole or not at all. A commit
+   * that cannot be applied is quarantined alone (see `quarantine()`); `from` says where they came
+   * from, for the quarantine's record.
+   */
+  applyCommits(commits: readonly Commit[], from = "sync"): Promise<ApplyReport> {
     this.replica.assertOpen();
-    return applyRemoteCommits(this.replica, commits);
+    return applyRemoteCommits(this.replica, commits, from);
+  }
+
+  /**
+   * The commits of other devices this replica refused and keeps aside, never applied: each with its
+   * author device, sequence, space, reason (`CommitQuarantined.reason`), message, when and where from.
+   * Each was reported once as a `CommitQuarantined` error (in `db.status.lastError` while syncing).
+   *
+   * @example
+   * for (const q of await db.quarantine()) console.warn(`${q.device} #${q.seq}: ${q.reason}: ${q.message}`);
+   */
+  async quarantine(space?: SpaceId | { readonly id: SpaceId }): Promise<QuarantinedCommit[]> {
+    this.replica.assertOpen();
+    const t = this.replica.dexie.table<QuarantineRow, string>("_quarantine");
+    const id = typeof space === "string" ? space : space?.id;
+    const rows = id ? await t.where("space").equals(id).toArray() : await t.toArray();
+    return rows
+      .sort((a, b) => a.at - b.at)
+      .map(({ id, space, device, seq, reason, message, at, from }) => ({
+        id: id as CommitId,
+        space,
+        device,
+        seq,
+        reason,
+        message,
+        at,
+        from,
+      }));
   }
 
   /**
@@ -343,7 +389,7 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
         replica: this.replica,
         status: this.#status,
         vector: (spaces) => this.vector(spaces),
-        applyCommits: (commits) => this.applyCommits(commits),
+        applyCommits: (commits, from) => this.applyCommits(commits, from),
         exportCommits: (since, opts) => this.exportCommits(since, opts),
       },
       options,

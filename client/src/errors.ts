@@ -132,3 +132,26 @@ export class InvalidBundle extends ShoalError {
     this.reason = reason;
   }
 }
+
+/**
+ * A commit from another device was authentic (it opened with the space's key) but could not be applied:
+ * malformed plaintext, over a content limit (`DEFAULT_CONTENT_LIMITS`), a reserved key, changes
+ * Automerge refuses, content storage refuses, or it depends on such a commit. It was kept aside in the
+ * quarantine (`db.quarantine()`), never applied, and reported once; its sequence slot counts as held,
+ * so the device's later commits and every other commit go on. `reason` is stable: `malformed`,
+ * `limits`, `reserved`, `misplaced`, `automerge`, `storage`, `dependency`.
+ *
+ * @example
+ * db.status.subscribe((s) => { if (s.lastError?.code === "CommitQuarantined") warnAdmin(s.lastError); });
+ */
+export class CommitQuarantined extends ShoalError {
+  /** Why, stable: see the class description. */
+  readonly reason: string;
+  /** The quarantined commit: `<space>.<device>.<seq>`. */
+  readonly commit: string;
+  constructor(reason: string, commit: string, message: string, options?: { cause?: unknown }) {
+    super("CommitQuarantined", message, options);
+    this.reason = reason;
+    this.commit = commit;
+  }
+}

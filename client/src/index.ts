@@ -16,6 +16,7 @@ export type {
   Database,
   Durability,
   OpenOptions,
+  QuarantinedCommit,
   Space,
   SyncOptions,
   TransactionApi,

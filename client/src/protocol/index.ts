@@ -62,6 +62,16 @@ export {
   MAX_SIGNAL_PAYLOAD_BYTES,
   SIGNAL_BROADCAST,
 } from "./limits.ts";
+export {
+  type ContentLimits,
+  DEFAULT_CONTENT_LIMITS,
+  MAX_CONTENT_DEPTH,
+  MAX_KEYS_PER_OBJECT,
+  MAX_VALUES_PER_RECORD,
+  MAX_OPS_PER_CHANGE,
+  MAX_CHANGES_PER_RECORD,
+  MAX_RECORD_BYTES,
+} from "./limits.ts";
 export { toHex, fromHex, isIdHex, bytesEqual } from "./hex.ts";
 export { encodeBase64Url, decodeBase64Url } from "./base64url.ts";
 export {

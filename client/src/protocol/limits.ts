@@ -87,3 +87,59 @@ export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
 export function resolveLimits(limits?: Partial<ProtocolLimits>): ProtocolLimits {
   return { ...DEFAULT_LIMITS, ...limits };
 }
+
+/**
+ * Bounds on what one commit may hold, checked by every replica before anything of a received commit is
+ * stored or parsed further (PROTOCOL.md 3.2 and 4), and by the writer when a local transaction is
+ * made, so an honest device never produces a commit that others refuse. A commit over any of them is
+ * quarantined by the receiver (see `CommitQuarantined`), never applied. Every device of a space must
+ * use the same values: they are part of the protocol, not settings.
+ *
+ * @example
+ * if (depth > DEFAULT_CONTENT_LIMITS.maxDepth) refuse();
+ */
+export interface ContentLimits {
+  /** Deepest nesting of objects and arrays inside one record (the record itself is depth 0). */
+  maxDepth: number;
+  /** Most keys of one object (a record's root included), or elements of one array. */
+  maxKeysPerObject: number;
+  /** Most values in one record, counting every object, array and scalar at any depth. */
+  maxValuesPerRecord: number;
+  /**
+   * Most Automerge operations in one change (one op per map key, list element or text character),
+   * and in the change a creation becomes when it is built. Bounds the time one change holds the page.
+   */
+  maxOpsPerChange: number;
+  /** Most Automerge changes for one record in one commit. */
+  maxChangesPerRecord: number;
+  /** Most bytes for one record in one commit: its creation's JSON plus its Automerge changes. */
+  maxRecordBytes: number;
+}
+
+/** Deepest nesting inside a record: 32 (IndexedDB's structured clone fails near 5,000). */
+export const MAX_CONTENT_DEPTH = 32;
+/** Most keys of one object or elements of one array: 10,000. */
+export const MAX_KEYS_PER_OBJECT = 10_000;
+/** Most values in one record, at any depth: 50,000. */
+export const MAX_VALUES_PER_RECORD = 50_000;
+/** Most Automerge operations in one change: 16,384 (about 0.1-0.4 s of work on a phone-class CPU). */
+export const MAX_OPS_PER_CHANGE = 16_384;
+/** Most Automerge changes for one record in one commit: 1,024. */
+export const MAX_CHANGES_PER_RECORD = 1024;
+/** Most bytes for one record in one commit: 512 KiB. */
+export const MAX_RECORD_BYTES = 512 * 1024;
+
+/**
+ * The content limits every replica applies, equal to the exported constants.
+ *
+ * @example
+ * const { maxDepth, maxOpsPerChange } = DEFAULT_CONTENT_LIMITS;
+ */
+export const DEFAULT_CONTENT_LIMITS: Readonly<ContentLimits> = Object.freeze({
+  maxDepth: MAX_CONTENT_DEPTH,
+  maxKeysPerObject: MAX_KEYS_PER_OBJECT,
+  maxValuesPerRecord: MAX_VALUES_PER_RECORD,
+  maxOpsPerChange: MAX_OPS_PER_CHANGE,
+  maxChangesPerRecord: MAX_CHANGES_PER_RECORD,
+  maxRecordBytes: MAX_RECORD_BYTES,
+});

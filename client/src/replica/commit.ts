@@ -27,6 +27,11 @@ export interface Commit {
   /** Wall-clock time at the author, for people only: merging never depends on it. */
   readonly at: number;
   readonly changes: readonly RecordChange[];
+  /**
+   * Set by the plaintext decoder when an authentic commit's plaintext cannot be read (why): the
+   * commit then has no changes and is quarantined in its slot, never applied.
+   */
+  readonly defect?: { readonly reason: "malformed" | "limits"; readonly message: string };
 }
 
 /** A commit as stored in the `_commits` table. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../database.ts";
 import type { Commit } from "./commit.ts";
+import type { CommitQuarantined } from "../errors.ts";
 import { seededRandom } from "../testing/seeded-random.ts";
 import type { SpaceId } from "../types.ts";
 
@@ -134,7 +135,11 @@ describe("convergence of replicas exchanging commits by hand", () => {
     const forged: Commit = { ...next, changes: [{ ...next.changes[0]!, record: priv }] };
     const rf = await b.applyCommits([forged]);
     expect(rf.applied).toEqual([]);
-    expect(rf.rejected.map((x) => x.error.code)).toEqual(["ValidationError"]);
+    // Authentic (it came as a commit of a joined space) but refused: quarantined in its slot.
+    expect(rf.rejected.map((x) => [x.error.code, (x.error as CommitQuarantined).reason])).toEqual([
+      ["CommitQuarantined", "misplaced"],
+    ]);
+    expect(rf.quarantined).toEqual([forged.id]);
     expect((await b.patients.get(priv))?.name).toBe("Private");
     expect((await b.patients.get(shared))?.name).toBe("Shared");
   });

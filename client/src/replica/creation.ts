@@ -96,7 +96,12 @@ export function buildFromCreation(id: string, c: Creation, actor: string): A.Doc
   return A.clone(doc, { actor });
 }
 
-/** The row of a record that holds only its creation (keys sorted, as Automerge orders map keys). */
+/**
+ * The row of a record that holds only its creation (keys sorted, as Automerge orders map keys). The row
+ * key is the record's id, never a field of the content (receivers also refuse a creation with `id`).
+ */
 export function creationRow(id: string, c: Creation): Row {
-  return { id, ...c.json };
+  const row: Row = { id };
+  for (const k of Object.keys(c.json)) if (k !== "id") row[k] = c.json[k];
+  return row;
 }

@@ -1,6 +1,7 @@
 import * as A from "@automerge/automerge";
 import { ValidationError } from "../errors.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
+import { checkContent } from "./content-check.ts";
 
 /**
  * Converts an app value into what Automerge should store, following the collection's declaration:
@@ -10,6 +11,13 @@ import type { CollectionSpec } from "./collection-spec.ts";
  * Automerge 3 would otherwise make every string text, one op per character: about 3x the cost.
  */
 export function toAutomerge(value: unknown, path: string, spec: CollectionSpec): unknown {
+  // Bounded before the recursive conversion below, so no nesting can overflow the stack here.
+  const tooBig = checkContent(value);
+  if (tooBig) throw new ValidationError(`Field "${path}" cannot sync: it holds ${tooBig}.`);
+  return convert(value, path, spec);
+}
+
+function convert(value: unknown, path: string, spec: CollectionSpec): unknown {
   if (value === undefined) {
     throw new ValidationError(`Field "${path}" is undefined; omit it or use null.`);
   }
@@ -24,7 +32,7 @@ export function toAutomerge(value: unknown, path: string, spec: CollectionSpec):
   if (value === null || typeof value !== "object") return value;
   if (value instanceof Date || value instanceof Uint8Array || value instanceof A.Counter) return value;
   if (value instanceof A.ImmutableString) return value;
-  if (Array.isArray(value)) return value.map((v, i) => toAutomerge(v, `${path}.${i}`, spec));
+  if (Array.isArray(value)) return value.map((v, i) => convert(v, `${path}.${i}`, spec));
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) {
     throw new ValidationError(
@@ -34,7 +42,7 @@ export function toAutomerge(value: unknown, path: string, spec: CollectionSpec):
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     if (v === undefined) continue;
-    out[k] = toAutomerge(v, path ? `${path}.${k}` : k, spec);
+    out[k] = convert(v, path ? `${path}.${k}` : k, spec);
   }
   return out;
 }

@@ -14,7 +14,8 @@ export type Row = { id: string } & Record<string, unknown>;
 export function materialize(id: string, doc: A.Doc<unknown>): Row {
   const row: Row = { id };
   for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
-    if (k.startsWith("$")) continue;
+    // Shoal's markers, and `id`: the row key is the record's id, never a field a change could set.
+    if (k.startsWith("$") || k === "id") continue;
     row[k] = plain(v);
   }
   return row;

@@ -13,6 +13,8 @@ import type { CollectionSpec } from "./collection-spec.ts";
  * - `_pending`: remote commits received before what they depend on.
  * - `_sealed`: commits as sealed for the wire (as received, or as sealed here), to forward byte-identical.
  * - `_acks`: per (space, device) the highest sequence the relay acknowledged as durably stored.
+ * - `_quarantine`: authentic remote commits that could not be applied, with why (`QuarantineRow`); their
+ *   sequence slots count as held. `creations` and `checksums` find the commits that depend on them.
  */
 export const INTERNAL_TABLES: Readonly<Record<string, string>> = {
   _docs: "id, collection, space",
@@ -23,6 +25,7 @@ export const INTERNAL_TABLES: Readonly<Record<string, string>> = {
   _pending: "id, space",
   _sealed: "[space+device+seq]",
   _acks: "[space+device], space",
+  _quarantine: "id, space, [space+device+seq], *creations, *checksums",
 };
 
 interface TableShape {

@@ -40,7 +40,11 @@ export function rowMatches(shape: QueryShape, row: Record<string, unknown>): boo
 }
 
 /** Orders two rows as the query returns them: by index key, then by id. */
-export function compareRows(shape: QueryShape, a: Record<string, unknown>, b: Record<string, unknown>): number {
+export function compareRows(
+  shape: QueryShape,
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+): number {
   return cmp(shape.keyOf(a), shape.keyOf(b)) || cmp(a.id, b.id);
 }
 

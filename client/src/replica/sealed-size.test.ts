@@ -120,25 +120,32 @@ describe("sealed commit size", () => {
     await expect(seal(over)).rejects.toThrow(/exceeds/);
   });
 
-  it("refuses a 400,000-character CJK note at commit time, taking no sequence number", async () => {
+  it("refuses CJK notes over the sealed size at commit time, taking no sequence number", async () => {
     const db = await openDatabase({
       name: "size-cjk",
-      collections: { notes: { indexes: "id", text: ["body"] } },
+      collections: { notes: "id" },
     });
-    // 400,000 UTF-16 units, 1.2 MB of UTF-8: the old count saw 400 KB and let it through.
-    const body = "漢".repeat(400_000);
-    const err = await db.notes.insert({ body }).catch((e: unknown) => e);
+    // Three 140,000-character CJK notes in one transaction: 420,000 UTF-16 units (the old count saw
+    // about 420 KB and let it through), 1.26 MB of UTF-8. Each record stays within the content limits
+    // (a plain string is one value and one op), so only the sealed size refuses it.
+    const body = "漢".repeat(140_000);
+    const err = await db
+      .transact(async (tx) => {
+        for (let i = 0; i < 3; i++) await tx.notes.insert({ body });
+      })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommitTooLarge);
     expect(err).toMatchObject({ code: "CommitTooLarge", space: db.privateSpace, limit: MAX_COMMIT_BYTES });
-    expect((err as CommitTooLarge).bytes).toBeGreaterThan(1_200_000);
+    expect((err as CommitTooLarge).bytes).toBeGreaterThan(1_260_000);
     expect((err as Error).message).toMatch(/split it/);
     expect(await db.notes.count()).toBe(0);
     expect(await db.vector()).toEqual({});
-    // The same edit split in parts syncs (300,000 characters fit, as an insert and as an edit), and the
+    // The same edit split in parts syncs (two notes fit in one commit, the third in another), and the
     // first commit still takes sequence 1.
-    const id = await db.notes.insert({ body: body.slice(0, 300_000) });
-    await db.notes.update(id, (d) => void ((d as { body: string }).body += body.slice(0, 300_000)));
+    await db.transact(async (tx) => {
+      for (let i = 0; i < 2; i++) await tx.notes.insert({ body });
+    });
+    await db.notes.insert({ body });
     expect((await db.vector())[db.privateSpace]).toEqual({ [db.deviceId]: 2 });
-    await db.close();
   }, 30_000);
 });

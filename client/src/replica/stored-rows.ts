@@ -32,3 +32,28 @@ export interface SpaceRow {
   /** The database's own space, created with it and never shared by default. */
   private: boolean;
 }
+
+/** A row of `_quarantine`: an authentic remote commit that was refused and is never applied. */
+export interface QuarantineRow {
+  /** The commit id, `<space>.<device>.<seq>`. */
+  id: string;
+  space: SpaceId;
+  device: DeviceId;
+  seq: number;
+  /** Stable reason (`CommitQuarantined.reason`) and the message for people. */
+  reason: string;
+  message: string;
+  /** When this replica quarantined it (ms since the epoch, this device's clock). */
+  at: number;
+  /** Where it came from, as the caller of `applyCommits` said: `relay`, `peer`, `bundle`, ... */
+  from: string;
+  /** Records it touched. */
+  records: string[];
+  /** Records it created: later commits editing them can never apply. */
+  creations: string[];
+  /**
+   * First 4 bytes (8 hex digits) of each of its Automerge changes' hash, as the change's chunk header
+   * states them: a later change whose missing dependency starts so depends on it.
+   */
+  checksums: string[];
+}

@@ -1,5 +1,7 @@
 import * as A from "@automerge/automerge";
 import { NotFound, ValidationError } from "../errors.ts";
+import { checkContent } from "./content-check.ts";
+import { recordProblem } from "./record-limits.ts";
 import { uuidv7 } from "../ids.ts";
 import type { RecordId, SpaceId } from "../types.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
@@ -71,6 +73,9 @@ export class Transaction {
     for (const k of Object.keys(value)) {
       if (k === "id" || k.startsWith("$")) throw new ValidationError(`Field "${k}" is reserved.`);
     }
+    // Before any recursive conversion: the same limits every receiver applies (no stack overflow here).
+    const tooBig = checkContent(value);
+    if (tooBig) throw new ValidationError(`insert into "${collection}" refused: the record has ${tooBig}.`);
     const id = uuidv7(this.#replica.now());
     const paths = new Set(Object.keys(value).filter((k) => value[k] !== undefined));
     const create = creationOf(value, spec.text, spec.counters);
@@ -185,6 +190,14 @@ export class Transaction {
       w,
       changes: !w.doc ? [] : w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc),
     }));
+    // Receivers refuse content over the limits (PROTOCOL.md 3.2): refuse it here first, so an honest
+    // device never makes a commit the others quarantine.
+    for (const { w, changes } of all) {
+      const why = w.doc ? checkContent(w.doc) : null;
+      const problem = why ? { message: why } : recordProblem({ changes, create: w.create });
+      if (problem)
+        throw new ValidationError(`This transaction cannot sync: record ${w.id} has ${problem.message}.`);
+    }
     // A commit travels sealed in one frame: refuse one that could never be sealed, by its exact sealed
     // size, before anything is published or a sequence number is taken.
     const bySpaceSize = new Map<SpaceId, SizedChange[]>();

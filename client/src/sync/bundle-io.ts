@@ -3,7 +3,6 @@ import { InvalidBundle, NotFound, ShoalError } from "../errors.ts";
 import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
-import { validateCommit } from "../replica/validate-commit.ts";
 import type { CommitId, DeviceId, SpaceId, VersionVector } from "../types.ts";
 import { MAX_BUNDLE_BYTES, decodeBundle, encodeBundle, type BundleRange } from "./bundle.ts";
 import { SpaceSealer, type OpenedCommit } from "./sealer.ts";
@@ -14,7 +13,7 @@ export interface BundleDatabase {
   readonly replica: { readonly dexie: Dexie };
   vector(spaces?: readonly SpaceId[]): Promise<VersionVector>;
   exportCommits(since: VersionVector, options?: { spaces?: readonly SpaceId[] }): Promise<Commit[]>;
-  applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
+  applyCommits(commits: readonly Commit[], from?: string): Promise<ApplyReport>;
 }
 
 /** Options of `exportBundle`. */
@@ -111,14 +110,15 @@ export async function importBundleInto(
   }
   const sealer = new SpaceSealer(db.replica.dexie, bundle.space, row.key);
   // Same checks as a sync session's receive, but all-or-nothing: one commit that does not open means
-  // the file is not what its sender wrote, so none of it is trusted.
+  // the file is not what its sender wrote, so none of it is trusted. A commit that opens but whose
+  // content is refused is authentic (a key holder wrote it): it is quarantined alone when applied and
+  // the rest of the bundle goes on.
   const opened: OpenedCommit[] = [];
   const earlier = new Map<string, Uint8Array>();
   for (const sealed of bundle.commits) {
     let o: OpenedCommit;
     try {
       o = await sealer.open(sealed, (d, seq) => earlier.get(`${d}.${seq}`));
-      validateCommit(o.commit);
     } catch (e) {
       const why = e instanceof ShoalError ? e.message : String(e);
       throw new InvalidBundle(
@@ -134,10 +134,15 @@ export async function importBundleInto(
   }
   // A commit this device holds in another version is not applied, and its kept bytes stay (equivocation).
   const fit = await sealer.screen(opened, "bundle");
-  const report = await db.applyCommits(fit.map((o) => o.commit));
+  const report = await db.applyCommits(
+    fit.map((o) => o.commit),
+    "bundle",
+  );
   // A commit refused here opened with the space key, so it is authentic: a key holder wrote it wrong.
-  // As in sync, what applied stays applied and the refused ones are reported (and are not kept).
-  const refused = new Set(report.rejected.map((r) => r.id));
+  // As in sync, what applied stays applied and the refused ones are reported (and quarantined).
+  // Quarantined commits hold their slots: their sealed bytes are kept, to chain and forward them.
+  const held = new Set<string>(report.quarantined);
+  const refused = new Set(report.rejected.map((r) => r.id).filter((id) => !held.has(id)));
   await sealer.keep(
     fit.filter((o) => !refused.has(o.commit.id)),
     "bundle",

@@ -50,17 +50,21 @@ describe("commit plaintext codec", () => {
   });
   it("refuses truncated, trailing and out-of-range input with typed errors", () => {
     const bytes = encodeCommitPlaintext(commit);
-    expect(() => decodeCommitPlaintext(bytes.slice(0, bytes.length - 1), { space, device, seq: 7 })).toThrow(
-      ProtocolError,
-    );
-    expect(() => decodeCommitPlaintext(new Uint8Array([...bytes, 0]), { space, device, seq: 7 })).toThrow(
-      ProtocolError,
-    );
+    expect(() =>
+      decodeCommitPlaintext(bytes.slice(0, bytes.length - 1), { space, device, seq: 7 }, { strict: true }),
+    ).toThrow(ProtocolError);
+    expect(() =>
+      decodeCommitPlaintext(new Uint8Array([...bytes, 0]), { space, device, seq: 7 }, { strict: true }),
+    ).toThrow(ProtocolError);
     const badOp = bytes.slice();
     badOp[29] = 9;
-    expect(() => decodeCommitPlaintext(badOp, { space, device, seq: 7 })).toThrow(ValidationError);
+    expect(() => decodeCommitPlaintext(badOp, { space, device, seq: 7 }, { strict: true })).toThrow(
+      ValidationError,
+    );
     const badVersion = bytes.slice();
     badVersion[0] = 2;
-    expect(() => decodeCommitPlaintext(badVersion, { space, device, seq: 7 })).toThrow(ValidationError);
+    expect(() => decodeCommitPlaintext(badVersion, { space, device, seq: 7 }, { strict: true })).toThrow(
+      ValidationError,
+    );
   });
 });

@@ -1,6 +1,9 @@
 import { ValidationError } from "../errors.ts";
 import { ByteReader } from "../protocol/byte-reader.ts";
 import { ByteWriter } from "../protocol/byte-writer.ts";
+import { MAX_CONTENT_DEPTH } from "../protocol/limits.ts";
+import { jsonNestsDeeper } from "../replica/content-check.ts";
+import { CommitRefusal } from "../replica/validate-commit.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
 import type { Commit, RecordChange } from "../replica/commit.ts";
 import { commitId } from "../replica/commit.ts";
@@ -60,14 +63,38 @@ function str(w: ByteWriter, s: string): void {
 }
 
 /**
- * Decodes a commit's plaintext, given the routing fields from its (authenticated) header. Throws
- * `ProtocolError` on truncation or trailing bytes and `ValidationError` on values out of range; the
- * result still goes through `validateCommit` when applied.
+ * Decodes a commit's plaintext, given the routing fields from its (authenticated) header; the result
+ * still goes through `validateCommit` when applied. By default a plaintext that cannot be read gives a
+ * commit with no changes and a `defect` saying why: the commit is authentic (its author holds the space
+ * key), so the receiver quarantines it in its sequence slot instead of stalling on it. With `strict`
+ * (a snapshot, refused as a whole), it throws `ProtocolError` on truncation or trailing bytes and
+ * `ValidationError` on values out of range. A creation nested deeper than the content limits is
+ * refused before `JSON.parse` sees it.
  */
 export function decodeCommitPlaintext(
   bytes: Uint8Array,
   routing: { space: SpaceId; device: DeviceId; seq: number },
+  options: { strict?: boolean } = {},
 ): Commit {
+  try {
+    return decodeStrict(bytes, routing);
+  } catch (e) {
+    if (options.strict) throw e;
+    const defect = {
+      reason: e instanceof CommitRefusal ? ("limits" as const) : ("malformed" as const),
+      message: e instanceof Error ? e.message : String(e),
+    };
+    return {
+      id: commitId(routing.space, routing.device, routing.seq),
+      ...routing,
+      at: 0,
+      changes: [],
+      defect,
+    };
+  }
+}
+
+function decodeStrict(bytes: Uint8Array, routing: { space: SpaceId; device: DeviceId; seq: number }): Commit {
   const r = new ByteReader(bytes);
   const version = r.u8("plaintext version");
   if (version !== COMMIT_PLAINTEXT_VERSION)
@@ -95,6 +122,9 @@ export function decodeCommitPlaintext(
     const createBytes = r.bytes(r.u32("creation length"), "creation");
     let create: Creation | undefined;
     if (createBytes.length > 0) {
+      // The creation is `[fields, text, counters]`: the record's root is at depth 2 of this JSON.
+      if (jsonNestsDeeper(createBytes, MAX_CONTENT_DEPTH + 1))
+        throw new CommitRefusal("limits", `a record creation nests deeper than ${MAX_CONTENT_DEPTH} levels`);
       let parsed: unknown;
       try {
         parsed = JSON.parse(dec.decode(createBytes));

@@ -353,7 +353,8 @@ export class PeerResponder {
     if (opened.length > 0) {
       const fit = await this.#sealer.screen(opened, "peer");
       const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
-      const rejected = new Set(report.rejected.map((r) => r.id));
+      const held = new Set<string>(report.quarantined); // quarantined: slot held, sealed bytes kept
+      const rejected = new Set(report.rejected.map((r) => r.id).filter((id) => !held.has(id)));
       for (const r of report.rejected) this.#hooks.error(r.error);
       await this.#sealer.keep(
         fit.filter((o) => !rejected.has(o.commit.id)),

@@ -5,6 +5,8 @@ import { fromHex, toHex } from "../protocol/hex.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { Row } from "../replica/materialize.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
+import { MAX_CONTENT_DEPTH } from "../protocol/limits.ts";
+import { jsonNestsDeeper } from "../replica/content-check.ts";
 
 /** A record whose Automerge document exists (edited, merged or deleted), with its row if it has one. */
 export interface SnapshotDoc {
@@ -133,6 +135,9 @@ export function decodeSnapshot(bytes: Uint8Array, _space: SpaceId): SnapshotWire
     const rowBytes = r.bytes(r.u32("row length"), "row");
     let row: Row | undefined;
     if (rowBytes.length > 0) {
+      // Refused before parsing: a row nested deeper than any record may be could not even be stored.
+      if (jsonNestsDeeper(rowBytes, MAX_CONTENT_DEPTH))
+        throw new ValidationError(`A snapshot row nests deeper than ${MAX_CONTENT_DEPTH} levels.`);
       try {
         row = JSON.parse(dec.decode(rowBytes)) as Row;
       } catch {

@@ -77,6 +77,9 @@ export async function verifySnapshot(
       const prev = last.get(d);
       return prev && prev.commit.seq === seq ? prev.sealed : undefined;
     });
+    // A snapshot is refused whole for a commit its publisher could not have applied either.
+    if (o.commit.defect)
+      throw snapshotError(`The snapshot's commit ${o.commit.id} cannot be read: ${o.commit.defect.message}`);
     const before = last.get(o.commit.device)?.commit.seq ?? 0;
     if (o.commit.seq !== before + 1)
       throw snapshotError(`The snapshot's commits of device ${o.commit.device} are not in sequence.`);

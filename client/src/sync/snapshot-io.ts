@@ -1,5 +1,7 @@
 import * as A from "@automerge/automerge";
-import { ValidationError } from "../errors.ts";
+import { QuotaExceeded, ValidationError } from "../errors.ts";
+import { checkContent, reservedRootKey } from "../replica/content-check.ts";
+import { asStorageError } from "../replica/quota.ts";
 import type { StoredCommit } from "../replica/commit.ts";
 import { CREATION_HEADS, creationOf, creationRow } from "../replica/creation.ts";
 import { pushTo } from "../replica/group-by.ts";
@@ -80,6 +82,29 @@ export async function readSnapshot(replica: Replica, space: SpaceId): Promise<Sn
  * changing nothing, if commits of the space arrived meanwhile (then plain sync continues instead).
  */
 export async function importSnapshot(replica: Replica, content: SnapshotContent): Promise<boolean> {
+  try {
+    return await importChecked(replica, content);
+  } catch (e) {
+    const storage = asStorageError(e);
+    if (storage instanceof QuotaExceeded) throw storage;
+    // Anything else (content over the limits, a reserved key, a value storage cannot clone, a document
+    // Automerge cannot load) refuses the snapshot whole: nothing of it was written.
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ValidationError(
+      `The snapshot of space ${content.space} was refused and nothing of it was imported (${why}); its commits are synced one by one instead.`,
+      { cause: e },
+    );
+  }
+}
+
+/** Why a snapshot's row or document may not be stored, or null. */
+function rowProblem(row: object, doc: boolean): string | null {
+  const reserved = reservedRootKey(row, doc);
+  if (reserved !== null && !(reserved === "id" && !doc)) return `the reserved field "${reserved}"`;
+  return checkContent(row);
+}
+
+async function importChecked(replica: Replica, content: SnapshotContent): Promise<boolean> {
   const { dexie, actor } = replica;
   // Check before writing: well-formed commits of this space, every device's sequence complete from 1.
   const seen = new Map<string, number>();
@@ -119,10 +144,13 @@ export async function importSnapshot(replica: Replica, content: SnapshotContent)
           deleted: d.deleted ? 1 : 0,
         });
         if (d.deleted || !replica.specs.has(d.collection)) continue;
+        const source = d.row ?? A.load(d.bin, { actor });
+        const problem = rowProblem(source, !d.row);
+        if (problem) throw new ValidationError(`record ${d.id} holds ${problem}`);
         pushTo(
           puts,
           d.collection,
-          d.row ? { ...d.row, id: d.id } : materialize(d.id, A.load(d.bin, { actor })),
+          d.row ? { ...d.row, id: d.id } : materialize(d.id, source as A.Doc<unknown>),
         );
       }
       for (const c of content.commits) {
@@ -143,15 +171,13 @@ export async function importSnapshot(replica: Replica, content: SnapshotContent)
       }
       await dexie.table<DocRow, string>("_docs").bulkPut(docRows);
       for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
-      await dexie
-        .table<VectorRow>("_vectors")
-        .bulkPut(
-          Object.entries(content.vector).map(([device, seq]) => ({
-            space: content.space,
-            device: device as DeviceId,
-            seq,
-          })),
-        );
+      await dexie.table<VectorRow>("_vectors").bulkPut(
+        Object.entries(content.vector).map(([device, seq]) => ({
+          space: content.space,
+          device: device as DeviceId,
+          seq,
+        })),
+      );
       return true;
     });
     if (done)

@@ -336,7 +336,14 @@ export class SpaceSession {
           this.#hooks.error(e),
         );
         if (got === null) return;
-        if (got !== "none" && (await this.#replica.importSnapshot(got.content))) {
+        // A snapshot that cannot be imported is refused whole (reported): the commits are pulled instead.
+        if (
+          got !== "none" &&
+          (await this.#replica.importSnapshot(got.content).catch((e: unknown) => {
+            this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String(e)));
+            return false;
+          }))
+        ) {
           // Only the heads are kept as the snapshot's (the rest seals again from the log, identically):
           // the relay's commits are compared with them, and its next commits chain to them.
           const { vector } = got.content;
@@ -563,7 +570,9 @@ export class SpaceSession {
       return;
     }
     const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
-    const refused = new Set(report.rejected.map((r) => r.id));
+    // Quarantined commits hold their slots: keep their sealed bytes too, to chain and forward them.
+    const slotted = new Set<string>(report.quarantined);
+    const refused = new Set(report.rejected.map((r) => r.id).filter((id) => !slotted.has(id)));
     for (const r of report.rejected) this.#hooks.error(r.error);
     await this.#sealer.keep(
       fit.filter((o) => !refused.has(o.commit.id)),

@@ -49,7 +49,7 @@ export interface SyncHost {
   /** `db.status`, which this run keeps current. */
   readonly status: ValueStore<SyncStatus>;
   vector(spaces?: readonly SpaceId[]): Promise<VersionVector>;
-  applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
+  applyCommits(commits: readonly Commit[], from?: string): Promise<ApplyReport>;
   exportCommits(
     since: VersionVector,
     options?: { spaces?: readonly SpaceId[]; limit?: number },
@@ -174,7 +174,7 @@ export class SyncRunner {
       replica: {
         device: replica.device,
         vector: (spaces) => this.#host.vector(spaces),
-        applyCommits: (commits) => this.#host.applyCommits(commits),
+        applyCommits: (commits) => this.#host.applyCommits(commits, "peer"),
         exportCommits: (since, opts) => this.#host.exportCommits(since, opts),
         // Peer acknowledgements are not relay receipts.
         recordAcks: async () => {},

@@ -57,8 +57,12 @@ function within<T>(p: Promise<T>, what: string): Promise<T> {
   ]);
 }
 
-/** What must not change while only hostile frames arrive: rows, documents, log, vectors. */
-async function dataOf(db: Db): Promise<string> {
+/**
+ * What must not change while only hostile frames arrive: rows, documents, log, vectors of the honest
+ * devices. (A validly sealed commit of a made-up device is authentic: refused, it is quarantined and
+ * its slot counts as held, so that device's vector entry may appear.)
+ */
+async function dataOf(db: Db, honest: readonly string[]): Promise<string> {
   const d = db.replica.dexie;
   const bin = (_: string, v: unknown) => (v instanceof Uint8Array ? Array.from(v).join(",") : v);
   return JSON.stringify(
@@ -66,7 +70,7 @@ async function dataOf(db: Db): Promise<string> {
       rows: await d.table("patients").toArray(),
       docs: await d.table("_docs").toArray(),
       commits: await d.table("_commits").toArray(),
-      vectors: await d.table("_vectors").toArray(),
+      vectors: (await d.table("_vectors").toArray()).filter((v) => honest.includes(v.device)),
       spaces: await d.table("_spaces").toArray(),
     },
     bin,
@@ -178,7 +182,7 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
     const mine = await b.patients.insert({ name: "B offline", ward: "B", notes: "only on b" }, { space });
     const myCommit = (await b.patients.history(mine))[0]!.commit;
     expect(await b.durability(myCommit)).toEqual({ local: true, relay: false });
-    const before = await dataOf(b);
+    const before = await dataOf(b, [a.deviceId, b.deviceId]);
 
     // Validly sealed commits with garbage inside: the fake holds the space key, as any member could.
     const key = (await b.replica.dexie.table("_spaces").get(space.id)).key as Uint8Array;
@@ -453,15 +457,22 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
     expect(unhandled, `unhandled rejections:\n${reasons.join("\n")}`).toBe(0);
     // Shoal's own typed errors, or an `error` frame the relay sent, reported under its protocol code.
     const typed = (code: string) =>
-      ["ProtocolError", "DecryptError", "ValidationError"].includes(code) || /^Relay:[a-z-]+$/.test(code);
+      ["ProtocolError", "DecryptError", "ValidationError", "CommitQuarantined"].includes(code) ||
+      /^Relay:[a-z-]+$/.test(code);
     expect(
       [...codes.keys()].filter((c) => !typed(c)),
       "untyped errors reached db.status.lastError",
     ).toEqual([]);
     expect(codes.get("ProtocolError") ?? 0).toBeGreaterThan(0);
     expect(codes.get("DecryptError") ?? 0).toBeGreaterThan(0);
-    expect(codes.get("ValidationError") ?? 0).toBeGreaterThan(0);
-    expect((await dataOf(b)) === before, "B's rows, documents, log or vectors changed").toBe(true);
+    // Validly sealed garbage is authentic (a key holder wrote it): quarantined, not merely refused.
+    expect(
+      (await dataOf(b, [a.deviceId, b.deviceId])) === before,
+      "B's rows, documents, log or vectors changed",
+    ).toBe(true);
+    // Every authentic commit B refused is in its quarantine, none of them applied.
+    expect(codes.get("CommitQuarantined") ?? 0).toBeGreaterThan(0);
+    expect((await b.quarantine()).length).toBeGreaterThan(0);
     expect(await b.replica.dexie.table("_pending").count()).toBeLessThanOrEqual(20_000);
 
     // Back to the real relay: B uploads its offline commit and receives A's new ones.
@@ -480,7 +491,15 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
       "a to receive B's offline commit",
     );
     await waitFor(b.status, (s) => s.state === "synced", 20_000, "b synced with the real relay");
-    expect(await b.vector([space.id])).toEqual(await a.vector([space.id]));
+    // B forwards the authentic commits it quarantined (their slots are held) like any others: A gets
+    // them through the relay, quarantines them too, and both end with the same vector.
+    const want = JSON.stringify((await b.vector([space.id]))[space.id]);
+    await waitFor(
+      a.live(async () => JSON.stringify((await a.vector([space.id]))[space.id])),
+      (v) => v === want,
+      20_000,
+      "a to hold the same vector as b",
+    );
     expect(unhandled).toBe(0);
   });
 

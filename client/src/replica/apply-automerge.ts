@@ -1,0 +1,192 @@
+import * as A from "@automerge/automerge";
+import type { Commit } from "./commit.ts";
+import { checkContent, reservedRootKey } from "./content-check.ts";
+import { buildFromCreation, type Creation } from "./creation.ts";
+import { sameHeads } from "./heads.ts";
+import { isPoisoned, poisoned, type Poisoned } from "./quarantine.ts";
+import { isCreationOnly, type Replica } from "./replica.ts";
+import type { DocRow } from "./stored-rows.ts";
+
+/** What is known to be quarantined: commits depending on it can never apply. */
+export interface Quarantined {
+  checksums: Set<string>;
+  creations: Set<string>;
+}
+
+/** A record's state while a chunk is applied. */
+export interface DocState {
+  /** Null while the record is only its creation (`create`), or not yet anything. */
+  doc: A.Doc<unknown> | null;
+  create?: Creation;
+  collection: string;
+  space: Commit["space"];
+}
+
+/** Why a record's document, once changed, may not be stored: a reserved root key or a content limit. */
+function docProblem(st: DocState): { reason: string; message: string } | null {
+  if (st.doc === null) return null;
+  const reserved = reservedRootKey(st.doc as object, true);
+  if (reserved !== null) return { reason: "reserved", message: `it sets the reserved field "${reserved}"` };
+  const why = checkContent(st.doc);
+  return why ? { reason: "limits", message: `the record would hold ${why}` } : null;
+}
+
+/**
+ * Applies the ready commits' changes. A record created by a commit stays as its creation (no Automerge
+ * work) unless later changes in the same chunk edit it. Fast path: one `applyChanges` per record for
+ * the whole chunk. If that leaves a change waiting for a dependency (a commit of another device not yet
+ * here), fails, or a commit was refused, it goes commit by commit, so exactly the commits that can be
+ * applied whole are; a commit that cannot be applied, or that depends on a quarantined one, is
+ * quarantined in its slot and its device's later commits go on.
+ */
+export async function applyAutomerge(
+  replica: Replica,
+  actor: string,
+  ready: Commit[],
+  stored: Map<string, DocRow>,
+  waiting: Commit[],
+  known: Quarantined,
+  pause: (() => Promise<void>) | null,
+): Promise<{ docs: Map<string, DocState>; commits: Commit[]; quarantined: Poisoned[] }> {
+  const start = (id: string, collection: string, space: Commit["space"]): DocState => {
+    const row = stored.get(id);
+    if (!row) return { doc: null, collection, space };
+    if (isCreationOnly(row))
+      return { doc: null, create: row.create!, collection: row.collection, space: row.space };
+    const e = replica.cache.get(id);
+    const doc =
+      e?.doc && sameHeads(e.persistedHeads, row.heads)
+        ? A.clone(e.doc, { actor })
+        : A.load(row.bin, { actor });
+    return { doc, collection: row.collection, space: row.space };
+  };
+  const built = (id: string, st: DocState): A.Doc<unknown> =>
+    st.doc ?? (st.create ? buildFromCreation(id, st.create, actor) : A.init({ actor }));
+  /** Applies one record change to a state, returning the new state (the old one stays usable). */
+  const step = (id: string, st: DocState, create: Creation | undefined, changes: Uint8Array[]): DocState => {
+    let next: DocState = st;
+    if (create) {
+      next =
+        st.doc === null && st.create === undefined && !stored.has(id)
+          ? { ...st, create }
+          : {
+              ...st,
+              doc: A.merge(A.clone(built(id, st), { actor }), buildFromCreation(id, create, actor)),
+              create: undefined,
+            };
+    }
+    if (changes.length > 0) {
+      const base = next.doc ? A.clone(next.doc, { actor }) : built(id, next);
+      replica.stats.applyChangesCalls++;
+      const [doc] = A.applyChanges(base, changes);
+      next = { ...next, doc, create: undefined };
+    }
+    return next;
+  };
+  const missing = (st: DocState) => (st.doc === null ? [] : A.getMissingDeps(st.doc, []));
+  const misplaced = (c: Commit, docs: Map<string, DocState>) =>
+    c.changes.some((rc) => {
+      const st = docs.get(rc.record) ?? stored.get(rc.record);
+      return st !== undefined && (st.space !== c.space || st.collection !== rc.collection);
+    });
+
+  // Fast path.
+  try {
+    if (ready.some(isPoisoned)) throw new Error("slow path");
+    const docs = new Map<string, DocState>();
+    const grouped = new Map<string, { create?: Creation; changes: Uint8Array[] }>();
+    for (const c of ready) {
+      if (misplaced(c, docs)) throw new Error("slow path");
+      for (const rc of c.changes) {
+        if (!docs.has(rc.record)) docs.set(rc.record, start(rc.record, rc.collection, c.space));
+        const g = grouped.get(rc.record) ?? { changes: [] };
+        if (rc.create) {
+          if (g.create || g.changes.length > 0) throw new Error("slow path");
+          g.create = rc.create;
+        }
+        g.changes.push(...(rc.changes as Uint8Array[]));
+        grouped.set(rc.record, g);
+      }
+    }
+    for (const [id, g] of grouped) {
+      if (pause) await pause();
+      const st = step(id, docs.get(id)!, g.create, g.changes);
+      if (missing(st).length > 0 || docProblem(st)) throw new Error("slow path");
+      docs.set(id, st);
+    }
+    return { docs, commits: ready, quarantined: [] };
+  } catch {
+    // fall through to the careful path
+  }
+
+  // Careful path: per device, commits in sequence; rounds until nothing more applies, so a commit that
+  // depends on another device's commit later in the chunk still gets in.
+  const docs = new Map<string, DocState>();
+  const commits: Commit[] = [];
+  const quarantined: Poisoned[] = [];
+  const queues = new Map<string, Commit[]>();
+  for (const c of ready) {
+    const dev = `${c.space}|${c.device}`;
+    const q = queues.get(dev) ?? [];
+    q.push(c);
+    queues.set(dev, q);
+  }
+  type Outcome = "ok" | "wait" | { reason: string; message: string };
+  const attempt = async (c: Commit): Promise<Outcome> => {
+    if (isPoisoned(c)) return c.poison;
+    if (misplaced(c, docs))
+      return { reason: "misplaced", message: "it touches a record of another space or collection" };
+    const tentative = new Map<string, DocState>();
+    for (const rc of c.changes) {
+      if (pause) await pause();
+      const cur = tentative.get(rc.record) ?? docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
+      let st: DocState;
+      try {
+        st = step(rc.record, cur, rc.create, rc.changes as Uint8Array[]);
+      } catch (e) {
+        return {
+          reason: "automerge",
+          message: `Automerge cannot apply its changes: ${(e as Error)?.message ?? e}`,
+        };
+      }
+      const deps = missing(st);
+      if (deps.length > 0) {
+        // A dependency that is quarantined never arrives: neither can this commit, ever.
+        const onQuarantined =
+          deps.some((h) => known.checksums.has(h.slice(0, 8))) ||
+          (known.creations.has(rc.record) && !stored.has(rc.record) && !docs.has(rc.record));
+        if (onQuarantined)
+          return { reason: "dependency", message: `record ${rc.record} depends on a quarantined commit` };
+        return "wait";
+      }
+      const problem = docProblem(st);
+      if (problem) return problem;
+      tentative.set(rc.record, st);
+    }
+    for (const [id, st] of tentative) docs.set(id, st);
+    return "ok";
+  };
+  for (let progress = true; progress;) {
+    progress = false;
+    for (const q of queues.values()) {
+      while (q.length > 0) {
+        const c = q[0]!;
+        const outcome = await attempt(c);
+        if (outcome === "wait") break;
+        q.shift();
+        progress = true;
+        if (outcome === "ok") {
+          commits.push(c);
+          continue;
+        }
+        // Refused: quarantined in its slot. What depends on it is found by its records and checksums.
+        const p = poisoned(c, outcome.reason, outcome.message);
+        quarantined.push(p);
+        for (const x of p.meta.checksums) known.checksums.add(x);
+        for (const x of p.meta.creations) known.creations.add(x);
+      }
+    }
+  }
+  for (const q of queues.values()) waiting.push(...q);
+  return { docs, commits, quarantined };
+}
