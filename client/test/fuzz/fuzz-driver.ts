@@ -371,7 +371,9 @@ async function settle(replicas: Replica[], space: SpaceId, ms: number): Promise<
     let busy = false;
     let again = false;
     const subs: { unsubscribe(): void }[] = [];
+    let done = false;
     const finish = (e?: Error) => {
+      done = true;
       clearTimeout(timer);
       subs.forEach((s) => s.unsubscribe());
       if (e) reject(e);
@@ -385,20 +387,28 @@ async function settle(replicas: Replica[], space: SpaceId, ms: number): Promise<
             .map(
               (r, i) =>
                 // Capped: a hostile run's vector can name thousands of devices.
-                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, vector: vectors[i] }).slice(0, 600)}`,
+                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => t.detail ?? t.state), vector: vectors[i] }).slice(0, 800)}`,
             )
             .join("\n")}`,
         ),
       );
     }, ms);
+    // Once finished (converged or timed out) a check still running must not touch the replicas, which
+    // the scenario is about to close.
     const onChange = async () => {
+      if (done) return;
       if (busy) return void (again = true);
       busy = true;
-      do {
-        again = false;
-        if ((await check()).ok) return finish();
-      } while (again);
-      busy = false;
+      try {
+        do {
+          again = false;
+          if ((await check()).ok) return finish();
+        } while (again && !done);
+      } catch (e) {
+        if (!done) finish(e as Error);
+      } finally {
+        busy = false;
+      }
     };
     for (const r of replicas) subs.push(r.db.status.subscribe(() => void onChange()));
   });

@@ -17,6 +17,8 @@ import type { SpaceId } from "../../src/types.ts";
 export interface LinkOutcome {
   /** `ack`ed, `snapshot-stored`, or the relay's error code (`conflict`, `gap`, `too-large`, ...). */
   answer: "acked" | "stored" | string;
+  /** Commits the relay acknowledged before the answer (an upload stops at its first refusal). */
+  acked: number;
 }
 
 /** Commits per `commits` frame: well under the codec's per-batch cap and the frame size. */
@@ -83,6 +85,7 @@ export class HostileLink {
 
   /** Uploads sealed commits in order, frame by frame; stops at the first refusal. */
   async upload(commits: readonly Uint8Array[]): Promise<LinkOutcome> {
+    let acked = 0;
     for (let i = 0; i < commits.length;) {
       const batch: Uint8Array[] = [];
       let bytes = 0;
@@ -92,11 +95,12 @@ export class HostileLink {
       }
       if (batch.length === 0) batch.push(commits[i++]!); // a single oversized commit: let the relay judge
       if (!this.#send({ type: "commits", space: this.#space, commits: batch, more: false }))
-        return { answer: "closed" };
+        return { answer: "closed", acked };
       const m = await this.#next((x) => x.type === "ack" || x.type === "error");
-      if (m?.type !== "ack") return { answer: m?.type === "error" ? m.code : "closed" };
+      if (m?.type !== "ack") return { answer: m?.type === "error" ? m.code : "closed", acked };
+      acked += batch.length;
     }
-    return { answer: "acked" };
+    return { answer: "acked", acked };
   }
 
   /** Uploads a sealed snapshot claiming `vector`, in parts; resolves with the relay's answer. */
@@ -110,10 +114,13 @@ export class HostileLink {
     for (let part = 0; part < parts; part++) {
       const bytes = sealed.subarray(part * size, (part + 1) * size);
       if (!this.#send({ type: "snapshot-put", space: this.#space, vector: entries, part, parts, bytes }))
-        return { answer: "closed" };
+        return { answer: "closed", acked: 0 };
     }
     const m = await this.#next((x) => x.type === "snapshot-stored" || x.type === "error");
-    return { answer: m?.type === "snapshot-stored" ? "stored" : m?.type === "error" ? m.code : "closed" };
+    return {
+      answer: m?.type === "snapshot-stored" ? "stored" : m?.type === "error" ? m.code : "closed",
+      acked: 0,
+    };
   }
 
   close(): void {

@@ -20,7 +20,7 @@ import {
   seededRecord,
   twinOf,
 } from "./hostile-commits.ts";
-import { HostileLink } from "./hostile-link.ts";
+import { HostileLink, type LinkOutcome } from "./hostile-link.ts";
 import type { HostileDb } from "./hostile-reports.ts";
 
 /** The hostile inputs of issue 12 the fuzzer's hostile member can inject (items 1-5). */
@@ -130,7 +130,7 @@ export class HostileMember {
           seededRecord(rnd),
           this.#options.depth,
         );
-        const answer = await this.#upload([await sealAs(key, commit, null, plaintext)]);
+        const { answer } = await this.#upload([await sealAs(key, commit, null, plaintext)]);
         return void this.injected.push({ action, answer, commit: commit.id, device: commit.device, seq: 1 });
       }
       case "huge":
@@ -164,19 +164,18 @@ export class HostileMember {
     return row.key;
   }
 
-  async #upload(sealed: readonly Uint8Array[]): Promise<string> {
-    const link = await HostileLink.open(
-      this.#transport,
-      this.#space,
-      await this.#key(),
-      this.#db.replica.device,
-    );
-    if (!link) return "no link";
+  async #upload(sealed: readonly Uint8Array[]): Promise<LinkOutcome> {
+    const link = await this.#link();
+    if (!link) return { answer: "no link", acked: 0 };
     try {
-      return (await link.upload(sealed)).answer;
+      return await link.upload(sealed);
     } finally {
       link.close();
     }
+  }
+
+  async #link(): Promise<HostileLink | null> {
+    return HostileLink.open(this.#transport, this.#space, await this.#key(), this.#db.replica.device);
   }
 
   /** A poison commit: seq 1 of a fresh fake device, so it blocks no real device's chain. */
@@ -186,7 +185,7 @@ export class HostileMember {
     change: Parameters<typeof commitOf>[3],
   ): Promise<void> {
     const commit = commitOf(this.#space, seededDevice(this.#rnd), 1, change);
-    const answer = await this.#upload([await sealAs(key, commit, null)]);
+    const { answer } = await this.#upload([await sealAs(key, commit, null)]);
     this.injected.push({ action, answer, commit: commit.id, device: commit.device, seq: 1 });
   }
 
@@ -204,17 +203,9 @@ export class HostileMember {
         ),
       );
     }
-    // Frame by frame: what the relay acked before a refusal stays stored, so count it from the relay's
-    // welcome on a second link rather than from the answer alone.
-    const answer = await this.#upload(sealed);
-    const link = await HostileLink.open(this.#transport, this.#space, key, this.#db.replica.device);
-    const stored = link ? devices.filter((d) => (link.heads.get(d) ?? 0) >= 1) : [];
-    link?.close();
-    this.injected.push({
-      action: "many-devices",
-      answer,
-      devices: link ? stored : devices.slice(0, answer === "acked" ? devices.length : 0),
-    });
+    // Frame by frame: what the relay acked before a refusal stays stored.
+    const { answer, acked } = await this.#upload(sealed);
+    this.injected.push({ action: "many-devices", answer, devices: devices.slice(0, acked) });
   }
 
   /**
@@ -286,13 +277,24 @@ export class HostileMember {
       const d = this.#rnd.pick(withRow);
       d.row = { ...d.row!, name };
     }
-    if (content.commits.length === 0)
-      return void this.injected.push({ action: "forged-snapshot", answer: "empty" });
-    const sealed = await sealSnapshot(key, this.#space, content.vector, encodeSnapshot(content));
-    const link = await HostileLink.open(this.#transport, this.#space, key, this.#db.replica.device);
-    const answer = link ? (await link.putSnapshot(content.vector, sealed)).answer : "no link";
-    link?.close();
-    if (answer === "stored") this.forgedSnapshot = sealed;
+    const link = await this.#link();
+    if (!link) return void this.injected.push({ action: "forged-snapshot", answer: "no link" });
+    // Claims no commit the relay lacks (it refuses such a snapshot with `gap`): this device's commits not
+    // yet uploaded are left out of the log and the vector (the rows still show them: forged too).
+    const held = (d: string) => link.heads.get(d) ?? 0;
+    content.commits = content.commits.filter((c) => c.seq <= held(c.device));
+    content.vector = Object.fromEntries(
+      Object.entries(content.vector)
+        .map(([d, seq]) => [d, Math.min(seq, held(d))] as const)
+        .filter(([, seq]) => seq > 0),
+    );
+    let answer = "empty";
+    if (content.commits.length > 0) {
+      const sealed = await sealSnapshot(key, this.#space, content.vector, encodeSnapshot(content));
+      answer = (await link.putSnapshot(content.vector, sealed)).answer;
+      if (answer === "stored") this.forgedSnapshot = sealed;
+    }
+    link.close();
     this.injected.push({ action: "forged-snapshot", answer });
   }
 }
