@@ -387,7 +387,7 @@ async function settle(replicas: Replica[], space: SpaceId, ms: number): Promise<
             .map(
               (r, i) =>
                 // Capped: a hostile run's vector can name thousands of devices.
-                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => t.detail ?? t.state), vector: vectors[i] }).slice(0, 800)}`,
+                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${t.lastSyncedAt ? " pulled" : ""}`), vector: vectors[i] }).slice(0, 800)}`,
             )
             .join("\n")}`,
         ),

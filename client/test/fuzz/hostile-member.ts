@@ -174,8 +174,9 @@ export class HostileMember {
     }
   }
 
+  /** A raw link saying hello as a made-up device, so it never stands in for the member's own session. */
   async #link(): Promise<HostileLink | null> {
-    return HostileLink.open(this.#transport, this.#space, await this.#key(), this.#db.replica.device);
+    return HostileLink.open(this.#transport, this.#space, await this.#key(), seededDevice(this.#rnd));
   }
 
   /** A poison commit: seq 1 of a fresh fake device, so it blocks no real device's chain. */
