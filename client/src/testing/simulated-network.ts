@@ -12,6 +12,11 @@ export interface NetworkFaults {
   duplicate: number;
   /** Largest extra delay of a frame, in ms (order within a connection is kept, as TCP does). */
   maxDelayMs: number;
+  /**
+   * A frame delivered with one bit flipped, either way (a damaging proxy, a bad NIC): the frame is
+   * copied first, so the sender's bytes stay intact. Optional, 0 when absent.
+   */
+  bitFlip?: number;
 }
 
 /** What the network did, for the fuzz report. */
@@ -21,11 +26,14 @@ export interface NetworkStats {
   duplicated: number;
   disconnects: number;
   refused: number;
+  /** Frames delivered with one bit flipped (to the relay or from it). */
+  flipped: number;
 }
 
 /**
  * A seeded network between replicas and an in-process relay: delays frames, duplicates commit batches
- * and acks, breaks connections in the middle of batches, and partitions replicas (their connections
+ * and acks, breaks connections in the middle of batches, flips bits in frames both ways (when
+ * `bitFlip` is set), and partitions replicas (their connections
  * drop and new ones are refused until healed). Frames on one connection stay in order, as on a real
  * WebSocket; across connections and replicas anything interleaves. The same seed makes the same
  * decisions for the same sequence of frames.
@@ -36,7 +44,14 @@ export interface NetworkStats {
  * net.partition("a"); ... net.heal("a");
  */
 export class SimulatedNetwork {
-  readonly stats: NetworkStats = { frames: 0, dropped: 0, duplicated: 0, disconnects: 0, refused: 0 };
+  readonly stats: NetworkStats = {
+    frames: 0,
+    dropped: 0,
+    duplicated: 0,
+    disconnects: 0,
+    refused: 0,
+    flipped: 0,
+  };
   readonly #inner: Transport;
   readonly #rnd: ReturnType<typeof seededRandom>;
   readonly #faults: NetworkFaults;
@@ -83,6 +98,16 @@ export class SimulatedNetwork {
     return this.#enabled && p > 0 && this.#rnd.next() < p;
   }
 
+  /** The frame as sent, or (by the seeded chance) a copy with one bit flipped. */
+  #damage(frame: Uint8Array): Uint8Array {
+    if (frame.length === 0 || !this.#chance(this.#faults.bitFlip ?? 0)) return frame;
+    const copy = frame.slice();
+    const bit = this.#rnd.int(copy.length * 8);
+    copy[bit >> 3]! ^= 1 << (bit & 7);
+    this.stats.flipped++;
+    return copy;
+  }
+
   #connect(
     replica: string,
     space: SpaceId,
@@ -121,10 +146,12 @@ export class SimulatedNetwork {
         this.stats.frames++;
         if (this.#chance(this.#faults.drop)) return breakLink();
         const twice = this.#chance(this.#faults.duplicate) && isBatch(frame);
-        later(() => handlers.onMessage(frame));
+        const first = this.#damage(frame);
+        later(() => handlers.onMessage(first));
         if (twice) {
           this.stats.duplicated++;
-          later(() => handlers.onMessage(frame));
+          const second = this.#damage(frame);
+          later(() => handlers.onMessage(second));
         }
       },
       onClose: (reason, code) => {
@@ -136,10 +163,10 @@ export class SimulatedNetwork {
       send: (frame) => {
         this.stats.frames++;
         if (this.#chance(this.#faults.drop)) return breakLink();
-        inner.send(frame);
+        inner.send(this.#damage(frame));
         if (this.#chance(this.#faults.duplicate) && isBatch(frame)) {
           this.stats.duplicated++;
-          inner.send(frame);
+          inner.send(this.#damage(frame));
         }
       },
       get bufferedAmount() {

@@ -1,9 +1,14 @@
 /**
  * `npm run fuzz -- --seeds N --minutes M [--from S]` runs a soak of seeded scenarios and prints scenarios
  * run, operations, faults injected and divergences; `npm run fuzz -- --seed S` replays one seed.
+ * `--hostile` adds the hostile member (issue 12 items 1-5; `--devices N` fake device ids for item 4,
+ * `--actions deep,huge,...` only these inputs, names in `HOSTILE_ACTIONS`),
+ * `--bit-flips P` flips one bit in a frame with probability P, both ways (item 10). A hostile seed
+ * replays with the same flags: `npm run fuzz -- --hostile --bit-flips 0.002 --seed S`.
  */
 import "fake-indexeddb/auto";
-import { runScenario, type ScenarioReport } from "./fuzz-driver.ts";
+import { runScenario, type ScenarioOptions, type ScenarioReport } from "./fuzz-driver.ts";
+import { HOSTILE_ACTIONS, type HostileAction } from "./hostile-member.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {
@@ -15,6 +20,22 @@ const seeds = one !== undefined ? 1 : opt("seeds", 200);
 const minutes = opt("minutes", 10);
 const from = one ?? opt("from", Math.floor(Math.random() * 1e9));
 const deadline = Date.now() + minutes * 60_000;
+const list = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? (args[i + 1] ?? "").split(",").filter(Boolean) : undefined;
+};
+const actions = list("actions") as HostileAction[] | undefined;
+const unknown = actions?.filter((a) => !HOSTILE_ACTIONS.includes(a));
+if (unknown?.length) throw new Error(`Unknown hostile actions ${unknown}; known: ${HOSTILE_ACTIONS}`);
+const options: ScenarioOptions = {
+  ...(args.includes("--hostile")
+    ? { hostile: { devices: opt("devices", 200), ...(actions ? { actions } : {}) } }
+    : {}),
+  ...(args.includes("--bit-flips") ? { bitFlips: opt("bit-flips", 0) } : {}),
+};
+const flags = `${args.includes("--hostile") ? ` --hostile --devices ${opt("devices", 200)}` : ""}${
+  actions ? ` --actions ${actions.join(",")}` : ""
+}${options.bitFlips ? ` --bit-flips ${options.bitFlips}` : ""}`;
 
 const totals = {
   scenarios: 0,
@@ -29,13 +50,15 @@ const totals = {
   invariantChecks: 0,
   skewed: 0,
   snapshots: 0,
+  flipped: 0,
+  hostileInputs: 0,
 };
 const diverged: { seed: number; message: string }[] = [];
-console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min`);
+console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min${flags}`);
 for (let i = 0; i < seeds && Date.now() < deadline; i++) {
   const seed = from + i;
   try {
-    const r: ScenarioReport = await runScenario(seed);
+    const r: ScenarioReport = await runScenario(seed, options);
     totals.scenarios++;
     totals.operations += r.operations;
     totals.dropped += r.network.dropped;
@@ -48,17 +71,21 @@ for (let i = 0; i < seeds && Date.now() < deadline; i++) {
     totals.invariantChecks += r.invariantChecks;
     totals.skewed += r.skewed ? 1 : 0;
     totals.snapshots += r.snapshots;
+    totals.flipped += r.network.flipped;
+    totals.hostileInputs += r.hostile?.injected.length ?? 0;
   } catch (e) {
     totals.scenarios++;
     const message = (e as Error).message;
     diverged.push({ seed, message });
-    console.log(`DIVERGED seed ${seed}: ${message}\n  replay: npm run fuzz -- --seed ${seed}`);
+    console.log(`DIVERGED seed ${seed}: ${message}\n  replay: npm run fuzz --${flags} --seed ${seed}`);
   }
 }
-const faults = totals.dropped + totals.duplicated + totals.refused + totals.restarts + totals.partitions;
+const faults =
+  totals.dropped + totals.duplicated + totals.refused + totals.restarts + totals.partitions + totals.flipped;
 console.log(
   `scenarios ${totals.scenarios}, operations ${totals.operations}, faults injected ${faults} ` +
-    `(dropped ${totals.dropped}, duplicated ${totals.duplicated}, refused ${totals.refused}, restarts ${totals.restarts}, partitions ${totals.partitions}), ` +
+    `(dropped ${totals.dropped}, duplicated ${totals.duplicated}, refused ${totals.refused}, restarts ${totals.restarts}, partitions ${totals.partitions}, bit flips ${totals.flipped}), ` +
+    `hostile inputs ${totals.hostileInputs}, ` +
     `joins ${totals.joins}, snapshots ${totals.snapshots}, skewed-clock scenarios ${totals.skewed}, invariant checks ${totals.invariantChecks}, divergences ${diverged.length}`,
 );
 process.exit(diverged.length > 0 ? 1 : 0);

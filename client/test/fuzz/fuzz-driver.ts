@@ -2,8 +2,11 @@ import { asCounter, openDatabase, type Database } from "../../src/index.ts";
 import type { SyncStatus } from "../../src/sync/sync-status.ts";
 import { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
-import type { SpaceId } from "../../src/types.ts";
+import type { RecordId, SpaceId } from "../../src/types.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
+import type { InjectedAt } from "./hostile-invariant.ts";
+import type { HostileOptions } from "./hostile-member.ts";
+import { HostileScenario } from "./hostile-scenario.ts";
 
 type Patient = {
   name: string;
@@ -31,6 +34,26 @@ export interface ScenarioReport {
   invariantChecks: number;
   /** Snapshots the relay stored (late joiners bootstrap from them). */
   snapshots: number;
+  /** Hostile mode only: what the hostile member injected, and how often the relay served its snapshot. */
+  hostile?: { injected: InjectedAt[]; forgedSnapshotsServed: number };
+}
+
+/** Options of one scenario. */
+export interface ScenarioOptions {
+  /** Operations of the run (default: 10 to 29, by seed). */
+  steps?: number;
+  /** A deliberate bug, for the test of the harness. */
+  inject?: InjectedBug;
+  /**
+   * Adds a hostile member (`HostileMember`): one more device, holding the space key, that syncs
+   * normally and also injects the hostile inputs of issue 12 (items 1-5) at seeded steps. The invariant
+   * then covers the honest replicas only, and adds `hostileFailures`. `true` for the defaults.
+   */
+  hostile?: boolean | HostileOptions;
+  /** Probability per frame, both ways, that the simulated network flips one bit (issue 12 item 10). */
+  bitFlips?: number;
+  /** How long the healed replicas get to converge (default 30 s). */
+  settleMs?: number;
 }
 
 /** A replica that diverged or broke an invariant: the message says how, the seed replays it. */
@@ -72,10 +95,7 @@ let run = 0;
  * replica must hold the same rows, Automerge heads, vectors, commit ids and histories, and every commit
  * the relay acknowledged. The sum is checked on every replica after every applied batch.
  */
-export async function runScenario(
-  seed: number,
-  options: { steps?: number; inject?: InjectedBug } = {},
-): Promise<ScenarioReport> {
+export async function runScenario(seed: number, options: ScenarioOptions = {}): Promise<ScenarioReport> {
   const rnd = seededRandom(seed);
   const prefix = `fuzz-${seed}-${run++}`;
   const relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
@@ -83,7 +103,9 @@ export async function runScenario(
     drop: rnd.pick([0, 0.01, 0.03]),
     duplicate: rnd.pick([0, 0.05, 0.15]),
     maxDelayMs: rnd.pick([0, 1, 3]),
+    bitFlip: options.bitFlips ?? 0,
   });
+  const hostileOptions = options.hostile === true ? {} : options.hostile || undefined;
   const skewed = rnd.next() < 0.3;
   // Some scenarios publish snapshots often, so late joiners bootstrap from them.
   const publishEvery = rnd.pick([0, 6, 20]);
@@ -105,8 +127,22 @@ export async function runScenario(
   let invite = "";
   let accounts: [string, string] | null = null;
   const checks: Promise<void>[] = [];
+  // Hostile mode: the hostile member's part of the scenario (created once the space exists).
+  const HOSTILE = HostileScenario.NAME;
+  let hostile: HostileScenario | null = null;
+  const honest = () => replicas.filter((r) => r.name !== HOSTILE);
+
+  // Every honest replica's reported errors go to the hostile scenario, across restarts.
+  const watchHostile = (r: Replica) => {
+    if (!hostile || r.name === HOSTILE) return;
+    const unwatch = hostile.watch(r.name, r.db);
+    const stop = r.stop;
+    r.stop = () => (unwatch(), stop());
+  };
 
   const watch = (r: Replica) => {
+    if (r.name === HOSTILE) return;
+    watchHostile(r);
     r.db.replica.onCommits((_, origin) => {
       if (origin !== "remote" || !accounts) return;
       const db = r.db;
@@ -177,6 +213,19 @@ export async function runScenario(
     let nextName = initial;
 
     const steps = options.steps ?? 10 + rnd.int(20);
+    if (hostileOptions) {
+      hostile = new HostileScenario({
+        seed,
+        steps,
+        relay,
+        space,
+        db: () => replicas.find((r) => r.name === HOSTILE)!.db,
+        options: hostileOptions,
+      });
+      // The replicas opened so far start reporting to it; then the hostile member joins.
+      for (const r of replicas) watchHostile(r);
+      replicas.push(await open(HOSTILE, skew()));
+    }
     for (let step = 0; step < steps; step++) {
       const r = rnd.pick(replicas);
       const db = r.db;
@@ -240,13 +289,26 @@ export async function runScenario(
           const again = await open(r.name, r.clockOffset);
           replicas[replicas.indexOf(r)] = again;
           report.restarts++;
-        } else if (replicas.length < 6) {
+        } else if (honest().length < 6) {
           replicas.push(await open(`r${nextName++}`, skew()));
           report.joins++;
         }
       } catch (e) {
         // A record deleted elsewhere meanwhile is the only expected failure.
         if ((e as { code?: string }).code !== "NotFound") throw e;
+      }
+      if (hostile) {
+        const h = replicas.find((x) => x.name === HOSTILE)!.db;
+        const victims = [
+          ...((await h.patients.where("kind").equals("patient").ids()) as RecordId[]),
+          ...((accounts ?? []) as string[] as RecordId[]),
+        ];
+        const done = await hostile.step(step, { honest: honest(), victims });
+        // A fresh device joins now, so it bootstraps from the forged snapshot (unless one replaced it).
+        if (done.some((d) => d.action === "forged-snapshot" && d.answer === "stored")) {
+          replicas.push(await open(`r${nextName++}`, skew()));
+          report.joins++;
+        }
       }
       // Let the network move a little, by a seeded amount.
       for (let k = rnd.int(4); k > 0; k--) await new Promise((res) => setTimeout(res, 0));
@@ -259,16 +321,26 @@ export async function runScenario(
     // Heal: no more faults, no partitions; wait until everyone agrees.
     net.calm();
     for (const r of replicas) net.heal(r.name);
-    await settle(replicas, space);
+    // The hostile member has done its part: it stops, so what the relay acknowledged is final.
+    replicas.find((r) => r.name === HOSTILE)?.stop();
+    await settle(honest(), space, options.settleMs ?? 30_000);
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
-    await compare(replicas, space, relay);
+    // Poison devices are not required on the honest replicas (they refuse them); every other is.
+    await compare(honest(), space, relay, hostile?.poisonDevices() ?? new Set());
+    if (hostile) {
+      const broken = await hostile.failures(honest());
+      if (broken.length > 0) throw new Divergence(`seed ${seed} (hostile):\n${broken.join("\n")}`);
+      report.hostile = { injected: hostile.injected, forgedSnapshotsServed: hostile.forgedSnapshotsServed };
+    }
     report.replicas = replicas.length;
     report.snapshots = relay.metrics.snapshotsStored;
     return report;
   } catch (e) {
-    if (e instanceof Divergence) throw e;
-    throw new Divergence(`seed ${seed}: ${(e as Error).stack ?? e}`);
+    // In hostile mode, say which hostile inputs were in, so a failure points at its item of issue 12.
+    const trail = hostile ? `\n${hostile.trail()}` : "";
+    if (e instanceof Divergence) throw trail ? new Divergence(e.message + trail) : e;
+    throw new Divergence(`seed ${seed}: ${(e as Error).stack ?? e}${trail}`);
   } finally {
     for (const r of replicas) {
       r.stop();
@@ -283,7 +355,7 @@ export async function runScenario(
  * has just come back, so each replica reconnects once at once (as the engine does on the browser's
  * `online` event) instead of waiting out its backoff.
  */
-async function settle(replicas: Replica[], space: SpaceId): Promise<void> {
+async function settle(replicas: Replica[], space: SpaceId, ms: number): Promise<void> {
   for (const r of replicas) r.db.reconnect();
   const check = async () => {
     const statuses = replicas.map((r) => r.db.status.get());
@@ -299,7 +371,9 @@ async function settle(replicas: Replica[], space: SpaceId): Promise<void> {
     let busy = false;
     let again = false;
     const subs: { unsubscribe(): void }[] = [];
+    let done = false;
     const finish = (e?: Error) => {
+      done = true;
       clearTimeout(timer);
       subs.forEach((s) => s.unsubscribe());
       if (e) reject(e);
@@ -309,23 +383,32 @@ async function settle(replicas: Replica[], space: SpaceId): Promise<void> {
       const { statuses, vectors } = await check();
       finish(
         new Divergence(
-          `replicas did not converge within 30 s:\n${replicas
+          `replicas did not converge within ${ms / 1000} s:\n${replicas
             .map(
               (r, i) =>
-                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, vector: vectors[i] })}`,
+                // Capped: a hostile run's vector can name thousands of devices.
+                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${t.lastSyncedAt ? " pulled" : ""}`), vector: vectors[i] }).slice(0, 800)}`,
             )
             .join("\n")}`,
         ),
       );
-    }, 30_000);
+    }, ms);
+    // Once finished (converged or timed out) a check still running must not touch the replicas, which
+    // the scenario is about to close.
     const onChange = async () => {
+      if (done) return;
       if (busy) return void (again = true);
       busy = true;
-      do {
-        again = false;
-        if ((await check()).ok) return finish();
-      } while (again);
-      busy = false;
+      try {
+        do {
+          again = false;
+          if ((await check()).ok) return finish();
+        } while (again && !done);
+      } catch (e) {
+        if (!done) finish(e as Error);
+      } finally {
+        busy = false;
+      }
     };
     for (const r of replicas) subs.push(r.db.status.subscribe(() => void onChange()));
   });
@@ -344,6 +427,7 @@ async function compare(
   replicas: Replica[],
   space: SpaceId,
   relay: ReturnType<typeof inProcessRelay>,
+  skipDevices: ReadonlySet<string | undefined>,
 ): Promise<void> {
   const states = await Promise.all(
     replicas.map(async (r) => {
@@ -370,6 +454,7 @@ async function compare(
   }
   const acked = await relay.store.vector(space);
   for (const [device, seq] of acked) {
+    if (skipDevices.has(device)) continue;
     const have = (base.vector as Record<string, Record<string, number>>)[space]?.[device] ?? 0;
     if (have < seq)
       throw new Divergence(`the relay acknowledged ${device} up to ${seq}, replicas hold ${have}`);

@@ -1,0 +1,108 @@
+import { bytesEqual } from "../../src/protocol/index.ts";
+import { seededRandom } from "../../src/testing/seeded-random.ts";
+import { memoryTransport } from "../../src/transports/memory-transport.ts";
+import type { RecordId, SpaceId } from "../../src/types.ts";
+import type { InProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
+import { hostileFailures, type InjectedAt } from "./hostile-invariant.ts";
+import { HOSTILE_ACTIONS, HostileMember, type HostileAction, type HostileOptions } from "./hostile-member.ts";
+import { watchErrors, type HostileDb, type SeenError } from "./hostile-reports.ts";
+
+/** An honest replica, as the hostile scenario needs it. */
+interface Honest {
+  name: string;
+  db: HostileDb;
+}
+
+/**
+ * The hostile part of one fuzz scenario (`runScenario(seed, { hostile })`): the hostile member, the
+ * seeded plan of which input it injects after which step, the errors every honest replica reported
+ * (across restarts), how often the relay served the forged snapshot, and the hostile invariant.
+ *
+ * @example
+ * const h = new HostileScenario({ seed, steps, relay, space, db: () => hostileDb, options: {} });
+ * for (let step = 0; step < steps; step++) { ...; await h.step(step, { honest, victims }); }
+ * const failures = await h.failures(honest);
+ */
+export class HostileScenario {
+  /** The hostile replica's name in the scenario. */
+  static readonly NAME = "hostile";
+  readonly injected: InjectedAt[] = [];
+  forgedSnapshotsServed = 0;
+  readonly #member: HostileMember;
+  readonly #plan = new Map<number, HostileAction[]>();
+  readonly #errors = new Map<string, SeenError[]>();
+
+  constructor(opts: {
+    seed: number;
+    steps: number;
+    relay: InProcessRelay;
+    space: SpaceId;
+    db: () => HostileDb;
+    options: HostileOptions;
+  }) {
+    // Its own seeded stream, so what it crafts does not depend on the honest traffic's draws.
+    const rnd = seededRandom(opts.seed ^ 0x4057113);
+    const relay = opts.relay;
+    this.#member = new HostileMember({
+      db: opts.db,
+      // A clean link (no faults): the invariant needs to know exactly what the relay took.
+      transport: memoryTransport((s, t, e) => relay.accept(s, t, e as never), { label: "hostile" }),
+      space: opts.space,
+      rnd,
+      options: opts.options,
+    });
+    for (const a of rnd.shuffle(opts.options.actions ?? HOSTILE_ACTIONS)) {
+      const at = rnd.int(opts.steps);
+      this.#plan.set(at, [...(this.#plan.get(at) ?? []), a]);
+    }
+    // Counts how often the relay hands out the forged snapshot (to a bootstrapping device).
+    const get = relay.store.getSnapshot.bind(relay.store);
+    relay.store.getSnapshot = async (space) => {
+      const got = await get(space);
+      const forged = this.#member.forgedSnapshot;
+      if (got && forged && bytesEqual(got.bytes, forged)) this.forgedSnapshotsServed++;
+      return got;
+    };
+  }
+
+  /** Records the errors an honest replica reports while open; returns the function that stops it. */
+  watch(name: string, db: HostileDb): () => void {
+    const seen = this.#errors.get(name) ?? [];
+    this.#errors.set(name, seen);
+    return watchErrors(db, seen).stop;
+  }
+
+  /** Injects what the plan puts after `step`; returns what it injected. */
+  async step(
+    step: number,
+    ctx: { honest: readonly Honest[]; victims: readonly RecordId[] },
+  ): Promise<InjectedAt[]> {
+    const done: InjectedAt[] = [];
+    for (const action of this.#plan.get(step) ?? []) {
+      await this.#member.inject(action, ctx);
+      const at = { ...this.#member.injected.at(-1)!, witnesses: ctx.honest.map((h) => h.name) };
+      this.injected.push(at);
+      done.push(at);
+    }
+    return done;
+  }
+
+  /** Devices of the poison commits: the honest replicas refuse them, so need not hold them. */
+  poisonDevices(): Set<string> {
+    const poison = new Set<string>();
+    for (const i of this.injected)
+      if (i.device && i.action !== "equivocation" && i.action !== "many-devices") poison.add(i.device);
+    return poison;
+  }
+
+  /** The hostile invariant over the healed honest replicas (`hostileFailures`). */
+  failures(honest: readonly Honest[]): Promise<string[]> {
+    const views = honest.map((h) => ({ ...h, errors: this.#errors.get(h.name) ?? [] }));
+    return hostileFailures(views, this.injected, this.forgedSnapshotsServed);
+  }
+
+  /** One line naming the inputs injected so far, for a failure message. */
+  trail(): string {
+    return `hostile inputs so far: ${this.injected.map((i) => `${i.action} (${i.answer})`).join(", ") || "none"}`;
+  }
+}
