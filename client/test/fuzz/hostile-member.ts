@@ -1,6 +1,7 @@
 import { sealSnapshot } from "../../src/sync/snapshot-seal.ts";
 import { encodeSnapshot, type SnapshotContent } from "../../src/sync/snapshot-codec.ts";
 import { readSnapshot } from "../../src/sync/snapshot-io.ts";
+import { snapshotWire } from "../../src/sync/snapshot-exchange.ts";
 import { encodeBundle } from "../../src/sync/bundle.ts";
 import { SpaceSealer } from "../../src/sync/sealer.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
@@ -291,7 +292,11 @@ export class HostileMember {
     );
     let answer = "empty";
     if (content.commits.length > 0) {
-      const sealed = await sealSnapshot(key, this.#space, content.vector, encodeSnapshot(content));
+      // Format 2 carries the sealed commits themselves (the forged commit above cannot travel in it
+      // without breaking its chain): the forgery left is the rows, which the joiner's audit must catch.
+      const sealer = new SpaceSealer(this.#db.replica.dexie, this.#space, key);
+      const wire = await snapshotWire(sealer, content, this.#db.replica.device);
+      const sealed = await sealSnapshot(key, this.#space, content.vector, encodeSnapshot(wire));
       answer = (await link.putSnapshot(content.vector, sealed)).answer;
       if (answer === "stored") this.forgedSnapshot = sealed;
     }
