@@ -43,15 +43,6 @@ async function spaceOf() {
   return { db, space, key, sealer: new SpaceSealer(db.replica.dexie, space, key) };
 }
 
-function depthOf(v: unknown): number {
-  let d = 0;
-  while (Array.isArray(v)) {
-    d++;
-    v = v[0];
-  }
-  return d;
-}
-
 describe("the simulated network flips bits when asked", () => {
   /** Sends 20 frames each way and resolves once all 40 arrived. */
   async function roundTrip(bitFlip: number | undefined) {
