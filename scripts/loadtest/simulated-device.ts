@@ -92,7 +92,7 @@ export class SimulatedDevice {
       });
       ws.once("open", () =>
         ws.send(
-          encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(plan.device, 16) }),
+          encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(plan.device, 16) }),
         ),
       );
       ws.once("error", (e) => {
