@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { decodeMessage, encodeMessage, fromHex, type Message } from "@shoal/client/protocol";
+import {
+  MAX_REPLACEMENTS_PER_CONNECTION,
+  decodeMessage,
+  encodeMessage,
+  fromHex,
+  toHex,
+  type Message,
+} from "@shoal/client/protocol";
 import { hashToken } from "./auth.ts";
 import { resolveRelayLimits, type RelayLimits } from "./limits.ts";
 import { RelayMetrics } from "./metrics.ts";
@@ -197,7 +204,7 @@ describe("RelaySession", () => {
 
   it("replaces a damaged head for its author, and refuses other replacements", async () => {
     const { connect, store, space, spaceBytes } = await setup();
-    const d = randomId();
+    const d = toHex(device);
     const chain = makeChain(space, d, 3);
     const damaged = chain[1]!.slice();
     damaged[damaged.length - 1]! ^= 1;
@@ -221,15 +228,44 @@ describe("RelaySession", () => {
     // The other connection got the damaged copy live, then the replacement, then the next commit.
     const pushed = b.socket.frames.flatMap((f) => (f.type === "commits" ? f.commits : []));
     expect(pushed).toEqual([chain[0], damaged, chain[1], chain[2]]);
-    // Commit 2 is history now (3 chains to it), and replacements are bounded per connection.
+    // Commit 2 is history now (3 chains to it); and only the author's own connection replaces.
     a.send({ type: "commits", space: spaceBytes, commits: [damaged], more: false, replace: true });
     await a.socket.until(() => a.socket.frames.length >= 8);
     expect(a.socket.frames.slice(6)).toMatchObject([
       { type: "ack", entries: [] },
       { type: "error", code: "conflict", fatal: false, seq: 2 },
     ]);
+    const from = b.socket.frames.length;
+    b.send({ type: "commits", space: spaceBytes, commits: [chain[2]!], more: false, replace: true });
+    await b.socket.until(() => b.socket.frames.length >= from + 2);
+    expect(b.socket.frames.slice(from)).toMatchObject([
+      { type: "ack", entries: [] },
+      { code: "conflict", seq: 3 },
+    ]);
     const read = await store.read(space, new Map(), { maxBytes: 1 << 20, maxCount: 10 });
     expect(read.commits).toEqual(chain);
+  });
+
+  it(`accepts at most ${MAX_REPLACEMENTS_PER_CONNECTION} replacements per connection`, async () => {
+    const { connect, spaceBytes, space } = await setup();
+    const a = connect();
+    a.send(hello);
+    const rounds = MAX_REPLACEMENTS_PER_CONNECTION + 1;
+    const chain = makeChain(space, toHex(device), rounds);
+    for (const [i, intact] of chain.entries()) {
+      const damaged = intact.slice();
+      damaged[damaged.length - 1]! ^= 1;
+      a.send({ type: "commits", space: spaceBytes, commits: [damaged], more: false });
+      a.send({ type: "commits", space: spaceBytes, commits: [intact], more: false, replace: true });
+      await a.socket.until(() => a.socket.frames.length >= 1 + 2 * (i + 1) + (i === rounds - 1 ? 1 : 0));
+    }
+    expect(a.socket.frames.at(-1)).toMatchObject({
+      type: "error",
+      code: "rate-limited",
+      fatal: false,
+      seq: rounds,
+    });
+    expect(a.socket.closedWith).toBeUndefined();
   });
 
   it("closes a connection that floods frames, and a slow reader", async () => {

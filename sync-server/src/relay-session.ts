@@ -352,6 +352,12 @@ export class RelaySession implements HubMember {
         refused = { code: "rate-limited", message, device: c.device, seq: c.seq };
         break;
       }
+      if (c.device !== this.#device) {
+        // Only the author replaces: the connection that said hello as that device.
+        const message = "Only the connection of the commit's own device may replace it.";
+        refused = { code: "conflict", message, device: c.device, seq: c.seq };
+        break;
+      }
       const { verdict, head } = await store.replace(this.space, c);
       if (verdict === "replaced" || verdict === "duplicate") {
         heads.set(c.device, head);
