@@ -269,6 +269,8 @@ export class RelaySession implements HubMember {
     for (const [i, page] of pages.entries()) {
       // Like snapshot parts: a later page waits for a reader that is behind, rather than closing it.
       if (i > 0 && !(await this.#drained())) return;
+      // The state may have changed while the store answered (TypeScript cannot see that across await).
+      if ((this.#state as string) === "closed") return;
       const last = i === pages.length - 1;
       // `push` ignores the hub until the last page, so no live push can come inside the welcome; a
       // commit stored while the vector was read is in the store and reaches the client through a pull.
