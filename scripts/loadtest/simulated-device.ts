@@ -6,6 +6,8 @@ import {
   encodeSealedCommit,
   fromHex,
   offeredSubprotocols,
+  vectorPages,
+  type VectorEntry,
   type Message,
 } from "@shoal/client/protocol";
 
@@ -77,12 +79,25 @@ export class SimulatedDevice {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("connect timed out")), 20_000);
       let welcomed = false;
+      const relayVector: VectorEntry[] = [];
       ws.on("message", (data: Buffer) => {
         const m = decodeMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
         if (m.type === "welcome" && !welcomed) {
+          // The relay's vector may come in pages (protocol 2): pull, in pages too, after the last one.
+          relayVector.push(...m.vector);
+          if (m.more) return;
           welcomed = true;
-          ws.send(
-            encodeMessage({ type: "pull", space: device.#spaceBytes, vector: m.vector, maxBytes: 1 << 20 }),
+          const pages = vectorPages(relayVector);
+          pages.forEach((page, i) =>
+            ws.send(
+              encodeMessage({
+                type: "pull",
+                space: device.#spaceBytes,
+                vector: page,
+                maxBytes: 1 << 20,
+                more: i < pages.length - 1,
+              }),
+            ),
           );
         } else if (m.type === "commits" && m.reply) {
           clearTimeout(timer);
@@ -92,7 +107,7 @@ export class SimulatedDevice {
       });
       ws.once("open", () =>
         ws.send(
-          encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(plan.device, 16) }),
+          encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(plan.device, 16) }),
         ),
       );
       ws.once("error", (e) => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { decodeMessage, encodeMessage, fromHex, type Message } from "@shoal/client/protocol";
+import {
+  MAX_REPLACEMENTS_PER_CONNECTION,
+  decodeMessage,
+  encodeMessage,
+  fromHex,
+  toHex,
+  type Message,
+} from "@shoal/client/protocol";
 import { hashToken } from "./auth.ts";
 import { resolveRelayLimits, type RelayLimits } from "./limits.ts";
 import { RelayMetrics } from "./metrics.ts";
@@ -7,15 +14,18 @@ import { RelaySession } from "./relay-session.ts";
 import { silentLog } from "./relay-log.ts";
 import { SpaceHub } from "./space-hub.ts";
 import { makeChain, randomId } from "./store/commit-fixtures.ts";
+import { incomingCommit } from "./store/incoming-commit.ts";
 import { MemoryStore } from "./store/memory-store.ts";
 
 /** A socket that records frames and resolves waiters, so tests await messages instead of sleeping. */
 class FakeSocket {
   readonly frames: Message[] = [];
+  readonly raw: Uint8Array[] = [];
   closedWith: { code: number; reason: string } | undefined;
   buffered = 0;
   #waiters: (() => void)[] = [];
   send(bytes: Uint8Array): void {
+    this.raw.push(bytes);
     this.frames.push(decodeMessage(bytes));
     this.#wake();
   }
@@ -68,7 +78,7 @@ describe("RelaySession", () => {
     b.send(hello);
     await a.socket.until(() => a.socket.frames.length === 1);
     await b.socket.until(() => b.socket.frames.length === 1);
-    expect(a.socket.frames[0]).toEqual({ type: "welcome", version: 1, vector: [] });
+    expect(a.socket.frames[0]).toEqual({ type: "welcome", version: 2, vector: [] });
     const d = randomId();
     const chain = makeChain(space, d, 2);
     a.send({ type: "commits", space: spaceBytes, commits: chain, more: false });
@@ -130,7 +140,7 @@ describe("RelaySession", () => {
   it("refuses a hello without a common version, and a pull for another space", async () => {
     const { connect } = await setup();
     const a = connect();
-    a.send({ type: "hello", minVersion: 2, maxVersion: 4, device });
+    a.send({ type: "hello", minVersion: 3, maxVersion: 4, device });
     await a.socket.until(() => a.socket.closedWith !== undefined);
     expect(a.socket.frames[0]).toMatchObject({ type: "error", code: "version", fatal: true });
     const b = connect();
@@ -138,6 +148,124 @@ describe("RelaySession", () => {
     b.send({ type: "pull", space: fromHex(randomId()), vector: [], maxBytes: 1 });
     await b.socket.until(() => b.socket.closedWith !== undefined);
     expect(b.socket.frames[1]).toMatchObject({ type: "error", code: "protocol" });
+  });
+
+  it("refuses a version-1 hello with an error version frame a version-1 client can read", async () => {
+    const { connect } = await setup();
+    const a = connect();
+    a.send({ type: "hello", minVersion: 1, maxVersion: 1, device });
+    await a.socket.until(() => a.socket.closedWith !== undefined);
+    expect(a.socket.frames).toHaveLength(1);
+    expect(a.socket.frames[0]).toMatchObject({ type: "error", code: "version", fatal: true });
+    expect(a.socket.raw[0]![0]).toBe(1); // the frame version byte of hello, which every version reads
+    expect(a.socket.closedWith?.code).toBe(1002);
+    // A frame of version 1 after a hello is refused the same way.
+    const b = connect();
+    b.send(hello);
+    const pullV1 = encodeMessage({ type: "pull", space: fromHex(randomId()), vector: [], maxBytes: 1 });
+    pullV1[0] = 1;
+    b.session.receive(pullV1);
+    await b.socket.until(() => b.socket.closedWith !== undefined);
+    expect(b.socket.frames[1]).toMatchObject({ type: "error", code: "version", fatal: true });
+  });
+
+  it("pages a welcome of 10,000 devices and answers a paged pull once, for the whole vector", async () => {
+    const { connect, store, space, spaceBytes } = await setup({
+      messagesPerSecond: 1000,
+      messageBurst: 1000,
+    });
+    const devices = Array.from({ length: 10_000 }, () => randomId());
+    const commits = devices.map((d) => makeChain(space, d, 1)[0]!);
+    await store.append(
+      space,
+      commits.map((c) => incomingCommit(c)),
+      { quotaBytes: 1 << 30 },
+    );
+    const a = connect();
+    a.send(hello);
+    await a.socket.until(() => a.socket.frames.some((f) => f.type === "welcome" && !f.more));
+    const pages = a.socket.frames.filter((f) => f.type === "welcome");
+    expect(pages.map((p) => (p.type === "welcome" ? [p.vector.length, p.more === true] : []))).toEqual([
+      [4096, true],
+      [4096, true],
+      [1808, false],
+    ]);
+    // The client holds all but the last device's commit: three pages, one reply with that commit.
+    const vector = devices.slice(0, -1).map((d) => ({ device: fromHex(d, 16), seq: 1 }));
+    const pullPages = [vector.slice(0, 4096), vector.slice(4096, 8192), vector.slice(8192)];
+    pullPages.forEach((page, i) =>
+      a.send({ type: "pull", space: spaceBytes, vector: page, maxBytes: 1 << 20, more: i < 2 }),
+    );
+    await a.socket.until(() => a.socket.frames.some((f) => f.type === "commits"));
+    const replies = a.socket.frames.filter((f) => f.type === "commits");
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatchObject({ reply: true, more: false, commits: [commits.at(-1)] });
+  });
+
+  it("replaces a damaged head for its author, and refuses other replacements", async () => {
+    const { connect, store, space, spaceBytes } = await setup();
+    const d = toHex(device);
+    const chain = makeChain(space, d, 3);
+    const damaged = chain[1]!.slice();
+    damaged[damaged.length - 1]! ^= 1;
+    const a = connect();
+    const b = connect();
+    a.send(hello);
+    b.send({ ...hello, device: fromHex(randomId(), 16) });
+    a.send({ type: "commits", space: spaceBytes, commits: [chain[0]!, damaged], more: false });
+    await a.socket.until(() => a.socket.frames.length >= 2);
+    // The next commit does not chain to the damaged copy: refused; the intact copy replaces it.
+    a.send({ type: "commits", space: spaceBytes, commits: [chain[2]!], more: false });
+    a.send({ type: "commits", space: spaceBytes, commits: [chain[1]!], more: false, replace: true });
+    a.send({ type: "commits", space: spaceBytes, commits: [chain[2]!], more: false });
+    await a.socket.until(() => a.socket.frames.length >= 6);
+    expect(a.socket.frames.slice(2)).toMatchObject([
+      { type: "ack" },
+      { type: "error", code: "chain", fatal: false, seq: 3 },
+      { type: "ack", entries: [{ seq: 2 }] },
+      { type: "ack", entries: [{ seq: 3 }] },
+    ]);
+    // The other connection got the damaged copy live, then the replacement, then the next commit.
+    const pushed = b.socket.frames.flatMap((f) => (f.type === "commits" ? f.commits : []));
+    expect(pushed).toEqual([chain[0], damaged, chain[1], chain[2]]);
+    // Commit 2 is history now (3 chains to it); and only the author's own connection replaces.
+    a.send({ type: "commits", space: spaceBytes, commits: [damaged], more: false, replace: true });
+    await a.socket.until(() => a.socket.frames.length >= 8);
+    expect(a.socket.frames.slice(6)).toMatchObject([
+      { type: "ack", entries: [] },
+      { type: "error", code: "conflict", fatal: false, seq: 2 },
+    ]);
+    const from = b.socket.frames.length;
+    b.send({ type: "commits", space: spaceBytes, commits: [chain[2]!], more: false, replace: true });
+    await b.socket.until(() => b.socket.frames.length >= from + 2);
+    expect(b.socket.frames.slice(from)).toMatchObject([
+      { type: "ack", entries: [] },
+      { code: "conflict", seq: 3 },
+    ]);
+    const read = await store.read(space, new Map(), { maxBytes: 1 << 20, maxCount: 10 });
+    expect(read.commits).toEqual(chain);
+  });
+
+  it(`accepts at most ${MAX_REPLACEMENTS_PER_CONNECTION} replacements per connection`, async () => {
+    const { connect, spaceBytes, space } = await setup();
+    const a = connect();
+    a.send(hello);
+    const rounds = MAX_REPLACEMENTS_PER_CONNECTION + 1;
+    const chain = makeChain(space, toHex(device), rounds);
+    for (const [i, intact] of chain.entries()) {
+      const damaged = intact.slice();
+      damaged[damaged.length - 1]! ^= 1;
+      a.send({ type: "commits", space: spaceBytes, commits: [damaged], more: false });
+      a.send({ type: "commits", space: spaceBytes, commits: [intact], more: false, replace: true });
+      await a.socket.until(() => a.socket.frames.length >= 1 + 2 * (i + 1) + (i === rounds - 1 ? 1 : 0));
+    }
+    expect(a.socket.frames.at(-1)).toMatchObject({
+      type: "error",
+      code: "rate-limited",
+      fatal: false,
+      seq: rounds,
+    });
+    expect(a.socket.closedWith).toBeUndefined();
   });
 
   it("closes a connection that floods frames, and a slow reader", async () => {

@@ -1,6 +1,7 @@
 import {
   CLOSE_CODES,
   MAX_COMMITS_PER_BATCH,
+  MAX_REPLACEMENTS_PER_CONNECTION,
   MAX_SNAPSHOT_PARTS,
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
@@ -8,9 +9,11 @@ import {
   bytesEqual,
   decodeMessage,
   encodeMessage,
+  encodeVersionRefusal,
   fromHex,
   maxSnapshotPartBytes,
   toHex,
+  vectorPages,
   type ErrorCodeName,
   type Message,
   type SignalMessage,
@@ -109,6 +112,14 @@ export class RelaySession implements HubMember {
   #cleaned = false;
   #upload: SnapshotUpload | undefined;
   #uploadTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The pages of a paged `pull` received so far, kept only for devices the store held when its first
+   * page came (an entry for a device the relay does not hold changes nothing in the reply), so a client
+   * cannot make the relay hold more entries than the space has devices.
+   */
+  #pullPages: { held: ReadonlySet<string>; since: Map<string, number> } | undefined;
+  /** Replacements of damaged commits accepted on this connection (bounded per connection). */
+  #replacements = 0;
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
@@ -202,12 +213,14 @@ export class RelaySession implements HubMember {
       m = decodeMessage(bytes, { maxFrameBytes: limits.maxFrameBytes });
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
+      if (e.reason === "unknown-version") {
+        this.#refuseVersion(e.reason, e.message);
+        return;
+      }
       const [code, close]: [ErrorCodeName, number] =
         e.reason === "oversized"
           ? ["too-large", CLOSE_CODES.messageTooBig]
-          : e.reason === "unknown-version"
-            ? ["version", CLOSE_CODES.protocolError]
-            : ["protocol", CLOSE_CODES.protocolError];
+          : ["protocol", CLOSE_CODES.protocolError];
       this.#fail(e.reason, code, e.message, close);
       return;
     }
@@ -236,10 +249,10 @@ export class RelaySession implements HubMember {
         return this.#onHello(m.minVersion, m.maxVersion, m.device);
       case "pull":
         if (!this.#sameSpace(m.space)) return;
-        return this.#onPull(m.vector, m.maxBytes);
+        return this.#onPull(m.vector, m.maxBytes, m.more === true);
       case "commits":
         if (!this.#sameSpace(m.space)) return;
-        return this.#onCommits(m.commits);
+        return m.replace ? this.#onReplace(m.commits) : this.#onCommits(m.commits);
       case "snapshot-put":
         if (!this.#sameSpace(m.space)) return;
         return this.#onSnapshotPut(m);
@@ -276,29 +289,49 @@ export class RelaySession implements HubMember {
     const version = Math.min(maxVersion, PROTOCOL_VERSION);
     if (version < Math.max(minVersion, MIN_PROTOCOL_VERSION)) {
       const range = `${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`;
-      this.#fail(
-        "version-mismatch",
-        "version",
-        `No common protocol version (relay speaks ${range}).`,
-        CLOSE_CODES.protocolError,
-      );
+      this.#refuseVersion("version-mismatch", `No common protocol version (relay speaks ${range}).`);
       return;
     }
     clearTimeout(this.#helloTimer);
     this.#device = toHex(device);
     const stored = await this.#deps.store.vector(this.space);
     const vector: VectorEntry[] = [...stored].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
-    // The state may have changed while the store answered (TypeScript cannot see that across await).
-    if ((this.#state as string) === "closed") return;
-    this.#state = "open";
-    // `push` ignores the hub until this point, so no live push can overtake the welcome; a commit
-    // stored while the vector was read is in the store and reaches the client through a pull.
-    this.#send({ type: "welcome", version, vector });
+    // A space may have any number of devices: the vector goes out in pages, the last one without `more`.
+    const pages = vectorPages(vector);
+    for (const [i, page] of pages.entries()) {
+      // Like snapshot parts: a later page waits for a reader that is behind, rather than closing it.
+      if (i > 0 && !(await this.#drained())) return;
+      // The state may have changed while the store answered (TypeScript cannot see that across await).
+      if ((this.#state as string) === "closed") return;
+      const last = i === pages.length - 1;
+      // `push` ignores the hub until the last page, so no live push can come inside the welcome; a
+      // commit stored while the vector was read is in the store and reaches the client through a pull.
+      if (last) this.#state = "open";
+      if (!this.#send({ type: "welcome", version, vector: page, more: !last })) return;
+    }
     this.#deps.log("session.open", { space: this.space, device: this.#device, version });
   }
 
-  async #onPull(vector: VectorEntry[], maxBytes: number): Promise<void> {
-    const since = new Map(vector.map((e) => [toHex(e.device), e.seq]));
+  async #onPull(vector: VectorEntry[], maxBytes: number, more: boolean): Promise<void> {
+    if (more || this.#pullPages) {
+      // A paged pull: keep this page and answer only the last one, for the whole vector.
+      this.#pullPages ??= {
+        held: new Set((await this.#deps.store.vector(this.space)).keys()),
+        since: new Map(),
+      };
+      const { held, since } = this.#pullPages;
+      for (const e of vector) {
+        const d = toHex(e.device);
+        if (held.has(d)) since.set(d, e.seq);
+      }
+      if (more) return;
+      this.#pullPages = undefined;
+      return this.#answerPull(since, maxBytes);
+    }
+    return this.#answerPull(new Map(vector.map((e) => [toHex(e.device), e.seq])), maxBytes);
+  }
+
+  async #answerPull(since: ReadonlyMap<string, number>, maxBytes: number): Promise<void> {
     const budget = Math.min(maxBytes, this.#deps.limits.maxFrameBytes - COMMITS_FRAME_OVERHEAD);
     const r = await this.#deps.store.read(this.space, since, {
       maxBytes: budget,
@@ -332,6 +365,53 @@ export class RelaySession implements HubMember {
       this,
       result.stored.map((c) => c.bytes),
     );
+  }
+
+  /**
+   * Replaces commits the relay stored damaged with their author's intact copies (PROTOCOL.md section 5,
+   * "Replacing a damaged upload"), each under the store's replace rule, at most
+   * `MAX_REPLACEMENTS_PER_CONNECTION` per connection. Acks the device's head for each one replaced (or
+   * already identical), pushes the replacements live, and stops at the first refusal with a non-fatal
+   * `error` naming it, as for uploads.
+   */
+  async #onReplace(commits: Uint8Array[]): Promise<void> {
+    const { store, metrics, hub, log } = this.#deps;
+    const heads = new Map<string, number>();
+    const replaced: Uint8Array[] = [];
+    let refused: { code: ErrorCodeName; message: string; device: string; seq: number } | undefined;
+    for (const bytes of commits) {
+      const c = incomingCommit(bytes);
+      if (this.#replacements >= MAX_REPLACEMENTS_PER_CONNECTION) {
+        const message = `At most ${MAX_REPLACEMENTS_PER_CONNECTION} replacements per connection.`;
+        refused = { code: "rate-limited", message, device: c.device, seq: c.seq };
+        break;
+      }
+      if (c.device !== this.#device) {
+        // Only the author replaces: the connection that said hello as that device.
+        const message = "Only the connection of the commit's own device may replace it.";
+        refused = { code: "conflict", message, device: c.device, seq: c.seq };
+        break;
+      }
+      const { verdict, head } = await store.replace(this.space, c);
+      if (verdict === "replaced" || verdict === "duplicate") {
+        heads.set(c.device, head);
+        if (verdict === "duplicate") continue;
+        this.#replacements += 1;
+        replaced.push(c.bytes);
+        log("session.replaced", { space: this.space, device: c.device, seq: c.seq });
+        continue;
+      }
+      refused = { code: verdict, message: REPLACE_REFUSAL_MESSAGES[verdict], device: c.device, seq: c.seq };
+      break;
+    }
+    const entries = [...heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+    this.#send({ type: "ack", space: this.#spaceBytes, entries });
+    if (refused) {
+      metrics.commitRefused(refused.code);
+      const { code, message, device, seq } = refused;
+      this.#send({ type: "error", code, message, fatal: false, device: fromHex(device, 16), seq });
+    }
+    hub.publish(this, replaced);
   }
 
   /**
@@ -538,6 +618,17 @@ export class RelaySession implements HubMember {
     return true;
   }
 
+  /**
+   * Refuses a protocol version with a fatal `error version` in the frame version of `hello`, which
+   * every version can read (PROTOCOL.md section 8), then closes.
+   */
+  #refuseVersion(reason: string, message: string): void {
+    this.#deps.metrics.frameRejected(reason);
+    this.#deps.log("session.rejected", { space: this.space, device: this.#device, reason });
+    if (this.#state !== "closed") this.#deps.socket.send(encodeVersionRefusal(message));
+    this.#closeWith(CLOSE_CODES.protocolError, reason, reason);
+  }
+
   #fail(reason: string, code: ErrorCodeName, message: string, closeCode: number): void {
     this.#deps.metrics.frameRejected(reason);
     this.#deps.log("session.rejected", { space: this.space, device: this.#device, reason });
@@ -593,6 +684,12 @@ const REFUSAL_WIRE_CODES = {
   quota: "quota",
   "store-full": "quota",
 } as const satisfies Record<string, ErrorCodeName>;
+
+const REPLACE_REFUSAL_MESSAGES = {
+  conflict:
+    "Only the device's last stored commit can be replaced, by one with the same routing header and length.",
+  gap: "The relay holds no commit at this device and sequence number to replace.",
+} as const;
 
 const SNAPSHOT_REFUSAL_CODES = {
   stale: "stale-snapshot",

@@ -62,7 +62,7 @@ async function setup() {
     });
     const device = fromHex(randomId(), 16);
     const send = (m: Message) => session.receive(encodeMessage(m));
-    send({ type: "hello", minVersion: 1, maxVersion: 1, device });
+    send({ type: "hello", minVersion: 2, maxVersion: 2, device });
     await socket.until(() => socket.frames.length === 1);
     return { socket, session, device, send, spaceBytes: fromHex(space, 16) };
   };

@@ -128,7 +128,7 @@ describe("hostile frames against a real relay process", () => {
     });
     const g = await connect(relay.wsUrl, good.space, good.token);
     sockets.push(g);
-    g.send({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(good.device, 16) });
+    g.send({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(good.device, 16) });
     await within(g.next("welcome"), "welcome for the well-behaved client");
     let goodUploaded = 0;
     const goodCheck = async (label: string) => {
@@ -160,7 +160,7 @@ describe("hostile frames against a real relay process", () => {
     {
       const c = await connect(relay.wsUrl, hostile.space, hostile.token);
       sockets.push(c);
-      c.send({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(hostile.device, 16) });
+      c.send({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(hostile.device, 16) });
       await within(c.next("welcome"), "hostile setup welcome");
       c.send({ type: "commits", space: hSpace, commits: hChain, more: false });
       await within(c.next("ack"), "hostile setup ack");
@@ -169,7 +169,7 @@ describe("hostile frames against a real relay process", () => {
     }
     const entry = () => ({ device: rnd.bytes(16), seq: 1 + rnd.int(1000) });
     const validFrames = (): Uint8Array[] => [
-      encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(hostile.device, 16) }),
+      encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(hostile.device, 16) }),
       encodeMessage({
         type: "pull",
         space: hSpace,
@@ -255,7 +255,7 @@ describe("hostile frames against a real relay process", () => {
       void c.closed.then(() => (open = false));
       let hello = false;
       if (rnd.next() < 0.85) {
-        c.send({ type: "hello", minVersion: 1, maxVersion: 1, device: rnd.bytes(16) });
+        c.send({ type: "hello", minVersion: 2, maxVersion: 2, device: rnd.bytes(16) });
         await within(c.next("welcome"), "welcome on a hostile connection");
         hello = true;
       }
@@ -293,7 +293,7 @@ describe("hostile frames against a real relay process", () => {
             });
             break;
           case "second-hello":
-            frame = encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: rnd.bytes(16) });
+            frame = encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: rnd.bytes(16) });
             break;
           case "other-space": {
             // Valid frames naming the well-behaved client's space, for which this connection has no token.
@@ -382,7 +382,7 @@ describe("hostile frames against a real relay process", () => {
     // The hostile space still holds exactly its chain: nothing hostile was stored over it.
     const check = await connect(relay.wsUrl, hostile.space, hostile.token);
     sockets.push(check);
-    check.send({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(hostile.device, 16) });
+    check.send({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(hostile.device, 16) });
     const welcome = await within(check.next("welcome"), "final welcome");
     const head = welcome.vector.find((e) => toHex(e.device) === hostile.device);
     expect(head?.seq).toBe(hChain.length);

@@ -76,7 +76,7 @@ async function strangerSocket(wsUrl: string, space: string, token: Uint8Array, f
     once(ws, "close").then(() => false),
   ]).catch(() => false);
   if (!outcome) return undefined;
-  ws.send(encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(randomId(), 16) }));
+  ws.send(encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(randomId(), 16) }));
   return ws;
 }
 

@@ -174,9 +174,9 @@ describe("relay process: access, sync, limits", () => {
   });
 
   const badFrames: [string, () => Uint8Array | string, string][] = [
-    ["truncated", () => Uint8Array.of(1, 3, 0x5a, 0x5a), "truncated"],
+    ["truncated", () => Uint8Array.of(2, 3, 0x5a, 0x5a), "truncated"],
     ["unknown-version", () => Uint8Array.of(9, 1, 1, 1, ...new Uint8Array(16)), "unknown-version"],
-    ["unknown-type", () => Uint8Array.of(1, 200), "unknown-type"],
+    ["unknown-type", () => Uint8Array.of(2, 200), "unknown-type"],
     [
       "random bytes",
       () => Uint8Array.from({ length: 64 }, (_, i) => (i * 73 + 0x9c) & 255),

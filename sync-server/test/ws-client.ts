@@ -25,7 +25,7 @@ export interface TestClient {
  *
  * @example
  * const a = await connect(relay.wsUrl, space, token);
- * a.send({ type: "hello", minVersion: 1, maxVersion: 1, device });
+ * a.send({ type: "hello", minVersion: 2, maxVersion: 2, device });
  * await a.next("welcome");
  */
 export async function connect(
@@ -95,7 +95,7 @@ export async function connectReady(
   options?: WebSocket.ClientOptions,
 ): Promise<TestClient> {
   const c = await connect(wsUrl, space, token, options);
-  c.send({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(device, 16) });
+  c.send({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(device, 16) });
   await c.next("welcome");
   return c;
 }

@@ -1,17 +1,19 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "../errors.ts";
-import { decodeMessage, encodeMessage } from "./codec.ts";
+import { decodeMessage, encodeMessage, encodeVersionRefusal } from "./codec.ts";
 import { fromHex, toHex } from "./hex.ts";
 import {
   MAX_COMMITS_PER_BATCH,
   MAX_FRAME_BYTES,
   MAX_SNAPSHOT_PARTS,
+  MAX_VECTOR_ENTRIES,
   SNAPSHOT_FRAME_OVERHEAD,
   maxSnapshotPartBytes,
 } from "./limits.ts";
 import type { Message } from "./messages.ts";
 import { encodeSealedCommit } from "./sealed-commit.ts";
+import { vectorPages } from "./vector-pages.ts";
 
 const space = fromHex("5a".repeat(16));
 const device = fromHex("00112233445566778899aabbccddeeff");
@@ -24,18 +26,24 @@ const commit = encodeSealedCommit(
 // The same bytes appear in PROTOCOL.md, section "Worked example"; the last test checks they still do.
 const EXAMPLES: Record<string, { hex: string; message: Message }> = {
   hello: {
-    hex: `01 01 01 01 00 11 22 33 44 55 66 77 88 99 aa bb
+    hex: `01 01 02 02 00 11 22 33 44 55 66 77 88 99 aa bb
           cc dd ee ff`,
-    message: { type: "hello", minVersion: 1, maxVersion: 1, device },
+    message: { type: "hello", minVersion: 2, maxVersion: 2, device },
+  },
+  welcome: {
+    hex: `02 02 02 01 00 01 00 11 22 33 44 55 66 77 88 99
+          aa bb cc dd ee ff 00 00 00 00 00 00 00 02`,
+    message: { type: "welcome", version: 2, vector: [{ device, seq: 2 }], more: true },
   },
   pull: {
-    hex: `01 03 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
-          5a 5a 00 01 00 00 00 01 00 11 22 33 44 55 66 77
-          88 99 aa bb cc dd ee ff 00 00 00 00 00 00 00 01`,
+    hex: `02 03 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+          5a 5a 00 01 00 00 00 00 01 00 11 22 33 44 55 66
+          77 88 99 aa bb cc dd ee ff 00 00 00 00 00 00 00
+          01`,
     message: { type: "pull", space, vector: [{ device, seq: 1 }], maxBytes: 65536 },
   },
   commits: {
-    hex: `01 04 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+    hex: `02 04 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
           5a 5a 00 00 01 00 00 00 6d 01 5a 5a 5a 5a 5a 5a
           5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 00 11 22 33 44 55
           66 77 88 99 aa bb cc dd ee ff 00 00 00 00 00 00
@@ -47,19 +55,19 @@ const EXAMPLES: Record<string, { hex: string; message: Message }> = {
     message: { type: "commits", space, commits: [commit], more: false, reply: false },
   },
   ack: {
-    hex: `01 05 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+    hex: `02 05 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
           5a 5a 00 01 00 11 22 33 44 55 66 77 88 99 aa bb
           cc dd ee ff 00 00 00 00 00 00 00 02`,
     message: { type: "ack", space, entries: [{ device, seq: 2 }] },
   },
   error: {
-    hex: `01 06 07 02 00 03 67 61 70 00 11 22 33 44 55 66
+    hex: `02 06 07 02 00 03 67 61 70 00 11 22 33 44 55 66
           77 88 99 aa bb cc dd ee ff 00 00 00 00 00 00 00
           05`,
     message: { type: "error", code: "gap", message: "gap", fatal: false, device, seq: 5 },
   },
   "snapshot-put": {
-    hex: `01 09 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+    hex: `02 09 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
           5a 5a 00 00 00 01 00 01 00 11 22 33 44 55 66 77
           88 99 aa bb cc dd ee ff 00 00 00 00 00 00 00 02
           00 00 00 04 de ad be ef`,
@@ -107,9 +115,12 @@ describe("codec: round trips", () => {
   }));
   const cases: Message[] = [
     { type: "hello", minVersion: 1, maxVersion: 7, device },
-    { type: "welcome", version: 1, vector: [] },
-    { type: "welcome", version: 1, vector: many },
+    { type: "welcome", version: 2, vector: [] },
+    { type: "welcome", version: 2, vector: many },
+    { type: "welcome", version: 2, vector: many, more: true },
     { type: "pull", space, vector: many, maxBytes: 0xffffffff },
+    { type: "pull", space, vector: [], maxBytes: 1, more: true },
+    { type: "commits", space, commits: [commit], more: false, reply: false, replace: true },
     { type: "commits", space, commits: [], more: true, reply: true },
     { type: "commits", space, commits: [commit, commit], more: false, reply: true },
     { type: "ack", space, entries: [] },
@@ -172,8 +183,8 @@ describe("codec: snapshot frames", () => {
     for (let n = 0; n < put.length; n++)
       expect(reason(() => decodeMessage(put.subarray(0, n)))).toBe("truncated");
     expect(reason(() => decodeMessage(Uint8Array.of(...put, 0)))).toBe("trailing-bytes");
-    expect(reason(() => decodeMessage(Uint8Array.of(1, 10, ...space, 0)))).toBe("trailing-bytes");
-    expect(reason(() => decodeMessage(Uint8Array.of(1, 10, ...space.subarray(1))))).toBe("truncated");
+    expect(reason(() => decodeMessage(Uint8Array.of(2, 10, ...space, 0)))).toBe("trailing-bytes");
+    expect(reason(() => decodeMessage(Uint8Array.of(2, 10, ...space.subarray(1))))).toBe("truncated");
   });
 
   it("rejects a part outside 0 .. parts - 1 and a put with parts 0", () => {
@@ -287,15 +298,40 @@ describe("codec: rejection", () => {
   it("rejects an unknown version and an unknown type", () => {
     expect(reason(() => decodeMessage(Uint8Array.of(2, 1, 1, 1, ...device)))).toBe("unknown-version");
     expect(reason(() => decodeMessage(Uint8Array.of(0, 1)))).toBe("unknown-version");
-    expect(reason(() => decodeMessage(Uint8Array.of(1, 99)))).toBe("unknown-type");
-    expect(reason(() => decodeMessage(Uint8Array.of(1, 0)))).toBe("unknown-type");
+    expect(reason(() => decodeMessage(Uint8Array.of(2, 99)))).toBe("unknown-type");
+    expect(reason(() => decodeMessage(Uint8Array.of(2, 0)))).toBe("unknown-type");
+    expect(reason(() => decodeMessage(Uint8Array.of(3, 4)))).toBe("unknown-version");
+  });
+
+  it("speaks version 2 and leaves version byte 1 only to hello and to error (to refuse version 1)", () => {
+    // Any frame of version 1 other than hello and error is refused: version 1 is no longer spoken.
+    const pullV1 = bytesOf(EXAMPLES.pull!.hex);
+    pullV1[0] = 1;
+    expect(reason(() => decodeMessage(pullV1))).toBe("unknown-version");
+    const commitsV1 = bytesOf(EXAMPLES.commits!.hex);
+    commitsV1[0] = 1;
+    expect(reason(() => decodeMessage(commitsV1))).toBe("unknown-version");
+    // hello keeps version byte 1 for ever, so a version-1 device is read, and then refused readably.
+    expect(encodeMessage({ type: "hello", minVersion: 1, maxVersion: 9, device })[0]).toBe(1);
+    expect(decodeMessage(Uint8Array.of(1, 1, 1, 1, ...device))).toMatchObject({ maxVersion: 1 });
+    const refusal = encodeVersionRefusal("No common protocol version.");
+    expect(refusal[0]).toBe(1);
+    expect(decodeMessage(refusal)).toEqual({
+      type: "error",
+      code: "version",
+      message: "No common protocol version.",
+      fatal: true,
+    });
+    const errorV2 = bytesOf(EXAMPLES.error!.hex);
+    expect(errorV2[0]).toBe(2);
+    expect(decodeMessage(errorV2)).toMatchObject({ code: "gap" });
   });
 
   it("rejects oversized frames and counts over the limits", () => {
     expect(reason(() => decodeMessage(new Uint8Array(MAX_FRAME_BYTES + 1)))).toBe("oversized");
     expect(reason(() => decodeMessage(valid, { maxFrameBytes: valid.length - 1 }))).toBe("oversized");
     const tooMany = Uint8Array.of(
-      1,
+      2,
       4,
       ...space,
       0,
@@ -333,6 +369,14 @@ describe("codec: rejection", () => {
     const flags = bytesOf(EXAMPLES.commits!.hex);
     flags[18] = 0x80;
     expect(reason(() => decodeMessage(flags))).toBe("bad-field");
+    flags[18] = 0x05; // replace with more: a replacement is an upload
+    expect(reason(() => decodeMessage(flags))).toBe("bad-field");
+    const welcomeFlags = bytesOf(EXAMPLES.welcome!.hex);
+    welcomeFlags[3] = 0x02;
+    expect(reason(() => decodeMessage(welcomeFlags))).toBe("bad-field");
+    const pullFlags = bytesOf(EXAMPLES.pull!.hex);
+    pullFlags[22] = 0x03;
+    expect(reason(() => decodeMessage(pullFlags))).toBe("bad-field");
     const otherSpace = bytesOf(EXAMPLES.commits!.hex);
     otherSpace[2] = 0x5b;
     expect(reason(() => decodeMessage(otherSpace))).toBe("bad-field");
@@ -352,8 +396,8 @@ describe("codec: rejection", () => {
       const frame = new Uint8Array(next() % 200).map(() => next() & 0xff);
       // Bias some frames towards a valid header so the field decoders get exercised too.
       if (i % 2 === 0 && frame.length >= 2) {
-        frame[0] = 1;
-        frame[1] = 1 + (next() % 12);
+        frame[1] = 1 + (next() % 13);
+        frame[0] = frame[1] === 1 ? 1 : 2;
       }
       const r = reason(() => decodeMessage(frame));
       expect(typeof r, `seed step ${i}`).toBe("string");
@@ -382,7 +426,32 @@ describe("codec: rejection", () => {
     expect(
       reason(() => encodeMessage({ type: "error", code: "gap", message: "x".repeat(2000), fatal: true })),
     ).toBe("oversized");
+    expect(
+      reason(() => encodeMessage({ type: "commits", space, commits: [commit], more: true, replace: true })),
+    ).toBe("bad-field");
     const commits = Array.from({ length: MAX_COMMITS_PER_BATCH + 1 }, () => commit);
     expect(reason(() => encodeMessage({ type: "commits", space, commits, more: false }))).toBe("oversized");
+  });
+});
+
+describe("codec: paged vectors", () => {
+  it("cuts any vector into pages of at most MAX_VECTOR_ENTRIES, always at least one", () => {
+    const entries = Array.from({ length: 10_000 }, (_, i) => ({
+      device: fromHex(i.toString(16).padStart(32, "0")),
+      seq: i + 1,
+    }));
+    const pages = vectorPages(entries);
+    expect(pages.map((p) => p.length)).toEqual([MAX_VECTOR_ENTRIES, MAX_VECTOR_ENTRIES, 1808]);
+    expect(pages.flat()).toEqual(entries);
+    expect(vectorPages([])).toEqual([[]]);
+    // Every page is one frame within the limits; the receiver reads them back in order.
+    const back = pages.flatMap((page, i) => {
+      const m = decodeMessage(
+        encodeMessage({ type: "welcome", version: 2, vector: page, more: i < pages.length - 1 }),
+      );
+      expect(m.type === "welcome" && m.more === (i < pages.length - 1 ? true : undefined)).toBe(true);
+      return m.type === "welcome" ? m.vector : [];
+    });
+    expect(back).toEqual(entries);
   });
 });

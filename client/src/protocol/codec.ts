@@ -4,6 +4,7 @@ import { ByteWriter } from "./byte-writer.ts";
 import { checkBytes, checkId, checkInt, checkSeq } from "./field-checks.ts";
 import { bytesEqual, toHex } from "./hex.ts";
 import {
+  HELLO_FRAME_VERSION,
   ID_BYTES,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_SIGNAL_PAYLOAD_BYTES,
@@ -23,10 +24,13 @@ import {
 } from "./messages.ts";
 import { decodeSealedCommit, SEALED_COMMIT_OVERHEAD } from "./sealed-commit.ts";
 
+const HELLO_TYPE = MESSAGE_TYPE_BYTES.hello;
+const ERROR_TYPE = MESSAGE_TYPE_BYTES.error;
 const TYPE_BY_BYTE = new Map(Object.entries(MESSAGE_TYPE_BYTES).map(([k, v]) => [v, k as MessageType]));
 const CODE_BY_BYTE = new Map(Object.entries(ERROR_CODE_BYTES).map(([k, v]) => [v, k as ErrorCodeName]));
 const FLAG_MORE = 0x01;
 const FLAG_REPLY = 0x02;
+const FLAG_REPLACE = 0x04;
 const FLAG_FATAL = 0x01;
 const FLAG_HAS_COMMIT = 0x02;
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
@@ -43,7 +47,8 @@ const utf8Encoder = new TextEncoder();
 export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uint8Array {
   const lim = resolveLimits(limits);
   const w = new ByteWriter();
-  w.u8(PROTOCOL_VERSION);
+  // hello keeps version 1's layout and version byte for ever, so any two implementations can negotiate.
+  w.u8(m.type === "hello" ? HELLO_FRAME_VERSION : PROTOCOL_VERSION);
   const typeByte = MESSAGE_TYPE_BYTES[m.type];
   if (typeByte === undefined)
     throw new ProtocolError("unknown-type", `Unknown message type ${String(m.type)}.`);
@@ -56,17 +61,21 @@ export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uin
       break;
     case "welcome":
       w.u8(checkInt(m.version, 1, 255, "version"));
+      w.u8(m.more ? FLAG_MORE : 0);
       writeVector(w, m.vector, lim);
       break;
     case "pull":
       w.bytes(checkId(m.space, "space"));
       w.u32(checkInt(m.maxBytes, 1, 0xffffffff, "maxBytes"));
+      w.u8(m.more ? FLAG_MORE : 0);
       writeVector(w, m.vector, lim);
       break;
     case "commits": {
       const space = checkId(m.space, "space");
       w.bytes(space);
-      w.u8((m.more ? FLAG_MORE : 0) | (m.reply ? FLAG_REPLY : 0));
+      if (m.replace && (m.more || m.reply))
+        throw new ProtocolError("bad-field", "A replacement is an upload: neither more nor reply.");
+      w.u8((m.more ? FLAG_MORE : 0) | (m.reply ? FLAG_REPLY : 0) | (m.replace ? FLAG_REPLACE : 0));
       if (m.commits.length > lim.maxCommitsPerBatch) {
         throw new ProtocolError("oversized", `More than ${lim.maxCommitsPerBatch} commits in one frame.`);
       }
@@ -172,10 +181,13 @@ export function decodeMessage(bytes: Uint8Array, limits?: Partial<ProtocolLimits
   }
   const r = new ByteReader(bytes);
   const version = r.u8("version");
-  if (version < MIN_PROTOCOL_VERSION || version > PROTOCOL_VERSION) {
+  const typeByte = r.u8("type");
+  // Version byte 1 is left only for the frozen `hello` and for `error`, whose layout did not change, so
+  // an older peer's hello is read and its refusal (`error version`) can be read by it.
+  const versionOne = version === HELLO_FRAME_VERSION && (typeByte === HELLO_TYPE || typeByte === ERROR_TYPE);
+  if (typeByte === HELLO_TYPE ? version !== HELLO_FRAME_VERSION : !versionOne && !speaks(version)) {
     throw new ProtocolError("unknown-version", `Protocol version ${version} is not supported.`);
   }
-  const typeByte = r.u8("type");
   const type = TYPE_BY_BYTE.get(typeByte);
   if (type === undefined) throw new ProtocolError("unknown-type", `Unknown message type ${typeByte}.`);
   const m = decodeBody(type, r, lim);
@@ -196,19 +208,26 @@ function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Mess
     case "welcome": {
       const version = r.u8("version");
       if (version < 1) throw new ProtocolError("bad-field", "welcome version must be at least 1.");
-      return { type, version, vector: readVector(r, lim) };
+      const more = readMoreFlag(r, "welcome");
+      const vector = readVector(r, lim);
+      return more ? { type, version, vector, more } : { type, version, vector };
     }
     case "pull": {
       const space = r.bytes(ID_BYTES, "space");
       const maxBytes = r.u32("maxBytes");
       if (maxBytes < 1) throw new ProtocolError("bad-field", "pull maxBytes must be at least 1.");
-      return { type, space, maxBytes, vector: readVector(r, lim) };
+      const more = readMoreFlag(r, "pull");
+      const vector = readVector(r, lim);
+      return more ? { type, space, maxBytes, vector, more } : { type, space, maxBytes, vector };
     }
     case "commits": {
       const space = r.bytes(ID_BYTES, "space");
       const flags = r.u8("flags");
-      if ((flags & ~(FLAG_MORE | FLAG_REPLY)) !== 0)
+      if ((flags & ~(FLAG_MORE | FLAG_REPLY | FLAG_REPLACE)) !== 0)
         throw new ProtocolError("bad-field", "Unknown commits flags.");
+      const replace = (flags & FLAG_REPLACE) !== 0;
+      if (replace && flags !== FLAG_REPLACE)
+        throw new ProtocolError("bad-field", "A replacement is an upload: neither more nor reply.");
       const count = r.u16("commit count");
       if (count > lim.maxCommitsPerBatch) {
         throw new ProtocolError("oversized", `More than ${lim.maxCommitsPerBatch} commits in one frame.`);
@@ -227,7 +246,15 @@ function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Mess
           throw new ProtocolError("bad-field", "A commit belongs to another space.");
         commits.push(commit);
       }
-      return { type, space, commits, more: (flags & FLAG_MORE) !== 0, reply: (flags & FLAG_REPLY) !== 0 };
+      const m: Message = {
+        type,
+        space,
+        commits,
+        more: (flags & FLAG_MORE) !== 0,
+        reply: (flags & FLAG_REPLY) !== 0,
+      };
+      if (replace) m.replace = true;
+      return m;
     }
     case "ack":
       return { type, space: r.bytes(ID_BYTES, "space"), entries: readVector(r, lim) };
@@ -291,6 +318,30 @@ function decodeBody(type: MessageType, r: ByteReader, lim: ProtocolLimits): Mess
       return { type, space, from, to, payload: r.bytes(length, "signal payload") };
     }
   }
+}
+
+/** The flags byte of `welcome` and `pull`: bit 0 `more`, every other bit 0. */
+function readMoreFlag(r: ByteReader, what: string): boolean {
+  const flags = r.u8(`${what} flags`);
+  if ((flags & ~FLAG_MORE) !== 0) throw new ProtocolError("bad-field", `Unknown ${what} flags.`);
+  return flags === FLAG_MORE;
+}
+
+function speaks(version: number): boolean {
+  return version >= MIN_PROTOCOL_VERSION && version <= PROTOCOL_VERSION;
+}
+
+/**
+ * The `error version` frame refusing a `hello` whose versions do not overlap ours, with the frame
+ * version byte of `hello` (1): its sender, whatever version it speaks, can read why it was refused.
+ *
+ * @example
+ * socket.send(encodeVersionRefusal("No common protocol version (relay speaks 2..2)."));
+ */
+export function encodeVersionRefusal(message: string): Uint8Array {
+  const frame = encodeMessage({ type: "error", code: "version", message, fatal: true });
+  frame[0] = HELLO_FRAME_VERSION;
+  return frame;
 }
 
 function writeVector(w: ByteWriter, vector: VectorEntry[], lim: ProtocolLimits): void {

@@ -7,10 +7,10 @@
  * import { encodeMessage, decodeMessage, offeredSubprotocols } from "@shoal/client/protocol";
  * const ws = new WebSocket(`${relay}/sync/${spaceHex}`, offeredSubprotocols(token));
  * ws.binaryType = "arraybuffer";
- * ws.onopen = () => ws.send(encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device }));
+ * ws.onopen = () => ws.send(encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device }));
  * ws.onmessage = (e) => handle(decodeMessage(new Uint8Array(e.data)));
  */
-export { encodeMessage, decodeMessage } from "./codec.ts";
+export { encodeMessage, decodeMessage, encodeVersionRefusal } from "./codec.ts";
 export {
   type Message,
   type MessageType,
@@ -45,6 +45,8 @@ export {
   resolveLimits,
   PROTOCOL_VERSION,
   MIN_PROTOCOL_VERSION,
+  HELLO_FRAME_VERSION,
+  MAX_REPLACEMENTS_PER_CONNECTION,
   COMMIT_FORMAT_VERSION,
   ID_BYTES,
   HASH_BYTES,
@@ -73,6 +75,7 @@ export {
   MAX_RECORD_BYTES,
 } from "./limits.ts";
 export { toHex, fromHex, isIdHex, bytesEqual } from "./hex.ts";
+export { vectorPages } from "./vector-pages.ts";
 export { encodeBase64Url, decodeBase64Url } from "./base64url.ts";
 export {
   SUBPROTOCOL,

@@ -1,7 +1,16 @@
-/** Protocol version spoken by this codec; `hello` negotiates it. */
-export const PROTOCOL_VERSION = 1;
-/** Oldest protocol version this codec can still speak. */
-export const MIN_PROTOCOL_VERSION = 1;
+/**
+ * Protocol version spoken by this codec; `hello` negotiates it. Version 2 pages the vectors of
+ * `welcome` and `pull` (no cap on the devices of a space) and adds the `replace` flag of `commits`.
+ */
+export const PROTOCOL_VERSION = 2;
+/** Oldest protocol version this codec can still speak: version 1 is refused with `error version`. */
+export const MIN_PROTOCOL_VERSION = 2;
+/**
+ * Frame version byte of `hello` (its layout is frozen, so any two implementations can negotiate) and
+ * of an `error version` refusal sent in answer to a hello of an older version, so its sender can
+ * read why it was refused (the `error` layout is the same in versions 1 and 2).
+ */
+export const HELLO_FRAME_VERSION = 1;
 /** Format version of a sealed commit's routing header (independent of the wire protocol version). */
 export const COMMIT_FORMAT_VERSION = 1;
 
@@ -18,8 +27,15 @@ export const MAX_COMMIT_BYTES = 1_044_480;
 export const MIN_COMMIT_BODY_BYTES = 28;
 /** Most commits in one `commits` frame. */
 export const MAX_COMMITS_PER_BATCH = 1024;
-/** Most entries in one version vector (`welcome`, `pull`, `ack`). */
+/**
+ * Most vector entries in one frame. A `welcome` or `pull` vector longer than this travels as several
+ * pages (frames with the `more` flag), so a space may hold any number of devices; a snapshot's vector
+ * (`snapshot-put`, `snapshot`, `snapshot-stored`) is one page, so snapshots cover spaces of at most
+ * this many devices (larger spaces bootstrap from commits). `ack` lists the devices of one upload.
+ */
 export const MAX_VECTOR_ENTRIES = 4096;
+/** Most replacements (`commits` with the `replace` flag) a relay accepts on one connection. */
+export const MAX_REPLACEMENTS_PER_CONNECTION = 16;
 /** Longest `error` message, in UTF-8 bytes. */
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
 /** Largest snapshot (the whole blob, all parts together) a relay accepts: 64 MiB. */

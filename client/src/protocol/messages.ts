@@ -18,25 +18,37 @@ export interface HelloMessage {
   device: Uint8Array;
 }
 
-/** Answer to `hello`: the version both sides will use, and the answering side's vector for the space. */
+/**
+ * Answer to `hello`: the version both sides will use, and one page of the answering side's vector for
+ * the space. `more`: further `welcome` pages follow (each at most `MAX_VECTOR_ENTRIES` entries); the
+ * vector is the union of the pages, and the handshake is complete with the page that has `more` clear.
+ */
 export interface WelcomeMessage {
   type: "welcome";
   version: number;
   vector: VectorEntry[];
+  more?: boolean;
 }
 
-/** "Send me every commit with a higher seq than my vector, at most `maxBytes` of them." */
+/**
+ * "Send me every commit with a higher seq than my vector, at most `maxBytes` of them." `more`: this
+ * is not the last page of the vector; the receiver keeps the entries and answers only the page with
+ * `more` clear, with one reply for the whole vector.
+ */
 export interface PullMessage {
   type: "pull";
   space: Uint8Array;
   vector: VectorEntry[];
   maxBytes: number;
+  more?: boolean;
 }
 
 /**
  * Whole sealed commits: an upload, the answer to a `pull`, or a live push. `more`: the sender holds
  * further commits the pull did not get (pull again). `reply`: this frame answers a `pull` (exactly one
- * frame does); absent or false for uploads and live pushes.
+ * frame does); absent or false for uploads and live pushes. `replace`: an upload by the author of
+ * commits the relay stored damaged: each replaces the stored commit at its (device, seq) under the
+ * rule of PROTOCOL.md section 5 ("Replacing a damaged upload").
  */
 export interface CommitsMessage {
   type: "commits";
@@ -44,6 +56,7 @@ export interface CommitsMessage {
   commits: Uint8Array[];
   more: boolean;
   reply?: boolean;
+  replace?: boolean;
 }
 
 /** "I have durably stored every commit of `device` up to `seq`", per entry. */
@@ -191,7 +204,7 @@ export interface SignalMessage {
 }
 
 /**
- * Every frame of protocol version 1, discriminated by `type`.
+ * Every frame of protocol version 2, discriminated by `type`.
  *
  * @example
  * function handle(m: Message) {

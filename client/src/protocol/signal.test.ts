@@ -12,7 +12,7 @@ const space = fromHex("5a".repeat(16));
 const device = fromHex("00112233445566778899aabbccddeeff");
 
 // The same bytes appear in PROTOCOL.md, section "Worked example".
-const EXAMPLE_HEX = `01 0d 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
+const EXAMPLE_HEX = `02 0d 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
 5a 5a 00 11 22 33 44 55 66 77 88 99 aa bb cc dd
 ee ff 00 00 00 00 00 00 00 00 00 00 00 00 00 00
 00 00 00 04 de ad be ef`;

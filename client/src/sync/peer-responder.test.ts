@@ -184,10 +184,10 @@ describe("peer responder over a data channel", () => {
     };
     await new Promise((r) => setTimeout(r, 0));
     client.send(
-      encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(a.deviceId, 16) }),
+      encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(a.deviceId, 16) }),
     );
     await wait(() => got.length === 1, "welcome");
-    expect(got[0]).toEqual({ type: "welcome", version: 1, vector: [] });
+    expect(got[0]).toEqual({ type: "welcome", version: 2, vector: [] });
     const spaceBytes = fromHex(space.id, 16);
     client.send(encodeMessage({ type: "commits", space: spaceBytes, commits: [good1!, bad], more: false }));
     await wait(() => got.length === 3, "ack and error");
@@ -220,7 +220,7 @@ describe("peer responder over a data channel", () => {
     });
     await new Promise((r) => setTimeout(r, 0));
     client.send(
-      encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex("ff".repeat(16), 16) }),
+      encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex("ff".repeat(16), 16) }),
     );
     for (let i = 0; i < 500 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
     expect(closed).toBe(true);

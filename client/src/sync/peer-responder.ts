@@ -9,6 +9,7 @@ import {
   encodeMessage,
   fromHex,
   toHex,
+  vectorPages,
   type ErrorCodeName,
   type Message,
   type VectorEntry,
@@ -62,6 +63,11 @@ export interface PeerTraffic {
 
 /** Room left in a frame for everything but the commits (version, type, space, flags, count, lengths). */
 const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 64;
+/**
+ * Most entries of a peer's (paged) `pull` kept for devices this replica does not hold: they only spare
+ * duplicate pushes later, so beyond this cap they are dropped rather than held.
+ */
+const MAX_FOREIGN_PULL_ENTRIES = 100_000;
 /** Live pushes stop while this much is still unsent on the link, and resume shortly after. */
 const PUSH_WINDOW = 1024 * 1024;
 /** Delay before pushing again after the window was full (there is no "drained" event on the port). */
@@ -99,6 +105,11 @@ export class PeerResponder {
   /** The peer pulled until caught up at least once: from then on new commits are pushed to it. */
   #caughtUp = false;
   #pushTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * The pages of a paged `pull` so far, kept only for devices this replica holds (no other entry
+   * changes the reply), so a peer cannot make it hold more entries than the space has devices here.
+   */
+  #pullPages: Record<string, number> | undefined;
   readonly #traffic: PeerTraffic = { framesIn: 0, framesOut: 0, commitsSent: 0, commitsReceived: 0 };
 
   constructor(opts: {
@@ -207,7 +218,7 @@ export class PeerResponder {
         return this.#onHello(m.minVersion, m.maxVersion, m.device);
       case "pull":
         if (!this.#sameSpace(m.space)) return;
-        return this.#onPull(m.vector, m.maxBytes);
+        return this.#onPull(m.vector, m.maxBytes, m.more === true);
       case "commits":
         if (!this.#sameSpace(m.space)) return;
         return this.#onCommits(m.commits);
@@ -263,11 +274,11 @@ export class PeerResponder {
     const vector = await this.#ownVector();
     if ((this.#state as string) === "closed") return;
     this.#state = "open";
-    this.#send({
-      type: "welcome",
-      version,
-      vector: Object.entries(vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq })),
-    });
+    // Any number of devices: the vector goes in pages, the last one without `more` (as the relay does).
+    const pages = vectorPages(Object.entries(vector).map(([d, seq]) => ({ device: fromHex(d, 16), seq })));
+    pages.forEach((page, i) =>
+      this.#send({ type: "welcome", version, vector: page, more: i < pages.length - 1 }),
+    );
     this.#hooks.state("connected");
   }
 
@@ -315,13 +326,18 @@ export class PeerResponder {
     return { commits, more: commits.length < order.length, last: sent };
   }
 
-  async #onPull(vector: VectorEntry[], maxBytes: number): Promise<void> {
-    const since: Record<string, number> = {};
+  async #onPull(vector: VectorEntry[], maxBytes: number, morePages: boolean): Promise<void> {
+    const held = await this.#ownVector();
+    const since = (this.#pullPages ??= {});
     for (const e of vector) {
       const d = toHex(e.device);
-      since[d] = e.seq;
-      this.#notePeerHas(d, e.seq);
+      // What the peer holds of devices not held here matters only for later pushes: kept up to a cap.
+      if (held[d] !== undefined || this.#peerHas.size < MAX_FOREIGN_PULL_ENTRIES) this.#notePeerHas(d, e.seq);
+      if (held[d] !== undefined) since[d] = e.seq;
     }
+    // A paged pull is answered once, after its last page, for the whole vector.
+    if (morePages) return;
+    this.#pullPages = undefined;
     const { commits, more, last } = await this.#missing(since, Math.min(maxBytes, FRAME_BUDGET));
     for (const [d, seq] of last) this.#notePeerHas(d, seq);
     this.#send({ type: "commits", space: this.#spaceBytes, commits, more, reply: true });

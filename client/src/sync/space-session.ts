@@ -2,6 +2,7 @@ import { AccessDenied, ProtocolError, ShoalError } from "../errors.ts";
 import {
   DEFAULT_LIMITS,
   MAX_COMMITS_PER_BATCH,
+  MAX_VECTOR_ENTRIES,
   PROTOCOL_VERSION,
   MIN_PROTOCOL_VERSION,
   decodeMessage,
@@ -9,6 +10,7 @@ import {
   encodeMessage,
   fromHex,
   toHex,
+  vectorPages,
   type Message,
   type VectorEntry,
 } from "../protocol/index.ts";
@@ -90,6 +92,11 @@ const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 30_000 };
 const UPLOAD_WINDOW = 8 * 1024 * 1024;
 // A socket says nothing when its send buffer drains, so a full one is looked at again after this long.
 const DRAIN_RETRY_MS = 25;
+/**
+ * Most entries of a (paged) `welcome` kept for devices this replica does not hold: a relay cannot make
+ * a session hold more, whatever number of pages it sends.
+ */
+const MAX_FOREIGN_WELCOME_ENTRIES = 100_000;
 /** Bytes the relay may put in one pull reply. */
 const PULL_BYTES = 960 * 1024;
 /** Room left in a frame for everything but the commits. */
@@ -135,6 +142,11 @@ export class SpaceSession {
   /** Commits that did not open (fetched again, or given up on as bad at their source), own ones stuck. */
   readonly #repair: DownloadRepair;
   #refetchTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Pages of the current `welcome` were read, and one of them named at least one device. */
+  #welcomePaging = false;
+  #relayHoldsAny = false;
+  /** Own commits whose damaged copy at the relay this connection already asked to replace. */
+  readonly #replaceAsked = new Set<number>();
   /**
    * After a snapshot import: the heads it covers, checked against the relay by fetching each of them
    * again (one commit per device) with the first pull; and who published it, for the report.
@@ -231,6 +243,9 @@ export class SpaceSession {
     this.#timer = null;
     this.#epoch++;
     this.#welcomed = false;
+    this.#welcomePaging = false;
+    this.#relayHoldsAny = false;
+    this.#replaceAsked.clear();
     this.#pulling = false;
     this.#inflight = [];
     // A refusal does not go away by waiting: say so through the retries rather than "connecting".
@@ -302,16 +317,32 @@ export class SpaceSession {
   async #handle(m: Message): Promise<void> {
     switch (m.type) {
       case "welcome": {
-        this.#attempt = 0;
-        this.#sent.clear();
-        // Given-up commits are asked for again on each connection (the relay may hold a replacement);
-        // the same bad bytes again are recognised at once by their hash.
-        this.#repair.connected();
+        if (this.#welcomed) return; // a welcome after the handshake is the other side's confusion
+        if (!this.#welcomePaging) {
+          this.#welcomePaging = true;
+          this.#attempt = 0;
+          this.#sent.clear();
+          // Given-up commits are asked for again on each connection (the relay may hold a replacement);
+          // the same bad bytes again are recognised at once by their hash.
+          this.#repair.connected();
+        }
+        // The vector may come in pages (PROTOCOL.md section 2): each is used as it comes, and only what
+        // concerns devices this replica holds is kept, so a relay cannot make it hold an unbounded list.
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
-        const entries = this.#believable(m.vector, mine);
-        for (const e of entries) {
+        this.#relayHoldsAny ||= m.vector.length > 0;
+        const entries: { device: DeviceId; seq: number }[] = [];
+        for (const e of this.#believable(m.vector, mine)) {
+          const held = mine[e.device] !== undefined;
+          // Devices held here bound themselves; others are kept (so what arrives later from a peer or
+          // a tab is not uploaded again) only up to a cap: beyond it they cost duplicates, not memory.
+          if (!held && this.#sent.size >= MAX_FOREIGN_WELCOME_ENTRIES) continue;
           this.#sent.set(e.device, e.seq);
           this.#noteAck(e.device, e.seq);
+          if (held) entries.push(e);
+        }
+        if (m.more) {
+          if (entries.length > 0) await this.#recordAcks(entries);
+          return;
         }
         this.#welcomed = true;
         this.#accessRefused = false;
@@ -321,7 +352,7 @@ export class SpaceSession {
           this.#snapshots.policy.bootstrap &&
           !this.#snapshotRefused &&
           Object.keys(mine).length === 0 &&
-          m.vector.length > 0
+          this.#relayHoldsAny
         ) {
           // A fresh device: the relay's snapshot first, then only the commits after it.
           this.#snapshots.request();
@@ -441,6 +472,8 @@ export class SpaceSession {
           this.#sent.set(d, this.#acked.get(d) ?? 0);
           this.#inflight = this.#inflight.filter((f) => f.device !== d);
           if (m.code === "gap") await this.#upload();
+          else if (d === this.#replica.device && m.seq !== undefined)
+            await this.#replaceDamaged(m.code === "chain" ? m.seq - 1 : m.seq);
         }
         return;
       }
@@ -483,11 +516,33 @@ export class SpaceSession {
         "NotConnected",
         "Not connected to the relay: a snapshot can only be published while syncing.",
       );
+    // A snapshot's vector travels in one frame (PROTOCOL.md section 4): a space with more devices is
+    // not published, and its new devices bootstrap from commits instead.
+    const devices = Object.keys((await this.#replica.vector([this.space]))[this.space] ?? {}).length;
+    if (devices > MAX_VECTOR_ENTRIES) return false;
     const content = await this.#replica.readSnapshot(this.space);
     // A snapshot may not name commits the relay cannot serve after it.
     if (Object.keys(content.vector).length === 0) return false;
     for (const [d, seq] of Object.entries(content.vector)) if ((this.#acked.get(d) ?? 0) < seq) return false;
     return this.#snapshots.publish(content);
+  }
+
+  /**
+   * The relay refused our next commit (`chain`: its stored copy of our commit `seq` does not hash to
+   * what we chained to) or a re-upload of our commit `seq` (`conflict`): its copy was damaged on the
+   * way. We hold the intact bytes, so we ask it to replace that copy (PROTOCOL.md section 5, "Replacing
+   * a damaged upload"); its `ack` then resumes the uploads. Once per commit and connection, so a relay
+   * that keeps refusing cannot make this loop.
+   */
+  async #replaceDamaged(seq: number): Promise<void> {
+    const me = this.#replica.device;
+    const held = (await this.#replica.vector([this.space]))[this.space]?.[me] ?? 0;
+    if (seq < 1 || seq > held || this.#replaceAsked.has(seq) || !this.#welcomed) return;
+    this.#replaceAsked.add(seq);
+    const epoch = this.#epoch;
+    const [intact] = await this.#sealer.sealedRange(me, seq, seq);
+    if (!intact || epoch !== this.#epoch) return;
+    this.#send({ type: "commits", space: this.#spaceBytes, commits: [intact], more: false, replace: true });
   }
 
   #believable(entries: VectorEntry[], mine: Record<string, number>): { device: DeviceId; seq: number }[] {
@@ -527,8 +582,13 @@ export class SpaceSession {
     }
     for (const [d, seq] of ahead ?? []) if ((v[d] ?? 0) < seq) v[d] = seq;
     const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+    // Any number of devices: the vector goes in pages, and the relay answers the last one.
+    const pages = vectorPages(vector);
     try {
-      this.#send({ type: "pull", space: this.#spaceBytes, vector, maxBytes: PULL_BYTES });
+      pages.forEach((page, i) => {
+        const more = i < pages.length - 1;
+        this.#send({ type: "pull", space: this.#spaceBytes, vector: page, maxBytes: PULL_BYTES, more });
+      });
     } catch (e) {
       this.#pulling = false; // or no pull would ever be sent again on this connection
       throw e;

@@ -77,10 +77,13 @@ export class HostileLink {
       },
     });
     link = new HostileLink(conn, spaceBytes);
-    const welcome = await link.#next((m) => m.type === "welcome");
-    if (welcome?.type !== "welcome") return (link.close(), null);
-    for (const e of welcome.vector) link.heads.set(toHex(e.device), e.seq);
-    return link;
+    // The relay's vector may come in pages (protocol 2): read until the last one.
+    for (;;) {
+      const welcome = await link.#next((m) => m.type === "welcome");
+      if (welcome?.type !== "welcome") return (link.close(), null);
+      for (const e of welcome.vector) link.heads.set(toHex(e.device), e.seq);
+      if (!welcome.more) return link;
+    }
   }
 
   /** Uploads sealed commits in order, frame by frame; stops at the first refusal. */

@@ -175,7 +175,7 @@ describe("equivocation: a second, different commit for a held (device, seq)", ()
     };
     await new Promise((r) => setTimeout(r, 0));
     link.send(
-      encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(m.deviceId, 16) }),
+      encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(m.deviceId, 16) }),
     );
     const spaceBytes = fromHex(space.id, 16);
     link.send(

@@ -91,7 +91,7 @@ async function upload(
     const conn = relayTransport(relay.url).connect(space, token, {
       onOpen: () =>
         conn.send(
-          encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, device: fromHex(member, 16) }),
+          encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(member, 16) }),
         ),
       onMessage: (frame) => {
         const m = decodeMessage(frame);

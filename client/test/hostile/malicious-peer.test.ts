@@ -246,7 +246,7 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
       opts: { space?: Uint8Array; reply?: boolean; more?: boolean } = {},
     ) => {
       const out: number[] = [
-        1,
+        2,
         0x04,
         ...(opts.space ?? spaceBytes),
         (opts.more ? 1 : 0) | (opts.reply ? 2 : 0),

@@ -5,6 +5,7 @@ import type {
   ReadOptions,
   ReadResult,
   RelayStore,
+  ReplaceResult,
   SnapshotOptions,
   SnapshotVerdict,
   StoredSnapshot,
@@ -74,6 +75,11 @@ export class CappedStore implements RelayStore {
     if (result.refused?.code === "quota" && capped)
       result.refused = { ...result.refused, code: "store-full" };
     return result;
+  }
+
+  /** Same length as the commit it replaces (the rule demands it): nothing to count against the cap. */
+  replace(space: string, commit: IncomingCommit): Promise<ReplaceResult> {
+    return this.#inner.replace(space, commit);
   }
 
   read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult> {

@@ -1,4 +1,5 @@
 import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
+import { replaceRule } from "./replace-rule.ts";
 import { sequenceVerdict } from "./sequence-rule.ts";
 import { snapshotRefusal } from "./snapshot-rule.ts";
 import type {
@@ -8,6 +9,7 @@ import type {
   ReadOptions,
   ReadResult,
   RelayStore,
+  ReplaceResult,
   SnapshotOptions,
   SnapshotVerdict,
   StoredSnapshot,
@@ -101,6 +103,21 @@ export class MemoryStore implements RelayStore {
       result.heads.set(c.device, list.length);
     }
     return result;
+  }
+
+  async replace(space: string, commit: IncomingCommit): Promise<ReplaceResult> {
+    this.#check();
+    const s = this.#spaces.get(space);
+    if (!s) throw new Error(`Space ${space} is not registered.`);
+    const list = s.devices.get(commit.device) ?? [];
+    const stored = list[commit.seq - 1];
+    const verdict = replaceRule(list.length, stored?.bytes, commit);
+    if (verdict === "replace" && stored) {
+      // Same length, so usage is unchanged; the arrival order stays the original's.
+      list[commit.seq - 1] = { order: stored.order, hash: commit.hash.slice(), bytes: commit.bytes.slice() };
+      return { verdict: "replaced", head: list.length };
+    }
+    return { verdict: verdict === "replace" ? "conflict" : verdict, head: list.length };
   }
 
   async read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult> {

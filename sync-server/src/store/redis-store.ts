@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { fromHex, toHex } from "@shoal/client/protocol";
 import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
+import { replaceRule } from "./replace-rule.ts";
 import { sequenceVerdict, type DeviceHead } from "./sequence-rule.ts";
 import { decodeSnapshotVector, encodeSnapshotVector } from "./snapshot-rule.ts";
 import type {
@@ -10,6 +11,7 @@ import type {
   ReadOptions,
   ReadResult,
   RelayStore,
+  ReplaceResult,
   SnapshotOptions,
   SnapshotVerdict,
   StoredSnapshot,
@@ -108,6 +110,19 @@ redis.call('HSET', KEYS[3], 'vector', ARGV[2], 'size', ARGV[3], 'bytes', ARGV[4]
 redis.call('HINCRBY', KEYS[1], 'bytes', delta)
 return { 'stored', delta }`;
 
+// Compare-and-replace for `replace`: overwrites one commit's index entry and bytes only if the device's
+// head and that index entry are still what the caller decided on (replaceRule, shared with the other
+// stores). KEYS: meta, heads, idx, bytes. ARGV: device, seq, old entry, new entry, bytes. Returns 1
+// when written, 0 to make the caller read again, -1 for an unregistered space.
+const REPLACE_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'token') ~= 1 then return -1 end
+if (redis.call('HGET', KEYS[2], ARGV[1]) or '0') ~= ARGV[2] then return 0 end
+local field = ARGV[1] .. ':' .. ARGV[2]
+if (redis.call('HGET', KEYS[3], field) or '') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[3], field, ARGV[4])
+redis.call('HSET', KEYS[4], field, ARGV[5])
+return 1`;
+
 // Compare-and-append fails only when another instance moved one of the same devices' heads (or the
 // space's usage past the quota) between snapshot and write; a few rounds settle it.
 const MAX_APPEND_ROUNDS = 16;
@@ -118,6 +133,7 @@ interface ScriptedRedis extends Redis {
   shoalSnapshot(...args: (string | number)[]): Promise<SnapshotReply>;
   shoalAppend(...args: (string | number | Buffer)[]): Promise<number>;
   shoalPutSnapshot(...args: (string | number | Buffer)[]): Promise<[string, number]>;
+  shoalReplace(...args: (string | number | Buffer)[]): Promise<number>;
 }
 
 /**
@@ -180,6 +196,7 @@ export class RedisStore implements RelayStore {
     client.defineCommand("shoalSnapshot", { numberOfKeys: 3, lua: SNAPSHOT_LUA });
     client.defineCommand("shoalAppend", { numberOfKeys: 4, lua: APPEND_LUA });
     client.defineCommand("shoalPutSnapshot", { numberOfKeys: 3, lua: PUT_SNAPSHOT_LUA });
+    client.defineCommand("shoalReplace", { numberOfKeys: 4, lua: REPLACE_LUA });
     const store = new RedisStore(client, options);
     // ioredis emits 'error' for every failed (re)connection; without a listener Node would print each.
     client.on("error", () => options.onError?.("connection"));
@@ -316,6 +333,45 @@ export class RedisStore implements RelayStore {
       .exec()
       .catch(() => this.#options.onError?.("stats"));
     return result;
+  }
+
+  async replace(space: string, commit: IncomingCommit): Promise<ReplaceResult> {
+    return this.#run("append", async () => {
+      const keys = [
+        this.#key(space, "meta"),
+        this.#key(space, "heads"),
+        this.#key(space, "idx"),
+        this.#key(space, "bytes"),
+      ];
+      const field = `${commit.device}:${commit.seq}`;
+      for (let round = 0; round < MAX_APPEND_ROUNDS; round++) {
+        const [headText, entry, stored] = await Promise.all([
+          this.#client.hget(keys[1]!, commit.device),
+          this.#client.hget(keys[2]!, field),
+          this.#client.hgetBuffer(keys[3]!, field),
+        ]);
+        const head = Number(headText ?? 0);
+        const verdict = replaceRule(head, stored === null ? undefined : new Uint8Array(stored), commit);
+        if (verdict !== "replace") {
+          if (!(await this.#client.hexists(keys[0]!, "token")))
+            throw new Error(`Space ${space} is not registered.`);
+          return { verdict, head };
+        }
+        // Same order and size as the damaged copy: only the hash (and the bytes) change.
+        const kept = entry!.slice(0, entry!.lastIndexOf(":"));
+        const written = await this.#client.shoalReplace(
+          ...keys,
+          commit.device,
+          String(head),
+          entry!,
+          `${kept}:${toHex(commit.hash)}`,
+          Buffer.from(commit.bytes.buffer, commit.bytes.byteOffset, commit.bytes.byteLength),
+        );
+        if (written === -1) throw new Error(`Space ${space} is not registered.`);
+        if (written === 1) return { verdict: "replaced", head };
+      }
+      throw new Error(`Could not replace in space ${space}: too much contention.`);
+    });
   }
 
   async read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult> {

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
+import { replaceRule } from "./replace-rule.ts";
 import { sequenceVerdict } from "./sequence-rule.ts";
 import { decodeSnapshotVector, encodeSnapshotVector, snapshotRefusal } from "./snapshot-rule.ts";
 import type {
@@ -11,6 +12,7 @@ import type {
   ReadOptions,
   ReadResult,
   RelayStore,
+  ReplaceResult,
   SnapshotOptions,
   SnapshotVerdict,
   StoredSnapshot,
@@ -78,6 +80,11 @@ export class SqliteStore implements RelayStore {
       insert: db.prepare(
         "INSERT INTO commits (space, device, seq, size, hash, bytes) VALUES (?, ?, ?, ?, ?, ?)",
       ),
+      bytesAt: db.prepare("SELECT bytes FROM commits WHERE space = ? AND device = ? AND seq = ?").pluck(),
+      overwrite: db.prepare(
+        "UPDATE commits SET hash = ?, bytes = ? WHERE space = ? AND device = ? AND seq = ?",
+      ),
+      setHeadHash: db.prepare("UPDATE heads SET hash = ? WHERE space = ? AND device = ? AND seq = ?"),
       setHead: db.prepare("INSERT OR REPLACE INTO heads (space, device, seq, hash) VALUES (?, ?, ?, ?)"),
       usage: db.prepare("SELECT bytes, commits FROM spaces WHERE space = ?"),
       addUsage: db.prepare("UPDATE spaces SET bytes = bytes + ?, commits = commits + ? WHERE space = ?"),
@@ -161,6 +168,23 @@ export class SqliteStore implements RelayStore {
     }
     if (result.stored.length > 0) this.#stmt.addUsage.run(addedBytes, result.stored.length, space);
     return result;
+  }
+
+  async replace(space: string, commit: IncomingCommit): Promise<ReplaceResult> {
+    // IMMEDIATE: the rule and the write see one state; synchronous=FULL makes the commit durable.
+    return this.#db
+      .transaction((): ReplaceResult => {
+        if (!this.#stmt.usage.get(space)) throw new Error(`Space ${space} is not registered.`);
+        const row = this.#stmt.head.get(space, commit.device) as { seq: number } | undefined;
+        const head = row?.seq ?? 0;
+        const stored = this.#stmt.bytesAt.get(space, commit.device, commit.seq) as Buffer | undefined;
+        const verdict = replaceRule(head, stored === undefined ? undefined : toBytes(stored), commit);
+        if (verdict !== "replace") return { verdict, head };
+        this.#stmt.overwrite.run(commit.hash, commit.bytes, space, commit.device, commit.seq);
+        this.#stmt.setHeadHash.run(commit.hash, space, commit.device, commit.seq);
+        return { verdict: "replaced", head };
+      })
+      .immediate();
   }
 
   async read(space: string, since: ReadonlyMap<string, number>, options: ReadOptions): Promise<ReadResult> {

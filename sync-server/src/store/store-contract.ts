@@ -246,6 +246,44 @@ export function runStoreContract(
       expect((await store.append(space, inc(next), BIG_QUOTA)).stored.length).toBe(1);
     });
 
+    it("replaces a damaged head with its author's copy, and nothing else", async () => {
+      const d = randomId();
+      const chain = makeChain(space, d, 3);
+      // The copy stored is damaged in its body (one bit), as transit damage would leave it.
+      const damaged = chain[2]!.slice();
+      damaged[damaged.length - 5]! ^= 0x10;
+      await store.append(space, inc([chain[0]!, chain[1]!, damaged]), BIG_QUOTA);
+      const usage = await store.usage(space);
+      // Not the head (commit 3 chains to 2), another header, another length, nothing stored: refused.
+      const otherBody = makeChain(space, d, 1, { from: 2, prevHash: sha256(chain[0]!) })[0]!;
+      expect(await store.replace(space, incomingCommit(otherBody))).toEqual({ verdict: "conflict", head: 3 });
+      const otherEpoch = chain[2]!.slice();
+      otherEpoch[44]! ^= 1;
+      expect(await store.replace(space, incomingCommit(otherEpoch))).toEqual({
+        verdict: "conflict",
+        head: 3,
+      });
+      const longer = makeChain(space, d, 1, { from: 3, prevHash: sha256(chain[1]!), bodyBytes: 80 })[0]!;
+      expect(await store.replace(space, incomingCommit(longer))).toEqual({ verdict: "conflict", head: 3 });
+      const [fourth] = makeChain(space, d, 1, { from: 4, prevHash: sha256(chain[2]!) });
+      expect(await store.replace(space, incomingCommit(fourth!))).toEqual({ verdict: "gap", head: 3 });
+      expect((await store.replace(space, incomingCommit(chain[0]!))).verdict).toBe("duplicate");
+      // The intact copy of the head replaces the damaged one; the next commit then chains to it.
+      expect(await store.replace(space, incomingCommit(chain[2]!))).toEqual({ verdict: "replaced", head: 3 });
+      expect(await store.replace(space, incomingCommit(chain[2]!))).toEqual({
+        verdict: "duplicate",
+        head: 3,
+      });
+      expect(await store.usage(space)).toEqual(usage);
+      const read = await store.read(space, new Map([[d, 2]]), ALL);
+      expect(read.commits.map(toHex)).toEqual([toHex(chain[2]!)]);
+      const r = await store.append(space, inc([fourth!]), BIG_QUOTA);
+      expect(r.refused).toBeUndefined();
+      expect(r.heads.get(d)).toBe(4);
+      // Now commit 3 is history: it can no longer be replaced.
+      expect((await store.replace(space, incomingCommit(damaged))).verdict).toBe("conflict");
+    });
+
     it("keeps spaces apart and counts totals", async () => {
       const other = randomId();
       await store.registerSpace(other, hashA);

@@ -25,6 +25,14 @@ export interface RelayStore {
    */
   append(space: string, commits: readonly IncomingCommit[], options: AppendOptions): Promise<AppendResult>;
   /**
+   * Replaces the stored commit at the new one's (device, seq) with it, in one durable write, under the
+   * rule of `replaceRule`: only the device's head, only with the same routing header and length, only
+   * when the bytes differ. Lets an author replace a copy damaged on its way to the relay (PROTOCOL.md
+   * section 5, "Replacing a damaged upload"). Usage and arrival order are unchanged. Throws for an
+   * unregistered space.
+   */
+  replace(space: string, commit: IncomingCommit): Promise<ReplaceResult>;
+  /**
    * Commits with a higher seq than `since` (absent device = 0), each device's in sequence order and
    * devices interleaved in arrival order. Returns at least one commit when any is missing, then stops
    * before `maxBytes` or `maxCount` would be exceeded.
@@ -109,6 +117,15 @@ export interface AppendResult {
   heads: Map<string, number>;
   /** The first refused commit, if any; it and the rest of the batch were not stored. */
   refused?: { device: string; seq: number; code: RefusalCode; index: number };
+}
+
+/** What `replace` did: replaced, already identical, or why not (see `replaceRule`). */
+export type ReplaceVerdict = "replaced" | "duplicate" | "conflict" | "gap";
+
+/** The verdict of `replace`, and the device's stored head after it (0 when none). */
+export interface ReplaceResult {
+  verdict: ReplaceVerdict;
+  head: number;
 }
 
 /** Bounds for `read`. */
