@@ -1,3 +1,5 @@
+import { TokenBucket } from "./token-bucket.ts";
+
 /**
  * A byte budget that refills at `perSecond` up to `burst` and may go into debt: `take(n)` always
  * succeeds and answers how long the caller should stop reading so the sustained rate holds. Used to
@@ -9,27 +11,11 @@
  * const waitMs = rate.take(frame.length);
  * if (waitMs > 0) pauseReadingFor(waitMs);
  */
-export class ByteRate {
-  readonly #perSecond: number;
-  readonly #burst: number;
-  readonly #now: () => number;
-  #tokens: number;
-  #last: number;
-
-  constructor(perSecond: number, burst: number, now: () => number = () => performance.now()) {
-    this.#perSecond = perSecond;
-    this.#burst = burst;
-    this.#now = now;
-    this.#tokens = burst;
-    this.#last = now();
-  }
-
+export class ByteRate extends TokenBucket {
   /** Takes `bytes`; returns the milliseconds until the budget is no longer in debt (0: go on). */
   take(bytes: number): number {
-    const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#perSecond);
-    this.#last = now;
-    this.#tokens -= bytes;
-    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.#perSecond) * 1000);
+    const tokens = this.refill() - bytes;
+    this.spend(bytes);
+    return tokens >= 0 ? 0 : Math.ceil((-tokens / this.perSecond) * 1000);
   }
 }
