@@ -126,7 +126,8 @@ describe("a commit too large to sync, stored by an older version", () => {
     );
     const onB = await waitFor(
       b.db.patients.live((c) => c.orderBy("name")),
-      (rows) => rows.length === 2 && rows.some((p) => p.notes.length === note.length),
+      (rows) =>
+        rows.length === 2 && rows.some((p) => p.name === "Ada Lovelace" && p.notes.length === note.length),
       60_000,
       "b to receive the note and Bob",
     );
