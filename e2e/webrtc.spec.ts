@@ -85,13 +85,26 @@ async function startSync(d: Device, webrtc = true): Promise<void> {
   }, webrtc);
 }
 
-/** Waits until the device's status says `test` (checked in the page on every status change). */
-async function statusUntil(d: Device, what: string, test: string, timeout = 30_000): Promise<void> {
+/** What `statusUntil` can wait for, checked in the page (the app's CSP forbids building code from text). */
+type StatusTest = "peerConnected" | "relayConnected" | "relayDown" | "nothingPending";
+
+/** Waits until the device's status passes `test` (checked in the page on every poll). */
+async function statusUntil(d: Device, what: string, test: StatusTest, timeout = 30_000): Promise<void> {
   await d.page
     .waitForFunction(
-      (src) => {
-        const db = window.__e2e!.db as Db;
-        return (new Function("s", `return (${src})(s);`) as (s: unknown) => boolean)(db.status.get());
+      (test) => {
+        const s = (window.__e2e!.db as Db).status.get();
+        const relays = s.transports.filter((t) => t.kind === "relay");
+        switch (test) {
+          case "peerConnected":
+            return s.transports.some((t) => t.kind === "webrtc" && t.state === "connected");
+          case "relayConnected":
+            return relays.some((t) => t.state === "connected");
+          case "relayDown":
+            return relays.every((t) => t.state !== "connected");
+          case "nothingPending":
+            return s.pendingCommits === 0;
+        }
       },
       test,
       { timeout, polling: 50 },
@@ -100,10 +113,6 @@ async function statusUntil(d: Device, what: string, test: string, timeout = 30_0
       throw new Error(`${d.name}: timed out waiting for ${what}: ${e.message}`);
     });
 }
-
-const peerConnected = "(s) => s.transports.some((t) => t.kind === 'webrtc' && t.state === 'connected')";
-const relayConnected = "(s) => s.transports.some((t) => t.kind === 'relay' && t.state === 'connected')";
-const relayDown = "(s) => s.transports.every((t) => t.kind !== 'relay' || t.state !== 'connected')";
 
 async function insert(d: Device, space: string, title: string, body = ""): Promise<string> {
   return d.page.evaluate(
@@ -174,16 +183,16 @@ test("two devices keep syncing over WebRTC while the relay is stopped; a third c
     await startSync(b);
 
     // Found each other through the relay, then a direct channel.
-    await statusUntil(a, "the WebRTC link", peerConnected);
-    await statusUntil(b, "the WebRTC link", peerConnected);
+    await statusUntil(a, "the WebRTC link", "peerConnected");
+    await statusUntil(b, "the WebRTC link", "peerConnected");
     await expect.poll(() => titles(b), { timeout: 30_000 }).toEqual(["shared"]);
     const signals = await signalsForwarded(relay.url);
     expect(signals).toBeGreaterThan(0);
 
     // The relay goes away for real: its process stops.
     await relay.stop();
-    await statusUntil(a, "the relay to be gone", relayDown);
-    await statusUntil(b, "the relay to be gone", relayDown);
+    await statusUntil(a, "the relay to be gone", "relayDown");
+    await statusUntil(b, "the relay to be gone", "relayDown");
     const before = { a: await rtcStats(a), b: await rtcStats(b) };
 
     await insert(a, space, "from alpha, relay down");
@@ -207,7 +216,7 @@ test("two devices keep syncing over WebRTC while the relay is stopped; a third c
     const merged = "Alpha: Base. :Bravo";
     await expect.poll(() => body(a, shared), { timeout: 30_000 }).toBe(merged);
     await expect.poll(() => body(b, shared), { timeout: 30_000 }).toBe(merged);
-    await statusUntil(a, "the WebRTC link still up", peerConnected);
+    await statusUntil(a, "the WebRTC link still up", "peerConnected");
     const during = { a: await rtcStats(a), b: await rtcStats(b) };
     // Everything since the cut went over the data channel.
     expect(during.a.messagesIn).toBeGreaterThan(before.a.messagesIn);
@@ -215,10 +224,10 @@ test("two devices keep syncing over WebRTC while the relay is stopped; a third c
 
     // The relay comes back (same port, same store); both devices upload what it missed.
     await relay.start();
-    await statusUntil(a, "the relay again", relayConnected);
-    await statusUntil(b, "the relay again", relayConnected);
-    await statusUntil(a, "its commits acknowledged by the relay", "(s) => s.pendingCommits === 0");
-    await statusUntil(b, "its commits acknowledged by the relay", "(s) => s.pendingCommits === 0");
+    await statusUntil(a, "the relay again", "relayConnected");
+    await statusUntil(b, "the relay again", "relayConnected");
+    await statusUntil(a, "its commits acknowledged by the relay", "nothingPending");
+    await statusUntil(b, "its commits acknowledged by the relay", "nothingPending");
 
     // A third device, relay only, catches up from it.
     const c = await openDevice(browsers[0]!, relay.url, "charlie");
