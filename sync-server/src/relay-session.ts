@@ -28,6 +28,7 @@ import type { RelayLog } from "./relay-log.ts";
 import type { HubMember, SignalOutcome, SpaceHub } from "./space-hub.ts";
 import type { SpaceRates } from "./space-rates.ts";
 import type { UploadBudget } from "./upload-budget.ts";
+import { SnapshotUpload } from "./snapshot-upload.ts";
 import { incomingCommit } from "./store/incoming-commit.ts";
 import type { RelayStore } from "./store/store.ts";
 
@@ -71,24 +72,16 @@ const SIGNALS_PER_SECOND = 20;
 const SIGNAL_BURST = 60;
 
 /** A snapshot upload in progress on one connection (parts 0 .. next - 1 received). */
-interface SnapshotUpload {
-  parts: number;
-  next: number;
-  /** The vector of part 0, as `deviceHex:seq,...` in frame order: later parts must repeat it exactly. */
-  vectorKey: string;
-  chunks: Uint8Array[];
-  size: number;
-  /** Over the size limit: already refused, the remaining parts are dropped unread. */
-  refused: boolean;
-}
-
 /**
  * One relay connection to one space, as a state machine over decoded frames: `hello` first, then
  * `pull`, `commits`, `snapshot-put`, `snapshot-get`, `ping` in any order (PROTOCOL.md, "Relay
  * behaviour"). Frames are handled one at a time in arrival order, so replies keep the order of
- * requests. A snapshot upload is buffered per connection until its last part, then stored in one
- * durable write (PROTOCOL.md, "Snapshots"). A frame that breaks the protocol gets a fatal `error`
- * frame and a close; other sessions are unaffected.
+ * requests. A snapshot upload is buffered per connection until its last part (`SnapshotUpload`), then
+ * stored in one durable write (PROTOCOL.md, "Snapshots"). A frame that breaks the protocol gets a fatal
+ * `error` frame and a close; other sessions are unaffected.
+ *
+ * (One state machine over every frame type, its limits and its timers, so one file past 400 lines; the
+ * parts that stand alone, snapshot upload buffering, rates, budgets, live in their own files.)
  *
  * @example
  * const session = new RelaySession({ space, socket, store, hub, metrics, limits, log });
@@ -110,8 +103,7 @@ export class RelaySession implements HubMember {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
   #cleaned = false;
-  #upload: SnapshotUpload | undefined;
-  #uploadTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #upload: SnapshotUpload;
   /**
    * The pages of a paged `pull` received so far, kept only for devices the store held when its first
    * page came (an entry for a device the relay does not hold changes nothing in the reply), so a client
@@ -132,6 +124,18 @@ export class RelaySession implements HubMember {
       byteBurst(deps.limits.connectionBytesPerSecond, deps.limits),
     );
     this.#spaceByteRate = deps.spaceRates?.acquire(deps.space);
+    this.#upload = new SnapshotUpload({
+      maxBytes: deps.limits.maxSnapshotBytes,
+      stallMs: deps.limits.idleTimeoutMs,
+      budget: deps.uploadBudget,
+      hooks: {
+        refuse: (message, reason) => {
+          if (reason !== "too-large") deps.metrics.refused(reason);
+          deps.metrics.snapshotRefused("too-large");
+          this.#send({ type: "error", code: "too-large", message, fatal: false });
+        },
+      },
+    });
     deps.metrics.connectionOpened(deps.space);
     // Joined at once (not after hello) so the per-space connection limit and shutdown see every socket.
     deps.hub.join(this);
@@ -443,17 +447,9 @@ export class RelaySession implements HubMember {
   }
 
   async #onSnapshotPut(m: SnapshotPutMessage): Promise<void> {
-    const { metrics, limits } = this.#deps;
-    metrics.snapshotBytesIn += m.bytes.length;
-    const vectorKey = m.vector.map((e) => `${toHex(e.device)}:${e.seq}`).join(",");
-    // A new part 0 abandons whatever upload was unfinished.
-    if (m.part === 0) {
-      this.#dropUpload();
-      this.#upload = { parts: m.parts, next: 0, vectorKey, chunks: [], size: 0, refused: false };
-    }
-    const upload = this.#upload;
-    if (!upload || m.part !== upload.next || m.parts !== upload.parts || vectorKey !== upload.vectorKey) {
-      this.#dropUpload();
+    this.#deps.metrics.snapshotBytesIn += m.bytes.length;
+    const step = this.#upload.take(m);
+    if (step.kind === "out-of-order") {
       this.#fail(
         "snapshot-sequence",
         "protocol",
@@ -462,36 +458,11 @@ export class RelaySession implements HubMember {
       );
       return;
     }
-    upload.next += 1;
-    if (!upload.refused) {
-      const size = upload.size + m.bytes.length;
-      if (size > limits.maxSnapshotBytes) {
-        this.#refuseUpload(
-          upload,
-          `The snapshot exceeds ${limits.maxSnapshotBytes} bytes; it was not stored.`,
-        );
-      } else if (this.#deps.uploadBudget && !this.#deps.uploadBudget.reserve(m.bytes.length)) {
-        metrics.refused("upload-buffer");
-        this.#refuseUpload(upload, "The relay holds too many unfinished snapshot uploads; try again later.");
-      } else {
-        upload.size = size;
-        upload.chunks.push(m.bytes);
-      }
-    }
-    if (upload.next < upload.parts) {
-      this.#armUploadStall();
-      return;
-    }
-    clearTimeout(this.#uploadTimer);
-    this.#upload = undefined;
-    if (upload.refused) return;
-    const blob = concatBytes(upload.chunks, upload.size);
-    upload.chunks = [];
+    if (step.kind !== "complete") return;
     try {
-      await this.#storeSnapshot(m, blob);
+      await this.#storeSnapshot(m, step.blob);
     } finally {
-      // Held until the store has it (or refused it): only then is the memory free again.
-      this.#deps.uploadBudget?.release(upload.size);
+      step.release();
     }
   }
 
@@ -510,41 +481,6 @@ export class RelaySession implements HubMember {
     const code = SNAPSHOT_REFUSAL_CODES[verdict];
     metrics.snapshotRefused(code);
     this.#send({ type: "error", code, message: SNAPSHOT_REFUSAL_MESSAGES[verdict], fatal: false });
-  }
-
-  /** Refuses the rest of an upload (non-fatal `too-large`): its parts are dropped unread from now on. */
-  #refuseUpload(upload: SnapshotUpload, message: string): void {
-    this.#deps.uploadBudget?.release(upload.size);
-    upload.size = 0;
-    upload.chunks = [];
-    upload.refused = true;
-    this.#deps.metrics.snapshotRefused("too-large");
-    this.#send({ type: "error", code: "too-large", message, fatal: false });
-  }
-
-  /** Forgets an unfinished upload and frees what it held. */
-  #dropUpload(): void {
-    clearTimeout(this.#uploadTimer);
-    const upload = this.#upload;
-    this.#upload = undefined;
-    if (upload && !upload.refused) this.#deps.uploadBudget?.release(upload.size);
-  }
-
-  /**
-   * An upload whose next part does not come within the idle timeout is refused and its bytes freed:
-   * WebSocket pongs keep a connection open, and must not keep its half upload in memory as well.
-   */
-  #armUploadStall(): void {
-    clearTimeout(this.#uploadTimer);
-    this.#uploadTimer = unrefTimer(
-      setTimeout(() => {
-        const upload = this.#upload;
-        if (!upload || upload.refused) return;
-        this.#deps.metrics.refused("upload-stalled");
-        // Refused rather than forgotten: parts that still come are dropped unread, not a protocol error.
-        this.#refuseUpload(upload, "The snapshot upload stalled; its parts so far were dropped.");
-      }, this.#deps.limits.idleTimeoutMs),
-    );
   }
 
   async #onSnapshotGet(): Promise<void> {
@@ -660,7 +596,7 @@ export class RelaySession implements HubMember {
     this.#cleaned = true;
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#idleTimer);
-    this.#dropUpload();
+    this.#upload.drop();
     this.#deps.spaceRates?.release(this.space);
     this.#deps.hub.leave(this);
     this.#deps.metrics.connectionClosed(this.space);
@@ -704,17 +640,6 @@ const SNAPSHOT_REFUSAL_MESSAGES = {
   quota: "The space has reached its storage quota; the snapshot was not stored.",
   "store-full": "The relay's storage is full; the snapshot was not stored.",
 } as const;
-
-function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0]!.length === size) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 /** A connection's byte burst: a few of the largest frames at once, or two seconds at its rate. */
 function byteBurst(perSecond: number, limits: RelayLimits): number {
