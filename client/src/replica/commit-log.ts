@@ -51,16 +51,24 @@ export async function exportCommits(
   options: { spaces?: readonly string[]; limit?: number } = {},
 ): Promise<Commit[]> {
   const commits = dexie.table<StoredCommit>("_commits");
-  const out: StoredCommit[] = [];
-  for (const v of await vectorRows(dexie, options.spaces)) {
-    const from = (since[v.space]?.[v.device] ?? 0) + 1;
-    if (from > v.seq) continue;
-    const part = await commits
-      .where("[space+device+seq]")
-      .between([v.space, v.device, from], [v.space, v.device, v.seq], true, true)
-      .toArray();
-    out.push(...part);
-  }
+  // One read transaction with the ranges asked for together: a peer missing thousands of devices
+  // costs thousands of ranges, and one transaction each (awaited in turn) cost ten times as much.
+  const parts = await dexie.transaction("r", [commits, dexie.table("_vectors")], async () => {
+    const rows = await vectorRows(dexie, options.spaces);
+    return Promise.all(
+      rows.flatMap((v) => {
+        const from = (since[v.space]?.[v.device] ?? 0) + 1;
+        if (from > v.seq) return [];
+        return [
+          commits
+            .where("[space+device+seq]")
+            .between([v.space, v.device, from], [v.space, v.device, v.seq], true, true)
+            .toArray(),
+        ];
+      }),
+    );
+  });
+  const out = parts.flat();
   out.sort((a, b) => a.pos! - b.pos!);
   return (options.limit !== undefined ? out.slice(0, options.limit) : out).map(toCommit);
 }
