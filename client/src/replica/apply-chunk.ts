@@ -1,4 +1,5 @@
 import * as A from "@automerge/automerge";
+import type { Table } from "dexie";
 import { ShoalError } from "../errors.ts";
 import type { CommitId } from "../types.ts";
 import { applyAutomerge, type DocState, type Quarantined } from "./apply-automerge.ts";
@@ -122,6 +123,30 @@ function cached(replica: Replica, result: ChunkResult): ChunkResult {
   return result;
 }
 
+/**
+ * Up to `limit` rows in all of a table's `space` index for `spaces`: one bounded range read per
+ * space, not an `anyOf` cursor (whose every step can cost the whole run of equal keys in
+ * fake-indexeddb, quadratic in the rows of one space).
+ */
+async function perSpace<T>(
+  table: Table<T, string>,
+  spaces: readonly Commit["space"][],
+  limit: number,
+): Promise<T[]> {
+  const out: T[] = [];
+  for (const s of spaces) {
+    if (out.length >= limit) break;
+    out.push(
+      ...(await table
+        .where("space")
+        .equals(s)
+        .limit(limit - out.length)
+        .toArray()),
+    );
+  }
+  return out;
+}
+
 /** What a chunk read before its Automerge work. */
 interface ChunkPlan {
   inChunk: Set<string>;
@@ -154,7 +179,7 @@ async function planChunk(
     const inChunk = new Set(byId.keys());
     // Parked commits are looked at again once per call, with its last chunk, so chunks stay small.
     if (retrySpaces.length > 0) {
-      for (const p of await pendingT.where("space").anyOf(retrySpaces).limit(PENDING_RETRY).toArray())
+      for (const p of await perSpace(pendingT, retrySpaces, PENDING_RETRY))
         if (!byId.has(p.id)) byId.set(p.id, p);
     }
     const candidates = [...byId.values()].sort((a, b) =>
@@ -184,7 +209,7 @@ async function planChunk(
     const known: Quarantined = { checksums: new Set(), creations: new Set() };
     const readySpaces = spacesOf(ready);
     if (readySpaces.length > 0) {
-      const rows = await quarantineT.where("space").anyOf(readySpaces).limit(QUARANTINE_LOOKUP).toArray();
+      const rows = await perSpace(quarantineT, readySpaces, QUARANTINE_LOOKUP);
       for (const q of rows) {
         for (const x of q.checksums) known.checksums.add(x);
         for (const x of q.creations) known.creations.add(x);
@@ -293,12 +318,11 @@ async function writeChunk(
         return { space, device, seq } as VectorRow;
       }),
     );
+    const heldBefore = new Map(pairs.map((p, i) => [p, vecRows[i]?.seq ?? 0]));
     const settled = [
       ...accepted.commits.map((c) => c.id),
       ...accepted.quarantined.map((c) => c.id),
-      ...candidates
-        .filter((c) => c.seq <= (vecRows[pairs.indexOf(`${c.space}|${c.device}`)]?.seq ?? 0))
-        .map((c) => c.id),
+      ...candidates.filter((c) => c.seq <= (heldBefore.get(`${c.space}|${c.device}`) ?? 0)).map((c) => c.id),
     ];
     await pendingT.bulkDelete(settled);
     const toPark = waiting.filter((c) => inChunk.has(c.id));

@@ -139,6 +139,7 @@ export class SpaceSession {
   /** Bytes and last sequence of each upload frame not yet fully acknowledged. */
   #inflight: { device: string; seq: number; bytes: number }[] = [];
   #pulling = false;
+  #pokeQueued = false;
   /** Commits that did not open (fetched again, or given up on as bad at their source), own ones stuck. */
   readonly #repair: DownloadRepair;
   #refetchTimer: ReturnType<typeof setTimeout> | null = null;
@@ -230,7 +231,11 @@ export class SpaceSession {
 
   /** Local commits may exist that the relay lacks: upload them (and recount what is missing). */
   poke(): void {
+    // Once in the queue is enough (each reads the whole vector): a chunk of a large batch pokes each time.
+    if (this.#pokeQueued) return;
+    this.#pokeQueued = true;
     this.#enqueue(async () => {
+      this.#pokeQueued = false;
       // A commit this session could not get may have come another way (a peer, a bundle).
       if (this.#repair.pending)
         this.#repair.settle((await this.#replica.vector([this.space]))[this.space] ?? {});

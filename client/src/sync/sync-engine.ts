@@ -7,7 +7,6 @@ import type { ValueStore } from "../live/value-store.ts";
 import { decodeBase64Url, fromHex } from "../protocol/index.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
-import { readAcks } from "./acks.ts";
 import type { PeerNetwork } from "./peer-signaling.ts";
 import { SpaceSealer } from "./sealer.ts";
 import {
@@ -39,6 +38,7 @@ export class SyncEngine {
   readonly #replica: SessionReplica;
   readonly #transports: readonly Transport[];
   readonly #status: ValueStore<SyncStatus>;
+  #vectorChanges = 0;
   readonly #sessions = new Map<string, { session: SpaceSession; status: TransportStatus }>();
   readonly #synced = new Set<string>();
   /** Per session key: what it knows to be missing or stuck (a space with any is never `synced`). */
@@ -104,7 +104,9 @@ export class SyncEngine {
         next: (rows) => void this.#ensureSessions(rows).catch((e) => this.#error(e as ShoalError)),
         error: (e) => this.#error(e as ShoalError),
       }),
-      live(() => this.#dexie.table("_vectors").toArray()).subscribe({
+      // Any write to a vector, here or in another tab (counted, not read: a space may have thousands
+      // of devices, and this runs after every applied chunk); each run is a new value.
+      live(async () => (await this.#dexie.table("_vectors").count(), ++this.#vectorChanges)).subscribe({
         next: () => {
           for (const { session } of this.#sessions.values()) session.poke();
           this.#peers?.poke();
@@ -241,11 +243,17 @@ export class SyncEngine {
   }
 
   async #refreshPending(): Promise<void> {
-    const [vector, acks] = await Promise.all([this.#replica.vector(), readAcks(this.#dexie)]);
+    // Only this device's own entries: a space of thousands of devices must not cost a read of them
+    // all on every change of a vector.
     const me = this.#replica.device;
+    const spaces = (await this.#dexie.table("_spaces").toCollection().primaryKeys()) as string[];
+    const keys = spaces.map((space) => [space, me]);
+    const [held, acked] = await Promise.all([
+      this.#dexie.table<{ seq: number }>("_vectors").bulkGet(keys),
+      this.#dexie.table<{ seq: number }>("_acks").bulkGet(keys),
+    ]);
     let pending = 0;
-    for (const [space, devices] of Object.entries(vector))
-      pending += Math.max(0, (devices[me] ?? 0) - (acks[space]?.[me] ?? 0));
+    for (let i = 0; i < keys.length; i++) pending += Math.max(0, (held[i]?.seq ?? 0) - (acked[i]?.seq ?? 0));
     this.#pending = pending;
     this.#publish();
   }
