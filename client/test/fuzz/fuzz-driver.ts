@@ -2,7 +2,7 @@ import { asCounter, openDatabase, type Database } from "../../src/index.ts";
 import type { SyncStatus } from "../../src/sync/sync-status.ts";
 import { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
-import type { RecordId, SpaceId } from "../../src/types.ts";
+import type { RecordId, SpaceId, VersionVector } from "../../src/types.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import type { InjectedAt } from "./hostile-invariant.ts";
 import type { HostileOptions } from "./hostile-member.ts";
@@ -35,7 +35,7 @@ export interface ScenarioReport {
   /** Snapshots the relay stored (late joiners bootstrap from them). */
   snapshots: number;
   /** Hostile mode only: what the hostile member injected, and how often the relay served its snapshot. */
-  hostile?: { injected: InjectedAt[]; forgedSnapshotsServed: number };
+  hostile?: { injected: InjectedAt[]; forgedSnapshotsServed: number; forgedSnapshotsImported: number };
 }
 
 /** Options of one scenario. */
@@ -331,7 +331,11 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     if (hostile) {
       const broken = await hostile.failures(honest());
       if (broken.length > 0) throw new Divergence(`seed ${seed} (hostile):\n${broken.join("\n")}`);
-      report.hostile = { injected: hostile.injected, forgedSnapshotsServed: hostile.forgedSnapshotsServed };
+      report.hostile = {
+        injected: hostile.injected,
+        forgedSnapshotsServed: hostile.forgedSnapshotsServed,
+        forgedSnapshotsImported: hostile.forgedImportedBy.size,
+      };
     }
     report.replicas = replicas.length;
     report.snapshots = relay.metrics.snapshotsStored;
@@ -348,6 +352,25 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     }
     await relay.close();
   }
+}
+
+/** How many devices each space of a vector names (for a failure message). */
+function vectorSize(v: VersionVector): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(v).map(([space, devices]) => [space, Object.keys(devices).length]),
+  );
+}
+
+/** The (space.device: first, other) entries where two vectors differ (for a failure message). */
+function vectorDiff(a: VersionVector, b: VersionVector): Record<string, [number?, number?]> {
+  const out: Record<string, [number?, number?]> = {};
+  for (const space of new Set([...Object.keys(a), ...Object.keys(b)]))
+    for (const device of new Set([...Object.keys(a[space] ?? {}), ...Object.keys(b[space] ?? {})])) {
+      const x = a[space]?.[device];
+      const y = b[space]?.[device];
+      if (x !== y) out[`${space.slice(0, 6)}.${device.slice(0, 8)}`] = [x, y];
+    }
+  return out;
 }
 
 /**
@@ -386,8 +409,9 @@ async function settle(replicas: Replica[], space: SpaceId, ms: number): Promise<
           `replicas did not converge within ${ms / 1000} s:\n${replicas
             .map(
               (r, i) =>
-                // Capped: a hostile run's vector can name thousands of devices.
-                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${t.lastSyncedAt ? " pulled" : ""}`), vector: vectors[i] }).slice(0, 800)}`,
+                // Capped, and only the vector entries that differ from the first replica's: a hostile
+                // run's vector can name thousands of devices.
+                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, missing: statuses[i]!.missing, stuck: statuses[i]!.stuck, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${t.lastSyncedAt ? " pulled" : ""}`), vector: i === 0 ? vectorSize(vectors[0]!) : vectorDiff(vectors[0]!, vectors[i]!) }).slice(0, 1200)}`,
             )
             .join("\n")}`,
         ),

@@ -2,21 +2,16 @@
 // traffic one device injects the inputs of items 1-5 (HostileMember) and the simulated network flips
 // bits in frames both ways (item 10); every honest replica must still converge with the others, report
 // the hostile commits, and keep its data intact (hostile-invariant.ts).
-//
-// GATED on the fuzz branch, where items 1-10 are not fixed yet and most seeds fail: runs only with
-// SHOAL_HOSTILE_FUZZ=1. Once the fixes are merged, remove `ENABLED` and the `.skipIf(!ENABLED)` below
-// so that `npm test` runs it.
 import { describe, expect, it } from "vitest";
 import { runScenario, type ScenarioReport } from "./fuzz-driver.ts";
 import { HOSTILE_ACTIONS } from "./hostile-member.ts";
 
-const ENABLED = process.env.SHOAL_HOSTILE_FUZZ === "1";
 /** Hostile seeds per run (SHOAL_HOSTILE_SEEDS overrides); numbered from 5000, apart from the CI seeds. */
 const SEEDS = Array.from({ length: Number(process.env.SHOAL_HOSTILE_SEEDS ?? 20) }, (_, i) => 5000 + i);
 /** Probability per frame of a flipped bit, both ways. */
 const BIT_FLIPS = 0.005;
 
-describe.skipIf(!ENABLED)("seeded convergence fuzzing with a hostile member and bit flips", () => {
+describe("seeded convergence fuzzing with a hostile member and bit flips", () => {
   const reports: ScenarioReport[] = [];
   for (const seed of SEEDS) {
     it(`hostile seed ${seed}`, { timeout: 120_000 }, async () => {
@@ -31,16 +26,23 @@ describe.skipIf(!ENABLED)("seeded convergence fuzzing with a hostile member and 
     });
   }
 
-  // Item 4 at its cliff: more device ids than today's 4,096-entry vector cap, in one run.
-  it("hostile seed 6000 with 4,200 fake device ids", { timeout: 300_000 }, async () => {
-    const r = await runScenario(6000, {
-      hostile: { devices: 4_200, actions: ["many-devices", "deep", "creation-id"] },
-      bitFlips: BIT_FLIPS,
-      settleMs: 120_000,
-    });
-    const many = r.hostile!.injected.find((i) => i.action === "many-devices")!;
-    expect(many.devices!.length).toBeGreaterThan(4_096);
-  });
+  // Item 4 at its old cliff: more device ids than protocol 1's 4,096-entry vector cap, in one run. Opt-in
+  // (SHOAL_HOSTILE_CLIFF=1): six replicas applying 4,200 new devices' commits under fake-indexeddb take
+  // minutes, far past the time `npm test` gives the fuzzer; the relay and session tests of protocol 2
+  // cover 10,000 devices in one space directly.
+  it.skipIf(process.env.SHOAL_HOSTILE_CLIFF !== "1")(
+    "hostile seed 6000 with 4,200 fake device ids",
+    { timeout: 600_000 },
+    async () => {
+      const r = await runScenario(6000, {
+        hostile: { devices: 4_200, actions: ["many-devices", "deep", "creation-id"] },
+        bitFlips: BIT_FLIPS,
+        settleMs: 120_000,
+      });
+      const many = r.hostile!.injected.find((i) => i.action === "many-devices")!;
+      expect(many.devices!.length).toBeGreaterThan(4_096);
+    },
+  );
 
   // Not a vacuous pass: the runs above injected every input for real and flipped bits. An input landed
   // when the relay took it, or (the forged twin) when it reached the replica, refused or not.
@@ -55,7 +57,7 @@ describe.skipIf(!ENABLED)("seeded convergence fuzzing with a hostile member and 
     if (reports.length >= 10) {
       expect([...landed].sort()).toEqual([...HOSTILE_ACTIONS].sort());
       expect(reports.reduce((n, r) => n + r.network.flipped, 0)).toBeGreaterThan(0);
-      expect(reports.some((r) => r.hostile!.forgedSnapshotsServed > 0)).toBe(true);
+      expect(reports.some((r) => r.hostile!.forgedSnapshotsImported > 0)).toBe(true);
     }
   });
 });
