@@ -367,8 +367,19 @@ export class SpaceSession {
           this.#hooks.error(e),
         );
         if (got === null) return;
+        // Its records against its own (verified) log BEFORE importing: audited after, a forged record
+        // was shown meanwhile, and a local write on top of it made the snapshot impossible to discard
+        // (this device's commits then depend on a change no other device has: diverged for good).
+        const problem =
+          got === "none"
+            ? null
+            : await auditSnapshot(got.content).catch((e: unknown) => `its records cannot be read (${e})`);
+        if (got !== "none" && problem) {
+          this.#snapshotCheck = { heads: { ...got.content.vector }, publisher: got.publisher, sent: false };
+          await this.#snapshotContradicted(`does not match its own commits (${problem})`);
+        }
         // A snapshot that cannot be imported is refused whole (reported): the commits are pulled instead.
-        if (
+        else if (
           got !== "none" &&
           (await this.#replica.importSnapshot(got.content).catch((e: unknown) => {
             this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String(e)));
@@ -386,17 +397,6 @@ export class SpaceSession {
           // The snapshot's log is chained to its heads; whether those are the relay's heads is seen by
           // fetching them again: a different commit at a head is equivocation against the snapshot.
           this.#snapshotCheck = { heads: { ...got.content.vector }, publisher: got.publisher, sent: false };
-          // Its records against its own (now verified) log, in the background: bootstrapping stays fast.
-          const content = got.content;
-          void auditSnapshot(content).then(
-            (problem) => {
-              if (problem && !this.#stopped)
-                this.#enqueue(() =>
-                  this.#snapshotContradicted(`does not match its own commits (${problem})`),
-                );
-            },
-            () => {},
-          );
         }
         await this.#pull();
         await this.#upload();
