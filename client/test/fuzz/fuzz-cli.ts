@@ -56,6 +56,8 @@ const totals = {
   snapshots: 0,
   flipped: 0,
   hostileInputs: 0,
+  forgedServed: 0,
+  forgedReported: 0,
 };
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min${flags}`);
@@ -77,6 +79,8 @@ for (let i = 0; i < seeds && Date.now() < deadline; i++) {
     totals.snapshots += r.snapshots;
     totals.flipped += r.network.flipped;
     totals.hostileInputs += r.hostile?.injected.length ?? 0;
+    totals.forgedServed += r.hostile?.forgedSnapshotsServed ?? 0;
+    totals.forgedReported += r.hostile?.forgedSnapshotsReported ?? 0;
   } catch (e) {
     totals.scenarios++;
     const message = (e as Error).message;
@@ -89,7 +93,7 @@ const faults =
 console.log(
   `scenarios ${totals.scenarios}, operations ${totals.operations}, faults injected ${faults} ` +
     `(dropped ${totals.dropped}, duplicated ${totals.duplicated}, refused ${totals.refused}, restarts ${totals.restarts}, partitions ${totals.partitions}, bit flips ${totals.flipped}), ` +
-    `hostile inputs ${totals.hostileInputs}, ` +
+    `hostile inputs ${totals.hostileInputs} (forged snapshot served ${totals.forgedServed} times, reported by ${totals.forgedReported} replicas), ` +
     `joins ${totals.joins}, snapshots ${totals.snapshots}, skewed-clock scenarios ${totals.skewed}, invariant checks ${totals.invariantChecks}, divergences ${diverged.length}`,
 );
 process.exit(diverged.length > 0 ? 1 : 0);

@@ -35,7 +35,14 @@ export interface ScenarioReport {
   /** Snapshots the relay stored (late joiners bootstrap from them). */
   snapshots: number;
   /** Hostile mode only: what the hostile member injected, and how often the relay served its snapshot. */
-  hostile?: { injected: InjectedAt[]; forgedSnapshotsServed: number; forgedSnapshotsImported: number };
+  hostile?: {
+    injected: InjectedAt[];
+    forgedSnapshotsServed: number;
+    /** Honest replicas that stored the forged snapshot's forged record (each must report it). */
+    forgedSnapshotsImported: number;
+    /** Honest replicas that reported the forged snapshot. */
+    forgedSnapshotsReported: number;
+  };
 }
 
 /** Options of one scenario. */
@@ -335,6 +342,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         injected: hostile.injected,
         forgedSnapshotsServed: hostile.forgedSnapshotsServed,
         forgedSnapshotsImported: hostile.forgedImportedBy.size,
+        forgedSnapshotsReported: hostile.forgedReportedBy.size,
       };
     }
     report.replicas = replicas.length;

@@ -5,7 +5,13 @@ import type { RecordId, SpaceId } from "../../src/types.ts";
 import type { InProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { hostileFailures, type InjectedAt } from "./hostile-invariant.ts";
 import { HOSTILE_ACTIONS, HostileMember, type HostileAction, type HostileOptions } from "./hostile-member.ts";
-import { watchErrors, type HostileDb, type SeenError } from "./hostile-reports.ts";
+import {
+  readHostileReports,
+  reported,
+  watchErrors,
+  type HostileDb,
+  type SeenError,
+} from "./hostile-reports.ts";
 
 /** An honest replica, as the hostile scenario needs it. */
 interface Honest {
@@ -30,6 +36,11 @@ export class HostileScenario {
   forgedSnapshotsServed = 0;
   /** Honest replicas that stored the forged snapshot's forged document (imported the snapshot). */
   readonly forgedImportedBy = new Set<string>();
+  /**
+   * Honest replicas that reported the forged snapshot (audited on receipt and refused before the
+   * import: the import hook above then never fires, so this is what shows the input was met).
+   */
+  readonly forgedReportedBy = new Set<string>();
   readonly #member: HostileMember;
   readonly #plan = new Map<number, HostileAction[]>();
   readonly #errors = new Map<string, SeenError[]>();
@@ -116,8 +127,11 @@ export class HostileScenario {
   }
 
   /** The hostile invariant over the healed honest replicas (`hostileFailures`). */
-  failures(honest: readonly Honest[]): Promise<string[]> {
+  async failures(honest: readonly Honest[]): Promise<string[]> {
     const views = honest.map((h) => ({ ...h, errors: this.#errors.get(h.name) ?? [] }));
+    for (const v of views)
+      if (reported(await readHostileReports(v.db, v.errors), { kind: "snapshot" }))
+        this.forgedReportedBy.add(v.name);
     return hostileFailures(views, this.injected, this.forgedImportedBy);
   }
 
