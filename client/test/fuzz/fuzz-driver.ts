@@ -328,8 +328,14 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     // Heal: no more faults, no partitions; wait until everyone agrees.
     net.calm();
     for (const r of replicas) net.heal(r.name);
-    // The hostile member has done its part: it stops, so what the relay acknowledged is final.
-    replicas.find((r) => r.name === HOSTILE)?.stop();
+    // The hostile member has done its part: it stops, so what the relay acknowledged is final. First it
+    // syncs once more, as any device that leaves should: an own upload the network damaged on its way
+    // to the relay is replaced only by its author (at its next connection), and none comes after this.
+    const leaving = replicas.find((r) => r.name === HOSTILE);
+    if (leaving) {
+      await settle([leaving], space, 10_000).catch(() => undefined);
+      leaving.stop();
+    }
     await settle(honest(), space, options.settleMs ?? 30_000);
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
