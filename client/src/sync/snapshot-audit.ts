@@ -23,8 +23,9 @@ const sameSet = (a: readonly string[], b: readonly string[]) =>
  * Checks a snapshot's records against its commit log (which the joiner has already tied to the sealed
  * commits): every record's document loads, has the heads it claims, holds no change that is in no
  * commit, already holds every change the log has for it (applying them changes nothing and lacks no
- * dependency), and its row is what the document materializes to. Runs after the import, yielding every
- * ~30 ms, so bootstrapping stays fast. Resolves with what is wrong with the first bad record, or null.
+ * dependency), and its row is what the document materializes to. Runs before the import (a forged record
+ * is never shown, nor written on), yielding every ~30 ms so the page stays responsive. Resolves with what
+ * is wrong with the first bad record, or null.
  *
  * @example
  * const problem = await auditSnapshot(received.content);

@@ -146,6 +146,8 @@ export class SpaceSession {
   /** Pages of the current `welcome` were read, and one of them named at least one device. */
   #welcomePaging = false;
   #relayHoldsAny = false;
+  /** This connection asked for this device's last commit at the relay again (to see it is intact). */
+  #ownHeadAsked = false;
   /** Own commits whose damaged copy at the relay this connection already asked to replace. */
   readonly #replaceAsked = new Set<number>();
   /**
@@ -251,6 +253,7 @@ export class SpaceSession {
     this.#welcomePaging = false;
     this.#relayHoldsAny = false;
     this.#replaceAsked.clear();
+    this.#ownHeadAsked = false;
     this.#pulling = false;
     this.#inflight = [];
     // A refusal does not go away by waiting: say so through the retries rather than "connecting".
@@ -372,8 +375,19 @@ export class SpaceSession {
           this.#hooks.error(e),
         );
         if (got === null) return;
+        // Its records against its own (verified) log BEFORE importing: audited after, a forged record
+        // was shown meanwhile, and a local write on top of it made the snapshot impossible to discard
+        // (this device's commits then depend on a change no other device has: diverged for good).
+        const problem =
+          got === "none"
+            ? null
+            : await auditSnapshot(got.content).catch((e: unknown) => `its records cannot be read (${e})`);
+        if (got !== "none" && problem) {
+          this.#snapshotCheck = { heads: { ...got.content.vector }, publisher: got.publisher, sent: false };
+          await this.#snapshotContradicted(`does not match its own commits (${problem})`);
+        }
         // A snapshot that cannot be imported is refused whole (reported): the commits are pulled instead.
-        if (
+        else if (
           got !== "none" &&
           (await this.#replica.importSnapshot(got.content).catch((e: unknown) => {
             this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String(e)));
@@ -391,17 +405,6 @@ export class SpaceSession {
           // The snapshot's log is chained to its heads; whether those are the relay's heads is seen by
           // fetching them again: a different commit at a head is equivocation against the snapshot.
           this.#snapshotCheck = { heads: { ...got.content.vector }, publisher: got.publisher, sent: false };
-          // Its records against its own (now verified) log, in the background: bootstrapping stays fast.
-          const content = got.content;
-          void auditSnapshot(content).then(
-            (problem) => {
-              if (problem && !this.#stopped)
-                this.#enqueue(() =>
-                  this.#snapshotContradicted(`does not match its own commits (${problem})`),
-                );
-            },
-            () => {},
-          );
         }
         await this.#pull();
         await this.#upload();
@@ -585,6 +588,16 @@ export class SpaceSession {
         else delete v[d]; // a vector names no seq 0: absent is "from the first"
       }
     }
+    // Once per connection this device's last commit at the relay comes back too: one stored damaged (a
+    // bit flipped on the way up) is then replaced (#damagedDownload). A later upload of ours shows it
+    // too (the relay refuses it: `chain`), but without one the space would miss it for good.
+    const me = this.#replica.device;
+    const relayHead = this.#acked.get(me) ?? 0;
+    if (!ahead && !this.#ownHeadAsked && relayHead > 0 && (v[me] ?? 0) >= relayHead) {
+      this.#ownHeadAsked = true;
+      if (relayHead > 1) v[me] = relayHead - 1;
+      else delete v[me];
+    }
     for (const [d, seq] of ahead ?? []) if ((v[d] ?? 0) < seq) v[d] = seq;
     const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
     // Any number of devices: the vector goes in pages, and the relay answers the last one.
@@ -667,6 +680,11 @@ export class SpaceSession {
       );
       return;
     }
+    // Our own commit, damaged: we hold the intact bytes, so the relay's copy is replaced (a copy damaged
+    // on the way down only makes that a no-op, answered as a duplicate).
+    const own = ownSeq(bytes, this.#replica.device);
+    const held = (await this.#replica.vector([this.space]))[this.space]?.[this.#replica.device] ?? 0;
+    if (own !== null && own <= held) return this.#replaceDamaged(own);
     await this.#repair.damaged(bytes, error);
   }
 
@@ -765,5 +783,15 @@ export class SpaceSession {
         next = to + 1;
       }
     }
+  }
+}
+
+/** The seq of a sealed commit if its header names `device`, else null (also for an unreadable header). */
+function ownSeq(bytes: Uint8Array, device: DeviceId): number | null {
+  try {
+    const { header } = decodeSealedCommit(bytes);
+    return toHex(header.device) === device ? header.seq : null;
+  } catch {
+    return null;
   }
 }

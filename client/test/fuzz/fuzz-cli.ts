@@ -3,12 +3,13 @@
  * run, operations, faults injected and divergences; `npm run fuzz -- --seed S` replays one seed.
  * `--hostile` adds the hostile member (issue 12 items 1-5; `--devices N` fake device ids for item 4,
  * `--actions deep,huge,...` only these inputs, names in `HOSTILE_ACTIONS`),
- * `--bit-flips P` flips one bit in a frame with probability P, both ways (item 10). A hostile seed
+ * `--bit-flips P` flips one bit in a frame with probability P, both ways (item 10); `--settle-ms T`
+ * waits up to T ms (default 30,000) for the healed replicas to converge. A hostile seed
  * replays with the same flags: `npm run fuzz -- --hostile --bit-flips 0.002 --seed S`.
  */
 import "fake-indexeddb/auto";
 import { runScenario, type ScenarioOptions, type ScenarioReport } from "./fuzz-driver.ts";
-import { HOSTILE_ACTIONS, type HostileAction } from "./hostile-member.ts";
+import { DEFAULT_FAKE_DEVICES, HOSTILE_ACTIONS, type HostileAction } from "./hostile-member.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {
@@ -29,13 +30,16 @@ const unknown = actions?.filter((a) => !HOSTILE_ACTIONS.includes(a));
 if (unknown?.length) throw new Error(`Unknown hostile actions ${unknown}; known: ${HOSTILE_ACTIONS}`);
 const options: ScenarioOptions = {
   ...(args.includes("--hostile")
-    ? { hostile: { devices: opt("devices", 200), ...(actions ? { actions } : {}) } }
+    ? { hostile: { devices: opt("devices", DEFAULT_FAKE_DEVICES), ...(actions ? { actions } : {}) } }
     : {}),
   ...(args.includes("--bit-flips") ? { bitFlips: opt("bit-flips", 0) } : {}),
+  ...(args.includes("--settle-ms") ? { settleMs: opt("settle-ms", 30_000) } : {}),
 };
-const flags = `${args.includes("--hostile") ? ` --hostile --devices ${opt("devices", 200)}` : ""}${
+const flags = `${args.includes("--hostile") ? ` --hostile --devices ${opt("devices", DEFAULT_FAKE_DEVICES)}` : ""}${
   actions ? ` --actions ${actions.join(",")}` : ""
-}${options.bitFlips ? ` --bit-flips ${options.bitFlips}` : ""}`;
+}${options.bitFlips ? ` --bit-flips ${options.bitFlips}` : ""}${
+  options.settleMs ? ` --settle-ms ${options.settleMs}` : ""
+}`;
 
 const totals = {
   scenarios: 0,
@@ -52,6 +56,8 @@ const totals = {
   snapshots: 0,
   flipped: 0,
   hostileInputs: 0,
+  forgedServed: 0,
+  forgedReported: 0,
 };
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min${flags}`);
@@ -73,6 +79,8 @@ for (let i = 0; i < seeds && Date.now() < deadline; i++) {
     totals.snapshots += r.snapshots;
     totals.flipped += r.network.flipped;
     totals.hostileInputs += r.hostile?.injected.length ?? 0;
+    totals.forgedServed += r.hostile?.forgedSnapshotsServed ?? 0;
+    totals.forgedReported += r.hostile?.forgedSnapshotsReported ?? 0;
   } catch (e) {
     totals.scenarios++;
     const message = (e as Error).message;
@@ -85,7 +93,7 @@ const faults =
 console.log(
   `scenarios ${totals.scenarios}, operations ${totals.operations}, faults injected ${faults} ` +
     `(dropped ${totals.dropped}, duplicated ${totals.duplicated}, refused ${totals.refused}, restarts ${totals.restarts}, partitions ${totals.partitions}, bit flips ${totals.flipped}), ` +
-    `hostile inputs ${totals.hostileInputs}, ` +
+    `hostile inputs ${totals.hostileInputs} (forged snapshot served ${totals.forgedServed} times, reported by ${totals.forgedReported} replicas), ` +
     `joins ${totals.joins}, snapshots ${totals.snapshots}, skewed-clock scenarios ${totals.skewed}, invariant checks ${totals.invariantChecks}, divergences ${diverged.length}`,
 );
 process.exit(diverged.length > 0 ? 1 : 0);

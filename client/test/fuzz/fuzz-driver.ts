@@ -2,7 +2,7 @@ import { asCounter, openDatabase, type Database } from "../../src/index.ts";
 import type { SyncStatus } from "../../src/sync/sync-status.ts";
 import { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
-import type { RecordId, SpaceId } from "../../src/types.ts";
+import type { RecordId, SpaceId, VersionVector } from "../../src/types.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import type { InjectedAt } from "./hostile-invariant.ts";
 import type { HostileOptions } from "./hostile-member.ts";
@@ -35,7 +35,14 @@ export interface ScenarioReport {
   /** Snapshots the relay stored (late joiners bootstrap from them). */
   snapshots: number;
   /** Hostile mode only: what the hostile member injected, and how often the relay served its snapshot. */
-  hostile?: { injected: InjectedAt[]; forgedSnapshotsServed: number };
+  hostile?: {
+    injected: InjectedAt[];
+    forgedSnapshotsServed: number;
+    /** Honest replicas that stored the forged snapshot's forged record (each must report it). */
+    forgedSnapshotsImported: number;
+    /** Honest replicas that reported the forged snapshot. */
+    forgedSnapshotsReported: number;
+  };
 }
 
 /** Options of one scenario. */
@@ -321,8 +328,14 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     // Heal: no more faults, no partitions; wait until everyone agrees.
     net.calm();
     for (const r of replicas) net.heal(r.name);
-    // The hostile member has done its part: it stops, so what the relay acknowledged is final.
-    replicas.find((r) => r.name === HOSTILE)?.stop();
+    // The hostile member has done its part: it stops, so what the relay acknowledged is final. First it
+    // syncs once more, as any device that leaves should: an own upload the network damaged on its way
+    // to the relay is replaced only by its author (at its next connection), and none comes after this.
+    const leaving = replicas.find((r) => r.name === HOSTILE);
+    if (leaving) {
+      await settle([leaving], space, 10_000).catch(() => undefined);
+      leaving.stop();
+    }
     await settle(honest(), space, options.settleMs ?? 30_000);
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
@@ -331,7 +344,12 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     if (hostile) {
       const broken = await hostile.failures(honest());
       if (broken.length > 0) throw new Divergence(`seed ${seed} (hostile):\n${broken.join("\n")}`);
-      report.hostile = { injected: hostile.injected, forgedSnapshotsServed: hostile.forgedSnapshotsServed };
+      report.hostile = {
+        injected: hostile.injected,
+        forgedSnapshotsServed: hostile.forgedSnapshotsServed,
+        forgedSnapshotsImported: hostile.forgedImportedBy.size,
+        forgedSnapshotsReported: hostile.forgedReportedBy.size,
+      };
     }
     report.replicas = replicas.length;
     report.snapshots = relay.metrics.snapshotsStored;
@@ -348,6 +366,25 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     }
     await relay.close();
   }
+}
+
+/** How many devices each space of a vector names (for a failure message). */
+function vectorSize(v: VersionVector): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(v).map(([space, devices]) => [space, Object.keys(devices).length]),
+  );
+}
+
+/** The (space.device: first, other) entries where two vectors differ (for a failure message). */
+function vectorDiff(a: VersionVector, b: VersionVector): Record<string, [number?, number?]> {
+  const out: Record<string, [number?, number?]> = {};
+  for (const space of new Set([...Object.keys(a), ...Object.keys(b)]))
+    for (const device of new Set([...Object.keys(a[space] ?? {}), ...Object.keys(b[space] ?? {})])) {
+      const x = a[space]?.[device];
+      const y = b[space]?.[device];
+      if (x !== y) out[`${space.slice(0, 6)}.${device.slice(0, 8)}`] = [x, y];
+    }
+  return out;
 }
 
 /**
@@ -386,8 +423,9 @@ async function settle(replicas: Replica[], space: SpaceId, ms: number): Promise<
           `replicas did not converge within ${ms / 1000} s:\n${replicas
             .map(
               (r, i) =>
-                // Capped: a hostile run's vector can name thousands of devices.
-                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${t.lastSyncedAt ? " pulled" : ""}`), vector: vectors[i] }).slice(0, 800)}`,
+                // Capped, and only the vector entries that differ from the first replica's: a hostile
+                // run's vector can name thousands of devices.
+                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, missing: statuses[i]!.missing, stuck: statuses[i]!.stuck, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${t.lastSyncedAt ? " pulled" : ""}`), vector: i === 0 ? vectorSize(vectors[0]!) : vectorDiff(vectors[0]!, vectors[i]!) }).slice(0, 1200)}`,
             )
             .join("\n")}`,
         ),

@@ -90,7 +90,12 @@ export function creationInsert(record: RecordId, json: Record<string, unknown>):
     op: "insert",
     paths: Object.keys(sorted),
     changes: [],
-    create: { json: sorted, text: ["notes"].filter((k) => k in sorted), counters: [] },
+    // The fuzz schema's text and counter fields (fuzz-driver.ts), marked as an honest device marks them.
+    create: {
+      json: sorted,
+      text: ["notes"].filter((k) => k in sorted),
+      counters: ["balance", "visits"].filter((k) => typeof sorted[k] === "number"),
+    },
   };
 }
 

@@ -20,13 +20,13 @@ export interface InjectedAt extends Injected {
  * The hostile invariant, checked after the honest replicas converged: no honest replica shows a poison
  * row (item 1 and 2 content, or a forged snapshot's row); every poison commit the relay stored is
  * reported (quarantined) by every honest replica that was open then; the replica handed a forged twin
- * reports the equivocation (device, seq); and a forged snapshot the relay served to a joiner is reported
- * by some honest replica. Returns what failed, one line each.
+ * reports the equivocation (device, seq); and every honest replica that imported the forged snapshot
+ * (stored its forged document) reports it. Returns what failed, one line each.
  */
 export async function hostileFailures(
   honest: readonly HonestView[],
   injected: readonly InjectedAt[],
-  forgedSnapshotsServed: number,
+  forgedImportedBy: ReadonlySet<string>,
 ): Promise<string[]> {
   const failures: string[] = [];
   const reports = new Map(
@@ -62,9 +62,8 @@ export async function hostileFailures(
         failures.push(`${i.target} did not report the forged twin of ${i.device} seq ${i.seq} (${i.answer})`);
     }
   }
-  if (forgedSnapshotsServed > 0 && ![...reports.values()].some((r) => reported(r, { kind: "snapshot" })))
-    failures.push(
-      `the relay served the forged snapshot ${forgedSnapshotsServed} time(s) and no honest replica reported it`,
-    );
+  for (const name of forgedImportedBy)
+    if (reports.has(name) && !reported(reports.get(name)!, { kind: "snapshot" }))
+      failures.push(`${name} imported the forged snapshot and did not report it`);
   return failures;
 }

@@ -1,7 +1,7 @@
 // The hostile fuzzer's machinery, checked on its own (issue 12): the simulated network's bit flips, the
 // hostile commits (each opens under the real `SpaceSealer`, so only the replica's own checks stand in
 // their way), and the report adapter the hostile invariant reads. These pass before and after the
-// fixes of items 1-10; the seeded hostile runs themselves are in hostile-fuzz.test.ts.
+// fixes of items 1-10; the seeded hostile runs themselves are in hostile-fuzz-{1,2}.test.ts.
 import * as A from "@automerge/automerge";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/index.ts";

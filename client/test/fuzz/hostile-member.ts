@@ -1,3 +1,6 @@
+import * as A from "@automerge/automerge";
+import { buildFromCreation } from "../../src/replica/creation.ts";
+import type { RecordChange } from "../../src/replica/commit.ts";
 import { sealSnapshot } from "../../src/sync/snapshot-seal.ts";
 import { encodeSnapshot, type SnapshotContent } from "../../src/sync/snapshot-codec.ts";
 import { readSnapshot } from "../../src/sync/snapshot-io.ts";
@@ -45,11 +48,19 @@ export const HOSTILE_ACTIONS: readonly HostileAction[] = [
   "forged-snapshot",
 ];
 
+/** Fake device ids of `many-devices` unless the options say otherwise. */
+export const DEFAULT_FAKE_DEVICES = 40;
+
 /** Options of the hostile member (every count bounded so a run stays short). */
 export interface HostileOptions {
   /** Which inputs to inject, each once per run; default all of `HOSTILE_ACTIONS`. */
   actions?: readonly HostileAction[];
-  /** Fake device ids of `many-devices`; default 200 (above 4,096 crosses today's vector cap). */
+  /**
+   * Fake device ids of `many-devices`; default 40. Every honest replica applies one commit per fake
+   * device, and under fake-indexeddb with six replicas in one process 200 of them already take 15-30 s
+   * of the settle time (the apply path's cost per new device, not a hang); above 4,096 crosses the old
+   * vector cap of protocol 1.
+   */
   devices?: number;
   /** Nesting depth of `deep`; default 20,000. */
   depth?: number;
@@ -86,6 +97,8 @@ export class HostileMember {
   readonly injected: Injected[] = [];
   /** The sealed forged snapshot the relay stored, to recognise it when served. */
   forgedSnapshot: Uint8Array | null = null;
+  /** The heads of the forged record's document in that snapshot: a replica storing them imported it. */
+  forgedHeads: readonly string[] = [];
   readonly #dbOf: () => HostileDb;
   readonly #transport: Transport;
   readonly #space: SpaceId;
@@ -105,7 +118,7 @@ export class HostileMember {
     this.#space = opts.space;
     this.#rnd = opts.rnd;
     this.#options = {
-      devices: opts.options?.devices ?? 200,
+      devices: opts.options?.devices ?? DEFAULT_FAKE_DEVICES,
       depth: opts.options?.depth ?? 20_000,
       keys: opts.options?.keys ?? 40_000,
     };
@@ -251,34 +264,57 @@ export class HostileMember {
     });
   }
 
+  /** A live patient's document in `content` (added, built from its log, if it has none yet), or null. */
+  #forgeableDoc(content: SnapshotContent): SnapshotContent["docs"][number] | null {
+    const live = content.docs.filter((d) => !d.deleted && d.collection === "patients");
+    if (live.length > 0) return this.#rnd.pick(live);
+    const log = new Map<string, RecordChange[]>();
+    for (const c of content.commits)
+      for (const rc of c.changes) log.set(rc.record, [...(log.get(rc.record) ?? []), rc]);
+    const created = [...log.values()].filter(
+      (rcs) =>
+        rcs[0]!.collection === "patients" &&
+        rcs[0]!.create !== undefined &&
+        typeof rcs[0]!.create.json.name === "string" &&
+        rcs.every((rc) => rc.op !== "delete"),
+    );
+    if (created.length === 0) return null;
+    const rcs = this.#rnd.pick(created);
+    const [built] = A.applyChanges(
+      buildFromCreation(rcs[0]!.record, rcs[0]!.create!, "00".repeat(16)),
+      rcs.flatMap((rc) => rc.changes as Uint8Array[]),
+    );
+    const doc = {
+      id: rcs[0]!.record,
+      collection: "patients",
+      deleted: false,
+      bin: A.save(built),
+      heads: A.getHeads(built),
+    };
+    content.docs.push(doc);
+    return doc;
+  }
+
   /**
-   * Item 5: this device's own snapshot of the space with one commit forged (a creation renamed to
-   * poison, or another time) and one row renamed to poison, sealed with the space's snapshot key and
-   * uploaded: the relay cannot tell, only a joiner can.
+   * Item 5: this device's own snapshot of the space with one record forged (its document and row renamed
+   * to poison by a change in no commit), sealed with the space's snapshot key and uploaded: the relay
+   * cannot tell, only a joiner can.
    */
   async #forgeSnapshot(key: Uint8Array): Promise<void> {
     const content: SnapshotContent = await readSnapshot(this.#db.replica, this.#space);
     const name = `${POISON_PREFIX}snapshot`;
-    const i = content.commits.findIndex((c) =>
-      c.changes.some((rc) => rc.create && typeof rc.create.json.name === "string"),
-    );
-    if (i >= 0) {
-      const c = content.commits[i]!;
-      content.commits[i] = {
-        ...c,
-        changes: c.changes.map((rc) =>
-          rc.create ? { ...rc, create: { ...rc.create, json: { ...rc.create.json, name } } } : rc,
-        ),
-      };
-    } else if (content.commits.length > 0) {
-      const j = this.#rnd.int(content.commits.length);
-      content.commits[j] = twinOf(content.commits[j]!);
+    // Format 2 ties the log to the sealed commits, so the forgery that can travel is in the records: one
+    // live record's document gains a change that is in no commit (its name set to a poison one), with
+    // its heads and row to match, as a member with the key could write. Records only ever created (no
+    // document yet) get one built from their log first. The joiner's audit must catch it.
+    const doc = this.#forgeableDoc(content);
+    if (doc) {
+      const forged = A.change(A.load<Record<string, unknown>>(doc.bin), (d) => void (d.name = name));
+      doc.bin = A.save(forged);
+      doc.heads = A.getHeads(forged);
+      if (doc.row) doc.row = { ...doc.row, name };
     }
-    const withRow = content.docs.filter((d) => d.row);
-    if (withRow.length > 0) {
-      const d = this.#rnd.pick(withRow);
-      d.row = { ...d.row!, name };
-    }
+    const heads = doc?.heads ?? [];
     const link = await this.#link();
     if (!link) return void this.injected.push({ action: "forged-snapshot", answer: "no link" });
     // Claims no commit the relay lacks (it refuses such a snapshot with `gap`): this device's commits not
@@ -298,7 +334,10 @@ export class HostileMember {
       const wire = await snapshotWire(sealer, content, this.#db.replica.device);
       const sealed = await sealSnapshot(key, this.#space, content.vector, encodeSnapshot(wire));
       answer = (await link.putSnapshot(content.vector, sealed)).answer;
-      if (answer === "stored") this.forgedSnapshot = sealed;
+      if (answer === "stored") {
+        this.forgedSnapshot = sealed;
+        this.forgedHeads = heads;
+      }
     }
     link.close();
     this.injected.push({ action: "forged-snapshot", answer });

@@ -86,6 +86,20 @@ export async function readHostileReports(
       from: "integrity",
     });
   }
+  // A snapshot that opens with the space's snapshot key (so no damage on the way: that fails to open)
+  // yet disagrees with its own sealed log is refused whole before anything is imported, and reported
+  // once as a typed `SnapshotError` (snapshot-exchange.ts), not in `db.integrity`: that is its report.
+  // `db.integrity` lists findings since the database was opened; a replica restarted since reported its
+  // earlier ones as `IntegrityError`s, which the error list (spanning restarts) still holds.
+  for (const e of errors) {
+    if (e.code === "SnapshotError" && /^The snapshot's /.test(e.message))
+      out.push({ kind: "snapshot", code: e.code, from: "errors" });
+    if (e.code !== "IntegrityError") continue;
+    const twin = /commits? (\d+) of device ([0-9a-f]{32})/.exec(e.message);
+    if (/^The snapshot /.test(e.message)) out.push({ kind: "snapshot", code: e.code, from: "errors" });
+    else if (twin)
+      out.push({ kind: "equivocation", device: twin[2], seq: Number(twin[1]), code: e.code, from: "errors" });
+  }
   if (!hasQuarantine && integrity.length === 0) {
     for (const e of errors) {
       const m = COMMIT_ID.exec(e.message);

@@ -5,7 +5,13 @@ import type { RecordId, SpaceId } from "../../src/types.ts";
 import type { InProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { hostileFailures, type InjectedAt } from "./hostile-invariant.ts";
 import { HOSTILE_ACTIONS, HostileMember, type HostileAction, type HostileOptions } from "./hostile-member.ts";
-import { watchErrors, type HostileDb, type SeenError } from "./hostile-reports.ts";
+import {
+  readHostileReports,
+  reported,
+  watchErrors,
+  type HostileDb,
+  type SeenError,
+} from "./hostile-reports.ts";
 
 /** An honest replica, as the hostile scenario needs it. */
 interface Honest {
@@ -28,6 +34,13 @@ export class HostileScenario {
   static readonly NAME = "hostile";
   readonly injected: InjectedAt[] = [];
   forgedSnapshotsServed = 0;
+  /** Honest replicas that stored the forged snapshot's forged document (imported the snapshot). */
+  readonly forgedImportedBy = new Set<string>();
+  /**
+   * Honest replicas that reported the forged snapshot (audited on receipt and refused before the
+   * import: the import hook above then never fires, so this is what shows the input was met).
+   */
+  readonly forgedReportedBy = new Set<string>();
   readonly #member: HostileMember;
   readonly #plan = new Map<number, HostileAction[]>();
   readonly #errors = new Map<string, SeenError[]>();
@@ -69,7 +82,25 @@ export class HostileScenario {
   watch(name: string, db: HostileDb): () => void {
     const seen = this.#errors.get(name) ?? [];
     this.#errors.set(name, seen);
-    return watchErrors(db, seen).stop;
+    // A joiner may be served the forged snapshot and not import it (commits of the space arrived
+    // meanwhile, or the download broke off): only one that stored its forged document must report it.
+    const docs = db.replica.dexie.table("_docs");
+    const stored = (doc: { heads?: unknown } | undefined) => {
+      const forged = this.#member.forgedHeads;
+      const heads: unknown = doc?.heads;
+      if (forged.length > 0 && Array.isArray(heads) && forged.every((h) => heads.includes(h)))
+        this.forgedImportedBy.add(name);
+    };
+    const creating = (_pk: unknown, doc: { heads?: unknown }) => void stored(doc);
+    const updating = (mods: object, _pk: unknown, doc: object) => void stored({ ...doc, ...mods });
+    docs.hook("creating", creating);
+    docs.hook("updating", updating);
+    const stop = watchErrors(db, seen).stop;
+    return () => {
+      stop();
+      docs.hook("creating").unsubscribe(creating);
+      docs.hook("updating").unsubscribe(updating);
+    };
   }
 
   /** Injects what the plan puts after `step`; returns what it injected. */
@@ -96,9 +127,12 @@ export class HostileScenario {
   }
 
   /** The hostile invariant over the healed honest replicas (`hostileFailures`). */
-  failures(honest: readonly Honest[]): Promise<string[]> {
+  async failures(honest: readonly Honest[]): Promise<string[]> {
     const views = honest.map((h) => ({ ...h, errors: this.#errors.get(h.name) ?? [] }));
-    return hostileFailures(views, this.injected, this.forgedSnapshotsServed);
+    for (const v of views)
+      if (reported(await readHostileReports(v.db, v.errors), { kind: "snapshot" }))
+        this.forgedReportedBy.add(v.name);
+    return hostileFailures(views, this.injected, this.forgedImportedBy);
   }
 
   /** One line naming the inputs injected so far, for a failure message. */

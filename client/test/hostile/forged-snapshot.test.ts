@@ -181,7 +181,10 @@ describe("a forged snapshot", () => {
     },
   );
 
-  it("with an authentic log but a forged row: found out by the audit, discarded, its publisher reported", async () => {
+  // The audit runs before the import: audited after, the forged row was shown meanwhile, and a local
+  // write on top of it (the fuzzer's joiners do that) left the snapshot impossible to discard, so the
+  // joiner's later commits depended on a change no other device had: diverged for good.
+  it("with an authentic log but a forged row: never shown (audited before the import), its publisher reported", async () => {
     const relay = await RelayHarness.start();
     const a = await openDevice<{ patients: Patient }>("author", patientCollections);
     const space = await a.db.createSpace({ name: "Ward" });
@@ -213,6 +216,11 @@ describe("a forged snapshot", () => {
 
     const v = await openDevice<{ patients: Patient }>("joiner", patientCollections);
     await v.db.join(await a.db.invite(space, "https://app.example/"));
+    // Every row the joiner ever stores, to see that the forged one never is (not even for a moment).
+    const written: unknown[] = [];
+    const rows = v.db.replica.dexie.table("patients");
+    rows.hook("creating", (_pk, row: { name?: unknown }) => void written.push(row.name));
+    rows.hook("updating", (mods: { name?: unknown }) => void ("name" in mods && written.push(mods.name)));
     v.online(relay.url);
     const report = await waitFor(
       v.db.integrity,
@@ -229,6 +237,15 @@ describe("a forged snapshot", () => {
       (name) => name === "Ada",
       20_000,
       "the joiner to hold the real record",
+    );
+    expect(written).not.toContain("Forged");
+    // A write right away lands on the real record and reaches the author.
+    await v.db.patients.update(id, (p) => void (p.ward = "B"));
+    await waitFor(
+      a.db.live(async () => (await a.db.patients.get(id))?.ward),
+      (ward) => ward === "B",
+      20_000,
+      "the author to see the joiner's write",
     );
   });
 });

@@ -135,4 +135,33 @@ describe("an upload damaged on its way to the relay", () => {
     );
     expect(c.db.status.get().lastError).toBeUndefined();
   });
+
+  // Found by the hostile fuzzer (seed 7047 of its soak): when the damaged commit is the author's last,
+  // no next upload shows it, so every other device reported it bad at its source and waited for good.
+  it("is replaced when it is the author's last commit, at the author's next connection", async () => {
+    const relay = await RelayHarness.start(["--quiet"]);
+    const proxy = await bitFlipProxy(relay.url);
+    const a = await device("author");
+    const space = await a.db.createSpace({ name: "Transit damage, last" });
+    a.online(proxy.url, relayTransport(proxy.url));
+    await a.db.patients.insert({ name: "One", ward: "A", notes: "first" }, { space });
+    await relayAcknowledged(a.db, space.id);
+    proxy.arm();
+    await a.db.patients.insert({ name: "Two", ward: "A", notes: "second" }, { space });
+    await relayAcknowledged(a.db, space.id);
+    expect(proxy.damaged).toHaveLength(1);
+
+    // No further commit: the author's next connection checks its last commit at the relay.
+    a.db.reconnect();
+    const c = await device("reader");
+    await c.db.join(await a.db.invite(space, "https://app.example/"));
+    c.online(relay.url);
+    await waitFor(
+      c.db.patients.live((q) => q.orderBy("name")),
+      (rows) => rows.map((r) => `${r.name}:${r.notes}`).join() === "One:first,Two:second",
+      30_000,
+      "the reader to receive both commits intact",
+    );
+    await waitFor(c.db.status, (s) => s.state === "synced" && !s.missing?.length, 30_000, "reader synced");
+  });
 });

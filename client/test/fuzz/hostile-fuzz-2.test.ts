@@ -1,0 +1,3 @@
+import { defineHostileShard } from "./hostile-fuzz-shard.ts";
+
+defineHostileShard(1);
