@@ -336,7 +336,10 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       await settle([leaving], space, 10_000).catch(() => undefined);
       leaving.stop();
     }
-    await settle(honest(), space, options.settleMs ?? 30_000);
+    await settle(honest(), space, options.settleMs ?? 30_000, {
+      vector: () => relay.store.vector(space),
+      skip: hostile?.poisonDevices() ?? new Set(),
+    });
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
     // Poison devices are not required on the honest replicas (they refuse them); every other is.
@@ -392,14 +395,27 @@ function vectorDiff(a: VersionVector, b: VersionVector): Record<string, [number?
  * has just come back, so each replica reconnects once at once (as the engine does on the browser's
  * `online` event) instead of waiting out its backoff.
  */
-async function settle(replicas: Replica[], space: SpaceId, ms: number): Promise<void> {
+async function settle(
+  replicas: Replica[],
+  space: SpaceId,
+  ms: number,
+  relayHolds?: { vector: () => Promise<ReadonlyMap<string, number>>; skip: ReadonlySet<string | undefined> },
+): Promise<void> {
   for (const r of replicas) r.db.reconnect();
   const check = async () => {
     const statuses = replicas.map((r) => r.db.status.get());
     const vectors = await Promise.all(replicas.map((r) => r.db.vector([space])));
     const same = vectors.every((v) => JSON.stringify(sortKeys(v)) === JSON.stringify(sortKeys(vectors[0]!)));
+    // A status still "synced" from before the last uploads, with equal vectors, is not convergence:
+    // every replica must also hold what the relay acknowledged (a reconnect may not have pulled yet).
+    let holds = true;
+    if (relayHolds) {
+      const mine = vectors[0]?.[space] ?? {};
+      for (const [device, seq] of await relayHolds.vector())
+        if (!relayHolds.skip.has(device) && (mine[device] ?? 0) < seq) holds = false;
+    }
     return {
-      ok: same && statuses.every((s: SyncStatus) => s.pendingCommits === 0 && s.state === "synced"),
+      ok: same && holds && statuses.every((s: SyncStatus) => s.pendingCommits === 0 && s.state === "synced"),
       statuses,
       vectors,
     };
