@@ -53,6 +53,7 @@ export { live } from "./live/observable.ts";
 export { uuidv7 } from "./ids.ts";
 export { asCounter } from "./replica/counter.ts";
 export type { Counter } from "./replica/counter.ts";
+export { spliceText } from "./replica/draft.ts";
 export * from "./errors.ts";
 export { WriteAborted } from "./replica/replica.ts";
 export type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";

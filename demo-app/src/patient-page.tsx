@@ -120,7 +120,7 @@ export function PatientPage({ db, clinicId, deviceName, id }: Props) {
         <section className="card wide" aria-labelledby="note-heading">
           <h2 id="note-heading">Clinical note</h2>
           <ErrorBoundary what="the clinical note">
-            <ClinicalNote key={recordId} db={db} id={recordId} value={patient.notes} />
+            <ClinicalNote key={recordId} db={db} id={recordId} />
           </ErrorBoundary>
         </section>
         <section className="card wide" aria-labelledby="visits-heading">

@@ -49,6 +49,35 @@ function convert(value: unknown, path: string, spec: CollectionSpec): unknown {
 
 const ARRAY_ADDERS = new Set(["push", "unshift", "splice", "fill"]);
 
+/** The key under which a draft object hands out its text splicer (see `spliceText`). */
+const TEXT_SPLICE = Symbol("shoal.textSplice");
+type TextSplicer = (key: string, at: number, remove: number, insert: string) => void;
+
+/**
+ * Edits a declared text field of an update draft in place: at `at` (UTF-16 code units, as in a
+ * textarea's `selectionStart`), removes `remove` characters and inserts `insert`. Unlike assigning the
+ * whole string, which diffs against whatever the record holds when the update runs, a splice says
+ * exactly where the edit goes, so an editor can place it against the text its user saw. A field that is
+ * absent or `null` becomes text on an insert at 0. Throws `ValidationError` for an undeclared field, a
+ * field holding something other than text, or a range outside the text.
+ *
+ * @example
+ * await db.patients.update(id, (p) => spliceText(p, "notes", 0, 0, "Seen today. "));
+ */
+export function spliceText(draft: object, path: string, at: number, remove: number, insert = ""): void {
+  const keys = path.split(".");
+  let owner: unknown = draft;
+  for (const key of keys.slice(0, -1))
+    owner = owner !== null && typeof owner === "object" ? Reflect.get(owner, key) : undefined;
+  const splicer = owner !== null && typeof owner === "object" ? Reflect.get(owner, TEXT_SPLICE) : undefined;
+  if (typeof splicer !== "function") {
+    throw new ValidationError(
+      `spliceText needs the draft of an update and a field path; "${path}" is not one.`,
+    );
+  }
+  (splicer as TextSplicer)(keys[keys.length - 1]!, at, remove, insert);
+}
+
 /**
  * Wraps the Automerge change proxy handed to an app's `update` function so the app writes plain
  * JavaScript: reads give strings (not ImmutableString objects); assigning a string to a declared text
@@ -66,8 +95,28 @@ function wrap(real: object, path: (string | number)[], root: unknown, spec: Coll
   // against the target's own property descriptors, and Automerge's list proxy throws when asked for the
   // descriptor of a method name such as "push".
   const standIn: object = isArray ? [] : {};
+  const spliceField: TextSplicer = (key, at, remove, insert) => {
+    const p = dotted(key);
+    if (!spec.text.has(p))
+      throw new ValidationError(`Field "${p}" is not text: declare it in the collection's \`text\`.`);
+    const current = Reflect.get(real, key);
+    // Text stored as a plain string (written before the field was declared text) becomes text here.
+    const text = current instanceof A.ImmutableString ? current.val : (current ?? "");
+    if (typeof text !== "string") throw new ValidationError(`Field "${p}" holds a ${typeof text}, not text.`);
+    if (![at, remove].every(Number.isSafeInteger) || at < 0 || remove < 0 || at + remove > text.length) {
+      throw new ValidationError(
+        `Cannot splice [${at}, ${at + remove}) of field "${p}": it has ${text.length} characters.`,
+      );
+    }
+    if (typeof current === "string") {
+      A.splice(root as A.Doc<unknown>, [...path, isArray ? Number(key) : key], at, remove, insert);
+    } else {
+      Reflect.set(real, key, toAutomerge(text.slice(0, at) + insert + text.slice(at + remove), p, spec));
+    }
+  };
   return new Proxy(standIn, {
     get(_t, key) {
+      if (key === TEXT_SPLICE) return spliceField;
       const v = Reflect.get(real, key);
       if (typeof key === "symbol") return v;
       if (isArray && ARRAY_ADDERS.has(key) && typeof v === "function") {
