@@ -23,18 +23,21 @@ const isLow = (code: number) => code >= 0xdc00 && code <= 0xdfff;
  */
 export function diffSplice(before: string, after: string, caret?: number): Splice {
   const shorter = Math.min(before.length, after.length);
-  // The suffix first, kept right of the caret, so that the prefix (which may then take the rest)
-  // ends where the typing began.
-  const suffixCap = caret === undefined ? shorter : Math.max(0, Math.min(shorter, after.length - caret));
-  let suffix = 0;
-  while (
-    suffix < suffixCap &&
-    before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)
-  ) {
-    suffix++;
-  }
+  const sameAt = (i: number) => before.charCodeAt(i) === after.charCodeAt(i);
+  const sameFromEnd = (i: number) =>
+    before.charCodeAt(before.length - 1 - i) === after.charCodeAt(after.length - 1 - i);
   let prefix = 0;
-  while (prefix < shorter - suffix && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
+  let suffix = 0;
+  if (caret === undefined) {
+    while (prefix < shorter && sameAt(prefix)) prefix++;
+    while (suffix < shorter - prefix && sameFromEnd(suffix)) suffix++;
+  } else {
+    // The suffix first, kept right of the caret, so that the prefix (which may then take the rest)
+    // ends where the typing began.
+    const suffixCap = Math.max(0, Math.min(shorter, after.length - caret));
+    while (suffix < suffixCap && sameFromEnd(suffix)) suffix++;
+    while (prefix < shorter - suffix && sameAt(prefix)) prefix++;
+  }
   if (prefix > 0 && isHigh(before.charCodeAt(prefix - 1))) prefix--;
   if (suffix > 0 && isLow(before.charCodeAt(before.length - suffix))) suffix--;
   return {
