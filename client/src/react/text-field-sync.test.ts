@@ -5,7 +5,8 @@ import { TextFieldSync, type TextFieldElement, type TextFieldState } from "./tex
 let n = 0;
 const fresh = () => `db-text-field-${Date.now()}-${n++}`;
 const collections = { notes: { indexes: "id", text: ["body"] } };
-type Notes = Database<{ notes: { body: unknown } }>;
+type NoteRows = { notes: { body: unknown } };
+type Notes = Database<NoteRows>;
 
 /** A textarea as far as the field sees it: a value, a selection, and typing at the caret. */
 class FakeTextarea implements TextFieldElement {
@@ -61,7 +62,7 @@ const body = async (db: Notes, id: string) => (await db.notes.get(id))?.body;
 
 describe("TextFieldSync", () => {
   it("shows the field, then writes typing (a selection replaced and a backspace included) in order", async () => {
-    const db: Notes = await openDatabase({ name: fresh(), collections });
+    const db = await openDatabase<NoteRows>({ name: fresh(), collections });
     const id = await db.notes.insert({ body: "first." });
     const { field, area, until } = bind(db, id);
     await until((s) => s.status === "saved");
@@ -86,7 +87,7 @@ describe("TextFieldSync", () => {
   });
 
   it("places keystrokes typed against a stale text where they were typed, never over a remote edit", async () => {
-    const db: Notes = await openDatabase({ name: fresh(), collections });
+    const db = await openDatabase<NoteRows>({ name: fresh(), collections });
     const id = await db.notes.insert({ body: "first." });
     const { field, area, until } = bind(db, id);
     await until((s) => s.status === "saved");
@@ -105,7 +106,7 @@ describe("TextFieldSync", () => {
   });
 
   it("takes in remote edits while idle, keeping the selection on the same text", async () => {
-    const db: Notes = await openDatabase({ name: fresh(), collections });
+    const db = await openDatabase<NoteRows>({ name: fresh(), collections });
     const id = await db.notes.insert({ body: "The quick fox." });
     const { area, until } = bind(db, id);
     await until((s) => s.status === "saved");
@@ -124,7 +125,7 @@ describe("TextFieldSync", () => {
   });
 
   it("keeps the typed text when a save fails, and says why", async () => {
-    const db: Notes = await openDatabase({ name: fresh(), collections });
+    const db = await openDatabase<NoteRows>({ name: fresh(), collections });
     const id = await db.notes.insert({ body: "" });
     const { field, area, until } = bind(db, id);
     await until((s) => s.status === "saved");
@@ -138,7 +139,7 @@ describe("TextFieldSync", () => {
   });
 
   it("shows a field holding something else than text read-only, and never writes it", async () => {
-    const db: Notes = await openDatabase({ name: fresh(), collections });
+    const db = await openDatabase<NoteRows>({ name: fresh(), collections });
     const id = await db.notes.insert({ body: { not: "text" } });
     const { field, area, until } = bind(db, id, { display: (v) => JSON.stringify(v) });
     await until((s) => s.status === "unavailable");
@@ -154,7 +155,7 @@ describe("TextFieldSync", () => {
   });
 
   it("says a missing record is unavailable", async () => {
-    const db: Notes = await openDatabase({ name: fresh(), collections });
+    const db = await openDatabase<NoteRows>({ name: fresh(), collections });
     const { field, until } = bind(db, "0190a2c4-0000-7000-8000-000000000000");
     await until((s) => s.status === "unavailable");
     expect([field.state.readOnly, field.state.error?.name]).toEqual([true, "NotFound"]);
