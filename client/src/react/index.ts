@@ -6,9 +6,4 @@
  * const patients = useLiveQuery(() => db.patients.orderBy("name").toArray(), [db]) ?? [];
  */
 export { useLiveQuery } from "./use-live-query.ts";
-export {
-  useTextField,
-  type TextFieldBinding,
-  type TextFieldOptions,
-  type TextFieldStatus,
-} from "./use-text-field.ts";
+export * from "./use-text-field.ts"; // useTextField and its types
