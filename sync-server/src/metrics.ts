@@ -351,6 +351,12 @@ function processRegistry(): Registry {
   if (!processMetrics) {
     processMetrics = new Registry();
     collectDefaultMetrics({ register: processMetrics });
+    // prom-client adds gauges `nodejs_active_handles_total` (and `_requests_`, `_resources_`) beside the
+    // labelled gauges `nodejs_active_handles`...: `_total` belongs to counters (promlint), and a reader
+    // taking `X_total` for the counter family `X` sees two families. Each is the sum of its labelled
+    // twin, so nothing is lost.
+    for (const m of processMetrics.getMetricsAsArray())
+      if (m.name.endsWith("_total") && !(m instanceof Counter)) processMetrics.removeSingleMetric(m.name);
   }
   return processMetrics;
 }

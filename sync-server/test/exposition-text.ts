@@ -153,6 +153,8 @@ function checkOpenMetricsNames(families: ExpositionFamily[]): void {
   for (const f of families) {
     if (f.type === "counter" && !f.name.endsWith("_total"))
       throw new ExpositionError(0, `counter ${f.name} must end in _total`);
+    if (f.type !== "counter" && f.name.endsWith("_total"))
+      throw new ExpositionError(0, `${f.type} ${f.name} must not end in _total, the counters' suffix`);
     const base = f.type === "counter" ? f.name.slice(0, -"_total".length) : f.name;
     const reserved =
       f.type === "counter"

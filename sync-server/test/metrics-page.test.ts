@@ -127,6 +127,7 @@ describe("the exposition check (the parser the page is held to)", () => {
     ["a sample of an undeclared family", `${ok}c 1\n`, /not part of the family/],
     ["a sample away from its family", `${ok}# TYPE b gauge\nb 1\na_total 2\n`, /not part of the family/],
     ["a counter without _total", "# TYPE a counter\na 1\n", /must end in _total/],
+    ["a gauge ending in _total", "# TYPE g_total gauge\ng_total 1\n", /must not end in _total/],
     [
       "a gauge taking a histogram's sample name",
       '# TYPE h histogram\nh_bucket{le="+Inf"} 0\nh_sum 0\nh_count 0\n# TYPE h_count gauge\nh_count 1\n',
