@@ -53,16 +53,6 @@ export async function main(argv: string[]): Promise<void> {
     await fanOut?.close().catch(() => {});
     throw e;
   });
-  process.stdout.write(
-    JSON.stringify({
-      event: "listening",
-      url: relay.url,
-      port: relay.port,
-      host: relay.host,
-      // The kind only: a Redis URL may carry a password.
-      store: isRedisUrl(o.store) ? "redis" : o.store,
-    }) + "\n",
-  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1); // a second signal means "now"
@@ -76,8 +66,20 @@ export async function main(argv: string[]): Promise<void> {
         () => process.exit(1),
       );
   };
+  // Before the listening line: whoever reads it may signal at once, and a signal that finds no handler
+  // kills the process without closing the store.
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  process.stdout.write(
+    JSON.stringify({
+      event: "listening",
+      url: relay.url,
+      port: relay.port,
+      host: relay.host,
+      // The kind only: a Redis URL may carry a password.
+      store: isRedisUrl(o.store) ? "redis" : o.store,
+    }) + "\n",
+  );
 }
 
 function openStore(kind: string, dataDir: string): RelayStore {

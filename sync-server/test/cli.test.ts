@@ -50,7 +50,8 @@ async function runCli(
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const timer = setTimeout(() => child.kill("SIGKILL"), EXIT_TIMEOUT_MS);
-  const [code] = (await once(child, "exit")) as [number | null];
+  // "close", not "exit": the pipes may still hold output when the process has exited.
+  const [code] = (await once(child, "close")) as [number | null];
   clearTimeout(timer);
   return { code, out, err };
 }
@@ -136,7 +137,7 @@ describe("shoal-relay command line (real process)", () => {
       child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
       await listening(child);
       child.kill("SIGTERM");
-      await once(child, "exit");
+      await once(child, "close");
       return err;
     };
     expect(await logs({})).toContain('"event":"relay.stopping"');
