@@ -366,7 +366,9 @@ describe("RelaySession", () => {
       expect(metrics.snapshotsStored).toBe(1);
       expect(metrics.snapshotBytesIn).toBe(blob.length);
       expect(metrics.snapshotBytesOut).toBe(blob.length);
-      expect(await metrics.render({ spaces: 1, commits: 3, bytes: 1 })).toContain("shoal_snapshots_stored_total 1");
+      expect(await metrics.render({ spaces: 1, commits: 3, bytes: 1 })).toContain(
+        "shoal_snapshots_stored_total 1",
+      );
     });
 
     it("refuses a stale and a gap snapshot with non-fatal errors, keeping the stored one", async () => {
