@@ -43,6 +43,9 @@ export interface AppDeps {
   heartbeat?: (raw: unknown, alive: () => void) => () => void;
 }
 
+/** How long `/metrics` waits for the store's totals before rendering without them. */
+const METRICS_STORE_TIMEOUT_MS = 2000;
+
 /**
  * The relay as a Hono app: `GET /healthz`, `GET /metrics`, `GET /sync/<spaceHex>` which checks the
  * space id, the Origin, the subprotocol, the token and the space limits BEFORE upgrading to a WebSocket
@@ -81,8 +84,11 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.get("/metrics", async (c) => {
-    const text = metrics.render(await store.stats());
-    return c.text(text, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+    // A store that is down (Redis outage) or slow must not take the page with it: that is when the
+    // other families matter most. Its gauges are left out and `shoal_store_up` says why.
+    const totals = await withinMs(METRICS_STORE_TIMEOUT_MS, () => store.stats()).catch(() => undefined);
+    const text = await metrics.render(totals);
+    return c.text(text, 200, { "Content-Type": metrics.contentType });
   });
 
   // Browsers hide a refused upgrade's status; this tells them what it was (see access-probe.ts).
@@ -199,4 +205,17 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   return app;
+}
+
+/** `run()`'s result, or a rejection once `ms` have passed (a throw inside `run` rejects too). */
+async function withinMs<T>(ms: number, run: () => Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([(async () => run())(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

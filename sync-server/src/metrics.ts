@@ -1,11 +1,27 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { relayVersion } from "./relay-version.ts";
+
+/** What the store reports for `/metrics` (`RelayStore.stats()`). */
+export interface StoreTotals {
+  spaces: number;
+  commits: number;
+  bytes: number;
+}
+
 /**
- * Counters behind `/metrics`. Labels are closed sets chosen by the relay (reasons, codes, statuses):
- * never a token, a space id, a device id or anything from a commit, so the output is safe to scrape
- * into a shared monitoring system.
+ * Counters and histograms behind `/metrics`, rendered by prom-client in the Prometheus text format
+ * 0.0.4 together with the Node process metrics. Labels are closed sets chosen by the relay (reasons,
+ * codes, statuses, operations): never a token, a space id, a device id or anything from a commit, so
+ * the output is safe to scrape into a shared monitoring system.
+ *
+ * Each instance has its own registry (several relays in one process never clash); the counters live
+ * in plain fields read synchronously by the relay and its tests, and are copied into prom-client at
+ * each scrape by `collect` callbacks.
  *
  * @example
  * metrics.frameRejected("truncated");
- * const text = metrics.render({ spaces: 3, commits: 10, bytes: 2048 });
+ * const text = await metrics.render({ spaces: 3, commits: 10, bytes: 2048 });
+ * const degraded = await metrics.render(undefined); // store down: its gauges are left out
  */
 export class RelayMetrics {
   connectionsOpen = 0;
@@ -23,6 +39,12 @@ export class RelayMetrics {
   snapshotBytesIn = 0;
   /** Bytes of snapshot parts sent in `snapshot` frames. */
   snapshotBytesOut = 0;
+  /** Signal frames handed to another connection (one per receiving connection). */
+  signalsForwarded = 0;
+  /** Commits sent to other relay instances (one count per commit, whatever the number of instances). */
+  fanOutPublished = 0;
+  /** Commits received from other relay instances. */
+  fanOutReceived = 0;
   readonly #refusedSnapshots = new Map<string, number>();
   readonly #activeSpaces = new Map<string, number>();
   readonly #rejectedFrames = new Map<string, number>();
@@ -32,17 +54,159 @@ export class RelayMetrics {
   readonly #closes = new Map<string, number>();
   readonly #redisErrors = new Map<string, number>();
   readonly #refusals = new Map<string, number>();
-  /** Signal frames handed to another connection (one per receiving connection). */
-  signalsForwarded = 0;
   readonly #droppedSignals = new Map<string, number>();
-  /** Commits sent to other relay instances (one count per commit, whatever the number of instances). */
-  fanOutPublished = 0;
-  /** Commits received from other relay instances. */
-  fanOutReceived = 0;
-  // Cumulative histogram of publish-to-deliver lag in seconds, Prometheus style: counts per upper bound.
-  readonly #lagCounts = FAN_OUT_LAG_BUCKETS.map(() => 0);
   #lagSum = 0;
   #lagCount = 0;
+  readonly #registry = new Registry();
+  readonly #fanOutLag: Histogram;
+  readonly #ackLatency: Histogram;
+  readonly #pushLatency: Histogram;
+
+  constructor(options: { version?: string } = {}) {
+    const registers = [this.#registry];
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    const labelled = (name: string, help: string, label: string, counts: Map<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          this.reset();
+          // Sorted, so two scrapes list the same series in the same order.
+          for (const [key, n] of [...counts].sort(([a], [b]) => a.localeCompare(b)))
+            this.inc({ [label]: key }, n);
+        },
+      });
+
+    new Gauge({
+      name: "shoal_build_info",
+      help: "Always 1; the relay's version.",
+      labelNames: ["version"],
+      registers,
+    }).set({ version: options.version ?? relayVersion() }, 1);
+    // Not `shoal_connections`: OpenMetrics reads `shoal_connections_total` as the counter family
+    // `shoal_connections`, so a gauge of that name would clash with it.
+    gauge("shoal_connections_open", "Open sync connections.", () => this.connectionsOpen);
+    counter("shoal_connections_total", "Sync connections accepted.", () => this.connectionsTotal);
+    gauge("shoal_spaces_active", "Spaces with at least one open connection.", () => this.#activeSpaces.size);
+    counter("shoal_commits_in_total", "Commits received and newly stored.", () => this.commitsIn);
+    counter(
+      "shoal_commit_bytes_in_total",
+      "Bytes of commits received and newly stored.",
+      () => this.commitBytesIn,
+    );
+    counter(
+      "shoal_commits_duplicate_total",
+      "Exact duplicate commits acknowledged again.",
+      () => this.duplicates,
+    );
+    counter("shoal_commits_out_total", "Commits sent (pull replies and live pushes).", () => this.commitsOut);
+    counter("shoal_commit_bytes_out_total", "Bytes of commits sent.", () => this.commitBytesOut);
+    labelled("shoal_frames_rejected_total", "Frames rejected, by reason.", "reason", this.#rejectedFrames);
+    labelled("shoal_commits_refused_total", "Commits refused, by error code.", "code", this.#refusedCommits);
+    counter("shoal_snapshots_stored_total", "Snapshots newly stored.", () => this.snapshotsStored);
+    counter(
+      "shoal_snapshots_served_total",
+      "Stored snapshots sent in answer to snapshot-get.",
+      () => this.snapshotsServed,
+    );
+    counter("shoal_snapshot_bytes_in_total", "Bytes of snapshot parts received.", () => this.snapshotBytesIn);
+    counter("shoal_snapshot_bytes_out_total", "Bytes of snapshot parts sent.", () => this.snapshotBytesOut);
+    labelled(
+      "shoal_snapshots_refused_total",
+      "Snapshot uploads refused, by error code.",
+      "code",
+      this.#refusedSnapshots,
+    );
+    labelled(
+      "shoal_upgrades_refused_total",
+      "Sync upgrades refused, by HTTP status.",
+      "status",
+      this.#refusedUpgrades,
+    );
+    labelled(
+      "shoal_access_probes_total",
+      "Access probes answered, by HTTP status (204: the token would be accepted).",
+      "status",
+      this.#accessProbes,
+    );
+    labelled(
+      "shoal_refusals_total",
+      "Limits hit by a connection, a request or an upload, by reason (PROTOCOL.md 5, Limits).",
+      "reason",
+      this.#refusals,
+    );
+    labelled(
+      "shoal_connections_closed_total",
+      "Connections closed by the relay, by reason.",
+      "reason",
+      this.#closes,
+    );
+    counter(
+      "shoal_signals_forwarded_total",
+      "Signal frames forwarded to another connection.",
+      () => this.signalsForwarded,
+    );
+    labelled(
+      "shoal_signals_dropped_total",
+      "Signal frames not forwarded, by reason.",
+      "reason",
+      this.#droppedSignals,
+    );
+    labelled(
+      "shoal_redis_errors_total",
+      "Failed Redis operations, by operation.",
+      "operation",
+      this.#redisErrors,
+    );
+    counter(
+      "shoal_fanout_published_total",
+      "Commits published to other relay instances.",
+      () => this.fanOutPublished,
+    );
+    counter(
+      "shoal_fanout_received_total",
+      "Commits received from other relay instances.",
+      () => this.fanOutReceived,
+    );
+    this.#fanOutLag = new Histogram({
+      name: "shoal_fanout_lag_seconds",
+      help: "Time from another instance's publish to delivery here, per message (clocks of both hosts).",
+      buckets: [...FAN_OUT_LAG_BUCKETS],
+      registers,
+    });
+    this.#ackLatency = new Histogram({
+      name: "shoal_ack_latency_seconds",
+      help: "Time from a commits frame's arrival to its ack being sent (queueing and the store's write).",
+      buckets: [...LATENCY_BUCKETS],
+      registers,
+    });
+    this.#pushLatency = new Histogram({
+      name: "shoal_push_latency_seconds",
+      help: "Time from commits being stored to their live push to this instance's other connections of the space.",
+      buckets: [...LATENCY_BUCKETS],
+      registers,
+    });
+  }
 
   connectionOpened(space: string): void {
     this.connectionsOpen += 1;
@@ -123,7 +287,7 @@ export class RelayMetrics {
   fanOutDelivered(commits: number, lagMs: number): void {
     this.fanOutReceived += commits;
     const seconds = Math.max(0, lagMs) / 1000;
-    for (const [i, bound] of FAN_OUT_LAG_BUCKETS.entries()) if (seconds <= bound) this.#lagCounts[i]! += 1;
+    this.#fanOutLag.observe(seconds);
     this.#lagSum += seconds;
     this.#lagCount += 1;
   }
@@ -133,140 +297,94 @@ export class RelayMetrics {
     return { count: this.#lagCount, sumSeconds: this.#lagSum };
   }
 
+  /** An ack went out `ms` milliseconds after its commits frame arrived. */
+  acked(ms: number): void {
+    this.#ackLatency.observe(Math.max(0, ms) / 1000);
+  }
+
+  /** Commits stored `ms` milliseconds ago were just pushed to the other connections of their space. */
+  pushed(ms: number): void {
+    this.#pushLatency.observe(Math.max(0, ms) / 1000);
+  }
+
   /** How many frames were rejected for `reason` so far (tests and logs). */
   rejected(reason: string): number {
     return this.#rejectedFrames.get(reason) ?? 0;
   }
 
-  /** Prometheus text exposition format 0.0.4. */
-  render(store: { spaces: number; commits: number; bytes: number }): string {
-    const out: string[] = [];
-    const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) out.push(`${name}${labels} ${value}`);
-    };
-    const labelled = (label: string, m: Map<string, number>): [string, number][] =>
-      [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [`{${label}="${escapeLabel(k)}"}`, v]);
-    // Not `shoal_connections`: OpenMetrics reads `shoal_connections_total` as the counter family
-    // `shoal_connections`, so a gauge of that name would clash with it.
-    metric("shoal_connections_open", "gauge", "Open sync connections.", [["", this.connectionsOpen]]);
-    metric("shoal_connections_total", "counter", "Sync connections accepted.", [["", this.connectionsTotal]]);
-    metric("shoal_spaces_active", "gauge", "Spaces with at least one open connection.", [
-      ["", this.#activeSpaces.size],
-    ]);
-    metric("shoal_spaces_stored", "gauge", "Spaces registered in the store.", [["", store.spaces]]);
-    metric("shoal_store_commits", "gauge", "Sealed commits held in the store.", [["", store.commits]]);
-    metric("shoal_store_bytes", "gauge", "Bytes of sealed commits and snapshots held in the store.", [
-      ["", store.bytes],
-    ]);
-    metric("shoal_commits_in_total", "counter", "Commits received and newly stored.", [["", this.commitsIn]]);
-    metric("shoal_commit_bytes_in_total", "counter", "Bytes of commits received and newly stored.", [
-      ["", this.commitBytesIn],
-    ]);
-    metric("shoal_commits_duplicate_total", "counter", "Exact duplicate commits acknowledged again.", [
-      ["", this.duplicates],
-    ]);
-    metric("shoal_commits_out_total", "counter", "Commits sent (pull replies and live pushes).", [
-      ["", this.commitsOut],
-    ]);
-    metric("shoal_commit_bytes_out_total", "counter", "Bytes of commits sent.", [["", this.commitBytesOut]]);
-    metric(
-      "shoal_frames_rejected_total",
-      "counter",
-      "Frames rejected, by reason.",
-      labelled("reason", this.#rejectedFrames),
-    );
-    metric(
-      "shoal_commits_refused_total",
-      "counter",
-      "Commits refused, by error code.",
-      labelled("code", this.#refusedCommits),
-    );
-    metric("shoal_snapshots_stored_total", "counter", "Snapshots newly stored.", [
-      ["", this.snapshotsStored],
-    ]);
-    metric("shoal_snapshots_served_total", "counter", "Stored snapshots sent in answer to snapshot-get.", [
-      ["", this.snapshotsServed],
-    ]);
-    metric("shoal_snapshot_bytes_in_total", "counter", "Bytes of snapshot parts received.", [
-      ["", this.snapshotBytesIn],
-    ]);
-    metric("shoal_snapshot_bytes_out_total", "counter", "Bytes of snapshot parts sent.", [
-      ["", this.snapshotBytesOut],
-    ]);
-    metric(
-      "shoal_snapshots_refused_total",
-      "counter",
-      "Snapshot uploads refused, by error code.",
-      labelled("code", this.#refusedSnapshots),
-    );
-    metric(
-      "shoal_upgrades_refused_total",
-      "counter",
-      "Sync upgrades refused, by HTTP status.",
-      labelled("status", this.#refusedUpgrades),
-    );
-    metric(
-      "shoal_access_probes_total",
-      "counter",
-      "Access probes answered, by HTTP status (204: the token would be accepted).",
-      labelled("status", this.#accessProbes),
-    );
-    metric(
-      "shoal_refusals_total",
-      "counter",
-      "Limits hit by a connection, a request or an upload, by reason (PROTOCOL.md 5, Limits).",
-      labelled("reason", this.#refusals),
-    );
-    metric(
-      "shoal_connections_closed_total",
-      "counter",
-      "Connections closed by the relay, by reason.",
-      labelled("reason", this.#closes),
-    );
-    metric("shoal_signals_forwarded_total", "counter", "Signal frames forwarded to another connection.", [
-      ["", this.signalsForwarded],
-    ]);
-    metric(
-      "shoal_signals_dropped_total",
-      "counter",
-      "Signal frames not forwarded, by reason.",
-      labelled("reason", this.#droppedSignals),
-    );
-    metric(
-      "shoal_redis_errors_total",
-      "counter",
-      "Failed Redis operations, by operation.",
-      labelled("operation", this.#redisErrors),
-    );
-    metric("shoal_fanout_published_total", "counter", "Commits published to other relay instances.", [
-      ["", this.fanOutPublished],
-    ]);
-    metric("shoal_fanout_received_total", "counter", "Commits received from other relay instances.", [
-      ["", this.fanOutReceived],
-    ]);
-    metric(
-      "shoal_fanout_lag_seconds",
-      "histogram",
-      "Time from another instance's publish to delivery here, per message (clocks of both hosts).",
-      [
-        ...FAN_OUT_LAG_BUCKETS.map((b, i): [string, number] => [`_bucket{le="${b}"}`, this.#lagCounts[i]!]),
-        ['_bucket{le="+Inf"}', this.#lagCount],
-        ["_sum", this.#lagSum],
-        ["_count", this.#lagCount],
-      ],
-    );
-    return out.join("\n") + "\n";
+  /** The `Content-Type` of `render`'s output (Prometheus text format 0.0.4). */
+  get contentType(): string {
+    return this.#registry.contentType;
+  }
+
+  /**
+   * The `/metrics` page: the process metrics, this relay's families, and the store's totals. Pass
+   * `undefined` when the store did not answer (a Redis outage): `shoal_store_up` is then 0 and the
+   * gauges that need the store are left out, so the page still renders and those series go stale in
+   * Prometheus instead of showing made-up zeros.
+   */
+  async render(store: StoreTotals | undefined): Promise<string> {
+    const text = await Registry.merge([processRegistry(), this.#registry, storeRegistry(store)]).metrics();
+    // prom-client 15 writes NaN as `Nan` (lib/util.js, getValueAsString); both text formats spell it
+    // `NaN`, and strict OpenMetrics parsers refuse the other spelling. The event-loop delay gauges are
+    // NaN until the monitor has its first sample.
+    return text.replace(/^([^#].*) Nan$/gm, "$1 NaN");
   }
 }
 
 /** Upper bounds (seconds) of the fan-out lag histogram: 1 ms to 2.5 s. */
 const FAN_OUT_LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
-function bump(m: Map<string, number>, key: string): void {
-  m.set(key, (m.get(key) ?? 0) + 1);
+/** Upper bounds (seconds) of the ack and push latency histograms: 0.5 ms (memory store) to 5 s. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
+
+let processMetrics: Registry | undefined;
+
+/**
+ * Node's process metrics (`process_*`, `nodejs_*`), collected once per process into a registry of
+ * their own (never prom-client's global one) and merged into every relay's page: they describe the
+ * process, and each collection starts an event-loop delay monitor and a GC observer that cannot be
+ * stopped, which a test process starting dozens of relays should not pile up. Created on the first
+ * scrape, so relays that are never scraped (unit tests) start none.
+ */
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+    // prom-client adds gauges `nodejs_active_handles_total` (and `_requests_`, `_resources_`) beside the
+    // labelled gauges `nodejs_active_handles`...: `_total` belongs to counters (promlint), and a reader
+    // taking `X_total` for the counter family `X` sees two families. Each is the sum of its labelled
+    // twin, so nothing is lost.
+    for (const m of processMetrics.getMetricsAsArray())
+      if (m.name.endsWith("_total") && !(m instanceof Counter)) processMetrics.removeSingleMetric(m.name);
+  }
+  return processMetrics;
 }
 
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+/** The store's gauges for one scrape, in a registry of their own so that a failed query leaves them out. */
+function storeRegistry(totals: StoreTotals | undefined): Registry {
+  const registry = new Registry();
+  const registers = [registry];
+  new Gauge({
+    name: "shoal_store_up",
+    help: "1 when the store answered this scrape, 0 when not (shoal_spaces_stored and shoal_store_* are then absent).",
+    registers,
+  }).set(totals ? 1 : 0);
+  if (!totals) return registry;
+  new Gauge({ name: "shoal_spaces_stored", help: "Spaces registered in the store.", registers }).set(
+    totals.spaces,
+  );
+  new Gauge({ name: "shoal_store_commits", help: "Sealed commits held in the store.", registers }).set(
+    totals.commits,
+  );
+  new Gauge({
+    name: "shoal_store_bytes",
+    help: "Bytes of sealed commits and snapshots held in the store.",
+    registers,
+  }).set(totals.bytes);
+  return registry;
+}
+
+function bump(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
 }

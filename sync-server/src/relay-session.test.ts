@@ -115,7 +115,7 @@ describe("RelaySession", () => {
     a.send({ type: "ping", nonce: 9 });
     await a.socket.until(() => a.socket.frames.length === 4);
     expect(a.socket.frames[3]).toEqual({ type: "pong", nonce: 9 });
-    expect(metrics.render({ spaces: 1, commits: 1, bytes: 1 })).toContain(
+    expect(await metrics.render({ spaces: 1, commits: 1, bytes: 1 })).toContain(
       'shoal_commits_refused_total{code="gap"} 1',
     );
   });
@@ -292,7 +292,7 @@ describe("RelaySession", () => {
     b.send(hello);
     await b.socket.until(() => b.socket.closedWith !== undefined);
     expect(b.socket.closedWith).toEqual({ code: 1000, reason: "idle timeout" });
-    expect(metrics.render({ spaces: 0, commits: 0, bytes: 0 })).toContain(
+    expect(await metrics.render({ spaces: 0, commits: 0, bytes: 0 })).toContain(
       'shoal_connections_closed_total{reason="idle"} 1',
     );
   });
@@ -366,7 +366,9 @@ describe("RelaySession", () => {
       expect(metrics.snapshotsStored).toBe(1);
       expect(metrics.snapshotBytesIn).toBe(blob.length);
       expect(metrics.snapshotBytesOut).toBe(blob.length);
-      expect(metrics.render({ spaces: 1, commits: 3, bytes: 1 })).toContain("shoal_snapshots_stored_total 1");
+      expect(await metrics.render({ spaces: 1, commits: 3, bytes: 1 })).toContain(
+        "shoal_snapshots_stored_total 1",
+      );
     });
 
     it("refuses a stale and a gap snapshot with non-fatal errors, keeping the stored one", async () => {

@@ -158,7 +158,9 @@ export class RelaySession implements HubMember {
     }
     // A text frame is refused anyway; its length in UTF-16 units is close enough to charge it.
     this.#throttle(typeof data === "string" ? data.length : data.byteLength);
-    this.#queue = this.#queue.then(() => this.#handleFrame(data));
+    // Arrival time, for the ack latency: frames queue behind each other, and that wait counts.
+    const receivedAt = performance.now();
+    this.#queue = this.#queue.then(() => this.#handleFrame(data, receivedAt));
   }
 
   /**
@@ -204,7 +206,7 @@ export class RelaySession implements HubMember {
     this.#cleanup();
   }
 
-  async #handleFrame(data: ArrayBuffer | Uint8Array | string): Promise<void> {
+  async #handleFrame(data: ArrayBuffer | Uint8Array | string, receivedAt: number): Promise<void> {
     if (this.#state === "closed") return;
     const { limits } = this.#deps;
     if (typeof data === "string") {
@@ -229,7 +231,7 @@ export class RelaySession implements HubMember {
       return;
     }
     try {
-      await this.#handleMessage(m);
+      await this.#handleMessage(m, receivedAt);
     } catch (e) {
       if (e instanceof ProtocolError) {
         this.#fail(e.reason, "protocol", e.message, CLOSE_CODES.protocolError);
@@ -243,7 +245,7 @@ export class RelaySession implements HubMember {
     }
   }
 
-  async #handleMessage(m: Message): Promise<void> {
+  async #handleMessage(m: Message, receivedAt: number): Promise<void> {
     if (this.#state === "awaiting-hello" && m.type !== "hello") {
       this.#fail("unexpected-type", "protocol", "The first frame must be hello.", CLOSE_CODES.protocolError);
       return;
@@ -256,7 +258,7 @@ export class RelaySession implements HubMember {
         return this.#onPull(m.vector, m.maxBytes, m.more === true);
       case "commits":
         if (!this.#sameSpace(m.space)) return;
-        return m.replace ? this.#onReplace(m.commits) : this.#onCommits(m.commits);
+        return m.replace ? this.#onReplace(m.commits, receivedAt) : this.#onCommits(m.commits, receivedAt);
       case "snapshot-put":
         if (!this.#sameSpace(m.space)) return;
         return this.#onSnapshotPut(m);
@@ -344,15 +346,17 @@ export class RelaySession implements HubMember {
     this.#sendCommits(r.commits, r.more, true);
   }
 
-  async #onCommits(commits: Uint8Array[]): Promise<void> {
+  async #onCommits(commits: Uint8Array[], receivedAt: number): Promise<void> {
     const { store, metrics, limits, hub } = this.#deps;
     const incoming = commits.map((c) => incomingCommit(c));
     const result = await store.append(this.space, incoming, { quotaBytes: limits.quotaBytesPerSpace });
+    const storedAt = performance.now();
     metrics.commitsIn += result.stored.length;
     metrics.commitBytesIn += result.stored.reduce((n, c) => n + c.bytes.length, 0);
     metrics.duplicates += result.duplicates;
     const entries = [...result.heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
-    this.#send({ type: "ack", space: this.#spaceBytes, entries });
+    if (this.#send({ type: "ack", space: this.#spaceBytes, entries }))
+      metrics.acked(performance.now() - receivedAt);
     if (result.refused) {
       const { code, device, seq } = result.refused;
       metrics.commitRefused(code);
@@ -365,10 +369,12 @@ export class RelaySession implements HubMember {
         seq,
       });
     }
+    const others = hub.count(this.space) - 1;
     hub.publish(
       this,
       result.stored.map((c) => c.bytes),
     );
+    if (result.stored.length > 0 && others > 0) metrics.pushed(performance.now() - storedAt);
   }
 
   /**
@@ -378,7 +384,7 @@ export class RelaySession implements HubMember {
    * already identical), pushes the replacements live, and stops at the first refusal with a non-fatal
    * `error` naming it, as for uploads.
    */
-  async #onReplace(commits: Uint8Array[]): Promise<void> {
+  async #onReplace(commits: Uint8Array[], receivedAt: number): Promise<void> {
     const { store, metrics, hub, log } = this.#deps;
     const heads = new Map<string, number>();
     const replaced: Uint8Array[] = [];
@@ -409,7 +415,8 @@ export class RelaySession implements HubMember {
       break;
     }
     const entries = [...heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
-    this.#send({ type: "ack", space: this.#spaceBytes, entries });
+    if (this.#send({ type: "ack", space: this.#spaceBytes, entries }))
+      metrics.acked(performance.now() - receivedAt);
     if (refused) {
       metrics.commitRefused(refused.code);
       const { code, message, device, seq } = refused;

@@ -107,7 +107,9 @@ describe("relay signalling", () => {
     // Nothing was stored: the space still holds no commit and no snapshot.
     expect((await store.vector(spaces[0]!)).size).toBe(0);
     expect(await store.getSnapshot(spaces[0]!)).toBeUndefined();
-    expect(metrics.render({ spaces: 2, commits: 0, bytes: 0 })).toContain("shoal_signals_forwarded_total 3");
+    expect(await metrics.render({ spaces: 2, commits: 0, bytes: 0 })).toContain(
+      "shoal_signals_forwarded_total 3",
+    );
   });
 
   it("drops a signal nobody is addressed by, and counts it", async () => {
