@@ -25,7 +25,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect, test, type Browser, type Page } from "@playwright/test";
+import { expect, test, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { cleanEnv, runCommand, startServer, type RunningServer } from "./support/child-processes.ts";
 import { freshViteAppFiles, writeFiles } from "./support/fresh-vite-app.ts";
 import { offlineLock, type LockEntry, type TarballPackage } from "./support/offline-lock.ts";
@@ -46,10 +46,11 @@ interface PackResult {
 test("a fresh Vite + React + TypeScript app installs the packed packages offline, type-checks, builds, and two browsers sync through the packed relay", async ({
   browser,
 }) => {
-  // Measured at about 40 s here: pack (two tsc builds), npm ci, tsc, vite build, two servers, two pages.
+  // 35 to 60 s here: pack (two tsc builds), npm ci, tsc twice, vite build, two servers, two pages.
   test.setTimeout(150_000);
   const work = mkdtempSync(join(tmpdir(), "shoal-fresh-app-"));
   const servers: RunningServer[] = [];
+  const contexts: BrowserContext[] = [];
   try {
     const packs = join(work, "packs");
     const app = join(work, "app");
@@ -168,7 +169,7 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
     await test.step("two Chromium contexts sync a record through the relay", async () => {
       const relayWs = relayUrl.replace(/^http/, "ws");
       // Device A: the app under `vite dev`. Device B: the production build, served by the relay.
-      const a = await openDevice(browser, `${dev}/?relay=${encodeURIComponent(relayWs)}`);
+      const a = await openDevice(browser, contexts, `${dev}/?relay=${encodeURIComponent(relayWs)}`);
       const invite = a.page.getByTestId("invite");
       // The first page load waits for Vite to pre-bundle the dependencies.
       await withPageErrors(a, () => expect(invite).toHaveAttribute("href", /#join=/, { timeout: 30_000 }));
@@ -176,7 +177,11 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
       await a.page.getByLabel("Note").fill("written on the dev server");
       await a.page.getByRole("button", { name: "Add" }).click();
 
-      const b = await openDevice(browser, `${relayUrl}/?relay=${encodeURIComponent(relayWs)}${link.hash}`);
+      const b = await openDevice(
+        browser,
+        contexts,
+        `${relayUrl}/?relay=${encodeURIComponent(relayWs)}${link.hash}`,
+      );
       await withPageErrors(b, () =>
         expect(b.page.getByRole("listitem")).toHaveText(["written on the dev server"], { timeout: 20_000 }),
       );
@@ -190,6 +195,7 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
       expect([...a.errors, ...b.errors]).toEqual([]);
     });
   } finally {
+    await Promise.all(contexts.map((c) => c.close()));
     await Promise.all(servers.map((s) => s.stop()));
     rmSync(work, { recursive: true, force: true });
   }
@@ -231,9 +237,17 @@ async function withPageErrors(device: { errors: string[] }, check: () => Promise
   }
 }
 
-/** A new browser context (its own IndexedDB: another device) on `url`, collecting page errors. */
-async function openDevice(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
+/**
+ * A new browser context (its own IndexedDB: another device) on `url`, collecting page errors; it is
+ * added to `contexts`, which the test closes at the end.
+ */
+async function openDevice(
+  browser: Browser,
+  contexts: BrowserContext[],
+  url: string,
+): Promise<{ page: Page; errors: string[] }> {
   const context = await browser.newContext();
+  contexts.push(context);
   const page = await context.newPage();
   const errors = collectPageErrors(page);
   await page.goto(url);
