@@ -35,6 +35,39 @@ function rewriteDeclarationImports(dist) {
   }
 }
 
+/**
+ * Every package the built JavaScript imports must be one the package.json declares (a dependency or a
+ * peer dependency): an installed package finds nothing else. Catches a test helper that became
+ * reachable from an entry point (it would import vitest) or a dependency left out of package.json.
+ */
+function checkImports(dir, dist) {
+  const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  const declared = new Set([
+    manifest.name,
+    ...Object.keys(manifest.dependencies ?? {}),
+    ...Object.keys(manifest.peerDependencies ?? {}),
+  ]);
+  // Import and export statements start their line in tsc's output; doc comments (" * import ...") do not.
+  const statement = /^(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']|^import\s*["']([^"']+)["']/gm;
+  const undeclared = new Set();
+  for (const file of filesUnder(dist).filter((f) => f.endsWith(".js"))) {
+    for (const match of readFileSync(file, "utf8").matchAll(statement)) {
+      const specifier = match[1] ?? match[2];
+      if (specifier.startsWith(".") || specifier.startsWith("node:")) continue;
+      const name = specifier
+        .split("/")
+        .slice(0, specifier.startsWith("@") ? 2 : 1)
+        .join("/");
+      if (!declared.has(name)) undeclared.add(`${name} (${file.slice(dist.length + 1)})`);
+    }
+  }
+  if (undeclared.size > 0) {
+    throw new Error(
+      `build-package: ${manifest.name} imports undeclared packages: ${[...undeclared].join(", ")}`,
+    );
+  }
+}
+
 /** Builds one package; throws with tsc's exit status if it fails. */
 export function buildPackage(name) {
   if (!PACKAGES.includes(name)) throw new Error(`build-package: unknown package ${JSON.stringify(name)}`);
@@ -49,6 +82,7 @@ export function buildPackage(name) {
   if (result.status !== 0)
     throw new Error(`build-package: tsc failed for ${name} (${result.status ?? result.signal})`);
   rewriteDeclarationImports(dist);
+  checkImports(dir, dist);
   for (const bin of BIN_FILES[name] ?? []) {
     const file = join(dist, bin);
     const text = readFileSync(file, "utf8");
