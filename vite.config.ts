@@ -1,12 +1,24 @@
 import { fileURLToPath } from "node:url";
 import react from "@vitejs/plugin-react";
-import type { UserConfig } from "vite";
+import { defaultClientConditions, defaultServerConditions, type UserConfig } from "vite";
 import { defineConfig } from "vitest/config";
+import { shoal } from "./client/src/vite/index.ts";
 
 const fromRoot = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 /** Where `npm run dev` forwards `/sync`: the relay started with `npm run relay` (override with SHOAL_RELAY). */
 const relayUrl = process.env.SHOAL_RELAY ?? "http://127.0.0.1:8787";
+
+/**
+ * Inside this repository `@shoal/client` and `@shoal/sync-server` resolve to their TypeScript sources
+ * (the "shoal-source" condition of their package.json exports), so tests, `vite dev` and builds need no
+ * package build first; installed packages resolve to dist/ instead. tsconfig.base.json says the same
+ * to tsc (`customConditions`), and Node processes that run the sources get `--conditions=shoal-source`.
+ */
+const sourceResolution = {
+  resolve: { conditions: ["shoal-source", ...defaultClientConditions] },
+  ssr: { resolve: { conditions: ["shoal-source", ...defaultServerConditions] } },
+} satisfies UserConfig;
 
 /**
  * The browser builds. Default mode: the demo app into dist/demo-app (served by `npm start`).
@@ -18,9 +30,8 @@ function appConfig(mode: string): UserConfig {
   return {
     root: fromRoot(harness ? "./e2e/harness" : "./demo-app"),
     base: harness ? "/harness/" : "/",
-    plugins: [react()],
-    // Vite's dependency pre-bundler cannot follow Automerge's wasm import; `vite dev` fails without this.
-    optimizeDeps: { exclude: ["@automerge/automerge"] },
+    // shoal(): what every app using @shoal/client adds (Automerge's wasm kept out of pre-bundling).
+    plugins: [react(), shoal()],
     build: {
       // es2022 for top-level await, which Automerge's wasm initialisation relies on.
       target: "es2022",
@@ -36,6 +47,7 @@ function appConfig(mode: string): UserConfig {
 }
 
 export default defineConfig(({ mode }) => ({
+  ...sourceResolution,
   // Under vitest the app settings (root: demo-app in particular) would move the test projects' root.
   ...(process.env.VITEST ? {} : appConfig(mode)),
   test: {
@@ -44,6 +56,7 @@ export default defineConfig(({ mode }) => ({
     maxWorkers: 2,
     projects: [
       {
+        ...sourceResolution,
         test: {
           name: "unit",
           include: ["client/src/**/*.test.ts", "sync-server/src/**/*.test.ts"],
@@ -52,6 +65,7 @@ export default defineConfig(({ mode }) => ({
         },
       },
       {
+        ...sourceResolution,
         test: {
           name: "integration",
           include: ["client/test/**/*.test.ts", "sync-server/test/**/*.test.ts"],

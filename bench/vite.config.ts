@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vite";
+import { defaultClientConditions, defineConfig } from "vite";
 
 const fromRoot = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
@@ -11,6 +11,8 @@ export default defineConfig({
   root: fromRoot("./page"),
   base: "/",
   logLevel: "warn",
+  // @shoal/client from its TypeScript sources, as everywhere in the repository (see ../vite.config.ts).
+  resolve: { conditions: ["shoal-source", ...defaultClientConditions] },
   // Vite's dependency pre-bundler cannot follow Automerge's wasm import.
   optimizeDeps: { exclude: ["@automerge/automerge"] },
   build: {

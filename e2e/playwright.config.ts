@@ -32,7 +32,7 @@ export default defineConfig({
     // Playwright starts this in its own process group and signals the whole group, so the shell's
     // children (the relay) stop with it.
     command:
-      "node scripts/build.mjs --e2e && node --import tsx sync-server/src/cli.ts --port 0 --host 127.0.0.1" +
+      "node scripts/build.mjs --e2e && node --conditions=shoal-source --import tsx sync-server/src/cli.ts --port 0 --host 127.0.0.1" +
       ` --store memory --data "${dataDir}" --static dist/e2e-site`,
     cwd: "..",
     wait: { stdout: /(?<shoal_e2e_url>http:\/\/127\.0\.0\.1:\d+)/ },

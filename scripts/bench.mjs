@@ -322,6 +322,7 @@ async function runOnce(n, run, ctx) {
   const runDir = mkdtempSync(join(workDir, `n${n}-r${run}-`));
   const relay = await startNode(
     [
+      "--conditions=shoal-source",
       "--import",
       "tsx",
       "sync-server/src/cli.ts",

@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 const r = spawnSync(
   process.execPath,
-  ["--import", "tsx", "client/test/fuzz/fuzz-cli.ts", ...process.argv.slice(2)],
+  ["--conditions=shoal-source", "--import", "tsx", "client/test/fuzz/fuzz-cli.ts", ...process.argv.slice(2)],
   { stdio: "inherit" },
 );
 process.exit(r.status ?? 1);

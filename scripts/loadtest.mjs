@@ -3,7 +3,7 @@
 // Redis. Prints commits/s, fan-out latency and per-process CPU and memory, writes JSON to
 // bench/results/loadtest-<timestamp>.json, and asserts nothing about time. Options: --help.
 // The work lives in TypeScript under scripts/loadtest/; tsx's loader runs it without a build step,
-// as sync-server/bin/shoal-relay.mjs does for the relay.
+// with `--conditions=shoal-source` (package.json) so that @shoal/client resolves to its sources too.
 import { register } from "tsx/esm/api";
 
 register();

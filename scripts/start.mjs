@@ -16,6 +16,8 @@ await buildDemo();
 const relay = spawn(
   process.execPath,
   [
+    // "shoal-source": @shoal/client resolves to its TypeScript sources, as everywhere in the repository.
+    "--conditions=shoal-source",
     "--import",
     "tsx",
     "sync-server/src/cli.ts",

@@ -34,6 +34,7 @@ export class RelayProcess {
     const child = spawn(
       process.execPath,
       [
+        "--conditions=shoal-source",
         "--import",
         "tsx",
         "sync-server/src/cli.ts",

@@ -142,7 +142,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     const run = async (args: string[], env: Record<string, string> = {}) => {
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", CLI, "--port", "0", "--store", "memory", ...args],
+        ["--conditions=shoal-source", "--import", "tsx", CLI, "--port", "0", "--store", "memory", ...args],
         {
           cwd: REPO,
           env: { ...process.env, ...env },
