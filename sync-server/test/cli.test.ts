@@ -30,7 +30,7 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+  const child = spawn(process.execPath, ["--conditions=shoal-source", "--import", "tsx", CLI, ...args], {
     cwd: REPO,
     env: cleanEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
