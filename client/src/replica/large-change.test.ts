@@ -113,6 +113,28 @@ describe("a hostile change at the op cap", () => {
   });
 });
 
+describe("a change with operations Shoal never makes", () => {
+  it("(marks: about 40x the cost of an ordinary operation) is quarantined as malformed", async () => {
+    const { a, b, space, sync } = await pair();
+    const id = await a.patients.insert({ name: "M", notes: "hello world" }, { space });
+    await a.patients.update(id, (p) => void (p.name = "M built"));
+    await sync(a, b);
+    const since = await a.vector([space.id]);
+    const loaded = (await a.replica.loadForEdit(id))!;
+    const marked = A.change(A.clone(loaded.doc, { actor: a.replica.actor }), (d: Record<string, unknown>) =>
+      A.mark(d, ["notes"], { start: 0, end: 5, expand: "none" }, "bold", true),
+    );
+    const mark = A.getLastLocalChange(marked)!;
+    expect(changeOpCount(mark)).toBe(2); // within the cap: refused for its kind, not its size
+    await a.patients.update(id, (p) => void (p.name = "envelope"));
+    const [c] = await a.exportCommits(since);
+    const forged: Commit = { ...c!, changes: [{ ...c!.changes[0]!, changes: [mark] }] };
+    const report = await b.applyCommits([forged]);
+    expect(report.rejected.map((r) => (r.error as CommitQuarantined).reason)).toEqual(["malformed"]);
+    expect((await b.patients.get(id))?.name).toBe("M built");
+  });
+});
+
 describe("large honest writes", () => {
   it(
     "a 100,000-character note is written in changes within the cap and syncs both ways",

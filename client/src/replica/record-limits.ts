@@ -1,5 +1,5 @@
 import { DEFAULT_CONTENT_LIMITS, type ContentLimits } from "../protocol/limits.ts";
-import { changeOpCount } from "./change-ops.ts";
+import { changeOps } from "./change-ops.ts";
 import { checkContent, reservedRootKey } from "./content-check.ts";
 import type { Creation } from "./creation.ts";
 
@@ -32,8 +32,14 @@ export function recordProblem(
   for (const ch of rc.changes) {
     bytes += ch.length;
     if (bytes > limits.maxRecordBytes) break;
-    const ops = changeOpCount(ch);
-    if (ops === null) return { reason: "malformed", message: "an Automerge change is not readable" };
+    const read = changeOps(ch);
+    if (read === null) return { reason: "malformed", message: "an Automerge change is not readable" };
+    if (read.foreign)
+      return {
+        reason: "malformed",
+        message: "an Automerge change holds marks or tables, which Shoal never makes",
+      };
+    const { ops } = read;
     if (ops > limits.maxOpsPerChange)
       return {
         reason: "limits",
