@@ -150,6 +150,10 @@ export class SpaceSession {
   #ownHeadAsked = false;
   /** Own commits whose damaged copy at the relay this connection already asked to replace. */
   readonly #replaceAsked = new Set<number>();
+  /** Asks again to replace an own commit the relay still refuses, after a backoff delay. */
+  #replaceTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Replacements asked again since the relay last acknowledged a new commit of this device. */
+  #replaceAttempt = 0;
   /**
    * After a snapshot import: the heads it covers, checked against the relay by fetching each of them
    * again (one commit per device) with the first pull; and who published it, for the report.
@@ -213,6 +217,7 @@ export class SpaceSession {
     this.#drainTimer = null;
     if (this.#refetchTimer) clearTimeout(this.#refetchTimer);
     this.#refetchTimer = null;
+    this.#clearReplaceTimer();
     this.#conn?.close("stopped");
     this.#conn = null;
     this.#hooks.state("stopped");
@@ -253,6 +258,7 @@ export class SpaceSession {
     this.#welcomePaging = false;
     this.#relayHoldsAny = false;
     this.#replaceAsked.clear();
+    this.#clearReplaceTimer();
     this.#ownHeadAsked = false;
     this.#pulling = false;
     this.#inflight = [];
@@ -453,10 +459,7 @@ export class SpaceSession {
       case "ack": {
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         const entries = this.#believable(m.entries, mine);
-        for (const e of entries) {
-          this.#noteAck(e.device, e.seq);
-          this.#repair.acked(e.device, this.#acked.get(e.device) ?? 0);
-        }
+        for (const e of entries) this.#noteAck(e.device, e.seq);
         this.#inflight = this.#inflight.filter((f) => (this.#acked.get(f.device) ?? 0) < f.seq);
         await this.#recordAcks(entries);
         await this.#upload();
@@ -539,18 +542,48 @@ export class SpaceSession {
    * The relay refused our next commit (`chain`: its stored copy of our commit `seq` does not hash to
    * what we chained to) or a re-upload of our commit `seq` (`conflict`): its copy was damaged on the
    * way. We hold the intact bytes, so we ask it to replace that copy (PROTOCOL.md section 5, "Replacing
-   * a damaged upload"); its `ack` then resumes the uploads. Once per commit and connection, so a relay
-   * that keeps refusing cannot make this loop.
+   * a damaged upload"); its `ack` then resumes the uploads. Asked at once the first time per commit and
+   * connection; asked again only after a backoff delay (`#scheduleReplace`), so a relay that keeps
+   * refusing cannot make this loop fast.
    */
   async #replaceDamaged(seq: number): Promise<void> {
     const me = this.#replica.device;
     const held = (await this.#replica.vector([this.space]))[this.space]?.[me] ?? 0;
-    if (seq < 1 || seq > held || this.#replaceAsked.has(seq) || !this.#welcomed) return;
+    if (seq < 1 || seq > held || !this.#welcomed) return;
+    if (this.#replaceAsked.has(seq)) {
+      // Asked already, and still refused: the replacement itself may have been damaged on its way (the
+      // relay then holds another damaged copy). Ask again later, with backoff, or this connection stays
+      // stuck for good (hostile soak seed 10068).
+      this.#scheduleReplace(seq);
+      return;
+    }
     this.#replaceAsked.add(seq);
     const epoch = this.#epoch;
     const [intact] = await this.#sealer.sealedRange(me, seq, seq);
     if (!intact || epoch !== this.#epoch) return;
     this.#send({ type: "commits", space: this.#spaceBytes, commits: [intact], more: false, replace: true });
+  }
+
+  /** Asks again to replace own commit `seq` after the backoff delay, on this connection only. */
+  #scheduleReplace(seq: number): void {
+    if (this.#replaceTimer || this.#stopped) return;
+    const { baseMs, maxMs } = this.#backoff;
+    const delay =
+      Math.min(maxMs, baseMs * 2 ** Math.min(this.#replaceAttempt++, 16)) * (0.5 + Math.random() / 2);
+    const epoch = this.#epoch;
+    this.#replaceTimer = setTimeout(() => {
+      this.#replaceTimer = null;
+      this.#enqueue(async () => {
+        if (epoch !== this.#epoch) return;
+        this.#replaceAsked.delete(seq);
+        await this.#replaceDamaged(seq);
+      });
+    }, delay);
+  }
+
+  #clearReplaceTimer(): void {
+    if (this.#replaceTimer) clearTimeout(this.#replaceTimer);
+    this.#replaceTimer = null;
   }
 
   #believable(entries: VectorEntry[], mine: Record<string, number>): { device: DeviceId; seq: number }[] {
@@ -568,8 +601,14 @@ export class SpaceSession {
   }
 
   #noteAck(device: string, seq: number): void {
-    if ((this.#acked.get(device) ?? 0) < seq) this.#acked.set(device, seq);
+    if ((this.#acked.get(device) ?? 0) < seq) {
+      this.#acked.set(device, seq);
+      if (device === this.#replica.device) this.#replaceAttempt = 0;
+    }
     if ((this.#sent.get(device) ?? 0) < seq) this.#sent.set(device, seq);
+    // Whatever shows the relay holds it (an ack, a welcome, the commit served back) unsticks a commit:
+    // the ack that answered the upload may have been lost with its connection (hostile soak seed 10068).
+    this.#repair.acked(device, this.#acked.get(device) ?? 0);
   }
 
   /** Asks for what this replica lacks; `ahead` counts commits received but not applied yet as held. */
