@@ -1,4 +1,4 @@
-import { AccessDenied, ProtocolError, ShoalError } from "../errors.ts";
+import { AccessDenied, ProtocolError, ShoalError, ValidationError } from "../errors.ts";
 import {
   DEFAULT_LIMITS,
   MAX_COMMITS_PER_BATCH,
@@ -22,6 +22,7 @@ import { asStorageError } from "../replica/quota.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-exchange.ts";
 import { auditSnapshot } from "./snapshot-audit.ts";
+import { publishableSnapshot } from "./publishable-snapshot.ts";
 import { believableEntries } from "./believable-entries.ts";
 import { sourceOfTransport, type IntegritySource } from "./integrity.ts";
 import type { MissingCommits, StuckCommit } from "./sync-status.ts";
@@ -517,7 +518,8 @@ export class SpaceSession {
 
   async #maybePublish(): Promise<void> {
     const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
-    if (this.#snapshots.due(ours)) await this.#publish();
+    // The connection may have gone meanwhile: the policy publishes at a later one, with no error.
+    if (this.#snapshots.due(ours) && this.#welcomed && this.#conn) await this.#publish();
   }
 
   /** Sends a snapshot; resolves (once sent) to the relay's coming answer, or false if not now. */
@@ -531,9 +533,10 @@ export class SpaceSession {
     // not published, and its new devices bootstrap from commits instead.
     const devices = Object.keys((await this.#replica.vector([this.space]))[this.space] ?? {}).length;
     if (devices > MAX_VECTOR_ENTRIES) return false;
-    const content = await this.#replica.readSnapshot(this.space);
+    // Quarantined slots are left out (publishable-snapshot.ts), or joiners would refuse it whole.
+    const content = publishableSnapshot(await this.#replica.readSnapshot(this.space));
+    if (!content || Object.keys(content.vector).length === 0) return false;
     // A snapshot may not name commits the relay cannot serve after it.
-    if (Object.keys(content.vector).length === 0) return false;
     for (const [d, seq] of Object.entries(content.vector)) if ((this.#acked.get(d) ?? 0) < seq) return false;
     return this.#snapshots.publish(content);
   }
@@ -686,15 +689,14 @@ export class SpaceSession {
       );
       return;
     }
+    // Their sealed bytes are kept BEFORE applying: a quarantined commit holds its slot with nothing in
+    // the log to seal it from again, so these bytes are the only copy to chain to and forward; kept
+    // after, a close in between (a reload, a restart) left a held slot with no bytes for good, and
+    // sealing it then threw (hostile soak seed 10311). A commit applying refuses otherwise is authentic
+    // (it opened), so keeping its bytes is harmless: served again, they are the same.
+    await this.#sealer.keep(fit, this.#source);
     const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
-    // Quarantined commits hold their slots: keep their sealed bytes too, to chain and forward them.
-    const slotted = new Set<string>(report.quarantined);
-    const refused = new Set(report.rejected.map((r) => r.id).filter((id) => !slotted.has(id)));
     for (const r of report.rejected) this.#hooks.error(r.error);
-    await this.#sealer.keep(
-      fit.filter((o) => !refused.has(o.commit.id)),
-      this.#source,
-    );
     // The relay sent them, so it holds them durably: receipts for their authors' commits too.
     const held = new Map<string, number>();
     for (const o of opened) held.set(o.commit.device, Math.max(held.get(o.commit.device) ?? 0, o.commit.seq));
@@ -790,7 +792,7 @@ export class SpaceSession {
     const epoch = this.#epoch;
     const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
     let inflight = this.#inflight.reduce((s, f) => s + f.bytes, 0);
-    for (const [device, have] of Object.entries(ours)) {
+    devices: for (const [device, have] of Object.entries(ours)) {
       let next = (this.#sent.get(device) ?? 0) + 1;
       while (next <= have) {
         if (inflight >= UPLOAD_WINDOW || !this.#conn) return; // an ack sends the rest
@@ -800,7 +802,16 @@ export class SpaceSession {
           return;
         }
         const to = Math.min(have, next + 63);
-        const sealed = await this.#sealer.sealedRange(device as DeviceId, next, to);
+        let sealed: Uint8Array[];
+        try {
+          sealed = await this.#sealer.sealedRange(device as DeviceId, next, to);
+        } catch (e) {
+          // A held slot with nothing to seal it from (a quarantined commit whose bytes a database of an
+          // older version lost): that device cannot be uploaded from here, the others still are.
+          if (!(e instanceof ValidationError)) throw e;
+          this.#hooks.error(e);
+          continue devices;
+        }
         if (epoch !== this.#epoch) return;
         let batch: Uint8Array[] = [];
         let bytes = 0;
