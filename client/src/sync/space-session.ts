@@ -149,6 +149,8 @@ export class SpaceSession {
   #relayHoldsAny = false;
   /** This connection asked for this device's last commit at the relay again (to see it is intact). */
   #ownHeadAsked = false;
+  /** An own commit came back damaged (its replacement was asked): pull once more before saying synced. */
+  #ownRecheck = false;
   /** Own commits whose damaged copy at the relay this connection already asked to replace. */
   readonly #replaceAsked = new Set<number>();
   /** Asks again to replace an own commit the relay still refuses, after a backoff delay. */
@@ -261,6 +263,7 @@ export class SpaceSession {
     this.#replaceAsked.clear();
     this.#clearReplaceTimer();
     this.#ownHeadAsked = false;
+    this.#ownRecheck = false;
     this.#pulling = false;
     this.#inflight = [];
     // A refusal does not go away by waiting: say so through the retries rather than "connecting".
@@ -445,7 +448,9 @@ export class SpaceSession {
         }
         if (m.reply && !m.more) {
           this.#pulling = false;
-          if (this.#repair.pullFinished() === "refetch") {
+          const recheck = this.#ownRecheck;
+          this.#ownRecheck = false;
+          if (this.#repair.pullFinished() === "refetch" || recheck) {
             // A damaged download: fetch it again later rather than claim to hold everything.
             this.#scheduleRefetch();
             return;
@@ -725,7 +730,14 @@ export class SpaceSession {
     // on the way down only makes that a no-op, answered as a duplicate).
     const own = ownSeq(bytes, this.#replica.device);
     const held = (await this.#replica.vector([this.space]))[this.space]?.[this.#replica.device] ?? 0;
-    if (own !== null && own <= held) return this.#replaceDamaged(own);
+    if (own !== null && own <= held) {
+      // Not synced until the relay serves it intact: the next pull asks for this device's head again.
+      // (Saying synced as soon as the replacement was sent let a device that then went away leave its
+      // damaged copy at the relay for good: hostile soak seed 10170.)
+      this.#ownHeadAsked = false;
+      this.#ownRecheck = true;
+      return this.#replaceDamaged(own);
+    }
     await this.#repair.damaged(bytes, error);
   }
 

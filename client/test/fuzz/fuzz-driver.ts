@@ -333,7 +333,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     // to the relay is replaced only by its author (at its next connection), and none comes after this.
     const leaving = replicas.find((r) => r.name === HOSTILE);
     if (leaving) {
-      await settle([leaving], space, 10_000).catch(() => undefined);
+      // (It says synced only once the relay serves its last commit intact: seed 10170.)
+      await settle([leaving], space, options.settleMs ?? 30_000).catch(() => undefined);
       leaving.stop();
     }
     await settle(honest(), space, options.settleMs ?? 30_000, {

@@ -21,8 +21,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** What a tap does with one frame: pass it (maybe changed), or cut the connection instead. */
-type TapVerdict = Uint8Array | "cut";
+/** What a tap does with one frame: pass it (maybe changed), lose it, or cut the connection instead. */
+type TapVerdict = Uint8Array | "drop" | "cut";
 type Tap = (direction: "up" | "down", frame: Uint8Array, m: Message) => TapVerdict;
 
 /** A frame seen by the tap (before its verdict), for `frameSeen`. */
@@ -53,7 +53,7 @@ function tappedTransport(
           seen("down", m);
           const out = tap()("down", frame, m);
           if (out === "cut") conn.close("tap cut");
-          else handlers.onMessage(out);
+          else if (out !== "drop") handlers.onMessage(out);
         },
       });
       return {
@@ -62,7 +62,7 @@ function tappedTransport(
           seen("up", m);
           const out = tap()("up", frame, m);
           if (out === "cut") conn.close("tap cut");
-          else conn.send(out);
+          else if (out !== "drop") conn.send(out);
         },
         get bufferedAmount() {
           return conn.bufferedAmount;
@@ -192,5 +192,45 @@ describe("an own upload the relay refused (chain) after a damaged upload", () =>
     expect(replacements).toBe(2);
     expect(welcomes).toBe(0);
     expect((await relay.store.vector(space.id)).get(db.deviceId)).toBe(3);
+  });
+
+  // Found by the soak too (seed 10170): a device whose last commit came back damaged asked for its
+  // replacement and said `synced` at once; gone right then, it left the damaged copy for good.
+  it("says synced only once the relay serves its last commit intact (the first replacement was lost)", async () => {
+    const relay = inProcessRelay();
+    const tap = { current: pass };
+    const { db, acked } = await author(relay, tap);
+    const space = await db.createSpace({ name: "Lost replacement" });
+    let ack = acked(1);
+    await db.patients.insert({ name: "One" }, { space });
+    await ack;
+    let flipped = 0;
+    tap.current = (d, frame, m) => {
+      if (d === "up" && m.type === "commits" && !m.replace && flipped === 0)
+        return (flipped++, damaged(frame));
+      return frame;
+    };
+    ack = acked(2);
+    await db.patients.insert({ name: "Two" }, { space });
+    await ack;
+
+    // No next commit: the next connection fetches commit 2 back (damaged) and asks to replace it; the
+    // first replacement is lost on the way.
+    let replacements = 0;
+    tap.current = (d, frame, m) =>
+      d === "up" && m.type === "commits" && m.replace && replacements++ === 0 ? "drop" : frame;
+    let unsynced = false;
+    const sub = db.status.subscribe((st) => void (st.state !== "synced" && (unsynced = true)));
+    cleanups.push(() => sub.unsubscribe());
+    db.reconnect();
+    await waitFor(db.status, (st) => unsynced && synced(st), 10_000, "the author synced again");
+    // When it says so, the relay holds its intact commit 2.
+    const stored = await relay.store.read(space.id, new Map([[db.deviceId, 1]]), {
+      maxBytes: 1 << 20,
+      maxCount: 10,
+    });
+    const own = await db.replica.dexie.table("_sealed").get([space.id, db.deviceId, 2]);
+    expect(replacements).toBeGreaterThanOrEqual(2);
+    expect(toHex(stored.commits[0]!)).toBe(toHex(own.bytes));
   });
 });
