@@ -337,9 +337,12 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       await settle([leaving], space, options.settleMs ?? 30_000).catch(() => undefined);
       leaving.stop();
     }
+    // Poison commits too: each honest replica quarantines them in their slots, so its vector covers
+    // them. (Skipped, a poison commit the hostile member injected last could still be on its way when
+    // the replicas agreed, and the invariant then found it unreported: soak seed 10054.)
     await settle(honest(), space, options.settleMs ?? 30_000, {
       vector: () => relay.store.vector(space),
-      skip: hostile?.poisonDevices() ?? new Set(),
+      skip: new Set(),
     });
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
