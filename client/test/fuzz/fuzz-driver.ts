@@ -434,14 +434,16 @@ async function settle(
     }
     // A ghost's commit opens nowhere: the truth is `syncing` with it missing as bad at its source, once
     // every connection pulled since the network healed.
+    // Every connection must have pulled since: a status still `synced` from before the reconnect let
+    // the hostile member leave before its last pull showed its own head damaged (soak seed 10458).
     const settled = (s: SyncStatus) =>
       s.pendingCommits === 0 &&
       !s.stuck?.length &&
+      s.transports.every((t) => t.state === "connected" && (t.lastSyncedAt ?? 0) >= since) &&
       (s.state === "synced" ||
         (s.state === "syncing" &&
           (s.missing?.length ?? 0) > 0 &&
-          s.missing!.every((m) => m.reason === "bad-at-source" && ghosts.has(m.device)) &&
-          s.transports.every((t) => t.state === "connected" && (t.lastSyncedAt ?? 0) >= since)));
+          s.missing!.every((m) => m.reason === "bad-at-source" && ghosts.has(m.device))));
     return { ok: same && holds && statuses.every(settled), statuses, vectors };
   };
   await new Promise<void>((resolve, reject) => {
