@@ -1,4 +1,4 @@
-import { AccessDenied, ProtocolError, ShoalError } from "../errors.ts";
+import { AccessDenied, ProtocolError, ShoalError, ValidationError } from "../errors.ts";
 import {
   DEFAULT_LIMITS,
   MAX_COMMITS_PER_BATCH,
@@ -22,6 +22,7 @@ import { asStorageError } from "../replica/quota.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-exchange.ts";
 import { auditSnapshot } from "./snapshot-audit.ts";
+import { publishableSnapshot } from "./publishable-snapshot.ts";
 import { believableEntries } from "./believable-entries.ts";
 import { sourceOfTransport, type IntegritySource } from "./integrity.ts";
 import type { MissingCommits, StuckCommit } from "./sync-status.ts";
@@ -148,8 +149,14 @@ export class SpaceSession {
   #relayHoldsAny = false;
   /** This connection asked for this device's last commit at the relay again (to see it is intact). */
   #ownHeadAsked = false;
+  /** An own commit came back damaged (its replacement was asked): pull once more before saying synced. */
+  #ownRecheck = false;
   /** Own commits whose damaged copy at the relay this connection already asked to replace. */
   readonly #replaceAsked = new Set<number>();
+  /** Asks again to replace an own commit the relay still refuses, after a backoff delay. */
+  #replaceTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Replacements asked again since the relay last acknowledged a new commit of this device. */
+  #replaceAttempt = 0;
   /**
    * After a snapshot import: the heads it covers, checked against the relay by fetching each of them
    * again (one commit per device) with the first pull; and who published it, for the report.
@@ -213,6 +220,7 @@ export class SpaceSession {
     this.#drainTimer = null;
     if (this.#refetchTimer) clearTimeout(this.#refetchTimer);
     this.#refetchTimer = null;
+    this.#clearReplaceTimer();
     this.#conn?.close("stopped");
     this.#conn = null;
     this.#hooks.state("stopped");
@@ -253,7 +261,9 @@ export class SpaceSession {
     this.#welcomePaging = false;
     this.#relayHoldsAny = false;
     this.#replaceAsked.clear();
+    this.#clearReplaceTimer();
     this.#ownHeadAsked = false;
+    this.#ownRecheck = false;
     this.#pulling = false;
     this.#inflight = [];
     // A refusal does not go away by waiting: say so through the retries rather than "connecting".
@@ -438,7 +448,9 @@ export class SpaceSession {
         }
         if (m.reply && !m.more) {
           this.#pulling = false;
-          if (this.#repair.pullFinished() === "refetch") {
+          const recheck = this.#ownRecheck;
+          this.#ownRecheck = false;
+          if (this.#repair.pullFinished() === "refetch" || recheck) {
             // A damaged download: fetch it again later rather than claim to hold everything.
             this.#scheduleRefetch();
             return;
@@ -453,10 +465,7 @@ export class SpaceSession {
       case "ack": {
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         const entries = this.#believable(m.entries, mine);
-        for (const e of entries) {
-          this.#noteAck(e.device, e.seq);
-          this.#repair.acked(e.device, this.#acked.get(e.device) ?? 0);
-        }
+        for (const e of entries) this.#noteAck(e.device, e.seq);
         this.#inflight = this.#inflight.filter((f) => (this.#acked.get(f.device) ?? 0) < f.seq);
         await this.#recordAcks(entries);
         await this.#upload();
@@ -514,7 +523,8 @@ export class SpaceSession {
 
   async #maybePublish(): Promise<void> {
     const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
-    if (this.#snapshots.due(ours)) await this.#publish();
+    // The connection may have gone meanwhile: the policy publishes at a later one, with no error.
+    if (this.#snapshots.due(ours) && this.#welcomed && this.#conn) await this.#publish();
   }
 
   /** Sends a snapshot; resolves (once sent) to the relay's coming answer, or false if not now. */
@@ -528,9 +538,10 @@ export class SpaceSession {
     // not published, and its new devices bootstrap from commits instead.
     const devices = Object.keys((await this.#replica.vector([this.space]))[this.space] ?? {}).length;
     if (devices > MAX_VECTOR_ENTRIES) return false;
-    const content = await this.#replica.readSnapshot(this.space);
+    // Quarantined slots are left out (publishable-snapshot.ts), or joiners would refuse it whole.
+    const content = publishableSnapshot(await this.#replica.readSnapshot(this.space));
+    if (!content || Object.keys(content.vector).length === 0) return false;
     // A snapshot may not name commits the relay cannot serve after it.
-    if (Object.keys(content.vector).length === 0) return false;
     for (const [d, seq] of Object.entries(content.vector)) if ((this.#acked.get(d) ?? 0) < seq) return false;
     return this.#snapshots.publish(content);
   }
@@ -539,18 +550,48 @@ export class SpaceSession {
    * The relay refused our next commit (`chain`: its stored copy of our commit `seq` does not hash to
    * what we chained to) or a re-upload of our commit `seq` (`conflict`): its copy was damaged on the
    * way. We hold the intact bytes, so we ask it to replace that copy (PROTOCOL.md section 5, "Replacing
-   * a damaged upload"); its `ack` then resumes the uploads. Once per commit and connection, so a relay
-   * that keeps refusing cannot make this loop.
+   * a damaged upload"); its `ack` then resumes the uploads. Asked at once the first time per commit and
+   * connection; asked again only after a backoff delay (`#scheduleReplace`), so a relay that keeps
+   * refusing cannot make this loop fast.
    */
   async #replaceDamaged(seq: number): Promise<void> {
     const me = this.#replica.device;
     const held = (await this.#replica.vector([this.space]))[this.space]?.[me] ?? 0;
-    if (seq < 1 || seq > held || this.#replaceAsked.has(seq) || !this.#welcomed) return;
+    if (seq < 1 || seq > held || !this.#welcomed) return;
+    if (this.#replaceAsked.has(seq)) {
+      // Asked already, and still refused: the replacement itself may have been damaged on its way (the
+      // relay then holds another damaged copy). Ask again later, with backoff, or this connection stays
+      // stuck for good (hostile soak seed 10068).
+      this.#scheduleReplace(seq);
+      return;
+    }
     this.#replaceAsked.add(seq);
     const epoch = this.#epoch;
     const [intact] = await this.#sealer.sealedRange(me, seq, seq);
     if (!intact || epoch !== this.#epoch) return;
     this.#send({ type: "commits", space: this.#spaceBytes, commits: [intact], more: false, replace: true });
+  }
+
+  /** Asks again to replace own commit `seq` after the backoff delay, on this connection only. */
+  #scheduleReplace(seq: number): void {
+    if (this.#replaceTimer || this.#stopped) return;
+    const { baseMs, maxMs } = this.#backoff;
+    const delay =
+      Math.min(maxMs, baseMs * 2 ** Math.min(this.#replaceAttempt++, 16)) * (0.5 + Math.random() / 2);
+    const epoch = this.#epoch;
+    this.#replaceTimer = setTimeout(() => {
+      this.#replaceTimer = null;
+      this.#enqueue(async () => {
+        if (epoch !== this.#epoch) return;
+        this.#replaceAsked.delete(seq);
+        await this.#replaceDamaged(seq);
+      });
+    }, delay);
+  }
+
+  #clearReplaceTimer(): void {
+    if (this.#replaceTimer) clearTimeout(this.#replaceTimer);
+    this.#replaceTimer = null;
   }
 
   #believable(entries: VectorEntry[], mine: Record<string, number>): { device: DeviceId; seq: number }[] {
@@ -568,8 +609,14 @@ export class SpaceSession {
   }
 
   #noteAck(device: string, seq: number): void {
-    if ((this.#acked.get(device) ?? 0) < seq) this.#acked.set(device, seq);
+    if ((this.#acked.get(device) ?? 0) < seq) {
+      this.#acked.set(device, seq);
+      if (device === this.#replica.device) this.#replaceAttempt = 0;
+    }
     if ((this.#sent.get(device) ?? 0) < seq) this.#sent.set(device, seq);
+    // Whatever shows the relay holds it (an ack, a welcome, the commit served back) unsticks a commit:
+    // the ack that answered the upload may have been lost with its connection (hostile soak seed 10068).
+    this.#repair.acked(device, this.#acked.get(device) ?? 0);
   }
 
   /** Asks for what this replica lacks; `ahead` counts commits received but not applied yet as held. */
@@ -647,15 +694,14 @@ export class SpaceSession {
       );
       return;
     }
+    // Their sealed bytes are kept BEFORE applying: a quarantined commit holds its slot with nothing in
+    // the log to seal it from again, so these bytes are the only copy to chain to and forward; kept
+    // after, a close in between (a reload, a restart) left a held slot with no bytes for good, and
+    // sealing it then threw (hostile soak seed 10311). A commit applying refuses otherwise is authentic
+    // (it opened), so keeping its bytes is harmless: served again, they are the same.
+    await this.#sealer.keep(fit, this.#source);
     const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
-    // Quarantined commits hold their slots: keep their sealed bytes too, to chain and forward them.
-    const slotted = new Set<string>(report.quarantined);
-    const refused = new Set(report.rejected.map((r) => r.id).filter((id) => !slotted.has(id)));
     for (const r of report.rejected) this.#hooks.error(r.error);
-    await this.#sealer.keep(
-      fit.filter((o) => !refused.has(o.commit.id)),
-      this.#source,
-    );
     // The relay sent them, so it holds them durably: receipts for their authors' commits too.
     const held = new Map<string, number>();
     for (const o of opened) held.set(o.commit.device, Math.max(held.get(o.commit.device) ?? 0, o.commit.seq));
@@ -684,7 +730,14 @@ export class SpaceSession {
     // on the way down only makes that a no-op, answered as a duplicate).
     const own = ownSeq(bytes, this.#replica.device);
     const held = (await this.#replica.vector([this.space]))[this.space]?.[this.#replica.device] ?? 0;
-    if (own !== null && own <= held) return this.#replaceDamaged(own);
+    if (own !== null && own <= held) {
+      // Not synced until the relay serves it intact: the next pull asks for this device's head again.
+      // (Saying synced as soon as the replacement was sent let a device that then went away leave its
+      // damaged copy at the relay for good: hostile soak seed 10170.)
+      this.#ownHeadAsked = false;
+      this.#ownRecheck = true;
+      return this.#replaceDamaged(own);
+    }
     await this.#repair.damaged(bytes, error);
   }
 
@@ -751,7 +804,7 @@ export class SpaceSession {
     const epoch = this.#epoch;
     const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
     let inflight = this.#inflight.reduce((s, f) => s + f.bytes, 0);
-    for (const [device, have] of Object.entries(ours)) {
+    devices: for (const [device, have] of Object.entries(ours)) {
       let next = (this.#sent.get(device) ?? 0) + 1;
       while (next <= have) {
         if (inflight >= UPLOAD_WINDOW || !this.#conn) return; // an ack sends the rest
@@ -761,7 +814,16 @@ export class SpaceSession {
           return;
         }
         const to = Math.min(have, next + 63);
-        const sealed = await this.#sealer.sealedRange(device as DeviceId, next, to);
+        let sealed: Uint8Array[];
+        try {
+          sealed = await this.#sealer.sealedRange(device as DeviceId, next, to);
+        } catch (e) {
+          // A held slot with nothing to seal it from (a quarantined commit whose bytes a database of an
+          // older version lost): that device cannot be uploaded from here, the others still are.
+          if (!(e instanceof ValidationError)) throw e;
+          this.#hooks.error(e);
+          continue devices;
+        }
         if (epoch !== this.#epoch) return;
         let batch: Uint8Array[] = [];
         let bytes = 0;

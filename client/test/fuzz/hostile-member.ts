@@ -4,6 +4,7 @@ import type { RecordChange } from "../../src/replica/commit.ts";
 import { sealSnapshot } from "../../src/sync/snapshot-seal.ts";
 import { encodeSnapshot, type SnapshotContent } from "../../src/sync/snapshot-codec.ts";
 import { readSnapshot } from "../../src/sync/snapshot-io.ts";
+import { publishableSnapshot } from "../../src/sync/publishable-snapshot.ts";
 import { snapshotWire } from "../../src/sync/snapshot-exchange.ts";
 import { encodeBundle } from "../../src/sync/bundle.ts";
 import { SpaceSealer } from "../../src/sync/sealer.ts";
@@ -301,7 +302,13 @@ export class HostileMember {
    * cannot tell, only a joiner can.
    */
   async #forgeSnapshot(key: Uint8Array): Promise<void> {
-    const content: SnapshotContent = await readSnapshot(this.#db.replica, this.#space);
+    // What an honest replica would publish (quarantined slots left out: a snapshot naming one is refused
+    // whole for its structure, before the audit this forgery is meant to meet; sealing one whose sealed
+    // bytes this member lacks threw, soak seed 10311).
+    const content: SnapshotContent | null = publishableSnapshot(
+      await readSnapshot(this.#db.replica, this.#space),
+    );
+    if (!content) return void this.injected.push({ action: "forged-snapshot", answer: "unpublishable" });
     const name = `${POISON_PREFIX}snapshot`;
     // Format 2 ties the log to the sealed commits, so the forgery that can travel is in the records: one
     // live record's document gains a change that is in no commit (its name set to a poison one), with

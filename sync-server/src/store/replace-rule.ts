@@ -4,9 +4,10 @@ import type { IncomingCommit, ReplaceVerdict } from "./store.ts";
 /**
  * The rule for replacing a stored commit with its author's intact copy (PROTOCOL.md section 5,
  * "Replacing a damaged upload"), shared by every store adapter. Damage in transit to a commit the
- * relay stored as valid can only have changed its body (a changed header or length would have failed
- * the sealed-commit checks, or the sequence rule), so a replacement must carry the very same routing
- * header (space, device, seq, epoch, prevHash) and length, and may replace only the device's head:
+ * relay stored as valid can only have changed its body or its epoch (any other changed header field or
+ * length would have failed the sealed-commit checks, or the sequence rule), so a replacement must carry
+ * the very same routing header but for the epoch (space, device, seq, prevHash) and length, and may
+ * replace only the device's head:
  * once a later commit chains to the stored one, its hash is part of history and stays.
  *
  * `"replace"` means: write it. Otherwise the verdict to report: `"duplicate"` (already stored as is),
@@ -24,6 +25,13 @@ export function replaceRule(
   if (stored === undefined || commit.seq > headSeq) return "gap";
   if (bytesEqual(stored, commit.bytes)) return "duplicate";
   if (commit.seq < headSeq || stored.length !== commit.bytes.length) return "conflict";
-  const header = COMMIT_HEADER_BYTES;
-  return bytesEqual(stored.subarray(0, header), commit.bytes.subarray(0, header)) ? "replace" : "conflict";
+  // Every routing field but the epoch must match: the codec checks no epoch value, so transit damage
+  // can leave a stored copy with a wrong one, and without this its author could never replace it
+  // (hostile soak seed 10225). The epoch routes nothing at the relay.
+  const same = (from: number, to: number) =>
+    bytesEqual(stored.subarray(from, to), commit.bytes.subarray(from, to));
+  return same(0, EPOCH_OFFSET) && same(EPOCH_OFFSET + 4, COMMIT_HEADER_BYTES) ? "replace" : "conflict";
 }
+
+/** Where the u32 epoch sits in a sealed commit's routing header: after version, space, device, seq. */
+const EPOCH_OFFSET = 1 + 16 + 16 + 8;

@@ -257,9 +257,9 @@ export function runStoreContract(
       // Not the head (commit 3 chains to 2), another header, another length, nothing stored: refused.
       const otherBody = makeChain(space, d, 1, { from: 2, prevHash: sha256(chain[0]!) })[0]!;
       expect(await store.replace(space, incomingCommit(otherBody))).toEqual({ verdict: "conflict", head: 3 });
-      const otherEpoch = chain[2]!.slice();
-      otherEpoch[44]! ^= 1;
-      expect(await store.replace(space, incomingCommit(otherEpoch))).toEqual({
+      const otherPrev = chain[2]!.slice();
+      otherPrev[50]! ^= 1;
+      expect(await store.replace(space, incomingCommit(otherPrev))).toEqual({
         verdict: "conflict",
         head: 3,
       });
@@ -282,6 +282,19 @@ export function runStoreContract(
       expect(r.heads.get(d)).toBe(4);
       // Now commit 3 is history: it can no longer be replaced.
       expect((await store.replace(space, incomingCommit(damaged))).verdict).toBe("conflict");
+    });
+
+    // Hostile soak seed 10225: the codec checks no epoch value, so a bit flipped there on the way up
+    // is stored, and its author could never replace it when the rule wanted every header byte equal.
+    it("replaces a head stored with a damaged epoch with its author's copy", async () => {
+      const d = randomId();
+      const chain = makeChain(space, d, 2);
+      const damaged = chain[1]!.slice();
+      damaged[43]! ^= 0x04; // inside the u32 epoch (bytes 41 to 44)
+      await store.append(space, inc([chain[0]!, damaged]), BIG_QUOTA);
+      expect(await store.replace(space, incomingCommit(chain[1]!))).toEqual({ verdict: "replaced", head: 2 });
+      const read = await store.read(space, new Map([[d, 1]]), ALL);
+      expect(read.commits.map(toHex)).toEqual([toHex(chain[1]!)]);
     });
 
     it("keeps spaces apart and counts totals", async () => {
