@@ -142,7 +142,7 @@ describe("inProcessRelay", () => {
     await tick();
     await tick();
     expect(codes.sort()).toEqual([4400, 4401]);
-    const text = relay.metrics.render(await relay.store.stats());
+    const text = await relay.metrics.render(await relay.store.stats());
     expect(text).toContain("401");
     expect(text).toContain("400");
     await relay.close();
