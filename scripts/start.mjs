@@ -1,12 +1,21 @@
 // `npm start`: build the demo app, then serve it from a real relay on 127.0.0.1:8787 (env PORT overrides;
 // PORT=0 picks a free port and the printed URL carries the real one). The relay keeps its data in
 // ./relay-data (env SHOAL_RELAY_DATA overrides), so a restart keeps what devices uploaded.
+// `npm start -- --host 0.0.0.0` (or SHOAL_HOST) serves it to other devices of the network too, and
+// `-- --port <n>` picks the port.
 import { spawn } from "node:child_process";
+import { networkInterfaces } from "node:os";
+import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { buildDemo } from "./build.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const port = process.env.PORT ?? "8787";
+const { values: args } = parseArgs({
+  options: { host: { type: "string" }, port: { type: "string" } },
+  strict: true,
+});
+const port = args.port ?? process.env.PORT ?? "8787";
+const host = args.host ?? process.env.SHOAL_HOST ?? "127.0.0.1";
 const dataDir = process.env.SHOAL_RELAY_DATA ?? "./relay-data";
 const READY_TIMEOUT_MS = 30_000;
 
@@ -21,7 +30,7 @@ const relay = spawn(
     "--import",
     "tsx",
     "sync-server/src/cli.ts",
-    ...["--port", port, "--host", "127.0.0.1", "--store", "sqlite"],
+    ...["--port", port, "--host", host, "--store", "sqlite"],
     ...["--data", dataDir, "--static", "dist/demo-app"],
   ],
   { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
@@ -43,11 +52,22 @@ relay.stdout.on("data", (chunk) => {
   // Match whole lines only: a chunk boundary could otherwise cut the port in half.
   const lines = (pending + chunk).split("\n");
   pending = lines.pop() ?? "";
-  const url = lines.map((line) => /http:\/\/127\.0\.0\.1:\d+/.exec(line)?.[0]).find(Boolean);
-  if (url) {
+  const listening = lines.map((line) => /"url":"(https?:\/\/[^"]+)"/.exec(line)?.[1]).find(Boolean);
+  if (listening) {
     announced = true;
     clearTimeout(timeout);
-    console.log(`Shoal demo: open ${url}/`);
+    const port = new URL(listening).port;
+    const local =
+      isLoopback(host) || host === "0.0.0.0" || host === "::" ? `http://127.0.0.1:${port}` : listening;
+    console.log(`Shoal demo: open ${local}/`);
+    if (host === "0.0.0.0" || host === "::") {
+      for (const address of lanAddresses())
+        console.log(`  from another device of this network: http://${address}:${port}/`);
+      console.log(
+        "  (plain http from another address has no WebCrypto, so that device works but does not sync:" +
+          ' see "Trying the demo from another device" in the README for https)',
+      );
+    }
   }
 });
 
@@ -63,4 +83,16 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
     stopping = true;
     relay.kill("SIGTERM");
   });
+}
+
+function isLoopback(h) {
+  return h === "localhost" || h === "::1" || h.startsWith("127.");
+}
+
+/** This machine's IPv4 addresses other devices of the network can reach. */
+function lanAddresses() {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i && i.family === "IPv4" && !i.internal)
+    .map((i) => i.address);
 }

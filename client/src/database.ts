@@ -1,5 +1,6 @@
 import type { Dexie } from "dexie";
-import { SchemaError, ValidationError } from "./errors.ts";
+import { InsecureContext, SchemaError, ValidationError } from "./errors.ts";
+import { subtle } from "./crypto/subtle.ts";
 import { newSpaceId, randomBytes } from "./ids.ts";
 import { live, type Observable } from "./live/observable.ts";
 import { applyRemoteCommits, type ApplyReport } from "./replica/apply-remote.ts";
@@ -22,6 +23,7 @@ import { NotFound } from "./errors.ts";
 import { ValueStore } from "./live/value-store.ts";
 import { formatInviteLink } from "./spaces/invite-link.ts";
 import { joinSpace } from "./spaces/join-space.ts";
+import { leaveSpace, type LeaveReport } from "./spaces/leave-space.ts";
 import { readAcks } from "./sync/acks.ts";
 import { SyncRunner, type SyncOptions } from "./sync/sync-runner.ts";
 
@@ -382,6 +384,8 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    */
   sync(options: SyncOptions): () => void {
     this.replica.assertOpen();
+    // Fail here, with a message a person understands, rather than deep inside sealing later.
+    subtle();
     this.#sync?.stop();
     const run = new SyncRunner(
       {
@@ -444,6 +448,24 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   }
 
   /**
+   * Leaves a space: removes it, its key and all its data (records, history, queued uploads) from this
+   * device in one transaction, and stops syncing it. Also the way out of a wrong join. Other devices and
+   * the relay keep the space; this device can join it again with a link. If it had written there, it can
+   * write again once its own earlier commits are back from the relay or a peer (until then a write throws
+   * `RejoinPending`). The private space cannot be left.
+   *
+   * @example
+   * const { records } = await db.leave(space);
+   */
+  async leave(space: SpaceId | { readonly id: SpaceId }): Promise<LeaveReport> {
+    const id = typeof space === "string" ? space : space?.id;
+    if (typeof id !== "string") throw new ValidationError("leave needs a space or a space id.");
+    const report = await leaveSpace(this.replica, id);
+    this.#knownSpaces.delete(id);
+    return report;
+  }
+
+  /**
    * The way out for a commit too large to sync (`CommitTooLarge` in `db.status.lastError`), which only
    * an older version could store: it blocks this device's uploads in its space. Removes this device's
    * unsyncable commits and later ones that built on the same records (none ever left this device),
@@ -502,6 +524,7 @@ export async function openDatabase<M extends Record<string, unknown> = Record<st
 ): Promise<Database<M>> {
   if (typeof options?.name !== "string" || options.name === "")
     throw new ValidationError("openDatabase needs a name.");
+  if (!(globalThis as { indexedDB?: unknown }).indexedDB) throw new InsecureContext("IndexedDB");
   const specs = new Map<string, CollectionSpec>();
   for (const [name, decl] of Object.entries(options.collections ?? {})) {
     if (RESERVED.has(name) || name in DatabaseCore.prototype)

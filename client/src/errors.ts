@@ -106,6 +106,50 @@ export class InvalidInvitation extends ShoalError {
   }
 }
 
+/**
+ * The page lacks what Shoal needs from the browser: WebCrypto (`crypto.subtle`, which browsers give only
+ * to secure contexts: https, or http on localhost) or IndexedDB (missing in some private modes and
+ * sandboxed frames). `missing` says which, for code; the message says what to do, for people.
+ *
+ * @example
+ * try { db.sync({ relay }); }
+ * catch (e) { if (e instanceof InsecureContext) showBanner(e.message); else throw e; }
+ */
+export class InsecureContext extends ShoalError {
+  readonly missing: "WebCrypto" | "IndexedDB";
+  constructor(missing: "WebCrypto" | "IndexedDB", message?: string) {
+    super(
+      "InsecureContext",
+      message ??
+        (missing === "WebCrypto"
+          ? "Shoal needs a secure context to encrypt and sync: open this app over https, or on localhost. " +
+            "Plain http from another address has no WebCrypto."
+          : "Shoal needs IndexedDB to keep data on this device, and this browser window has none " +
+            "(a private window or a sandboxed frame may disable it)."),
+    );
+    this.missing = missing;
+  }
+}
+
+/**
+ * A write into a space this device left and joined again, before its own earlier commits there are back:
+ * the relay and the other devices hold them under sequence numbers 1..`ownCommits`, so a new commit may
+ * only follow them. Sync brings them back by itself (from the relay or a peer); write again then.
+ */
+export class RejoinPending extends ShoalError {
+  readonly space: string;
+  readonly ownCommits: number;
+  constructor(space: string, ownCommits: number) {
+    super(
+      "RejoinPending",
+      `This device left space ${space} with ${ownCommits} commits of its own and joined it again: ` +
+        "it can write there once those are back (sync with the relay or a device that has them).",
+    );
+    this.space = space;
+    this.ownCommits = ownCommits;
+  }
+}
+
 /** The relay refused the connection's credentials for a space. */
 export class AccessDenied extends ShoalError {
   constructor(message = "The relay refused access to this space (wrong or missing token).") {

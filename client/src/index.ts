@@ -44,6 +44,7 @@ export type { RowOf } from "./replica/collection.ts";
 export type { CollectionDeclaration } from "./replica/collection-spec.ts";
 export type { Commit, RecordChange } from "./replica/commit.ts";
 export type { ApplyReport } from "./replica/apply-remote.ts";
+export type { LeaveReport } from "./spaces/leave-space.ts";
 export type { HistoryEntry } from "./replica/commit-log.ts";
 export { Query, WhereClause } from "./replica/query.ts";
 export type { InsertOptions, SpaceRef } from "./replica/transaction.ts";

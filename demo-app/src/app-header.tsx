@@ -8,6 +8,7 @@ interface Props {
   devtools: boolean;
   onSwitchClinic(id: SpaceId): void;
   onInvite(): void;
+  onLeave(): void;
   onToggleDevtools(): void;
   /** More actions shown before "Invite a device" (the file export and import). */
   actions?: ReactNode;
@@ -21,6 +22,7 @@ export function AppHeader({
   devtools,
   onSwitchClinic,
   onInvite,
+  onLeave,
   onToggleDevtools,
   actions,
 }: Props) {
@@ -52,6 +54,9 @@ export function AppHeader({
         {actions}
         <button type="button" onClick={onInvite}>
           Invite a device
+        </button>
+        <button type="button" className="secondary" onClick={onLeave}>
+          Leave clinic
         </button>
         <button type="button" className="secondary" aria-pressed={devtools} onClick={onToggleDevtools}>
           Devtools

@@ -11,6 +11,7 @@ import { loadActiveClinic, loadDeviceName, saveActiveClinic, saveDeviceName } fr
 import { PatientListPage } from "./patient-list-page.tsx";
 import { PatientPage } from "./patient-page.tsx";
 import { StatusBar } from "./status-bar.tsx";
+import { LeaveDialog } from "./leave-dialog.tsx";
 import { leaveInvitation, useRoute } from "./use-route.ts";
 import { useSeeder } from "./use-seeder.ts";
 
@@ -18,12 +19,13 @@ import { useSeeder } from "./use-seeder.ts";
  * The clinic app: first run until this device has a name and a clinic, then the patient list or a
  * patient's page, with the status bar always at the bottom and the devtools panel on demand.
  */
-export function App({ db }: { db: ClinicDatabase }) {
+export function App({ db, syncProblem = null }: { db: ClinicDatabase; syncProblem?: string | null }) {
   const route = useRoute();
   const spaces = useLiveQuery(() => db.spaces(), [db]);
   const [deviceName, setDeviceName] = useState(loadDeviceName);
   const [activeId, setActiveId] = useState(loadActiveClinic);
   const [inviting, setInviting] = useState(false);
+  const [leaving, setLeaving] = useState(false);
   const [devtools, setDevtools] = useState(false);
   const seeder = useSeeder(db);
 
@@ -33,6 +35,9 @@ export function App({ db }: { db: ClinicDatabase }) {
   if (route.page === "join" || !deviceName || clinics.length === 0) {
     return (
       <FirstRun
+        // A link opened in a first-run page that is already showing (after leaving the last clinic, say)
+        // starts it afresh with that link filled in.
+        key={route.page === "join" ? route.link : "no-invitation"}
         db={db}
         invitation={route.page === "join" ? route.link : null}
         deviceName={deviceName}
@@ -60,6 +65,7 @@ export function App({ db }: { db: ClinicDatabase }) {
           setActiveId(id);
         }}
         onInvite={() => setInviting(true)}
+        onLeave={() => setLeaving(true)}
         onToggleDevtools={() => setDevtools((on) => !on)}
         actions={<BundleActions db={db} clinic={clinic} />}
       />
@@ -82,8 +88,26 @@ export function App({ db }: { db: ClinicDatabase }) {
           </ErrorBoundary>
         )}
       </div>
-      <StatusBar db={db} clinicId={clinic.id} clinicName={clinic.name} seeder={seeder} />
+      <StatusBar
+        db={db}
+        clinicId={clinic.id}
+        clinicName={clinic.name}
+        seeder={seeder}
+        syncProblem={syncProblem}
+      />
       {inviting && <InviteDialog db={db} clinic={clinic} onClose={() => setInviting(false)} />}
+      {leaving && (
+        <LeaveDialog
+          db={db}
+          clinic={clinic}
+          onClose={() => setLeaving(false)}
+          onLeft={() => {
+            setLeaving(false);
+            // The next clinic of this device, or the first-run screen when none is left.
+            location.hash = "#/";
+          }}
+        />
+      )}
     </div>
   );
 }

@@ -1,3 +1,4 @@
+import { InsecureContext } from "@shoal/client";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./app.tsx";
@@ -18,11 +19,18 @@ try {
   const db = await openClinicDatabase();
   // Sync starts at once and keeps retrying by itself: the app works the same with or without the relay,
   // and the status bar says which it is.
-  db.sync({ relay: relayUrlForPage() });
+  let syncProblem: string | null = null;
+  try {
+    db.sync({ relay: relayUrlForPage() });
+  } catch (error) {
+    // Plain http from another machine has no WebCrypto: the app still works on this device, and says so.
+    if (!(error instanceof InsecureContext)) throw error;
+    syncProblem = error.message;
+  }
   root.render(
     <StrictMode>
       <ErrorBoundary what="the app">
-        <App db={db} />
+        <App db={db} syncProblem={syncProblem} />
       </ErrorBoundary>
     </StrictMode>,
   );

@@ -1,4 +1,4 @@
-import type { SpaceId } from "@shoal/client";
+import { RejoinPending, type SpaceId } from "@shoal/client";
 import type { ClinicDatabase } from "./db.ts";
 
 /**
@@ -6,6 +6,15 @@ import type { ClinicDatabase } from "./db.ts";
  * other devices' audit views show a name instead.
  */
 export async function registerMember(db: ClinicDatabase, clinicId: SpaceId, name: string): Promise<void> {
+  try {
+    await write(db, clinicId, name);
+  } catch (e) {
+    // Joined again after leaving: this device's record is among its own commits that sync brings back.
+    if (!(e instanceof RejoinPending)) throw e;
+  }
+}
+
+async function write(db: ClinicDatabase, clinicId: SpaceId, name: string): Promise<void> {
   await db.transact(async (tx) => {
     const existing = await db.members.where("deviceId").equals(db.deviceId).toArray();
     const mine = existing.find((m) => m.clinic === clinicId);

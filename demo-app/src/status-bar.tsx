@@ -34,11 +34,14 @@ export function StatusBar({
   clinicId,
   clinicName,
   seeder,
+  syncProblem = null,
 }: {
   db: ClinicDatabase;
   clinicId: string;
   clinicName: string;
   seeder: Seeder;
+  /** Why sync could not start at all (no WebCrypto on plain http): the app works on this device only. */
+  syncProblem?: string | null;
 }) {
   const status = useSyncStatus(db);
   const everConnected = useRef(false);
@@ -53,7 +56,11 @@ export function StatusBar({
   else if (own?.state === "connected" || deniedFor.current !== clinicId) deniedFor.current = null;
   const denied = deniedFor.current === clinicId;
   // The other spaces (this device's private one) may well be synced: the overall state would say so.
-  const label = denied ? "Refused by the relay" : connectionLabel(status, everConnected.current);
+  const label = syncProblem
+    ? "Not syncing"
+    : denied
+      ? "Refused by the relay"
+      : connectionLabel(status, everConnected.current);
   const offline = label.startsWith("Offline");
   const tone = denied ? "denied" : offline ? "offline" : status.state === "synced" ? "synced" : "busy";
 
@@ -61,6 +68,11 @@ export function StatusBar({
     <footer className={`status-bar ${tone}`} aria-label="Sync status">
       <span className="status-dot" aria-hidden="true" />
       <span data-testid="sync-state">{label}</span>
+      {syncProblem && (
+        <span role="alert" className="sync-error" data-testid="sync-error" data-code="InsecureContext">
+          {syncProblem} Changes are kept on this device only.
+        </span>
+      )}
       {denied && (
         <span role="alert" className="sync-error" data-testid="sync-error" data-code={status.lastError?.code}>
           Access denied: this device&apos;s key for {clinicName} is not accepted by the relay, so nothing

@@ -1,3 +1,4 @@
+import { subtle } from "./subtle.ts";
 import { ValidationError } from "../errors.ts";
 import { bytesToBase64url } from "./base64url.ts";
 import { concatBytes, copyBytes } from "./bytes.ts";
@@ -124,7 +125,7 @@ export async function deriveRelayToken(spaceKey: Uint8Array, spaceId: Uint8Array
   checkLength(spaceKey, SPACE_KEY_BYTES, "space key");
   checkLength(spaceId, ID_BYTES, "space id");
   const ikm = await importIkm(spaceKey);
-  const bits = await globalThis.crypto.subtle.deriveBits(
+  const bits = await subtle().deriveBits(
     { name: "HKDF", hash: "SHA-256", salt: NO_SALT, info: concatBytes(label(RELAY_TOKEN_LABEL), spaceId) },
     ikm,
     256,
@@ -159,7 +160,7 @@ function derivedKey(
 ): Promise<CryptoKey> {
   return cached(concatBytes(spaceKey, info), async () => {
     const ikm = await importIkm(spaceKey);
-    return globalThis.crypto.subtle.deriveKey(
+    return subtle().deriveKey(
       { name: "HKDF", hash: "SHA-256", salt: NO_SALT, info },
       ikm,
       algorithm,
@@ -188,7 +189,7 @@ function label(text: string): Uint8Array {
 }
 
 function importIkm(spaceKey: Uint8Array): Promise<CryptoKey> {
-  return globalThis.crypto.subtle.importKey("raw", copyBytes(spaceKey), "HKDF", false, [
+  return subtle().importKey("raw", copyBytes(spaceKey), "HKDF", false, [
     "deriveKey",
     "deriveBits",
   ]);

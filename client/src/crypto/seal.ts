@@ -1,3 +1,4 @@
+import { subtle } from "./subtle.ts";
 import { DecryptError } from "../errors.ts";
 import { concatBytes, copyBytes } from "./bytes.ts";
 import { pad, unpad } from "./padding.ts";
@@ -33,12 +34,12 @@ export async function sealCommit(
   // With a nonce key the nonce is HMAC(aad || padded plaintext): a synthetic IV, deterministic for the
   // same commit and distinct for different ones. Without one, a random nonce.
   const nonce = nonceKey
-    ? new Uint8Array(await globalThis.crypto.subtle.sign("HMAC", nonceKey, concatBytes(aad, padded))).slice(
+    ? new Uint8Array(await subtle().sign("HMAC", nonceKey, concatBytes(aad, padded))).slice(
         0,
         NONCE_BYTES,
       )
     : globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
-  const ciphertext = await globalThis.crypto.subtle.encrypt(
+  const ciphertext = await subtle().encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: copyBytes(aad), tagLength: TAG_BYTES * 8 },
     key,
     padded,
@@ -63,7 +64,7 @@ export async function openCommit(
   }
   let padded: ArrayBuffer;
   try {
-    padded = await globalThis.crypto.subtle.decrypt(
+    padded = await subtle().decrypt(
       {
         name: "AES-GCM",
         iv: copyBytes(body.subarray(0, NONCE_BYTES)),
@@ -81,7 +82,7 @@ export async function openCommit(
   const plain = new Uint8Array(padded);
   if (nonceKey) {
     const mac = new Uint8Array(
-      await globalThis.crypto.subtle.sign("HMAC", nonceKey, concatBytes(aad, plain)),
+      await subtle().sign("HMAC", nonceKey, concatBytes(aad, plain)),
     );
     let diff = 0;
     for (let i = 0; i < NONCE_BYTES; i++) diff |= mac[i]! ^ body[i]!;

@@ -1,3 +1,4 @@
+import { subtle } from "./subtle.ts";
 import { copyBytes } from "./bytes.ts";
 
 /**
@@ -8,5 +9,5 @@ import { copyBytes } from "./bytes.ts";
  * const prevHash = await sha256(previousSealedCommit); // 32 bytes
  */
 export async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", copyBytes(bytes)));
+  return new Uint8Array(await subtle().digest("SHA-256", copyBytes(bytes)));
 }

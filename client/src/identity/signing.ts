@@ -1,3 +1,4 @@
+import { subtle } from "../crypto/subtle.ts";
 import { concatBytes, copyBytes } from "../crypto/bytes.ts";
 
 /** Length of an Ed25519 signature in bytes. */
@@ -35,7 +36,7 @@ export async function signBytes(
   label: SigningLabel,
   bytes: Uint8Array,
 ): Promise<Uint8Array> {
-  return new Uint8Array(await globalThis.crypto.subtle.sign("Ed25519", privateKey, message(label, bytes)));
+  return new Uint8Array(await subtle().sign("Ed25519", privateKey, message(label, bytes)));
 }
 
 /**
@@ -54,7 +55,7 @@ export async function verifyBytes(
   if (signature.length !== SIGNATURE_BYTES) return false;
   try {
     const key = publicKey instanceof Uint8Array ? await importSigningPublicKey(publicKey) : publicKey;
-    return await globalThis.crypto.subtle.verify("Ed25519", key, copyBytes(signature), message(label, bytes));
+    return await subtle().verify("Ed25519", key, copyBytes(signature), message(label, bytes));
   } catch {
     return false;
   }
@@ -67,5 +68,5 @@ export async function verifyBytes(
  * const key = await importSigningPublicKey(op.signingKey);
  */
 export function importSigningPublicKey(raw: Uint8Array): Promise<CryptoKey> {
-  return globalThis.crypto.subtle.importKey("raw", copyBytes(raw), { name: "Ed25519" }, true, ["verify"]);
+  return subtle().importKey("raw", copyBytes(raw), { name: "Ed25519" }, true, ["verify"]);
 }

@@ -108,6 +108,15 @@ export async function applyRemoteCommits(
     try {
       replica.assertOpen();
       await replica.drain();
+      // A space left since the call began (here or in another tab) must not get anything stored again.
+      const held = new Set(await replica.dexie.table("_spaces").toCollection().primaryKeys());
+      for (const c of chunk.filter((c) => !held.has(c.space))) {
+        report.rejected.push({
+          id: c.id,
+          error: new ValidationError(`Commit ${c.id} is for a space this device left.`),
+        });
+        chunk.splice(chunk.indexOf(c), 1);
+      }
       const spaces = valid.length === 0 ? spacesOf(chunk) : [];
       let r: ChunkResult;
       try {

@@ -114,6 +114,11 @@ export class Replica {
     return new Replica(dexie, specs, device, privateSpace, now);
   }
 
+  /** True once `close()` has begun. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Throws `DatabaseClosed` after `close()`. */
   assertOpen(): void {
     if (this.#closed) throw new DatabaseClosed();

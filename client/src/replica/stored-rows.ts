@@ -57,3 +57,19 @@ export interface QuarantineRow {
    */
   checksums: string[];
 }
+
+/**
+ * The `_meta` key under which a left space keeps how many commits of its own this device had made there.
+ * Nothing else of the space survives leaving; this survives so that, if the device joins the space again,
+ * it does not number new commits from 1 (the relay and every other device still hold its old ones under
+ * those numbers: reusing one would be a forged twin of its own commit).
+ */
+export function leftSpaceKey(space: string): string {
+  return `left:${space}`;
+}
+
+/** The `_meta` row of a space this device left with commits of its own there. */
+export interface LeftSpaceRow {
+  key: string;
+  value: { ownSeq: number; at: number };
+}

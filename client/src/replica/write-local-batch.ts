@@ -1,6 +1,6 @@
 import * as A from "@automerge/automerge";
 import type { Dexie, Table } from "dexie";
-import { ValidationError } from "../errors.ts";
+import { RejoinPending, ValidationError } from "../errors.ts";
 import type { DeviceId } from "../types.ts";
 import { commitId, type StoredCommit } from "./commit.ts";
 import { sameHeads } from "./heads.ts";
@@ -10,7 +10,7 @@ import { buildFromCreation, CREATION_HEADS, creationRow, type Creation } from ".
 
 import type { PreparedCommit } from "./prepared.ts";
 import { settleAll } from "./settle-all.ts";
-import type { DocRow, VectorRow } from "./stored-rows.ts";
+import { leftSpaceKey, type DocRow, type LeftSpaceRow, type VectorRow } from "./stored-rows.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -47,16 +47,24 @@ export async function writeLocalBatch(
   const docsT = dexie.table<DocRow, string>("_docs");
   const vectorsT = dexie.table<VectorRow>("_vectors");
   const commitsT = dexie.table<StoredCommit>("_commits");
+  const metaT = dexie.table<LeftSpaceRow, string>("_meta");
   const rowTables = [...collections].map((c) => dexie.table(c));
-  return dexie.transaction("rw", [docsT, vectorsT, commitsT, ...rowTables], async () => {
+  return dexie.transaction("rw", [docsT, vectorsT, commitsT, metaT, ...rowTables], async () => {
     const ids = [...new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)))];
     const spaces = [...new Set(batch.map((c) => c.space))];
     // Both reads in flight at once: each awaited request is a round trip to the browser's IndexedDB
     // backend, which dominates a one-record commit.
-    const [stored, vectors] = await settleAll([
+    const [stored, vectors, left] = await settleAll([
       docsT.bulkGet(ids),
       vectorsT.bulkGet(spaces.map((s) => [s, device])),
+      metaT.bulkGet(spaces.map(leftSpaceKey)),
     ] as const);
+    spaces.forEach((space, i) => {
+      const ownSeq = left[i]?.value.ownSeq ?? 0;
+      // Joined again after leaving: its own old commits take numbers 1..ownSeq everywhere else, so a new
+      // one may only follow them once they are back here (from the relay or a peer).
+      if ((vectors[i]?.seq ?? 0) < ownSeq) throw new RejoinPending(space, ownSeq);
+    });
     const storedById = new Map<string, DocRow>();
     stored.forEach((row) => row && storedById.set(row.id, row));
     const nextSeq = new Map(spaces.map((s, i) => [s as string, vectors[i]?.seq ?? 0]));

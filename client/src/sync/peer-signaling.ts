@@ -200,6 +200,16 @@ export class PeerNetwork {
     });
   }
 
+  /** Forgets a space this device left: closes its peer links and stops announcing in it. */
+  removeSpace(id: SpaceId): void {
+    const st = this.#spaces.get(id);
+    if (!st) return;
+    if (st.announceTimer) clearTimeout(st.announceTimer);
+    st.announceTimer = null;
+    for (const link of [...st.peers.values()]) this.#closeLink(st, link, "space left", false);
+    this.#spaces.delete(id);
+  }
+
   /**
    * Wraps a relay transport so its connections also carry this device's signals: `signal` frames are
    * taken out of the stream (the session never sees them) and, once a connection is welcomed, it is

@@ -1,3 +1,4 @@
+import { subtle } from "../crypto/subtle.ts";
 import { deriveSignalKey } from "../crypto/keys.ts";
 import { copyBytes, concatBytes } from "../crypto/bytes.ts";
 import { ValidationError } from "../errors.ts";
@@ -51,7 +52,7 @@ export async function sealSignal(
   const nonce = copyBytes(randomBytes(NONCE_BYTES));
   const plain = new TextEncoder().encode(JSON.stringify(body));
   const sealed = new Uint8Array(
-    await globalThis.crypto.subtle.encrypt(
+    await subtle().encrypt(
       { name: "AES-GCM", iv: nonce, additionalData: signalAad(space, from, to) },
       key,
       plain,
@@ -81,7 +82,7 @@ export async function openSignal(
   if (payload.length < NONCE_BYTES + TAG_BYTES) return null;
   let body: unknown;
   try {
-    const plain = await globalThis.crypto.subtle.decrypt(
+    const plain = await subtle().decrypt(
       {
         name: "AES-GCM",
         iv: copyBytes(payload.subarray(0, NONCE_BYTES)),

@@ -63,6 +63,10 @@ export interface SessionReplica {
    * false if it cannot (this device made commits of its own on top). Absent where snapshots are not used.
    */
   discardSpace?(space: SpaceId): Promise<boolean>;
+  /** Commits this device made in the space before leaving it (0 if it never left it; see `leaveSpace`). */
+  ownCommitsMade?(space: SpaceId): Promise<number>;
+  /** Removes what is still stored of a space this device left (see `sweepLeftSpace`). */
+  sweepLeftSpace?(space: SpaceId): Promise<void>;
 }
 
 /** State of one session, as shown in `db.status`. */
@@ -349,7 +353,7 @@ export class SpaceSession {
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         this.#relayHoldsAny ||= m.vector.length > 0;
         const entries: { device: DeviceId; seq: number }[] = [];
-        for (const e of this.#believable(m.vector, mine)) {
+        for (const e of await this.#believable(m.vector, mine)) {
           const held = mine[e.device] !== undefined;
           // Devices held here bound themselves; others are kept (so what arrives later from a peer or
           // a tab is not uploaded again) only up to a cap: beyond it they cost duplicates, not memory.
@@ -464,7 +468,7 @@ export class SpaceSession {
         return;
       case "ack": {
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
-        const entries = this.#believable(m.entries, mine);
+        const entries = await this.#believable(m.entries, mine);
         for (const e of entries) this.#noteAck(e.device, e.seq);
         this.#inflight = this.#inflight.filter((f) => (this.#acked.get(f.device) ?? 0) < f.seq);
         await this.#recordAcks(entries);
@@ -594,8 +598,16 @@ export class SpaceSession {
     this.#replaceTimer = null;
   }
 
-  #believable(entries: VectorEntry[], mine: Record<string, number>): { device: DeviceId; seq: number }[] {
-    return believableEntries(entries, mine, this.#replica.device, (e) => this.#hooks.error(e));
+  async #believable(
+    entries: VectorEntry[],
+    mine: Record<string, number>,
+  ): Promise<{ device: DeviceId; seq: number }[]> {
+    // A device that left the space and joined again made commits it does not hold (yet): the relay
+    // rightly holds them.
+    const me = this.#replica.device;
+    const made = (await this.#replica.ownCommitsMade?.(this.space)) ?? 0;
+    const claimable = made > (mine[me] ?? 0) ? { ...mine, [me]: made } : mine;
+    return believableEntries(entries, claimable, me, (e) => this.#hooks.error(e));
   }
 
   /** Keeps receipts; a storage failure here is reported but never stops syncing (receipts are advisory). */

@@ -158,6 +158,8 @@ export class SyncEngine {
   }
 
   async #ensureSessions(rows: SpaceRow[]): Promise<void> {
+    this.#held = new Set(rows.map((r) => r.id));
+    this.#dropLeftSpaces(this.#held);
     for (const row of rows) {
       // Before its relay sessions start, so their first welcome already finds the space's signalling.
       if (!this.#stopped) this.#peers?.addSpace(row);
@@ -165,7 +167,8 @@ export class SyncEngine {
         const key = `${i}|${row.id}`;
         if (this.#sessions.has(key) || this.#stopped) continue;
         const token = decodeBase64Url(await deriveRelayToken(row.key, fromHex(row.id, 16)));
-        if (this.#sessions.has(key) || this.#stopped) continue;
+        // Left while the token was derived (a later call has the newer list of spaces).
+        if (this.#sessions.has(key) || this.#stopped || !this.#held.has(row.id)) continue;
         const status: TransportStatus = {
           kind: transport.kind,
           label: transport.label,
@@ -206,6 +209,29 @@ export class SyncEngine {
       }
     }
     this.#publish();
+  }
+
+  /** The spaces of the latest `_spaces` read. */
+  #held = new Set<string>();
+
+  /**
+   * Stops the sessions and peer links of spaces this device left (here or in another tab), then sweeps
+   * what a commit being applied at that moment may have stored of them after the leave.
+   */
+  #dropLeftSpaces(held: ReadonlySet<string>): void {
+    const left = new Set<SpaceId>();
+    for (const [key, { session, status }] of [...this.#sessions]) {
+      if (held.has(status.space)) continue;
+      session.stop();
+      this.#sessions.delete(key);
+      this.#blocked.delete(key);
+      this.#synced.delete(status.space);
+      left.add(status.space as SpaceId);
+    }
+    for (const space of left) {
+      this.#peers?.removeSpace(space);
+      this.#replica.sweepLeftSpace?.(space).catch((e) => this.#error(e as ShoalError));
+    }
   }
 
   #flag(e: {

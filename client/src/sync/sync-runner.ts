@@ -8,6 +8,7 @@ import type { SpaceId, VersionVector } from "../types.ts";
 import { recordAcks } from "./acks.ts";
 import { PeerNetwork } from "./peer-signaling.ts";
 import { discardSpace } from "./snapshot-discard.ts";
+import { ownCommitsMade, sweepLeftSpace } from "../spaces/leave-space.ts";
 import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import type { SyncStatus } from "./sync-status.ts";
@@ -147,6 +148,8 @@ export class SyncRunner {
         readSnapshot: (space) => readSnapshot(replica, space),
         importSnapshot: (content) => importSnapshot(replica, content),
         discardSpace: (space) => discardSpace(replica, space),
+        sweepLeftSpace: (space) => sweepLeftSpace(replica, space),
+        ownCommitsMade: (space) => ownCommitsMade(replica, space),
       },
       this.#transports,
       status,
