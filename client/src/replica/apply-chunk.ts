@@ -1,8 +1,9 @@
 import * as A from "@automerge/automerge";
 import type { Table } from "dexie";
 import { ShoalError } from "../errors.ts";
+import { DEFAULT_CONTENT_LIMITS } from "../protocol/limits.ts";
 import type { CommitId } from "../types.ts";
-import { applyAutomerge, type DocState, type Quarantined } from "./apply-automerge.ts";
+import { applyAutomerge, type DocState, type Pause, type Quarantined } from "./apply-automerge.ts";
 import type { Commit, StoredCommit } from "./commit.ts";
 import { CREATION_HEADS, creationRow } from "./creation.ts";
 import { pushTo } from "./group-by.ts";
@@ -38,6 +39,13 @@ const QUARANTINE_LOOKUP = 10_000;
 
 /** Longest stretch of Automerge work between two yields to the event loop. */
 export const SLICE_MS = 40;
+/**
+ * Most Automerge operations applied between two yields, whatever the clock says: one maximal change
+ * (PROTOCOL.md 4). Time alone cannot bound a slice, since the slice that starts under `SLICE_MS` may
+ * end with a change of any cost; with this budget the longest slice is one maximal change (measured in
+ * docs/RELIABILITY.md, "Large changes") plus at most `SLICE_MS` of cheaper work.
+ */
+export const SLICE_OPS = DEFAULT_CONTENT_LIMITS.maxOpsPerChange;
 /** Times a chunk is prepared again because another tab wrote what it read meanwhile. */
 const MAX_REPLANS = 20;
 
@@ -73,6 +81,7 @@ export async function applyChunk(
         plan.waiting,
         plan.known,
         null,
+        SLICE_OPS,
       );
       return writeChunk(
         replica,
@@ -87,12 +96,7 @@ export async function applyChunk(
   }
   for (let attempt = 0; ; attempt++) {
     const plan = await planChunk(replica, chunk, retrySpaces);
-    let last = performance.now();
-    const pause = async () => {
-      if (performance.now() - last < SLICE_MS) return;
-      await new Promise((r) => setTimeout(r, 0));
-      last = performance.now();
-    };
+    const pause = slicer(replica);
     const accepted = await applyAutomerge(
       replica,
       replica.actor,
@@ -101,13 +105,54 @@ export async function applyChunk(
       plan.waiting,
       plan.known,
       pause,
+      SLICE_OPS,
     );
     const writes = await prepareWrites(replica, accepted.docs, pause);
+    // The write transaction cannot yield: it starts a slice of its own when it stores large rows.
+    await pause(Math.min(SLICE_OPS, rowWork(accepted.docs)));
     const result = await writeChunk(replica, plan, accepted, writes, from);
     if (result) return cached(replica, result);
     if (attempt >= MAX_REPLANS)
       throw new ShoalError("SyncError", "Other tabs kept changing the records being synced; will retry.");
   }
+}
+
+/**
+ * The pause of one chunk's work: yields to the event loop (a macrotask, so input and rendering get
+ * their turn) when `SLICE_MS` have passed since the last yield, or when `ops` more operations would
+ * take the slice over `SLICE_OPS`. Counts yields and the most operations of a slice in `replica.stats`.
+ */
+function slicer(replica: Replica): Pause {
+  let last = performance.now();
+  let ops = 0;
+  return async (more) => {
+    if (ops + more > SLICE_OPS || performance.now() - last >= SLICE_MS) {
+      if (ops > 0 || performance.now() - last >= SLICE_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        replica.stats.applyYields++;
+      }
+      last = performance.now();
+      ops = 0;
+    }
+    ops += more;
+    if (ops > replica.stats.maxOpsPerSlice) replica.stats.maxOpsPerSlice = ops;
+  };
+}
+
+/**
+ * Work of saving, materializing or storing a document, in operations' worth: measured, turning 16,384
+ * values into a row (`materialize`) or an Automerge binary (`A.save`) takes about as long as applying
+ * one maximal change, so a document of that size counts as `SLICE_OPS` and gets a slice of its own.
+ */
+function docWork(st: DocState): number {
+  return st.doc === null ? 0 : Math.ceil((st.values ?? 0) / VALUES_PER_OP);
+}
+const VALUES_PER_OP = 32;
+
+function rowWork(docs: Map<string, DocState>): number {
+  let sum = 0;
+  for (const st of docs.values()) sum += docWork(st);
+  return sum;
 }
 
 /** Hands the documents a chunk wrote to the replica's cache of loaded records. */
@@ -230,13 +275,13 @@ interface ChunkWrites {
 async function prepareWrites(
   replica: Replica,
   docs: Map<string, DocState>,
-  pause: (() => Promise<void>) | null,
+  pause: Pause | null,
 ): Promise<ChunkWrites> {
   const docRows: DocRow[] = [];
   const puts = new Map<string, Row[]>();
   const dels = new Map<string, string[]>();
   for (const [id, st] of docs) {
-    if (pause) await pause();
+    if (pause) await pause(0);
     // An app version without this collection keeps the record only in `_docs`.
     const known = replica.specs.has(st.collection);
     if (st.doc === null) {
@@ -253,12 +298,16 @@ async function prepareWrites(
       if (known) pushTo(puts, st.collection, creationRow(id, st.create));
       continue;
     }
+    const work = Math.min(SLICE_OPS, docWork(st));
+    if (pause) await pause(work);
     const deleted = isDeleted(st.doc);
+    const bin = A.save(st.doc);
+    if (pause && known && !deleted) await pause(work);
     docRows.push({
       id,
       collection: st.collection,
       space: st.space,
-      bin: A.save(st.doc),
+      bin,
       heads: A.getHeads(st.doc),
       deleted: deleted ? 1 : 0,
     });
