@@ -6,6 +6,7 @@ import { buildFromCreation, type Creation } from "./creation.ts";
 import { sameHeads } from "./heads.ts";
 import { isPoisoned, poisoned, type Poisoned } from "./quarantine.ts";
 import { isCreationOnly, type Replica } from "./replica.ts";
+import type { Slices } from "./slices.ts";
 import type { DocRow } from "./stored-rows.ts";
 
 /** What is known to be quarantined: commits depending on it can never apply. */
@@ -25,11 +26,12 @@ export interface DocState {
   values?: number;
 }
 
-/**
- * Yields to the page when the slice of work since the last yield is long enough: by time, or when
- * applying `ops` more Automerge operations would take the slice over its op budget (see `applyChunk`).
- */
-export type Pause = (ops: number) => Promise<void>;
+/** What applying a chunk's ready commits gave: the records' new states, applied and refused commits. */
+export interface AutomergeOutcome {
+  docs: Map<string, DocState>;
+  commits: Commit[];
+  quarantined: Poisoned[];
+}
 
 /**
  * Text (UTF-16 units) above which a document counts as heavy: Automerge 3.5 spends time proportional
@@ -89,22 +91,24 @@ function docProblem(st: DocState): { reason: string; message: string } | null {
 /**
  * Applies the ready commits' changes. A record created by a commit stays as its creation (no Automerge
  * work) unless later changes in the same chunk edit it. Fast path: per record, the whole chunk's
- * changes in as few `applyChanges` calls as the op budget `sliceOps` allows, with `pause` before each
- * (so a commit of many changes, such as a long text written in parts, yields between them). If that leaves a change waiting for a dependency (a commit of another device not yet
- * here), fails, or a commit was refused, it goes commit by commit, so exactly the commits that can be
+ * changes in as few `applyChanges` calls as the op budget `sliceOps` allows, each a step of the
+ * sliced work (so a commit of many changes, such as a long text written in parts, can yield between
+ * them; run it with `runSliced` outside a transaction, or `runNow` inside one). `sliced` says which,
+ * for the runs on long texts. If that leaves a change waiting for a dependency (a commit of another
+ * device not yet here), fails, or a commit was refused, it goes commit by commit, so exactly the commits that can be
  * applied whole are; a commit that cannot be applied, or that depends on a quarantined one, is
  * quarantined in its slot and its device's later commits go on.
  */
-export async function applyAutomerge(
+export function* applyAutomerge(
   replica: Replica,
   actor: string,
   ready: Commit[],
   stored: Map<string, DocRow>,
   waiting: Commit[],
   known: Quarantined,
-  pause: Pause | null,
+  sliced: boolean,
   sliceOps: number,
-): Promise<{ docs: Map<string, DocState>; commits: Commit[]; quarantined: Poisoned[] }> {
+): Slices<AutomergeOutcome> {
   const start = (id: string, collection: string, space: Commit["space"]): DocState => {
     const row = stored.get(id);
     if (!row) return { doc: null, collection, space };
@@ -125,17 +129,17 @@ export async function applyAutomerge(
    * Applies one record change to a state, returning the new state (the old one stays usable). Building
    * a creation counts as one maximal change (it is at most `MAX_OPS_PER_CHANGE` operations).
    */
-  const step = async (
+  const step = function* (
     id: string,
     st: DocState,
     create: Creation | undefined,
     changes: Uint8Array[],
-  ): Promise<DocState> => {
+  ): Slices<DocState> {
     let next: DocState = st;
     if (create) {
       if (st.doc === null && st.create === undefined && !stored.has(id)) next = { ...st, create };
       else {
-        if (pause) await pause(sliceOps);
+        yield sliceOps;
         const doc = A.merge(A.clone(built(id, st), { actor }), buildFromCreation(id, create, actor));
         next = { ...st, doc, create: undefined };
       }
@@ -144,7 +148,7 @@ export async function applyAutomerge(
       let doc: A.Doc<unknown>;
       if (next.doc) doc = A.clone(next.doc, { actor });
       else {
-        if (pause && next.create) await pause(sliceOps);
+        if (next.create) yield sliceOps;
         doc = built(id, next);
       }
       // Each run continues the document the previous one made: one copy per record change, not per run.
@@ -152,11 +156,11 @@ export async function applyAutomerge(
       const pace = paces.get(id) ?? { first: 0, changes: 1 };
       paces.set(id, pace);
       const budget = () => {
-        heavy = pause !== null && textUnitsOf(doc) > HEAVY_TEXT_UNITS;
+        heavy = sliced && textUnitsOf(doc) > HEAVY_TEXT_UNITS;
         return heavy ? pace.changes * sliceOps : sliceOps;
       };
       for (const run of changeRuns(changes, budget)) {
-        if (pause) await pause(run.ops);
+        yield run.ops;
         replica.stats.applyChangesCalls++;
         const t0 = performance.now();
         [doc] = A.applyChanges(doc, run.changes);
@@ -196,8 +200,8 @@ export async function applyAutomerge(
       }
     }
     for (const [id, g] of grouped) {
-      if (pause) await pause(0);
-      const st = await step(id, docs.get(id)!, g.create, g.changes);
+      yield 0;
+      const st = yield* step(id, docs.get(id)!, g.create, g.changes);
       if (missing(st).length > 0 || docProblem(st)) throw new Error("slow path");
       docs.set(id, st);
     }
@@ -219,17 +223,17 @@ export async function applyAutomerge(
     queues.set(dev, q);
   }
   type Outcome = "ok" | "wait" | { reason: string; message: string };
-  const attempt = async (c: Commit): Promise<Outcome> => {
+  const attempt = function* (c: Commit): Slices<Outcome> {
     if (isPoisoned(c)) return c.poison;
     if (misplaced(c, docs))
       return { reason: "misplaced", message: "it touches a record of another space or collection" };
     const tentative = new Map<string, DocState>();
     for (const rc of c.changes) {
-      if (pause) await pause(0);
+      yield 0;
       const cur = tentative.get(rc.record) ?? docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
       let st: DocState;
       try {
-        st = await step(rc.record, cur, rc.create, rc.changes as Uint8Array[]);
+        st = yield* step(rc.record, cur, rc.create, rc.changes as Uint8Array[]);
       } catch (e) {
         return {
           reason: "automerge",
@@ -258,7 +262,7 @@ export async function applyAutomerge(
     for (const q of queues.values()) {
       while (q.length > 0) {
         const c = q[0]!;
-        const outcome = await attempt(c);
+        const outcome = yield* attempt(c);
         if (outcome === "wait") break;
         q.shift();
         progress = true;

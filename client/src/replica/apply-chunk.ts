@@ -3,7 +3,7 @@ import type { Table } from "dexie";
 import { ShoalError } from "../errors.ts";
 import { DEFAULT_CONTENT_LIMITS } from "../protocol/limits.ts";
 import type { CommitId } from "../types.ts";
-import { applyAutomerge, type DocState, type Pause, type Quarantined } from "./apply-automerge.ts";
+import { applyAutomerge, type AutomergeOutcome, type DocState, type Quarantined } from "./apply-automerge.ts";
 import type { Commit, StoredCommit } from "./commit.ts";
 import { CREATION_HEADS, creationRow } from "./creation.ts";
 import { pushTo } from "./group-by.ts";
@@ -11,6 +11,7 @@ import { sameHeads } from "./heads.ts";
 import { isDeleted, materialize, type Row } from "./materialize.ts";
 import { isPoisoned, quarantineEntry } from "./quarantine.ts";
 import type { Replica } from "./replica.ts";
+import { runNow, runSliced, type Pause, type Slices } from "./slices.ts";
 import type { DocRow, QuarantineRow, VectorRow } from "./stored-rows.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -72,42 +73,41 @@ export async function applyChunk(
       const busy =
         plan.stored.size > 0 || plan.ready.some((c) => c.changes.some((rc) => rc.changes.length > 0));
       if (busy) return null; // existing records or parked edits: the sliced path below
-      // No pauses: awaiting anything but IndexedDB would let this transaction commit.
-      const accepted = await applyAutomerge(
-        replica,
-        replica.actor,
-        plan.ready,
-        plan.stored,
-        plan.waiting,
-        plan.known,
-        null,
-        SLICE_OPS,
+      // Run to the end synchronously: inside a transaction, awaiting anything but Dexie's own
+      // promises (even between the steps of this work) makes it commit early (see `runNow`).
+      const accepted = runNow(
+        applyAutomerge(
+          replica,
+          replica.actor,
+          plan.ready,
+          plan.stored,
+          plan.waiting,
+          plan.known,
+          false,
+          SLICE_OPS,
+        ),
       );
-      return writeChunk(
-        replica,
-        plan,
-        accepted,
-        await prepareWrites(replica, accepted.docs, null),
-        from,
-        true,
-      );
+      return writeChunk(replica, plan, accepted, runNow(prepareWrites(replica, accepted.docs)), from, true);
     });
     if (light) return cached(replica, light);
   }
   for (let attempt = 0; ; attempt++) {
     const plan = await planChunk(replica, chunk, retrySpaces);
     const pause = slicer(replica);
-    const accepted = await applyAutomerge(
-      replica,
-      replica.actor,
-      plan.ready,
-      plan.stored,
-      plan.waiting,
-      plan.known,
+    const accepted = await runSliced(
+      applyAutomerge(
+        replica,
+        replica.actor,
+        plan.ready,
+        plan.stored,
+        plan.waiting,
+        plan.known,
+        true,
+        SLICE_OPS,
+      ),
       pause,
-      SLICE_OPS,
     );
-    const writes = await prepareWrites(replica, accepted.docs, pause);
+    const writes = await runSliced(prepareWrites(replica, accepted.docs), pause);
     // The write transaction cannot yield: it starts a slice of its own when it stores large rows.
     await pause(Math.min(SLICE_OPS, rowWork(accepted.docs)));
     const result = await writeChunk(replica, plan, accepted, writes, from);
@@ -272,16 +272,12 @@ interface ChunkWrites {
   dels: Map<string, string[]>;
 }
 
-async function prepareWrites(
-  replica: Replica,
-  docs: Map<string, DocState>,
-  pause: Pause | null,
-): Promise<ChunkWrites> {
+function* prepareWrites(replica: Replica, docs: Map<string, DocState>): Slices<ChunkWrites> {
   const docRows: DocRow[] = [];
   const puts = new Map<string, Row[]>();
   const dels = new Map<string, string[]>();
   for (const [id, st] of docs) {
-    if (pause) await pause(0);
+    yield 0;
     // An app version without this collection keeps the record only in `_docs`.
     const known = replica.specs.has(st.collection);
     if (st.doc === null) {
@@ -299,10 +295,10 @@ async function prepareWrites(
       continue;
     }
     const work = Math.min(SLICE_OPS, docWork(st));
-    if (pause) await pause(work);
+    yield work;
     const deleted = isDeleted(st.doc);
     const bin = A.save(st.doc);
-    if (pause && known && !deleted) await pause(work);
+    if (known && !deleted) yield work;
     docRows.push({
       id,
       collection: st.collection,
@@ -322,7 +318,7 @@ async function prepareWrites(
 async function writeChunk(
   replica: Replica,
   plan: ChunkPlan,
-  accepted: Awaited<ReturnType<typeof applyAutomerge>>,
+  accepted: AutomergeOutcome,
   writes: ChunkWrites,
   from: string,
   inTransaction = false,
