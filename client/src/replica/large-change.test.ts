@@ -10,7 +10,7 @@ import type { CommitQuarantined } from "../errors.ts";
 import { DEFAULT_CONTENT_LIMITS } from "../protocol/limits.ts";
 import { seededRandom } from "../testing/seeded-random.ts";
 import { changeOpCount } from "./change-ops.ts";
-import type { Commit } from "./commit.ts";
+import { commitId, type Commit } from "./commit.ts";
 
 type P = { name: string; notes: string; extra?: unknown };
 type Db = Database<{ patients: P }>;
@@ -222,10 +222,23 @@ describe("applying a commit at the caps", () => {
       };
       withinCap(big);
       const before = { ...b.replica.stats };
-      const report = await b.applyCommits([big]);
-      expect(report.applied).toEqual([big.id]);
-      const stats = b.replica.stats;
       const runs = 2 * PER_RECORD;
+      // A heartbeat of timers, the first scheduled before the apply starts: each beat notes how many
+      // Automerge calls the apply has made so far. Had the apply held the event loop from its first call
+      // to its last, the beats would see only "none yet" and "all of them".
+      const seen = new Set<number>();
+      let beating = true;
+      const beat = () => {
+        seen.add(b.replica.stats.applyChangesCalls - before.applyChangesCalls);
+        if (beating) setTimeout(beat, 0);
+      };
+      setTimeout(beat, 0);
+      const report = await b.applyCommits([big]);
+      beating = false;
+      expect(report.applied).toEqual([big.id]);
+      const midway = [...seen].filter((calls) => calls > 0 && calls < runs);
+      expect(midway.length).toBeGreaterThanOrEqual(runs - 1);
+      const stats = b.replica.stats;
       // One Automerge call per maximal change, each in a slice of its own: a yield between any two.
       expect(stats.applyChangesCalls - before.applyChangesCalls).toBeGreaterThanOrEqual(runs);
       expect(stats.applyYields - before.applyYields).toBeGreaterThanOrEqual(runs - 1);
@@ -233,4 +246,38 @@ describe("applying a commit at the caps", () => {
       for (const id of ids) expect((await b.patients.get(id))?.notes).toHaveLength(PER_RECORD * CAP);
     },
   );
+});
+
+describe("a bootstrap of many new records", () => {
+  it("applies thousands of creation commits in one call without its transaction committing early", async () => {
+    // Creations only take one IndexedDB transaction per chunk, with the chunk's (no-op) Automerge step
+    // run inside it. That step once awaited between records: past Dexie's zone echoes the
+    // transaction committed early (PrematureCommitError) and the whole bootstrap failed.
+    const { a, b, space } = await pair();
+    await a.patients.insert({ name: "template", notes: "" }, { space });
+    const [template] = await a.exportCommits({}, { spaces: [space.id] });
+    const rc = template!.changes[0]!;
+    const COUNT = 3_000;
+    const commits: Commit[] = Array.from({ length: COUNT }, (_, i) => {
+      const hex = (0xd0000000 + i).toString(16);
+      const device = `${hex}${"00".repeat(12)}` as Commit["device"];
+      return {
+        ...template!,
+        id: commitId(space.id, device, 1),
+        device,
+        seq: 1,
+        changes: [
+          {
+            ...rc,
+            record: `01890000-0000-7000-8000-${hex}0000` as typeof rc.record,
+            create: { ...rc.create!, json: { name: `N${i}`, notes: "" } },
+          },
+        ],
+      };
+    });
+    const report = await b.applyCommits(commits);
+    expect(report.rejected).toEqual([]);
+    expect(report.applied).toHaveLength(COUNT);
+    expect(await b.patients.count()).toBe(COUNT);
+  });
 });
