@@ -138,8 +138,14 @@ export const MAX_CONTENT_DEPTH = 32;
 export const MAX_KEYS_PER_OBJECT = 10_000;
 /** Most values in one record, at any depth: 50,000. */
 export const MAX_VALUES_PER_RECORD = 50_000;
-/** Most Automerge operations in one change: 16,384 (about 0.1-0.4 s of work on a phone-class CPU). */
-export const MAX_OPS_PER_CHANGE = 16_384;
+/**
+ * Most Automerge operations in one change, or in a creation once built: 512. The longest step a
+ * receiver cannot cut: measured on a 2-core server in Node, 512 operations apply in 1-5 ms when they
+ * append (text, list) or set new keys, and 15-40 ms at worst for scattered edits of a long text or
+ * overwrites in a 10,000-key map (docs/RELIABILITY.md, "Large changes"). A writer cuts a larger write
+ * into several changes of one commit (`changeInParts`), and writes a larger new record as changes.
+ */
+export const MAX_OPS_PER_CHANGE = 512;
 /** Most Automerge changes for one record in one commit: 1,024. */
 export const MAX_CHANGES_PER_RECORD = 1024;
 /** Most bytes for one record in one commit: 512 KiB. */

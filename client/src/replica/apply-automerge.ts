@@ -1,10 +1,12 @@
 import * as A from "@automerge/automerge";
 import type { Commit } from "./commit.ts";
-import { checkContent, reservedRootKey } from "./content-check.ts";
+import { checkContent, reservedRootKey, textUnitsOf } from "./content-check.ts";
+import { changeOpCount } from "./change-ops.ts";
 import { buildFromCreation, type Creation } from "./creation.ts";
 import { sameHeads } from "./heads.ts";
 import { isPoisoned, poisoned, type Poisoned } from "./quarantine.ts";
 import { isCreationOnly, type Replica } from "./replica.ts";
+import type { Slices } from "./slices.ts";
 import type { DocRow } from "./stored-rows.ts";
 
 /** What is known to be quarantined: commits depending on it can never apply. */
@@ -20,34 +22,93 @@ export interface DocState {
   create?: Creation;
   collection: string;
   space: Commit["space"];
+  /** Values in `doc` (objects, arrays, scalars), counted when it was checked: sizes later work on it. */
+  values?: number;
 }
 
-/** Why a record's document, once changed, may not be stored: a reserved root key or a content limit. */
+/** What applying a chunk's ready commits gave: the records' new states, applied and refused commits. */
+export interface AutomergeOutcome {
+  docs: Map<string, DocState>;
+  commits: Commit[];
+  quarantined: Poisoned[];
+}
+
+/**
+ * Text (UTF-16 units) above which a document counts as heavy: Automerge 3.5 spends time proportional
+ * to the length of a text on every `applyChanges` call that touches it, whatever the number of
+ * operations (measured: about 55 ms per call at 100,000 characters, 190 ms at 400,000, against 1-5 ms
+ * for the operations of a maximal change of appends). Past this length one call costs about a slice
+ * (`SLICE_MS`) on its own, and a run of one change per call would multiply the total work (a pasted
+ * 400,000-character note: 800 calls instead of 25).
+ */
+export const HEAVY_TEXT_UNITS = 65_536;
+/**
+ * Most maximal changes in one call to a heavy document. Runs on a heavy document start at one
+ * maximal change and double while a run costs at most 1.5 times the first (the operations are cheap
+ * next to the per-call cost of the text); a run costing more than twice the first starts over at one,
+ * so expensive operations (scattered edits in the long text) go back to one change per call.
+ */
+export const HEAVY_RUN_CHANGES = 32;
+
+/**
+ * A record's changes cut into runs of at most `budget()` operations (counted from each change's
+ * header; each change was checked to hold at most `MAX_OPS_PER_CHANGE`), asked before each run, so
+ * that one `applyChanges` call holds the page about as long as one maximal change does.
+ */
+export function* changeRuns(
+  changes: readonly Uint8Array[],
+  budget: () => number,
+): Generator<{ changes: Uint8Array[]; ops: number }> {
+  let i = 0;
+  while (i < changes.length) {
+    const max = budget();
+    const run: Uint8Array[] = [];
+    let ops = 0;
+    while (i < changes.length) {
+      const n = changeOpCount(changes[i]!) ?? max;
+      if (run.length > 0 && ops + n > max) break;
+      run.push(changes[i++]!);
+      ops += n;
+    }
+    yield { changes: run, ops };
+  }
+}
+
+/**
+ * Why a record's document, once changed, may not be stored: a reserved root key or a content limit.
+ * Records the document's number of values in `st.values` on the way.
+ */
 function docProblem(st: DocState): { reason: string; message: string } | null {
   if (st.doc === null) return null;
   const reserved = reservedRootKey(st.doc as object, true);
   if (reserved !== null) return { reason: "reserved", message: `it sets the reserved field "${reserved}"` };
-  const why = checkContent(st.doc);
+  const count = { values: 0, textUnits: 0 };
+  const why = checkContent(st.doc, undefined, undefined, count);
+  st.values = count.values;
   return why ? { reason: "limits", message: `the record would hold ${why}` } : null;
 }
 
 /**
  * Applies the ready commits' changes. A record created by a commit stays as its creation (no Automerge
- * work) unless later changes in the same chunk edit it. Fast path: one `applyChanges` per record for
- * the whole chunk. If that leaves a change waiting for a dependency (a commit of another device not yet
- * here), fails, or a commit was refused, it goes commit by commit, so exactly the commits that can be
+ * work) unless later changes in the same chunk edit it. Fast path: per record, the whole chunk's
+ * changes in as few `applyChanges` calls as the op budget `sliceOps` allows, each a step of the
+ * sliced work (so a commit of many changes, such as a long text written in parts, can yield between
+ * them; run it with `runSliced` outside a transaction, or `runNow` inside one). `sliced` says which,
+ * for the runs on long texts. If that leaves a change waiting for a dependency (a commit of another
+ * device not yet here), fails, or a commit was refused, it goes commit by commit, so exactly the commits that can be
  * applied whole are; a commit that cannot be applied, or that depends on a quarantined one, is
  * quarantined in its slot and its device's later commits go on.
  */
-export async function applyAutomerge(
+export function* applyAutomerge(
   replica: Replica,
   actor: string,
   ready: Commit[],
   stored: Map<string, DocRow>,
   waiting: Commit[],
   known: Quarantined,
-  pause: (() => Promise<void>) | null,
-): Promise<{ docs: Map<string, DocState>; commits: Commit[]; quarantined: Poisoned[] }> {
+  sliced: boolean,
+  sliceOps: number,
+): Slices<AutomergeOutcome> {
   const start = (id: string, collection: string, space: Commit["space"]): DocState => {
     const row = stored.get(id);
     if (!row) return { doc: null, collection, space };
@@ -60,25 +121,55 @@ export async function applyAutomerge(
         : A.load(row.bin, { actor });
     return { doc, collection: row.collection, space: row.space };
   };
+  /** Per heavy record: the time of its first run and the maximal changes of its next run. */
+  const paces = new Map<string, { first: number; changes: number }>();
   const built = (id: string, st: DocState): A.Doc<unknown> =>
     st.doc ?? (st.create ? buildFromCreation(id, st.create, actor) : A.init({ actor }));
-  /** Applies one record change to a state, returning the new state (the old one stays usable). */
-  const step = (id: string, st: DocState, create: Creation | undefined, changes: Uint8Array[]): DocState => {
+  /**
+   * Applies one record change to a state, returning the new state (the old one stays usable). Building
+   * a creation counts as one maximal change (it is at most `MAX_OPS_PER_CHANGE` operations).
+   */
+  const step = function* (
+    id: string,
+    st: DocState,
+    create: Creation | undefined,
+    changes: Uint8Array[],
+  ): Slices<DocState> {
     let next: DocState = st;
     if (create) {
-      next =
-        st.doc === null && st.create === undefined && !stored.has(id)
-          ? { ...st, create }
-          : {
-              ...st,
-              doc: A.merge(A.clone(built(id, st), { actor }), buildFromCreation(id, create, actor)),
-              create: undefined,
-            };
+      if (st.doc === null && st.create === undefined && !stored.has(id)) next = { ...st, create };
+      else {
+        yield sliceOps;
+        const doc = A.merge(A.clone(built(id, st), { actor }), buildFromCreation(id, create, actor));
+        next = { ...st, doc, create: undefined };
+      }
     }
     if (changes.length > 0) {
-      const base = next.doc ? A.clone(next.doc, { actor }) : built(id, next);
-      replica.stats.applyChangesCalls++;
-      const [doc] = A.applyChanges(base, changes);
+      let doc: A.Doc<unknown>;
+      if (next.doc) doc = A.clone(next.doc, { actor });
+      else {
+        if (next.create) yield sliceOps;
+        doc = built(id, next);
+      }
+      // Each run continues the document the previous one made: one copy per record change, not per run.
+      let heavy = false;
+      const pace = paces.get(id) ?? { first: 0, changes: 1 };
+      paces.set(id, pace);
+      const budget = () => {
+        heavy = sliced && textUnitsOf(doc) > HEAVY_TEXT_UNITS;
+        return heavy ? pace.changes * sliceOps : sliceOps;
+      };
+      for (const run of changeRuns(changes, budget)) {
+        yield run.ops;
+        replica.stats.applyChangesCalls++;
+        const t0 = performance.now();
+        [doc] = A.applyChanges(doc, run.changes);
+        if (!heavy) continue;
+        const ms = performance.now() - t0;
+        if (pace.first === 0) pace.first = ms;
+        if (ms <= 1.5 * pace.first) pace.changes = Math.min(HEAVY_RUN_CHANGES, pace.changes * 2);
+        else if (ms > 2 * pace.first) pace.changes = 1;
+      }
       next = { ...next, doc, create: undefined };
     }
     return next;
@@ -109,8 +200,8 @@ export async function applyAutomerge(
       }
     }
     for (const [id, g] of grouped) {
-      if (pause) await pause();
-      const st = step(id, docs.get(id)!, g.create, g.changes);
+      yield 0;
+      const st = yield* step(id, docs.get(id)!, g.create, g.changes);
       if (missing(st).length > 0 || docProblem(st)) throw new Error("slow path");
       docs.set(id, st);
     }
@@ -132,17 +223,17 @@ export async function applyAutomerge(
     queues.set(dev, q);
   }
   type Outcome = "ok" | "wait" | { reason: string; message: string };
-  const attempt = async (c: Commit): Promise<Outcome> => {
+  const attempt = function* (c: Commit): Slices<Outcome> {
     if (isPoisoned(c)) return c.poison;
     if (misplaced(c, docs))
       return { reason: "misplaced", message: "it touches a record of another space or collection" };
     const tentative = new Map<string, DocState>();
     for (const rc of c.changes) {
-      if (pause) await pause();
+      yield 0;
       const cur = tentative.get(rc.record) ?? docs.get(rc.record) ?? start(rc.record, rc.collection, c.space);
       let st: DocState;
       try {
-        st = step(rc.record, cur, rc.create, rc.changes as Uint8Array[]);
+        st = yield* step(rc.record, cur, rc.create, rc.changes as Uint8Array[]);
       } catch (e) {
         return {
           reason: "automerge",
@@ -171,7 +262,7 @@ export async function applyAutomerge(
     for (const q of queues.values()) {
       while (q.length > 0) {
         const c = q[0]!;
-        const outcome = await attempt(c);
+        const outcome = yield* attempt(c);
         if (outcome === "wait") break;
         q.shift();
         progress = true;

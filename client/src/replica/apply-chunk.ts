@@ -1,8 +1,9 @@
 import * as A from "@automerge/automerge";
 import type { Table } from "dexie";
 import { ShoalError } from "../errors.ts";
+import { DEFAULT_CONTENT_LIMITS } from "../protocol/limits.ts";
 import type { CommitId } from "../types.ts";
-import { applyAutomerge, type DocState, type Quarantined } from "./apply-automerge.ts";
+import { applyAutomerge, type AutomergeOutcome, type DocState, type Quarantined } from "./apply-automerge.ts";
 import type { Commit, StoredCommit } from "./commit.ts";
 import { CREATION_HEADS, creationRow } from "./creation.ts";
 import { pushTo } from "./group-by.ts";
@@ -10,6 +11,7 @@ import { sameHeads } from "./heads.ts";
 import { isDeleted, materialize, type Row } from "./materialize.ts";
 import { isPoisoned, quarantineEntry } from "./quarantine.ts";
 import type { Replica } from "./replica.ts";
+import { runNow, runSliced, type Pause, type Slices } from "./slices.ts";
 import type { DocRow, QuarantineRow, VectorRow } from "./stored-rows.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -38,6 +40,13 @@ const QUARANTINE_LOOKUP = 10_000;
 
 /** Longest stretch of Automerge work between two yields to the event loop. */
 export const SLICE_MS = 40;
+/**
+ * Most Automerge operations applied between two yields, whatever the clock says: one maximal change
+ * (PROTOCOL.md 4). Time alone cannot bound a slice, since the slice that starts under `SLICE_MS` may
+ * end with a change of any cost; with this budget the longest slice is one maximal change (measured in
+ * docs/RELIABILITY.md, "Large changes") plus at most `SLICE_MS` of cheaper work.
+ */
+export const SLICE_OPS = DEFAULT_CONTENT_LIMITS.maxOpsPerChange;
 /** Times a chunk is prepared again because another tab wrote what it read meanwhile. */
 const MAX_REPLANS = 20;
 
@@ -64,50 +73,86 @@ export async function applyChunk(
       const busy =
         plan.stored.size > 0 || plan.ready.some((c) => c.changes.some((rc) => rc.changes.length > 0));
       if (busy) return null; // existing records or parked edits: the sliced path below
-      // No pauses: awaiting anything but IndexedDB would let this transaction commit.
-      const accepted = await applyAutomerge(
+      // Run to the end synchronously: inside a transaction, awaiting anything but Dexie's own
+      // promises (even between the steps of this work) makes it commit early (see `runNow`).
+      const accepted = runNow(
+        applyAutomerge(
+          replica,
+          replica.actor,
+          plan.ready,
+          plan.stored,
+          plan.waiting,
+          plan.known,
+          false,
+          SLICE_OPS,
+        ),
+      );
+      return writeChunk(replica, plan, accepted, runNow(prepareWrites(replica, accepted.docs)), from, true);
+    });
+    if (light) return cached(replica, light);
+  }
+  for (let attempt = 0; ; attempt++) {
+    const plan = await planChunk(replica, chunk, retrySpaces);
+    const pause = slicer(replica);
+    const accepted = await runSliced(
+      applyAutomerge(
         replica,
         replica.actor,
         plan.ready,
         plan.stored,
         plan.waiting,
         plan.known,
-        null,
-      );
-      return writeChunk(
-        replica,
-        plan,
-        accepted,
-        await prepareWrites(replica, accepted.docs, null),
-        from,
         true,
-      );
-    });
-    if (light) return cached(replica, light);
-  }
-  for (let attempt = 0; ; attempt++) {
-    const plan = await planChunk(replica, chunk, retrySpaces);
-    let last = performance.now();
-    const pause = async () => {
-      if (performance.now() - last < SLICE_MS) return;
-      await new Promise((r) => setTimeout(r, 0));
-      last = performance.now();
-    };
-    const accepted = await applyAutomerge(
-      replica,
-      replica.actor,
-      plan.ready,
-      plan.stored,
-      plan.waiting,
-      plan.known,
+        SLICE_OPS,
+      ),
       pause,
     );
-    const writes = await prepareWrites(replica, accepted.docs, pause);
+    const writes = await runSliced(prepareWrites(replica, accepted.docs), pause);
+    // The write transaction cannot yield: it starts a slice of its own when it stores large rows.
+    await pause(Math.min(SLICE_OPS, rowWork(accepted.docs)));
     const result = await writeChunk(replica, plan, accepted, writes, from);
     if (result) return cached(replica, result);
     if (attempt >= MAX_REPLANS)
       throw new ShoalError("SyncError", "Other tabs kept changing the records being synced; will retry.");
   }
+}
+
+/**
+ * The pause of one chunk's work: yields to the event loop (a macrotask, so input and rendering get
+ * their turn) when `SLICE_MS` have passed since the last yield, or when `ops` more operations would
+ * take the slice over `SLICE_OPS`. Counts yields and the most operations of a slice in `replica.stats`.
+ */
+function slicer(replica: Replica): Pause {
+  let last = performance.now();
+  let ops = 0;
+  return async (more) => {
+    if (ops + more > SLICE_OPS || performance.now() - last >= SLICE_MS) {
+      if (ops > 0 || performance.now() - last >= SLICE_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        replica.stats.applyYields++;
+      }
+      last = performance.now();
+      ops = 0;
+    }
+    ops += more;
+    if (ops > replica.stats.maxOpsPerSlice) replica.stats.maxOpsPerSlice = ops;
+  };
+}
+
+/**
+ * Work of saving, materializing or storing a document, in operations' worth: measured, turning 16,384
+ * values into a row (`materialize`) or an Automerge binary (`A.save`) takes about as long as applying
+ * one maximal change, so a document of that size counts as `SLICE_OPS` and gets a slice of its own.
+ */
+function docWork(st: DocState): number {
+  return st.doc === null ? 0 : Math.ceil((st.values ?? 0) / VALUES_PER_OP);
+}
+const VALUES_PER_OP = 32;
+
+function rowWork(docs: Map<string, DocState>): number {
+  let sum = 0;
+  for (const st of docs.values()) sum += docWork(st);
+  return sum;
 }
 
 /** Hands the documents a chunk wrote to the replica's cache of loaded records. */
@@ -227,16 +272,12 @@ interface ChunkWrites {
   dels: Map<string, string[]>;
 }
 
-async function prepareWrites(
-  replica: Replica,
-  docs: Map<string, DocState>,
-  pause: (() => Promise<void>) | null,
-): Promise<ChunkWrites> {
+function* prepareWrites(replica: Replica, docs: Map<string, DocState>): Slices<ChunkWrites> {
   const docRows: DocRow[] = [];
   const puts = new Map<string, Row[]>();
   const dels = new Map<string, string[]>();
   for (const [id, st] of docs) {
-    if (pause) await pause();
+    yield 0;
     // An app version without this collection keeps the record only in `_docs`.
     const known = replica.specs.has(st.collection);
     if (st.doc === null) {
@@ -253,12 +294,16 @@ async function prepareWrites(
       if (known) pushTo(puts, st.collection, creationRow(id, st.create));
       continue;
     }
+    const work = Math.min(SLICE_OPS, docWork(st));
+    yield work;
     const deleted = isDeleted(st.doc);
+    const bin = A.save(st.doc);
+    if (known && !deleted) yield work;
     docRows.push({
       id,
       collection: st.collection,
       space: st.space,
-      bin: A.save(st.doc),
+      bin,
       heads: A.getHeads(st.doc),
       deleted: deleted ? 1 : 0,
     });
@@ -273,7 +318,7 @@ async function prepareWrites(
 async function writeChunk(
   replica: Replica,
   plan: ChunkPlan,
-  accepted: Awaited<ReturnType<typeof applyAutomerge>>,
+  accepted: AutomergeOutcome,
   writes: ChunkWrites,
   from: string,
   inTransaction = false,

@@ -108,3 +108,22 @@ export function jsonNestsDeeper(bytes: Uint8Array, max: number): boolean {
   }
   return false;
 }
+
+/**
+ * UTF-16 units of the collaborative text in an Automerge document: its plain strings (an immutable
+ * string reads as an `ImmutableString`). Walked without recursion; bounded by the content limits.
+ *
+ * @example
+ * if (textUnitsOf(doc) > HEAVY_TEXT_UNITS) applyInLargerRuns();
+ */
+export function textUnitsOf(doc: unknown): number {
+  let units = 0;
+  const stack: unknown[] = [doc];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") units += v.length;
+    else if (Array.isArray(v)) for (const x of v) stack.push(x);
+    else if (isContainer(v)) for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k]);
+  }
+  return units;
+}

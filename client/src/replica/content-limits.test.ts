@@ -92,7 +92,10 @@ describe("local writes over a content limit", () => {
     await expect(
       db.transact(async (tx) => {
         await tx.patients.insert({ name: "fine", notes: "" });
-        await tx.patients.insert({ name: "Long", notes: "x".repeat(DEFAULT_CONTENT_LIMITS.maxOpsPerChange) });
+        const wide = Object.fromEntries(
+          Array.from({ length: DEFAULT_CONTENT_LIMITS.maxKeysPerObject + 1 }, (_, i) => [`k${i}`, i]),
+        );
+        await tx.patients.insert({ name: "Wide", notes: "", extra: wide });
       }),
     ).rejects.toMatchObject({ code: "ValidationError" });
     await expect(db.patients.insert({ id: "x", name: "Id", notes: "" } as P)).rejects.toMatchObject({

@@ -1,5 +1,5 @@
 import { DEFAULT_CONTENT_LIMITS, type ContentLimits } from "../protocol/limits.ts";
-import { changeOpCount } from "./change-ops.ts";
+import { changeOps } from "./change-ops.ts";
 import { checkContent, reservedRootKey } from "./content-check.ts";
 import type { Creation } from "./creation.ts";
 
@@ -32,8 +32,14 @@ export function recordProblem(
   for (const ch of rc.changes) {
     bytes += ch.length;
     if (bytes > limits.maxRecordBytes) break;
-    const ops = changeOpCount(ch);
-    if (ops === null) return { reason: "malformed", message: "an Automerge change is not readable" };
+    const read = changeOps(ch);
+    if (read === null) return { reason: "malformed", message: "an Automerge change is not readable" };
+    if (read.foreign)
+      return {
+        reason: "malformed",
+        message: "an Automerge change holds marks or tables, which Shoal never makes",
+      };
+    const { ops } = read;
     if (ops > limits.maxOpsPerChange)
       return {
         reason: "limits",
@@ -52,11 +58,26 @@ export function recordProblem(
     if (count.values + count.textUnits > limits.maxOpsPerChange)
       return {
         reason: "limits",
-        message: `a record whose first version is ${count.values + count.textUnits} Automerge operations (at most ${limits.maxOpsPerChange})`,
+        message: `a creation that builds into ${count.values + count.textUnits} Automerge operations (at most ${limits.maxOpsPerChange})`,
       };
     bytes += enc.encode(JSON.stringify([json, text, counters])).length;
   }
   if (bytes > limits.maxRecordBytes)
     return { reason: "limits", message: `more than ${limits.maxRecordBytes} bytes for one record` };
   return null;
+}
+
+/**
+ * The Automerge operations a creation counts as (PROTOCOL.md 3.2): one per value (objects, arrays,
+ * scalars, the root included) plus one per UTF-16 unit of each text field. Receivers refuse a creation
+ * over `maxOpsPerChange`, since they build it as one change; a writer sends a larger insert as
+ * Automerge changes instead. Infinity when the content breaks another limit.
+ *
+ * @example
+ * if (creationOps(create) > MAX_OPS_PER_CHANGE) writeAsChanges();
+ */
+export function creationOps(c: Creation, limits: ContentLimits = DEFAULT_CONTENT_LIMITS): number {
+  const count = { values: 0, textUnits: 0 };
+  if (checkContent(c.json, limits, new Set(c.text), count)) return Infinity;
+  return count.values + count.textUnits;
 }

@@ -59,6 +59,10 @@ export class Replica {
     localCommits: 0,
     remoteChunks: 0,
     applyChangesCalls: 0,
+    /** Times remote apply work yielded to the event loop between slices. */
+    applyYields: 0,
+    /** Most Automerge operations one slice of remote apply work applied (at most `SLICE_OPS`). */
+    maxOpsPerSlice: 0,
     remoteCommits: 0,
   };
 

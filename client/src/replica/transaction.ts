@@ -1,7 +1,9 @@
 import * as A from "@automerge/automerge";
 import { NotFound, ValidationError } from "../errors.ts";
 import { checkContent } from "./content-check.ts";
-import { recordProblem } from "./record-limits.ts";
+import { creationOps, recordProblem } from "./record-limits.ts";
+import { changeInParts } from "./change-in-parts.ts";
+import { DEFAULT_CONTENT_LIMITS } from "../protocol/limits.ts";
 import { uuidv7 } from "../ids.ts";
 import type { RecordId, SpaceId } from "../types.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
@@ -79,7 +81,10 @@ export class Transaction {
     const id = uuidv7(this.#replica.now());
     const paths = new Set(Object.keys(value).filter((k) => value[k] !== undefined));
     const create = creationOf(value, spec.text, spec.counters);
-    if (create) {
+    // A creation is built by every receiver as ONE Automerge change, which must stay within the op cap
+    // (PROTOCOL.md 3.2); a larger record (a long pasted note, many keys) is written as Automerge
+    // changes instead, in as many parts as the cap requires.
+    if (create && creationOps(create) <= DEFAULT_CONTENT_LIMITS.maxOpsPerChange) {
       // The common case: no Automerge work now; every replica builds the same first change on demand.
       this.#working.set(id, {
         id,
@@ -95,7 +100,7 @@ export class Transaction {
       return id;
     }
     const converted = toAutomerge(value, "", spec) as Record<string, unknown>;
-    const doc = A.change(
+    const doc = changeInParts(
       A.init<Record<string, unknown>>({ actor: this.#replica.actor }),
       this.#time(),
       (d) => {
@@ -142,12 +147,13 @@ export class Transaction {
 
   /**
    * Applies an Automerge change function to a record. The function gets the record as plain JavaScript
-   * (strings read as strings) and must be synchronous.
+   * (strings read as strings) and must be synchronous. A change over the op cap (a long pasted text,
+   * thousands of keys) is made as several Automerge changes of the same commit.
    */
   async update(collection: string, id: string, fn: (draft: Record<string, unknown>) => void): Promise<void> {
     const spec = this.#spec(collection);
     const w = await this.#load(collection, id);
-    w.doc = A.change(
+    w.doc = changeInParts(
       this.#doc(w),
       {
         ...this.#time(),

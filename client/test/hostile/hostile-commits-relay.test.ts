@@ -4,6 +4,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Database } from "../../src/index.ts";
+import { DEFAULT_CONTENT_LIMITS } from "../../src/protocol/limits.ts";
 import type { SyncStatus } from "../../src/sync/sync-status.ts";
 import { waitFor } from "../wait-for.ts";
 import {
@@ -99,6 +100,25 @@ describe("hostile commits through the relay process", () => {
     expect(await c.carol.db.patients.where("name").equals("pwned").count()).toBe(0);
     const q = await c.victim.db.quarantine(c.space);
     expect(q.map((x) => x.reason)).toEqual(["reserved"]);
+    expect(c.reports.length).toBe(1);
+    c.stop();
+  });
+
+  it("a change one operation over MAX_OPS_PER_CHANGE is quarantined alone; a change at it applies", async () => {
+    const c = await clinic();
+    const cap = DEFAULT_CONTENT_LIMITS.maxOpsPerChange;
+    const atCap = "01890000-0000-7000-8000-0000000a7ca9";
+    await forgeCommits(c.mallory.db, c.space.id, [
+      forgedPlaintext([{ id: atCap, changes: [manyKeysChange(cap)], paths: ["k0"] }]),
+      forgedPlaintext([{ changes: [manyKeysChange(cap + 1)], paths: ["k0"] }]),
+    ]);
+    await othersStillSync(c, "1");
+    const row = (await c.victim.db.patients.get(atCap)) as Record<string, unknown> | undefined;
+    expect(row?.[`k${cap - 1}`]).toBe(cap - 1);
+    await expectVictimIntact(c);
+    const q = await c.victim.db.quarantine();
+    expect(q.map((x) => [x.reason, x.seq])).toEqual([["limits", 2]]);
+    expect(q[0]!.message).toContain(`${cap + 1} operations`);
     expect(c.reports.length).toBe(1);
     c.stop();
   });

@@ -109,7 +109,8 @@ describe("a commit too large to sync, stored by an older version", () => {
     expect(await a.db.rollBackUnsyncable()).toEqual([]);
 
     // The app saves the note again in parts, each small enough to sync, and the new name.
-    // (Each part within the content limits: at most 16,384 Automerge operations per change.)
+    // (Each part within the content limits; the writer itself cuts any part past MAX_OPS_PER_CHANGE,
+    // 512 operations, into several Automerge changes of its commit.)
     const parts = 25;
     const size = note.length / parts;
     for (let i = 0; i < parts; i++)
