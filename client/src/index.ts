@@ -13,6 +13,8 @@
  * });
  * const id = await db.patients.insert({ name: "Ada", ward: "A", tags: [], notes: "" });
  * db.patients.live((c) => c.where("ward").equals("A")).subscribe((rows) => console.log(rows));
+ *
+ * @module @shoal/client
  */
 export { openDatabase, DatabaseCore } from "./database.ts";
 export type {
