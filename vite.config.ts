@@ -75,6 +75,19 @@ export default defineConfig(({ mode }) => ({
           hookTimeout: 60_000,
         },
       },
+      {
+        test: {
+          // Type tests: vitest runs tsc over these files instead of executing them; a type assertion that
+          // fails, or an `@ts-expect-error` line that compiles, fails its test.
+          name: "types",
+          typecheck: {
+            enabled: true,
+            only: true,
+            include: ["client/test/types/**/*.test-d.ts"],
+            tsconfig: "./client/test/types/tsconfig.json",
+          },
+        },
+      },
     ],
   },
 }));

@@ -10,6 +10,16 @@ import {
   type CollectionSpec,
 } from "./replica/collection-spec.ts";
 import { Collection } from "./replica/collection.ts";
+import type {
+  AnyRow,
+  CollectionTypes,
+  DeclarationTypes,
+  Draft,
+  RowSchema,
+  RowType,
+  SchemaTypes,
+  Synchronous,
+} from "./replica/collection-types.ts";
 import type { Commit } from "./replica/commit.ts";
 import { exportCommits, readVector } from "./replica/commit-log.ts";
 import { openDexie } from "./replica/open-dexie.ts";
@@ -55,18 +65,24 @@ export interface Durability {
   readonly relay: boolean;
 }
 
-/** Rows of a collection whose type the app did not give: any JSON-like object. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyRow = Record<string, any>;
-/** The row type of a collection: what the app declared, else `AnyRow`. */
-export type RowType<X> = unknown extends X ? AnyRow : X extends object ? X : AnyRow;
+export type { AnyRow, RowType } from "./replica/collection-types.ts";
 
-/** Options of `openDatabase`. */
-export interface OpenOptions<M extends Record<string, unknown>> {
+/**
+ * The declarations `openDatabase<M>` takes for the row types `M`: one per collection. Their `text` and
+ * `counters` are not checked against `M` (a declaration kept in a variable has lost its literal paths);
+ * `collection<T>()` checks them.
+ */
+export type DeclarationsFor<M extends Record<string, unknown>> = { [K in keyof M]: CollectionDeclaration };
+
+/**
+ * Options of `openDatabase`. `C` is the type of `collections`: inferred from the declaration, or
+ * `DeclarationsFor<M>` when the app gives its row types.
+ */
+export interface OpenOptions<C extends Record<string, unknown> = Record<string, CollectionDeclaration>> {
   /** The IndexedDB database name (one per app on a device). */
   name: string;
   /** Collections and their indexes (Dexie syntax), with text and counter fields. */
-  collections: { [K in keyof M]: CollectionDeclaration };
+  collections: C;
   /** Ask the browser to keep the data under storage pressure (`navigator.storage.persist()`); default true. */
   persist?: boolean;
   /**
@@ -84,18 +100,27 @@ export interface Space {
   readonly private: boolean;
 }
 
-/** One collection inside `transact`: writes join the transaction's commit; reads see its writes. */
-export interface TransactionCollection<T extends object = Record<string, unknown>> {
+/**
+ * One collection inside `transact`: writes join the transaction's commit; reads see its writes. `C`:
+ * the counter paths, `Counter`s in `update` drafts.
+ */
+export interface TransactionCollection<T extends object = Record<string, unknown>, C extends string = never> {
   insert(value: T, options?: InsertOptions): Promise<RecordId>;
-  update(id: string, fn: (draft: T) => void): Promise<void>;
+  update<R>(id: string, fn: (draft: Draft<T, C>) => Synchronous<R>): Promise<void>;
   delete(id: string): Promise<void>;
   get(id: string): Promise<(T & { id: RecordId }) | undefined>;
 }
 
 /** What a `transact` function receives: `tx.<collection>` or `tx.collection(name)`. */
-export type TransactionApi<M extends Record<string, object> = Record<string, Record<string, unknown>>> = {
-  collection<K extends keyof M & string>(name: K): TransactionCollection<M[K]>;
-} & { readonly [K in keyof M]: TransactionCollection<M[K]> };
+export type TransactionApi<S extends SchemaTypes = UntypedSchema> = {
+  collection<K extends keyof S & string>(name: K): TransactionCollection<S[K]["row"], S[K]["counters"]>;
+} & { readonly [K in keyof S]: TransactionCollection<S[K]["row"], S[K]["counters"]> };
+
+/** What the compiler knows of a database whose collections it does not know. */
+export type UntypedSchema = Record<
+  string,
+  { row: Record<string, unknown>; indexes: string; counters: never }
+>;
 
 // Names a collection cannot take because the database object already uses them (or Promise and Object do).
 const RESERVED = new Set([
@@ -114,7 +139,7 @@ const RESERVED = new Set([
  * An open Shoal database: collections as properties (`db.patients`), atomic multi-record
  * transactions, spaces, and the entry points sync uses.
  */
-export class DatabaseCore<M extends Record<string, object> = Record<string, Record<string, unknown>>> {
+export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   readonly name: string;
   /** @internal The local replica (Dexie, documents, writer). */
   readonly replica: Replica;
@@ -149,10 +174,10 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   }
 
   /** A collection by name. */
-  collection<K extends keyof M & string>(name: K): Collection<M[K]> {
+  collection<K extends keyof S & string>(name: K): CollectionOf<S[K]> {
     const c = this.#collections.get(name);
     if (!c) throw new ValidationError(`Unknown collection "${name}".`);
-    return c as unknown as Collection<M[K]>;
+    return c as unknown as CollectionOf<S[K]>;
   }
 
   /**
@@ -170,7 +195,7 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
    *   return p;
    * });
    */
-  async transact<R>(fn: (tx: TransactionApi<M>) => Promise<R> | R): Promise<R> {
+  async transact<R>(fn: (tx: TransactionApi<S>) => Promise<R> | R): Promise<R> {
     const replica = this.replica;
     replica.assertOpen();
     const release = await replica.lock.acquire();
@@ -193,7 +218,7 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
     }
   }
 
-  #txApi(tx: Transaction): TransactionApi<M> {
+  #txApi(tx: Transaction): TransactionApi<S> {
     const cache = new Map<string, TransactionCollection>();
     const collection = (name: string): TransactionCollection => {
       let c = cache.get(name);
@@ -206,7 +231,7 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
           await this.#ensureSpaceKnown(space);
           return tx.insert(name, value, options);
         },
-        update: (id, fn) => tx.update(name, id, fn),
+        update: (id, fn) => tx.update(name, id, fn as (draft: Record<string, unknown>) => void),
         delete: (id) => tx.delete(name, id),
         get: (id) => tx.get(name, id) as Promise<(Row & { id: RecordId }) | undefined>,
       };
@@ -216,7 +241,7 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
     return new Proxy({ collection } as object, {
       get: (target, key) =>
         key === "collection" ? collection : typeof key === "string" ? collection(key) : undefined,
-    }) as TransactionApi<M>;
+    }) as TransactionApi<S>;
   }
 
   async #ensureSpaceKnown(space: string): Promise<void> {
@@ -500,28 +525,54 @@ export class DatabaseCore<M extends Record<string, object> = Record<string, Reco
   }
 }
 
-/** An open database: `DatabaseCore` plus one property per collection. */
-export type Database<M extends Record<string, unknown> = Record<string, AnyRow>> = DatabaseCore<{
-  [K in keyof M]: RowType<M[K]>;
-}> & {
-  readonly [K in keyof M]: Collection<RowType<M[K]>>;
+/** The collection type of what the compiler knows about it. */
+export type CollectionOf<X extends CollectionTypes> = Collection<X["row"], X["indexes"], X["counters"]>;
+
+/** An open database of the collection types `S`: `DatabaseCore` plus one property per collection. */
+export type DatabaseOf<S extends SchemaTypes> = DatabaseCore<S> & {
+  readonly [K in keyof S]: CollectionOf<S[K]>;
 };
 
 /**
+ * An open database with the row types `M` (each without `id`): `Database<{ patients: Patient }>`.
+ * Without `M`, rows are `AnyRow`.
+ */
+export type Database<M extends Record<string, unknown> = Record<string, AnyRow>> = DatabaseOf<{
+  [K in keyof M]: RowSchema<RowType<M[K]>>;
+}>;
+
+/** The database type `openDatabase` gives for the declarations `C` (see `collection<T>()`). */
+export type DatabaseFromDeclarations<C> = DatabaseOf<{ [K in keyof C]: DeclarationTypes<C[K]> }>;
+
+/**
  * Opens (creating or upgrading in place) a Shoal database.
+ *
+ * Types come from the declaration: index names, `text` and `counters` paths are read from it, so
+ * `db.patients.where("nmae")` does not compile. Rows are open objects whose `text` fields are strings
+ * and `counters` numbers (`Counter`s in `update` drafts). For full row types, declare each collection
+ * with `collection<Patient>()({ ... })`, or give the row types as the type parameter:
+ * `openDatabase<{ patients: Patient }>(...)` (then `where` accepts any field of `Patient`).
  *
  * @example
  * const db = await openDatabase({
  *   name: "clinic",
  *   collections: {
- *     patients: { indexes: "id, name, ward, [ward+name], *tags", text: ["notes"] },
+ *     patients: collection<Patient>()({ indexes: "id, name, ward, [ward+name], *tags", text: ["notes"] }),
  *     visits: "id, patientId, date",
  *   },
  * });
  */
-export async function openDatabase<M extends Record<string, unknown> = Record<string, AnyRow>>(
-  options: OpenOptions<M>,
-): Promise<Database<M>> {
+export function openDatabase<const C extends Record<string, CollectionDeclaration>>(
+  options: OpenOptions<C>,
+): Promise<DatabaseFromDeclarations<C>>;
+/**
+ * Opens a Shoal database whose row types the app gives: `openDatabase<{ patients: Patient }>(...)`.
+ * `text` must name string fields of the row type and `counters` number fields.
+ */
+export function openDatabase<M extends Record<string, unknown>>(
+  options: OpenOptions<DeclarationsFor<M>>,
+): Promise<Database<M>>;
+export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> {
   if (typeof options?.name !== "string" || options.name === "")
     throw new ValidationError("openDatabase needs a name.");
   if (!(globalThis as { indexedDB?: unknown }).indexedDB) throw new InsecureContext("IndexedDB");
@@ -529,14 +580,14 @@ export async function openDatabase<M extends Record<string, unknown> = Record<st
   for (const [name, decl] of Object.entries(options.collections ?? {})) {
     if (RESERVED.has(name) || name in DatabaseCore.prototype)
       throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
-    specs.set(name, parseCollectionSpec(name, decl as CollectionDeclaration));
+    specs.set(name, parseCollectionSpec(name, decl));
   }
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
   const replica = await Replica.open(dexie, specs, options.clock);
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
   const db = new DatabaseCore(options.name, replica, known);
   if (options.persist !== false) db.persisted = await requestPersistence();
-  return db as unknown as Database<M>;
+  return db;
 }
 
 async function requestPersistence(): Promise<boolean | undefined> {

@@ -16,7 +16,12 @@ export class ShoalError extends Error {
   }
 }
 
-/** The declared collections cannot be reconciled with the database on disk (removed index, changed key). */
+/**
+ * A collection declaration is refused (a unique or auto-increment index, a reserved or malformed name,
+ * a bad `text` or `counters` path), the declaration would shrink the database on disk (a collection or
+ * index no longer declared, an index that changed kind), or a query names an index the collection does
+ * not declare.
+ */
 export class SchemaError extends ShoalError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("SchemaError", message, options);

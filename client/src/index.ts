@@ -3,17 +3,26 @@
  * IndexedDB; queries read materialized rows; every write is a commit that syncs and merges.
  *
  * @example
- * import { openDatabase } from "@shoal/client";
+ * import { collection, openDatabase } from "@shoal/client";
  * const db = await openDatabase({
  *   name: "clinic",
- *   collections: { patients: { indexes: "id, name, ward, *tags", text: ["notes"] }, visits: "id, patientId, date" },
+ *   collections: {
+ *     patients: collection<Patient>()({ indexes: "id, name, ward, *tags", text: ["notes"] }),
+ *     visits: "id, patientId, date",
+ *   },
  * });
  * const id = await db.patients.insert({ name: "Ada", ward: "A", tags: [], notes: "" });
  * db.patients.live((c) => c.where("ward").equals("A")).subscribe((rows) => console.log(rows));
+ *
+ * @module @shoal/client
  */
 export { openDatabase, DatabaseCore } from "./database.ts";
 export type {
+  CollectionOf,
   Database,
+  DatabaseFromDeclarations,
+  DatabaseOf,
+  DeclarationsFor,
   Durability,
   OpenOptions,
   QuarantinedCommit,
@@ -21,6 +30,7 @@ export type {
   SyncOptions,
   TransactionApi,
   TransactionCollection,
+  UntypedSchema,
 } from "./database.ts";
 export type {
   FlaggedDevice,
@@ -42,6 +52,25 @@ export { webSocketTransport } from "./transports/websocket-transport.ts";
 export { Collection } from "./replica/collection.ts";
 export type { RowOf } from "./replica/collection.ts";
 export type { CollectionDeclaration } from "./replica/collection-spec.ts";
+export { collection } from "./replica/collection-declaration.ts";
+export type {
+  AnyRow,
+  CollectionTypes,
+  CounterPath,
+  DeclarationTypes,
+  Draft,
+  FieldPath,
+  IndexName,
+  IndexNames,
+  InferredRow,
+  PathTo,
+  RowSchema,
+  RowType,
+  SchemaTypes,
+  Synchronous,
+  TextPath,
+  TypedDeclaration,
+} from "./replica/collection-types.ts";
 export type { Commit, RecordChange } from "./replica/commit.ts";
 export type { ApplyReport } from "./replica/apply-remote.ts";
 export type { LeaveReport } from "./spaces/leave-space.ts";

@@ -1,4 +1,4 @@
-import { openDatabase } from "@shoal/client";
+import { collection, openDatabase } from "@shoal/client";
 
 /**
  * A patient. `notes` is collaborative text (two people typing keep both edits); every other string is
@@ -38,17 +38,20 @@ export interface Member {
 }
 
 /**
- * The demo's schema. Indexes serve the screens: `[clinic+name]` the alphabetical list, `[clinic+ward]`
+ * The demo's schema, typed by `collection<T>()`: queries may only name these indexes. Indexes serve the screens: `[clinic+name]` the alphabetical list, `[clinic+ward]`
  * the ward filter, `*tags` the allergy filter, `*terms` search-as-you-type, `[patientId+date]` a
  * patient's visits in date order.
  */
 export function openClinicDatabase(name = "shoal-clinic") {
-  return openDatabase<{ patients: Patient; visits: Visit; members: Member }>({
+  return openDatabase({
     name,
     collections: {
-      patients: { indexes: "id, clinic, [clinic+name], [clinic+ward], *tags, *terms", text: ["notes"] },
-      visits: "id, clinic, [patientId+date]",
-      members: "id, clinic, deviceId",
+      patients: collection<Patient>()({
+        indexes: "id, clinic, [clinic+name], [clinic+ward], *tags, *terms",
+        text: ["notes"],
+      }),
+      visits: collection<Visit>()("id, clinic, [patientId+date]"),
+      members: collection<Member>()("id, clinic, deviceId"),
     },
   });
 }

@@ -9,6 +9,8 @@
  * Or, without sockets (tests, other runtimes):
  * const app = createApp({ store: new MemoryStore() });
  * await app.request("/healthz");
+ *
+ * @module @shoal/sync-server
  */
 export { createApp, type AppDeps } from "./app.ts";
 export { startRelay, type RelayServerOptions, type RunningRelay } from "./node.ts";

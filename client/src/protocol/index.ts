@@ -9,6 +9,8 @@
  * ws.binaryType = "arraybuffer";
  * ws.onopen = () => ws.send(encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device }));
  * ws.onmessage = (e) => handle(decodeMessage(new Uint8Array(e.data)));
+ *
+ * @module @shoal/client/protocol
  */
 export { encodeMessage, decodeMessage, encodeVersionRefusal } from "./codec.ts";
 export {

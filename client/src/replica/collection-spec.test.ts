@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../database.ts";
 import { SchemaError, ValidationError } from "../errors.ts";
+import { collection } from "./collection-declaration.ts";
 import { parseCollectionSpec } from "./collection-spec.ts";
 
 describe("collection declarations", () => {
@@ -74,7 +75,10 @@ describe("transaction size", () => {
 describe("API edges", () => {
   it("names the index when a query uses an undeclared one, and refuses API names as collections", async () => {
     const db = await openDatabase({ name: "spec-edges", collections: { things: "id, name, *tags, [a+b]" } });
+    // The compiler refuses an undeclared index too; the run-time check is for untyped callers.
+    // @ts-expect-error "nope" is not a declared index
     expect(() => db.things.where("nope")).toThrow(SchemaError);
+    // @ts-expect-error "nope" is not a declared index
     expect(() => db.things.orderBy("nope")).toThrow(/not an index of "things"/);
     await db.things.insert({ name: "x", tags: ["t"], a: 1, b: 2 });
     expect(await db.things.where("tags").equals("t").count()).toBe(1);
@@ -93,6 +97,26 @@ describe("API edges", () => {
     const id = await db.things.insert({ a: 1, b: 2 });
     await db.things.update(id, (d) => void (d.b = undefined));
     expect(await db.things.get(id)).toEqual({ id, a: 1 });
+    await db.close();
+  });
+
+  it("collection<T>() declarations work at run time as the plain declaration does, counters typed", async () => {
+    interface P {
+      name: string;
+      notes: string;
+      visits: number;
+    }
+    const decl = { indexes: "id, name", text: ["notes"], counters: ["visits"] } as const;
+    expect(collection<P>()(decl)).toBe(decl);
+    const db = await openDatabase({ name: "spec-typed", collections: { patients: collection<P>()(decl) } });
+    const id = await db.patients.insert({ name: "Ada", notes: "", visits: 0 });
+    await db.patients.update(id, (p) => {
+      p.visits.increment(2);
+      p.notes = "seen";
+    });
+    expect(await db.patients.where("name").equals("Ada").toArray()).toEqual([
+      { id, name: "Ada", notes: "seen", visits: 2 },
+    ]);
     await db.close();
   });
 });

@@ -1,27 +1,7 @@
 import { SchemaError } from "../errors.ts";
+import type { CollectionDeclaration } from "./collection-types.ts";
 
-/**
- * How an app declares a collection: Dexie's index syntax, either as the whole spec (shorthand) or
- * with the fields that hold collaborative text and counters.
- *
- * @example
- * const patients: CollectionDeclaration = {
- *   indexes: "id, name, ward, [ward+name], *tags",
- *   text: ["notes"],          // concurrent edits to the note merge character by character
- *   counters: ["visitCount"], // concurrent increments add up
- * };
- * const visits: CollectionDeclaration = "id, patientId, date";
- */
-export type CollectionDeclaration =
-  | string
-  | {
-      /** Dexie index syntax; the primary key is always `id` (added when omitted). */
-      indexes: string;
-      /** Dotted paths of fields holding collaborative text. Every other string is a plain value. */
-      text?: readonly string[];
-      /** Dotted paths of fields that are counters (merge by sum). */
-      counters?: readonly string[];
-    };
+export type { CollectionDeclaration } from "./collection-types.ts";
 
 /** One secondary index, parsed from Dexie syntax. */
 export interface IndexSpec {

@@ -8,6 +8,7 @@ import { Query, WhereClause, shapeOf, wholeIndex } from "./query.ts";
 import type { ShapeIndex } from "./query-shape.ts";
 import { patchingLive } from "../live/patching-live.ts";
 import type { InsertOptions } from "./transaction.ts";
+import type { Draft, IndexName, Synchronous } from "./collection-types.ts";
 
 /** A row as the app sees it: its fields plus `id`. */
 export type RowOf<T> = T & { readonly id: RecordId };
@@ -22,12 +23,20 @@ export interface CollectionHost {
 /**
  * One collection of a database: writes go through commits, reads through materialized rows.
  *
+ * `T` is the row type (without `id`), `I` the index names `where` and `orderBy` accept (by default
+ * every name a collection of `T` could declare; the declared ones when `openDatabase` could read the
+ * declaration), `C` the counter paths (`Counter`s in `update` drafts).
+ *
  * @example
  * const id = await db.patients.insert({ name: "Ada", ward: "A", tags: ["diabetic"], notes: "" });
  * await db.patients.update(id, (p) => { p.notes = "Seen today."; });
  * const inWardA = await db.patients.where("ward").equals("A").toArray();
  */
-export class Collection<T extends object = Record<string, unknown>> {
+export class Collection<
+  T extends object = Record<string, unknown>,
+  I extends string = IndexName<T>,
+  C extends string = never,
+> {
   readonly name: string;
   readonly #host: CollectionHost;
 
@@ -50,9 +59,10 @@ export class Collection<T extends object = Record<string, unknown>> {
 
   /**
    * Changes a record with a synchronous function over a draft of it (an Automerge change). Assigning a
-   * string to a text field merges character by character with concurrent edits.
+   * string to a text field merges character by character with concurrent edits; a declared counter
+   * is a `Counter` in the draft. An async function does not compile (and throws `ValidationError`).
    */
-  update(id: string, fn: (draft: T) => void): Promise<void> {
+  update<R>(id: string, fn: (draft: Draft<T, C>) => Synchronous<R>): Promise<void> {
     return this.#host.transact((tx) =>
       tx.collection(this.name).update(id, fn as (d: Record<string, unknown>) => void),
     );
@@ -86,17 +96,17 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   /** Starts an indexed query. Throws `SchemaError` for an index the collection does not declare. */
-  where(index: string): WhereClause<RowOf<T>> {
+  where(index: I): WhereClause<RowOf<T>, I> {
     return new WhereClause(this.#table.where(this.#index(index)), this.#shapeIndex(index));
   }
 
   /** All rows ordered by an index. */
-  orderBy(index: string): Query<RowOf<T>> {
+  orderBy(index: I): Query<RowOf<T>, I> {
     return wholeIndex(this.#table.orderBy(this.#index(index)), this.#shapeIndex(index));
   }
 
   /** All rows, in id (creation time) order. */
-  all(): Query<RowOf<T>> {
+  all(): Query<RowOf<T>, I> {
     return wholeIndex(this.#table.toCollection(), "id");
   }
 
@@ -111,7 +121,7 @@ export class Collection<T extends object = Record<string, unknown>> {
   }
 
   /** Rows passing a JavaScript predicate (a full scan: prefer an index). */
-  filter(fn: (row: RowOf<T>) => boolean): Query<RowOf<T>> {
+  filter(fn: (row: RowOf<T>) => boolean): Query<RowOf<T>, I> {
     return this.all().filter(fn);
   }
 
@@ -122,7 +132,7 @@ export class Collection<T extends object = Record<string, unknown>> {
    * @example
    * db.patients.live((c) => c.where("name").startsWith("A")).subscribe((rows) => render(rows));
    */
-  live(fn?: (c: this) => Query<RowOf<T>>): Observable<RowOf<T>[]>;
+  live(fn?: (c: this) => Query<RowOf<T>, I>): Observable<RowOf<T>[]>;
   live<R>(fn: (c: this) => Promise<R> | R): Observable<R>;
   live(fn: (c: this) => unknown = (c) => c.all()): Observable<unknown> {
     let first: unknown;

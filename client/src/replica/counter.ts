@@ -9,8 +9,9 @@ export interface Counter {
 }
 
 /**
- * Types a counter field of an update draft (rows read it as a plain number, so the row type says
- * `number`). Throws `ValidationError` if the field is not a declared counter.
+ * Types a counter field of an update draft where the draft type does not know it (a row type given as
+ * `openDatabase<M>`, whose counters read as `number`); a declaration that lists `counters` already
+ * types them as `Counter`. Throws `ValidationError` if the field is not a declared counter.
  *
  * @example
  * await db.patients.update(id, (p) => asCounter(p.visitCount).increment());

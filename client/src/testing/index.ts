@@ -4,6 +4,8 @@
  * @example
  * import { storageContractCases } from "@shoal/client/testing";
  * for (const c of storageContractCases) it(c.name, () => c.run({ openDatabase, dbName: uniqueName() }));
+ *
+ * @module @shoal/client/testing
  */
 export { storageContractCases } from "./storage-contract.ts";
 export type { StorageContractCase, StorageContractContext } from "./storage-contract.ts";

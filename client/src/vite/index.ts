@@ -4,5 +4,7 @@
  * @example
  * import { shoal } from "@shoal/client/vite";
  * export default defineConfig({ plugins: [react(), shoal()] });
+ *
+ * @module @shoal/client/vite
  */
 export { shoal } from "./shoal.ts";
