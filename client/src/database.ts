@@ -26,9 +26,9 @@ import { readAcks } from "./sync/acks.ts";
 import { SyncRunner, type SyncOptions } from "./sync/sync-runner.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
-import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
-import { exportBundleOf, importBundleInto, type BundleImportReport } from "./sync/bundle-io.ts";
-import { integrityLogOf, type IntegrityReport } from "./sync/integrity.ts";
+import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
+import { exportBundleOf, importBundleInto, type BundleImportReport } from "./bundles/bundle-io.ts";
+import { integrityLogOf, type IntegrityReport } from "./sealing/integrity.ts";
 
 /** A commit of another device kept aside by `db.quarantine()`: refused, never applied. */
 export interface QuarantinedCommit {

@@ -6,13 +6,13 @@ import type { Replica } from "../replica/replica.ts";
 import { webSocketTransport } from "../transports/websocket-transport.ts";
 import type { SpaceId, VersionVector } from "../types.ts";
 import { recordAcks } from "./acks.ts";
-import { PeerNetwork } from "./peer-signaling.ts";
-import { discardSpace } from "./snapshot-discard.ts";
-import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
+import { PeerNetwork } from "../peer/peer-signaling.ts";
+import { discardSpace } from "../snapshots/snapshot-discard.ts";
+import { importSnapshot, readSnapshot } from "../snapshots/snapshot-io.ts";
 import { SyncEngine } from "./sync-engine.ts";
-import type { SyncStatus } from "./sync-status.ts";
-import { TabLeader, webLocks } from "./tab-leader.ts";
-import type { Transport } from "./transport.ts";
+import type { SyncStatus } from "../status/sync-status.ts";
+import { TabLeader, webLocks } from "../tabs/tab-leader.ts";
+import type { Transport } from "../transports/transport.ts";
 
 /** Options of `sync`. */
 export interface SyncOptions {
