@@ -30,7 +30,7 @@ const LAYERS: readonly (readonly string[])[] = [
   // WebRTC peers run sessions of their own over data channels, so they sit outside sync.
   ["peer"],
   // Façades and entry points: they may import anything.
-  ["database", "index", "react", "testing", "vite"],
+  ["database", "lazy-sync", "index", "react", "testing", "vite"],
 ];
 
 const rank = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i] as const)));
@@ -42,7 +42,7 @@ const rank = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i] as con
 const OUTWARD: readonly { from: string; to: string; kind: ImportKind; why: string }[] = [
   { from: "status", to: "sync", kind: "type", why: "a transport's status names its session's state" },
   { from: "sync", to: "peer", kind: "type", why: "the engine drives the peer network it is handed" },
-  { from: "sync", to: "peer", kind: "value", why: "the runner starts the peer network when asked for" },
+  { from: "sync", to: "peer", kind: "dynamic", why: "the runner loads the peer network when asked for" },
 ];
 
 type ImportKind = "value" | "type" | "dynamic";
@@ -101,5 +101,24 @@ describe("client layering", () => {
     expect(seen("peer", "sync", "value")).toBe(true);
     expect(seen("status", "sync", "type")).toBe(true);
     expect(seen("replica", "protocol", "value")).toBe(true);
+  });
+
+  it("the core of a local database reaches none of sync, peer, bundles or tabs at run time", () => {
+    // What `import ... from "@shoal/client"` loads: the static value imports reachable from index.ts.
+    const byFile = new Map<string, Edge[]>();
+    for (const e of edges) byFile.set(e.from, [...(byFile.get(e.from) ?? []), e]);
+    const reached = new Set<string>();
+    const visit = (file: string): void => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      for (const e of byFile.get(file) ?? []) if (e.kind === "value") visit(e.to);
+    };
+    visit(join(src, "index.ts"));
+    expect(reached.has(join(src, "replica", "replica.ts")), "the walk follows imports").toBe(true);
+    // sync/acks.ts reads the relay's receipts for `db.durability`: a Dexie read, no sync code.
+    const optional = [...reached]
+      .map((f) => relative(src, f).split("\\").join("/"))
+      .filter((f) => /^(peer|bundles|tabs|snapshots|sync)\//.test(f) && f !== "sync/acks.ts");
+    expect(optional).toEqual([]);
   });
 });
