@@ -33,7 +33,9 @@ export class LazySync {
         (e: unknown) => {
           // The chunk did not load (offline before it was ever cached, say): say so where sync errors go.
           const error =
-            e instanceof ShoalError ? e : new ShoalError("SyncUnavailable", String(e), { cause: e });
+            e instanceof ShoalError
+              ? e
+              : new ShoalError("SyncError", `The sync code could not be loaded: ${String(e)}`, { cause: e });
           if (!this.#stopped) {
             const status = host.status.get();
             host.status.set({
