@@ -9,7 +9,11 @@
 import { chromium, expect, test, type Browser, type Page } from "@playwright/test";
 import type { TransportContractContext } from "../client/src/testing/transport-contract-cases.ts";
 import { transportContractCases } from "../client/src/testing/transport-contract-cases.ts";
-import type { Transport, TransportConnection, TransportHandlers } from "../client/src/sync/transport.ts";
+import type {
+  Transport,
+  TransportConnection,
+  TransportHandlers,
+} from "../client/src/transports/transport.ts";
 import { CHROMIUM_ARGS, chromiumExecutable } from "../scripts/chromium.mjs";
 import { HARNESS_PATH } from "./support/harness.ts";
 import { collectPageErrors } from "./support/page-errors.ts";

@@ -35,12 +35,13 @@ import { formatInviteLink } from "./spaces/invite-link.ts";
 import { joinSpace } from "./spaces/join-space.ts";
 import { leaveSpace, type LeaveReport } from "./spaces/leave-space.ts";
 import { readAcks } from "./sync/acks.ts";
-import { SyncRunner, type SyncOptions } from "./sync/sync-runner.ts";
+import type { SyncOptions } from "./sync/sync-runner.ts";
+import { LazySync } from "./lazy-sync.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
-import { LOCAL_STATUS, type SyncStatus } from "./sync/sync-status.ts";
-import { exportBundleOf, importBundleInto, type BundleImportReport } from "./sync/bundle-io.ts";
-import { integrityLogOf, type IntegrityReport } from "./sync/integrity.ts";
+import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
+import type { BundleImportReport } from "./bundles/bundle-io.ts";
+import { integrityLogOf, type IntegrityReport } from "./sealing/integrity.ts";
 
 /** A commit of another device kept aside by `db.quarantine()`: refused, never applied. */
 export interface QuarantinedCommit {
@@ -148,7 +149,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   readonly #collections = new Map<string, Collection<object>>();
   readonly #status = new ValueStore<SyncStatus>(LOCAL_STATUS);
   /** What the last `sync()` started, until stopped. */
-  #sync: SyncRunner | null = null;
+  #sync: LazySync | null = null;
   readonly #knownSpaces: Set<string>;
 
   /** @internal Use `openDatabase`. */
@@ -350,7 +351,8 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     since?: VersionVector;
   }): Promise<Uint8Array<ArrayBuffer>> {
     this.replica.assertOpen();
-    return exportBundleOf(this, options);
+    // Loaded on first use: an app that never exchanges files never downloads the bundle code.
+    return import("./bundles/bundle-io.ts").then(({ exportBundleOf }) => exportBundleOf(this, options));
   }
 
   /**
@@ -365,7 +367,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    */
   importBundle(bytes: Uint8Array | ArrayBuffer | Blob): Promise<BundleImportReport> {
     this.replica.assertOpen();
-    return importBundleInto(this, bytes);
+    return import("./bundles/bundle-io.ts").then(({ importBundleInto }) => importBundleInto(this, bytes));
   }
 
   /**
@@ -397,7 +399,8 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   /**
    * Starts syncing every space of this device through the relay (and/or the given transports), and
    * keeps at it: reconnecting with backoff, uploading local commits, receiving others'. Returns a
-   * function that stops it.
+   * function that stops it. The sync code (and the WebRTC code, with `webrtc`) is loaded on the first
+   * call, so an app that never syncs never downloads it; if it cannot load, `db.status.lastError` says so.
    *
    * With Web Locks (every current browser), the tabs of this browser that sync this database elect one
    * leader (`db.status.role`): it alone holds relay connections and syncs for all of them, since their
@@ -412,7 +415,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     // Fail here, with a message a person understands, rather than deep inside sealing later.
     subtle();
     this.#sync?.stop();
-    const run = new SyncRunner(
+    const run = new LazySync(
       {
         name: this.name,
         replica: this.replica,

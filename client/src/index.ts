@@ -38,16 +38,16 @@ export type {
   StuckCommit,
   SyncStatus,
   TransportStatus,
-} from "./sync/sync-status.ts";
-export { IntegrityError } from "./sync/integrity.ts";
+} from "./status/sync-status.ts";
+export { IntegrityError } from "./sealing/integrity.ts";
 export type {
   IntegrityEntry,
   IntegrityKind,
   IntegrityReport,
   IntegritySource,
   IntegrityWitness,
-} from "./sync/integrity.ts";
-export type { Transport, TransportConnection, TransportHandlers } from "./sync/transport.ts";
+} from "./sealing/integrity.ts";
+export type { Transport, TransportConnection, TransportHandlers } from "./transports/transport.ts";
 export { webSocketTransport } from "./transports/websocket-transport.ts";
 export { Collection } from "./replica/collection.ts";
 export type { RowOf } from "./replica/collection.ts";
@@ -87,5 +87,5 @@ export { spliceText } from "./replica/draft.ts";
 export * from "./errors.ts";
 export { WriteAborted } from "./replica/replica.ts";
 export type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
-export type { BundleImportReport, ExportBundleOptions } from "./sync/bundle-io.ts";
-export type { BundleRange } from "./sync/bundle.ts";
+export type { BundleImportReport, ExportBundleOptions } from "./bundles/bundle-io.ts";
+export type { BundleRange } from "./bundles/bundle.ts";

@@ -8,7 +8,7 @@ import {
   toHex,
 } from "../src/protocol/index.ts";
 import { commitId, type Commit } from "../src/replica/commit.ts";
-import { encodeCommitPlaintext } from "../src/sync/commit-codec.ts";
+import { encodeCommitPlaintext } from "../src/sealing/commit-codec.ts";
 import type { DeviceId, RecordId, SpaceId } from "../src/types.ts";
 
 /** One crafted commit: as the replica stores it, and sealed as the relay stores it. */

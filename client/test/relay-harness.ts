@@ -13,7 +13,7 @@ import {
   type DatabaseCore,
 } from "../src/index.ts";
 import { waitFor } from "./wait-for.ts";
-import type { Transport, TransportConnection, TransportHandlers } from "../src/sync/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../src/transports/transport.ts";
 import { webSocketTransport } from "../src/transports/websocket-transport.ts";
 import type { SpaceId } from "../src/types.ts";
 import { ValueStore } from "../src/live/value-store.ts";

@@ -1,4 +1,7 @@
 import { InvalidBundle, type BundleImportReport, type Space } from "@shoal/client";
+// Imported up front rather than through db.exportBundle, which loads this code on first use: the file
+// exchange is for a device with no network, where a chunk not yet loaded could not be fetched.
+import { exportBundle, importBundle } from "@shoal/client/bundles";
 import { useRef, useState } from "react";
 import type { ClinicDatabase } from "./db.ts";
 
@@ -22,7 +25,7 @@ export function BundleActions({ db, clinic }: { db: ClinicDatabase; clinic: Spac
     setBusy(true);
     try {
       // The whole clinic: the receiver's vector is not known here, and duplicates cost it nothing.
-      const bytes = await db.exportBundle({ space: clinic.id });
+      const bytes = await exportBundle(db, { space: clinic.id });
       download(new Blob([bytes], { type: "application/octet-stream" }), fileName(clinic.name));
       setMessage({ text: "File ready: open it with Import on the other device.", error: false });
     } catch (e) {
@@ -36,7 +39,7 @@ export function BundleActions({ db, clinic }: { db: ClinicDatabase; clinic: Spac
     if (!file) return;
     setBusy(true);
     try {
-      setMessage({ text: describe(await db.importBundle(file)), error: false });
+      setMessage({ text: describe(await importBundle(db, file)), error: false });
     } catch (e) {
       setMessage({ text: explain(e), error: true });
     } finally {

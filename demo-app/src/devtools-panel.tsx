@@ -1,9 +1,8 @@
 import type { VersionVector } from "@shoal/client";
-import { useLiveQuery } from "@shoal/client/react";
+import { useLiveQuery, useSyncStatus } from "@shoal/client/react";
 import type { ClinicDatabase } from "./db.ts";
 import { ClaimedTime } from "./claimed-time.tsx";
 import { formatBytes, formatTime } from "./format.ts";
-import { useSyncStatus } from "./use-sync-status.ts";
 
 /** Commits listed per device: the last few of each, merged by time. */
 const LAST_PER_DEVICE = 5;

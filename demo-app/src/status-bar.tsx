@@ -1,11 +1,12 @@
 import { useRef } from "react";
+import type { SyncStatus } from "@shoal/client";
+import { useSyncStatus } from "@shoal/client/react";
 import type { ClinicDatabase } from "./db.ts";
 import { formatCount, formatTime, plural } from "./format.ts";
-import { useSyncStatus, type ClinicSyncStatus } from "./use-sync-status.ts";
 import type { Seeder } from "./use-seeder.ts";
 
 /** The connection in words. "Offline" once a connection has been lost, so a cut reads as one. */
-function connectionLabel(status: ClinicSyncStatus, everConnected: boolean): string {
+function connectionLabel(status: SyncStatus, everConnected: boolean): string {
   if (!status.online) return "Offline";
   switch (status.state) {
     case "synced":

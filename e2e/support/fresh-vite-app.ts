@@ -89,6 +89,7 @@ createRoot(root).render(<App />);
 `,
     "src/App.tsx": `import { openDatabase, type Database, type Space, type SyncStatus } from "@shoal/client";
 import { useLiveQuery } from "@shoal/client/react";
+import type { SyncOptions } from "@shoal/client/sync";
 import { useEffect, useState, type FormEvent, type ReactElement } from "react";
 
 interface Note {
@@ -110,7 +111,8 @@ async function openSession(): Promise<Session> {
     name: "fresh-app",
     collections: { notes: "id, author" },
   });
-  db.sync({ relay });
+  const options: SyncOptions = { relay }; // the sync entry point's types, from the tarball
+  db.sync(options);
   const space = location.hash.startsWith("#join=")
     ? await db.join(location.href)
     : await db.createSpace({ name: "Team" });

@@ -4,7 +4,7 @@ import { WebSocket } from "ws";
 import { encodeBase64Url } from "@shoal/client/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { webSocketTransport } from "../../client/src/transports/websocket-transport.ts";
-import type { TransportHandlers } from "../../client/src/sync/transport.ts";
+import type { TransportHandlers } from "../../client/src/transports/transport.ts";
 import type { SpaceId } from "../../client/src/types.ts";
 import { startRelayProcess } from "./relay-process.ts";
 

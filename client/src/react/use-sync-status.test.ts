@@ -3,7 +3,7 @@ import { renderToString } from "react-dom/server";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../index.ts";
 import { ValueStore } from "../live/value-store.ts";
-import { LOCAL_STATUS, type SyncStatus } from "../sync/sync-status.ts";
+import { LOCAL_STATUS, type SyncStatus } from "../status/sync-status.ts";
 import { syncStatusStore, useSyncStatus, type SyncStatusSource } from "./use-sync-status.ts";
 
 let n = 0;

@@ -1,5 +1,5 @@
 import { useSyncExternalStore } from "react";
-import type { SyncStatus } from "../sync/sync-status.ts";
+import type { SyncStatus } from "../status/sync-status.ts";
 
 /** What `useSyncStatus` watches: anything with a `status` like `db.status` (a `Database`, or a test double). */
 export interface SyncStatusSource {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../database.ts";
 import type { CommitQuarantined } from "../errors.ts";
 import { DEFAULT_CONTENT_LIMITS } from "../protocol/limits.ts";
-import { readSnapshot, importSnapshot } from "../sync/snapshot-io.ts";
+import { readSnapshot, importSnapshot } from "../snapshots/snapshot-io.ts";
 import { seededRandom } from "../testing/seeded-random.ts";
 import { changeOpCount } from "./change-ops.ts";
 import type { Commit } from "./commit.ts";

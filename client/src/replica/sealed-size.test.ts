@@ -7,7 +7,7 @@ import { CommitTooLarge } from "../errors.ts";
 import { encodeCommitHeader } from "../protocol/commit-header.ts";
 import { COMMIT_FORMAT_VERSION, MAX_COMMIT_BYTES } from "../protocol/limits.ts";
 import { encodeSealedCommit } from "../protocol/sealed-commit.ts";
-import { encodeCommitPlaintext } from "../sync/commit-codec.ts";
+import { encodeCommitPlaintext } from "../sealing/commit-codec.ts";
 import { seededRandom } from "../testing/seeded-random.ts";
 import type { CommitId, DeviceId, RecordId, SpaceId } from "../types.ts";
 import type { Commit, RecordChange } from "./commit.ts";

@@ -51,7 +51,7 @@ function nameBytes(s: string): number {
 
 /**
  * The exact size of the plaintext a commit with these record changes encodes to (`encodeCommitPlaintext`
- * in `sync/commit-codec.ts`, PROTOCOL.md section 3.2). Computed arithmetically, so checking a commit's
+ * in `sealing/commit-codec.ts`, PROTOCOL.md section 3.2). Computed arithmetically, so checking a commit's
  * size costs no encryption and no copy of its changes.
  *
  * @throws {ValidationError} on a collection or field name over 65,535 UTF-8 bytes (never encodable).

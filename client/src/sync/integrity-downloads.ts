@@ -2,8 +2,8 @@ import { sha256 } from "../crypto/seal.ts";
 import type { ShoalError } from "../errors.ts";
 import { decodeSealedCommit, toHex } from "../protocol/index.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
-import type { IntegrityLog, IntegritySource } from "./integrity.ts";
-import type { MissingCommits, StuckCommit } from "./sync-status.ts";
+import type { IntegrityLog, IntegritySource } from "../sealing/integrity.ts";
+import type { MissingCommits, StuckCommit } from "../status/sync-status.ts";
 
 /**
  * One session's account of what it knows to be missing or stuck, and the rule for commits that do not

@@ -17,19 +17,19 @@ import {
 import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
-import { ChainMismatch, type Clash, type OpenedCommit, type SpaceSealer } from "./sealer.ts";
+import { ChainMismatch, type Clash, type OpenedCommit, type SpaceSealer } from "../sealing/sealer.ts";
 import { asStorageError } from "../replica/quota.ts";
-import type { SnapshotContent } from "./snapshot-codec.ts";
-import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "./snapshot-exchange.ts";
-import { auditSnapshot } from "./snapshot-audit.ts";
-import { publishableSnapshot } from "./publishable-snapshot.ts";
+import type { SnapshotContent } from "../snapshots/snapshot-codec.ts";
+import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
+import { auditSnapshot } from "../snapshots/snapshot-audit.ts";
+import { publishableSnapshot } from "../snapshots/publishable-snapshot.ts";
 import { believableEntries } from "./believable-entries.ts";
-import { sourceOfTransport, type IntegritySource } from "./integrity.ts";
-import type { MissingCommits, StuckCommit } from "./sync-status.ts";
+import { sourceOfTransport, type IntegritySource } from "../sealing/integrity.ts";
+import type { MissingCommits, StuckCommit } from "../status/sync-status.ts";
 import { DownloadRepair } from "./integrity-downloads.ts";
 import { sha256 } from "../crypto/seal.ts";
 
-export type { SnapshotPolicy } from "./snapshot-exchange.ts";
+export type { SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
 
 /** Highest sequence per device among sealed commits (headers only; unreadable ones are skipped). */
 function lastSeqs(commits: readonly Uint8Array[]): Map<string, number> {
@@ -45,7 +45,7 @@ function lastSeqs(commits: readonly Uint8Array[]): Map<string, number> {
   }
   return out;
 }
-import type { Transport, TransportConnection } from "./transport.ts";
+import type { Transport, TransportConnection } from "../transports/transport.ts";
 
 /** The replica operations a session needs (implemented by the database). */
 export interface SessionReplica {

@@ -7,8 +7,8 @@ import type { ValueStore } from "../live/value-store.ts";
 import { decodeBase64Url, fromHex } from "../protocol/index.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
-import type { PeerNetwork } from "./peer-signaling.ts";
-import { SpaceSealer } from "./sealer.ts";
+import type { PeerNetwork } from "../peer/peer-signaling.ts";
+import { SpaceSealer } from "../sealing/sealer.ts";
 import {
   SpaceSession,
   type Backoff,
@@ -23,9 +23,9 @@ import {
   type StuckCommit,
   type SyncStatus,
   type TransportStatus,
-} from "./sync-status.ts";
-import { IntegrityError, integrityLogOf } from "./integrity.ts";
-import type { Transport } from "./transport.ts";
+} from "../status/sync-status.ts";
+import { IntegrityError, integrityLogOf } from "../sealing/integrity.ts";
+import type { Transport } from "../transports/transport.ts";
 
 /**
  * Runs one `SpaceSession` per (space, transport) for every space this device belongs to, starting

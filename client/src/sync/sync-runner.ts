@@ -6,14 +6,14 @@ import type { Replica } from "../replica/replica.ts";
 import { webSocketTransport } from "../transports/websocket-transport.ts";
 import type { SpaceId, VersionVector } from "../types.ts";
 import { recordAcks } from "./acks.ts";
-import { PeerNetwork } from "./peer-signaling.ts";
-import { discardSpace } from "./snapshot-discard.ts";
+import type { PeerNetwork } from "../peer/peer-signaling.ts";
 import { ownCommitsMade, sweepLeftSpace } from "../spaces/leave-space.ts";
-import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
+import { discardSpace } from "../snapshots/snapshot-discard.ts";
+import { importSnapshot, readSnapshot } from "../snapshots/snapshot-io.ts";
 import { SyncEngine } from "./sync-engine.ts";
-import type { SyncStatus } from "./sync-status.ts";
-import { TabLeader, webLocks } from "./tab-leader.ts";
-import type { Transport } from "./transport.ts";
+import type { SyncStatus } from "../status/sync-status.ts";
+import { TabLeader, webLocks } from "../tabs/tab-leader.ts";
+import type { Transport } from "../transports/transport.ts";
 
 /** Options of `sync`. */
 export interface SyncOptions {
@@ -58,6 +58,18 @@ export interface SyncHost {
 }
 
 /**
+ * Starts a runner once the code `options` asks for is loaded: the WebRTC peer network only with
+ * `webrtc`, so an app that syncs through the relay alone never downloads it.
+ *
+ * @example
+ * const runner = await startSync(host, { relay: "ws://127.0.0.1:8787" });
+ */
+export async function startSync(host: SyncHost, options: SyncOptions): Promise<SyncRunner> {
+  const peers = options.webrtc ? (await import("../peer/peer-signaling.ts")).PeerNetwork : undefined;
+  return new SyncRunner(host, options, peers);
+}
+
+/**
  * What one `db.sync(options)` started: with Web Locks, a place in this browser's tab election (the
  * leader tab runs the engine for all of them); without, an engine of this tab's own (role "single").
  */
@@ -65,14 +77,17 @@ export class SyncRunner {
   readonly #host: SyncHost;
   readonly #options: SyncOptions;
   readonly #transports: Transport[];
+  /** The peer network's class, loaded by `startSync` when `webrtc` is on. */
+  readonly #peers: typeof PeerNetwork | undefined;
   #engine: SyncEngine | null = null;
   #tabs: TabLeader | null = null;
   #stop: () => void;
   #stopped = false;
 
-  constructor(host: SyncHost, options: SyncOptions) {
+  constructor(host: SyncHost, options: SyncOptions, peers?: typeof PeerNetwork) {
     this.#host = host;
     this.#options = options;
+    this.#peers = peers;
     this.#transports = [...(options.transports ?? [])];
     if (options.relay) this.#transports.push(webSocketTransport({ url: options.relay }));
     if (this.#transports.length === 0) throw new ValidationError("sync needs a relay URL or a transport.");
@@ -169,8 +184,9 @@ export class SyncRunner {
   #peerNetwork(): PeerNetwork | undefined {
     const options = this.#options;
     if (!options.webrtc) return undefined;
+    if (!this.#peers) throw new ValidationError("webrtc sync needs the peer code: start it with startSync.");
     const { replica } = this.#host;
-    return new PeerNetwork({
+    return new this.#peers({
       dexie: replica.dexie,
       iceServers: options.webrtc.iceServers,
       backoff: options.backoff,

@@ -1,5 +1,5 @@
 import { decodeMessage } from "../protocol/index.ts";
-import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
 import { memoryTransport, type MemoryAccept } from "../transports/memory-transport.ts";
 import type { SpaceId } from "../types.ts";
 import { seededRandom } from "./seeded-random.ts";

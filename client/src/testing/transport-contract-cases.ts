@@ -7,7 +7,7 @@ import {
   toHex,
   type Message,
 } from "../protocol/index.ts";
-import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
 import type { SpaceId } from "../types.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, it } from "vitest";
-import type { Transport } from "../sync/transport.ts";
+import type { Transport } from "../transports/transport.ts";
 import { transportContractCases, type TransportContractContext } from "./transport-contract-cases.ts";
 
 /** What one contract case runs against: a transport wired to a fresh relay. */

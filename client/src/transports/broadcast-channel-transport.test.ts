@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { runTransportContract } from "../testing/transport-contract.ts";
-import type { TransportHandlers } from "../sync/transport.ts";
+import type { TransportHandlers } from "./transport.ts";
 import type { SpaceId } from "../types.ts";
 import { broadcastChannelServer, broadcastChannelTransport } from "./broadcast-channel-transport.ts";
 import type { MemoryServerEnd } from "./memory-transport.ts";

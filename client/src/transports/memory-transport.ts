@@ -1,4 +1,4 @@
-import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "./transport.ts";
 import type { SpaceId } from "../types.ts";
 
 /**

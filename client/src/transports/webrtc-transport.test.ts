@@ -2,7 +2,7 @@
 // order, pieces within the message limit, backpressure through bufferedAmount, closes reported once.
 import { describe, expect, it } from "vitest";
 import { MAX_FRAME_BYTES } from "../protocol/index.ts";
-import type { TransportHandlers } from "../sync/transport.ts";
+import type { TransportHandlers } from "./transport.ts";
 import { dataChannelPair } from "./data-channel-pair.ts";
 import { PEER_CHUNK_BYTES, openDataChannelLink, webRtcTransport } from "./webrtc-transport.ts";
 

@@ -1,6 +1,6 @@
 import { concatBytes } from "../crypto/bytes.ts";
 import { MAX_FRAME_BYTES } from "../protocol/index.ts";
-import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "./transport.ts";
 import type { SpaceId } from "../types.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { CLOSE_CODES, encodeBase64Url, offeredSubprotocols } from "../protocol/index.ts";
-import type { Transport, TransportConnection, TransportHandlers } from "../sync/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "./transport.ts";
 import type { SpaceId } from "../types.ts";
 
 /**

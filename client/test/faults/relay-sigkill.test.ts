@@ -5,7 +5,7 @@
 // Replay one schedule with SHOAL_SIGKILL_SEED=<seed>.
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeMessage, MESSAGE_TYPE_BYTES, toHex } from "../../src/protocol/index.ts";
-import type { Transport, TransportHandlers } from "../../src/sync/transport.ts";
+import type { Transport, TransportHandlers } from "../../src/transports/transport.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
 import { ValueStore } from "../../src/live/value-store.ts";
 import { waitFor } from "../wait-for.ts";

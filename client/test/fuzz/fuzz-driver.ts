@@ -1,5 +1,5 @@
 import { asCounter, openDatabase, type Database } from "../../src/index.ts";
-import type { SyncStatus } from "../../src/sync/sync-status.ts";
+import type { SyncStatus } from "../../src/status/sync-status.ts";
 import { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
 import type { RecordId, SpaceId, VersionVector } from "../../src/types.ts";

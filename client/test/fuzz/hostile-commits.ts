@@ -8,8 +8,8 @@ import {
   fromHex,
 } from "../../src/protocol/index.ts";
 import { commitId, type Commit, type RecordChange } from "../../src/replica/commit.ts";
-import { encodeCommitPlaintext } from "../../src/sync/commit-codec.ts";
-import { CURRENT_EPOCH } from "../../src/sync/sealer.ts";
+import { encodeCommitPlaintext } from "../../src/sealing/commit-codec.ts";
+import { CURRENT_EPOCH } from "../../src/sealing/sealer.ts";
 import type { seededRandom } from "../../src/testing/seeded-random.ts";
 import type { DeviceId, RecordId, SpaceId } from "../../src/types.ts";
 

@@ -10,7 +10,7 @@ import {
   type Message,
   type VectorEntry,
 } from "../../src/protocol/index.ts";
-import type { Transport, TransportConnection } from "../../src/sync/transport.ts";
+import type { Transport, TransportConnection } from "../../src/transports/transport.ts";
 import type { SpaceId } from "../../src/types.ts";
 
 /** What the relay answered to one hostile upload. */

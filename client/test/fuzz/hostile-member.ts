@@ -1,16 +1,16 @@
 import * as A from "@automerge/automerge";
 import { buildFromCreation } from "../../src/replica/creation.ts";
 import type { RecordChange } from "../../src/replica/commit.ts";
-import { sealSnapshot } from "../../src/sync/snapshot-seal.ts";
-import { encodeSnapshot, type SnapshotContent } from "../../src/sync/snapshot-codec.ts";
-import { readSnapshot } from "../../src/sync/snapshot-io.ts";
-import { publishableSnapshot } from "../../src/sync/publishable-snapshot.ts";
-import { snapshotWire } from "../../src/sync/snapshot-exchange.ts";
-import { encodeBundle } from "../../src/sync/bundle.ts";
-import { SpaceSealer } from "../../src/sync/sealer.ts";
+import { sealSnapshot } from "../../src/snapshots/snapshot-seal.ts";
+import { encodeSnapshot, type SnapshotContent } from "../../src/snapshots/snapshot-codec.ts";
+import { readSnapshot } from "../../src/snapshots/snapshot-io.ts";
+import { publishableSnapshot } from "../../src/snapshots/publishable-snapshot.ts";
+import { snapshotWire } from "../../src/snapshots/snapshot-exchange.ts";
+import { encodeBundle } from "../../src/bundles/bundle.ts";
+import { SpaceSealer } from "../../src/sealing/sealer.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import type { seededRandom } from "../../src/testing/seeded-random.ts";
-import type { Transport } from "../../src/sync/transport.ts";
+import type { Transport } from "../../src/transports/transport.ts";
 import type { DeviceId, RecordId, SpaceId } from "../../src/types.ts";
 import {
   commitOf,

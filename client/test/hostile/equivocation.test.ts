@@ -21,11 +21,11 @@ import {
 } from "../../src/protocol/index.ts";
 import type { Commit } from "../../src/replica/commit.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
-import { encodeBundle } from "../../src/sync/bundle.ts";
-import { encodeCommitPlaintext } from "../../src/sync/commit-codec.ts";
-import { PeerResponder } from "../../src/sync/peer-responder.ts";
-import { SpaceSealer } from "../../src/sync/sealer.ts";
-import type { Transport, TransportHandlers } from "../../src/sync/transport.ts";
+import { encodeBundle } from "../../src/bundles/bundle.ts";
+import { encodeCommitPlaintext } from "../../src/sealing/commit-codec.ts";
+import { PeerResponder } from "../../src/peer/peer-responder.ts";
+import { SpaceSealer } from "../../src/sealing/sealer.ts";
+import type { Transport, TransportHandlers } from "../../src/transports/transport.ts";
 import { dataChannelPair } from "../../src/transports/data-channel-pair.ts";
 import { openDataChannelLink } from "../../src/transports/webrtc-transport.ts";
 import { webSocketTransport } from "../../src/transports/websocket-transport.ts";

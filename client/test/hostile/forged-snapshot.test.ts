@@ -22,12 +22,12 @@ import {
 } from "../../src/protocol/index.ts";
 import type { Commit } from "../../src/replica/commit.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
-import { encodeCommitPlaintext } from "../../src/sync/commit-codec.ts";
-import { SpaceSealer } from "../../src/sync/sealer.ts";
-import { decodeSnapshot, encodeSnapshot } from "../../src/sync/snapshot-codec.ts";
-import { SnapshotExchange, snapshotWire } from "../../src/sync/snapshot-exchange.ts";
-import { readSnapshot } from "../../src/sync/snapshot-io.ts";
-import { sealSnapshot } from "../../src/sync/snapshot-seal.ts";
+import { encodeCommitPlaintext } from "../../src/sealing/commit-codec.ts";
+import { SpaceSealer } from "../../src/sealing/sealer.ts";
+import { decodeSnapshot, encodeSnapshot } from "../../src/snapshots/snapshot-codec.ts";
+import { SnapshotExchange, snapshotWire } from "../../src/snapshots/snapshot-exchange.ts";
+import { readSnapshot } from "../../src/snapshots/snapshot-io.ts";
+import { sealSnapshot } from "../../src/snapshots/snapshot-seal.ts";
 import {
   RelayHarness,
   closeAllDevices,

@@ -5,7 +5,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Database } from "../../src/index.ts";
 import { DEFAULT_CONTENT_LIMITS } from "../../src/protocol/limits.ts";
-import type { SyncStatus } from "../../src/sync/sync-status.ts";
+import type { SyncStatus } from "../../src/status/sync-status.ts";
 import { waitFor } from "../wait-for.ts";
 import {
   closeAllDevices,

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { sha256 } from "../../src/crypto/seal.ts";
 import { InvalidBundle, openDatabase, type Database, type Space } from "../../src/index.ts";
 import { fromHex } from "../../src/protocol/index.ts";
-import { decodeBundle } from "../../src/sync/bundle.ts";
+import { decodeBundle } from "../../src/bundles/bundle.ts";
 
 type P = { name: string; ward: string; notes: string };
 type Db = Database<{ patients: P }>;

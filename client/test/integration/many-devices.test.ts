@@ -17,8 +17,8 @@ import {
 } from "../../src/protocol/index.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { recordAcks } from "../../src/sync/acks.ts";
-import { PeerResponder } from "../../src/sync/peer-responder.ts";
-import { SpaceSealer } from "../../src/sync/sealer.ts";
+import { PeerResponder } from "../../src/peer/peer-responder.ts";
+import { SpaceSealer } from "../../src/sealing/sealer.ts";
 import { SpaceSession } from "../../src/sync/space-session.ts";
 import { dataChannelPair } from "../../src/transports/data-channel-pair.ts";
 import { openDataChannelLink, webRtcTransport } from "../../src/transports/webrtc-transport.ts";

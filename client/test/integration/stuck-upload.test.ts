@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type SyncStatus } from "../../src/index.ts";
 import { decodeMessage, toHex, type Message } from "../../src/protocol/index.ts";
-import type { Transport } from "../../src/sync/transport.ts";
+import type { Transport } from "../../src/transports/transport.ts";
 import { memoryTransport } from "../../src/transports/memory-transport.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { waitFor } from "../wait-for.ts";

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from "vitest";
 import { openDatabase } from "../../src/index.ts";
-import type { Transport } from "../../src/sync/transport.ts";
+import type { Transport } from "../../src/transports/transport.ts";
 import { memoryTransport } from "../../src/transports/memory-transport.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { waitFor } from "../wait-for.ts";

@@ -11,7 +11,7 @@ import {
 } from "../protocol/index.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
-import type { OpenedCommit, SpaceSealer } from "./sealer.ts";
+import type { OpenedCommit, SpaceSealer } from "../sealing/sealer.ts";
 import {
   decodeSnapshot,
   encodeSnapshot,

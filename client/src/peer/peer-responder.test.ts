@@ -9,8 +9,8 @@ import { dataChannelPair } from "../transports/data-channel-pair.ts";
 import { openDataChannelLink, webRtcTransport } from "../transports/webrtc-transport.ts";
 import type { ShoalError } from "../errors.ts";
 import { PeerResponder } from "./peer-responder.ts";
-import { SpaceSealer } from "./sealer.ts";
-import { SpaceSession } from "./space-session.ts";
+import { SpaceSealer } from "../sealing/sealer.ts";
+import { SpaceSession } from "../sync/space-session.ts";
 
 type P = { name: string; notes: string };
 type Db = Database<{ patients: P }>;

@@ -20,10 +20,10 @@ import {
 import type { DeviceId, SpaceId } from "../types.ts";
 import { PeerResponder, type PeerReplica } from "./peer-responder.ts";
 import { deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./signal-seal.ts";
-import { SpaceSealer } from "./sealer.ts";
-import { SpaceSession, type Backoff, type SessionReplica } from "./space-session.ts";
-import type { TransportStatus } from "./sync-status.ts";
-import type { Transport, TransportConnection } from "./transport.ts";
+import { SpaceSealer } from "../sealing/sealer.ts";
+import { SpaceSession, type Backoff, type SessionReplica } from "../sync/space-session.ts";
+import type { TransportStatus } from "../status/sync-status.ts";
+import type { Transport, TransportConnection } from "../transports/transport.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // The peer network: discovery and negotiation through the relay, then one data channel per peer

@@ -3,7 +3,7 @@ import { inProcessRelay, type InProcessRelay } from "../../../sync-server/src/te
 import { waitFor } from "../../test/wait-for.ts";
 import { openDatabase } from "../database.ts";
 import { memoryTransport } from "../transports/memory-transport.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport } from "../transports/transport.ts";
 import type { LockManagerLike } from "./tab-leader.ts";
 
 /**

@@ -18,8 +18,8 @@ import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
 import { asStorageError } from "../replica/quota.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
-import type { OpenedCommit } from "./sealer.ts";
-import type { TransportConnection, TransportHandlers } from "./transport.ts";
+import type { OpenedCommit } from "../sealing/sealer.ts";
+import type { TransportConnection, TransportHandlers } from "../transports/transport.ts";
 
 /** The replica operations a responder needs (the database provides them). */
 export interface PeerReplica {

@@ -5,7 +5,7 @@ import type { Commit } from "../replica/commit.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
 import type { CommitId, DeviceId, SpaceId, VersionVector } from "../types.ts";
 import { MAX_BUNDLE_BYTES, decodeBundle, encodeBundle, type BundleRange } from "./bundle.ts";
-import { SpaceSealer, type OpenedCommit } from "./sealer.ts";
+import { SpaceSealer, type OpenedCommit } from "../sealing/sealer.ts";
 
 /** The database operations bundles need: the database itself provides them. */
 export interface BundleDatabase {

@@ -1,7 +1,7 @@
 import { ShoalError } from "../errors.ts";
 import type { Subscription } from "../live/observable.ts";
 import { ValueStore } from "../live/value-store.ts";
-import { LOCAL_STATUS, type SyncStatus } from "./sync-status.ts";
+import { LOCAL_STATUS, type SyncStatus } from "../status/sync-status.ts";
 
 /**
  * The part of the Web Locks API (`navigator.locks`) the election needs. The callback runs once the

@@ -7,7 +7,7 @@ import { auditSnapshot } from "./snapshot-audit.ts";
 import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
 import { openSnapshot, sealSnapshot } from "./snapshot-seal.ts";
 import type { DocRow, SpaceRow } from "../replica/stored-rows.ts";
-import { SpaceSealer } from "./sealer.ts";
+import { SpaceSealer } from "../sealing/sealer.ts";
 
 type P = { name: string; ward: string; notes: string; visits: number; when?: Date };
 type Db = Database<{ patients: P }>;

@@ -1,6 +1,6 @@
 import type { DeviceId, SpaceId } from "../types.ts";
-import type { IntegrityKind } from "./integrity.ts";
-import type { SessionState } from "./space-session.ts";
+import type { IntegrityKind } from "../sealing/integrity.ts";
+import type { SessionState } from "../sync/space-session.ts";
 
 /** A device another replica's commits showed to be misbehaving (details in `db.integrity`). */
 export interface FlaggedDevice {
