@@ -73,7 +73,9 @@ test("after one visit the demo loads and edits with no network, and the offline 
   await addPatient(front.page, { name: "Grace Hopper", ward: "Cardiology" });
   await openPatient(front.page, "Ada Lovelace");
   await appendToNote(front.page, "Seen offline at 07:30.");
-  await expect(pendingCommits(front.page)).toHaveText(/^[1-9]\d* changes? kept on this device, waiting to sync$/);
+  await expect(pendingCommits(front.page)).toHaveText(
+    /^[1-9]\d* changes? kept on this device, waiting to sync$/,
+  );
   await expect(front.page.getByRole("alert")).toHaveCount(0);
   await front.screenshot(testInfo, "offline-after-reload");
 
@@ -170,7 +172,8 @@ function deployableCopyWithChangedIndex(): string {
   // Workbox's revision of a precached file is the MD5 of its content.
   const revision = createHash("md5").update(index).digest("hex");
   const entry = /\{url:"index\.html",revision:"[0-9a-f]+"\}/;
-  if (!entry.test(sw)) throw new Error(`sw.js has no precache entry for index.html in the expected form: ${sw}`);
+  if (!entry.test(sw))
+    throw new Error(`sw.js has no precache entry for index.html in the expected form: ${sw}`);
   writeFileSync(swPath, sw.replace(entry, `{url:"index.html",revision:"${revision}"}`));
   return copy;
 }
