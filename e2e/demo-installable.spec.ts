@@ -6,7 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Page } from "@playwright/test";
+import type { Page, Response } from "@playwright/test";
 import { DemoDevice, RELAY_CUT_NOISE, expectNoPageErrors } from "./support/demo-device.ts";
 import {
   addPatient,
@@ -59,13 +59,22 @@ test("after one visit the demo loads and edits with no network, and the offline 
   await front.context.setOffline(true);
 
   // A reload, as when the tablet is switched on in the morning: the page, its script and the wasm all
-  // come from the service worker's cache.
+  // come from the service worker's cache. The HTTP cache is emptied first (a browser may evict it at
+  // any time; the year-long caching of hashed assets would otherwise hide a file missing from the
+  // precache), and every file the page loads must have been answered by the service worker.
+  const cdp = await front.context.newCDPSession(front.page);
+  await cdp.send("Network.clearBrowserCache");
+  await cdp.detach();
+  const loaded = recordLoadedFiles(front.page);
   const reloaded = await front.page.reload();
   expect(reloaded?.fromServiceWorker()).toBe(true);
   // The reload stays on the patient's page (the route is in the fragment).
   await expect(front.page.getByRole("heading", { level: 1, name: "Ada Lovelace" })).toBeVisible();
   await expect(front.page.getByTestId("clinic-name")).toHaveText("East Clinic");
   await expect(syncState(front.page)).toHaveText(/^Offline/);
+  expect(loaded.files.some((f) => f.path.endsWith(".wasm"))).toBe(true);
+  expect(loaded.files.filter((f) => !f.fromServiceWorker)).toEqual([]);
+  loaded.stop();
 
   // Offline edits: a new patient and a note, kept in this device's IndexedDB.
   await front.page.getByRole("link", { name: "Shoal Clinic" }).click();
@@ -147,6 +156,25 @@ test("a new deployment is offered with an update banner and its Reload switches 
     rmSync(nextBuild, { recursive: true, force: true });
   }
 });
+
+/**
+ * Records the same-origin files a page loads from now on (not the relay's `/sync` endpoints), with
+ * whether the service worker answered each.
+ */
+function recordLoadedFiles(page: Page): {
+  files: { path: string; fromServiceWorker: boolean }[];
+  stop: () => void;
+} {
+  const files: { path: string; fromServiceWorker: boolean }[] = [];
+  const origin = new URL(page.url()).origin;
+  const onResponse = (response: Response) => {
+    const url = new URL(response.url());
+    if (url.origin !== origin || url.pathname.startsWith("/sync/")) return;
+    files.push({ path: url.pathname, fromServiceWorker: response.fromServiceWorker() });
+  };
+  page.on("response", onResponse);
+  return { files, stop: () => page.off("response", onResponse) };
+}
 
 /** The `<meta>` that tells the changed build's index.html apart from the one built for the suite. */
 const BUILD_MARKER = "shoal-e2e-build";
