@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page, Response } from "@playwright/test";
+import { CHROMIUM_ARGS, chromiumExecutable } from "../scripts/chromium.mjs";
 import { DemoDevice, RELAY_CUT_NOISE, expectNoPageErrors } from "./support/demo-device.ts";
 import {
   addPatient,
@@ -38,6 +39,41 @@ const OFFLINE_NOISE: readonly RegExp[] = [
 async function waitForServiceWorker(page: Page): Promise<void> {
   await page.waitForFunction(() => navigator.serviceWorker.controller?.state === "activated");
 }
+
+test("the demo is installable: Chromium reads its manifest and finds nothing missing", async ({
+  playwright,
+  relay,
+}) => {
+  // A browser profile on disk: Chromium never offers to install from an incognito context, which is
+  // what the other tests' contexts are.
+  const profile = mkdtempSync(join(tmpdir(), "shoal-install-profile-"));
+  const context = await playwright.chromium.launchPersistentContext(profile, {
+    executablePath: chromiumExecutable(),
+    args: [...CHROMIUM_ARGS],
+  });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${relay.url}/`);
+    await waitForServiceWorker(page);
+    const cdp = await context.newCDPSession(page);
+    const manifest = await cdp.send("Page.getAppManifest");
+    expect(manifest.url).toBe(`${relay.url}/manifest.webmanifest`);
+    expect(manifest.errors).toEqual([]);
+    expect(JSON.parse(manifest.data ?? "{}")).toMatchObject({
+      name: "Shoal clinic demo",
+      display: "standalone",
+    });
+    // What Chromium checks before it offers "Install": the manifest's fields and icons, a secure
+    // context, a service worker in control.
+    expect((await cdp.send("Page.getInstallabilityErrors")).installabilityErrors).toEqual([]);
+    expect(errors).toEqual([]);
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
 
 test("after one visit the demo loads and edits with no network, and the offline edits sync when it is back", async ({
   browser,
