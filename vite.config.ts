@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import react from "@vitejs/plugin-react";
 import { defaultClientConditions, defaultServerConditions, type UserConfig } from "vite";
+import { VitePWA } from "vite-plugin-pwa";
 import { defineConfig } from "vitest/config";
 import { shoal } from "./client/src/vite/index.ts";
 
@@ -20,6 +21,59 @@ const sourceResolution = {
   ssr: { resolve: { conditions: ["shoal-source", ...defaultServerConditions] } },
 } satisfies UserConfig;
 
+/** The demo's colours (styles.css `--accent` and `--bg`), for the installed app's title bar and splash. */
+const THEME_COLOR = "#0f766e";
+const BACKGROUND_COLOR = "#f4f6f8";
+
+/**
+ * The demo as an installable offline app: a web app manifest, and a Workbox service worker that
+ * precaches the whole build (Automerge's wasm included), so a device that opened the demo once loads it
+ * without a network. `registerType: "prompt"`: a new version waits until the person accepts it
+ * (update-prompt.tsx) rather than swapping code under an open form. `vite dev` gets no service worker
+ * (the plugin's default): a cached build would hide the code being edited.
+ */
+function demoPwa() {
+  return VitePWA({
+    registerType: "prompt",
+    // update-prompt.tsx registers through `virtual:pwa-register/react`; an injected inline script
+    // would also be refused by the relay's Content-Security-Policy (script-src 'self').
+    injectRegister: false,
+    manifest: {
+      name: "Shoal clinic demo",
+      short_name: "Shoal clinic",
+      description: "A local-first patient list that works offline and syncs through a Shoal relay.",
+      id: "/",
+      start_url: "/",
+      scope: "/",
+      display: "standalone",
+      theme_color: THEME_COLOR,
+      background_color: BACKGROUND_COLOR,
+      icons: [
+        { src: "icon.svg", sizes: "any", type: "image/svg+xml" },
+        { src: "icon-192.png", sizes: "192x192", type: "image/png" },
+        { src: "icon-512.png", sizes: "512x512", type: "image/png" },
+        // The artwork keeps its glyph inside the central safe zone, so launchers may crop it.
+        { src: "icon-512.png", sizes: "512x512", type: "image/png", purpose: "maskable" },
+      ],
+    },
+    workbox: {
+      // The manifest and its icons are added by the plugin itself.
+      globPatterns: ["**/*.{html,js,css,wasm}"],
+      // Automerge's wasm is 3.6 MB, over Workbox's 2 MiB default: without this it would be left out
+      // and the app would not start offline.
+      maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
+      // Routing is in the fragment, so the app is only ever `/`; other paths on the relay's origin
+      // (the e2e harness under /harness/, /sync, /healthz) are not the demo's and go to the network.
+      navigateFallback: "index.html",
+      navigateFallbackAllowlist: [/^\/(?:index\.html)?(?:\?.*)?$/],
+      // The first install takes over the open page, so it works offline without a reload; an update
+      // still waits for the prompt (no skipWaiting).
+      clientsClaim: true,
+      cleanupOutdatedCaches: true,
+    },
+  });
+}
+
 /**
  * The browser builds. Default mode: the demo app into dist/demo-app (served by `npm start`).
  * Mode "harness": the Playwright test page into dist/e2e-site/harness, served under /harness/ next to the
@@ -31,7 +85,8 @@ function appConfig(mode: string): UserConfig {
     root: fromRoot(harness ? "./e2e/harness" : "./demo-app"),
     base: harness ? "/harness/" : "/",
     // shoal(): what every app using @shoal/client adds (Automerge's wasm kept out of pre-bundling).
-    plugins: [react(), shoal()],
+    // The service worker and manifest are the demo's only, not the harness page's.
+    plugins: harness ? [react(), shoal()] : [react(), shoal(), demoPwa()],
     build: {
       // es2022 for top-level await, which Automerge's wasm initialisation relies on.
       target: "es2022",

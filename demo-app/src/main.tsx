@@ -5,6 +5,7 @@ import { App } from "./app.tsx";
 import { openClinicDatabase } from "./db.ts";
 import { ErrorBoundary } from "./error-boundary.tsx";
 import { relayUrlForPage } from "./relay-url.ts";
+import { UpdatePrompt } from "./update-prompt.tsx";
 import { takeInvitation } from "./use-route.ts";
 import "./styles.css";
 
@@ -14,6 +15,12 @@ takeInvitation();
 const container = document.getElementById("root");
 if (!container) throw new Error("index.html has no #root element");
 const root = createRoot(container);
+
+// The service worker and its update banner live in a root of their own, started before the database:
+// if opening the database fails, a newer version of the app (which may fix it) can still be offered.
+const updateContainer = document.getElementById("update-prompt");
+if (!updateContainer) throw new Error("index.html has no #update-prompt element");
+createRoot(updateContainer).render(<UpdatePrompt />);
 
 try {
   const db = await openClinicDatabase();

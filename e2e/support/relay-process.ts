@@ -14,6 +14,11 @@ const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
  */
 export class RelayProcess {
   readonly dataDir = mkdtempSync(join(tmpdir(), "shoal-demo-relay-"));
+  /**
+   * The directory served with `--static` (relative to the repository, or absolute), read at each
+   * `start`: a spec can restart the relay on a changed build, as a deployment of a new version does.
+   */
+  staticDir = "dist/e2e-site";
   #child: ChildProcess | null = null;
   #port = 0;
 
@@ -39,7 +44,7 @@ export class RelayProcess {
         "tsx",
         "sync-server/src/cli.ts",
         ...["--port", String(this.#port), "--host", "127.0.0.1"],
-        ...["--store", "sqlite", "--data", this.dataDir, "--static", "dist/e2e-site", "--quiet"],
+        ...["--store", "sqlite", "--data", this.dataDir, "--static", this.staticDir, "--quiet"],
       ],
       { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
     );
