@@ -1,5 +1,5 @@
 import type { Dexie } from "dexie";
-import { InsecureContext, SchemaError, ValidationError } from "./errors.ts";
+import { InsecureContext, SchemaError, UnsignedDevice, ValidationError } from "./errors.ts";
 import { subtle } from "./crypto/subtle.ts";
 import { newSpaceId, randomBytes } from "./ids.ts";
 import { live, type Observable } from "./live/observable.ts";
@@ -401,6 +401,8 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    * keeps at it: reconnecting with backoff, uploading local commits, receiving others'. Returns a
    * function that stops it. The sync code (and the WebRTC code, with `webrtc`) is loaded on the first
    * call, so an app that never syncs never downloads it; if it cannot load, `db.status.lastError` says so.
+   * Throws `InsecureContext` where WebCrypto is missing and `UnsignedDevice` on a device without signing
+   * keys (a database created without WebCrypto, or by a version before signed commits).
    *
    * With Web Locks (every current browser), the tabs of this browser that sync this database elect one
    * leader (`db.status.role`): it alone holds relay connections and syncs for all of them, since their
@@ -414,6 +416,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     this.replica.assertOpen();
     // Fail here, with a message a person understands, rather than deep inside sealing later.
     subtle();
+    if (!this.replica.identity) throw new UnsignedDevice();
     this.#sync?.stop();
     const run = new LazySync(
       {

@@ -104,6 +104,44 @@ export class DecryptError extends ShoalError {
   }
 }
 
+/**
+ * A commit is not signed by the device it names: its author key is not that device's key
+ * (`wrong-author`), or the Ed25519 signature over its bytes does not verify (`bad-signature`). It is
+ * refused alone, before anything in it is decrypted, and says nothing about the other commits of its
+ * batch (like a `DecryptError`, which is what an altered commit gave before commits were signed).
+ */
+export class SignatureInvalid extends ShoalError {
+  /** The device the commit names (hex). */
+  readonly device: string;
+  /** Its sequence number. */
+  readonly seq: number;
+  /** `wrong-author` or `bad-signature`. */
+  readonly reason: "wrong-author" | "bad-signature";
+  constructor(
+    message: string,
+    details: { device: string; seq: number; reason: "wrong-author" | "bad-signature" },
+  ) {
+    super("SignatureInvalid", message);
+    this.device = details.device;
+    this.seq = details.seq;
+    this.reason = details.reason;
+  }
+}
+
+/**
+ * This device has no signing keys, so it cannot make commits others accept: its database was created
+ * where WebCrypto was missing (an insecure context) or by a Shoal version before signed commits. It
+ * works locally; to sync, open the app over https or on localhost with a new database.
+ */
+export class UnsignedDevice extends ShoalError {
+  constructor(
+    message = "This device has no signing keys (its database was created without WebCrypto, or by an " +
+      "older Shoal version), so it cannot sync. Open the app over https or on localhost with a new database.",
+  ) {
+    super("UnsignedDevice", message);
+  }
+}
+
 /** An invitation link is malformed or carries a key that does not fit. */
 export class InvalidInvitation extends ShoalError {
   constructor(message: string) {

@@ -1,15 +1,8 @@
-import { deriveCommitKey, deriveNonceKey } from "../src/crypto/keys.ts";
-import { sealCommit } from "../src/crypto/seal.ts";
-import {
-  COMMIT_FORMAT_VERSION,
-  encodeCommitHeader,
-  encodeSealedCommit,
-  fromHex,
-  toHex,
-} from "../src/protocol/index.ts";
+import { fromHex, toHex } from "../src/protocol/index.ts";
 import { commitId, type Commit } from "../src/replica/commit.ts";
 import { encodeCommitPlaintext } from "../src/sealing/commit-codec.ts";
-import type { DeviceId, RecordId, SpaceId } from "../src/types.ts";
+import type { RecordId, SpaceId } from "../src/types.ts";
+import { sealAs, testIdentity } from "./seal-as.ts";
 
 /** One crafted commit: as the replica stores it, and sealed as the relay stores it. */
 export interface CraftedCommit {
@@ -19,8 +12,9 @@ export interface CraftedCommit {
 
 /**
  * Test support: the first commit of each of `count` made-up devices of `space`, each inserting one
- * patient `{ name: "<prefix><i>", ward: "W", notes: "" }`, sealed for real with the space key (as any
- * member could). Device and record ids are derived from `i`, so runs are reproducible.
+ * patient `{ name: "<prefix><i>", ward: "W", notes: "" }`, sealed for real with the space key and signed
+ * by a device key derived from `i` (as any member could). Device and record ids are derived from `i`, so
+ * runs are reproducible.
  *
  * @example
  * const crafted = await craftDeviceCommits(space.id, spaceKey, 10_000, "D");
@@ -35,7 +29,8 @@ export async function craftDeviceCommits(
   const out: CraftedCommit[] = [];
   for (let i = 0; i < count; i++) {
     const hex = (0xd0000000 + i).toString(16).padStart(8, "0");
-    const device = `${hex}${"00".repeat(12)}` as DeviceId;
+    const identity = await testIdentity(0xd0000000 + i);
+    const device = identity.device;
     // A UUIDv7-shaped record id (version 7, variant 10), unique per device.
     const record = `01890000-0000-7000-8000-${hex}0000` as RecordId;
     const commit: Commit = {
@@ -55,22 +50,13 @@ export async function craftDeviceCommits(
         },
       ],
     };
-    const deviceBytes = fromHex(device, 16);
-    const header = {
-      version: COMMIT_FORMAT_VERSION,
-      space: spaceBytes,
-      device: deviceBytes,
-      seq: 1,
-      epoch: 0,
-      prevHash: new Uint8Array(32),
-    };
-    const body = await sealCommit(
-      await deriveCommitKey(spaceKey, deviceBytes, 0),
-      encodeCommitHeader(header),
+    const sealed = await sealAs(
+      identity,
+      spaceKey,
+      { space: spaceBytes, seq: 1, prevHash: new Uint8Array(32) },
       encodeCommitPlaintext(commit),
-      await deriveNonceKey(spaceKey, deviceBytes, 0),
     );
-    out.push({ commit, sealed: encodeSealedCommit(header, body) });
+    out.push({ commit, sealed });
   }
   if (new Set(out.map((c) => toHex(c.sealed.subarray(17, 33)))).size !== count)
     throw new Error("ids collide");

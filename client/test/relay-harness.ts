@@ -1,4 +1,5 @@
 import Sqlite from "better-sqlite3";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -132,6 +133,40 @@ export class RelayHarness {
         const path = join(e.parentPath, e.name);
         return { name: path, bytes: readFileSync(path) };
       });
+  }
+
+  /**
+   * Damages commit `seq` of `device` in the stopped relay's store, as bit rot or a storage bug would:
+   * one bit of its signature flipped, with the stored hash (and the head's, if it is the head) made to
+   * match the damaged bytes, as for a copy that was damaged before it was stored.
+   */
+  damageStored(space: string, device: string, seq: number): void {
+    if (this.#process) throw new Error("stop the relay before damaging its store");
+    const db = new Sqlite(this.sqliteFile, { fileMustExist: true });
+    try {
+      const row = db
+        .prepare("SELECT bytes FROM commits WHERE space = ? AND device = ? AND seq = ?")
+        .get(space, device, seq) as { bytes: Buffer } | undefined;
+      if (!row) throw new Error(`the relay holds no commit ${seq} of ${device}`);
+      const bad = Buffer.from(row.bytes);
+      bad[bad.length - 1]! ^= 0x01;
+      const hash = createHash("sha256").update(bad).digest();
+      db.prepare("UPDATE commits SET bytes = ?, hash = ? WHERE space = ? AND device = ? AND seq = ?").run(
+        bad,
+        hash,
+        space,
+        device,
+        seq,
+      );
+      db.prepare("UPDATE heads SET hash = ? WHERE space = ? AND device = ? AND seq = ?").run(
+        hash,
+        space,
+        device,
+        seq,
+      );
+    } finally {
+      db.close();
+    }
   }
 
   /** The sqlite file the CLI uses under `--data`. */

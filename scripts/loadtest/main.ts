@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { RedisProcess } from "../../sync-server/test/redis-process.ts";
 import { startRelayProcess, type RelayProcess } from "../../sync-server/test/relay-process.ts";
+import { newDeviceKey } from "./device-key.ts";
 import { fsyncProbe } from "./fsync-probe.ts";
 import { openFileLimit, sampleProcess, type ProcessSample } from "./process-usage.ts";
 import { SimulatedDevice, type DevicePlan, type LoadRecorder } from "./simulated-device.ts";
@@ -191,7 +192,7 @@ async function runScenario(scenario: "sqlite" | "redis", o: Options) {
       instance,
       space: space.id,
       token: space.token,
-      device: randomBytes(16).toString("hex"),
+      key: newDeviceKey(),
       writer: rank < o.writersPerSpace,
     };
   });

@@ -1,15 +1,17 @@
 import { createHash, randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import {
+  COMMIT_FORMAT_VERSION,
+  SEALED_COMMIT_OVERHEAD,
   decodeMessage,
   encodeMessage,
-  encodeSealedCommit,
   fromHex,
   offeredSubprotocols,
   vectorPages,
   type VectorEntry,
   type Message,
 } from "@shoal/client/protocol";
+import { signedCommit, type DeviceKey } from "./device-key.ts";
 
 /** Where a simulated device records what it saw; shared by every device of one scenario. */
 export interface LoadRecorder {
@@ -29,7 +31,8 @@ export interface DevicePlan {
   instance: number;
   space: string;
   token: Uint8Array;
-  device: string;
+  /** The device's signing key; its id is derived from it. */
+  key: DeviceKey;
 }
 
 // A sealed body is a 12-byte nonce, the padded plaintext (PROTOCOL.md 3.2: 256 bytes, then powers of
@@ -40,7 +43,7 @@ const NONCE_AND_TAG = 12 + 16;
 const NOISE = new Uint8Array(randomBytes(8192));
 
 /**
- * A device speaking the relay protocol over a raw `ws` socket with pre-sealed opaque commits: `hello`,
+ * A device speaking the relay protocol over a raw `ws` socket with opaque commits it signs: `hello`,
  * one catch-up `pull`, then (if a writer) one commit at a time, waiting for each ack, at most
  * `ratePerSecond`. The first 8 bytes of each body carry the send time and byte 8 the writer's
  * instance, so receivers can time the fan-out; the relay cannot tell these bytes from ciphertext.
@@ -107,7 +110,12 @@ export class SimulatedDevice {
       });
       ws.once("open", () =>
         ws.send(
-          encodeMessage({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(plan.device, 16) }),
+          encodeMessage({
+            type: "hello",
+            minVersion: 2,
+            maxVersion: 2,
+            device: fromHex(plan.key.device, 16),
+          }),
         ),
       );
       ws.once("error", (e) => {
@@ -158,14 +166,17 @@ export class SimulatedDevice {
     new DataView(body.buffer).setFloat64(0, sentAt);
     body[8] = this.#plan.instance;
     this.#seq += 1;
-    const commit = encodeSealedCommit(
+    const { key } = this.#plan;
+    const commit = signedCommit(
+      key,
       {
-        version: 1,
+        version: COMMIT_FORMAT_VERSION,
         space: this.#spaceBytes,
-        device: fromHex(this.#plan.device, 16),
+        device: fromHex(key.device, 16),
         seq: this.#seq,
         epoch: 0,
         prevHash: this.#prevHash,
+        author: key.author,
       },
       body,
     );
@@ -193,8 +204,9 @@ export class SimulatedDevice {
       this.#inFlight = undefined;
     } else if (m.type === "commits" && !m.reply) {
       for (const c of m.commits) {
-        // Body starts after the 81-byte header (PROTOCOL.md 3): send time, then the writer's instance.
-        const view = new DataView(c.buffer, c.byteOffset + 81, 9);
+        // The body starts after the header and its length (PROTOCOL.md 3): send time, then the writer's
+        // instance.
+        const view = new DataView(c.buffer, c.byteOffset + SEALED_COMMIT_OVERHEAD, 9);
         const path = view.getUint8(8) === this.#plan.instance ? "sameInstance" : "crossInstance";
         this.#recorder.deliverMs[path].push(now - view.getFloat64(0));
       }

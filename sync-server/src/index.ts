@@ -23,6 +23,11 @@ export { jsonLinesLog, silentLog, type RelayLog } from "./relay-log.ts";
 export { MemoryStore } from "./store/memory-store.ts";
 export { SqliteStore } from "./store/sqlite-store.ts";
 export { incomingCommit } from "./store/incoming-commit.ts";
+export {
+  checkCommitSignature,
+  CommitSignatureInvalid,
+  type CommitSignatureFault,
+} from "./commit-signature.ts";
 export type {
   RelayStore,
   IncomingCommit,

@@ -6,7 +6,7 @@ import { ByteRate } from "./byte-rate.ts";
 import { DEFAULT_RELAY_LIMITS, resolveRelayLimits } from "./limits.ts";
 import { CappedStore } from "./store/capped-store.ts";
 import { incomingCommit } from "./store/incoming-commit.ts";
-import { makeChain, randomId } from "./store/commit-fixtures.ts";
+import { makeChain, randomId, testDevice } from "./store/commit-fixtures.ts";
 import { MemoryStore } from "./store/memory-store.ts";
 import { UploadBudget } from "./upload-budget.ts";
 
@@ -100,12 +100,12 @@ describe("CappedStore", () => {
     const b = randomId();
     await store.registerSpace(a, new Uint8Array(32));
     await store.registerSpace(b, new Uint8Array(32));
-    const chainA = makeChain(a, randomId(), 3, { bodyBytes: 300 }).map((c) => incomingCommit(c));
+    const chainA = makeChain(a, testDevice(), 3, { bodyBytes: 300 }).map((c) => incomingCommit(c));
     const r = await store.append(a, chainA, { quotaBytes: 1 << 20 });
     expect(r.stored.length).toBe(2);
     expect(r.refused?.code).toBe("store-full");
     expect((await store.append(a, chainA.slice(0, 2), { quotaBytes: 1 << 20 })).duplicates).toBe(2);
-    const chainB = makeChain(b, randomId(), 1, { bodyBytes: 300 }).map((c) => incomingCommit(c));
+    const chainB = makeChain(b, testDevice(), 1, { bodyBytes: 300 }).map((c) => incomingCommit(c));
     expect((await store.append(b, chainB, { quotaBytes: 1 << 20 })).refused?.code).toBe("store-full");
     expect((await store.append(b, chainB, { quotaBytes: 10 })).refused?.code).toBe("quota");
     expect(await store.putSnapshot(b, new Map(), new Uint8Array(600), { quotaBytes: 1 << 20 })).toBe(

@@ -29,8 +29,9 @@ import type { HubMember, SignalOutcome, SpaceHub } from "./space-hub.ts";
 import type { SpaceRates } from "./space-rates.ts";
 import type { UploadBudget } from "./upload-budget.ts";
 import { SnapshotUpload } from "./snapshot-upload.ts";
+import { CommitSignatureInvalid } from "./commit-signature.ts";
 import { incomingCommit } from "./store/incoming-commit.ts";
-import type { RelayStore } from "./store/store.ts";
+import type { IncomingCommit, RelayStore } from "./store/store.ts";
 
 /** The transport a session writes to: a WebSocket in production, a fake in unit tests. */
 export interface SessionSocket {
@@ -348,8 +349,22 @@ export class RelaySession implements HubMember {
 
   async #onCommits(commits: Uint8Array[], receivedAt: number): Promise<void> {
     const { store, metrics, limits, hub } = this.#deps;
-    const incoming = commits.map((c) => incomingCommit(c));
-    const result = await store.append(this.space, incoming, { quotaBytes: limits.quotaBytesPerSpace });
+    // The commits are verified in order, and the first one that is not its device's ends the batch
+    // like a store refusal: the ones before it are stored and acked, the ones after it not looked at.
+    const incoming: IncomingCommit[] = [];
+    let forged: CommitSignatureInvalid | undefined;
+    for (const bytes of commits) {
+      const c = verifiedCommit(bytes);
+      if (c instanceof CommitSignatureInvalid) {
+        forged = c;
+        break;
+      }
+      incoming.push(c);
+    }
+    const result =
+      incoming.length > 0
+        ? await store.append(this.space, incoming, { quotaBytes: limits.quotaBytesPerSpace })
+        : { stored: [], duplicates: 0, heads: new Map<string, number>() };
     const storedAt = performance.now();
     metrics.commitsIn += result.stored.length;
     metrics.commitBytesIn += result.stored.reduce((n, c) => n + c.bytes.length, 0);
@@ -357,17 +372,20 @@ export class RelaySession implements HubMember {
     const entries = [...result.heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
     if (this.#send({ type: "ack", space: this.#spaceBytes, entries }))
       metrics.acked(performance.now() - receivedAt);
-    if (result.refused) {
-      const { code, device, seq } = result.refused;
-      metrics.commitRefused(code);
-      this.#send({
-        type: "error",
-        code: REFUSAL_WIRE_CODES[code],
-        message: REFUSAL_MESSAGES[code],
-        fatal: false,
-        device: fromHex(device, 16),
-        seq,
-      });
+    // The store stops at its first refusal, which comes before the forged commit if both exist.
+    const refused: Refusal | undefined = result.refused
+      ? {
+          metric: result.refused.code,
+          code: REFUSAL_WIRE_CODES[result.refused.code],
+          message: REFUSAL_MESSAGES[result.refused.code],
+          device: result.refused.device,
+          seq: result.refused.seq,
+        }
+      : forged && signatureRefusal(forged);
+    if (refused) {
+      const { metric, code, message, device, seq } = refused;
+      metrics.commitRefused(metric);
+      this.#send({ type: "error", code, message, fatal: false, device: fromHex(device, 16), seq });
     }
     const others = hub.count(this.space) - 1;
     hub.publish(
@@ -382,24 +400,31 @@ export class RelaySession implements HubMember {
    * "Replacing a damaged upload"), each under the store's replace rule, at most
    * `MAX_REPLACEMENTS_PER_CONNECTION` per connection. Acks the device's head for each one replaced (or
    * already identical), pushes the replacements live, and stops at the first refusal with a non-fatal
-   * `error` naming it, as for uploads.
+   * `error` naming it, as for uploads. A replacement whose signature does not verify is refused with
+   * `signature`, like an upload.
    */
   async #onReplace(commits: Uint8Array[], receivedAt: number): Promise<void> {
     const { store, metrics, hub, log } = this.#deps;
     const heads = new Map<string, number>();
     const replaced: Uint8Array[] = [];
-    let refused: { code: ErrorCodeName; message: string; device: string; seq: number } | undefined;
+    let refused: Refusal | undefined;
     for (const bytes of commits) {
-      const c = incomingCommit(bytes);
+      // A replacement is verified like an upload: with the author key part of the compared header
+      // (`replaceRule`), only the device that signed the stored commit can replace it.
+      const c = verifiedCommit(bytes);
+      if (c instanceof CommitSignatureInvalid) {
+        refused = signatureRefusal(c);
+        break;
+      }
       if (this.#replacements >= MAX_REPLACEMENTS_PER_CONNECTION) {
         const message = `At most ${MAX_REPLACEMENTS_PER_CONNECTION} replacements per connection.`;
-        refused = { code: "rate-limited", message, device: c.device, seq: c.seq };
+        refused = { metric: "rate-limited", code: "rate-limited", message, device: c.device, seq: c.seq };
         break;
       }
       if (c.device !== this.#device) {
         // Only the author replaces: the connection that said hello as that device.
         const message = "Only the connection of the commit's own device may replace it.";
-        refused = { code: "conflict", message, device: c.device, seq: c.seq };
+        refused = { metric: "conflict", code: "conflict", message, device: c.device, seq: c.seq };
         break;
       }
       const { verdict, head } = await store.replace(this.space, c);
@@ -411,15 +436,16 @@ export class RelaySession implements HubMember {
         log("session.replaced", { space: this.space, device: c.device, seq: c.seq });
         continue;
       }
-      refused = { code: verdict, message: REPLACE_REFUSAL_MESSAGES[verdict], device: c.device, seq: c.seq };
+      const message = REPLACE_REFUSAL_MESSAGES[verdict];
+      refused = { metric: verdict, code: verdict, message, device: c.device, seq: c.seq };
       break;
     }
     const entries = [...heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
     if (this.#send({ type: "ack", space: this.#spaceBytes, entries }))
       metrics.acked(performance.now() - receivedAt);
     if (refused) {
-      metrics.commitRefused(refused.code);
-      const { code, message, device, seq } = refused;
+      const { metric, code, message, device, seq } = refused;
+      metrics.commitRefused(metric);
       this.#send({ type: "error", code, message, fatal: false, device: fromHex(device, 16), seq });
     }
     hub.publish(this, replaced);
@@ -609,6 +635,33 @@ export class RelaySession implements HubMember {
     this.#deps.metrics.connectionClosed(this.space);
     this.#deps.log("session.closed", { space: this.space, device: this.#device });
   }
+}
+
+/** A refused commit, as the non-fatal `error` frame names it and `shoal_commits_refused_total` counts it. */
+interface Refusal {
+  /** The metric label: the store's code, which can be finer than the wire code (`store-full`). */
+  metric: string;
+  code: ErrorCodeName;
+  message: string;
+  device: string;
+  seq: number;
+}
+
+/**
+ * The commit ready to store, or why it is not its device's. A malformed commit still throws
+ * `ProtocolError` (the codec already refused those with the frame, so that is a fatal protocol error).
+ */
+function verifiedCommit(bytes: Uint8Array): IncomingCommit | CommitSignatureInvalid {
+  try {
+    return incomingCommit(bytes);
+  } catch (e) {
+    if (e instanceof CommitSignatureInvalid) return e;
+    throw e;
+  }
+}
+
+function signatureRefusal(e: CommitSignatureInvalid): Refusal {
+  return { metric: "signature", code: "signature", message: e.message, device: e.device, seq: e.seq };
 }
 
 const REFUSAL_MESSAGES = {

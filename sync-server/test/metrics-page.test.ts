@@ -5,7 +5,7 @@ import { fromHex } from "@shoal/client/protocol";
 import { createApp } from "../src/app.ts";
 import { RelayMetrics } from "../src/metrics.ts";
 import { startRelay, type RunningRelay } from "../src/node.ts";
-import { makeChain, randomId } from "../src/store/commit-fixtures.ts";
+import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
 import { MemoryStore } from "../src/store/memory-store.ts";
 import type { RelayStore } from "../src/store/store.ts";
 import { parseExposition, type ExpositionFamily } from "./exposition-text.ts";
@@ -157,7 +157,7 @@ describe("/metrics of a running relay", () => {
     writer.send({
       type: "commits",
       space: fromHex(space, 16),
-      commits: makeChain(space, randomId(), 3),
+      commits: makeChain(space, testDevice(), 3),
       more: false,
     });
     await writer.next("ack", from);
@@ -205,7 +205,7 @@ describe("/metrics of a running relay", () => {
     c.send({
       type: "commits",
       space: fromHex(space, 16),
-      commits: makeChain(space, randomId(), 2),
+      commits: makeChain(space, testDevice(), 2),
       more: false,
     });
     await c.next("ack", from);

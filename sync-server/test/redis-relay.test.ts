@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromHex, toHex, type Message } from "@shoal/client/protocol";
-import { makeChain, randomId, sha256 } from "../src/store/commit-fixtures.ts";
+import { makeChain, randomId, sha256, testDevice } from "../src/store/commit-fixtures.ts";
 import { disposeAllRedis, RedisProcess } from "./redis-process.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
@@ -113,13 +113,13 @@ describe("two relay instances on one Redis", () => {
     const token = newToken();
     const a = await ready(one, space, token);
     const b = await ready(two, space, token);
-    const fromA = makeChain(space, randomId(), 5);
+    const fromA = makeChain(space, testDevice(), 5);
     const seenByB = b.frames.length;
     const ack = await upload(a, space, fromA);
     expect(ack.entries[0]!.seq).toBe(5);
     expect(hex((await nextPush(b, seenByB)).commits)).toEqual(hex(fromA));
 
-    const fromB = makeChain(space, randomId(), 3);
+    const fromB = makeChain(space, testDevice(), 3);
     const seenByA = a.frames.length;
     await upload(b, space, fromB);
     expect(hex((await nextPush(a, seenByA)).commits)).toEqual(hex(fromB));
@@ -135,8 +135,8 @@ describe("two relay instances on one Redis", () => {
   it("forward a signal from a device on one instance to a device on the other, addressed or to everyone", async () => {
     const space = randomId();
     const token = newToken();
-    const alice = randomId();
-    const bob = randomId();
+    const alice = testDevice();
+    const bob = testDevice();
     const a = await ready(one, space, token, alice);
     const b = await ready(two, space, token, bob);
     const payload = new Uint8Array(randomBytes(64));
@@ -171,7 +171,7 @@ describe("two relay instances on one Redis", () => {
   it("store each commit once when one device uploads the same chain through both at once", async () => {
     const space = randomId();
     const token = newToken();
-    const device = randomId();
+    const device = testDevice();
     const tab1 = await ready(one, space, token, device);
     const tab2 = await ready(two, space, token, device);
     const chain = makeChain(space, device, 30);
@@ -189,7 +189,7 @@ describe("two relay instances on one Redis", () => {
     const space = randomId();
     const token = newToken();
     const a = await ready(one, space, token);
-    const chain = makeChain(space, randomId(), 20, { bodyBytes: 300 });
+    const chain = makeChain(space, testDevice(), 20, { bodyBytes: 300 });
     // One frame per commit, each acknowledged before the next: every ack is a durability promise.
     let acked = 0;
     for (const c of chain) acked = (await upload(a, space, [c])).entries[0]!.seq;

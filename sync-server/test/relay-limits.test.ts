@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { encodeBase64Url, fromHex, offeredSubprotocols } from "@shoal/client/protocol";
-import { makeChain, randomId } from "../src/store/commit-fixtures.ts";
+import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
 
@@ -295,7 +295,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     a.ws.terminate();
     await a.closed;
     await roundTrip(b);
-    const commits = makeChain(space, randomId(), 1);
+    const commits = makeChain(space, testDevice(), 1);
     b.send({ type: "commits", space: fromHex(space, 16), commits, more: false });
     const ack = await b.next("ack", from);
     const vector = ack.entries;
@@ -362,7 +362,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     const spaceB = randomId();
     const a = await ready(relay, spaceA, newToken());
     const b = await ready(relay, spaceB, newToken());
-    const deviceA = randomId();
+    const deviceA = testDevice();
     const chain = makeChain(spaceA, deviceA, 30, { bodyBytes: 1000 });
     let from = a.frames.length;
     a.send({ type: "commits", space: fromHex(spaceA, 16), commits: chain, more: false });
@@ -379,7 +379,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     b.send({
       type: "commits",
       space: fromHex(spaceB, 16),
-      commits: makeChain(spaceB, randomId(), 1, { bodyBytes: 1000 }),
+      commits: makeChain(spaceB, testDevice(), 1, { bodyBytes: 1000 }),
       more: false,
     });
     expect((await b.next("error", from)).message).toContain("relay's storage is full");

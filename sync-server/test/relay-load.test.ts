@@ -5,7 +5,7 @@ import { connect as tcpConnect, type Socket } from "node:net";
 import WebSocket from "ws";
 import { afterAll, describe, expect, it } from "vitest";
 import { encodeMessage, fromHex, offeredSubprotocols, type VectorEntry } from "@shoal/client/protocol";
-import { makeChain, randomId, sha256 } from "../src/store/commit-fixtures.ts";
+import { makeChain, randomId, sha256, testDevice } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
 
@@ -168,7 +168,7 @@ describe("relay under strangers' load (real relay process, loopback)", () => {
     const sampler = setInterval(() => (maxFds = Math.max(maxFds, openFds(pid))), 100);
 
     // The honest device uploads a batch of 10 commits and its other device pulls it, over and over.
-    const device = randomId();
+    const device = testDevice();
     let prevHash: Uint8Array | undefined;
     let seq = 0;
     let rounds = 0;

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromHex, toHex, type Message, type VectorEntry } from "@shoal/client/protocol";
-import { makeChain, randomId } from "../src/store/commit-fixtures.ts";
+import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
 import { disposeAllRedis, RedisProcess } from "./redis-process.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
@@ -89,8 +89,8 @@ describe("relay process: snapshots (SQLite)", () => {
   dirs.push(dir);
   const space = randomId();
   const token = new Uint8Array(randomBytes(32));
-  const d = randomId();
-  const e = randomId();
+  const d = testDevice();
+  const e = testDevice();
   const chainD = makeChain(space, d, 5);
   const chainE = makeChain(space, e, 3);
   const blob = new Uint8Array(randomBytes(3 * 1024 * 1024));
@@ -196,7 +196,7 @@ describe("relay process: snapshots (Redis)", () => {
     const two = await startRelayProcess(["--quiet", "--store", redis.url]);
     started.push(one, two);
     const a = await ready(one, space, token);
-    const d = randomId();
+    const d = testDevice();
     await upload(a, space, makeChain(space, d, 2));
     const blob = new Uint8Array(randomBytes(2 * 1024 * 1024 + 7));
     const vector = vectorOf([[d, 2]]);

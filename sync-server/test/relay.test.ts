@@ -5,7 +5,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64Url, fromHex, toHex, type Message } from "@shoal/client/protocol";
-import { makeChain, randomId } from "../src/store/commit-fixtures.ts";
+import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connect, connectReady, HttpRefusal, type TestClient } from "./ws-client.ts";
 
@@ -138,7 +138,7 @@ describe("relay process: access, sync, limits", () => {
     const token = newToken();
     const a = await ready(relay, space, token);
     const live = await ready(relay, space, token);
-    const d = randomId();
+    const d = testDevice();
     const chain = makeChain(space, d, 5);
     const ack = await upload(a, space, chain);
     expect(ack.entries).toEqual([{ device: fromHex(d), seq: 5 }]);
@@ -154,7 +154,7 @@ describe("relay process: access, sync, limits", () => {
     const space = randomId();
     const token = newToken();
     const a = await ready(relay, space, token);
-    const d = randomId();
+    const d = testDevice();
     const chain = makeChain(space, d, 2);
     await upload(a, space, chain);
     const before = await metricsText(relay);
@@ -205,7 +205,7 @@ describe("relay process: access, sync, limits", () => {
       }
       const after = metric(await metricsText(relay), `shoal_frames_rejected_total{reason="${reason}"}`);
       expect(after).toBe(before + 1);
-      const ack = await upload(healthy, space, makeChain(space, randomId(), 1));
+      const ack = await upload(healthy, space, makeChain(space, testDevice(), 1));
       expect(ack.entries.length).toBe(1);
     });
   }
@@ -224,7 +224,7 @@ describe("relay process: durability", () => {
     const token = newToken();
     const first = await start(["--data", dir]);
     const a = await ready(first, space, token);
-    const chain = makeChain(space, randomId(), 3);
+    const chain = makeChain(space, testDevice(), 3);
     await upload(a, space, chain);
     const [closed, code] = await Promise.all([a.closed, first.stop("SIGTERM")]);
     expect(closed.code).toBe(1001);
@@ -241,7 +241,7 @@ describe("relay process: durability", () => {
     const token = newToken();
     const relay = await start(["--data", dir]);
     const a = await ready(relay, space, token);
-    const device = randomId();
+    const device = testDevice();
     const chain = makeChain(space, device, 205, { bodyBytes: 500 });
     let acked = 0;
     for (let i = 0; i < 200; i += 20) {

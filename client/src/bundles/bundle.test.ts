@@ -10,13 +10,18 @@ const other = "6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b" as SpaceId;
 const devA = "00112233445566778899aabbccddeeff";
 const devB = "ffeeddccbbaa99887766554433221100";
 
-/** A structurally valid sealed commit (the bundle codec never opens bodies): a body of `size` bytes. */
+/**
+ * A structurally valid sealed commit (the bundle codec never opens bodies nor checks signatures, so the
+ * author key and signature are fillers): a body of `size` bytes.
+ */
 function sealed(device: string, seq: number, size = 40, inSpace: SpaceId = space): Uint8Array {
   const body = new Uint8Array(size).map((_, i) => (seq * 31 + i) & 0xff);
   const prevHash = seq === 1 ? new Uint8Array(32) : new Uint8Array(32).fill(seq);
+  const author = new Uint8Array(32).fill(0xcd);
   return encodeSealedCommit(
-    { version: 1, space: fromHex(inSpace, 16), device: fromHex(device, 16), seq, epoch: 0, prevHash },
+    { version: 2, space: fromHex(inSpace, 16), device: fromHex(device, 16), seq, epoch: 0, prevHash, author },
     body,
+    new Uint8Array(64).fill(0xee),
   );
 }
 
@@ -116,13 +121,13 @@ describe("bundle format", () => {
 
   it("matches the worked example of PROTOCOL.md section 9", async () => {
     const commit = sealed(devA, 2, 28);
-    expect(commit).toHaveLength(109);
+    expect(commit).toHaveLength(205);
     const file = await encodeBundle({ space, since: { [devA]: 1 }, commits: [commit] });
-    expect(file).toHaveLength(279);
-    expect([...file.subarray(26, 34)]).toEqual([0, 0, 0, 0, 0, 0, 0x01, 0x17]);
-    expect([...file.subarray(126, 130)]).toEqual([0, 0, 0, 0x6d]);
-    expect([...file.subarray(239, 247)]).toEqual([0, 0, 0, 0, 0, 0, 0, 1]);
-    expect([...file.subarray(247)]).toEqual([...(await sha256(file.subarray(0, 247)))]);
+    expect(file).toHaveLength(375);
+    expect([...file.subarray(26, 34)]).toEqual([0, 0, 0, 0, 0, 0, 0x01, 0x77]);
+    expect([...file.subarray(126, 130)]).toEqual([0, 0, 0, 0xcd]);
+    expect([...file.subarray(335, 343)]).toEqual([0, 0, 0, 0, 0, 0, 0, 1]);
+    expect([...file.subarray(343)]).toEqual([...(await sha256(file.subarray(0, 343)))]);
   });
 
   it("refuses to write commits of another space or out of order", async () => {

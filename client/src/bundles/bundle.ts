@@ -7,7 +7,7 @@ import {
   MAX_SEQ,
   MAX_VECTOR_ENTRIES,
   MIN_COMMIT_BODY_BYTES,
-  SEALED_COMMIT_OVERHEAD,
+  SEALED_COMMIT_FIXED_BYTES,
   bytesEqual,
   decodeSealedCommit,
   fromHex,
@@ -44,7 +44,7 @@ const END_MARKER_BYTES = 4 + 4 + HASH_BYTES;
 /** Flag bit 0: the bundle was made against a receiver's vector (`since`); clear means the whole space. */
 const FLAG_SINCE = 0x01;
 /** The smallest sealed commit: header, body length, and an empty body's nonce and tag. */
-const MIN_SEALED_BYTES = SEALED_COMMIT_OVERHEAD + MIN_COMMIT_BODY_BYTES;
+const MIN_SEALED_BYTES = SEALED_COMMIT_FIXED_BYTES + MIN_COMMIT_BODY_BYTES;
 
 /** The commits of one device a bundle carries: seqs `from..to`, all of them, in order. */
 export interface BundleRange {

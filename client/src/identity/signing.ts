@@ -1,28 +1,10 @@
 import { subtle } from "../crypto/subtle.ts";
-import { concatBytes, copyBytes } from "../crypto/bytes.ts";
+import { copyBytes } from "../crypto/bytes.ts";
+import { SIGNATURE_BYTES } from "../protocol/limits.ts";
+import { signedMessage as message, type SigningLabel } from "../protocol/signing-labels.ts";
 
-/** Length of an Ed25519 signature in bytes. */
-export const SIGNATURE_BYTES = 64;
-/** Length of a raw Ed25519 or X25519 public key in bytes. */
-export const PUBLIC_KEY_BYTES = 32;
-
-/**
- * Domain labels of every Shoal signature. A signature is always over `label 0x00 bytes`, so one made for
- * one purpose (a relay login, say) can never be replayed as another (a commit).
- */
-export const SIGNING_LABELS = {
-  commit: "shoal/v2/commit",
-  relayAuth: "shoal/v2/relay-auth",
-  redeem: "shoal/v2/redeem",
-  snapshot: "shoal/v2/snapshot",
-} as const;
-
-/** One of `SIGNING_LABELS`' values. */
-export type SigningLabel = (typeof SIGNING_LABELS)[keyof typeof SIGNING_LABELS];
-
-function message(label: SigningLabel, bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return concatBytes(new TextEncoder().encode(label), new Uint8Array([0]), bytes);
-}
+export { SIGNATURE_BYTES, PUBLIC_KEY_BYTES } from "../protocol/limits.ts";
+export { SIGNING_LABELS, type SigningLabel } from "../protocol/signing-labels.ts";
 
 /**
  * Signs `label 0x00 bytes` with an Ed25519 private key. Ed25519 is deterministic: the same key and bytes

@@ -164,7 +164,7 @@ describe("peer responder over a data channel", () => {
     await a.patients.insert({ name: "Al", notes: "" }, { space });
     const [good1, good2] = await (await sealerOf(a, space)).sealedRange(a.deviceId, 1, 2);
     const bad = good2!.slice();
-    bad[bad.length - 1]! ^= 1; // one bit of the tag
+    bad[bad.length - 1]! ^= 1; // one bit of the signature
 
     const [ca, cb] = dataChannelPair();
     const errors: ShoalError[] = [];
@@ -197,7 +197,7 @@ describe("peer responder over a data channel", () => {
       entries: [{ device: fromHex(a.deviceId, 16), seq: 1 }],
     });
     expect(got[2]).toMatchObject({ type: "error", code: "protocol", fatal: false });
-    expect(errors.map((e) => e.code)).toEqual(["DecryptError"]);
+    expect(errors.map((e) => e.code)).toEqual(["SignatureInvalid"]);
     expect(await b.vector([space.id])).toEqual({ [space.id]: { [a.deviceId]: 1 } });
     expect(closed).toBe(false);
   });

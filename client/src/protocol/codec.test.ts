@@ -18,9 +18,19 @@ import { vectorPages } from "./vector-pages.ts";
 const space = fromHex("5a".repeat(16));
 const device = fromHex("00112233445566778899aabbccddeeff");
 const body = new Uint8Array(28).map((_, i) => i);
+// The codec checks structure only: the author key and signature here are fillers (cd.., ee..).
 const commit = encodeSealedCommit(
-  { version: 1, space, device, seq: 2, epoch: 7, prevHash: fromHex("ab".repeat(32)) },
+  {
+    version: 2,
+    space,
+    device,
+    seq: 2,
+    epoch: 7,
+    prevHash: fromHex("ab".repeat(32)),
+    author: new Uint8Array(32).fill(0xcd),
+  },
   body,
+  new Uint8Array(64).fill(0xee),
 );
 
 // The same bytes appear in PROTOCOL.md, section "Worked example"; the last test checks they still do.
@@ -44,14 +54,20 @@ const EXAMPLES: Record<string, { hex: string; message: Message }> = {
   },
   commits: {
     hex: `02 04 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 5a
-          5a 5a 00 00 01 00 00 00 6d 01 5a 5a 5a 5a 5a 5a
+          5a 5a 00 00 01 00 00 00 cd 02 5a 5a 5a 5a 5a 5a
           5a 5a 5a 5a 5a 5a 5a 5a 5a 5a 00 11 22 33 44 55
           66 77 88 99 aa bb cc dd ee ff 00 00 00 00 00 00
           00 02 00 00 00 07 ab ab ab ab ab ab ab ab ab ab
           ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
-          ab ab ab ab ab ab 00 00 00 1c 00 01 02 03 04 05
+          ab ab ab ab ab ab cd cd cd cd cd cd cd cd cd cd
+          cd cd cd cd cd cd cd cd cd cd cd cd cd cd cd cd
+          cd cd cd cd cd cd 00 00 00 1c 00 01 02 03 04 05
           06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15
-          16 17 18 19 1a 1b`,
+          16 17 18 19 1a 1b ee ee ee ee ee ee ee ee ee ee
+          ee ee ee ee ee ee ee ee ee ee ee ee ee ee ee ee
+          ee ee ee ee ee ee ee ee ee ee ee ee ee ee ee ee
+          ee ee ee ee ee ee ee ee ee ee ee ee ee ee ee ee
+          ee ee ee ee ee ee`,
     message: { type: "commits", space, commits: [commit], more: false, reply: false },
   },
   ack: {

@@ -38,9 +38,13 @@ export { type CommitHeader, encodeCommitHeader, COMMIT_HEADER_BYTES } from "./co
 export {
   type DecodedSealedCommit,
   encodeSealedCommit,
+  unsignedCommit,
+  appendSignature,
   decodeSealedCommit,
   SEALED_COMMIT_OVERHEAD,
+  SEALED_COMMIT_FIXED_BYTES,
 } from "./sealed-commit.ts";
+export { SIGNING_LABELS, type SigningLabel, signedMessage } from "./signing-labels.ts";
 export {
   type ProtocolLimits,
   DEFAULT_LIMITS,
@@ -50,6 +54,8 @@ export {
   HELLO_FRAME_VERSION,
   MAX_REPLACEMENTS_PER_CONNECTION,
   COMMIT_FORMAT_VERSION,
+  SIGNATURE_BYTES,
+  PUBLIC_KEY_BYTES,
   ID_BYTES,
   HASH_BYTES,
   MAX_FRAME_BYTES,

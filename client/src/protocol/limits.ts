@@ -11,8 +11,16 @@ export const MIN_PROTOCOL_VERSION = 2;
  * read why it was refused (the `error` layout is the same in versions 1 and 2).
  */
 export const HELLO_FRAME_VERSION = 1;
-/** Format version of a sealed commit's routing header (independent of the wire protocol version). */
-export const COMMIT_FORMAT_VERSION = 1;
+/**
+ * Format version of a sealed commit (independent of the wire protocol version). Version 2 adds the
+ * author's Ed25519 public key to the routing header and a signature after the body; version 1
+ * (unsigned) is refused everywhere.
+ */
+export const COMMIT_FORMAT_VERSION = 2;
+/** Length of an Ed25519 signature, in bytes. */
+export const SIGNATURE_BYTES = 64;
+/** Length of a raw Ed25519 (or X25519) public key, in bytes. */
+export const PUBLIC_KEY_BYTES = 32;
 
 /** Length of a space id and of a device id, in bytes. */
 export const ID_BYTES = 16;

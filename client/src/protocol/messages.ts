@@ -89,7 +89,8 @@ export type ErrorCodeName =
   | "too-large"
   | "internal"
   | "going-away"
-  | "stale-snapshot";
+  | "stale-snapshot"
+  | "signature";
 
 /**
  * Byte value of each error code on the wire.
@@ -110,6 +111,7 @@ export const ERROR_CODE_BYTES: Readonly<Record<ErrorCodeName, number>> = Object.
   internal: 10,
   "going-away": 11,
   "stale-snapshot": 12,
+  signature: 13,
 });
 
 /** Something went wrong. `fatal`: the sender closes the connection after this frame. */

@@ -8,13 +8,15 @@ import { decodeSealedCommit, encodeSealedCommit, SEALED_COMMIT_OVERHEAD } from "
 import { offeredSubprotocols, parseOfferedSubprotocols } from "./subprotocol.ts";
 
 const header: CommitHeader = {
-  version: 1,
+  version: 2,
   space: fromHex("5a".repeat(16)),
   device: fromHex("00112233445566778899aabbccddeeff"),
   seq: 2,
   epoch: 7,
   prevHash: fromHex("ab".repeat(32)),
+  author: fromHex("cd".repeat(32)),
 };
+const sig = new Uint8Array(64).fill(0xee);
 const body = new Uint8Array(28).map((_, i) => i);
 
 function reason(fn: () => unknown): string {
@@ -31,27 +33,35 @@ describe("sealed commit", () => {
   it("puts the header bytes (the AAD) first and round-trips", () => {
     const aad = encodeCommitHeader(header);
     expect(aad.length).toBe(COMMIT_HEADER_BYTES);
-    const bytes = encodeSealedCommit(header, body);
-    expect(bytes.length).toBe(SEALED_COMMIT_OVERHEAD + body.length);
+    const bytes = encodeSealedCommit(header, body, sig);
+    expect(bytes.length).toBe(SEALED_COMMIT_OVERHEAD + body.length + 64);
     const d = decodeSealedCommit(bytes);
     expect(d.header).toEqual(header);
     expect(toHex(d.headerBytes)).toBe(toHex(aad));
     expect(toHex(d.body)).toBe(toHex(body));
+    expect(toHex(d.signature)).toBe(toHex(sig));
+    expect(toHex(d.signed)).toBe(toHex(bytes.subarray(0, bytes.length - 64)));
   });
 
   it("rejects truncation, trailing bytes, versions and bad fields", () => {
-    const bytes = encodeSealedCommit(header, body);
+    const bytes = encodeSealedCommit(header, body, sig);
     for (let n = 0; n < bytes.length; n++)
       expect(reason(() => decodeSealedCommit(bytes.subarray(0, n)))).toBe("truncated");
     expect(reason(() => decodeSealedCommit(Uint8Array.of(...bytes, 0)))).toBe("trailing-bytes");
-    const v2 = bytes.slice();
-    v2[0] = 2;
-    expect(reason(() => decodeSealedCommit(v2))).toBe("unknown-version");
-    expect(reason(() => encodeSealedCommit({ ...header, version: 2 }, body))).toBe("unknown-version");
-    expect(reason(() => encodeSealedCommit({ ...header, seq: 1 }, body))).toBe("bad-field");
-    expect(reason(() => encodeSealedCommit(header, new Uint8Array(27)))).toBe("bad-field");
-    expect(reason(() => encodeSealedCommit({ ...header, epoch: -1 }, body))).toBe("bad-field");
-    expect(reason(() => encodeSealedCommit(header, new Uint8Array(MAX_COMMIT_BYTES)))).toBe("oversized");
+    for (const version of [1, 3]) {
+      const other = bytes.slice();
+      other[0] = version;
+      expect(reason(() => decodeSealedCommit(other))).toBe("unknown-version");
+      expect(reason(() => encodeSealedCommit({ ...header, version }, body, sig))).toBe("unknown-version");
+    }
+    expect(reason(() => encodeSealedCommit({ ...header, author: new Uint8Array(31) }, body, sig))).toBe(
+      "bad-field",
+    );
+    expect(reason(() => encodeSealedCommit(header, body, sig.subarray(1)))).toBe("bad-field");
+    expect(reason(() => encodeSealedCommit({ ...header, seq: 1 }, body, sig))).toBe("bad-field");
+    expect(reason(() => encodeSealedCommit(header, new Uint8Array(27), sig))).toBe("bad-field");
+    expect(reason(() => encodeSealedCommit({ ...header, epoch: -1 }, body, sig))).toBe("bad-field");
+    expect(reason(() => encodeSealedCommit(header, new Uint8Array(MAX_COMMIT_BYTES), sig))).toBe("oversized");
     expect(reason(() => decodeSealedCommit(bytes, { maxCommitBytes: bytes.length - 1 }))).toBe("oversized");
   });
 });

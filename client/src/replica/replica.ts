@@ -3,6 +3,7 @@ import type { Dexie } from "dexie";
 import { DatabaseClosed, ShoalError } from "../errors.ts";
 import { newDeviceId, newSpaceId, randomBytes, toHex } from "../ids.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
+import { generateIdentityIfPossible, type DeviceIdentity } from "../identity/device-identity.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 import type { StoredCommit } from "./commit.ts";
 import { DocCache, type CachedDoc } from "./doc-cache.ts";
@@ -66,6 +67,13 @@ export class Replica {
     remoteCommits: 0,
   };
 
+  /**
+   * This device's keys, which sign every commit it makes; `undefined` for a database created where
+   * WebCrypto was missing (an insecure context) or by a version before signed commits: such a device
+   * works locally but cannot sync.
+   */
+  readonly identity: DeviceIdentity | undefined;
+
   /** This device's wall clock (ms). Only for display (commit time, id prefixes): merging never reads it. */
   readonly now: () => number;
 
@@ -75,8 +83,10 @@ export class Replica {
     device: DeviceId,
     privateSpace: SpaceId,
     now: () => number,
+    identity: DeviceIdentity | undefined,
   ) {
     this.now = now;
+    this.identity = identity;
     this.dexie = dexie;
     this.specs = specs;
     this.device = device;
@@ -95,11 +105,21 @@ export class Replica {
   ): Promise<Replica> {
     const meta = dexie.table<{ key: string; value: unknown }>("_meta");
     const spaces = dexie.table<SpaceRow>("_spaces");
-    const { device, privateSpace } = await dexie.transaction("rw", meta, spaces, async () => {
+    // Keys are made outside the transaction (WebCrypto's promises would end an IndexedDB transaction);
+    // when two tabs create a database at once, the first to write wins and the other's keys are dropped.
+    const fresh = (await meta.get("device")) ? undefined : await generateIdentityIfPossible();
+    const { device, privateSpace, identity } = await dexie.transaction("rw", meta, spaces, async () => {
       let device = (await meta.get("device"))?.value as DeviceId | undefined;
+      let identity = (await meta.get("identity"))?.value as DeviceIdentity | undefined;
       let privateSpace = (await meta.get("privateSpace"))?.value as SpaceId | undefined;
       if (!device) {
-        device = newDeviceId();
+        if (!identity && fresh) {
+          identity = fresh;
+          await meta.put({ key: "identity", value: identity });
+        }
+        // Without WebCrypto (an insecure context) the device gets a random id and no keys: it works
+        // locally and cannot sync, which `db.sync` explains.
+        device = identity?.device ?? newDeviceId();
         await meta.put({ key: "device", value: device });
       }
       if (!privateSpace) {
@@ -113,9 +133,9 @@ export class Replica {
         });
         await meta.put({ key: "privateSpace", value: privateSpace });
       }
-      return { device, privateSpace };
+      return { device, privateSpace, identity: identity?.device === device ? identity : undefined };
     });
-    return new Replica(dexie, specs, device, privateSpace, now);
+    return new Replica(dexie, specs, device, privateSpace, now, identity);
   }
 
   /** True once `close()` has begun. */

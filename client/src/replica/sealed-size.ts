@@ -2,7 +2,7 @@ import { NONCE_BYTES, TAG_BYTES } from "../crypto/seal.ts";
 import { paddedSize } from "../crypto/padding.ts";
 import { CommitTooLarge, ValidationError } from "../errors.ts";
 import { MAX_COMMIT_BYTES } from "../protocol/limits.ts";
-import { SEALED_COMMIT_OVERHEAD } from "../protocol/sealed-commit.ts";
+import { SEALED_COMMIT_FIXED_BYTES } from "../protocol/sealed-commit.ts";
 import type { RecordChange } from "./commit.ts";
 
 /** The parts of a record change that its sealed size depends on (id and op have fixed sizes). */
@@ -85,7 +85,7 @@ export function sealedCommitBytes(changes: readonly SizedChange[]): number {
  * sealedBytesOfPlaintext(0); // 81 + 12 + 256 + 16 = 365
  */
 export function sealedBytesOfPlaintext(length: number): number {
-  return SEALED_COMMIT_OVERHEAD + NONCE_BYTES + paddedSize(length) + TAG_BYTES;
+  return SEALED_COMMIT_FIXED_BYTES + NONCE_BYTES + paddedSize(length) + TAG_BYTES;
 }
 
 /**

@@ -1,13 +1,18 @@
 import { deriveCommitKey, deriveNonceKey } from "../crypto/keys.ts";
 import { openCommit, sealCommit, sha256 } from "../crypto/seal.ts";
-import { DecryptError, ValidationError } from "../errors.ts";
+import { subtle } from "../crypto/subtle.ts";
+import { DecryptError, UnsignedDevice, ValidationError } from "../errors.ts";
+import type { DeviceIdentity } from "../identity/device-identity.ts";
+import { signBytes } from "../identity/signing.ts";
 import {
   COMMIT_FORMAT_VERSION,
   MAX_COMMIT_BYTES,
   bytesEqual,
   decodeSealedCommit,
   encodeCommitHeader,
-  encodeSealedCommit,
+  appendSignature,
+  unsignedCommit,
+  SIGNING_LABELS,
   fromHex,
   toHex,
   type CommitHeader,
@@ -17,6 +22,7 @@ import type { Commit, StoredCommit } from "../replica/commit.ts";
 import { commitTooLarge, sealedBytesOfPlaintext } from "../replica/sealed-size.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { decodeCommitPlaintext, encodeCommitPlaintext } from "./commit-codec.ts";
+import { verifyCommitSignature } from "./commit-signature.ts";
 import { integrityLogOf, type IntegrityLog, type IntegritySource } from "./integrity.ts";
 
 /** A row of `_sealed`. */
@@ -77,6 +83,7 @@ export class SpaceSealer {
   readonly #dexie: Dexie;
   /** Where this database's integrity findings go (`db.integrity`). */
   readonly integrity: IntegrityLog;
+  #identityRead: Promise<DeviceIdentity> | undefined;
 
   constructor(dexie: Dexie, space: SpaceId, key: Uint8Array) {
     this.#dexie = dexie;
@@ -128,6 +135,13 @@ export class SpaceSealer {
   }
 
   async #seal(c: Commit, prev: Uint8Array | null): Promise<Uint8Array> {
+    const identity = await this.#identity();
+    // Only a device's own key can sign its commits: another device's commit that is in the log but not
+    // kept sealed (a commit applied by an older version) cannot be forwarded, only fetched again.
+    if (identity.device !== c.device)
+      throw new ValidationError(
+        `Commit ${c.id} is not kept sealed here and only its own device can sign it.`,
+      );
     const device = fromHex(c.device, 16);
     const header: CommitHeader = {
       version: COMMIT_FORMAT_VERSION,
@@ -136,6 +150,7 @@ export class SpaceSealer {
       seq: c.seq,
       epoch: CURRENT_EPOCH,
       prevHash: prev ? await sha256(prev) : ZERO_HASH,
+      author: identity.signingPublic,
     };
     const aad = encodeCommitHeader(header);
     const [key, nonceKey] = await Promise.all([
@@ -147,26 +162,45 @@ export class SpaceSealer {
     const size = sealedBytesOfPlaintext(plaintext.length);
     if (size > MAX_COMMIT_BYTES) throw commitTooLarge(this.space, size, c.id);
     const body = await sealCommit(key, aad, plaintext, nonceKey);
-    return encodeSealedCommit(header, body);
+    const unsigned = unsignedCommit(header, body);
+    return appendSignature(unsigned, await signBytes(identity.signingKey, SIGNING_LABELS.commit, unsigned));
+  }
+
+  /** This device's keys, read once from `_meta`; a device without keys cannot seal. */
+  #identity(): Promise<DeviceIdentity> {
+    this.#identityRead ??= this.#dexie
+      .table<{ key: string; value: unknown }>("_meta")
+      .bulkGet(["device", "identity"])
+      .then(([device, identity]) => {
+        const keys = identity?.value as DeviceIdentity | undefined;
+        if (keys && keys.device === device?.value) return keys;
+        subtle(); // throws InsecureContext where WebCrypto is missing, the usual reason
+        throw new UnsignedDevice();
+      });
+    return this.#identityRead;
   }
 
   /**
-   * Opens a sealed commit received from the relay or a peer: routing header, space, then the AES-GCM
-   * tag (which covers the header), then the plaintext; then the chain hash against the previous commit
-   * of the device when this replica holds it (or `earlier` gives it, from the same batch). The nonce
-   * must be the synthetic one, so a commit has one encoding only. Throws `ProtocolError` (malformed),
-   * `DecryptError` (wrong key, altered bytes, another nonce, broken chain) or `ValidationError` (bad
-   * plaintext). Never returns unauthenticated data.
+   * Opens a sealed commit received from the relay or a peer: routing header, space, then the author's
+   * signature and that the device id belongs to the author's key, then the AES-GCM tag (which covers
+   * the header), then the plaintext; then the chain hash against the previous commit of the device when
+   * this replica holds it (or `earlier` gives it, from the same batch). The nonce must be the synthetic
+   * one, so a commit has one encoding only. Throws `ProtocolError` (malformed), `SignatureInvalid` (not
+   * signed by its device), `DecryptError` (wrong key, altered bytes, another nonce, broken chain) or
+   * `ValidationError` (bad plaintext). Never returns unauthenticated data.
    */
   async open(
     bytes: Uint8Array,
     earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined,
   ): Promise<OpenedCommit> {
-    const { header, headerBytes, body } = decodeSealedCommit(bytes);
+    const decoded = decodeSealedCommit(bytes);
+    const { header, headerBytes, body } = decoded;
     if (!bytesEqual(header.space, this.#spaceBytes)) {
       throw new DecryptError(`A commit for another space arrived on the connection of space ${this.space}.`);
     }
     const device = toHex(header.device) as DeviceId;
+    // The signature first: it needs no key, and nothing unsigned reaches AES-GCM or the decoders.
+    await verifyCommitSignature(decoded);
     const [key, nonceKey] = await Promise.all([
       deriveCommitKey(this.#key, header.device, header.epoch),
       deriveNonceKey(this.#key, header.device, header.epoch),

@@ -1,6 +1,6 @@
 import { concatBytes } from "../crypto/bytes.ts";
 import { sha256 } from "../crypto/seal.ts";
-import { ProtocolError, ShoalError } from "../errors.ts";
+import { ProtocolError, ShoalError, SignatureInvalid } from "../errors.ts";
 import {
   MAX_SNAPSHOT_BYTES,
   bytesEqual,
@@ -73,10 +73,18 @@ export async function verifySnapshot(
   const opened: OpenedCommit[] = [];
   const last = new Map<string, OpenedCommit>();
   for (const bytes of wire.sealed) {
-    const o = await sealer.open(bytes, (d, seq) => {
-      const prev = last.get(d);
-      return prev && prev.commit.seq === seq ? prev.sealed : undefined;
-    });
+    let o: OpenedCommit;
+    try {
+      o = await sealer.open(bytes, (d, seq) => {
+        const prev = last.get(d);
+        return prev && prev.commit.seq === seq ? prev.sealed : undefined;
+      });
+    } catch (e) {
+      // Only a device's own key signs its commits: a snapshot carrying one its device did not sign was
+      // forged by whoever wrote it. Reported like any forged snapshot; it is never imported.
+      if (e instanceof SignatureInvalid) await reportUnsignedCommit(sealer, space, wire.publisher, e, bytes);
+      throw e;
+    }
     // A snapshot is refused whole for a commit its publisher could not have applied either.
     if (o.commit.defect)
       throw snapshotError(`The snapshot's commit ${o.commit.id} cannot be read: ${o.commit.defect.message}`);
@@ -97,6 +105,23 @@ export async function verifySnapshot(
   }
   const commits: Commit[] = opened.map((o) => o.commit);
   return { content: { space, vector, commits, docs: wire.docs }, opened, publisher: wire.publisher };
+}
+
+async function reportUnsignedCommit(
+  sealer: SpaceSealer,
+  space: SpaceId,
+  publisher: DeviceId,
+  e: SignatureInvalid,
+  bytes: Uint8Array,
+): Promise<void> {
+  sealer.integrity.report({
+    kind: "forged-snapshot",
+    space,
+    device: publisher,
+    seq: e.seq,
+    refused: { hash: toHex(await sha256(bytes)), source: "snapshot" },
+    message: `The snapshot of space ${space} published by device ${publisher} carries commit ${e.seq} of device ${e.device}, which that device did not sign: it was refused, and every commit is pulled instead.`,
+  });
 }
 
 /** When to use snapshots. */

@@ -71,13 +71,14 @@ describe("snapshots", () => {
         { space },
       ),
     );
-    await b.applyCommits(await a.exportCommits({}, { spaces: [space.id] }));
+    // Sealed, as a transport carries them: a snapshot holds the signed commits of every device.
+    await b.importBundle(await a.exportBundle({ space }));
     await b.patients.update(ids[0]!, (p) => void (p.notes = "n0 edited by b"));
     await a.patients.update(ids[0]!, (p) => void (p.notes = "a says n0"));
     await a.patients.update(ids[1]!, (p) => asCounter(p.visits).increment(3));
     await b.patients.delete(ids[2]!);
     await a.patients.update(ids[2]!, (p) => void (p.ward = "C")); // concurrent with the delete
-    await a.applyCommits(await b.exportCommits({}, { spaces: [space.id] }));
+    await a.importBundle(await b.exportBundle({ space, since: await a.vector([space.id]) }));
     const snap = await readSnapshot(a.replica, space.id);
     // Through the codec and the seal, as it travels.
     const key = (await a.replica.dexie.table("_spaces").get(space.id)).key as Uint8Array;

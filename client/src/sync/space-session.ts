@@ -487,12 +487,15 @@ export class SpaceSession {
           toHex(m.device) === this.#replica.device
         )
           this.#repair.stuck(this.#replica.device, (this.#acked.get(this.#replica.device) ?? 0) + 1, m.code);
-        if (m.device && (m.code === "gap" || m.code === "conflict" || m.code === "chain")) {
+        const resend = m.code === "gap" || m.code === "signature";
+        if (m.device && (resend || m.code === "conflict" || m.code === "chain")) {
           // What we believed the relay held for this device was wrong: start again from what it acked.
+          // A `signature` refusal means the bytes were damaged on the way (every commit this replica
+          // sends was verified or signed here): sending them again from storage repairs it.
           const d = toHex(m.device);
           this.#sent.set(d, this.#acked.get(d) ?? 0);
           this.#inflight = this.#inflight.filter((f) => f.device !== d);
-          if (m.code === "gap") await this.#upload();
+          if (resend) await this.#upload();
           else if (d === this.#replica.device && m.seq !== undefined)
             await this.#replaceDamaged(m.code === "chain" ? m.seq - 1 : m.seq);
         }

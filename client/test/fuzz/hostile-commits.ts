@@ -1,17 +1,14 @@
 import * as A from "@automerge/automerge";
-import { deriveCommitKey, deriveNonceKey } from "../../src/crypto/keys.ts";
-import { sealCommit, sha256 } from "../../src/crypto/seal.ts";
-import {
-  COMMIT_FORMAT_VERSION,
-  encodeCommitHeader,
-  encodeSealedCommit,
-  fromHex,
-} from "../../src/protocol/index.ts";
+import { sha256 } from "../../src/crypto/seal.ts";
+import type { DeviceIdentity } from "../../src/identity/device-identity.ts";
+import { identityFromSeed } from "../../src/identity/identity-from-seed.ts";
+import { fromHex } from "../../src/protocol/index.ts";
 import { commitId, type Commit, type RecordChange } from "../../src/replica/commit.ts";
 import { encodeCommitPlaintext } from "../../src/sealing/commit-codec.ts";
-import { CURRENT_EPOCH } from "../../src/sealing/sealer.ts";
 import type { seededRandom } from "../../src/testing/seeded-random.ts";
 import type { DeviceId, RecordId, SpaceId } from "../../src/types.ts";
+
+import { sealAs as signedSeal } from "../seal-as.ts";
 
 type Rnd = ReturnType<typeof seededRandom>;
 const enc = new TextEncoder();
@@ -35,11 +32,35 @@ export function seededRecord(rnd: Rnd): RecordId {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-7${h.slice(13, 16)}-${h.slice(16, 20)}-${h.slice(20)}` as RecordId;
 }
 
+// The keys of every device a hostile member made up (or its own), by device id: it can sign for those.
+const identities = new Map<string, DeviceIdentity>();
+let impostor: Promise<DeviceIdentity> | undefined;
+
+/**
+ * A fresh made-up device with keys, from the seeded generator (the same seed gives the same device), that
+ * `sealAs` can then sign for.
+ */
+export async function seededIdentity(rnd: Rnd): Promise<DeviceIdentity> {
+  const seed = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) seed[i] = rnd.int(256);
+  const identity = await identityFromSeed(seed);
+  identities.set(identity.device, identity);
+  return identity;
+}
+
+/** Lets `sealAs` sign as `identity`'s device (the hostile member's own, for one). */
+export function canSignAs(identity: DeviceIdentity): void {
+  identities.set(identity.device, identity);
+}
+
 /**
  * Seals a commit exactly as `SpaceSealer` does (routing header as AAD, canonical plaintext, synthetic
- * IV), but under any device id: the space key is all it takes, which is the point. `prev` is the sealed
- * commit before it (null for seq 1): the chain hash is computed from it. `plaintext` replaces the
- * canonical encoding for content the encoder cannot produce (see `deepPlaintext`).
+ * IV, signature), under any device id: the space key is all it takes to seal, but only a device whose
+ * keys the forger holds (`seededIdentity`, `canSignAs`) gets a commit its receivers accept; any other
+ * device's commit is signed by an impostor key and names it as author, so receivers refuse it as
+ * `SignatureInvalid`. `prev` is the sealed commit before it (null for seq 1): the chain hash is computed
+ * from it. `plaintext` replaces the canonical encoding for content the encoder cannot produce (see
+ * `deepPlaintext`).
  */
 export async function sealAs(
   spaceKey: Uint8Array,
@@ -47,21 +68,20 @@ export async function sealAs(
   prev: Uint8Array | null,
   plaintext: Uint8Array = encodeCommitPlaintext(commit),
 ): Promise<Uint8Array> {
+  const known = identities.get(commit.device);
+  const signer = known ?? (await (impostor ??= identityFromSeed(new Uint8Array(32).fill(0xee))));
   const device = fromHex(commit.device, 16);
-  const header = {
-    version: COMMIT_FORMAT_VERSION,
-    space: fromHex(commit.space, 16),
-    device,
-    seq: commit.seq,
-    epoch: CURRENT_EPOCH,
-    prevHash: prev ? await sha256(prev) : new Uint8Array(32),
-  };
-  const aad = encodeCommitHeader(header);
-  const [key, nonceKey] = await Promise.all([
-    deriveCommitKey(spaceKey, device, CURRENT_EPOCH),
-    deriveNonceKey(spaceKey, device, CURRENT_EPOCH),
-  ]);
-  return encodeSealedCommit(header, await sealCommit(key, aad, plaintext, nonceKey));
+  return signedSeal(
+    signer,
+    spaceKey,
+    {
+      space: fromHex(commit.space, 16),
+      seq: commit.seq,
+      prevHash: prev ? await sha256(prev) : new Uint8Array(32),
+    },
+    plaintext,
+    (h) => ({ ...h, device }),
+  );
 }
 
 /** A one-record commit, seq `seq` of `device`. */

@@ -20,6 +20,8 @@ import {
   idRoot,
   sealAs,
   seededDevice,
+  seededIdentity,
+  canSignAs,
   seededRecord,
   twinOf,
 } from "./hostile-commits.ts";
@@ -100,11 +102,25 @@ describe("the simulated network flips bits when asked", () => {
 });
 
 describe("hostile commits are well sealed, so only the replica's checks can stop them", () => {
+  it("a commit of another device signed with the forger's key is refused as SignatureInvalid", async () => {
+    const { db, space, key, sealer } = await spaceOf();
+    await db.patients.insert({ name: "first" }, { space });
+    const [one] = (await decodeBundle(await db.exportBundle({ space }))).commits;
+    const original = (await sealer.open(one!)).commit;
+    // Another device's id, but no key for it registered: `sealAs` signs with an impostor's key.
+    const other = { ...twinOf(original), device: seededDevice(seededRandom(99)) };
+    await expect(sealer.open(await sealAs(key, other, null))).rejects.toMatchObject({
+      code: "SignatureInvalid",
+      reason: "wrong-author",
+    });
+  });
+
   const rnd = () => seededRandom(12);
 
   it("a creation nested 20,000 deep opens under the real sealer, and decodes as over the limits", async () => {
     const { space, key, sealer } = await spaceOf();
-    const { commit, plaintext } = deepCommit(space, seededDevice(rnd()), seededRecord(rnd()), 20_000);
+    const author = (await seededIdentity(rnd())).device;
+    const { commit, plaintext } = deepCommit(space, author, seededRecord(rnd()), 20_000);
     const got = (await sealer.open(await sealAs(key, commit, null, plaintext))).commit;
     expect(got.id).toBe(commit.id);
     // Authentic (it opens), so the receiver quarantines it in its slot; the depth is refused on the
@@ -116,7 +132,8 @@ describe("hostile commits are well sealed, so only the replica's checks can stop
   it("one change setting 40,000 map keys opens, and decodes as one Automerge change", async () => {
     const { space, key, sealer } = await spaceOf();
     const r = rnd();
-    const commit = commitOf(space, seededDevice(r), 1, hugeChange(seededRecord(r), seededDevice(r), 40_000));
+    const author = (await seededIdentity(r)).device;
+    const commit = commitOf(space, author, 1, hugeChange(seededRecord(r), seededDevice(r), 40_000));
     const got = (await sealer.open(await sealAs(key, commit, null))).commit;
     expect(got.changes[0]!.changes).toHaveLength(1);
     expect(A.decodeChange(got.changes[0]!.changes[0]!).ops.length).toBeGreaterThanOrEqual(40_000);
@@ -126,8 +143,13 @@ describe("hostile commits are well sealed, so only the replica's checks can stop
     const { space, key, sealer } = await spaceOf();
     const r = rnd();
     const victim = seededRecord(r);
-    const a = commitOf(space, seededDevice(r), 1, idCreation(seededRecord(r), victim));
-    const b = commitOf(space, seededDevice(r), 1, idRoot(seededRecord(r), seededDevice(r), victim));
+    const a = commitOf(space, (await seededIdentity(r)).device, 1, idCreation(seededRecord(r), victim));
+    const b = commitOf(
+      space,
+      (await seededIdentity(r)).device,
+      1,
+      idRoot(seededRecord(r), seededDevice(r), victim),
+    );
     expect((await sealer.open(await sealAs(key, a, null))).commit.changes[0]!.create!.json.id).toBe(victim);
     const root = (await sealer.open(await sealAs(key, b, null))).commit.changes[0]!.changes;
     expect(A.applyChanges(A.init<Record<string, unknown>>(), [...root])[0].id).toBe(victim);
@@ -135,6 +157,7 @@ describe("hostile commits are well sealed, so only the replica's checks can stop
 
   it("a forged twin has the victim's (device, seq), other bytes, and a valid seal and chain", async () => {
     const { db, space, key, sealer } = await spaceOf();
+    canSignAs(db.replica.identity!); // the member equivocates as its own device
     await db.patients.insert({ name: "first" }, { space });
     await db.patients.insert({ name: "second" }, { space });
     const [one, two] = (await decodeBundle(await db.exportBundle({ space }))).commits;

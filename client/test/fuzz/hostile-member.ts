@@ -22,6 +22,8 @@ import {
   POISON_PREFIX,
   sealAs,
   seededDevice,
+  seededIdentity,
+  canSignAs,
   seededRecord,
   twinOf,
 } from "./hostile-commits.ts";
@@ -136,12 +138,12 @@ export class HostileMember {
   ): Promise<void> {
     const key = await this.#key();
     const rnd = this.#rnd;
-    const fresh = () => seededDevice(rnd);
+    const fresh = async () => (await seededIdentity(rnd)).device;
     switch (action) {
       case "deep": {
         const { commit, plaintext } = deepCommit(
           this.#space,
-          fresh(),
+          await fresh(),
           seededRecord(rnd),
           this.#options.depth,
         );
@@ -149,7 +151,7 @@ export class HostileMember {
         return void this.injected.push({ action, answer, commit: commit.id, device: commit.device, seq: 1 });
       }
       case "huge":
-        return this.#poison(action, key, hugeChange(seededRecord(rnd), fresh(), this.#options.keys));
+        return this.#poison(action, key, hugeChange(seededRecord(rnd), await fresh(), this.#options.keys));
       case "creation-id":
       case "root-id": {
         if (ctx.victims.length === 0) return void this.injected.push({ action, answer: "no victim" });
@@ -157,7 +159,7 @@ export class HostileMember {
         const change =
           action === "creation-id"
             ? idCreation(seededRecord(rnd), victim)
-            : idRoot(seededRecord(rnd), fresh(), victim);
+            : idRoot(seededRecord(rnd), await fresh(), victim);
         return this.#poison(action, key, change);
       }
       case "many-devices":
@@ -200,7 +202,7 @@ export class HostileMember {
     key: Uint8Array,
     change: Parameters<typeof commitOf>[3],
   ): Promise<void> {
-    const commit = commitOf(this.#space, seededDevice(this.#rnd), 1, change);
+    const commit = commitOf(this.#space, (await seededIdentity(this.#rnd)).device, 1, change);
     const { answer } = await this.#upload([await sealAs(key, commit, null)]);
     this.injected.push({ action, answer, commit: commit.id, device: commit.device, seq: 1 });
   }
@@ -209,7 +211,7 @@ export class HostileMember {
     const devices: DeviceId[] = [];
     const sealed: Uint8Array[] = [];
     for (let i = 0; i < this.#options.devices; i++) {
-      const device = seededDevice(this.#rnd);
+      const device = (await seededIdentity(this.#rnd)).device;
       devices.push(device);
       sealed.push(
         await sealAs(
@@ -225,15 +227,19 @@ export class HostileMember {
   }
 
   /**
-   * Item 3: picks a commit of another device that an honest replica holds, forges a different commit
-   * for the same (device, seq), sealed under that device's id and chained to its previous commit, and
-   * hands it to that replica as a bundle file (the relay refuses a second commit for a held seq, so a
-   * file or a peer is how a twin reaches a replica that holds the first).
+   * Item 3: picks a commit of its own device that an honest replica holds, forges a different commit
+   * for the same (device, seq), signed with its own key and chained to its previous commit, and hands it
+   * to that replica as a bundle file (the relay refuses a second commit for a held seq, so a file or a
+   * peer is how a twin reaches a replica that holds the first). Commits are signed, so a member can only
+   * equivocate as its own devices: a twin of another device's commit is refused as `SignatureInvalid`
+   * (tests in client/test/hostile cover that).
    */
   async #equivocate(key: Uint8Array, honest: readonly { name: string; db: HostileDb }[]): Promise<void> {
     const mine = this.#db.replica.device;
+    const identity = this.#db.replica.identity;
+    if (identity) canSignAs(identity);
     const held = Object.entries((await this.#db.vector([this.#space]))[this.#space] ?? {}).filter(
-      ([d, seq]) => d !== mine && seq >= 1,
+      ([d, seq]) => d === mine && seq >= 1 && identity !== undefined,
     );
     const target = honest.length > 0 ? this.#rnd.pick(honest) : undefined;
     if (!target || held.length === 0)

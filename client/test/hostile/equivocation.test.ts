@@ -15,11 +15,14 @@ import {
   decodeMessage,
   encodeCommitHeader,
   encodeMessage,
-  encodeSealedCommit,
   fromHex,
+  appendSignature,
+  unsignedCommit,
   type Message,
 } from "../../src/protocol/index.ts";
 import type { Commit } from "../../src/replica/commit.ts";
+import type { DeviceIdentity } from "../../src/identity/device-identity.ts";
+import { SIGNING_LABELS, signBytes } from "../../src/identity/signing.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { encodeBundle } from "../../src/bundles/bundle.ts";
 import { encodeCommitPlaintext } from "../../src/sealing/commit-codec.ts";
@@ -58,10 +61,13 @@ async function sealerOf(db: Db, space: Space): Promise<SpaceSealer> {
 }
 
 /**
- * What a member with the key can make: commit `c` of its author with another time, sealed exactly as
- * Shoal seals (synthetic IV) and chained to `prev` (or a made-up hash), or with a random nonce.
+ * What the author's device can make (it holds its own signing key, and may be compromised): commit `c`
+ * with another time, sealed exactly as Shoal seals (synthetic IV), signed by `signer`, and chained to
+ * `prev` (or a made-up hash), or with a random nonce. With another member's `signer` the commit names
+ * the wrong author and every receiver refuses it.
  */
 async function forge(
+  signer: DeviceIdentity,
   key: Uint8Array,
   c: Commit,
   prev: Uint8Array | null,
@@ -76,6 +82,7 @@ async function forge(
     epoch: 0,
     // Commit 1 chains to the zero hash; any later one without `prev` gets a made-up hash.
     prevHash: prev ? await sha256(prev) : new Uint8Array(32).fill(c.seq === 1 ? 0 : 7),
+    author: signer.signingPublic,
   };
   const aad = encodeCommitHeader(header);
   const plain = encodeCommitPlaintext({ ...c, at: opts.at ?? c.at + 1 });
@@ -85,7 +92,8 @@ async function forge(
     plain,
     opts.randomNonce ? undefined : await deriveNonceKey(key, device, 0),
   );
-  return encodeSealedCommit(header, body);
+  const unsigned = unsignedCommit(header, body);
+  return appendSignature(unsigned, await signBytes(signer.signingKey, SIGNING_LABELS.commit, unsigned));
 }
 
 /** A clinic made on `a`, joined by `v`, with `count` commits of `a` carried to `v` by bundle. */
@@ -116,7 +124,7 @@ describe("equivocation: a second, different commit for a held (device, seq)", ()
   it("through a bundle: the first is kept, the forgery reported, and the author's next commit applies", async () => {
     const { a, v, space, key, sealed, commits } = await setup(2);
     await carry(a, v, space);
-    const forged = await forge(key, commits[1]!, sealed[0]!);
+    const forged = await forge(a.replica.identity!, key, commits[1]!, sealed[0]!);
     const report = await v.importBundle(
       await encodeBundle({ space: space.id, since: { [a.deviceId]: 1 }, commits: [forged] }),
     );
@@ -182,7 +190,7 @@ describe("equivocation: a second, different commit for a held (device, seq)", ()
       encodeMessage({
         type: "commits",
         space: spaceBytes,
-        commits: [await forge(key, commits[1]!, sealed[0]!)],
+        commits: [await forge(a.replica.identity!, key, commits[1]!, sealed[0]!)],
         more: false,
       }),
     );
@@ -237,7 +245,7 @@ describe("equivocation: a second, different commit for a held (device, seq)", ()
       encodeMessage({
         type: "commits",
         space: fromHex(space.id, 16),
-        commits: [await forge(key, commits[1]!, sealed[0]!)],
+        commits: [await forge(a.replica.identity!, key, commits[1]!, sealed[0]!)],
         more: false,
       }),
     );
@@ -269,12 +277,15 @@ describe("equivocation: a second, different commit for a held (device, seq)", ()
 
 describe("one encoding per commit, and a chain checked late", () => {
   it("refuses a commit sealed with a random nonce, though the key and the tag are right", async () => {
-    const { v, space, key, commits } = await setup(1);
-    const odd = await forge(key, commits[0]!, null, { at: commits[0]!.at, randomNonce: true });
+    const { a, v, space, key, commits } = await setup(1);
+    const odd = await forge(a.replica.identity!, key, commits[0]!, null, {
+      at: commits[0]!.at,
+      randomNonce: true,
+    });
     const sealer = await sealerOf(v, space);
     await expect(sealer.open(odd)).rejects.toMatchObject({ code: "DecryptError" });
     // The same commit sealed with its synthetic IV opens: only the nonce differs.
-    const honest = await forge(key, commits[0]!, null, { at: commits[0]!.at });
+    const honest = await forge(a.replica.identity!, key, commits[0]!, null, { at: commits[0]!.at });
     expect((await sealer.open(honest)).commit.id).toBe(commits[0]!.id);
   });
 
@@ -282,7 +293,7 @@ describe("one encoding per commit, and a chain checked late", () => {
     const { a, v, space, key, sealed, commits } = await setup(3);
     await v.importBundle(await encodeBundle({ space: space.id, commits: [sealed[0]!] }));
     // Commit 3 with a made-up chain hash arrives before commit 2: it is kept aside unchecked.
-    const stray = await forge(key, commits[2]!, null);
+    const stray = await forge(a.replica.identity!, key, commits[2]!, null);
     const first = await v.importBundle(
       await encodeBundle({ space: space.id, since: { [a.deviceId]: 2 }, commits: [stray] }),
     );

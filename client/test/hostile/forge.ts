@@ -1,18 +1,12 @@
 // Hostile commits as any holder of a space key can make them: plaintexts built by hand (PROTOCOL.md
-// 3.2), so nothing of the writer's checks applies, sealed with the space key and chained to the
-// forger's previous commit, then placed in the forger's own replica as if it had made them, so its
+// 3.2), so nothing of the writer's checks applies, sealed with the space key, signed with the
+// forger's device key and chained to its previous commit, then placed in the forger's own replica as if it had made them, so its
 // ordinary sync uploads them byte for byte (to the relay, to a peer, into a bundle).
 import * as A from "@automerge/automerge";
 import type { DatabaseCore } from "../../src/index.ts";
-import { deriveCommitKey, deriveNonceKey } from "../../src/crypto/keys.ts";
-import { sealCommit, sha256 } from "../../src/crypto/seal.ts";
-import {
-  COMMIT_FORMAT_VERSION,
-  encodeCommitHeader,
-  encodeSealedCommit,
-  fromHex,
-  type CommitHeader,
-} from "../../src/protocol/index.ts";
+import { sha256 } from "../../src/crypto/seal.ts";
+import { fromHex } from "../../src/protocol/index.ts";
+import { sealAs } from "../seal-as.ts";
 import { uuidv7 } from "../../src/ids.ts";
 import type { SpaceId } from "../../src/types.ts";
 
@@ -90,7 +84,8 @@ export async function forgeCommits(
 ): Promise<Uint8Array[]> {
   const dexie = db.replica.dexie;
   const key = (await dexie.table("_spaces").get(space)).key as Uint8Array;
-  const device = fromHex(db.deviceId, 16);
+  const identity = db.replica.identity;
+  if (!identity) throw new Error("the forger has no device keys");
   const have = ((await dexie.table("_vectors").get([space, db.deviceId]))?.seq as number | undefined) ?? 0;
   let prev: Uint8Array | null =
     have > 0
@@ -101,21 +96,12 @@ export async function forgeCommits(
   let seq = have;
   for (const plaintext of plaintexts) {
     seq++;
-    const header: CommitHeader = {
-      version: COMMIT_FORMAT_VERSION,
-      space: fromHex(space, 16),
-      device,
-      seq,
-      epoch: 0,
-      prevHash: prev ? await sha256(prev) : new Uint8Array(32),
-    };
-    const body = await sealCommit(
-      await deriveCommitKey(key, device, 0),
-      encodeCommitHeader(header),
+    prev = await sealAs(
+      identity,
+      key,
+      { space: fromHex(space, 16), seq, prevHash: prev ? await sha256(prev) : new Uint8Array(32) },
       plaintext,
-      await deriveNonceKey(key, device, 0),
     );
-    prev = encodeSealedCommit(header, body);
     out.push(prev);
     await dexie.table("_sealed").put({ space, device: db.deviceId, seq, bytes: prev });
     // A stand-in in the forger's log (never applied anywhere): its sync takes sealed bytes for held commits.

@@ -10,13 +10,10 @@ import { deriveCommitKey, deriveNonceKey, deriveRelayToken } from "../../src/cry
 import { sealCommit, sha256 } from "../../src/crypto/seal.ts";
 import type { ShoalError, SpaceId } from "../../src/index.ts";
 import {
-  COMMIT_FORMAT_VERSION,
   MAX_SNAPSHOT_BYTES,
   decodeBase64Url,
   decodeMessage,
-  encodeCommitHeader,
   encodeMessage,
-  encodeSealedCommit,
   fromHex,
   type Message,
 } from "../../src/protocol/index.ts";
@@ -24,6 +21,8 @@ import type { Commit } from "../../src/replica/commit.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { encodeCommitPlaintext } from "../../src/sealing/commit-codec.ts";
 import { SpaceSealer } from "../../src/sealing/sealer.ts";
+import type { DeviceIdentity } from "../../src/identity/device-identity.ts";
+import { sealAs } from "../seal-as.ts";
 import { decodeSnapshot, encodeSnapshot } from "../../src/snapshots/snapshot-codec.ts";
 import { SnapshotExchange, snapshotWire } from "../../src/snapshots/snapshot-exchange.ts";
 import { readSnapshot } from "../../src/snapshots/snapshot-io.ts";
@@ -45,25 +44,28 @@ afterEach(async () => {
   await disposeAllRelays();
 });
 
-/** Commit `c` sealed as Shoal seals it, chained to `prev`: what any key holder can make. */
-async function seal(key: Uint8Array, c: Commit, prev: Uint8Array | null): Promise<Uint8Array> {
+/**
+ * Commit `c` sealed as Shoal seals it, chained to `prev`, and signed by `signer`: what any key holder
+ * can make. Signed by anyone but `c`'s device, it names the wrong author.
+ */
+async function seal(
+  signer: DeviceIdentity,
+  key: Uint8Array,
+  c: Commit,
+  prev: Uint8Array | null,
+): Promise<Uint8Array> {
+  const prevHash = prev ? await sha256(prev) : new Uint8Array(32);
   const device = fromHex(c.device, 16);
-  const header = {
-    version: COMMIT_FORMAT_VERSION,
-    space: fromHex(c.space, 16),
-    device,
-    seq: c.seq,
-    epoch: 0,
-    prevHash: prev ? await sha256(prev) : new Uint8Array(32),
-  };
-  const aad = encodeCommitHeader(header);
-  const body = await sealCommit(
-    await deriveCommitKey(key, device, 0),
-    aad,
+  return sealAs(
+    signer,
+    key,
+    { space: fromHex(c.space, 16), seq: c.seq, prevHash },
     encodeCommitPlaintext(c),
-    await deriveNonceKey(key, device, 0),
+    (h) => ({
+      ...h,
+      device,
+    }),
   );
-  return encodeSealedCommit(header, body);
 }
 
 /** The same commit with every inserted name replaced. */
@@ -140,8 +142,11 @@ describe("a forged snapshot", () => {
         1,
         2,
       );
-      const second = from === 2 ? await seal(key, renamed(commits[1]!, "Forged 2"), real1!) : real2!;
-      const forged3 = await seal(key, renamed(commits[2]!, "Forged 3"), second);
+      const second =
+        from === 2
+          ? await seal(member.db.replica.identity!, key, renamed(commits[1]!, "Forged 2"), real1!)
+          : real2!;
+      const forged3 = await seal(member.db.replica.identity!, key, renamed(commits[2]!, "Forged 3"), second);
       const vector = { [a.db.deviceId]: 3 };
       const plain = encodeSnapshot({
         publisher: member.db.deviceId,
@@ -162,15 +167,15 @@ describe("a forged snapshot", () => {
         20_000,
         "the forged snapshot reported",
       );
-      // The author did not equivocate: only the publisher is reported, and flagged.
+      // The author did not equivocate: only the publisher is reported, and flagged. The member could
+      // not sign as the author, so the first forged commit in the snapshot gives it away.
       expect(report.entries.map((e) => e.kind)).toEqual(["forged-snapshot"]);
+      const firstForged = from === 2 ? second : forged3;
       expect(report.entries.find((e) => e.kind === "forged-snapshot")).toMatchObject({
         space: space.id,
         device: member.db.deviceId,
-        // The relay serves its commit 3 again as the snapshot's head: another commit than the snapshot's.
-        seq: 3,
-        refused: { source: "snapshot", hash: Buffer.from(await sha256(forged3)).toString("hex") },
-        kept: { source: "relay" },
+        seq: from,
+        refused: { source: "snapshot", hash: Buffer.from(await sha256(firstForged)).toString("hex") },
       });
       const names = () =>
         v.db.live(async () => (await v.db.patients.orderBy("name").toArray()).map((p) => p.name));

@@ -23,6 +23,8 @@ import { seededRandom } from "../../src/testing/seeded-random.ts";
 import { memoryTransport, type MemoryServerEnd } from "../../src/transports/memory-transport.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { waitFor } from "../wait-for.ts";
+import { sealAs } from "../seal-as.ts";
+import { identityFromSeed } from "../../src/identity/identity-from-seed.ts";
 
 const SEED = Number(process.env.SHOAL_HOSTILE_SEED ?? 4242);
 const FRAMES = Number(process.env.SHOAL_HOSTILE_FRAMES ?? 400);
@@ -187,28 +189,12 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
     // Validly sealed commits with garbage inside: the fake holds the space key, as any member could.
     const key = (await b.replica.dexie.table("_spaces").get(space.id)).key as Uint8Array;
     const spaceBytes = fromHex(space.id, 16);
-    const sealed = async (
-      plaintext: Uint8Array,
-      opts: { device?: Uint8Array; seq?: number; space?: Uint8Array } = {},
-    ) => {
-      const device = opts.device ?? rnd.bytes(16);
+    // Each made-up device has its own keys (from the seeded generator), so its commits are signed right.
+    const sealed = async (plaintext: Uint8Array, opts: { seq?: number; space?: Uint8Array } = {}) => {
       const seq = opts.seq ?? 1;
-      const header: CommitHeader = {
-        version: COMMIT_FORMAT_VERSION,
-        space: opts.space ?? spaceBytes,
-        device,
-        seq,
-        epoch: 0,
-        prevHash: seq === 1 ? new Uint8Array(32) : await sha256(rnd.bytes(8)),
-      };
-      const aad = encodeCommitHeader(header);
-      const body = await sealCommit(
-        await deriveCommitKey(key, device, 0),
-        aad,
-        plaintext,
-        await deriveNonceKey(key, device, 0),
-      );
-      return encodeSealedCommit(header, body);
+      const prevHash = seq === 1 ? new Uint8Array(32) : await sha256(rnd.bytes(8));
+      const signer = await identityFromSeed(rnd.bytes(32));
+      return sealAs(signer, key, { space: opts.space ?? spaceBytes, seq, prevHash }, plaintext);
     };
     // Plaintext layout (PROTOCOL.md 3.2): u8 version, u64 at, u32 records, then per record id(16), op,
     // u16+collection, u16 paths, u32 changes, (u32+bytes) per change.
@@ -343,15 +329,17 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
           return f;
         }
         case "garbage-sealed": {
+          // Garbage in the body, signature and author key (a's own or a random one).
           const header: CommitHeader = {
-            version: 1,
+            version: COMMIT_FORMAT_VERSION,
             space: spaceBytes,
             device: rnd.pick([fromHex(a.deviceId, 16), rnd.bytes(16)]),
             seq: 2 + rnd.int(30),
             epoch: 0,
             prevHash: rnd.bytes(32),
+            author: rnd.pick([a.replica.identity!.signingPublic, rnd.bytes(32)]),
           };
-          return commitsFrame([encodeSealedCommit(header, rnd.bytes(28 + rnd.int(300)))]);
+          return commitsFrame([encodeSealedCommit(header, rnd.bytes(28 + rnd.int(300)), rnd.bytes(64))]);
         }
         case "other-space": {
           const other = rnd.bytes(16);
@@ -370,9 +358,7 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
             await sealed(plaintext({ collection: rnd.pick(["nope", "_docs", "Z9", "patients2"]) })),
           ]);
         case "far-future-seq":
-          return commitsFrame([
-            await sealed(plaintext({}), { seq: Number.MAX_SAFE_INTEGER - rnd.int(5), device: rnd.bytes(16) }),
-          ]);
+          return commitsFrame([await sealed(plaintext({}), { seq: Number.MAX_SAFE_INTEGER - rnd.int(5) })]);
         case "absurd-welcome":
           return encodeMessage({
             type: "welcome",
@@ -457,13 +443,15 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
     expect(unhandled, `unhandled rejections:\n${reasons.join("\n")}`).toBe(0);
     // Shoal's own typed errors, or an `error` frame the relay sent, reported under its protocol code.
     const typed = (code: string) =>
-      ["ProtocolError", "DecryptError", "ValidationError", "CommitQuarantined"].includes(code) ||
-      /^Relay:[a-z-]+$/.test(code);
+      ["ProtocolError", "DecryptError", "SignatureInvalid", "ValidationError", "CommitQuarantined"].includes(
+        code,
+      ) || /^Relay:[a-z-]+$/.test(code);
     expect(
       [...codes.keys()].filter((c) => !typed(c)),
       "untyped errors reached db.status.lastError",
     ).toEqual([]);
     expect(codes.get("ProtocolError") ?? 0).toBeGreaterThan(0);
+    expect(codes.get("SignatureInvalid") ?? 0).toBeGreaterThan(0);
     expect(codes.get("DecryptError") ?? 0).toBeGreaterThan(0);
     // Validly sealed garbage is authentic (a key holder wrote it): quarantined, not merely refused.
     expect(

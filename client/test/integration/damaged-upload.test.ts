@@ -1,8 +1,9 @@
-// Issue 12, item 10(b): a commit damaged between its author and the relay is stored (the relay cannot
-// check the tag), so the relay refuses the author's next commit (`chain`) and, before protocol 2, every
-// re-upload (`conflict`): the author stayed at `pendingCommits: 1` for ever. Now the author, who holds
-// the intact bytes, replaces the damaged copy (`commits` with `replace`, PROTOCOL.md section 5). Through
-// a real relay process and a loopback proxy that flips one bit in one of the author's uploaded commits.
+// Issue 12, item 10(b): a commit damaged between its author and the relay. Before commits were signed
+// the relay stored it (it cannot check the tag), refused the author's next commit (`chain`), and the
+// author stayed at `pendingCommits: 1` for ever until it learned to replace the damaged copy. Now the
+// relay checks the signature, refuses the damaged copy at once (`signature`), stores nothing of it, and
+// the author sends its intact bytes again. Through a real relay process and a loopback proxy that flips
+// one bit in one of the author's uploaded commits.
 import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
@@ -31,7 +32,7 @@ afterEach(async () => {
 
 /**
  * A WebSocket proxy on loopback in front of the relay: forwards every frame both ways unchanged,
- * except that once armed it flips one bit (the last byte: inside the last commit's AES-GCM tag) of
+ * except that once armed it flips one bit (the last byte: inside the last commit's signature) of
  * the next plain upload (`commits`, no flags) going to the relay, and records what it damaged.
  */
 async function bitFlipProxy(target: string): Promise<{ url: string; arm(): void; damaged: Uint8Array[] }> {
@@ -83,7 +84,7 @@ async function bitFlipProxy(target: string): Promise<{ url: string; arm(): void;
 }
 
 describe("an upload damaged on its way to the relay", () => {
-  it("is replaced by its author, who ends with nothing pending; another device gets every commit intact", async () => {
+  it("is refused by the relay and sent again intact by its author, who ends with nothing pending; another device gets every commit intact", async () => {
     const relay = await RelayHarness.start(["--quiet"]);
     const proxy = await bitFlipProxy(relay.url);
     const a = await device("author");
@@ -92,7 +93,8 @@ describe("an upload damaged on its way to the relay", () => {
 
     await a.db.patients.insert({ name: "One", ward: "A", notes: "first" }, { space });
     await relayAcknowledged(a.db, space.id);
-    // The second commit is damaged in transit: the relay stores the damaged copy and acknowledges it.
+    // The second commit is damaged in transit: the relay refuses it (signature), and the author sends
+    // it again; only the intact copy is acknowledged.
     proxy.arm();
     await a.db.patients.insert({ name: "Two", ward: "A", notes: "second" }, { space });
     await relayAcknowledged(a.db, space.id);
@@ -100,8 +102,7 @@ describe("an upload damaged on its way to the relay", () => {
     const damagedCommit = decodeMessage(proxy.damaged[0]!.slice(), { maxCommitBytes: 1 << 20 });
     expect(damagedCommit.type === "commits" && damagedCommit.commits.length).toBe(1);
 
-    // The next commit chains to the intact copy: the relay refuses it (chain), the author replaces the
-    // damaged copy, and the upload goes on.
+    // The next commit chains to the intact copy, which is what the relay holds.
     await a.db.patients.insert({ name: "Three", ward: "A", notes: "third" }, { space });
     await relayAcknowledged(a.db, space.id, 30_000);
     await waitFor(
@@ -110,8 +111,8 @@ describe("an upload damaged on its way to the relay", () => {
       30_000,
       "author synced",
     );
-    // It went through the refusal (the relay did hold the damaged copy), and that is all there is.
-    expect(a.db.status.get().lastError?.code).toBe("Relay:chain");
+    // It went through the refusal of the damaged copy, and that is all there is.
+    expect(a.db.status.get().lastError?.code).toBe("Relay:signature");
 
     // The relay now holds the author's intact bytes for every commit.
     const sealed = await a.db.replica.dexie

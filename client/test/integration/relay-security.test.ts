@@ -7,10 +7,14 @@ import {
   COMMIT_FORMAT_VERSION,
   decodeBase64Url,
   decodeSealedCommit,
-  encodeSealedCommit,
+  appendSignature,
+  unsignedCommit,
+  SIGNING_LABELS,
   fromHex,
   toHex,
 } from "../../src/protocol/index.ts";
+import { generateIdentity } from "../../src/identity/device-identity.ts";
+import { signBytes } from "../../src/identity/signing.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { formatInviteLink } from "../../src/spaces/invite-link.ts";
 import { waitFor } from "../wait-for.ts";
@@ -51,23 +55,30 @@ async function rawMember(relay: RelayHarness, db: Db, space: SpaceId): Promise<T
 }
 
 /**
- * A well-formed sealed commit (seq 1, zero prevHash) of a device id nobody has, whose body is `body`:
- * the routing header is valid, so the relay stores and forwards it; only a member can tell it is forged.
+ * A well-formed, correctly signed sealed commit (seq 1, zero prevHash) of a new device, whose body is
+ * `body`: the routing header and signature are valid, so the relay stores and forwards it; only a member can tell it is forged.
  */
-function forgedCommit(space: SpaceId, body: Uint8Array): { device: string; bytes: Uint8Array } {
-  const device = new Uint8Array(randomBytes(16));
-  const bytes = encodeSealedCommit(
-    {
-      version: COMMIT_FORMAT_VERSION,
-      space: fromHex(space, 16),
-      device,
-      seq: 1,
-      epoch: 0,
-      prevHash: new Uint8Array(32),
-    },
-    body,
+async function forgedCommit(
+  space: SpaceId,
+  body: Uint8Array,
+): Promise<{ device: string; bytes: Uint8Array }> {
+  // A fresh device of its own: correctly signed, so only the space key can tell it is not a member's.
+  const forger = await generateIdentity();
+  const header = {
+    version: COMMIT_FORMAT_VERSION,
+    space: fromHex(space, 16),
+    device: fromHex(forger.device, 16),
+    seq: 1,
+    epoch: 0,
+    prevHash: new Uint8Array(32),
+    author: forger.signingPublic,
+  };
+  const unsigned = unsignedCommit(header, body);
+  const bytes = appendSignature(
+    unsigned,
+    await signBytes(forger.signingKey, SIGNING_LABELS.commit, unsigned),
   );
-  return { device: toHex(device), bytes };
+  return { device: forger.device, bytes };
 }
 
 /** A's first sealed commit's ciphertext with one bit flipped. */
@@ -238,7 +249,7 @@ describe("relay security, end to end", () => {
     await waitFor(rows(b.db), (r) => r.length === 1, 30_000, "b to receive the first record");
 
     const forger = await rawMember(relay, a.db, space);
-    const forged = forgedCommit(space, await flippedBody(a.db, space));
+    const forged = await forgedCommit(space, await flippedBody(a.db, space));
     const decryptError = waitFor(
       b.db.status,
       (st) => st.lastError?.code === "DecryptError",
@@ -267,7 +278,7 @@ describe("relay security, end to end", () => {
     await a.db.patients.insert({ name: "Before", ward: "A", notes: "" }, { space });
     await relayAcknowledged(a.db, space);
     const forger = await rawMember(relay, a.db, space);
-    const forged = forgedCommit(space, await flippedBody(a.db, space));
+    const forged = await forgedCommit(space, await flippedBody(a.db, space));
     await upload(forger, space, forged.bytes);
     await a.db.patients.insert({ name: "After", ward: "A", notes: "" }, { space });
     await relayAcknowledged(a.db, space);
@@ -291,7 +302,7 @@ describe("relay security, end to end", () => {
     await relayAcknowledged(a.db, space);
     const forger = await rawMember(relay, a.db, space);
     // 600 KB of noise: more than the 512 KiB a client asks for per pull reply.
-    const forged = forgedCommit(space, new Uint8Array(randomBytes(600 * 1024)));
+    const forged = await forgedCommit(space, new Uint8Array(randomBytes(600 * 1024)));
     await upload(forger, space, forged.bytes);
     await a.db.patients.insert({ name: "After", ward: "A", notes: "" }, { space });
     await relayAcknowledged(a.db, space);

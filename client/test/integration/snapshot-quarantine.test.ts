@@ -10,7 +10,14 @@ import { seededRandom } from "../../src/testing/seeded-random.ts";
 import { memoryTransport } from "../../src/transports/memory-transport.ts";
 import type { RecordId } from "../../src/types.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
-import { commitOf, idCreation, sealAs, seededDevice, seededRecord } from "../fuzz/hostile-commits.ts";
+import {
+  commitOf,
+  idCreation,
+  sealAs,
+  seededDevice,
+  seededIdentity,
+  seededRecord,
+} from "../fuzz/hostile-commits.ts";
 import { HostileLink } from "../fuzz/hostile-link.ts";
 import { waitFor } from "../wait-for.ts";
 
@@ -64,7 +71,7 @@ describe("a snapshot published by a replica that holds a quarantined commit", ()
     // A member uploads a poison commit (a creation naming another record's `id`) as a new device.
     const rnd = seededRandom(12);
     const key = (await a.db.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!.key;
-    const mallory = seededDevice(rnd);
+    const mallory = (await seededIdentity(rnd)).device;
     const poison = commitOf(space.id, mallory, 1, idCreation(seededRecord(rnd), victim as RecordId));
     const raw = await HostileLink.open(memoryTransport(relay.accept), space.id, key, mallory);
     expect((await raw!.upload([await sealAs(key, poison, null)])).answer).toBe("acked");

@@ -1,16 +1,21 @@
 import { createHash } from "node:crypto";
 import { decodeSealedCommit, toHex, type ProtocolLimits } from "@shoal/client/protocol";
+import { checkCommitSignature } from "../commit-signature.ts";
 import type { IncomingCommit } from "./store.ts";
 
 /**
- * Decodes a sealed commit's header and hashes the whole commit, giving what `RelayStore.append` needs.
- * Throws `ProtocolError` for a malformed commit.
+ * Decodes a sealed commit, checks that it is its device's, and hashes the whole commit, giving what
+ * `RelayStore.append` needs. Throws `ProtocolError` for a malformed commit and `CommitSignatureInvalid`
+ * for one whose device id is not its author key's or whose signature does not verify: the relay stores
+ * nothing it has not verified, so a store only ever holds commits signed by their device.
  *
  * @example
  * await store.append(spaceHex, message.commits.map((c) => incomingCommit(c)), { quotaBytes });
  */
 export function incomingCommit(bytes: Uint8Array, limits?: Partial<ProtocolLimits>): IncomingCommit {
-  const { header } = decodeSealedCommit(bytes, limits);
+  const decoded = decodeSealedCommit(bytes, limits);
+  checkCommitSignature(decoded);
+  const { header } = decoded;
   return {
     device: toHex(header.device),
     seq: header.seq,

@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disposeAllRedis, RedisProcess } from "../../test/redis-process.ts";
-import { makeChain, randomId, sha256 } from "./commit-fixtures.ts";
+import { makeChain, randomId, sha256, testDevice } from "./commit-fixtures.ts";
 import { incomingCommit } from "./incoming-commit.ts";
 import { durabilityProblem, RedisStore } from "./redis-store.ts";
 import { runStoreContract } from "./store-contract.ts";
@@ -28,7 +28,7 @@ describe("RedisStore specifics", () => {
     try {
       const space = randomId();
       await store.registerSpace(space, sha256(new Uint8Array([1])));
-      const device = randomId();
+      const device = testDevice();
       await store.append(
         space,
         makeChain(space, device, 2).map((c) => incomingCommit(c)),
@@ -57,7 +57,7 @@ describe("RedisStore specifics", () => {
     const b = await RedisStore.open({ url: redis.url, keyPrefix: "race:" });
     try {
       const space = randomId();
-      const device = randomId();
+      const device = testDevice();
       await a.registerSpace(space, sha256(new Uint8Array([1])));
       const chain = makeChain(space, device, 40).map((c) => incomingCommit(c));
       // Both "instances" race to append each commit: exactly one stores it, the other sees a duplicate.
@@ -84,7 +84,7 @@ describe("RedisStore specifics", () => {
     const b = await RedisStore.open({ url: redis.url, keyPrefix: "snaprace:" });
     try {
       const space = randomId();
-      const device = randomId();
+      const device = testDevice();
       await a.registerSpace(space, sha256(new Uint8Array([1])));
       const chain = makeChain(space, device, 20).map((c) => incomingCommit(c));
       await a.append(space, chain, { quotaBytes: 1 << 30 });
@@ -114,7 +114,7 @@ describe("RedisStore specifics", () => {
     try {
       const space = randomId();
       await a.registerSpace(space, sha256(new Uint8Array([1])));
-      const chains = [randomId(), randomId()].map((d) =>
+      const chains = [testDevice(), testDevice()].map((d) =>
         makeChain(space, d, 10, { bodyBytes: 100 }).map((c) => incomingCommit(c)),
       );
       const size = chains[0]![0]!.bytes.length;

@@ -6,9 +6,12 @@ import type { IncomingCommit, ReplaceVerdict } from "./store.ts";
  * "Replacing a damaged upload"), shared by every store adapter. Damage in transit to a commit the
  * relay stored as valid can only have changed its body or its epoch (any other changed header field or
  * length would have failed the sealed-commit checks, or the sequence rule), so a replacement must carry
- * the very same routing header but for the epoch (space, device, seq, prevHash) and length, and may
- * replace only the device's head:
- * once a later commit chains to the stored one, its hash is part of history and stays.
+ * the very same routing header but for the epoch (space, device, seq, prevHash, author key) and length,
+ * and may replace only the device's head:
+ * once a later commit chains to the stored one, its hash is part of history and stays. Since the relay
+ * verifies every commit's signature before storing or replacing it (`incomingCommit`), a damaged upload
+ * is now refused (`signature`) rather than stored, and a replacement can only come from the stored
+ * commit's own signing key.
  *
  * `"replace"` means: write it. Otherwise the verdict to report: `"duplicate"` (already stored as is),
  * `"gap"` (nothing stored at that seq), `"conflict"` (not the head, or another header or length).
@@ -33,5 +36,9 @@ export function replaceRule(
   return same(0, EPOCH_OFFSET) && same(EPOCH_OFFSET + 4, COMMIT_HEADER_BYTES) ? "replace" : "conflict";
 }
 
-/** Where the u32 epoch sits in a sealed commit's routing header: after version, space, device, seq. */
+/**
+ * Where the u32 epoch sits in a sealed commit's routing header: after version (1), space (16), device
+ * (16) and seq (8). The rest of the 109-byte header (prevHash, then the author key) must match too, so a
+ * replacement is always signed by the key that signed the stored commit.
+ */
 const EPOCH_OFFSET = 1 + 16 + 16 + 8;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeChain, randomId, sha256 } from "./commit-fixtures.ts";
+import { makeChain, randomId, sha256, testDevice } from "./commit-fixtures.ts";
 import { incomingCommit } from "./incoming-commit.ts";
 import { SqliteStore } from "./sqlite-store.ts";
 import { runStoreContract } from "./store-contract.ts";
@@ -22,7 +22,7 @@ describe("SqliteStore on disk", () => {
     try {
       const file = join(dir, "relay.sqlite");
       const space = randomId();
-      const device = randomId();
+      const device = testDevice();
       const chain = makeChain(space, device, 3);
       const first = new SqliteStore(file);
       await first.registerSpace(space, sha256(new Uint8Array([1])));
@@ -51,7 +51,7 @@ describe("SqliteStore on disk", () => {
     try {
       const file = join(dir, "relay.sqlite");
       const space = randomId();
-      const device = randomId();
+      const device = testDevice();
       const chain = makeChain(space, device, 2);
       const blob = new Uint8Array(randomBytes(3 << 20));
       const first = new SqliteStore(file);
