@@ -35,6 +35,8 @@ test("the audit view lists both devices' commits and shows a past version with t
   await expect(changes.nth(1)).toContainText("phone");
   await expect(changes.nth(2)).toContainText("Ward tablet");
   await expect(changes.nth(2)).toContainText("phone, ward");
+  // Every change arrived signed by its device, so none is marked unverified.
+  await expect(page.locator(".audit-unverified")).toHaveCount(0);
 
   // The version right after the front desk's phone edit: the ward tablet's values are not there yet.
   await changes.nth(1).getByRole("button").click();

@@ -26,7 +26,8 @@ function show(value: unknown): string {
 }
 
 /**
- * The audit trail of one patient: every commit that changed it (device, time, fields), oldest first.
+ * The audit trail of one patient: every commit that changed it (device, time, fields), oldest first; a
+ * change whose device no signature proves is marked unverified.
  * Selecting one shows the record as it was right after that commit, next to how it is now.
  */
 export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId: string; id: RecordId }) {
@@ -69,6 +70,14 @@ export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId:
                   {e.op === "insert" ? "Created" : e.op === "delete" ? "Deleted" : "Edited"}
                 </span>
                 <span className="audit-who">{who(e)}</span>
+                {!e.verified && (
+                  <span
+                    className="audit-unverified"
+                    title="No signature proves which device made this change: it was handed to the app, not received from a device."
+                  >
+                    unverified
+                  </span>
+                )}
                 <ClaimedTime at={e.at} />
                 <span className="audit-fields">{e.op === "update" ? fields.join(", ") : ""}</span>
               </button>

@@ -163,10 +163,13 @@ export class Collection<
     });
   }
 
-  /** The commits that changed this record, oldest first: device, time, fields. The audit trail. */
+  /**
+   * The commits that changed this record, oldest first: device, time, fields, and whether the device's
+   * authorship is verified (its signature). The audit trail.
+   */
   history(id: string): Promise<HistoryEntry[]> {
     this.#host.replica.assertOpen();
-    return history(this.#host.replica.dexie, id);
+    return history(this.#host.replica.dexie, id, this.#host.replica.device);
   }
 
   /** The record as it was right after `commit`. */

@@ -17,6 +17,13 @@ export interface HistoryEntry {
   readonly op: "insert" | "update" | "delete";
   /** Top-level fields changed. */
   readonly paths: readonly string[];
+  /**
+   * Whether `device` is proven to have made this commit: it was made on this device, or it arrived
+   * signed by that device's key (checked on arrival, from the relay, a peer, a tab, a file or a
+   * snapshot; its signed bytes are kept). False only for a commit handed to `db.applyCommits` by the
+   * app itself, whose author nothing proves: show it as unverified.
+   */
+  readonly verified: boolean;
 }
 
 /**
@@ -74,12 +81,18 @@ export async function exportCommits(
 }
 
 /** The commits that changed a record, oldest first (this replica's causal order). */
-export async function history(dexie: Dexie, id: string): Promise<HistoryEntry[]> {
+export async function history(dexie: Dexie, id: string, self: DeviceId): Promise<HistoryEntry[]> {
   const rows = await dexie.table<StoredCommit>("_commits").where("records").equals(id).toArray();
   rows.sort((a, b) => a.pos! - b.pos!);
-  return rows.map((c) => {
+  // A received commit is kept sealed (with its signature) once it was verified; one without its sealed
+  // bytes came in as plaintext through `applyCommits`.
+  const sealed = await dexie
+    .table("_sealed")
+    .bulkGet(rows.map((c) => [c.space, c.device, c.seq]));
+  return rows.map((c, i) => {
     const rc = c.changes.find((x) => x.record === id)!;
-    return { commit: c.id, device: c.device, seq: c.seq, at: c.at, op: rc.op, paths: rc.paths };
+    const verified = c.device === self || sealed[i] !== undefined;
+    return { commit: c.id, device: c.device, seq: c.seq, at: c.at, op: rc.op, paths: rc.paths, verified };
   });
 }
 

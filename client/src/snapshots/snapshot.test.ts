@@ -84,7 +84,7 @@ describe("snapshots", () => {
     const key = (await a.replica.dexie.table("_spaces").get(space.id)).key as Uint8Array;
     const sealed = await sealSnapshot(key, space.id, snap.vector, await encoded(a, snap));
     const wire = decodeSnapshot(await openSnapshot(key, space.id, snap.vector, sealed), space.id);
-    const { content: decoded } = await verifySnapshot(
+    const { content: decoded, opened } = await verifySnapshot(
       await sealerOf(fromSnapshot, space.id),
       space.id,
       wire,
@@ -96,18 +96,21 @@ describe("snapshots", () => {
       await auditSnapshot({ ...decoded, docs: decoded.docs.map((d) => ({ ...d, deleted: !d.deleted })) }),
     ).toMatch(/deleted flag/);
     expect(await importSnapshot(fromSnapshot.replica, decoded)).toBe(true);
+    // As the sync session does: the snapshot's sealed commits are kept, to forward them as signed.
+    await (await sealerOf(fromSnapshot, space.id)).keep(opened, "snapshot");
     expect(await importSnapshot(fromSnapshot.replica, decoded)).toBe(false); // only onto an empty space
     // History after the snapshot.
     await a.patients.update(ids[3]!, (p) => void (p.name = "After"));
     await b.patients.update(ids[0]!, (p) => void (p.notes = `${p.notes}!`));
     await a.patients.delete(ids[4]!);
-    const all = [
-      ...(await a.exportCommits({}, { spaces: [space.id] })),
-      ...(await b.exportCommits({}, { spaces: [space.id] })),
-    ];
-    await fromSnapshot.applyCommits(all);
-    await replayed.applyCommits(all);
-    await a.applyCommits(all);
+    // Carried as files (sealed and signed, as every transport carries them).
+    const carry = async (from: Db, to: Db) =>
+      to.importBundle(await from.exportBundle({ space, since: await to.vector([space.id]) }));
+    for (const to of [fromSnapshot, replayed]) {
+      await carry(a, to);
+      await carry(b, to);
+    }
+    await carry(b, a);
     const expected = await state(replayed, space.id);
     expect(await state(fromSnapshot, space.id)).toEqual(expected);
     expect(await state(a, space.id)).toEqual(expected);
@@ -115,9 +118,7 @@ describe("snapshots", () => {
     expect(expected.rows.find((r) => r.id === ids[4])).toBeUndefined();
     // A device bootstrapped from a snapshot edits on as a full node.
     await fromSnapshot.patients.update(ids[5]!, (p) => void (p.notes = "from the snapshot device"));
-    await replayed.applyCommits(
-      await fromSnapshot.exportCommits(await replayed.vector([space.id]), { spaces: [space.id] }),
-    );
+    await carry(fromSnapshot, replayed);
     expect((await replayed.patients.get(ids[5]!))?.notes).toBe("from the snapshot device");
   }, 30_000);
 

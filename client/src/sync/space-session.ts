@@ -408,13 +408,11 @@ export class SpaceSession {
             return false;
           }))
         ) {
-          // Only the heads are kept as the snapshot's (the rest seals again from the log, identically):
-          // the relay's commits are compared with them, and its next commits chain to them.
-          const { vector } = got.content;
-          await this.#sealer.keep(
-            got.opened.filter((o) => o.commit.seq === vector[o.commit.device]),
-            "snapshot",
-          );
+          // Every sealed commit of the snapshot is kept: only its author can seal a commit again (its
+          // signature), and this device forwards them byte for byte (to a wiped relay, a peer, a
+          // file, its own snapshot). The heads are what the relay's commits are compared with, and
+          // its next commits chain to them.
+          await this.#sealer.keep(got.opened, "snapshot");
           this.#snapshots.noteCovered(vectorTotal(got.content.vector));
           // The snapshot's log is chained to its heads; whether those are the relay's heads is seen by
           // fetching them again: a different commit at a head is equivocation against the snapshot.

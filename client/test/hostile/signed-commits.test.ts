@@ -202,3 +202,22 @@ describe("a commit not signed by its device", () => {
     );
   });
 });
+
+describe("history says whose signature proves a commit", () => {
+  it("verified for commits made here or received signed; not for plaintext handed to applyCommits", async () => {
+    const c = await clinic();
+    const [id] = (await c.author.patients.orderBy("name").toArray()).map((p) => p.id);
+    await c.victim.importBundle(await c.author.exportBundle({ space: c.space }));
+    const plain = await device("plain");
+    await plain.join(await c.author.invite(c.space, "https://app.example/"));
+    await plain.applyCommits(c.commits);
+    await c.victim.patients.update(id!, (p) => void (p.notes = "seen"));
+    const verified = async (db: Db) => (await db.patients.history(id!)).map((h) => [h.device, h.verified]);
+    expect(await verified(c.author)).toEqual([[c.author.deviceId, true]]);
+    expect(await verified(c.victim)).toEqual([
+      [c.author.deviceId, true],
+      [c.victim.deviceId, true],
+    ]);
+    expect(await verified(plain)).toEqual([[c.author.deviceId, false]]);
+  });
+});

@@ -80,6 +80,13 @@ describe("snapshots through the relay", () => {
     });
     expect(await state(fresh.db)).toEqual(await state(replay.db));
     expect(await state(fresh.db)).toEqual(await state(a.db));
+    // A full node: it holds every commit as its author signed it, so it can forward all of them (a file
+    // here; a wiped relay or a peer alike), and its history says each one is verified.
+    const file = await fresh.db.exportBundle({ space });
+    const other = await device(relay, { bootstrap: false, publishEvery: 0 });
+    await other.db.join(link);
+    expect((await other.db.importBundle(file)).applied).toHaveLength(total);
+    expect((await fresh.db.patients.history(ids[0]!)).every((h) => h.verified)).toBe(true);
   });
 
   it("devices publish snapshots by themselves every N commits, and an older one never replaces a newer one", async () => {
