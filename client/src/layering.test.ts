@@ -18,7 +18,7 @@ function concept(file: string): string {
 
 /** The layers, innermost first. A folder may import (at run time) only from its own layer or inner ones. */
 const LAYERS: readonly (readonly string[])[] = [
-  ["types", "errors", "ids", "crypto", "identity", "protocol"],
+  ["types", "errors", "ids", "crypto", "identity", "protocol", "members"],
   // The local replica and its live queries (each imports the other's small pieces).
   ["live", "replica", "spaces"],
   // Sealing and opening commits (and the log of what failed to open); the Transport port and adapters;

@@ -1,0 +1,152 @@
+import { sha256 } from "../crypto/sha256.ts";
+import type { DeviceIdentity } from "../identity/device-identity.ts";
+import { deviceIdOf } from "../identity/device-identity.ts";
+import { SIGNING_LABELS, signBytes, verifyBytes } from "../identity/signing.ts";
+import { fromHex, toHex } from "../protocol/hex.ts";
+
+/** What a member may do in a space. `reader`s' commits are refused everywhere. */
+export type Role = "admin" | "writer" | "reader";
+
+/** A device's public keys as the membership log names them (hex). */
+export interface DeviceKeys {
+  /** Device id: the first 16 bytes of SHA-256 of `signingKey` (32 hex characters). */
+  device: string;
+  /** Raw Ed25519 public key, 64 hex characters. */
+  signingKey: string;
+  /** Raw X25519 public key, 64 hex characters. */
+  agreementKey: string;
+}
+
+/** The body of a membership operation: what it does. */
+export type MembershipAction =
+  /** The first operation of a space: its creator, an admin, with the creating device. */
+  | { kind: "create"; person: string; name: string; device: DeviceKeys }
+  /** A new person with a role and a first device. */
+  | { kind: "add-person"; person: string; name: string; role: Role; device: DeviceKeys }
+  /** Another device of an existing person (by an admin, or by the person from a device they have). */
+  | { kind: "add-device"; person: string; device: DeviceKeys }
+  /** A new role for a person. */
+  | { kind: "set-role"; person: string; role: Role }
+  /**
+   * A person (with all their devices) or one device leaves the space. `cut` records, per removed
+   * device, the last of its commits the remover had accepted: every replica drops its commits beyond.
+   */
+  | { kind: "remove"; person: string; device?: string; cut: Record<string, number> };
+
+/** One signed operation of a space's membership log. */
+export interface MembershipOp {
+  /** Format version: 1. */
+  v: 1;
+  /** The space (32 hex). */
+  space: string;
+  /** The authoring device (32 hex): the first 16 bytes of SHA-256 of `authorKey`. */
+  author: string;
+  /** The author's Ed25519 public key (64 hex), whose signature `sig` is. */
+  authorKey: string;
+  /**
+   * The ids of the operations the author held as the log's heads when it wrote this one (sorted, empty
+   * only for `create`): the op's causal past, which decides what its author was allowed to do.
+   */
+  parents: string[];
+  /** The author's clock (ms), for people only: never used to order or decide. */
+  at: number;
+  action: MembershipAction;
+  /** Ed25519 signature (128 hex) over `"shoal/v2/membership"` 0x00 and the op's canonical bytes. */
+  sig: string;
+}
+
+/**
+ * The canonical JSON text of a value: object keys sorted, no spaces, integers only as numbers. Two
+ * implementations that agree on the op agree on its bytes, hence on its id and its signature.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value === "boolean") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value))
+      throw new TypeError("Only safe integers appear in membership operations.");
+    return String(value);
+  }
+  if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  throw new TypeError(`A ${typeof value} cannot appear in a membership operation.`);
+}
+
+/** The bytes an op's signature covers: its canonical JSON without `sig`. */
+export function unsignedOpBytes(op: Omit<MembershipOp, "sig"> | MembershipOp): Uint8Array {
+  const { sig: _sig, ...rest } = op as MembershipOp;
+  return new TextEncoder().encode(canonicalJson(rest));
+}
+
+/**
+ * An op's id: SHA-256 (hex) of its canonical JSON, signature included, so the id names exactly one
+ * signed operation.
+ *
+ * @example
+ * const id = await opId(op);
+ */
+export async function opId(op: MembershipOp): Promise<string> {
+  return toHex(await sha256(new TextEncoder().encode(canonicalJson(op))));
+}
+
+/**
+ * Signs a membership operation as `identity`'s device.
+ *
+ * @example
+ * const op = await signOp(identity, { space, parents: heads, at: Date.now(), action: { kind: "set-role", person, role: "reader" } });
+ */
+export async function signOp(
+  identity: DeviceIdentity,
+  body: { space: string; parents: string[]; at: number; action: MembershipAction },
+): Promise<MembershipOp> {
+  const unsigned: Omit<MembershipOp, "sig"> = {
+    v: 1,
+    space: body.space,
+    author: identity.device,
+    authorKey: toHex(identity.signingPublic),
+    parents: [...body.parents].sort(),
+    at: body.at,
+    action: body.action,
+  };
+  const sig = await signBytes(identity.signingKey, SIGNING_LABELS.membership, unsignedOpBytes(unsigned));
+  return { ...unsigned, sig: toHex(sig) };
+}
+
+/**
+ * Whether an op is well formed and signed by the device it names (its id bound to its key). Never throws.
+ *
+ * @example
+ * const good = (await Promise.all(ops.map(verifyOp))).every(Boolean);
+ */
+export async function verifyOp(op: MembershipOp): Promise<boolean> {
+  try {
+    if (op.v !== 1 || !HEX32.test(op.space) || !HEX32.test(op.author) || !HEX64.test(op.authorKey))
+      return false;
+    if (!Array.isArray(op.parents) || !op.parents.every((p) => HEX64.test(p))) return false;
+    if (!HEX128.test(op.sig) || (await deviceIdOf(fromHex(op.authorKey, 32))) !== op.author) return false;
+    // A device an op adds must be named by its own key, as commits name theirs.
+    const a = op.action;
+    if ("device" in a && typeof a.device === "object" && a.device !== null) {
+      const d = a.device;
+      if (!HEX64.test(d.signingKey) || !HEX64.test(d.agreementKey)) return false;
+      if ((await deviceIdOf(fromHex(d.signingKey, 32))) !== d.device) return false;
+    }
+    return await verifyBytes(
+      fromHex(op.authorKey, 32),
+      SIGNING_LABELS.membership,
+      unsignedOpBytes(op),
+      fromHex(op.sig, 64),
+    );
+  } catch {
+    return false;
+  }
+}
+
+const HEX32 = /^[0-9a-f]{32}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;

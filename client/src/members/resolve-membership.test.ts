@@ -1,0 +1,328 @@
+import { describe, expect, it } from "vitest";
+import type { DeviceIdentity } from "../identity/device-identity.ts";
+import { identityFromSeed } from "../identity/identity-from-seed.ts";
+import { toHex } from "../protocol/hex.ts";
+import { seededRandom } from "../testing/seeded-random.ts";
+import {
+  opId,
+  signOp,
+  verifyOp,
+  type DeviceKeys,
+  type MembershipAction,
+  type MembershipOp,
+  type Role,
+} from "./membership-op.ts";
+import { resolveMembership, type MembershipState } from "./resolve-membership.ts";
+
+const space = "5a".repeat(16);
+const ids = new Map<number, Promise<DeviceIdentity>>();
+/** Device `n`'s identity (reproducible). */
+function dev(n: number): Promise<DeviceIdentity> {
+  if (!ids.has(n)) {
+    const seed = new Uint8Array(32);
+    seed[0] = n;
+    seed[1] = 0x5e;
+    ids.set(n, identityFromSeed(seed));
+  }
+  return ids.get(n)!;
+}
+const keys = (d: DeviceIdentity): DeviceKeys => ({
+  device: d.device,
+  signingKey: toHex(d.signingPublic),
+  agreementKey: toHex(d.agreementPublic),
+});
+
+/** A log under construction: ops by id, and the ops' ids in the order written. */
+class Log {
+  readonly ops = new Map<string, MembershipOp>();
+  async write(author: DeviceIdentity, action: MembershipAction, parents?: string[]): Promise<string> {
+    const op = await signOp(author, {
+      space,
+      parents: parents ?? this.state().heads,
+      at: 1_700_000_000_000,
+      action,
+    });
+    expect(await verifyOp(op)).toBe(true);
+    const id = await opId(op);
+    this.ops.set(id, op);
+    return id;
+  }
+  state(): MembershipState {
+    return this.ops.size === 0
+      ? ({ heads: [] } as unknown as MembershipState)
+      : resolveMembership(this.ops, this.creatorKey);
+  }
+  creatorKey = "";
+}
+
+/** A space made by device 1 (Ada, admin) with Ben (device 2) as `role`. */
+async function clinic(role: Role = "admin") {
+  const log = new Log();
+  const ada = await dev(1);
+  const ben = await dev(2);
+  log.creatorKey = toHex(ada.signingPublic);
+  const created = await log.write(ada, { kind: "create", person: "ada", name: "Ada", device: keys(ada) });
+  const added = await log.write(ada, {
+    kind: "add-person",
+    person: "ben",
+    name: "Ben",
+    role,
+    device: keys(ben),
+  });
+  return { log, ada, ben, created, added };
+}
+
+const roles = (s: MembershipState) =>
+  Object.fromEntries([...s.members.values()].map((m) => [m.person, m.role]));
+
+describe("membership log", () => {
+  it("computes members, roles and devices; refuses what a non-admin may not do", async () => {
+    const { log, ada, ben } = await clinic("writer");
+    const cy = await dev(3);
+    const benPhone = await dev(4);
+    await log.write(ada, { kind: "add-person", person: "cy", name: "Cy", role: "reader", device: keys(cy) });
+    await log.write(ben, { kind: "add-device", person: "ben", device: keys(benPhone) });
+    // A writer may not add people or change roles.
+    const sneaky = await log.write(ben, { kind: "set-role", person: "ben", role: "admin" });
+    const s = log.state();
+    expect(roles(s)).toEqual({ ada: "admin", ben: "writer", cy: "reader" });
+    expect(s.members.get("ben")!.devices.map((d) => d.device)).toEqual([ben.device, benPhone.device]);
+    expect(s.deviceOwner.get(benPhone.device)).toBe("ben");
+    expect(s.refused.get(sneaky)).toBe("unauthorized");
+  });
+
+  it("starts only from its creator's create: a forged root or an op by a stranger does not count", async () => {
+    const { log } = await clinic();
+    const mallory = await dev(9);
+    const forgedRoot = await log.write(
+      mallory,
+      { kind: "create", person: "m", name: "M", device: keys(mallory) },
+      [],
+    );
+    const stranger = await log.write(mallory, { kind: "set-role", person: "ben", role: "reader" });
+    const s = log.state();
+    expect(s.refused.get(forgedRoot)).toBe("not-the-creator");
+    expect(s.refused.get(stranger)).toBe("unauthorized");
+    expect(roles(s)).toEqual({ ada: "admin", ben: "admin" });
+  });
+
+  it("refuses a tampered op and one adding a device under another's key", async () => {
+    const { log, ada } = await clinic();
+    const [first] = [...log.ops.values()];
+    expect(await verifyOp({ ...first!, at: first!.at + 1 })).toBe(false);
+    const x = await dev(5);
+    const y = await dev(6);
+    const op = await signOp(ada, {
+      space,
+      parents: log.state().heads,
+      at: 0,
+      action: {
+        kind: "add-person",
+        person: "x",
+        name: "X",
+        role: "writer",
+        device: { ...keys(x), device: y.device },
+      },
+    });
+    expect(await verifyOp(op)).toBe(false);
+  });
+
+  it("two admins removing each other at once: the more senior stays", async () => {
+    const { log, ada, ben, added } = await clinic("admin");
+    // Both write from the same past (after Ben was added), not knowing of each other's removal.
+    await log.write(ben, { kind: "remove", person: "ada", cut: {} }, [added]);
+    await log.write(ada, { kind: "remove", person: "ben", cut: { [ben.device]: 7 } }, [added]);
+    const s = log.state();
+    expect(roles(s)).toEqual({ ada: "admin" });
+    expect(s.removedDevices.get(ben.device)).toBe(7);
+    expect(s.deviceOwner.has(ada.device)).toBe(true);
+  });
+
+  it("what a member does concurrently with their removal does not count, nor what rests on it", async () => {
+    const { log, ada, ben, added } = await clinic("admin");
+    const cy = await dev(3);
+    const dee = await dev(7);
+    // Ben adds Cy while Ada removes Ben; Cy then adds Dee (as an admin Ben made her).
+    const addCy = await log.write(
+      ben,
+      { kind: "add-person", person: "cy", name: "Cy", role: "admin", device: keys(cy) },
+      [added],
+    );
+    const addDee = await log.write(
+      cy,
+      { kind: "add-person", person: "dee", name: "Dee", role: "writer", device: keys(dee) },
+      [addCy],
+    );
+    await log.write(ada, { kind: "remove", person: "ben", cut: {} }, [added]);
+    const s = log.state();
+    expect(roles(s)).toEqual({ ada: "admin" });
+    expect(s.refused.get(addCy)).toBe("removed-concurrently");
+    expect(s.refused.get(addDee)).toBe("unauthorized");
+  });
+
+  it("a removal wins over a concurrent grant to the same person", async () => {
+    const { log, ada, ben, added } = await clinic("writer");
+    const eve = await dev(8);
+    const carl = await dev(3);
+    const addCarl = await log.write(
+      ada,
+      { kind: "add-person", person: "carl", name: "Carl", role: "admin", device: keys(carl) },
+      [added],
+    );
+    // Carl (admin) promotes Ben while Ada removes Ben; Ada also adds Eve after the removal.
+    const promote = await log.write(carl, { kind: "set-role", person: "ben", role: "admin" }, [addCarl]);
+    const removal = await log.write(ada, { kind: "remove", person: "ben", cut: {} }, [addCarl]);
+    await log.write(
+      ada,
+      { kind: "add-person", person: "eve", name: "Eve", role: "reader", device: keys(eve) },
+      [removal],
+    );
+    const s = log.state();
+    expect(s.refused.get(promote)).toBe("concurrent-with-removal");
+    expect(roles(s)).toEqual({ ada: "admin", carl: "admin", eve: "reader" });
+    expect(s.removedDevices.has(ben.device)).toBe(true);
+  });
+
+  it("a member may leave and remove a device of their own; a removed device never comes back", async () => {
+    const { log, ben } = await clinic("writer");
+    const phone = await dev(4);
+    await log.write(ben, { kind: "add-device", person: "ben", device: keys(phone) });
+    await log.write(phone, { kind: "remove", person: "ben", device: ben.device, cut: { [ben.device]: 3 } });
+    let s = log.state();
+    expect(s.members.get("ben")!.devices.map((d) => d.device)).toEqual([phone.device]);
+    expect(s.removedDevices.get(ben.device)).toBe(3);
+    const back = await log.write(phone, { kind: "add-device", person: "ben", device: keys(ben) });
+    s = log.state();
+    expect(s.refused.get(back)).toBe("unauthorized");
+    await log.write(phone, { kind: "remove", person: "ben", cut: {} });
+    expect(roles(log.state())).toEqual({ ada: "admin" });
+  });
+
+  it("an op whose causal past is not all here waits", async () => {
+    const { log, ada } = await clinic();
+    const ops = new Map(log.ops);
+    const x = await dev(5);
+    const later = await log.write(ada, {
+      kind: "add-person",
+      person: "x",
+      name: "X",
+      role: "reader",
+      device: keys(x),
+    });
+    const after = await log.write(ada, { kind: "set-role", person: "x", role: "writer" });
+    ops.set(after, log.ops.get(after)!);
+    const s = resolveMembership(ops, log.creatorKey);
+    expect(s.waiting).toEqual([after]);
+    expect(s.members.has("x")).toBe(false);
+    expect(later).toBeDefined();
+  });
+
+  // Convergence: replicas that hold the same operations compute the same state, whatever the order the
+  // operations reached them in. Seeded: a failure prints its seed.
+  const SEEDS = Array.from({ length: 12 }, (_, i) => i + 1);
+  const seen = new Map<string, number>();
+  it.each(SEEDS)("converges whatever the arrival order (seed %i)", async (seed) => {
+    const { log, expected } = await randomLog(seed);
+    for (const reason of expected.refused.values()) seen.set(reason, (seen.get(reason) ?? 0) + 1);
+    seen.set("counted", (seen.get("counted") ?? 0) + expected.order.length);
+    expect(expected.order.length, `seed ${seed}: a log with something in it`).toBeGreaterThanOrEqual(2);
+    const rnd = seededRandom(seed * 7919);
+    for (let shuffle = 0; shuffle < 5; shuffle++) {
+      const entries = [...log.ops];
+      for (let i = entries.length - 1; i > 0; i--) {
+        const j = rnd.int(i + 1);
+        [entries[i], entries[j]] = [entries[j]!, entries[i]!];
+      }
+      expect(summary(resolveMembership(new Map(entries), log.creatorKey)), `seed ${seed}`).toEqual(
+        summary(expected),
+      );
+    }
+    // Every op that counts was allowed in its own causal past: resolving just that past keeps it.
+    for (const id of expected.order) {
+      const past = new Map([...log.ops].filter(([k]) => k === id || ancestorsOf(log.ops, id).has(k)));
+      expect(resolveMembership(past, log.creatorKey).order.includes(id), `seed ${seed}, op ${id}`).toBe(true);
+    }
+  });
+
+  it("the seeded logs exercised every rule", () => {
+    console.log("membership fuzz:", JSON.stringify(Object.fromEntries(seen)));
+    for (const what of ["counted", "unauthorized", "removed-concurrently", "concurrent-with-removal"])
+      expect(seen.get(what) ?? 0, `${what} in seeds ${SEEDS.join(",")}`).toBeGreaterThan(0);
+  });
+});
+
+/** The parts of a state replicas must agree on. */
+function summary(s: MembershipState) {
+  return {
+    members: [...s.members.values()].map((m) => [m.person, m.role, m.devices.map((d) => d.device)]).sort(),
+    removed: [...s.removedDevices].sort(),
+    order: s.order,
+    refused: [...s.refused].sort(),
+  };
+}
+
+/**
+ * A log written by several replicas, each from its own view: mostly the whole log so far, sometimes an
+ * older prefix (so ops are concurrent). Authors are mostly members allowed to act (admins for
+ * admin work), sometimes not, so every rule is met.
+ */
+async function randomLog(seed: number): Promise<{ log: Log; expected: MembershipState }> {
+  const rnd = seededRandom(seed);
+  const log = new Log();
+  const creator = await dev(100);
+  log.creatorKey = toHex(creator.signingPublic);
+  await log.write(creator, { kind: "create", person: "p0", name: "P0", device: keys(creator) });
+  const written: string[] = [...log.ops.keys()];
+  let fresh = 101;
+  const everyone: DeviceIdentity[] = [creator];
+  for (let step = 0; step < 30; step++) {
+    const view = written.slice(0, written.length - rnd.int(Math.min(4, written.length)));
+    const past = resolveMembership(new Map(view.map((id) => [id, log.ops.get(id)!])), log.creatorKey);
+    const members = [...past.members.values()];
+    const admins = members.filter((m) => m.role === "admin");
+    const pool = rnd.next() < 0.85 && admins.length > 0 ? admins : members;
+    const byDevice = new Map<string, DeviceIdentity>(everyone.map((d) => [d.device, d]));
+    const authorMember = pool.length > 0 ? rnd.pick(pool) : undefined;
+    const author =
+      authorMember && rnd.next() < 0.9
+        ? byDevice.get(rnd.pick(authorMember.devices).device)!
+        : rnd.pick(everyone); // now and then someone without the right
+    const people = ["p0", "p1", "p2", "p3", "p4"];
+    const person = rnd.pick(people);
+    const role = rnd.pick(["admin", "writer", "reader"] as const);
+    const roll = rnd.next();
+    let action: MembershipAction;
+    if (roll < 0.35 || !past.members.has(person)) {
+      const d = await dev(fresh++);
+      everyone.push(d);
+      action = past.members.has(person)
+        ? { kind: "add-device", person, device: keys(d) }
+        : { kind: "add-person", person, name: person, role, device: keys(d) };
+    } else if (roll < 0.65) {
+      action = { kind: "set-role", person, role };
+    } else {
+      const devices = past.members.get(person)!.devices;
+      const one = rnd.next() < 0.3 && devices.length > 1 ? rnd.pick(devices).device : undefined;
+      action = {
+        kind: "remove",
+        person,
+        ...(one ? { device: one } : {}),
+        cut: Object.fromEntries(devices.map((d) => [d.device, rnd.int(20)])),
+      };
+    }
+    written.push(await log.write(author, action, past.heads));
+  }
+  return { log, expected: log.state() };
+}
+
+function ancestorsOf(ops: ReadonlyMap<string, MembershipOp>, id: string): Set<string> {
+  const out = new Set<string>();
+  const stack = [...ops.get(id)!.parents];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    if (out.has(p)) continue;
+    out.add(p);
+    stack.push(...(ops.get(p)?.parents ?? []));
+  }
+  return out;
+}

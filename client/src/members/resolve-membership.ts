@@ -1,0 +1,294 @@
+import type { DeviceKeys, MembershipAction, MembershipOp, Role } from "./membership-op.ts";
+
+/** A current member of a space. */
+export interface Member {
+  person: string;
+  name: string;
+  role: Role;
+  /** The person's current devices. */
+  devices: DeviceKeys[];
+  /** Seniority: the position, in the log's order, of the op that added this person (the creator: 0). */
+  since: number;
+}
+
+/** Why an operation of the log does not count. */
+export type RefusedOpReason =
+  "not-the-creator" | "unauthorized" | "malformed" | "removed-concurrently" | "concurrent-with-removal";
+
+/** What a space's membership log says, the same on every replica that holds the same operations. */
+export interface MembershipState {
+  /** Current members by person id. */
+  members: Map<string, Member>;
+  /** Current device id -> its person. */
+  deviceOwner: Map<string, string>;
+  /**
+   * Removed devices -> the last of their commits that counts (the highest `cut` any valid removal of
+   * the device recorded; 0 when none did). Their commits beyond it are dropped, however they arrive.
+   */
+  removedDevices: Map<string, number>;
+  /** Ops that count, in the log's order. */
+  order: string[];
+  /** Ops that do not count, with why. */
+  refused: Map<string, RefusedOpReason>;
+  /** Ops held whose causal past is not all here yet: they wait. */
+  waiting: string[];
+  /** The ids of the held ops no other held op names as parent: what a new op's `parents` are. */
+  heads: string[];
+}
+
+interface Node {
+  id: string;
+  op: MembershipOp;
+  ancestors: Set<string>;
+  index: number;
+}
+
+/**
+ * Computes a space's members, roles and removed devices from the operations of its membership log
+ * (`ops`: op id -> op, signatures already verified with `verifyOp`), deterministically: the result
+ * depends only on the set of operations, never on the order they arrived in. `creatorKey` is the
+ * Ed25519 key (hex) the space is bound to: only a `create` by it starts the log.
+ *
+ * The rules (PROTOCOL.md, "Membership log"):
+ * 1. Order: the ops form a graph by their `parents`; the log's order is a topological order that
+ *    takes, among the ops ready, the smallest id first. An op whose ancestors are not all held waits.
+ * 2. Authority at that point: an op counts only if its author was allowed to do it in the state its
+ *    own causal past gives (its ancestors that count): admins add people and devices, change roles and
+ *    remove; any member may add a device of their own and remove themselves or a device of their own.
+ * 3. Removal wins: a counted removal of a person (or device) cancels every op that person (device)
+ *    authored that is not in the removal's causal past: what they did concurrently with, or after,
+ *    being removed. Removals are applied most senior remover first (then smallest op id), and a
+ *    removal cancelled by an earlier one does nothing, so two admins removing each other concurrently
+ *    end with the more senior one in place.
+ * 4. Removal also wins over concurrent grants: an op adding a device to, re-adding, or changing the
+ *    role of a person, concurrent with a counted removal of that person, does not count.
+ * Rules 2 to 4 are applied until nothing changes (cancelling an op can take away what later ops
+ * relied on).
+ *
+ * @example
+ * const state = resolveMembership(ops, creatorKey);
+ * state.members.get(person)?.role; // "writer"
+ */
+export function resolveMembership(
+  ops: ReadonlyMap<string, MembershipOp>,
+  creatorKey: string,
+): MembershipState {
+  const { nodes, waiting } = order(ops);
+  const refused = new Map<string, RefusedOpReason>();
+  for (const n of nodes) {
+    const reason = structural(n, creatorKey);
+    if (reason) refused.set(n.id, reason);
+  }
+  for (let round = 0; round <= nodes.length; round++) {
+    let changed = false;
+    // Rule 2: authority in the op's own causal past.
+    for (const n of nodes) {
+      if (refused.has(n.id)) continue;
+      const past = replay(nodes.filter((m) => n.ancestors.has(m.id) && !refused.has(m.id)));
+      if (!allowed(n.op, past)) {
+        refused.set(n.id, "unauthorized");
+        changed = true;
+      }
+    }
+    // Rules 3 and 4: removals, most senior remover first.
+    const now = replay(nodes.filter((m) => !refused.has(m.id)));
+    const seniority = (n: Node) => {
+      const person = now.everOwner.get(n.op.author);
+      return person === undefined
+        ? Number.MAX_SAFE_INTEGER
+        : (now.since.get(person) ?? Number.MAX_SAFE_INTEGER);
+    };
+    const removals = nodes
+      .filter((n) => n.op.action.kind === "remove" && !refused.has(n.id))
+      .sort((a, b) => seniority(a) - seniority(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const r of removals) {
+      if (refused.has(r.id)) continue;
+      const action = r.op.action as Extract<MembershipAction, { kind: "remove" }>;
+      const targets = action.device
+        ? new Set([action.device])
+        : new Set(now.everDevices.get(action.person) ?? []);
+      for (const n of nodes) {
+        if (n === r || refused.has(n.id) || r.ancestors.has(n.id)) continue;
+        if (targets.has(n.op.author)) {
+          refused.set(n.id, "removed-concurrently");
+          changed = true;
+        } else if (!action.device && grants(n.op.action, action.person) && !n.ancestors.has(r.id)) {
+          refused.set(n.id, "concurrent-with-removal");
+          changed = true;
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  const counted = nodes.filter((n) => !refused.has(n.id));
+  const state = replay(counted);
+  const named = new Set(nodes.flatMap((n) => n.op.parents));
+  return {
+    members: state.members,
+    deviceOwner: state.deviceOwner,
+    removedDevices: state.removedDevices,
+    order: counted.map((n) => n.id),
+    refused,
+    waiting,
+    heads: nodes
+      .map((n) => n.id)
+      .filter((id) => !named.has(id))
+      .sort(),
+  };
+}
+
+/** Topological order, smallest id first among the ready; ops with a missing ancestor wait. */
+function order(ops: ReadonlyMap<string, MembershipOp>): { nodes: Node[]; waiting: string[] } {
+  const children = new Map<string, string[]>();
+  const missing = new Map<string, number>();
+  for (const [id, op] of ops) {
+    const parents = [...new Set(op.parents)];
+    missing.set(id, parents.length);
+    for (const p of parents) children.set(p, [...(children.get(p) ?? []), id]);
+  }
+  const ready = [...ops.keys()].filter((id) => missing.get(id) === 0).sort();
+  const nodes: Node[] = [];
+  const byId = new Map<string, Node>();
+  while (ready.length > 0) {
+    const id = ready.shift()!;
+    const op = ops.get(id)!;
+    const ancestors = new Set<string>();
+    for (const p of op.parents) {
+      ancestors.add(p);
+      for (const a of byId.get(p)!.ancestors) ancestors.add(a);
+    }
+    const node = { id, op, ancestors, index: nodes.length };
+    nodes.push(node);
+    byId.set(id, node);
+    for (const c of children.get(id) ?? []) {
+      const left = missing.get(c)! - 1;
+      missing.set(c, left);
+      if (left === 0) {
+        // Keep `ready` sorted: the order must not depend on arrival.
+        const at = ready.findIndex((x) => x > c);
+        ready.splice(at < 0 ? ready.length : at, 0, c);
+      }
+    }
+  }
+  const waiting = [...ops.keys()].filter((id) => !byId.has(id)).sort();
+  return { nodes, waiting };
+}
+
+/** Refusals that need no state: the log's root must be its creator's `create`, and only it. */
+function structural(n: Node, creatorKey: string): RefusedOpReason | undefined {
+  const { op } = n;
+  if (op.action.kind === "create") {
+    if (op.parents.length > 0) return "malformed";
+    if (op.authorKey !== creatorKey) return "not-the-creator";
+    const d = op.action.device;
+    if (d.device !== op.author || d.signingKey !== op.authorKey) return "malformed";
+    return undefined;
+  }
+  return op.parents.length === 0 ? "malformed" : undefined;
+}
+
+interface Replayed {
+  members: Map<string, Member>;
+  deviceOwner: Map<string, string>;
+  removedDevices: Map<string, number>;
+  /** Person -> seniority, also for removed people. */
+  since: Map<string, number>;
+  /** Every device a person ever had (removal cancels what all of them did). */
+  everDevices: Map<string, string[]>;
+  /** Device -> the person it ever belonged to. */
+  everOwner: Map<string, string>;
+  /** People a counted removal removed (and not re-added since). */
+  removed: Set<string>;
+}
+
+/** The state after applying `nodes` (counted ops, in the log's order). */
+function replay(nodes: readonly Node[]): Replayed {
+  const r: Replayed = {
+    members: new Map(),
+    deviceOwner: new Map(),
+    removedDevices: new Map(),
+    since: new Map(),
+    everDevices: new Map(),
+    everOwner: new Map(),
+    removed: new Set(),
+  };
+  const addDevice = (person: string, d: DeviceKeys) => {
+    r.members.get(person)!.devices.push(d);
+    r.deviceOwner.set(d.device, person);
+    r.everDevices.set(person, [...(r.everDevices.get(person) ?? []), d.device]);
+    r.everOwner.set(d.device, person);
+  };
+  const dropDevice = (device: string, cut: number) => {
+    r.deviceOwner.delete(device);
+    r.removedDevices.set(device, Math.max(r.removedDevices.get(device) ?? 0, cut));
+  };
+  for (const n of nodes) {
+    const a = n.op.action;
+    switch (a.kind) {
+      case "create":
+      case "add-person": {
+        r.members.set(a.person, {
+          person: a.person,
+          name: a.name,
+          role: a.kind === "create" ? "admin" : a.role,
+          devices: [],
+          since: n.index,
+        });
+        if (!r.since.has(a.person)) r.since.set(a.person, n.index);
+        r.removed.delete(a.person);
+        addDevice(a.person, a.device);
+        break;
+      }
+      case "add-device":
+        if (r.members.has(a.person)) addDevice(a.person, a.device);
+        break;
+      case "set-role": {
+        const m = r.members.get(a.person);
+        if (m) m.role = a.role;
+        break;
+      }
+      case "remove": {
+        const m = r.members.get(a.person);
+        if (!m) break;
+        if (a.device) {
+          m.devices = m.devices.filter((d) => d.device !== a.device);
+          dropDevice(a.device, a.cut[a.device] ?? 0);
+        } else {
+          for (const d of m.devices) dropDevice(d.device, a.cut[d.device] ?? 0);
+          r.members.delete(a.person);
+          r.removed.add(a.person);
+        }
+        break;
+      }
+    }
+  }
+  return r;
+}
+
+/** Whether `op`'s author may do it in `past` (the state its causal past gives). */
+function allowed(op: MembershipOp, past: Replayed): boolean {
+  const a = op.action;
+  if (a.kind === "create") return true; // checked structurally; `create` has no past
+  const person = past.deviceOwner.get(op.author);
+  if (person === undefined) return false;
+  const admin = past.members.get(person)!.role === "admin";
+  const fresh = (d: DeviceKeys) => !past.everOwner.has(d.device) && !past.removedDevices.has(d.device);
+  switch (a.kind) {
+    case "add-person":
+      return admin && !past.members.has(a.person) && fresh(a.device);
+    case "add-device":
+      return (admin || person === a.person) && past.members.has(a.person) && fresh(a.device);
+    case "set-role":
+      return admin && past.members.has(a.person);
+    case "remove": {
+      const target = past.members.get(a.person);
+      if (!target || (a.device && !target.devices.some((d) => d.device === a.device))) return false;
+      return admin || person === a.person;
+    }
+  }
+}
+
+/** Whether an action grants something to `person` (a device, membership again, a role). */
+function grants(a: MembershipAction, person: string): boolean {
+  return (a.kind === "add-person" || a.kind === "add-device" || a.kind === "set-role") && a.person === person;
+}
