@@ -49,3 +49,20 @@ export async function identityFromSeed(seed: Uint8Array): Promise<DeviceIdentity
   ]);
   return identityOf(signing, agreement);
 }
+
+/**
+ * The Ed25519 key pair of a 32-byte seed: the private key (not extractable) and the raw public key. An
+ * invitation link carries such a seed, so whoever holds the link can sign its redemption.
+ *
+ * @example
+ * const { privateKey, publicKey } = await signingKeyFromSeed(invitationSecret);
+ */
+export async function signingKeyFromSeed(
+  seed: Uint8Array,
+): Promise<{ privateKey: CryptoKey; publicKey: Uint8Array }> {
+  const pair = await pairFromSeed(ED25519_PKCS8, seed, "Ed25519");
+  return {
+    privateKey: pair.privateKey,
+    publicKey: new Uint8Array(await subtle().exportKey("raw", pair.publicKey)),
+  };
+}

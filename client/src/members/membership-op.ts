@@ -31,7 +31,21 @@ export type MembershipAction =
    * A person (with all their devices) or one device leaves the space. `cut` records, per removed
    * device, the last of its commits the remover had accepted: every replica drops its commits beyond.
    */
-  | { kind: "remove"; person: string; device?: string; cut: Record<string, number> };
+  | { kind: "remove"; person: string; device?: string; cut: Record<string, number> }
+  /**
+   * An invitation: whoever holds the secret whose Ed25519 public key is `invitation` (64 hex) may join
+   * as a new person with `role`, up to `uses` times, while the redemption's time is at most `expires`
+   * (ms since 1970).
+   */
+  | { kind: "invite"; invitation: string; role: Role; expires: number; uses: number }
+  /** An invitation withdrawn: later and concurrent redemptions of it do not count. */
+  | { kind: "revoke-invite"; invitation: string }
+  /**
+   * A new device joins as a new person by an invitation, without its admin online: written by that
+   * device (`device` must be the op's author), with `proof`, the invitation key's signature (128 hex)
+   * over `"shoal/v2/redeem"` 0x00 then the space id and the device id (hex text, 64 characters).
+   */
+  | { kind: "redeem"; invitation: string; person: string; name: string; device: DeviceKeys; proof: string };
 
 /** One signed operation of a space's membership log. */
 export interface MembershipOp {
@@ -129,8 +143,19 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
       return false;
     if (!Array.isArray(op.parents) || !op.parents.every((p) => HEX64.test(p))) return false;
     if (!HEX128.test(op.sig) || (await deviceIdOf(fromHex(op.authorKey, 32))) !== op.author) return false;
-    // A device an op adds must be named by its own key, as commits name theirs.
     const a = op.action;
+    if (a.kind === "redeem") {
+      if (a.device.device !== op.author || a.device.signingKey !== op.authorKey) return false;
+      if (!HEX64.test(a.invitation) || !HEX128.test(a.proof)) return false;
+      const proved = await verifyBytes(
+        fromHex(a.invitation, 32),
+        SIGNING_LABELS.redeem,
+        redemptionBytes(op.space, op.author),
+        fromHex(a.proof, 64),
+      );
+      if (!proved) return false;
+    }
+    // A device an op adds must be named by its own key, as commits name theirs.
     if ("device" in a && typeof a.device === "object" && a.device !== null) {
       const d = a.device;
       if (!HEX64.test(d.signingKey) || !HEX64.test(d.agreementKey)) return false;
@@ -145,6 +170,26 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** What an invitation's key signs to redeem it for one device of one space. */
+export function redemptionBytes(space: string, device: string): Uint8Array {
+  return new TextEncoder().encode(space + device);
+}
+
+/**
+ * The `proof` of a redemption: the invitation key's signature binding it to this space and device, so
+ * a redemption seen in the log cannot be replayed for another device.
+ *
+ * @example
+ * const proof = await redemptionProof(invitationKey, space, identity.device);
+ */
+export async function redemptionProof(
+  invitationKey: CryptoKey,
+  space: string,
+  device: string,
+): Promise<string> {
+  return toHex(await signBytes(invitationKey, SIGNING_LABELS.redeem, redemptionBytes(space, device)));
 }
 
 const HEX32 = /^[0-9a-f]{32}$/;

@@ -3,8 +3,10 @@ import type { DeviceIdentity } from "../identity/device-identity.ts";
 import { identityFromSeed } from "../identity/identity-from-seed.ts";
 import { toHex } from "../protocol/hex.ts";
 import { seededRandom } from "../testing/seeded-random.ts";
+import { signingKeyFromSeed } from "../identity/identity-from-seed.ts";
 import {
   opId,
+  redemptionProof,
   signOp,
   verifyOp,
   type DeviceKeys,
@@ -217,15 +219,130 @@ describe("membership log", () => {
     expect(later).toBeDefined();
   });
 
+  it("an invitation admits as many new people as its uses, before it expires, unless revoked", async () => {
+    const { log, ada, ben, added } = await clinic("writer");
+    const secret = await signingKeyFromSeed(new Uint8Array(32).fill(42));
+    const invitation = toHex(secret.publicKey);
+    const invite = await log.write(
+      ada,
+      { kind: "invite", invitation, role: "writer", expires: 2_000, uses: 1 },
+      [added],
+    );
+    const redeem = async (who: DeviceIdentity, person: string, parents: string[], at = 1_000) => {
+      const op = await signOp(who, {
+        space,
+        parents,
+        at,
+        action: {
+          kind: "redeem",
+          invitation,
+          person,
+          name: person,
+          device: keys(who),
+          proof: await redemptionProof(secret.privateKey, space, who.device),
+        },
+      });
+      expect(await verifyOp(op)).toBe(true);
+      const id = await opId(op);
+      log.ops.set(id, op);
+      return id;
+    };
+    // Two devices redeem the single-use link at once: exactly one becomes a member, the same one
+    // whatever the order the replicas learn of them.
+    const x = await dev(20);
+    const y = await dev(21);
+    const rx = await redeem(x, "xena", [invite]);
+    const ry = await redeem(y, "yuri", [invite]);
+    let s = log.state();
+    const [winner, loser] = rx < ry ? [rx, ry] : [ry, rx];
+    expect(s.order).toContain(winner);
+    expect(s.refused.get(loser)).toBe("invitation-used");
+    expect([...s.members.keys()].sort()).toEqual(["ada", "ben", rx < ry ? "xena" : "yuri"].sort());
+    expect(s.members.get(rx < ry ? "xena" : "yuri")!.role).toBe("writer");
+    // A later redemption too: used.
+    const z = await dev(22);
+    const rz = await redeem(z, "zoe", s.heads);
+    expect(log.state().refused.get(rz)).toBe("invitation-used");
+
+    // A second invitation, two uses: one redemption after its expiry, one concurrent with its revocation.
+    const secret2 = await signingKeyFromSeed(new Uint8Array(32).fill(43));
+    const invitation2 = toHex(secret2.publicKey);
+    const invite2 = await log.write(ada, {
+      kind: "invite",
+      invitation: invitation2,
+      role: "reader",
+      expires: 5_000,
+      uses: 2,
+    });
+    const late = await signOp(await dev(23), {
+      space,
+      parents: [invite2],
+      at: 5_001,
+      action: {
+        kind: "redeem",
+        invitation: invitation2,
+        person: "late",
+        name: "Late",
+        device: keys(await dev(23)),
+        proof: await redemptionProof(secret2.privateKey, space, (await dev(23)).device),
+      },
+    });
+    const lateId = await opId(late);
+    log.ops.set(lateId, late);
+    const revoke = await log.write(ada, { kind: "revoke-invite", invitation: invitation2 }, [invite2]);
+    const racing = await signOp(await dev(24), {
+      space,
+      parents: [invite2],
+      at: 4_000,
+      action: {
+        kind: "redeem",
+        invitation: invitation2,
+        person: "racer",
+        name: "Racer",
+        device: keys(await dev(24)),
+        proof: await redemptionProof(secret2.privateKey, space, (await dev(24)).device),
+      },
+    });
+    const racingId = await opId(racing);
+    log.ops.set(racingId, racing);
+    s = log.state();
+    expect(s.refused.get(lateId)).toBe("invitation-expired");
+    expect(s.refused.get(racingId)).toBe("invitation-revoked");
+    expect(s.order).toContain(revoke);
+    // A writer cannot invite; a proof made for another device does not verify.
+    const byWriter = await log.write(ben, {
+      kind: "invite",
+      invitation: toHex(new Uint8Array(32).fill(1)),
+      role: "admin",
+      expires: 9,
+      uses: 1,
+    });
+    expect(log.state().refused.get(byWriter)).toBe("unauthorized");
+    const stolen = await signOp(await dev(25), {
+      space,
+      parents: [invite2],
+      at: 1,
+      action: {
+        kind: "redeem",
+        invitation: invitation2,
+        person: "thief",
+        name: "Thief",
+        device: keys(await dev(25)),
+        proof: await redemptionProof(secret2.privateKey, space, (await dev(24)).device),
+      },
+    });
+    expect(await verifyOp(stolen)).toBe(false);
+  });
+
   // Convergence: replicas that hold the same operations compute the same state, whatever the order the
   // operations reached them in. Seeded: a failure prints its seed.
-  const SEEDS = Array.from({ length: 12 }, (_, i) => i + 1);
+  const SEEDS = Array.from({ length: Number(process.env.MEMBERSHIP_SEEDS ?? 20) }, (_, i) => i + 1);
   const seen = new Map<string, number>();
   it.each(SEEDS)("converges whatever the arrival order (seed %i)", async (seed) => {
     const { log, expected } = await randomLog(seed);
     for (const reason of expected.refused.values()) seen.set(reason, (seen.get(reason) ?? 0) + 1);
     seen.set("counted", (seen.get("counted") ?? 0) + expected.order.length);
-    expect(expected.order.length, `seed ${seed}: a log with something in it`).toBeGreaterThanOrEqual(2);
+    expect(expected.order.length, `seed ${seed}: a log with something in it`).toBeGreaterThanOrEqual(1);
     const rnd = seededRandom(seed * 7919);
     for (let shuffle = 0; shuffle < 5; shuffle++) {
       const entries = [...log.ops];
@@ -246,7 +363,14 @@ describe("membership log", () => {
 
   it("the seeded logs exercised every rule", () => {
     console.log("membership fuzz:", JSON.stringify(Object.fromEntries(seen)));
-    for (const what of ["counted", "unauthorized", "removed-concurrently", "concurrent-with-removal"])
+    for (const what of [
+      "counted",
+      "unauthorized",
+      "removed-concurrently",
+      "concurrent-with-removal",
+      "invitation-used",
+      "invitation-expired",
+    ])
       expect(seen.get(what) ?? 0, `${what} in seeds ${SEEDS.join(",")}`).toBeGreaterThan(0);
   });
 });
@@ -275,10 +399,12 @@ async function randomLog(seed: number): Promise<{ log: Log; expected: Membership
   const written: string[] = [...log.ops.keys()];
   let fresh = 101;
   const everyone: DeviceIdentity[] = [creator];
+  const invitations: { privateKey: CryptoKey; publicKey: Uint8Array }[] = [];
   for (let step = 0; step < 30; step++) {
     const view = written.slice(0, written.length - rnd.int(Math.min(4, written.length)));
     const past = resolveMembership(new Map(view.map((id) => [id, log.ops.get(id)!])), log.creatorKey);
-    const members = [...past.members.values()];
+    // Members with a device to write from (a member may have removed all of theirs).
+    const members = [...past.members.values()].filter((m) => m.devices.length > 0);
     const admins = members.filter((m) => m.role === "admin");
     const pool = rnd.next() < 0.85 && admins.length > 0 ? admins : members;
     const byDevice = new Map<string, DeviceIdentity>(everyone.map((d) => [d.device, d]));
@@ -292,7 +418,43 @@ async function randomLog(seed: number): Promise<{ log: Log; expected: Membership
     const role = rnd.pick(["admin", "writer", "reader"] as const);
     const roll = rnd.next();
     let action: MembershipAction;
-    if (roll < 0.35 || !past.members.has(person)) {
+    if (roll < 0.12) {
+      // An admin's invitation (one or two uses, an expiry the redemptions fall on both sides of).
+      const secret = await signingKeyFromSeed(Uint8Array.from({ length: 32 }, () => rnd.int(256)));
+      invitations.push(secret);
+      action = {
+        kind: "invite",
+        invitation: toHex(secret.publicKey),
+        role,
+        expires: 500 + rnd.int(1000),
+        uses: 1 + rnd.int(2),
+      };
+    } else if (roll < 0.24 && invitations.length > 0) {
+      // A new device redeems a known invitation (which may not be in its view yet: then it waits or
+      // is refused as unknown), at a time before or after the expiry.
+      const secret = rnd.pick(invitations);
+      const d = await dev(fresh++);
+      everyone.push(d);
+      const op = await signOp(d, {
+        space,
+        parents: past.heads,
+        at: rnd.int(2000),
+        action: {
+          kind: "redeem",
+          invitation: toHex(secret.publicKey),
+          person: `r${step}`,
+          name: `R${step}`,
+          device: keys(d),
+          proof: await redemptionProof(secret.privateKey, space, d.device),
+        },
+      });
+      const id = await opId(op);
+      log.ops.set(id, op);
+      written.push(id);
+      continue;
+    } else if (roll < 0.3 && invitations.length > 0) {
+      action = { kind: "revoke-invite", invitation: toHex(rnd.pick(invitations).publicKey) };
+    } else if (roll < 0.45 || !past.members.has(person)) {
       const d = await dev(fresh++);
       everyone.push(d);
       action = past.members.has(person)

@@ -13,7 +13,16 @@ export interface Member {
 
 /** Why an operation of the log does not count. */
 export type RefusedOpReason =
-  "not-the-creator" | "unauthorized" | "malformed" | "removed-concurrently" | "concurrent-with-removal";
+  | "not-the-creator"
+  | "unauthorized"
+  | "malformed"
+  | "removed-concurrently"
+  | "concurrent-with-removal"
+  | "invitation-unknown"
+  | "invitation-expired"
+  | "invitation-revoked"
+  | "invitation-used"
+  | "already-added";
 
 /** What a space's membership log says, the same on every replica that holds the same operations. */
 export interface MembershipState {
@@ -62,7 +71,10 @@ interface Node {
  *    end with the more senior one in place.
  * 4. Removal also wins over concurrent grants: an op adding a device to, re-adding, or changing the
  *    role of a person, concurrent with a counted removal of that person, does not count.
- * Rules 2 to 4 are applied until nothing changes (cancelling an op can take away what later ops
+ * 5. Invitations: a redemption needs its invitation in its causal past, not revoked nor expired; a
+ *    revocation cancels concurrent redemptions; only the first `uses` redemptions in the log's order count.
+ * 6. Concurrent adds of one person or one device: the first in the log's order counts.
+ * Rules 2 to 6 are applied until nothing changes (cancelling an op can take away what later ops
  * relied on).
  *
  * @example
@@ -85,8 +97,46 @@ export function resolveMembership(
     for (const n of nodes) {
       if (refused.has(n.id)) continue;
       const past = replay(nodes.filter((m) => n.ancestors.has(m.id) && !refused.has(m.id)));
-      if (!allowed(n.op, past)) {
-        refused.set(n.id, "unauthorized");
+      const why = refusal(n.op, past);
+      if (why) {
+        refused.set(n.id, why);
+        changed = true;
+      }
+    }
+    // Concurrent adds of one person or one device: the first in the log's order counts.
+    for (const id of replay(nodes.filter((m) => !refused.has(m.id))).conflicts) {
+      refused.set(id, "already-added");
+      changed = true;
+    }
+    // Invitations: a revocation cancels the redemptions outside its causal past; redemptions beyond an
+    // invitation's uses do not count, the first ones in the log's order do.
+    const used = new Map<string, number>();
+    const invites = replay(nodes.filter((m) => !refused.has(m.id))).invitations;
+    for (const n of nodes) {
+      const a = n.op.action;
+      if (refused.has(n.id)) continue;
+      if (a.kind === "revoke-invite") {
+        for (const m of nodes) {
+          const b = m.op.action;
+          if (
+            b.kind === "redeem" &&
+            b.invitation === a.invitation &&
+            !refused.has(m.id) &&
+            !n.ancestors.has(m.id)
+          ) {
+            refused.set(m.id, "invitation-revoked");
+            changed = true;
+          }
+        }
+      }
+    }
+    for (const n of nodes) {
+      const a = n.op.action;
+      if (a.kind !== "redeem" || refused.has(n.id)) continue;
+      const count = (used.get(a.invitation) ?? 0) + 1;
+      used.set(a.invitation, count);
+      if (count > (invites.get(a.invitation)?.uses ?? 0)) {
+        refused.set(n.id, "invitation-used");
         changed = true;
       }
     }
@@ -199,6 +249,13 @@ interface Replayed {
   everOwner: Map<string, string>;
   /** People a counted removal removed (and not re-added since). */
   removed: Set<string>;
+  /** Invitations by their public key. */
+  invitations: Map<string, { role: Role; expires: number; uses: number; revoked: boolean }>;
+  /**
+   * Ops that add a person who is a member already, or a device that was ever added, when their turn
+   * comes in the log's order: concurrent adds of the same person or device (the first one counts).
+   */
+  conflicts: string[];
 }
 
 /** The state after applying `nodes` (counted ops, in the log's order). */
@@ -211,6 +268,8 @@ function replay(nodes: readonly Node[]): Replayed {
     everDevices: new Map(),
     everOwner: new Map(),
     removed: new Set(),
+    invitations: new Map(),
+    conflicts: [],
   };
   const addDevice = (person: string, d: DeviceKeys) => {
     r.members.get(person)!.devices.push(d);
@@ -226,11 +285,22 @@ function replay(nodes: readonly Node[]): Replayed {
     const a = n.op.action;
     switch (a.kind) {
       case "create":
-      case "add-person": {
+      case "add-person":
+      case "redeem": {
+        if (r.members.has(a.person) || r.everOwner.has(a.device.device)) {
+          r.conflicts.push(n.id);
+          break;
+        }
+        const role =
+          a.kind === "create"
+            ? "admin"
+            : a.kind === "redeem"
+              ? (r.invitations.get(a.invitation)?.role ?? "reader")
+              : a.role;
         r.members.set(a.person, {
           person: a.person,
           name: a.name,
-          role: a.kind === "create" ? "admin" : a.role,
+          role,
           devices: [],
           since: n.index,
         });
@@ -240,11 +310,20 @@ function replay(nodes: readonly Node[]): Replayed {
         break;
       }
       case "add-device":
-        if (r.members.has(a.person)) addDevice(a.person, a.device);
+        if (r.everOwner.has(a.device.device)) r.conflicts.push(n.id);
+        else if (r.members.has(a.person)) addDevice(a.person, a.device);
         break;
       case "set-role": {
         const m = r.members.get(a.person);
         if (m) m.role = a.role;
+        break;
+      }
+      case "invite":
+        r.invitations.set(a.invitation, { role: a.role, expires: a.expires, uses: a.uses, revoked: false });
+        break;
+      case "revoke-invite": {
+        const i = r.invitations.get(a.invitation);
+        if (i) i.revoked = true;
         break;
       }
       case "remove": {
@@ -265,27 +344,49 @@ function replay(nodes: readonly Node[]): Replayed {
   return r;
 }
 
-/** Whether `op`'s author may do it in `past` (the state its causal past gives). */
-function allowed(op: MembershipOp, past: Replayed): boolean {
+/** Why `op`'s author may not do it in `past` (the state its causal past gives), or undefined. */
+function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined {
   const a = op.action;
-  if (a.kind === "create") return true; // checked structurally; `create` has no past
-  const person = past.deviceOwner.get(op.author);
-  if (person === undefined) return false;
-  const admin = past.members.get(person)!.role === "admin";
+  if (a.kind === "create") return undefined; // checked structurally; `create` has no past
   const fresh = (d: DeviceKeys) => !past.everOwner.has(d.device) && !past.removedDevices.has(d.device);
+  if (a.kind === "redeem") {
+    // Written by a device that is not a member yet: the invitation is its authority.
+    const invitation = past.invitations.get(a.invitation);
+    if (!invitation) return "invitation-unknown";
+    if (invitation.revoked) return "invitation-revoked";
+    if (op.at > invitation.expires) return "invitation-expired";
+    return past.members.has(a.person) || !fresh(a.device) ? "unauthorized" : undefined;
+  }
+  const person = past.deviceOwner.get(op.author);
+  if (person === undefined) return "unauthorized";
+  const admin = past.members.get(person)!.role === "admin";
+  let ok: boolean;
   switch (a.kind) {
     case "add-person":
-      return admin && !past.members.has(a.person) && fresh(a.device);
+      ok = admin && !past.members.has(a.person) && fresh(a.device);
+      break;
     case "add-device":
-      return (admin || person === a.person) && past.members.has(a.person) && fresh(a.device);
+      ok = (admin || person === a.person) && past.members.has(a.person) && fresh(a.device);
+      break;
     case "set-role":
-      return admin && past.members.has(a.person);
+      ok = admin && past.members.has(a.person);
+      break;
     case "remove": {
       const target = past.members.get(a.person);
-      if (!target || (a.device && !target.devices.some((d) => d.device === a.device))) return false;
-      return admin || person === a.person;
+      ok =
+        target !== undefined &&
+        (!a.device || target.devices.some((d) => d.device === a.device)) &&
+        (admin || person === a.person);
+      break;
     }
+    case "invite":
+      ok = admin && !past.invitations.has(a.invitation) && Number.isSafeInteger(a.uses) && a.uses >= 1;
+      break;
+    case "revoke-invite":
+      ok = admin && past.invitations.has(a.invitation);
+      break;
   }
+  return ok ? undefined : "unauthorized";
 }
 
 /** Whether an action grants something to `person` (a device, membership again, a role). */
