@@ -40,6 +40,11 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
     key: "spaceBytesPerSecond",
     help: "bytes per second a space's connections may send",
   },
+  {
+    flag: "connection-commits-per-second",
+    key: "connectionCommitsPerSecond",
+    help: "commits per second one connection may upload (each is a signature to verify)",
+  },
   { flag: "max-connections", key: "maxConnections", help: "open TCP connections in total" },
   {
     flag: "max-connections-per-address",

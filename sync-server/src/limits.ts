@@ -22,6 +22,13 @@ export interface RelayLimits {
   connectionBytesPerSecond: number;
   /** Sustained bytes per second all connections of one space together may send (same throttling). */
   spaceBytesPerSecond: number;
+  /**
+   * Sustained commits per second one connection may upload (burst: twice as many). The relay verifies
+   * each commit's Ed25519 signature (about 0.1 ms of its one thread), so small commits at the byte
+   * limit alone could keep it busy; over this the relay stops reading the socket until the budget
+   * refilled, as for bytes: the uploader is slowed, never cut off.
+   */
+  connectionCommitsPerSecond: number;
   /** Bytes of sealed commits one space may hold; beyond it uploads get a `quota` error. */
   quotaBytesPerSpace: number;
   /**
@@ -79,6 +86,7 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   messageBurst: 200,
   connectionBytesPerSecond: 8 * 1024 * 1024,
   spaceBytesPerSecond: 16 * 1024 * 1024,
+  connectionCommitsPerSecond: 4000,
   quotaBytesPerSpace: 256 * 1024 * 1024,
   maxSnapshotBytes: MAX_SNAPSHOT_BYTES,
   maxUploadBufferBytes: 256 * 1024 * 1024,

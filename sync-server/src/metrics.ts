@@ -252,7 +252,8 @@ export class RelayMetrics {
   /**
    * A limit against strangers was hit: `reason` is one of `connections`, `connections-per-address`,
    * `request-timeout`, `spaces`, `new-spaces-rate`, `store-full`, `upload-buffer`, `upload-stalled`,
-   * `connection-bytes-rate`, `space-bytes-rate` (the last two: reading was paused, nothing refused).
+   * `connection-bytes-rate`, `space-bytes-rate`, `connection-commits-rate` (the last three: reading was
+   * paused, nothing refused).
    */
   refused(reason: string): void {
     bump(this.#refusals, reason);

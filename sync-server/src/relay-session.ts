@@ -97,6 +97,8 @@ export class RelaySession implements HubMember {
   readonly #signalRate = new RateLimiter(SIGNALS_PER_SECOND, SIGNAL_BURST);
   readonly #byteRate: ByteRate;
   readonly #spaceByteRate: ByteRate | undefined;
+  /** Commits per second (signatures to verify), counted like bytes. */
+  readonly #commitRate: ByteRate;
   #state: "awaiting-hello" | "open" | "closed" = "awaiting-hello";
   #device: string | undefined;
   #queue: Promise<void> = Promise.resolve();
@@ -125,6 +127,10 @@ export class RelaySession implements HubMember {
       byteBurst(deps.limits.connectionBytesPerSecond, deps.limits),
     );
     this.#spaceByteRate = deps.spaceRates?.acquire(deps.space);
+    this.#commitRate = new ByteRate(
+      deps.limits.connectionCommitsPerSecond,
+      2 * deps.limits.connectionCommitsPerSecond,
+    );
     this.#upload = new SnapshotUpload({
       maxBytes: deps.limits.maxSnapshotBytes,
       stallMs: deps.limits.idleTimeoutMs,
@@ -174,6 +180,17 @@ export class RelaySession implements HubMember {
     if (own === 0 && space === 0) return;
     this.#deps.metrics.refused(own >= space ? "connection-bytes-rate" : "space-bytes-rate");
     this.#deps.socket.pauseReading?.(Math.max(own, space));
+  }
+
+  /**
+   * Charges uploaded commits to the connection's commit budget (each costs the relay a signature
+   * verification) and, in debt, stops reading the socket until it is not. This frame is still served.
+   */
+  #throttleCommits(count: number): void {
+    const wait = this.#commitRate.take(count);
+    if (wait === 0) return;
+    this.#deps.metrics.refused("connection-commits-rate");
+    this.#deps.socket.pauseReading?.(wait);
   }
 
   /** Records liveness (any frame, or a WebSocket pong), postponing the idle close. */
@@ -259,6 +276,7 @@ export class RelaySession implements HubMember {
         return this.#onPull(m.vector, m.maxBytes, m.more === true);
       case "commits":
         if (!this.#sameSpace(m.space)) return;
+        this.#throttleCommits(m.commits.length);
         return m.replace ? this.#onReplace(m.commits, receivedAt) : this.#onCommits(m.commits, receivedAt);
       case "snapshot-put":
         if (!this.#sameSpace(m.space)) return;

@@ -251,6 +251,38 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     expect(await refusals(relay, "connection-bytes-rate")).toBeGreaterThan(0);
   });
 
+  it("throttles a connection's commits (each a signature to verify): served all, read at the rate", async () => {
+    const rate = 200;
+    const relay = await start(["--connection-commits-per-second", String(rate)]);
+    const space = randomId();
+    const c = await ready(relay, space, newToken());
+    const device = testDevice();
+    const chain = makeChain(space, device, 1000, { bodyBytes: 40 });
+    const frames = 4; // 1,000 commits, beyond the burst of 400 (twice the rate)
+    const started = performance.now();
+    const from = c.frames.length;
+    for (let i = 0; i < frames; i++)
+      c.send({
+        type: "commits",
+        space: fromHex(space, 16),
+        commits: chain.slice(i * 250, (i + 1) * 250),
+        more: false,
+      });
+    // Every commit is stored and acknowledged: the uploader is slowed, never refused.
+    for (;;) {
+      const ack = await c.next("ack", from);
+      if (ack.entries.some((e) => e.seq === 1000)) break;
+      c.frames.splice(c.frames.indexOf(ack), 1);
+    }
+    const elapsedMs = performance.now() - started;
+    // A lower bound only (a slow machine makes it longer): the commits beyond the burst, less one
+    // frame read before its debt is known, cannot have been read faster than the rate.
+    const beyondBurst = 1000 - 2 * rate - 250;
+    expect(elapsedMs).toBeGreaterThanOrEqual((beyondBurst / rate) * 1000 * 0.9);
+    expect(await refusals(relay, "connection-commits-rate")).toBeGreaterThan(0);
+    expect(metric(await metricsText(relay), 'shoal_commits_refused_total{code="signature"}')).toBe(0);
+  });
+
   it("throttles a space's bytes across its connections", async () => {
     const rate = 256 * 1024;
     const relay = await start([
