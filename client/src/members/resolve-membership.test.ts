@@ -34,6 +34,25 @@ const keys = (d: DeviceIdentity): DeviceKeys => ({
   agreementKey: toHex(d.agreementPublic),
 });
 
+type Secret = { privateKey: CryptoKey; publicKey: Uint8Array };
+
+/** A redemption of `secret`'s invitation by `who` as `person`, signed and proved; not yet in a log. */
+async function redeemOp(who: DeviceIdentity, secret: Secret, person: string, parents: string[], at: number) {
+  return signOp(who, {
+    space,
+    parents,
+    at,
+    action: {
+      kind: "redeem",
+      invitation: toHex(secret.publicKey),
+      person,
+      name: person,
+      device: keys(who),
+      proof: await redemptionProof(secret.privateKey, space, who.device),
+    },
+  });
+}
+
 /** A log under construction: ops by id, and the ops' ids in the order written. */
 class Log {
   readonly ops = new Map<string, MembershipOp>();
@@ -44,6 +63,13 @@ class Log {
       at: 1_700_000_000_000,
       action,
     });
+    expect(await verifyOp(op)).toBe(true);
+    const id = await opId(op);
+    this.ops.set(id, op);
+    return id;
+  }
+  /** Adds an op written elsewhere (a redemption); returns its id. */
+  async add(op: MembershipOp): Promise<string> {
     expect(await verifyOp(op)).toBe(true);
     const id = await opId(op);
     this.ops.set(id, op);
@@ -228,25 +254,8 @@ describe("membership log", () => {
       { kind: "invite", invitation, role: "writer", expires: 2_000, uses: 1 },
       [added],
     );
-    const redeem = async (who: DeviceIdentity, person: string, parents: string[], at = 1_000) => {
-      const op = await signOp(who, {
-        space,
-        parents,
-        at,
-        action: {
-          kind: "redeem",
-          invitation,
-          person,
-          name: person,
-          device: keys(who),
-          proof: await redemptionProof(secret.privateKey, space, who.device),
-        },
-      });
-      expect(await verifyOp(op)).toBe(true);
-      const id = await opId(op);
-      log.ops.set(id, op);
-      return id;
-    };
+    const redeem = async (who: DeviceIdentity, person: string, parents: string[], at = 1_000) =>
+      log.add(await redeemOp(who, secret, person, parents, at));
     // Two devices redeem the single-use link at once: exactly one becomes a member, the same one
     // whatever the order the replicas learn of them.
     const x = await dev(20);
@@ -274,37 +283,9 @@ describe("membership log", () => {
       expires: 5_000,
       uses: 2,
     });
-    const late = await signOp(await dev(23), {
-      space,
-      parents: [invite2],
-      at: 5_001,
-      action: {
-        kind: "redeem",
-        invitation: invitation2,
-        person: "late",
-        name: "Late",
-        device: keys(await dev(23)),
-        proof: await redemptionProof(secret2.privateKey, space, (await dev(23)).device),
-      },
-    });
-    const lateId = await opId(late);
-    log.ops.set(lateId, late);
+    const lateId = await log.add(await redeemOp(await dev(23), secret2, "late", [invite2], 5_001));
     const revoke = await log.write(ada, { kind: "revoke-invite", invitation: invitation2 }, [invite2]);
-    const racing = await signOp(await dev(24), {
-      space,
-      parents: [invite2],
-      at: 4_000,
-      action: {
-        kind: "redeem",
-        invitation: invitation2,
-        person: "racer",
-        name: "Racer",
-        device: keys(await dev(24)),
-        proof: await redemptionProof(secret2.privateKey, space, (await dev(24)).device),
-      },
-    });
-    const racingId = await opId(racing);
-    log.ops.set(racingId, racing);
+    const racingId = await log.add(await redeemOp(await dev(24), secret2, "racer", [invite2], 4_000));
     s = log.state();
     expect(s.refused.get(lateId)).toBe("invitation-expired");
     expect(s.refused.get(racingId)).toBe("invitation-revoked");
@@ -399,7 +380,7 @@ async function randomLog(seed: number): Promise<{ log: Log; expected: Membership
   const written: string[] = [...log.ops.keys()];
   let fresh = 101;
   const everyone: DeviceIdentity[] = [creator];
-  const invitations: { privateKey: CryptoKey; publicKey: Uint8Array }[] = [];
+  const invitations: Secret[] = [];
   for (let step = 0; step < 30; step++) {
     const view = written.slice(0, written.length - rnd.int(Math.min(4, written.length)));
     const past = resolveMembership(new Map(view.map((id) => [id, log.ops.get(id)!])), log.creatorKey);
@@ -435,21 +416,7 @@ async function randomLog(seed: number): Promise<{ log: Log; expected: Membership
       const secret = rnd.pick(invitations);
       const d = await dev(fresh++);
       everyone.push(d);
-      const op = await signOp(d, {
-        space,
-        parents: past.heads,
-        at: rnd.int(2000),
-        action: {
-          kind: "redeem",
-          invitation: toHex(secret.publicKey),
-          person: `r${step}`,
-          name: `R${step}`,
-          device: keys(d),
-          proof: await redemptionProof(secret.privateKey, space, d.device),
-        },
-      });
-      const id = await opId(op);
-      log.ops.set(id, op);
+      const id = await log.add(await redeemOp(d, secret, `r${step}`, past.heads, rnd.int(2000)));
       written.push(id);
       continue;
     } else if (roll < 0.3 && invitations.length > 0) {
