@@ -255,7 +255,12 @@ export function countingTransport(
     connections,
     receivedBytes: () => connections.reduce((s, c) => s + c.receivedBytes, 0),
     sentBytes: () => connections.reduce((s, c) => s + c.sentBytes, 0),
-    connect(space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection {
+    connect(
+      space: SpaceId,
+      token: Uint8Array,
+      handlers: TransportHandlers,
+      claim?: Uint8Array,
+    ): TransportConnection {
       const count: ConnectionCount = {
         index: connections.length,
         space,
@@ -265,28 +270,33 @@ export function countingTransport(
         sentFrames: 0,
       };
       connections.push(count);
-      const conn = inner.connect(space, token, {
-        onOpen: () => handlers.onOpen(),
-        onMessage: (frame) => {
-          count.receivedBytes += frame.byteLength;
-          count.receivedFrames++;
-          if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
-            const m = decodeMessage(frame);
-            if (m.type === "ack") {
-              const seen = m.entries.map((e) => ({
-                connection: count.index,
-                space,
-                device: toHex(e.device),
-                seq: e.seq,
-              }));
-              acks.set([...acks.get(), ...seen]);
+      const conn = inner.connect(
+        space,
+        token,
+        {
+          onOpen: () => handlers.onOpen(),
+          onMessage: (frame) => {
+            count.receivedBytes += frame.byteLength;
+            count.receivedFrames++;
+            if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
+              const m = decodeMessage(frame);
+              if (m.type === "ack") {
+                const seen = m.entries.map((e) => ({
+                  connection: count.index,
+                  space,
+                  device: toHex(e.device),
+                  seq: e.seq,
+                }));
+                acks.set([...acks.get(), ...seen]);
+              }
             }
-          }
-          hooks.onReceive?.(frame, count);
-          handlers.onMessage(frame);
+            hooks.onReceive?.(frame, count);
+            handlers.onMessage(frame);
+          },
+          onClose: (reason, code) => handlers.onClose(reason, code),
         },
-        onClose: (reason, code) => handlers.onClose(reason, code),
-      });
+        claim,
+      );
       return {
         send(frame: Uint8Array): void {
           count.sentBytes += frame.byteLength;

@@ -221,27 +221,32 @@ export class PeerNetwork {
       get label(): string {
         return inner.label;
       },
-      connect: (space, token, handlers) => {
+      connect: (space, token, handlers, claim) => {
         const link: RelayLink = { ready: false, conn: null };
-        const conn = inner.connect(space, token, {
-          onOpen: () => handlers.onOpen(),
-          onMessage: (frame) => {
-            if (frame[0] === PROTOCOL_VERSION && frame[1] === SIGNAL_TYPE) {
-              this.#onSignalFrame(space, frame);
-              return;
-            }
-            handlers.onMessage(frame);
-            if (frame[1] === WELCOME_TYPE && !link.ready) {
-              link.ready = true;
-              this.#relayUp(space, link);
-            }
+        const conn = inner.connect(
+          space,
+          token,
+          {
+            onOpen: () => handlers.onOpen(),
+            onMessage: (frame) => {
+              if (frame[0] === PROTOCOL_VERSION && frame[1] === SIGNAL_TYPE) {
+                this.#onSignalFrame(space, frame);
+                return;
+              }
+              handlers.onMessage(frame);
+              if (frame[1] === WELCOME_TYPE && !link.ready) {
+                link.ready = true;
+                this.#relayUp(space, link);
+              }
+            },
+            onClose: (reason, code) => {
+              link.ready = false;
+              this.#spaces.get(space)?.relays.delete(link);
+              handlers.onClose(reason, code);
+            },
           },
-          onClose: (reason, code) => {
-            link.ready = false;
-            this.#spaces.get(space)?.relays.delete(link);
-            handlers.onClose(reason, code);
-          },
-        });
+          claim,
+        );
         link.conn = conn;
         return conn;
       },

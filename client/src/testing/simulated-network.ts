@@ -89,8 +89,8 @@ export class SimulatedNetwork {
     return {
       kind: "relay",
       label: `simulated:${replica}`,
-      connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers) =>
-        this.#connect(replica, space, token, handlers),
+      connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers, claim?: Uint8Array) =>
+        this.#connect(replica, space, token, handlers, claim),
     };
   }
 
@@ -113,6 +113,7 @@ export class SimulatedNetwork {
     space: SpaceId,
     token: Uint8Array,
     handlers: TransportHandlers,
+    claim: Uint8Array | undefined,
   ): TransportConnection {
     if (this.#partitioned.has(replica)) {
       this.stats.refused++;
@@ -140,25 +141,30 @@ export class SimulatedNetwork {
     };
     const open = this.#open.get(replica) ?? new Set();
     this.#open.set(replica, open);
-    const inner = this.#inner.connect(space, token, {
-      onOpen: () => later(() => handlers.onOpen()),
-      onMessage: (frame) => {
-        this.stats.frames++;
-        if (this.#chance(this.#faults.drop)) return breakLink();
-        const twice = this.#chance(this.#faults.duplicate) && isBatch(frame);
-        const first = this.#damage(frame);
-        later(() => handlers.onMessage(first));
-        if (twice) {
-          this.stats.duplicated++;
-          const second = this.#damage(frame);
-          later(() => handlers.onMessage(second));
-        }
+    const inner = this.#inner.connect(
+      space,
+      token,
+      {
+        onOpen: () => later(() => handlers.onOpen()),
+        onMessage: (frame) => {
+          this.stats.frames++;
+          if (this.#chance(this.#faults.drop)) return breakLink();
+          const twice = this.#chance(this.#faults.duplicate) && isBatch(frame);
+          const first = this.#damage(frame);
+          later(() => handlers.onMessage(first));
+          if (twice) {
+            this.stats.duplicated++;
+            const second = this.#damage(frame);
+            later(() => handlers.onMessage(second));
+          }
+        },
+        onClose: (reason, code) => {
+          open.delete(conn);
+          later(() => handlers.onClose(reason, code));
+        },
       },
-      onClose: (reason, code) => {
-        open.delete(conn);
-        later(() => handlers.onClose(reason, code));
-      },
-    });
+      claim,
+    );
     conn = {
       send: (frame) => {
         this.stats.frames++;

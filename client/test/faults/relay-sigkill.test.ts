@@ -42,22 +42,27 @@ function watchedTransport(
   const transport: Transport = {
     kind: inner.kind,
     label: inner.label,
-    connect(space, token, handlers: TransportHandlers) {
-      const conn = inner.connect(space, token, {
-        onOpen: () => handlers.onOpen(),
-        onMessage: (frame) => {
-          if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
-            const m = decodeMessage(frame);
-            if (m.type === "ack") {
-              const seen = m.entries.map((e) => ({ device: toHex(e.device), seq: e.seq }));
-              acks.set([...acks.get(), ...seen]);
-              for (const e of seen) hooks.onAck(e.device, e.seq);
+    connect(space, token, handlers: TransportHandlers, claim) {
+      const conn = inner.connect(
+        space,
+        token,
+        {
+          onOpen: () => handlers.onOpen(),
+          onMessage: (frame) => {
+            if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
+              const m = decodeMessage(frame);
+              if (m.type === "ack") {
+                const seen = m.entries.map((e) => ({ device: toHex(e.device), seq: e.seq }));
+                acks.set([...acks.get(), ...seen]);
+                for (const e of seen) hooks.onAck(e.device, e.seq);
+              }
             }
-          }
-          handlers.onMessage(frame);
+            handlers.onMessage(frame);
+          },
+          onClose: (reason, code) => handlers.onClose(reason, code),
         },
-        onClose: (reason, code) => handlers.onClose(reason, code),
-      });
+        claim,
+      );
       return {
         send(frame: Uint8Array) {
           conn.send(frame);

@@ -48,18 +48,23 @@ function tappedTransport(
   return {
     kind: "relay",
     label: "tapped",
-    connect(space, token, handlers) {
-      const conn = inner.connect(space, token, {
-        onOpen: () => handlers.onOpen(),
-        onClose: (reason, code) => handlers.onClose(reason, code),
-        onMessage: (frame) => {
-          const m = decodeMessage(frame);
-          seen("down", m);
-          const out = tap()("down", frame, m);
-          if (out === "cut") conn.close("tap cut");
-          else if (out !== "drop") handlers.onMessage(out);
+    connect(space, token, handlers, claim) {
+      const conn = inner.connect(
+        space,
+        token,
+        {
+          onOpen: () => handlers.onOpen(),
+          onClose: (reason, code) => handlers.onClose(reason, code),
+          onMessage: (frame) => {
+            const m = decodeMessage(frame);
+            seen("down", m);
+            const out = tap()("down", frame, m);
+            if (out === "cut") conn.close("tap cut");
+            else if (out !== "drop") handlers.onMessage(out);
+          },
         },
-      });
+        claim,
+      );
       return {
         send: (frame) => {
           const m = decodeMessage(frame);
