@@ -270,33 +270,29 @@ export function countingTransport(
         sentFrames: 0,
       };
       connections.push(count);
-      const conn = inner.connect(
-        space,
-        token,
-        {
-          onOpen: () => handlers.onOpen(),
-          onMessage: (frame) => {
-            count.receivedBytes += frame.byteLength;
-            count.receivedFrames++;
-            if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
-              const m = decodeMessage(frame);
-              if (m.type === "ack") {
-                const seen = m.entries.map((e) => ({
-                  connection: count.index,
-                  space,
-                  device: toHex(e.device),
-                  seq: e.seq,
-                }));
-                acks.set([...acks.get(), ...seen]);
-              }
+      const counted: TransportHandlers = {
+        onOpen: () => handlers.onOpen(),
+        onMessage: (frame) => {
+          count.receivedBytes += frame.byteLength;
+          count.receivedFrames++;
+          if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
+            const m = decodeMessage(frame);
+            if (m.type === "ack") {
+              const seen = m.entries.map((e) => ({
+                connection: count.index,
+                space,
+                device: toHex(e.device),
+                seq: e.seq,
+              }));
+              acks.set([...acks.get(), ...seen]);
             }
-            hooks.onReceive?.(frame, count);
-            handlers.onMessage(frame);
-          },
-          onClose: (reason, code) => handlers.onClose(reason, code),
+          }
+          hooks.onReceive?.(frame, count);
+          handlers.onMessage(frame);
         },
-        claim,
-      );
+        onClose: (reason, code) => handlers.onClose(reason, code),
+      };
+      const conn = inner.connect(space, token, counted, claim);
       return {
         send(frame: Uint8Array): void {
           count.sentBytes += frame.byteLength;

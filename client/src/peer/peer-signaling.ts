@@ -23,7 +23,7 @@ import { deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./sign
 import { SpaceSealer } from "../sealing/sealer.ts";
 import { SpaceSession, type Backoff, type SessionReplica } from "../sync/space-session.ts";
 import type { TransportStatus } from "../status/sync-status.ts";
-import type { Transport, TransportConnection } from "../transports/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // The peer network: discovery and negotiation through the relay, then one data channel per peer
@@ -223,30 +223,26 @@ export class PeerNetwork {
       },
       connect: (space, token, handlers, claim) => {
         const link: RelayLink = { ready: false, conn: null };
-        const conn = inner.connect(
-          space,
-          token,
-          {
-            onOpen: () => handlers.onOpen(),
-            onMessage: (frame) => {
-              if (frame[0] === PROTOCOL_VERSION && frame[1] === SIGNAL_TYPE) {
-                this.#onSignalFrame(space, frame);
-                return;
-              }
-              handlers.onMessage(frame);
-              if (frame[1] === WELCOME_TYPE && !link.ready) {
-                link.ready = true;
-                this.#relayUp(space, link);
-              }
-            },
-            onClose: (reason, code) => {
-              link.ready = false;
-              this.#spaces.get(space)?.relays.delete(link);
-              handlers.onClose(reason, code);
-            },
+        const relayHandlers: TransportHandlers = {
+          onOpen: () => handlers.onOpen(),
+          onMessage: (frame) => {
+            if (frame[0] === PROTOCOL_VERSION && frame[1] === SIGNAL_TYPE) {
+              this.#onSignalFrame(space, frame);
+              return;
+            }
+            handlers.onMessage(frame);
+            if (frame[1] === WELCOME_TYPE && !link.ready) {
+              link.ready = true;
+              this.#relayUp(space, link);
+            }
           },
-          claim,
-        );
+          onClose: (reason, code) => {
+            link.ready = false;
+            this.#spaces.get(space)?.relays.delete(link);
+            handlers.onClose(reason, code);
+          },
+        };
+        const conn = inner.connect(space, token, relayHandlers, claim);
         link.conn = conn;
         return conn;
       },

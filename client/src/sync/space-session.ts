@@ -46,7 +46,7 @@ function lastSeqs(commits: readonly Uint8Array[]): Map<string, number> {
   }
   return out;
 }
-import type { Transport, TransportConnection } from "../transports/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
 
 /** The replica operations a session needs (implemented by the database). */
 export interface SessionReplica {
@@ -279,46 +279,42 @@ export class SpaceSession {
     this.#hooks.state(this.#accessRefused ? "refused" : "connecting");
     let conn: TransportConnection | null = null;
     let closed = false;
-    conn = this.#transport.connect(
-      this.space,
-      this.#token,
-      {
-        onOpen: () => {
-          if (closed || conn !== this.#conn) return;
-          this.#send({
-            type: "hello",
-            minVersion: MIN_PROTOCOL_VERSION,
-            maxVersion: PROTOCOL_VERSION,
-            device: fromHex(this.#replica.device, 16),
-          });
-        },
-        onMessage: (frame) => {
-          if (closed || conn !== this.#conn) return;
-          let m: Message;
-          try {
-            m = decodeMessage(frame);
-          } catch (e) {
-            this.#hooks.error(e as ProtocolError);
-            conn?.close("protocol error");
-            return;
-          }
-          const epoch = this.#epoch;
-          this.#enqueue(() => (epoch === this.#epoch ? this.#handle(m) : Promise.resolve()));
-        },
-        onClose: (reason, code) => {
-          if (closed) return;
-          closed = true;
-          if (conn === this.#conn) this.#conn = null;
-          this.#snapshots.reset();
-          const refused = code === 4401 || code === 4403;
-          this.#accessRefused = refused;
-          if (refused) this.#hooks.error(accessDenied(reason, this.#claim !== undefined));
-          this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
-          if (!this.#stopped) this.#scheduleReconnect(refused);
-        },
+    const handlers: TransportHandlers = {
+      onOpen: () => {
+        if (closed || conn !== this.#conn) return;
+        this.#send({
+          type: "hello",
+          minVersion: MIN_PROTOCOL_VERSION,
+          maxVersion: PROTOCOL_VERSION,
+          device: fromHex(this.#replica.device, 16),
+        });
       },
-      this.#claim,
-    );
+      onMessage: (frame) => {
+        if (closed || conn !== this.#conn) return;
+        let m: Message;
+        try {
+          m = decodeMessage(frame);
+        } catch (e) {
+          this.#hooks.error(e as ProtocolError);
+          conn?.close("protocol error");
+          return;
+        }
+        const epoch = this.#epoch;
+        this.#enqueue(() => (epoch === this.#epoch ? this.#handle(m) : Promise.resolve()));
+      },
+      onClose: (reason, code) => {
+        if (closed) return;
+        closed = true;
+        if (conn === this.#conn) this.#conn = null;
+        this.#snapshots.reset();
+        const refused = code === 4401 || code === 4403;
+        this.#accessRefused = refused;
+        if (refused) this.#hooks.error(accessDenied(reason, this.#claim !== undefined));
+        this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
+        if (!this.#stopped) this.#scheduleReconnect(refused);
+      },
+    };
+    conn = this.#transport.connect(this.space, this.#token, handlers, this.#claim);
     this.#conn = conn;
   }
 

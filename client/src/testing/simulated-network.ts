@@ -141,30 +141,26 @@ export class SimulatedNetwork {
     };
     const open = this.#open.get(replica) ?? new Set();
     this.#open.set(replica, open);
-    const inner = this.#inner.connect(
-      space,
-      token,
-      {
-        onOpen: () => later(() => handlers.onOpen()),
-        onMessage: (frame) => {
-          this.stats.frames++;
-          if (this.#chance(this.#faults.drop)) return breakLink();
-          const twice = this.#chance(this.#faults.duplicate) && isBatch(frame);
-          const first = this.#damage(frame);
-          later(() => handlers.onMessage(first));
-          if (twice) {
-            this.stats.duplicated++;
-            const second = this.#damage(frame);
-            later(() => handlers.onMessage(second));
-          }
-        },
-        onClose: (reason, code) => {
-          open.delete(conn);
-          later(() => handlers.onClose(reason, code));
-        },
+    const relayHandlers: TransportHandlers = {
+      onOpen: () => later(() => handlers.onOpen()),
+      onMessage: (frame) => {
+        this.stats.frames++;
+        if (this.#chance(this.#faults.drop)) return breakLink();
+        const twice = this.#chance(this.#faults.duplicate) && isBatch(frame);
+        const first = this.#damage(frame);
+        later(() => handlers.onMessage(first));
+        if (twice) {
+          this.stats.duplicated++;
+          const second = this.#damage(frame);
+          later(() => handlers.onMessage(second));
+        }
       },
-      claim,
-    );
+      onClose: (reason, code) => {
+        open.delete(conn);
+        later(() => handlers.onClose(reason, code));
+      },
+    };
+    const inner = this.#inner.connect(space, token, relayHandlers, claim);
     conn = {
       send: (frame) => {
         this.stats.frames++;

@@ -43,26 +43,22 @@ function watchedTransport(
     kind: inner.kind,
     label: inner.label,
     connect(space, token, handlers: TransportHandlers, claim) {
-      const conn = inner.connect(
-        space,
-        token,
-        {
-          onOpen: () => handlers.onOpen(),
-          onMessage: (frame) => {
-            if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
-              const m = decodeMessage(frame);
-              if (m.type === "ack") {
-                const seen = m.entries.map((e) => ({ device: toHex(e.device), seq: e.seq }));
-                acks.set([...acks.get(), ...seen]);
-                for (const e of seen) hooks.onAck(e.device, e.seq);
-              }
+      const watched: TransportHandlers = {
+        onOpen: () => handlers.onOpen(),
+        onMessage: (frame) => {
+          if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
+            const m = decodeMessage(frame);
+            if (m.type === "ack") {
+              const seen = m.entries.map((e) => ({ device: toHex(e.device), seq: e.seq }));
+              acks.set([...acks.get(), ...seen]);
+              for (const e of seen) hooks.onAck(e.device, e.seq);
             }
-            handlers.onMessage(frame);
-          },
-          onClose: (reason, code) => handlers.onClose(reason, code),
+          }
+          handlers.onMessage(frame);
         },
-        claim,
-      );
+        onClose: (reason, code) => handlers.onClose(reason, code),
+      };
+      const conn = inner.connect(space, token, watched, claim);
       return {
         send(frame: Uint8Array) {
           conn.send(frame);
