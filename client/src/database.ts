@@ -33,6 +33,7 @@ import { NotFound } from "./errors.ts";
 import { ValueStore } from "./live/value-store.ts";
 import { formatInviteLink } from "./spaces/invite-link.ts";
 import { joinSpace } from "./spaces/join-space.ts";
+import { claimNewSpace } from "./spaces/space-claim.ts";
 import { leaveSpace, type LeaveReport } from "./spaces/leave-space.ts";
 import { readAcks } from "./sync/acks.ts";
 import type { SyncOptions } from "./sync/sync-runner.ts";
@@ -253,19 +254,25 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   }
 
   /**
-   * Creates a space (the unit of sharing and encryption) with a random id and a random 32-byte key,
-   * kept on this device.
+   * Creates a space (the unit of sharing and encryption) with a random 32-byte key, kept on this
+   * device. Its id derives from this device's signing key and a random salt, and the device signs the
+   * space's claim, which lets a relay register it (PROTOCOL.md 1, "Space claims"); without keys (an
+   * insecure context, which cannot sync anyway) the id is random and there is no claim.
    */
   async createSpace(options: { name: string }): Promise<Space> {
     this.replica.assertOpen();
     if (typeof options?.name !== "string" || options.name.trim() === "")
       throw new ValidationError("A space needs a name.");
+    const key = randomBytes(32);
+    const identity = this.replica.identity;
+    const claimed = identity ? await claimNewSpace(identity, key) : undefined;
     const row: SpaceRow = {
-      id: newSpaceId(),
+      id: claimed?.id ?? newSpaceId(),
       name: options.name.trim(),
-      key: randomBytes(32),
+      key,
       createdAt: Date.now(),
       private: false,
+      ...(claimed && { claim: claimed.claim }),
     };
     await this.replica.addSpace(row);
     this.#knownSpaces.add(row.id);
@@ -455,8 +462,9 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   }
 
   /**
-   * An invitation link to a space: `base#join=<space>.<key>.<check>&name=...`. The key is only in the
-   * fragment, which browsers never send to a server. Whoever holds the link can read and write the space.
+   * An invitation link to a space: `base#join=<space>.<key>.<check>&name=...&claim=...`. The key is
+   * only in the fragment, which browsers never send to a server; the claim lets any member register the
+   * space at a relay that lost it. Whoever holds the link can read and write the space.
    */
   async invite(space: SpaceId | { readonly id: SpaceId }, base?: string): Promise<string> {
     const id = typeof space === "string" ? space : space.id;
@@ -464,7 +472,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     if (!row) throw new NotFound(`No space ${id} on this device.`);
     const here = (globalThis as { location?: { origin: string; pathname: string } }).location;
     const at = base ?? (here ? `${here.origin}${here.pathname}` : "shoal:");
-    return formatInviteLink(at, { id: row.id, key: row.key, name: row.name });
+    return formatInviteLink(at, { id: row.id, key: row.key, name: row.name, claim: row.claim });
   }
 
   /**

@@ -193,10 +193,31 @@ export class RejoinPending extends ShoalError {
   }
 }
 
-/** The relay refused the connection's credentials for a space. */
+/**
+ * Why a relay refused a space's connection: `token` (no, malformed or wrong token for a registered
+ * space) or `claim` (the relay does not know the space and this device offered no valid claim by its
+ * creator, PROTOCOL.md 1 "Space claims": join it again with an invitation link that carries one, or ask
+ * a member who has one to sync first).
+ */
+export type AccessDeniedReason = "token" | "claim";
+
+/**
+ * The relay refused the connection's credentials for a space. The session keeps retrying, slowly (a
+ * member holding the claim may register the space meanwhile); the space's transport state is `refused`.
+ *
+ * @example
+ * const e = db.status.lastError;
+ * if (e instanceof AccessDenied && e.reason === "claim") askForANewInvitation();
+ */
 export class AccessDenied extends ShoalError {
-  constructor(message = "The relay refused access to this space (wrong or missing token).") {
+  /** Stable: `token` or `claim`, see `AccessDeniedReason`. */
+  readonly reason: AccessDeniedReason;
+  constructor(
+    message = "The relay refused access to this space (wrong or missing token).",
+    reason: AccessDeniedReason = "token",
+  ) {
     super("AccessDenied", message);
+    this.reason = reason;
   }
 }
 

@@ -255,7 +255,12 @@ export function countingTransport(
     connections,
     receivedBytes: () => connections.reduce((s, c) => s + c.receivedBytes, 0),
     sentBytes: () => connections.reduce((s, c) => s + c.sentBytes, 0),
-    connect(space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection {
+    connect(
+      space: SpaceId,
+      token: Uint8Array,
+      handlers: TransportHandlers,
+      claim?: Uint8Array,
+    ): TransportConnection {
       const count: ConnectionCount = {
         index: connections.length,
         space,
@@ -265,7 +270,7 @@ export function countingTransport(
         sentFrames: 0,
       };
       connections.push(count);
-      const conn = inner.connect(space, token, {
+      const counted: TransportHandlers = {
         onOpen: () => handlers.onOpen(),
         onMessage: (frame) => {
           count.receivedBytes += frame.byteLength;
@@ -286,7 +291,8 @@ export function countingTransport(
           handlers.onMessage(frame);
         },
         onClose: (reason, code) => handlers.onClose(reason, code),
-      });
+      };
+      const conn = inner.connect(space, token, counted, claim);
       return {
         send(frame: Uint8Array): void {
           count.sentBytes += frame.byteLength;

@@ -1,6 +1,7 @@
 import type { Context, Handler } from "hono";
-import { isIdHex } from "@shoal/client/protocol";
+import { decodeBase64Url, isIdHex } from "@shoal/client/protocol";
 import { originAllowed, parseTokenText, tokenMatches } from "./auth.ts";
+import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "./space-claim-check.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import type { RelayLog } from "./relay-log.ts";
 import type { RelayStore } from "./store/store.ts";
@@ -13,19 +14,22 @@ export interface AccessProbeDeps {
   allowedOrigins?: readonly string[];
 }
 
-// An unpadded base64url token of MAX_TOKEN_BYTES is 86 characters; a little slack for a trailing
-// newline (curl, hand-written requests). Anything longer is not a token and is not read further.
+// An unpadded base64url token of MAX_TOKEN_BYTES is 86 characters, a `.` and a claim 150 more; a little
+// slack for a trailing newline (curl, hand-written requests). Anything longer is not read further.
 const MAX_BODY_BYTES = 256;
 
 /**
  * The handler of `POST /sync/<spaceHex>/access` (PROTOCOL.md 1, "Access probe"): answers whether the
- * token in the body (unpadded base64url, as in the subprotocol, sent as `text/plain`) would pass the
- * upgrade's access checks, with the status the upgrade would refuse with. It exists because browsers
+ * token in the body (unpadded base64url, as in the subprotocol, sent as `text/plain`), optionally
+ * followed by `.` and the space's claim in base64url, would pass the upgrade's access checks, with the
+ * status the upgrade would refuse with. It exists because browsers
  * hide the HTTP status of a refused WebSocket upgrade (WHATWG "fail the WebSocket connection": close
  * 1006 only), so a page cannot otherwise tell a wrong key from a relay that is down.
  *
- * - 204: the token matches the space's registered hash, or the space is unknown. A probe never
- *   registers a space: only a real connection does, as before.
+ * - 204: the token matches the space's registered hash, or the space is unknown and the claim would
+ *   register it. A probe never registers a space: only a real connection does.
+ * - 403 with the upgrade's claim texts: the space is unknown and the body carries no claim, or one
+ *   that does not match the space or does not verify.
  * - 400: not a space id; 403 "Origin not allowed": the upgrade's Origin allow-list; 413: a body too
  *   long to be a token; 401: no or malformed token; 403: the token does not match.
  *
@@ -56,15 +60,32 @@ export function accessProbe(deps: AccessProbeDeps): Handler {
     if (!allowed) return answer(403, "Origin not allowed.");
     const body = await readSmallText(c, MAX_BODY_BYTES);
     if (body === undefined) return answer(413, "An access probe's body is one token.");
-    const token = parseTokenText(body.trim());
+    const [tokenText = "", claimText, ...rest] = body.trim().split(".");
+    const token = rest.length === 0 ? parseTokenText(tokenText) : undefined;
     if (!token) return answer(401, "Missing or malformed access token.");
     // Read only: `registerSpace` here would let anyone claim a space by probing it first.
     const stored = await deps.store.tokenHash(space);
-    if (stored !== undefined && !tokenMatches(token, stored)) {
+    if (stored === undefined) {
+      const checked = checkSpaceClaim(
+        space,
+        token,
+        claimText === undefined ? undefined : readClaim(claimText),
+      );
+      if ("fault" in checked) return answer(403, SPACE_CLAIM_REFUSALS[checked.fault]);
+    } else if (!tokenMatches(token, stored)) {
       return answer(403, "Wrong access token for this space.");
     }
     return answer(204);
   };
+}
+
+/** A claim's bytes from base64url; unreadable text is a claim that matches nothing (empty). */
+function readClaim(text: string): Uint8Array {
+  try {
+    return decodeBase64Url(text);
+  } catch {
+    return new Uint8Array(0);
+  }
 }
 
 /**

@@ -4,9 +4,13 @@ import { createApp } from "./app.ts";
 import { RelayMetrics } from "./metrics.ts";
 import { MemoryStore } from "./store/memory-store.ts";
 import { randomId } from "./store/commit-fixtures.ts";
+import { claimedSpace, claimOf } from "./testing/claimed-space.ts";
 
 const token = new Uint8Array(32).fill(1);
 const otherToken = new Uint8Array(32).fill(2);
+
+/** What a client offers for `space`: the token, and the claim `claimedSpace` made for it if any. */
+const offer = (t: Uint8Array, space: string) => offeredSubprotocols(t, claimOf(space));
 
 function upgradeHeaders(protocols?: string[], extra: Record<string, string> = {}): Record<string, string> {
   const h: Record<string, string> = { Upgrade: "websocket", Connection: "Upgrade", ...extra };
@@ -74,12 +78,13 @@ describe("createApp upgrade refusals (before any WebSocket exists)", () => {
 
   it("registers a space on first use, then accepts its token and refuses others with 403", async () => {
     const { app, store, metrics } = setup();
-    const space = randomId();
+    const { space } = claimedSpace(token);
     const first = await app.request(`/sync/${space}`, {
-      headers: upgradeHeaders(offeredSubprotocols(token)),
+      headers: upgradeHeaders(offer(token, space)),
     });
     expect(await first.text()).toBe("upgraded");
     expect(await store.tokenHash(space)).toBeDefined();
+    // Once registered, the token alone is enough: members without the claim connect as before.
     const again = await app.request(`/sync/${space}`, {
       headers: upgradeHeaders(offeredSubprotocols(token)),
     });
@@ -96,16 +101,17 @@ describe("createApp upgrade refusals (before any WebSocket exists)", () => {
 
   it("applies the Origin allow-list", async () => {
     const { app } = setup({ allowedOrigins: ["https://clinic.example"] });
-    const ok = upgradeHeaders(offeredSubprotocols(token), { Origin: "https://clinic.example" });
-    const bad = upgradeHeaders(offeredSubprotocols(token), { Origin: "https://evil.example" });
-    expect((await app.request(`/sync/${randomId()}`, { headers: ok })).status).toBe(200);
-    expect((await app.request(`/sync/${randomId()}`, { headers: bad })).status).toBe(403);
+    const { space, claim } = claimedSpace(token);
+    const ok = upgradeHeaders(offeredSubprotocols(token, claim), { Origin: "https://clinic.example" });
+    const bad = upgradeHeaders(offeredSubprotocols(token, claim), { Origin: "https://evil.example" });
+    expect((await app.request(`/sync/${space}`, { headers: bad })).status).toBe(403);
+    expect((await app.request(`/sync/${space}`, { headers: ok })).status).toBe(200);
   });
 
   it("never echoes the token in a refusal", async () => {
     const { app } = setup();
-    const space = randomId();
-    await app.request(`/sync/${space}`, { headers: upgradeHeaders(offeredSubprotocols(token)) });
+    const { space } = claimedSpace(token);
+    await app.request(`/sync/${space}`, { headers: upgradeHeaders(offer(token, space)) });
     const res = await app.request(`/sync/${space}`, {
       headers: upgradeHeaders(offeredSubprotocols(otherToken)),
     });
@@ -123,11 +129,12 @@ describe("createApp access probe (POST /sync/<space>/access)", () => {
       headers: { "Content-Type": "text/plain", ...(origin ? { Origin: origin } : {}) },
     });
   const upgrade = (app: ReturnType<typeof setup>["app"], space: string, t: Uint8Array) =>
-    app.request(`/sync/${space}`, { headers: upgradeHeaders(offeredSubprotocols(t)) });
+    app.request(`/sync/${space}`, { headers: upgradeHeaders(offer(t, space)) });
+  const withClaim = (t: Uint8Array, claim: Uint8Array) => `${encodeBase64Url(t)}.${encodeBase64Url(claim)}`;
 
   it("answers 204 for the registered token, 403 for another, 401 for none or a malformed one, 400 for a bad space", async () => {
     const { app } = setup();
-    const space = randomId();
+    const { space } = claimedSpace(token);
     expect((await upgrade(app, space, token)).status).toBe(200);
     expect((await probe(app, space, encodeBase64Url(token))).status).toBe(204);
     const wrong = await probe(app, space, encodeBase64Url(otherToken));
@@ -142,10 +149,21 @@ describe("createApp access probe (POST /sync/<space>/access)", () => {
     expect((await upgrade(app, space, otherToken)).status).toBe(403);
   });
 
-  it("never registers a space: 204 for an unknown one, and a later connection still claims it", async () => {
+  it("never registers a space: 204 for an unknown one with its claim, and a later connection still claims it", async () => {
     const { app, store } = setup();
-    const space = randomId();
-    expect((await probe(app, space, encodeBase64Url(otherToken))).status).toBe(204);
+    const { space, claim } = claimedSpace(token);
+    expect((await probe(app, space, withClaim(token, claim))).status).toBe(204);
+    // The upgrade's claim checks, with the upgrade's texts: none, another space's, another token's.
+    const none = await probe(app, space, encodeBase64Url(token));
+    expect([none.status, await none.text()]).toEqual([
+      403,
+      "This space is not registered here and the connection carries no claim by its creator.",
+    ]);
+    const foreign = await probe(app, space, withClaim(token, claimedSpace(token).claim));
+    expect([foreign.status, await foreign.text()]).toEqual([403, "The claim does not match this space id."]);
+    const stolen = await probe(app, space, withClaim(otherToken, claim));
+    expect([stolen.status, await stolen.text()]).toEqual([403, "The claim's signature does not verify."]);
+    expect((await probe(app, space, `${encodeBase64Url(token)}.%%`)).status).toBe(403);
     expect(await store.tokenHash(space)).toBeUndefined();
     expect((await store.stats()).spaces).toBe(0);
     // Had the probe registered otherToken, this upgrade would be refused with 403.
@@ -156,7 +174,7 @@ describe("createApp access probe (POST /sync/<space>/access)", () => {
 
   it("applies the upgrade's Origin allow-list and lets allowed pages read the answer (CORS)", async () => {
     const { app } = setup({ allowedOrigins: ["https://clinic.example"] });
-    const space = randomId();
+    const { space, claim } = claimedSpace(token);
     await upgrade(app, space, token);
     const ok = await probe(app, space, encodeBase64Url(otherToken), "https://clinic.example");
     expect(ok.status).toBe(403);
@@ -168,11 +186,11 @@ describe("createApp access probe (POST /sync/<space>/access)", () => {
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();
     // Without an allow-list every page may read its own answer; without Origin there is nothing to allow.
     const open = setup().app;
-    const any = await probe(open, space, encodeBase64Url(token), "https://anywhere.example");
+    const any = await probe(open, space, withClaim(token, claim), "https://anywhere.example");
     expect(any.status).toBe(204);
     expect(any.headers.get("access-control-allow-origin")).toBe("https://anywhere.example");
     expect(
-      (await probe(open, space, encodeBase64Url(token))).headers.get("access-control-allow-origin"),
+      (await probe(open, space, withClaim(token, claim))).headers.get("access-control-allow-origin"),
     ).toBeNull();
   });
 
@@ -185,7 +203,7 @@ describe("createApp access probe (POST /sync/<space>/access)", () => {
         c.text("upgraded", 200)) as never,
       log: (event, fields) => logged.push(JSON.stringify({ event, ...fields })),
     });
-    const space = randomId();
+    const { space } = claimedSpace(token);
     await upgrade(app, space, token);
     await probe(app, space, encodeBase64Url(token));
     const wrong = await probe(app, space, encodeBase64Url(otherToken));
@@ -198,5 +216,87 @@ describe("createApp access probe (POST /sync/<space>/access)", () => {
     const seen = (await wrong.text()) + metrics + logged.join("\n");
     expect(logged.some((l) => l.includes('"status":403'))).toBe(true);
     for (const t of [token, otherToken]) expect(seen).not.toContain(encodeBase64Url(t));
+  });
+});
+
+describe("createApp space claims (registering an unknown space)", () => {
+  const upgradeWith = (app: ReturnType<typeof setup>["app"], space: string, protocols: string[]) =>
+    app.request(`/sync/${space}`, { headers: upgradeHeaders(protocols) });
+  const refusalOf = async (res: Response) => [res.status, await res.text()];
+
+  it("refuses an unknown space without a claim, with another space's claim or a bad signature, and registers none", async () => {
+    const { app, store, metrics } = setup();
+    const { space, claim } = claimedSpace(token);
+    expect(await refusalOf(await upgradeWith(app, space, offeredSubprotocols(token)))).toEqual([
+      403,
+      "This space is not registered here and the connection carries no claim by its creator.",
+    ]);
+    const other = claimedSpace(token);
+    expect(await refusalOf(await upgradeWith(app, space, offeredSubprotocols(token, other.claim)))).toEqual([
+      403,
+      "The claim does not match this space id.",
+    ]);
+    const flipped = claim.slice();
+    flipped[flipped.length - 1]! ^= 1;
+    expect(await refusalOf(await upgradeWith(app, space, offeredSubprotocols(token, flipped)))).toEqual([
+      403,
+      "The claim's signature does not verify.",
+    ]);
+    // A true claim offered with another token than the one it was signed for registers nothing.
+    expect(await refusalOf(await upgradeWith(app, space, offeredSubprotocols(otherToken, claim)))).toEqual([
+      403,
+      "The claim's signature does not verify.",
+    ]);
+    const short = [...offeredSubprotocols(token), "shoal-claim." + encodeBase64Url(claim.subarray(0, 80))];
+    expect((await upgradeWith(app, space, short)).status).toBe(403);
+    expect(await store.tokenHash(space)).toBeUndefined();
+    expect((await store.stats()).spaces).toBe(0);
+    expect(metrics.refusals("claim-missing")).toBe(1);
+    expect(metrics.refusals("claim-wrong-space")).toBe(2);
+    expect(metrics.refusals("claim-bad-signature")).toBe(2);
+    expect(await (await app.request("/metrics")).text()).toContain(
+      'shoal_upgrades_refused_total{status="403"} 5',
+    );
+  });
+
+  it("registers a space with a valid claim and keeps its creator key", async () => {
+    const { app, store } = setup();
+    const { space, claim, creator } = claimedSpace(token);
+    expect(await (await upgradeWith(app, space, offeredSubprotocols(token, claim))).text()).toBe("upgraded");
+    expect(await store.tokenHash(space)).toBeDefined();
+    expect(Buffer.from((await store.creator(space))!).equals(Buffer.from(creator))).toBe(true);
+  });
+
+  it("refuses a registration of a known space id with another key and token (403), nothing else affected", async () => {
+    const { app, store } = setup();
+    const { space, claim } = claimedSpace(token);
+    expect((await upgradeWith(app, space, offeredSubprotocols(token, claim))).status).toBe(200);
+    const hash = await store.tokenHash(space);
+    // A stranger with their own key: a claim for this id under their key cannot derive it, and their
+    // own valid claim is for another id. Either way the known space's token decides: 403.
+    const stranger = claimedSpace(otherToken);
+    for (const strangerClaim of [stranger.claim, claim]) {
+      expect(
+        await refusalOf(await upgradeWith(app, space, offeredSubprotocols(otherToken, strangerClaim))),
+      ).toEqual([403, "Wrong access token for this space."]);
+    }
+    expect(await store.tokenHash(space)).toEqual(hash);
+    expect((await upgradeWith(app, space, offeredSubprotocols(token))).status).toBe(200);
+    expect((await store.stats()).spaces).toBe(1);
+  });
+
+  it("checks the new-spaces limits before the claim, so made-up claims cost a stranger the same", async () => {
+    const metrics = new RelayMetrics();
+    const app = createApp({
+      store: new MemoryStore(),
+      metrics,
+      limits: { newSpacesPerHourPerAddress: 1 },
+      upgradeWebSocket: (async (c: { text: (t: string, s: number) => Response }) =>
+        c.text("upgraded", 200)) as never,
+    });
+    expect((await upgradeWith(app, randomId(), offeredSubprotocols(token))).status).toBe(403);
+    expect((await upgradeWith(app, randomId(), offeredSubprotocols(token))).status).toBe(429);
+    expect(metrics.refusals("claim-missing")).toBe(1);
+    expect(metrics.refusals("new-spaces-rate")).toBe(1);
   });
 });

@@ -9,6 +9,7 @@ import { RelayMetrics } from "./metrics.ts";
 import { silentLog, type RelayLog } from "./relay-log.ts";
 import { RelaySession } from "./relay-session.ts";
 import { SpaceHub } from "./space-hub.ts";
+import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "./space-claim-check.ts";
 import { SpaceRates } from "./space-rates.ts";
 import { CappedStore } from "./store/capped-store.ts";
 import type { RelayStore } from "./store/store.ts";
@@ -48,8 +49,9 @@ const METRICS_STORE_TIMEOUT_MS = 2000;
 
 /**
  * The relay as a Hono app: `GET /healthz`, `GET /metrics`, `GET /sync/<spaceHex>` which checks the
- * space id, the Origin, the subprotocol, the token and the space limits BEFORE upgrading to a WebSocket
- * (400, 403, 426, 401, 400, 503, 429, 403, 429), then runs one `RelaySession` per socket, and
+ * space id, the Origin, the subprotocol, the token, the space limits and, for an unknown space, its
+ * creator's claim BEFORE upgrading to a WebSocket (400, 403, 426, 401, 400, 503, 429, 403, 403, 429),
+ * then runs one `RelaySession` per socket, and
  * `POST /sync/<spaceHex>/access`, which
  * answers the same access checks without upgrading or registering (`accessProbe`), for browsers that
  * cannot see the upgrade's status. Runtime-neutral: the Node entry only serves it.
@@ -117,7 +119,10 @@ export function createApp(deps: AppDeps): Hono {
     if (!token) return refuse(401, "Missing or malformed access token.");
     if (!parseOfferedSubprotocols(protocols).shoal)
       return refuse(400, `Offer the ${SUBPROTOCOL} subprotocol.`);
-    // A first connection registers its space: strangers may do that only within the relay's limits.
+    // A first connection registers its space: strangers may do that only within the relay's limits,
+    // and only with a claim signed by the key the space id derives from (PROTOCOL.md 1, "Space
+    // claims"). The limits come first: they cost nothing, a signature check does.
+    let creator: Uint8Array | undefined;
     if ((await store.tokenHash(space)) === undefined) {
       if ((await store.totals()).spaces >= limits.maxSpaces) {
         metrics.refused("spaces");
@@ -127,8 +132,15 @@ export function createApp(deps: AppDeps): Hono {
         metrics.refused("new-spaces-rate");
         return refuse(429, "Too many new spaces from this address.", { "Retry-After": "60" });
       }
+      const checked = checkSpaceClaim(space, token, parseOfferedSubprotocols(protocols).claim);
+      if ("fault" in checked) {
+        metrics.refused(`claim-${checked.fault}`);
+        return refuse(403, SPACE_CLAIM_REFUSALS[checked.fault]);
+      }
+      creator = checked.creator;
     }
-    const stored = await store.registerSpace(space, hashToken(token));
+    // For a known space the claim is not looked at: the token decides, as it always did.
+    const stored = await store.registerSpace(space, hashToken(token), creator);
     if (!tokenMatches(token, stored)) return refuse(403, "Wrong access token for this space.");
     if (hub.count(space) >= limits.maxConnectionsPerSpace)
       return refuse(429, "Too many connections to this space.");

@@ -89,6 +89,19 @@ function authorOf(raw: Uint8Array): Author {
   return author;
 }
 
+/**
+ * Whether `signature` is an Ed25519 signature of `message` under the raw 32-byte public key `raw`,
+ * through the same bounded cache of imported keys as commit signatures (space claims use it too).
+ * Never throws: a key that cannot be encoded verifies nothing.
+ *
+ * @example
+ * if (!ed25519Verifies(creator, signedMessage(SIGNING_LABELS.relayAuth, signed), signature)) refuse();
+ */
+export function ed25519Verifies(raw: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  const { key } = authorOf(raw);
+  return key !== undefined && verifies(key, message, signature);
+}
+
 function verifies(key: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
   try {
     return verify(null, message, key, signature);

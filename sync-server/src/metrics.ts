@@ -252,8 +252,9 @@ export class RelayMetrics {
   /**
    * A limit against strangers was hit: `reason` is one of `connections`, `connections-per-address`,
    * `request-timeout`, `spaces`, `new-spaces-rate`, `store-full`, `upload-buffer`, `upload-stalled`,
-   * `connection-bytes-rate`, `space-bytes-rate`, `connection-commits-rate` (the last three: reading was
-   * paused, nothing refused).
+   * `connection-bytes-rate`, `space-bytes-rate`, `connection-commits-rate` (those three: reading was
+   * paused, nothing refused), `claim-missing`, `claim-wrong-space`, `claim-bad-signature` (an unknown
+   * space offered without a valid claim by its creator, PROTOCOL.md 1).
    */
   refused(reason: string): void {
     bump(this.#refusals, reason);

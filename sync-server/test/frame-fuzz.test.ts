@@ -10,9 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { encodeMessage, fromHex, toHex, type Message } from "@shoal/client/protocol";
-import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
+import { makeChain, testDevice } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connect, HttpRefusal, type TestClient } from "./ws-client.ts";
+import { claimedSpace } from "../src/testing/claimed-space.ts";
 
 const SEED = Number(process.env.SHOAL_FRAME_FUZZ_SEED ?? 20261125);
 const FRAMES = Number(process.env.SHOAL_FRAME_FUZZ_FRAMES ?? 2000);
@@ -122,7 +123,7 @@ describe("hostile frames against a real relay process", () => {
     const pid = relay.child.pid!;
 
     // The well-behaved client: its own space, uploading one commit and pulling everything back per check.
-    const good = { space: randomId(), token: new Uint8Array(randomBytes(32)), device: testDevice() };
+    const good = { ...claimedSpace(), device: testDevice() };
     const goodChain = makeChain(good.space, good.device, Math.ceil(FRAMES / CHECK_EVERY) + 2, {
       bodyBytes: 300,
     });
@@ -154,7 +155,7 @@ describe("hostile frames against a real relay process", () => {
 
     // The hostile side: its own space and token, with a chain it uploads first, so valid frames to
     // replay and mutate exist.
-    const hostile = { space: randomId(), token: new Uint8Array(randomBytes(32)), device: testDevice() };
+    const hostile = { ...claimedSpace(), device: testDevice() };
     const hChain = makeChain(hostile.space, hostile.device, 20, { bodyBytes: 200 });
     const hSpace = fromHex(hostile.space, 16);
     {

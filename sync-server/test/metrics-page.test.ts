@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { fromHex } from "@shoal/client/protocol";
@@ -10,6 +9,7 @@ import { MemoryStore } from "../src/store/memory-store.ts";
 import type { RelayStore } from "../src/store/store.ts";
 import { parseExposition, type ExpositionFamily } from "./exposition-text.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
+import { claimedSpace } from "../src/testing/claimed-space.ts";
 
 const VERSION = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
@@ -149,8 +149,7 @@ describe("the exposition check (the parser the page is held to)", () => {
 describe("/metrics of a running relay", () => {
   it("is one valid page: process metrics, each relay family once, build info, ack and push latencies", async () => {
     const relay = await start();
-    const space = randomId();
-    const token = new Uint8Array(randomBytes(32));
+    const { space, token } = claimedSpace();
     const writer = await ready(relay, space, token);
     const reader = await ready(relay, space, token);
     const from = writer.frames.length;
@@ -188,7 +187,8 @@ describe("/metrics of a running relay", () => {
 
   it("renders one page per relay when several run in one process", async () => {
     const [a, b] = [await start(), await start()];
-    await ready(a, randomId(), new Uint8Array(randomBytes(32)));
+    const { space, token } = claimedSpace();
+    await ready(a, space, token);
     const [pa, pb] = [await page(a), await page(b)];
     expect(value(pa.families, "shoal_connections_total")).toBe(1);
     expect(value(pb.families, "shoal_connections_total")).toBe(0);
@@ -198,8 +198,7 @@ describe("/metrics of a running relay", () => {
   it("renders during a store outage: 200, shoal_store_up 0, the store's gauges left out, the rest kept", async () => {
     const { store, setDown } = switchableStore();
     const relay = await start(store);
-    const space = randomId();
-    const token = new Uint8Array(randomBytes(32));
+    const { space, token } = claimedSpace();
     const c = await ready(relay, space, token);
     const from = c.frames.length;
     c.send({

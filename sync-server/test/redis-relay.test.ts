@@ -5,9 +5,9 @@ import { makeChain, randomId, sha256, testDevice } from "../src/store/commit-fix
 import { disposeAllRedis, RedisProcess } from "./redis-process.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
+import { claimedSpace } from "../src/testing/claimed-space.ts";
 
 // Two relay CLI processes on one durable redis-server, devices speaking the raw protocol (ws-client).
-const newToken = () => new Uint8Array(randomBytes(32));
 const relays: RelayProcess[] = [];
 const clients: TestClient[] = [];
 let redis: RedisProcess;
@@ -109,8 +109,7 @@ describe("two relay instances on one Redis", () => {
   });
 
   it("push a commit accepted by one instance live to a device on the other, both ways", async () => {
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const a = await ready(one, space, token);
     const b = await ready(two, space, token);
     const fromA = makeChain(space, testDevice(), 5);
@@ -133,8 +132,7 @@ describe("two relay instances on one Redis", () => {
   });
 
   it("forward a signal from a device on one instance to a device on the other, addressed or to everyone", async () => {
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const alice = testDevice();
     const bob = testDevice();
     const a = await ready(one, space, token, alice);
@@ -169,8 +167,7 @@ describe("two relay instances on one Redis", () => {
   });
 
   it("store each commit once when one device uploads the same chain through both at once", async () => {
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const device = testDevice();
     const tab1 = await ready(one, space, token, device);
     const tab2 = await ready(two, space, token, device);
@@ -186,8 +183,7 @@ describe("two relay instances on one Redis", () => {
   });
 
   it("lose no acknowledged commit when Redis is killed and restarted, and report 503 meanwhile", async () => {
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const a = await ready(one, space, token);
     const chain = makeChain(space, testDevice(), 20, { bodyBytes: 300 });
     // One frame per commit, each acknowledged before the next: every ack is a durability promise.

@@ -12,6 +12,7 @@ import { encodeBase64Url, fromHex, offeredSubprotocols } from "@shoal/client/pro
 import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
+import { claimedSpace } from "../src/testing/claimed-space.ts";
 
 // Item 8 of issue 12: what a stranger can make the relay hold. Every test runs the real relay process
 // with small limits and a bounded load on loopback (127.0.0.x addresses stand for distinct clients).
@@ -177,12 +178,19 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     for (let i = 0; i < 256; i++) await rawSocket(relay, "127.0.0.6");
     expect(await readUntilClosed(await rawSocket(relay, "127.0.0.6"))).toMatch(/^HTTP\/1\.1 429 /);
     for (const s of sockets.splice(0)) s.destroy();
-    const offer = offeredSubprotocols(newToken());
+    const token = newToken();
     const statuses: number[] = [];
-    for (let i = 0; i < 61; i++)
-      statuses.push(await upgradeStatus(relay, randomId(), offer, { localAddress: "127.0.0.7" }));
+    for (let i = 0; i < 61; i++) {
+      const { space, claim } = claimedSpace(token);
+      statuses.push(
+        await upgradeStatus(relay, space, offeredSubprotocols(token, claim), { localAddress: "127.0.0.7" }),
+      );
+    }
     expect(statuses.filter((s) => s === 0).length).toBe(60);
     expect(statuses.at(-1)).toBe(429);
+    // The budget is checked before the claim: a made-up space without one is turned away as cheaply.
+    const bare = offeredSubprotocols(token);
+    expect(await upgradeStatus(relay, randomId(), bare, { localAddress: "127.0.0.7" })).toBe(429);
   });
 
   it("caps TCP connections per address (429) and in total (503), idle ones included, and serves others", async () => {
@@ -191,8 +199,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     for (let i = 0; i < 5; i++) await rawSocket(relay, "127.0.0.2");
     expect(await readUntilClosed(await rawSocket(relay, "127.0.0.2"))).toMatch(/^HTTP\/1\.1 429 /);
     // Another address is still served.
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const c = await ready(relay, space, token, "127.0.0.3");
     c.close();
     await c.closed;
@@ -220,7 +227,8 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(await refusals(relay, "request-timeout")).toBe(1);
     // A WebSocket outlives the request timeout: it is no request any more once upgraded.
-    const c = await ready(relay, randomId(), newToken());
+    const { space, token } = claimedSpace();
+    const c = await ready(relay, space, token);
     // The relay's own clock says when the request timeout has passed: a request begun after the upgrade
     // whose body never comes is closed by it.
     const probe = await rawSocket(relay);
@@ -235,8 +243,8 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
       ...["--max-frame-bytes", "65536", "--max-snapshot-bytes", "65536"],
       ...["--connection-bytes-per-second", String(rate)],
     ]);
-    const space = randomId();
-    const c = await ready(relay, space, newToken());
+    const { space, token } = claimedSpace();
+    const c = await ready(relay, space, token);
     const partBytes = 60 * 1024;
     const parts = 25; // 1.5 MiB, beyond the 512 KiB burst (twice the rate)
     const started = performance.now();
@@ -289,8 +297,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
       ...["--max-frame-bytes", "65536", "--max-snapshot-bytes", "65536"],
       ...["--space-bytes-per-second", String(rate)],
     ]);
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const a = await ready(relay, space, token);
     const b = await ready(relay, space, token);
     const partBytes = 60 * 1024;
@@ -307,8 +314,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
 
   it("bounds the bytes of unfinished snapshot uploads across connections, and frees them on close", async () => {
     const relay = await start(["--max-upload-buffer-bytes", String(256 * 1024)]);
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const a = await ready(relay, space, token);
     const b = await ready(relay, space, token);
     // A holds 192 KiB of a snapshot it never finishes.
@@ -347,8 +353,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
 
   it("drops a stalled upload after the idle timeout though pongs keep its connection open", async () => {
     const relay = await start(["--max-upload-buffer-bytes", String(256 * 1024), "--idle-timeout-ms", "1500"]);
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const a = await ready(relay, space, token);
     const from = a.frames.length;
     sendParts(a, space, 3, 64 * 1024);
@@ -369,31 +374,41 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
   it("caps the number of spaces (503) and the new spaces per address per hour (429)", async () => {
     const relay = await start(["--max-spaces", "4", "--new-spaces-per-hour", "2"]);
     const token = newToken();
+    // A new space's offer carries its claim; a known space's token alone is enough.
     const offer = offeredSubprotocols(token);
-    const known = [randomId(), randomId()];
-    for (const space of known)
-      expect(await upgradeStatus(relay, space, offer, { localAddress: "127.0.0.2" })).toBe(0);
+    const claimed = () => {
+      const { space, claim } = claimedSpace(token);
+      return { space, offer: offeredSubprotocols(token, claim) };
+    };
+    const known = [claimed(), claimed()];
+    for (const k of known)
+      expect(await upgradeStatus(relay, k.space, k.offer, { localAddress: "127.0.0.2" })).toBe(0);
     // A third new space from the same address: over its hourly budget.
-    expect(await upgradeStatus(relay, randomId(), offer, { localAddress: "127.0.0.2" })).toBe(429);
+    const third = claimed();
+    expect(await upgradeStatus(relay, third.space, third.offer, { localAddress: "127.0.0.2" })).toBe(429);
     // Its known spaces still connect; another address may register.
-    expect(await upgradeStatus(relay, known[0]!, offer, { localAddress: "127.0.0.2" })).toBe(0);
-    for (let i = 0; i < 2; i++)
-      expect(await upgradeStatus(relay, randomId(), offer, { localAddress: "127.0.0.3" })).toBe(0);
-    // Four spaces held: the store is full of spaces for everyone.
+    expect(await upgradeStatus(relay, known[0]!.space, offer, { localAddress: "127.0.0.2" })).toBe(0);
+    for (let i = 0; i < 2; i++) {
+      const next = claimed();
+      expect(await upgradeStatus(relay, next.space, next.offer, { localAddress: "127.0.0.3" })).toBe(0);
+    }
+    // Four spaces held: the store is full of spaces for everyone, checked before any claim.
+    const fifth = claimed();
+    expect(await upgradeStatus(relay, fifth.space, fifth.offer, { localAddress: "127.0.0.4" })).toBe(503);
     expect(await upgradeStatus(relay, randomId(), offer, { localAddress: "127.0.0.4" })).toBe(503);
-    expect(await upgradeStatus(relay, known[1]!, offer, { localAddress: "127.0.0.4" })).toBe(0);
+    expect(await upgradeStatus(relay, known[1]!.space, offer, { localAddress: "127.0.0.4" })).toBe(0);
     const text = await metricsText(relay);
     expect(metric(text, 'shoal_refusals_total{reason="new-spaces-rate"}')).toBe(1);
-    expect(metric(text, 'shoal_refusals_total{reason="spaces"}')).toBe(1);
+    expect(metric(text, 'shoal_refusals_total{reason="spaces"}')).toBe(2);
     expect(metric(text, "shoal_spaces_stored")).toBe(4);
   });
 
   it("refuses uploads once the whole store holds its byte cap, with a typed refusal, in every space", async () => {
     const relay = await start(["--max-store-bytes", "20000"]);
-    const spaceA = randomId();
-    const spaceB = randomId();
-    const a = await ready(relay, spaceA, newToken());
-    const b = await ready(relay, spaceB, newToken());
+    const { space: spaceA, token: tokenA } = claimedSpace();
+    const { space: spaceB, token: tokenB } = claimedSpace();
+    const a = await ready(relay, spaceA, tokenA);
+    const b = await ready(relay, spaceB, tokenB);
     const deviceA = testDevice();
     const chain = makeChain(spaceA, deviceA, 30, { bodyBytes: 1000 });
     let from = a.frames.length;
@@ -422,8 +437,8 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
 
   it("answers a made-up token with the same status whatever its last character, upgrade and probe alike", async () => {
     const relay = await start([]);
-    const space = randomId();
-    await ready(relay, space, newToken());
+    const { space, token } = claimedSpace();
+    await ready(relay, space, token);
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const upgrade = new Set<number>();
     const probe = new Set<number>();
@@ -457,8 +472,8 @@ describe("relay serving the app (--static)", () => {
     dirs.push(dir);
     writeFileSync(join(dir, "index.html"), "<!doctype html><title>app</title>");
     const relay = await start(["--static", dir]);
-    const offer = offeredSubprotocols(newToken());
-    const space = randomId();
+    const { space, token, claim } = claimedSpace();
+    const offer = offeredSubprotocols(token, claim);
     expect(await upgradeStatus(relay, space, offer, { origin: "http://evil.example" })).toBe(403);
     expect(await upgradeStatus(relay, space, offer, { origin: relay.url })).toBe(0);
     // The same with `localhost`: the Host header the browser sent is the relay's own origin.
@@ -485,8 +500,8 @@ describe("relay serving the app (--static)", () => {
     dirs.push(dir);
     writeFileSync(join(dir, "index.html"), "<!doctype html><title>app</title>");
     const relay = await start(["--static", dir, "--origin", "self", "--origin", "https://app.example"]);
-    const offer = offeredSubprotocols(newToken());
-    const space = randomId();
+    const { space, token, claim } = claimedSpace();
+    const offer = offeredSubprotocols(token, claim);
     expect(await upgradeStatus(relay, space, offer, { origin: "https://app.example" })).toBe(0);
     expect(await upgradeStatus(relay, space, offer, { origin: relay.url })).toBe(0);
     expect(await upgradeStatus(relay, space, offer, { origin: "http://evil.example" })).toBe(403);

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect as tcpConnect, type Socket } from "node:net";
@@ -8,6 +7,7 @@ import { encodeMessage, fromHex, offeredSubprotocols, type VectorEntry } from "@
 import { makeChain, randomId, sha256, testDevice } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
+import { claimedSpace, claimOf } from "../src/testing/claimed-space.ts";
 
 // Issue 12, item 8: strangers connect, flood and stall against a real relay process on loopback while
 // a well-behaved client of another space uploads and pulls. The relay's memory and file descriptors
@@ -67,7 +67,9 @@ function tcp(port: number, localAddress: string): Socket {
 
 /** A stranger's WebSocket to a space of its own; resolves once open, or undefined when refused. */
 async function strangerSocket(wsUrl: string, space: string, token: Uint8Array, from: string) {
-  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token), { localAddress: from });
+  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token, claimOf(space)), {
+    localAddress: from,
+  });
   ws.on("error", () => {});
   opened.push({ close: () => ws.terminate() });
   const outcome = await Promise.race([
@@ -102,8 +104,7 @@ async function attackFrom(wsUrl: string, port: number, from: string, until: numb
   // New spaces with made-up tokens: a few are registered, the rest refused.
   const spaces: { space: string; token: Uint8Array }[] = [];
   for (let i = 0; i < 8; i++) {
-    const space = randomId();
-    const token = new Uint8Array(randomBytes(32));
+    const { space, token } = claimedSpace();
     const ws = await strangerSocket(wsUrl, space, token, from);
     if (ws) {
       spaces.push({ space, token });
@@ -155,8 +156,7 @@ describe("relay under strangers' load (real relay process, loopback)", () => {
     relay = await startRelayProcess(["--quiet", "--store", "memory", ...ARGS]);
     const pid = relay.child.pid!;
     const port = Number(new URL(relay.url).port);
-    const space = randomId();
-    const token = new Uint8Array(randomBytes(32));
+    const { space, token } = claimedSpace();
     const writer: TestClient = await connectReady(relay.wsUrl, space, token, randomId());
     const reader: TestClient = await connectReady(relay.wsUrl, space, token, randomId());
     opened.push({ close: () => writer.ws.terminate() }, { close: () => reader.ws.terminate() });

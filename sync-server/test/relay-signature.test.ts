@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +15,7 @@ import {
 } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
+import { claimedSpace } from "../src/testing/claimed-space.ts";
 
 // The relay checks every commit's signature before it stores it (PROTOCOL.md section 5), here through
 // the real relay process (CLI, SQLite store, WebSockets), driven by raw frames.
@@ -106,8 +106,7 @@ const forgeries: [string, (intact: Uint8Array) => Uint8Array][] = [
 describe("relay process: commit signatures", () => {
   for (const [name, forge] of forgeries) {
     it(`refuses a commit with ${name} alone, with code signature, and keeps serving`, async () => {
-      const space = randomId();
-      const token = new Uint8Array(randomBytes(32));
+      const { space, token } = claimedSpace();
       const d = testDevice();
       const a = await ready(space, token, d);
       const chain = makeChain(space, d, 3);
@@ -134,8 +133,7 @@ describe("relay process: commit signatures", () => {
   }
 
   it("refuses a forged first commit with an empty ack and stores nothing", async () => {
-    const space = randomId();
-    const token = new Uint8Array(randomBytes(32));
+    const { space, token } = claimedSpace();
     const a = await ready(space, token);
     const d = testDevice();
     const [first] = makeChain(space, d, 1);
@@ -147,8 +145,7 @@ describe("relay process: commit signatures", () => {
   });
 
   it("verifies replacements too: a forged one is refused with signature and the stored head stays", async () => {
-    const space = randomId();
-    const token = new Uint8Array(randomBytes(32));
+    const { space, token } = claimedSpace();
     const d = testDevice();
     const a = await ready(space, token, d);
     const chain = makeChain(space, d, 2);

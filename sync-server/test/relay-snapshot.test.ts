@@ -8,6 +8,7 @@ import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts
 import { disposeAllRedis, RedisProcess } from "./redis-process.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
+import { claimedSpace } from "../src/testing/claimed-space.ts";
 
 // Snapshots through the real relay process (CLI, SQLite store, WebSockets), driven by raw frames.
 const started: RelayProcess[] = [];
@@ -87,8 +88,7 @@ async function metric(relay: RelayProcess, line: string): Promise<number> {
 describe("relay process: snapshots (SQLite)", () => {
   const dir = mkdtempSync(join(tmpdir(), "shoal-snapshot-"));
   dirs.push(dir);
-  const space = randomId();
-  const token = new Uint8Array(randomBytes(32));
+  const { space, token } = claimedSpace();
   const d = testDevice();
   const e = testDevice();
   const chainD = makeChain(space, d, 5);
@@ -190,8 +190,7 @@ describe("relay process: snapshots (Redis)", () => {
   });
 
   it("stores a multi-part snapshot in Redis and serves it from another relay instance", async () => {
-    const space = randomId();
-    const token = new Uint8Array(randomBytes(32));
+    const { space, token } = claimedSpace();
     const one = await startRelayProcess(["--quiet", "--store", redis.url]);
     const two = await startRelayProcess(["--quiet", "--store", redis.url]);
     started.push(one, two);

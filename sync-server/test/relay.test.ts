@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeBase64Url, fromHex, toHex, type Message } from "@shoal/client/protocol";
+import { encodeBase64Url, fromHex, offeredSubprotocols, toHex, type Message } from "@shoal/client/protocol";
 import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connect, connectReady, HttpRefusal, type TestClient } from "./ws-client.ts";
+import { claimedSpace, signClaim } from "../src/testing/claimed-space.ts";
 
 const newToken = () => new Uint8Array(randomBytes(32));
 const started: RelayProcess[] = [];
@@ -120,22 +121,19 @@ describe("relay process: access, sync, limits", () => {
   });
 
   it("registers a space with its first token and refuses missing, wrong and other spaces' tokens", async () => {
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     await ready(relay, space, token);
     expect(await refusal(relay, space, ["shoal.1"])).toBe(401);
     expect(await refusal(relay, space, undefined)).toBe(401);
     expect(await refusal(relay, space, ["shoal.1", "shoal-token." + encodeBase64Url(newToken())])).toBe(403);
-    const otherSpace = randomId();
-    const otherToken = newToken();
+    const { space: otherSpace, token: otherToken } = claimedSpace();
     await ready(relay, otherSpace, otherToken);
     expect(await refusal(relay, space, ["shoal.1", "shoal-token." + encodeBase64Url(otherToken)])).toBe(403);
     await expect(connect(relay.wsUrl, space, otherToken)).rejects.toBeInstanceOf(HttpRefusal);
   });
 
   it("acks an upload, then a second client pulls exactly those commits; a third gets live pushes", async () => {
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const a = await ready(relay, space, token);
     const live = await ready(relay, space, token);
     const d = testDevice();
@@ -151,8 +149,7 @@ describe("relay process: access, sync, limits", () => {
   });
 
   it("acks a duplicate again and stores it once; refuses a conflicting commit", async () => {
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const a = await ready(relay, space, token);
     const d = testDevice();
     const chain = makeChain(space, d, 2);
@@ -188,8 +185,7 @@ describe("relay process: access, sync, limits", () => {
   ];
   for (const [name, frame, reason] of badFrames) {
     it(`answers a ${name} frame with an error or a close, counts it, and keeps serving others`, async () => {
-      const space = randomId();
-      const token = newToken();
+      const { space, token } = claimedSpace();
       const healthy = await ready(relay, space, token);
       const bad = await ready(relay, space, token);
       const before = metric(await metricsText(relay), `shoal_frames_rejected_total{reason="${reason}"}`);
@@ -217,11 +213,105 @@ describe("relay process: access, sync, limits", () => {
   });
 });
 
+describe("relay process: space claims (PROTOCOL.md 1)", () => {
+  let relay: RelayProcess;
+  beforeAll(async () => {
+    relay = await start(["--data", tempDir()]);
+  });
+  const claimRefusals = async (fault: string) =>
+    metric(await metricsText(relay), `shoal_refusals_total{reason="claim-${fault}"}`);
+  const spacesStored = async () => metric(await metricsText(relay), "shoal_spaces_stored");
+
+  it("refuses an unknown space without a claim (403) and registers nothing", async () => {
+    const { space, token, claim } = claimedSpace();
+    const [before, spaces] = [await claimRefusals("missing"), await spacesStored()];
+    const stranger = newToken();
+    expect(await refusal(relay, space, offeredSubprotocols(stranger))).toBe(403);
+    expect(await claimRefusals("missing")).toBe(before + 1);
+    expect(await spacesStored()).toBe(spaces);
+    // Not registered with the stranger's token: the creator's claim still registers it with its own.
+    const c = await connect(relay.wsUrl, space, token);
+    clients.push(c);
+    expect(await spacesStored()).toBe(spaces + 1);
+    expect(await refusal(relay, space, offeredSubprotocols(stranger, claim))).toBe(403);
+  });
+
+  it("refuses a claim made for another space id, and one whose signature does not verify", async () => {
+    const { space, token, claim } = claimedSpace();
+    const other = claimedSpace(token);
+    const spaces = await spacesStored();
+    const [wrongSpace, badSignature] = [
+      await claimRefusals("wrong-space"),
+      await claimRefusals("bad-signature"),
+    ];
+    expect(await refusal(relay, space, offeredSubprotocols(token, other.claim))).toBe(403);
+    const flipped = claim.slice();
+    flipped[100]! ^= 0x10;
+    expect(await refusal(relay, space, offeredSubprotocols(token, flipped))).toBe(403);
+    expect(await claimRefusals("wrong-space")).toBe(wrongSpace + 1);
+    expect(await claimRefusals("bad-signature")).toBe(badSignature + 1);
+    expect(await spacesStored()).toBe(spaces);
+  });
+
+  it("registers a space with a valid claim and serves it", async () => {
+    const { space, token } = claimedSpace();
+    const a = await ready(relay, space, token);
+    const d = testDevice();
+    const chain = makeChain(space, d, 2);
+    expect((await upload(a, space, chain)).entries).toEqual([{ device: fromHex(d), seq: 2 }]);
+    expect((await pullAll(await ready(relay, space, token), space)).map(toHex)).toEqual(chain.map(toHex));
+  });
+
+  it("refuses a registration of a known space id with another key and token (403), nothing else affected", async () => {
+    const { space, token } = claimedSpace();
+    const a = await ready(relay, space, token);
+    const live = await ready(relay, space, token);
+    await upload(a, space, makeChain(space, testDevice(), 1));
+    await live.next("commits");
+    // A stranger who learned the id signs "their" claim for it with their own key and token. Its key
+    // does not derive the id, but the space is known, so the token decides before any claim is read.
+    const stranger = claimedSpace();
+    const forged = signClaim(stranger, stranger.claim.subarray(32, 48), space, stranger.token);
+    const spaces = await spacesStored();
+    expect(await refusal(relay, space, offeredSubprotocols(stranger.token, forged))).toBe(403);
+    expect(await refusal(relay, space, offeredSubprotocols(stranger.token, stranger.claim))).toBe(403);
+    expect(await spacesStored()).toBe(spaces);
+    // The members keep syncing: uploads are acknowledged and pushed live, newcomers with the token join.
+    const d = testDevice();
+    const from = live.frames.length;
+    expect((await upload(a, space, makeChain(space, d, 1))).entries).toContainEqual({
+      device: fromHex(d),
+      seq: 1,
+    });
+    expect((await live.next("commits", from)).commits).toHaveLength(1);
+    expect(await pullAll(await ready(relay, space, token), space)).toHaveLength(2);
+  });
+
+  it("lets any holder of the claim register the space again after a relay wipe", async () => {
+    const { space, token, claim } = claimedSpace();
+    const first = await start(["--store", "memory"]);
+    const a = await ready(first, space, token);
+    await upload(a, space, makeChain(space, testDevice(), 1));
+    await first.stop("SIGTERM");
+    // A new relay with nothing stored: a member (not the creator, who holds no private key here) offers
+    // the claim it received in its invitation link, with the token every member derives.
+    const wiped = await start(["--store", "memory"]);
+    const ws = new WebSocket(`${wiped.wsUrl}/sync/${space}`, offeredSubprotocols(token, claim));
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    ws.terminate();
+    const b = await ready(wiped, space, token);
+    const chain = makeChain(space, testDevice(), 1);
+    expect((await upload(b, space, chain)).entries).toHaveLength(1);
+  });
+});
+
 describe("relay process: durability", () => {
   it("keeps commits across a graceful restart (SIGTERM closes sockets with 1001)", async () => {
     const dir = tempDir();
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const first = await start(["--data", dir]);
     const a = await ready(first, space, token);
     const chain = makeChain(space, testDevice(), 3);
@@ -237,8 +327,7 @@ describe("relay process: durability", () => {
 
   it("loses nothing it acknowledged when killed with SIGKILL", async () => {
     const dir = tempDir();
-    const space = randomId();
-    const token = newToken();
+    const { space, token } = claimedSpace();
     const relay = await start(["--data", dir]);
     const a = await ready(relay, space, token);
     const device = testDevice();

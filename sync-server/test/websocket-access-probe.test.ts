@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { webSocketTransport } from "../../client/src/transports/websocket-transport.ts";
 import type { TransportHandlers } from "../../client/src/transports/transport.ts";
 import type { SpaceId } from "../../client/src/types.ts";
+import { claimedSpace } from "../src/testing/claimed-space.ts";
 import { startRelayProcess } from "./relay-process.ts";
 
 /**
@@ -73,6 +74,7 @@ async function closesOf(
   transport: ReturnType<typeof webSocketTransport>,
   t: Uint8Array,
   s: SpaceId = space,
+  claim?: Uint8Array,
 ): Promise<[string, number | undefined][]> {
   const closes: [string, number | undefined][] = [];
   let opened = false;
@@ -81,7 +83,7 @@ async function closesOf(
     onMessage: () => {},
     onClose: (reason, code) => closes.push([reason, code]),
   };
-  transport.connect(s, t, handlers);
+  transport.connect(s, t, handlers, claim);
   await expect.poll(() => closes.length, { timeout: 10_000 }).toBe(1);
   await new Promise((r) => setTimeout(r, 50));
   expect(opened).toBe(false);
@@ -94,32 +96,49 @@ afterEach(() => {
 });
 
 describe("webSocketTransport access probe (browsers, where a refused upgrade is a bare 1006)", () => {
-  it("reports a wrong token as 4403 after asking the real relay", async () => {
+  it("reports a wrong token as 4403 after asking the real relay, with the relay's text", async () => {
     // Not --quiet: the log lines are checked for the token below.
     const relay = await startRelayProcess(["--store", "memory"]);
     try {
-      // Register the space with `token` over a real connection.
+      const claimed = claimedSpace(token);
+      const space = claimed.space as SpaceId;
+      const claim = claimed.claim;
+      const browser = webSocketTransport({ url: relay.url, WebSocket: BrowserLikeSocket });
+      // An unknown space offered without its claim: the probe (given no claim either) says why.
+      expect(await closesOf(browser, token, space)).toEqual([
+        [
+          "HTTP 403: This space is not registered here and the connection carries no claim by its creator.",
+          4403,
+        ],
+      ]);
+      // Register the space with `token` and its claim over a real connection.
       const owner = webSocketTransport({ url: relay.url, WebSocket });
       let open = false;
-      const conn = owner.connect(space, token, {
-        onOpen: () => (open = true),
-        onMessage: () => {},
-        onClose: () => {},
-      });
+      const conn = owner.connect(
+        space,
+        token,
+        { onOpen: () => (open = true), onMessage: () => {}, onClose: () => {} },
+        claim,
+      );
       await expect.poll(() => open).toBe(true);
       conn.close();
 
-      const browser = webSocketTransport({ url: relay.url, WebSocket: BrowserLikeSocket });
-      expect(await closesOf(browser, wrongToken)).toEqual([["HTTP 403", 4403]]);
+      expect(await closesOf(browser, wrongToken, space)).toEqual([
+        ["HTTP 403: Wrong access token for this space.", 4403],
+      ]);
+      // ws sees the status itself; the relay's text comes from the probe (the upgrade's body is dropped).
+      expect(await closesOf(owner, wrongToken, space)).toEqual([
+        ["HTTP 403: Wrong access token for this space.", 4403],
+      ]);
       // The same refusal without a fetch to ask with: the browser's 1006 is all there is.
       vi.stubGlobal("fetch", undefined);
-      const blind = await closesOf(browser, wrongToken);
+      const blind = await closesOf(browser, wrongToken, space);
       expect(blind).toHaveLength(1);
       expect(blind[0]![1]).toBe(1006);
       vi.unstubAllGlobals();
       // Only the connections that probed were counted, and no log line holds the token.
       const metrics = await (await fetch(`${relay.url}/metrics`)).text();
-      expect(metrics).toContain('shoal_access_probes_total{status="403"} 1');
+      expect(metrics).toContain('shoal_access_probes_total{status="403"} 3');
       expect(relay.stderr()).toContain("access-probe.refused");
       expect(relay.stderr()).not.toContain(encodeBase64Url(wrongToken));
     } finally {
@@ -189,7 +208,7 @@ describe("webSocketTransport access probe (browsers, where a refused upgrade is 
     expect(closes).toEqual([1000]);
   });
 
-  it("never probes for a socket that reports the status itself (ws)", async () => {
+  it("never probes an unreachable relay for a socket that reports the status itself (ws)", async () => {
     const fetchSpy = vi.fn();
     vi.stubGlobal("fetch", fetchSpy);
     const relay = await startRelayProcess(["--quiet", "--store", "memory"]);

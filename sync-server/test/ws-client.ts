@@ -6,6 +6,7 @@ import {
   offeredSubprotocols,
   type Message,
 } from "@shoal/client/protocol";
+import { claimOf } from "../src/testing/claimed-space.ts";
 
 /** A raw protocol client for tests: records every decoded frame and lets a test await one. */
 export interface TestClient {
@@ -20,8 +21,10 @@ export interface TestClient {
 }
 
 /**
- * Opens a WebSocket to `/sync/<space>` offering the token, and resolves once it is open. `options`
- * go to `ws` (e.g. `localAddress: "127.0.0.2"` to connect from another loopback address).
+ * Opens a WebSocket to `/sync/<space>` offering the token, and `options.claim` or else the claim
+ * `claimedSpace` made for the space if it made one (as a real client offers the claim it stores), and
+ * resolves once it is open. Other `options` go to `ws` (e.g. `localAddress: "127.0.0.2"` to connect
+ * from another loopback address).
  *
  * @example
  * const a = await connect(relay.wsUrl, space, token);
@@ -32,9 +35,10 @@ export async function connect(
   wsUrl: string,
   space: string,
   token: Uint8Array,
-  options?: WebSocket.ClientOptions,
+  options?: WebSocket.ClientOptions & { claim?: Uint8Array },
 ): Promise<TestClient> {
-  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token), options);
+  const { claim = claimOf(space), ...wsOptions } = options ?? {};
+  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token, claim), wsOptions);
   const frames: Message[] = [];
   const listeners = new Set<() => void>();
   let closeInfo: { code: number; reason: string } | undefined;
@@ -51,7 +55,12 @@ export async function connect(
   );
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
-    ws.once("unexpected-response", (_req, res) => reject(new HttpRefusal(res.statusCode ?? 0)));
+    ws.once("unexpected-response", (_req, res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => reject(new HttpRefusal(res.statusCode ?? 0, text)));
+    });
     ws.once("error", reject);
   });
   return {
@@ -79,9 +88,12 @@ export async function connect(
   };
 }
 
-/** The relay answered the upgrade with an HTTP status instead of 101. */
+/** The relay answered the upgrade with an HTTP status instead of 101; `text` is its body. */
 export class HttpRefusal extends Error {
-  constructor(readonly status: number) {
+  constructor(
+    readonly status: number,
+    readonly text = "",
+  ) {
     super(`HTTP ${status}`);
   }
 }
@@ -92,7 +104,7 @@ export async function connectReady(
   space: string,
   token: Uint8Array,
   device: string,
-  options?: WebSocket.ClientOptions,
+  options?: WebSocket.ClientOptions & { claim?: Uint8Array },
 ): Promise<TestClient> {
   const c = await connect(wsUrl, space, token, options);
   c.send({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(device, 16) });

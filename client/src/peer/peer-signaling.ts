@@ -23,7 +23,7 @@ import { deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./sign
 import { SpaceSealer } from "../sealing/sealer.ts";
 import { SpaceSession, type Backoff, type SessionReplica } from "../sync/space-session.ts";
 import type { TransportStatus } from "../status/sync-status.ts";
-import type { Transport, TransportConnection } from "../transports/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // The peer network: discovery and negotiation through the relay, then one data channel per peer
@@ -221,9 +221,9 @@ export class PeerNetwork {
       get label(): string {
         return inner.label;
       },
-      connect: (space, token, handlers) => {
+      connect: (space, token, handlers, claim) => {
         const link: RelayLink = { ready: false, conn: null };
-        const conn = inner.connect(space, token, {
+        const relayHandlers: TransportHandlers = {
           onOpen: () => handlers.onOpen(),
           onMessage: (frame) => {
             if (frame[0] === PROTOCOL_VERSION && frame[1] === SIGNAL_TYPE) {
@@ -241,7 +241,8 @@ export class PeerNetwork {
             this.#spaces.get(space)?.relays.delete(link);
             handlers.onClose(reason, code);
           },
-        });
+        };
+        const conn = inner.connect(space, token, relayHandlers, claim);
         link.conn = conn;
         return conn;
       },

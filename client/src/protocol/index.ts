@@ -93,5 +93,18 @@ export {
   offeredSubprotocols,
   parseOfferedSubprotocols,
 } from "./subprotocol.ts";
+export {
+  SPACE_ID_LABEL,
+  SPACE_SALT_BYTES,
+  SPACE_CLAIM_BYTES,
+  CLAIM_SUBPROTOCOL_PREFIX,
+  SPACE_CLAIM_REFUSALS,
+  type SpaceClaimFault,
+  type SpaceClaimParts,
+  spaceIdPreimage,
+  spaceClaimSigned,
+  encodeSpaceClaim,
+  decodeSpaceClaim,
+} from "./space-claim.ts";
 export { CLOSE_CODES } from "./close-codes.ts";
 export { ProtocolError } from "../errors.ts";

@@ -1,5 +1,6 @@
 import { ProtocolError } from "../errors.ts";
 import { decodeBase64Url, encodeBase64Url } from "./base64url.ts";
+import { CLAIM_SUBPROTOCOL_PREFIX, SPACE_CLAIM_BYTES } from "./space-claim.ts";
 
 /** The WebSocket subprotocol a relay answers with. */
 export const SUBPROTOCOL = "shoal.1";
@@ -10,32 +11,44 @@ export const MIN_TOKEN_BYTES = 16;
 export const MAX_TOKEN_BYTES = 64;
 
 /**
- * The subprotocols a client offers: `["shoal.1", "shoal-token.<base64url>"]`. The token rides here
- * because browsers cannot set other headers on a WebSocket, and URLs end up in logs and history.
+ * The subprotocols a client offers: `["shoal.1", "shoal-token.<base64url>"]`, plus
+ * `"shoal-claim.<base64url>"` when it holds the space's claim (112 bytes, PROTOCOL.md 1), which a relay
+ * that does not know the space yet requires to register it. Token and claim ride here because browsers
+ * cannot set other headers on a WebSocket, and URLs end up in logs and history.
  *
+ * @throws {ProtocolError} `bad-field` for a token outside 16 to 64 bytes or a claim that is not 112.
  * @example
- * new WebSocket(`${relay}/sync/${spaceHex}`, offeredSubprotocols(token));
+ * new WebSocket(`${relay}/sync/${spaceHex}`, offeredSubprotocols(token, claim));
  */
-export function offeredSubprotocols(token: Uint8Array): string[] {
+export function offeredSubprotocols(token: Uint8Array, claim?: Uint8Array): string[] {
   if (token.length < MIN_TOKEN_BYTES || token.length > MAX_TOKEN_BYTES) {
     throw new ProtocolError("bad-field", `A token must be ${MIN_TOKEN_BYTES} to ${MAX_TOKEN_BYTES} bytes.`);
   }
-  return [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + encodeBase64Url(token)];
+  const offered = [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + encodeBase64Url(token)];
+  if (claim === undefined) return offered;
+  if (claim.length !== SPACE_CLAIM_BYTES)
+    throw new ProtocolError("bad-field", `A space claim must be ${SPACE_CLAIM_BYTES} bytes.`);
+  return [...offered, CLAIM_SUBPROTOCOL_PREFIX + encodeBase64Url(claim)];
 }
 
 /**
- * Reads a `Sec-WebSocket-Protocol` request header. Returns `{ shoal, token }`: whether `shoal.1` was
- * offered, and the token bytes (or `undefined` when absent or malformed, which a relay treats alike).
+ * Reads a `Sec-WebSocket-Protocol` request header. Returns `{ shoal, token, claim }`: whether `shoal.1`
+ * was offered, the token bytes (or `undefined` when absent or malformed, which a relay treats alike),
+ * and the bytes of the first `shoal-claim.` item (`undefined` when absent or not base64url; any length,
+ * so the relay can say a claim of the wrong size does not match rather than that none came).
  *
  * @example
- * parseOfferedSubprotocols("shoal.1, shoal-token.AAEC..."); // { shoal: true, token: Uint8Array }
+ * parseOfferedSubprotocols("shoal.1, shoal-token.AAEC..."); // { shoal: true, token: Uint8Array, claim: undefined }
  */
 export function parseOfferedSubprotocols(header: string | undefined | null): {
   shoal: boolean;
   token: Uint8Array | undefined;
+  claim: Uint8Array | undefined;
 } {
   let shoal = false;
   let token: Uint8Array | undefined;
+  let claim: Uint8Array | undefined;
+  let claimSeen = false;
   for (const raw of (header ?? "").split(",")) {
     const item = raw.trim();
     if (item === SUBPROTOCOL) shoal = true;
@@ -46,7 +59,14 @@ export function parseOfferedSubprotocols(header: string | undefined | null): {
       } catch {
         // A malformed token is the same as no token: the caller answers 401.
       }
+    } else if (item.startsWith(CLAIM_SUBPROTOCOL_PREFIX) && !claimSeen) {
+      claimSeen = true;
+      try {
+        claim = decodeBase64Url(item.slice(CLAIM_SUBPROTOCOL_PREFIX.length));
+      } catch {
+        claim = new Uint8Array(0); // offered but unreadable: a claim that matches nothing
+      }
     }
   }
-  return { shoal, token };
+  return { shoal, token, claim };
 }

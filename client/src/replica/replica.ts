@@ -4,6 +4,7 @@ import { DatabaseClosed, ShoalError } from "../errors.ts";
 import { newDeviceId, newSpaceId, randomBytes, toHex } from "../ids.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { generateIdentityIfPossible, type DeviceIdentity } from "../identity/device-identity.ts";
+import { claimNewSpace } from "../spaces/space-claim.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 import type { StoredCommit } from "./commit.ts";
 import { DocCache, type CachedDoc } from "./doc-cache.ts";
@@ -108,6 +109,10 @@ export class Replica {
     // Keys are made outside the transaction (WebCrypto's promises would end an IndexedDB transaction);
     // when two tabs create a database at once, the first to write wins and the other's keys are dropped.
     const fresh = (await meta.get("device")) ? undefined : await generateIdentityIfPossible();
+    // The private space of a new device is claimed by its new identity, for the same reason: its id
+    // and claim need WebCrypto. Used only if this transaction is the one that stores `fresh`.
+    const privateKey = randomBytes(32);
+    const claimed = fresh ? await claimNewSpace(fresh, privateKey) : undefined;
     const { device, privateSpace, identity } = await dexie.transaction("rw", meta, spaces, async () => {
       let device = (await meta.get("device"))?.value as DeviceId | undefined;
       let identity = (await meta.get("identity"))?.value as DeviceIdentity | undefined;
@@ -123,13 +128,15 @@ export class Replica {
         await meta.put({ key: "device", value: device });
       }
       if (!privateSpace) {
-        privateSpace = newSpaceId();
+        const ours = claimed && identity === fresh ? claimed : undefined;
+        privateSpace = ours?.id ?? newSpaceId();
         await spaces.put({
           id: privateSpace,
           name: "Private",
-          key: randomBytes(32),
+          key: privateKey,
           createdAt: Date.now(),
           private: true,
+          ...(ours && { claim: ours.claim }),
         });
         await meta.put({ key: "privateSpace", value: privateSpace });
       }

@@ -31,6 +31,12 @@ export interface SpaceRow {
   createdAt: number;
   /** The database's own space, created with it and never shared by default. */
   private: boolean;
+  /**
+   * The space's claim (112 bytes, PROTOCOL.md 1, "Space claims"): signed by its creator at creation,
+   * received by members in the invitation link, offered on every relay connection so a relay that does
+   * not know the space can register it. Absent for spaces made before claims, or without WebCrypto.
+   */
+  claim?: Uint8Array;
 }
 
 /** A row of `_quarantine`: an authentic remote commit that was refused and is never applied. */

@@ -147,3 +147,42 @@ describe("parseInviteLink", () => {
     expect(() => parseInviteLink(corrupted)).toThrow(/does not match its checksum/);
   });
 });
+
+describe("invitation links with a space claim", () => {
+  const claim = () => Uint8Array.from({ length: 112 }, (_, i) => (i * 37 + 11) & 255);
+
+  it("round trips the claim after the name, and without a name", () => {
+    const space = { ...newSpace("North Clinic"), claim: claim() };
+    const link = formatInviteLink("https://clinic.example/app", space);
+    expect(fragmentOf(link)).toMatch(/&name=North%20Clinic&claim=[A-Za-z0-9_-]{150}$/);
+    const parsed = parseInviteLink(link);
+    expect(parsed).toEqual({ spaceId: space.id, key: space.key, name: "North Clinic", claim: space.claim });
+    const bare = { ...newSpace(), claim: claim() };
+    expect(parseInviteLink(formatInviteLink("https://a/", bare)).claim).toEqual(bare.claim);
+  });
+
+  it("still reads links made before claims, which carry none", () => {
+    const space = newSpace("Old");
+    const parsed = parseInviteLink(formatInviteLink("https://a/", space));
+    expect(parsed.claim).toBeUndefined();
+    expect("claim" in parsed).toBe(false);
+  });
+
+  it("refuses a claim of the wrong length, an unreadable one, a repeated or misplaced parameter", () => {
+    const space = newSpace("N");
+    const link = formatInviteLink("https://a/", space);
+    const full = encodeClaim(claim());
+    expect(() => parseInviteLink(`${link}&claim=${full.slice(0, 100)}`)).toThrow(/claim is 75 bytes long/);
+    expect(() => parseInviteLink(`${link}&claim=${full.slice(0, 149)}!`)).toThrow(InvalidInvitation);
+    expect(() => parseInviteLink(`${link}&claim=${full}&claim=${full}`)).toThrow(InvalidInvitation);
+    const withoutName = formatInviteLink("https://a/", newSpace());
+    expect(() => parseInviteLink(`${withoutName}&claim=${full}&name=N`)).toThrow(InvalidInvitation);
+    expect(() => formatInviteLink("https://a/", { ...space, claim: new Uint8Array(111) })).toThrow(
+      ValidationError,
+    );
+  });
+});
+
+function encodeClaim(bytes: Uint8Array): string {
+  return bytesToBase64url(bytes);
+}

@@ -65,7 +65,17 @@ export interface SyncStatus {
   readonly transports: readonly TransportStatus[];
   readonly pendingCommits: number;
   readonly lastSyncedAt?: number;
-  readonly lastError?: { readonly code: string; readonly message: string; readonly at: number };
+  /**
+   * The last error syncing met: its stable `code`, its message for people, when (ms since the epoch),
+   * and `reason`, the error's finer stable reason when it has one (e.g. `AccessDenied`: `token` for a
+   * refused token, `claim` for a space the relay does not know and this device cannot register).
+   */
+  readonly lastError?: {
+    readonly code: string;
+    readonly message: string;
+    readonly at: number;
+    readonly reason?: string;
+  };
   /** Commits known to exist that this replica lacks (absent or empty when none): never `synced` then. */
   readonly missing?: readonly MissingCommits[];
   /** Commits of this device the relay keeps refusing (absent or empty when none): never `synced` then. */

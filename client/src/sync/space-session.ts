@@ -1,4 +1,5 @@
 import { AccessDenied, ProtocolError, ShoalError, ValidationError } from "../errors.ts";
+import { SPACE_CLAIM_REFUSALS } from "../protocol/space-claim.ts";
 import {
   DEFAULT_LIMITS,
   MAX_COMMITS_PER_BATCH,
@@ -45,7 +46,7 @@ function lastSeqs(commits: readonly Uint8Array[]): Map<string, number> {
   }
   return out;
 }
-import type { Transport, TransportConnection } from "../transports/transport.ts";
+import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
 
 /** The replica operations a session needs (implemented by the database). */
 export interface SessionReplica {
@@ -124,6 +125,7 @@ export class SpaceSession {
   readonly #sealer: SpaceSealer;
   readonly #transport: Transport;
   readonly #token: Uint8Array;
+  readonly #claim: Uint8Array | undefined;
   readonly #hooks: SessionHooks;
   readonly #backoff: Backoff;
   readonly #snapshots: SnapshotExchange;
@@ -178,6 +180,8 @@ export class SpaceSession {
     sealer: SpaceSealer;
     transport: Transport;
     token: Uint8Array;
+    /** The space's claim (`SpaceRow.claim`), offered on every connection so a relay can register it. */
+    claim?: Uint8Array;
     hooks: SessionHooks;
     backoff?: Backoff;
     snapshots?: Partial<SnapshotPolicy>;
@@ -206,6 +210,7 @@ export class SpaceSession {
       error: (e) => opts.hooks.error(e),
     });
     this.#token = opts.token;
+    this.#claim = opts.claim;
     this.#hooks = opts.hooks;
   }
 
@@ -274,7 +279,7 @@ export class SpaceSession {
     this.#hooks.state(this.#accessRefused ? "refused" : "connecting");
     let conn: TransportConnection | null = null;
     let closed = false;
-    conn = this.#transport.connect(this.space, this.#token, {
+    const handlers: TransportHandlers = {
       onOpen: () => {
         if (closed || conn !== this.#conn) return;
         this.#send({
@@ -304,11 +309,12 @@ export class SpaceSession {
         this.#snapshots.reset();
         const refused = code === 4401 || code === 4403;
         this.#accessRefused = refused;
-        if (refused) this.#hooks.error(new AccessDenied());
+        if (refused) this.#hooks.error(accessDenied(reason, this.#claim !== undefined));
         this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
         if (!this.#stopped) this.#scheduleReconnect(refused);
       },
-    });
+    };
+    conn = this.#transport.connect(this.space, this.#token, handlers, this.#claim);
     this.#conn = conn;
   }
 
@@ -869,4 +875,21 @@ function ownSeq(bytes: Uint8Array, device: DeviceId): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The `AccessDenied` for a refused connection: `claim` when the relay's text is one of its claim
+ * refusals (PROTOCOL.md 1, "Space claims"), `token` otherwise, with a message that says what to do.
+ */
+function accessDenied(reason: string, offeredClaim: boolean): AccessDenied {
+  if (!Object.values(SPACE_CLAIM_REFUSALS).some((text) => reason.includes(text))) return new AccessDenied();
+  return new AccessDenied(
+    offeredClaim
+      ? "The relay does not know this space and refused its claim; the claim this device holds does not " +
+          "belong to the space or its key. Join again with a current invitation link."
+      : "The relay does not know this space, and this device holds no claim by its creator to register it " +
+          "(the space was made before claims, or joined with an old link). Join again with an invitation " +
+          "link from the space's creator, or let a member who has one connect first.",
+    "claim",
+  );
 }

@@ -181,6 +181,7 @@ export class SyncEngine {
           sealer: new SpaceSealer(this.#dexie, row.id, row.key),
           transport,
           token,
+          ...(row.claim && { claim: row.claim }),
           spaceKey: row.key,
           backoff: this.#backoff,
           snapshots: this.#snapshots,
@@ -256,7 +257,14 @@ export class SyncEngine {
   #error(e: ShoalError): void {
     if (this.#stopped) return;
     // Every code here is in the README's error table (a test checks): anything without one is a SyncError.
-    this.#lastError = { code: e?.code ?? "SyncError", message: e?.message ?? String(e), at: Date.now() };
+    const reason = (e as { reason?: unknown } | undefined)?.reason;
+    this.#lastError = {
+      code: e?.code ?? "SyncError",
+      message: e?.message ?? String(e),
+      at: Date.now(),
+      // The finer stable reason some errors carry (`AccessDenied.reason`: `token` or `claim`).
+      ...(typeof reason === "string" && { reason }),
+    };
     this.#publish();
   }
 

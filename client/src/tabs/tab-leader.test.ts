@@ -65,9 +65,9 @@ const fresh = () => `tab-leader-${Date.now()}-${n++}`;
 /** A transport to the shared in-process relay that counts its connection attempts. */
 function counting(relay: InProcessRelay): { transport: Transport; connects: () => number } {
   let count = 0;
-  const transport = memoryTransport((space, token, server) => {
+  const transport = memoryTransport((space, token, server, claim) => {
     count += 1;
-    return relay.accept(space, token, server);
+    return relay.accept(space, token, server, claim);
   });
   return { transport, connects: () => count };
 }

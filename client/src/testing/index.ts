@@ -10,3 +10,4 @@
 export { storageContractCases } from "./storage-contract.ts";
 export type { StorageContractCase, StorageContractContext } from "./storage-contract.ts";
 export { transportContractCases, relayLikeResponder } from "./transport-contract-cases.ts";
+export { claimedTestSpace, type ClaimedTestSpace } from "./claimed-test-space.ts";

@@ -89,8 +89,8 @@ export class SimulatedNetwork {
     return {
       kind: "relay",
       label: `simulated:${replica}`,
-      connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers) =>
-        this.#connect(replica, space, token, handlers),
+      connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers, claim?: Uint8Array) =>
+        this.#connect(replica, space, token, handlers, claim),
     };
   }
 
@@ -113,6 +113,7 @@ export class SimulatedNetwork {
     space: SpaceId,
     token: Uint8Array,
     handlers: TransportHandlers,
+    claim: Uint8Array | undefined,
   ): TransportConnection {
     if (this.#partitioned.has(replica)) {
       this.stats.refused++;
@@ -140,7 +141,7 @@ export class SimulatedNetwork {
     };
     const open = this.#open.get(replica) ?? new Set();
     this.#open.set(replica, open);
-    const inner = this.#inner.connect(space, token, {
+    const relayHandlers: TransportHandlers = {
       onOpen: () => later(() => handlers.onOpen()),
       onMessage: (frame) => {
         this.stats.frames++;
@@ -158,7 +159,8 @@ export class SimulatedNetwork {
         open.delete(conn);
         later(() => handlers.onClose(reason, code));
       },
-    });
+    };
+    const inner = this.#inner.connect(space, token, relayHandlers, claim);
     conn = {
       send: (frame) => {
         this.stats.frames++;

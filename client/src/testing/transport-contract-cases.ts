@@ -4,11 +4,10 @@ import {
   encodeMessage,
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
-  toHex,
   type Message,
 } from "../protocol/index.ts";
 import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
-import type { SpaceId } from "../types.ts";
+import { claimedTestSpace, type ClaimedTestSpace } from "./claimed-test-space.ts";
 
 /**
  * What one contract case runs against: a transport wired to a fresh server side (a relay session, or
@@ -71,9 +70,10 @@ export const transportContractCases: readonly TransportContractCase[] = [
   {
     name: "opens, and a relay session answers hello with welcome",
     async run(t) {
-      const token = randomBytes(32);
+      const s = await claimedTestSpace();
+      const token = s.token;
       const r = recorder();
-      const conn = t.transport.connect(randomSpace(), token, r);
+      const conn = t.transport.connect(s.space, token, r, s.claim);
       await r.until(() => r.opens > 0 || r.closes.length > 0, "open or close");
       equal(r.closes, [], `closed instead of opening (${t.relayUrl ?? t.transport.label})`);
       equal(r.opens, 1, "onOpen calls");
@@ -106,11 +106,12 @@ export const transportContractCases: readonly TransportContractCase[] = [
     name: "refuses a wrong token for a registered space with 4403, without onOpen",
     needsTokenCheck: true,
     async run(t) {
-      const space = randomSpace();
+      const space = await claimedTestSpace();
       const first = await openSession(t.transport, space);
       first.conn.close();
       const r = recorder();
-      t.transport.connect(space, randomBytes(32), r);
+      // The space is registered now: its claim is not looked at, the token decides.
+      t.transport.connect(space.space, randomBytes(32), r, space.claim);
       await r.until(() => r.closes.length > 0, "the refusal");
       await sleep(SETTLE_MS);
       equal(r.opens, 0, "onOpen calls");
@@ -133,7 +134,8 @@ export const transportContractCases: readonly TransportContractCase[] = [
     name: "calls onClose exactly once, without onOpen, when the client closes before opening",
     async run(t) {
       const r = recorder();
-      const conn = t.transport.connect(randomSpace(), randomBytes(32), r);
+      const s = await claimedTestSpace();
+      const conn = t.transport.connect(s.space, s.token, r, s.claim);
       conn.close("changed my mind");
       await r.until(() => r.closes.length > 0, "onClose");
       await sleep(SETTLE_MS);
@@ -159,7 +161,8 @@ export const transportContractCases: readonly TransportContractCase[] = [
   {
     name: "never throws from send before opening or after closing",
     async run(t) {
-      const early = t.transport.connect(randomSpace(), randomBytes(32), recorder());
+      const s = await claimedTestSpace();
+      const early = t.transport.connect(s.space, s.token, recorder(), s.claim);
       noThrow(() => early.send(hello()), "send before opening");
       early.close();
       noThrow(() => early.send(hello()), "send after close");
@@ -179,7 +182,8 @@ export const transportContractCases: readonly TransportContractCase[] = [
     name: "reports bufferedAmount as a number >= 0 in every state",
     async run(t) {
       const r = recorder();
-      const conn = t.transport.connect(randomSpace(), randomBytes(32), r);
+      const s = await claimedTestSpace();
+      const conn = t.transport.connect(s.space, s.token, r, s.claim);
       const amounts = [conn.bufferedAmount];
       await r.until(() => r.opens > 0, "onOpen");
       amounts.push(conn.bufferedAmount);
@@ -247,11 +251,11 @@ function recorder(): Recorder {
 /** Connects, says hello and waits for `welcome`, so the server session is fully open. */
 async function openSession(
   transport: Transport,
-  space: SpaceId = randomSpace(),
-  token: Uint8Array = randomBytes(32),
+  space?: ClaimedTestSpace,
 ): Promise<{ conn: TransportConnection; r: Recorder }> {
+  const s = space ?? (await claimedTestSpace());
   const r = recorder();
-  const conn = transport.connect(space, token, r);
+  const conn = transport.connect(s.space, s.token, r, s.claim);
   await r.until(() => r.opens > 0 || r.closes.length > 0, "open or close");
   if (r.opens === 0) throw new TransportContractError(`connection refused: ${JSON.stringify(r.closes)}`);
   conn.send(hello());
@@ -269,10 +273,6 @@ function hello(): Uint8Array {
     maxVersion: PROTOCOL_VERSION,
     device: randomBytes(16),
   });
-}
-
-function randomSpace(): SpaceId {
-  return toHex(randomBytes(16)) as SpaceId;
 }
 
 function randomBytes(n: number): Uint8Array {

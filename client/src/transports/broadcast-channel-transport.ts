@@ -7,7 +7,7 @@ import type { MemoryAccept, MemoryServerEnd } from "./memory-transport.ts";
  * BroadcastChannel has no addressing), so each carries its direction and its connection id.
  */
 type Wire =
-  | { to: "server"; id: string; t: "connect"; space: string; token: Uint8Array }
+  | { to: "server"; id: string; t: "connect"; space: string; token: Uint8Array; claim?: Uint8Array }
   | { to: "server" | "client"; id: string; t: "open" | "beat" }
   | { to: "server" | "client"; id: string; t: "frame"; data: Uint8Array }
   | { to: "server" | "client"; id: string; t: "ack"; bytes: number }
@@ -65,8 +65,12 @@ export function broadcastChannelTransport(options: BroadcastChannelOptions): Tra
   return {
     kind: "broadcast-channel",
     label: `broadcast:${options.channel}`,
-    connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection =>
-      clientConnection(options.channel, heartbeatMs, space, token, handlers),
+    connect: (
+      space: SpaceId,
+      token: Uint8Array,
+      handlers: TransportHandlers,
+      claim?: Uint8Array,
+    ): TransportConnection => clientConnection(options.channel, heartbeatMs, space, token, handlers, claim),
   };
 }
 
@@ -76,6 +80,7 @@ function clientConnection(
   space: string,
   token: Uint8Array,
   handlers: TransportHandlers,
+  claim: Uint8Array | undefined,
 ): TransportConnection {
   const id = randomId();
   const channel = new BroadcastChannel(name);
@@ -140,7 +145,14 @@ function clientConnection(
     }
   };
   // The server hears about us after `connect` returned, as over a network.
-  post({ to: "server", id, t: "connect", space, token: token.slice() });
+  post({
+    to: "server",
+    id,
+    t: "connect",
+    space,
+    token: token.slice(),
+    ...(claim && { claim: claim.slice() }),
+  });
 
   return {
     send(frame: Uint8Array): void {
@@ -192,7 +204,7 @@ export function broadcastChannelServer(options: BroadcastChannelServerOptions): 
     if (!stopped) channel.postMessage(m);
   };
 
-  const start = (id: string, space: string, token: Uint8Array): void => {
+  const start = (id: string, space: string, token: Uint8Array, claim: Uint8Array | undefined): void => {
     let opened = false;
     let done = false;
     let unacked = 0;
@@ -247,7 +259,7 @@ export function broadcastChannelServer(options: BroadcastChannelServerOptions): 
     };
     connections.set(id, conn);
     Promise.resolve()
-      .then(() => options.accept(space, token, end))
+      .then(() => options.accept(space, token, end, claim))
       .then(
         () => {
           if (done) return;
@@ -264,7 +276,13 @@ export function broadcastChannelServer(options: BroadcastChannelServerOptions): 
     const m = event.data as Wire;
     if (!m || m.to !== "server" || stopped) return;
     if (m.t === "connect") {
-      if (!connections.has(m.id)) start(m.id, m.space, ownBytes(m.token));
+      if (!connections.has(m.id))
+        start(
+          m.id,
+          m.space,
+          ownBytes(m.token),
+          m.claim instanceof Uint8Array ? ownBytes(m.claim) : undefined,
+        );
       return;
     }
     connections.get(m.id)?.receive(m);

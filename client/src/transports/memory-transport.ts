@@ -40,6 +40,8 @@ export type MemoryAccept = (
   space: string,
   token: Uint8Array,
   server: MemoryServerEnd,
+  /** The space's claim, when the client offered one (a relay needs it to register a new space). */
+  claim?: Uint8Array,
 ) => void | Promise<void>;
 
 /** Options of `memoryTransport`. */
@@ -71,8 +73,13 @@ export function memoryTransport(accept: MemoryAccept, options: MemoryTransportOp
   return {
     kind: "memory",
     label: options.label ?? "memory",
-    connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection =>
-      new MemoryLink(space, token.slice(), handlers, accept, latencyMs).client,
+    connect: (
+      space: SpaceId,
+      token: Uint8Array,
+      handlers: TransportHandlers,
+      claim?: Uint8Array,
+    ): TransportConnection =>
+      new MemoryLink(space, token.slice(), handlers, accept, latencyMs, claim?.slice()).client,
   };
 }
 
@@ -124,6 +131,7 @@ class MemoryLink {
     handlers: TransportHandlers,
     accept: MemoryAccept,
     latencyMs: number,
+    claim: Uint8Array | undefined,
   ) {
     this.#handlers = handlers;
     this.#toClient = new Lane(latencyMs);
@@ -153,7 +161,7 @@ class MemoryLink {
     this.#toServer.push(0, () => {
       if (this.server.closed) return this.#notifyServer(NORMAL, "closed before accept");
       Promise.resolve()
-        .then(() => accept(space, token, this.server))
+        .then(() => accept(space, token, this.server, claim))
         .then(
           () => this.#open(),
           () => this.#serverClose(INTERNAL_ERROR, "accept failed"),

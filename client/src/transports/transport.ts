@@ -38,5 +38,15 @@ export interface Transport {
   readonly kind: string;
   /** Where it connects, for status and logs (never carries a token). */
   readonly label: string;
-  connect(space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection;
+  /**
+   * Opens one connection. `claim` is the space's 112-byte claim (PROTOCOL.md 1, "Space claims"), when
+   * this device holds one: a relay that does not know the space registers it only with a valid claim.
+   * Transports that reach no relay (peers, tabs) ignore it.
+   */
+  connect(
+    space: SpaceId,
+    token: Uint8Array,
+    handlers: TransportHandlers,
+    claim?: Uint8Array,
+  ): TransportConnection;
 }

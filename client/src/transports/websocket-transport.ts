@@ -48,6 +48,10 @@ const ABNORMAL = 1006;
 const OPEN = 1;
 // RFC 6455 5.5: a close frame's reason fits in 123 bytes, and `close()` throws a SyntaxError beyond that.
 const MAX_REASON_BYTES = 123;
+// A relay's refusal text is one sentence; anything longer is cut (a proxy's HTML error page, say).
+const MAX_REFUSAL_TEXT_BYTES = 512;
+// How long a refused upgrade's body may take to arrive before the refusal is reported without it.
+const REFUSAL_TEXT_TIMEOUT_MS = 2000;
 // How long an access probe may take before the failure is reported as it was (1006): long enough for
 // a slow relay, short enough that a device behind a black-holed network does not wait for long.
 const PROBE_TIMEOUT_MS = 5000;
@@ -57,7 +61,10 @@ const PROBE_TIMEOUT_MS = 5000;
  * offering `shoal.1` and the token as subprotocols, and exchanges binary frames.
  *
  * - A refused upgrade (HTTP 4xx) ends in `onClose` with code 4000 + status (4401: no or malformed
- *   token, 4403: wrong token). `ws` reports the status through its `unexpected-response` event.
+ *   token, 4403: wrong token, or an unknown space without a valid claim) and the reason
+ *   `HTTP <status>: <the relay's text>` (its first 512 bytes, when it could be read within 2 s; for a
+ *   401 or 403 without a body, the access probe's text). `ws` reports the status through its
+ *   `unexpected-response` event.
  *   Browsers hide it (close 1006 for any failure before the open), so where the WebSocket class has no
  *   `on` method a 1006 before the open is followed by one `fetch` to the relay's access probe
  *   (`POST <base>/sync/<space>/access`, PROTOCOL.md 1): 401 or 403 there turn the close into 4401 or
@@ -90,10 +97,15 @@ export function webSocketTransport(options: WebSocketTransportOptions): Transpor
     get label(): string {
       return bases[current]!;
     },
-    connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers): TransportConnection => {
+    connect: (
+      space: SpaceId,
+      token: Uint8Array,
+      handlers: TransportHandlers,
+      claim?: Uint8Array,
+    ): TransportConnection => {
       const used = current;
       let opened = false;
-      return openConnection(Socket, `${bases[used]}/sync/${encodeURIComponent(space)}`, token, {
+      return openConnection(Socket, `${bases[used]}/sync/${encodeURIComponent(space)}`, token, claim, {
         onOpen: () => {
           opened = true;
           handlers.onOpen();
@@ -115,6 +127,7 @@ function openConnection(
   Socket: WebSocketConstructor,
   url: string,
   token: Uint8Array,
+  claim: Uint8Array | undefined,
   handlers: TransportHandlers,
 ): TransportConnection {
   let socket: WebSocketLike | undefined;
@@ -139,7 +152,7 @@ function openConnection(
 
   let protocols: string[];
   try {
-    protocols = offeredSubprotocols(token);
+    protocols = offeredSubprotocols(token, claim);
   } catch {
     // The relay would answer 401 to a malformed token; say so without a round trip.
     finishSoon("Missing or malformed access token.", 4401);
@@ -182,8 +195,10 @@ function openConnection(
     // A browser: a refused upgrade and an unreachable relay both arrive here as 1006, so ask the
     // relay which it was. A `close()` meanwhile reports 1000 and makes `finish` ignore the answer.
     state = "probing";
-    void probeAccess(url, token).then((status) =>
-      status === undefined ? finish(event.reason, event.code) : finish(`HTTP ${status}`, 4000 + status),
+    void probeAccess(url, token, claim).then((answer) =>
+      answer === undefined
+        ? finish(event.reason, event.code)
+        : finish(refusalReason(answer.status, answer.text), 4000 + answer.status),
     );
   };
   if (typeof emitter.on === "function") {
@@ -191,9 +206,19 @@ function openConnection(
     // websockets "fail the WebSocket connection"). Without this listener ws reports a generic error.
     emitter.on("unexpected-response", (_request, response) => {
       const status = response.statusCode ?? 0;
-      response.resume?.();
-      finish(`HTTP ${status}`, status >= 400 && status < 500 ? 4000 + status : ABNORMAL);
-      emitter.terminate?.();
+      // The relay says why in the body (a wrong token, a missing claim): read a little of it first.
+      // Some servers drop the body of a refused upgrade (@hono/node-ws writes the status line only),
+      // so for 401 and 403 without a text the access probe is asked, which answers with the same text.
+      void readRefusalText(response)
+        .then(async (text) => {
+          if (text.trim() || (status !== 401 && status !== 403)) return text;
+          const answer = await probeAccess(url, token, claim);
+          return answer?.status === status ? answer.text : "";
+        })
+        .then((text) => {
+          finish(refusalReason(status, text), status >= 400 && status < 500 ? 4000 + status : ABNORMAL);
+          emitter.terminate?.();
+        });
     });
   }
   return connection();
@@ -227,37 +252,93 @@ function openConnection(
 
 /**
  * What the relay's access probe (PROTOCOL.md 1, "Access probe") says about `token` for the space of
- * `socketUrl` (`ws(s)://…/sync/<space>`): 401 or 403 when the upgrade's access checks refuse it, and
+ * `socketUrl` (`ws(s)://…/sync/<space>`), offering `claim` too when there is one: 401 or 403 when the
+ * upgrade's access checks refuse it, and
  * `undefined` when it would pass or nothing could be learned (no `fetch`, relay unreachable or slow,
  * an answer the page may not read).
  */
-async function probeAccess(socketUrl: string, token: Uint8Array): Promise<401 | 403 | undefined> {
+async function probeAccess(
+  socketUrl: string,
+  token: Uint8Array,
+  claim: Uint8Array | undefined,
+): Promise<{ status: 401 | 403; text: string } | undefined> {
   if (typeof globalThis.fetch !== "function") return undefined;
   try {
     const res = await globalThis.fetch(`${socketUrl.replace(/^ws/, "http")}/access`, {
       method: "POST",
       // A string body goes as text/plain and no header is added: a CORS "simple request", so a relay
       // on another origin is asked without a preflight round trip.
-      body: encodeBase64Url(token),
+      // `<token>.<claim>` with a claim, so an unregistered space is refused here exactly as at the upgrade.
+      body: encodeBase64Url(token) + (claim ? `.${encodeBase64Url(claim)}` : ""),
       credentials: "omit",
       cache: "no-store",
       signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
     });
-    res.body?.cancel().catch(() => {});
-    return res.status === 401 || res.status === 403 ? res.status : undefined;
+    if (res.status !== 401 && res.status !== 403) {
+      res.body?.cancel().catch(() => {});
+      return undefined;
+    }
+    const text = await res.text().catch(() => "");
+    return { status: res.status, text: text.slice(0, MAX_REFUSAL_TEXT_BYTES) };
   } catch {
     // Unreachable, timed out, or an Origin the relay does not allow: the failure stays a 1006.
     return undefined;
   }
 }
 
+/** The parts of Node's `IncomingMessage` read from a refused upgrade's answer. */
+interface RefusalResponse {
+  statusCode?: number;
+  resume?(): void;
+  on?(event: "data" | "end" | "error", listener: (chunk?: unknown) => void): unknown;
+}
+
 /** The parts of `ws`'s WebSocket (an EventEmitter) used for refused upgrades. */
 interface NodeStyleSocket {
-  on(
-    event: "unexpected-response",
-    listener: (request: unknown, response: { statusCode?: number; resume?(): void }) => void,
-  ): unknown;
+  on(event: "unexpected-response", listener: (request: unknown, response: RefusalResponse) => void): unknown;
   terminate(): void;
+}
+
+/** `HTTP <status>`, followed by `: <text>` when the relay said why. */
+function refusalReason(status: number, text: string): string {
+  const why = text.trim();
+  return why ? `HTTP ${status}: ${why}` : `HTTP ${status}`;
+}
+
+/**
+ * The start of a refused upgrade's body as text: at most `MAX_REFUSAL_TEXT_BYTES`, and whatever
+ * arrived within `REFUSAL_TEXT_TIMEOUT_MS` (a relay's refusal is one short line; a proxy's error page
+ * is cut). Never rejects.
+ */
+function readRefusalText(response: RefusalResponse): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    let done = false;
+    const end = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const bytes = new Uint8Array(size);
+      let at = 0;
+      for (const c of chunks) {
+        bytes.set(c, at);
+        at += c.length;
+      }
+      resolve(new TextDecoder("utf-8", { fatal: false }).decode(bytes.slice(0, MAX_REFUSAL_TEXT_BYTES)));
+    };
+    const timer = setTimeout(end, REFUSAL_TEXT_TIMEOUT_MS);
+    if (typeof response.on !== "function") return end();
+    response.on("data", (chunk) => {
+      if (chunk instanceof Uint8Array && size < MAX_REFUSAL_TEXT_BYTES) {
+        chunks.push(chunk);
+        size += chunk.length;
+      }
+    });
+    response.on("end", end);
+    response.on("error", end);
+    response.resume?.();
+  });
 }
 
 /** `<scheme>//<host><prefix>` from any accepted form of the relay URL (see `WebSocketTransportOptions.url`). */

@@ -38,7 +38,10 @@ function deleteIndexedDb(name: string): Promise<void> {
 
 const backoff = { baseMs: 2, maxMs: 50 };
 function online(db: Db, relay: () => InProcessRelay): () => void {
-  const stop = db.sync({ transports: [memoryTransport((s, t, e) => relay().accept(s, t, e))], backoff });
+  const stop = db.sync({
+    transports: [memoryTransport((s, t, e, c) => relay().accept(s, t, e, c))],
+    backoff,
+  });
   cleanups.push(stop);
   return stop;
 }

@@ -42,8 +42,8 @@ function watchedTransport(
   const transport: Transport = {
     kind: inner.kind,
     label: inner.label,
-    connect(space, token, handlers: TransportHandlers) {
-      const conn = inner.connect(space, token, {
+    connect(space, token, handlers: TransportHandlers, claim) {
+      const watched: TransportHandlers = {
         onOpen: () => handlers.onOpen(),
         onMessage: (frame) => {
           if (frame[1] === MESSAGE_TYPE_BYTES.ack) {
@@ -57,7 +57,8 @@ function watchedTransport(
           handlers.onMessage(frame);
         },
         onClose: (reason, code) => handlers.onClose(reason, code),
-      });
+      };
+      const conn = inner.connect(space, token, watched, claim);
       return {
         send(frame: Uint8Array) {
           conn.send(frame);

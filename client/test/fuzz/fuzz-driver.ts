@@ -106,7 +106,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   const rnd = seededRandom(seed);
   const prefix = `fuzz-${seed}-${run++}`;
   const relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
-  const net = new SimulatedNetwork((s, t, e) => relay.accept(s, t, e as never), seed, {
+  const net = new SimulatedNetwork((s, t, e, c) => relay.accept(s, t, e as never, c), seed, {
     drop: rnd.pick([0, 0.01, 0.03]),
     duplicate: rnd.pick([0, 0.05, 0.15]),
     maxDelayMs: rnd.pick([0, 1, 3]),

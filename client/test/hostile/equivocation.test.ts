@@ -224,9 +224,9 @@ describe("equivocation: a second, different commit for a held (device, seq)", ()
     const tapped: Transport = {
       kind: inner.kind,
       label: inner.label,
-      connect(s, token, handlers: TransportHandlers) {
+      connect(s, token, handlers: TransportHandlers, claim) {
         deliver.set(s, (f) => handlers.onMessage(f));
-        return inner.connect(s, token, handlers);
+        return inner.connect(s, token, handlers, claim);
       },
     };
     const stopA = a.sync({ transports: [relayTransport(relay.url)], leaderElection: false });

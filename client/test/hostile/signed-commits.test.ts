@@ -48,10 +48,11 @@ async function clinic() {
   await victim.join(link);
   await author.patients.insert({ name: "One", ward: "A", notes: "" }, { space });
   await author.patients.insert({ name: "Two", ward: "A", notes: "" }, { space });
-  const key = (await mallory.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!.key;
+  // Mallory is a member: it holds the key and, from the link, the space's claim.
+  const { key, claim } = (await mallory.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!;
   const sealed = (await decodeBundle(await author.exportBundle({ space }))).commits;
   const commits = await author.exportCommits({}, { spaces: [space.id] });
-  return { author, mallory, victim, space, key, sealed, commits };
+  return { author, mallory, victim, space, key, claim, sealed, commits };
 }
 
 /** Commit `seq` of the author rewritten and signed by Mallory: the author's device id, Mallory's key. */
@@ -182,7 +183,9 @@ describe("a commit not signed by its device", () => {
     // Mallory uploads its forgery of the author's commit 1 first, as a raw member of the space.
     const forged = await asAuthor(c, 1, "Forged");
     const token = decodeBase64Url(await deriveRelayToken(c.key, fromHex(c.space.id, 16)));
-    const raw = await connectReady(relay.url.replace(/^http/, "ws"), c.space.id, token, c.mallory.deviceId);
+    const raw = await connectReady(relay.url.replace(/^http/, "ws"), c.space.id, token, c.mallory.deviceId, {
+      claim: c.claim!,
+    });
     cleanup.push(() => raw.close());
     const from = raw.frames.length;
     raw.send({ type: "commits", space: fromHex(c.space.id, 16), commits: [forged], more: false });

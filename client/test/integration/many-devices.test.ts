@@ -50,13 +50,19 @@ afterEach(async () => {
 type Db = Device<{ patients: Patient }>;
 
 /** A member with a new space, and the fresh device `b` that joined it (nothing synced yet). */
-async function spaceWithFreshDevice(): Promise<{ a: Db; b: Db; space: SpaceId; key: Uint8Array }> {
+async function spaceWithFreshDevice(): Promise<{
+  a: Db;
+  b: Db;
+  space: SpaceId;
+  key: Uint8Array;
+  claim: Uint8Array;
+}> {
   const a = await openDevice<{ patients: Patient }>("many-a", patientCollections);
   const b = await openDevice<{ patients: Patient }>("many-b", patientCollections);
   const space = await a.db.createSpace({ name: "Many devices" });
   await b.db.join(await a.db.invite(space, "https://app.example/"));
-  const key = (await a.db.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!.key;
-  return { a, b, space: space.id, key };
+  const { key, claim } = (await a.db.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!;
+  return { a, b, space: space.id, key, claim: claim! };
 }
 
 /** Resolves once `b` holds every crafted commit's record; reports how long it took. */
@@ -83,12 +89,13 @@ async function expectAllOf(b: Db, space: SpaceId, crafted: readonly CraftedCommi
 describe(`a space of ${DEVICES} devices`, () => {
   it("syncs through a real relay process to a fresh device's database", { timeout: 300_000 }, async () => {
     const relay = await RelayHarness.start(["--quiet"]);
-    const { b, space, key } = await spaceWithFreshDevice();
+    const { b, space, key, claim } = await spaceWithFreshDevice();
     const crafted = await craftDeviceCommits(space, key, DEVICES, "D");
 
     // Uploaded as any member's device re-uploads what it holds: in frames of up to ~900 KB.
     const token = decodeBase64Url(await deriveRelayToken(key, fromHex(space, 16)));
-    const uploader = await connect(relay.url.replace("http", "ws"), space, token);
+    // The relay does not know the space yet: the uploader registers it with the creator's claim.
+    const uploader = await connect(relay.url.replace("http", "ws"), space, token, { claim });
     uploader.send({
       type: "hello",
       minVersion: MIN_PROTOCOL_VERSION,

@@ -139,7 +139,9 @@ describe("relay security, end to end", () => {
       30_000,
       "AccessDenied",
     );
-    expect(s.transports.find((t) => t.space === space)?.detail).toBe("HTTP 403");
+    expect(s.transports.find((t) => t.space === space)?.detail).toBe(
+      "HTTP 403: Wrong access token for this space.",
+    );
     // The intruder's own private space still syncs: only the forged space is refused.
     await waitFor(
       intruder.db.status,

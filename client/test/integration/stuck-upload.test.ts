@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type SyncStatus } from "../../src/index.ts";
 import { sha256 } from "../../src/crypto/seal.ts";
 import { decodeMessage, decodeSealedCommit, toHex, type Message } from "../../src/protocol/index.ts";
-import type { Transport } from "../../src/transports/transport.ts";
+import type { Transport, TransportHandlers } from "../../src/transports/transport.ts";
 import { memoryTransport } from "../../src/transports/memory-transport.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { waitFor } from "../wait-for.ts";
@@ -48,8 +48,8 @@ function tappedTransport(
   return {
     kind: "relay",
     label: "tapped",
-    connect(space, token, handlers) {
-      const conn = inner.connect(space, token, {
+    connect(space, token, handlers, claim) {
+      const tapped: TransportHandlers = {
         onOpen: () => handlers.onOpen(),
         onClose: (reason, code) => handlers.onClose(reason, code),
         onMessage: (frame) => {
@@ -59,7 +59,8 @@ function tappedTransport(
           if (out === "cut") conn.close("tap cut");
           else if (out !== "drop") handlers.onMessage(out);
         },
-      });
+      };
+      const conn = inner.connect(space, token, tapped, claim);
       return {
         send: (frame) => {
           const m = decodeMessage(frame);

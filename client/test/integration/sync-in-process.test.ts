@@ -87,7 +87,7 @@ describe("sync through an in-process relay", () => {
 
   it("a wiped relay is refilled by the devices, and nothing is lost", async () => {
     let relay = inProcessRelay();
-    const transportFor = () => memoryTransport((s, t, e) => relay.accept(s, t, e));
+    const transportFor = () => memoryTransport((s, t, e, c) => relay.accept(s, t, e, c));
     const a = await open();
     const b = await open();
     cleanups.push(

@@ -20,8 +20,8 @@ function withBuffer(inner: Transport, full: { value: boolean; looks: number }): 
     get label() {
       return inner.label;
     },
-    connect(space, token, handlers) {
-      const conn = inner.connect(space, token, handlers);
+    connect(space, token, handlers, claim) {
+      const conn = inner.connect(space, token, handlers, claim);
       return {
         send: (frame) => conn.send(frame),
         close: (reason) => conn.close(reason),

@@ -46,15 +46,19 @@ export class CappedStore implements RelayStore {
     return this.#total;
   }
 
-  async registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array> {
+  async registerSpace(space: string, tokenHash: Uint8Array, creator?: Uint8Array): Promise<Uint8Array> {
     const known = await this.#inner.tokenHash(space);
-    const stored = await this.#inner.registerSpace(space, tokenHash);
+    const stored = await this.#inner.registerSpace(space, tokenHash, creator);
     if (!known && this.#total) this.#total.spaces += 1;
     return stored;
   }
 
   tokenHash(space: string): Promise<Uint8Array | undefined> {
     return this.#inner.tokenHash(space);
+  }
+
+  creator(space: string): Promise<Uint8Array | undefined> {
+    return this.#inner.creator(space);
   }
 
   vector(space: string): Promise<Map<string, number>> {

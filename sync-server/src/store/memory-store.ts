@@ -23,6 +23,7 @@ interface MemoryCommit {
 
 interface MemorySpace {
   tokenHash: Uint8Array;
+  creator: Uint8Array | undefined;
   bytes: number;
   commits: number;
   nextOrder: number;
@@ -41,12 +42,13 @@ export class MemoryStore implements RelayStore {
   readonly #spaces = new Map<string, MemorySpace>();
   #closed = false;
 
-  async registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array> {
+  async registerSpace(space: string, tokenHash: Uint8Array, creator?: Uint8Array): Promise<Uint8Array> {
     this.#check();
     let s = this.#spaces.get(space);
     if (!s) {
       s = {
         tokenHash: tokenHash.slice(),
+        creator: creator?.slice(),
         bytes: 0,
         commits: 0,
         nextOrder: 1,
@@ -61,6 +63,11 @@ export class MemoryStore implements RelayStore {
   async tokenHash(space: string): Promise<Uint8Array | undefined> {
     this.#check();
     return this.#spaces.get(space)?.tokenHash.slice();
+  }
+
+  async creator(space: string): Promise<Uint8Array | undefined> {
+    this.#check();
+    return this.#spaces.get(space)?.creator?.slice();
   }
 
   async vector(space: string): Promise<Map<string, number>> {

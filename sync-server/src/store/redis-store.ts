@@ -217,7 +217,7 @@ export class RedisStore implements RelayStore {
     return store;
   }
 
-  async registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array> {
+  async registerSpace(space: string, tokenHash: Uint8Array, creator?: Uint8Array): Promise<Uint8Array> {
     return this.#run("register", async () => {
       const meta = this.#key(space, "meta");
       const [[setErr, created], [getErr, stored]] = (await this.#client
@@ -226,7 +226,11 @@ export class RedisStore implements RelayStore {
         .hget(meta, "token")
         .exec())! as [[Error | null, number], [Error | null, string]];
       if (setErr || getErr) throw setErr ?? getErr;
-      if (created === 1) await this.#client.hincrby(this.#statsKey(), "spaces", 1);
+      if (created === 1) {
+        // Only the registrant that won the token writes its key, so the two always belong together.
+        if (creator) await this.#client.hset(meta, "creator", toHex(creator));
+        await this.#client.hincrby(this.#statsKey(), "spaces", 1);
+      }
       return fromHex(stored, 32);
     });
   }
@@ -234,6 +238,13 @@ export class RedisStore implements RelayStore {
   async tokenHash(space: string): Promise<Uint8Array | undefined> {
     return this.#run("read", async () => {
       const hex = await this.#client.hget(this.#key(space, "meta"), "token");
+      return hex === null ? undefined : fromHex(hex, 32);
+    });
+  }
+
+  async creator(space: string): Promise<Uint8Array | undefined> {
+    return this.#run("read", async () => {
+      const hex = await this.#client.hget(this.#key(space, "meta"), "creator");
       return hex === null ? undefined : fromHex(hex, 32);
     });
   }

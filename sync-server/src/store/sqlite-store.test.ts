@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { makeChain, randomId, sha256, testDevice } from "./commit-fixtures.ts";
 import { incomingCommit } from "./incoming-commit.ts";
@@ -72,6 +73,33 @@ describe("SqliteStore on disk", () => {
       // The stored vector still decides what is stale after the reopen.
       expect(await second.putSnapshot(space, new Map([[device, 1]]), blob)).toBe("stale");
       await second.close();
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("opens a file made before space claims: old spaces keep their token and have no creator", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shoal-sqlite-"));
+    try {
+      const file = join(dir, "relay.sqlite");
+      const space = randomId();
+      const hash = sha256(new Uint8Array([1]));
+      // The spaces table as it was before the `creator` column.
+      const old = new Database(file);
+      old.exec(
+        "CREATE TABLE spaces (space TEXT PRIMARY KEY, token_hash BLOB NOT NULL, " +
+          "bytes INTEGER NOT NULL DEFAULT 0, commits INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
+      );
+      old.prepare("INSERT INTO spaces (space, token_hash) VALUES (?, ?)").run(space, hash);
+      old.close();
+      const store = new SqliteStore(file);
+      expect(Buffer.from((await store.tokenHash(space))!).equals(Buffer.from(hash))).toBe(true);
+      expect(await store.creator(space)).toBeUndefined();
+      const other = randomId();
+      const creator = new Uint8Array(randomBytes(32));
+      await store.registerSpace(other, hash, creator);
+      expect(Buffer.from((await store.creator(other))!).equals(Buffer.from(creator))).toBe(true);
+      await store.close();
     } finally {
       rmSync(dir, { recursive: true });
     }

@@ -22,6 +22,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS spaces (
   space TEXT PRIMARY KEY,
   token_hash BLOB NOT NULL,
+  creator BLOB,
   bytes INTEGER NOT NULL DEFAULT 0,
   commits INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
@@ -70,10 +71,14 @@ export class SqliteStore implements RelayStore {
     this.#db.pragma("synchronous = FULL");
     this.#db.pragma("foreign_keys = ON");
     this.#db.exec(SCHEMA);
+    // Files made before space claims lack the column; their spaces keep no creator (NULL).
+    const columns = this.#db.prepare("SELECT name FROM pragma_table_info('spaces')").pluck().all();
+    if (!columns.includes("creator")) this.#db.exec("ALTER TABLE spaces ADD COLUMN creator BLOB");
     const db = this.#db;
     this.#stmt = {
-      register: db.prepare("INSERT OR IGNORE INTO spaces (space, token_hash) VALUES (?, ?)"),
+      register: db.prepare("INSERT OR IGNORE INTO spaces (space, token_hash, creator) VALUES (?, ?, ?)"),
       tokenHash: db.prepare("SELECT token_hash AS h FROM spaces WHERE space = ?").pluck(),
+      creator: db.prepare("SELECT creator FROM spaces WHERE space = ?").pluck(),
       vector: db.prepare("SELECT device, seq FROM heads WHERE space = ?"),
       head: db.prepare("SELECT seq, hash FROM heads WHERE space = ? AND device = ?"),
       hashAt: db.prepare("SELECT hash FROM commits WHERE space = ? AND device = ? AND seq = ?").pluck(),
@@ -103,9 +108,14 @@ export class SqliteStore implements RelayStore {
     };
   }
 
-  async registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array> {
-    this.#stmt.register.run(space, tokenHash);
+  async registerSpace(space: string, tokenHash: Uint8Array, creator?: Uint8Array): Promise<Uint8Array> {
+    this.#stmt.register.run(space, tokenHash, creator ?? null);
     return toBytes(this.#stmt.tokenHash.get(space));
+  }
+
+  async creator(space: string): Promise<Uint8Array | undefined> {
+    const c = this.#stmt.creator.get(space);
+    return c === undefined || c === null ? undefined : toBytes(c);
   }
 
   async tokenHash(space: string): Promise<Uint8Array | undefined> {

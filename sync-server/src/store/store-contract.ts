@@ -46,6 +46,16 @@ export function runStoreContract(
       expect(toHex((await store.tokenHash(other))!)).toBe(toHex(hashA));
     });
 
+    it("keeps the creator key of the registration that won, and none for a space registered without one", async () => {
+      const other = randomId();
+      const creator = randomBytes(32);
+      expect(await store.creator(other)).toBeUndefined();
+      await store.registerSpace(other, hashA, creator);
+      await store.registerSpace(other, sha256(new Uint8Array([2])), randomBytes(32));
+      expect(toHex((await store.creator(other))!)).toBe(toHex(creator));
+      expect(await store.creator(space)).toBeUndefined();
+    });
+
     it("appends a device's commits in sequence and reports heads, vector and usage", async () => {
       const d = testDevice();
       const chain = makeChain(space, d, 3);

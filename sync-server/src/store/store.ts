@@ -13,10 +13,17 @@ export interface RelayStore {
   /**
    * Registers `space` with `tokenHash` if it is unknown, atomically. Returns the hash stored for the
    * space: the given one for a new space, the first registrant's otherwise (the caller compares).
+   * `creator` is the raw Ed25519 public key whose claim registered it (PROTOCOL.md 1, "Space claims"),
+   * kept with a new space only; the relay keeps keys, never names.
    */
-  registerSpace(space: string, tokenHash: Uint8Array): Promise<Uint8Array>;
+  registerSpace(space: string, tokenHash: Uint8Array, creator?: Uint8Array): Promise<Uint8Array>;
   /** The token hash of a registered space, or `undefined`. */
   tokenHash(space: string): Promise<Uint8Array | undefined>;
+  /**
+   * The creator key a registered space was claimed with, or `undefined` (an unknown space, or one
+   * registered before claims existed).
+   */
+  creator(space: string): Promise<Uint8Array | undefined>;
   /** Per device (hex), the highest stored sequence number. Devices with nothing stored are absent. */
   vector(space: string): Promise<Map<string, number>>;
   /**

@@ -1,5 +1,6 @@
 import { CLOSE_CODES, isIdHex, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES } from "@shoal/client/protocol";
 import { hashToken, tokenMatches } from "../auth.ts";
+import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "../space-claim-check.ts";
 import { resolveRelayLimits, type RelayLimits } from "../limits.ts";
 import { RelayMetrics } from "../metrics.ts";
 import { silentLog, type RelayLog } from "../relay-log.ts";
@@ -32,8 +33,11 @@ export interface InProcessRelayOptions {
 
 /** A relay without sockets: plug `accept` into `memoryTransport`. */
 export interface InProcessRelay {
-  /** Handles one connection exactly as `GET /sync/<space>` plus its WebSocket do in `createApp`. */
-  accept(space: string, token: Uint8Array, server: InProcessServerEnd): Promise<void>;
+  /**
+   * Handles one connection exactly as `GET /sync/<space>` plus its WebSocket do in `createApp`; `claim`
+   * is what the client would offer as its `shoal-claim.` subprotocol (required for an unknown space).
+   */
+  accept(space: string, token: Uint8Array, server: InProcessServerEnd, claim?: Uint8Array): Promise<void>;
   store: RelayStore;
   metrics: RelayMetrics;
   /** Closes every open connection with 1001, as a relay shutdown does; new connections still work. */
@@ -49,7 +53,8 @@ const ABNORMAL = 1006;
  * The real relay logic (token check, `RelaySession`, fan-out hub, metrics, limits) behind an
  * in-memory transport, so client tests run against the relay's behaviour without a port or a process.
  * An HTTP refusal with status S becomes close code 4000 + S before `onOpen` (4401 no token, 4403 wrong
- * token, 4400 bad space id, 4429 too many connections), which is how `webSocketTransport` reports them.
+ * token or no valid claim for an unknown space, 4400 bad space id, 4429 too many connections), which is
+ * how `webSocketTransport` reports them.
  *
  * @example
  * const relay = inProcessRelay();
@@ -73,13 +78,28 @@ export function inProcessRelay(options: InProcessRelayOptions = {}): InProcessRe
 
   // The same checks, in the same order, as `createApp`'s `/sync/:space` route (Origin and the
   // Upgrade header do not exist here; the token arrives as bytes, not as a subprotocol).
-  async function accept(space: string, token: Uint8Array, server: InProcessServerEnd): Promise<void> {
+  async function accept(
+    space: string,
+    token: Uint8Array,
+    server: InProcessServerEnd,
+    claim?: Uint8Array,
+  ): Promise<void> {
     if (stopped) return server.close(ABNORMAL, "relay is closed");
     if (!isIdHex(space)) return refuse(server, space, 400, "A space id is 32 lowercase hex characters.");
     if (token.length < MIN_TOKEN_BYTES || token.length > MAX_TOKEN_BYTES) {
       return refuse(server, space, 401, "Missing or malformed access token.");
     }
-    const stored = await store.registerSpace(space, hashToken(token));
+    let creator: Uint8Array | undefined;
+    if ((await store.tokenHash(space)) === undefined) {
+      const checked = checkSpaceClaim(space, token, claim);
+      if ("fault" in checked) {
+        metrics.refused(`claim-${checked.fault}`);
+        return refuse(server, space, 403, SPACE_CLAIM_REFUSALS[checked.fault]);
+      }
+      creator = checked.creator;
+    }
+    if (server.closed) return;
+    const stored = await store.registerSpace(space, hashToken(token), creator);
     if (server.closed) return;
     if (stopped) return server.close(ABNORMAL, "relay is closed");
     if (!tokenMatches(token, stored)) return refuse(server, space, 403, "Wrong access token for this space.");
