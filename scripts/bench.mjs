@@ -197,6 +197,9 @@ async function launchDevice(workDir, name, baseUrl) {
     executablePath: chromiumExecutable(),
     args: [...CHROMIUM_ARGS],
     headless: true,
+    // The relay serves the bench page with the app's Content-Security-Policy (`connect-src 'self'`),
+    // which would block the raw WebSocket limit on its own port: the measuring page may bypass it.
+    bypassCSP: true,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (e) => console.error(`  [${name}] page error: ${e.message}`));
