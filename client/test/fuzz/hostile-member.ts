@@ -238,19 +238,26 @@ export class HostileMember {
     const mine = this.#db.replica.device;
     const identity = this.#db.replica.identity;
     if (identity) canSignAs(identity);
-    const held = Object.entries((await this.#db.vector([this.#space]))[this.#space] ?? {}).filter(
-      ([d, seq]) => d === mine && seq >= 1 && identity !== undefined,
-    );
+    const own = (await this.#db.vector([this.#space]))[this.#space]?.[mine] ?? 0;
     const target = honest.length > 0 ? this.#rnd.pick(honest) : undefined;
-    if (!target || held.length === 0)
+    if (!target || !identity || own === 0)
       return void this.injected.push({ action: "equivocation", answer: "no victim" });
-    const theirs = (await target.db.vector([this.#space]))[this.#space] ?? {};
-    const both = held
-      .map(([d, seq]) => [d, Math.min(seq, theirs[d] ?? 0)] as const)
-      .filter(([, seq]) => seq >= 1);
-    if (both.length === 0) return void this.injected.push({ action: "equivocation", answer: "no victim" });
-    const [device, top] = this.#rnd.pick(both);
-    const seq = 1 + this.#rnd.int(top);
+    const device = mine;
+    const seq = 1 + this.#rnd.int(own);
+    // The target must hold the first version: what it lacks of ours up to `seq` goes to it first, in a
+    // file, as a peer or the relay would bring it (so the twin meets a held commit whatever the timing).
+    const theirs = (await target.db.vector([this.#space]))[this.#space]?.[mine] ?? 0;
+    if (theirs < seq) {
+      const sealedOwn = new SpaceSealer(this.#db.replica.dexie, this.#space, key);
+      const real = await sealedOwn.sealedRange(mine, theirs + 1, seq);
+      try {
+        await target.db.importBundle(
+          await encodeBundle({ space: this.#space, since: { [mine]: theirs }, commits: real }),
+        );
+      } catch {
+        return void this.injected.push({ action: "equivocation", answer: "no victim" });
+      }
+    }
     const sealer = new SpaceSealer(this.#db.replica.dexie, this.#space, key);
     const range = await sealer.sealedRange(device as DeviceId, Math.max(1, seq - 1), seq);
     const original = (await sealer.open(range.at(-1)!)).commit;
