@@ -4,20 +4,30 @@ import { deviceIdOf } from "../identity/device-identity.ts";
 import { SIGNING_LABELS, verifyBytes } from "../identity/signing.ts";
 import { toHex, type DecodedSealedCommit } from "../protocol/index.ts";
 
-// Importing a raw public key costs about as much as a verification; a space has few devices.
-const keys = new Map<string, Promise<CryptoKey>>();
-const MAX_CACHED_KEYS = 1024;
+/** An author key's device id and imported key (`null`: not a valid Ed25519 point). */
+interface Author {
+  device: string;
+  key: CryptoKey | null;
+}
 
-function publicKey(raw: Uint8Array): Promise<CryptoKey> | Uint8Array {
+// Per author key, its device id (a SHA-256) and its import (about the cost of a verification) are
+// worked out once: a space has few devices, and every commit of one names the same key.
+const authors = new Map<string, Promise<Author>>();
+const MAX_CACHED_AUTHORS = 1024;
+
+function author(raw: Uint8Array): Promise<Author> {
   const hex = toHex(raw);
-  const cached = keys.get(hex);
+  const cached = authors.get(hex);
   if (cached) return cached;
-  if (keys.size >= MAX_CACHED_KEYS) keys.clear();
-  const key = subtle().importKey("raw", raw.slice(), { name: "Ed25519" }, true, ["verify"]);
-  // A key that fails to import is not cached: the verification below reports it as invalid.
-  key.catch(() => keys.delete(hex));
-  keys.set(hex, key);
-  return key;
+  if (authors.size >= MAX_CACHED_AUTHORS) authors.clear();
+  const made = Promise.all([
+    deviceIdOf(raw),
+    subtle()
+      .importKey("raw", raw.slice(), { name: "Ed25519" }, true, ["verify"])
+      .catch(() => null),
+  ]).then(([device, key]) => ({ device, key }));
+  authors.set(hex, made);
+  return made;
 }
 
 /**
@@ -34,18 +44,17 @@ export async function verifyCommitSignature(decoded: DecodedSealedCommit): Promi
   const { header, signed, signature } = decoded;
   const device = toHex(header.device);
   const where = `commit ${header.seq} of device ${device}`;
-  if ((await deviceIdOf(header.author)) !== device)
+  const { device: keyDevice, key } = await author(header.author);
+  if (keyDevice !== device)
     throw new SignatureInvalid(
       `The author key of ${where} is not that device's key: the commit is refused.`,
-      { device, seq: header.seq, reason: "wrong-author" },
+      {
+        device,
+        seq: header.seq,
+        reason: "wrong-author",
+      },
     );
-  let key: CryptoKey | Uint8Array;
-  try {
-    key = await publicKey(header.author);
-  } catch {
-    key = header.author; // not a valid Ed25519 point: verifyBytes answers false
-  }
-  if (!(await verifyBytes(key, SIGNING_LABELS.commit, signed, signature)))
+  if (!key || !(await verifyBytes(key, SIGNING_LABELS.commit, signed, signature)))
     throw new SignatureInvalid(`The signature of ${where} does not verify: the commit is refused.`, {
       device,
       seq: header.seq,

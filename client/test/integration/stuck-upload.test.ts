@@ -147,21 +147,31 @@ async function author(relay: ReturnType<typeof inProcessRelay>, tap: { current: 
 
 const synced = (s: SyncStatus) => s.state === "synced" && s.pendingCommits === 0 && !s.stuck?.length;
 
+/**
+ * An author syncing with an in-process relay through a tap, whose commits 1 and 2 the relay stored and
+ * acknowledged, commit 2 then damaged in the relay's store.
+ */
+async function damagedSecondCommit(name: string) {
+  const relay = inProcessRelay();
+  const tap = { current: pass };
+  const { db, acked } = await author(relay, tap);
+  const space = await db.createSpace({ name });
+  for (const [seq, patient] of [
+    [1, "One"],
+    [2, "Two"],
+  ] as const) {
+    const ack = acked(seq);
+    await db.patients.insert({ name: patient }, { space });
+    await ack;
+  }
+  await damageAtRelay(relay, space.id, db.deviceId, 2);
+  return { relay, tap, db, acked, space };
+}
+
 describe("an own upload the relay refused (chain) after a damaged upload", () => {
   it("is no longer stuck once a new connection's welcome shows the relay holds it (its ack was lost)", async () => {
-    const relay = inProcessRelay();
-    const tap = { current: pass };
-    const { db, acked } = await author(relay, tap);
-    const space = await db.createSpace({ name: "Lost ack" });
-    let ack = acked(1);
-    await db.patients.insert({ name: "One" }, { space });
-    await ack;
-
     // Commit 2 is stored and acknowledged, then damaged in the relay's store.
-    ack = acked(2);
-    await db.patients.insert({ name: "Two" }, { space });
-    await ack;
-    await damageAtRelay(relay, space.id, db.deviceId, 2);
+    const { relay, tap, db, acked, space } = await damagedSecondCommit("Lost ack");
 
     // Commit 3: refused (chain), the author replaces 2 and uploads 3 again, the relay stores it, and the
     // ack of 3 is lost with the connection.
@@ -173,7 +183,7 @@ describe("an own upload the relay refused (chain) after a damaged upload", () =>
       if (d === "down" && m.type === "welcome") welcomes++;
       return frame;
     };
-    ack = acked(3);
+    const ack = acked(3);
     await db.patients.insert({ name: "Three" }, { space });
     await ack;
     expect(cut).toBe(1);
@@ -189,15 +199,8 @@ describe("an own upload the relay refused (chain) after a damaged upload", () =>
   });
 
   it("asks again to replace the damaged copy when the replacement was damaged too", async () => {
-    const relay = inProcessRelay();
-    const tap = { current: pass };
-    const { db, acked } = await author(relay, tap);
-    const space = await db.createSpace({ name: "Damaged replacement" });
-    let ack = acked(1);
-    await db.patients.insert({ name: "One" }, { space });
-    await ack;
-
     // Commit 2 is damaged at the relay once stored, and the first replacement of it on its way.
+    const { relay, tap, db, acked, space } = await damagedSecondCommit("Damaged replacement");
     let replacements = 0;
     let welcomes = 0;
     tap.current = (d, frame, m) => {
@@ -205,13 +208,9 @@ describe("an own upload the relay refused (chain) after a damaged upload", () =>
       if (d === "down" && m.type === "welcome") welcomes++;
       return frame;
     };
-    ack = acked(2);
-    await db.patients.insert({ name: "Two" }, { space });
-    await ack;
-    await damageAtRelay(relay, space.id, db.deviceId, 2);
     // On the same connection (no new welcome): refused (chain), replaced (damaged: refused as
     // `signature`), refused again, replaced again.
-    ack = acked(3);
+    const ack = acked(3);
     await db.patients.insert({ name: "Three" }, { space });
     await ack;
     await waitFor(db.status, synced, 10_000, "the author synced, nothing stuck");
@@ -238,17 +237,7 @@ describe("an own upload the relay refused (chain) after a damaged upload", () =>
     "says synced only once the relay serves its last commit intact (the first replacement was lost)",
     { retry: 2 },
     async () => {
-      const relay = inProcessRelay();
-      const tap = { current: pass };
-      const { db, acked } = await author(relay, tap);
-      const space = await db.createSpace({ name: "Lost replacement" });
-      let ack = acked(1);
-      await db.patients.insert({ name: "One" }, { space });
-      await ack;
-      ack = acked(2);
-      await db.patients.insert({ name: "Two" }, { space });
-      await ack;
-      await damageAtRelay(relay, space.id, db.deviceId, 2);
+      const { relay, tap, db, space } = await damagedSecondCommit("Lost replacement");
 
       // No next commit: the next connection fetches commit 2 back (damaged) and asks to replace it; the
       // first replacement is lost on the way.
