@@ -25,8 +25,11 @@ export type MembershipAction =
   | { kind: "add-person"; person: string; name: string; role: Role; device: DeviceKeys }
   /** Another device of an existing person (by an admin, or by the person from a device they have). */
   | { kind: "add-device"; person: string; device: DeviceKeys }
-  /** A new role for a person. */
-  | { kind: "set-role"; person: string; role: Role }
+  /**
+   * A new role for a person. Demoting to `reader` records in `cut`, per device of the person, the last
+   * of its commits the author had accepted: those stay, later data commits of the device are refused.
+   */
+  | { kind: "set-role"; person: string; role: Role; cut?: Record<string, number> }
   /**
    * A person (with all their devices) or one device leaves the space. `cut` records, per removed
    * device, the last of its commits the remover had accepted: every replica drops its commits beyond.
@@ -37,7 +40,24 @@ export type MembershipAction =
    * as a new person with `role`, up to `uses` times, while the redemption's time is at most `expires`
    * (ms since 1970).
    */
-  | { kind: "invite"; invitation: string; role: Role; expires: number; uses: number }
+  | {
+      kind: "invite";
+      invitation: string;
+      role: Role;
+      expires: number;
+      uses: number;
+      /** The invitation's X25519 public key (64 hex), which `keys` is sealed to. */
+      agreementKey?: string;
+      /** The space's key set sealed to `agreementKey` (hex, `sealKeySet`): what the invitee reads with. */
+      keys?: string;
+    }
+  /**
+   * A new key epoch (after a removal): a fresh space key labelled `epoch` (1 to 2^32 - 2, random so
+   * concurrent rotations never share a label), and the key set with it sealed to each current device's
+   * and each open invitation's X25519 key (`keys`: device id or invitation key -> sealed hex). Commits
+   * sealed afterwards name this epoch; the removed devices never see its key.
+   */
+  | { kind: "rotate"; epoch: number; keys: Record<string, string> }
   /** An invitation withdrawn: later and concurrent redemptions of it do not count. */
   | { kind: "revoke-invite"; invitation: string }
   /**
@@ -143,6 +163,7 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
       return false;
     if (!Array.isArray(op.parents) || !op.parents.every((p) => HEX64.test(p))) return false;
     if (!HEX128.test(op.sig) || (await deviceIdOf(fromHex(op.authorKey, 32))) !== op.author) return false;
+    if (!Number.isSafeInteger(op.at) || !wellFormed(op.action)) return false;
     const a = op.action;
     if (a.kind === "redeem") {
       if (a.device.device !== op.author || a.device.signingKey !== op.authorKey) return false;
@@ -154,6 +175,15 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
         fromHex(a.proof, 64),
       );
       if (!proved) return false;
+    }
+    if (a.kind === "invite" && (a.agreementKey !== undefined || a.keys !== undefined)) {
+      if (!HEX64.test(a.agreementKey ?? "") || !HEX_ANY.test(a.keys ?? "")) return false;
+    }
+    if (a.kind === "rotate") {
+      if (!Number.isSafeInteger(a.epoch) || a.epoch < 1 || a.epoch >= 0xffffffff) return false;
+      if (typeof a.keys !== "object" || a.keys === null) return false;
+      for (const [k, v] of Object.entries(a.keys))
+        if (!(HEX32.test(k) || HEX64.test(k)) || !HEX_ANY.test(v)) return false;
     }
     // A device an op adds must be named by its own key, as commits name theirs.
     if ("device" in a && typeof a.device === "object" && a.device !== null) {
@@ -169,6 +199,53 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
     );
   } catch {
     return false;
+  }
+}
+
+const ROLES = new Set(["admin", "writer", "reader"]);
+const str = (v: unknown, max = 4096) => typeof v === "string" && v.length <= max;
+const cutOk = (v: unknown) =>
+  typeof v === "object" &&
+  v !== null &&
+  !Array.isArray(v) &&
+  Object.entries(v).every(([k, n]) => HEX32.test(k) && Number.isSafeInteger(n) && (n as number) >= 0);
+const deviceOk = (d: unknown) =>
+  typeof d === "object" &&
+  d !== null &&
+  HEX32.test((d as DeviceKeys).device) &&
+  HEX64.test((d as DeviceKeys).signingKey) &&
+  HEX64.test((d as DeviceKeys).agreementKey);
+
+/** Whether an action has its kind's fields with the right types (a hostile op may have anything). */
+function wellFormed(a: MembershipAction): boolean {
+  if (typeof a !== "object" || a === null) return false;
+  switch (a.kind) {
+    case "create":
+      return str(a.person, 64) && str(a.name) && deviceOk(a.device);
+    case "add-person":
+      return str(a.person, 64) && str(a.name) && ROLES.has(a.role) && deviceOk(a.device);
+    case "add-device":
+      return str(a.person, 64) && deviceOk(a.device);
+    case "set-role":
+      return str(a.person, 64) && ROLES.has(a.role) && (a.cut === undefined || cutOk(a.cut));
+    case "remove":
+      return str(a.person, 64) && (a.device === undefined || HEX32.test(a.device)) && cutOk(a.cut);
+    case "invite":
+      return (
+        HEX64.test(a.invitation) &&
+        ROLES.has(a.role) &&
+        Number.isSafeInteger(a.expires) &&
+        Number.isSafeInteger(a.uses) &&
+        a.uses >= 1
+      );
+    case "revoke-invite":
+      return HEX64.test(a.invitation);
+    case "redeem":
+      return str(a.person, 64) && str(a.name) && deviceOk(a.device);
+    case "rotate":
+      return true; // checked by the caller
+    default:
+      return false;
   }
 }
 
@@ -195,3 +272,4 @@ export async function redemptionProof(
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
+const HEX_ANY = /^(?:[0-9a-f]{2}){1,8192}$/;

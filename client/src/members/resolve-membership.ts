@@ -24,8 +24,44 @@ export type RefusedOpReason =
   | "invitation-used"
   | "already-added";
 
+/** An invitation as the log says it is now. */
+export interface InvitationState {
+  /** The id of the `invite` operation. */
+  op: string;
+  role: Role;
+  expires: number;
+  uses: number;
+  revoked: boolean;
+  /** The devices whose redemptions of it count, in the log's order. */
+  redeemedBy: string[];
+  /** The invitation's X25519 key and the key set sealed to it (absent in invitations without keys). */
+  agreementKey?: string;
+  keys?: string;
+}
+
+/** A counted key rotation. */
+export interface Rotation {
+  /** The id of the `rotate` operation. */
+  op: string;
+  /** The new epoch's label. */
+  epoch: number;
+  /** Device id or invitation key -> the key set sealed to it (hex). */
+  keys: Record<string, string>;
+}
+
 /** What a space's membership log says, the same on every replica that holds the same operations. */
 export interface MembershipState {
+  /** The space's current key epoch: the label of the last counted rotation in the log's order, or 0. */
+  epoch: number;
+  /** Counted rotations, in the log's order. */
+  rotations: Rotation[];
+  /** Invitations by their public key (hex). */
+  invitations: Map<string, InvitationState>;
+  /**
+   * Devices of people demoted to reader -> the last of their commits that counts (the `cut` of the
+   * demotion). A current reader's later data commits are refused.
+   */
+  readerCut: Map<string, number>;
   /** Current members by person id. */
   members: Map<string, Member>;
   /** Current device id -> its person. */
@@ -174,6 +210,10 @@ export function resolveMembership(
   const state = replay(counted);
   const named = new Set(nodes.flatMap((n) => n.op.parents));
   return {
+    epoch: state.rotations.at(-1)?.epoch ?? 0,
+    rotations: state.rotations,
+    invitations: state.invitations,
+    readerCut: state.readerCut,
     members: state.members,
     deviceOwner: state.deviceOwner,
     removedDevices: state.removedDevices,
@@ -250,7 +290,9 @@ interface Replayed {
   /** People a counted removal removed (and not re-added since). */
   removed: Set<string>;
   /** Invitations by their public key. */
-  invitations: Map<string, { role: Role; expires: number; uses: number; revoked: boolean }>;
+  invitations: Map<string, InvitationState>;
+  rotations: Rotation[];
+  readerCut: Map<string, number>;
   /**
    * Ops that add a person who is a member already, or a device that was ever added, when their turn
    * comes in the log's order: concurrent adds of the same person or device (the first one counts).
@@ -269,6 +311,8 @@ function replay(nodes: readonly Node[]): Replayed {
     everOwner: new Map(),
     removed: new Set(),
     invitations: new Map(),
+    rotations: [],
+    readerCut: new Map(),
     conflicts: [],
   };
   const addDevice = (person: string, d: DeviceKeys) => {
@@ -307,6 +351,7 @@ function replay(nodes: readonly Node[]): Replayed {
         if (!r.since.has(a.person)) r.since.set(a.person, n.index);
         r.removed.delete(a.person);
         addDevice(a.person, a.device);
+        if (a.kind === "redeem") r.invitations.get(a.invitation)?.redeemedBy.push(a.device.device);
         break;
       }
       case "add-device":
@@ -315,11 +360,26 @@ function replay(nodes: readonly Node[]): Replayed {
         break;
       case "set-role": {
         const m = r.members.get(a.person);
-        if (m) m.role = a.role;
+        if (!m) break;
+        m.role = a.role;
+        for (const d of m.devices)
+          if (a.role === "reader") r.readerCut.set(d.device, Math.max(r.readerCut.get(d.device) ?? 0, a.cut?.[d.device] ?? 0));
         break;
       }
       case "invite":
-        r.invitations.set(a.invitation, { role: a.role, expires: a.expires, uses: a.uses, revoked: false });
+        r.invitations.set(a.invitation, {
+          op: n.id,
+          role: a.role,
+          expires: a.expires,
+          uses: a.uses,
+          revoked: false,
+          redeemedBy: [],
+          ...(a.agreementKey !== undefined && { agreementKey: a.agreementKey }),
+          ...(a.keys !== undefined && { keys: a.keys }),
+        });
+        break;
+      case "rotate":
+        r.rotations.push({ op: n.id, epoch: a.epoch, keys: a.keys });
         break;
       case "revoke-invite": {
         const i = r.invitations.get(a.invitation);
@@ -385,6 +445,9 @@ function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined 
     case "revoke-invite":
       ok = admin && past.invitations.has(a.invitation);
       break;
+    case "rotate":
+      ok = admin && !past.rotations.some((x) => x.epoch === a.epoch);
+      break;
   }
   return ok ? undefined : "unauthorized";
 }
@@ -392,4 +455,31 @@ function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined 
 /** Whether an action grants something to `person` (a device, membership again, a role). */
 function grants(a: MembershipAction, person: string): boolean {
   return (a.kind === "add-person" || a.kind === "add-device" || a.kind === "set-role") && a.person === person;
+}
+
+/** Why a data commit may not count, or undefined when it may: see `mayWrite`. */
+export type WriteRefusal = "not-a-member" | "removed" | "reader";
+
+/**
+ * Whether commit `seq` of `device` counts under `state`: the device is a current device of a writer or
+ * admin, or the commit is within the `cut` of its removal or of its person's demotion to reader. A space
+ * without a log (`state` undefined) is open: every key holder writes.
+ *
+ * @example
+ * const why = mayWrite(state, commit.device, commit.seq); // undefined, or "reader"
+ */
+export function mayWrite(
+  state: MembershipState | undefined,
+  device: string,
+  seq: number,
+): WriteRefusal | undefined {
+  if (!state || state.order.length === 0) return undefined;
+  const person = state.deviceOwner.get(device);
+  if (person !== undefined) {
+    if (state.members.get(person)!.role !== "reader") return undefined;
+    return seq <= (state.readerCut.get(device) ?? 0) ? undefined : "reader";
+  }
+  const cut = state.removedDevices.get(device);
+  if (cut !== undefined) return seq <= cut ? undefined : "removed";
+  return "not-a-member";
 }

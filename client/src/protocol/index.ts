@@ -108,3 +108,42 @@ export {
 } from "./space-claim.ts";
 export { CLOSE_CODES } from "./close-codes.ts";
 export { ProtocolError } from "../errors.ts";
+export { MEMBERSHIP_EPOCH, MAX_MEMBERSHIP_OP_BYTES, membershipOpText } from "./membership-commit.ts";
+export {
+  DEVICE_SUBPROTOCOL_PREFIX,
+  INVITATION_SUBPROTOCOL_PREFIX,
+  DEVICE_AUTH_BYTES,
+  INVITATION_PROOF_BYTES,
+  DEVICE_AUTH_WINDOW_MS,
+  MEMBERSHIP_REFUSALS,
+  type MembershipFault,
+  type DeviceAuth,
+  type InvitationProof,
+  deviceAuthSigned,
+  encodeDeviceAuth,
+  decodeDeviceAuth,
+  encodeInvitationProof,
+  decodeInvitationProof,
+} from "./device-auth.ts";
+// The membership log (PROTOCOL.md 10): the relay resolves it too, to refuse removed devices and spent
+// invitations with the same rules as every replica.
+export {
+  type MembershipOp,
+  type MembershipAction,
+  type DeviceKeys,
+  type Role,
+  canonicalJson,
+  opId,
+  verifyOp,
+  redemptionBytes,
+} from "../members/membership-op.ts";
+export {
+  type MembershipState,
+  type Member,
+  type InvitationState,
+  type Rotation,
+  type RefusedOpReason,
+  type WriteRefusal,
+  resolveMembership,
+  mayWrite,
+} from "../members/resolve-membership.ts";

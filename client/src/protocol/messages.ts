@@ -74,6 +74,8 @@ export interface AckMessage {
  * - `quota`: the space is full. `conflict`: another commit holds that (device, seq).
  * - `gap`: seq is not the next one. `chain`: prevHash is not the hash of the stored previous commit.
  * - `internal`: the receiver failed (e.g. its store). `going-away`: the receiver is shutting down.
+ * - `membership`: the space's membership log refuses the commit (its device was removed, is a reader or
+ *   not a member; a membership operation that does not verify); carries the commit.
  * - `stale-snapshot`: the uploaded snapshot's vector does not dominate the stored one's; the stored
  *   snapshot was kept (a snapshot naming commits the relay lacks is refused with `gap` instead).
  */
@@ -90,7 +92,8 @@ export type ErrorCodeName =
   | "internal"
   | "going-away"
   | "stale-snapshot"
-  | "signature";
+  | "signature"
+  | "membership";
 
 /**
  * Byte value of each error code on the wire.
@@ -112,6 +115,7 @@ export const ERROR_CODE_BYTES: Readonly<Record<ErrorCodeName, number>> = Object.
   "going-away": 11,
   "stale-snapshot": 12,
   signature: 13,
+  membership: 14,
 });
 
 /** Something went wrong. `fatal`: the sender closes the connection after this frame. */

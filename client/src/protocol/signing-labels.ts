@@ -5,6 +5,7 @@
  */
 export const SIGNING_LABELS = {
   commit: "shoal/v2/commit",
+  deviceAuth: "shoal/v2/device-auth",
   membership: "shoal/v2/membership",
   relayAuth: "shoal/v2/relay-auth",
   redeem: "shoal/v2/redeem",

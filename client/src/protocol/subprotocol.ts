@@ -1,6 +1,14 @@
 import { ProtocolError } from "../errors.ts";
 import { decodeBase64Url, encodeBase64Url } from "./base64url.ts";
 import { CLAIM_SUBPROTOCOL_PREFIX, SPACE_CLAIM_BYTES } from "./space-claim.ts";
+import {
+  decodeDeviceAuth,
+  decodeInvitationProof,
+  DEVICE_SUBPROTOCOL_PREFIX,
+  INVITATION_SUBPROTOCOL_PREFIX,
+  type DeviceAuth,
+  type InvitationProof,
+} from "./device-auth.ts";
 
 /** The WebSocket subprotocol a relay answers with. */
 export const SUBPROTOCOL = "shoal.1";
@@ -20,15 +28,22 @@ export const MAX_TOKEN_BYTES = 64;
  * @example
  * new WebSocket(`${relay}/sync/${spaceHex}`, offeredSubprotocols(token, claim));
  */
-export function offeredSubprotocols(token: Uint8Array, claim?: Uint8Array): string[] {
+export function offeredSubprotocols(
+  token: Uint8Array,
+  claim?: Uint8Array,
+  proofs: readonly string[] = [],
+): string[] {
   if (token.length < MIN_TOKEN_BYTES || token.length > MAX_TOKEN_BYTES) {
     throw new ProtocolError("bad-field", `A token must be ${MIN_TOKEN_BYTES} to ${MAX_TOKEN_BYTES} bytes.`);
   }
   const offered = [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + encodeBase64Url(token)];
-  if (claim === undefined) return offered;
-  if (claim.length !== SPACE_CLAIM_BYTES)
-    throw new ProtocolError("bad-field", `A space claim must be ${SPACE_CLAIM_BYTES} bytes.`);
-  return [...offered, CLAIM_SUBPROTOCOL_PREFIX + encodeBase64Url(claim)];
+  if (claim !== undefined) {
+    if (claim.length !== SPACE_CLAIM_BYTES)
+      throw new ProtocolError("bad-field", `A space claim must be ${SPACE_CLAIM_BYTES} bytes.`);
+    offered.push(CLAIM_SUBPROTOCOL_PREFIX + encodeBase64Url(claim));
+  }
+  // Device and invitation proofs (`encodeDeviceAuth`, `encodeInvitationProof`), already items.
+  return [...offered, ...proofs];
 }
 
 /**
@@ -44,7 +59,13 @@ export function parseOfferedSubprotocols(header: string | undefined | null): {
   shoal: boolean;
   token: Uint8Array | undefined;
   claim: Uint8Array | undefined;
+  /** The first `shoal-device.` item, decoded (undefined when absent or malformed). */
+  device: DeviceAuth | undefined;
+  /** The first `shoal-invitation.` item, decoded (undefined when absent or malformed). */
+  invitation: InvitationProof | undefined;
 } {
+  let device: DeviceAuth | undefined;
+  let invitation: InvitationProof | undefined;
   let shoal = false;
   let token: Uint8Array | undefined;
   let claim: Uint8Array | undefined;
@@ -59,6 +80,10 @@ export function parseOfferedSubprotocols(header: string | undefined | null): {
       } catch {
         // A malformed token is the same as no token: the caller answers 401.
       }
+    } else if (item.startsWith(DEVICE_SUBPROTOCOL_PREFIX) && device === undefined) {
+      device = decodeDeviceAuth(item.slice(DEVICE_SUBPROTOCOL_PREFIX.length));
+    } else if (item.startsWith(INVITATION_SUBPROTOCOL_PREFIX) && invitation === undefined) {
+      invitation = decodeInvitationProof(item.slice(INVITATION_SUBPROTOCOL_PREFIX.length));
     } else if (item.startsWith(CLAIM_SUBPROTOCOL_PREFIX) && !claimSeen) {
       claimSeen = true;
       try {
@@ -68,5 +93,5 @@ export function parseOfferedSubprotocols(header: string | undefined | null): {
       }
     }
   }
-  return { shoal, token, claim };
+  return { shoal, token, claim, device, invitation };
 }
