@@ -199,7 +199,18 @@ export class RejoinPending extends ShoalError {
  * creator, PROTOCOL.md 1 "Space claims": join it again with an invitation link that carries one, or ask
  * a member who has one to sync first).
  */
-export type AccessDeniedReason = "token" | "claim";
+export type AccessDeniedReason =
+  | "token"
+  | "claim"
+  /** The space's membership log removed this device (PROTOCOL.md 10): it never gets access again. */
+  | "removed"
+  /** This device is no member of the space and shows no invitation (or no valid device proof). */
+  | "not-member"
+  /** The invitation this device joins by was already used up, has expired, or was revoked. */
+  | "invitation-used"
+  | "invitation-expired"
+  | "invitation-revoked"
+  | "invitation-unknown";
 
 /**
  * The relay refused the connection's credentials for a space. The session keeps retrying, slowly (a
@@ -210,13 +221,34 @@ export type AccessDeniedReason = "token" | "claim";
  * if (e instanceof AccessDenied && e.reason === "claim") askForANewInvitation();
  */
 export class AccessDenied extends ShoalError {
-  /** Stable: `token` or `claim`, see `AccessDeniedReason`. */
+  /** Stable: see `AccessDeniedReason`. */
   readonly reason: AccessDeniedReason;
   constructor(
     message = "The relay refused access to this space (wrong or missing token).",
     reason: AccessDeniedReason = "token",
   ) {
     super("AccessDenied", message);
+    this.reason = reason;
+  }
+}
+
+/** Why this device may not do something in a space: see `NotPermitted`. */
+export type NotPermittedReason = "reader" | "removed" | "not-a-member" | "not-admin" | "not-creator";
+
+/**
+ * The space's membership log does not allow this device to do it: write as a `reader`, write after
+ * being removed, manage members without being an admin, start the membership of a space it did not
+ * create. Nothing was written. Commits that break the same rules arriving from elsewhere are
+ * quarantined with reason `membership`.
+ *
+ * @example
+ * try { await db.patients.update(id, fn); } catch (e) { if (e instanceof NotPermitted) showReadOnly(e.message); }
+ */
+export class NotPermitted extends ShoalError {
+  /** Stable, see `NotPermittedReason`. */
+  readonly reason: NotPermittedReason;
+  constructor(reason: NotPermittedReason, message: string) {
+    super("NotPermitted", message);
     this.reason = reason;
   }
 }

@@ -9,10 +9,13 @@ import { CREATION_HEADS, creationRow } from "./creation.ts";
 import { pushTo } from "./group-by.ts";
 import { sameHeads } from "./heads.ts";
 import { isDeleted, materialize, type Row } from "./materialize.ts";
-import { isPoisoned, quarantineEntry } from "./quarantine.ts";
+import { isPoisoned, poisoned, quarantineEntry } from "./quarantine.ts";
+import { mayWrite, type MembershipState } from "../members/resolve-membership.ts";
+import type { MembershipOp } from "../members/membership-op.ts";
+import { stateOf } from "../spaces/membership-log.ts";
 import type { Replica } from "./replica.ts";
 import { runNow, runSliced, type Pause, type Slices } from "./slices.ts";
-import type { DocRow, QuarantineRow, VectorRow } from "./stored-rows.ts";
+import type { DocRow, MemberRow, QuarantineRow, SpaceRow, VectorRow } from "./stored-rows.ts";
 
 const EMPTY = new Uint8Array(0);
 /** Commits kept aside at most; beyond, the newest are dropped (sync will send them again). */
@@ -67,7 +70,16 @@ export async function applyChunk(
   // The common bootstrap case, new records as creations only, needs no Automerge work: one transaction.
   if (chunk.every((c) => c.changes.every((rc) => rc.changes.length === 0))) {
     const { dexie } = replica;
-    const tables = ["_docs", "_commits", "_vectors", "_pending", "_quarantine", ...replica.specs.keys()];
+    const tables = [
+      "_docs",
+      "_commits",
+      "_vectors",
+      "_pending",
+      "_quarantine",
+      "_members",
+      "_spaces",
+      ...replica.specs.keys(),
+    ];
     const light = await dexie.transaction("rw", tables, async () => {
       const plan = await planChunk(replica, chunk, retrySpaces, true);
       const busy =
@@ -218,6 +230,8 @@ async function planChunk(
   const vectorsT = dexie.table<VectorRow>("_vectors");
   const pendingT = dexie.table<Commit, string>("_pending");
   const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
+  const membersT = dexie.table<MemberRow, string>("_members");
+  const spacesT = dexie.table<SpaceRow, string>("_spaces");
   const read = async (): Promise<ChunkPlan> => {
     const byId = new Map<string, Commit>();
     for (const c of chunk) byId.set(c.id, c);
@@ -246,6 +260,7 @@ async function planChunk(
         vec.set(key, c.seq);
       } else waiting.push(c);
     }
+    await admit(ready, waiting, membersT, spacesT);
     const recIds = [
       ...new Set(ready.flatMap((c) => (isPoisoned(c) ? [] : c.changes.map((rc) => rc.record as string)))),
     ];
@@ -262,7 +277,66 @@ async function planChunk(
     }
     return { inChunk, candidates, pairs, vecRows, ready, waiting, duplicates, recIds, stored, known };
   };
-  return inTransaction ? read() : dexie.transaction("r", [docsT, vectorsT, pendingT, quarantineT], read);
+  return inTransaction
+    ? read()
+    : dexie.transaction("r", [docsT, vectorsT, pendingT, quarantineT, membersT, spacesT], read);
+}
+
+/**
+ * Applies the membership log to the ready commits of spaces that have one (PROTOCOL.md 10): a data
+ * commit by a removed device beyond its cut, or by a reader, is refused alone (quarantined, reason
+ * `membership`); one by a device the log does not know yet waits (parked), with its device's later
+ * commits, until the operation that adds it arrives. The log is the one stored plus the membership
+ * commits of this chunk, so a redemption and the new member's first commits can arrive together.
+ */
+async function admit(
+  ready: Commit[],
+  waiting: Commit[],
+  membersT: Table<MemberRow, string>,
+  spacesT: Table<SpaceRow, string>,
+): Promise<void> {
+  const spaces = spacesOf(ready.filter((c) => c.membership === undefined && !isPoisoned(c)));
+  if (spaces.length === 0) return;
+  const states = new Map<string, MembershipState | undefined>();
+  for (const space of spaces) {
+    const rows = await membersT.where("space").equals(space).toArray();
+    const incoming = ready.filter((c) => c.space === space && c.membership !== undefined);
+    if (rows.length === 0 && incoming.length === 0) continue;
+    const more = incoming.map((c) => JSON.parse(c.membership!) as MembershipOp);
+    states.set(
+      space,
+      stateOf(
+        await spacesT.get(space),
+        rows,
+        more,
+        incoming.map((c) => c.membershipId!),
+      ),
+    );
+  }
+  if (![...states.values()].some(Boolean)) return;
+  const blocked = new Set<string>();
+  for (let i = 0; i < ready.length; i++) {
+    const c = ready[i]!;
+    const key = `${c.space}|${c.device}`;
+    if (blocked.has(key)) {
+      waiting.push(...ready.splice(i--, 1));
+      continue;
+    }
+    if (c.membership !== undefined || isPoisoned(c)) continue;
+    const why = mayWrite(states.get(c.space), c.device, c.seq);
+    if (why === "not-a-member") {
+      blocked.add(key);
+      waiting.push(...ready.splice(i--, 1));
+    } else if (why) {
+      ready[i] = poisoned(
+        c,
+        "membership",
+        why === "removed"
+          ? `Commit ${c.id} was written by a removed device after the last commit its removal kept.`
+          : `Commit ${c.id} was written by a reader, who may not change the space.`,
+      );
+    }
+  }
 }
 
 /** The rows a chunk writes, prepared (Automerge saves, materialized rows) before its transaction. */
@@ -329,6 +403,7 @@ async function writeChunk(
   const vectorsT = dexie.table<VectorRow>("_vectors");
   const pendingT = dexie.table<Commit, string>("_pending");
   const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
+  const membersT = dexie.table<MemberRow, string>("_members");
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
   const { candidates, pairs, vecRows, waiting, inChunk } = plan;
   const write = async (): Promise<ChunkResult | null> => {
@@ -348,6 +423,9 @@ async function writeChunk(
       records: c.changes.map((rc) => rc.record),
     }));
     await commitsT.bulkAdd(storedCommits);
+    const ops = storedCommits.filter((c) => c.membership !== undefined);
+    if (ops.length > 0)
+      await membersT.bulkPut(ops.map((c) => ({ space: c.space, id: c.membershipId!, op: c.membership! })));
     const now = Date.now();
     const entries = accepted.quarantined.map((p) => quarantineEntry(p, from, now));
     await quarantineT.bulkPut(entries.map((e) => e.row));
@@ -384,5 +462,5 @@ async function writeChunk(
   };
   return inTransaction
     ? write()
-    : dexie.transaction("rw", [docsT, commitsT, vectorsT, pendingT, quarantineT, ...rowTables], write);
+    : dexie.transaction("rw", [docsT, commitsT, vectorsT, pendingT, quarantineT, membersT, ...rowTables], write);
 }

@@ -6,6 +6,8 @@ import { isContentFailure, poisoned, refusalOf } from "./quarantine.ts";
 import { asStorageError } from "./quota.ts";
 import type { Replica } from "./replica.ts";
 import { hasRouting, validateCommit } from "./validate-commit.ts";
+import { isVerifiedMembership } from "../members/verified-ops.ts";
+import { absorbMembership } from "../spaces/membership-log.ts";
 
 /** What `applyCommits` did with what it was given. */
 export interface ApplyReport {
@@ -78,6 +80,18 @@ export async function applyRemoteCommits(
       });
       continue;
     }
+    if (c.membership !== undefined) {
+      // A membership operation decides who may write: only one verified where it arrived counts.
+      if (isVerifiedMembership(c) && c.changes.length === 0 && typeof c.membershipId === "string") valid.push(c);
+      else
+        report.rejected.push({
+          id: c.id,
+          error: new ValidationError(
+            `Commit ${c.id} carries a membership operation that was not opened from its signed, sealed bytes.`,
+          ),
+        });
+      continue;
+    }
     try {
       validateCommit(c);
       valid.push(c);
@@ -147,6 +161,12 @@ export async function applyRemoteCommits(
           : size;
     if (valid.length > 0) await new Promise((r) => setTimeout(r, 0));
   }
+  // New membership operations may bring keys (a rotation, this device's invitation) and change what
+  // this device may write.
+  const touched = new Set<string>();
+  const applied = new Set<string>(report.applied);
+  for (const c of commits) if (c?.membership !== undefined && applied.has(c.id)) touched.add(c.space);
+  for (const space of touched) await absorbMembership(replica, space as Commit["space"]);
   return report;
 }
 

@@ -32,6 +32,15 @@ export interface Commit {
    * commit then has no changes and is quarantined in its slot, never applied.
    */
   readonly defect?: { readonly reason: "malformed" | "limits"; readonly message: string };
+  /**
+   * A membership commit: the canonical JSON of the membership operation it carries (PROTOCOL.md 10),
+   * verified; such a commit has no changes and travels in clear (header epoch 0xffffffff).
+   */
+  readonly membership?: string;
+  /** The id of `membership`'s operation (SHA-256 hex of it), computed where it was opened or written. */
+  readonly membershipId?: string;
+  /** The key epoch this commit is sealed under, fixed when it is written (absent: 0). */
+  readonly epoch?: number;
 }
 
 /** A commit as stored in the `_commits` table. */
@@ -49,5 +58,14 @@ export function commitId(space: SpaceId, device: DeviceId, seq: number): CommitI
 
 /** Strips storage-only fields. */
 export function toCommit(s: StoredCommit): Commit {
-  return { id: s.id, space: s.space, device: s.device, seq: s.seq, at: s.at, changes: s.changes };
+  return {
+    id: s.id,
+    space: s.space,
+    device: s.device,
+    seq: s.seq,
+    at: s.at,
+    changes: s.changes,
+    ...(s.membership !== undefined && { membership: s.membership, membershipId: s.membershipId }),
+    ...(s.epoch ? { epoch: s.epoch } : {}),
+  };
 }

@@ -13,6 +13,7 @@ import type { CollectionSpec } from "./collection-spec.ts";
  * - `_pending`: remote commits received before what they depend on.
  * - `_sealed`: commits as sealed for the wire (as received, or as sealed here), to forward byte-identical.
  * - `_acks`: per (space, device) the highest sequence the relay acknowledged as durably stored.
+ * - `_members`: each space's membership operations (`MemberRow`), verified, by op id.
  * - `_quarantine`: authentic remote commits that could not be applied, with why (`QuarantineRow`); their
  *   sequence slots count as held. `creations` and `checksums` find the commits that depend on them.
  */
@@ -26,6 +27,7 @@ export const INTERNAL_TABLES: Readonly<Record<string, string>> = {
   _sealed: "[space+device+seq]",
   _acks: "[space+device], space",
   _quarantine: "id, space, [space+device+seq], *creations, *checksums",
+  _members: "[space+id], space",
 };
 
 interface TableShape {

@@ -37,6 +37,29 @@ export interface SpaceRow {
    * not know the space can register it. Absent for spaces made before claims, or without WebCrypto.
    */
   claim?: Uint8Array;
+  /**
+   * Keys of later epochs (after removals rotated the space key), by epoch label; epoch 0's is `key`.
+   * Absent until the space's first rotation reaches this device.
+   */
+  epochKeys?: Record<number, Uint8Array>;
+  /** The epoch this device seals new commits under: the newest whose key it holds (absent: 0). */
+  epoch?: number;
+  /**
+   * The secret of the invitation this device joined by, until its redemption counts: proves to the
+   * relay that it may come in before it is a member.
+   */
+  invitation?: Uint8Array;
+  /** Set when the membership log does not let this device write here (why), so writes fail at once. */
+  readOnly?: "reader" | "removed" | "not-a-member";
+}
+
+/** A row of `_members`: one verified membership operation of a space. */
+export interface MemberRow {
+  space: SpaceId;
+  /** The op id (SHA-256 hex of its canonical JSON). */
+  id: string;
+  /** The op's canonical JSON. */
+  op: string;
 }
 
 /** A row of `_quarantine`: an authentic remote commit that was refused and is never applied. */

@@ -10,7 +10,14 @@ import { buildFromCreation, CREATION_HEADS, creationRow, type Creation } from ".
 
 import type { PreparedCommit } from "./prepared.ts";
 import { settleAll } from "./settle-all.ts";
-import { leftSpaceKey, type DocRow, type LeftSpaceRow, type VectorRow } from "./stored-rows.ts";
+import {
+  leftSpaceKey,
+  type DocRow,
+  type LeftSpaceRow,
+  type SpaceRow,
+  type VectorRow,
+} from "./stored-rows.ts";
+import { assertWritable } from "../spaces/membership-log.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -48,17 +55,22 @@ export async function writeLocalBatch(
   const vectorsT = dexie.table<VectorRow>("_vectors");
   const commitsT = dexie.table<StoredCommit>("_commits");
   const metaT = dexie.table<LeftSpaceRow, string>("_meta");
+  const spacesT = dexie.table<SpaceRow, string>("_spaces");
   const rowTables = [...collections].map((c) => dexie.table(c));
-  return dexie.transaction("rw", [docsT, vectorsT, commitsT, metaT, ...rowTables], async () => {
+  return dexie.transaction("rw", [docsT, vectorsT, commitsT, metaT, spacesT, ...rowTables], async () => {
     const ids = [...new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)))];
     const spaces = [...new Set(batch.map((c) => c.space))];
     // Both reads in flight at once: each awaited request is a round trip to the browser's IndexedDB
     // backend, which dominates a one-record commit.
-    const [stored, vectors, left] = await settleAll([
+    const [stored, vectors, left, spaceRows] = await settleAll([
       docsT.bulkGet(ids),
       vectorsT.bulkGet(spaces.map((s) => [s, device])),
       metaT.bulkGet(spaces.map(leftSpaceKey)),
+      spacesT.bulkGet(spaces),
     ] as const);
+    // The membership log may not let this device write (a reader, removed): refused before anything.
+    for (const row of spaceRows) assertWritable(row);
+    const epochOf = new Map(spaceRows.map((r, i) => [spaces[i] as string, r?.epoch ?? 0]));
     spaces.forEach((space, i) => {
       const ownSeq = left[i]?.value.ownSeq ?? 0;
       // Joined again after leaving: its own old commits take numbers 1..ownSeq everywhere else, so a new
@@ -106,12 +118,15 @@ export async function writeLocalBatch(
           touches: (prev?.touches ?? 0) + 1,
         });
       }
+      const epoch = epochOf.get(c.space) ?? 0;
       commits.push({
         id: commitId(c.space, device, seq),
         space: c.space,
         device,
         seq,
         at: c.at,
+        // Sealed under the epoch current when written, in every tab and after any wipe: one encoding.
+        ...(epoch !== 0 && { epoch }),
         changes: c.entries.map(({ record, collection, op, changes, paths, create }) =>
           create
             ? { record, collection, op, changes, paths, create }

@@ -8,7 +8,13 @@ import {
   COMMIT_FORMAT_VERSION,
   MAX_COMMIT_BYTES,
   bytesEqual,
+  canonicalJson,
   decodeSealedCommit,
+  MEMBERSHIP_EPOCH,
+  membershipOpText,
+  verifyOp,
+  opId,
+  type MembershipOp,
   encodeCommitHeader,
   appendSignature,
   unsignedCommit,
@@ -21,8 +27,10 @@ import type { Dexie } from "dexie";
 import type { Commit, StoredCommit } from "../replica/commit.ts";
 import { commitTooLarge, sealedBytesOfPlaintext } from "../replica/sealed-size.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
+import type { SpaceRow } from "../replica/stored-rows.ts";
 import { decodeCommitPlaintext, encodeCommitPlaintext } from "./commit-codec.ts";
 import { verifyCommitSignature } from "./commit-signature.ts";
+import { markVerifiedMembership } from "../members/verified-ops.ts";
 import { integrityLogOf, type IntegrityLog, type IntegritySource } from "./integrity.ts";
 
 /** A row of `_sealed`. */
@@ -67,8 +75,14 @@ export interface OpenedCommit {
 }
 
 const ZERO_HASH = new Uint8Array(32);
-/** Key epoch of every commit until key rotation exists. */
-export const CURRENT_EPOCH = 0;
+/** A commit sealed under a key epoch this device does not hold (yet, or ever: it was removed). */
+export class KeyUnavailable extends DecryptError {
+  readonly epoch: number;
+  constructor(epoch: number, message: string) {
+    super(message);
+    this.epoch = epoch;
+  }
+}
 
 /**
  * Seals and opens one space's commits. Sealing is deterministic (synthetic IV, canonical plaintext), so
@@ -80,6 +94,8 @@ export class SpaceSealer {
   readonly space: SpaceId;
   readonly #spaceBytes: Uint8Array;
   readonly #key: Uint8Array;
+  /** Keys of later epochs, as read from the space's row (they only ever get added). */
+  readonly #epochKeys = new Map<number, Uint8Array>();
   readonly #dexie: Dexie;
   /** Where this database's integrity findings go (`db.integrity`). */
   readonly integrity: IntegrityLog;
@@ -134,6 +150,18 @@ export class SpaceSealer {
     return out;
   }
 
+  /** The space key of `epoch` (0: the space's first key), read from its row when first needed. */
+  async keyOf(epoch: number): Promise<Uint8Array | undefined> {
+    if (epoch === 0) return this.#key;
+    let key = this.#epochKeys.get(epoch);
+    if (!key) {
+      const row = await this.#dexie.table<SpaceRow>("_spaces").get(this.space);
+      for (const [e, k] of Object.entries(row?.epochKeys ?? {})) this.#epochKeys.set(Number(e), k);
+      key = this.#epochKeys.get(epoch);
+    }
+    return key;
+  }
+
   async #seal(c: Commit, prev: Uint8Array | null): Promise<Uint8Array> {
     const identity = await this.#identity();
     // Only a device's own key can sign its commits: another device's commit that is in the log but not
@@ -143,19 +171,27 @@ export class SpaceSealer {
         `Commit ${c.id} is not kept sealed here and only its own device can sign it.`,
       );
     const device = fromHex(c.device, 16);
+    const epoch = c.membership !== undefined ? MEMBERSHIP_EPOCH : (c.epoch ?? 0);
     const header: CommitHeader = {
       version: COMMIT_FORMAT_VERSION,
       space: this.#spaceBytes,
       device,
       seq: c.seq,
-      epoch: CURRENT_EPOCH,
+      epoch,
       prevHash: prev ? await sha256(prev) : ZERO_HASH,
       author: identity.signingPublic,
     };
+    if (c.membership !== undefined) {
+      // A membership operation travels in clear: the relay reads it (names inside are sealed).
+      const unsigned = unsignedCommit(header, new TextEncoder().encode(c.membership));
+      return appendSignature(unsigned, await signBytes(identity.signingKey, SIGNING_LABELS.commit, unsigned));
+    }
     const aad = encodeCommitHeader(header);
+    const spaceKey = await this.keyOf(epoch);
+    if (!spaceKey) throw new KeyUnavailable(epoch, `No key of epoch ${epoch} of space ${this.space} here.`);
     const [key, nonceKey] = await Promise.all([
-      deriveCommitKey(this.#key, device, CURRENT_EPOCH),
-      deriveNonceKey(this.#key, device, CURRENT_EPOCH),
+      deriveCommitKey(spaceKey, device, epoch),
+      deriveNonceKey(spaceKey, device, epoch),
     ]);
     const plaintext = encodeCommitPlaintext(c);
     // Only a commit stored by an older version can be this large; say so, and what gets it out.
@@ -201,12 +237,24 @@ export class SpaceSealer {
     const device = toHex(header.device) as DeviceId;
     // The signature first: it needs no key, and nothing unsigned reaches AES-GCM or the decoders.
     await verifyCommitSignature(decoded);
-    const [key, nonceKey] = await Promise.all([
-      deriveCommitKey(this.#key, header.device, header.epoch),
-      deriveNonceKey(this.#key, header.device, header.epoch),
-    ]);
-    const plaintext = await openCommit(key, headerBytes, body, nonceKey);
-    const commit = decodeCommitPlaintext(plaintext, { space: this.space, device, seq: header.seq });
+    let commit: Commit;
+    if (header.epoch === MEMBERSHIP_EPOCH) {
+      commit = await this.#openMembership(body, device, header.seq, toHex(header.author));
+    } else {
+      const spaceKey = await this.keyOf(header.epoch);
+      if (!spaceKey)
+        throw new KeyUnavailable(
+          header.epoch,
+          `Commit ${header.seq} of device ${device} is sealed under key epoch ${header.epoch}, which this device does not hold.`,
+        );
+      const [key, nonceKey] = await Promise.all([
+        deriveCommitKey(spaceKey, header.device, header.epoch),
+        deriveNonceKey(spaceKey, header.device, header.epoch),
+      ]);
+      const plaintext = await openCommit(key, headerBytes, body, nonceKey);
+      commit = decodeCommitPlaintext(plaintext, { space: this.space, device, seq: header.seq });
+      if (header.epoch !== 0) commit = { ...commit, epoch: header.epoch };
+    }
     const fromBatch = header.seq === 1 ? undefined : earlier?.(device, header.seq - 1);
     const keptRow =
       header.seq === 1 || fromBatch
@@ -221,6 +269,43 @@ export class SpaceSealer {
       );
     }
     return { commit, sealed: bytes.slice() };
+  }
+
+  /**
+   * A membership commit's operation: canonical JSON (one encoding), for this space, by the commit's
+   * own device and key, and signed by it. Anything else is a `DecryptError` (never applied).
+   */
+  async #openMembership(body: Uint8Array, device: DeviceId, seq: number, authorKey: string): Promise<Commit> {
+    const text = membershipOpText(body);
+    let ok = false;
+    let op: MembershipOp | undefined;
+    try {
+      op = JSON.parse(text) as MembershipOp;
+      ok =
+        typeof op === "object" &&
+        op !== null &&
+        op.space === this.space &&
+        op.author === device &&
+        op.authorKey === authorKey &&
+        canonicalJson(op) === text &&
+        (await verifyOp(op));
+    } catch {
+      ok = false; // not JSON, or a value canonical JSON does not allow
+    }
+    if (!ok)
+      throw new DecryptError(
+        `Membership commit ${seq} of device ${device} carries an operation that is malformed, not canonical, for another space or device, or not signed by its author.`,
+      );
+    return markVerifiedMembership({
+      id: `${this.space}.${device}.${seq}` as Commit["id"],
+      space: this.space,
+      device,
+      seq,
+      at: op!.at,
+      changes: [],
+      membership: text,
+      membershipId: await opId(op!),
+    });
   }
 
   /**

@@ -1,0 +1,169 @@
+import type { Dexie } from "dexie";
+import { NotPermitted, UnsignedDevice, ValidationError } from "../errors.ts";
+import { canonicalJson, opId, signOp, type MembershipAction, type MembershipOp } from "../members/membership-op.ts";
+import { resolveMembership, mayWrite, type MembershipState } from "../members/resolve-membership.ts";
+import { openKeySet, type KeySet } from "../members/key-set.ts";
+import { toHex } from "../protocol/hex.ts";
+import { commitId, type StoredCommit } from "../replica/commit.ts";
+import type { Replica } from "../replica/replica.ts";
+import type { MemberRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
+import type { SpaceId } from "../types.ts";
+
+/** The space's creator key (hex), from its claim; undefined for a space without one (it has no log). */
+export function creatorKeyOf(row: Pick<SpaceRow, "claim"> | undefined): string | undefined {
+  return row?.claim ? toHex(row.claim.subarray(0, 32)) : undefined;
+}
+
+/** Ops by id from `_members` rows (verified before they were stored). */
+export function opsOf(rows: readonly MemberRow[]): Map<string, MembershipOp> {
+  return new Map(rows.map((r) => [r.id, JSON.parse(r.op) as MembershipOp]));
+}
+
+/**
+ * The membership state of a space from its stored operations and any more (verified) ones, or
+ * undefined when the space has no log (an open space: every key holder writes).
+ */
+export function stateOf(
+  row: Pick<SpaceRow, "claim"> | undefined,
+  rows: readonly MemberRow[],
+  more: readonly MembershipOp[] = [],
+  moreIds: readonly string[] = [],
+): MembershipState | undefined {
+  const creator = creatorKeyOf(row);
+  if (!creator || rows.length + more.length === 0) return undefined;
+  const ops = opsOf(rows);
+  more.forEach((op, i) => ops.set(moreIds[i]!, op));
+  const state = resolveMembership(ops, creator);
+  return state.order.length > 0 ? state : undefined;
+}
+
+/** Reads a space's membership state (undefined: no log). */
+export async function readMembership(dexie: Dexie, space: SpaceId): Promise<MembershipState | undefined> {
+  const [row, rows] = await Promise.all([
+    dexie.table<SpaceRow>("_spaces").get(space),
+    dexie.table<MemberRow>("_members").where("space").equals(space).toArray(),
+  ]);
+  return stateOf(row, rows);
+}
+
+/**
+ * Writes a membership operation by this device as its next commit in the space (a membership commit,
+ * PROTOCOL.md 10), so it syncs like any commit. `parents` are the log's current heads. Returns the op
+ * and its id. `extra` runs in the same transaction (a rotation stores its new key there).
+ */
+export async function appendMembershipOp(
+  replica: Replica,
+  space: SpaceId,
+  action: MembershipAction,
+  extra?: () => Promise<void>,
+): Promise<{ op: MembershipOp; id: string; commit: StoredCommit }> {
+  const identity = replica.identity;
+  if (!identity) throw new UnsignedDevice();
+  const release = await replica.lock.acquire();
+  try {
+    replica.assertOpen();
+    await replica.drain();
+    const { dexie } = replica;
+    const state = await readMembership(dexie, space);
+    const op = await signOp(identity, { space, parents: state?.heads ?? [], at: Date.now(), action });
+    const id = await opId(op);
+    // The one encoding every receiver checks (a membership commit's body must be canonical).
+    const text = canonicalJson(op);
+    const spacesT = dexie.table<SpaceRow>("_spaces");
+    const commit = await dexie.transaction(
+      "rw",
+      [dexie.table("_vectors"), dexie.table("_commits"), dexie.table("_members"), spacesT],
+      async () => {
+        if (!(await spacesT.get(space))) throw new ValidationError(`Unknown space ${space}.`);
+        const vec = await dexie.table<VectorRow>("_vectors").get([space, replica.device]);
+        const seq = (vec?.seq ?? 0) + 1;
+        const c: StoredCommit = {
+          id: commitId(space, replica.device, seq),
+          space,
+          device: replica.device,
+          seq,
+          at: op.at,
+          changes: [],
+          membership: text,
+          membershipId: id,
+          records: [],
+        };
+        await dexie.table("_commits").add(c);
+        await dexie.table("_vectors").put({ space, device: replica.device, seq });
+        await dexie.table<MemberRow>("_members").put({ space, id, op: text });
+        if (extra) await extra();
+        return c;
+      },
+    );
+    replica.emit([commit], "local");
+    return { op, id, commit };
+  } finally {
+    release();
+  }
+}
+
+
+/**
+ * After membership operations arrived: opens the key sets rotations and this device's invitation
+ * sealed to it, keeps the keys it lacked, moves its sealing epoch to the newest key it holds, and
+ * records whether it may write (so local writes are refused at once, `NotPermitted`). Returns whether
+ * the row changed.
+ */
+export async function absorbMembership(replica: Replica, space: SpaceId): Promise<boolean> {
+  const identity = replica.identity;
+  const { dexie } = replica;
+  const spacesT = dexie.table<SpaceRow>("_spaces");
+  const row = await spacesT.get(space);
+  const state = await readMembership(dexie, space);
+  if (!row || !state || !identity) return false;
+  const held: KeySet = new Map([[0, row.key]]);
+  for (const [e, k] of Object.entries(row.epochKeys ?? {})) held.set(Number(e), k);
+  const before = held.size;
+  for (const r of state.rotations) {
+    if (held.has(r.epoch)) continue;
+    const sealed = r.keys[identity.device];
+    if (!sealed) continue;
+    try {
+      for (const [e, k] of await openKeySet(sealed, identity.agreementKey, identity.agreementPublic))
+        held.set(e, k);
+    } catch {
+      // Sealed by a hostile admin to garbage: this device waits for another rotation or a share.
+    }
+  }
+  // The newest rotation (log order) whose key is held; commits are sealed under it from now on.
+  const epoch = [...state.rotations].reverse().find((r) => held.has(r.epoch))?.epoch ?? 0;
+  const refusal = mayWrite(state, identity.device, Number.MAX_SAFE_INTEGER);
+  const member = state.deviceOwner.has(identity.device);
+  const readOnly = refusal === undefined ? undefined : refusal;
+  const changed =
+    held.size !== before ||
+    (row.epoch ?? 0) !== epoch ||
+    row.readOnly !== readOnly ||
+    (member && row.invitation !== undefined);
+  if (!changed) return false;
+  await dexie.transaction("rw", spacesT, async () => {
+    const now = await spacesT.get(space);
+    if (!now) return;
+    const keys: Record<number, Uint8Array> = { ...(now.epochKeys ?? {}) };
+    for (const [e, k] of held) if (e !== 0) keys[e] = k;
+    const next: SpaceRow = { ...now, epochKeys: keys, epoch };
+    if (readOnly) next.readOnly = readOnly;
+    else delete next.readOnly;
+    // Its redemption counts: the invitation's secret has done its work and is not kept.
+    if (member) delete next.invitation;
+    await spacesT.put(next);
+  });
+  return true;
+}
+
+/** Throws `NotPermitted` when the space's row says this device may not write there. */
+export function assertWritable(row: Pick<SpaceRow, "readOnly" | "name"> | undefined): void {
+  const why = row?.readOnly;
+  if (!why) return;
+  const name = row.name ? `"${row.name}"` : "this space";
+  if (why === "reader")
+    throw new NotPermitted("reader", `You can read ${name} but not change it: your role there is reader.`);
+  if (why === "removed")
+    throw new NotPermitted("removed", `You no longer have access to ${name}: this device was removed.`);
+  throw new NotPermitted("not-a-member", `This device is not a member of ${name} yet.`);
+}
