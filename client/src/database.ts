@@ -38,6 +38,12 @@ import { leaveSpace, type LeaveReport } from "./spaces/leave-space.ts";
 import { readAcks } from "./sync/acks.ts";
 import type { SyncOptions } from "./sync/sync-runner.ts";
 import { LazySync } from "./lazy-sync.ts";
+import { inviteMember, removeMember, revokeInvitation, setMemberRole, type InviteOptions } from "./spaces/manage-members.ts";
+import { joinByInvitation } from "./spaces/join-by-invitation.ts";
+import { isMemberInvite } from "./spaces/member-invite-link.ts";
+import { readMembers, type MembersView } from "./spaces/members-view.ts";
+import { readMembership } from "./spaces/membership-log.ts";
+import type { Role } from "./members/membership-op.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
@@ -151,6 +157,8 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   readonly #status = new ValueStore<SyncStatus>(LOCAL_STATUS);
   /** What the last `sync()` started, until stopped. */
   #sync: LazySync | null = null;
+  /** The relay URL of the last `sync()`, where member invitations are redeemed. */
+  #relay: string | undefined;
   readonly #knownSpaces: Set<string>;
 
   /** @internal Use `openDatabase`. */
@@ -425,6 +433,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     subtle();
     if (!this.replica.identity) throw new UnsignedDevice();
     this.#sync?.stop();
+    if (options.relay) this.#relay = options.relay;
     const run = new LazySync(
       {
         name: this.name,
@@ -462,28 +471,118 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   }
 
   /**
-   * An invitation link to a space: `base#join=<space>.<key>.<check>&name=...&claim=...`. The key is
-   * only in the fragment, which browsers never send to a server; the claim lets any member register the
-   * space at a relay that lost it. Whoever holds the link can read and write the space.
+   * An invitation link to a space. With `options` (or in a space that has members), a **member
+   * invitation** (PROTOCOL.md 10): a new secret, signed into the space's membership log by this admin
+   * device with a role (default `writer`), an expiry (default 7 days) and a number of uses (default 1);
+   * the link carries the secret, never the space key, and the relay and every member refuse it once
+   * used, expired or revoked. The first such invitation starts the space's membership (only its
+   * creator's device can), and from then on only members write there.
+   *
+   * Without options in a space without members: a key link (`#join=`) for an open space, where whoever
+   * holds the link reads and writes.
+   *
+   * @example
+   * const link = await db.invite(clinic, { role: "reader", expiresIn: 24 * 3600_000 });
    */
-  async invite(space: SpaceId | { readonly id: SpaceId }, base?: string): Promise<string> {
+  async invite(
+    space: SpaceId | { readonly id: SpaceId },
+    options?: string | (InviteOptions & { base?: string }),
+  ): Promise<string> {
+    this.replica.assertOpen();
     const id = typeof space === "string" ? space : space.id;
     const row = await this.replica.dexie.table<SpaceRow>("_spaces").get(id);
     if (!row) throw new NotFound(`No space ${id} on this device.`);
     const here = (globalThis as { location?: { origin: string; pathname: string } }).location;
-    const at = base ?? (here ? `${here.origin}${here.pathname}` : "shoal:");
-    return formatInviteLink(at, { id: row.id, key: row.key, name: row.name, claim: row.claim });
+    const page = here ? `${here.origin}${here.pathname}` : "shoal:";
+    if (typeof options === "object" || (await readMembership(this.replica.dexie, id)))
+      return (await inviteMember(this.replica, id, typeof options === "object" ? options : {}, page)).link;
+    return formatInviteLink(options ?? page, { id: row.id, key: row.key, name: row.name, claim: row.claim });
   }
 
   /**
-   * Joins the space of an invitation link: the space and its key are added to this device and, if
-   * syncing, its records start arriving. A malformed or corrupted link is an `InvalidInvitation`.
+   * Joins the space of an invitation link: the space is added to this device and, if syncing, its
+   * records start arriving. A member invitation (`#invite=`) is redeemed at the relay (`options.relay`,
+   * or the one this database syncs with): this device becomes a member with the invitation's role as
+   * `options.name`, even while whoever invited is offline. A malformed or corrupted link is an
+   * `InvalidInvitation`; a used, expired or revoked one an `AccessDenied` with that `reason`.
+   *
+   * @example
+   * await db.join(location.href, { name: "Nurse Joy" });
    */
-  async join(link: string): Promise<Space> {
+  async join(link: string, options?: { relay?: string; name?: string }): Promise<Space> {
     this.replica.assertOpen();
-    const row = await joinSpace(this.replica, link);
+    let row: SpaceRow;
+    if (isMemberInvite(link)) {
+      const relay = options?.relay ?? this.#relay;
+      if (!relay)
+        throw new ValidationError("Joining by a member invitation needs the relay: call sync() first or pass relay.");
+      row = await joinByInvitation(this.replica, link, relay, options?.name ?? "New member");
+    } else row = await joinSpace(this.replica, link);
     this.#knownSpaces.add(row.id);
     return { id: row.id, name: row.name, private: row.private };
+  }
+
+  /**
+   * The members of a space, live: people with their roles and devices (`you` marks this device), its
+   * invitations, removed devices and key epoch. `managed` is false for an open space.
+   *
+   * @example
+   * db.members(clinic).subscribe((m) => render(m.members.map((p) => `${p.name} (${p.role})`)));
+   */
+  members(space: SpaceId | { readonly id: SpaceId }): Observable<MembersView> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space.id;
+    return live(() => readMembers(this.replica.dexie, this.replica.device, id));
+  }
+
+  /** Gives a member a new role (an admin only). Demoting to `reader` keeps what they wrote so far. */
+  setRole(space: SpaceId | { readonly id: SpaceId }, person: string, role: Role): Promise<void> {
+    this.replica.assertOpen();
+    return setMemberRole(this.replica, typeof space === "string" ? space : space.id, person, role);
+  }
+
+  /**
+   * Removes a member (all their devices) or one lost device (an admin; anyone may remove their own
+   * devices), and rotates the space key so nothing written afterwards is readable to them. Commits they
+   * make after the removal are dropped by every replica, however they arrive.
+   *
+   * @example
+   * await db.remove(clinic, { person: nurse.person });
+   * await db.remove(clinic, { device: stolenTablet });
+   */
+  remove(space: SpaceId | { readonly id: SpaceId }, target: { person: string } | { device: string }): Promise<void> {
+    this.replica.assertOpen();
+    return removeMember(this.replica, typeof space === "string" ? space : space.id, target);
+  }
+
+  /** Withdraws an invitation (its key, from `members(space).invitations`): it can no longer be redeemed. */
+  revokeInvitation(space: SpaceId | { readonly id: SpaceId }, invitation: string): Promise<void> {
+    this.replica.assertOpen();
+    return revokeInvitation(this.replica, typeof space === "string" ? space : space.id, invitation);
+  }
+
+  /**
+   * A link that adds another device of yours to a space (single-use, 1 hour by default): open it on
+   * the new device with `acceptDeviceLink`. It joins as you, with your role.
+   */
+  async linkDevice(
+    space: SpaceId | { readonly id: SpaceId },
+    options?: { expiresIn?: number; base?: string },
+  ): Promise<string> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space.id;
+    const me = (await readMembers(this.replica.dexie, this.replica.device, id)).members.find((m) => m.you);
+    if (!me) throw new NotFound("This device is not a member of that space.");
+    const here = (globalThis as { location?: { origin: string; pathname: string } }).location;
+    const page = here ? `${here.origin}${here.pathname}` : "shoal:";
+    return (
+      await inviteMember(this.replica, id, { expiresIn: 60 * 60_000, ...options, person: me.person }, page)
+    ).link;
+  }
+
+  /** Accepts a link made by `linkDevice` on another device of yours. */
+  acceptDeviceLink(link: string, options?: { relay?: string }): Promise<Space> {
+    return this.join(link, options);
   }
 
   /**

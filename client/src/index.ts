@@ -74,6 +74,9 @@ export type {
 export type { Commit, RecordChange } from "./replica/commit.ts";
 export type { ApplyReport } from "./replica/apply-remote.ts";
 export type { LeaveReport } from "./spaces/leave-space.ts";
+export type { MembersView, MemberView, InvitationView } from "./spaces/members-view.ts";
+export type { InviteOptions } from "./spaces/manage-members.ts";
+export type { Role } from "./members/membership-op.ts";
 export type { HistoryEntry } from "./replica/commit-log.ts";
 export { Query, WhereClause } from "./replica/query.ts";
 export type { InsertOptions, SpaceRef } from "./replica/transaction.ts";

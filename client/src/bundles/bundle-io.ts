@@ -1,3 +1,4 @@
+import { byMembership } from "../sealing/by-membership.ts";
 import type { Dexie } from "dexie";
 import { InvalidBundle, NotFound, ShoalError } from "../errors.ts";
 import type { ApplyReport } from "../replica/apply-remote.ts";
@@ -115,7 +116,32 @@ export async function importBundleInto(
   // the rest of the bundle goes on.
   const opened: OpenedCommit[] = [];
   const earlier = new Map<string, Uint8Array>();
-  for (const sealed of bundle.commits) {
+  // Membership commits first, applied before the rest opens: a rotation among them brings the key the
+  // later commits are sealed under (they are authentic whatever the rest of the file holds).
+  const [membership, data] = byMembership(bundle.commits);
+  let opsApplied: readonly CommitId[] = [];
+  if (membership.length > 0) {
+    const ops: OpenedCommit[] = [];
+    for (const sealed of membership) {
+      try {
+        ops.push(await sealer.open(sealed));
+      } catch (e) {
+        throw new InvalidBundle("unopenable", `A membership commit of the bundle does not verify: ${String(e)}`, {
+          cause: e,
+        });
+      }
+    }
+    const fitOps = await sealer.screen(ops, "bundle");
+    await sealer.keep(fitOps, "bundle");
+    opsApplied = (
+      await db.applyCommits(
+        fitOps.map((o) => o.commit),
+        "bundle",
+      )
+    ).applied;
+    opened.push(...ops);
+  }
+  for (const sealed of data) {
     let o: OpenedCommit;
     try {
       o = await sealer.open(sealed, (d, seq) => earlier.get(`${d}.${seq}`));
@@ -133,7 +159,10 @@ export async function importBundleInto(
     opened.push(o);
   }
   // A commit this device holds in another version is not applied, and its kept bytes stay (equivocation).
-  const fit = await sealer.screen(opened, "bundle");
+  const fit = await sealer.screen(
+    opened.filter((o) => o.commit.membership === undefined),
+    "bundle",
+  );
   const report = await db.applyCommits(
     fit.map((o) => o.commit),
     "bundle",
@@ -156,7 +185,7 @@ export async function importBundleInto(
   const inBundle = new Set(opened.map((o) => o.commit.id as string));
   return {
     space: bundle.space,
-    applied: report.applied.filter((id) => inBundle.has(id)),
+    applied: [...opsApplied, ...report.applied].filter((id) => inBundle.has(id)),
     duplicates: report.duplicates,
     missing,
     complete: bundle.complete,

@@ -50,6 +50,11 @@ export type MembershipAction =
       agreementKey?: string;
       /** The space's key set sealed to `agreementKey` (hex, `sealKeySet`): what the invitee reads with. */
       keys?: string;
+      /**
+       * A device link: the redeemer becomes another device of this person (with the person's role)
+       * instead of a new person. Written by an admin or by the person, from a device they have.
+       */
+      person?: string;
     }
   /**
    * A new key epoch (after a removal): a fresh space key labelled `epoch` (1 to 2^32 - 2, random so
@@ -232,6 +237,7 @@ function wellFormed(a: MembershipAction): boolean {
       return str(a.person, 64) && (a.device === undefined || HEX32.test(a.device)) && cutOk(a.cut);
     case "invite":
       return (
+        (a.person === undefined || str(a.person, 64)) &&
         HEX64.test(a.invitation) &&
         ROLES.has(a.role) &&
         Number.isSafeInteger(a.expires) &&

@@ -37,6 +37,8 @@ export interface InvitationState {
   /** The invitation's X25519 key and the key set sealed to it (absent in invitations without keys). */
   agreementKey?: string;
   keys?: string;
+  /** A device link's person: its redemption adds a device to this person. */
+  person?: string;
 }
 
 /** A counted key rotation. */
@@ -328,9 +330,19 @@ function replay(nodes: readonly Node[]): Replayed {
   for (const n of nodes) {
     const a = n.op.action;
     switch (a.kind) {
+      case "redeem":
+        if (r.invitations.get(a.invitation)?.person !== undefined) {
+          // A device link: another device of the person who made it.
+          if (r.everOwner.has(a.device.device) || !r.members.has(a.person)) r.conflicts.push(n.id);
+          else {
+            addDevice(a.person, a.device);
+            r.invitations.get(a.invitation)!.redeemedBy.push(a.device.device);
+          }
+          break;
+        }
+      // falls through: an invitation of a new person
       case "create":
-      case "add-person":
-      case "redeem": {
+      case "add-person": {
         if (r.members.has(a.person) || r.everOwner.has(a.device.device)) {
           r.conflicts.push(n.id);
           break;
@@ -376,6 +388,7 @@ function replay(nodes: readonly Node[]): Replayed {
           redeemedBy: [],
           ...(a.agreementKey !== undefined && { agreementKey: a.agreementKey }),
           ...(a.keys !== undefined && { keys: a.keys }),
+          ...(a.person !== undefined && { person: a.person }),
         });
         break;
       case "rotate":
@@ -415,6 +428,10 @@ function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined 
     if (!invitation) return "invitation-unknown";
     if (invitation.revoked) return "invitation-revoked";
     if (op.at > invitation.expires) return "invitation-expired";
+    if (invitation.person !== undefined)
+      return a.person === invitation.person && past.members.has(a.person) && fresh(a.device)
+        ? undefined
+        : "unauthorized";
     return past.members.has(a.person) || !fresh(a.device) ? "unauthorized" : undefined;
   }
   const person = past.deviceOwner.get(op.author);
@@ -440,7 +457,12 @@ function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined 
       break;
     }
     case "invite":
-      ok = admin && !past.invitations.has(a.invitation) && Number.isSafeInteger(a.uses) && a.uses >= 1;
+      ok =
+        (admin || (a.person !== undefined && a.person === person)) &&
+        (a.person === undefined || past.members.has(a.person)) &&
+        !past.invitations.has(a.invitation) &&
+        Number.isSafeInteger(a.uses) &&
+        a.uses >= 1;
       break;
     case "revoke-invite":
       ok = admin && past.invitations.has(a.invitation);
@@ -454,7 +476,10 @@ function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined 
 
 /** Whether an action grants something to `person` (a device, membership again, a role). */
 function grants(a: MembershipAction, person: string): boolean {
-  return (a.kind === "add-person" || a.kind === "add-device" || a.kind === "set-role") && a.person === person;
+  return (
+    (a.kind === "add-person" || a.kind === "add-device" || a.kind === "set-role" || a.kind === "redeem") &&
+    a.person === person
+  );
 }
 
 /** Why a data commit may not count, or undefined when it may: see `mayWrite`. */

@@ -1,4 +1,5 @@
 import { ProtocolError, ShoalError } from "../errors.ts";
+import { byMembership } from "../sealing/by-membership.ts";
 import {
   DEFAULT_LIMITS,
   MAX_COMMITS_PER_BATCH,
@@ -349,8 +350,8 @@ export class PeerResponder {
     }
   }
 
-  /** Opens, checks, applies and keeps an upload, then acknowledges what this replica now holds. */
-  async #onCommits(frames: Uint8Array[]): Promise<void> {
+  /** Opens, checks, applies and keeps some commits of an upload; returns what opened. */
+  async #openAndApply(frames: Uint8Array[]): Promise<{ opened: OpenedCommit[]; refused: number }> {
     const opened: OpenedCommit[] = [];
     const prev = new Map<string, Uint8Array>();
     let refused = 0;
@@ -377,6 +378,19 @@ export class PeerResponder {
         "peer",
       );
       for (const o of opened) this.#notePeerHas(o.commit.device, o.commit.seq);
+    }
+    return { opened, refused };
+  }
+
+  /** Opens, checks, applies and keeps an upload, then acknowledges what this replica now holds. */
+  async #onCommits(frames: Uint8Array[]): Promise<void> {
+    const opened: OpenedCommit[] = [];
+    let refused = 0;
+    // Membership commits first: a rotation among them brings the key the others may be sealed under.
+    for (const group of byMembership(frames)) {
+      const got = await this.#openAndApply(group);
+      opened.push(...got.opened);
+      refused += got.refused;
     }
     // Ack, for every device of the upload, what this replica now holds of it (contiguously).
     const mine = await this.#ownVector();

@@ -221,7 +221,7 @@ export class PeerNetwork {
       get label(): string {
         return inner.label;
       },
-      connect: (space, token, handlers, claim) => {
+      connect: (space, token, handlers, claim, proofs) => {
         const link: RelayLink = { ready: false, conn: null };
         const relayHandlers: TransportHandlers = {
           onOpen: () => handlers.onOpen(),
@@ -242,7 +242,7 @@ export class PeerNetwork {
             handlers.onClose(reason, code);
           },
         };
-        const conn = inner.connect(space, token, relayHandlers, claim);
+        const conn = inner.connect(space, token, relayHandlers, claim, proofs);
         link.conn = conn;
         return conn;
       },

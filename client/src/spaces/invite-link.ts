@@ -146,7 +146,8 @@ function splitParams(params: string[]): { name?: string; claim?: string } {
   return found;
 }
 
-function parseClaim(text: string): Uint8Array {
+/** Reads a link's claim parameter (112 bytes). @throws {InvalidInvitation} */
+export function parseClaim(text: string): Uint8Array {
   const claim = decode(text, "claim");
   if (claim.length !== SPACE_CLAIM_BYTES) {
     throw new InvalidInvitation(
@@ -157,7 +158,8 @@ function parseClaim(text: string): Uint8Array {
   return claim;
 }
 
-function parseName(text: string): string | undefined {
+/** Reads a link's name parameter. @throws {InvalidInvitation} */
+export function parseName(text: string): string | undefined {
   let name: string;
   try {
     name = decodeURIComponent(text);
@@ -172,13 +174,15 @@ function parseName(text: string): string | undefined {
   return name || undefined;
 }
 
-function checkOf(id: Uint8Array, key: Uint8Array): string {
+/** The CRC-32 check of a link's id and secret (4 bytes, base64url). */
+export function checkOf(id: Uint8Array, key: Uint8Array): string {
   const crc = new Uint8Array(4);
   new DataView(crc.buffer).setUint32(0, crc32(concatBytes(id, key)));
   return bytesToBase64url(crc);
 }
 
-function decode(text: string, what: string): Uint8Array {
+/** Decodes a base64url part of a link. @throws {InvalidInvitation} naming `what`. */
+export function decode(text: string, what: string): Uint8Array {
   try {
     return base64urlToBytes(text);
   } catch {

@@ -1,4 +1,11 @@
-import { AccessDenied, ProtocolError, ShoalError, ValidationError } from "../errors.ts";
+import {
+  AccessDenied,
+  ProtocolError,
+  ShoalError,
+  ValidationError,
+  type AccessDeniedReason,
+} from "../errors.ts";
+import { MEMBERSHIP_REFUSALS, type MembershipFault } from "../protocol/device-auth.ts";
 import { SPACE_CLAIM_REFUSALS } from "../protocol/space-claim.ts";
 import {
   DEFAULT_LIMITS,
@@ -18,7 +25,15 @@ import {
 import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
-import { ChainMismatch, type Clash, type OpenedCommit, type SpaceSealer } from "../sealing/sealer.ts";
+import type { DeviceIdentity } from "../identity/device-identity.ts";
+import {
+  ChainMismatch,
+  KeyUnavailable,
+  type Clash,
+  type OpenedCommit,
+  type SpaceSealer,
+} from "../sealing/sealer.ts";
+import { byMembership } from "../sealing/by-membership.ts";
 import { asStorageError } from "../replica/quota.ts";
 import type { SnapshotContent } from "../snapshots/snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
@@ -51,6 +66,8 @@ import type { Transport, TransportConnection, TransportHandlers } from "../trans
 /** The replica operations a session needs (implemented by the database). */
 export interface SessionReplica {
   readonly device: DeviceId;
+  /** This device's keys, which sign its proofs to the relay (absent: no WebCrypto). */
+  readonly identity?: DeviceIdentity;
   vector(spaces?: SpaceId[]): Promise<VersionVector>;
   applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
   /** Records what the relay acknowledged as durably stored. */
@@ -126,6 +143,7 @@ export class SpaceSession {
   readonly #transport: Transport;
   readonly #token: Uint8Array;
   readonly #claim: Uint8Array | undefined;
+  readonly #proofs: (() => Promise<string[]>) | undefined;
   readonly #hooks: SessionHooks;
   readonly #backoff: Backoff;
   readonly #snapshots: SnapshotExchange;
@@ -182,6 +200,8 @@ export class SpaceSession {
     token: Uint8Array;
     /** The space's claim (`SpaceRow.claim`), offered on every connection so a relay can register it. */
     claim?: Uint8Array;
+    /** Signs this device's proofs for each new connection (`connectionProofs`). */
+    proofs?: () => Promise<string[]>;
     hooks: SessionHooks;
     backoff?: Backoff;
     snapshots?: Partial<SnapshotPolicy>;
@@ -211,6 +231,7 @@ export class SpaceSession {
     });
     this.#token = opts.token;
     this.#claim = opts.claim;
+    this.#proofs = opts.proofs;
     this.#hooks = opts.hooks;
   }
 
@@ -314,8 +335,21 @@ export class SpaceSession {
         if (!this.#stopped) this.#scheduleReconnect(refused);
       },
     };
-    conn = this.#transport.connect(this.space, this.#token, handlers, this.#claim);
-    this.#conn = conn;
+    const open = (proofs: readonly string[]) => {
+      conn = this.#transport.connect(this.space, this.#token, handlers, this.#claim, proofs);
+      this.#conn = conn;
+    };
+    if (!this.#proofs) return open([]);
+    // Signed afresh for each connection: a device proof is only good for minutes.
+    const epoch = this.#epoch;
+    void this.#proofs().then(
+      (proofs) => {
+        if (epoch === this.#epoch && !this.#stopped) open(proofs);
+      },
+      () => {
+        if (epoch === this.#epoch && !this.#stopped) open([]);
+      },
+    );
   }
 
   #scheduleReconnect(slow: boolean): void {
@@ -680,6 +714,13 @@ export class SpaceSession {
   }
 
   async #receive(frames: Uint8Array[]): Promise<void> {
+    // Membership commits first: a rotation among them brings the key the others are sealed under.
+    const [membership, data] = byMembership(frames);
+    if (membership.length > 0) await this.#receiveBatch(membership);
+    await this.#receiveBatch(data);
+  }
+
+  async #receiveBatch(frames: Uint8Array[]): Promise<void> {
     const opened: OpenedCommit[] = [];
     const prev = new Map<string, Uint8Array>();
     for (const bytes of frames) {
@@ -688,6 +729,12 @@ export class SpaceSession {
         prev.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);
         opened.push(o);
       } catch (e) {
+        if (e instanceof KeyUnavailable) {
+          // Sealed under an epoch whose key has not reached this device yet (a rotation on its way, or
+          // this device was removed): not damage; it is asked for again later.
+          this.#scheduleRefetch();
+          continue;
+        }
         // One bad commit must not stop the others: report it, go on, and fetch it again later.
         await this.#damagedDownload(bytes, e as ShoalError);
       }
@@ -877,11 +924,27 @@ function ownSeq(bytes: Uint8Array, device: DeviceId): number | null {
   }
 }
 
+/** What a person reads when the space's membership log refuses this device at the relay. */
+const MEMBERSHIP_MESSAGES: Readonly<Record<MembershipFault, string>> = {
+  "device-auth": "The relay could not confirm this device (its clock may be far off, or it has no keys).",
+  removed: "You no longer have access to this space: this device was removed from it.",
+  "not-member": "This device is not a member of this space. Ask an admin for an invitation.",
+  "invitation-unknown": "The relay does not know this invitation. Ask for a new link.",
+  "invitation-used": "This invitation was already used. Ask the person who sent it for a new one.",
+  "invitation-expired": "This invitation has expired. Ask the person who sent it for a new one.",
+  "invitation-revoked": "This invitation was withdrawn. Ask an admin of the space for a new one.",
+};
+
 /**
  * The `AccessDenied` for a refused connection: `claim` when the relay's text is one of its claim
  * refusals (PROTOCOL.md 1, "Space claims"), `token` otherwise, with a message that says what to do.
  */
 function accessDenied(reason: string, offeredClaim: boolean): AccessDenied {
+  for (const [fault, text] of Object.entries(MEMBERSHIP_REFUSALS) as [MembershipFault, string][]) {
+    if (!reason.includes(text)) continue;
+    const why: AccessDeniedReason = fault === "device-auth" ? "not-member" : fault;
+    return new AccessDenied(MEMBERSHIP_MESSAGES[fault], why);
+  }
   if (!Object.values(SPACE_CLAIM_REFUSALS).some((text) => reason.includes(text))) return new AccessDenied();
   return new AccessDenied(
     offeredClaim

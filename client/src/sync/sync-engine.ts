@@ -1,5 +1,6 @@
 import type { Dexie } from "dexie";
 import { deriveRelayToken } from "../crypto/keys.ts";
+import { connectionProofs } from "../spaces/connection-proofs.ts";
 import { ShoalError as ShoalErrorClass, type ShoalError } from "../errors.ts";
 import { live } from "../live/observable.ts";
 import type { Subscription } from "../live/observable.ts";
@@ -182,6 +183,9 @@ export class SyncEngine {
           transport,
           token,
           ...(row.claim && { claim: row.claim }),
+          // The invitation secret is read afresh: it is dropped once this device's redemption counts.
+          proofs: async () =>
+            connectionProofs(this.#replica.identity, (await this.#dexie.table<SpaceRow>("_spaces").get(row.id)) ?? row),
           spaceKey: row.key,
           backoff: this.#backoff,
           snapshots: this.#snapshots,

@@ -157,6 +157,7 @@ export class SyncRunner {
       replica.dexie,
       {
         device: replica.device,
+        ...(replica.identity && { identity: replica.identity }),
         vector: (spaces) => this.#host.vector(spaces),
         applyCommits: (commits) => this.#host.applyCommits(commits),
         recordAcks: (space, entries) => recordAcks(replica.dexie, space, entries),

@@ -48,5 +48,10 @@ export interface Transport {
     token: Uint8Array,
     handlers: TransportHandlers,
     claim?: Uint8Array,
+    /**
+     * Device and invitation proofs (`connectionProofs`), already subprotocol items: a relay needs them
+     * for a space that has members. Transports that reach no relay ignore them.
+     */
+    proofs?: readonly string[],
   ): TransportConnection;
 }

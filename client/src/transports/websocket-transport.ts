@@ -1,4 +1,10 @@
-import { CLOSE_CODES, encodeBase64Url, offeredSubprotocols } from "../protocol/index.ts";
+import {
+  CLOSE_CODES,
+  DEVICE_SUBPROTOCOL_PREFIX,
+  INVITATION_SUBPROTOCOL_PREFIX,
+  encodeBase64Url,
+  offeredSubprotocols,
+} from "../protocol/index.ts";
 import type { Transport, TransportConnection, TransportHandlers } from "./transport.ts";
 import type { SpaceId } from "../types.ts";
 
@@ -102,10 +108,11 @@ export function webSocketTransport(options: WebSocketTransportOptions): Transpor
       token: Uint8Array,
       handlers: TransportHandlers,
       claim?: Uint8Array,
+      proofs: readonly string[] = [],
     ): TransportConnection => {
       const used = current;
       let opened = false;
-      return openConnection(Socket, `${bases[used]}/sync/${encodeURIComponent(space)}`, token, claim, {
+      return openConnection(Socket, `${bases[used]}/sync/${encodeURIComponent(space)}`, token, claim, proofs, {
         onOpen: () => {
           opened = true;
           handlers.onOpen();
@@ -128,6 +135,7 @@ function openConnection(
   url: string,
   token: Uint8Array,
   claim: Uint8Array | undefined,
+  proofs: readonly string[],
   handlers: TransportHandlers,
 ): TransportConnection {
   let socket: WebSocketLike | undefined;
@@ -152,7 +160,7 @@ function openConnection(
 
   let protocols: string[];
   try {
-    protocols = offeredSubprotocols(token, claim);
+    protocols = offeredSubprotocols(token, claim, proofs);
   } catch {
     // The relay would answer 401 to a malformed token; say so without a round trip.
     finishSoon("Missing or malformed access token.", 4401);
@@ -195,7 +203,7 @@ function openConnection(
     // A browser: a refused upgrade and an unreachable relay both arrive here as 1006, so ask the
     // relay which it was. A `close()` meanwhile reports 1000 and makes `finish` ignore the answer.
     state = "probing";
-    void probeAccess(url, token, claim).then((answer) =>
+    void probeAccess(url, token, claim, proofs).then((answer) =>
       answer === undefined
         ? finish(event.reason, event.code)
         : finish(refusalReason(answer.status, answer.text), 4000 + answer.status),
@@ -212,7 +220,7 @@ function openConnection(
       void readRefusalText(response)
         .then(async (text) => {
           if (text.trim() || (status !== 401 && status !== 403)) return text;
-          const answer = await probeAccess(url, token, claim);
+          const answer = await probeAccess(url, token, claim, proofs);
           return answer?.status === status ? answer.text : "";
         })
         .then((text) => {
@@ -261,6 +269,7 @@ async function probeAccess(
   socketUrl: string,
   token: Uint8Array,
   claim: Uint8Array | undefined,
+  proofs: readonly string[],
 ): Promise<{ status: 401 | 403; text: string } | undefined> {
   if (typeof globalThis.fetch !== "function") return undefined;
   try {
@@ -269,7 +278,16 @@ async function probeAccess(
       // A string body goes as text/plain and no header is added: a CORS "simple request", so a relay
       // on another origin is asked without a preflight round trip.
       // `<token>.<claim>` with a claim, so an unregistered space is refused here exactly as at the upgrade.
-      body: encodeBase64Url(token) + (claim ? `.${encodeBase64Url(claim)}` : ""),
+      // Then the device and invitation proofs (the base64url of their items), so a space with members
+      // refuses a removed device or a spent invitation here as at the upgrade.
+      body: [
+        encodeBase64Url(token),
+        claim ? encodeBase64Url(claim) : "",
+        proofItem(proofs, DEVICE_SUBPROTOCOL_PREFIX),
+        proofItem(proofs, INVITATION_SUBPROTOCOL_PREFIX),
+      ]
+        .join(".")
+        .replace(/\.+$/, ""),
       credentials: "omit",
       cache: "no-store",
       signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
@@ -284,6 +302,11 @@ async function probeAccess(
     // Unreachable, timed out, or an Origin the relay does not allow: the failure stays a 1006.
     return undefined;
   }
+}
+
+/** The base64url of the first proof item with `prefix`, or "" when there is none. */
+function proofItem(proofs: readonly string[], prefix: string): string {
+  return proofs.find((p) => p.startsWith(prefix))?.slice(prefix.length) ?? "";
 }
 
 /** The parts of Node's `IncomingMessage` read from a refused upgrade's answer. */
