@@ -14,6 +14,17 @@ import { parseMemberInvite } from "./member-invite-link.ts";
 import { deviceKeysOf, randomHexId } from "./member-keys.ts";
 import { deriveSpaceId } from "./space-claim.ts";
 
+/**
+ * Where a joining device gets a space's membership log: the relay's invitation endpoint by default; a
+ * peer or a test can answer instead (with the proofs, as subprotocol items, to check).
+ */
+export type LogSource = (ask: {
+  space: string;
+  token: string;
+  device: string;
+  invitation: string;
+}) => Promise<MembershipOp[]>;
+
 /** Most membership operations a joining device accepts from the relay's invitation answer. */
 const MAX_OPS = 20_000;
 
@@ -31,7 +42,7 @@ const MAX_OPS = 20_000;
 export async function joinByInvitation(
   replica: Replica,
   link: string,
-  relay: string,
+  relay: string | LogSource,
   name: string,
 ): Promise<SpaceRow> {
   const identity = replica.identity;
@@ -44,7 +55,10 @@ export async function joinByInvitation(
   if (existing) return existing;
   const secret = await identityFromSeed(inv.secret);
   const [device, invitation] = await connectionProofs(identity, { id: inv.spaceId, invitation: inv.secret });
-  const ops = await fetchLog(relay, inv.spaceId, inv.token, device!, invitation!);
+  const ops =
+    typeof relay === "string"
+      ? await fetchLog(relay, inv.spaceId, inv.token, device!, invitation!)
+      : await relay({ space: inv.spaceId, token: inv.token, device: device!, invitation: invitation! });
   const byId = new Map<string, MembershipOp>();
   for (const op of ops.slice(0, MAX_OPS)) {
     if (op?.space !== inv.spaceId || !(await verifyOp(op))) continue; // a forged op counts for nothing

@@ -1,0 +1,123 @@
+// Issue 13 with no relay at all: members, roles, invitations, removal and key rotation carried by
+// bundle files. The joining devices read the space's membership log from the admin's replica (what the
+// relay's invitation endpoint answers), everything else travels as sealed commits in files.
+import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase, NotPermitted, type Database, type Space } from "../../src/index.ts";
+import type { MemberRow, SpaceRow } from "../../src/replica/stored-rows.ts";
+import type { MembershipOp } from "../../src/members/membership-op.ts";
+import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
+
+type P = { name: string; notes: string };
+type Db = Database<{ patients: P }>;
+const collections = { patients: { indexes: "id, name", text: ["notes"] } };
+let n = 0;
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function device(label: string): Promise<Db> {
+  const db = await openDatabase<{ patients: P }>({
+    name: `members-${label}-${process.pid}-${n++}`,
+    collections,
+    persist: false,
+  });
+  cleanup.push(() => db.close());
+  return db;
+}
+
+/** The admin's log, as the relay's invitation endpoint would answer it. */
+function logOf(admin: Db) {
+  return async (): Promise<MembershipOp[]> =>
+    (await admin.replica.dexie.table<MemberRow>("_members").toArray()).map((r) => JSON.parse(r.op));
+}
+
+/** Sends `from`'s commits that `to` lacks as a file. */
+async function carry(from: Db, to: Db, space: Space) {
+  const bytes = await from.exportBundle({ space, since: await to.vector([space.id]) });
+  return to.importBundle(bytes);
+}
+
+/** Every value of every row of every table of a database, as text. */
+async function everything(db: Db): Promise<string> {
+  const parts: string[] = [];
+  for (const t of db.replica.dexie.tables)
+    for (const row of await t.toArray())
+      parts.push(JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v)));
+  return parts.join("\n");
+}
+
+describe("members over bundle files", () => {
+  it("invites a writer and a reader, refuses the reader's writes, and locks out a removed device", async () => {
+    const [a, b, c] = await Promise.all([device("admin"), device("writer"), device("reader")]);
+    const space = await a.createSpace({ name: "North Clinic" });
+    const toB = await a.invite(space, { role: "writer", me: "Dr. Admin" });
+    const toC = await a.invite(space, { role: "reader" });
+    await a.patients.insert({ name: "Ada", notes: "" }, { space });
+    const spaceB = await joinByInvitation(b.replica, toB, logOf(a), "Nurse B");
+    const spaceC = await joinByInvitation(c.replica, toC, logOf(a), "Reader C");
+    expect(spaceB.id).toBe(space.id);
+    expect(spaceC.id).toBe(space.id);
+    // A single-use invitation is spent once its redemption is in the log.
+    for (const d of [b, c]) await carry(a, d, space);
+    for (const d of [b, c]) await carry(d, a, space);
+    for (const d of [b, c]) await carry(a, d, space);
+    const members = await firstValue(a.members(space));
+    expect(members.members.map((m) => [m.name, m.role])).toEqual([
+      ["Dr. Admin", "admin"],
+      ["Nurse B", "writer"],
+      ["Reader C", "reader"],
+    ]);
+    expect(members.invitations.every((i) => i.used === 1)).toBe(true);
+    expect((await firstValue(c.members(space))).role).toBe("reader");
+    expect(await b.patients.toArray()).toHaveLength(1);
+
+    // The reader is refused at once on its own device, with the typed error.
+    const refused = await c.patients.insert({ name: "Eve", notes: "" }, { space }).catch((e) => e);
+    expect(refused).toBeInstanceOf(NotPermitted);
+    expect(refused.reason).toBe("reader");
+
+    // B writes, then is removed while offline and keeps writing.
+    await b.patients.insert({ name: "Before removal", notes: "" }, { space });
+    await carry(b, a, space);
+    const bPerson = members.members.find((m) => m.name === "Nurse B")!.person;
+    await a.remove(space, { person: bPerson });
+    await b.patients.insert({ name: "After removal", notes: "" }, { space });
+    await a.patients.insert({ name: "Canary-after-rotation", notes: "canary-7f3a" }, { space });
+    await carry(a, c, space);
+    // B's offline commits after the removal are dropped where they arrive.
+    await carry(b, a, space);
+    await carry(b, c, space);
+    for (const d of [a, c]) {
+      const names = (await d.patients.toArray()).map((p) => p.name).sort();
+      expect(names).toEqual(["Ada", "Before removal", "Canary-after-rotation"]);
+      expect((await d.quarantine(space)).map((q) => q.reason)).toEqual(["membership"]);
+    }
+    // What A writes after the rotation never opens on B: the file is refused, and B holds no canary.
+    const toRemoved = await carry(a, b, space).catch((e) => e);
+    expect(toRemoved).toBeInstanceOf(Error);
+    expect(await everything(b)).not.toContain("canary-7f3a");
+    expect(await everything(b)).not.toContain("Canary-after-rotation");
+    // B learned that it was removed: its writes now fail at once.
+    const row = await b.replica.dexie.table<SpaceRow>("_spaces").get(space.id);
+    expect(row?.readOnly).toBe("removed");
+    const late = await b.patients.insert({ name: "Later", notes: "" }, { space }).catch((e) => e);
+    expect(late).toBeInstanceOf(NotPermitted);
+    // C, the reader, holds the new key and reads the canary.
+    expect((await c.patients.toArray()).some((p) => p.notes === "canary-7f3a")).toBe(true);
+    const after = await firstValue(a.members(space));
+    expect(after.members.map((m) => m.name)).toEqual(["Dr. Admin", "Reader C"]);
+    expect(after.epoch).not.toBe(0);
+  });
+});
+
+function firstValue<T>(obs: { subscribe(o: { next: (v: T) => void }): { unsubscribe(): void } }): Promise<T> {
+  return new Promise((resolve) => {
+    const sub = obs.subscribe({
+      next: (v) => {
+        queueMicrotask(() => sub.unsubscribe());
+        resolve(v);
+      },
+    });
+  });
+}
