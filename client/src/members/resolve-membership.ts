@@ -64,6 +64,10 @@ export interface MembershipState {
    * demotion). A current reader's later data commits are refused.
    */
   readerCut: Map<string, number>;
+  /** Every device ever added -> its person, removed ones included (for history and audit). */
+  everOwner: Map<string, string>;
+  /** Every person ever added -> the (sealed) name the op that added them gave, removed ones included. */
+  names: Map<string, string>;
   /** Current members by person id. */
   members: Map<string, Member>;
   /** Current device id -> its person. */
@@ -216,6 +220,8 @@ export function resolveMembership(
     rotations: state.rotations,
     invitations: state.invitations,
     readerCut: state.readerCut,
+    everOwner: state.everOwner,
+    names: state.names,
     members: state.members,
     deviceOwner: state.deviceOwner,
     removedDevices: state.removedDevices,
@@ -295,6 +301,7 @@ interface Replayed {
   invitations: Map<string, InvitationState>;
   rotations: Rotation[];
   readerCut: Map<string, number>;
+  names: Map<string, string>;
   /**
    * Ops that add a person who is a member already, or a device that was ever added, when their turn
    * comes in the log's order: concurrent adds of the same person or device (the first one counts).
@@ -315,6 +322,7 @@ function replay(nodes: readonly Node[]): Replayed {
     invitations: new Map(),
     rotations: [],
     readerCut: new Map(),
+    names: new Map(),
     conflicts: [],
   };
   const addDevice = (person: string, d: DeviceKeys) => {
@@ -361,6 +369,7 @@ function replay(nodes: readonly Node[]): Replayed {
           since: n.index,
         });
         if (!r.since.has(a.person)) r.since.set(a.person, n.index);
+        r.names.set(a.person, a.name);
         r.removed.delete(a.person);
         addDevice(a.person, a.device);
         if (a.kind === "redeem") r.invitations.get(a.invitation)?.redeemedBy.push(a.device.device);

@@ -3,9 +3,12 @@ import type { Dexie } from "dexie";
 import { NotFound } from "../errors.ts";
 import type { CommitId, DeviceId, VersionVector } from "../types.ts";
 import { toCommit, type Commit, type StoredCommit } from "./commit.ts";
+import { openName } from "../members/key-set.ts";
+import { stateOf } from "../spaces/membership-log.ts";
+import { keySetOf } from "../spaces/member-keys.ts";
 import { materialize, type Row } from "./materialize.ts";
 import { buildFromCreation, creationRow } from "./creation.ts";
-import type { DocRow, VectorRow } from "./stored-rows.ts";
+import type { DocRow, MemberRow, SpaceRow, VectorRow } from "./stored-rows.ts";
 
 /** One entry of a record's history: a commit that changed it. */
 export interface HistoryEntry {
@@ -24,6 +27,12 @@ export interface HistoryEntry {
    * app itself, whose author nothing proves: show it as unverified.
    */
   readonly verified: boolean;
+  /**
+   * Who the space's membership log says the device belongs to at present or belonged to (a removed
+   * device keeps its person): their id and display name. Absent in an open space, or for a device the
+   * log does not know.
+   */
+  readonly person?: { readonly id: string; readonly name: string };
 }
 
 /**
@@ -89,11 +98,43 @@ export async function history(dexie: Dexie, id: string, self: DeviceId): Promise
   const sealed = await dexie
     .table("_sealed")
     .bulkGet(rows.map((c) => [c.space, c.device, c.seq]));
+  const people = await peopleOf(dexie, [...new Set(rows.map((c) => c.space))]);
   return rows.map((c, i) => {
     const rc = c.changes.find((x) => x.record === id)!;
     const verified = c.device === self || sealed[i] !== undefined;
-    return { commit: c.id, device: c.device, seq: c.seq, at: c.at, op: rc.op, paths: rc.paths, verified };
+    const person = people.get(`${c.space}|${c.device}`);
+    return {
+      commit: c.id,
+      device: c.device,
+      seq: c.seq,
+      at: c.at,
+      op: rc.op,
+      paths: rc.paths,
+      verified,
+      ...(person && { person }),
+    };
   });
+}
+
+/** `space|device` -> its person (id and opened name), for the spaces that have a membership log. */
+async function peopleOf(dexie: Dexie, spaces: readonly string[]): Promise<Map<string, { id: string; name: string }>> {
+  const out = new Map<string, { id: string; name: string }>();
+  for (const space of spaces) {
+    const [row, rows] = await Promise.all([
+      dexie.table<SpaceRow>("_spaces").get(space),
+      dexie.table<MemberRow>("_members").where("space").equals(space).toArray(),
+    ]);
+    const state = stateOf(row, rows);
+    if (!row || !state) continue;
+    const keys = keySetOf(row);
+    const names = new Map<string, string>();
+    for (const [device, person] of state.everOwner) {
+      if (!names.has(person))
+        names.set(person, (await openName(state.names.get(person) ?? "", keys, space)) ?? "(unknown)");
+      out.set(`${space}|${device}`, { id: person, name: names.get(person)! });
+    }
+  }
+  return out;
 }
 
 /**
