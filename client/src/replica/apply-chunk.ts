@@ -285,8 +285,9 @@ async function planChunk(
 /**
  * Applies the membership log to the ready commits of spaces that have one (PROTOCOL.md 10): a data
  * commit by a removed device beyond its cut, or by a reader, is refused alone (quarantined, reason
- * `membership`); one by a device the log does not know yet waits (parked), with its device's later
- * commits, until the operation that adds it arrives. The log is the one stored plus the membership
+ * `membership`), and so is one by a device the log does not know, unless some of the log's operations
+ * wait for their causal past (one may add it): then it waits (parked) with its device's later commits.
+ * A joining device's first commit in a space is its own redemption, so its data never comes first. The log is the one stored plus the membership
  * commits of this chunk, so a redemption and the new member's first commits can arrive together.
  */
 async function admit(
@@ -323,8 +324,10 @@ async function admit(
       continue;
     }
     if (c.membership !== undefined || isPoisoned(c)) continue;
-    const why = mayWrite(states.get(c.space), c.device, c.seq);
-    if (why === "not-a-member") {
+    const state = states.get(c.space);
+    const why = mayWrite(state, c.device, c.seq);
+    if (why === "not-a-member" && state!.waiting.length > 0) {
+      // Operations of the log wait for their causal past: one of them may add this device.
       blocked.add(key);
       waiting.push(...ready.splice(i--, 1));
     } else if (why) {
@@ -333,7 +336,9 @@ async function admit(
         "membership",
         why === "removed"
           ? `Commit ${c.id} was written by a removed device after the last commit its removal kept.`
-          : `Commit ${c.id} was written by a reader, who may not change the space.`,
+          : why === "reader"
+            ? `Commit ${c.id} was written by a reader, who may not change the space.`
+            : `Commit ${c.id} was written by a device that is not a member of the space.`,
       );
     }
   }

@@ -68,6 +68,16 @@ export async function joinByInvitation(
   const mine = state.invitations.get(toHex(secret.signingPublic));
   if (!mine?.keys || !mine.agreementKey)
     throw new InvalidInvitation("The space's members have no record of this invitation. Ask for a new link.");
+  // What the log already says about it (the relay checks too; a peer or file may not): a redemption
+  // that cannot count would leave this device holding keys it may not use.
+  const refusal: AccessDeniedReason | undefined = mine.revoked
+    ? "invitation-revoked"
+    : Date.now() > mine.expires
+      ? "invitation-expired"
+      : mine.redeemedBy.length >= mine.uses && !mine.redeemedBy.includes(identity.device)
+        ? "invitation-used"
+        : undefined;
+  if (refusal) throw new AccessDenied(refusalMessage(refusal, ""), refusal);
   let keys: KeySet;
   try {
     keys = await openKeySet(mine.keys, secret.agreementKey, secret.agreementPublic);
