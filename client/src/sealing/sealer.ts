@@ -150,6 +150,11 @@ export class SpaceSealer {
     return out;
   }
 
+  /** Whether the space has a membership log (its snapshots are not published, see the session). */
+  async hasMembershipLog(): Promise<boolean> {
+    return (await this.#dexie.table("_members").where("space").equals(this.space).count()) > 0;
+  }
+
   /** The space key of `epoch` (0: the space's first key), read from its row when first needed. */
   async keyOf(epoch: number): Promise<Uint8Array | undefined> {
     if (epoch === 0) return this.#key;

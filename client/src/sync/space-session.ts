@@ -583,6 +583,9 @@ export class SpaceSession {
     // not published, and its new devices bootstrap from commits instead.
     const devices = Object.keys((await this.#replica.vector([this.space]))[this.space] ?? {}).length;
     if (devices > MAX_VECTOR_ENTRIES) return false;
+    // A space with members is not published: a snapshot would carry neither its membership log nor
+    // its key epochs, and it is sealed under the space's first key, which removed devices hold.
+    if (await this.#sealer.hasMembershipLog()) return false;
     // Quarantined slots are left out (publishable-snapshot.ts), or joiners would refuse it whole.
     const content = publishableSnapshot(await this.#replica.readSnapshot(this.space));
     if (!content || Object.keys(content.vector).length === 0) return false;

@@ -1,0 +1,129 @@
+// Issue 13 over a peer link with no relay at all: a removed device comes back and syncs with its
+// admin over a data channel (the WebRTC protocol, in memory). Its commits after the removal are dropped
+// there, and what the admin wrote after the key rotation reaches it but never opens.
+import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase, type CommitQuarantined, type Database, type ShoalError, type Space } from "../../src/index.ts";
+import type { MemberRow, SpaceRow } from "../../src/replica/stored-rows.ts";
+import type { MembershipOp } from "../../src/members/membership-op.ts";
+import { PeerResponder } from "../../src/peer/peer-responder.ts";
+import { SpaceSealer } from "../../src/sealing/sealer.ts";
+import { SpaceSession } from "../../src/sync/space-session.ts";
+import { dataChannelPair } from "../../src/transports/data-channel-pair.ts";
+import { openDataChannelLink, webRtcTransport } from "../../src/transports/webrtc-transport.ts";
+import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
+import { readMembership } from "../../src/spaces/membership-log.ts";
+import { waitFor } from "../wait-for.ts";
+
+type P = { name: string; notes: string };
+type Db = Database<{ patients: P }>;
+const collections = { patients: { indexes: "id, name", text: ["notes"] } };
+let n = 0;
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function device(label: string): Promise<Db> {
+  const db = await openDatabase<{ patients: P }>({
+    name: `members-peer-${label}-${process.pid}-${n++}`,
+    collections,
+    persist: false,
+  });
+  cleanup.push(() => db.close());
+  return db;
+}
+
+async function carry(from: Db, to: Db, space: Space) {
+  return to.importBundle(await from.exportBundle({ space, since: await to.vector([space.id]) }));
+}
+
+const keyOf = async (db: Db, space: Space) =>
+  (await db.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!.key;
+
+/** `client` syncs with `server`'s replica over an in-memory data channel, as WebRTC peers do. */
+async function link(client: Db, server: Db, space: Space, errors: ShoalError[]) {
+  const [cc, cs] = dataChannelPair();
+  const session = new SpaceSession({
+    space: space.id,
+    replica: {
+      device: client.deviceId,
+      vector: (s) => client.vector(s),
+      applyCommits: (c) => client.applyCommits(c, "peer"),
+      recordAcks: async () => {},
+      readSnapshot: () => Promise.reject(new Error("no snapshots over peers")),
+      importSnapshot: () => Promise.reject(new Error("no snapshots over peers")),
+    },
+    sealer: new SpaceSealer(client.replica.dexie, space.id, await keyOf(client, space)),
+    transport: webRtcTransport({ channel: cc, peer: server.deviceId }),
+    token: new Uint8Array(0),
+    spaceKey: await keyOf(client, space),
+    snapshots: { bootstrap: false, publishEvery: 0 },
+    hooks: { state: () => {}, error: (e) => errors.push(e), synced: () => {}, acked: () => {} },
+  });
+  const responder = new PeerResponder({
+    space: space.id,
+    peer: client.deviceId,
+    replica: {
+      device: server.deviceId,
+      vector: (s) => server.vector(s),
+      applyCommits: (c) => server.applyCommits(c, "peer"),
+      exportCommits: (s, o) => server.exportCommits(s, o),
+    },
+    sealer: new SpaceSealer(server.replica.dexie, space.id, await keyOf(server, space)),
+    connect: (h) => openDataChannelLink(cs, h),
+    hooks: { state: () => {}, error: (e) => errors.push(e) },
+  });
+  const sub = server.live(() => server.vector()).subscribe(() => responder.poke());
+  responder.start();
+  session.start();
+  cleanup.push(() => {
+    sub.unsubscribe();
+    session.stop();
+    responder.stop();
+  });
+}
+
+describe("members over a peer link", () => {
+  it("a device removed while away is cut off when it comes back through a peer", async () => {
+    const [a, b] = await Promise.all([device("admin"), device("removed")]);
+    const space = await a.createSpace({ name: "North Clinic" });
+    const invite = await a.invite(space, { role: "writer", me: "Admin" });
+    const log = async (): Promise<MembershipOp[]> =>
+      (await a.replica.dexie.table<MemberRow>("_members").toArray()).map((r) => JSON.parse(r.op));
+    await joinByInvitation(b.replica, invite, log, "Nurse B");
+    await b.patients.insert({ name: "Before removal", notes: "" }, { space });
+    await carry(b, a, space);
+    await carry(a, b, space);
+
+    // A removes B while B is away; B keeps writing.
+    const bPerson = (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(b.deviceId)!;
+    await a.remove(space, { person: bPerson });
+    await a.patients.insert({ name: "After rotation", notes: "canary-peer-51c2" }, { space });
+    await b.patients.insert({ name: "After removal", notes: "" }, { space });
+
+    const errors: ShoalError[] = [];
+    await link(b, a, space, errors);
+    // B learns of its removal (membership commits open without a key) ...
+    const bRow = b.live(() => b.replica.dexie.table<SpaceRow>("_spaces").get(space.id));
+    await waitFor(bRow, (r) => r?.readOnly === "removed", 20_000, "B to learn it was removed");
+    // ... and its commit after the removal is dropped by A when it arrives over the link.
+    await waitFor(
+      a.live(() => a.quarantine(space)),
+      (q) => q.length === 1,
+      20_000,
+      "A to refuse B's commit written after its removal",
+    );
+    expect((await a.quarantine(space))[0]!.reason).toBe("membership");
+    expect((await a.patients.toArray()).map((p) => p.name).sort()).toEqual(["After rotation", "Before removal"]);
+    const refused = errors.filter((e) => e.code === "CommitQuarantined") as CommitQuarantined[];
+    expect(refused.map((e) => e.reason)).toEqual(["membership"]);
+    // A's record written under the new key reaches B sealed and never opens there.
+    const held = JSON.stringify(await b.patients.toArray());
+    expect(held).not.toContain("canary-peer-51c2");
+    for (const t of b.replica.dexie.tables)
+      for (const row of await t.toArray())
+        expect(JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v))).not.toContain(
+          "canary-peer-51c2",
+        );
+  });
+});
