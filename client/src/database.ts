@@ -580,6 +580,26 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     ).link;
   }
 
+  /**
+   * A recovery key for a space (an admin): a single-use admin invitation that never expires, as text
+   * (`#recover=…`, about 350 characters: print it or keep the file offline). When every admin device is
+   * lost, `db.join(recoveryKey, { name })` on a new device makes it an admin (as a new person in the
+   * log). Anyone holding it can do the same, so keep it like a master key; it shows in
+   * `members(space).invitations` (role `admin`) and an admin can revoke it and export another. Lost
+   * together with every admin device, nobody can manage the space's members any more (its data stays
+   * readable and writable by its members).
+   */
+  async exportRecoveryKey(space: SpaceId | { readonly id: SpaceId }, options?: { base?: string }): Promise<string> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space.id;
+    const here = (globalThis as { location?: { origin: string; pathname: string } }).location;
+    const page = here ? `${here.origin}${here.pathname}` : "shoal:";
+    const century = 100 * 365 * 24 * 60 * 60_000;
+    return (
+      await inviteMember(this.replica, id, { role: "admin", expiresIn: century, uses: 1, kind: "recover", ...options }, page)
+    ).link;
+  }
+
   /** Accepts a link made by `linkDevice` on another device of yours. */
   acceptDeviceLink(link: string, options?: { relay?: string }): Promise<Space> {
     return this.join(link, options);

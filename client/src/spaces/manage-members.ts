@@ -72,7 +72,7 @@ function assertAdmin(state: MembershipState, device: string, what: string): void
 export async function inviteMember(
   replica: Replica,
   space: SpaceId,
-  options: InviteOptions & { person?: string } = {},
+  options: InviteOptions & { person?: string; kind?: "invite" | "recover" } = {},
   defaultBase = "shoal:",
 ): Promise<{ link: string; invitation: string; expires: number }> {
   const role = options.role ?? "writer";
@@ -80,7 +80,7 @@ export async function inviteMember(
   const uses = options.uses ?? 1;
   const expiresIn = options.expiresIn ?? 7 * DAY;
   if (!Number.isSafeInteger(uses) || uses < 1) throw new ValidationError("uses must be a whole number of at least 1.");
-  if (!Number.isSafeInteger(expiresIn) || expiresIn < 1) throw new ValidationError("expiresIn must be a positive number of ms.");
+  if (!Number.isSafeInteger(expiresIn) || expiresIn < 1 || Date.now() + expiresIn > Number.MAX_SAFE_INTEGER) throw new ValidationError("expiresIn must be a positive number of ms.");
   const state = await ensureMembership(replica, space, options.me);
   const mine = roleOf(state, replica.device);
   if (options.person === undefined) assertAdmin(state, replica.device, "invite people");
@@ -101,7 +101,7 @@ export async function inviteMember(
   };
   await appendMembershipOp(replica, space, action);
   const link = formatMemberInvite(options.base ?? defaultBase, {
-    kind: "invite",
+    kind: options.kind ?? "invite",
     spaceId: space,
     secret,
     token: await deriveRelayToken(row.key, fromHex(space, 16)),

@@ -127,3 +127,30 @@ function firstValue<T>(obs: { subscribe(o: { next: (v: T) => void }): { unsubscr
     });
   });
 }
+
+describe("recovery key", () => {
+  it("re-admits a new device as admin after every admin device is lost", async () => {
+    const [a, rescuer] = await Promise.all([device("admin"), device("rescuer")]);
+    const space = await a.createSpace({ name: "North Clinic" });
+    await a.invite(space, { role: "writer", me: "Dr. Admin" });
+    const recovery = await a.exportRecoveryKey(space);
+    expect(recovery).toContain("#recover=");
+    expect((await firstValue(a.members(space))).invitations.find((i) => i.role === "admin")).toMatchObject({
+      uses: 1,
+      used: 0,
+    });
+    await a.patients.insert({ name: "Ada", notes: "" }, { space });
+    const ops = await logOf(a)();
+    const log = async () => ops;
+    const bundle = await a.exportBundle({ space });
+    await a.close(); // every admin device is gone
+    await joinByInvitation(rescuer.replica, recovery, log, "Dr. Admin (recovered)");
+    await rescuer.importBundle(bundle);
+    const view = await firstValue(rescuer.members(space));
+    expect(view.role).toBe("admin");
+    expect(await rescuer.patients.toArray()).toHaveLength(1);
+    // As an admin it manages members again.
+    const next = await rescuer.invite(space, { role: "reader" });
+    expect(next).toContain("#invite=");
+  });
+});
