@@ -1,11 +1,6 @@
 import { Hono, type Context } from "hono";
 import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws";
-import {
-  isIdHex,
-  MEMBERSHIP_REFUSALS,
-  parseOfferedSubprotocols,
-  SUBPROTOCOL,
-} from "@shoal/client/protocol";
+import { isIdHex, MEMBERSHIP_REFUSALS, parseOfferedSubprotocols, SUBPROTOCOL } from "@shoal/client/protocol";
 import { accessProbe } from "./access-probe.ts";
 import { AddressRates } from "./address-rates.ts";
 import { hashToken, offeredToken, originAllowed, tokenMatches } from "./auth.ts";

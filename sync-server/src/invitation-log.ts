@@ -45,7 +45,8 @@ export function invitationLog(deps: AccessProbeDeps): Handler {
     if (!isIdHex(space)) return refuse(400, "A space id is 32 lowercase hex characters.");
     if (!allowed) return refuse(403, "Origin not allowed.");
     const body = await readSmallText(c, MAX_BODY_BYTES);
-    if (body === undefined) return refuse(413, "The body is a token, a device proof and an invitation proof.");
+    if (body === undefined)
+      return refuse(413, "The body is a token, a device proof and an invitation proof.");
     const [tokenText = "", deviceText = "", invitationText = "", ...rest] = body.trim().split(".");
     const token = rest.length === 0 ? parseTokenText(tokenText) : undefined;
     if (!token) return refuse(401, "Missing or malformed access token.");

@@ -1,4 +1,10 @@
-import { mayWrite, opId, type MembershipOp, type MembershipState, type WriteRefusal } from "@shoal/client/protocol";
+import {
+  mayWrite,
+  opId,
+  type MembershipOp,
+  type MembershipState,
+  type WriteRefusal,
+} from "@shoal/client/protocol";
 import { checkMembershipOp, MembershipCommitInvalid } from "./membership-commit-check.ts";
 import { resolved, type MembershipView } from "./space-memberships.ts";
 import type { IncomingCommit } from "./store/store.ts";

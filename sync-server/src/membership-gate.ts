@@ -20,7 +20,10 @@ import { ed25519Verifies } from "./commit-signature.ts";
  * How the relay closes the open connections of a device its space's log just removed: 4403 with the
  * reason a refused upgrade would give it (`HTTP 403: <text>`), so a client reads both alike.
  */
-export const REMOVED_CLOSE = Object.freeze({ code: 4403, reason: `HTTP 403: ${MEMBERSHIP_REFUSALS.removed}` });
+export const REMOVED_CLOSE = Object.freeze({
+  code: 4403,
+  reason: `HTTP 403: ${MEMBERSHIP_REFUSALS.removed}`,
+});
 
 /** Who a managed space lets in: a current member's device, or a device that shows a usable invitation. */
 export type Admission = { device: string; as: "member" | "invitee" } | { fault: MembershipFault };
@@ -52,7 +55,10 @@ export function admitDevice(
   now: number,
 ): Admission {
   if (!proof || Math.abs(proof.time - now) > DEVICE_AUTH_WINDOW_MS) return { fault: "device-auth" };
-  const signed = signedMessage(SIGNING_LABELS.deviceAuth, deviceAuthSigned(fromHex(space, ID_BYTES), proof.time));
+  const signed = signedMessage(
+    SIGNING_LABELS.deviceAuth,
+    deviceAuthSigned(fromHex(space, ID_BYTES), proof.time),
+  );
   if (!ed25519Verifies(proof.signingKey, signed, proof.signature)) return { fault: "device-auth" };
   const device = toHex(createHash("sha256").update(proof.signingKey).digest().subarray(0, ID_BYTES));
   if (state.removedDevices.has(device)) return { fault: "removed" };

@@ -702,7 +702,9 @@ interface Refusal {
  * malformed commit still throws `ProtocolError` (the codec already refused those with the frame, so
  * that is a fatal protocol error).
  */
-function verifiedCommit(bytes: Uint8Array): IncomingCommit | CommitSignatureInvalid | MembershipCommitInvalid {
+function verifiedCommit(
+  bytes: Uint8Array,
+): IncomingCommit | CommitSignatureInvalid | MembershipCommitInvalid {
   try {
     return incomingCommit(bytes);
   } catch (e) {

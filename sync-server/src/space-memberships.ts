@@ -58,7 +58,11 @@ export class SpaceMemberships {
   readonly #maxSpaces: number;
   readonly #entries = new Map<string, Entry>();
 
-  constructor(store: RelayStore, isLive: (space: string) => boolean = () => false, maxSpaces = DEFAULT_MAX_SPACES) {
+  constructor(
+    store: RelayStore,
+    isLive: (space: string) => boolean = () => false,
+    maxSpaces = DEFAULT_MAX_SPACES,
+  ) {
     this.#store = store;
     this.#isLive = isLive;
     this.#maxSpaces = maxSpaces;
@@ -110,7 +114,10 @@ export class SpaceMemberships {
    * resolves the state again. Returns the devices the log removed that it had not removed before, whose
    * connections to the space are to be closed.
    */
-  async stored(space: string, ops: readonly { id: string; op: MembershipOp; text: string }[]): Promise<string[]> {
+  async stored(
+    space: string,
+    ops: readonly { id: string; op: MembershipOp; text: string }[],
+  ): Promise<string[]> {
     if (ops.length === 0) return [];
     const kept = this.#entries.get(space);
     const before = kept?.state?.removedDevices;

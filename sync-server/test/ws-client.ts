@@ -23,7 +23,8 @@ export interface TestClient {
 /**
  * Opens a WebSocket to `/sync/<space>` offering the token, and `options.claim` or else the claim
  * `claimedSpace` made for the space if it made one (as a real client offers the claim it stores), and
- * resolves once it is open. Other `options` go to `ws` (e.g. `localAddress: "127.0.0.2"` to connect
+ * resolves once it is open; `options.items` are further subprotocol items (device and invitation
+ * proofs). Other `options` go to `ws` (e.g. `localAddress: "127.0.0.2"` to connect
  * from another loopback address).
  *
  * @example
@@ -35,10 +36,10 @@ export async function connect(
   wsUrl: string,
   space: string,
   token: Uint8Array,
-  options?: WebSocket.ClientOptions & { claim?: Uint8Array },
+  options?: WebSocket.ClientOptions & { claim?: Uint8Array; items?: string[] },
 ): Promise<TestClient> {
-  const { claim = claimOf(space), ...wsOptions } = options ?? {};
-  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token, claim), wsOptions);
+  const { claim = claimOf(space), items, ...wsOptions } = options ?? {};
+  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token, claim, items), wsOptions);
   const frames: Message[] = [];
   const listeners = new Set<() => void>();
   let closeInfo: { code: number; reason: string } | undefined;
@@ -104,7 +105,7 @@ export async function connectReady(
   space: string,
   token: Uint8Array,
   device: string,
-  options?: WebSocket.ClientOptions & { claim?: Uint8Array },
+  options?: WebSocket.ClientOptions & { claim?: Uint8Array; items?: string[] },
 ): Promise<TestClient> {
   const c = await connect(wsUrl, space, token, options);
   c.send({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(device, 16) });

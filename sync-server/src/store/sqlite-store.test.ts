@@ -60,7 +60,11 @@ describe("SqliteStore on disk", () => {
       });
       const first = new SqliteStore(file);
       await first.registerSpace(space, sha256(new Uint8Array([1])));
-      await first.append(space, chain.map((c) => incomingCommit(c)), { quotaBytes: 1 << 20 });
+      await first.append(
+        space,
+        chain.map((c) => incomingCommit(c)),
+        { quotaBytes: 1 << 20 },
+      );
       await first.close();
       const second = new SqliteStore(file);
       expect(await second.membershipOps(space)).toEqual(texts);
