@@ -112,3 +112,26 @@ export async function connectReady(
   await c.next("welcome");
   return c;
 }
+
+/**
+ * Sends one `commits` frame (`replace` as asked) and resolves with the relay's ack, and the error
+ * that followed it if there was one (a ping round trip after the ack proves there was none).
+ *
+ * @example
+ * const { ack, error } = await uploadCommits(c, space, [commit]);
+ */
+export async function uploadCommits(
+  c: TestClient,
+  space: string,
+  commits: Uint8Array[],
+  replace = false,
+): Promise<{ ack: Extract<Message, { type: "ack" }>; error?: Extract<Message, { type: "error" }> }> {
+  const from = c.frames.length;
+  c.send({ type: "commits", space: fromHex(space, 16), commits, more: false, ...(replace && { replace }) });
+  const ack = await c.next("ack", from);
+  // The error follows the ack at once when there is one; a ping round trip proves there is none.
+  c.send({ type: "ping", nonce: from + 1_000_000 });
+  await c.next("pong", from);
+  const error = c.frames.slice(from).find((f) => f.type === "error");
+  return error ? { ack, error } : { ack };
+}
