@@ -1,4 +1,5 @@
 import {
+  MEMBERSHIP_REFUSALS,
   mayWrite,
   opId,
   type MembershipOp,
@@ -24,7 +25,9 @@ export interface AcceptedOp {
  * first refusal, so an operation this state counts is stored whenever a commit after it is.
  *
  * - A membership commit's operation must check (`checkMembershipOp`), and its device must not be
- *   removed beyond its cut.
+ *   removed beyond its cut. A redemption of an invitation the log already holds revoked, expired at
+ *   the redemption's time, or redeemed `uses` times by other devices is refused too: the relay is
+ *   the first to accept a redemption, and one that cannot count would only leave its device outside.
  * - A data commit must pass `mayWrite`: its device is a current writer's or admin's, or the commit is
  *   within the cut of its removal or demotion. A space without members refuses nothing.
  *
@@ -62,6 +65,8 @@ export class MembershipBatch {
     const cut = this.#current()?.removedDevices.get(c.device);
     if (cut !== undefined && c.seq > cut)
       return new MembershipCommitInvalid(c.device, c.seq, WRITE_REFUSALS.removed);
+    const spent = op.action.kind === "redeem" && spentInvitation(this.#current(), op);
+    if (spent) return new MembershipCommitInvalid(c.device, c.seq, MEMBERSHIP_REFUSALS[spent]);
     const id = await opId(op);
     this.#ops ??= new Map(this.#view.ops);
     if (!this.#ops.has(id)) {
@@ -84,6 +89,19 @@ export class MembershipBatch {
     }
     return this.#state;
   }
+}
+
+/** Why a redemption cannot count under `state`, for an invitation the state holds. */
+function spentInvitation(
+  state: MembershipState | undefined,
+  op: MembershipOp,
+): "invitation-revoked" | "invitation-expired" | "invitation-used" | undefined {
+  if (op.action.kind !== "redeem") return undefined;
+  const held = state?.invitations.get(op.action.invitation);
+  if (!held || held.redeemedBy.includes(op.author)) return undefined;
+  if (held.revoked) return "invitation-revoked";
+  if (op.at > held.expires) return "invitation-expired";
+  return held.redeemedBy.length >= held.uses ? "invitation-used" : undefined;
 }
 
 // Sent in the `error membership` frame that names the refused commit.

@@ -112,6 +112,43 @@ describe("membership commits at the relay", () => {
     await expect(connectAs(s.space, s.token, carol, [carolShows])).rejects.toMatchObject({ status: 403 });
   });
 
+  it("refuses the second redemption of a single-use invitation by a device let in before the first", async () => {
+    const s = await createdSpace();
+    const invitation = await testInvitation();
+    const invite = await s.sign({
+      kind: "invite",
+      invitation: invitation.id,
+      role: "writer",
+      expires: Date.now() + HOUR,
+      uses: 1,
+    });
+    expect(await refusal(s.conn, s.space, [s.chain.membership(invite)])).toBeUndefined();
+    const redeemer = async () => {
+      const who = await testMember();
+      const shown = await invitationProof(invitation, s.space, who);
+      const conn = await connectAs(s.space, s.token, who, [shown.item]);
+      const redeem = await s.sign(
+        {
+          kind: "redeem",
+          invitation: invitation.id,
+          person: `p-${who.device}`,
+          name: "sealed",
+          device: who.keys,
+          proof: shown.proof,
+        },
+        who,
+      );
+      return { who, conn, commit: new TestChain(s.space, who.device).membership(redeem) };
+    };
+    const [bob, carol] = [await redeemer(), await redeemer()];
+    expect(await refusal(bob.conn, s.space, [bob.commit])).toBeUndefined();
+    expect(await refusal(carol.conn, s.space, [carol.commit])).toEqual({
+      code: "membership",
+      device: carol.who.device,
+    });
+    expect(carol.conn.ws.readyState).toBe(carol.conn.ws.OPEN);
+  });
+
   it("refuses an operation that does not verify, names another space or another author, alone, with `membership`", async () => {
     const s = await createdSpace();
     const invitation = await testInvitation();
