@@ -1,0 +1,109 @@
+// Issue 13 through a real relay process: an admin invites a writer and a reader with single-use links,
+// all three converge, the reader's writes are refused, the writer is removed while offline and keeps
+// writing; when it returns the relay turns it away, its later commits never reach the others, and what
+// they write afterwards is not in its database. A used link is refused the second time.
+import { afterEach, describe, expect, it } from "vitest";
+import { AccessDenied, NotPermitted, type Database, type MembersView, type Space } from "../../src/index.ts";
+import { waitFor } from "../wait-for.ts";
+import {
+  closeAllDevices,
+  disposeAllRelays,
+  openDevice,
+  patientCollections,
+  RelayHarness,
+  relayAcknowledged,
+  type Patient,
+} from "../relay-harness.ts";
+
+type Db = Database<{ patients: Patient }>;
+const device = (label: string) => openDevice<{ patients: Patient }>(label, patientCollections);
+
+afterEach(async () => {
+  await closeAllDevices();
+  await disposeAllRelays();
+});
+
+async function sees(db: Db, name: string): Promise<void> {
+  await waitFor(
+    db.patients.live((c) => c.where("name").equals(name).toArray()),
+    (rows) => rows.length > 0,
+    30_000,
+    `a patient called ${name}`,
+  );
+}
+
+function membersOf(db: Db, space: Space, until: (m: MembersView) => boolean, what: string) {
+  return waitFor(db.members(space), until, 30_000, what);
+}
+
+/** Every row of every table of `db`, as text (byte arrays decoded, so sealed bytes are searched too). */
+async function everything(db: Db): Promise<string> {
+  const parts: string[] = [];
+  for (const t of db.replica.dexie.tables)
+    for (const row of await t.toArray())
+      parts.push(JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v)));
+  return parts.join("\n");
+}
+
+describe("members through the relay", () => {
+  it("invites, refuses a reader, cuts off a removed device and refuses a used link", async () => {
+    const relay = await RelayHarness.start();
+    const [a, b, c, d] = await Promise.all([device("admin"), device("writer"), device("reader"), device("late")]);
+    for (const x of [a, b, c, d]) x.online(relay.url);
+    const space = await a.db.createSpace({ name: "North Clinic" });
+    const toB = await a.db.invite(space, { role: "writer", me: "Dr. Admin" });
+    const toC = await a.db.invite(space, { role: "reader" });
+    await a.db.patients.insert({ name: "Ada", ward: "A", notes: "" }, { space });
+    // The invitations must be at the relay before anyone can redeem them.
+    await relayAcknowledged(a.db, space.id);
+    await b.db.join(toB, { name: "Nurse B", relay: relay.url });
+    await c.db.join(toC, { name: "Reader C", relay: relay.url });
+    for (const x of [a, b, c])
+      await membersOf(x.db, space, (m) => m.members.length === 3, "three members everywhere");
+    for (const x of [b, c]) await sees(x.db, "Ada");
+    const view = await membersOf(a.db, space, (m) => m.members.length === 3, "members");
+    expect(view.members.map((m) => `${m.name}:${m.role}`).sort()).toEqual([
+      "Dr. Admin:admin",
+      "Nurse B:writer",
+      "Reader C:reader",
+    ]);
+
+    // The reader cannot write, on its own device.
+    const refused = await c.db.patients.insert({ name: "Nope", ward: "C", notes: "" }, { space }).catch((e) => e);
+    expect(refused).toBeInstanceOf(NotPermitted);
+    await b.db.patients.insert({ name: "From B", ward: "B", notes: "" }, { space });
+    for (const x of [a, c]) await sees(x.db, "From B");
+
+    // B goes offline; A removes B; B keeps writing.
+    b.offline();
+    const bPerson = view.members.find((m) => m.name === "Nurse B")!.person;
+    await a.db.remove(space, { person: bPerson });
+    await b.db.patients.insert({ name: "B after removal", ward: "B", notes: "" }, { space });
+    await a.db.patients.insert({ name: "After A", ward: "A", notes: "canary-a-91e0" }, { space });
+    await sees(c.db, "After A");
+    await membersOf(c.db, space, (m) => m.epoch !== 0 && m.members.length === 2, "C to see the rotation");
+    await a.db.patients.insert({ name: "Also after", ward: "A", notes: "canary-a2-77b1" }, { space });
+    await sees(c.db, "Also after");
+
+    // B returns: the relay refuses it, and nothing of its later commit reaches the others.
+    b.online(relay.url);
+    await waitFor(
+      b.db.status,
+      (s) => s.lastError?.code === "AccessDenied" && (s.lastError as AccessDenied).reason === "removed",
+      30_000,
+      "the relay to refuse the removed device",
+    );
+    for (const x of [a, c]) {
+      const names = (await x.db.patients.toArray()).map((p) => p.name).sort();
+      expect(names).toEqual(["Ada", "After A", "Also after", "From B"]);
+    }
+    const stored = await everything(b.db);
+    expect(stored).not.toContain("canary-a-91e0");
+    expect(stored).not.toContain("canary-a2-77b1");
+
+    // A second redemption of B's used link is refused with its typed error.
+    const again = await d.db.join(toB, { name: "Mallory", relay: relay.url }).catch((e) => e);
+    expect(again).toBeInstanceOf(AccessDenied);
+    expect(again.reason).toBe("invitation-used");
+  });
+});
