@@ -1,9 +1,18 @@
-import type { Context, Handler } from "hono";
-import { decodeBase64Url, isIdHex } from "@shoal/client/protocol";
+import type { Handler } from "hono";
+import {
+  decodeBase64Url,
+  decodeDeviceAuth,
+  decodeInvitationProof,
+  isIdHex,
+  MEMBERSHIP_REFUSALS,
+} from "@shoal/client/protocol";
 import { originAllowed, parseTokenText, tokenMatches } from "./auth.ts";
 import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "./space-claim-check.ts";
 import type { RelayMetrics } from "./metrics.ts";
 import type { RelayLog } from "./relay-log.ts";
+import { corsHeaders } from "./cors-headers.ts";
+import { readSmallText } from "./small-text-body.ts";
+import type { SpaceMemberships } from "./space-memberships.ts";
 import type { RelayStore } from "./store/store.ts";
 
 /** What `accessProbe` reads: the parts of `AppDeps` the upgrade's access checks use. */
@@ -11,18 +20,21 @@ export interface AccessProbeDeps {
   store: RelayStore;
   metrics: RelayMetrics;
   log: RelayLog;
+  /** The membership states the upgrade checks too (spaces with members). */
+  memberships: SpaceMemberships;
   allowedOrigins?: readonly string[];
 }
 
-// An unpadded base64url token of MAX_TOKEN_BYTES is 86 characters, a `.` and a claim 150 more; a little
-// slack for a trailing newline (curl, hand-written requests). Anything longer is not read further.
-const MAX_BODY_BYTES = 256;
+// An unpadded base64url token of MAX_TOKEN_BYTES is 86 characters, a claim 150, a device proof 139 and
+// an invitation proof 128, with three `.`; a little slack for a trailing newline (curl, hand-written
+// requests). Anything longer is not read further.
+const MAX_BODY_BYTES = 640;
 
 /**
  * The handler of `POST /sync/<spaceHex>/access` (PROTOCOL.md 1, "Access probe"): answers whether the
- * token in the body (unpadded base64url, as in the subprotocol, sent as `text/plain`), optionally
- * followed by `.` and the space's claim in base64url, would pass the upgrade's access checks, with the
- * status the upgrade would refuse with. It exists because browsers
+ * body `<token>[.<claim>[.<device>[.<invitation>]]]` (each the unpadded base64url of its subprotocol
+ * item, after the item's prefix; empty parts allowed, sent as `text/plain`) would pass the upgrade's
+ * access checks, with the status the upgrade would refuse with. It exists because browsers
  * hide the HTTP status of a refused WebSocket upgrade (WHATWG "fail the WebSocket connection": close
  * 1006 only), so a page cannot otherwise tell a wrong key from a relay that is down.
  *
@@ -32,13 +44,15 @@ const MAX_BODY_BYTES = 256;
  *   that does not match the space or does not verify.
  * - 400: not a space id; 403 "Origin not allowed": the upgrade's Origin allow-list; 413: a body too
  *   long to be a token; 401: no or malformed token; 403: the token does not match.
+ * - 403 with a `MEMBERSHIP_REFUSALS` text: the space has members and the device proof or the
+ *   invitation proof does not let the device in (`admitDevice`).
  *
  * A `text/plain` POST without custom headers is a CORS "simple request", so no preflight is needed;
  * every answer to an allowed Origin carries `Access-Control-Allow-Origin` so the page can read it. The
  * token never reaches a log line, a metric or an answer's text.
  *
  * @example
- * app.post("/sync/:space/access", accessProbe({ store, metrics, log, allowedOrigins }));
+ * app.post("/sync/:space/access", accessProbe({ store, metrics, log, memberships, allowedOrigins }));
  */
 export function accessProbe(deps: AccessProbeDeps): Handler {
   return async (c) => {
@@ -49,10 +63,7 @@ export function accessProbe(deps: AccessProbeDeps): Handler {
       deps.metrics.accessProbed(status);
       if (status !== 204)
         deps.log("access-probe.refused", { space: isIdHex(space) ? space : undefined, status });
-      // The page's own Origin, never "*": the answer is about one caller's token. `Vary` keeps a cache
-      // in between from handing one origin's answer to another.
-      const headers: Record<string, string> = { Vary: "Origin", "Cache-Control": "no-store" };
-      if (allowed && origin !== undefined) headers["Access-Control-Allow-Origin"] = origin;
+      const headers = corsHeaders(allowed, origin);
       return status === 204 ? c.body(null, 204, headers) : c.text(text, status, headers);
     };
 
@@ -60,21 +71,26 @@ export function accessProbe(deps: AccessProbeDeps): Handler {
     if (!allowed) return answer(403, "Origin not allowed.");
     const body = await readSmallText(c, MAX_BODY_BYTES);
     if (body === undefined) return answer(413, "An access probe's body is one token.");
-    const [tokenText = "", claimText, ...rest] = body.trim().split(".");
+    const [tokenText = "", claimText = "", deviceText = "", invitationText = "", ...rest] = body
+      .trim()
+      .split(".");
     const token = rest.length === 0 ? parseTokenText(tokenText) : undefined;
     if (!token) return answer(401, "Missing or malformed access token.");
     // Read only: `registerSpace` here would let anyone claim a space by probing it first.
     const stored = await deps.store.tokenHash(space);
     if (stored === undefined) {
-      const checked = checkSpaceClaim(
-        space,
-        token,
-        claimText === undefined ? undefined : readClaim(claimText),
-      );
+      const checked = checkSpaceClaim(space, token, claimText === "" ? undefined : readClaim(claimText));
       if ("fault" in checked) return answer(403, SPACE_CLAIM_REFUSALS[checked.fault]);
-    } else if (!tokenMatches(token, stored)) {
-      return answer(403, "Wrong access token for this space.");
+      return answer(204); // an unknown space has no members yet
     }
+    if (!tokenMatches(token, stored)) return answer(403, "Wrong access token for this space.");
+    const admitted = await deps.memberships.admit(
+      space,
+      decodeDeviceAuth(deviceText),
+      decodeInvitationProof(invitationText),
+      Date.now(),
+    );
+    if (admitted && "fault" in admitted) return answer(403, MEMBERSHIP_REFUSALS[admitted.fault]);
     return answer(204);
   };
 }
@@ -86,35 +102,4 @@ function readClaim(text: string): Uint8Array {
   } catch {
     return new Uint8Array(0);
   }
-}
-
-/**
- * The request body as text, or `undefined` once it exceeds `maxBytes`: a declared length is trusted
- * for an early answer, and a chunked body is read only until it goes over.
- */
-async function readSmallText(c: Context, maxBytes: number): Promise<string | undefined> {
-  const declared = Number(c.req.header("content-length") ?? "0");
-  if (declared > maxBytes) return undefined;
-  const stream = c.req.raw.body;
-  if (!stream) return "";
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return new TextDecoder().decode(bytes);
 }

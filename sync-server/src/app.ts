@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
 import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws";
-import { isIdHex, parseOfferedSubprotocols, SUBPROTOCOL } from "@shoal/client/protocol";
+import { isIdHex, MEMBERSHIP_REFUSALS, parseOfferedSubprotocols, SUBPROTOCOL } from "@shoal/client/protocol";
 import { accessProbe } from "./access-probe.ts";
 import { AddressRates } from "./address-rates.ts";
 import { hashToken, offeredToken, originAllowed, tokenMatches } from "./auth.ts";
@@ -9,6 +9,9 @@ import { RelayMetrics } from "./metrics.ts";
 import { silentLog, type RelayLog } from "./relay-log.ts";
 import { RelaySession } from "./relay-session.ts";
 import { SpaceHub } from "./space-hub.ts";
+import { SpaceMemberships } from "./space-memberships.ts";
+import { REMOVED_CLOSE } from "./membership-gate.ts";
+import { invitationLog } from "./invitation-log.ts";
 import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "./space-claim-check.ts";
 import { SpaceRates } from "./space-rates.ts";
 import { CappedStore } from "./store/capped-store.ts";
@@ -49,12 +52,13 @@ const METRICS_STORE_TIMEOUT_MS = 2000;
 
 /**
  * The relay as a Hono app: `GET /healthz`, `GET /metrics`, `GET /sync/<spaceHex>` which checks the
- * space id, the Origin, the subprotocol, the token, the space limits and, for an unknown space, its
- * creator's claim BEFORE upgrading to a WebSocket (400, 403, 426, 401, 400, 503, 429, 403, 403, 429),
- * then runs one `RelaySession` per socket, and
- * `POST /sync/<spaceHex>/access`, which
- * answers the same access checks without upgrading or registering (`accessProbe`), for browsers that
- * cannot see the upgrade's status. Runtime-neutral: the Node entry only serves it.
+ * space id, the Origin, the subprotocol, the token, the space limits, for an unknown space its
+ * creator's claim and, for a space with members, the device's proof and membership or invitation,
+ * BEFORE upgrading to a WebSocket (400, 403, 426, 401, 400, 503, 429, 403, 403, 403, 429), then runs
+ * one `RelaySession` per socket; `POST /sync/<spaceHex>/access`, which answers the same access checks
+ * without upgrading or registering (`accessProbe`), for browsers that cannot see the upgrade's status;
+ * and `POST /sync/<spaceHex>/invitation`, which gives a member or an invited device the space's
+ * membership log (`invitationLog`). Runtime-neutral: the Node entry only serves it.
  *
  * @example
  * const app = createApp({ store: new MemoryStore() });
@@ -70,6 +74,14 @@ export function createApp(deps: AppDeps): Hono {
   const metrics = deps.metrics ?? new RelayMetrics();
   const hub = deps.hub ?? new SpaceHub();
   const log = deps.log ?? silentLog;
+  // Kept current by this relay's sessions and by the fan-out while the space has connections here.
+  const memberships = new SpaceMemberships(store, (space) => hub.count(space) > 0);
+  hub.observe((space, commits) => {
+    memberships
+      .delivered(space, commits)
+      .then((removed) => hub.closeDevices(space, removed, REMOVED_CLOSE.code, REMOVED_CLOSE.reason))
+      .catch(() => log("membership.fan-out-error", { space }));
+  });
   const app = new Hono();
 
   app.get("/healthz", async (c) => {
@@ -94,7 +106,10 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   // Browsers hide a refused upgrade's status; this tells them what it was (see access-probe.ts).
-  app.post("/sync/:space/access", accessProbe({ store, metrics, log, allowedOrigins: deps.allowedOrigins }));
+  const access = { store, metrics, log, memberships, allowedOrigins: deps.allowedOrigins };
+  app.post("/sync/:space/access", accessProbe(access));
+  // A joining device reads the log (its invitation's sealed keys) before it can sync (invitation-log.ts).
+  app.post("/sync/:space/invitation", invitationLog(access));
 
   app.get("/sync/:space", async (c) => {
     const space = c.req.param("space");
@@ -142,6 +157,13 @@ export function createApp(deps: AppDeps): Hono {
     // For a known space the claim is not looked at: the token decides, as it always did.
     const stored = await store.registerSpace(space, hashToken(token), creator);
     if (!tokenMatches(token, stored)) return refuse(403, "Wrong access token for this space.");
+    // A space with members lets in only its members' devices and holders of a usable invitation.
+    const offered = parseOfferedSubprotocols(protocols);
+    const admitted = await memberships.admit(space, offered.device, offered.invitation, Date.now());
+    if (admitted && "fault" in admitted) {
+      metrics.refused(admitted.fault);
+      return refuse(403, MEMBERSHIP_REFUSALS[admitted.fault]);
+    }
     if (hub.count(space) >= limits.maxConnectionsPerSpace)
       return refuse(429, "Too many connections to this space.");
     if (!deps.upgradeWebSocket) return refuse(501, "WebSockets are not available in this runtime.");
@@ -152,10 +174,10 @@ export function createApp(deps: AppDeps): Hono {
     } catch {
       return refuse(503, "The relay cannot reach its fan-out right now.");
     }
-    return deps.upgradeWebSocket(c, socketEvents(space));
+    return deps.upgradeWebSocket(c, socketEvents(space, admitted?.device));
   });
 
-  function socketEvents(space: string): WSEvents<unknown> {
+  function socketEvents(space: string, device: string | undefined): WSEvents<unknown> {
     let session: RelaySession | undefined;
     let stopHeartbeat: (() => void) | undefined;
     let resumeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -180,6 +202,8 @@ export function createApp(deps: AppDeps): Hono {
           log,
           spaceRates,
           uploadBudget,
+          memberships,
+          device,
           socket: {
             send: (bytes) => ws.send(bytes as Uint8Array<ArrayBuffer>),
             close: (code, reason) => ws.close(code, reason),

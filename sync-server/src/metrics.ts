@@ -254,7 +254,9 @@ export class RelayMetrics {
    * `request-timeout`, `spaces`, `new-spaces-rate`, `store-full`, `upload-buffer`, `upload-stalled`,
    * `connection-bytes-rate`, `space-bytes-rate`, `connection-commits-rate` (those three: reading was
    * paused, nothing refused), `claim-missing`, `claim-wrong-space`, `claim-bad-signature` (an unknown
-   * space offered without a valid claim by its creator, PROTOCOL.md 1).
+   * space offered without a valid claim by its creator, PROTOCOL.md 1), and the membership faults of a
+   * space with members (`device-auth`, `removed`, `not-member`, `invitation-unknown`, `invitation-used`,
+   * `invitation-expired`, `invitation-revoked`: `MEMBERSHIP_REFUSALS`).
    */
   refused(reason: string): void {
     bump(this.#refusals, reason);

@@ -30,6 +30,10 @@ import type { SpaceRates } from "./space-rates.ts";
 import type { UploadBudget } from "./upload-budget.ts";
 import { SnapshotUpload } from "./snapshot-upload.ts";
 import { CommitSignatureInvalid } from "./commit-signature.ts";
+import { MembershipBatch } from "./membership-batch.ts";
+import { MembershipCommitInvalid } from "./membership-commit-check.ts";
+import { REMOVED_CLOSE } from "./membership-gate.ts";
+import { SpaceMemberships } from "./space-memberships.ts";
 import { incomingCommit } from "./store/incoming-commit.ts";
 import type { IncomingCommit, RelayStore } from "./store/store.ts";
 
@@ -56,6 +60,13 @@ export interface SessionDeps {
   spaceRates?: SpaceRates;
   /** The relay-wide budget of unfinished snapshot uploads (`maxUploadBufferBytes`). */
   uploadBudget?: UploadBudget;
+  /**
+   * The relay's membership states, shared by the sessions of a space (one of the session's own when
+   * absent: correct, but resolved per session).
+   */
+  memberships?: SpaceMemberships;
+  /** The device the connection proved at the upgrade (spaces with members), hex. */
+  device?: string;
 }
 
 // Bytes of a `commits` frame besides the commits: version, type, space, flags, count, and a u32
@@ -115,10 +126,12 @@ export class RelaySession implements HubMember {
   #pullPages: { held: ReadonlySet<string>; since: Map<string, number> } | undefined;
   /** Replacements of damaged commits accepted on this connection (bounded per connection). */
   #replacements = 0;
+  readonly #memberships: SpaceMemberships;
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
     this.space = deps.space;
+    this.#memberships = deps.memberships ?? new SpaceMemberships(deps.store);
     this.#spaceBytes = fromHex(deps.space, 16);
     this.#rate = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.messageBurst);
     // Bursts of a few frames pass at once (a reconnect's uploads); the sustained rate is what is bounded.
@@ -213,9 +226,16 @@ export class RelaySession implements HubMember {
     return "delivered";
   }
 
-  /** Closes the connection from the relay side (shutdown, hub). */
+  /** Closes the connection from the relay side (shutdown, hub, a removal of its device). */
   close(code: number, reason: string): void {
-    this.#closeWith(code, reason, code === CLOSE_CODES.goingAway ? "shutdown" : "closed");
+    const metric =
+      code === CLOSE_CODES.goingAway ? "shutdown" : code === REMOVED_CLOSE.code ? "removed" : "closed";
+    this.#closeWith(code, reason, metric);
+  }
+
+  /** Whether this connection is `device`'s: the one it proved, or the one its `hello` named. */
+  speaksFor(device: string): boolean {
+    return device === this.#deps.device || device === this.#device;
   }
 
   /** The socket closed (either side): releases timers and leaves the hub. */
@@ -367,30 +387,34 @@ export class RelaySession implements HubMember {
 
   async #onCommits(commits: Uint8Array[], receivedAt: number): Promise<void> {
     const { store, metrics, limits, hub } = this.#deps;
-    // The commits are verified in order, and the first one that is not its device's ends the batch
-    // like a store refusal: the ones before it are stored and acked, the ones after it not looked at.
+    // The commits are verified in order, and the first one that is not its device's, or that the
+    // space's membership log refuses, ends the batch like a store refusal: the ones before it are
+    // stored and acked, the ones after it not looked at.
     const incoming: IncomingCommit[] = [];
-    let forged: CommitSignatureInvalid | undefined;
+    const batch = new MembershipBatch(await this.#memberships.view(this.space), this.space);
+    let invalid: Refusal | undefined;
     for (const bytes of commits) {
       const c = verifiedCommit(bytes);
-      if (c instanceof CommitSignatureInvalid) {
-        forged = c;
+      const why = c instanceof Error ? c : await batch.check(c, Date.now());
+      if (why) {
+        invalid = commitRefusal(why);
         break;
       }
-      incoming.push(c);
+      incoming.push(c as IncomingCommit);
     }
     const result =
       incoming.length > 0
         ? await store.append(this.space, incoming, { quotaBytes: limits.quotaBytesPerSpace })
         : { stored: [], duplicates: 0, heads: new Map<string, number>() };
     const storedAt = performance.now();
+    const removed = await this.#memberships.stored(this.space, batch.acceptedOps(result.stored));
     metrics.commitsIn += result.stored.length;
     metrics.commitBytesIn += result.stored.reduce((n, c) => n + c.bytes.length, 0);
     metrics.duplicates += result.duplicates;
     const entries = [...result.heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
     if (this.#send({ type: "ack", space: this.#spaceBytes, entries }))
       metrics.acked(performance.now() - receivedAt);
-    // The store stops at its first refusal, which comes before the forged commit if both exist.
+    // The store stops at its first refusal, which comes before the invalid commit if both exist.
     const refused: Refusal | undefined = result.refused
       ? {
           metric: result.refused.code,
@@ -399,7 +423,7 @@ export class RelaySession implements HubMember {
           device: result.refused.device,
           seq: result.refused.seq,
         }
-      : forged && signatureRefusal(forged);
+      : invalid;
     if (refused) {
       const { metric, code, message, device, seq } = refused;
       metrics.commitRefused(metric);
@@ -411,6 +435,8 @@ export class RelaySession implements HubMember {
       result.stored.map((c) => c.bytes),
     );
     if (result.stored.length > 0 && others > 0) metrics.pushed(performance.now() - storedAt);
+    // A removal takes effect at once: its devices' connections close once the removal is on its way.
+    hub.closeDevices(this.space, removed, REMOVED_CLOSE.code, REMOVED_CLOSE.reason);
   }
 
   /**
@@ -430,8 +456,14 @@ export class RelaySession implements HubMember {
       // A replacement is verified like an upload: with the author key part of the compared header
       // (`replaceRule`), only the device that signed the stored commit can replace it.
       const c = verifiedCommit(bytes);
-      if (c instanceof CommitSignatureInvalid) {
-        refused = signatureRefusal(c);
+      if (c instanceof Error) {
+        refused = commitRefusal(c);
+        break;
+      }
+      if (c.membershipOp !== undefined) {
+        // The log keeps the operation a membership commit was stored with: it is not swapped later.
+        const message = "A membership commit cannot be replaced.";
+        refused = { metric: "membership", code: "membership", message, device: c.device, seq: c.seq };
         break;
       }
       if (this.#replacements >= MAX_REPLACEMENTS_PER_CONNECTION) {
@@ -666,20 +698,25 @@ interface Refusal {
 }
 
 /**
- * The commit ready to store, or why it is not its device's. A malformed commit still throws
- * `ProtocolError` (the codec already refused those with the frame, so that is a fatal protocol error).
+ * The commit ready to store, or why it is not its device's (or not a readable membership commit). A
+ * malformed commit still throws `ProtocolError` (the codec already refused those with the frame, so
+ * that is a fatal protocol error).
  */
-function verifiedCommit(bytes: Uint8Array): IncomingCommit | CommitSignatureInvalid {
+function verifiedCommit(
+  bytes: Uint8Array,
+): IncomingCommit | CommitSignatureInvalid | MembershipCommitInvalid {
   try {
     return incomingCommit(bytes);
   } catch (e) {
-    if (e instanceof CommitSignatureInvalid) return e;
+    if (e instanceof CommitSignatureInvalid || e instanceof MembershipCommitInvalid) return e;
     throw e;
   }
 }
 
-function signatureRefusal(e: CommitSignatureInvalid): Refusal {
-  return { metric: "signature", code: "signature", message: e.message, device: e.device, seq: e.seq };
+/** The refusal of one commit: `signature` or `membership`, naming it. */
+function commitRefusal(e: CommitSignatureInvalid | MembershipCommitInvalid): Refusal {
+  const code = e instanceof CommitSignatureInvalid ? "signature" : "membership";
+  return { metric: code, code, message: e.message, device: e.device, seq: e.seq };
 }
 
 const REFUSAL_MESSAGES = {

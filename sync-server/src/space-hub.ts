@@ -12,6 +12,11 @@ export interface HubMember {
    * everyone). Members that do not take signals leave it out.
    */
   signal?(to: string | null, frame: Uint8Array): SignalOutcome;
+  /**
+   * Whether the connection is `device`'s: the device it proved (spaces with members) or named in its
+   * `hello`. Used to close a removed device's connections.
+   */
+  speaksFor?(device: string): boolean;
 }
 
 /** What a member did with an offered signal. */
@@ -64,6 +69,7 @@ const UNUSED_WATCH_MS = 30_000;
 export class SpaceHub implements HubSink {
   readonly #spaces = new Map<string, Set<HubMember>>();
   readonly #link: HubLink | undefined;
+  readonly #observers: ((space: string, commits: Uint8Array[]) => void)[] = [];
 
   constructor(options: { link?: HubLink } = {}) {
     this.#link = options.link;
@@ -140,6 +146,31 @@ export class SpaceHub implements HubSink {
 
   deliver(space: string, commits: Uint8Array[]): void {
     for (const m of [...(this.#spaces.get(space) ?? [])]) m.push(commits);
+    for (const observe of this.#observers) observe(space, commits);
+  }
+
+  /**
+   * Calls `listener` with the commits other instances stored (what `deliver` pushes), after the push:
+   * the relay reads the membership operations among them, as it does for its own sessions' uploads.
+   */
+  observe(listener: (space: string, commits: Uint8Array[]) => void): void {
+    this.#observers.push(listener);
+  }
+
+  /**
+   * Closes this instance's connections to `space` that speak for one of `devices` (see
+   * `HubMember.speaksFor`): a device the membership log just removed loses them at once. Returns how
+   * many were closed.
+   */
+  closeDevices(space: string, devices: readonly string[], code: number, reason: string): number {
+    if (devices.length === 0) return 0;
+    let closed = 0;
+    for (const m of [...(this.#spaces.get(space) ?? [])]) {
+      if (!devices.some((d) => m.speaksFor?.(d))) continue;
+      m.close(code, reason);
+      closed++;
+    }
+    return closed;
   }
 
   resync(reason: string): void {

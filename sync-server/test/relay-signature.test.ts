@@ -14,7 +14,7 @@ import {
   testDevice,
 } from "../src/store/commit-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
-import { connectReady, type TestClient } from "./ws-client.ts";
+import { connectReady, uploadCommits, type TestClient } from "./ws-client.ts";
 import { claimedSpace } from "../src/testing/claimed-space.ts";
 
 // The relay checks every commit's signature before it stores it (PROTOCOL.md section 5), here through
@@ -40,23 +40,7 @@ async function ready(space: string, token: Uint8Array, device = randomId()): Pro
   return c;
 }
 
-/** Sends one `commits` frame and resolves with the relay's ack, and its error if it sent one. */
-async function send(
-  c: TestClient,
-  space: string,
-  commits: Uint8Array[],
-  replace = false,
-): Promise<{ ack: Extract<Message, { type: "ack" }>; error?: Extract<Message, { type: "error" }> }> {
-  const from = c.frames.length;
-  c.send({ type: "commits", space: fromHex(space, 16), commits, more: false, ...(replace && { replace }) });
-  const ack = await c.next("ack", from);
-  // The error follows the ack at once when there is one; a ping round trip proves there is none.
-  const nonce = from + 1_000_000;
-  c.send({ type: "ping", nonce });
-  await c.next("pong", from);
-  const error = c.frames.slice(from).find((f) => f.type === "error");
-  return error ? { ack, error } : { ack };
-}
+const send = uploadCommits;
 
 /** Every commit the relay holds for the space, from a fresh connection. */
 async function stored(space: string, token: Uint8Array): Promise<string[]> {

@@ -23,7 +23,8 @@ export interface TestClient {
 /**
  * Opens a WebSocket to `/sync/<space>` offering the token, and `options.claim` or else the claim
  * `claimedSpace` made for the space if it made one (as a real client offers the claim it stores), and
- * resolves once it is open. Other `options` go to `ws` (e.g. `localAddress: "127.0.0.2"` to connect
+ * resolves once it is open; `options.items` are further subprotocol items (device and invitation
+ * proofs). Other `options` go to `ws` (e.g. `localAddress: "127.0.0.2"` to connect
  * from another loopback address).
  *
  * @example
@@ -35,10 +36,10 @@ export async function connect(
   wsUrl: string,
   space: string,
   token: Uint8Array,
-  options?: WebSocket.ClientOptions & { claim?: Uint8Array },
+  options?: WebSocket.ClientOptions & { claim?: Uint8Array; items?: string[] },
 ): Promise<TestClient> {
-  const { claim = claimOf(space), ...wsOptions } = options ?? {};
-  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token, claim), wsOptions);
+  const { claim = claimOf(space), items, ...wsOptions } = options ?? {};
+  const ws = new WebSocket(`${wsUrl}/sync/${space}`, offeredSubprotocols(token, claim, items), wsOptions);
   const frames: Message[] = [];
   const listeners = new Set<() => void>();
   let closeInfo: { code: number; reason: string } | undefined;
@@ -104,10 +105,33 @@ export async function connectReady(
   space: string,
   token: Uint8Array,
   device: string,
-  options?: WebSocket.ClientOptions & { claim?: Uint8Array },
+  options?: WebSocket.ClientOptions & { claim?: Uint8Array; items?: string[] },
 ): Promise<TestClient> {
   const c = await connect(wsUrl, space, token, options);
   c.send({ type: "hello", minVersion: 2, maxVersion: 2, device: fromHex(device, 16) });
   await c.next("welcome");
   return c;
+}
+
+/**
+ * Sends one `commits` frame (`replace` as asked) and resolves with the relay's ack, and the error
+ * that followed it if there was one (a ping round trip after the ack proves there was none).
+ *
+ * @example
+ * const { ack, error } = await uploadCommits(c, space, [commit]);
+ */
+export async function uploadCommits(
+  c: TestClient,
+  space: string,
+  commits: Uint8Array[],
+  replace = false,
+): Promise<{ ack: Extract<Message, { type: "ack" }>; error?: Extract<Message, { type: "error" }> }> {
+  const from = c.frames.length;
+  c.send({ type: "commits", space: fromHex(space, 16), commits, more: false, ...(replace && { replace }) });
+  const ack = await c.next("ack", from);
+  // The error follows the ack at once when there is one; a ping round trip proves there is none.
+  c.send({ type: "ping", nonce: from + 1_000_000 });
+  await c.next("pong", from);
+  const error = c.frames.slice(from).find((f) => f.type === "error");
+  return error ? { ack, error } : { ack };
 }

@@ -61,6 +61,10 @@ export class CappedStore implements RelayStore {
     return this.#inner.creator(space);
   }
 
+  membershipOps(space: string): Promise<string[]> {
+    return this.#inner.membershipOps(space);
+  }
+
   vector(space: string): Promise<Map<string, number>> {
     return this.#inner.vector(space);
   }

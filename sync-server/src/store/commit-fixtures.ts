@@ -40,6 +40,19 @@ export function testDevice(): string {
 }
 
 /**
+ * Test support: makes a device of given keys known to `makeChain` (a device whose key comes from a
+ * seed, to sign both its membership operations and its commits). Returns its device id (hex).
+ *
+ * @example
+ * const d = registerTestDevice(identity.signingPublic, privateKeyFromSeed(seed));
+ */
+export function registerTestDevice(author: Uint8Array, privateKey: KeyObject): string {
+  const device = toHex(sha256(author).subarray(0, ID_BYTES));
+  devices.set(device, { author: author.slice(), privateKey });
+  return device;
+}
+
+/**
  * Test support: the keys of a device made by `testDevice` (to sign a commit by hand, or to put another
  * device's key in a forged header). Throws for a device it did not make.
  *
@@ -68,20 +81,28 @@ export function makeChain(
   space: string,
   device: string,
   count: number,
-  options: { from?: number; prevHash?: Uint8Array; bodyBytes?: number } = {},
+  options: {
+    from?: number;
+    prevHash?: Uint8Array;
+    bodyBytes?: number;
+    /** The header's key epoch (0 unless given; `MEMBERSHIP_EPOCH` for membership commits). */
+    epoch?: number;
+    /** The commits' bodies, one per commit, instead of random bytes. */
+    bodies?: readonly Uint8Array[];
+  } = {},
 ): Uint8Array[] {
   const { author, privateKey } = deviceKeys(device);
   const out: Uint8Array[] = [];
   let prevHash = options.prevHash ?? new Uint8Array(32);
   const from = options.from ?? 1;
   for (let seq = from; seq < from + count; seq++) {
-    const body = new Uint8Array(randomBytes(options.bodyBytes ?? 40));
+    const body = options.bodies?.[seq - from] ?? new Uint8Array(randomBytes(options.bodyBytes ?? 40));
     const header = {
       version: COMMIT_FORMAT_VERSION,
       space: fromHex(space, 16),
       device: fromHex(device, 16),
       seq,
-      epoch: 0,
+      epoch: options.epoch ?? 0,
       prevHash,
       author,
     };

@@ -30,6 +30,8 @@ interface MemorySpace {
   /** Device hex -> its commits, index i holding seq i + 1. */
   devices: Map<string, MemoryCommit[]>;
   snapshot: StoredSnapshot | undefined;
+  /** The membership log: operation texts in arrival order. */
+  ops: string[];
 }
 
 /**
@@ -54,6 +56,7 @@ export class MemoryStore implements RelayStore {
         nextOrder: 1,
         devices: new Map(),
         snapshot: undefined,
+        ops: [],
       };
       this.#spaces.set(space, s);
     }
@@ -68,6 +71,11 @@ export class MemoryStore implements RelayStore {
   async creator(space: string): Promise<Uint8Array | undefined> {
     this.#check();
     return this.#spaces.get(space)?.creator?.slice();
+  }
+
+  async membershipOps(space: string): Promise<string[]> {
+    this.#check();
+    return [...(this.#spaces.get(space)?.ops ?? [])];
   }
 
   async vector(space: string): Promise<Map<string, number>> {
@@ -100,6 +108,7 @@ export class MemoryStore implements RelayStore {
         s.devices.set(c.device, list);
         s.bytes += c.bytes.length;
         s.commits += 1;
+        if (c.membershipOp !== undefined) s.ops.push(c.membershipOp);
         result.stored.push(c);
       } else if (verdict === "duplicate") {
         result.duplicates += 1;

@@ -60,25 +60,27 @@ return { redis.call('HEXISTS', KEYS[1], 'token'), used, heads, at }`;
 // Compare-and-append: writes the batch only if every device head the caller decided on is unchanged and
 // the space still has room, so the sequence rule (decided in TypeScript by sequenceVerdict, shared with
 // the other stores) holds although several relay instances append to one space at once. Returns 0 to
-// make the caller read a fresh snapshot and decide again. ARGV: quota, h, h x (device, seq), then
-// 5 x (device, seq, size, hashHex, bytes) per commit.
+// make the caller read a fresh snapshot and decide again. KEYS: meta, heads, idx, bytes, ops. ARGV:
+// quota, h, h x (device, seq), then 6 x (device, seq, size, hashHex, bytes, op) per commit, `op` the
+// membership operation's text ("" for a data commit), appended to the space's log in the same script.
 const APPEND_LUA = `
 local h = tonumber(ARGV[2])
 for i = 0, h - 1 do
   if (redis.call('HGET', KEYS[2], ARGV[3 + 2 * i]) or '0') ~= ARGV[4 + 2 * i] then return 0 end
 end
 local first = 3 + 2 * h
-local count = (#ARGV - first + 1) / 5
+local count = (#ARGV - first + 1) / 6
 local added = 0
-for i = 0, count - 1 do added = added + tonumber(ARGV[first + 5 * i + 2]) end
+for i = 0, count - 1 do added = added + tonumber(ARGV[first + 6 * i + 2]) end
 if tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0') + added > tonumber(ARGV[1]) then return 0 end
 local order = redis.call('HINCRBY', KEYS[1], 'order', count) - count
 for i = 0, count - 1 do
-  local b = first + 5 * i
+  local b = first + 6 * i
   local field = ARGV[b] .. ':' .. ARGV[b + 1]
   redis.call('HSET', KEYS[3], field, string.format('%d:%s:%s', order + i + 1, ARGV[b + 2], ARGV[b + 3]))
   redis.call('HSET', KEYS[4], field, ARGV[b + 4])
   redis.call('HSET', KEYS[2], ARGV[b], ARGV[b + 1])
+  if ARGV[b + 5] ~= '' then redis.call('RPUSH', KEYS[5], ARGV[b + 5]) end
 end
 redis.call('HINCRBY', KEYS[1], 'bytes', added)
 redis.call('HINCRBY', KEYS[1], 'commits', count)
@@ -138,15 +140,17 @@ interface ScriptedRedis extends Redis {
 
 /**
  * A `RelayStore` on Redis, so several relay instances share one store (docs/SCALING.md). Per space,
- * up to five hashes whose keys carry the space id as a hash tag
- * (`shoal:{<space>}:meta|heads|idx|bytes|snap`), so Redis Cluster keeps a space on one slot and its Lua scripts stay legal there:
+ * up to five hashes and a list whose keys carry the space id as a hash tag
+ * (`shoal:{<space>}:meta|heads|idx|bytes|snap|ops`), so Redis Cluster keeps a space on one slot and its Lua scripts stay legal there:
  *
  * - `meta`: `token` (hex SHA-256 of the access token), `bytes`, `commits`, `order` (arrival counter);
  * - `heads`: device -> highest stored seq;
  * - `idx`: `<device>:<seq>` -> `<order>:<size>:<hashHex>`;
  * - `bytes`: `<device>:<seq>` -> the sealed commit;
  * - `snap` (only once a snapshot was stored): `vector` (`<device>:<seq>,...`), `size`, `bytes` (the
- *   sealed snapshot). Its size is part of `meta.bytes`, so it counts toward the quota.
+ *   sealed snapshot). Its size is part of `meta.bytes`, so it counts toward the quota;
+ * - `ops` (a list, once a membership commit was stored): the membership log's operation texts in
+ *   arrival order, pushed by the append script with their commits.
  *
  * Totals for `/metrics` live in `shoal:stats`, updated after each write (not atomically with it: a
  * crash in between only skews a gauge).
@@ -194,7 +198,7 @@ export class RedisStore implements RelayStore {
       retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
     }) as ScriptedRedis;
     client.defineCommand("shoalSnapshot", { numberOfKeys: 3, lua: SNAPSHOT_LUA });
-    client.defineCommand("shoalAppend", { numberOfKeys: 4, lua: APPEND_LUA });
+    client.defineCommand("shoalAppend", { numberOfKeys: 5, lua: APPEND_LUA });
     client.defineCommand("shoalPutSnapshot", { numberOfKeys: 3, lua: PUT_SNAPSHOT_LUA });
     client.defineCommand("shoalReplace", { numberOfKeys: 4, lua: REPLACE_LUA });
     const store = new RedisStore(client, options);
@@ -247,6 +251,10 @@ export class RedisStore implements RelayStore {
       const hex = await this.#client.hget(this.#key(space, "meta"), "creator");
       return hex === null ? undefined : fromHex(hex, 32);
     });
+  }
+
+  async membershipOps(space: string): Promise<string[]> {
+    return this.#run("read", () => this.#client.lrange(this.#key(space, "ops"), 0, -1));
   }
 
   async vector(space: string): Promise<Map<string, number>> {
@@ -322,6 +330,7 @@ export class RedisStore implements RelayStore {
     const written = await this.#client.shoalAppend(
       ...keys,
       this.#key(space, "bytes"),
+      this.#key(space, "ops"),
       options.quotaBytes,
       expected.length / 2,
       ...expected,
@@ -331,6 +340,7 @@ export class RedisStore implements RelayStore {
         c.bytes.length,
         toHex(c.hash),
         Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength),
+        c.membershipOp ?? "",
       ]),
     );
     if (written !== 1) return undefined;
@@ -481,7 +491,7 @@ export class RedisStore implements RelayStore {
     else this.#client.disconnect();
   }
 
-  #key(space: string, part: "meta" | "heads" | "idx" | "bytes" | "snap"): string {
+  #key(space: string, part: "meta" | "heads" | "idx" | "bytes" | "snap" | "ops"): string {
     return `${this.#prefix}{${space}}:${part}`;
   }
 

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { MEMBERSHIP_EPOCH } from "@shoal/client/protocol";
 import { makeChain, randomId, sha256, testDevice } from "./commit-fixtures.ts";
 import { incomingCommit } from "./incoming-commit.ts";
 import { SqliteStore } from "./sqlite-store.ts";
@@ -41,6 +42,32 @@ describe("SqliteStore on disk", () => {
       expect((await second.read(space, new Map(), { maxBytes: 1 << 20, maxCount: 10 })).commits.length).toBe(
         3,
       );
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("keeps the membership log across a reopen", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shoal-sqlite-"));
+    try {
+      const file = join(dir, "relay.sqlite");
+      const space = randomId();
+      const texts = ['{"v":1,"test":"first membership operation"}', '{"v":1,"test":"the second one"}'];
+      const chain = makeChain(space, testDevice(), 2, {
+        epoch: MEMBERSHIP_EPOCH,
+        bodies: texts.map((t) => new TextEncoder().encode(t)),
+      });
+      const first = new SqliteStore(file);
+      await first.registerSpace(space, sha256(new Uint8Array([1])));
+      await first.append(
+        space,
+        chain.map((c) => incomingCommit(c)),
+        { quotaBytes: 1 << 20 },
+      );
+      await first.close();
+      const second = new SqliteStore(file);
+      expect(await second.membershipOps(space)).toEqual(texts);
       await second.close();
     } finally {
       rmSync(dir, { recursive: true });

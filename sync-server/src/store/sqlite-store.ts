@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS commits (
   bytes BLOB NOT NULL,
   UNIQUE (space, device, seq)
 );
+CREATE TABLE IF NOT EXISTS membership_ops (
+  id INTEGER PRIMARY KEY,
+  space TEXT NOT NULL,
+  op TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS membership_ops_space ON membership_ops (space, id);
 CREATE TABLE IF NOT EXISTS snapshots (
   space TEXT PRIMARY KEY,
   vector TEXT NOT NULL,
@@ -80,6 +86,8 @@ export class SqliteStore implements RelayStore {
       tokenHash: db.prepare("SELECT token_hash AS h FROM spaces WHERE space = ?").pluck(),
       creator: db.prepare("SELECT creator FROM spaces WHERE space = ?").pluck(),
       vector: db.prepare("SELECT device, seq FROM heads WHERE space = ?"),
+      ops: db.prepare("SELECT op FROM membership_ops WHERE space = ? ORDER BY id").pluck(),
+      insertOp: db.prepare("INSERT INTO membership_ops (space, op) VALUES (?, ?)"),
       head: db.prepare("SELECT seq, hash FROM heads WHERE space = ? AND device = ?"),
       hashAt: db.prepare("SELECT hash FROM commits WHERE space = ? AND device = ? AND seq = ?").pluck(),
       insert: db.prepare(
@@ -123,6 +131,10 @@ export class SqliteStore implements RelayStore {
     return h === undefined ? undefined : toBytes(h);
   }
 
+  async membershipOps(space: string): Promise<string[]> {
+    return this.#stmt.ops.all(space) as string[];
+  }
+
   async vector(space: string): Promise<Map<string, number>> {
     const rows = this.#stmt.vector.all(space) as { device: string; seq: number }[];
     return new Map(rows.map((r) => [r.device, r.seq]));
@@ -164,6 +176,7 @@ export class SqliteStore implements RelayStore {
       if (verdict === "append") {
         this.#stmt.insert.run(space, c.device, c.seq, c.bytes.length, c.hash, c.bytes);
         this.#stmt.setHead.run(space, c.device, c.seq, c.hash);
+        if (c.membershipOp !== undefined) this.#stmt.insertOp.run(space, c.membershipOp);
         head.seq = c.seq;
         head.hash = c.hash;
         addedBytes += c.bytes.length;

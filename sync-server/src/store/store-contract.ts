@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { toHex } from "@shoal/client/protocol";
+import { MEMBERSHIP_EPOCH, toHex } from "@shoal/client/protocol";
 import { randomBytes as nodeRandomBytes } from "node:crypto";
 import { makeChain, randomId, sha256, siblingCommit, testDevice } from "./commit-fixtures.ts";
 import { incomingCommit } from "./incoming-commit.ts";
@@ -8,6 +8,15 @@ import type { RelayStore } from "./store.ts";
 const BIG_QUOTA = { quotaBytes: 1 << 30 };
 const randomBytes = (n: number) => new Uint8Array(nodeRandomBytes(n));
 const ALL = { maxBytes: 1 << 30, maxCount: 10_000 };
+// Stand-ins for membership operations: the store keeps their text and never reads it.
+const opText = (n: number) => `{"v":1,"test":"membership operation number ${n}"}`;
+const membershipChain = (space: string, device: string, texts: string[], from = 1, prevHash?: Uint8Array) =>
+  makeChain(space, device, texts.length, {
+    from,
+    prevHash,
+    epoch: MEMBERSHIP_EPOCH,
+    bodies: texts.map((t) => new TextEncoder().encode(t)),
+  });
 
 /**
  * The behaviour every `RelayStore` adapter must show. Call it from each adapter's test file; `setup`
@@ -303,6 +312,21 @@ export function runStoreContract(
       expect(await store.replace(space, incomingCommit(chain[1]!))).toEqual({ verdict: "replaced", head: 2 });
       const read = await store.read(space, new Map([[d, 1]]), ALL);
       expect(read.commits.map(toHex)).toEqual([toHex(chain[1]!)]);
+    });
+
+    it("keeps the membership log: the operations of newly stored membership commits, in arrival order", async () => {
+      const [a, b] = [testDevice(), testDevice()];
+      expect(await store.membershipOps(space)).toEqual([]);
+      const first = membershipChain(space, a, [opText(1), opText(2)]);
+      await store.append(space, inc([...first, ...makeChain(space, b, 1)]), BIG_QUOTA);
+      // A duplicate is stored once, and so is its operation; a refused commit adds nothing.
+      const third = membershipChain(space, b, [opText(3)], 2); // chained to nothing: refused
+      const result = await store.append(space, inc([first[1]!, ...third]), BIG_QUOTA);
+      expect(result.refused?.code).toBe("chain");
+      const fourth = membershipChain(space, a, [opText(4)], 3, sha256(first[1]!));
+      await store.append(space, inc(fourth), BIG_QUOTA);
+      expect(await store.membershipOps(space)).toEqual([opText(1), opText(2), opText(4)]);
+      expect(await store.membershipOps(randomId())).toEqual([]);
     });
 
     it("keeps spaces apart and counts totals", async () => {

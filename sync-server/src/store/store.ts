@@ -24,11 +24,18 @@ export interface RelayStore {
    * registered before claims existed).
    */
   creator(space: string): Promise<Uint8Array | undefined>;
+  /**
+   * The space's membership log as stored: the JSON text of the operation of every membership commit
+   * (`IncomingCommit.membershipOp`) appended so far, in arrival order (empty for an unknown space). Kept
+   * so the relay can decide who may connect without scanning commits; nothing authoritative, like the
+   * commits themselves (a wiped store is filled again by the devices' re-uploads).
+   */
+  membershipOps(space: string): Promise<string[]>;
   /** Per device (hex), the highest stored sequence number. Devices with nothing stored are absent. */
   vector(space: string): Promise<Map<string, number>>;
   /**
    * Stores commits in order, in one durable write: when the promise resolves, everything reported as
-   * stored survives a crash. Stops at the first refused commit; the ones after it are not looked at.
+   * stored survives a crash, the membership operations they carry included. Stops at the first refused commit; the ones after it are not looked at.
    */
   append(space: string, commits: readonly IncomingCommit[], options: AppendOptions): Promise<AppendResult>;
   /**
@@ -103,6 +110,12 @@ export interface IncomingCommit {
   hash: Uint8Array;
   /** The whole sealed commit. */
   bytes: Uint8Array;
+  /**
+   * The JSON text of the operation a membership commit carries (header epoch `MEMBERSHIP_EPOCH`), absent
+   * for a data commit: `append` adds it to the space's membership log in the same durable write as the
+   * commit, and only when the commit is newly stored.
+   */
+  membershipOp?: string;
 }
 
 /** Limits applied by `append`. */

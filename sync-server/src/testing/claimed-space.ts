@@ -29,17 +29,19 @@ export interface ClaimedSpace {
 const claims = new Map<string, Uint8Array>();
 
 /**
- * Test support: a new space with a fresh Ed25519 creator key, its id derived from that key and a
- * random salt, and a valid claim for `token` (32 random bytes unless given). Remembered for `claimOf`.
+ * Test support: a new space with a fresh Ed25519 creator key (or `creatorKeys`, e.g. a seeded device's,
+ * so the same key can sign the space's `create` operation), its id derived from that key and a random
+ * salt, and a valid claim for `token` (32 random bytes unless given). Remembered for `claimOf`.
  *
  * @example
  * const { space, token, claim } = claimedSpace();
  * new WebSocket(`${relay}/sync/${space}`, offeredSubprotocols(token, claim));
  */
-export function claimedSpace(token: Uint8Array = new Uint8Array(randomBytes(32))): ClaimedSpace {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  // The last 32 bytes of an Ed25519 SPKI are the raw key (RFC 8410).
-  const creator = new Uint8Array(publicKey.export({ format: "der", type: "spki" }).subarray(-32));
+export function claimedSpace(
+  token: Uint8Array = new Uint8Array(randomBytes(32)),
+  creatorKeys: { creator: Uint8Array; privateKey: KeyObject } = newCreator(),
+): ClaimedSpace {
+  const { creator, privateKey } = creatorKeys;
   const salt = new Uint8Array(randomBytes(SPACE_SALT_BYTES));
   const space = toHex(sha256(spaceIdPreimage(creator, salt)).subarray(0, ID_BYTES));
   const claim = signClaim({ creator, privateKey }, salt, space, token);
@@ -76,6 +78,15 @@ export function signClaim(
  */
 export function claimOf(space: string): Uint8Array | undefined {
   return claims.get(space);
+}
+
+function newCreator(): { creator: Uint8Array; privateKey: KeyObject } {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  // The last 32 bytes of an Ed25519 SPKI are the raw key (RFC 8410).
+  return {
+    creator: new Uint8Array(publicKey.export({ format: "der", type: "spki" }).subarray(-32)),
+    privateKey,
+  };
 }
 
 function sha256(bytes: Uint8Array): Uint8Array {

@@ -1,4 +1,11 @@
-import { CLOSE_CODES, isIdHex, MAX_TOKEN_BYTES, MIN_TOKEN_BYTES } from "@shoal/client/protocol";
+import {
+  CLOSE_CODES,
+  isIdHex,
+  MAX_TOKEN_BYTES,
+  MEMBERSHIP_REFUSALS,
+  MIN_TOKEN_BYTES,
+  parseOfferedSubprotocols,
+} from "@shoal/client/protocol";
 import { hashToken, tokenMatches } from "../auth.ts";
 import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "../space-claim-check.ts";
 import { resolveRelayLimits, type RelayLimits } from "../limits.ts";
@@ -6,6 +13,7 @@ import { RelayMetrics } from "../metrics.ts";
 import { silentLog, type RelayLog } from "../relay-log.ts";
 import { RelaySession } from "../relay-session.ts";
 import { SpaceHub } from "../space-hub.ts";
+import { SpaceMemberships } from "../space-memberships.ts";
 import { MemoryStore } from "../store/memory-store.ts";
 import type { RelayStore } from "../store/store.ts";
 
@@ -35,9 +43,17 @@ export interface InProcessRelayOptions {
 export interface InProcessRelay {
   /**
    * Handles one connection exactly as `GET /sync/<space>` plus its WebSocket do in `createApp`; `claim`
-   * is what the client would offer as its `shoal-claim.` subprotocol (required for an unknown space).
+   * is what the client would offer as its `shoal-claim.` subprotocol (required for an unknown space),
+   * `items` further subprotocol items it would offer (`shoal-device.`, `shoal-invitation.`: a space
+   * with members requires them).
    */
-  accept(space: string, token: Uint8Array, server: InProcessServerEnd, claim?: Uint8Array): Promise<void>;
+  accept(
+    space: string,
+    token: Uint8Array,
+    server: InProcessServerEnd,
+    claim?: Uint8Array,
+    items?: readonly string[],
+  ): Promise<void>;
   store: RelayStore;
   metrics: RelayMetrics;
   /** Closes every open connection with 1001, as a relay shutdown does; new connections still work. */
@@ -68,6 +84,7 @@ export function inProcessRelay(options: InProcessRelayOptions = {}): InProcessRe
   const metrics = options.metrics ?? new RelayMetrics();
   const hub = options.hub ?? new SpaceHub();
   const log = options.log ?? silentLog;
+  const memberships = new SpaceMemberships(store, (space) => hub.count(space) > 0);
   let stopped = false;
 
   const refuse = (server: InProcessServerEnd, space: string, status: number, text: string): void => {
@@ -83,6 +100,7 @@ export function inProcessRelay(options: InProcessRelayOptions = {}): InProcessRe
     token: Uint8Array,
     server: InProcessServerEnd,
     claim?: Uint8Array,
+    items: readonly string[] = [],
   ): Promise<void> {
     if (stopped) return server.close(ABNORMAL, "relay is closed");
     if (!isIdHex(space)) return refuse(server, space, 400, "A space id is 32 lowercase hex characters.");
@@ -103,6 +121,13 @@ export function inProcessRelay(options: InProcessRelayOptions = {}): InProcessRe
     if (server.closed) return;
     if (stopped) return server.close(ABNORMAL, "relay is closed");
     if (!tokenMatches(token, stored)) return refuse(server, space, 403, "Wrong access token for this space.");
+    const offered = parseOfferedSubprotocols(items.join(","));
+    const admitted = await memberships.admit(space, offered.device, offered.invitation, Date.now());
+    if (server.closed) return;
+    if (admitted && "fault" in admitted) {
+      metrics.refused(admitted.fault);
+      return refuse(server, space, 403, MEMBERSHIP_REFUSALS[admitted.fault]);
+    }
     if (hub.count(space) >= limits.maxConnectionsPerSpace) {
       return refuse(server, space, 429, "Too many connections to this space.");
     }
@@ -113,6 +138,8 @@ export function inProcessRelay(options: InProcessRelayOptions = {}): InProcessRe
       metrics,
       limits,
       log,
+      memberships,
+      device: admitted?.device,
       socket: {
         send: (bytes) => server.send(bytes),
         close: (code, reason) => server.close(code, reason),

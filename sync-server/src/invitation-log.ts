@@ -1,0 +1,67 @@
+import type { Handler } from "hono";
+import {
+  decodeDeviceAuth,
+  decodeInvitationProof,
+  isIdHex,
+  MEMBERSHIP_REFUSALS,
+} from "@shoal/client/protocol";
+import type { AccessProbeDeps } from "./access-probe.ts";
+import { originAllowed, parseTokenText, tokenMatches } from "./auth.ts";
+import { corsHeaders } from "./cors-headers.ts";
+import { readSmallText } from "./small-text-body.ts";
+
+// A token (at most 86 characters), a device proof (139) and an invitation proof (128), two `.`, slack.
+const MAX_BODY_BYTES = 512;
+
+/**
+ * The handler of `POST /sync/<spaceHex>/invitation` (PROTOCOL.md 1, "Invitation log"): a device that
+ * joins by an invitation reads the space's membership log before it can sync, to find the space keys
+ * its invitation's `invite` operation seals to the invitation (it cannot open a commit without them).
+ * The body, `text/plain`, is `<token>.<device>.<invitation>`, each the unpadded base64url of its
+ * subprotocol item after the prefix (the invitation part may be empty for a member's device).
+ *
+ * The relay checks what the upgrade checks of a known space: the token (401, 403), then, when the space
+ * has members, the device proof and the membership or invitation (`admitDevice`; 403 with a
+ * `MEMBERSHIP_REFUSALS` text). It answers 200 `application/json` `{"ops":[...]}`: every operation of
+ * the log it holds, in arrival order, each the JSON object its membership commit carried; 404 for a
+ * space it does not know; 400, 403 (Origin) and 413 as the access probe. CORS as the access probe. The
+ * log holds public keys, sealed names and sealed key sets only; the token and the proofs are never
+ * logged or echoed.
+ *
+ * @example
+ * app.post("/sync/:space/invitation", invitationLog({ store, metrics, log, memberships, allowedOrigins }));
+ */
+export function invitationLog(deps: AccessProbeDeps): Handler {
+  return async (c) => {
+    const space = c.req.param("space") ?? "";
+    const origin = c.req.header("origin");
+    const allowed = originAllowed(deps.allowedOrigins, origin, c.req.header("host"));
+    const headers = corsHeaders(allowed, origin);
+    const refuse = (status: 400 | 401 | 403 | 404 | 413, text: string) => {
+      deps.log("invitation-log.refused", { space: isIdHex(space) ? space : undefined, status });
+      return c.text(text, status, headers);
+    };
+
+    if (!isIdHex(space)) return refuse(400, "A space id is 32 lowercase hex characters.");
+    if (!allowed) return refuse(403, "Origin not allowed.");
+    const body = await readSmallText(c, MAX_BODY_BYTES);
+    if (body === undefined)
+      return refuse(413, "The body is a token, a device proof and an invitation proof.");
+    const [tokenText = "", deviceText = "", invitationText = "", ...rest] = body.trim().split(".");
+    const token = rest.length === 0 ? parseTokenText(tokenText) : undefined;
+    if (!token) return refuse(401, "Missing or malformed access token.");
+    const stored = await deps.store.tokenHash(space);
+    if (stored === undefined) return refuse(404, "This space is not registered here.");
+    if (!tokenMatches(token, stored)) return refuse(403, "Wrong access token for this space.");
+    const admitted = await deps.memberships.admit(
+      space,
+      decodeDeviceAuth(deviceText),
+      decodeInvitationProof(invitationText),
+      Date.now(),
+    );
+    if (admitted && "fault" in admitted) return refuse(403, MEMBERSHIP_REFUSALS[admitted.fault]);
+    // Every text was stored only after it parsed and verified as an operation: a list of JSON values.
+    const texts = await deps.store.membershipOps(space);
+    return c.body(`{"ops":[${texts.join(",")}]}`, 200, { ...headers, "Content-Type": "application/json" });
+  };
+}
