@@ -2,7 +2,7 @@ import type { SpaceId } from "@shoal/client";
 import { useState, type FormEvent } from "react";
 import type { ClinicDatabase } from "./db.ts";
 import { invitationClinicName } from "./invitation-name.ts";
-import { errorTags, explainError } from "./explain-error.ts";
+import { RefusalMessage } from "./refusal-message.tsx";
 import { registerDeviceName } from "./register-device-name.ts";
 
 interface Props {
@@ -117,11 +117,7 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
           </form>
         </div>
       )}
-      {error !== null && (
-        <p role="alert" className="error" data-testid="join-error" {...errorTags(error)}>
-          {explainError(error, invitedTo ?? "the clinic")}
-        </p>
-      )}
+      <RefusalMessage error={error} clinicName={invitedTo ?? "the clinic"} testId="join-error" />
     </main>
   );
 }

@@ -1,7 +1,7 @@
 import type { InvitationView, Space } from "@shoal/client";
 import { useState } from "react";
 import type { ClinicDatabase } from "./db.ts";
-import { errorTags, explainError } from "./explain-error.ts";
+import { RefusalMessage } from "./refusal-message.tsx";
 import { formatDateTime } from "./format.ts";
 
 /** Whether an invitation can still admit someone (by this device's clock: a hint, the relay decides). */
@@ -48,11 +48,7 @@ export function InvitationList({
           ))}
         </ul>
       )}
-      {error !== null && (
-        <p role="alert" className="error" {...errorTags(error)}>
-          {explainError(error, clinic.name)}
-        </p>
-      )}
+      <RefusalMessage error={error} clinicName={clinic.name} />
     </section>
   );
 }

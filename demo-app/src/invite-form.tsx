@@ -1,7 +1,7 @@
-import type { Role, Space } from "@shoal/client";
+import type { Role } from "@shoal/client";
 import { useState, type FormEvent } from "react";
-import type { ClinicDatabase } from "./db.ts";
-import { errorTags, explainError } from "./explain-error.ts";
+import type { ClinicPageProps } from "./clinic-page-props.ts";
+import { RefusalMessage } from "./refusal-message.tsx";
 import { QrImage } from "./qr/qr-image.tsx";
 
 const HOUR = 60 * 60_000;
@@ -18,15 +18,7 @@ const EXPIRIES = [
  * admits nobody. The first invitation of a clinic starts its staff list, with this device's name as the
  * creator's.
  */
-export function InviteForm({
-  db,
-  clinic,
-  deviceName,
-}: {
-  db: ClinicDatabase;
-  clinic: Space;
-  deviceName: string;
-}) {
+export function InviteForm({ db, clinic, deviceName }: ClinicPageProps) {
   const [role, setRole] = useState<Role>("writer");
   const [expiry, setExpiry] = useState<number>(EXPIRIES[1].ms);
   const [link, setLink] = useState<string | null>(null);
@@ -87,11 +79,7 @@ export function InviteForm({
           Create invitation
         </button>
       </form>
-      {error !== null && (
-        <p role="alert" className="error" {...errorTags(error)}>
-          {explainError(error, clinic.name)}
-        </p>
-      )}
+      <RefusalMessage error={error} clinicName={clinic.name} />
       {link && (
         <div className="invite-result">
           <QrImage text={link} label={`QR code of the invitation to ${clinic.name}`} />

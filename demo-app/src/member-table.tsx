@@ -1,7 +1,7 @@
 import type { MemberView, Role, Space } from "@shoal/client";
 import { useState } from "react";
 import type { ClinicDatabase } from "./db.ts";
-import { errorTags, explainError } from "./explain-error.ts";
+import { RefusalMessage } from "./refusal-message.tsx";
 
 /** A removal waiting for its confirmation: removing rotates the clinic's key and cannot be undone. */
 type Pending = { person: string; label: string } | { device: string; label: string };
@@ -121,11 +121,7 @@ export function MemberTable({
           </button>
         </div>
       )}
-      {error !== null && (
-        <p role="alert" className="error" {...errorTags(error)}>
-          {explainError(error, clinic.name)}
-        </p>
-      )}
+      <RefusalMessage error={error} clinicName={clinic.name} />
     </section>
   );
 }

@@ -1,5 +1,4 @@
-import type { Space } from "@shoal/client";
-import type { ClinicDatabase } from "./db.ts";
+import type { ClinicPageProps } from "./clinic-page-props.ts";
 import { InvitationList } from "./invitation-list.tsx";
 import { InviteForm } from "./invite-form.tsx";
 import { MemberTable } from "./member-table.tsx";
@@ -10,15 +9,7 @@ import { useMembers } from "./use-members.ts";
  * still open. Only admins change anything; everyone else sees the list. A clinic with no staff list yet
  * (every device holding its old key link may write) starts one with its first invitation.
  */
-export function StaffPage({
-  db,
-  clinic,
-  deviceName,
-}: {
-  db: ClinicDatabase;
-  clinic: Space;
-  deviceName: string;
-}) {
+export function StaffPage({ db, clinic, deviceName }: ClinicPageProps) {
   const view = useMembers(db, clinic.id);
   if (!view) return <p className="muted">Loading…</p>;
   const admin = view.role === "admin";
