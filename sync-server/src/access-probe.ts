@@ -1,11 +1,5 @@
 import type { Handler } from "hono";
-import {
-  decodeBase64Url,
-  decodeDeviceAuth,
-  decodeInvitationProof,
-  isIdHex,
-  MEMBERSHIP_REFUSALS,
-} from "@shoal/client/protocol";
+import { decodeBase64Url, isIdHex } from "@shoal/client/protocol";
 import { originAllowed, parseTokenText, tokenMatches } from "./auth.ts";
 import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "./space-claim-check.ts";
 import type { RelayMetrics } from "./metrics.ts";
@@ -84,13 +78,8 @@ export function accessProbe(deps: AccessProbeDeps): Handler {
       return answer(204); // an unknown space has no members yet
     }
     if (!tokenMatches(token, stored)) return answer(403, "Wrong access token for this space.");
-    const admitted = await deps.memberships.admit(
-      space,
-      decodeDeviceAuth(deviceText),
-      decodeInvitationProof(invitationText),
-      Date.now(),
-    );
-    if (admitted && "fault" in admitted) return answer(403, MEMBERSHIP_REFUSALS[admitted.fault]);
+    const refused = await deps.memberships.refusalOf(space, deviceText, invitationText);
+    if (refused !== undefined) return answer(403, refused);
     return answer(204);
   };
 }

@@ -23,6 +23,9 @@ export { jsonLinesLog, silentLog, type RelayLog } from "./relay-log.ts";
 export { MemoryStore } from "./store/memory-store.ts";
 export { SqliteStore } from "./store/sqlite-store.ts";
 export { incomingCommit } from "./store/incoming-commit.ts";
+export { SpaceMemberships, type MembershipView } from "./space-memberships.ts";
+export { admitDevice, REMOVED_CLOSE, type Admission } from "./membership-gate.ts";
+export { checkMembershipOp, MembershipCommitInvalid } from "./membership-commit-check.ts";
 export {
   checkCommitSignature,
   CommitSignatureInvalid,

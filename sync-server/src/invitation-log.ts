@@ -1,10 +1,5 @@
 import type { Handler } from "hono";
-import {
-  decodeDeviceAuth,
-  decodeInvitationProof,
-  isIdHex,
-  MEMBERSHIP_REFUSALS,
-} from "@shoal/client/protocol";
+import { isIdHex } from "@shoal/client/protocol";
 import type { AccessProbeDeps } from "./access-probe.ts";
 import { originAllowed, parseTokenText, tokenMatches } from "./auth.ts";
 import { corsHeaders } from "./cors-headers.ts";
@@ -53,13 +48,8 @@ export function invitationLog(deps: AccessProbeDeps): Handler {
     const stored = await deps.store.tokenHash(space);
     if (stored === undefined) return refuse(404, "This space is not registered here.");
     if (!tokenMatches(token, stored)) return refuse(403, "Wrong access token for this space.");
-    const admitted = await deps.memberships.admit(
-      space,
-      decodeDeviceAuth(deviceText),
-      decodeInvitationProof(invitationText),
-      Date.now(),
-    );
-    if (admitted && "fault" in admitted) return refuse(403, MEMBERSHIP_REFUSALS[admitted.fault]);
+    const refused = await deps.memberships.refusalOf(space, deviceText, invitationText);
+    if (refused !== undefined) return refuse(403, refused);
     // Every text was stored only after it parsed and verified as an operation: a list of JSON values.
     const texts = await deps.store.membershipOps(space);
     return c.body(`{"ops":[${texts.join(",")}]}`, 200, { ...headers, "Content-Type": "application/json" });

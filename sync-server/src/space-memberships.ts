@@ -1,5 +1,8 @@
 import {
+  decodeDeviceAuth,
+  decodeInvitationProof,
   MEMBERSHIP_EPOCH,
+  MEMBERSHIP_REFUSALS,
   decodeSealedCommit,
   membershipOpText,
   opId,
@@ -107,6 +110,20 @@ export class SpaceMemberships {
   ): Promise<Admission | undefined> {
     const { state } = await this.view(space);
     return state && admitDevice(space, state, proof, invitation, now);
+  }
+
+  /**
+   * `admit` for the relay's HTTP endpoints (the access probe, the invitation log), whose bodies carry the
+   * proofs as the base64url texts of their subprotocol items: the 403 text (`MEMBERSHIP_REFUSALS`) when
+   * the device is refused, `undefined` when it is let in or the space has no members.
+   *
+   * @example
+   * const refused = await memberships.refusalOf(space, deviceText, invitationText);
+   */
+  async refusalOf(space: string, deviceText: string, invitationText: string): Promise<string | undefined> {
+    const proof = decodeDeviceAuth(deviceText);
+    const admitted = await this.admit(space, proof, decodeInvitationProof(invitationText), Date.now());
+    return admitted && "fault" in admitted ? MEMBERSHIP_REFUSALS[admitted.fault] : undefined;
   }
 
   /**

@@ -1,10 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fromHex, toHex, type Message } from "@shoal/client/protocol";
+import { fromHex, MEMBERSHIP_REFUSALS, toHex, type Message } from "@shoal/client/protocol";
 import { makeChain, randomId, sha256, testDevice } from "../src/store/commit-fixtures.ts";
 import { disposeAllRedis, RedisProcess } from "./redis-process.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
-import { connectReady, type TestClient } from "./ws-client.ts";
+import { connectReady, uploadCommits, type TestClient } from "./ws-client.ts";
+import {
+  deviceProof,
+  TestChain,
+  TestLog,
+  testMember,
+  type TestMember,
+} from "../src/testing/member-fixtures.ts";
 import { claimedSpace } from "../src/testing/claimed-space.ts";
 
 // Two relay CLI processes on one durable redis-server, devices speaking the raw protocol (ws-client).
@@ -100,6 +107,35 @@ afterAll(async () => {
 });
 
 describe("two relay instances on one Redis", () => {
+  it("close a device removed through one instance on the other, where it is connected", async () => {
+    const [admin, bob] = [await testMember(), await testMember()];
+    const { space, token } = claimedSpace(undefined, admin.node);
+    const log = new TestLog(space);
+    const chain = new TestChain(space, admin.device);
+    const items = async (who: TestMember) => ({ items: [await deviceProof(who, space)] });
+    const adminConn = await connectReady(one.wsUrl, space, token, admin.device, await items(admin));
+    clients.push(adminConn);
+    const person = { person: "p-bob", name: "sealed", role: "writer", device: bob.keys } as const;
+    const ops = [
+      await log.sign(admin, { kind: "create", person: "p-admin", name: "sealed", device: admin.keys }),
+      await log.sign(admin, { kind: "add-person", ...person }),
+    ];
+    expect(
+      (
+        await uploadCommits(
+          adminConn,
+          space,
+          ops.map((op) => chain.membership(op)),
+        )
+      ).error,
+    ).toBeUndefined();
+    const bobConn = await connectReady(two.wsUrl, space, token, bob.device, await items(bob));
+    clients.push(bobConn);
+    const remove = await log.sign(admin, { kind: "remove", person: "p-bob", cut: { [bob.device]: 0 } });
+    expect((await uploadCommits(adminConn, space, [chain.membership(remove)])).error).toBeUndefined();
+    expect(await bobConn.closed).toEqual({ code: 4403, reason: `HTTP 403: ${MEMBERSHIP_REFUSALS.removed}` });
+  });
+
   it("are both ready, and expose fan-out and Redis metrics", async () => {
     expect(await healthStatus(one)).toBe(200);
     expect(await healthStatus(two)).toBe(200);

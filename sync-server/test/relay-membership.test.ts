@@ -19,6 +19,7 @@ import {
   TestChain,
   TestLog,
   testMember,
+  type TestInvitation,
   type TestMember,
 } from "../src/testing/member-fixtures.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
@@ -52,6 +53,12 @@ async function connectAs(space: string, token: Uint8Array, member: TestMember, i
   return c;
 }
 
+/** The error code and device the relay refused an upload with (undefined: everything acked). */
+async function refusal(c: TestClient, space: string, commits: Uint8Array[]) {
+  const { error } = await uploadCommits(c, space, commits);
+  return error && { code: error.code, device: error.device && Buffer.from(error.device).toString("hex") };
+}
+
 /** A space created by `admin`, whose `create` the relay stored: from now on it has members. */
 async function createdSpace() {
   const admin = await testMember();
@@ -60,89 +67,65 @@ async function createdSpace() {
   const chain = new TestChain(space, admin.device);
   const conn = await connectAs(space, token, admin);
   const sign = (action: MembershipAction, author = admin, at?: number) => log.sign(author, action, at);
-  const create = await sign({ kind: "create", person: "p-admin", name: "sealed", device: admin.keys });
-  expect((await uploadCommits(conn, space, [chain.membership(create)])).error).toBeUndefined();
-  return { admin, space, token, log, chain, conn, sign };
-}
-
-/** The error code and message the relay refused an upload with (undefined: everything acked). */
-async function refusal(c: TestClient, space: string, commits: Uint8Array[]) {
-  const { error } = await uploadCommits(c, space, commits);
-  return error && { code: error.code, device: error.device && Buffer.from(error.device).toString("hex") };
+  /** Signs `action` as the admin and uploads it; expects it stored. */
+  const admit = async (action: MembershipAction) => {
+    const commit = chain.membership(await sign(action));
+    expect(await refusal(conn, space, [commit])).toBeUndefined();
+  };
+  await admit({ kind: "create", person: "p-admin", name: "sealed", device: admin.keys });
+  /** A single-use writer invitation the admin signs and the relay stores. */
+  const invite = async () => {
+    const invitation = await testInvitation();
+    const expires = Date.now() + HOUR;
+    await admit({ kind: "invite", invitation: invitation.id, role: "writer", expires, uses: 1 });
+    return invitation;
+  };
+  /** `who`, let in by `invitation`: its connection, chain, and its redemption's first commit. */
+  const invitee = async (invitation: TestInvitation, who?: TestMember, at?: number) => {
+    who ??= await testMember();
+    const shown = await invitationProof(invitation, space, who);
+    const whoConn = await connectAs(space, token, who, [shown.item]);
+    const action = { kind: "redeem", invitation: invitation.id, person: `p-${who.device}`, name: "sealed" };
+    const redeem = await sign(
+      { ...action, device: who.keys, proof: shown.proof } as MembershipAction,
+      who,
+      at,
+    );
+    const whoChain = new TestChain(space, who.device);
+    return { who, conn: whoConn, chain: whoChain, redeem: whoChain.membership(redeem) };
+  };
+  /** Whether `who`, showing `invitation`, is refused at the door (403). */
+  const turnedAway = async (invitation: TestInvitation) => {
+    const who = await testMember();
+    const shown = (await invitationProof(invitation, space, who)).item;
+    await expect(connectAs(space, token, who, [shown])).rejects.toMatchObject({ status: 403 });
+  };
+  return { admin, space, token, chain, conn, sign, admit, invite, invitee, turnedAway };
 }
 
 describe("membership commits at the relay", () => {
   it("stores a create, an invitation and a redemption with the new member's first data in one frame", async () => {
     const s = await createdSpace();
-    const invitation = await testInvitation();
-    const invite = await s.sign({
-      kind: "invite",
-      invitation: invitation.id,
-      role: "writer",
-      expires: Date.now() + HOUR,
-      uses: 1,
-    });
-    expect(await refusal(s.conn, s.space, [s.chain.membership(invite), s.chain.data()])).toBeUndefined();
-    const bob = await testMember();
-    const shown = await invitationProof(invitation, s.space, bob);
-    const bobConn = await connectAs(s.space, s.token, bob, [shown.item]);
-    const bobChain = new TestChain(s.space, bob.device);
-    const redeem = await s.sign(
-      {
-        kind: "redeem",
-        invitation: invitation.id,
-        person: "p-bob",
-        name: "sealed",
-        device: bob.keys,
-        proof: shown.proof,
-      },
-      bob,
-    );
-    expect(await refusal(bobConn, s.space, [bobChain.membership(redeem), bobChain.data()])).toBeUndefined();
+    const invitation = await s.invite();
+    const bob = await s.invitee(invitation);
+    expect(await refusal(bob.conn, s.space, [bob.redeem, bob.chain.data()])).toBeUndefined();
     // The log as the endpoint gives it, in arrival order.
     const res = await fetch(`${relay.url}/sync/${s.space}/invitation`, {
       method: "POST",
-      body: `${encodeBase64Url(s.token)}.${(await deviceProof(bob, s.space)).split(".")[1]}.`,
+      body: `${encodeBase64Url(s.token)}.${(await deviceProof(bob.who, s.space)).split(".")[1]}.`,
     });
     const { ops } = (await res.json()) as { ops: MembershipOp[] };
     expect(ops.map((op) => op.action.kind)).toEqual(["create", "invite", "redeem"]);
     // A second device with the spent single-use invitation is turned away at the door.
-    const carol = await testMember();
-    const carolShows = (await invitationProof(invitation, s.space, carol)).item;
-    await expect(connectAs(s.space, s.token, carol, [carolShows])).rejects.toMatchObject({ status: 403 });
+    await s.turnedAway(invitation);
   });
 
   it("refuses the second redemption of a single-use invitation by a device let in before the first", async () => {
     const s = await createdSpace();
-    const invitation = await testInvitation();
-    const invite = await s.sign({
-      kind: "invite",
-      invitation: invitation.id,
-      role: "writer",
-      expires: Date.now() + HOUR,
-      uses: 1,
-    });
-    expect(await refusal(s.conn, s.space, [s.chain.membership(invite)])).toBeUndefined();
-    const redeemer = async () => {
-      const who = await testMember();
-      const shown = await invitationProof(invitation, s.space, who);
-      const conn = await connectAs(s.space, s.token, who, [shown.item]);
-      const redeem = await s.sign(
-        {
-          kind: "redeem",
-          invitation: invitation.id,
-          person: `p-${who.device}`,
-          name: "sealed",
-          device: who.keys,
-          proof: shown.proof,
-        },
-        who,
-      );
-      return { who, conn, commit: new TestChain(s.space, who.device).membership(redeem) };
-    };
-    const [bob, carol] = [await redeemer(), await redeemer()];
-    expect(await refusal(bob.conn, s.space, [bob.commit])).toBeUndefined();
-    expect(await refusal(carol.conn, s.space, [carol.commit])).toEqual({
+    const invitation = await s.invite();
+    const [bob, carol] = [await s.invitee(invitation), await s.invitee(invitation)];
+    expect(await refusal(bob.conn, s.space, [bob.redeem])).toBeUndefined();
+    expect(await refusal(carol.conn, s.space, [carol.redeem])).toEqual({
       code: "membership",
       device: carol.who.device,
     });
@@ -152,11 +135,12 @@ describe("membership commits at the relay", () => {
   it("refuses an operation that does not verify, names another space or another author, alone, with `membership`", async () => {
     const s = await createdSpace();
     const invitation = await testInvitation();
+    const expires = Date.now() + HOUR;
     const good = await s.sign({
       kind: "invite",
       invitation: invitation.id,
       role: "writer",
-      expires: Date.now() + HOUR,
+      expires,
       uses: 1,
     });
     const bad: MembershipOp[] = [
@@ -165,100 +149,54 @@ describe("membership commits at the relay", () => {
       { ...good, author: randomId() },
     ];
     for (const op of bad) {
-      expect(await refusal(s.conn, s.space, [s.chain.membership(op)])).toEqual({
-        code: "membership",
-        device: s.admin.device,
-      });
+      const refused = await refusal(s.conn, s.space, [s.chain.membership(op)]);
+      expect(refused).toEqual({ code: "membership", device: s.admin.device });
       s.chain.rewind();
     }
-    // The session kept serving: the same seq with the good operation is stored.
+    // The session kept serving: the same seq with the good operation is stored, and counts.
     expect(await refusal(s.conn, s.space, [s.chain.membership(good)])).toBeUndefined();
-    const bob = await testMember();
-    await connectAs(s.space, s.token, bob, [(await invitationProof(invitation, s.space, bob)).item]);
+    await s.invitee(invitation);
   });
 
   it("stores an operation by a non-admin, which does not count", async () => {
     const s = await createdSpace();
     const bob = await testMember();
-    const add = await s.sign({
-      kind: "add-person",
-      person: "p-bob",
-      name: "sealed",
-      role: "writer",
-      device: bob.keys,
-    });
-    expect(await refusal(s.conn, s.space, [s.chain.membership(add)])).toBeUndefined();
+    await s.admit({ kind: "add-person", person: "p-bob", name: "sealed", role: "writer", device: bob.keys });
     const bobConn = await connectAs(s.space, s.token, bob);
     const invitation = await testInvitation();
-    const invite = await s.sign(
-      { kind: "invite", invitation: invitation.id, role: "admin", expires: Date.now() + HOUR, uses: 1 },
-      bob,
-    );
-    expect(
-      await refusal(bobConn, s.space, [new TestChain(s.space, bob.device).membership(invite)]),
-    ).toBeUndefined();
-    const carol = await testMember();
-    const shown = (await invitationProof(invitation, s.space, carol)).item;
-    await expect(connectAs(s.space, s.token, carol, [shown])).rejects.toMatchObject({ status: 403 });
+    const action = {
+      kind: "invite",
+      invitation: invitation.id,
+      role: "admin",
+      expires: Date.now() + HOUR,
+      uses: 1,
+    };
+    const invite = await s.sign(action as MembershipAction, bob);
+    const commit = new TestChain(s.space, bob.device).membership(invite);
+    expect(await refusal(bobConn, s.space, [commit])).toBeUndefined();
+    await s.turnedAway(invitation);
   });
 
   it("refuses a redemption whose time is far from the relay's clock", async () => {
     const s = await createdSpace();
-    const invitation = await testInvitation();
-    const invite = await s.sign({
-      kind: "invite",
-      invitation: invitation.id,
-      role: "writer",
-      expires: Date.now() + HOUR,
-      uses: 1,
-    });
-    expect(await refusal(s.conn, s.space, [s.chain.membership(invite)])).toBeUndefined();
-    const bob = await testMember();
-    const shown = await invitationProof(invitation, s.space, bob);
-    const bobConn = await connectAs(s.space, s.token, bob, [shown.item]);
     const late = Date.now() - DEVICE_AUTH_WINDOW_MS - 60_000;
-    const redeem = await s.sign(
-      {
-        kind: "redeem",
-        invitation: invitation.id,
-        person: "p-bob",
-        name: "sealed",
-        device: bob.keys,
-        proof: shown.proof,
-      },
-      bob,
-      late,
-    );
-    const bobChain = new TestChain(s.space, bob.device);
-    expect(await refusal(bobConn, s.space, [bobChain.membership(redeem)])).toEqual({
-      code: "membership",
-      device: bob.device,
-    });
+    const bob = await s.invitee(await s.invite(), undefined, late);
+    const refused = { code: "membership", device: bob.who.device };
+    expect(await refusal(bob.conn, s.space, [bob.redeem])).toEqual(refused);
     // Not a member: its data is refused too, and the connection keeps serving.
-    bobChain.rewind();
-    expect(await refusal(bobConn, s.space, [bobChain.data()])).toEqual({
-      code: "membership",
-      device: bob.device,
-    });
+    bob.chain.rewind();
+    expect(await refusal(bob.conn, s.space, [bob.chain.data()])).toEqual(refused);
   });
 
   it("closes a removed device's open connection with 4403, refuses it afterwards, and refuses its commits beyond the cut", async () => {
     const s = await createdSpace();
     const bob = await testMember();
-    const add = await s.sign({
-      kind: "add-person",
-      person: "p-bob",
-      name: "sealed",
-      role: "writer",
-      device: bob.keys,
-    });
-    expect(await refusal(s.conn, s.space, [s.chain.membership(add)])).toBeUndefined();
+    await s.admit({ kind: "add-person", person: "p-bob", name: "sealed", role: "writer", device: bob.keys });
     const bobConn = await connectAs(s.space, s.token, bob);
     const bobChain = new TestChain(s.space, bob.device);
     const [first, second, beyond] = [bobChain.data(), bobChain.data(), bobChain.data()];
     expect(await refusal(bobConn, s.space, [first!, second!])).toBeUndefined();
-    const remove = await s.sign({ kind: "remove", person: "p-bob", cut: { [bob.device]: 2 } });
-    expect(await refusal(s.conn, s.space, [s.chain.membership(remove)])).toBeUndefined();
+    await s.admit({ kind: "remove", person: "p-bob", cut: { [bob.device]: 2 } });
     expect(await bobConn.closed).toEqual({ code: 4403, reason: `HTTP 403: ${MEMBERSHIP_REFUSALS.removed}` });
     const again = await connectAs(s.space, s.token, bob).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(HttpRefusal);
@@ -271,14 +209,9 @@ describe("membership commits at the relay", () => {
   it("refuses a reader's data commits with `membership` while its session keeps serving", async () => {
     const s = await createdSpace();
     const dave = await testMember();
-    const add = await s.sign({
-      kind: "add-person",
-      person: "p-dave",
-      name: "sealed",
-      role: "reader",
-      device: dave.keys,
-    });
-    expect(await refusal(s.conn, s.space, [s.chain.membership(add), s.chain.data()])).toBeUndefined();
+    const add = { kind: "add-person", person: "p-dave", name: "sealed", role: "reader", device: dave.keys };
+    await s.admit(add as MembershipAction);
+    expect(await refusal(s.conn, s.space, [s.chain.data()])).toBeUndefined();
     const daveConn = await connectAs(s.space, s.token, dave);
     expect(await refusal(daveConn, s.space, [new TestChain(s.space, dave.device).data()])).toEqual({
       code: "membership",
