@@ -114,7 +114,7 @@ export default defineConfig(({ mode }) => ({
         ...sourceResolution,
         test: {
           name: "unit",
-          include: ["client/src/**/*.test.ts", "sync-server/src/**/*.test.ts"],
+          include: ["client/src/**/*.test.ts", "sync-server/src/**/*.test.ts", "demo-app/src/**/*.test.ts"],
           environment: "node",
           setupFiles: ["client/test/setup-fake-indexeddb.ts"],
         },

@@ -2,7 +2,7 @@
 // rendering whatever JSON a member wrote (a string or an object where a list of allergies belongs, a
 // commit time of 2^63 ms that no Date can hold), shows claimed times as claimed, and never leaves an
 // invitation's key in the address bar.
-import { parseInviteLink } from "../client/src/spaces/invite-link.ts";
+import { parseMemberInvite } from "../client/src/spaces/member-invite-link.ts";
 import { DemoDevice, expectNoPageErrors } from "./support/demo-device.ts";
 import { createClinic, patientList, readInvitationLink, syncState } from "./support/demo-flows.ts";
 import { expect, test } from "./support/demo-test.ts";
@@ -11,7 +11,7 @@ import { expect, test } from "./support/demo-test.ts";
 const DEMO_COLLECTIONS = {
   patients: { indexes: "id, clinic, [clinic+name], [clinic+ward], *tags, *terms", text: ["notes"] },
   visits: "id, clinic, [patientId+date]",
-  members: "id, clinic, deviceId",
+  deviceNames: "id, clinic, deviceId",
 };
 
 test("records with tags as a string or an object and a commit time of 2^63 ms from another device render, with the time shown as claimed", async ({
@@ -34,13 +34,16 @@ test("records with tags as a string or an object and a commit time of 2^63 ms fr
   await page.evaluate(
     async ({ link, collections }) => {
       const { client } = window.__shoal;
+      let now: number | null = null;
       const db = await client.openDatabase({
         name: `hostile-${Math.random().toString(36).slice(2)}`,
         collections,
-        clock: () => 2 ** 63,
+        // A real clock while joining (the redemption must fall before the invitation's expiry), 2^63 after.
+        clock: () => now ?? Date.now(),
       });
-      const space = await db.join(link);
       db.sync({ relay: location.origin });
+      const space = await db.join(link, { name: "Mallory" });
+      now = 2 ** 63;
       const base = { clinic: space.id, birthDate: "", sex: "other", phone: "", ward: "Cardiology" };
       await db.patients.insert(
         {
@@ -121,21 +124,21 @@ test("an invitation's key leaves the address bar as the page opens, and a failed
   await createClinic(front.page, relay.url, "Front desk", "North Clinic");
   const link = await readInvitationLink(front.page);
   const fragment = link.slice(link.indexOf("#"));
-  // One key character changed: the checksum fails, so joining fails with InvalidInvitation.
+  // One secret character changed: the checksum fails, so joining fails with InvalidInvitation.
   const at = fragment.indexOf(".") + 2;
   const broken = `${relay.url}/${fragment.slice(0, at)}${fragment[at] === "A" ? "B" : "A"}${fragment.slice(at + 1)}`;
-  expect(() => parseInviteLink(broken)).toThrow();
-  const secret = broken.slice(broken.indexOf("#join=") + "#join=".length, broken.indexOf("&"));
+  expect(() => parseMemberInvite(broken)).toThrow();
+  const secret = broken.slice(broken.indexOf("#invite=") + "#invite=".length, broken.indexOf("&"));
 
   const laptop = await DemoDevice.open(browser, "laptop");
   await laptop.page.goto(broken);
   await expect(laptop.page.getByRole("heading", { name: "Join North Clinic" })).toBeVisible();
-  expect(await laptop.page.evaluate(() => location.href)).not.toContain("#join=");
+  expect(await laptop.page.evaluate(() => location.href)).not.toContain("#invite=");
   await laptop.page.getByLabel("Device name").fill("Doctor's laptop");
   await laptop.page.getByRole("button", { name: "Join clinic" }).click();
-  await expect(laptop.page.getByRole("alert")).toBeVisible();
+  await expect(laptop.page.getByRole("alert")).toHaveAttribute("data-code", "InvalidInvitation");
   const href = await laptop.page.evaluate(() => location.href);
-  expect(href).not.toContain("#join=");
+  expect(href).not.toContain("#invite=");
   expect(href).not.toContain(secret);
   expect(laptop.page.url()).not.toContain(secret);
   await laptop.screenshot(testInfo, "failed-join");

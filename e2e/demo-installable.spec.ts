@@ -84,8 +84,10 @@ test("after one visit the demo loads and edits with no network, and the offline 
   const ward = await DemoDevice.open(browser, "ward");
   await createClinic(front.page, relay.url, "Front desk", "East Clinic");
   await waitForServiceWorker(front.page);
+  // The link first: making it visits the Staff page, and the reload below must start on the patient's.
+  const link = await readInvitationLink(front.page);
   await addPatient(front.page, { name: "Ada Lovelace", ward: "General medicine" });
-  await joinWithLink(ward.page, await readInvitationLink(front.page), "Ward tablet", "East Clinic");
+  await joinWithLink(ward.page, link, "Ward tablet", "East Clinic");
   await expect(ward.page.getByTestId("patient-count")).toHaveText("1 patient");
   await expect(syncState(front.page)).toHaveText("Online · up to date");
 

@@ -63,14 +63,18 @@ test("a third device joins through the invitation link shown in the UI and recei
   await addPatient(ward.page, { name: "Mary Seacole", ward: "Surgery" });
   await ward.page.getByRole("link", { name: "← All patients" }).click();
 
-  // The link as the dialog shows it (and copies it): the key is in the fragment only.
-  await front.page.getByRole("button", { name: "Invite a device" }).click();
-  await expect(front.page.getByTestId("invite-link")).toHaveValue(new RegExp(`^${escape(relay.url)}/#join=`));
-  await front.screenshot(testInfo, "invite-dialog");
-  await front.page.getByRole("button", { name: "Done" }).click();
+  // A link is single-use: the laptop gets one of its own, shown (and copied) on the Staff page with its
+  // secret in the fragment only.
+  const second = await readInvitationLink(front.page);
+  expect(second).toMatch(new RegExp(`^${escape(relay.url)}/#invite=`));
+  expect(second).not.toBe(link);
+  await front.page.getByRole("link", { name: "Staff", exact: true }).click();
+  await expect(front.page.getByTestId("invite-qr")).toHaveCount(0);
+  await front.screenshot(testInfo, "staff-page");
+  await front.page.getByRole("link", { name: "Shoal Clinic" }).click();
 
   const laptop = await DemoDevice.open(browser, "laptop");
-  await joinWithLink(laptop.page, link, "Doctor's laptop", "South Clinic");
+  await joinWithLink(laptop.page, second, "Doctor's laptop", "South Clinic");
   await expect(laptop.page.getByTestId("patient-count")).toHaveText("4 patients");
   for (const name of [...names, "Mary Seacole"]) await expect(patientList(laptop.page)).toContainText(name);
   await laptop.screenshot(testInfo, "third-device-list");

@@ -7,10 +7,9 @@ interface Props {
   deviceName: string;
   devtools: boolean;
   onSwitchClinic(id: SpaceId): void;
-  onInvite(): void;
   onLeave(): void;
   onToggleDevtools(): void;
-  /** More actions shown before "Invite a device" (the file export and import). */
+  /** More actions shown before "Staff" (the file export and import). */
   actions?: ReactNode;
 }
 
@@ -21,7 +20,6 @@ export function AppHeader({
   deviceName,
   devtools,
   onSwitchClinic,
-  onInvite,
   onLeave,
   onToggleDevtools,
   actions,
@@ -52,9 +50,9 @@ export function AppHeader({
       </span>
       <div className="header-actions">
         {actions}
-        <button type="button" onClick={onInvite}>
-          Invite a device
-        </button>
+        <a className="button-link" href="#/staff">
+          Staff
+        </a>
         <button type="button" className="secondary" onClick={onLeave}>
           Leave clinic
         </button>

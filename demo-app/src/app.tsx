@@ -6,11 +6,12 @@ import type { ClinicDatabase } from "./db.ts";
 import { DevtoolsPanel } from "./devtools-panel.tsx";
 import { ErrorBoundary } from "./error-boundary.tsx";
 import { FirstRun } from "./first-run.tsx";
-import { InviteDialog } from "./invite-dialog.tsx";
 import { loadActiveClinic, loadDeviceName, saveActiveClinic, saveDeviceName } from "./local-settings.ts";
 import { PatientListPage } from "./patient-list-page.tsx";
 import { PatientPage } from "./patient-page.tsx";
+import { StaffPage } from "./staff-page.tsx";
 import { StatusBar } from "./status-bar.tsx";
+import { AccessBanner } from "./access-banner.tsx";
 import { LeaveDialog } from "./leave-dialog.tsx";
 import { leaveInvitation, useRoute } from "./use-route.ts";
 import { useSeeder } from "./use-seeder.ts";
@@ -24,7 +25,6 @@ export function App({ db, syncProblem = null }: { db: ClinicDatabase; syncProble
   const spaces = useLiveQuery(() => db.spaces(), [db]);
   const [deviceName, setDeviceName] = useState(loadDeviceName);
   const [activeId, setActiveId] = useState(loadActiveClinic);
-  const [inviting, setInviting] = useState(false);
   const [leaving, setLeaving] = useState(false);
   const [devtools, setDevtools] = useState(false);
   const seeder = useSeeder(db);
@@ -64,18 +64,26 @@ export function App({ db, syncProblem = null }: { db: ClinicDatabase; syncProble
           saveActiveClinic(id);
           setActiveId(id);
         }}
-        onInvite={() => setInviting(true)}
         onLeave={() => setLeaving(true)}
         onToggleDevtools={() => setDevtools((on) => !on)}
         actions={<BundleActions db={db} clinic={clinic} />}
       />
+      <AccessBanner db={db} clinic={clinic} />
       <div className="workspace">
         <main className="content">
           <ErrorBoundary
-            key={`${clinic.id}/${route.page === "patient" ? route.id : ""}`}
-            what={route.page === "patient" ? "this patient" : "the patient list"}
+            key={`${clinic.id}/${route.page}/${route.page === "patient" ? route.id : ""}`}
+            what={
+              route.page === "patient"
+                ? "this patient"
+                : route.page === "staff"
+                  ? "the staff"
+                  : "the patient list"
+            }
           >
-            {route.page === "patient" ? (
+            {route.page === "staff" ? (
+              <StaffPage db={db} clinic={clinic} deviceName={deviceName} />
+            ) : route.page === "patient" ? (
               <PatientPage db={db} clinicId={clinic.id} deviceName={deviceName} id={route.id} />
             ) : (
               <PatientListPage db={db} clinicId={clinic.id} seeder={seeder} />
@@ -95,7 +103,6 @@ export function App({ db, syncProblem = null }: { db: ClinicDatabase; syncProble
         seeder={seeder}
         syncProblem={syncProblem}
       />
-      {inviting && <InviteDialog db={db} clinic={clinic} onClose={() => setInviting(false)} />}
       {leaving && (
         <LeaveDialog
           db={db}

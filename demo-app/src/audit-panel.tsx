@@ -26,8 +26,8 @@ function show(value: unknown): string {
 }
 
 /**
- * The audit trail of one patient: every commit that changed it (device, time, fields), oldest first; a
- * change whose device no signature proves is marked unverified.
+ * The audit trail of one patient: every commit that changed it (person and device, time, fields), oldest
+ * first; a change whose device no signature proves is marked unverified.
  * Selecting one shows the record as it was right after that commit, next to how it is now.
  */
 export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId: string; id: RecordId }) {
@@ -50,8 +50,15 @@ export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId:
   }, [db, id, selected]);
 
   if (!entries) return <p className="muted">Loading…</p>;
-  const who = (e: HistoryEntry) =>
-    `${names.get(e.device) ?? `Device ${e.device.slice(0, 8)}`}${e.device === db.deviceId ? " (this device)" : ""}`;
+  // The person, then which of their devices: a lost tablet's changes stay told apart from the desk's.
+  const who = (e: HistoryEntry) => {
+    const owner = names.get(e.device);
+    const person = owner?.person ?? "Unknown member";
+    if (e.device === db.deviceId) return `${person} (this device)`;
+    const device =
+      owner?.deviceName && owner.deviceName !== person ? owner.deviceName : `device ${e.device.slice(0, 8)}`;
+    return `${person} · ${device}${owner?.removed ? " (removed)" : ""}`;
+  };
 
   return (
     <div className="audit">

@@ -28,10 +28,11 @@ export interface Visit {
 }
 
 /**
- * A device of a clinic with the name its user gave it: history lists opaque device ids, and this
- * record lets the audit view say "Reception iPad" instead.
+ * A device of an open clinic (one without a membership log yet) with the name its user gave it: history
+ * lists opaque device ids, and this record lets the audit view say "Reception iPad" instead. Clinics with
+ * members take names from the membership log (`db.members`), which a reader could not write to anyway.
  */
-export interface Member {
+export interface DeviceName {
   clinic: string;
   deviceId: string;
   name: string;
@@ -51,7 +52,8 @@ export function openClinicDatabase(name = "shoal-clinic") {
         text: ["notes"],
       }),
       visits: collection<Visit>()("id, clinic, [patientId+date]"),
-      members: collection<Member>()("id, clinic, deviceId"),
+      // Not `members`: that is `db.members(space)`, the membership log, and the name is reserved.
+      deviceNames: collection<DeviceName>()("id, clinic, deviceId"),
     },
   });
 }

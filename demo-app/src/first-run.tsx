@@ -2,7 +2,8 @@ import type { SpaceId } from "@shoal/client";
 import { useState, type FormEvent } from "react";
 import type { ClinicDatabase } from "./db.ts";
 import { invitationClinicName } from "./invitation-name.ts";
-import { registerMember } from "./register-member.ts";
+import { RefusalMessage } from "./refusal-message.tsx";
+import { registerDeviceName } from "./register-device-name.ts";
 
 interface Props {
   db: ClinicDatabase;
@@ -20,35 +21,40 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
   const [name, setName] = useState(deviceName ?? "");
   const [clinicName, setClinicName] = useState("");
   const [link, setLink] = useState(invitation ?? "");
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const invitedTo = invitation ? invitationClinicName(invitation) : null;
 
-  async function run(action: () => Promise<SpaceId>) {
+  /** `open`: the clinic has no staff list, so this device records its name in it for the audit view. */
+  async function run(action: () => Promise<SpaceId>, open: boolean) {
     const device = name.trim();
     if (!device) {
-      setError("Give this device a name first, so colleagues can tell its changes apart.");
+      setError(new Error("Give this device a name first, so colleagues can tell its changes apart."));
       return;
     }
     setBusy(true);
     setError(null);
     try {
       const clinicId = await action();
-      await registerMember(db, clinicId, device);
+      if (open) await registerDeviceName(db, clinicId, device);
       onReady(device, clinicId);
     } catch (cause) {
-      setError(cause instanceof Error ? cause.message : String(cause));
+      setError(cause);
       setBusy(false);
     }
   }
 
   const create = (event: FormEvent) => {
     event.preventDefault();
-    void run(async () => (await db.createSpace({ name: clinicName.trim() || "My clinic" })).id);
+    void run(async () => (await db.createSpace({ name: clinicName.trim() || "My clinic" })).id, true);
   };
   const join = (event: FormEvent) => {
     event.preventDefault();
-    void run(async () => (await db.join(link.trim())).id);
+    const text = link.trim();
+    // A member invitation makes this device a member under its name (the staff list shows it); an open
+    // clinic's key link just adds the clinic.
+    const member = /#invite=/.test(text);
+    void run(async () => (await db.join(text, { name: name.trim() })).id, !member);
   };
 
   return (
@@ -74,7 +80,7 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
       {invitation ? (
         <form className="card" onSubmit={join} aria-labelledby="join-heading">
           <h2 id="join-heading">Join {invitedTo ?? "a clinic"}</h2>
-          <p className="hint">You opened an invitation link. Its key stays in this browser.</p>
+          <p className="hint">You opened an invitation link. Its secret stays in this browser.</p>
           <button type="submit" disabled={busy}>
             Join clinic
           </button>
@@ -99,7 +105,11 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
             <h2 id="join-heading">Join a clinic</h2>
             <label>
               Invitation link
-              <input value={link} onChange={(e) => setLink(e.target.value)} placeholder="https://…#join=…" />
+              <input
+                value={link}
+                onChange={(e) => setLink(e.target.value)}
+                placeholder="https://…#invite=…"
+              />
             </label>
             <button type="submit" disabled={busy || !link.trim()}>
               Join
@@ -107,11 +117,7 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
           </form>
         </div>
       )}
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <RefusalMessage error={error} clinicName={invitedTo ?? "the clinic"} testId="join-error" />
     </main>
   );
 }

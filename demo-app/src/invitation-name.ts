@@ -1,5 +1,6 @@
 /**
- * The clinic name an invitation link carries (`#join=<space>.<key>.<check>&name=...`), to greet the
+ * The clinic name an invitation link carries (`#invite=<space>.<secret>.<check>&...&name=...`,
+ * or an open clinic's `#join=<space>.<key>.<check>&name=...`), to greet the
  * person joining before the link is validated. Null when the link has none.
  */
 export function invitationClinicName(link: string): string | null {

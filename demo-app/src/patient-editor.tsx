@@ -4,6 +4,7 @@ import { WARDS } from "./clinic-data.ts";
 import type { ClinicDatabase, Patient } from "./db.ts";
 import { ModalDialog } from "./modal-dialog.tsx";
 import { searchTerms } from "./search-terms.ts";
+import { errorTags, explainError } from "./explain-error.ts";
 
 type Demographics = Pick<Patient, "name" | "birthDate" | "sex" | "mrn" | "phone" | "ward">;
 const FIELDS = ["name", "birthDate", "sex", "mrn", "phone", "ward"] as const;
@@ -44,6 +45,7 @@ export function PatientEditor({ db, clinicId, patient, onClose, onSaved }: Props
   const [form, setForm] = useState<Demographics>(initial);
   const [allergies, setAllergies] = useState("");
   const [error, setError] = useState<string | null>(null);
+  const [refusal, setRefusal] = useState<ReturnType<typeof errorTags>>({});
   const set = <K extends keyof Demographics>(key: K, value: Demographics[K]) =>
     setForm((f) => ({ ...f, [key]: value }));
 
@@ -84,7 +86,9 @@ export function PatientEditor({ db, clinicId, patient, onClose, onSaved }: Props
         onSaved(id);
       }
     } catch (cause) {
-      setError(`Could not save: ${cause instanceof Error ? cause.message : String(cause)}`);
+      // A reader's or a removed device's write is refused by the membership log: say so in words.
+      setError(`Could not save: ${explainError(cause, "this clinic")}`);
+      setRefusal(errorTags(cause));
     }
   }
 
@@ -134,7 +138,7 @@ export function PatientEditor({ db, clinicId, patient, onClose, onSaved }: Props
           </label>
         )}
         {error && (
-          <p role="alert" className="error wide">
+          <p role="alert" className="error wide" {...refusal}>
             {error}
           </p>
         )}

@@ -1,5 +1,5 @@
 import type { RecordId, RowOf } from "@shoal/client";
-import type { Member, Patient, Visit } from "./db.ts";
+import type { DeviceName, Patient, Visit } from "./db.ts";
 
 /**
  * Rows as the screens may trust them. Any field of a record may hold any JSON value, because another
@@ -81,8 +81,8 @@ export function safeVisit(row: RowOf<Visit>): RowOf<Visit> {
   };
 }
 
-/** A member row with every field as text. */
-export function safeMember(row: RowOf<Member>): RowOf<Member> {
+/** A device name row with every field as text. */
+export function safeDeviceName(row: RowOf<DeviceName>): RowOf<DeviceName> {
   const r = row as unknown as Record<string, unknown>;
   return {
     id: asText(r.id) as RecordId,

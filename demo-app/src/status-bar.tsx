@@ -75,9 +75,24 @@ export function StatusBar({
         </span>
       )}
       {denied && (
-        <span role="alert" className="sync-error" data-testid="sync-error" data-code={status.lastError?.code}>
-          Access denied: this device&apos;s key for {clinicName} is not accepted by the relay, so nothing
-          syncs. Ask a colleague in the clinic for a new invitation link.
+        <span
+          role="alert"
+          className="sync-error"
+          data-testid="sync-error"
+          data-code={status.lastError?.code}
+          data-reason={status.lastError?.reason}
+        >
+          {status.lastError?.reason === "removed" ? (
+            <>
+              You no longer have access to {clinicName}: the relay refuses this device, which was removed from
+              its staff.
+            </>
+          ) : (
+            <>
+              Access denied: this device&apos;s key for {clinicName} is not accepted by the relay, so nothing
+              syncs. Ask a colleague in the clinic for a new invitation link.
+            </>
+          )}
         </span>
       )}
       <span data-testid="pending-commits">

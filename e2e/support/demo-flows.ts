@@ -29,13 +29,26 @@ export async function createClinic(
   await expect(page.getByRole("heading", { name: "Patients" })).toBeVisible();
 }
 
-/** Opens "Invite a device" and returns the link the dialog shows, closing the dialog again. */
-export async function readInvitationLink(page: Page): Promise<string> {
-  await page.getByRole("button", { name: "Invite a device" }).click();
+/**
+ * Makes a single-use member invitation on the Staff page (a `role`, the default expiry) and returns the
+ * link it shows, once the invitation has reached the relay (a device can only redeem it then); ends back
+ * on the patient list. The relay must be running.
+ */
+export async function readInvitationLink(
+  page: Page,
+  role: "admin" | "writer" | "reader" = "writer",
+): Promise<string> {
+  await page.getByRole("link", { name: "Staff", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1, name: /^Staff of / })).toBeVisible();
   const field = page.getByTestId("invite-link");
-  await expect(field).toHaveValue(/#join=/);
+  const before = (await field.count()) > 0 ? await field.inputValue() : null;
+  await page.getByRole("combobox", { name: "Role", exact: true }).selectOption(role);
+  await page.getByRole("button", { name: "Create invitation" }).click();
+  await expect(field).toHaveValue(/#invite=/);
+  if (before !== null) await expect(field).not.toHaveValue(before);
   const link = await field.inputValue();
-  await page.getByRole("button", { name: "Done" }).click();
+  await expect(pendingCommits(page)).toHaveText("All changes on the relay");
+  await page.getByRole("link", { name: "Shoal Clinic" }).click();
   return link;
 }
 

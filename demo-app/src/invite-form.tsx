@@ -1,0 +1,113 @@
+import type { Role } from "@shoal/client";
+import { useState, type FormEvent } from "react";
+import type { ClinicPageProps } from "./clinic-page-props.ts";
+import { RefusalMessage } from "./refusal-message.tsx";
+import { QrImage } from "./qr/qr-image.tsx";
+
+const HOUR = 60 * 60_000;
+/** How long a new invitation can be redeemed: short by default, as a link may be forwarded. */
+const EXPIRIES = [
+  { label: "1 hour", ms: HOUR },
+  { label: "1 day", ms: 24 * HOUR },
+  { label: "7 days", ms: 7 * 24 * HOUR },
+] as const;
+
+/**
+ * Makes a single-use member invitation with a role and an expiry, and shows it as text and as a QR code.
+ * The link carries an invitation secret, never the clinic's key: once redeemed, expired or revoked it
+ * admits nobody. The first invitation of a clinic starts its staff list, with this device's name as the
+ * creator's.
+ */
+export function InviteForm({ db, clinic, deviceName }: ClinicPageProps) {
+  const [role, setRole] = useState<Role>("writer");
+  const [expiry, setExpiry] = useState<number>(EXPIRIES[1].ms);
+  const [link, setLink] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [copied, setCopied] = useState<"idle" | "copied" | "manual">("idle");
+
+  async function create(event: FormEvent) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setCopied("idle");
+    try {
+      setLink(await db.invite(clinic, { role, expiresIn: expiry, uses: 1, me: deviceName }));
+    } catch (e) {
+      setError(e);
+      setLink(null);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function copy() {
+    if (!link) return;
+    try {
+      await navigator.clipboard.writeText(link);
+      setCopied("copied");
+    } catch {
+      // Headless browsers and some embeds refuse the clipboard: the field is selectable instead.
+      setCopied("manual");
+      document.getElementById("invite-link")?.focus();
+    }
+  }
+
+  return (
+    <section className="card invite" aria-labelledby="invite-heading">
+      <h2 id="invite-heading">Invite a colleague</h2>
+      <form className="invite-form" onSubmit={create}>
+        <label>
+          Role
+          <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+            <option value="admin">Admin: manages staff</option>
+            <option value="writer">Writer: reads and edits patients</option>
+            <option value="reader">Reader: reads only</option>
+          </select>
+        </label>
+        <label>
+          Link expires in
+          <select value={expiry} onChange={(e) => setExpiry(Number(e.target.value))}>
+            {EXPIRIES.map((x) => (
+              <option key={x.ms} value={x.ms}>
+                {x.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" disabled={busy}>
+          Create invitation
+        </button>
+      </form>
+      <RefusalMessage error={error} clinicName={clinic.name} />
+      {link && (
+        <div className="invite-result">
+          <QrImage text={link} label={`QR code of the invitation to ${clinic.name}`} />
+          <div>
+            <p>Open this link on the new device, or scan the code. It works once, for one device.</p>
+            <label>
+              Invitation link
+              <input
+                id="invite-link"
+                readOnly
+                value={link}
+                onFocus={(e) => e.currentTarget.select()}
+                data-testid="invite-link"
+              />
+            </label>
+            <button type="button" onClick={() => void copy()}>
+              Copy link
+            </button>
+            <p className="hint" aria-live="polite">
+              {copied === "copied"
+                ? "Copied to the clipboard."
+                : copied === "manual"
+                  ? "Select the link and copy it."
+                  : ""}
+            </p>
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
