@@ -89,7 +89,7 @@ describe("members through the relay", () => {
     b.online(relay.url);
     await waitFor(
       b.db.status,
-      (s) => s.lastError?.code === "AccessDenied" && (s.lastError as AccessDenied).reason === "removed",
+      (s) => s.lastError?.code === "AccessDenied" && s.lastError.reason === "removed",
       30_000,
       "the relay to refuse the removed device",
     );
