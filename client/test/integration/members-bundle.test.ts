@@ -154,3 +154,27 @@ describe("recovery key", () => {
     expect(next).toContain("#invite=");
   });
 });
+
+describe("device links", () => {
+  it("adds another device of the same person, with that person's role", async () => {
+    const [a, b, b2] = await Promise.all([device("admin"), device("phone"), device("tablet")]);
+    const space = await a.createSpace({ name: "North Clinic" });
+    const toB = await a.invite(space, { role: "writer", me: "Dr. Admin" });
+    await joinByInvitation(b.replica, toB, logOf(a), "Nurse B");
+    await carry(b, a, space);
+    await carry(a, b, space);
+    // B, a writer (not an admin), links its own tablet.
+    const link = await b.linkDevice(space);
+    await joinByInvitation(b2.replica, link, logOf(b), "ignored");
+    await carry(b2, b, space);
+    await carry(b, a, space);
+    const view = await firstValue(a.members(space));
+    const nurse = view.members.find((m) => m.name === "Nurse B")!;
+    expect(nurse.role).toBe("writer");
+    expect(nurse.devices.map((d) => d.device).sort()).toEqual([b.deviceId, b2.deviceId].sort());
+    expect(view.members).toHaveLength(2);
+    await b2.patients.insert({ name: "From the tablet", notes: "" }, { space });
+    await carry(b2, a, space);
+    expect((await a.patients.toArray()).map((p) => p.name)).toEqual(["From the tablet"]);
+  });
+});
