@@ -103,6 +103,9 @@ test("an admin invites a writer and a reader; the reader is refused; a writer re
   await expect(a.page.getByLabel("Role of Reader C")).toHaveValue("reader");
   await expect(a.page.getByText("No invitation is waiting to be used.")).toBeVisible();
   await a.screenshot(testInfo, "staff-three-members");
+  // The admin can export a recovery key; it shows as an open admin invitation until used or revoked.
+  await a.page.getByRole("button", { name: "Create a recovery key" }).click();
+  await expect(a.page.getByTestId("recovery-key")).toHaveValue(/#recover=[0-9a-f]{32}\./);
 
   // The reader sees the clinic read-only, and a write is refused with the typed error, in words.
   await expect(c.page.getByTestId("access-banner")).toHaveAttribute("data-reason", "reader");

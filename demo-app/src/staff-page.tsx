@@ -2,6 +2,7 @@ import type { ClinicPageProps } from "./clinic-page-props.ts";
 import { InvitationList } from "./invitation-list.tsx";
 import { InviteForm } from "./invite-form.tsx";
 import { MemberTable } from "./member-table.tsx";
+import { RecoveryKeyPanel } from "./recovery-key-panel.tsx";
 import { useMembers } from "./use-members.ts";
 
 /**
@@ -27,6 +28,7 @@ export function StaffPage({ db, clinic, deviceName }: ClinicPageProps) {
       {view.managed && (
         <InvitationList db={db} clinic={clinic} invitations={view.invitations} admin={admin} />
       )}
+      {view.managed && admin && <RecoveryKeyPanel db={db} clinic={clinic} />}
       {view.managed && !admin && (
         <p className="hint">Your role is {view.role ?? "none"}: only an admin can invite or remove staff.</p>
       )}

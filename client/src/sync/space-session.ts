@@ -144,6 +144,8 @@ export class SpaceSession {
   readonly #token: Uint8Array;
   readonly #claim: Uint8Array | undefined;
   readonly #proofs: (() => Promise<string[]>) | undefined;
+  /** Devices whose commits the relay's membership log refused on this connection: not sent again. */
+  readonly #membershipRefused = new Set<string>();
   readonly #hooks: SessionHooks;
   readonly #backoff: Backoff;
   readonly #snapshots: SnapshotExchange;
@@ -291,6 +293,7 @@ export class SpaceSession {
     this.#welcomePaging = false;
     this.#relayHoldsAny = false;
     this.#replaceAsked.clear();
+    this.#membershipRefused.clear();
     this.#clearReplaceTimer();
     this.#ownHeadAsked = false;
     this.#ownRecheck = false;
@@ -525,6 +528,16 @@ export class SpaceSession {
           toHex(m.device) === this.#replica.device
         )
           this.#repair.stuck(this.#replica.device, (this.#acked.get(this.#replica.device) ?? 0) + 1, m.code);
+        if (m.device && m.code === "membership") {
+          // The relay's membership log refuses this device's commit (removed, a reader, not a member
+          // there yet): sending it again on this connection would only be refused again. The next
+          // connection tries once more, since the log may have changed by then (a redemption arrived).
+          const d = toHex(m.device);
+          this.#membershipRefused.add(d);
+          this.#sent.set(d, this.#acked.get(d) ?? 0);
+          this.#inflight = this.#inflight.filter((f) => f.device !== d);
+          return;
+        }
         const resend = m.code === "gap" || m.code === "signature";
         if (m.device && (resend || m.code === "conflict" || m.code === "chain")) {
           // What we believed the relay held for this device was wrong: start again from what it acked.
@@ -874,6 +887,7 @@ export class SpaceSession {
     const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
     let inflight = this.#inflight.reduce((s, f) => s + f.bytes, 0);
     devices: for (const [device, have] of Object.entries(ours)) {
+      if (this.#membershipRefused.has(device)) continue;
       let next = (this.#sent.get(device) ?? 0) + 1;
       while (next <= have) {
         if (inflight >= UPLOAD_WINDOW || !this.#conn) return; // an ack sends the rest

@@ -12,6 +12,7 @@ import {
   patientCollections,
   RelayHarness,
   relayAcknowledged,
+  storedSeqs,
   type Patient,
 } from "../relay-harness.ts";
 
@@ -105,5 +106,39 @@ describe("members through the relay", () => {
     const again = await d.db.join(toB, { name: "Mallory", relay: relay.url }).catch((e) => e);
     expect(again).toBeInstanceOf(AccessDenied);
     expect(again.reason).toBe("invitation-used");
+  });
+
+  it("a removed device's late commit that reached a member by file is refused once by the relay, not resent", async () => {
+    const relay = await RelayHarness.start();
+    const [a, b] = await Promise.all([device("admin"), device("writer")]);
+    for (const x of [a, b]) x.online(relay.url);
+    const space = await a.db.createSpace({ name: "North Clinic" });
+    const toB = await a.db.invite(space, { role: "writer", me: "Dr. Admin" });
+    await relayAcknowledged(a.db, space.id);
+    await b.db.join(toB, { name: "Nurse B", relay: relay.url });
+    const view = await membersOf(a.db, space, (m) => m.members.length === 2, "two members");
+    b.offline();
+    await a.db.remove(space, { person: view.members.find((m) => m.name === "Nurse B")!.person });
+    await b.db.patients.insert({ name: "Late", ward: "B", notes: "" }, { space });
+    // The late commit reaches A by file: quarantined there, its sealed bytes kept (as every held slot).
+    await a.db.importBundle(await b.db.exportBundle({ space, since: await a.db.vector([space.id]) }));
+    expect((await a.db.quarantine(space)).map((q) => q.reason)).toEqual(["membership"]);
+    // A forwards what the relay lacks; the relay refuses B's late commit, and A goes on.
+    await waitFor(
+      a.db.status,
+      (s) => s.lastError?.code === "Relay:membership",
+      30_000,
+      "the relay to refuse the removed device's late commit",
+    );
+    await a.db.patients.insert({ name: "Goes on", ward: "A", notes: "" }, { space });
+    await relayAcknowledged(a.db, space.id);
+    await a.db.patients.insert({ name: "And on", ward: "A", notes: "" }, { space });
+    await relayAcknowledged(a.db, space.id);
+    // Refused once on this connection, not sent again after every ack and gap.
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+    const refused = Number(/shoal_commits_refused_total\{code="membership"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    expect(refused).toBe(1);
+    const bSeq = (await b.db.vector([space.id]))[space.id]![b.db.deviceId]!;
+    expect(storedSeqs(relay.sqliteFile, space.id, b.db.deviceId)).not.toContain(bSeq);
   });
 });
