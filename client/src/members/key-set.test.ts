@@ -15,7 +15,9 @@ describe("key sets sealed to X25519 keys", () => {
     ]);
     const sealed = await sealKeySet(keys, alice.agreementPublic);
     expect(await openKeySet(sealed, alice.agreementKey, alice.agreementPublic)).toEqual(keys);
-    await expect(openKeySet(sealed, bob.agreementKey, bob.agreementPublic)).rejects.toBeInstanceOf(DecryptError);
+    await expect(openKeySet(sealed, bob.agreementKey, bob.agreementPublic)).rejects.toBeInstanceOf(
+      DecryptError,
+    );
     const flipped = sealed.slice(0, 80) + (sealed[80] === "0" ? "1" : "0") + sealed.slice(81);
     await expect(openKeySet(flipped, alice.agreementKey, alice.agreementPublic)).rejects.toBeInstanceOf(
       DecryptError,

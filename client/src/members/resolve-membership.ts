@@ -384,7 +384,8 @@ function replay(nodes: readonly Node[]): Replayed {
         if (!m) break;
         m.role = a.role;
         for (const d of m.devices)
-          if (a.role === "reader") r.readerCut.set(d.device, Math.max(r.readerCut.get(d.device) ?? 0, a.cut?.[d.device] ?? 0));
+          if (a.role === "reader")
+            r.readerCut.set(d.device, Math.max(r.readerCut.get(d.device) ?? 0, a.cut?.[d.device] ?? 0));
         break;
       }
       case "invite":

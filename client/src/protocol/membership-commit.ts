@@ -21,7 +21,10 @@ export const MAX_MEMBERSHIP_OP_BYTES = 256 * 1024;
  */
 export function membershipOpText(body: Uint8Array): string {
   if (body.length > MAX_MEMBERSHIP_OP_BYTES)
-    throw new ProtocolError("bad-field", `A membership operation may be at most ${MAX_MEMBERSHIP_OP_BYTES} bytes.`);
+    throw new ProtocolError(
+      "bad-field",
+      `A membership operation may be at most ${MAX_MEMBERSHIP_OP_BYTES} bytes.`,
+    );
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(body);
   } catch {

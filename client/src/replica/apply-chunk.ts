@@ -467,5 +467,9 @@ async function writeChunk(
   };
   return inTransaction
     ? write()
-    : dexie.transaction("rw", [docsT, commitsT, vectorsT, pendingT, quarantineT, membersT, ...rowTables], write);
+    : dexie.transaction(
+        "rw",
+        [docsT, commitsT, vectorsT, pendingT, quarantineT, membersT, ...rowTables],
+        write,
+      );
 }

@@ -95,9 +95,7 @@ export async function history(dexie: Dexie, id: string, self: DeviceId): Promise
   rows.sort((a, b) => a.pos! - b.pos!);
   // A received commit is kept sealed (with its signature) once it was verified; one without its sealed
   // bytes came in as plaintext through `applyCommits`.
-  const sealed = await dexie
-    .table("_sealed")
-    .bulkGet(rows.map((c) => [c.space, c.device, c.seq]));
+  const sealed = await dexie.table("_sealed").bulkGet(rows.map((c) => [c.space, c.device, c.seq]));
   const people = await peopleOf(dexie, [...new Set(rows.map((c) => c.space))]);
   return rows.map((c, i) => {
     const rc = c.changes.find((x) => x.record === id)!;
@@ -117,7 +115,10 @@ export async function history(dexie: Dexie, id: string, self: DeviceId): Promise
 }
 
 /** `space|device` -> its person (id and opened name), for the spaces that have a membership log. */
-async function peopleOf(dexie: Dexie, spaces: readonly string[]): Promise<Map<string, { id: string; name: string }>> {
+async function peopleOf(
+  dexie: Dexie,
+  spaces: readonly string[],
+): Promise<Map<string, { id: string; name: string }>> {
   const out = new Map<string, { id: string; name: string }>();
   for (const space of spaces) {
     const [row, rows] = await Promise.all([
@@ -130,7 +131,12 @@ async function peopleOf(dexie: Dexie, spaces: readonly string[]): Promise<Map<st
     const names = new Map<string, string>();
     for (const [device, person] of state.everOwner) {
       if (!names.has(person))
-        names.set(person, (await openName(state.names.get(person) ?? "", keys, space)) ?? "(unknown)");
+        // Through Promise.resolve: a live query (Dexie's) keeps observing the reads its querier makes
+        // after awaiting WebCrypto only when the foreign promise is wrapped so.
+        names.set(
+          person,
+          (await Promise.resolve(openName(state.names.get(person) ?? "", keys, space))) ?? "(unknown)",
+        );
       out.set(`${space}|${device}`, { id: person, name: names.get(person)! });
     }
   }

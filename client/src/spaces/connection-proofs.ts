@@ -22,14 +22,22 @@ export async function connectionProofs(
 ): Promise<string[]> {
   if (!identity) return [];
   const space = fromHex(row.id, 16);
-  const signature = await signBytes(identity.signingKey, SIGNING_LABELS.deviceAuth, deviceAuthSigned(space, now));
+  const signature = await signBytes(
+    identity.signingKey,
+    SIGNING_LABELS.deviceAuth,
+    deviceAuthSigned(space, now),
+  );
   const items = [encodeDeviceAuth({ signingKey: identity.signingPublic, time: now, signature })];
   if (row.invitation) items.push(await invitationProofItem(row.invitation, row.id, identity.device));
   return items;
 }
 
 /** The `shoal-invitation.` item for an invitation secret, proving it for this device. */
-export async function invitationProofItem(secret: Uint8Array, space: string, device: string): Promise<string> {
+export async function invitationProofItem(
+  secret: Uint8Array,
+  space: string,
+  device: string,
+): Promise<string> {
   const invitation = await identityFromSeed(secret);
   const proof = await redemptionProof(invitation.signingKey, space, device);
   return encodeInvitationProof({ invitation: invitation.signingPublic, proof: fromHex(proof, 64) });

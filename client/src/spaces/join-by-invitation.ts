@@ -1,7 +1,19 @@
-import { AccessDenied, InvalidInvitation, UnsignedDevice, ValidationError, type AccessDeniedReason } from "../errors.ts";
+import {
+  AccessDenied,
+  InvalidInvitation,
+  UnsignedDevice,
+  ValidationError,
+  type AccessDeniedReason,
+} from "../errors.ts";
 import { identityFromSeed } from "../identity/identity-from-seed.ts";
 import { openKeySet, sealName, type KeySet } from "../members/key-set.ts";
-import { canonicalJson, opId, redemptionProof, verifyOp, type MembershipOp } from "../members/membership-op.ts";
+import {
+  canonicalJson,
+  opId,
+  redemptionProof,
+  verifyOp,
+  type MembershipOp,
+} from "../members/membership-op.ts";
 import { resolveMembership } from "../members/resolve-membership.ts";
 import { MEMBERSHIP_REFUSALS, type MembershipFault } from "../protocol/device-auth.ts";
 import { decodeSpaceClaim } from "../protocol/space-claim.ts";
@@ -132,7 +144,9 @@ async function fetchLog(
       cache: "no-store",
     });
   } catch (e) {
-    throw new ValidationError(`The relay at ${base} cannot be reached to redeem the invitation: ${String(e)}`);
+    throw new ValidationError(
+      `The relay at ${base} cannot be reached to redeem the invitation: ${String(e)}`,
+    );
   }
   if (res.status === 401 || res.status === 403) {
     const text = await res.text().catch(() => "");
@@ -144,7 +158,8 @@ async function fetchLog(
   }
   if (!res.ok) throw new ValidationError(`The relay could not look up the invitation (HTTP ${res.status}).`);
   const body = (await res.json()) as { ops?: unknown };
-  if (!Array.isArray(body?.ops)) throw new ValidationError("The relay's answer about the invitation is malformed.");
+  if (!Array.isArray(body?.ops))
+    throw new ValidationError("The relay's answer about the invitation is malformed.");
   return body.ops as MembershipOp[];
 }
 

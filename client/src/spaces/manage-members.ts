@@ -38,7 +38,11 @@ async function rowOf(replica: Replica, space: SpaceId): Promise<SpaceRow> {
  * The space's membership state, starting its log first when it has none: the creator's device writes
  * the `create` operation (it alone can: the log's root must be signed by the key of the space's claim).
  */
-export async function ensureMembership(replica: Replica, space: SpaceId, me = "Creator"): Promise<MembershipState> {
+export async function ensureMembership(
+  replica: Replica,
+  space: SpaceId,
+  me = "Creator",
+): Promise<MembershipState> {
   const identity = replica.identity;
   if (!identity) throw new UnsignedDevice();
   const existing = await readMembership(replica.dexie, space);
@@ -79,12 +83,15 @@ export async function inviteMember(
   if (!["admin", "writer", "reader"].includes(role)) throw new ValidationError(`Unknown role ${role}.`);
   const uses = options.uses ?? 1;
   const expiresIn = options.expiresIn ?? 7 * DAY;
-  if (!Number.isSafeInteger(uses) || uses < 1) throw new ValidationError("uses must be a whole number of at least 1.");
-  if (!Number.isSafeInteger(expiresIn) || expiresIn < 1 || Date.now() + expiresIn > Number.MAX_SAFE_INTEGER) throw new ValidationError("expiresIn must be a positive number of ms.");
+  if (!Number.isSafeInteger(uses) || uses < 1)
+    throw new ValidationError("uses must be a whole number of at least 1.");
+  if (!Number.isSafeInteger(expiresIn) || expiresIn < 1 || Date.now() + expiresIn > Number.MAX_SAFE_INTEGER)
+    throw new ValidationError("expiresIn must be a positive number of ms.");
   const state = await ensureMembership(replica, space, options.me);
   const mine = roleOf(state, replica.device);
   if (options.person === undefined) assertAdmin(state, replica.device, "invite people");
-  else if (mine?.person !== options.person) assertAdmin(state, replica.device, "link a device of someone else");
+  else if (mine?.person !== options.person)
+    assertAdmin(state, replica.device, "link a device of someone else");
   const row = await rowOf(replica, space);
   const secret = globalThis.crypto.getRandomValues(new Uint8Array(32));
   const invitation = await identityFromSeed(secret);
@@ -120,10 +127,12 @@ export async function revokeInvitation(replica: Replica, space: SpaceId, invitat
 }
 
 /** Per device, the highest commit of it this device holds in the space (the `cut` of a removal). */
-async function heldOf(replica: Replica, space: SpaceId, devices: readonly string[]): Promise<Record<string, number>> {
-  const rows = await replica.dexie
-    .table<VectorRow>("_vectors")
-    .bulkGet(devices.map((d) => [space, d]));
+async function heldOf(
+  replica: Replica,
+  space: SpaceId,
+  devices: readonly string[],
+): Promise<Record<string, number>> {
+  const rows = await replica.dexie.table<VectorRow>("_vectors").bulkGet(devices.map((d) => [space, d]));
   return Object.fromEntries(devices.map((d, i) => [d, rows[i]?.seq ?? 0]));
 }
 
@@ -131,13 +140,25 @@ async function heldOf(replica: Replica, space: SpaceId, devices: readonly string
  * Gives a person a new role. Demoting to `reader` records, per device of theirs, the last commit this
  * device accepted: those stay, their later data commits are refused everywhere.
  */
-export async function setMemberRole(replica: Replica, space: SpaceId, person: string, role: Role): Promise<void> {
+export async function setMemberRole(
+  replica: Replica,
+  space: SpaceId,
+  person: string,
+  role: Role,
+): Promise<void> {
   if (!["admin", "writer", "reader"].includes(role)) throw new ValidationError(`Unknown role ${role}.`);
   const state = await readMembership(replica.dexie, space);
   const member = state?.members.get(person);
   if (!state || !member) throw new NotFound(`No member ${person} in this space.`);
   assertAdmin(state, replica.device, "change roles");
-  const cut = role === "reader" ? await heldOf(replica, space, member.devices.map((d) => d.device)) : undefined;
+  const cut =
+    role === "reader"
+      ? await heldOf(
+          replica,
+          space,
+          member.devices.map((d) => d.device),
+        )
+      : undefined;
   await appendMembershipOp(replica, space, { kind: "set-role", person, role, ...(cut && { cut }) });
 }
 

@@ -73,10 +73,14 @@ export function parseMemberInvite(link: string): MemberInvitation {
   const [payload = "", ...params] = fragment.slice(kind.length + 1).split("&");
   const parts = payload.split(".");
   if (parts.length !== 3)
-    throw new InvalidInvitation("This invitation link is incomplete or has unexpected text in it. Copy it again.");
+    throw new InvalidInvitation(
+      "This invitation link is incomplete or has unexpected text in it. Copy it again.",
+    );
   const [idText, secretText, checkText] = parts as [string, string, string];
   if (!SPACE_ID.test(idText))
-    throw new InvalidInvitation("This invitation link is damaged: its space id should be 32 characters of 0-9 and a-f.");
+    throw new InvalidInvitation(
+      "This invitation link is damaged: its space id should be 32 characters of 0-9 and a-f.",
+    );
   const secret = decode(secretText, "secret");
   if (secret.length !== 32 || checkText !== checkOf(hexToBytes(idText), secret))
     throw new InvalidInvitation(

@@ -59,14 +59,14 @@ export async function readMembers(dexie: Dexie, device: string, space: SpaceId):
     dexie.table<MemberRow>("_members").where("space").equals(space).toArray(),
   ]);
   const state = stateOf(row, rows);
-  if (!row || !state)
-    return { managed: false, members: [], invitations: [], removedDevices: [], epoch: 0 };
+  if (!row || !state) return { managed: false, members: [], invitations: [], removedDevices: [], epoch: 0 };
   const keys = keySetOf(row);
   const members: MemberView[] = [];
   for (const m of [...state.members.values()].sort((a, b) => a.since - b.since)) {
     members.push({
       person: m.person,
-      name: (await openName(m.name, keys, space)) ?? "(unknown)",
+      // Wrapped so a live query goes on observing reads made after it (see commit-log.ts `peopleOf`).
+      name: (await Promise.resolve(openName(m.name, keys, space))) ?? "(unknown)",
       role: m.role,
       devices: m.devices.map((d) => ({ device: d.device, you: d.device === device })),
       you: m.devices.some((d) => d.device === device),

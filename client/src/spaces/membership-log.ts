@@ -1,6 +1,12 @@
 import type { Dexie } from "dexie";
 import { NotPermitted, UnsignedDevice, ValidationError } from "../errors.ts";
-import { canonicalJson, opId, signOp, type MembershipAction, type MembershipOp } from "../members/membership-op.ts";
+import {
+  canonicalJson,
+  opId,
+  signOp,
+  type MembershipAction,
+  type MembershipOp,
+} from "../members/membership-op.ts";
 import { resolveMembership, mayWrite, type MembershipState } from "../members/resolve-membership.ts";
 import { openKeySet, type KeySet } from "../members/key-set.ts";
 import { toHex } from "../protocol/hex.ts";
@@ -101,7 +107,6 @@ export async function appendMembershipOp(
     release();
   }
 }
-
 
 /**
  * After membership operations arrived: opens the key sets rotations and this device's invitation

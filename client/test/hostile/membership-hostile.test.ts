@@ -126,7 +126,9 @@ describe("membership refusals", () => {
     });
     const forged = { ...op, author: a.deviceId };
     const vector = (await b.vector([space.id]))[space.id]![b.deviceId]!;
-    const prev = (await new SpaceSealer(b.replica.dexie, space.id, row.key).sealedRange(b.deviceId, vector, vector))[0]!;
+    const prev = (
+      await new SpaceSealer(b.replica.dexie, space.id, row.key).sealedRange(b.deviceId, vector, vector)
+    )[0]!;
     const identity = b.replica.identity!;
     const unsigned = unsignedCommit(
       {
@@ -140,7 +142,10 @@ describe("membership refusals", () => {
       },
       new TextEncoder().encode(canonicalJson(forged)),
     );
-    const bytes = appendSignature(unsigned, await signBytes(identity.signingKey, SIGNING_LABELS.commit, unsigned));
+    const bytes = appendSignature(
+      unsigned,
+      await signBytes(identity.signingKey, SIGNING_LABELS.commit, unsigned),
+    );
     await expect(new SpaceSealer(a.replica.dexie, space.id, row.key).open(bytes)).rejects.toBeInstanceOf(
       DecryptError,
     );

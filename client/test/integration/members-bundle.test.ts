@@ -178,3 +178,35 @@ describe("device links", () => {
     expect((await a.patients.toArray()).map((p) => p.name)).toEqual(["From the tablet"]);
   });
 });
+
+describe("live queries over names", () => {
+  it("a live query that reads history (names opened with WebCrypto) keeps observing what it reads after", async () => {
+    const a = await device("admin");
+    const space = await a.createSpace({ name: "North Clinic" });
+    await a.invite(space, { role: "writer", me: "Dr. Admin" });
+    const id = await a.patients.insert({ name: "Ada", notes: "" }, { space });
+    const seen: number[] = [];
+    const sub = a
+      .live(async () => {
+        const h = await a.patients.history(id);
+        expect(h[0]!.person?.name).toBe("Dr. Admin");
+        return a.patients.count(); // read after the names were opened
+      })
+      .subscribe({ next: (n) => seen.push(n) });
+    cleanup.push(() => sub.unsubscribe());
+    const waitCount = (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        const t0 = Date.now();
+        const check = () =>
+          seen.includes(n)
+            ? resolve()
+            : Date.now() - t0 > 10_000
+              ? reject(new Error(`no ${n} in ${seen}`))
+              : setTimeout(check, 10);
+        check();
+      });
+    await waitCount(1);
+    await a.patients.insert({ name: "Bea", notes: "" }, { space });
+    await waitCount(2);
+  });
+});

@@ -2,7 +2,13 @@
 // admin over a data channel (the WebRTC protocol, in memory). Its commits after the removal are dropped
 // there, and what the admin wrote after the key rotation reaches it but never opens.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase, type CommitQuarantined, type Database, type ShoalError, type Space } from "../../src/index.ts";
+import {
+  openDatabase,
+  type CommitQuarantined,
+  type Database,
+  type ShoalError,
+  type Space,
+} from "../../src/index.ts";
 import type { MemberRow, SpaceRow } from "../../src/replica/stored-rows.ts";
 import type { MembershipOp } from "../../src/members/membership-op.ts";
 import { PeerResponder } from "../../src/peer/peer-responder.ts";
@@ -114,7 +120,10 @@ describe("members over a peer link", () => {
       "A to refuse B's commit written after its removal",
     );
     expect((await a.quarantine(space))[0]!.reason).toBe("membership");
-    expect((await a.patients.toArray()).map((p) => p.name).sort()).toEqual(["After rotation", "Before removal"]);
+    expect((await a.patients.toArray()).map((p) => p.name).sort()).toEqual([
+      "After rotation",
+      "Before removal",
+    ]);
     const refused = errors.filter((e) => e.code === "CommitQuarantined") as CommitQuarantined[];
     expect(refused.map((e) => e.reason)).toEqual(["membership"]);
     // A's record written under the new key reaches B sealed and never opens there.
@@ -122,8 +131,8 @@ describe("members over a peer link", () => {
     expect(held).not.toContain("canary-peer-51c2");
     for (const t of b.replica.dexie.tables)
       for (const row of await t.toArray())
-        expect(JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v))).not.toContain(
-          "canary-peer-51c2",
-        );
+        expect(
+          JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v)),
+        ).not.toContain("canary-peer-51c2");
   });
 });

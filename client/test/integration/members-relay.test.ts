@@ -49,7 +49,12 @@ async function everything(db: Db): Promise<string> {
 describe("members through the relay", () => {
   it("invites, refuses a reader, cuts off a removed device and refuses a used link", async () => {
     const relay = await RelayHarness.start();
-    const [a, b, c, d] = await Promise.all([device("admin"), device("writer"), device("reader"), device("late")]);
+    const [a, b, c, d] = await Promise.all([
+      device("admin"),
+      device("writer"),
+      device("reader"),
+      device("late"),
+    ]);
     for (const x of [a, b, c, d]) x.online(relay.url);
     const space = await a.db.createSpace({ name: "North Clinic" });
     const toB = await a.db.invite(space, { role: "writer", me: "Dr. Admin" });
@@ -70,7 +75,9 @@ describe("members through the relay", () => {
     ]);
 
     // The reader cannot write, on its own device.
-    const refused = await c.db.patients.insert({ name: "Nope", ward: "C", notes: "" }, { space }).catch((e) => e);
+    const refused = await c.db.patients
+      .insert({ name: "Nope", ward: "C", notes: "" }, { space })
+      .catch((e) => e);
     expect(refused).toBeInstanceOf(NotPermitted);
     await b.db.patients.insert({ name: "From B", ward: "B", notes: "" }, { space });
     for (const x of [a, c]) await sees(x.db, "From B");
