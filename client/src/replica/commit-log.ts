@@ -3,9 +3,7 @@ import type { Dexie } from "dexie";
 import { NotFound } from "../errors.ts";
 import type { CommitId, DeviceId, VersionVector } from "../types.ts";
 import { toCommit, type Commit, type StoredCommit } from "./commit.ts";
-import { openName } from "../members/key-set.ts";
 import { stateOf } from "../spaces/membership-log.ts";
-import { keySetOf } from "../spaces/member-keys.ts";
 import { materialize, type Row } from "./materialize.ts";
 import { buildFromCreation, creationRow } from "./creation.ts";
 import type { DocRow, MemberRow, SpaceRow, VectorRow } from "./stored-rows.ts";
@@ -96,7 +94,14 @@ export async function history(dexie: Dexie, id: string, self: DeviceId): Promise
   // A received commit is kept sealed (with its signature) once it was verified; one without its sealed
   // bytes came in as plaintext through `applyCommits`.
   const sealed = await dexie.table("_sealed").bulkGet(rows.map((c) => [c.space, c.device, c.seq]));
-  const people = await peopleOf(dexie, [...new Set(rows.map((c) => c.space))]);
+  // Dexie promises only, awaited one by one (see `peopleOf`).
+  const spaces = [...new Set(rows.map((c) => c.space as string))];
+  const spaceRows = await dexie.table<SpaceRow, string>("_spaces").bulkGet(spaces);
+  const memberRows =
+    spaces.length === 0
+      ? []
+      : await dexie.table<MemberRow>("_members").where("space").anyOf(spaces).toArray();
+  const people = peopleOf(spaceRows, memberRows);
   return rows.map((c, i) => {
     const rc = c.changes.find((x) => x.record === id)!;
     const verified = c.device === self || sealed[i] !== undefined;
@@ -114,31 +119,27 @@ export async function history(dexie: Dexie, id: string, self: DeviceId): Promise
   });
 }
 
-/** `space|device` -> its person (id and opened name), for the spaces that have a membership log. */
-async function peopleOf(
-  dexie: Dexie,
-  spaces: readonly string[],
-): Promise<Map<string, { id: string; name: string }>> {
+/**
+ * `space|device` -> its person (id and name), for the spaces that have a membership log, from rows
+ * already read. Synchronous on purpose: inside a live query (Dexie's), awaiting anything but a Dexie
+ * promise (a native async function, `Promise.all`, WebCrypto) makes the query stop observing the reads
+ * its querier makes afterwards in browsers; the names were opened when the log arrived
+ * (`absorbMembership`).
+ */
+function peopleOf(
+  spaceRows: readonly (SpaceRow | undefined)[],
+  memberRows: readonly MemberRow[],
+): Map<string, { id: string; name: string }> {
   const out = new Map<string, { id: string; name: string }>();
-  for (const space of spaces) {
-    const [row, rows] = await Promise.all([
-      dexie.table<SpaceRow>("_spaces").get(space),
-      dexie.table<MemberRow>("_members").where("space").equals(space).toArray(),
-    ]);
-    const state = stateOf(row, rows);
-    if (!row || !state) continue;
-    const keys = keySetOf(row);
-    const names = new Map<string, string>();
-    for (const [device, person] of state.everOwner) {
-      if (!names.has(person))
-        // Through Promise.resolve: a live query (Dexie's) keeps observing the reads its querier makes
-        // after awaiting WebCrypto only when the foreign promise is wrapped so.
-        names.set(
-          person,
-          (await Promise.resolve(openName(state.names.get(person) ?? "", keys, space))) ?? "(unknown)",
-        );
-      out.set(`${space}|${device}`, { id: person, name: names.get(person)! });
-    }
+  for (const row of spaceRows) {
+    if (!row) continue;
+    const state = stateOf(
+      row,
+      memberRows.filter((r) => r.space === row.id),
+    );
+    if (!state) continue;
+    for (const [device, person] of state.everOwner)
+      out.set(`${row.id}|${device}`, { id: person, name: row.names?.[person] ?? "(unknown)" });
   }
   return out;
 }

@@ -49,6 +49,8 @@ export interface SpaceRow {
    * relay that it may come in before it is a member.
    */
   invitation?: Uint8Array;
+  /** People's display names from the membership log, opened (person id -> name). */
+  names?: Record<string, string>;
   /** Set when the membership log does not let this device write here (why), so writes fail at once. */
   readOnly?: "reader" | "removed" | "not-a-member";
 }

@@ -1,9 +1,7 @@
 import type { Dexie } from "dexie";
-import { openName } from "../members/key-set.ts";
 import type { Role } from "../members/membership-op.ts";
 import type { MemberRow, SpaceRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
-import { keySetOf } from "./member-keys.ts";
 import { stateOf } from "./membership-log.ts";
 
 /** One member of a space as `db.members(space)` shows it. */
@@ -50,23 +48,21 @@ export interface MembersView {
 }
 
 /**
- * Reads a space's members for display: the log's state with names opened. Reads IndexedDB first and
- * decrypts after, so a live query over it observes the tables it depends on.
+ * Reads a space's members for display: the log's state with the names `absorbMembership` opened. Only
+ * IndexedDB reads, so a live query over it observes everything it depends on.
  */
 export async function readMembers(dexie: Dexie, device: string, space: SpaceId): Promise<MembersView> {
-  const [row, rows] = await Promise.all([
-    dexie.table<SpaceRow>("_spaces").get(space),
-    dexie.table<MemberRow>("_members").where("space").equals(space).toArray(),
-  ]);
+  // Dexie promises awaited one by one: a live query stops observing after any other await (browsers).
+  const row = await dexie.table<SpaceRow>("_spaces").get(space);
+  const rows = await dexie.table<MemberRow>("_members").where("space").equals(space).toArray();
   const state = stateOf(row, rows);
   if (!row || !state) return { managed: false, members: [], invitations: [], removedDevices: [], epoch: 0 };
-  const keys = keySetOf(row);
   const members: MemberView[] = [];
   for (const m of [...state.members.values()].sort((a, b) => a.since - b.since)) {
     members.push({
       person: m.person,
-      // Wrapped so a live query goes on observing reads made after it (see commit-log.ts `peopleOf`).
-      name: (await Promise.resolve(openName(m.name, keys, space))) ?? "(unknown)",
+      // Opened when the log arrived (`absorbMembership`): no WebCrypto inside a live query.
+      name: row.names?.[m.person] ?? "(unknown)",
       role: m.role,
       devices: m.devices.map((d) => ({ device: d.device, you: d.device === device })),
       you: m.devices.some((d) => d.device === device),

@@ -8,7 +8,7 @@ import {
   type MembershipOp,
 } from "../members/membership-op.ts";
 import { resolveMembership, mayWrite, type MembershipState } from "../members/resolve-membership.ts";
-import { openKeySet, type KeySet } from "../members/key-set.ts";
+import { openKeySet, openName, type KeySet } from "../members/key-set.ts";
 import { toHex } from "../protocol/hex.ts";
 import { commitId, type StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
@@ -105,6 +105,8 @@ export async function appendMembershipOp(
     return { op, id, commit };
   } finally {
     release();
+    // Outside the lock (it writes the space's row): names, keys and rights as this operation leaves them.
+    await absorbMembership(replica, space).catch(() => {});
   }
 }
 
@@ -140,8 +142,20 @@ export async function absorbMembership(replica: Replica, space: SpaceId): Promis
   const refusal = mayWrite(state, identity.device, Number.MAX_SAFE_INTEGER);
   const member = state.deviceOwner.has(identity.device);
   const readOnly = refusal === undefined ? undefined : refusal;
+  // People's names, opened here once (WebCrypto) and kept readable: history and the members view read
+  // them inside live queries, where awaiting anything but IndexedDB stops the query observing.
+  const names: Record<string, string> = { ...(row.names ?? {}) };
+  let named = false;
+  for (const [person, sealed] of state.names) {
+    if (names[person] !== undefined) continue;
+    const name = await openName(sealed, held, space);
+    if (name === undefined) continue; // under a key this device does not hold (yet)
+    names[person] = name;
+    named = true;
+  }
   const changed =
     held.size !== before ||
+    named ||
     (row.epoch ?? 0) !== epoch ||
     row.readOnly !== readOnly ||
     (member && row.invitation !== undefined);
@@ -151,7 +165,7 @@ export async function absorbMembership(replica: Replica, space: SpaceId): Promis
     if (!now) return;
     const keys: Record<number, Uint8Array> = { ...(now.epochKeys ?? {}) };
     for (const [e, k] of held) if (e !== 0) keys[e] = k;
-    const next: SpaceRow = { ...now, epochKeys: keys, epoch };
+    const next: SpaceRow = { ...now, epochKeys: keys, epoch, names: { ...(now.names ?? {}), ...names } };
     if (readOnly) next.readOnly = readOnly;
     else delete next.readOnly;
     // Its redemption counts: the invitation's secret has done its work and is not kept.
