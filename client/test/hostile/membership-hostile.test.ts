@@ -1,16 +1,11 @@
 // Issue 13, the refusals: a commit by a device that is not a member, a membership operation a member
 // had no right to write, a forged operation, an invitation redeemed after its expiry or revocation.
 // Each is refused with its typed error where it arrives, and nothing else is affected.
-import { afterEach, describe, expect, it } from "vitest";
-import {
-  AccessDenied,
-  openDatabase,
-  type CommitQuarantined,
-  type Database,
-  type Space,
-} from "../../src/index.ts";
-import type { MemberRow, SpaceRow } from "../../src/replica/stored-rows.ts";
-import { canonicalJson, type MembershipOp } from "../../src/members/membership-op.ts";
+import { describe, expect, it } from "vitest";
+import { AccessDenied, type CommitQuarantined } from "../../src/index.ts";
+import type { SpaceRow } from "../../src/replica/stored-rows.ts";
+import { canonicalJson } from "../../src/members/membership-op.ts";
+import { carry, logOf, memberDevice, type MemberDb } from "../member-devices.ts";
 import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
 import { appendMembershipOp, readMembership } from "../../src/spaces/membership-log.ts";
 import { SpaceSealer } from "../../src/sealing/sealer.ts";
@@ -26,33 +21,8 @@ import {
   unsignedCommit,
 } from "../../src/protocol/index.ts";
 
-type P = { name: string; notes: string };
-type Db = Database<{ patients: P }>;
-const collections = { patients: { indexes: "id, name", text: ["notes"] } };
-let n = 0;
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
-
-async function device(label: string): Promise<Db> {
-  const db = await openDatabase<{ patients: P }>({
-    name: `members-hostile-${label}-${process.pid}-${n++}`,
-    collections,
-    persist: false,
-  });
-  cleanup.push(() => db.close());
-  return db;
-}
-
-function logOf(admin: Db) {
-  return async (): Promise<MembershipOp[]> =>
-    (await admin.replica.dexie.table<MemberRow>("_members").toArray()).map((r) => JSON.parse(r.op));
-}
-
-async function carry(from: Db, to: Db, space: Space) {
-  return to.importBundle(await from.exportBundle({ space, since: await to.vector([space.id]) }));
-}
+const device = memberDevice;
+type Db = MemberDb;
 
 /** A clinic whose admin A invited writer B; both hold each other's commits. */
 async function clinic() {

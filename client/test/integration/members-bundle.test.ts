@@ -2,50 +2,16 @@
 // bundle files. The joining devices read the space's membership log from the admin's replica (what the
 // relay's invitation endpoint answers), everything else travels as sealed commits in files.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase, NotPermitted, type Database, type Space } from "../../src/index.ts";
-import type { MemberRow, SpaceRow } from "../../src/replica/stored-rows.ts";
-import type { MembershipOp } from "../../src/members/membership-op.ts";
+import { NotPermitted } from "../../src/index.ts";
+import type { SpaceRow } from "../../src/replica/stored-rows.ts";
+import { carry, everything, firstValue, logOf, memberDevice } from "../member-devices.ts";
 import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
 
-type P = { name: string; notes: string };
-type Db = Database<{ patients: P }>;
-const collections = { patients: { indexes: "id, name", text: ["notes"] } };
-let n = 0;
+const device = memberDevice;
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-
-async function device(label: string): Promise<Db> {
-  const db = await openDatabase<{ patients: P }>({
-    name: `members-${label}-${process.pid}-${n++}`,
-    collections,
-    persist: false,
-  });
-  cleanup.push(() => db.close());
-  return db;
-}
-
-/** The admin's log, as the relay's invitation endpoint would answer it. */
-function logOf(admin: Db) {
-  return async (): Promise<MembershipOp[]> =>
-    (await admin.replica.dexie.table<MemberRow>("_members").toArray()).map((r) => JSON.parse(r.op));
-}
-
-/** Sends `from`'s commits that `to` lacks as a file. */
-async function carry(from: Db, to: Db, space: Space) {
-  const bytes = await from.exportBundle({ space, since: await to.vector([space.id]) });
-  return to.importBundle(bytes);
-}
-
-/** Every value of every row of every table of a database, as text. */
-async function everything(db: Db): Promise<string> {
-  const parts: string[] = [];
-  for (const t of db.replica.dexie.tables)
-    for (const row of await t.toArray())
-      parts.push(JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v)));
-  return parts.join("\n");
-}
 
 describe("members over bundle files", () => {
   it("invites a writer and a reader, refuses the reader's writes, and locks out a removed device", async () => {
@@ -116,17 +82,6 @@ describe("members over bundle files", () => {
     expect(after.epoch).not.toBe(0);
   });
 });
-
-function firstValue<T>(obs: { subscribe(o: { next: (v: T) => void }): { unsubscribe(): void } }): Promise<T> {
-  return new Promise((resolve) => {
-    const sub = obs.subscribe({
-      next: (v) => {
-        queueMicrotask(() => sub.unsubscribe());
-        resolve(v);
-      },
-    });
-  });
-}
 
 describe("recovery key", () => {
   it("re-admits a new device as admin after every admin device is lost", async () => {

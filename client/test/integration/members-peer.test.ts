@@ -2,15 +2,9 @@
 // admin over a data channel (the WebRTC protocol, in memory). Its commits after the removal are dropped
 // there, and what the admin wrote after the key rotation reaches it but never opens.
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  openDatabase,
-  type CommitQuarantined,
-  type Database,
-  type ShoalError,
-  type Space,
-} from "../../src/index.ts";
-import type { MemberRow, SpaceRow } from "../../src/replica/stored-rows.ts";
-import type { MembershipOp } from "../../src/members/membership-op.ts";
+import type { CommitQuarantined, ShoalError, Space } from "../../src/index.ts";
+import type { SpaceRow } from "../../src/replica/stored-rows.ts";
+import { carry, everything, logOf, memberDevice, type MemberDb } from "../member-devices.ts";
 import { PeerResponder } from "../../src/peer/peer-responder.ts";
 import { SpaceSealer } from "../../src/sealing/sealer.ts";
 import { SpaceSession } from "../../src/sync/space-session.ts";
@@ -20,28 +14,12 @@ import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import { waitFor } from "../wait-for.ts";
 
-type P = { name: string; notes: string };
-type Db = Database<{ patients: P }>;
-const collections = { patients: { indexes: "id, name", text: ["notes"] } };
-let n = 0;
+type Db = MemberDb;
+const device = memberDevice;
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-
-async function device(label: string): Promise<Db> {
-  const db = await openDatabase<{ patients: P }>({
-    name: `members-peer-${label}-${process.pid}-${n++}`,
-    collections,
-    persist: false,
-  });
-  cleanup.push(() => db.close());
-  return db;
-}
-
-async function carry(from: Db, to: Db, space: Space) {
-  return to.importBundle(await from.exportBundle({ space, since: await to.vector([space.id]) }));
-}
 
 const keyOf = async (db: Db, space: Space) =>
   (await db.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!.key;
@@ -94,9 +72,7 @@ describe("members over a peer link", () => {
     const [a, b] = await Promise.all([device("admin"), device("removed")]);
     const space = await a.createSpace({ name: "North Clinic" });
     const invite = await a.invite(space, { role: "writer", me: "Admin" });
-    const log = async (): Promise<MembershipOp[]> =>
-      (await a.replica.dexie.table<MemberRow>("_members").toArray()).map((r) => JSON.parse(r.op));
-    await joinByInvitation(b.replica, invite, log, "Nurse B");
+    await joinByInvitation(b.replica, invite, logOf(a), "Nurse B");
     await b.patients.insert({ name: "Before removal", notes: "" }, { space });
     await carry(b, a, space);
     await carry(a, b, space);
@@ -127,12 +103,6 @@ describe("members over a peer link", () => {
     const refused = errors.filter((e) => e.code === "CommitQuarantined") as CommitQuarantined[];
     expect(refused.map((e) => e.reason)).toEqual(["membership"]);
     // A's record written under the new key reaches B sealed and never opens there.
-    const held = JSON.stringify(await b.patients.toArray());
-    expect(held).not.toContain("canary-peer-51c2");
-    for (const t of b.replica.dexie.tables)
-      for (const row of await t.toArray())
-        expect(
-          JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v)),
-        ).not.toContain("canary-peer-51c2");
+    expect(await everything(b)).not.toContain("canary-peer-51c2");
   });
 });
