@@ -5,7 +5,7 @@ import type { MembershipAction, Role } from "../members/membership-op.ts";
 import type { MembershipState } from "../members/resolve-membership.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
 import type { Replica } from "../replica/replica.ts";
-import type { SpaceRow, VectorRow } from "../replica/stored-rows.ts";
+import type { QuarantineRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
 import { deriveRelayToken } from "../crypto/keys.ts";
 import { absorbMembership, appendMembershipOp, creatorKeyOf, readMembership } from "./membership-log.ts";
@@ -122,12 +122,24 @@ export async function revokeInvitation(replica: Replica, space: SpaceId, invitat
   await appendMembershipOp(replica, space, { kind: "revoke-invite", invitation });
 }
 
-/** Per device, the highest commit of it this device holds in the space (the `cut` of a removal). */
+/**
+ * Per device, the highest commit of it this device holds in the space (the `cut` of a removal), below
+ * the first one it quarantined for membership: the vector covers quarantined commits too, and a cut
+ * over one (a reader's write, refused, then the reader removed) would let every replica that gets it
+ * later apply what the others refused (convergence fuzzer, members mode, seed 5015).
+ */
 async function heldOf(replica: Replica, space: SpaceId, devices: readonly string[]): Promise<Record<string, number>> {
   const rows = await replica.dexie
     .table<VectorRow>("_vectors")
     .bulkGet(devices.map((d) => [space, d]));
-  return Object.fromEntries(devices.map((d, i) => [d, rows[i]?.seq ?? 0]));
+  const refused = (await replica.dexie.table<QuarantineRow>("_quarantine").where("space").equals(space).toArray())
+    .filter((q) => q.reason === "membership");
+  return Object.fromEntries(
+    devices.map((d, i) => {
+      const first = Math.min(...refused.filter((q) => q.device === d).map((q) => q.seq));
+      return [d, Math.min(rows[i]?.seq ?? 0, first - 1)];
+    }),
+  );
 }
 
 /**

@@ -5,10 +5,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Database, type Space } from "../../src/index.ts";
 import type { MembershipOp } from "../../src/members/membership-op.ts";
+import { markVerifiedMembership } from "../../src/members/verified-ops.ts";
 import type { MemberRow, SpaceRow } from "../../src/replica/stored-rows.ts";
 import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
 import { rotateKey } from "../../src/spaces/manage-members.ts";
-import { absorbMembership } from "../../src/spaces/membership-log.ts";
+import { absorbMembership, readMembership } from "../../src/spaces/membership-log.ts";
 
 type P = { name: string; notes: string };
 type Db = Database<{ patients: P }>;
@@ -67,5 +68,48 @@ describe("membership races", () => {
     const row = await b.replica.dexie.table<SpaceRow>("_spaces").get(space.id);
     expect(Object.keys(row?.epochKeys ?? {})).toContain(String(epoch));
     expect((await b.patients.toArray()).map((p) => p.name)).toEqual(["After rotation"]);
+  });
+
+  it("sees its demotion when the set-role commit, parked behind a missing commit, applies later", async () => {
+    const [a, b] = await Promise.all([device("admin"), device("writer")]);
+    const space = await a.createSpace({ name: "North Clinic" });
+    await joinByInvitation(b.replica, await a.invite(space, { role: "writer" }), logOf(a), "Nurse B");
+    await carry(b, a, space);
+    await carry(a, b, space);
+    const person = (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(b.deviceId);
+    await a.patients.insert({ name: "Written just before", notes: "" }, { space });
+    await a.setRole(space, person!, "reader");
+    const [data, setRole] = (await a.exportCommits(await b.vector([space.id]), { spaces: [space.id] })).slice(-2);
+    expect(setRole!.membership).toBeDefined();
+    // The set-role commit first: it waits for the data commit before it (same device) ...
+    // (Marked as the sealer marks what it opened from signed bytes: a test shortcut past sealing.)
+    await b.applyCommits([markVerifiedMembership({ ...setRole! })], "peer");
+    await b.patients.insert({ name: "Still a writer here", notes: "" }, { space });
+    // ... which arrives alone; both apply, and B now knows it is a reader.
+    await b.applyCommits([data!], "peer");
+    const row = await b.replica.dexie.table<SpaceRow>("_spaces").get(space.id);
+    expect(row?.readOnly).toBe("reader");
+  });
+
+  it("removes a reader with a cut below the write it refused, so a later receiver refuses it too", async () => {
+    const [a, b, c] = await Promise.all([device("admin"), device("writer"), device("late")]);
+    const space = await a.createSpace({ name: "North Clinic" });
+    await joinByInvitation(b.replica, await a.invite(space, { role: "writer" }), logOf(a), "Nurse B");
+    await carry(b, a, space);
+    const person = (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(b.deviceId)!;
+    await a.setRole(space, person, "reader");
+    // B has not heard yet: its write reaches A, which refuses it (B is a reader there) ...
+    await b.patients.insert({ name: "Written as a reader", notes: "" }, { space });
+    await carry(b, a, space);
+    expect((await a.quarantine(space)).map((q) => q.reason)).toEqual(["membership"]);
+    // ... then A removes B: the cut stays below the refused write.
+    await a.remove(space, { person });
+    const refused = (await a.quarantine(space))[0]!;
+    expect((await readMembership(a.replica.dexie, space.id))!.removedDevices.get(b.deviceId)).toBeLessThan(refused.seq);
+    // A device that joins afterwards refuses it as well.
+    await joinByInvitation(c.replica, await a.invite(space, { role: "writer" }), logOf(a), "Late C");
+    await carry(a, c, space);
+    await carry(b, c, space);
+    expect((await c.patients.toArray()).map((p) => p.name)).not.toContain("Written as a reader");
   });
 });
