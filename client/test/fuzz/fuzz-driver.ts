@@ -417,6 +417,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       const live = members.filter((r) => !gapped.has(r));
       return { live, stranded: new Set(await strandedIn(state, live, space)), gapped };
     };
+    const healedAt = Date.now();
     let { live, stranded, gapped } = await settle(
       honest(),
       space,
@@ -428,7 +429,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       // The replicas that ended outside (removed, never admitted) stop, and what they uploaded last
       // (the relay may have taken it after the members agreed: seed 5014) must be in too.
       for (const r of honest()) if (!live.includes(r) && !gapped.has(r)) r.stop();
-      ({ live, stranded, gapped } = await settle(live, space, options.settleMs ?? 30_000, { vector: relayVector, ghosts }, select));
+      const holds = { vector: relayVector, ghosts };
+      ({ live, stranded, gapped } = await settle(live, space, options.settleMs ?? 30_000, holds, select, healedAt));
     }
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));

@@ -74,8 +74,13 @@ export async function settle(
     ghosts: () => Promise<ReadonlySet<string>>;
   },
   select: () => Promise<Selection> = async () => ({ live: pool, stranded: new Set(), gapped: new Set() }),
+  /**
+   * When the network healed: every connection must have pulled since. A second settle passes the
+   * first one's: its replicas are connected and idle, and a reconnect of an open session pulls nothing
+   * new (soak seed 20004).
+   */
+  since = Date.now(),
 ): Promise<Selection> {
-  const since = Date.now();
   for (const r of pool) r.db.reconnect();
   let selection: Selection = { live: pool, stranded: new Set(), gapped: new Set() };
   // For a failure message: the devices of which the relay holds more than the first replica.
