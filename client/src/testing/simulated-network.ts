@@ -89,13 +89,7 @@ export class SimulatedNetwork {
     return {
       kind: "relay",
       label: `simulated:${replica}`,
-      connect: (
-        space: SpaceId,
-        token: Uint8Array,
-        handlers: TransportHandlers,
-        claim?: Uint8Array,
-        proofs?: readonly string[],
-      ) => this.#connect(replica, space, token, handlers, claim, proofs),
+      connect: (...args: Parameters<Transport["connect"]>) => this.#connect(replica, ...args),
     };
   }
 

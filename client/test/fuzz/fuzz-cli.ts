@@ -9,6 +9,7 @@
  */
 import "fake-indexeddb/auto";
 import { runScenario, type ScenarioOptions, type ScenarioReport } from "./fuzz-driver.ts";
+import { emptyMembershipStats } from "./membership-scenario.ts";
 import { DEFAULT_FAKE_DEVICES, HOSTILE_ACTIONS, type HostileAction } from "./hostile-member.ts";
 
 const args = process.argv.slice(2);
@@ -62,17 +63,7 @@ const totals = {
 };
 // Membership mode: operations by kind, and how the replicas ended.
 const members = {
-  operations: 0,
-  invitations: 0,
-  redemptions: 0,
-  roleChanges: 0,
-  removals: 0,
-  mutualRemovals: 0,
-  revocations: 0,
-  doubleRedemptions: 0,
-  refusedWrites: 0,
-  refusedOps: 0,
-  refusedJoins: 0,
+  ...emptyMembershipStats(),
   finalMembers: 0,
   removedReplicas: 0,
   outsiders: 0,
