@@ -418,19 +418,27 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       return { live, stranded: new Set(await strandedIn(state, live, space)), gapped };
     };
     const healedAt = Date.now();
+    const triggers = membership
+      ? honest().map((r) => {
+          const dexie = r.db.replica.dexie;
+          return r.db.live(() => Promise.all([dexie.table("_members").count(), dexie.table("_spaces").get(space)]));
+        })
+      : [];
     let { live, stranded, gapped } = await settle(
       honest(),
       space,
       options.settleMs ?? 30_000,
       { vector: relayVector, ghosts },
       membership ? select : undefined,
+      healedAt,
+      triggers,
     );
     if (membership) {
       // The replicas that ended outside (removed, never admitted) stop, and what they uploaded last
       // (the relay may have taken it after the members agreed: seed 5014) must be in too.
       for (const r of honest()) if (!live.includes(r) && !gapped.has(r)) r.stop();
       const holds = { vector: relayVector, ghosts };
-      ({ live, stranded, gapped } = await settle(live, space, options.settleMs ?? 30_000, holds, select, healedAt));
+      ({ live, stranded, gapped } = await settle(live, space, options.settleMs ?? 30_000, holds, select, healedAt, triggers));
     }
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
