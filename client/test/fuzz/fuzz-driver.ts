@@ -18,7 +18,7 @@ import {
 import { MembershipScenario, type MemberReplica, type MembershipStats } from "./membership-scenario.ts";
 import { ensureMembership } from "../../src/spaces/manage-members.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
-import { compare, Divergence, ghostsAt, settle, TOTAL, type Db, type Patient, type Replica, type Selection } from "./fuzz-settle.ts";
+import { compare, Divergence, ghostsAt, knock, settle, TOTAL, type Db, type Patient, type Replica, type Selection } from "./fuzz-settle.ts";
 
 export { Divergence } from "./fuzz-settle.ts";
 
@@ -434,9 +434,10 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       triggers,
     );
     if (membership) {
-      // The replicas that ended outside (removed, never admitted) stop, and what they uploaded last
-      // (the relay may have taken it after the members agreed: seed 5014) must be in too.
-      for (const r of honest()) if (!live.includes(r) && !gapped.has(r)) r.stop();
+      // The replicas left outside (removed, refused by the relay, never admitted) knock once more:
+      // one the relay refused while it did not know its invitation yet gets in now (seed 20016), and
+      // what one uploaded after the members agreed (seed 5014) must reach them too.
+      await knock(honest().filter((r) => !live.includes(r) && !gapped.has(r) && !membership!.outsiders.has(r.name)));
       const holds = { vector: relayVector, ghosts };
       ({ live, stranded, gapped } = await settle(live, space, options.settleMs ?? 30_000, holds, select, healedAt, triggers));
     }

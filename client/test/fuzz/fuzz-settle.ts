@@ -240,3 +240,29 @@ export async function ghostsAt(
   const known = new Set([...authors, ...injected.flatMap((i) => [i.device ?? "", ...(i.devices ?? [])])]);
   return new Set([...(await relay.store.vector(space)).keys()].filter((d) => !known.has(d)));
 }
+
+/**
+ * Reconnects each replica and waits (bounded, 5 s) for the attempt to end: a status that left
+ * `connecting` again (refused, synced, offline).
+ */
+export function knock(replicas: readonly Replica[]): Promise<void[]> {
+  return Promise.all(
+    replicas.map(
+      (r) =>
+        new Promise<void>((resolve) => {
+          let seen = false;
+          const done = () => {
+            clearTimeout(timer);
+            queueMicrotask(() => sub.unsubscribe());
+            resolve();
+          };
+          const timer = setTimeout(done, 5_000);
+          const sub = r.db.status.subscribe((s) => {
+            if (s.state === "connecting" || s.state === "syncing") seen = true;
+            else if (seen) done();
+          });
+          r.db.reconnect();
+        }),
+    ),
+  );
+}
