@@ -154,6 +154,8 @@ export async function setMemberRole(replica: Replica, space: SpaceId, person: st
   assertAdmin(state, replica.device, "change roles");
   const cut = role === "reader" ? await heldOf(replica, space, member.devices.map((d) => d.device)) : undefined;
   await appendMembershipOp(replica, space, { kind: "set-role", person, role, ...(cut && { cut }) });
+  // Demoting oneself refuses one's own next write at once (absorbing runs only for remote ops).
+  await absorbMembership(replica, space);
 }
 
 /**
@@ -184,6 +186,9 @@ export async function removeMember(
   });
   // Leaving on one's own needs no rotation by oneself; an admin rotates.
   if (mine?.role === "admin" && !devices.includes(replica.device)) await rotateKey(replica, space);
+  // Removing oneself (or one's own person) refuses one's own next write at once, as a removal that
+  // arrives from elsewhere does (convergence fuzzer, members mode, soak seed 30004).
+  else await absorbMembership(replica, space);
 }
 
 /** Rotates the space key now (an admin): see `removeMember`. */

@@ -237,4 +237,15 @@ describe("membership races", () => {
     await carry(b, c, space);
     expect((await c.patients.toArray()).map((p) => p.name)).not.toContain("Written as a reader");
   });
+
+  it("refuses its own writes at once after removing itself, or demoting itself to reader", async () => {
+    const [a, b] = await Promise.all([device("admin"), device("leaver")]);
+    const space = await a.createSpace({ name: "North Clinic" });
+    await joinByInvitation(b.replica, await a.invite(space, { role: "writer" }), logOf(a), "Nurse B");
+    const own = (db: Db) => readMembership(db.replica.dexie, space.id).then((s) => s!.deviceOwner.get(db.deviceId)!);
+    await a.setRole(space, await own(a), "reader");
+    await expect(a.patients.insert({ name: "x", notes: "" }, { space })).rejects.toMatchObject({ reason: "reader" });
+    await b.remove(space, { person: await own(b) });
+    await expect(b.patients.insert({ name: "y", notes: "" }, { space })).rejects.toMatchObject({ reason: "removed" });
+  });
 });
