@@ -22,7 +22,10 @@ export interface MemberReplica {
 
 /** What the membership mode did in one scenario. */
 export interface MembershipStats {
-  /** Membership operations written (invitations, redemptions, roles, removals, rotations, revocations). */
+  /**
+   * Membership operations attempted (invitations, redemptions, roles, removals, revocations; a removal
+   * counts 2, with its rotation), those a stale view refused (`refusedOps`) included.
+   */
   operations: number;
   invitations: number;
   redemptions: number;
