@@ -103,6 +103,8 @@ export async function applyRemoteCommits(
     }
   }
   valid.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq));
+  /** Spaces where membership commits applied. */
+  const touched = new Set<string>();
   let size = 64; // record changes per chunk, adapted to the time a chunk takes
   let first = true;
   while (first || valid.length > 0) {
@@ -144,6 +146,9 @@ export async function applyRemoteCommits(
       replica.stats.remoteChunks++;
       replica.stats.remoteCommits += r.applied.length;
       report.applied.push(...r.applied.map((c) => c.id));
+      // From what applied, not from the input: a membership commit parked earlier (its causal past
+      // was missing) applies with a later batch that does not carry it (convergence fuzzer, seed 3).
+      for (const c of r.applied) if (c.membership !== undefined) touched.add(c.space);
       report.duplicates += r.duplicates;
       report.rejected.push(...r.rejected);
       report.quarantined.push(...r.quarantined);
@@ -163,9 +168,6 @@ export async function applyRemoteCommits(
   }
   // New membership operations may bring keys (a rotation, this device's invitation) and change what
   // this device may write.
-  const touched = new Set<string>();
-  const applied = new Set<string>(report.applied);
-  for (const c of commits) if (c?.membership !== undefined && applied.has(c.id)) touched.add(c.space);
   for (const space of touched) await absorbMembership(replica, space as Commit["space"]);
   return report;
 }

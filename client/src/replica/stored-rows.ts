@@ -51,6 +51,12 @@ export interface SpaceRow {
   invitation?: Uint8Array;
   /** People's display names from the membership log, opened (person id -> name). */
   names?: Record<string, string>;
+  /**
+   * That secret once the redemption counts (no longer a proof for the relay): a rotation an admin made
+   * before it learned of the redemption is sealed to the invitation, not to this device, and this is
+   * the only key that opens it.
+   */
+  redeemed?: Uint8Array;
   /** Set when the membership log does not let this device write here (why), so writes fail at once. */
   readOnly?: "reader" | "removed" | "not-a-member";
 }

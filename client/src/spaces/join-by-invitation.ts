@@ -109,6 +109,10 @@ export async function joinByInvitation(
     epochKeys: Object.fromEntries([...keys].filter(([e]) => e !== 0)),
     epoch,
     invitation: inv.secret,
+    // A reader's link: refused locally from the first write (`NotPermitted`), not only once a remote
+    // membership commit arrives and `absorbMembership` runs; a write accepted here would be refused by
+    // every other replica and the relay, and sit pending forever (convergence fuzzer, members mode).
+    ...(mine.role === "reader" && { readOnly: "reader" as const }),
   };
   const rows: MemberRow[] = [...byId].map(([id, op]) => ({ space: inv.spaceId, id, op: canonicalJson(op) }));
   await replica.addSpace(row);

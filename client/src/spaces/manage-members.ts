@@ -5,10 +5,10 @@ import type { MembershipAction, Role } from "../members/membership-op.ts";
 import type { MembershipState } from "../members/resolve-membership.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
 import type { Replica } from "../replica/replica.ts";
-import type { SpaceRow, VectorRow } from "../replica/stored-rows.ts";
+import type { QuarantineRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
 import { deriveRelayToken } from "../crypto/keys.ts";
-import { appendMembershipOp, creatorKeyOf, readMembership } from "./membership-log.ts";
+import { absorbMembership, appendMembershipOp, creatorKeyOf, readMembership } from "./membership-log.ts";
 import { formatMemberInvite } from "./member-invite-link.ts";
 import { deviceKeysOf, keySetOf, randomHexId, roleOf } from "./member-keys.ts";
 
@@ -92,6 +92,9 @@ export async function inviteMember(
   if (options.person === undefined) assertAdmin(state, replica.device, "invite people");
   else if (mine?.person !== options.person)
     assertAdmin(state, replica.device, "link a device of someone else");
+  // Keys a rotation just brought are sealed into the invitation too: its redeemer has no other way
+  // to get the key of a rotation that is already in its log's past (convergence fuzzer, members mode).
+  await absorbMembership(replica, space);
   const row = await rowOf(replica, space);
   const secret = globalThis.crypto.getRandomValues(new Uint8Array(32));
   const invitation = await identityFromSeed(secret);
@@ -126,14 +129,27 @@ export async function revokeInvitation(replica: Replica, space: SpaceId, invitat
   await appendMembershipOp(replica, space, { kind: "revoke-invite", invitation });
 }
 
-/** Per device, the highest commit of it this device holds in the space (the `cut` of a removal). */
+/**
+ * Per device, the highest commit of it this device holds in the space (the `cut` of a removal), below
+ * the first one it quarantined for membership: the vector covers quarantined commits too, and a cut
+ * over one (a reader's write, refused, then the reader removed) would let every replica that gets it
+ * later apply what the others refused (convergence fuzzer, members mode, seed 5015).
+ */
 async function heldOf(
   replica: Replica,
   space: SpaceId,
   devices: readonly string[],
 ): Promise<Record<string, number>> {
   const rows = await replica.dexie.table<VectorRow>("_vectors").bulkGet(devices.map((d) => [space, d]));
-  return Object.fromEntries(devices.map((d, i) => [d, rows[i]?.seq ?? 0]));
+  const refused = (
+    await replica.dexie.table<QuarantineRow>("_quarantine").where("space").equals(space).toArray()
+  ).filter((q) => q.reason === "membership");
+  return Object.fromEntries(
+    devices.map((d, i) => {
+      const first = Math.min(...refused.filter((q) => q.device === d).map((q) => q.seq));
+      return [d, Math.min(rows[i]?.seq ?? 0, first - 1)];
+    }),
+  );
 }
 
 /**
@@ -160,6 +176,8 @@ export async function setMemberRole(
         )
       : undefined;
   await appendMembershipOp(replica, space, { kind: "set-role", person, role, ...(cut && { cut }) });
+  // Demoting oneself refuses one's own next write at once (absorbing runs only for remote ops).
+  await absorbMembership(replica, space);
 }
 
 /**
@@ -190,6 +208,9 @@ export async function removeMember(
   });
   // Leaving on one's own needs no rotation by oneself; an admin rotates.
   if (mine?.role === "admin" && !devices.includes(replica.device)) await rotateKey(replica, space);
+  // Removing oneself (or one's own person) refuses one's own next write at once, as a removal that
+  // arrives from elsewhere does (convergence fuzzer, members mode, soak seed 30004).
+  else await absorbMembership(replica, space);
 }
 
 /** Rotates the space key now (an admin): see `removeMember`. */

@@ -9,6 +9,7 @@ import {
 } from "../members/membership-op.ts";
 import { resolveMembership, mayWrite, type MembershipState } from "../members/resolve-membership.ts";
 import { openKeySet, openName, type KeySet } from "../members/key-set.ts";
+import { identityFromSeed } from "../identity/identity-from-seed.ts";
 import { toHex } from "../protocol/hex.ts";
 import { commitId, type StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
@@ -126,12 +127,23 @@ export async function absorbMembership(replica: Replica, space: SpaceId): Promis
   const held: KeySet = new Map([[0, row.key]]);
   for (const [e, k] of Object.entries(row.epochKeys ?? {})) held.set(Number(e), k);
   const before = held.size;
+  // The invitation this device redeemed: a rotation concurrent with the redemption (its admin had not
+  // seen it yet) seals the new key to the still open invitation instead of to this device.
+  const secret = row.invitation ?? row.redeemed;
+  const invitation = secret && (await identityFromSeed(secret));
+  const invitationKey = invitation && toHex(invitation.signingPublic);
   for (const r of state.rotations) {
     if (held.has(r.epoch)) continue;
-    const sealed = r.keys[identity.device];
-    if (!sealed) continue;
+    const own = r.keys[identity.device];
+    const viaInvitation = invitationKey === undefined ? undefined : r.keys[invitationKey];
+    const [sealed, opener] = own
+      ? [own, identity]
+      : viaInvitation && invitation
+        ? [viaInvitation, invitation]
+        : [undefined, undefined];
+    if (!sealed || !opener) continue;
     try {
-      for (const [e, k] of await openKeySet(sealed, identity.agreementKey, identity.agreementPublic))
+      for (const [e, k] of await openKeySet(sealed, opener.agreementKey, opener.agreementPublic))
         held.set(e, k);
     } catch {
       // Sealed by a hostile admin to garbage: this device waits for another rotation or a share.
@@ -168,8 +180,12 @@ export async function absorbMembership(replica: Replica, space: SpaceId): Promis
     const next: SpaceRow = { ...now, epochKeys: keys, epoch, names: { ...(now.names ?? {}), ...names } };
     if (readOnly) next.readOnly = readOnly;
     else delete next.readOnly;
-    // Its redemption counts: the invitation's secret has done its work and is not kept.
-    if (member) delete next.invitation;
+    // Its redemption counts: the secret proves nothing to the relay any more, but stays to open a
+    // rotation sealed to the invitation that arrives later (convergence fuzzer, members mode).
+    if (member && now.invitation) {
+      next.redeemed = now.invitation;
+      delete next.invitation;
+    }
     await spacesT.put(next);
   });
   return true;

@@ -89,8 +89,7 @@ export class SimulatedNetwork {
     return {
       kind: "relay",
       label: `simulated:${replica}`,
-      connect: (space: SpaceId, token: Uint8Array, handlers: TransportHandlers, claim?: Uint8Array) =>
-        this.#connect(replica, space, token, handlers, claim),
+      connect: (...args: Parameters<Transport["connect"]>) => this.#connect(replica, ...args),
     };
   }
 
@@ -114,6 +113,7 @@ export class SimulatedNetwork {
     token: Uint8Array,
     handlers: TransportHandlers,
     claim: Uint8Array | undefined,
+    proofs: readonly string[] | undefined,
   ): TransportConnection {
     if (this.#partitioned.has(replica)) {
       this.stats.refused++;
@@ -160,7 +160,7 @@ export class SimulatedNetwork {
         later(() => handlers.onClose(reason, code));
       },
     };
-    const inner = this.#inner.connect(space, token, relayHandlers, claim);
+    const inner = this.#inner.connect(space, token, relayHandlers, claim, proofs);
     conn = {
       send: (frame) => {
         this.stats.frames++;

@@ -42,6 +42,11 @@ export type MemoryAccept = (
   server: MemoryServerEnd,
   /** The space's claim, when the client offered one (a relay needs it to register a new space). */
   claim?: Uint8Array,
+  /**
+   * The connection's proofs (`shoal-device.`, `shoal-invitation.` subprotocol items), as a real relay
+   * reads them from the upgrade: a space with members admits only devices that offer them.
+   */
+  proofs?: readonly string[],
 ) => void | Promise<void>;
 
 /** Options of `memoryTransport`. */
@@ -78,8 +83,10 @@ export function memoryTransport(accept: MemoryAccept, options: MemoryTransportOp
       token: Uint8Array,
       handlers: TransportHandlers,
       claim?: Uint8Array,
+      proofs?: readonly string[],
     ): TransportConnection =>
-      new MemoryLink(space, token.slice(), handlers, accept, latencyMs, claim?.slice()).client,
+      new MemoryLink(space, token.slice(), handlers, accept, latencyMs, claim?.slice(), proofs && [...proofs])
+        .client,
   };
 }
 
@@ -132,6 +139,7 @@ class MemoryLink {
     accept: MemoryAccept,
     latencyMs: number,
     claim: Uint8Array | undefined,
+    proofs: readonly string[] | undefined,
   ) {
     this.#handlers = handlers;
     this.#toClient = new Lane(latencyMs);
@@ -161,7 +169,7 @@ class MemoryLink {
     this.#toServer.push(0, () => {
       if (this.server.closed) return this.#notifyServer(NORMAL, "closed before accept");
       Promise.resolve()
-        .then(() => accept(space, token, this.server, claim))
+        .then(() => accept(space, token, this.server, claim, proofs))
         .then(
           () => this.#open(),
           () => this.#serverClose(INTERNAL_ERROR, "accept failed"),

@@ -9,6 +9,7 @@
  */
 import "fake-indexeddb/auto";
 import { runScenario, type ScenarioOptions, type ScenarioReport } from "./fuzz-driver.ts";
+import { emptyMembershipStats } from "./membership-scenario.ts";
 import { DEFAULT_FAKE_DEVICES, HOSTILE_ACTIONS, type HostileAction } from "./hostile-member.ts";
 
 const args = process.argv.slice(2);
@@ -34,8 +35,9 @@ const options: ScenarioOptions = {
     : {}),
   ...(args.includes("--bit-flips") ? { bitFlips: opt("bit-flips", 0) } : {}),
   ...(args.includes("--settle-ms") ? { settleMs: opt("settle-ms", 30_000) } : {}),
+  ...(args.includes("--members") ? { members: true } : {}),
 };
-const flags = `${args.includes("--hostile") ? ` --hostile --devices ${opt("devices", DEFAULT_FAKE_DEVICES)}` : ""}${
+const flags = `${options.members ? " --members" : ""}${args.includes("--hostile") ? ` --hostile --devices ${opt("devices", DEFAULT_FAKE_DEVICES)}` : ""}${
   actions ? ` --actions ${actions.join(",")}` : ""
 }${options.bitFlips ? ` --bit-flips ${options.bitFlips}` : ""}${
   options.settleMs ? ` --settle-ms ${options.settleMs}` : ""
@@ -59,6 +61,16 @@ const totals = {
   forgedServed: 0,
   forgedReported: 0,
 };
+// Membership mode: operations by kind, and how the replicas ended.
+const members = {
+  ...emptyMembershipStats(),
+  finalMembers: 0,
+  removedReplicas: 0,
+  outsiders: 0,
+  stranded: 0,
+  keyGaps: 0,
+  lateCut: 0,
+};
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min${flags}`);
 for (let i = 0; i < seeds && Date.now() < deadline; i++) {
@@ -81,6 +93,7 @@ for (let i = 0; i < seeds && Date.now() < deadline; i++) {
     totals.hostileInputs += r.hostile?.injected.length ?? 0;
     totals.forgedServed += r.hostile?.forgedSnapshotsServed ?? 0;
     totals.forgedReported += r.hostile?.forgedSnapshotsReported ?? 0;
+    for (const k of Object.keys(members) as (keyof typeof members)[]) members[k] += r.members?.[k] ?? 0;
   } catch (e) {
     totals.scenarios++;
     const message = (e as Error).message;
@@ -96,4 +109,14 @@ console.log(
     `hostile inputs ${totals.hostileInputs} (forged snapshot served ${totals.forgedServed} times, reported by ${totals.forgedReported} replicas), ` +
     `joins ${totals.joins}, snapshots ${totals.snapshots}, skewed-clock scenarios ${totals.skewed}, invariant checks ${totals.invariantChecks}, divergences ${diverged.length}`,
 );
+if (options.members)
+  console.log(
+    `membership: operations ${members.operations} (invitations ${members.invitations}, redemptions ${members.redemptions}, ` +
+      `role changes ${members.roleChanges}, removals ${members.removals}, mutual admin removals ${members.mutualRemovals}, ` +
+      `revocations ${members.revocations}, double redemptions ${members.doubleRedemptions}), refused writes ${members.refusedWrites}, ` +
+      `refused ops ${members.refusedOps}, refused joins ${members.refusedJoins}; replicas ending as members ${members.finalMembers}, ` +
+      `removed ${members.removedReplicas}, never members ${members.outsiders}, demoted with refused own writes ${members.stranded}; ` +
+      `KEY GAPS ${members.keyGaps} (members that can never read an epoch), LATE CUTS ${members.lateCut} ` +
+      `(members holding commits a later removal or demotion cut off): known open bugs, RELIABILITY.md`,
+  );
 process.exit(diverged.length > 0 ? 1 : 0);

@@ -1,22 +1,27 @@
-import { asCounter, openDatabase, type Database } from "../../src/index.ts";
-import type { SyncStatus } from "../../src/status/sync-status.ts";
+import { asCounter, openDatabase } from "../../src/index.ts";
 import { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
-import type { RecordId, SpaceId, VersionVector } from "../../src/types.ts";
+import type { RecordId, SpaceId } from "../../src/types.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import type { InjectedAt } from "./hostile-invariant.ts";
 import type { HostileOptions } from "./hostile-member.ts";
 import { HostileScenario } from "./hostile-scenario.ts";
+import {
+  canaryNotes,
+  canaryOf,
+  keyGapsIn,
+  membersIn,
+  membershipFailures,
+  strandedIn,
+  type Canary,
+} from "./membership-invariant.ts";
+import { MembershipScenario, type MemberReplica, type MembershipStats } from "./membership-scenario.ts";
+import { ensureMembership } from "../../src/spaces/manage-members.ts";
+import { readMembership } from "../../src/spaces/membership-log.ts";
+import { compare, Divergence, ghostsAt, knock, settle, TOTAL, type Db, type Patient, type Replica, type Selection } from "./fuzz-settle.ts";
 
-type Patient = {
-  name: string;
-  ward: string;
-  notes: string;
-  visits: number;
-  kind: "patient" | "account";
-  balance: number;
-};
-type Db = Database<{ patients: Patient }>;
+export { Divergence } from "./fuzz-settle.ts";
+
 const collections = {
   patients: { indexes: "id, name, ward, kind", text: ["notes"], counters: ["visits", "balance"] },
 };
@@ -43,6 +48,17 @@ export interface ScenarioReport {
     /** Honest replicas that reported the forged snapshot. */
     forgedSnapshotsReported: number;
   };
+  /** Membership mode only: what it did, and how the replicas ended (members, removed, never members). */
+  members?: MembershipStats & {
+    finalMembers: number;
+    removedReplicas: number;
+    outsiders: number;
+    stranded: number;
+    /** Members that can never read some epoch (`keyGapsIn`: a known open bug), left out of the checks. */
+    keyGaps: number;
+    /** Members holding commits a later removal or demotion cut off (known open bug "late cut"). */
+    lateCut: number;
+  };
 }
 
 /** Options of one scenario. */
@@ -61,10 +77,14 @@ export interface ScenarioOptions {
   bitFlips?: number;
   /** How long the healed replicas get to converge (default 30 s). */
   settleMs?: number;
+  /**
+   * Membership mode (issue 13, `membership-scenario.ts`): the space has members; replicas join by
+   * member invitations, and seeded steps change roles, remove people and devices, revoke and double-
+   * redeem invitations. Records are compared over the replicas that end as members, and the
+   * membership invariants (`membership-invariant.ts`) are checked too.
+   */
+  members?: boolean;
 }
-
-/** A replica that diverged or broke an invariant: the message says how, the seed replays it. */
-export class Divergence extends Error {}
 
 /**
  * A deliberately injected bug, for the test of the test harness (`harness.test.ts`): the fuzzer must
@@ -84,14 +104,6 @@ function injectBug(db: Db, bug: InjectedBug): void {
   };
 }
 
-interface Replica {
-  name: string;
-  db: Db;
-  stop: () => void;
-  clockOffset: number;
-}
-
-const TOTAL = 200;
 let run = 0;
 
 /**
@@ -106,7 +118,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   const rnd = seededRandom(seed);
   const prefix = `fuzz-${seed}-${run++}`;
   const relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
-  const net = new SimulatedNetwork((s, t, e, c) => relay.accept(s, t, e as never, c), seed, {
+  const net = new SimulatedNetwork((s, t, e, c, p) => relay.accept(s, t, e as never, c, p), seed, {
     drop: rnd.pick([0, 0.01, 0.03]),
     duplicate: rnd.pick([0, 0.05, 0.15]),
     maxDelayMs: rnd.pick([0, 1, 3]),
@@ -140,6 +152,9 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   const HOSTILE = HostileScenario.NAME;
   let hostile: HostileScenario | null = null;
   const honest = () => replicas.filter((r) => r.name !== HOSTILE);
+  if (options.members && hostileOptions) throw new Error("membership mode and hostile mode do not combine");
+  let membership: MembershipScenario<Replica> | null = null;
+  const canaries: Canary[] = [];
 
   // Every honest replica's reported errors go to the hostile scenario, across restarts.
   const watchHostile = (r: Replica) => {
@@ -176,7 +191,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     });
   };
 
-  const open = async (name: string, clockOffset: number): Promise<Replica> => {
+  /** Opens a replica; `join` runs before it syncs (membership mode: a redemption). */
+  const openDb = async (name: string, clockOffset: number): Promise<Replica> => {
     // Some devices' clocks are hours to a year off, and step backwards during the run.
     let offset = clockOffset;
     const clock = () => {
@@ -193,21 +209,26 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     const r: Replica = { name, db, stop: () => {}, clockOffset };
     authors.add(db.deviceId);
     if (invite) await db.join(invite);
-    r.stop = db.sync({
-      transports: [net.transport(name)],
+    return r;
+  };
+  const startSync = (r: Replica): Replica => {
+    r.stop = r.db.sync({
+      transports: [net.transport(r.name)],
       backoff: { baseMs: 2, maxMs: 50 },
       snapshots: { publishEvery },
     });
     watch(r);
     return r;
   };
+  const open = async (name: string, clockOffset: number) => startSync(await openDb(name, clockOffset));
   const skew = () => (skewed ? rnd.pick([-1, 1]) * rnd.int(365 * 24) * 3_600_000 : 0);
 
   try {
     const first = await open("r0", skew());
     replicas.push(first);
     space = (await first.db.createSpace({ name: "Fuzz" })).id;
-    invite = await first.db.invite(space, "fuzz:");
+    // Membership mode: no key link (it would make every joiner a key holder of an open space).
+    if (!options.members) invite = await first.db.invite(space, "fuzz:");
     accounts = await first.db.transact(async (tx) => [
       await tx.patients.insert(
         { name: "acct-a", ward: "-", notes: "", visits: 0, kind: "account", balance: TOTAL / 2 },
@@ -219,8 +240,29 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       ),
     ]);
     const initial = 3 + rnd.int(2);
-    for (let i = 1; i < initial; i++) replicas.push(await open(`r${i}`, skew()));
     let nextName = initial;
+    if (options.members) {
+      // Replica 0 starts the membership; the others join by member invitations (roles by seed).
+      membership = new MembershipScenario({
+        rnd,
+        space,
+        net,
+        replicas: honest,
+        openFresh: async (joins) => {
+          const fresh: Replica[] = [];
+          for (const [i, join] of joins.entries()) {
+            fresh.push(await openDb(`r${nextName + i}`, skew()));
+            await join(fresh[i]!.db, fresh[i]!.name);
+          }
+          nextName += joins.length;
+          return fresh.map(startSync);
+        },
+        partitioned: () => void report.partitions++,
+      });
+      await ensureMembership(first.db.replica, space, "Admin");
+      nextName = 1;
+      for (let i = 1; i < initial; i++) replicas.push(...((await membership.lateJoin()) ));
+    } else for (let i = 1; i < initial; i++) replicas.push(await open(`r${i}`, skew()));
 
     const steps = options.steps ?? 10 + rnd.int(20);
     if (hostileOptions) {
@@ -244,18 +286,23 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       const op = rnd.int(13);
       report.operations++;
       try {
-        if (op <= 2 || patients.length === 0) {
-          await db.patients.insert(
+        if (membership && rnd.next() < 0.25) {
+          replicas.push(...((await membership.step(replicas[0]!)) ));
+        } else if (op <= 2 || patients.length === 0) {
+          // Membership mode: each insert carries a canary, to find it where it must not be.
+          const canary = membership ? `canary-${seed}-${step}-${r.name}` : undefined;
+          const id = await db.patients.insert(
             {
               name: `P${rnd.int(1000)}`,
               ward: rnd.pick(["A", "B", "C"]),
-              notes: "note",
+              notes: canary ? canaryNotes(canary) : "note",
               visits: 0,
               kind: "patient",
               balance: 0,
             },
             { space },
           );
+          if (canary) canaries.push(await canaryOf(db, space, id, canary));
         } else if (op === 3) {
           await db.patients.update(pick(), (p) => void (p.ward = rnd.pick(["A", "B", "C", "D"])));
         } else if (op === 4) {
@@ -300,12 +347,18 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
           replicas[replicas.indexOf(r)] = again;
           report.restarts++;
         } else if (honest().length < 6) {
-          replicas.push(await open(`r${nextName++}`, skew()));
+          if (membership) replicas.push(...((await membership.lateJoin()) ));
+          else replicas.push(await open(`r${nextName++}`, skew()));
           report.joins++;
         }
       } catch (e) {
-        // A record deleted elsewhere meanwhile is the only expected failure.
-        if ((e as { code?: string }).code !== "NotFound") throw e;
+        // A record deleted elsewhere meanwhile is the only expected failure; with members, also a
+        // write the log refuses (a reader, a removed device, a non-member): counted.
+        const code = (e as { code?: string }).code;
+        if (membership && code === "NotPermitted") membership.stats.refusedWrites++;
+        // A device whose redemption the log refused holds no space to write in.
+        else if (membership?.outsiders.has(r.name) && code === "ValidationError") membership.stats.refusedWrites++;
+        else if (code !== "NotFound") throw e;
       }
       if (hostile) {
         const h = replicas.find((x) => x.name === HOSTILE)!.db;
@@ -344,18 +397,75 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     // them. (Skipped, a poison commit the hostile member injected last could still be on its way when
     // the replicas agreed, and the invariant then found it unreported: soak seed 10054.)
     const ghosts = () => ghostsAt(relay, space, authors, hostile?.injected ?? []);
-    await settle(honest(), space, options.settleMs ?? 30_000, {
-      vector: () => relay.store.vector(space),
-      ghosts,
-    });
-    await Promise.all(checks);
-    if (failures.length > 0) throw new Divergence(failures.join("\n"));
-    // Poison devices are not required on the honest replicas (they refuse them); every other is.
-    await compare(
+    // Membership mode: only the replicas that end as members converge (the relay turns the removed
+    // and the never-admitted away). Who they are is what replica 0 (the creator, always an admin)
+    // says once it has heard from everyone: settle, ask again, until the answer stays the same.
+    const finalState = async () => readMembership(replicas[0]!.db.replica.dexie, space);
+    // What the relay holds that members must hold too. Not a removed device's commits beyond its cut:
+    // every member refuses those, and one sealed under its own cancelled rotation's key never even
+    // opens there (seed 6).
+    const relayVector = async (): Promise<ReadonlyMap<string, number>> => {
+      const held = await relay.store.vector(space);
+      const cuts = membership ? (await finalState())?.removedDevices : undefined;
+      return new Map([...held].map(([d, seq]) => [d, Math.min(seq, cuts?.get(d) ?? seq)]));
+    };
+    // Asked again at every check, as replica 0 learns more.
+    const select = async (): Promise<Selection> => {
+      const state = await finalState();
+      const members = membersIn(state, honest());
+      const gapped = await keyGapsIn(members, space);
+      const live = members.filter((r) => !gapped.has(r));
+      return { live, stranded: new Set(await strandedIn(state, live, space)), gapped };
+    };
+    const healedAt = Date.now();
+    const triggers = membership
+      ? honest().map((r) => {
+          const dexie = r.db.replica.dexie;
+          return r.db.live(() => Promise.all([dexie.table("_members").count(), dexie.table("_spaces").get(space)]));
+        })
+      : [];
+    let { live, stranded, gapped } = await settle(
       honest(),
       space,
-      relay,
-      new Set([...(hostile?.poisonDevices() ?? []), ...(await ghosts())]),
+      options.settleMs ?? 30_000,
+      { vector: relayVector, ghosts },
+      membership ? select : undefined,
+      healedAt,
+      triggers,
+    );
+    if (membership) {
+      // The replicas left outside (removed, refused by the relay, never admitted) knock once more:
+      // one the relay refused while it did not know its invitation yet gets in now (seed 20016), and
+      // what one uploaded after the members agreed (seed 5014) must reach them too.
+      await knock(honest().filter((r) => !live.includes(r) && !gapped.has(r) && !membership!.outsiders.has(r.name)));
+      const holds = { vector: relayVector, ghosts };
+      ({ live, stranded, gapped } = await settle(live, space, options.settleMs ?? 30_000, holds, select, healedAt, triggers));
+    }
+    await Promise.all(checks);
+    if (failures.length > 0) throw new Divergence(failures.join("\n"));
+    let lateCut: ReadonlySet<MemberReplica> = new Set();
+    if (membership) {
+      const state = await finalState();
+      const removed = honest().filter((r) => state?.removedDevices.has(r.db.deviceId));
+      const broken = await membershipFailures({ space, relay, members: live, removed, canaries, stranded });
+      if (broken.failures.length > 0) throw new Divergence(`seed ${seed} (members):\n${broken.failures.join("\n")}`);
+      lateCut = broken.lateCut;
+      report.members = {
+        ...membership.stats,
+        finalMembers: live.length,
+        removedReplicas: removed.length,
+        outsiders: honest().length - live.length - removed.length - gapped.size,
+        stranded: stranded.size,
+        keyGaps: gapped.size,
+        lateCut: lateCut.size,
+      };
+    }
+    // Poison devices are not required on the honest replicas (they refuse them); every other is.
+    await compare(
+      live.filter((r) => !stranded.has(r) && !lateCut.has(r)),
+      space,
+      relayVector,
+      new Set([...(hostile?.poisonDevices() ?? []), ...(await ghosts()), ...[...stranded].map((r) => r.db.deviceId)]),
     );
     if (hostile) {
       const broken = await hostile.failures(honest());
@@ -371,8 +481,13 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     report.snapshots = relay.metrics.snapshotsStored;
     return report;
   } catch (e) {
-    // In hostile mode, say which hostile inputs were in, so a failure points at its item of issue 12.
-    const trail = hostile ? `\n${hostile.trail()}` : "";
+    // In hostile mode, say which hostile inputs were in, so a failure points at its item of issue 12;
+    // in membership mode, which membership operations ran.
+    const trail = hostile
+      ? `\n${hostile.trail()}`
+      : membership
+        ? `\nmembership operations:\n${membership.trail.join("\n")}`
+        : "";
     if (e instanceof Divergence) throw trail ? new Divergence(e.message + trail) : e;
     throw new Divergence(`seed ${seed}: ${(e as Error).stack ?? e}${trail}`);
   } finally {
@@ -382,180 +497,4 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     }
     await relay.close();
   }
-}
-
-/** How many devices each space of a vector names (for a failure message). */
-function vectorSize(v: VersionVector): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(v).map(([space, devices]) => [space, Object.keys(devices).length]),
-  );
-}
-
-/** The (space.device: first, other) entries where two vectors differ (for a failure message). */
-function vectorDiff(a: VersionVector, b: VersionVector): Record<string, [number?, number?]> {
-  const out: Record<string, [number?, number?]> = {};
-  for (const space of new Set([...Object.keys(a), ...Object.keys(b)]))
-    for (const device of new Set([...Object.keys(a[space] ?? {}), ...Object.keys(b[space] ?? {})])) {
-      const x = a[space]?.[device];
-      const y = b[space]?.[device];
-      if (x !== y) out[`${space.slice(0, 6)}.${device.slice(0, 8)}`] = [x, y];
-    }
-  return out;
-}
-
-/**
- * Waits (bounded) until every replica is synced with nothing pending and all vectors agree. The network
- * has just come back, so each replica reconnects once at once (as the engine does on the browser's
- * `online` event) instead of waiting out its backoff.
- */
-async function settle(
-  replicas: Replica[],
-  space: SpaceId,
-  ms: number,
-  relayHolds?: {
-    vector: () => Promise<ReadonlyMap<string, number>>;
-    ghosts: () => Promise<ReadonlySet<string>>;
-  },
-): Promise<void> {
-  const since = Date.now();
-  for (const r of replicas) r.db.reconnect();
-  const check = async () => {
-    const statuses = replicas.map((r) => r.db.status.get());
-    const vectors = await Promise.all(replicas.map((r) => r.db.vector([space])));
-    const same = vectors.every((v) => JSON.stringify(sortKeys(v)) === JSON.stringify(sortKeys(vectors[0]!)));
-    // A status still "synced" from before the last uploads, with equal vectors, is not convergence:
-    // every replica must also hold what the relay acknowledged (a reconnect may not have pulled yet).
-    let holds = true;
-    const ghosts = (await relayHolds?.ghosts()) ?? new Set<string>();
-    if (relayHolds) {
-      const mine = vectors[0]?.[space] ?? {};
-      for (const [device, seq] of await relayHolds.vector())
-        if (!ghosts.has(device) && (mine[device] ?? 0) < seq) holds = false;
-    }
-    // A ghost's commit opens nowhere: the truth is `syncing` with it missing as bad at its source, once
-    // every connection pulled since the network healed.
-    // Every connection must have pulled since: a status still `synced` from before the reconnect let
-    // the hostile member leave before its last pull showed its own head damaged (soak seed 10458).
-    const settled = (s: SyncStatus) =>
-      s.pendingCommits === 0 &&
-      !s.stuck?.length &&
-      s.transports.every((t) => t.state === "connected" && (t.lastSyncedAt ?? 0) >= since) &&
-      (s.state === "synced" ||
-        (s.state === "syncing" &&
-          (s.missing?.length ?? 0) > 0 &&
-          s.missing!.every((m) => m.reason === "bad-at-source" && ghosts.has(m.device))));
-    return { ok: same && holds && statuses.every(settled), statuses, vectors };
-  };
-  await new Promise<void>((resolve, reject) => {
-    let busy = false;
-    let again = false;
-    const subs: { unsubscribe(): void }[] = [];
-    let done = false;
-    const finish = (e?: Error) => {
-      done = true;
-      clearTimeout(timer);
-      subs.forEach((s) => s.unsubscribe());
-      if (e) reject(e);
-      else resolve();
-    };
-    const timer = setTimeout(async () => {
-      const { statuses, vectors } = await check();
-      finish(
-        new Divergence(
-          `replicas did not converge within ${ms / 1000} s:\n${replicas
-            .map(
-              (r, i) =>
-                // Capped, and only the vector entries that differ from the first replica's: a hostile
-                // run's vector can name thousands of devices.
-                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, missing: statuses[i]!.missing, stuck: statuses[i]!.stuck, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${t.lastSyncedAt ? " pulled" : ""}`), vector: i === 0 ? vectorSize(vectors[0]!) : vectorDiff(vectors[0]!, vectors[i]!) }).slice(0, 1200)}`,
-            )
-            .join("\n")}`,
-        ),
-      );
-    }, ms);
-    // Once finished (converged or timed out) a check still running must not touch the replicas, which
-    // the scenario is about to close.
-    const onChange = async () => {
-      if (done) return;
-      if (busy) return void (again = true);
-      busy = true;
-      try {
-        do {
-          again = false;
-          if ((await check()).ok) return finish();
-        } while (again && !done);
-      } catch (e) {
-        if (!done) finish(e as Error);
-      } finally {
-        busy = false;
-      }
-    };
-    for (const r of replicas) subs.push(r.db.status.subscribe(() => void onChange()));
-  });
-}
-
-function sortKeys(v: unknown): unknown {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
-  return Object.fromEntries(
-    Object.entries(v)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, x]) => [k, sortKeys(x)]),
-  );
-}
-
-async function compare(
-  replicas: Replica[],
-  space: SpaceId,
-  relay: ReturnType<typeof inProcessRelay>,
-  skipDevices: ReadonlySet<string | undefined>,
-): Promise<void> {
-  const states = await Promise.all(
-    replicas.map(async (r) => {
-      const dexie = r.db.replica.dexie;
-      const rows = await r.db.patients.orderBy("id").toArray();
-      const heads = (await dexie.table("_docs").toArray())
-        .filter((d: { space: string }) => d.space === space)
-        .map((d: { id: string; heads: string[] }) => `${d.id}:${[...d.heads].sort().join(",")}`)
-        .sort();
-      const commits = (await r.db.exportCommits({}, { spaces: [space] })).map((c) => c.id).sort();
-      const histories: Record<string, string[]> = {};
-      for (const row of rows)
-        histories[row.id] = (await r.db.patients.history(row.id)).map((h) => h.commit).sort();
-      return { rows, heads, vector: sortKeys(await r.db.vector([space])), commits, histories };
-    }),
-  );
-  const base = states[0]!;
-  for (const [i, s] of states.entries()) {
-    for (const key of ["rows", "heads", "vector", "commits", "histories"] as const) {
-      if (JSON.stringify(s[key]) !== JSON.stringify(base[key])) {
-        throw new Divergence(`${replicas[i]!.name} differs from ${replicas[0]!.name} in ${key}`);
-      }
-    }
-  }
-  const acked = await relay.store.vector(space);
-  for (const [device, seq] of acked) {
-    if (skipDevices.has(device)) continue;
-    const have = (base.vector as Record<string, Record<string, number>>)[space]?.[device] ?? 0;
-    if (have < seq)
-      throw new Divergence(`the relay acknowledged ${device} up to ${seq}, replicas hold ${have}`);
-  }
-  const [a, b] = base.rows.filter((r) => r.kind === "account");
-  if (a && b && a.balance + b.balance !== TOTAL)
-    throw new Divergence(`final balances sum to ${a.balance + b.balance}`);
-}
-
-/**
- * Devices the relay holds commits of that no replica of the scenario is and no hostile input named: a
- * commit whose device id a bit flip changed on its way up (a first commit, so the relay took it as a
- * new device's). Nobody holds its key material under that id, so nobody can open or replace it; every
- * honest replica reports it missing, bad at its source (soak seed 10170).
- */
-async function ghostsAt(
-  relay: ReturnType<typeof inProcessRelay>,
-  space: SpaceId,
-  authors: ReadonlySet<string>,
-  injected: readonly { device?: string; devices?: readonly string[] }[],
-): Promise<Set<string>> {
-  const known = new Set([...authors, ...injected.flatMap((i) => [i.device ?? "", ...(i.devices ?? [])])]);
-  return new Set([...(await relay.store.vector(space)).keys()].filter((d) => !known.has(d)));
 }
