@@ -63,6 +63,12 @@ export type MembershipAction =
    * sealed afterwards name this epoch; the removed devices never see its key.
    */
   | { kind: "rotate"; epoch: number; keys: Record<string, string> }
+  /**
+   * The key set of an existing epoch sealed to more devices or invitations (`keys`, as in `rotate`): for
+   * a member a concurrent rotation missed (its redemption or addition was not in the rotation's past).
+   * Written by a member device that holds the epoch's key; entries never replace the rotation's own.
+   */
+  | { kind: "share"; epoch: number; keys: Record<string, string> }
   /** An invitation withdrawn: later and concurrent redemptions of it do not count. */
   | { kind: "revoke-invite"; invitation: string }
   /**
@@ -184,7 +190,7 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
     if (a.kind === "invite" && (a.agreementKey !== undefined || a.keys !== undefined)) {
       if (!HEX64.test(a.agreementKey ?? "") || !HEX_ANY.test(a.keys ?? "")) return false;
     }
-    if (a.kind === "rotate") {
+    if (a.kind === "rotate" || a.kind === "share") {
       if (!Number.isSafeInteger(a.epoch) || a.epoch < 1 || a.epoch >= 0xffffffff) return false;
       if (typeof a.keys !== "object" || a.keys === null) return false;
       for (const [k, v] of Object.entries(a.keys))
@@ -249,6 +255,7 @@ function wellFormed(a: MembershipAction): boolean {
     case "redeem":
       return str(a.person, 64) && str(a.name) && deviceOk(a.device);
     case "rotate":
+    case "share":
       return true; // checked by the caller
     default:
       return false;

@@ -402,8 +402,14 @@ function replay(nodes: readonly Node[]): Replayed {
         });
         break;
       case "rotate":
-        r.rotations.push({ op: n.id, epoch: a.epoch, keys: a.keys });
+        // A copy: shares add to it, and replays must never change the operation itself.
+        r.rotations.push({ op: n.id, epoch: a.epoch, keys: { ...a.keys } });
         break;
+      case "share": {
+        const rotation = r.rotations.find((x) => x.epoch === a.epoch);
+        if (rotation) for (const [k, v] of Object.entries(a.keys)) rotation.keys[k] ??= v;
+        break;
+      }
       case "revoke-invite": {
         const i = r.invitations.get(a.invitation);
         if (i) i.revoked = true;
@@ -479,6 +485,12 @@ function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined 
       break;
     case "rotate":
       ok = admin && !past.rotations.some((x) => x.epoch === a.epoch);
+      break;
+    case "share":
+      // Any member holding the key may pass it on, to current devices and known invitations only.
+      ok =
+        past.rotations.some((x) => x.epoch === a.epoch) &&
+        Object.keys(a.keys).every((k) => past.deviceOwner.has(k) || past.invitations.has(k));
       break;
   }
   return ok ? undefined : "unauthorized";

@@ -8,9 +8,9 @@ import {
   type MembershipOp,
 } from "../members/membership-op.ts";
 import { resolveMembership, mayWrite, type MembershipState } from "../members/resolve-membership.ts";
-import { openKeySet, openName, type KeySet } from "../members/key-set.ts";
+import { openKeySet, openName, sealKeySet, type KeySet } from "../members/key-set.ts";
 import { identityFromSeed } from "../identity/identity-from-seed.ts";
-import { toHex } from "../protocol/hex.ts";
+import { fromHex, toHex } from "../protocol/hex.ts";
 import { commitId, type StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { MemberRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
@@ -171,7 +171,10 @@ export async function absorbMembership(replica: Replica, space: SpaceId): Promis
     (row.epoch ?? 0) !== epoch ||
     row.readOnly !== readOnly ||
     (member && row.invitation !== undefined);
-  if (!changed) return false;
+  if (!changed) {
+    await shareMissingKeys(replica, space);
+    return false;
+  }
   await dexie.transaction("rw", spacesT, async () => {
     const now = await spacesT.get(space);
     if (!now) return;
@@ -188,7 +191,43 @@ export async function absorbMembership(replica: Replica, space: SpaceId): Promis
     }
     await spacesT.put(next);
   });
+  await shareMissingKeys(replica, space);
   return true;
+}
+
+/** Spaces whose missing keys are being shared now (a share's own absorbing must not share again). */
+const sharing = new Set<string>();
+
+/**
+ * When this device is an admin holding the current epoch's key and some current device of the space
+ * has no copy of it (its redemption or addition was concurrent with the rotation, so the rotation did
+ * not seal to it), seals the key set to those devices in a `share` operation. Without it they would
+ * never open what is written under that epoch, and their own later commits would wait behind it.
+ * Two admins sharing at once only duplicate work: a share never replaces a key already sealed.
+ */
+export async function shareMissingKeys(replica: Replica, space: SpaceId): Promise<void> {
+  const identity = replica.identity;
+  if (!identity || sharing.has(space)) return;
+  const state = await readMembership(replica.dexie, space);
+  const row = await replica.dexie.table<SpaceRow>("_spaces").get(space);
+  const rotation = state?.rotations.findLast((r) => r.epoch === state.epoch);
+  if (!state || !row || !rotation || state.epoch === 0) return;
+  const me = state.members.get(state.deviceOwner.get(identity.device) ?? "");
+  const keys = new Map<number, Uint8Array>([[0, row.key]]);
+  for (const [e, k] of Object.entries(row.epochKeys ?? {})) keys.set(Number(e), k);
+  if (me?.role !== "admin" || !keys.has(state.epoch)) return;
+  const missing = [...state.members.values()]
+    .flatMap((m) => m.devices)
+    .filter((d) => !rotation.keys[d.device]);
+  if (missing.length === 0) return;
+  sharing.add(space);
+  try {
+    const sealed: Record<string, string> = {};
+    for (const d of missing) sealed[d.device] = await sealKeySet(keys, fromHex(d.agreementKey, 32));
+    await appendMembershipOp(replica, space, { kind: "share", epoch: state.epoch, keys: sealed });
+  } finally {
+    sharing.delete(space);
+  }
 }
 
 /** Throws `NotPermitted` when the space's row says this device may not write there. */

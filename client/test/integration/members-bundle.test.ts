@@ -273,3 +273,34 @@ describe("membership races", () => {
     });
   });
 });
+
+describe("key shares", () => {
+  it("a member a concurrent rotation missed gets the key from an admin, and reads what was written under it", async () => {
+    const [a, a2, b] = await Promise.all([device("admin"), device("admin-2"), device("joiner")]);
+    const space = await a.createSpace({ name: "North Clinic" });
+    await joinByInvitation(
+      a2.replica,
+      await a.invite(space, { role: "admin", me: "Dr. A" }),
+      logOf(a),
+      "Dr. A2",
+    );
+    await carry(a2, a, space);
+    await carry(a, a2, space);
+    // A invites B while A2, not having seen that invitation, rotates the key and writes under it.
+    const toB = await a.invite(space, { role: "writer" });
+    await rotateKey(a2.replica, space.id);
+    await a2.patients.insert({ name: "Under the new key", notes: "" }, { space });
+    await joinByInvitation(b.replica, toB, logOf(a), "Nurse B");
+    await carry(b, a, space);
+    await carry(a2, a, space); // A now sees B's redemption and a rotation that did not seal to B
+    const rotation = (await readMembership(a.replica.dexie, space.id))!.rotations.at(-1)!;
+    expect(
+      (await readMembership(a.replica.dexie, space.id))!.rotations.find((r) => r.epoch === rotation.epoch)!
+        .keys[b.deviceId],
+    ).toBeDefined(); // shared by A
+    await carry(a, b, space).catch(() => undefined); // the share arrives (A2's commit may open only now)
+    await carry(a2, b, space).catch(() => undefined);
+    await carry(a, b, space);
+    expect((await b.patients.toArray()).map((p) => p.name)).toContain("Under the new key");
+  });
+});
