@@ -107,7 +107,9 @@ export async function appendMembershipOp(
   } finally {
     release();
     // Outside the lock (it writes the space's row): names, keys and rights as this operation leaves them.
-    await absorbMembership(replica, space).catch(() => {});
+    // The invitation's secret stays a proof for the relay: it has not seen this operation yet (a
+    // redemption just written here), and turns a device away that shows neither (fuzzer, members mode).
+    await absorbMembership(replica, space, { keepInvitation: true }).catch(() => {});
   }
 }
 
@@ -117,7 +119,11 @@ export async function appendMembershipOp(
  * records whether it may write (so local writes are refused at once, `NotPermitted`). Returns whether
  * the row changed.
  */
-export async function absorbMembership(replica: Replica, space: SpaceId): Promise<boolean> {
+export async function absorbMembership(
+  replica: Replica,
+  space: SpaceId,
+  options: { keepInvitation?: boolean } = {},
+): Promise<boolean> {
   const identity = replica.identity;
   const { dexie } = replica;
   const spacesT = dexie.table<SpaceRow>("_spaces");
@@ -170,7 +176,7 @@ export async function absorbMembership(replica: Replica, space: SpaceId): Promis
     named ||
     (row.epoch ?? 0) !== epoch ||
     row.readOnly !== readOnly ||
-    (member && row.invitation !== undefined);
+    (member && row.invitation !== undefined && !options.keepInvitation);
   if (!changed) {
     await shareMissingKeys(replica, space);
     return false;
@@ -185,7 +191,7 @@ export async function absorbMembership(replica: Replica, space: SpaceId): Promis
     else delete next.readOnly;
     // Its redemption counts: the secret proves nothing to the relay any more, but stays to open a
     // rotation sealed to the invitation that arrives later (convergence fuzzer, members mode).
-    if (member && now.invitation) {
+    if (member && now.invitation && !options.keepInvitation) {
       next.redeemed = now.invitation;
       delete next.invitation;
     }

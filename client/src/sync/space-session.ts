@@ -530,8 +530,8 @@ export class SpaceSession {
           this.#repair.stuck(this.#replica.device, (this.#acked.get(this.#replica.device) ?? 0) + 1, m.code);
         if (m.device && m.code === "membership") {
           // The relay's membership log refuses this device's commit (removed, a reader, not a member
-          // there yet): sending it again on this connection would only be refused again. The next
-          // connection tries once more, since the log may have changed by then (a redemption arrived).
+          // there yet): sending it again would only be refused again, until the log changes (a
+          // membership commit arrives here, or a new connection).
           const d = toHex(m.device);
           this.#membershipRefused.add(d);
           this.#sent.set(d, this.#acked.get(d) ?? 0);
@@ -734,6 +734,12 @@ export class SpaceSession {
     const [membership, data] = byMembership(frames);
     if (membership.length > 0) await this.#receiveBatch(membership);
     await this.#receiveBatch(data);
+    // The space's log moved: what the relay's log refused before (a redemption whose invitation it did
+    // not hold yet) may be accepted now, so it is offered once more.
+    if (membership.length > 0 && this.#membershipRefused.size > 0) {
+      this.#membershipRefused.clear();
+      await this.#upload();
+    }
   }
 
   async #receiveBatch(frames: Uint8Array[]): Promise<void> {
