@@ -70,6 +70,7 @@ const members = {
   stranded: 0,
   keyGaps: 0,
   lateCut: 0,
+  lockouts: 0,
 };
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min${flags}`);
@@ -117,6 +118,7 @@ if (options.members)
       `refused ops ${members.refusedOps}, refused joins ${members.refusedJoins}; replicas ending as members ${members.finalMembers}, ` +
       `removed ${members.removedReplicas}, never members ${members.outsiders}, demoted with refused own writes ${members.stranded}; ` +
       `KEY GAPS ${members.keyGaps} (members that can never read an epoch), LATE CUTS ${members.lateCut} ` +
-      `(members holding commits a later removal or demotion cut off): known open bugs, RELIABILITY.md`,
+      `(members holding commits a later removal or demotion cut off), LOCKOUTS ${members.lockouts} ` +
+      `(scenarios whose creator the relay turned away, checks skipped): known open bugs, RELIABILITY.md`,
   );
 process.exit(diverged.length > 0 ? 1 : 0);

@@ -58,6 +58,8 @@ export interface ScenarioReport {
     keyGaps: number;
     /** Members holding commits a later removal or demotion cut off (known open bug "late cut"). */
     lateCut: number;
+    /** 1 when the relay locked the creator out (known open bug), its checks then skipped. */
+    lockouts: number;
   };
 }
 
@@ -424,7 +426,14 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
           return r.db.live(() => Promise.all([dexie.table("_members").count(), dexie.table("_spaces").get(space)]));
         })
       : [];
-    let { live, stranded, gapped } = await settle(
+    // The known open bug "senior admin locked out" (RELIABILITY.md): the relay turned the creator
+    // away as removed while its own log, which every check here trusts, keeps it an admin. Counted,
+    // and the scenario's checks are skipped: nothing left decides who the members are.
+    const lockedOut = async () => {
+      const err = replicas[0]!.db.status.get().lastError as { code?: string; reason?: string } | undefined;
+      return err?.code === "AccessDenied" && err.reason === "removed" && (await finalState())?.deviceOwner.has(replicas[0]!.db.deviceId) === true;
+    };
+    const settled = await settle(
       honest(),
       space,
       options.settleMs ?? 30_000,
@@ -432,7 +441,16 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       membership ? select : undefined,
       healedAt,
       triggers,
-    );
+    ).catch(async (e: unknown) => {
+      if (membership && e instanceof Divergence && (await lockedOut())) return undefined;
+      throw e;
+    });
+    if (!settled) {
+      report.members = { ...membership!.stats, finalMembers: 0, removedReplicas: 0, outsiders: 0, stranded: 0, keyGaps: 0, lateCut: 0, lockouts: 1 };
+      report.replicas = replicas.length;
+      return report;
+    }
+    let { live, stranded, gapped } = settled;
     if (membership) {
       // The replicas left outside (removed, refused by the relay, never admitted) knock once more:
       // one the relay refused while it did not know its invitation yet gets in now (seed 20016), and
@@ -458,6 +476,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         stranded: stranded.size,
         keyGaps: gapped.size,
         lateCut: lateCut.size,
+        lockouts: 0,
       };
     }
     // Poison devices are not required on the honest replicas (they refuse them); every other is.

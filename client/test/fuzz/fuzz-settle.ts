@@ -191,6 +191,9 @@ export async function compare(
   relayVector: () => Promise<ReadonlyMap<string, number>>,
   skipDevices: ReadonlySet<string | undefined>,
 ): Promise<void> {
+  // Membership mode can leave no member to compare: every one hit by a known open bug (soak seeds
+  // 40111, 40137), which the report counts.
+  if (replicas.length === 0) return;
   const states = await Promise.all(
     replicas.map(async (r) => {
       const dexie = r.db.replica.dexie;
