@@ -34,6 +34,9 @@ describe("seeded convergence fuzzing with membership operations", () => {
       expect(total("roleChanges")).toBeGreaterThan(0);
       expect(total("doubleRedemptions")).toBeGreaterThan(0);
       expect(total("refusedWrites")).toBeGreaterThan(0);
+      // Joins must mostly complete: replicas left outside are not checked, so a regression that keeps
+      // them out (a joiner that stopped proving its invitation to the relay) would pass unseen.
+      expect(total("finalMembers") + total("removedReplicas")).toBeGreaterThan(2 * reports.length);
     }
   });
 });
