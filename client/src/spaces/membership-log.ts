@@ -216,7 +216,7 @@ export async function shareMissingKeys(replica: Replica, space: SpaceId): Promis
   if (!identity || sharing.has(space)) return;
   const state = await readMembership(replica.dexie, space);
   const row = await replica.dexie.table<SpaceRow>("_spaces").get(space);
-  const rotation = state?.rotations.findLast((r) => r.epoch === state.epoch);
+  const rotation = state && [...state.rotations].reverse().find((r) => r.epoch === state.epoch);
   if (!state || !row || !rotation || state.epoch === 0) return;
   const me = state.members.get(state.deviceOwner.get(identity.device) ?? "");
   const keys = new Map<number, Uint8Array>([[0, row.key]]);
