@@ -17,6 +17,8 @@ export const PROBE_CUT_NOISE =
 export const RELAY_CUT_NOISE: readonly RegExp[] = [
   /WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/sync\/[0-9a-f]+' failed/,
   PROBE_CUT_NOISE,
+  // The relay also serves the app: Chromium may ask for the page's icon after it stopped.
+  /^Failed to load resource: net::ERR_CONNECTION_REFUSED \(http:\/\/127\.0\.0\.1:\d+\/icon\.svg\)$/,
 ];
 
 /** One device: a browser context (its own IndexedDB and localStorage) with one or more tabs. */
