@@ -11,6 +11,7 @@ import { resolveMembership, mayWrite, type MembershipState } from "../members/re
 import { openKeySet, openName, sealKeySet, type KeySet } from "../members/key-set.ts";
 import { identityFromSeed } from "../identity/identity-from-seed.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
+import { keySetOf } from "./member-keys.ts";
 import { commitId, type StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { MemberRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
@@ -130,8 +131,7 @@ export async function absorbMembership(
   const row = await spacesT.get(space);
   const state = await readMembership(dexie, space);
   if (!row || !state || !identity) return false;
-  const held: KeySet = new Map([[0, row.key]]);
-  for (const [e, k] of Object.entries(row.epochKeys ?? {})) held.set(Number(e), k);
+  const held: KeySet = keySetOf(row);
   const before = held.size;
   // The invitation this device redeemed: a rotation concurrent with the redemption (its admin had not
   // seen it yet) seals the new key to the still open invitation instead of to this device.
@@ -219,8 +219,7 @@ export async function shareMissingKeys(replica: Replica, space: SpaceId): Promis
   const rotation = state && [...state.rotations].reverse().find((r) => r.epoch === state.epoch);
   if (!state || !row || !rotation || state.epoch === 0) return;
   const me = state.members.get(state.deviceOwner.get(identity.device) ?? "");
-  const keys = new Map<number, Uint8Array>([[0, row.key]]);
-  for (const [e, k] of Object.entries(row.epochKeys ?? {})) keys.set(Number(e), k);
+  const keys = keySetOf(row);
   if (me?.role !== "admin" || !keys.has(state.epoch)) return;
   const missing = [...state.members.values()]
     .flatMap((m) => m.devices)
