@@ -38,7 +38,13 @@ import { leaveSpace, type LeaveReport } from "./spaces/leave-space.ts";
 import { readAcks } from "./sync/acks.ts";
 import type { SyncOptions } from "./sync/sync-runner.ts";
 import { LazySync } from "./lazy-sync.ts";
-import { inviteMember, removeMember, revokeInvitation, setMemberRole, type InviteOptions } from "./spaces/manage-members.ts";
+import {
+  inviteMember,
+  removeMember,
+  revokeInvitation,
+  setMemberRole,
+  type InviteOptions,
+} from "./spaces/manage-members.ts";
 import { joinByInvitation } from "./spaces/join-by-invitation.ts";
 import { isMemberInvite } from "./spaces/member-invite-link.ts";
 import { readMembers, type MembersView } from "./spaces/members-view.ts";
@@ -48,6 +54,7 @@ import type { Role } from "./members/membership-op.ts";
 export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
 import type { BundleImportReport } from "./bundles/bundle-io.ts";
+import { enforceMembership } from "./sealing/enforce-membership.ts";
 import { integrityLogOf, type IntegrityReport } from "./sealing/integrity.ts";
 
 /** A commit of another device kept aside by `db.quarantine()`: refused, never applied. */
@@ -515,7 +522,9 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     if (isMemberInvite(link)) {
       const relay = options?.relay ?? this.#relay;
       if (!relay)
-        throw new ValidationError("Joining by a member invitation needs the relay: call sync() first or pass relay.");
+        throw new ValidationError(
+          "Joining by a member invitation needs the relay: call sync() first or pass relay.",
+        );
       row = await joinByInvitation(this.replica, link, relay, options?.name ?? "New member");
     } else row = await joinSpace(this.replica, link);
     this.#knownSpaces.add(row.id);
@@ -550,7 +559,10 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    * await db.remove(clinic, { person: nurse.person });
    * await db.remove(clinic, { device: stolenTablet });
    */
-  remove(space: SpaceId | { readonly id: SpaceId }, target: { person: string } | { device: string }): Promise<void> {
+  remove(
+    space: SpaceId | { readonly id: SpaceId },
+    target: { person: string } | { device: string },
+  ): Promise<void> {
     this.replica.assertOpen();
     return removeMember(this.replica, typeof space === "string" ? space : space.id, target);
   }
@@ -589,14 +601,22 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    * together with every admin device, nobody can manage the space's members any more (its data stays
    * readable and writable by its members).
    */
-  async exportRecoveryKey(space: SpaceId | { readonly id: SpaceId }, options?: { base?: string }): Promise<string> {
+  async exportRecoveryKey(
+    space: SpaceId | { readonly id: SpaceId },
+    options?: { base?: string },
+  ): Promise<string> {
     this.replica.assertOpen();
     const id = typeof space === "string" ? space : space.id;
     const here = (globalThis as { location?: { origin: string; pathname: string } }).location;
     const page = here ? `${here.origin}${here.pathname}` : "shoal:";
     const century = 100 * 365 * 24 * 60 * 60_000;
     return (
-      await inviteMember(this.replica, id, { role: "admin", expiresIn: century, uses: 1, kind: "recover", ...options }, page)
+      await inviteMember(
+        this.replica,
+        id,
+        { role: "admin", expiresIn: century, uses: 1, kind: "recover", ...options },
+        page,
+      )
     ).link;
   }
 
@@ -717,6 +737,7 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
   }
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
   const replica = await Replica.open(dexie, specs, options.clock);
+  replica.onMembership = (space) => enforceMembership(replica, space);
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
   const db = new DatabaseCore(options.name, replica, known);
   if (options.persist !== false) db.persisted = await requestPersistence();

@@ -3,7 +3,7 @@ import type { Dexie } from "dexie";
 import { InvalidBundle, NotFound, ShoalError } from "../errors.ts";
 import type { ApplyReport } from "../replica/apply-remote.ts";
 import type { Commit } from "../replica/commit.ts";
-import type { SpaceRow } from "../replica/stored-rows.ts";
+import type { SpaceRow, VectorRow } from "../replica/stored-rows.ts";
 import type { CommitId, DeviceId, SpaceId, VersionVector } from "../types.ts";
 import { MAX_BUNDLE_BYTES, decodeBundle, encodeBundle, type BundleRange } from "./bundle.ts";
 import { SpaceSealer, type OpenedCommit } from "../sealing/sealer.ts";
@@ -71,18 +71,39 @@ export async function exportBundleOf(
   const order = await db.exportCommits(options.since ?? {}, { spaces: [space] });
   const last = new Map<DeviceId, number>();
   for (const c of order) last.set(c.device, Math.max(last.get(c.device) ?? 0, c.seq));
+  // Quarantined commits hold their slots with no entry in the log: the file carries them too (from
+  // their kept sealed bytes), so the receiver's vector moves past them and it refuses them itself.
+  const held = (
+    await db.replica.dexie.table<VectorRow>("_vectors").where("space").equals(space).toArray()
+  ).filter((v) => v.seq > (since?.[v.device] ?? 0));
   const sealer = new SpaceSealer(db.replica.dexie, space, row.key);
-  const sealed = new Map<string, Uint8Array>();
-  for (const [device, to] of last) {
-    const from = (since?.[device] ?? 0) + 1;
-    const bytes = await sealer.sealedRange(device, from, to);
-    bytes.forEach((b, i) => sealed.set(`${device}.${from + i}`, b));
+  const sealed = new Map<DeviceId, Uint8Array[]>();
+  for (const v of held) {
+    const from = (since?.[v.device] ?? 0) + 1;
+    const bytes = await sealer.sealedRange(v.device, from, v.seq).catch(async (e: unknown) => {
+      // A slot quarantined without kept bytes (refused before it was sealed): up to the last applied.
+      const to = last.get(v.device);
+      if (to === undefined) return [];
+      if (to === v.seq) throw e;
+      return sealer.sealedRange(v.device, from, to);
+    });
+    sealed.set(v.device, bytes);
   }
-  return encodeBundle({
-    space,
-    since: options.since ? { ...since } : undefined,
-    commits: order.map((c) => sealed.get(`${c.device}.${c.seq}`)!),
-  });
+  // Causal order, each device's skipped slots right before its next applied commit (nothing applied
+  // depends on a quarantined commit), and its trailing ones at the end.
+  const commits: Uint8Array[] = [];
+  const sent = new Map<DeviceId, number>();
+  const upTo = (device: DeviceId, seq: number) => {
+    const from = (since?.[device] ?? 0) + 1;
+    const bytes = sealed.get(device) ?? [];
+    for (let s = sent.get(device) ?? from; s <= Math.min(seq, from + bytes.length - 1); s++) {
+      commits.push(bytes[s - from]!);
+      sent.set(device, s + 1);
+    }
+  };
+  for (const c of order) upTo(c.device, c.seq);
+  for (const v of held) upTo(v.device, v.seq);
+  return encodeBundle({ space, since: options.since ? { ...since } : undefined, commits });
 }
 
 /**
@@ -126,9 +147,13 @@ export async function importBundleInto(
       try {
         ops.push(await sealer.open(sealed));
       } catch (e) {
-        throw new InvalidBundle("unopenable", `A membership commit of the bundle does not verify: ${String(e)}`, {
-          cause: e,
-        });
+        throw new InvalidBundle(
+          "unopenable",
+          `A membership commit of the bundle does not verify: ${String(e)}`,
+          {
+            cause: e,
+          },
+        );
       }
     }
     const fitOps = await sealer.screen(ops, "bundle");

@@ -416,6 +416,11 @@ function replay(nodes: readonly Node[]): Replayed {
         break;
       }
       case "remove": {
+        // A device removed already (by a concurrent removal, earlier in the order): the highest cut
+        // any counted removal recorded for it counts, whichever came first.
+        for (const [d, cut] of Object.entries(a.cut))
+          if (r.removedDevices.has(d) && r.everOwner.get(d) === a.person && (!a.device || a.device === d))
+            dropDevice(d, cut);
         const m = r.members.get(a.person);
         if (!m) break;
         if (a.device) {

@@ -1,6 +1,6 @@
 import type { Table } from "dexie";
 import type { MembershipOp } from "../members/membership-op.ts";
-import { mayWrite, type MembershipState } from "../members/resolve-membership.ts";
+import { mayWrite, type MembershipState, type WriteRefusal } from "../members/resolve-membership.ts";
 import { stateOf } from "../spaces/membership-log.ts";
 import type { Commit } from "./commit.ts";
 import { isPoisoned, poisoned } from "./quarantine.ts";
@@ -57,15 +57,16 @@ export async function admitByMembership(
       blocked.add(key);
       waiting.push(...ready.splice(i--, 1));
     } else if (why) {
-      ready[i] = poisoned(
-        c,
-        "membership",
-        why === "removed"
-          ? `Commit ${c.id} was written by a removed device after the last commit its removal kept.`
-          : why === "reader"
-            ? `Commit ${c.id} was written by a reader, who may not change the space.`
-            : `Commit ${c.id} was written by a device that is not a member of the space.`,
-      );
+      ready[i] = poisoned(c, "membership", membershipRefusal(c, why));
     }
   }
+}
+
+/** Why the membership log refuses data commit `c` (`mayWrite` said `why`), in words. */
+export function membershipRefusal(c: Pick<Commit, "id">, why: WriteRefusal): string {
+  return why === "removed"
+    ? `Commit ${c.id} was written by a removed device after the last commit its removal kept.`
+    : why === "reader"
+      ? `Commit ${c.id} was written by a reader, who may not change the space.`
+      : `Commit ${c.id} was written by a device that is not a member of the space.`;
 }

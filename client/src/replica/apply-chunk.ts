@@ -1,21 +1,18 @@
 import * as A from "@automerge/automerge";
 import type { Table } from "dexie";
 import { ShoalError } from "../errors.ts";
-import { DEFAULT_CONTENT_LIMITS } from "../protocol/limits.ts";
 import type { CommitId } from "../types.ts";
 import { applyAutomerge, type AutomergeOutcome, type DocState, type Quarantined } from "./apply-automerge.ts";
 import type { Commit, StoredCommit } from "./commit.ts";
-import { CREATION_HEADS, creationRow } from "./creation.ts";
-import { pushTo } from "./group-by.ts";
+import { CREATION_HEADS } from "./creation.ts";
+import { prepareWrites, rowWork, type ChunkWrites } from "./prepare-writes.ts";
 import { sameHeads } from "./heads.ts";
-import { isDeleted, materialize, type Row } from "./materialize.ts";
 import { isPoisoned, quarantineEntry } from "./quarantine.ts";
 import { admitByMembership } from "./admit-by-membership.ts";
 import type { Replica } from "./replica.ts";
-import { runNow, runSliced, type Pause, type Slices } from "./slices.ts";
+import { runNow, runSliced, SLICE_OPS, type Pause, type Slices } from "./slices.ts";
 import type { DocRow, MemberRow, QuarantineRow, SpaceRow, VectorRow } from "./stored-rows.ts";
 
-const EMPTY = new Uint8Array(0);
 /** Commits kept aside at most; beyond, the newest are dropped (sync will send them again). */
 const MAX_PENDING = 20_000;
 
@@ -41,13 +38,7 @@ const QUARANTINE_LOOKUP = 10_000;
 
 /** Longest stretch of Automerge work between two yields to the event loop. */
 export const SLICE_MS = 40;
-/**
- * Most Automerge operations applied between two yields, whatever the clock says: one maximal change
- * (PROTOCOL.md 4). Time alone cannot bound a slice, since the slice that starts under `SLICE_MS` may
- * end with a change of any cost; with this budget the longest slice is one maximal change (measured in
- * docs/RELIABILITY.md, "Large changes") plus at most `SLICE_MS` of cheaper work.
- */
-export const SLICE_OPS = DEFAULT_CONTENT_LIMITS.maxOpsPerChange;
+export { SLICE_OPS } from "./slices.ts";
 /** Times a chunk is prepared again because another tab wrote what it read meanwhile. */
 const MAX_REPLANS = 20;
 
@@ -147,22 +138,6 @@ function slicer(replica: Replica): Pause {
     ops += more;
     if (ops > replica.stats.maxOpsPerSlice) replica.stats.maxOpsPerSlice = ops;
   };
-}
-
-/**
- * Work of saving, materializing or storing a document, in operations' worth: measured, turning 16,384
- * values into a row (`materialize`) or an Automerge binary (`A.save`) takes about as long as applying
- * one maximal change, so a document of that size counts as `SLICE_OPS` and gets a slice of its own.
- */
-function docWork(st: DocState): number {
-  return st.doc === null ? 0 : Math.ceil((st.values ?? 0) / VALUES_PER_OP);
-}
-const VALUES_PER_OP = 32;
-
-function rowWork(docs: Map<string, DocState>): number {
-  let sum = 0;
-  for (const st of docs.values()) sum += docWork(st);
-  return sum;
 }
 
 /** Hands the documents a chunk wrote to the replica's cache of loaded records. */
@@ -278,55 +253,6 @@ async function planChunk(
   return inTransaction
     ? read()
     : dexie.transaction("r", [docsT, vectorsT, pendingT, quarantineT, membersT, spacesT], read);
-}
-
-/** The rows a chunk writes, prepared (Automerge saves, materialized rows) before its transaction. */
-interface ChunkWrites {
-  docRows: DocRow[];
-  puts: Map<string, Row[]>;
-  dels: Map<string, string[]>;
-}
-
-function* prepareWrites(replica: Replica, docs: Map<string, DocState>): Slices<ChunkWrites> {
-  const docRows: DocRow[] = [];
-  const puts = new Map<string, Row[]>();
-  const dels = new Map<string, string[]>();
-  for (const [id, st] of docs) {
-    yield 0;
-    // An app version without this collection keeps the record only in `_docs`.
-    const known = replica.specs.has(st.collection);
-    if (st.doc === null) {
-      if (!st.create) continue;
-      docRows.push({
-        id,
-        collection: st.collection,
-        space: st.space,
-        bin: EMPTY,
-        heads: [...CREATION_HEADS],
-        deleted: 0,
-        create: st.create,
-      });
-      if (known) pushTo(puts, st.collection, creationRow(id, st.create));
-      continue;
-    }
-    const work = Math.min(SLICE_OPS, docWork(st));
-    yield work;
-    const deleted = isDeleted(st.doc);
-    const bin = A.save(st.doc);
-    if (known && !deleted) yield work;
-    docRows.push({
-      id,
-      collection: st.collection,
-      space: st.space,
-      bin,
-      heads: A.getHeads(st.doc),
-      deleted: deleted ? 1 : 0,
-    });
-    if (!known) continue;
-    if (deleted) pushTo(dels, st.collection, id);
-    else pushTo(puts, st.collection, materialize(id, st.doc));
-  }
-  return { docRows, puts, dels };
 }
 
 /** Writes a prepared chunk in one transaction, or returns null if what it read has changed. */

@@ -82,7 +82,8 @@ export async function applyRemoteCommits(
     }
     if (c.membership !== undefined) {
       // A membership operation decides who may write: only one verified where it arrived counts.
-      if (isVerifiedMembership(c) && c.changes.length === 0 && typeof c.membershipId === "string") valid.push(c);
+      if (isVerifiedMembership(c) && c.changes.length === 0 && typeof c.membershipId === "string")
+        valid.push(c);
       else
         report.rejected.push({
           id: c.id,
@@ -167,8 +168,12 @@ export async function applyRemoteCommits(
     if (valid.length > 0) await new Promise((r) => setTimeout(r, 0));
   }
   // New membership operations may bring keys (a rotation, this device's invitation) and change what
-  // this device may write.
-  for (const space of touched) await absorbMembership(replica, space as Commit["space"]);
+  // this device may write, and what counts here: a removal whose cut lies below commits applied
+  // already takes them out (`onMembership`).
+  for (const space of touched) {
+    await absorbMembership(replica, space as Commit["space"]);
+    await replica.onMembership?.(space as Commit["space"]);
+  }
   return report;
 }
 

@@ -78,6 +78,13 @@ export class Replica {
   /** This device's wall clock (ms). Only for display (commit time, id prefixes): merging never reads it. */
   readonly now: () => number;
 
+  /**
+   * Runs after membership operations of a space were stored and absorbed, to bring what counts here in
+   * line with the log (`enforceMembership`). Set by the database: it opens sealed commits, which this
+   * layer does not reach. Without it (a bare replica), verdicts stay those given on arrival.
+   */
+  onMembership: ((space: SpaceId) => Promise<unknown>) | undefined;
+
   private constructor(
     dexie: Dexie,
     specs: ReadonlyMap<string, CollectionSpec>,

@@ -1,3 +1,5 @@
+import { DEFAULT_CONTENT_LIMITS } from "../protocol/limits.ts";
+
 /**
  * Work cut into slices: a generator that yields, between two steps it may be paused at, the Automerge
  * operations the next step applies (0 for a step of other work), and returns its result. Written as a
@@ -43,3 +45,11 @@ export async function runSliced<T>(work: Slices<T>, pause: Pause): Promise<T> {
     await pause(r.value);
   }
 }
+
+/**
+ * Most Automerge operations applied between two yields, whatever the clock says: one maximal change
+ * (PROTOCOL.md 4). Time alone cannot bound a slice, since the slice that starts under `SLICE_MS` may
+ * end with a change of any cost; with this budget the longest slice is one maximal change (measured in
+ * docs/RELIABILITY.md, "Large changes") plus at most `SLICE_MS` of cheaper work.
+ */
+export const SLICE_OPS = DEFAULT_CONTENT_LIMITS.maxOpsPerChange;

@@ -111,6 +111,7 @@ export async function appendMembershipOp(
     // The invitation's secret stays a proof for the relay: it has not seen this operation yet (a
     // redemption just written here), and turns a device away that shows neither (fuzzer, members mode).
     await absorbMembership(replica, space, { keepInvitation: true }).catch(() => {});
+    await replica.onMembership?.(space).catch(() => {});
   }
 }
 

@@ -26,7 +26,9 @@ export async function canaryOf(
   record: string,
   token: string,
 ): Promise<Canary> {
-  const commits = (await db.replica.dexie.table<StoredCommit>("_commits").where("records").equals(record).toArray())
+  const commits = (
+    await db.replica.dexie.table<StoredCommit>("_commits").where("records").equals(record).toArray()
+  )
     .filter((c) => c.space === space && c.device === db.deviceId)
     .sort((a, b) => a.seq - b.seq);
   return { token, epoch: commits[0]?.epoch ?? 0, writer: db.deviceId };
@@ -43,7 +45,10 @@ function comparable(s: MembershipState | undefined, outcome = false): string {
 }
 
 /** The replicas that are members as `state` says (by their device). */
-export function membersIn<R extends MemberReplica>(state: MembershipState | undefined, replicas: readonly R[]): R[] {
+export function membersIn<R extends MemberReplica>(
+  state: MembershipState | undefined,
+  replicas: readonly R[],
+): R[] {
   return replicas.filter((r) => state?.deviceOwner.has(r.db.deviceId));
 }
 
@@ -54,7 +59,10 @@ export function membersIn<R extends MemberReplica>(state: MembershipState | unde
  * member later; what is written under it never opens there, and the writers' later commits wait
  * behind those forever. The driver leaves such replicas out of every check and counts them.
  */
-export async function keyGapsIn<R extends MemberReplica>(replicas: readonly R[], space: SpaceId): Promise<Set<R>> {
+export async function keyGapsIn<R extends MemberReplica>(
+  replicas: readonly R[],
+  space: SpaceId,
+): Promise<Set<R>> {
   const out = new Set<R>();
   for (const r of replicas) {
     const [state, row] = await Promise.all([
@@ -69,7 +77,9 @@ export async function keyGapsIn<R extends MemberReplica>(replicas: readonly R[],
 /**
  * Member replicas holding own data commits `state` refuses: a writer demoted to reader that wrote
  * before it learned. The relay and every other replica refuse those commits, so they stay pending on
- * it (and its records show them); the record comparison leaves such a replica out.
+ * it forever (its own vector entry is ahead of everyone's); once it learned, it took them out of its
+ * records too (`enforceMembership`, quarantined there for membership). The record comparison leaves
+ * such a replica out for its vector.
  */
 export async function strandedIn<R extends MemberReplica>(
   state: MembershipState | undefined,
@@ -81,7 +91,14 @@ export async function strandedIn<R extends MemberReplica>(
     const own = (await r.db.replica.dexie.table<StoredCommit>("_commits").toArray()).filter(
       (c) => c.space === space && c.device === r.db.deviceId && c.membership === undefined,
     );
-    if (own.some((c) => mayWrite(state, c.device, c.seq) !== undefined)) out.push(r);
+    const refused = (
+      await r.db.replica.dexie
+        .table<QuarantineRow>("_quarantine")
+        .where("[space+device+seq]")
+        .between([space, r.db.deviceId, 0], [space, r.db.deviceId, Number.MAX_SAFE_INTEGER])
+        .toArray()
+    ).some((q) => q.reason === "membership");
+    if (refused || own.some((c) => mayWrite(state, c.device, c.seq) !== undefined)) out.push(r);
   }
   return out;
 }
@@ -94,11 +111,10 @@ export async function strandedIn<R extends MemberReplica>(
  * 1. Every member, and the relay, computes the same members, roles, devices, removed devices, epoch,
  *    log order and refused ops.
  * 2. No member holds (applied) a data commit the final state refuses (a removed device beyond its
- *    cut, a reader beyond its demotion cut, a non-member); each it quarantined for that says
- *    `membership`, and every member quarantined the same commits. A commit the member applied while
- *    the operations it held then allowed it, and that a removal or demotion arriving later refuses
- *    (its cut below it), is the KNOWN OPEN BUG "late cut" (RELIABILITY.md): such members are returned
- *    in `lateCut` (the driver leaves them out of the record comparison and counts them) instead.
+ *    cut, a reader beyond its demotion cut, a non-member), whatever the order things arrived in: one
+ *    applied before the removal or demotion that refuses it arrived is taken out when it does
+ *    (`enforceMembership`). Each it quarantined for that says `membership`, none it quarantined for
+ *    membership is allowed by the final state, and every member quarantined the same commits.
  * 3. A removed replica holds no key of an epoch rotated after its removal, and no record inserted
  *    under such an epoch appears anywhere in its database (canaries); once its own log holds its
  *    removal, it sees itself removed and refuses its own writes.
@@ -111,22 +127,25 @@ export async function membershipFailures(args: {
   canaries: readonly Canary[];
   /** Members holding own commits the membership refuses (`strandedIn`): those are theirs alone. */
   stranded: ReadonlySet<MemberReplica>;
-}): Promise<{ failures: string[]; lateCut: Set<MemberReplica> }> {
+}): Promise<string[]> {
   const { space, relay, members, removed, canaries, stranded } = args;
-  const lateCut = new Set<MemberReplica>();
   const failures: string[] = [];
   const states = await Promise.all(members.map((r) => readMembership(r.db.replica.dexie, space)));
   const final = states[0];
   const base = comparable(final);
   states.forEach((s, i) => {
     if (comparable(s) !== base)
-      failures.push(`${members[i]!.name} computes another membership than ${members[0]!.name}: ${comparable(s)} vs ${base}`);
+      failures.push(
+        `${members[i]!.name} computes another membership than ${members[0]!.name}: ${comparable(s)} vs ${base}`,
+      );
   });
   // The relay may hold more ops than the members: those of a removed device beyond its cut, behind
   // its commits no member opens (refused there either way). The outcome must be the same.
   const relayState = await relayMembership(relay, space, members[0]!);
   if (comparable(relayState, true) !== comparable(final, true))
-    failures.push(`the relay computes another membership: ${comparable(relayState, true)} vs ${comparable(final, true)}`);
+    failures.push(
+      `the relay computes another membership: ${comparable(relayState, true)} vs ${comparable(final, true)}`,
+    );
 
   const quarantines = new Map<MemberReplica, string>();
   const ops = new Map<string, MembershipOp>();
@@ -138,41 +157,47 @@ export async function membershipFailures(args: {
       if (c.membership !== undefined || (stranded.has(r) && c.device === r.db.deviceId)) continue;
       const why = mayWrite(final, c.device, c.seq);
       if (!why) continue;
-      if (await allowedWhenApplied(r, space, commits, c)) lateCut.add(r);
-      else failures.push(`${r.name} applied ${c.device.slice(0, 8)}#${c.seq}, which the membership refuses (${why}), though the log it held then did too`);
+      const when = (await allowedWhenApplied(r, space, commits, c)) ? "allowed" : "refused";
+      failures.push(
+        `${r.name} applied ${c.device.slice(0, 8)}#${c.seq}, which the membership refuses (${why}); the log it held then ${when} it`,
+      );
     }
     const rows = (await dexie.table<QuarantineRow>("_quarantine").toArray()).filter((q) => q.space === space);
     for (const q of rows) {
       const why = mayWrite(final, q.device, q.seq);
       if (why && q.reason !== "membership" && q.reason !== "dependency")
-        failures.push(`${r.name} quarantined ${q.device.slice(0, 8)}#${q.seq} (refused: ${why}) as ${q.reason}`);
+        failures.push(
+          `${r.name} quarantined ${q.device.slice(0, 8)}#${q.seq} (refused: ${why}) as ${q.reason}`,
+        );
       if (!why && q.reason === "membership") {
-        // Cuts that disagree (two removals or a demotion and a removal of one device, by admins that
-        // held different commits of it): the highest counts, above what some replica already refused.
-        // The late-cut bug from the other side (soak seeds 40048, 40185; CI seed 5002).
-        const cuts = cutsOf(final, q.device, ops);
-        if (cuts.length > 1 && q.seq > Math.min(...cuts) && q.seq <= Math.max(...cuts)) lateCut.add(r);
-        else failures.push(`${r.name} quarantined ${q.device.slice(0, 8)}#${q.seq} for membership, which the final membership allows`);
+        const cuts = cutsOf(final, q.device, ops).join(", ");
+        failures.push(
+          `${r.name} quarantined ${q.device.slice(0, 8)}#${q.seq} for membership, which the final membership allows (cuts: ${cuts})`,
+        );
       }
     }
     if (!stranded.has(r)) quarantines.set(r, JSON.stringify(rows.map((q) => q.id).sort()));
   }
-  // Members hit by the late cut hold some of those commits applied instead of quarantined.
-  const same = [...quarantines].filter(([r]) => !lateCut.has(r));
+  const same = [...quarantines];
   for (const [r, ids] of same)
     if (ids !== same[0]![1]) failures.push(`${r.name} quarantined other commits than ${same[0]![0].name}`);
 
   if (final) failures.push(...(await removedFailures(space, final, members[0]!, removed, canaries)));
-  return { failures, lateCut };
+  return failures;
 }
 
 /** The cuts the counted removals and demotions of `final` record for `device`. */
-function cutsOf(final: MembershipState | undefined, device: string, ops: ReadonlyMap<string, MembershipOp>): number[] {
+function cutsOf(
+  final: MembershipState | undefined,
+  device: string,
+  ops: ReadonlyMap<string, MembershipOp>,
+): number[] {
   const person = final?.everOwner.get(device);
   const cuts: number[] = [];
   for (const id of final?.order ?? []) {
     const a = ops.get(id)?.action;
-    const mine = a?.kind === "remove" ? a.device === device || (a.device === undefined && a.person === person) : false;
+    const mine =
+      a?.kind === "remove" ? a.device === device || (a.device === undefined && a.person === person) : false;
     if (a?.kind === "remove" && mine) cuts.push(a.cut[device] ?? 0);
     if (a?.kind === "set-role" && a.role === "reader" && a.person === person) cuts.push(a.cut?.[device] ?? 0);
   }
@@ -225,19 +250,26 @@ async function removedFailures(
     // Its counted removals, and the rotations made by someone who knew of one of them.
     const removals = final.order.filter((id) => {
       const a = ops.get(id)?.action;
-      return a?.kind === "remove" && (a.device === device || (a.device === undefined && final.everOwner.get(device) === a.person));
+      return (
+        a?.kind === "remove" &&
+        (a.device === device || (a.device === undefined && final.everOwner.get(device) === a.person))
+      );
     });
     const after = new Set(
-      final.rotations.filter((rot) => removals.some((id) => ancestors.get(rot.op)?.has(id))).map((rot) => rot.epoch),
+      final.rotations
+        .filter((rot) => removals.some((id) => ancestors.get(rot.op)?.has(id)))
+        .map((rot) => rot.epoch),
     );
     const row = await r.db.replica.dexie.table<SpaceRow>("_spaces").get(space);
     for (const e of Object.keys(row?.epochKeys ?? {}))
-      if (after.has(Number(e))) failures.push(`${r.name} (removed) holds the key of epoch ${e}, rotated after its removal`);
+      if (after.has(Number(e)))
+        failures.push(`${r.name} (removed) holds the key of epoch ${e}, rotated after its removal`);
     const secret = canaries.filter((c) => after.has(c.epoch) && c.writer !== device).map((c) => c.token);
     if (secret.length > 0) {
       const held = await everything(r);
       for (const token of secret)
-        if (held.includes(token)) failures.push(`${r.name} (removed) holds ${token}, written under a newer epoch`);
+        if (held.includes(token))
+          failures.push(`${r.name} (removed) holds ${token}, written under a newer epoch`);
     }
     // The relay turns it away once it knows, so whether it ever heard of its removal is timing; once
     // its own log says so, its writes are refused. (It may still be applying its last batch: nothing
@@ -246,7 +278,9 @@ async function removedFailures(
     if (own?.removedDevices.has(device) && !own.deviceOwner.has(device)) {
       const rowOf = () => r.db.replica.dexie.table<SpaceRow>("_spaces").get(space);
       await waitFor(r.db.live(rowOf), (x) => x?.readOnly === "removed", 10_000, "read-only").catch(async () =>
-        failures.push(`${r.name} sees itself removed but its space is not read-only (${(await rowOf())?.readOnly})`),
+        failures.push(
+          `${r.name} sees itself removed but its space is not read-only (${(await rowOf())?.readOnly})`,
+        ),
       );
     }
   }
