@@ -12,6 +12,7 @@ import { SpaceHub } from "./space-hub.ts";
 import { SpaceMemberships } from "./space-memberships.ts";
 import { REMOVED_CLOSE } from "./membership-gate.ts";
 import { invitationLog } from "./invitation-log.ts";
+import { membershipAppeal } from "./membership-appeal.ts";
 import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "./space-claim-check.ts";
 import { SpaceRates } from "./space-rates.ts";
 import { CappedStore } from "./store/capped-store.ts";
@@ -57,8 +58,9 @@ const METRICS_STORE_TIMEOUT_MS = 2000;
  * BEFORE upgrading to a WebSocket (400, 403, 426, 401, 400, 503, 429, 403, 403, 403, 429), then runs
  * one `RelaySession` per socket; `POST /sync/<spaceHex>/access`, which answers the same access checks
  * without upgrading or registering (`accessProbe`), for browsers that cannot see the upgrade's status;
- * and `POST /sync/<spaceHex>/invitation`, which gives a member or an invited device the space's
- * membership log (`invitationLog`). Runtime-neutral: the Node entry only serves it.
+ * `POST /sync/<spaceHex>/invitation`, which gives a member or an invited device the space's
+ * membership log (`invitationLog`); and `POST /sync/<spaceHex>/appeal`, where a device the relay holds
+ * removed uploads its own commits that may cancel the removal (`membershipAppeal`). Runtime-neutral: the Node entry only serves it.
  *
  * @example
  * const app = createApp({ store: new MemoryStore() });
@@ -110,6 +112,8 @@ export function createApp(deps: AppDeps): Hono {
   app.post("/sync/:space/access", accessProbe(access));
   // A joining device reads the log (its invitation's sealed keys) before it can sync (invitation-log.ts).
   app.post("/sync/:space/invitation", invitationLog(access));
+  // A device the relay holds removed uploads what may cancel its removal (membership-appeal.ts).
+  app.post("/sync/:space/appeal", membershipAppeal({ ...access, hub, limits }));
 
   app.get("/sync/:space", async (c) => {
     const space = c.req.param("space");

@@ -1,9 +1,6 @@
 import type { Handler } from "hono";
-import { isIdHex } from "@shoal/client/protocol";
 import type { AccessProbeDeps } from "./access-probe.ts";
-import { originAllowed, parseTokenText, tokenMatches } from "./auth.ts";
-import { corsHeaders } from "./cors-headers.ts";
-import { readSmallText } from "./small-text-body.ts";
+import { spaceRequest } from "./space-request.ts";
 
 // A token (at most 86 characters), a device proof (139) and an invitation proof (128), two `.`, slack.
 const MAX_BODY_BYTES = 512;
@@ -28,28 +25,20 @@ const MAX_BODY_BYTES = 512;
  */
 export function invitationLog(deps: AccessProbeDeps): Handler {
   return async (c) => {
-    const space = c.req.param("space") ?? "";
-    const origin = c.req.header("origin");
-    const allowed = originAllowed(deps.allowedOrigins, origin, c.req.header("host"));
-    const headers = corsHeaders(allowed, origin);
-    const refuse = (status: 400 | 401 | 403 | 404 | 413, text: string) => {
-      deps.log("invitation-log.refused", { space: isIdHex(space) ? space : undefined, status });
-      return c.text(text, status, headers);
-    };
-
-    if (!isIdHex(space)) return refuse(400, "A space id is 32 lowercase hex characters.");
-    if (!allowed) return refuse(403, "Origin not allowed.");
-    const body = await readSmallText(c, MAX_BODY_BYTES);
-    if (body === undefined)
-      return refuse(413, "The body is a token, a device proof and an invitation proof.");
-    const [tokenText = "", deviceText = "", invitationText = "", ...rest] = body.trim().split(".");
-    const token = rest.length === 0 ? parseTokenText(tokenText) : undefined;
-    if (!token) return refuse(401, "Missing or malformed access token.");
-    const stored = await deps.store.tokenHash(space);
-    if (stored === undefined) return refuse(404, "This space is not registered here.");
-    if (!tokenMatches(token, stored)) return refuse(403, "Wrong access token for this space.");
+    const request = await spaceRequest(c, deps, {
+      event: "invitation-log.refused",
+      maxBytes: MAX_BODY_BYTES,
+      tooLarge: "The body is a token, a device proof and an invitation proof.",
+      maxParts: 2,
+    });
+    if (request instanceof Response) return request;
+    const { space, headers, parts } = request;
+    const [deviceText = "", invitationText = ""] = parts;
     const refused = await deps.memberships.refusalOf(space, deviceText, invitationText);
-    if (refused !== undefined) return refuse(403, refused);
+    if (refused !== undefined) {
+      deps.log("invitation-log.refused", { space, status: 403 });
+      return c.text(refused, 403, headers);
+    }
     // Every text was stored only after it parsed and verified as an operation: a list of JSON values.
     const texts = await deps.store.membershipOps(space);
     return c.body(`{"ops":[${texts.join(",")}]}`, 200, { ...headers, "Content-Type": "application/json" });

@@ -17,12 +17,30 @@ export interface AcceptedOp {
   text: string;
 }
 
+/** What `MembershipBatch.judge` decided: the first `accepted` commits may be stored, then `refused`. */
+export interface BatchVerdict {
+  accepted: number;
+  refused?: MembershipCommitInvalid;
+}
+
+/** A membership commit's operation as checked alone (`checkMembershipOp`), with its id. */
+type CheckedOp = AcceptedOp | MembershipCommitInvalid;
+
 /**
- * The membership side of one uploaded `commits` frame (PROTOCOL.md 5): each commit in order is checked
- * against the space's log as it will be once the commits before it are stored, so a frame that
- * carries an operation and then commits it allows (a redemption, then the new member's first data;
- * a re-upload after a wipe, log first) is taken whole. The relay stores a frame's commits up to the
- * first refusal, so an operation this state counts is stored whenever a commit after it is.
+ * The membership side of one uploaded `commits` frame (PROTOCOL.md 5). Each commit in order is checked
+ * against two states of the space's log, and may be stored when either lets it:
+ *
+ * - the log as it will be once the commits before it are stored, so a frame that carries an operation
+ *   and then commits it allows (a redemption, then the new member's first data; a re-upload after a
+ *   wipe, log first) is taken whole;
+ * - the log with every operation of the accepted part of the frame (the look-ahead), so a device the
+ *   relay holds removed by a removal that the device's own later operation cancels (two admins who
+ *   removed each other offline: the senior stays, rule 3) gets its data and that operation in, in
+ *   chain order. Otherwise the relay, having heard the junior first, would refuse the senior's
+ *   cancelling operation forever and disagree with every replica that holds the whole log.
+ *
+ * The look-ahead counts only operations stored with the commit: when a commit of the frame is refused,
+ * the operations after it are out of the look-ahead and the frame is judged again up to it.
  *
  * - A membership commit's operation must check (`checkMembershipOp`), and its device must not be
  *   removed beyond its cut. A redemption of an invitation the log already holds revoked, expired at
@@ -33,48 +51,36 @@ export interface AcceptedOp {
  *
  * @example
  * const batch = new MembershipBatch(await memberships.view(space), space);
- * for (const c of incoming) if (await batch.check(c, Date.now())) break;
+ * const { accepted, refused } = await batch.judge(incoming, Date.now());
+ * await store.append(space, incoming.slice(0, accepted), options);
  */
 export class MembershipBatch {
   readonly #view: MembershipView;
   readonly #space: string;
-  #ops: Map<string, MembershipOp> | undefined;
-  #state: MembershipState | undefined;
-  #stale = false;
   readonly #accepted = new Map<IncomingCommit, AcceptedOp>();
 
   constructor(view: MembershipView, space: string) {
     this.#view = view;
     this.#space = space;
-    this.#state = view.state;
   }
 
-  /** Why the commit may not be stored, or `undefined` when it may (then it counts for later ones). */
-  async check(c: IncomingCommit, now: number): Promise<MembershipCommitInvalid | undefined> {
-    if (c.membershipOp === undefined) {
-      const why = mayWrite(this.#current(), c.device, c.seq);
-      return why && new MembershipCommitInvalid(c.device, c.seq, WRITE_REFUSALS[why]);
+  /** How many of `commits`, from the first, may be stored, and why the next one may not. */
+  async judge(commits: readonly IncomingCommit[], now: number): Promise<BatchVerdict> {
+    const checked: (CheckedOp | undefined)[] = [];
+    for (const c of commits)
+      checked.push(c.membershipOp === undefined ? undefined : await this.#checked(c, now));
+    let end = commits.length;
+    let refused: MembershipCommitInvalid | undefined;
+    // Each round ends earlier than the last, so this stops; it repeats only when a commit was let in
+    // by an operation after the refusal, which the store will not hold.
+    for (;;) {
+      const ahead = this.#ahead(checked.slice(0, end));
+      const walk = this.#walk(commits, checked, end, ahead);
+      if (!walk.refused) return { accepted: end, ...(refused && { refused }) };
+      ({ refused } = walk);
+      end = walk.at;
+      if (!walk.leaned) return { accepted: end, refused };
     }
-    let op: MembershipOp;
-    try {
-      op = await checkMembershipOp(c, this.#space, now);
-    } catch (e) {
-      if (e instanceof MembershipCommitInvalid) return e;
-      throw e;
-    }
-    const cut = this.#current()?.removedDevices.get(c.device);
-    if (cut !== undefined && c.seq > cut)
-      return new MembershipCommitInvalid(c.device, c.seq, WRITE_REFUSALS.removed);
-    const spent = op.action.kind === "redeem" && spentInvitation(this.#current(), op);
-    if (spent) return new MembershipCommitInvalid(c.device, c.seq, MEMBERSHIP_REFUSALS[spent]);
-    const id = await opId(op);
-    this.#ops ??= new Map(this.#view.ops);
-    if (!this.#ops.has(id)) {
-      this.#ops.set(id, op);
-      this.#stale = true;
-    }
-    this.#accepted.set(c, { id, op, text: c.membershipOp });
-    return undefined;
   }
 
   /** The operations of those of `stored` that are membership commits, for `SpaceMemberships.stored`. */
@@ -82,13 +88,99 @@ export class MembershipBatch {
     return stored.flatMap((c) => this.#accepted.get(c) ?? []);
   }
 
-  #current(): MembershipState | undefined {
+  async #checked(c: IncomingCommit, now: number): Promise<CheckedOp> {
+    try {
+      const op = await checkMembershipOp(c, this.#space, now);
+      return { id: await opId(op), op, text: c.membershipOp! };
+    } catch (e) {
+      if (e instanceof MembershipCommitInvalid) return e;
+      throw e;
+    }
+  }
+
+  /** The log's state with the frame's operations that checked: the view's own when there are none. */
+  #ahead(checked: readonly (CheckedOp | undefined)[]): MembershipState | undefined {
+    const more = checked.filter((x): x is AcceptedOp => x !== undefined && !(x instanceof Error));
+    if (!more.some((x) => !this.#view.ops.has(x.id))) return this.#view.state;
+    const ops = new Map(this.#view.ops);
+    for (const x of more) ops.set(x.id, x.op);
+    return resolved(ops, this.#view.creator);
+  }
+
+  /**
+   * Checks `commits[0..end)` in order; `at` is the first refused one. `leaned`: a commit before it was
+   * let in by the look-ahead only.
+   */
+  #walk(
+    commits: readonly IncomingCommit[],
+    checked: readonly (CheckedOp | undefined)[],
+    end: number,
+    ahead: MembershipState | undefined,
+  ): { refused?: MembershipCommitInvalid; at: number; leaned: boolean } {
+    this.#accepted.clear();
+    const log = new RunningLog(this.#view);
+    let leaned = false;
+    for (let at = 0; at < end; at++) {
+      const c = commits[at]!;
+      const x = checked[at];
+      const refuse = (why: string) => ({
+        refused: new MembershipCommitInvalid(c.device, c.seq, why),
+        at,
+        leaned,
+      });
+      if (x === undefined) {
+        const why = mayWrite(log.state(), c.device, c.seq);
+        if (why === undefined) continue;
+        if (mayWrite(ahead, c.device, c.seq) !== undefined) return refuse(WRITE_REFUSALS[why]);
+        leaned = true;
+        continue;
+      }
+      if (x instanceof MembershipCommitInvalid) return { refused: x, at, leaned };
+      if (beyondCut(log.state(), c)) {
+        if (beyondCut(ahead, c)) return refuse(WRITE_REFUSALS.removed);
+        leaned = true;
+      }
+      const spent = spentInvitation(log.state(), x.op);
+      if (spent) return refuse(MEMBERSHIP_REFUSALS[spent]);
+      log.add(x);
+      this.#accepted.set(c, x);
+    }
+    return { at: end, leaned };
+  }
+}
+
+/** The view's log plus the operations of a frame taken so far, resolved only when asked after a change. */
+class RunningLog {
+  readonly #view: MembershipView;
+  #ops: Map<string, MembershipOp> | undefined;
+  #state: MembershipState | undefined;
+  #stale = false;
+
+  constructor(view: MembershipView) {
+    this.#view = view;
+    this.#state = view.state;
+  }
+
+  add({ id, op }: AcceptedOp): void {
+    this.#ops ??= new Map(this.#view.ops);
+    if (this.#ops.has(id)) return;
+    this.#ops.set(id, op);
+    this.#stale = true;
+  }
+
+  state(): MembershipState | undefined {
     if (this.#stale && this.#ops) {
       this.#state = resolved(this.#ops, this.#view.creator);
       this.#stale = false;
     }
     return this.#state;
   }
+}
+
+/** Whether `c` comes from a device `state` holds removed, beyond the cut of its removal. */
+function beyondCut(state: MembershipState | undefined, c: IncomingCommit): boolean {
+  const cut = state?.removedDevices.get(c.device);
+  return cut !== undefined && c.seq > cut;
 }
 
 /** Why a redemption cannot count under `state`, for an invitation the state holds. */

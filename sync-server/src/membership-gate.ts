@@ -54,13 +54,8 @@ export function admitDevice(
   invitation: InvitationProof | undefined,
   now: number,
 ): Admission {
-  if (!proof || Math.abs(proof.time - now) > DEVICE_AUTH_WINDOW_MS) return { fault: "device-auth" };
-  const signed = signedMessage(
-    SIGNING_LABELS.deviceAuth,
-    deviceAuthSigned(fromHex(space, ID_BYTES), proof.time),
-  );
-  if (!ed25519Verifies(proof.signingKey, signed, proof.signature)) return { fault: "device-auth" };
-  const device = toHex(createHash("sha256").update(proof.signingKey).digest().subarray(0, ID_BYTES));
+  const device = provenDevice(space, proof, now);
+  if (device === undefined) return { fault: "device-auth" };
   if (state.removedDevices.has(device)) return { fault: "removed" };
   if (state.deviceOwner.has(device)) return { device, as: "member" };
   if (!invitation) return { fault: "not-member" };
@@ -72,4 +67,22 @@ export function admitDevice(
   if (held.expires < now) return { fault: "invitation-expired" };
   if (held.redeemedBy.length >= held.uses) return { fault: "invitation-used" };
   return { device, as: "invitee" };
+}
+
+/**
+ * The device id (hex) a device proof proves for `space`: its signature verifies over the space id and
+ * its time, and that time is within `DEVICE_AUTH_WINDOW_MS` of `now`. `undefined` otherwise
+ * (`device-auth`). Check 10's first step, and all the appeal endpoint asks before it looks at the log.
+ *
+ * @example
+ * const device = provenDevice(space, decodeDeviceAuth(text), Date.now());
+ */
+export function provenDevice(space: string, proof: DeviceAuth | undefined, now: number): string | undefined {
+  if (!proof || Math.abs(proof.time - now) > DEVICE_AUTH_WINDOW_MS) return undefined;
+  const signed = signedMessage(
+    SIGNING_LABELS.deviceAuth,
+    deviceAuthSigned(fromHex(space, ID_BYTES), proof.time),
+  );
+  if (!ed25519Verifies(proof.signingKey, signed, proof.signature)) return undefined;
+  return toHex(createHash("sha256").update(proof.signingKey).digest().subarray(0, ID_BYTES));
 }

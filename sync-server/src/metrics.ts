@@ -51,6 +51,7 @@ export class RelayMetrics {
   readonly #refusedCommits = new Map<string, number>();
   readonly #refusedUpgrades = new Map<string, number>();
   readonly #accessProbes = new Map<string, number>();
+  readonly #appeals = new Map<string, number>();
   readonly #closes = new Map<string, number>();
   readonly #redisErrors = new Map<string, number>();
   readonly #refusals = new Map<string, number>();
@@ -150,6 +151,12 @@ export class RelayMetrics {
       this.#accessProbes,
     );
     labelled(
+      "shoal_appeals_total",
+      "Appeals of removed devices answered, by HTTP status (200: the device is let in).",
+      "status",
+      this.#appeals,
+    );
+    labelled(
       "shoal_refusals_total",
       "Limits hit by a connection, a request or an upload, by reason (PROTOCOL.md 5, Limits).",
       "reason",
@@ -247,6 +254,11 @@ export class RelayMetrics {
   /** An access probe (`POST /sync/<space>/access`) was answered with `status`, 204 included. */
   accessProbed(status: number): void {
     bump(this.#accessProbes, String(status));
+  }
+
+  /** An appeal (`POST /sync/<space>/appeal`) was answered with `status`, 200 included. */
+  appealed(status: number): void {
+    bump(this.#appeals, String(status));
   }
 
   /**

@@ -29,13 +29,11 @@ import type { HubMember, SignalOutcome, SpaceHub } from "./space-hub.ts";
 import type { SpaceRates } from "./space-rates.ts";
 import type { UploadBudget } from "./upload-budget.ts";
 import { SnapshotUpload } from "./snapshot-upload.ts";
-import { CommitSignatureInvalid } from "./commit-signature.ts";
-import { MembershipBatch } from "./membership-batch.ts";
-import { MembershipCommitInvalid } from "./membership-commit-check.ts";
+import { verifiedPrefix, type Refusal } from "./commit-refusal.ts";
 import { REMOVED_CLOSE } from "./membership-gate.ts";
 import { SpaceMemberships } from "./space-memberships.ts";
-import { incomingCommit } from "./store/incoming-commit.ts";
-import type { IncomingCommit, RelayStore } from "./store/store.ts";
+import type { RelayStore } from "./store/store.ts";
+import { storeUpload } from "./store-upload.ts";
 
 /** The transport a session writes to: a WebSocket in production, a fake in unit tests. */
 export interface SessionSocket {
@@ -386,57 +384,21 @@ export class RelaySession implements HubMember {
   }
 
   async #onCommits(commits: Uint8Array[], receivedAt: number): Promise<void> {
-    const { store, metrics, limits, hub } = this.#deps;
-    // The commits are verified in order, and the first one that is not its device's, or that the
-    // space's membership log refuses, ends the batch like a store refusal: the ones before it are
-    // stored and acked, the ones after it not looked at.
-    const incoming: IncomingCommit[] = [];
-    const batch = new MembershipBatch(await this.#memberships.view(this.space), this.space);
-    let invalid: Refusal | undefined;
-    for (const bytes of commits) {
-      const c = verifiedCommit(bytes);
-      const why = c instanceof Error ? c : await batch.check(c, Date.now());
-      if (why) {
-        invalid = commitRefusal(why);
-        break;
-      }
-      incoming.push(c as IncomingCommit);
-    }
-    const result =
-      incoming.length > 0
-        ? await store.append(this.space, incoming, { quotaBytes: limits.quotaBytesPerSpace })
-        : { stored: [], duplicates: 0, heads: new Map<string, number>() };
-    const storedAt = performance.now();
-    const removed = await this.#memberships.stored(this.space, batch.acceptedOps(result.stored));
-    metrics.commitsIn += result.stored.length;
-    metrics.commitBytesIn += result.stored.reduce((n, c) => n + c.bytes.length, 0);
-    metrics.duplicates += result.duplicates;
-    const entries = [...result.heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
-    if (this.#send({ type: "ack", space: this.#spaceBytes, entries }))
-      metrics.acked(performance.now() - receivedAt);
-    // The store stops at its first refusal, which comes before the invalid commit if both exist.
-    const refused: Refusal | undefined = result.refused
-      ? {
-          metric: result.refused.code,
-          code: REFUSAL_WIRE_CODES[result.refused.code],
-          message: REFUSAL_MESSAGES[result.refused.code],
-          device: result.refused.device,
-          seq: result.refused.seq,
-        }
-      : invalid;
-    if (refused) {
-      const { metric, code, message, device, seq } = refused;
-      metrics.commitRefused(metric);
-      this.#send({ type: "error", code, message, fatal: false, device: fromHex(device, 16), seq });
-    }
-    const others = hub.count(this.space) - 1;
-    hub.publish(
-      this,
-      result.stored.map((c) => c.bytes),
-    );
-    if (result.stored.length > 0 && others > 0) metrics.pushed(performance.now() - storedAt);
-    // A removal takes effect at once: its devices' connections close once the removal is on its way.
-    hub.closeDevices(this.space, removed, REMOVED_CLOSE.code, REMOVED_CLOSE.reason);
+    const { metrics } = this.#deps;
+    const deps = { ...this.#deps, memberships: this.#memberships };
+    await storeUpload(deps, this.space, commits, {
+      from: this,
+      // Acked (and the refusal named) before the commits go out, and before a removal among them can
+      // close this very connection (a device leaving).
+      answer: ({ heads, refused }) => {
+        const entries = [...heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
+        if (this.#send({ type: "ack", space: this.#spaceBytes, entries }))
+          metrics.acked(performance.now() - receivedAt);
+        if (!refused) return;
+        const { code, message, device, seq } = refused;
+        this.#send({ type: "error", code, message, fatal: false, device: fromHex(device, 16), seq });
+      },
+    });
   }
 
   /**
@@ -451,15 +413,11 @@ export class RelaySession implements HubMember {
     const { store, metrics, hub, log } = this.#deps;
     const heads = new Map<string, number>();
     const replaced: Uint8Array[] = [];
+    // A replacement is verified like an upload: with the author key part of the compared header
+    // (`replaceRule`), only the device that signed the stored commit can replace it.
+    const { verified, refused: unsigned } = verifiedPrefix(commits);
     let refused: Refusal | undefined;
-    for (const bytes of commits) {
-      // A replacement is verified like an upload: with the author key part of the compared header
-      // (`replaceRule`), only the device that signed the stored commit can replace it.
-      const c = verifiedCommit(bytes);
-      if (c instanceof Error) {
-        refused = commitRefusal(c);
-        break;
-      }
+    for (const c of verified) {
       if (c.membershipOp !== undefined) {
         // The log keeps the operation a membership commit was stored with: it is not swapped later.
         const message = "A membership commit cannot be replaced.";
@@ -490,6 +448,7 @@ export class RelaySession implements HubMember {
       refused = { metric: verdict, code: verdict, message, device: c.device, seq: c.seq };
       break;
     }
+    refused ??= unsigned;
     const entries = [...heads].map(([d, seq]) => ({ device: fromHex(d, 16), seq }));
     if (this.#send({ type: "ack", space: this.#spaceBytes, entries }))
       metrics.acked(performance.now() - receivedAt);
@@ -686,55 +645,6 @@ export class RelaySession implements HubMember {
     this.#deps.log("session.closed", { space: this.space, device: this.#device });
   }
 }
-
-/** A refused commit, as the non-fatal `error` frame names it and `shoal_commits_refused_total` counts it. */
-interface Refusal {
-  /** The metric label: the store's code, which can be finer than the wire code (`store-full`). */
-  metric: string;
-  code: ErrorCodeName;
-  message: string;
-  device: string;
-  seq: number;
-}
-
-/**
- * The commit ready to store, or why it is not its device's (or not a readable membership commit). A
- * malformed commit still throws `ProtocolError` (the codec already refused those with the frame, so
- * that is a fatal protocol error).
- */
-function verifiedCommit(
-  bytes: Uint8Array,
-): IncomingCommit | CommitSignatureInvalid | MembershipCommitInvalid {
-  try {
-    return incomingCommit(bytes);
-  } catch (e) {
-    if (e instanceof CommitSignatureInvalid || e instanceof MembershipCommitInvalid) return e;
-    throw e;
-  }
-}
-
-/** The refusal of one commit: `signature` or `membership`, naming it. */
-function commitRefusal(e: CommitSignatureInvalid | MembershipCommitInvalid): Refusal {
-  const code = e instanceof CommitSignatureInvalid ? "signature" : "membership";
-  return { metric: code, code, message: e.message, device: e.device, seq: e.seq };
-}
-
-const REFUSAL_MESSAGES = {
-  conflict: "Another commit is already stored for this device and sequence number.",
-  gap: "This is not the device's next sequence number; upload the missing commits first.",
-  chain: "prevHash does not match the stored previous commit of this device.",
-  quota: "The space has reached its storage quota.",
-  "store-full": "The relay's storage is full; the commit was not stored.",
-} as const;
-
-// The store's refusal codes on the wire: a full relay is a `quota` refusal like a full space.
-const REFUSAL_WIRE_CODES = {
-  conflict: "conflict",
-  gap: "gap",
-  chain: "chain",
-  quota: "quota",
-  "store-full": "quota",
-} as const satisfies Record<string, ErrorCodeName>;
 
 const REPLACE_REFUSAL_MESSAGES = {
   conflict:

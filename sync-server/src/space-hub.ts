@@ -114,8 +114,11 @@ export class SpaceHub implements HubSink {
     return this.#spaces.get(space)?.size ?? 0;
   }
 
-  /** Pushes commits to every member of the sender's space except the sender, and to other instances. */
-  publish(from: HubMember, commits: Uint8Array[]): void {
+  /**
+   * Pushes commits to every member of the sender's space except the sender, and to other instances.
+   * `from` may be just the space (commits stored outside a connection: the appeal endpoint).
+   */
+  publish(from: Pick<HubMember, "space">, commits: Uint8Array[]): void {
     if (commits.length === 0) return;
     for (const m of [...(this.#spaces.get(from.space) ?? [])]) if (m !== from) m.push(commits);
     this.#link?.publish(from.space, commits);

@@ -35,6 +35,7 @@ const RELAY_FAMILIES: Record<string, ExpositionFamily["type"]> = {
   shoal_snapshots_refused_total: "counter",
   shoal_upgrades_refused_total: "counter",
   shoal_access_probes_total: "counter",
+  shoal_appeals_total: "counter",
   shoal_refusals_total: "counter",
   shoal_connections_closed_total: "counter",
   shoal_signals_forwarded_total: "counter",

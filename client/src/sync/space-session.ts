@@ -144,6 +144,10 @@ export class SpaceSession {
   readonly #token: Uint8Array;
   readonly #claim: Uint8Array | undefined;
   readonly #proofs: (() => Promise<string[]>) | undefined;
+  /** This device's own commits to appeal a removal with, or `undefined` when its own log removed it. */
+  readonly #appealCommits: (() => Promise<Uint8Array[] | undefined>) | undefined;
+  /** The current attempt follows an appeal the relay admitted. */
+  #appealAdmitted = false;
   /** Devices whose commits the relay's membership log refused on this connection: not sent again. */
   readonly #membershipRefused = new Set<string>();
   readonly #hooks: SessionHooks;
@@ -204,6 +208,8 @@ export class SpaceSession {
     claim?: Uint8Array;
     /** Signs this device's proofs for each new connection (`connectionProofs`). */
     proofs?: () => Promise<string[]>;
+    /** What to appeal a refusal as removed with (`appealCommits`); absent: never appeal. */
+    appealCommits?: () => Promise<Uint8Array[] | undefined>;
     hooks: SessionHooks;
     backoff?: Backoff;
     snapshots?: Partial<SnapshotPolicy>;
@@ -234,6 +240,7 @@ export class SpaceSession {
     this.#token = opts.token;
     this.#claim = opts.claim;
     this.#proofs = opts.proofs;
+    this.#appealCommits = opts.appealCommits;
     this.#hooks = opts.hooks;
   }
 
@@ -331,11 +338,9 @@ export class SpaceSession {
         closed = true;
         if (conn === this.#conn) this.#conn = null;
         this.#snapshots.reset();
-        const refused = code === 4401 || code === 4403;
-        this.#accessRefused = refused;
-        if (refused) this.#hooks.error(accessDenied(reason, this.#claim !== undefined));
-        this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
-        if (!this.#stopped) this.#scheduleReconnect(refused);
+        if (code === 4403 && reason.includes(MEMBERSHIP_REFUSALS.removed) && !this.#stopped)
+          return void this.#appealThen(reason, code);
+        this.#closed(reason, code);
       },
     };
     const open = (proofs: readonly string[]) => {
@@ -353,6 +358,47 @@ export class SpaceSession {
         if (epoch === this.#epoch && !this.#stopped) open([]);
       },
     );
+  }
+
+  /** After a connection closed or was refused: reports it and schedules the next attempt. */
+  #closed(reason: string, code: number | undefined): void {
+    const refused = code === 4401 || code === 4403;
+    this.#accessRefused = refused;
+    if (refused) this.#hooks.error(accessDenied(reason, this.#claim !== undefined));
+    this.#hooks.state(this.#stopped ? "stopped" : refused ? "refused" : "offline", reason);
+    if (!this.#stopped) this.#scheduleReconnect(refused);
+  }
+
+  /**
+   * The relay refused this device as removed. When the device's own log says otherwise (its person
+   * outranks the admin who removed it, by an operation the relay has not heard: two admins who
+   * removed each other offline), it appeals with its own commits the relay lacks (PROTOCOL.md 1,
+   * "Appeal"), once per attempt, and connects again at once if the relay lets it in. Otherwise, or
+   * if the appeal is refused, the refusal is reported as it would have been.
+   */
+  async #appealThen(reason: string, code: number): Promise<void> {
+    const epoch = this.#epoch;
+    // The attempt right after an admitted appeal does not appeal again: a relay that lets a device in
+    // at the appeal and refuses it at the door would otherwise make this a loop.
+    const appealed = this.#appealAdmitted;
+    this.#appealAdmitted = false;
+    let admitted = false;
+    if (!appealed && this.#transport.appeal && this.#appealCommits) {
+      // What the relay sent before closing is applied first: a removal it just stored and pushed (then
+      // closed this connection) is this device's own log's verdict too, and there is nothing to appeal.
+      await this.#work;
+      try {
+        const commits = await this.#appealCommits();
+        const proofs = commits && this.#proofs ? await this.#proofs() : [];
+        if (commits) admitted = await this.#transport.appeal(this.space, this.#token, proofs, commits);
+      } catch {
+        // Storage or signing failed: the refusal stands, and the next attempt may appeal again.
+      }
+    }
+    if (epoch !== this.#epoch || this.#stopped) return;
+    if (!admitted) return this.#closed(reason, code);
+    this.#appealAdmitted = true;
+    this.#connect();
   }
 
   #scheduleReconnect(slow: boolean): void {
@@ -411,6 +457,7 @@ export class SpaceSession {
         }
         this.#welcomed = true;
         this.#accessRefused = false;
+        this.#appealAdmitted = false;
         this.#hooks.state("connected");
         await this.#recordAcks(entries);
         if (

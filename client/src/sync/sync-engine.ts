@@ -1,6 +1,7 @@
 import type { Dexie } from "dexie";
 import { deriveRelayToken } from "../crypto/keys.ts";
 import { connectionProofs } from "../spaces/connection-proofs.ts";
+import { appealCommits } from "./appeal-commits.ts";
 import { ShoalError as ShoalErrorClass, type ShoalError } from "../errors.ts";
 import { live } from "../live/observable.ts";
 import type { Subscription } from "../live/observable.ts";
@@ -176,16 +177,21 @@ export class SyncEngine {
           space: row.id,
           state: "connecting",
         };
+        const sealer = new SpaceSealer(this.#dexie, row.id, row.key);
         const session = new SpaceSession({
           space: row.id,
           replica: this.#replica,
-          sealer: new SpaceSealer(this.#dexie, row.id, row.key),
+          sealer,
           transport,
           token,
           ...(row.claim && { claim: row.claim }),
           // The invitation secret is read afresh: it is dropped once this device's redemption counts.
           proofs: async () =>
-            connectionProofs(this.#replica.identity, (await this.#dexie.table<SpaceRow>("_spaces").get(row.id)) ?? row),
+            connectionProofs(
+              this.#replica.identity,
+              (await this.#dexie.table<SpaceRow>("_spaces").get(row.id)) ?? row,
+            ),
+          appealCommits: () => appealCommits(this.#dexie, sealer, row.id, this.#replica.device),
           spaceKey: row.key,
           backoff: this.#backoff,
           snapshots: this.#snapshots,

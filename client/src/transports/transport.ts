@@ -54,4 +54,15 @@ export interface Transport {
      */
     proofs?: readonly string[],
   ): TransportConnection;
+  /**
+   * Relays only: appeals a refusal of this device as removed (PROTOCOL.md 1, "Appeal") with its own
+   * sealed commits the relay lacks (`proofs` as for `connect`). Resolves true when the relay lets the
+   * device in now, false when it still refuses it or could not be asked.
+   */
+  appeal?(
+    space: SpaceId,
+    token: Uint8Array,
+    proofs: readonly string[],
+    commits: readonly Uint8Array[],
+  ): Promise<boolean>;
 }

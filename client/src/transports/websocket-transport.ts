@@ -61,6 +61,8 @@ const REFUSAL_TEXT_TIMEOUT_MS = 2000;
 // How long an access probe may take before the failure is reported as it was (1006): long enough for
 // a slow relay, short enough that a device behind a black-holed network does not wait for long.
 const PROBE_TIMEOUT_MS = 5000;
+// An appeal uploads up to a frame of commits, which the relay verifies and stores durably first.
+const APPEAL_TIMEOUT_MS = 15_000;
 
 /**
  * The transport to a Shoal relay over WebSocket (PROTOCOL.md): opens `<base>/sync/<spaceIdHex>`
@@ -82,6 +84,8 @@ const PROBE_TIMEOUT_MS = 5000;
  *   after `close()` it reports code 1000 at once, without waiting for the server's close frame.
  *
  * - With several URLs, `label` names the one the next `connect` uses (see `url`).
+ * - `appeal` posts a removed device's own commits to the relay's appeal endpoint (PROTOCOL.md 1,
+ *   "Appeal"), which the session calls when its own membership log disagrees with the refusal.
  *
  * @example
  * import { WebSocket } from "ws"; // Node 20 only; browsers omit the option
@@ -112,21 +116,35 @@ export function webSocketTransport(options: WebSocketTransportOptions): Transpor
     ): TransportConnection => {
       const used = current;
       let opened = false;
-      return openConnection(Socket, `${bases[used]}/sync/${encodeURIComponent(space)}`, token, claim, proofs, {
-        onOpen: () => {
-          opened = true;
-          handlers.onOpen();
+      return openConnection(
+        Socket,
+        `${bases[used]}/sync/${encodeURIComponent(space)}`,
+        token,
+        claim,
+        proofs,
+        {
+          onOpen: () => {
+            opened = true;
+            handlers.onOpen();
+          },
+          onMessage: handlers.onMessage,
+          onClose: (reason, code) => {
+            // A failure is anything but a normal close of an opened connection (the client's own close,
+            // an idle timeout): the next attempt goes to the next instance.
+            const failed = !opened || code !== CLOSE_CODES.normal;
+            if (failed && current === used) current = (used + 1) % bases.length;
+            handlers.onClose(reason, code);
+          },
         },
-        onMessage: handlers.onMessage,
-        onClose: (reason, code) => {
-          // A failure is anything but a normal close of an opened connection (the client's own close,
-          // an idle timeout): the next attempt goes to the next instance.
-          const failed = !opened || code !== CLOSE_CODES.normal;
-          if (failed && current === used) current = (used + 1) % bases.length;
-          handlers.onClose(reason, code);
-        },
-      });
+      );
     },
+    appeal: (space, token, proofs, commits) =>
+      appealRemoval(
+        `${bases[current]!.replace(/^ws/, "http")}/sync/${encodeURIComponent(space)}`,
+        token,
+        proofs,
+        commits,
+      ),
   };
 }
 
@@ -301,6 +319,38 @@ async function probeAccess(
   } catch {
     // Unreachable, timed out, or an Origin the relay does not allow: the failure stays a 1006.
     return undefined;
+  }
+}
+
+/**
+ * Asks the relay's appeal endpoint (`POST <base>/sync/<space>/appeal`, PROTOCOL.md 1) to take this
+ * device's own `commits` and let it in again: true when it answers 200 (`admitted`), false for any
+ * other answer, no answer within `APPEAL_TIMEOUT_MS`, or an unreachable relay.
+ */
+async function appealRemoval(
+  spaceUrl: string,
+  token: Uint8Array,
+  proofs: readonly string[],
+  commits: readonly Uint8Array[],
+): Promise<boolean> {
+  if (typeof globalThis.fetch !== "function") return false;
+  try {
+    const res = await globalThis.fetch(`${spaceUrl}/appeal`, {
+      method: "POST",
+      // Text, like the access probe's body: a CORS simple request, no preflight.
+      body: [
+        encodeBase64Url(token),
+        proofItem(proofs, DEVICE_SUBPROTOCOL_PREFIX),
+        ...commits.map(encodeBase64Url),
+      ].join("."),
+      credentials: "omit",
+      cache: "no-store",
+      signal: AbortSignal.timeout(APPEAL_TIMEOUT_MS),
+    });
+    const answer = (await res.json().catch(() => undefined)) as { admitted?: unknown } | undefined;
+    return res.status === 200 && answer?.admitted === true;
+  } catch {
+    return false;
   }
 }
 

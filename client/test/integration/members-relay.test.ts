@@ -1,7 +1,10 @@
 // Issue 13 through a real relay process: an admin invites a writer and a reader with single-use links,
 // all three converge, the reader's writes are refused, the writer is removed while offline and keeps
 // writing; when it returns the relay turns it away, its later commits never reach the others, and what
-// they write afterwards is not in its database. A used link is refused the second time.
+// they write afterwards is not in its database. A used link is refused the second time. And "senior admin
+// locked out": two admins remove each other offline; by the log's rules the senior (the creator) stays.
+// The junior syncs first, so the relay holds the senior removed and refuses its device; the senior's own
+// log disagrees, so it appeals with the commits the relay lacks (its removal of the junior among them).
 import { afterEach, describe, expect, it } from "vitest";
 import { AccessDenied, NotPermitted, type Database, type MembersView, type Space } from "../../src/index.ts";
 import { waitFor } from "../wait-for.ts";
@@ -44,6 +47,31 @@ async function everything(db: Db): Promise<string> {
     for (const row of await t.toArray())
       parts.push(JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v)));
   return parts.join("\n");
+}
+
+/**
+ * A space created by `a` with `b` joined by a `role` link, both online and each seeing both members;
+ * `personOf` names a device's person.
+ */
+async function pairOnRelay(relay: RelayHarness, role: "admin" | "writer") {
+  const [a, b] = await Promise.all([device("admin"), device(role)]);
+  for (const x of [a, b]) x.online(relay.url);
+  const space = await a.db.createSpace({ name: "North Clinic" });
+  const link = await a.db.invite(space, { role, me: "Dr. Admin" });
+  await relayAcknowledged(a.db, space.id);
+  await b.db.join(link, { name: "Nurse B", relay: relay.url });
+  for (const x of [a, b])
+    await membersOf(x.db, space, (m) => m.members.length === 2, "both members everywhere");
+  const view = await membersOf(a.db, space, (m) => m.members.length === 2, "members");
+  const personOf = (db: Db) =>
+    view.members.find((m) => m.devices.some((d) => d.device === db.deviceId))!.person;
+  return { a, b, space, personOf };
+}
+
+/** A space created by A1 (senior) with A2 as a second admin, both online and seeing each other. */
+async function twoAdmins(relay: RelayHarness) {
+  const { a: a1, b: a2, space, personOf } = await pairOnRelay(relay, "admin");
+  return { a1, a2, space, senior: personOf(a1.db), junior: personOf(a2.db) };
 }
 
 describe("members through the relay", () => {
@@ -117,20 +145,9 @@ describe("members through the relay", () => {
 
   it("a removed device's late commit that reached a member by file is refused once by the relay, not resent", async () => {
     const relay = await RelayHarness.start();
-    const [a, b] = await Promise.all([device("admin"), device("writer")]);
-    for (const x of [a, b]) x.online(relay.url);
-    const space = await a.db.createSpace({ name: "North Clinic" });
-    const toB = await a.db.invite(space, { role: "writer", me: "Dr. Admin" });
-    await relayAcknowledged(a.db, space.id);
-    await b.db.join(toB, { name: "Nurse B", relay: relay.url });
-    const view = await membersOf(
-      a.db,
-      space,
-      (m) => m.members.some((x) => x.name === "Nurse B"),
-      "Nurse B among the members",
-    );
+    const { a, b, space, personOf } = await pairOnRelay(relay, "writer");
     b.offline();
-    await a.db.remove(space, { person: view.members.find((m) => m.name === "Nurse B")!.person });
+    await a.db.remove(space, { person: personOf(b.db) });
     await b.db.patients.insert({ name: "Late", ward: "B", notes: "" }, { space });
     // The late commit reaches A by file: quarantined there, its sealed bytes kept (as every held slot).
     await a.db.importBundle(await b.db.exportBundle({ space, since: await a.db.vector([space.id]) }));
@@ -152,5 +169,74 @@ describe("members through the relay", () => {
     expect(refused).toBe(1);
     const bSeq = (await b.db.vector([space.id]))[space.id]![b.db.deviceId]!;
     expect(storedSeqs(relay.sqliteFile, space.id, b.db.deviceId)).not.toContain(bSeq);
+  });
+});
+
+function refusedAsRemoved(db: Db, what: string) {
+  return waitFor(
+    db.status,
+    (s) => s.lastError?.code === "AccessDenied" && s.lastError.reason === "removed",
+    30_000,
+    what,
+  );
+}
+
+/** `shoal_appeals_total` by status, from the relay's /metrics page. */
+async function appeals(relay: RelayHarness): Promise<Record<string, number>> {
+  const page = await (await fetch(`${relay.url}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const [, status, n] of page.matchAll(/shoal_appeals_total\{status="(\d+)"\} (\d+)/g))
+    out[status!] = Number(n);
+  return out;
+}
+
+describe("a senior admin removed by a junior first", () => {
+  it("appeals, is let in, and the junior is removed at the relay and on the senior's device", async () => {
+    const relay = await RelayHarness.start();
+    const { a1, a2, space, senior, junior } = await twoAdmins(relay);
+    a1.offline();
+    a2.offline();
+    await a2.db.remove(space, { person: senior });
+    await a1.db.remove(space, { person: junior });
+    await a1.db.patients.insert({ name: "Written offline", ward: "A", notes: "" }, { space });
+
+    // The junior's removal reaches the relay first: from then on it holds the senior removed.
+    a2.online(relay.url);
+    await relayAcknowledged(a2.db, space.id);
+    a1.online(relay.url);
+    await relayAcknowledged(a1.db, space.id);
+    // One admitted appeal (the junior, closed out while online, may appeal in vain: its own log lacks
+    // the senior's removal of it).
+    expect((await appeals(relay))["200"]).toBe(1);
+    const a1Head = (await a1.db.vector([space.id]))[space.id]![a1.db.deviceId]!;
+    expect(storedSeqs(relay.sqliteFile, space.id, a1.db.deviceId)).toContain(a1Head);
+
+    // The full log everywhere it can reach: the senior stays, the junior is out.
+    const view = await membersOf(
+      a1.db,
+      space,
+      (m) => m.members.length === 1 && m.removedDevices.includes(a2.db.deviceId),
+      "the senior to hold the junior removed",
+    );
+    expect(view.members.map((m) => m.person)).toEqual([senior]);
+    await refusedAsRemoved(a2.db, "the relay to refuse the junior");
+    a2.offline();
+    a2.online(relay.url);
+    await refusedAsRemoved(a2.db, "the relay to refuse the junior again");
+    const rows = await (await fetch(`${relay.url}/metrics`)).text();
+    expect(rows).toMatch(/shoal_refusals_total\{reason="removed"\} [1-9]/);
+  });
+
+  it("a device whose own log removed it does not appeal, and stays refused", async () => {
+    const relay = await RelayHarness.start();
+    const { a1, a2, space, junior } = await twoAdmins(relay);
+    // Online while removed: the removal reaches the junior's device before the relay closes it.
+    await a1.db.remove(space, { person: junior });
+    await membersOf(a2.db, space, (m) => m.removedDevices.includes(a2.db.deviceId), "the junior to see it");
+    await refusedAsRemoved(a2.db, "the relay to refuse the junior");
+    a2.offline();
+    a2.online(relay.url);
+    await refusedAsRemoved(a2.db, "the relay to refuse the junior again");
+    expect(await appeals(relay)).toEqual({});
   });
 });

@@ -116,6 +116,16 @@ export class TestLog {
 
   constructor(readonly space: string) {}
 
+  /**
+   * Another author's view of the same log from here on: what each signs next is concurrent with what
+   * the other signs (two admins offline at once).
+   */
+  fork(): TestLog {
+    const other = new TestLog(this.space);
+    other.#heads = [...this.#heads];
+    return other;
+  }
+
   /** A new operation by `author`, after every operation signed so far. */
   async sign(author: TestMember, action: MembershipAction, at = Date.now()): Promise<MembershipOp> {
     const op = await signOp(author.identity, { space: this.space, parents: this.#heads, at, action });
