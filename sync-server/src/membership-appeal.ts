@@ -7,6 +7,8 @@ import {
   decodeDeviceAuth,
   decodeSealedCommit,
   toHex,
+  type DeviceAuth,
+  type ErrorCodeName,
 } from "@shoal/client/protocol";
 import type { AccessProbeDeps } from "./access-probe.ts";
 import type { RelayLimits } from "./limits.ts";
@@ -60,53 +62,82 @@ export function membershipAppeal(deps: AppealDeps): Handler {
     if (request instanceof Response) return request;
     const { space, headers, parts } = request;
     const [deviceText = "", ...commitTexts] = parts;
-    const refuse = (status: 400 | 403 | 413, text: string) => {
-      deps.metrics.appealed(status);
-      deps.log("appeal.refused", { space, status });
-      return c.text(text, status, headers);
-    };
-    const { state } = await deps.memberships.view(space);
-    const answer = (
-      status: 200 | 403,
-      json: { stored: number } & Record<string, unknown>,
-      device?: string,
-    ) => {
-      deps.metrics.appealed(status);
-      deps.log("appeal.answered", { space, device, status, stored: json.stored });
-      return c.json(json, status, headers);
-    };
-    if (!state) return answer(200, { admitted: true, stored: 0 });
-    const proof = decodeDeviceAuth(deviceText);
-    const device = provenDevice(space, proof, Date.now());
-    if (device === undefined) return refuse(403, MEMBERSHIP_REFUSALS["device-auth"]);
-    if (!state.deviceOwner.has(device) && !state.removedDevices.has(device))
-      return refuse(403, MEMBERSHIP_REFUSALS["not-member"]);
-    const commits = ownCommits(commitTexts, device);
-    if (typeof commits === "string") return refuse(400, commits);
-    if (commits.length > MAX_COMMITS_PER_BATCH || total(commits) > deps.limits.maxFrameBytes)
-      return refuse(413, "An appeal carries at most one frame of commits.");
-    const upload = await storeUpload(deps, space, commits);
-    const refused = upload.refused && {
-      code: upload.refused.code,
-      message: upload.refused.message,
-      device: upload.refused.device,
-      seq: upload.refused.seq,
-    };
-    const result = { stored: upload.stored.length, ...(refused && { refused }) };
-    const now = await deps.memberships.admit(space, proof, undefined, Date.now());
-    if (now && "fault" in now)
-      return answer(403, { admitted: false, ...result, refusal: MEMBERSHIP_REFUSALS[now.fault] }, device);
-    return answer(200, { admitted: true, ...result }, device);
+    const outcome = await decideAppeal(deps, space, decodeDeviceAuth(deviceText), commitTexts);
+    deps.metrics.appealed(outcome.status);
+    if ("text" in outcome) {
+      deps.log("appeal.refused", { space, status: outcome.status });
+      return c.text(outcome.text, outcome.status, headers);
+    }
+    deps.log("appeal.answered", {
+      space,
+      device: outcome.device,
+      status: outcome.status,
+      stored: outcome.json.stored,
+    });
+    return c.json(outcome.json, outcome.status, headers);
   };
 }
 
+/** What an appeal gets: refused before its commits were looked at (`text`), or judged (`json`). */
+export type AppealOutcome =
+  | { status: 400 | 403 | 413; text: string }
+  | {
+      status: 200 | 403;
+      device: string | undefined;
+      json: {
+        admitted: boolean;
+        stored: number;
+        refusal?: string;
+        refused?: { code: ErrorCodeName; message: string; device: string; seq: number };
+      };
+    };
+
+/**
+ * Judges an appeal once the request itself passed (token, Origin, size): the device proof, that the
+ * log knows the device, its own commits (base64url texts, or bytes as an in-process relay gets them)
+ * stored as an upload would be, then check 10 again. Shared by the HTTP endpoint and `inProcessRelay`.
+ */
+export async function decideAppeal(
+  deps: Omit<AppealDeps, "cors" | "maxBodyBytes">,
+  space: string,
+  proof: DeviceAuth | undefined,
+  commitTexts: readonly string[] | readonly Uint8Array[],
+): Promise<AppealOutcome> {
+  const { state } = await deps.memberships.view(space);
+  if (!state) return { status: 200, device: undefined, json: { admitted: true, stored: 0 } };
+  const device = provenDevice(space, proof, Date.now());
+  if (device === undefined) return { status: 403, text: MEMBERSHIP_REFUSALS["device-auth"] };
+  if (!state.deviceOwner.has(device) && !state.removedDevices.has(device))
+    return { status: 403, text: MEMBERSHIP_REFUSALS["not-member"] };
+  const commits = ownCommits(commitTexts, device);
+  if (typeof commits === "string") return { status: 400, text: commits };
+  if (commits.length > MAX_COMMITS_PER_BATCH || total(commits) > deps.limits.maxFrameBytes)
+    return { status: 413, text: "An appeal carries at most one frame of commits." };
+  const upload = await storeUpload(deps, space, commits);
+  const refused = upload.refused && {
+    code: upload.refused.code,
+    message: upload.refused.message,
+    device: upload.refused.device,
+    seq: upload.refused.seq,
+  };
+  const result = { stored: upload.stored.length, ...(refused && { refused }) };
+  const now = await deps.memberships.admit(space, proof, undefined, Date.now());
+  if (now && "fault" in now)
+    return {
+      status: 403,
+      device,
+      json: { admitted: false, ...result, refusal: MEMBERSHIP_REFUSALS[now.fault] },
+    };
+  return { status: 200, device, json: { admitted: true, ...result } };
+}
+
 /** The commits' bytes, or why the body cannot be an appeal of `device` (a 400's text). */
-function ownCommits(texts: readonly string[], device: string): Uint8Array[] | string {
+function ownCommits(texts: readonly string[] | readonly Uint8Array[], device: string): Uint8Array[] | string {
   const commits: Uint8Array[] = [];
   for (const text of texts) {
     let bytes: Uint8Array;
     try {
-      bytes = decodeBase64Url(text);
+      bytes = typeof text === "string" ? decodeBase64Url(text) : text;
       // Another device's commits are not this device's to appeal with (it may upload them once it is
       // let in again, as any member may).
       if (toHex(decodeSealedCommit(bytes).header.device) !== device)

@@ -59,8 +59,8 @@ export class SimulatedNetwork {
   readonly #open = new Map<string, Set<TransportConnection>>();
   #enabled = true;
 
-  constructor(accept: MemoryAccept, seed: number, faults: NetworkFaults) {
-    this.#inner = memoryTransport(accept, { label: "simulated" });
+  constructor(accept: MemoryAccept, seed: number, faults: NetworkFaults, appeal?: Transport["appeal"]) {
+    this.#inner = memoryTransport(accept, { label: "simulated", ...(appeal && { appeal }) });
     this.#rnd = seededRandom(seed ^ 0x5eed);
     this.#faults = faults;
   }
@@ -90,6 +90,11 @@ export class SimulatedNetwork {
       kind: "relay",
       label: `simulated:${replica}`,
       connect: (...args: Parameters<Transport["connect"]>) => this.#connect(replica, ...args),
+      ...(this.#inner.appeal && {
+        // A partitioned replica reaches no relay, by HTTP either.
+        appeal: (...args: Parameters<NonNullable<Transport["appeal"]>>) =>
+          this.#partitioned.has(replica) ? Promise.resolve(false) : this.#inner.appeal!(...args),
+      }),
     };
   }
 

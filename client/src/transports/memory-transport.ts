@@ -58,6 +58,8 @@ export interface MemoryTransportOptions {
   latencyMs?: number;
   /** `Transport.label`, default `"memory"`. */
   label?: string;
+  /** `Transport.appeal`, when the other end is a relay (`inProcessRelay(...).appeal`). */
+  appeal?: Transport["appeal"];
 }
 
 // Client-initiated closes carry 1000 (RFC 6455 7.4.1 "normal closure"), as `WebSocket.close()` does.
@@ -87,6 +89,7 @@ export function memoryTransport(accept: MemoryAccept, options: MemoryTransportOp
     ): TransportConnection =>
       new MemoryLink(space, token.slice(), handlers, accept, latencyMs, claim?.slice(), proofs && [...proofs])
         .client,
+    ...(options.appeal && { appeal: options.appeal }),
   };
 }
 

@@ -67,8 +67,6 @@ export interface ScenarioReport {
     stranded: number;
     /** Members that can never read some epoch (`keyGapsIn`: a known open bug), left out of the checks. */
     keyGaps: number;
-    /** 1 when the relay locked the creator out (known open bug), its checks then skipped. */
-    lockouts: number;
   };
 }
 
@@ -129,12 +127,17 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   const rnd = seededRandom(seed);
   const prefix = `fuzz-${seed}-${run++}`;
   const relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
-  const net = new SimulatedNetwork((s, t, e, c, p) => relay.accept(s, t, e as never, c, p), seed, {
-    drop: rnd.pick([0, 0.01, 0.03]),
-    duplicate: rnd.pick([0, 0.05, 0.15]),
-    maxDelayMs: rnd.pick([0, 1, 3]),
-    bitFlip: options.bitFlips ?? 0,
-  });
+  const net = new SimulatedNetwork(
+    (s, t, e, c, p) => relay.accept(s, t, e as never, c, p),
+    seed,
+    {
+      drop: rnd.pick([0, 0.01, 0.03]),
+      duplicate: rnd.pick([0, 0.05, 0.15]),
+      maxDelayMs: rnd.pick([0, 1, 3]),
+      bitFlip: options.bitFlips ?? 0,
+    },
+    (space, token, proofs, commits) => relay.appeal(space, token, proofs, commits),
+  );
   const hostileOptions = options.hostile === true ? {} : options.hostile || undefined;
   const skewed = rnd.next() < 0.3;
   // Some scenarios publish snapshots often, so late joiners bootstrap from them.
@@ -438,17 +441,6 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
           );
         })
       : [];
-    // The known open bug "senior admin locked out" (RELIABILITY.md): the relay turned the creator
-    // away as removed while its own log, which every check here trusts, keeps it an admin. Counted,
-    // and the scenario's checks are skipped: nothing left decides who the members are.
-    const lockedOut = async () => {
-      const err = replicas[0]!.db.status.get().lastError as { code?: string; reason?: string } | undefined;
-      return (
-        err?.code === "AccessDenied" &&
-        err.reason === "removed" &&
-        (await finalState())?.deviceOwner.has(replicas[0]!.db.deviceId) === true
-      );
-    };
     const settled = await settle(
       honest(),
       space,
@@ -457,23 +449,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       membership ? select : undefined,
       healedAt,
       triggers,
-    ).catch(async (e: unknown) => {
-      if (membership && e instanceof Divergence && (await lockedOut())) return undefined;
-      throw e;
-    });
-    if (!settled) {
-      report.members = {
-        ...membership!.stats,
-        finalMembers: 0,
-        removedReplicas: 0,
-        outsiders: 0,
-        stranded: 0,
-        keyGaps: 0,
-        lockouts: 1,
-      };
-      report.replicas = replicas.length;
-      return report;
-    }
+    );
     let { live, stranded, gapped } = settled;
     if (membership) {
       // The replicas left outside (removed, refused by the relay, never admitted) knock once more:
@@ -507,7 +483,6 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         outsiders: honest().length - live.length - removed.length - gapped.size,
         stranded: stranded.size,
         keyGaps: gapped.size,
-        lockouts: 0,
       };
     }
     // Poison devices are not required on the honest replicas (they refuse them); every other is.

@@ -90,7 +90,9 @@ export async function settle(
     const ahead = [...((await relayHolds?.vector()) ?? new Map<string, number>())].filter(
       ([device, seq]) => (mine[device] ?? 0) < seq,
     );
-    return ahead.length === 0 ? "" : `\nthe relay holds more of ${ahead.map(([d, seq]) => `${d.slice(0, 8)} (${seq}, first replica ${mine[d] ?? 0})`).join(", ")}`;
+    return ahead.length === 0
+      ? ""
+      : `\nthe relay holds more of ${ahead.map(([d, seq]) => `${d.slice(0, 8)} (${seq}, first replica ${mine[d] ?? 0})`).join(", ")}`;
   };
   const check = async () => {
     selection = await select();
@@ -106,7 +108,11 @@ export async function settle(
     if (relayHolds) {
       const mine = vectors[0]?.[space] ?? {};
       for (const [device, seq] of await relayHolds.vector())
-        if (!ghosts.has(device) && (mine[device] ?? 0) < seq && ![...stranded].some((r) => r.db.deviceId === device))
+        if (
+          !ghosts.has(device) &&
+          (mine[device] ?? 0) < seq &&
+          ![...stranded].some((r) => r.db.deviceId === device)
+        )
           holds = false;
     }
     // A ghost's commit opens nowhere: the truth is `syncing` with it missing as bad at its source, once

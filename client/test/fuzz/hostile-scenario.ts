@@ -59,7 +59,9 @@ export class HostileScenario {
     this.#member = new HostileMember({
       db: opts.db,
       // A clean link (no faults): the invariant needs to know exactly what the relay took.
-      transport: memoryTransport((s, t, e, c, p) => relay.accept(s, t, e as never, c, p), { label: "hostile" }),
+      transport: memoryTransport((s, t, e, c, p) => relay.accept(s, t, e as never, c, p), {
+        label: "hostile",
+      }),
       space: opts.space,
       rnd,
       options: opts.options,

@@ -4,7 +4,12 @@ import type { Observable } from "../../src/live/observable.ts";
 import type { Replica } from "../../src/replica/replica.ts";
 import type { MemberRow } from "../../src/replica/stored-rows.ts";
 import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
-import { inviteMember, removeMember, revokeInvitation, setMemberRole } from "../../src/spaces/manage-members.ts";
+import {
+  inviteMember,
+  removeMember,
+  revokeInvitation,
+  setMemberRole,
+} from "../../src/spaces/manage-members.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import type { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
 import type { seededRandom } from "../../src/testing/seeded-random.ts";
@@ -214,7 +219,9 @@ export class MembershipScenario<R extends MemberReplica> {
         }
         this.stats.operations += 2; // the removal and its rotation
         const what = rnd.next() < 0.5 ? { person: target.person } : { device: target.r.db.deviceId };
-        this.trail.push(`${admin.name} removes ${target.r.name} (${"person" in what ? "person" : "device"}${net.isPartitioned(target.r.name) ? ", partitioned" : ""})`);
+        this.trail.push(
+          `${admin.name} removes ${target.r.name} (${"person" in what ? "person" : "device"}${net.isPartitioned(target.r.name) ? ", partitioned" : ""})`,
+        );
         await removeMember(admin.db.replica, space, what);
         this.stats.removals++;
       } else if (kind === 4) {
@@ -227,8 +234,7 @@ export class MembershipScenario<R extends MemberReplica> {
             net.partition(r.name);
             this.#h.partitioned();
           }
-        const personOf = async (r: R, of: R) =>
-          (await this.#state(r))?.deviceOwner.get(of.db.deviceId);
+        const personOf = async (r: R, of: R) => (await this.#state(r))?.deviceOwner.get(of.db.deviceId);
         const [pb, pa] = [await personOf(a, b), await personOf(b, a)];
         this.stats.mutualRemovals++;
         for (const [by, person] of [

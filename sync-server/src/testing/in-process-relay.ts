@@ -7,6 +7,7 @@ import {
   parseOfferedSubprotocols,
 } from "@shoal/client/protocol";
 import { hashToken, tokenMatches } from "../auth.ts";
+import { decideAppeal } from "../membership-appeal.ts";
 import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "../space-claim-check.ts";
 import { resolveRelayLimits, type RelayLimits } from "../limits.ts";
 import { RelayMetrics } from "../metrics.ts";
@@ -54,6 +55,17 @@ export interface InProcessRelay {
     claim?: Uint8Array,
     items?: readonly string[],
   ): Promise<void>;
+  /**
+   * Judges an appeal exactly as `POST /sync/<space>/appeal` does (`decideAppeal`), with the token as
+   * bytes and the proofs as subprotocol items; resolves whether the device is let in now. Plug it into
+   * `memoryTransport`'s `appeal` option.
+   */
+  appeal(
+    space: string,
+    token: Uint8Array,
+    proofs: readonly string[],
+    commits: readonly Uint8Array[],
+  ): Promise<boolean>;
   store: RelayStore;
   metrics: RelayMetrics;
   /** Closes every open connection with 1001, as a relay shutdown does; new connections still work. */
@@ -150,8 +162,29 @@ export function inProcessRelay(options: InProcessRelayOptions = {}): InProcessRe
     server.onClose = () => session.closed();
   }
 
+  async function appeal(
+    space: string,
+    token: Uint8Array,
+    proofs: readonly string[],
+    commits: readonly Uint8Array[],
+  ): Promise<boolean> {
+    if (stopped || !isIdHex(space)) return false;
+    const stored = await store.tokenHash(space);
+    if (stored === undefined || !tokenMatches(token, stored)) return false;
+    const offered = parseOfferedSubprotocols(proofs.join(","));
+    const outcome = await decideAppeal(
+      { store, hub, limits, metrics, log, memberships },
+      space,
+      offered.device,
+      commits,
+    );
+    metrics.appealed(outcome.status);
+    return "json" in outcome && outcome.json.admitted;
+  }
+
   return {
     accept,
+    appeal,
     store,
     metrics,
     disconnectAll: () => hub.closeAll(CLOSE_CODES.goingAway, "relay shutting down"),
