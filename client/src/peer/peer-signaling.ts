@@ -1,5 +1,5 @@
 import type { Dexie } from "dexie";
-import { ShoalError, ValidationError } from "../errors.ts";
+import { ShoalError, ValidationError, type AccessDenied } from "../errors.ts";
 import { randomBytes } from "../ids.ts";
 import {
   MESSAGE_TYPE_BYTES,
@@ -18,6 +18,7 @@ import {
   type DataChannelLike,
 } from "../transports/webrtc-transport.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
+import { PeerGate, peerRefusalFrame, peerRefusalIn, type PeerRefusal } from "./peer-admission.ts";
 import { PeerResponder, type PeerReplica } from "./peer-responder.ts";
 import { deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./signal-seal.ts";
 import { SpaceSealer } from "../sealing/sealer.ts";
@@ -58,6 +59,7 @@ export interface PeerNetworkOptions {
 const CHANNEL_LABEL = "shoal.1";
 const SIGNAL_TYPE = MESSAGE_TYPE_BYTES.signal;
 const WELCOME_TYPE = MESSAGE_TYPE_BYTES.welcome;
+const ERROR_TYPE = MESSAGE_TYPE_BYTES.error;
 /** First delay before announcing again after a peer link ended; doubles per failure up to the max. */
 const REANNOUNCE_BASE_MS = 500;
 const REANNOUNCE_MAX_MS = 15_000;
@@ -100,7 +102,11 @@ interface PeerLink {
   opened: boolean;
   closed: boolean;
   session?: SpaceSession;
+  /** The session's connection (client side), over which a refusal goes out. */
+  conn?: TransportConnection;
   responder?: PeerResponder;
+  /** The peer refused this device (its membership log): the link's status stays `refused`. */
+  refusedBy?: AccessDenied;
   timer: ReturnType<typeof setTimeout> | null;
   status: TransportStatus;
 }
@@ -123,6 +129,11 @@ interface PeerLink {
  *   snapshots.
  * - A channel that closes or a negotiation that stalls is dropped, and this device announces again
  *   (with backoff) while a relay connection is up. With the relay gone, open channels keep syncing.
+ * - Membership (PROTOCOL.md 10, "Peer links"): before anything of a space goes to a peer or is taken
+ *   from it, the peer's device is checked against this device's membership log (`peerAdmission`); a
+ *   device the log removed (or that is no member while no invitation is open) gets one fatal
+ *   `membership` error and the channel closes, also when the removal lands while the link is open.
+ *   Refused by a peer, this device reports `AccessDenied` and keeps that link's status `refused`.
  *
  * @example
  * const peers = new PeerNetwork({ dexie, replica, iceServers: [] });
@@ -138,6 +149,7 @@ export class PeerNetwork {
   readonly #backoff: Backoff | undefined;
   readonly #session = toHex(randomBytes(8));
   readonly #spaces = new Map<string, SpaceState>();
+  readonly #gate: PeerGate;
   #host: PeerNetworkHost | null = null;
   #stopped = false;
 
@@ -148,6 +160,7 @@ export class PeerNetwork {
     if (!PC) throw new ValidationError("WebRTC is not available here (no RTCPeerConnection).");
     this.#PC = PC;
     this.#dexie = options.dexie;
+    this.#gate = new PeerGate(options.dexie);
     this.#replica = options.replica;
     this.#me = fromHex(options.replica.device, 16);
     this.#iceServers = options.iceServers ?? [];
@@ -208,6 +221,7 @@ export class PeerNetwork {
     st.announceTimer = null;
     for (const link of [...st.peers.values()]) this.#closeLink(st, link, "space left", false);
     this.#spaces.delete(id);
+    this.#gate.forget(id);
   }
 
   /**
@@ -449,10 +463,18 @@ export class PeerNetwork {
     };
     const gone = (reason?: string) =>
       queueMicrotask(() => this.#closeLink(st, link, reason ?? "channel closed", true));
+    const admit = () => this.#gate.check(st.id, link.device);
     if (link.role === "client") {
       const replica: SessionReplica = {
         device: this.#replica.device,
-        vector: (spaces) => this.#replica.vector(spaces),
+        // Every pull and upload starts from the vector: the membership check goes first, so a device
+        // removed while its link is open gets nothing after the removal, not even this vector.
+        vector: async (spaces) => {
+          const refusal = await admit();
+          if (!refusal) return this.#replica.vector(spaces);
+          this.#refuse(st, link, refusal);
+          return {};
+        },
         applyCommits: (commits) => this.#replica.applyCommits(commits),
         // A peer's ack is not the relay's receipt: `pendingCommits` and `durability` stay about the relay.
         recordAcks: async () => {},
@@ -463,7 +485,7 @@ export class PeerNetwork {
         space: st.id,
         replica,
         sealer: st.sealer,
-        transport: webRtcTransport({ channel, peer: device }),
+        transport: this.#watchRefusal(st, link, webRtcTransport({ channel, peer: device })),
         token: new Uint8Array(0),
         spaceKey: st.key,
         backoff: this.#backoff,
@@ -491,17 +513,56 @@ export class PeerNetwork {
         replica: this.#replica,
         sealer: st.sealer,
         connect: (handlers) => openDataChannelLink(channel, handlers),
+        admit,
         hooks: {
           state: (state, detail) => {
             if (state === "connected") opened();
             this.#report(link, { state, detail });
-            if (state === "offline") gone(detail);
+            if (state === "offline" || state === "refused") gone(detail);
           },
-          error: (e) => this.#host?.error(e),
+          error: (e) => {
+            if (e.code === "AccessDenied") link.refusedBy = e as AccessDenied;
+            this.#host?.error(e);
+          },
         },
       });
       link.responder.start();
     }
+  }
+
+  /**
+   * The session's transport, watched for the peer's refusal of this device: the frame never reaches
+   * the session (it would read it as a relay's); the link reports `AccessDenied` and closes.
+   */
+  #watchRefusal(st: SpaceState, link: PeerLink, inner: Transport): Transport {
+    return {
+      kind: inner.kind,
+      label: inner.label,
+      connect: (space, token, handlers) => {
+        const conn = inner.connect(space, token, {
+          onOpen: () => handlers.onOpen(),
+          onClose: (reason, code) => handlers.onClose(reason, code),
+          onMessage: (frame) => {
+            const refused = frame[1] === ERROR_TYPE ? refusalOf(frame) : undefined;
+            if (!refused) return handlers.onMessage(frame);
+            link.refusedBy = refused;
+            this.#host?.error(refused);
+            this.#report(link, { state: "refused", detail: refused.message });
+            this.#closeLink(st, link, refused.message, true);
+          },
+        });
+        link.conn = conn;
+        return conn;
+      },
+    };
+  }
+
+  /** This device refuses the peer's device: one fatal `membership` error, then the link closes. */
+  #refuse(st: SpaceState, link: PeerLink, refusal: PeerRefusal): void {
+    if (link.closed) return;
+    if (link.responder) link.responder.refuse(refusal);
+    else link.conn?.send(peerRefusalFrame(refusal));
+    this.#closeLink(st, link, `refused the peer (${refusal})`, false);
   }
 
   #report(link: PeerLink, patch: Partial<TransportStatus>): void {
@@ -524,8 +585,23 @@ export class PeerNetwork {
     } catch {
       // Closing twice is harmless.
     }
-    this.#host?.status(link.statusKey, null);
+    // Refused by the peer: waiting does not fix it, so the status says so until a new link replaces it.
+    const refused = link.refusedBy && {
+      ...link.status,
+      state: "refused" as const,
+      detail: link.refusedBy.message,
+    };
+    this.#host?.status(link.statusKey, refused || null);
     if (again && !this.#stopped) this.#announceSoon(st);
     void reason;
+  }
+}
+
+/** The peer's refusal of this device in an `error` frame, or undefined (also for a malformed frame). */
+function refusalOf(frame: Uint8Array): AccessDenied | undefined {
+  try {
+    return peerRefusalIn(decodeMessage(frame));
+  } catch {
+    return undefined; // the session reads it again and reports what is wrong with it
   }
 }
