@@ -161,12 +161,7 @@ describe("peer links refuse removed devices", () => {
 
     await a.remove(space, { person: bPerson });
     await a.patients.insert({ name: "After rotation", notes: "canary-live-link-3f90" }, { space });
-    await waitFor(
-      { subscribe: (o) => ({ unsubscribe: poll(() => bStates.includes("offline"), o) }) },
-      (v) => v,
-      20_000,
-      "A to close B's link",
-    );
+    await until(() => bStates.includes("offline"), 20_000, "A to close B's link");
     const refusal = errors.map((e) => e.message).find((m) => m.includes("removed"));
     expect(refusal, errors.map((e) => `${e.code}: ${e.message}`).join("\n")).toBeDefined();
     // Nothing after the removal went over: not the removal, not the rotation, not the canary.
@@ -200,20 +195,22 @@ describe("peer links refuse removed devices", () => {
       onMessage: () => {},
       onClose: () => {},
     });
-    await waitFor(
-      { subscribe: (o) => ({ unsubscribe: poll(() => states.includes("refused"), o) }) },
-      (v) => v,
-      10_000,
-      "the responder to end as refused",
-    );
+    await until(() => states.includes("refused"), 10_000, "the responder to end as refused");
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(AccessDenied);
     expect((errors[0] as AccessDenied).reason).toBe("removed");
   });
 });
 
-/** Feeds `test()` to `o` every 10 ms (for hooks that are callbacks, not observables); returns a stop. */
-function poll(test: () => boolean, o: { next: (v: boolean) => void }): () => void {
-  const t = setInterval(() => o.next(test()), 10);
-  return () => clearInterval(t);
+/** Resolves once `test()` holds (checked every 10 ms: these hooks are callbacks, not observables). */
+function until(test: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const t = setInterval(() => {
+      if (test()) resolve();
+      else if (Date.now() - started > timeoutMs) reject(new Error(`Timed out waiting for ${what}.`));
+      else return;
+      clearInterval(t);
+    }, 10);
+  });
 }
