@@ -166,6 +166,14 @@ export class PeerResponder {
           this.#fail("protocol", (e as Error).message);
           return;
         }
+        // The peer's refusal of this device (any time, even before a hello is answered) is taken at
+        // once, not queued: the channel's close follows right behind it and would be taken first.
+        const refused = peerRefusalIn(m);
+        if (refused) {
+          this.#hooks.error(refused);
+          this.#close("refused", refused.message);
+          return;
+        }
         this.#enqueue(() => this.#handle(m));
       },
       onClose: (reason) => {
@@ -248,12 +256,6 @@ export class PeerResponder {
 
   async #handle(m: Message): Promise<void> {
     if (this.#state === "closed") return;
-    // The peer may refuse this device before its hello is answered (its log lists it as removed).
-    const refused = peerRefusalIn(m);
-    if (refused) {
-      this.#hooks.error(refused);
-      return this.#close("refused", refused.message);
-    }
     if (this.#state === "awaiting-hello" && m.type !== "hello")
       return this.#fail("protocol", "The first frame must be hello.");
     switch (m.type) {

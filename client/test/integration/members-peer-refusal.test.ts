@@ -189,9 +189,13 @@ describe("peer links refuse removed devices", () => {
     });
     r.start();
     cleanup.push(() => r.stop());
-    // The other end refuses at once, before any hello (as a peer whose log removed this device does).
+    // The other end refuses at once, before any hello (as a peer whose log removed this device does),
+    // and closes right behind it: the close must not overtake the refusal.
     const conn = openDataChannelLink(ca, {
-      onOpen: () => conn.send(peerRefusalFrame("removed")),
+      onOpen: () => {
+        conn.send(peerRefusalFrame("removed"));
+        conn.close("refused");
+      },
       onMessage: () => {},
       onClose: () => {},
     });
