@@ -63,6 +63,9 @@ const ERROR_TYPE = MESSAGE_TYPE_BYTES.error;
 /** First delay before announcing again after a peer link ended; doubles per failure up to the max. */
 const REANNOUNCE_BASE_MS = 500;
 const REANNOUNCE_MAX_MS = 15_000;
+/** After refusing a peer, how long its channel may take to deliver the refusal and close. */
+const REFUSAL_FLUSH_MS = 2_000;
+const REFUSAL_POLL_MS = 20;
 
 /** A relay connection that completed hello, over which signals can go. */
 interface RelayLink {
@@ -107,6 +110,10 @@ interface PeerLink {
   responder?: PeerResponder;
   /** The peer refused this device (its membership log): the link's status stays `refused`. */
   refusedBy?: AccessDenied;
+  /** The open channel, watched after a refusal until the refusal frame has left. */
+  channel?: DataChannelLike;
+  /** This device refused the peer: the connection closes only once the channel has. */
+  refusing?: boolean;
   timer: ReturnType<typeof setTimeout> | null;
   status: TransportStatus;
 }
@@ -454,6 +461,7 @@ export class PeerNetwork {
   /** Runs the protocol over the channel: a session on the smaller device, a responder on the larger. */
   #useChannel(st: SpaceState, link: PeerLink, channel: DataChannelLike): void {
     const device = link.device as DeviceId;
+    link.channel = channel;
     const opened = () => {
       if (link.opened) return;
       link.opened = true;
@@ -513,7 +521,12 @@ export class PeerNetwork {
         replica: this.#replica,
         sealer: st.sealer,
         connect: (handlers) => openDataChannelLink(channel, handlers),
-        admit,
+        admit: async () => {
+          const refusal = await admit();
+          // The responder refuses by itself: its connection must outlive the refusal frame.
+          if (refusal) link.refusing = true;
+          return refusal;
+        },
         hooks: {
           state: (state, detail) => {
             if (state === "connected") opened();
@@ -560,6 +573,7 @@ export class PeerNetwork {
   /** This device refuses the peer's device: one fatal `membership` error, then the link closes. */
   #refuse(st: SpaceState, link: PeerLink, refusal: PeerRefusal): void {
     if (link.closed) return;
+    link.refusing = true;
     if (link.responder) link.responder.refuse(refusal);
     else link.conn?.send(peerRefusalFrame(refusal));
     this.#closeLink(st, link, `refused the peer (${refusal})`, false);
@@ -580,11 +594,24 @@ export class PeerNetwork {
     if (!link.opened) this.#send(st, link.device, { t: "bye", s: this.#session, n: link.nid });
     link.session?.stop();
     link.responder?.stop();
-    try {
-      link.pc.close();
-    } catch {
-      // Closing twice is harmless.
-    }
+    const closePc = () => {
+      try {
+        link.pc.close();
+      } catch {
+        // Closing twice is harmless.
+      }
+    };
+    // A closing data channel still sends what it holds (the refusal frame), but closing the peer
+    // connection drops it: wait for the channel to finish closing first, within a bound.
+    if (link.refusing && link.channel && link.channel.readyState !== "closed") {
+      const channel = link.channel;
+      const since = Date.now();
+      const poll = setInterval(() => {
+        if (channel.readyState !== "closed" && Date.now() - since < REFUSAL_FLUSH_MS) return;
+        clearInterval(poll);
+        closePc();
+      }, REFUSAL_POLL_MS);
+    } else closePc();
     // Refused by the peer: waiting does not fix it, so the status says so until a new link replaces it.
     const refused = link.refusedBy && {
       ...link.status,
