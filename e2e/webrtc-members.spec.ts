@@ -25,6 +25,8 @@ type Db = Database<{ notes: { title: string; body: string } }>;
  * wait in order; `release` delivers them, then sends what waited (a send on a channel closed meanwhile
  * is lost, as on a real network). `context.setOffline` does not touch open data channels (TOOLCHAIN.md),
  * and closing the page would lose the links for good: with the relay stopped no new one can be signalled.
+ * Every event and send is also traced (time, first bytes of the frame piece, state) in `__netLog`,
+ * which a timed-out wait prints: the order of a refusal and a close is what goes wrong here.
  */
 function installNetworkHold(): void {
   let held = false;
@@ -90,13 +92,15 @@ function installNetworkHold(): void {
   };
 }
 
-const pages: Device[] = [];
 interface Device {
   name: string;
   page: Page;
   errors: string[];
   id: string;
 }
+
+/** Every device opened so far, whose WebRTC traces a timed-out wait prints. */
+const devices: Device[] = [];
 
 async function openDevice(browser: Browser, origin: string, name: string): Promise<Device> {
   const context = await browser.newContext({ baseURL: origin });
@@ -114,8 +118,9 @@ async function openDevice(browser: Browser, origin: string, name: string): Promi
     window.__e2e = { db };
     return db.deviceId as string;
   }, uniqueDbName(name));
-  pages.push({ name, page, errors, id });
-  return { name, page, errors, id };
+  const device = { name, page, errors, id };
+  devices.push(device);
+  return device;
 }
 
 async function startSync(d: Device): Promise<void> {
@@ -157,7 +162,7 @@ async function until(
       { timeout, polling: 50 },
     )
     .catch(async (e: Error) => {
-      for (const p of pages)
+      for (const p of devices)
         console.log(
           p.name,
           await p.page
