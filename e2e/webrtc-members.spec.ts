@@ -362,7 +362,7 @@ test("a device removed while cut off is refused by its WebRTC peers with the rel
     expect(stored.length).toBeGreaterThan(1000);
     expect(stored).not.toContain(canary);
 
-    const summary = `B refused by its peers: ${JSON.stringify(bStatus.peers.map((p) => `${p.label} ${p.state}`))}, lastError ${bStatus.lastError?.code}/${bStatus.lastError?.reason}, state ${bStatus.state}; ${waited} held events on B; ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const summary = `B refused by its peers: ${JSON.stringify(bStatus.peers.map((p) => `${p.label} ${p.state}`))}, lastError ${bStatus.lastError?.code}/${bStatus.lastError?.reason}, state ${bStatus.state}; refused by A as ${a.id < b.id ? "client" : "responder"}, by C as ${c.id < b.id ? "client" : "responder"}; ${waited} held events on B; ${((Date.now() - started) / 1000).toFixed(1)} s`;
     console.log(`webrtc-members: ${summary}`);
     testInfo.annotations.push({ type: "webrtc-members", description: summary });
     const unexpected = [...a.errors, ...b.errors, ...c.errors].filter(
