@@ -103,8 +103,13 @@ export class PeerGate {
     const count = await this.#dexie.table<MemberRow>("_members").where("space").equals(space).count();
     let held = this.#held.get(space);
     if (!held || held.count !== count) {
-      held = { count, state: readMembership(this.#dexie, space) };
+      const state = readMembership(this.#dexie, space);
+      held = { count, state };
       this.#held.set(space, held);
+      // A failed read is not kept: the next check reads again.
+      state.catch(() => {
+        if (this.#held.get(space)?.state === state) this.#held.delete(space);
+      });
     }
     return peerAdmission(await held.state, device, Date.now());
   }
