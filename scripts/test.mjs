@@ -81,8 +81,8 @@ if (ensureChromium()) {
     { PLAYWRIGHT_JSON_OUTPUT_FILE: playwrightReport },
   );
   playwright = playwrightCounts(playwrightExit);
-  // WebRTC needs a network interface besides loopback: those specs (two devices syncing, and the
-  // transport contract over data channels) run again inside a private network namespace
+  // WebRTC needs a network interface besides loopback: those specs (two devices syncing, the
+  // transport contract over data channels, a removed device refused by its peers) run again inside a private network namespace
   // (scripts/rtc-netns.sh, root only; exit 77 = cannot make one). In the run above they skipped.
   if (process.getuid?.() === 0) {
     const netnsExit = await run(
@@ -94,6 +94,7 @@ if (ensureChromium()) {
         "e2e/playwright.config.ts",
         "e2e/webrtc.spec.ts",
         "e2e/webrtc-contract.spec.ts",
+        "e2e/webrtc-members.spec.ts",
         "--reporter=list,json",
         "--output=.test-results/playwright-netns-artifacts",
       ],

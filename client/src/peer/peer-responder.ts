@@ -21,6 +21,7 @@ import { asStorageError } from "../replica/quota.ts";
 import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
 import type { OpenedCommit } from "../sealing/sealer.ts";
 import type { TransportConnection, TransportHandlers } from "../transports/transport.ts";
+import { peerRefusalFrame, peerRefusalIn, type PeerRefusal } from "./peer-admission.ts";
 
 /** The replica operations a responder needs (the database provides them). */
 export interface PeerReplica {
@@ -47,8 +48,11 @@ export interface PeerSealer {
 
 /** What a responder reports. */
 export interface PeerResponderHooks {
-  /** `connected` once the peer said hello; `offline` when the link is gone. */
-  state(state: "connecting" | "connected" | "offline", detail?: string): void;
+  /**
+   * `connected` once the peer said hello; `offline` when the link is gone; `refused` when the peer's
+   * membership log refused this device (an `AccessDenied` went to `error` first).
+   */
+  state(state: "connecting" | "connected" | "offline" | "refused", detail?: string): void;
   error(error: ShoalError): void;
   /** Counts, for status and tests: frames in and out, commits sent and applied. */
   traffic?(counts: PeerTraffic): void;
@@ -84,6 +88,11 @@ const PUSH_RETRY_MS = 20;
  * is pushed to the peer live. The peer is as untrusted as the relay: a commit that does not open is
  * refused and reported, the others go on.
  *
+ * With `admit`, the peer's device is checked against this device's membership log before anything of
+ * the space goes out or comes in (its hello, each pull, upload and push): once it is refused (removed,
+ * or not a member), the link gets one fatal `membership` error and closes (PROTOCOL.md 10, "Peer
+ * links"). A peer's own such refusal of this device ends the link as `refused`, with an `AccessDenied`.
+ *
  * @example
  * const responder = new PeerResponder({ space, peer, replica, sealer, hooks,
  *   connect: (handlers) => openDataChannelLink(channel, handlers) });
@@ -98,6 +107,7 @@ export class PeerResponder {
   readonly #sealer: PeerSealer;
   readonly #hooks: PeerResponderHooks;
   readonly #connect: (handlers: TransportHandlers) => TransportConnection;
+  readonly #admit: (() => Promise<PeerRefusal | undefined>) | undefined;
   #conn: TransportConnection | null = null;
   #state: "idle" | "awaiting-hello" | "open" | "closed" = "idle";
   #work: Promise<void> = Promise.resolve();
@@ -120,6 +130,8 @@ export class PeerResponder {
     sealer: PeerSealer;
     hooks: PeerResponderHooks;
     connect: (handlers: TransportHandlers) => TransportConnection;
+    /** Why the peer's device may not sync this space with this device now (undefined: it may). */
+    admit?: () => Promise<PeerRefusal | undefined>;
   }) {
     this.space = opts.space;
     this.peer = opts.peer;
@@ -128,6 +140,7 @@ export class PeerResponder {
     this.#sealer = opts.sealer;
     this.#hooks = opts.hooks;
     this.#connect = opts.connect;
+    this.#admit = opts.admit;
   }
 
   /** Counts so far (frames, commits): for status and tests. */
@@ -153,6 +166,14 @@ export class PeerResponder {
           this.#fail("protocol", (e as Error).message);
           return;
         }
+        // The peer's refusal of this device (any time, even before a hello is answered) is taken at
+        // once, not queued: the channel's close follows right behind it and would be taken first.
+        const refused = peerRefusalIn(m);
+        if (refused) {
+          this.#hooks.error(refused);
+          this.#close("refused", refused.message);
+          return;
+        }
         this.#enqueue(() => this.#handle(m));
       },
       onClose: (reason) => {
@@ -168,13 +189,17 @@ export class PeerResponder {
 
   /** Closes the link (the peer sees the channel close). */
   stop(): void {
+    this.#close("offline", "stopped");
+  }
+
+  #close(state: "offline" | "refused", detail: string): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#clearPush();
     const conn = this.#conn;
     this.#conn = null;
-    conn?.close("stopped");
-    this.#hooks.state("offline", "stopped");
+    conn?.close(detail);
+    this.#hooks.state(state, detail);
   }
 
   /** This replica may hold commits the peer lacks: push them (once the peer has caught up by pulling). */
@@ -208,6 +233,25 @@ export class PeerResponder {
     this.#send({ type: "error", code, message, fatal: true });
     this.#hooks.error(new ProtocolError("bad-field", `Peer ${this.peer.slice(0, 8)}: ${message}`));
     this.stop();
+  }
+
+  /**
+   * Whether the peer's device is still admitted; if not, refuses the link (one fatal `membership`
+   * error, then closed) and returns false. Runs in the link's queue, so nothing is sent after it.
+   */
+  async #admitted(): Promise<boolean> {
+    const refusal = this.#admit && (await this.#admit());
+    if (!refusal) return true;
+    this.refuse(refusal);
+    return false;
+  }
+
+  /** Refuses the peer's device: a fatal `membership` error frame, then the link closes. */
+  refuse(refusal: PeerRefusal): void {
+    if (this.#state === "closed" || !this.#conn) return;
+    this.#conn.send(peerRefusalFrame(refusal));
+    this.#traffic.framesOut++;
+    this.#close("offline", `refused the peer (${refusal})`);
   }
 
   async #handle(m: Message): Promise<void> {
@@ -272,6 +316,7 @@ export class PeerResponder {
     // naming another device is a confused or hostile peer.
     if (toHex(device) !== this.peer)
       return this.#fail("unauthorized", "hello names another device than the one signalled.");
+    if (!(await this.#admitted())) return;
     const vector = await this.#ownVector();
     if ((this.#state as string) === "closed") return;
     this.#state = "open";
@@ -328,6 +373,7 @@ export class PeerResponder {
   }
 
   async #onPull(vector: VectorEntry[], maxBytes: number, morePages: boolean): Promise<void> {
+    if (!(await this.#admitted())) return;
     const held = await this.#ownVector();
     const since = (this.#pullPages ??= {});
     for (const e of vector) {
@@ -384,6 +430,8 @@ export class PeerResponder {
 
   /** Opens, checks, applies and keeps an upload, then acknowledges what this replica now holds. */
   async #onCommits(frames: Uint8Array[]): Promise<void> {
+    // A refused device's upload is not even opened here (receivers would quarantine it anyway).
+    if (!(await this.#admitted())) return;
     const opened: OpenedCommit[] = [];
     let refused = 0;
     // Membership commits first: a rotation among them brings the key the others may be sealed under.
@@ -411,6 +459,7 @@ export class PeerResponder {
   /** Live push of what the peer lacks, within the window; retried shortly when the link is busy. */
   async #push(): Promise<void> {
     if (this.#state !== "open" || !this.#caughtUp || !this.#conn) return;
+    if (!(await this.#admitted())) return;
     for (;;) {
       if (this.#conn.bufferedAmount > PUSH_WINDOW) {
         this.#schedulePush();

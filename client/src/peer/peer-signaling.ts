@@ -1,5 +1,5 @@
 import type { Dexie } from "dexie";
-import { ShoalError, ValidationError } from "../errors.ts";
+import { ShoalError, ValidationError, type AccessDenied } from "../errors.ts";
 import { randomBytes } from "../ids.ts";
 import {
   MESSAGE_TYPE_BYTES,
@@ -18,6 +18,7 @@ import {
   type DataChannelLike,
 } from "../transports/webrtc-transport.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
+import { PeerGate, peerRefusalFrame, peerRefusalIn, type PeerRefusal } from "./peer-admission.ts";
 import { PeerResponder, type PeerReplica } from "./peer-responder.ts";
 import { deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./signal-seal.ts";
 import { SpaceSealer } from "../sealing/sealer.ts";
@@ -58,9 +59,13 @@ export interface PeerNetworkOptions {
 const CHANNEL_LABEL = "shoal.1";
 const SIGNAL_TYPE = MESSAGE_TYPE_BYTES.signal;
 const WELCOME_TYPE = MESSAGE_TYPE_BYTES.welcome;
+const ERROR_TYPE = MESSAGE_TYPE_BYTES.error;
 /** First delay before announcing again after a peer link ended; doubles per failure up to the max. */
 const REANNOUNCE_BASE_MS = 500;
 const REANNOUNCE_MAX_MS = 15_000;
+/** After refusing a peer, how long its channel may take to deliver the refusal and close. */
+const REFUSAL_FLUSH_MS = 2_000;
+const REFUSAL_POLL_MS = 20;
 
 /** A relay connection that completed hello, over which signals can go. */
 interface RelayLink {
@@ -100,7 +105,15 @@ interface PeerLink {
   opened: boolean;
   closed: boolean;
   session?: SpaceSession;
+  /** The session's connection (client side), over which a refusal goes out. */
+  conn?: TransportConnection;
   responder?: PeerResponder;
+  /** The peer refused this device (its membership log): the link's status stays `refused`. */
+  refusedBy?: AccessDenied;
+  /** The open channel, watched after a refusal until the refusal frame has left. */
+  channel?: DataChannelLike;
+  /** This device refused the peer: the connection closes only once the channel has. */
+  refusing?: boolean;
   timer: ReturnType<typeof setTimeout> | null;
   status: TransportStatus;
 }
@@ -123,6 +136,11 @@ interface PeerLink {
  *   snapshots.
  * - A channel that closes or a negotiation that stalls is dropped, and this device announces again
  *   (with backoff) while a relay connection is up. With the relay gone, open channels keep syncing.
+ * - Membership (PROTOCOL.md 10, "Peer links"): before anything of a space goes to a peer or is taken
+ *   from it, the peer's device is checked against this device's membership log (`peerAdmission`); a
+ *   device the log removed (or that is no member while no invitation is open) gets one fatal
+ *   `membership` error and the channel closes, also when the removal lands while the link is open.
+ *   Refused by a peer, this device reports `AccessDenied` and keeps that link's status `refused`.
  *
  * @example
  * const peers = new PeerNetwork({ dexie, replica, iceServers: [] });
@@ -138,6 +156,7 @@ export class PeerNetwork {
   readonly #backoff: Backoff | undefined;
   readonly #session = toHex(randomBytes(8));
   readonly #spaces = new Map<string, SpaceState>();
+  readonly #gate: PeerGate;
   #host: PeerNetworkHost | null = null;
   #stopped = false;
 
@@ -148,6 +167,7 @@ export class PeerNetwork {
     if (!PC) throw new ValidationError("WebRTC is not available here (no RTCPeerConnection).");
     this.#PC = PC;
     this.#dexie = options.dexie;
+    this.#gate = new PeerGate(options.dexie);
     this.#replica = options.replica;
     this.#me = fromHex(options.replica.device, 16);
     this.#iceServers = options.iceServers ?? [];
@@ -208,6 +228,7 @@ export class PeerNetwork {
     st.announceTimer = null;
     for (const link of [...st.peers.values()]) this.#closeLink(st, link, "space left", false);
     this.#spaces.delete(id);
+    this.#gate.forget(id);
   }
 
   /**
@@ -440,6 +461,7 @@ export class PeerNetwork {
   /** Runs the protocol over the channel: a session on the smaller device, a responder on the larger. */
   #useChannel(st: SpaceState, link: PeerLink, channel: DataChannelLike): void {
     const device = link.device as DeviceId;
+    link.channel = channel;
     const opened = () => {
       if (link.opened) return;
       link.opened = true;
@@ -449,10 +471,18 @@ export class PeerNetwork {
     };
     const gone = (reason?: string) =>
       queueMicrotask(() => this.#closeLink(st, link, reason ?? "channel closed", true));
+    const admit = () => this.#gate.check(st.id, link.device);
     if (link.role === "client") {
       const replica: SessionReplica = {
         device: this.#replica.device,
-        vector: (spaces) => this.#replica.vector(spaces),
+        // Every pull and upload starts from the vector: the membership check goes first, so a device
+        // removed while its link is open gets nothing after the removal, not even this vector.
+        vector: async (spaces) => {
+          const refusal = await admit();
+          if (!refusal) return this.#replica.vector(spaces);
+          this.#refuse(st, link, refusal);
+          return {};
+        },
         applyCommits: (commits) => this.#replica.applyCommits(commits),
         // A peer's ack is not the relay's receipt: `pendingCommits` and `durability` stay about the relay.
         recordAcks: async () => {},
@@ -463,7 +493,7 @@ export class PeerNetwork {
         space: st.id,
         replica,
         sealer: st.sealer,
-        transport: webRtcTransport({ channel, peer: device }),
+        transport: this.#watchRefusal(st, link, webRtcTransport({ channel, peer: device })),
         token: new Uint8Array(0),
         spaceKey: st.key,
         backoff: this.#backoff,
@@ -491,17 +521,62 @@ export class PeerNetwork {
         replica: this.#replica,
         sealer: st.sealer,
         connect: (handlers) => openDataChannelLink(channel, handlers),
+        admit: async () => {
+          const refusal = await admit();
+          // The responder refuses by itself: its connection must outlive the refusal frame.
+          if (refusal) link.refusing = true;
+          return refusal;
+        },
         hooks: {
           state: (state, detail) => {
             if (state === "connected") opened();
             this.#report(link, { state, detail });
-            if (state === "offline") gone(detail);
+            if (state === "offline" || state === "refused") gone(detail);
           },
-          error: (e) => this.#host?.error(e),
+          error: (e) => {
+            if (e.code === "AccessDenied") link.refusedBy = e as AccessDenied;
+            this.#host?.error(e);
+          },
         },
       });
       link.responder.start();
     }
+  }
+
+  /**
+   * The session's transport, watched for the peer's refusal of this device: the frame never reaches
+   * the session (it would read it as a relay's); the link reports `AccessDenied` and closes.
+   */
+  #watchRefusal(st: SpaceState, link: PeerLink, inner: Transport): Transport {
+    return {
+      kind: inner.kind,
+      label: inner.label,
+      connect: (space, token, handlers) => {
+        const conn = inner.connect(space, token, {
+          onOpen: () => handlers.onOpen(),
+          onClose: (reason, code) => handlers.onClose(reason, code),
+          onMessage: (frame) => {
+            const refused = frame[1] === ERROR_TYPE ? refusalOf(frame) : undefined;
+            if (!refused) return handlers.onMessage(frame);
+            link.refusedBy = refused;
+            this.#host?.error(refused);
+            this.#report(link, { state: "refused", detail: refused.message });
+            this.#closeLink(st, link, refused.message, true);
+          },
+        });
+        link.conn = conn;
+        return conn;
+      },
+    };
+  }
+
+  /** This device refuses the peer's device: one fatal `membership` error, then the link closes. */
+  #refuse(st: SpaceState, link: PeerLink, refusal: PeerRefusal): void {
+    if (link.closed) return;
+    link.refusing = true;
+    if (link.responder) link.responder.refuse(refusal);
+    else link.conn?.send(peerRefusalFrame(refusal));
+    this.#closeLink(st, link, `refused the peer (${refusal})`, false);
   }
 
   #report(link: PeerLink, patch: Partial<TransportStatus>): void {
@@ -519,13 +594,41 @@ export class PeerNetwork {
     if (!link.opened) this.#send(st, link.device, { t: "bye", s: this.#session, n: link.nid });
     link.session?.stop();
     link.responder?.stop();
-    try {
-      link.pc.close();
-    } catch {
-      // Closing twice is harmless.
-    }
-    this.#host?.status(link.statusKey, null);
+    const closePc = () => {
+      try {
+        link.pc.close();
+      } catch {
+        // Closing twice is harmless.
+      }
+    };
+    // A closing data channel still sends what it holds (the refusal frame), but closing the peer
+    // connection drops it: wait for the channel to finish closing first, within a bound.
+    if (link.refusing && link.channel && link.channel.readyState !== "closed") {
+      const channel = link.channel;
+      const since = Date.now();
+      const poll = setInterval(() => {
+        if (channel.readyState !== "closed" && Date.now() - since < REFUSAL_FLUSH_MS) return;
+        clearInterval(poll);
+        closePc();
+      }, REFUSAL_POLL_MS);
+    } else closePc();
+    // Refused by the peer: waiting does not fix it, so the status says so until a new link replaces it.
+    const refused = link.refusedBy && {
+      ...link.status,
+      state: "refused" as const,
+      detail: link.refusedBy.message,
+    };
+    this.#host?.status(link.statusKey, refused || null);
     if (again && !this.#stopped) this.#announceSoon(st);
     void reason;
+  }
+}
+
+/** The peer's refusal of this device in an `error` frame, or undefined (also for a malformed frame). */
+function refusalOf(frame: Uint8Array): AccessDenied | undefined {
+  try {
+    return peerRefusalIn(decodeMessage(frame));
+  } catch {
+    return undefined; // the session reads it again and reports what is wrong with it
   }
 }
