@@ -34,6 +34,7 @@ import { ValueStore } from "./live/value-store.ts";
 import { formatInviteLink } from "./spaces/invite-link.ts";
 import { joinSpace } from "./spaces/join-space.ts";
 import { claimNewSpace } from "./spaces/space-claim.ts";
+import { announceLeaving, LEAVE_ANNOUNCE_MS } from "./spaces/announce-leaving.ts";
 import { leaveSpace, type LeaveReport } from "./spaces/leave-space.ts";
 import { readAcks } from "./sync/acks.ts";
 import type { SyncOptions } from "./sync/sync-runner.ts";
@@ -627,20 +628,34 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
 
   /**
    * Leaves a space: removes it, its key and all its data (records, history, queued uploads) from this
-   * device in one transaction, and stops syncing it. Also the way out of a wrong join. Other devices and
-   * the relay keep the space; this device can join it again with a link. If it had written there, it can
-   * write again once its own earlier commits are back from the relay or a peer (until then a write throws
-   * `RejoinPending`). The private space cannot be left.
+   * device in one transaction, and stops syncing it. Also the way out of a wrong join. In a space with
+   * members it first writes its own removal into the log and, when syncing, waits (at most `wait` ms,
+   * default 5 s) for the relay to take it, so the others see it gone (`announced` in the report). The
+   * space goes on for the others; this device can join it again with a new link. If it had written
+   * there, it can write again once its own earlier commits are back from the relay or a peer (until
+   * then a write throws `RejoinPending`). The private space cannot be left.
    *
    * @example
-   * const { records } = await db.leave(space);
+   * const { records, announced } = await db.leave(space);
    */
-  async leave(space: SpaceId | { readonly id: SpaceId }): Promise<LeaveReport> {
+  async leave(
+    space: SpaceId | { readonly id: SpaceId },
+    options: { wait?: number } = {},
+  ): Promise<LeaveReport> {
     const id = typeof space === "string" ? space : space?.id;
     if (typeof id !== "string") throw new ValidationError("leave needs a space or a space id.");
+    this.replica.assertOpen();
+    if (id === this.replica.privateSpace)
+      throw new ValidationError("The database's private space cannot be left (delete the database instead).");
+    const announced = await announceLeaving(
+      this.replica,
+      id,
+      this.#sync !== null,
+      options.wait ?? LEAVE_ANNOUNCE_MS,
+    );
     const report = await leaveSpace(this.replica, id);
     this.#knownSpaces.delete(id);
-    return report;
+    return { ...report, announced };
   }
 
   /**

@@ -13,6 +13,12 @@ export interface LeaveReport {
   commits: number;
   /** How many of those were this device's own: they must come back before it writes there again. */
   ownCommits: number;
+  /**
+   * In a space with members: whether the relay took this device's removal (written by `leave`) before
+   * the space went from this device, so the others see it gone. False in an open space, when not
+   * syncing, or when the relay did not answer in time (the others then still list this device).
+   */
+  announced: boolean;
 }
 
 /** Tables that hold a space's data, each with the index that finds the space's rows. */
@@ -92,7 +98,7 @@ async function removeSpaceData(
     const earlier = (await meta.get(leftSpaceKey(space)))?.value.ownSeq ?? 0;
     const ownSeq = Math.max(earlier, own?.seq ?? 0);
     if (ownSeq > 0) await meta.put({ key: leftSpaceKey(space), value: { ownSeq, at: Date.now() } });
-    return { space, records: ids.length, commits, ownCommits: ownSeq, ids };
+    return { space, records: ids.length, commits, ownCommits: ownSeq, announced: false, ids };
   });
   if (!result) return null;
   for (const id of result.ids) replica.cache.delete(id);

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { AccessDenied, NotPermitted, type Database, type MembersView, type Space } from "../../src/index.ts";
 import { waitFor } from "../wait-for.ts";
+import { readMembership } from "../../src/spaces/membership-log.ts";
 import {
   closeAllDevices,
   disposeAllRelays,
@@ -169,6 +170,25 @@ describe("members through the relay", () => {
     expect(refused).toBe(1);
     const bSeq = (await b.db.vector([space.id]))[space.id]![b.db.deviceId]!;
     expect(storedSeqs(relay.sqliteFile, space.id, b.db.deviceId)).not.toContain(bSeq);
+  });
+});
+
+describe("leaving a space with members", () => {
+  it("announces itself: the relay takes its removal, the others list it no more, and it is refused after", async () => {
+    const relay = await RelayHarness.start();
+    const { a, b, space } = await pairOnRelay(relay, "writer");
+    await b.db.patients.insert({ name: "Written before leaving", ward: "B", notes: "" }, { space });
+    const report = await b.db.leave(space);
+    expect(report.announced).toBe(true);
+    expect(report.records).toBe(1);
+    const view = await membersOf(a.db, space, (m) => m.members.length === 1, "the leaver gone");
+    expect(view.members.map((m) => m.name)).toEqual(["Dr. Admin"]);
+    // What it wrote before leaving stays, attributed to it.
+    await sees(a.db, "Written before leaving");
+    // Its device is a removed one in the log, so anything it might still send is refused everywhere.
+    const state = await readMembership(a.db.replica.dexie, space.id);
+    expect(state?.removedDevices.has(b.db.deviceId)).toBe(true);
+    expect(await b.db.replica.dexie.table("_spaces").get(space.id)).toBeUndefined();
   });
 });
 
