@@ -628,31 +628,33 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
 
   /**
    * Leaves a space: removes it, its key and all its data (records, history, queued uploads) from this
-   * device in one transaction, and stops syncing it. Also the way out of a wrong join. In a space with
-   * members it first writes its own removal into the log and, when syncing, waits (at most `wait` ms,
-   * default 5 s) for the relay to take it, so the others see it gone (`announced` in the report). The
-   * space goes on for the others; this device can join it again with a new link. If it had written
-   * there, it can write again once its own earlier commits are back from the relay or a peer (until
-   * then a write throws `RejoinPending`). The private space cannot be left.
+   * device in one transaction, and stops syncing it. Also the way out of a wrong join; this device can
+   * join again with a link. The space goes on for the others. If it had written there, it can write
+   * again once its own earlier commits are back from the relay or a peer (until then a write throws
+   * `RejoinPending`). The private space cannot be left.
+   *
+   * `announce: true`, in a space with members, leaves for good: it first writes this device's own
+   * removal into the log (its person's, when it is their only device) and, when syncing, waits (at
+   * most `wait` ms, default 5 s) for the relay to take it, so the others list it no more and refuse
+   * anything it might still send (`announced` in the report). A removed device can never be a member
+   * of that space again (another device, or this app with a new database, can).
    *
    * @example
-   * const { records, announced } = await db.leave(space);
+   * const { records } = await db.leave(space);
+   * const { announced } = await db.leave(otherSpace, { announce: true });
    */
   async leave(
     space: SpaceId | { readonly id: SpaceId },
-    options: { wait?: number } = {},
+    options: { announce?: boolean; wait?: number } = {},
   ): Promise<LeaveReport> {
     const id = typeof space === "string" ? space : space?.id;
     if (typeof id !== "string") throw new ValidationError("leave needs a space or a space id.");
     this.replica.assertOpen();
     if (id === this.replica.privateSpace)
       throw new ValidationError("The database's private space cannot be left (delete the database instead).");
-    const announced = await announceLeaving(
-      this.replica,
-      id,
-      this.#sync !== null,
-      options.wait ?? LEAVE_ANNOUNCE_MS,
-    );
+    const announced =
+      options.announce === true &&
+      (await announceLeaving(this.replica, id, this.#sync !== null, options.wait ?? LEAVE_ANNOUNCE_MS));
     const report = await leaveSpace(this.replica, id);
     this.#knownSpaces.delete(id);
     return { ...report, announced };

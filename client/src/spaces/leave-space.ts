@@ -14,9 +14,10 @@ export interface LeaveReport {
   /** How many of those were this device's own: they must come back before it writes there again. */
   ownCommits: number;
   /**
-   * In a space with members: whether the relay took this device's removal (written by `leave`) before
-   * the space went from this device, so the others see it gone. False in an open space, when not
-   * syncing, or when the relay did not answer in time (the others then still list this device).
+   * With `announce: true` in a space with members: whether the relay took this device's removal
+   * (written by `leave`) before the space went from this device, so the others see it gone. False
+   * otherwise: not announced, an open space, not syncing, or no answer in time (the others then still
+   * list this device until an admin removes it).
    */
   announced: boolean;
 }

@@ -174,11 +174,11 @@ describe("members through the relay", () => {
 });
 
 describe("leaving a space with members", () => {
-  it("announces itself: the relay takes its removal, the others list it no more, and it is refused after", async () => {
+  it("for good: the relay takes its removal, the others list it no more, and refuse it after", async () => {
     const relay = await RelayHarness.start();
     const { a, b, space } = await pairOnRelay(relay, "writer");
     await b.db.patients.insert({ name: "Written before leaving", ward: "B", notes: "" }, { space });
-    const report = await b.db.leave(space);
+    const report = await b.db.leave(space, { announce: true });
     expect(report.announced).toBe(true);
     expect(report.records).toBe(1);
     const view = await membersOf(a.db, space, (m) => m.members.length === 1, "the leaver gone");
