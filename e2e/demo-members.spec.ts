@@ -14,6 +14,7 @@ import {
   syncState,
 } from "./support/demo-flows.ts";
 import { expect, test } from "./support/demo-test.ts";
+import { readAllIndexedDb } from "./support/read-all-indexeddb.ts";
 
 const CLINIC = "North Clinic";
 
@@ -41,35 +42,6 @@ async function backToList(page: Page): Promise<void> {
 async function openStaff(page: Page): Promise<void> {
   await page.getByRole("link", { name: "Staff", exact: true }).click();
   await expect(page.getByRole("heading", { level: 1, name: `Staff of ${CLINIC}` })).toBeVisible();
-}
-
-/** Every value of every object store of every IndexedDB database of the page's origin, as text. */
-function readAllIndexedDb(page: Page): Promise<string> {
-  return page.evaluate(async () => {
-    const text = (v: unknown): string =>
-      JSON.stringify(v, (_k, x) =>
-        x instanceof Uint8Array || x instanceof ArrayBuffer ? new TextDecoder("latin1").decode(x) : x,
-      ) ?? "";
-    const parts: string[] = [];
-    for (const info of await indexedDB.databases()) {
-      if (!info.name) continue;
-      const db = await new Promise<IDBDatabase>((ok, ko) => {
-        const open = indexedDB.open(info.name!);
-        open.onsuccess = () => ok(open.result);
-        open.onerror = () => ko(open.error);
-      });
-      for (const store of [...db.objectStoreNames]) {
-        const rows = await new Promise<unknown[]>((ok, ko) => {
-          const r = db.transaction(store).objectStore(store).getAll();
-          r.onsuccess = () => ok(r.result);
-          r.onerror = () => ko(r.error);
-        });
-        parts.push(`${info.name}/${store}: ${rows.map(text).join("\n")}`);
-      }
-      db.close();
-    }
-    return parts.join("\n");
-  });
 }
 
 test("an admin invites a writer and a reader; the reader is refused; a writer removed while offline is locked out", async ({

@@ -11,11 +11,12 @@
 import { chromium, expect, test, type Browser, type Page } from "@playwright/test";
 import type { Database, SpaceId } from "@shoal/client";
 import { CHROMIUM_ARGS, chromiumExecutable } from "../scripts/chromium.mjs";
-import { PROBE_CUT_NOISE } from "./support/demo-device.ts";
+import { isRelayStoppedNoise } from "./support/demo-device.ts";
 import { HARNESS_PATH, uniqueDbName } from "./support/harness.ts";
 import { netnsSkipReason } from "./support/netns.ts";
 import { collectPageErrors } from "./support/page-errors.ts";
 import { RelayProcess } from "./support/relay-process.ts";
+import { readAllIndexedDb } from "./support/read-all-indexeddb.ts";
 
 type Db = Database<{ notes: { title: string; body: string } }>;
 
@@ -199,35 +200,6 @@ async function heldOf(d: Device, space: string, device: string): Promise<number>
   );
 }
 
-/** Every value of every object store of every IndexedDB database of the page's origin, as text. */
-function readAllIndexedDb(page: Page): Promise<string> {
-  return page.evaluate(async () => {
-    const text = (v: unknown): string =>
-      JSON.stringify(v, (_k, x) =>
-        x instanceof Uint8Array || x instanceof ArrayBuffer ? new TextDecoder("latin1").decode(x) : x,
-      ) ?? "";
-    const parts: string[] = [];
-    for (const info of await indexedDB.databases()) {
-      if (!info.name) continue;
-      const db = await new Promise<IDBDatabase>((ok, ko) => {
-        const open = indexedDB.open(info.name!);
-        open.onsuccess = () => ok(open.result);
-        open.onerror = () => ko(open.error);
-      });
-      for (const store of [...db.objectStoreNames]) {
-        const rows = await new Promise<unknown[]>((ok, ko) => {
-          const r = db.transaction(store).objectStore(store).getAll();
-          r.onsuccess = () => ok(r.result);
-          r.onerror = () => ko(r.error);
-        });
-        parts.push(`${info.name}/${store}: ${rows.map(text).join("\n")}`);
-      }
-      db.close();
-    }
-    return parts.join("\n");
-  });
-}
-
 test("a device removed while cut off is refused by its WebRTC peers with the relay stopped, and gets nothing written after", async ({}, testInfo) => {
   const reason = netnsSkipReason("webrtc-members.spec.ts");
   test.skip(reason !== undefined, reason ?? "");
@@ -365,11 +337,7 @@ test("a device removed while cut off is refused by its WebRTC peers with the rel
     const summary = `B refused by its peers: ${JSON.stringify(bStatus.peers.map((p) => `${p.label} ${p.state}`))}, lastError ${bStatus.lastError?.code}/${bStatus.lastError?.reason}, state ${bStatus.state}; refused by A as ${a.id < b.id ? "client" : "responder"}, by C as ${c.id < b.id ? "client" : "responder"}; ${waited} held events on B; ${((Date.now() - started) / 1000).toFixed(1)} s`;
     console.log(`webrtc-members: ${summary}`);
     testInfo.annotations.push({ type: "webrtc-members", description: summary });
-    const unexpected = [...a.errors, ...b.errors, ...c.errors].filter(
-      (e) =>
-        !/WebSocket connection to .* failed: .*ERR_CONNECTION_(REFUSED|RESET)/.test(e) &&
-        !PROBE_CUT_NOISE.test(e),
-    );
+    const unexpected = [...a.errors, ...b.errors, ...c.errors].filter((e) => !isRelayStoppedNoise(e));
     expect(unexpected).toEqual([]);
   } finally {
     await Promise.all(browsers.map((br) => br.close()));

@@ -8,7 +8,7 @@
 import { chromium, expect, test, type Browser, type Page } from "@playwright/test";
 import type { Database, SpaceId } from "@shoal/client";
 import { CHROMIUM_ARGS, chromiumExecutable } from "../scripts/chromium.mjs";
-import { PROBE_CUT_NOISE } from "./support/demo-device.ts";
+import { isRelayStoppedNoise } from "./support/demo-device.ts";
 import { HARNESS_PATH, uniqueDbName } from "./support/harness.ts";
 import { collectPageErrors } from "./support/page-errors.ts";
 import { RelayProcess } from "./support/relay-process.ts";
@@ -250,12 +250,7 @@ test("two devices keep syncing over WebRTC while the relay is stopped; a third c
     expect(after.c.channelsOpened).toBe(0);
     // Chromium itself logs every refused WebSocket attempt while the relay is stopped, and the access
     // probe that follows each: expected here.
-    const unexpected = [...a.errors, ...b.errors, ...c.errors].filter(
-      // Refused when nothing listens; reset when the relay stops in the middle of a handshake.
-      (e) =>
-        !/WebSocket connection to .* failed: .*ERR_CONNECTION_(REFUSED|RESET)/.test(e) &&
-        !PROBE_CUT_NOISE.test(e),
-    );
+    const unexpected = [...a.errors, ...b.errors, ...c.errors].filter((e) => !isRelayStoppedNoise(e));
     expect(unexpected).toEqual([]);
   } finally {
     await Promise.all(browsers.map((br) => br.close()));

@@ -4,6 +4,8 @@ import { afterEach } from "vitest";
 import { openDatabase, type Database, type Space } from "../src/index.ts";
 import type { MembershipOp } from "../src/members/membership-op.ts";
 import type { MemberRow } from "../src/replica/stored-rows.ts";
+import { joinByInvitation } from "../src/spaces/join-by-invitation.ts";
+import { readMembership } from "../src/spaces/membership-log.ts";
 
 /** The record type of the membership tests. */
 export type MemberPatient = { name: string; notes: string };
@@ -60,4 +62,20 @@ export function firstValue<T>(obs: {
       },
     });
   });
+}
+
+/**
+ * An admin A and a writer B who joined by invitation, B having written "Before removal", both holding
+ * everything (by bundle); `bPerson` is B's person in the log.
+ */
+export async function adminAndWriter(): Promise<{ a: MemberDb; b: MemberDb; space: Space; bPerson: string }> {
+  const [a, b] = await Promise.all([memberDevice("admin"), memberDevice("writer")]);
+  const space = await a.createSpace({ name: "North Clinic" });
+  const invite = await a.invite(space, { role: "writer", me: "Admin" });
+  await joinByInvitation(b.replica, invite, logOf(a), "Nurse B");
+  await b.patients.insert({ name: "Before removal", notes: "" }, { space });
+  await carry(b, a, space);
+  await carry(a, b, space);
+  const bPerson = (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(b.deviceId)!;
+  return { a, b, space, bPerson };
 }

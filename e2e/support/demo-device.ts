@@ -21,6 +21,16 @@ export const RELAY_CUT_NOISE: readonly RegExp[] = [
   /^Failed to load resource: net::ERR_CONNECTION_REFUSED \(http:\/\/127\.0\.0\.1:\d+\/icon\.svg\)$/,
 ];
 
+/**
+ * Whether a console error is what Chromium logs while the relay is stopped on purpose: a refused or
+ * reset WebSocket (reset when the relay stops in the middle of a handshake), or the access probe after it.
+ */
+export function isRelayStoppedNoise(e: string): boolean {
+  return (
+    /WebSocket connection to .* failed: .*ERR_CONNECTION_(REFUSED|RESET)/.test(e) || PROBE_CUT_NOISE.test(e)
+  );
+}
+
 /** One device: a browser context (its own IndexedDB and localStorage) with one or more tabs. */
 export class DemoDevice {
   readonly errors: string[] = [];

@@ -3,40 +3,20 @@
 // `membership` error (an `AccessDenied` on its side) and nothing of the space.
 import { afterEach, describe, expect, it } from "vitest";
 import { AccessDenied, type ShoalError, type Space } from "../../src/index.ts";
-import type { SpaceRow } from "../../src/replica/stored-rows.ts";
-import { carry, everything, logOf, memberDevice, type MemberDb } from "../member-devices.ts";
+import { adminAndWriter, everything, type MemberDb } from "../member-devices.ts";
 import { PeerGate, peerAdmission, peerRefusalFrame, peerRefusalIn } from "../../src/peer/peer-admission.ts";
-import { PeerResponder } from "../../src/peer/peer-responder.ts";
 import { decodeMessage, encodeMessage, fromHex, type Message } from "../../src/protocol/index.ts";
-import { SpaceSealer } from "../../src/sealing/sealer.ts";
-import { SpaceSession } from "../../src/sync/space-session.ts";
 import { dataChannelPair } from "../../src/transports/data-channel-pair.ts";
-import { openDataChannelLink, webRtcTransport } from "../../src/transports/webrtc-transport.ts";
-import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
+import { openDataChannelLink } from "../../src/transports/webrtc-transport.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import { waitFor } from "../wait-for.ts";
+import { peerResponder, peerSession } from "../peer-link.ts";
 
 type Db = MemberDb;
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-
-const keyOf = async (db: Db, space: Space) =>
-  (await db.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!.key;
-
-/** An admin and a writer who joined and converged, by bundle. */
-async function clinic(): Promise<{ a: Db; b: Db; space: Space; bPerson: string }> {
-  const [a, b] = await Promise.all([memberDevice("admin"), memberDevice("writer")]);
-  const space = await a.createSpace({ name: "North Clinic" });
-  const invite = await a.invite(space, { role: "writer", me: "Admin" });
-  await joinByInvitation(b.replica, invite, logOf(a), "Nurse B");
-  await b.patients.insert({ name: "Before removal", notes: "" }, { space });
-  await carry(b, a, space);
-  await carry(a, b, space);
-  const bPerson = (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(b.deviceId)!;
-  return { a, b, space, bPerson };
-}
 
 /** `server` answers `peer` over one end of an in-memory data channel, gated by its own log. */
 async function responder(
@@ -46,20 +26,14 @@ async function responder(
   channel: ReturnType<typeof dataChannelPair>[1],
 ) {
   const states: string[] = [];
-  const r = new PeerResponder({
-    space: space.id,
-    peer: peer as never,
-    replica: {
-      device: server.deviceId,
-      vector: (s) => server.vector(s),
-      applyCommits: (c) => server.applyCommits(c, "peer"),
-      exportCommits: (s, o) => server.exportCommits(s, o),
-    },
-    sealer: new SpaceSealer(server.replica.dexie, space.id, await keyOf(server, space)),
-    connect: (h) => openDataChannelLink(channel, h),
-    admit: () => new PeerGate(server.replica.dexie).check(space.id, peer),
-    hooks: { state: (s) => states.push(s), error: () => {} },
-  });
+  const r = await peerResponder(
+    server,
+    peer,
+    space,
+    channel,
+    { state: (s) => states.push(s), error: () => {} },
+    () => new PeerGate(server.replica.dexie).check(space.id, peer),
+  );
   const sub = server.live(() => server.vector()).subscribe(() => r.poke());
   r.start();
   cleanup.push(() => {
@@ -71,7 +45,7 @@ async function responder(
 
 describe("peer links refuse removed devices", () => {
   it("admits members, invitees while an invitation is open, and refuses removed devices and strangers", async () => {
-    const { a, b, space, bPerson } = await clinic();
+    const { a, b, space, bPerson } = await adminAndWriter();
     const stranger = "ab".repeat(16);
     const now = Date.now();
     expect(peerAdmission(undefined, stranger, now)).toBeUndefined(); // a space without a log: key holders
@@ -88,7 +62,7 @@ describe("peer links refuse removed devices", () => {
   });
 
   it("a removed device's hello gets one fatal membership error and nothing of the space", async () => {
-    const { a, b, space, bPerson } = await clinic();
+    const { a, b, space, bPerson } = await adminAndWriter();
     await a.remove(space, { person: bPerson });
     await a.patients.insert({ name: "After rotation", notes: "canary-refusal-7d1e" }, { space });
 
@@ -120,31 +94,13 @@ describe("peer links refuse removed devices", () => {
   });
 
   it("a link open when the removal lands carries neither the removal nor what follows it", async () => {
-    const { a, b, space, bPerson } = await clinic();
+    const { a, b, space, bPerson } = await adminAndWriter();
     const [cb, ca] = dataChannelPair();
     const errors: ShoalError[] = [];
     const bStates: string[] = [];
-    const session = new SpaceSession({
-      space: space.id,
-      replica: {
-        device: b.deviceId,
-        vector: (s) => b.vector(s),
-        applyCommits: (c) => b.applyCommits(c, "peer"),
-        recordAcks: async () => {},
-        readSnapshot: () => Promise.reject(new Error("no snapshots over peers")),
-        importSnapshot: () => Promise.reject(new Error("no snapshots over peers")),
-      },
-      sealer: new SpaceSealer(b.replica.dexie, space.id, await keyOf(b, space)),
-      transport: webRtcTransport({ channel: cb, peer: a.deviceId }),
-      token: new Uint8Array(0),
-      spaceKey: await keyOf(b, space),
-      snapshots: { bootstrap: false, publishEvery: 0 },
-      hooks: {
-        state: (s) => bStates.push(s),
-        error: (e) => errors.push(e),
-        synced: () => {},
-        acked: () => {},
-      },
+    const session = await peerSession(b, a, space, cb, {
+      state: (s) => bStates.push(s),
+      error: (e) => errors.push(e),
     });
     await responder(a, b.deviceId, space, ca);
     session.start();
@@ -170,22 +126,13 @@ describe("peer links refuse removed devices", () => {
   });
 
   it("a responder refused by its peer reports AccessDenied and ends as refused", async () => {
-    const { a, b, space } = await clinic();
+    const { a, b, space } = await adminAndWriter();
     const [cb, ca] = dataChannelPair();
     const errors: ShoalError[] = [];
     const states: string[] = [];
-    const r = new PeerResponder({
-      space: space.id,
-      peer: a.deviceId,
-      replica: {
-        device: b.deviceId,
-        vector: (s) => b.vector(s),
-        applyCommits: (c) => b.applyCommits(c, "peer"),
-        exportCommits: (s, o) => b.exportCommits(s, o),
-      },
-      sealer: new SpaceSealer(b.replica.dexie, space.id, await keyOf(b, space)),
-      connect: (h) => openDataChannelLink(cb, h),
-      hooks: { state: (s) => states.push(s), error: (e) => errors.push(e) },
+    const r = await peerResponder(b, a.deviceId, space, cb, {
+      state: (s) => states.push(s),
+      error: (e) => errors.push(e),
     });
     r.start();
     cleanup.push(() => r.stop());

@@ -4,59 +4,22 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { CommitQuarantined, ShoalError, Space } from "../../src/index.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
-import { carry, everything, logOf, memberDevice, type MemberDb } from "../member-devices.ts";
-import { PeerResponder } from "../../src/peer/peer-responder.ts";
-import { SpaceSealer } from "../../src/sealing/sealer.ts";
-import { SpaceSession } from "../../src/sync/space-session.ts";
+import { adminAndWriter, everything, type MemberDb } from "../member-devices.ts";
 import { dataChannelPair } from "../../src/transports/data-channel-pair.ts";
-import { openDataChannelLink, webRtcTransport } from "../../src/transports/webrtc-transport.ts";
-import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
-import { readMembership } from "../../src/spaces/membership-log.ts";
 import { waitFor } from "../wait-for.ts";
+import { peerResponder, peerSession } from "../peer-link.ts";
 
 type Db = MemberDb;
-const device = memberDevice;
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-const keyOf = async (db: Db, space: Space) =>
-  (await db.replica.dexie.table<SpaceRow>("_spaces").get(space.id))!.key;
-
 /** `client` syncs with `server`'s replica over an in-memory data channel, as WebRTC peers do. */
 async function link(client: Db, server: Db, space: Space, errors: ShoalError[]) {
   const [cc, cs] = dataChannelPair();
-  const session = new SpaceSession({
-    space: space.id,
-    replica: {
-      device: client.deviceId,
-      vector: (s) => client.vector(s),
-      applyCommits: (c) => client.applyCommits(c, "peer"),
-      recordAcks: async () => {},
-      readSnapshot: () => Promise.reject(new Error("no snapshots over peers")),
-      importSnapshot: () => Promise.reject(new Error("no snapshots over peers")),
-    },
-    sealer: new SpaceSealer(client.replica.dexie, space.id, await keyOf(client, space)),
-    transport: webRtcTransport({ channel: cc, peer: server.deviceId }),
-    token: new Uint8Array(0),
-    spaceKey: await keyOf(client, space),
-    snapshots: { bootstrap: false, publishEvery: 0 },
-    hooks: { state: () => {}, error: (e) => errors.push(e), synced: () => {}, acked: () => {} },
-  });
-  const responder = new PeerResponder({
-    space: space.id,
-    peer: client.deviceId,
-    replica: {
-      device: server.deviceId,
-      vector: (s) => server.vector(s),
-      applyCommits: (c) => server.applyCommits(c, "peer"),
-      exportCommits: (s, o) => server.exportCommits(s, o),
-    },
-    sealer: new SpaceSealer(server.replica.dexie, space.id, await keyOf(server, space)),
-    connect: (h) => openDataChannelLink(cs, h),
-    hooks: { state: () => {}, error: (e) => errors.push(e) },
-  });
+  const session = await peerSession(client, server, space, cc, { error: (e) => errors.push(e) });
+  const responder = await peerResponder(server, client.deviceId, space, cs, { error: (e) => errors.push(e) });
   const sub = server.live(() => server.vector()).subscribe(() => responder.poke());
   responder.start();
   session.start();
@@ -69,16 +32,9 @@ async function link(client: Db, server: Db, space: Space, errors: ShoalError[]) 
 
 describe("members over a peer link", () => {
   it("a device removed while away is cut off when it comes back through a peer", async () => {
-    const [a, b] = await Promise.all([device("admin"), device("removed")]);
-    const space = await a.createSpace({ name: "North Clinic" });
-    const invite = await a.invite(space, { role: "writer", me: "Admin" });
-    await joinByInvitation(b.replica, invite, logOf(a), "Nurse B");
-    await b.patients.insert({ name: "Before removal", notes: "" }, { space });
-    await carry(b, a, space);
-    await carry(a, b, space);
+    const { a, b, space, bPerson } = await adminAndWriter();
 
     // A removes B while B is away; B keeps writing.
-    const bPerson = (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(b.deviceId)!;
     await a.remove(space, { person: bPerson });
     await a.patients.insert({ name: "After rotation", notes: "canary-peer-51c2" }, { space });
     await b.patients.insert({ name: "After removal", notes: "" }, { space });
