@@ -27,11 +27,11 @@ export function StaffPage({ db, clinic, deviceName }: ClinicPageProps) {
         </p>
       )}
       {view.managed && <MemberTable db={db} clinic={clinic} members={view.members} admin={admin} />}
+      {me && <LinkDevicePanel db={db} clinic={clinic} me={me} />}
       {(admin || !view.managed) && <InviteForm db={db} clinic={clinic} deviceName={deviceName} />}
       {view.managed && (
         <InvitationList db={db} clinic={clinic} invitations={view.invitations} admin={admin} />
       )}
-      {me && <LinkDevicePanel db={db} clinic={clinic} me={me} />}
       {view.managed && admin && <RecoveryKeyPanel db={db} clinic={clinic} />}
       {view.managed && !admin && (
         <p className="hint">Your role is {view.role ?? "none"}: only an admin can invite or remove staff.</p>
