@@ -6,8 +6,10 @@ import type { Page } from "@playwright/test";
 import { DemoDevice, expectNoPageErrors, RELAY_CUT_NOISE } from "./support/demo-device.ts";
 import {
   addPatient,
+  backToList,
   createClinic,
   joinWithLink,
+  openStaff,
   patientList,
   pendingCommits,
   readInvitationLink,
@@ -32,16 +34,6 @@ const OFFLINE_NOISE =
 /** Chromium's console error for a refused invitation redemption (`POST /sync/<space>/invitation`). */
 const REDEMPTION_NOISE =
   /^Failed to load resource: the server responded with a status of 403 \(Forbidden\) \(http:\/\/127\.0\.0\.1:\d+\/sync\/[0-9a-f]+\/invitation\)$/;
-
-async function backToList(page: Page): Promise<void> {
-  await page.getByRole("link", { name: "Shoal Clinic" }).click();
-  await expect(page.getByRole("heading", { name: "Patients" })).toBeVisible();
-}
-
-async function openStaff(page: Page): Promise<void> {
-  await page.getByRole("link", { name: "Staff", exact: true }).click();
-  await expect(page.getByRole("heading", { level: 1, name: `Staff of ${CLINIC}` })).toBeVisible();
-}
 
 /** Every value of every object store of every IndexedDB database of the page's origin, as text. */
 function readAllIndexedDb(page: Page): Promise<string> {
