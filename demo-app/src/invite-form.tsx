@@ -3,6 +3,7 @@ import { useState, type FormEvent } from "react";
 import type { ClinicPageProps } from "./clinic-page-props.ts";
 import { RefusalMessage } from "./refusal-message.tsx";
 import { SharedLink } from "./shared-link.tsx";
+import { useLinkMaker } from "./use-link-maker.ts";
 
 const HOUR = 60 * 60_000;
 /** How long a new invitation can be redeemed: short by default, as a link may be forwarded. */
@@ -21,22 +22,11 @@ const EXPIRIES = [
 export function InviteForm({ db, clinic, deviceName }: ClinicPageProps) {
   const [role, setRole] = useState<Role>("writer");
   const [expiry, setExpiry] = useState<number>(EXPIRIES[1].ms);
-  const [link, setLink] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { link, error, busy, make } = useLinkMaker();
 
-  async function create(event: FormEvent) {
+  function create(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      setLink(await db.invite(clinic, { role, expiresIn: expiry, uses: 1, me: deviceName }));
-    } catch (e) {
-      setError(e);
-      setLink(null);
-    } finally {
-      setBusy(false);
-    }
+    void make(() => db.invite(clinic, { role, expiresIn: expiry, uses: 1, me: deviceName }));
   }
 
   return (

@@ -1,8 +1,8 @@
 import type { MemberView } from "@shoal/client";
-import { useState } from "react";
 import type { ClinicPageProps } from "./clinic-page-props.ts";
 import { RefusalMessage } from "./refusal-message.tsx";
 import { SharedLink } from "./shared-link.tsx";
+import { useLinkMaker } from "./use-link-maker.ts";
 
 /**
  * Adds another device of the person using this one (`db.linkDevice`): a single-use link, valid for an
@@ -15,22 +15,7 @@ export function LinkDevicePanel({
   clinic,
   me,
 }: Pick<ClinicPageProps, "db" | "clinic"> & { me: MemberView }) {
-  const [link, setLink] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function create() {
-    setBusy(true);
-    setError(null);
-    try {
-      setLink(await db.linkDevice(clinic));
-    } catch (e) {
-      setError(e);
-      setLink(null);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { link, error, busy, make } = useLinkMaker();
 
   return (
     <section className="card invite" aria-labelledby="link-device-heading">
@@ -39,7 +24,7 @@ export function LinkDevicePanel({
         Use {clinic.name} on another phone, tablet or computer of yours as {me.name}, with your role (
         {me.role}). That device shows up under your name in the staff list.
       </p>
-      <button type="button" onClick={() => void create()} disabled={busy}>
+      <button type="button" onClick={() => void make(() => db.linkDevice(clinic))} disabled={busy}>
         Link another device of mine
       </button>
       <RefusalMessage error={error} clinicName={clinic.name} />
