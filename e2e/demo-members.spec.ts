@@ -2,12 +2,13 @@
 // single-use links, the reader's write is refused with NotPermitted, the writer is removed while offline
 // and keeps writing, and when it returns its later changes reach nobody, the relay refuses it, and
 // nothing written after the removal is in its IndexedDB. A fourth device finds the writer's link used.
-import type { Page } from "@playwright/test";
 import { DemoDevice, expectNoPageErrors, RELAY_CUT_NOISE } from "./support/demo-device.ts";
 import {
   addPatient,
+  backToList,
   createClinic,
   joinWithLink,
+  openStaff,
   patientList,
   pendingCommits,
   readInvitationLink,
@@ -34,15 +35,6 @@ const OFFLINE_NOISE =
 const REDEMPTION_NOISE =
   /^Failed to load resource: the server responded with a status of 403 \(Forbidden\) \(http:\/\/127\.0\.0\.1:\d+\/sync\/[0-9a-f]+\/invitation\)$/;
 
-async function backToList(page: Page): Promise<void> {
-  await page.getByRole("link", { name: "Shoal Clinic" }).click();
-  await expect(page.getByRole("heading", { name: "Patients" })).toBeVisible();
-}
-
-async function openStaff(page: Page): Promise<void> {
-  await page.getByRole("link", { name: "Staff", exact: true }).click();
-  await expect(page.getByRole("heading", { level: 1, name: `Staff of ${CLINIC}` })).toBeVisible();
-}
 
 test("an admin invites a writer and a reader; the reader is refused; a writer removed while offline is locked out", async ({
   browser,

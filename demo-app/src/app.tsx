@@ -13,6 +13,7 @@ import { StaffPage } from "./staff-page.tsx";
 import { StatusBar } from "./status-bar.tsx";
 import { AccessBanner } from "./access-banner.tsx";
 import { LeaveDialog } from "./leave-dialog.tsx";
+import { LeaveOutcomeNotice, type LeaveOutcome } from "./leave-outcome-notice.tsx";
 import { leaveInvitation, useRoute } from "./use-route.ts";
 import { useSeeder } from "./use-seeder.ts";
 
@@ -26,29 +27,38 @@ export function App({ db, syncProblem = null }: { db: ClinicDatabase; syncProble
   const [deviceName, setDeviceName] = useState(loadDeviceName);
   const [activeId, setActiveId] = useState(loadActiveClinic);
   const [leaving, setLeaving] = useState(false);
+  // Kept here, not in the dialog: leaving the last clinic replaces the whole shell with the first run.
+  const [leftForGood, setLeftForGood] = useState<LeaveOutcome | null>(null);
   const [devtools, setDevtools] = useState(false);
   const seeder = useSeeder(db);
 
   if (spaces === undefined) return <p className="loading">Opening the local database…</p>;
   const clinics = spaces.filter((s) => !s.private);
+  const leaveNotice = leftForGood && (
+    <LeaveOutcomeNotice outcome={leftForGood} onDismiss={() => setLeftForGood(null)} />
+  );
 
   if (route.page === "join" || !deviceName || clinics.length === 0) {
     return (
-      <FirstRun
-        // A link opened in a first-run page that is already showing (after leaving the last clinic, say)
-        // starts it afresh with that link filled in.
-        key={route.page === "join" ? route.link : "no-invitation"}
-        db={db}
-        invitation={route.page === "join" ? route.link : null}
-        deviceName={deviceName}
-        onReady={(name, clinicId) => {
-          saveDeviceName(name);
-          saveActiveClinic(clinicId);
-          setDeviceName(name);
-          setActiveId(clinicId);
-          leaveInvitation();
-        }}
-      />
+      <>
+        {leaveNotice}
+        <FirstRun
+          // A link opened in a first-run page that is already showing (after leaving the last clinic, say)
+          // starts it afresh with that link filled in.
+          key={route.page === "join" ? route.link : "no-invitation"}
+          db={db}
+          invitation={route.page === "join" ? route.link : null}
+          deviceName={deviceName}
+          onReady={(name, clinicId) => {
+            saveDeviceName(name);
+            saveActiveClinic(clinicId);
+            setDeviceName(name);
+            setActiveId(clinicId);
+            setLeftForGood(null);
+            leaveInvitation();
+          }}
+        />
+      </>
     );
   }
 
@@ -69,6 +79,7 @@ export function App({ db, syncProblem = null }: { db: ClinicDatabase; syncProble
         actions={<BundleActions db={db} clinic={clinic} />}
       />
       <AccessBanner db={db} clinic={clinic} />
+      {leaveNotice}
       <div className="workspace">
         <main className="content">
           <ErrorBoundary
@@ -108,8 +119,9 @@ export function App({ db, syncProblem = null }: { db: ClinicDatabase; syncProble
           db={db}
           clinic={clinic}
           onClose={() => setLeaving(false)}
-          onLeft={() => {
+          onLeft={(outcome) => {
             setLeaving(false);
+            setLeftForGood(outcome ?? null);
             // The next clinic of this device, or the first-run screen when none is left.
             location.hash = "#/";
           }}

@@ -1,6 +1,7 @@
-import type { SpaceId } from "@shoal/client";
+import type { MemberView, SpaceId } from "@shoal/client";
 import { useState, type FormEvent } from "react";
 import type { ClinicDatabase } from "./db.ts";
+import { deviceLinkOwner } from "./device-link-owner.ts";
 import { invitationClinicName } from "./invitation-name.ts";
 import { RefusalMessage } from "./refusal-message.tsx";
 import { registerDeviceName } from "./register-device-name.ts";
@@ -23,6 +24,8 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
   const [link, setLink] = useState(invitation ?? "");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  /** Joined as another device of someone on the staff list: said once before the clinic opens. */
+  const [linked, setLinked] = useState<{ clinicId: SpaceId; owner: MemberView } | null>(null);
   const invitedTo = invitation ? invitationClinicName(invitation) : null;
 
   /** `open`: the clinic has no staff list, so this device records its name in it for the audit view. */
@@ -37,7 +40,11 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
     try {
       const clinicId = await action();
       if (open) await registerDeviceName(db, clinicId, device);
-      onReady(device, clinicId);
+      // A link from "Link another device of mine" reads like any invitation until it is redeemed; only
+      // then does the staff list say whose device this became, and the name typed above was not used.
+      const owner = open ? undefined : await deviceLinkOwner(db, clinicId);
+      if (owner) setLinked({ clinicId, owner });
+      else onReady(device, clinicId);
     } catch (cause) {
       setError(cause);
       setBusy(false);
@@ -56,6 +63,25 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
     const member = /#invite=/.test(text);
     void run(async () => (await db.join(text, { name: name.trim() })).id, !member);
   };
+
+  if (linked) {
+    const { owner } = linked;
+    return (
+      <main className="first-run">
+        <h1>Shoal Clinic</h1>
+        <section className="card" aria-labelledby="linked-heading" data-testid="device-linked">
+          <h2 id="linked-heading">Joined {invitedTo ?? "the clinic"}</h2>
+          <p>
+            This device is now another device of {owner.name}, with the role {owner.role}. The staff list
+            shows {owner.name} once, with {owner.devices.length} devices.
+          </p>
+          <button type="button" onClick={() => onReady(name.trim(), linked.clinicId)}>
+            Open {invitedTo ?? "the clinic"}
+          </button>
+        </section>
+      </main>
+    );
+  }
 
   return (
     <main className="first-run">
@@ -81,6 +107,10 @@ export function FirstRun({ db, invitation, deviceName, onReady }: Props) {
         <form className="card" onSubmit={join} aria-labelledby="join-heading">
           <h2 id="join-heading">Join {invitedTo ?? "a clinic"}</h2>
           <p className="hint">You opened an invitation link. Its secret stays in this browser.</p>
+          <p className="hint">
+            A link from “Link another device of mine” makes this device another device of the person who made
+            it, under their name and role; the device name above then only labels this device.
+          </p>
           <button type="submit" disabled={busy}>
             Join clinic
           </button>

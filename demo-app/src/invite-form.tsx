@@ -2,7 +2,8 @@ import type { Role } from "@shoal/client";
 import { useState, type FormEvent } from "react";
 import type { ClinicPageProps } from "./clinic-page-props.ts";
 import { RefusalMessage } from "./refusal-message.tsx";
-import { QrImage } from "./qr/qr-image.tsx";
+import { SharedLink } from "./shared-link.tsx";
+import { useLinkMaker } from "./use-link-maker.ts";
 
 const HOUR = 60 * 60_000;
 /** How long a new invitation can be redeemed: short by default, as a link may be forwarded. */
@@ -21,36 +22,11 @@ const EXPIRIES = [
 export function InviteForm({ db, clinic, deviceName }: ClinicPageProps) {
   const [role, setRole] = useState<Role>("writer");
   const [expiry, setExpiry] = useState<number>(EXPIRIES[1].ms);
-  const [link, setLink] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const [copied, setCopied] = useState<"idle" | "copied" | "manual">("idle");
+  const { link, error, busy, make } = useLinkMaker();
 
-  async function create(event: FormEvent) {
+  function create(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    setCopied("idle");
-    try {
-      setLink(await db.invite(clinic, { role, expiresIn: expiry, uses: 1, me: deviceName }));
-    } catch (e) {
-      setError(e);
-      setLink(null);
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  async function copy() {
-    if (!link) return;
-    try {
-      await navigator.clipboard.writeText(link);
-      setCopied("copied");
-    } catch {
-      // Headless browsers and some embeds refuse the clipboard: the field is selectable instead.
-      setCopied("manual");
-      document.getElementById("invite-link")?.focus();
-    }
+    void make(() => db.invite(clinic, { role, expiresIn: expiry, uses: 1, me: deviceName }));
   }
 
   return (
@@ -81,32 +57,14 @@ export function InviteForm({ db, clinic, deviceName }: ClinicPageProps) {
       </form>
       <RefusalMessage error={error} clinicName={clinic.name} />
       {link && (
-        <div className="invite-result">
-          <QrImage text={link} label={`QR code of the invitation to ${clinic.name}`} />
-          <div>
-            <p>Open this link on the new device, or scan the code. It works once, for one device.</p>
-            <label>
-              Invitation link
-              <input
-                id="invite-link"
-                readOnly
-                value={link}
-                onFocus={(e) => e.currentTarget.select()}
-                data-testid="invite-link"
-              />
-            </label>
-            <button type="button" onClick={() => void copy()}>
-              Copy link
-            </button>
-            <p className="hint" aria-live="polite">
-              {copied === "copied"
-                ? "Copied to the clipboard."
-                : copied === "manual"
-                  ? "Select the link and copy it."
-                  : ""}
-            </p>
-          </div>
-        </div>
+        <SharedLink
+          link={link}
+          label="Invitation link"
+          qrLabel={`QR code of the invitation to ${clinic.name}`}
+          testId="invite-link"
+        >
+          Open this link on the new device, or scan the code. It works once, for one device.
+        </SharedLink>
       )}
     </section>
   );

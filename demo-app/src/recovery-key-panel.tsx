@@ -1,6 +1,6 @@
-import { useState } from "react";
 import type { ClinicPageProps } from "./clinic-page-props.ts";
 import { RefusalMessage } from "./refusal-message.tsx";
+import { useLinkMaker } from "./use-link-maker.ts";
 
 /**
  * Lets an admin export the clinic's recovery key: a single-use admin invitation that never expires. If
@@ -8,21 +8,7 @@ import { RefusalMessage } from "./refusal-message.tsx";
  * to print or save offline, with what losing it (or leaking it) means.
  */
 export function RecoveryKeyPanel({ db, clinic }: Pick<ClinicPageProps, "db" | "clinic">) {
-  const [key, setKey] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function create() {
-    setBusy(true);
-    setError(null);
-    try {
-      setKey(await db.exportRecoveryKey(clinic, { base: `${location.origin}${location.pathname}` }));
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { link: key, error, busy, make } = useLinkMaker();
 
   function download() {
     if (!key) return;
@@ -62,7 +48,13 @@ export function RecoveryKeyPanel({ db, clinic }: Pick<ClinicPageProps, "db" | "c
           </div>
         </>
       ) : (
-        <button type="button" onClick={() => void create()} disabled={busy}>
+        <button
+          type="button"
+          onClick={() =>
+            void make(() => db.exportRecoveryKey(clinic, { base: `${location.origin}${location.pathname}` }))
+          }
+          disabled={busy}
+        >
           Create a recovery key
         </button>
       )}

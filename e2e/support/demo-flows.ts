@@ -38,8 +38,7 @@ export async function readInvitationLink(
   page: Page,
   role: "admin" | "writer" | "reader" = "writer",
 ): Promise<string> {
-  await page.getByRole("link", { name: "Staff", exact: true }).click();
-  await expect(page.getByRole("heading", { level: 1, name: /^Staff of / })).toBeVisible();
+  await openStaff(page);
   const field = page.getByTestId("invite-link");
   const before = (await field.count()) > 0 ? await field.inputValue() : null;
   await page.getByRole("combobox", { name: "Role", exact: true }).selectOption(role);
@@ -59,11 +58,57 @@ export async function joinWithLink(
   deviceName: string,
   clinicName: string,
 ): Promise<void> {
+  await submitJoin(page, link, deviceName, clinicName);
+  await expect(page.getByTestId("clinic-name")).toHaveText(clinicName);
+}
+
+/**
+ * Opens on the Staff page a link for another device of the person using this one ("Link another device
+ * of mine") and returns it once it has reached the relay. Ends on the Staff page, the link showing.
+ */
+export async function readDeviceLink(page: Page): Promise<string> {
+  await openStaff(page);
+  await page.getByRole("button", { name: "Link another device of mine" }).click();
+  const field = page.getByTestId("device-link");
+  await expect(field).toHaveValue(/#invite=/);
+  await expect(pendingCommits(page)).toHaveText("All changes on the relay");
+  return field.inputValue();
+}
+
+/**
+ * First run through a device link (see `readDeviceLink`): opens it, names the device, joins. Ends on
+ * the page saying whose device this became, before the clinic opens.
+ */
+export async function joinAsDeviceOf(
+  page: Page,
+  link: string,
+  deviceName: string,
+  clinicName: string,
+  person: string,
+): Promise<void> {
+  await submitJoin(page, link, deviceName, clinicName);
+  await expect(page.getByTestId("device-linked")).toContainText(
+    `This device is now another device of ${person}`,
+  );
+}
+
+async function submitJoin(page: Page, link: string, deviceName: string, clinicName: string): Promise<void> {
   await page.goto(link);
   await expect(page.getByRole("heading", { name: `Join ${clinicName}` })).toBeVisible();
   await page.getByLabel("Device name").fill(deviceName);
   await page.getByRole("button", { name: "Join clinic" }).click();
-  await expect(page.getByTestId("clinic-name")).toHaveText(clinicName);
+}
+
+/** From anywhere in the app: back to the patient list. */
+export async function backToList(page: Page): Promise<void> {
+  await page.getByRole("link", { name: "Shoal Clinic" }).click();
+  await expect(page.getByRole("heading", { name: "Patients" })).toBeVisible();
+}
+
+/** From anywhere in the clinic: the Staff page. */
+export async function openStaff(page: Page): Promise<void> {
+  await page.getByRole("link", { name: "Staff", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1, name: /^Staff of / })).toBeVisible();
 }
 
 /** Creates a patient from the list page; ends on the new patient's page. */
