@@ -57,6 +57,14 @@ export interface MembershipState {
   epoch: number;
   /** Counted rotations, in the log's order. */
   rotations: Rotation[];
+  /**
+   * Rotations that were authorized where they were written but were cancelled since (rules 3 and 4:
+   * their author removed concurrently), in the log's order, with the shares of their epochs. Their
+   * epochs are never sealed under again, but commits written while a device counted one (before the
+   * removal reached it) are sealed under it: their keys stay readable and shareable, so those
+   * commits open everywhere. Epochs of counted rotations are never among them.
+   */
+  cancelledRotations: Rotation[];
   /** Invitations by their public key (hex). */
   invitations: Map<string, InvitationState>;
   /**
@@ -139,7 +147,7 @@ export function resolveMembership(
     for (const n of nodes) {
       if (refused.has(n.id)) continue;
       const past = replay(nodes.filter((m) => n.ancestors.has(m.id) && !refused.has(m.id)));
-      const why = refusal(n.op, past);
+      const why = refusal(n.op, past, epochsIn(nodes, n));
       if (why) {
         refused.set(n.id, why);
         changed = true;
@@ -215,9 +223,21 @@ export function resolveMembership(
   const counted = nodes.filter((n) => !refused.has(n.id));
   const state = replay(counted);
   const named = new Set(nodes.flatMap((n) => n.op.parents));
+  const countedEpochs = new Set(state.rotations.map((r) => r.epoch));
+  const cancelledRotations: Rotation[] = [];
+  for (const n of nodes) {
+    const a = n.op.action;
+    const why = refused.get(n.id);
+    if (a.kind !== "rotate" || (why !== "removed-concurrently" && why !== "concurrent-with-removal")) continue;
+    if (countedEpochs.has(a.epoch) || cancelledRotations.some((r) => r.epoch === a.epoch)) continue;
+    const keys = { ...a.keys };
+    for (const [k, v] of Object.entries(state.orphanShares.get(a.epoch) ?? {})) keys[k] ??= v;
+    cancelledRotations.push({ op: n.id, epoch: a.epoch, keys });
+  }
   return {
     epoch: state.rotations.at(-1)?.epoch ?? 0,
     rotations: state.rotations,
+    cancelledRotations,
     invitations: state.invitations,
     readerCut: state.readerCut,
     everOwner: state.everOwner,
@@ -302,6 +322,8 @@ interface Replayed {
   rotations: Rotation[];
   readerCut: Map<string, number>;
   names: Map<string, string>;
+  /** Shares of epochs no counted rotation started (a cancelled one did): epoch -> sealed key sets. */
+  orphanShares: Map<number, Record<string, string>>;
   /**
    * Ops that add a person who is a member already, or a device that was ever added, when their turn
    * comes in the log's order: concurrent adds of the same person or device (the first one counts).
@@ -323,6 +345,7 @@ function replay(nodes: readonly Node[]): Replayed {
     rotations: [],
     readerCut: new Map(),
     names: new Map(),
+    orphanShares: new Map(),
     conflicts: [],
   };
   const addDevice = (person: string, d: DeviceKeys) => {
@@ -407,7 +430,9 @@ function replay(nodes: readonly Node[]): Replayed {
         break;
       case "share": {
         const rotation = r.rotations.find((x) => x.epoch === a.epoch);
-        if (rotation) for (const [k, v] of Object.entries(a.keys)) rotation.keys[k] ??= v;
+        const keys = rotation?.keys ?? r.orphanShares.get(a.epoch) ?? {};
+        for (const [k, v] of Object.entries(a.keys)) keys[k] ??= v;
+        if (!rotation) r.orphanShares.set(a.epoch, keys);
         break;
       }
       case "revoke-invite": {
@@ -439,7 +464,7 @@ function replay(nodes: readonly Node[]): Replayed {
 }
 
 /** Why `op`'s author may not do it in `past` (the state its causal past gives), or undefined. */
-function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined {
+function refusal(op: MembershipOp, past: Replayed, epochs: ReadonlySet<number>): RefusedOpReason | undefined {
   const a = op.action;
   if (a.kind === "create") return undefined; // checked structurally; `create` has no past
   const fresh = (d: DeviceKeys) => !past.everOwner.has(d.device) && !past.removedDevices.has(d.device);
@@ -492,13 +517,25 @@ function refusal(op: MembershipOp, past: Replayed): RefusedOpReason | undefined 
       ok = admin && !past.rotations.some((x) => x.epoch === a.epoch);
       break;
     case "share":
-      // Any member holding the key may pass it on, to current devices and known invitations only.
+      // Any member holding the key may pass it on, to devices and invitations the log knows only: the
+      // key of a rotation in its causal past, counted or cancelled since (`cancelledRotations`). Known,
+      // not current: a share to a device that a removal cancelled later stays (the removal it races
+      // does not make the share unauthorized, as nothing makes a refused op count again), and a key
+      // shared to a device its causal past already removed is one the sharer could leak anyway.
       ok =
-        past.rotations.some((x) => x.epoch === a.epoch) &&
-        Object.keys(a.keys).every((k) => past.deviceOwner.has(k) || past.invitations.has(k));
+        epochs.has(a.epoch) &&
+        Object.keys(a.keys).every((k) => past.everOwner.has(k) || past.invitations.has(k));
       break;
   }
   return ok ? undefined : "unauthorized";
+}
+
+/** The epochs of the `rotate` operations in `n`'s causal past, counted or not. */
+function epochsIn(nodes: readonly Node[], n: Node): Set<number> {
+  const out = new Set<number>();
+  if (n.op.action.kind !== "share") return out;
+  for (const m of nodes) if (n.ancestors.has(m.id) && m.op.action.kind === "rotate") out.add(m.op.action.epoch);
+  return out;
 }
 
 /** Whether an action grants something to `person` (a device, membership again, a role). */

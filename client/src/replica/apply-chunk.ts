@@ -318,6 +318,11 @@ async function writeChunk(
     const toPark = waiting.filter((c) => inChunk.has(c.id));
     const pendingCount = await pendingT.count();
     await pendingT.bulkPut(toPark.slice(0, Math.max(0, MAX_PENDING - pendingCount)));
+    // A parked membership commit's operation joins the log at once: it is signed on its own, and it
+    // may be what opens the commits it waits behind (a key shared after its author wrote under it).
+    const parkedOps = toPark.filter((c) => c.membership !== undefined && !isPoisoned(c));
+    if (parkedOps.length > 0)
+      await membersT.bulkPut(parkedOps.map((c) => ({ space: c.space, id: c.membershipId!, op: c.membership! })));
     return {
       docs: accepted.docs,
       applied: storedCommits,

@@ -104,8 +104,8 @@ export async function applyRemoteCommits(
     }
   }
   valid.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq));
-  /** Spaces where membership commits applied. */
-  const touched = new Set<string>();
+  /** Spaces where membership commits applied, or arrived and wait (their operations count at once). */
+  const touched = new Set<string>(valid.filter((c) => c.membership !== undefined).map((c) => c.space));
   let size = 64; // record changes per chunk, adapted to the time a chunk takes
   let first = true;
   while (first || valid.length > 0) {

@@ -139,7 +139,8 @@ export async function absorbMembership(
   const secret = row.invitation ?? row.redeemed;
   const invitation = secret && (await identityFromSeed(secret));
   const invitationKey = invitation && toHex(invitation.signingPublic);
-  for (const r of state.rotations) {
+  // Counted rotations first: a cancelled one never takes the label of a counted one from this device.
+  for (const r of [...state.rotations, ...state.cancelledRotations]) {
     if (held.has(r.epoch)) continue;
     const own = r.keys[identity.device];
     const viaInvitation = invitationKey === undefined ? undefined : r.keys[invitationKey];
@@ -206,31 +207,40 @@ export async function absorbMembership(
 const sharing = new Set<string>();
 
 /**
- * When this device is an admin holding the current epoch's key and some current device of the space
- * has no copy of it (its redemption or addition was concurrent with the rotation, so the rotation did
- * not seal to it), seals the key set to those devices in a `share` operation. Without it they would
- * never open what is written under that epoch, and their own later commits would wait behind it.
- * Two admins sharing at once only duplicate work: a share never replaces a key already sealed.
+ * Passes on keys some current device of the space lacks (PROTOCOL.md 10, "Keys"), in one `share`
+ * operation per epoch:
+ * - the current epoch's, when this device is an admin holding it: a device whose redemption or
+ *   addition was concurrent with the rotation (so the rotation did not seal to it) would otherwise
+ *   never open what is written under it, and its own later commits would wait behind those;
+ * - a cancelled rotation's (its author was removed concurrently), when this device is any member
+ *   holding it: commits written under it before the cancellation reached their writers open nowhere
+ *   else otherwise, the senior admin who cancelled it first of all (it never had that key).
+ * Two devices sharing at once only duplicate work: a share never replaces a key already sealed.
  */
 export async function shareMissingKeys(replica: Replica, space: SpaceId): Promise<void> {
   const identity = replica.identity;
   if (!identity || sharing.has(space)) return;
   const state = await readMembership(replica.dexie, space);
   const row = await replica.dexie.table<SpaceRow>("_spaces").get(space);
-  const rotation = state && [...state.rotations].reverse().find((r) => r.epoch === state.epoch);
-  if (!state || !row || !rotation || state.epoch === 0) return;
+  if (!state || !row) return;
   const me = state.members.get(state.deviceOwner.get(identity.device) ?? "");
+  if (!me) return;
   const keys = keySetOf(row);
-  if (me?.role !== "admin" || !keys.has(state.epoch)) return;
-  const missing = [...state.members.values()]
-    .flatMap((m) => m.devices)
-    .filter((d) => !rotation.keys[d.device]);
-  if (missing.length === 0) return;
+  const current = [...state.rotations].reverse().find((r) => r.epoch === state.epoch);
+  const due = [
+    ...(current && state.epoch !== 0 && me.role === "admin" ? [current] : []),
+    ...state.cancelledRotations,
+  ].filter((r) => keys.has(r.epoch));
+  const devices = [...state.members.values()].flatMap((m) => m.devices);
   sharing.add(space);
   try {
-    const sealed: Record<string, string> = {};
-    for (const d of missing) sealed[d.device] = await sealKeySet(keys, fromHex(d.agreementKey, 32));
-    await appendMembershipOp(replica, space, { kind: "share", epoch: state.epoch, keys: sealed });
+    for (const rotation of due) {
+      const missing = devices.filter((d) => !rotation.keys[d.device]);
+      if (missing.length === 0) continue;
+      const sealed: Record<string, string> = {};
+      for (const d of missing) sealed[d.device] = await sealKeySet(keys, fromHex(d.agreementKey, 32));
+      await appendMembershipOp(replica, space, { kind: "share", epoch: rotation.epoch, keys: sealed });
+    }
   } finally {
     sharing.delete(space);
   }

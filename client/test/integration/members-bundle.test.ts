@@ -210,7 +210,7 @@ describe("membership races", () => {
     expect((await b.patients.toArray()).map((p) => p.name)).toEqual(["After rotation"]);
   });
 
-  it("sees its demotion when the set-role commit, parked behind a missing commit, applies later", async () => {
+  it("sees its demotion as soon as the set-role commit arrives, even parked behind a missing commit", async () => {
     const [a, b] = await Promise.all([device("admin"), device("writer")]);
     const space = await a.createSpace({ name: "North Clinic" });
     await joinByInvitation(b.replica, await a.invite(space, { role: "writer" }), logOf(a), "Nurse B");
@@ -223,14 +223,20 @@ describe("membership races", () => {
       -2,
     );
     expect(setRole!.membership).toBeDefined();
-    // The set-role commit first: it waits for the data commit before it (same device) ...
+    // The set-role commit first: it waits for the data commit before it (same device), but its
+    // operation counts at once (it is signed on its own), so B is a reader from now on ...
     // (Marked as the sealer marks what it opened from signed bytes: a test shortcut past sealing.)
     await b.applyCommits([markVerifiedMembership({ ...setRole! })], "peer");
-    await b.patients.insert({ name: "Still a writer here", notes: "" }, { space });
-    // ... which arrives alone; both apply, and B now knows it is a reader.
+    expect((await b.replica.dexie.table<SpaceRow>("_spaces").get(space.id))?.readOnly).toBe("reader");
+    await expect(
+      b.patients.insert({ name: "Written as a reader", notes: "" }, { space }),
+    ).rejects.toMatchObject({
+      reason: "reader",
+    });
+    // ... and when the data commit arrives alone, both apply.
     await b.applyCommits([data!], "peer");
-    const row = await b.replica.dexie.table<SpaceRow>("_spaces").get(space.id);
-    expect(row?.readOnly).toBe("reader");
+    expect((await b.patients.toArray()).map((p) => p.name)).toContain("Written just before");
+    expect((await b.replica.dexie.table<SpaceRow>("_spaces").get(space.id))?.readOnly).toBe("reader");
   });
 
   it("removes a reader with a cut below the write it refused, so a later receiver refuses it too", async () => {
