@@ -46,8 +46,11 @@ type CheckedOp = AcceptedOp | MembershipCommitInvalid;
  *   removed beyond its cut. A redemption of an invitation the log already holds revoked, expired at
  *   the redemption's time, or redeemed `uses` times by other devices is refused too: the relay is
  *   the first to accept a redemption, and one that cannot count would only leave its device outside.
- * - A data commit must pass `mayWrite`: its device is a current writer's or admin's, or the commit is
- *   within the cut of its removal or demotion. A space without members refuses nothing.
+ * - A data commit must pass `mayWrite`, except for a current reader's: its device is a current
+ *   writer's or admin's, or the commit is within the cut of its removal. A reader's data commits are
+ *   stored (every replica quarantines them): a device demoted while offline has them in its chain,
+ *   and refusing them would keep its later commits, membership operations included, out for good.
+ *   A space without members refuses nothing.
  *
  * @example
  * const batch = new MembershipBatch(await memberships.view(space), space);
@@ -130,7 +133,7 @@ export class MembershipBatch {
       });
       if (x === undefined) {
         const why = mayWrite(log.state(), c.device, c.seq);
-        if (why === undefined) continue;
+        if (why === undefined || why === "reader") continue;
         if (mayWrite(ahead, c.device, c.seq) !== undefined) return refuse(WRITE_REFUSALS[why]);
         leaned = true;
         continue;
