@@ -203,10 +203,6 @@ export class RedisStore implements RelayStore {
     const store = new RedisStore(client, options);
     // ioredis emits 'error' for every failed (re)connection; without a listener Node would print each.
     client.on("error", () => options.onError?.("connection"));
-    client.on("ready", () => void store.#recheck());
-    // A cluster node joins the client's pool when the cluster first shows it or promotes a replica:
-    // a new server to trust, so check it too.
-    client.on("+node", () => void store.#recheck());
     try {
       await client.connect();
       const problem = await clientDurabilityProblem(client);
@@ -220,6 +216,12 @@ export class RedisStore implements RelayStore {
       client.disconnect();
       throw e;
     }
+    // Only now: a cluster client's connect() never settles when it must retry its ready check, and
+    // commands sent from these listeners while it connects can make that check fail (ioredis 5.11).
+    client.on("ready", () => void store.#recheck());
+    // A cluster node joins the client's pool when the cluster first shows it or promotes a replica:
+    // a new server to trust, so check it too.
+    client.on("+node", () => void store.#recheck());
     return store;
   }
 
