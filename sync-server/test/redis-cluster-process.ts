@@ -79,7 +79,13 @@ export class RedisCluster {
         String(replicas),
         "--cluster-yes",
       ]);
-      await cluster.settled(nodes, (roles) => roles.filter((r) => r === "master").length === masters);
+      // Every node must also know every replica (gossip spreads that a moment after the replication
+      // link is up), or shardOf, asking any node, could miss a master's replica.
+      await cluster.settled(nodes, async (roles) => {
+        if (roles.filter((r) => r === "master").length !== masters) return false;
+        const views = await Promise.all(nodes.map((n) => ask(n, "CLUSTER", "NODES") as Promise<string>));
+        return views.every((v) => (v.match(/[ ,]slave /g) ?? []).length === masters * replicas);
+      });
     } catch (e) {
       await cluster.dispose();
       throw e;
@@ -101,12 +107,23 @@ export class RedisCluster {
   async shardOf(key: string): Promise<{ slot: number; master: RedisProcess; replica?: RedisProcess }> {
     const running = this.nodes.find((n) => n.running)!;
     const slot = (await ask(running, "CLUSTER", "KEYSLOT", key)) as number;
-    const ranges = (await ask(running, "CLUSTER", "SLOTS")) as [number, number, ...[string, number][]][];
-    const range = ranges.find(([from, to]) => from <= slot && slot <= to);
-    if (!range) throw new Error(`No node serves slot ${slot}.`);
-    const [masterEntry, replicaEntry] = range.slice(2) as [string, number][];
+    // CLUSTER NODES rather than CLUSTER SLOTS: Redis 7.0 leaves a replica out of CLUSTER SLOTS until
+    // it has replicated some write, and a fresh cluster has none.
+    const lines = ((await ask(running, "CLUSTER", "NODES")) as string).trim().split("\n");
+    const nodes = lines.map((line) => {
+      const [id, address, flags, masterId, , , , , ...slots] = line.split(" ");
+      const port = Number(/:(\d+)@/.exec(address!)![1]);
+      return { id: id!, port, flags: flags!.split(","), masterId: masterId!, slots };
+    });
+    const serves = (range: string) => {
+      const [from, to = from] = range.split("-").map(Number);
+      return from! <= slot && slot <= to!;
+    };
+    const master = nodes.find((n) => n.flags.includes("master") && n.slots.some(serves));
+    if (!master) throw new Error(`No node serves slot ${slot}.`);
+    const replica = nodes.find((n) => n.masterId === master.id && !n.flags.includes("fail"));
     const byPort = (port: number) => this.nodes.find((n) => n.port === port)!;
-    return { slot, master: byPort(masterEntry![1]), replica: replicaEntry && byPort(replicaEntry[1]) };
+    return { slot, master: byPort(master.port), replica: replica && byPort(replica.port) };
   }
 
   /**
