@@ -29,6 +29,8 @@ const SIGNAL_HEADER_BYTES = 1 + 16 + 8 + 16;
 // An unwatched space stays subscribed this long, so a device that reconnects at once (or a new
 // upgrade racing the last leave) never falls into a gap between unsubscribe and subscribe.
 const UNWATCH_DELAY_MS = 5_000;
+// In a cluster, how long the sharded subscribers must stay up after a drop before the hub resyncs.
+const SUBSCRIBERS_SETTLE_MS = 500;
 
 /**
  * Fan-out between relay instances over Redis sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7): one
@@ -56,6 +58,7 @@ export class RedisFanOut implements HubLink {
   readonly #leaving = new Map<string, ReturnType<typeof setTimeout>>();
   #sink: HubSink | undefined;
   #lost = false;
+  #settling: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   private constructor(pub: RedisClient, sub: RedisClient, options: RedisFanOutOptions) {
@@ -80,7 +83,9 @@ export class RedisFanOut implements HubLink {
     for (const client of [pub, sub]) client.on("error", () => options.onError?.("connection"));
     sub.on("smessageBuffer", (channel: Buffer, message: Buffer) => fanOut.#receive(channel, message));
     const lost = () => {
-      if (!fanOut.#closed) fanOut.#lost = true;
+      if (fanOut.#closed) return;
+      fanOut.#lost = true;
+      clearTimeout(fanOut.#settling);
     };
     // ioredis re-sends SSUBSCRIBE for every channel on reconnect; what was published meanwhile is gone.
     const regained = () => {
@@ -92,12 +97,19 @@ export class RedisFanOut implements HubLink {
     if (sub instanceof Cluster) {
       // In a cluster each master has its own sharded subscriber connection. One that drops (its master
       // died, or a failover moved its slots) is replaced and its channels subscribed again once the
-      // slot map is re-read; ioredis says so with "subscribersReady". While a master is down that can
-      // happen several times before the replica takes over: each round resyncs again, so a publish on
-      // the promoted master that the previous round's subscriber could not hear is pulled after all.
+      // slot map is re-read; ioredis says so with "subscribersReady", but also after each failed
+      // attempt to reach a dead master, every few milliseconds until a replica takes over, and before
+      // its re-sent SSUBSCRIBEs are answered. So the resync waits until the subscribers have stayed up
+      // for a moment: one round of closed sockets per failover, not hundreds, and after the channels
+      // are heard again. Should a later drop come, it resyncs again.
       sub.on("-node", lost);
       sub.on("-subscriber", lost);
-      sub.on("subscribersReady", regained);
+      sub.on("subscribersReady", () => {
+        if (!fanOut.#lost || fanOut.#closed) return;
+        clearTimeout(fanOut.#settling);
+        fanOut.#settling = setTimeout(regained, SUBSCRIBERS_SETTLE_MS);
+        fanOut.#settling.unref();
+      });
     } else {
       sub.on("ready", regained);
     }
@@ -179,6 +191,7 @@ export class RedisFanOut implements HubLink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#settling);
     for (const timer of this.#leaving.values()) clearTimeout(timer);
     this.#leaving.clear();
     await Promise.all(

@@ -133,5 +133,61 @@ describe.skipIf(CLUSTER_UNAVAILABLE)(
       const all = await store.read(space.id, new Map(), { maxBytes: 1 << 30, maxCount: 10_000 });
       expect(all.commits.length).toBe(total);
     });
+
+    it("keeps devices syncing through a failover while they stay online", async () => {
+      const [one, two] = await Promise.all(
+        [0, 1].map(() => startRelayProcess(["--quiet", "--store", cluster.url])),
+      );
+      relays.push(one!, two!);
+      const a = await openDevice<{ patients: Patient }>("a", patientCollections);
+      const b = await openDevice<{ patients: Patient }>("b", patientCollections);
+      // A space on a master that still has a replica (the first test left one master without).
+      let space = await a.db.createSpace({ name: "Live Failover" });
+      let shard = await cluster.shardOf(`shoal:{${space.id}}:meta`);
+      for (let i = 0; !shard.replica && i < 20; i++) {
+        space = await a.db.createSpace({ name: `Live Failover ${i}` });
+        shard = await cluster.shardOf(`shoal:{${space.id}}:meta`);
+      }
+      const { master, replica } = shard;
+      expect(replica).toBeDefined();
+      await b.db.join(await a.db.invite(space, "https://app.example/"));
+      a.online(one!.url);
+      b.online(two!.url);
+      for (let i = 0; i < 5; i++)
+        await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+      await waitFor(count(b.db), (k) => k === 5, 20_000, "b to receive the first five");
+      expect(await onNode(master, "WAIT", "1", "5000")).toBe(1);
+
+      // As above, five acknowledged commits the replica never gets; but now the devices stay online
+      // through the kill and the promotion, and A writes on meanwhile. The relays' sharded subscribers
+      // lose the dead master, so they close their sockets (1001) once they subscribe again, and the
+      // devices reconnect, upload from the store's vector and pull.
+      process.kill(replica!.pid!, "SIGSTOP");
+      expect(await onNode(master, "CLIENT", "KILL", "TYPE", "replica")).toBeGreaterThanOrEqual(1);
+      for (let i = 5; i < 10; i++)
+        await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+      await relayAcknowledged(a.db, space.id);
+      await waitFor(count(b.db), (k) => k === 10, 20_000, "b to receive the next five, live");
+      await master.stop("SIGKILL");
+      process.kill(replica!.pid!, "SIGCONT");
+      for (let i = 10; i < 15; i++)
+        await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+      await cluster.promoted(replica!);
+      await b.db.patients.insert({ name: "From B", ward: "B", notes: "" }, { space });
+      await waitFor(count(b.db), (k) => k === 16, 30_000, "b to receive what a wrote during the failover");
+      await waitFor(count(a.db), (k) => k === 16, 30_000, "a to receive b's commit after the failover");
+
+      store = await RedisStore.open({ url: cluster.url });
+      await headBecomes(store, space.id, a.db.deviceId, 15);
+      await relayAcknowledged(b.db, space.id);
+      const vectorA = (await a.db.vector([space.id]))[space.id]!;
+      expect(vectorA).toEqual((await b.db.vector([space.id]))[space.id]);
+      expect(Object.fromEntries(await store.vector(space.id))).toEqual(vectorA);
+      const total = Object.values(vectorA).reduce((k, seq) => k + seq, 0);
+      expect(total).toBe(16);
+      expect((await store.usage(space.id)).commits).toBe(total);
+      const all = await store.read(space.id, new Map(), { maxBytes: 1 << 30, maxCount: 10_000 });
+      expect(all.commits.length).toBe(total);
+    });
   },
 );
