@@ -45,6 +45,18 @@ async function headBecomes(store: RedisStore, space: string, device: string, seq
   throw new Error(`the store's head of ${device} stayed ${head}, expected ${seq}`);
 }
 
+/** Polls `/healthz` (bounded) until it answers `status`. */
+async function healthBecomes(url: string, status: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let last = 0;
+  while (Date.now() < deadline) {
+    last = (await fetch(`${url}/healthz`)).status;
+    if (last === status) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url}/healthz stayed ${last}, expected ${status}`);
+}
+
 describe.skipIf(CLUSTER_UNAVAILABLE)(
   CLUSTER_UNAVAILABLE
     ? `Redis Cluster failover (skipped: ${CLUSTER_UNAVAILABLE})`
@@ -188,6 +200,8 @@ describe.skipIf(CLUSTER_UNAVAILABLE)(
       expect((await store.usage(space.id)).commits).toBe(total);
       const all = await store.read(space.id, new Map(), { maxBytes: 1 << 30, maxCount: 10_000 });
       expect(all.commits.length).toBe(total);
+      // Both relays report themselves healthy again: store reachable, sharded subscribers back.
+      for (const relay of [one!, two!]) await healthBecomes(relay.url, 200);
     });
   },
 );
