@@ -5,11 +5,12 @@ import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { RedisCluster } from "../../sync-server/test/redis-cluster-process.ts";
 import { RedisProcess } from "../../sync-server/test/redis-process.ts";
 import { startRelayProcess, type RelayProcess } from "../../sync-server/test/relay-process.ts";
 import { newDeviceKey } from "./device-key.ts";
 import { fsyncProbe } from "./fsync-probe.ts";
-import { openFileLimit, sampleProcess, type ProcessSample } from "./process-usage.ts";
+import { openFileLimit, sampleProcess, sampleProcesses, type ProcessSample } from "./process-usage.ts";
 import { SimulatedDevice, type DevicePlan, type LoadRecorder } from "./simulated-device.ts";
 
 const USAGE = `Usage: npm run loadtest -- [options]
@@ -18,7 +19,9 @@ const USAGE = `Usage: npm run loadtest -- [options]
   --writers-per-space <n>  devices per space that write; the others only receive (default 2)
   --rate <n>               commits per second per writer at most, one in flight (default 10)
   --seconds <n>            writing time per scenario (default 20)
-  --only sqlite|redis      run one scenario (default both)
+  --only sqlite|redis|cluster
+                           run one scenario (default all three; cluster: two relays on a local
+                           3-master Redis Cluster)
 Everything runs on 127.0.0.1 and stops by itself; nothing is asserted about time.`;
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -34,8 +37,11 @@ interface Options {
   writersPerSpace: number;
   rate: number;
   seconds: number;
-  scenarios: ("sqlite" | "redis")[];
+  scenarios: Scenario[];
 }
+
+type Scenario = "sqlite" | "redis" | "cluster";
+const SCENARIOS: readonly Scenario[] = ["sqlite", "redis", "cluster"];
 
 interface Latency {
   count: number;
@@ -117,7 +123,7 @@ function parseOptions(): Options | undefined {
     writersPerSpace: int(values["writers-per-space"], "writers-per-space"),
     rate: int(values.rate, "rate"),
     seconds: int(values.seconds, "seconds"),
-    scenarios: values.only === "sqlite" || values.only === "redis" ? [values.only] : ["sqlite", "redis"],
+    scenarios: SCENARIOS.includes(values.only as Scenario) ? [values.only as Scenario] : [...SCENARIOS],
   };
   options.devices = fitToFileLimit(options.devices);
   options.spaces = Math.min(options.spaces, options.devices);
@@ -151,14 +157,16 @@ function fitToFileLimit(devices: number): number {
   return fitted;
 }
 
-async function runScenario(scenario: "sqlite" | "redis", o: Options) {
+async function runScenario(scenario: Scenario, o: Options) {
   process.stdout.write(`\n== ${scenario}: ${o.devices} devices, ${o.spaces} spaces, ${o.seconds} s ==\n`);
   const relayArgs = ["--quiet", "--idle-timeout-ms", "600000"];
   let redis: RedisProcess | undefined;
+  let cluster: RedisCluster | undefined;
   const relays: RelayProcess[] = [];
   const stopAll = async () => {
     await Promise.all(relays.map((r) => r.stop("SIGTERM")));
     await redis?.dispose();
+    await cluster?.dispose();
   };
   cleanups.push(stopAll);
   if (scenario === "sqlite") {
@@ -166,11 +174,13 @@ async function runScenario(scenario: "sqlite" | "redis", o: Options) {
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     relays.push(await startRelayProcess([...relayArgs, "--store", "sqlite", "--data", dir]));
   } else {
-    redis = await RedisProcess.start();
-    relays.push(
-      ...(await Promise.all([0, 1].map(() => startRelayProcess([...relayArgs, "--store", redis!.url])))),
-    );
+    let url: string;
+    if (scenario === "redis") url = (redis = await RedisProcess.start()).url;
+    else url = (cluster = await RedisCluster.start({ masters: 3 })).url;
+    relays.push(...(await Promise.all([0, 1].map(() => startRelayProcess([...relayArgs, "--store", url])))));
   }
+  // Every Redis process: the one server, or the cluster's three masters (CPU and memory summed).
+  const redisPids = redis?.pid ? [redis.pid] : (cluster?.nodes.map((n) => n.pid!) ?? []);
 
   const recorder: LoadRecorder = {
     ackMs: [],
@@ -214,7 +224,7 @@ async function runScenario(scenario: "sqlite" | "redis", o: Options) {
 
   const pids = relays.map((r) => r.child.pid!);
   const before = pids.map(sampleProcess);
-  const redisBefore = redis?.pid ? sampleProcess(redis.pid) : undefined;
+  const redisBefore = redisPids.length ? sampleProcesses(redisPids) : undefined;
   const selfBefore = sampleProcess(process.pid);
   const started = performance.now();
   for (const w of writers) w.startWriting(o.rate);
@@ -222,7 +232,7 @@ async function runScenario(scenario: "sqlite" | "redis", o: Options) {
   await Promise.all(writers.map((w) => w.stopWriting()));
   const wallSeconds = (performance.now() - started) / 1000;
   const after = pids.map(sampleProcess);
-  const redisAfter = redis?.pid ? sampleProcess(redis.pid) : undefined;
+  const redisAfter = redisPids.length ? sampleProcesses(redisPids) : undefined;
   const selfAfter = sampleProcess(process.pid);
   const acked = recorder.acked;
   // Pushes still on their way: wait until deliveries stop growing (bounded).
@@ -317,7 +327,10 @@ function round(n: number): number {
 
 function printTable(results: ScenarioResult[]): void {
   const rows = results.map((r) => ({
-    scenario: r.scenario === "sqlite" ? "1 instance, sqlite" : `${r.instances} instances, Redis`,
+    scenario:
+      r.scenario === "sqlite"
+        ? "1 instance, sqlite"
+        : `${r.instances} instances, ${r.scenario === "cluster" ? "Redis Cluster (3 masters)" : "Redis"}`,
     sockets: r.devices,
     "commits/s": r.commitsPerSecond,
     "ack p50/p99 ms": `${r.ackMs.p50} / ${r.ackMs.p99}`,

@@ -55,3 +55,20 @@ export function openFileLimit(): { soft: number; hard: number } | undefined {
     return undefined;
   }
 }
+
+/**
+ * The sum over several processes (the nodes of a Redis Cluster): CPU seconds and RSS add up, and so
+ * do the peaks (an upper bound, since they need not coincide). `undefined` if any is gone.
+ *
+ * @example
+ * const redis = sampleProcesses(cluster.nodes.map((n) => n.pid!));
+ */
+export function sampleProcesses(pids: readonly number[]): ProcessSample | undefined {
+  const samples = pids.map(sampleProcess);
+  if (samples.length === 0 || samples.some((s) => s === undefined)) return undefined;
+  return samples.reduce((sum, s) => ({
+    cpuSeconds: sum!.cpuSeconds + s!.cpuSeconds,
+    rssMiB: sum!.rssMiB + s!.rssMiB,
+    peakRssMiB: sum!.peakRssMiB + s!.peakRssMiB,
+  }))!;
+}

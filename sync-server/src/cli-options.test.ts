@@ -94,6 +94,12 @@ describe("parseRelayCli", () => {
     );
   });
 
+  it("takes a redis+cluster:// URL as the store", () => {
+    const url = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001";
+    expect(run(["--store", url]).store).toBe(url);
+    expect(run([], { SHOAL_REDIS_URL: url }).store).toBe(url);
+  });
+
   it("splits SHOAL_ORIGIN on commas and keeps repeated --origin flags", () => {
     expect(run([], { SHOAL_ORIGIN: "self, https://a.example" }).origins).toEqual([
       "self",
@@ -120,6 +126,12 @@ describe("parseRelayCli", () => {
     ],
     ["a limit out of its range", ["--max-frame-bytes", "10"], {}, /maxFrameBytes must be/],
     ["an unknown store", ["--store", "postgres"], {}, /must be sqlite, memory or a redis:\/\/ URL/],
+    [
+      "a Redis Cluster URL without a port",
+      ["--store", "redis+cluster://10.0.0.1:7000,10.0.0.2"],
+      {},
+      /needs host:port, not "10.0.0.2"/,
+    ],
   ];
   for (const [name, argv, env, message] of bad) {
     it(`refuses ${name} with a UsageError`, () => {

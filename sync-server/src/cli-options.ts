@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_RELAY_LIMITS, resolveRelayLimits, type RelayLimits } from "./limits.ts";
+import { isRedisStoreUrl, parseRedisTarget } from "./store/redis-target.ts";
 
 /** A limit flag: its name, the `RelayLimits` key it sets, and its line of help. */
 interface LimitFlag {
@@ -83,7 +84,8 @@ no, off); the flag wins. PORT is read when neither --port nor SHOAL_PORT is give
   --host <addr>           address to bind (default 127.0.0.1)
   --data <dir>            directory of the sqlite store (default ./relay-data)
   --store <kind>          sqlite, memory, or a redis://host:port/db URL to share one store between
-                          several instances (default sqlite, or $SHOAL_REDIS_URL when it is set)
+                          several instances, or redis+cluster://host:port,host:port for a Redis
+                          Cluster (default sqlite, or $SHOAL_REDIS_URL when it is set)
   --redis-prefix <p>      prefix of every Redis key and channel (default shoal:)
   --allow-unsafe-redis    start although Redis does not fsync each write (development only)
   --static <dir>          serve a built web app at / (SPA fallback to index.html)
@@ -109,7 +111,7 @@ export class UsageError extends Error {
 export interface RelayCliOptions {
   port: number;
   host: string;
-  /** `sqlite`, `memory`, or a `redis://` / `rediss://` URL. */
+  /** `sqlite`, `memory`, or a `redis://` / `rediss://` / `redis+cluster://` / `rediss+cluster://` URL. */
   store: string;
   dataDir: string;
   redisPrefix: string;
@@ -194,8 +196,14 @@ export function parseRelayCli(argv: string[], env: Record<string, string | undef
       : (fromEnv("SHOAL_STORE") ?? fromEnv("SHOAL_REDIS_URL") ?? "sqlite");
   if (store !== "sqlite" && store !== "memory" && !isRedisUrl(store))
     throw new UsageError(
-      `--store (or SHOAL_STORE) must be sqlite, memory or a redis:// URL, not ${JSON.stringify(store)}.`,
+      `--store (or SHOAL_STORE) must be sqlite, memory or a redis:// URL (redis+cluster://host:port,host:port ` +
+        `for a Redis Cluster), not ${JSON.stringify(store)}.`,
     );
+  try {
+    if (isRedisUrl(store)) parseRedisTarget(store);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 
   const origins =
     (values.origin as string[] | undefined) ??
@@ -221,9 +229,9 @@ export function parseRelayCli(argv: string[], env: Record<string, string | undef
   };
 }
 
-/** True for the store kinds that name a Redis server. */
+/** True for the store kinds that name a Redis server or a Redis Cluster. */
 export function isRedisUrl(kind: string): boolean {
-  return kind.startsWith("redis://") || kind.startsWith("rediss://");
+  return isRedisStoreUrl(kind);
 }
 
 /** A limit's value: absent, or a positive integer (0 is refused: no limit means "unlimited" nowhere). */

@@ -77,7 +77,7 @@ export async function main(argv: string[]): Promise<void> {
       port: relay.port,
       host: relay.host,
       // The kind only: a Redis URL may carry a password.
-      store: isRedisUrl(o.store) ? "redis" : o.store,
+      store: isRedisUrl(o.store) ? (o.store.includes("+cluster://") ? "redis-cluster" : "redis") : o.store,
     }) + "\n",
   );
 }

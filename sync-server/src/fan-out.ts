@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster } from "ioredis";
 import type { HubLink, HubSink } from "./space-hub.ts";
+import { createRedisClient, type RedisClient } from "./store/redis-client.ts";
+import { parseRedisTarget } from "./store/redis-target.ts";
 
 /** Options of `RedisFanOut.open`. */
 export interface RedisFanOutOptions {
-  /** The same Redis (or cluster shard) the store uses: `redis://host:port/db`. */
+  /** The same Redis the store uses: `redis://host:port/db`, or `redis+cluster://host:port,host:port`. */
   url: string;
   /** Prepended to channel names, like the store's key prefix. Default `shoal:`. */
   keyPrefix?: string;
@@ -27,11 +29,14 @@ const SIGNAL_HEADER_BYTES = 1 + 16 + 8 + 16;
 // An unwatched space stays subscribed this long, so a device that reconnects at once (or a new
 // upgrade racing the last leave) never falls into a gap between unsubscribe and subscribe.
 const UNWATCH_DELAY_MS = 5_000;
+// In a cluster, how long the sharded subscribers must stay up after a drop before the hub resyncs.
+const SUBSCRIBERS_SETTLE_MS = 500;
 
 /**
  * Fan-out between relay instances over Redis sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7): one
  * channel per space, `shoal:{<space>}:live`, hash-tagged like the store's keys so that in Redis Cluster
- * a space's messages stay on the shard that holds its commits. A message carries the sealed commits
+ * a space's messages stay on the shard that holds its commits (ioredis's `Cluster` with
+ * `shardedSubscribers`: one subscriber connection per master, each for the channels of its slots). A message carries the sealed commits
  * themselves (the instance that stored them already has the bytes; receivers push them without a
  * store read). Each instance subscribes only to spaces it has connections for.
  *
@@ -44,8 +49,8 @@ const UNWATCH_DELAY_MS = 5_000;
  * const hub = new SpaceHub({ link: fanOut });
  */
 export class RedisFanOut implements HubLink {
-  readonly #pub: Redis;
-  readonly #sub: Redis;
+  readonly #pub: RedisClient;
+  readonly #sub: RedisClient;
   readonly #prefix: string;
   readonly #options: RedisFanOutOptions;
   readonly #instance = new Uint8Array(randomBytes(16));
@@ -53,9 +58,10 @@ export class RedisFanOut implements HubLink {
   readonly #leaving = new Map<string, ReturnType<typeof setTimeout>>();
   #sink: HubSink | undefined;
   #lost = false;
+  #settling: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
-  private constructor(pub: Redis, sub: Redis, options: RedisFanOutOptions) {
+  private constructor(pub: RedisClient, sub: RedisClient, options: RedisFanOutOptions) {
     this.#pub = pub;
     this.#sub = sub;
     this.#options = options;
@@ -70,26 +76,43 @@ export class RedisFanOut implements HubLink {
    * const fanOut = await RedisFanOut.open({ url: "redis://127.0.0.1:6379/0" });
    */
   static async open(options: RedisFanOutOptions): Promise<RedisFanOut> {
-    const settings = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (attempt: number) => Math.min(50 * attempt, 1_000),
-    };
-    const pub = new Redis(options.url, settings);
-    const sub = new Redis(options.url, settings);
+    const target = parseRedisTarget(options.url);
+    const pub = createRedisClient(target, "command");
+    const sub = createRedisClient(target, "subscriber");
     const fanOut = new RedisFanOut(pub, sub, options);
     for (const client of [pub, sub]) client.on("error", () => options.onError?.("connection"));
     sub.on("smessageBuffer", (channel: Buffer, message: Buffer) => fanOut.#receive(channel, message));
-    sub.on("close", () => {
-      if (!fanOut.#closed) fanOut.#lost = true;
-    });
+    const lost = () => {
+      if (fanOut.#closed) return;
+      fanOut.#lost = true;
+      clearTimeout(fanOut.#settling);
+    };
     // ioredis re-sends SSUBSCRIBE for every channel on reconnect; what was published meanwhile is gone.
-    sub.on("ready", () => {
+    const regained = () => {
       if (!fanOut.#lost) return;
       fanOut.#lost = false;
       fanOut.#sink?.resync("fan-out reconnected");
-    });
+    };
+    sub.on("close", lost);
+    if (sub instanceof Cluster) {
+      // In a cluster each master has its own sharded subscriber connection. One that drops (its master
+      // died, or a failover moved its slots) is replaced and its channels subscribed again once the
+      // slot map is re-read; ioredis says so with "subscribersReady", but also after each failed
+      // attempt to reach a dead master, every few milliseconds until a replica takes over, and before
+      // its re-sent SSUBSCRIBEs are answered. So the resync waits until the subscribers have stayed up
+      // for a moment: one round of closed sockets per failover, not hundreds, and after the channels
+      // are heard again. Should a later drop come, it resyncs again.
+      sub.on("-node", lost);
+      sub.on("-subscriber", lost);
+      sub.on("subscribersReady", () => {
+        if (!fanOut.#lost || fanOut.#closed) return;
+        clearTimeout(fanOut.#settling);
+        fanOut.#settling = setTimeout(regained, SUBSCRIBERS_SETTLE_MS);
+        fanOut.#settling.unref();
+      });
+    } else {
+      sub.on("ready", regained);
+    }
     try {
       await Promise.all([pub.connect(), sub.connect()]);
     } catch (e) {
@@ -102,7 +125,7 @@ export class RedisFanOut implements HubLink {
 
   /** Both connections are up: without the subscriber, this instance would miss other instances' commits. */
   get healthy(): boolean {
-    return this.#pub.status === "ready" && this.#sub.status === "ready";
+    return this.#pub.status === "ready" && this.#sub.status === "ready" && !this.#lost;
   }
 
   attach(sink: HubSink): void {
@@ -168,6 +191,7 @@ export class RedisFanOut implements HubLink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#settling);
     for (const timer of this.#leaving.values()) clearTimeout(timer);
     this.#leaving.clear();
     await Promise.all(

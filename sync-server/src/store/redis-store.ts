@@ -1,5 +1,7 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { fromHex, toHex } from "@shoal/client/protocol";
+import { createRedisClient, reachableNodes, type RedisClient } from "./redis-client.ts";
+import { parseRedisTarget } from "./redis-target.ts";
 import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
 import { replaceRule } from "./replace-rule.ts";
 import { sequenceVerdict, type DeviceHead } from "./sequence-rule.ts";
@@ -19,7 +21,10 @@ import type {
 
 /** Options of `RedisStore.open`. */
 export interface RedisStoreOptions {
-  /** `redis://[user:password@]host:port/db` (or `rediss://` for TLS). */
+  /**
+   * `redis://[user:password@]host:port/db` (or `rediss://` for TLS) for one server;
+   * `redis+cluster://[user:password@]host:port,host:port` (or `rediss+cluster://`) for a Redis Cluster.
+   */
   url: string;
   /** Prepended to every key, so several relays (or tests) can share one Redis. Default `shoal:`. */
   keyPrefix?: string;
@@ -131,7 +136,9 @@ const MAX_APPEND_ROUNDS = 16;
 
 type SnapshotReply = [number, string, string[], string[]];
 
-interface ScriptedRedis extends Redis {
+type ScriptedRedis = RedisClient & RedisScripts;
+
+interface RedisScripts {
   shoalSnapshot(...args: (string | number)[]): Promise<SnapshotReply>;
   shoalAppend(...args: (string | number | Buffer)[]): Promise<number>;
   shoalPutSnapshot(...args: (string | number | Buffer)[]): Promise<[string, number]>;
@@ -188,15 +195,7 @@ export class RedisStore implements RelayStore {
     const prefix = options.keyPrefix ?? "shoal:";
     if (/[{}]/.test(prefix))
       throw new Error("The Redis key prefix may not contain { or }: they delimit hash tags.");
-    const client = new Redis(options.url, {
-      lazyConnect: true,
-      // Fail at once while disconnected instead of queueing: a queued append would hold its ack
-      // hostage for as long as Redis is down, and /healthz must answer 503 quickly.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 5_000,
-      retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
-    }) as ScriptedRedis;
+    const client = createRedisClient(parseRedisTarget(options.url), "command") as ScriptedRedis;
     client.defineCommand("shoalSnapshot", { numberOfKeys: 3, lua: SNAPSHOT_LUA });
     client.defineCommand("shoalAppend", { numberOfKeys: 5, lua: APPEND_LUA });
     client.defineCommand("shoalPutSnapshot", { numberOfKeys: 3, lua: PUT_SNAPSHOT_LUA });
@@ -204,10 +203,9 @@ export class RedisStore implements RelayStore {
     const store = new RedisStore(client, options);
     // ioredis emits 'error' for every failed (re)connection; without a listener Node would print each.
     client.on("error", () => options.onError?.("connection"));
-    client.on("ready", () => void store.#recheck());
     try {
       await client.connect();
-      const problem = await durabilityProblem(client);
+      const problem = await clientDurabilityProblem(client);
       if (problem && !options.allowUnsafe) {
         throw new Error(
           `Redis is not durable enough for acknowledgements: ${problem}. Run it with ` +
@@ -218,6 +216,12 @@ export class RedisStore implements RelayStore {
       client.disconnect();
       throw e;
     }
+    // Only now: a cluster client's connect() never settles when it must retry its ready check, and
+    // commands sent from these listeners while it connects can make that check fail (ioredis 5.11).
+    client.on("ready", () => void store.#recheck());
+    // A cluster node joins the client's pool when the cluster first shows it or promotes a replica:
+    // a new server to trust, so check it too.
+    client.on("+node", () => void store.#recheck());
     return store;
   }
 
@@ -516,7 +520,7 @@ export class RedisStore implements RelayStore {
   /** After a reconnect, Redis may be another server or reconfigured: check again before trusting it. */
   async #recheck(): Promise<void> {
     try {
-      this.#unsafe = await durabilityProblem(this.#client);
+      this.#unsafe = await clientDurabilityProblem(this.#client);
     } catch {
       this.#options.onError?.("durability");
     }
@@ -547,6 +551,19 @@ export async function durabilityProblem(client: Redis): Promise<string | undefin
     return `appendfsync is ${value.get("appendfsync") ?? "unset"}, not always`;
   if (value.get("no-appendfsync-on-rewrite") === "yes") return "no-appendfsync-on-rewrite is yes, not no";
   return undefined;
+}
+
+/**
+ * `durabilityProblem` of every server behind the client that answers (each node of a cluster, replicas
+ * included, since any of them may become a master), naming the node; `undefined` when all are safe.
+ */
+async function clientDurabilityProblem(client: RedisClient): Promise<string | undefined> {
+  const nodes = await reachableNodes(client);
+  const problems = await Promise.all(nodes.map((node) => durabilityProblem(node)));
+  const at = problems.findIndex((p) => p !== undefined);
+  if (at < 0) return undefined;
+  if (nodes.length === 1 && nodes[0] === client) return problems[at];
+  return `${nodes[at]!.options.host}:${nodes[at]!.options.port}: ${problems[at]}`;
 }
 
 /** The SHA-256 out of an `idx` entry `<order>:<size>:<hashHex>`. */
