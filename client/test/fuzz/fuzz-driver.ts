@@ -487,7 +487,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     }
     // Poison devices are not required on the honest replicas (they refuse them); every other is.
     await compare(
-      live.filter((r) => !stranded.has(r)),
+      live,
       space,
       relayVector,
       new Set([
