@@ -43,13 +43,16 @@ export interface DevicePlan {
 /**
  * How a writer sends: `one` commit per frame with one frame in flight (the earlier runs' mode), or
  * `pending`: commits fall due at the rate whatever the relay does, and each frame carries every commit
- * due since the previous ack (one frame in flight), as a client's sync engine uploads what is pending.
+ * due since the previous frame (at most 256), with up to 4 frames in flight.
  */
 export type WriteMode = "one" | "pending";
 
 // A frame of the pending mode carries at most this many commits: 256 x 4.2 KiB stays under the 1 MiB
 // frame limit.
 const MAX_COMMITS_PER_FRAME = 256;
+// Frames a pending-mode writer keeps in flight: while the relay verifies and stores one, the next is
+// signed and on its way, so neither side waits for the other (the relay still takes them in order).
+const PENDING_WINDOW = 4;
 
 // A sealed body is a 12-byte nonce, the padded plaintext (PROTOCOL.md 3.2: 256 bytes, then powers of
 // two), and a 16-byte tag. Small edits dominate real traffic, so most commits take the first buckets.
@@ -80,7 +83,8 @@ export class SimulatedDevice {
   #prevHash = new Uint8Array(32);
   #writing = false;
   /** The frame awaiting its ack: each commit's due time, and who waits. */
-  #inFlight: { sentAt: number[]; resolve: () => void } | undefined;
+  /** Frames awaiting their acks, oldest first (the relay acks a connection's frames in order). */
+  #inFlight: { sentAt: number[]; resolve: () => void }[] = [];
   #loop: Promise<void> = Promise.resolve();
   #closing = false;
 
@@ -172,6 +176,7 @@ export class SimulatedDevice {
   async #writePending(ratePerSecond: number): Promise<void> {
     const start = performance.timeOrigin + performance.now();
     let made = 0;
+    const window: Promise<void>[] = [];
     while (this.#writing && this.#ws.readyState === WebSocket.OPEN) {
       const due = Math.min(
         MAX_COMMITS_PER_FRAME,
@@ -181,13 +186,15 @@ export class SimulatedDevice {
         await new Promise((r) => setTimeout(r, 1));
         continue;
       }
-      // Each commit carries the time it fell due, so the wait for the previous ack counts in its latency.
+      // Each commit carries the time it fell due, so the wait for earlier acks counts in its latency.
       const commits = Array.from({ length: due }, (_, i) =>
         this.#nextCommit(start + ((made + i) * 1000) / ratePerSecond),
       );
       made += due;
-      await this.#send(commits);
+      window.push(this.#send(commits));
+      if (window.length >= PENDING_WINDOW) await window.shift();
     }
+    await Promise.all(window);
   }
 
   /** Stops after the commit in flight is acknowledged (bounded by `timeoutMs`). */
@@ -199,7 +206,7 @@ export class SimulatedDevice {
   close(): void {
     this.#closing = true;
     this.#writing = false;
-    this.#inFlight?.resolve();
+    for (const f of this.#inFlight.splice(0)) f.resolve();
     this.#ws.terminate();
   }
 
@@ -235,24 +242,23 @@ export class SimulatedDevice {
       new DataView(c.buffer, c.byteOffset + SEALED_COMMIT_OVERHEAD, 8).getFloat64(0),
     );
     await new Promise<void>((resolve) => {
-      this.#inFlight = { sentAt, resolve };
+      this.#inFlight.push({ sentAt, resolve });
       this.#ws.send(encodeMessage({ type: "commits", space: this.#spaceBytes, commits, more: false }));
     });
   }
 
   #onMessage(m: Message): void {
     const now = performance.timeOrigin + performance.now();
-    if (m.type === "ack" && this.#inFlight) {
-      this.#recorder.acked += this.#inFlight.sentAt.length;
-      for (const at of this.#inFlight.sentAt) this.#recorder.ackMs.push(now - at);
-      const done = this.#inFlight.resolve;
-      this.#inFlight = undefined;
-      done();
-    } else if (m.type === "error" && this.#inFlight) {
+    const oldest = this.#inFlight[0];
+    if (m.type === "ack" && oldest) {
+      this.#inFlight.shift();
+      this.#recorder.acked += oldest.sentAt.length;
+      for (const at of oldest.sentAt) this.#recorder.ackMs.push(now - at);
+      oldest.resolve();
+    } else if (m.type === "error" && oldest) {
       this.#recorder.refused += 1;
       this.#writing = false;
-      this.#inFlight.resolve();
-      this.#inFlight = undefined;
+      for (const f of this.#inFlight.splice(0)) f.resolve();
     } else if (m.type === "commits" && !m.reply) {
       for (const c of m.commits) {
         // The body starts after the header and its length (PROTOCOL.md 3): send time, then the writer's
