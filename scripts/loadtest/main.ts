@@ -354,7 +354,8 @@ async function runScenario(scenario: Exclude<Scenario, "idle">, o: Options) {
       crossInstance: summarize(record.deliverMs.crossInstance),
     },
     deliveries,
-    deliveriesExpected: Math.round(acked * (perSpace - 1)),
+    // Acks of the last frames may arrive after the writers stopped (pending mode): count them too.
+    deliveriesExpected: Math.round(record.acked * (perSpace - 1)),
     serverFanOutLagMeanMs: metrics.map((m) =>
       round(
         (1000 * metric(m, "shoal_fanout_lag_seconds_sum")) /
@@ -362,6 +363,8 @@ async function runScenario(scenario: Exclude<Scenario, "idle">, o: Options) {
       ),
     ),
     redisErrors: metrics.map((m) => sumOf(m, "shoal_redis_errors_total")),
+    // Limits the relay hit (reading paused by a rate limit, connections refused): 0 in a clean run.
+    relayLimitHits: metrics.map((m) => labelledSeries(m, "shoal_refusals_total")),
     // SQLite group commit: durable write transactions (one fsync each) and commits per transaction.
     storeTransactions: metrics.map((m) => metric(m, "shoal_store_batch_commits_count")),
     commitsPerTransaction: metrics.map((m) =>
@@ -427,6 +430,13 @@ function summarize(samples: Float64Array): Latency {
 function metric(text: string, name: string): number {
   const line = text.split("\n").find((l) => l.startsWith(name + " "));
   return line ? Number(line.slice(name.length + 1)) : 0;
+}
+
+function labelledSeries(text: string, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of text.split("\n").filter((l) => l.startsWith(name + "{")))
+    out[l.slice(name.length + 1, l.indexOf("}"))] = Number(l.slice(l.lastIndexOf(" ") + 1));
+  return out;
 }
 
 function sumOf(text: string, name: string): number {
