@@ -21,8 +21,9 @@ const USAGE = `Usage: npm run loadtest -- [options]
   --spaces <n>             spaces they are spread over (default 100)
   --writers-per-space <n>  devices per space that write; the others only receive (default 2)
   --rate <n>               commits per second per writer at most, one in flight (default 10)
-  --mode one|pending       writers send one commit per frame (default), or every commit due since
-                           the previous ack in one frame (a client's sync engine does that)
+  --mode one|pending       writers send one commit per frame, one frame in flight (default), or
+                           every commit due since their previous frame, up to 4 frames in flight
+                           (open loop: under overload the backlog grows; the fan-out writer's mode)
   --seconds <n>            writing time per scenario (default 20)
   --device-processes <n>   child processes the devices run in, apart from the relays (default 1)
   --fan-out-rate <n>       fan-out scenario: commits/s of its one writer (default 5000)

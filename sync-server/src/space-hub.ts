@@ -1,5 +1,5 @@
-import { TurnPushes } from "./turn-pushes.ts";
 import { CLOSE_CODES } from "@shoal/client/protocol";
+import { TurnPushes } from "./turn-pushes.ts";
 
 /** What the hub needs from a connection: where it belongs and how to push commits to it. */
 export interface HubMember {
