@@ -1,6 +1,7 @@
 // `npm run loadtest`: K simulated devices (raw WebSocket clients speaking the Shoal protocol with
-// pre-sealed opaque commits) against one relay on the embedded sqlite store, then two relays on one
-// Redis, then two relays on a local 3-master Redis Cluster. Prints commits/s, fan-out latency and per-process CPU and memory, writes JSON to
+// signed opaque commits, run in child processes of their own) against one relay on the embedded sqlite
+// store, two sqlite relays with disjoint spaces, two relays on one Redis, one space's fan-out, and
+// 10,000 idle sockets. Prints commits/s, fan-out latency and per-process CPU and memory, writes JSON to
 // bench/results/loadtest-<timestamp>.json, and asserts nothing about time. Options: --help.
 // The work lives in TypeScript under scripts/loadtest/; tsx's loader runs it without a build step,
 // with `--conditions=shoal-source` (package.json) so that @shoal/client resolves to its sources too.

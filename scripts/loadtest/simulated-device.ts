@@ -31,9 +31,28 @@ export interface DevicePlan {
   instance: number;
   space: string;
   token: Uint8Array;
+  /**
+   * The space's claim (PROTOCOL.md 1, "Space claims"), offered on every connection as a real client
+   * does: the relay registers an unknown space only with its creator's claim.
+   */
+  claim?: Uint8Array;
   /** The device's signing key; its id is derived from it. */
   key: DeviceKey;
 }
+
+/**
+ * How a writer sends: `one` commit per frame with one frame in flight (the earlier runs' mode), or
+ * `pending`: commits fall due at the rate whatever the relay does, and each frame carries every commit
+ * due since the previous frame (at most 256), with up to 4 frames in flight.
+ */
+export type WriteMode = "one" | "pending";
+
+// A frame of the pending mode carries at most this many commits: 256 x 4.2 KiB stays under the 1 MiB
+// frame limit.
+const MAX_COMMITS_PER_FRAME = 256;
+// Frames a pending-mode writer keeps in flight: while the relay verifies and stores one, the next is
+// signed and on its way, so neither side waits for the other (the relay still takes them in order).
+const PENDING_WINDOW = 4;
 
 // A sealed body is a 12-byte nonce, the padded plaintext (PROTOCOL.md 3.2: 256 bytes, then powers of
 // two), and a 16-byte tag. Small edits dominate real traffic, so most commits take the first buckets.
@@ -44,13 +63,14 @@ const NOISE = new Uint8Array(randomBytes(8192));
 
 /**
  * A device speaking the relay protocol over a raw `ws` socket with opaque commits it signs: `hello`,
- * one catch-up `pull`, then (if a writer) one commit at a time, waiting for each ack, at most
- * `ratePerSecond`. The first 8 bytes of each body carry the send time and byte 8 the writer's
- * instance, so receivers can time the fan-out; the relay cannot tell these bytes from ciphertext.
+ * one catch-up `pull`, then (if a writer) commits at `ratePerSecond` at most, one frame in flight,
+ * waiting for each ack (`WriteMode` says how many commits a frame carries). The first 8 bytes of each
+ * body carry the time the commit fell due and byte 8 the writer's instance, so receivers can time the
+ * fan-out; the relay cannot tell these bytes from ciphertext.
  *
  * @example
  * const d = await SimulatedDevice.connect(plan, recorder);
- * d.startWriting(10);
+ * d.startWriting(10, "one");
  * // later
  * await d.stopWriting(); d.close();
  */
@@ -62,7 +82,9 @@ export class SimulatedDevice {
   #seq = 0;
   #prevHash = new Uint8Array(32);
   #writing = false;
-  #inFlight: { sentAt: number; resolve: () => void } | undefined;
+  /** The frame awaiting its ack: each commit's due time, and who waits. */
+  /** Frames awaiting their acks, oldest first (the relay acks a connection's frames in order). */
+  #inFlight: { sentAt: number[]; resolve: () => void }[] = [];
   #loop: Promise<void> = Promise.resolve();
   #closing = false;
 
@@ -75,9 +97,13 @@ export class SimulatedDevice {
 
   /** Opens the socket, completes hello/welcome and a first pull; rejects on any failure or after 20 s. */
   static async connect(plan: DevicePlan, recorder: LoadRecorder): Promise<SimulatedDevice> {
-    const ws = new WebSocket(`${plan.wsUrl}/sync/${plan.space}`, offeredSubprotocols(plan.token), {
-      perMessageDeflate: false,
-    });
+    const ws = new WebSocket(
+      `${plan.wsUrl}/sync/${plan.space}`,
+      offeredSubprotocols(plan.token, plan.claim),
+      {
+        perMessageDeflate: false,
+      },
+    );
     const device = new SimulatedDevice(plan, recorder, ws);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("connect timed out")), 20_000);
@@ -131,18 +157,44 @@ export class SimulatedDevice {
     return device;
   }
 
-  /** Starts the write loop (one commit in flight at a time, at most `ratePerSecond`). */
-  startWriting(ratePerSecond: number): void {
+  /** Starts the write loop at `ratePerSecond` (see `WriteMode`). */
+  startWriting(ratePerSecond: number, mode: WriteMode = "one"): void {
     this.#writing = true;
+    this.#loop = mode === "one" ? this.#writeOneAtATime(ratePerSecond) : this.#writePending(ratePerSecond);
+  }
+
+  async #writeOneAtATime(ratePerSecond: number): Promise<void> {
     const interval = 1000 / ratePerSecond;
-    this.#loop = (async () => {
-      while (this.#writing && this.#ws.readyState === WebSocket.OPEN) {
-        const started = performance.now();
-        await this.#writeOne();
-        const wait = interval - (performance.now() - started);
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    while (this.#writing && this.#ws.readyState === WebSocket.OPEN) {
+      const started = performance.now();
+      await this.#send([this.#nextCommit(performance.timeOrigin + started)]);
+      const wait = interval - (performance.now() - started);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  async #writePending(ratePerSecond: number): Promise<void> {
+    const start = performance.timeOrigin + performance.now();
+    let made = 0;
+    const window: Promise<void>[] = [];
+    while (this.#writing && this.#ws.readyState === WebSocket.OPEN) {
+      const due = Math.min(
+        MAX_COMMITS_PER_FRAME,
+        Math.floor(((performance.timeOrigin + performance.now() - start) * ratePerSecond) / 1000) - made,
+      );
+      if (due <= 0) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
       }
-    })();
+      // Each commit carries the time it fell due, so the wait for earlier acks counts in its latency.
+      const commits = Array.from({ length: due }, (_, i) =>
+        this.#nextCommit(start + ((made + i) * 1000) / ratePerSecond),
+      );
+      made += due;
+      window.push(this.#send(commits));
+      if (window.length >= PENDING_WINDOW) await window.shift();
+    }
+    await Promise.all(window);
   }
 
   /** Stops after the commit in flight is acknowledged (bounded by `timeoutMs`). */
@@ -154,16 +206,16 @@ export class SimulatedDevice {
   close(): void {
     this.#closing = true;
     this.#writing = false;
-    this.#inFlight?.resolve();
+    for (const f of this.#inFlight.splice(0)) f.resolve();
     this.#ws.terminate();
   }
 
-  async #writeOne(): Promise<void> {
+  /** The device's next signed commit; its body starts with `dueAt` (ms, timeOrigin-based) and the instance. */
+  #nextCommit(dueAt: number): Uint8Array {
     const padded = PADDED_SIZES[(this.#seq * 7) % PADDED_SIZES.length]!;
     const body = new Uint8Array(padded + NONCE_AND_TAG);
     body.set(NOISE.subarray(0, Math.min(body.length, NOISE.length)));
-    const sentAt = performance.timeOrigin + performance.now();
-    new DataView(body.buffer).setFloat64(0, sentAt);
+    new DataView(body.buffer).setFloat64(0, dueAt);
     body[8] = this.#plan.instance;
     this.#seq += 1;
     const { key } = this.#plan;
@@ -181,27 +233,32 @@ export class SimulatedDevice {
       body,
     );
     this.#prevHash = new Uint8Array(createHash("sha256").update(commit).digest());
+    return commit;
+  }
+
+  /** Sends one commits frame and resolves at its ack (or error). */
+  async #send(commits: Uint8Array[]): Promise<void> {
+    const sentAt = commits.map((c) =>
+      new DataView(c.buffer, c.byteOffset + SEALED_COMMIT_OVERHEAD, 8).getFloat64(0),
+    );
     await new Promise<void>((resolve) => {
-      this.#inFlight = { sentAt, resolve };
-      this.#ws.send(
-        encodeMessage({ type: "commits", space: this.#spaceBytes, commits: [commit], more: false }),
-      );
+      this.#inFlight.push({ sentAt, resolve });
+      this.#ws.send(encodeMessage({ type: "commits", space: this.#spaceBytes, commits, more: false }));
     });
   }
 
   #onMessage(m: Message): void {
     const now = performance.timeOrigin + performance.now();
-    if (m.type === "ack" && this.#inFlight) {
-      this.#recorder.acked += 1;
-      this.#recorder.ackMs.push(now - this.#inFlight.sentAt);
-      const done = this.#inFlight.resolve;
-      this.#inFlight = undefined;
-      done();
-    } else if (m.type === "error" && this.#inFlight) {
+    const oldest = this.#inFlight[0];
+    if (m.type === "ack" && oldest) {
+      this.#inFlight.shift();
+      this.#recorder.acked += oldest.sentAt.length;
+      for (const at of oldest.sentAt) this.#recorder.ackMs.push(now - at);
+      oldest.resolve();
+    } else if (m.type === "error" && oldest) {
       this.#recorder.refused += 1;
       this.#writing = false;
-      this.#inFlight.resolve();
-      this.#inFlight = undefined;
+      for (const f of this.#inFlight.splice(0)) f.resolve();
     } else if (m.type === "commits" && !m.reply) {
       for (const c of m.commits) {
         // The body starts after the header and its length (PROTOCOL.md 3): send time, then the writer's

@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   const metrics = new RelayMetrics();
   const backend = isRedisUrl(o.store)
     ? await openRedis(o.store, o.redisPrefix, o.allowUnsafeRedis, metrics)
-    : { store: openStore(o.store, o.dataDir), hub: undefined, fanOut: undefined };
+    : { store: openStore(o.store, o.dataDir, metrics), hub: undefined, fanOut: undefined };
   const { store, hub, fanOut } = backend;
   const relay = await startRelay({
     store,
@@ -82,9 +82,10 @@ export async function main(argv: string[]): Promise<void> {
   );
 }
 
-function openStore(kind: string, dataDir: string): RelayStore {
+function openStore(kind: string, dataDir: string, metrics: RelayMetrics): RelayStore {
   if (kind === "memory") return new MemoryStore();
-  if (kind === "sqlite") return new SqliteStore(join(resolve(dataDir), "relay.sqlite"));
+  if (kind === "sqlite")
+    return new SqliteStore(join(resolve(dataDir), "relay.sqlite"), { onBatch: (b) => metrics.storeBatch(b) });
   throw new UsageError(`--store must be sqlite, memory or a redis:// URL, not ${kind}.`);
 }
 

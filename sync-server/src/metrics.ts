@@ -62,6 +62,8 @@ export class RelayMetrics {
   readonly #fanOutLag: Histogram;
   readonly #ackLatency: Histogram;
   readonly #pushLatency: Histogram;
+  readonly #storeBatch: Histogram;
+  #storeBatchAppends = 0;
 
   constructor(options: { version?: string } = {}) {
     const registers = [this.#registry];
@@ -213,6 +215,25 @@ export class RelayMetrics {
       buckets: [...LATENCY_BUCKETS],
       registers,
     });
+    // Group commit of the SQLite store: _count is the number of durable write transactions (fsyncs of
+    // appends), _sum the commits they stored; their ratio is how well concurrent appends are batched.
+    this.#storeBatch = new Histogram({
+      name: "shoal_store_batch_commits",
+      help: "Commits newly stored per durable write transaction of appends (SQLite group commit).",
+      buckets: [...BATCH_BUCKETS],
+      registers,
+    });
+    counter(
+      "shoal_store_batch_appends_total",
+      "Appends (commits frames and appeals) that went through the SQLite store's group transactions.",
+      () => this.#storeBatchAppends,
+    );
+  }
+
+  /** The SQLite store committed one group transaction of `appends` appends storing `commits` commits. */
+  storeBatch(batch: { appends: number; commits: number }): void {
+    this.#storeBatchAppends += batch.appends;
+    this.#storeBatch.observe(batch.commits);
   }
 
   connectionOpened(space: string): void {
@@ -350,6 +371,9 @@ export class RelayMetrics {
 
 /** Upper bounds (seconds) of the fan-out lag histogram: 1 ms to 2.5 s. */
 const FAN_OUT_LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
+
+/** Upper bounds of the commits-per-transaction histogram: 1 (no batching) to a large burst. */
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] as const;
 
 /** Upper bounds (seconds) of the ack and push latency histograms: 0.5 ms (memory store) to 5 s. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;

@@ -226,8 +226,11 @@ describe("RelaySession", () => {
       { type: "ack", entries: [{ seq: 2 }] },
       { type: "ack", entries: [{ seq: 3 }] },
     ]);
-    // The other connection got the damaged copy live, then the replacement, then the next commit.
-    const pushed = b.socket.frames.flatMap((f) => (f.type === "commits" ? f.commits : []));
+    // The other connection got the damaged copy live, then the replacement, then the next commit (live
+    // pushes leave at the end of the event-loop turn, after the acks).
+    const pushedTo = () => b.socket.frames.flatMap((f) => (f.type === "commits" ? f.commits : []));
+    await b.socket.until(() => pushedTo().length >= 4);
+    const pushed = pushedTo();
     expect(pushed).toEqual([chain[0], damaged, chain[1], chain[2]]);
     // Commit 2 is history now (3 chains to it); and only the author's own connection replaces.
     a.send({ type: "commits", space: spaceBytes, commits: [damaged], more: false, replace: true });

@@ -82,6 +82,11 @@ const SIGNALS_PER_SECOND = 20;
 const SIGNAL_BURST = 60;
 
 /** A snapshot upload in progress on one connection (parts 0 .. next - 1 received). */
+// Live push frames by the commits array the hub pushed: every connection of a space that did not send
+// those commits gets the same array, so the frame is encoded once. Weak: a frame lives as long as its
+// array, i.e. one fan-out.
+const PUSH_FRAMES = new WeakMap<Uint8Array[], Uint8Array>();
+
 /**
  * One relay connection to one space, as a state machine over decoded frames: `hello` first, then
  * `pull`, `commits`, `snapshot-put`, `snapshot-get`, `ping` in any order (PROTOCOL.md, "Relay
@@ -212,7 +217,15 @@ export class RelaySession implements HubMember {
   /** Live fan-out from the hub: commits another connection of this space just stored. */
   push(commits: Uint8Array[]): void {
     if (this.#state !== "open") return;
-    this.#sendCommits(commits, false, false);
+    // The hub hands the same array to every connection of the space that did not send it: encode once.
+    let frame = PUSH_FRAMES.get(commits);
+    if (!frame) {
+      frame = this.#encode({ type: "commits", space: this.#spaceBytes, commits, more: false, reply: false });
+      PUSH_FRAMES.set(commits, frame);
+    }
+    if (!this.#sendFrame(frame)) return;
+    this.#deps.metrics.commitsOut += commits.length;
+    this.#deps.metrics.commitBytesOut += commits.reduce((n, c) => n + c.length, 0);
   }
 
   /** A signal frame from another connection of this space (see `SpaceHub.signal`). */
@@ -587,12 +600,21 @@ export class RelaySession implements HubMember {
 
   #send(m: Message): boolean {
     if (this.#state === "closed") return false;
+    return this.#sendFrame(this.#encode(m));
+  }
+
+  #encode(m: Message): Uint8Array {
+    return encodeMessage(m, { maxFrameBytes: this.#deps.limits.maxFrameBytes });
+  }
+
+  #sendFrame(frame: Uint8Array): boolean {
+    if (this.#state === "closed") return false;
     if (this.#deps.socket.bufferedAmount() > this.#deps.limits.maxBufferedBytes) {
       // The client does not read fast enough; dropping frames would break its ordering, so close it.
       this.#closeWith(CLOSE_CODES.policyViolation, "slow reader", "slow-reader");
       return false;
     }
-    this.#deps.socket.send(encodeMessage(m, { maxFrameBytes: this.#deps.limits.maxFrameBytes }));
+    this.#deps.socket.send(frame);
     return true;
   }
 

@@ -1,4 +1,5 @@
 import { CLOSE_CODES } from "@shoal/client/protocol";
+import { TurnPushes } from "./turn-pushes.ts";
 
 /** What the hub needs from a connection: where it belongs and how to push commits to it. */
 export interface HubMember {
@@ -70,6 +71,7 @@ export class SpaceHub implements HubSink {
   readonly #spaces = new Map<string, Set<HubMember>>();
   readonly #link: HubLink | undefined;
   readonly #observers: ((space: string, commits: Uint8Array[]) => void)[] = [];
+  readonly #pushes = new TurnPushes<HubMember>((space) => this.#spaces.get(space) ?? []);
 
   constructor(options: { link?: HubLink } = {}) {
     this.#link = options.link;
@@ -116,11 +118,13 @@ export class SpaceHub implements HubSink {
 
   /**
    * Pushes commits to every member of the sender's space except the sender, and to other instances.
-   * `from` may be just the space (commits stored outside a connection: the appeal endpoint).
+   * `from` may be just the space (commits stored outside a connection: the appeal endpoint). The
+   * members get them at the end of this event-loop turn, together with the other uploads of the turn
+   * (`TurnPushes`); `onSent` runs then.
    */
-  publish(from: Pick<HubMember, "space">, commits: Uint8Array[]): void {
+  publish(from: Pick<HubMember, "space">, commits: Uint8Array[], onSent?: () => void): void {
     if (commits.length === 0) return;
-    for (const m of [...(this.#spaces.get(from.space) ?? [])]) if (m !== from) m.push(commits);
+    this.#pushes.add(from.space, from, commits, onSent);
     this.#link?.publish(from.space, commits);
   }
 
@@ -167,6 +171,8 @@ export class SpaceHub implements HubSink {
    */
   closeDevices(space: string, devices: readonly string[], code: number, reason: string): number {
     if (devices.length === 0) return 0;
+    // Pushes still queued for this turn go out first: a removed device still learns of its removal.
+    this.#pushes.flush();
     let closed = 0;
     for (const m of [...(this.#spaces.get(space) ?? [])]) {
       if (!devices.some((d) => m.speaksFor?.(d))) continue;

@@ -73,11 +73,13 @@ export async function storeUpload(
   const upload: StoredUpload = { stored, duplicates, heads, removed, ...(refused && { refused }) };
   options.answer?.(upload);
   const others = hub.count(space) - (options.from ? 1 : 0);
+  const pushed =
+    stored.length > 0 && others > 0 ? () => metrics.pushed(performance.now() - storedAt) : undefined;
   hub.publish(
     options.from ?? { space },
     stored.map((c) => c.bytes),
+    pushed,
   );
-  if (stored.length > 0 && others > 0) metrics.pushed(performance.now() - storedAt);
   // A removal takes effect at once: its devices' connections close once the removal is on its way.
   hub.closeDevices(space, removed, REMOVED_CLOSE.code, REMOVED_CLOSE.reason);
   return upload;

@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { fromHex } from "@shoal/client/protocol";
 import { createApp } from "../src/app.ts";
@@ -6,6 +8,7 @@ import { RelayMetrics } from "../src/metrics.ts";
 import { startRelay, type RunningRelay } from "../src/node.ts";
 import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
 import { MemoryStore } from "../src/store/memory-store.ts";
+import { SqliteStore } from "../src/store/sqlite-store.ts";
 import type { RelayStore } from "../src/store/store.ts";
 import { parseExposition, type ExpositionFamily } from "./exposition-text.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
@@ -46,6 +49,8 @@ const RELAY_FAMILIES: Record<string, ExpositionFamily["type"]> = {
   shoal_fanout_lag_seconds: "histogram",
   shoal_ack_latency_seconds: "histogram",
   shoal_push_latency_seconds: "histogram",
+  shoal_store_batch_commits: "histogram",
+  shoal_store_batch_appends_total: "counter",
   shoal_store_up: "gauge",
   shoal_spaces_stored: "gauge",
   shoal_store_commits: "gauge",
@@ -184,6 +189,33 @@ describe("/metrics of a running relay", () => {
     expect(value(families, "shoal_frames_rejected_total", { reason: "truncated" })).toBe(1);
     expect(value(families, "shoal_store_up")).toBe(1);
     expect(value(families, "shoal_store_commits")).toBe(3);
+  });
+
+  it("counts the SQLite store's group transactions and the commits they stored", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "shoal-metrics-"));
+    const metrics = new RelayMetrics();
+    const store = new SqliteStore(join(dir, "relay.sqlite"), { onBatch: (b) => metrics.storeBatch(b) });
+    const relay = await startRelay({ store, metrics, port: 0, host: "127.0.0.1" });
+    relays.push(relay);
+    try {
+      const { space, token } = claimedSpace();
+      const writer = await ready(relay, space, token);
+      const from = writer.frames.length;
+      writer.send({
+        type: "commits",
+        space: fromHex(space, 16),
+        commits: makeChain(space, testDevice(), 3),
+        more: false,
+      });
+      await writer.next("ack", from);
+      const { families } = await page(relay);
+      expect(value(families, "shoal_store_batch_commits_count")).toBe(1);
+      expect(value(families, "shoal_store_batch_commits_sum")).toBe(3);
+      expect(value(families, "shoal_store_batch_appends_total")).toBe(1);
+    } finally {
+      // The relay (and its store) close in afterEach; Linux lets the open files be unlinked first.
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("renders one page per relay when several run in one process", async () => {

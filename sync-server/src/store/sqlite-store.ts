@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
 import { replaceRule } from "./replace-rule.ts";
 import { sequenceVerdict } from "./sequence-rule.ts";
+import { GroupCommit, type GroupOutcome } from "./group-commit.ts";
 import { decodeSnapshotVector, encodeSnapshotVector, snapshotRefusal } from "./snapshot-rule.ts";
 import type {
   AppendOptions,
@@ -57,19 +58,57 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 `;
 
+/** One durable write transaction of `SqliteStore`'s group commit, for metrics. */
+export interface StoreBatch {
+  /** `append` calls that shared the transaction (and its one fsync). */
+  appends: number;
+  /** Commits newly stored by them (duplicates and refused commits excluded). */
+  commits: number;
+}
+
+/** Hooks of `SqliteStore`; all optional. */
+export interface SqliteStoreOptions {
+  /** Called after each group transaction of appends committed (the relay feeds `/metrics` with it). */
+  onBatch?: (batch: StoreBatch) => void;
+  /**
+   * Tests only: runs inside each group transaction after every append of it ran, just before COMMIT.
+   * Throwing there fails the transaction the way a full disk or an I/O error would.
+   */
+  beforeCommit?: () => void;
+}
+
+interface AppendJob {
+  space: string;
+  commits: readonly IncomingCommit[];
+  options: AppendOptions;
+}
+
 /**
  * The default `RelayStore`: one SQLite file (better-sqlite3) in WAL mode with `synchronous=FULL`, so a
- * transaction that returned has been fsynced and the relay may acknowledge it. Calls are synchronous
- * underneath (better-sqlite3 is), which also makes each `append` atomic against concurrent ones.
+ * transaction that returned has had its WAL frames fsynced and the relay may acknowledge it.
+ *
+ * Appends use group commit: every `append` called during one turn of the event loop (from any space,
+ * any connection) runs in one IMMEDIATE transaction, so one fsync makes all of them durable, and each
+ * promise resolves only after that transaction committed. Inside it each call runs in a savepoint,
+ * in call order, with exactly the rules of a lone `append` (a later call sees an earlier one's
+ * commits; a refusal stops only its own call). A call that throws on its own (an unregistered space)
+ * rolls back its savepoint and fails alone; an SQLite error (disk full, I/O) fails the transaction and
+ * rejects every call in it, and nothing of it was stored. Other writes (`replace`, `putSnapshot`) stay
+ * one transaction each: they are rare.
  *
  * @example
- * const store = new SqliteStore("./relay-data/relay.sqlite");
+ * const store = new SqliteStore("./relay-data/relay.sqlite", { onBatch: (b) => metrics.storeBatch(b) });
  */
 export class SqliteStore implements RelayStore {
   readonly #db: Database.Database;
   readonly #stmt;
+  readonly #hooks: SqliteStoreOptions;
+  readonly #appends = new GroupCommit<AppendJob, AppendResult>((jobs) => this.#appendGroup(jobs));
+  readonly #appendSavepoint: Database.Transaction<(job: AppendJob) => AppendResult>;
+  readonly #groupTransaction: Database.Transaction<(jobs: AppendJob[]) => GroupOutcome<AppendResult>[]>;
 
-  constructor(file: string) {
+  constructor(file: string, options: SqliteStoreOptions = {}) {
+    this.#hooks = options;
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     this.#db = new Database(file);
     this.#db.pragma("journal_mode = WAL");
@@ -81,6 +120,10 @@ export class SqliteStore implements RelayStore {
     const columns = this.#db.prepare("SELECT name FROM pragma_table_info('spaces')").pluck().all();
     if (!columns.includes("creator")) this.#db.exec("ALTER TABLE spaces ADD COLUMN creator BLOB");
     const db = this.#db;
+    this.#appendSavepoint = db.transaction((job: AppendJob) =>
+      this.#appendInTransaction(job.space, job.commits, job.options),
+    );
+    this.#groupTransaction = db.transaction((jobs: AppendJob[]) => this.#groupBody(jobs));
     this.#stmt = {
       register: db.prepare("INSERT OR IGNORE INTO spaces (space, token_hash, creator) VALUES (?, ?, ?)"),
       tokenHash: db.prepare("SELECT token_hash AS h FROM spaces WHERE space = ?").pluck(),
@@ -145,7 +188,30 @@ export class SqliteStore implements RelayStore {
     commits: readonly IncomingCommit[],
     options: AppendOptions,
   ): Promise<AppendResult> {
-    return this.#db.transaction(() => this.#appendInTransaction(space, commits, options)).immediate();
+    return this.#appends.submit({ space, commits, options });
+  }
+
+  /** One group of appends: one transaction, a savepoint per call (see the class comment). */
+  #appendGroup(jobs: AppendJob[]): GroupOutcome<AppendResult>[] {
+    const outcomes = this.#groupTransaction.immediate(jobs);
+    const commits = outcomes.reduce((n, o) => n + (o.ok ? o.value.stored.length : 0), 0);
+    this.#hooks.onBatch?.({ appends: jobs.length, commits });
+    return outcomes;
+  }
+
+  #groupBody(jobs: AppendJob[]): GroupOutcome<AppendResult>[] {
+    const outcomes = jobs.map((job): GroupOutcome<AppendResult> => {
+      try {
+        // Nested in the group's transaction, better-sqlite3 runs this one as a savepoint.
+        return { ok: true, value: this.#appendSavepoint(job) };
+      } catch (error) {
+        // The database itself failed (disk full, I/O): the whole transaction must go, not one savepoint.
+        if (error instanceof Database.SqliteError) throw error;
+        return { ok: false, error };
+      }
+    });
+    this.#hooks.beforeCommit?.();
+    return outcomes;
   }
 
   #appendInTransaction(
@@ -269,6 +335,8 @@ export class SqliteStore implements RelayStore {
   }
 
   async close(): Promise<void> {
+    // Appends already submitted still get their transaction: a caller may be waiting to ack them.
+    if (this.#db.open) this.#appends.flush();
     if (this.#db.open) this.#db.close();
   }
 }
