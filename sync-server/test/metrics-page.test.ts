@@ -117,6 +117,18 @@ function value(families: Map<string, ExpositionFamily>, name: string, labels: Re
   return sample?.value;
 }
 
+/** Uploads a chain of `n` commits of a new device over `conn` and waits for the relay's ack. */
+async function uploadAcked(conn: Awaited<ReturnType<typeof ready>>, space: string, n: number): Promise<void> {
+  const from = conn.frames.length;
+  conn.send({
+    type: "commits",
+    space: fromHex(space, 16),
+    commits: makeChain(space, testDevice(), n),
+    more: false,
+  });
+  await conn.next("ack", from);
+}
+
 describe("the exposition check (the parser the page is held to)", () => {
   const ok = "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n";
   it("accepts a well-formed page", () => {
@@ -158,14 +170,7 @@ describe("/metrics of a running relay", () => {
     const { space, token } = claimedSpace();
     const writer = await ready(relay, space, token);
     const reader = await ready(relay, space, token);
-    const from = writer.frames.length;
-    writer.send({
-      type: "commits",
-      space: fromHex(space, 16),
-      commits: makeChain(space, testDevice(), 3),
-      more: false,
-    });
-    await writer.next("ack", from);
+    await uploadAcked(writer, space, 3);
     await reader.next("commits");
     writer.sendRaw(Uint8Array.of(2, 3, 0x5a)); // truncated: a labelled counter gets a series
     await writer.closed;
@@ -200,14 +205,7 @@ describe("/metrics of a running relay", () => {
     try {
       const { space, token } = claimedSpace();
       const writer = await ready(relay, space, token);
-      const from = writer.frames.length;
-      writer.send({
-        type: "commits",
-        space: fromHex(space, 16),
-        commits: makeChain(space, testDevice(), 3),
-        more: false,
-      });
-      await writer.next("ack", from);
+      await uploadAcked(writer, space, 3);
       const { families } = await page(relay);
       expect(value(families, "shoal_store_batch_commits_count")).toBe(1);
       expect(value(families, "shoal_store_batch_commits_sum")).toBe(3);
@@ -233,14 +231,7 @@ describe("/metrics of a running relay", () => {
     const relay = await start(store);
     const { space, token } = claimedSpace();
     const c = await ready(relay, space, token);
-    const from = c.frames.length;
-    c.send({
-      type: "commits",
-      space: fromHex(space, 16),
-      commits: makeChain(space, testDevice(), 2),
-      more: false,
-    });
-    await c.next("ack", from);
+    await uploadAcked(c, space, 2);
     setDown(true);
 
     const { status, families } = await page(relay);

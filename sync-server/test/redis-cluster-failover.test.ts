@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Database } from "@shoal/client";
+import type { Database, SpaceId } from "@shoal/client";
 import {
   closeAllDevices,
   openDevice,
@@ -57,6 +57,44 @@ async function healthBecomes(url: string, status: number): Promise<void> {
   throw new Error(`${url}/healthz stayed ${last}, expected ${status}`);
 }
 
+/** Two relay processes on the cluster, and two devices (not joined to anything yet). */
+async function relaysAndDevices() {
+  const [one, two] = await Promise.all(
+    [0, 1].map(() => startRelayProcess(["--quiet", "--store", cluster.url])),
+  );
+  relays.push(one!, two!);
+  const a = await openDevice<{ patients: Patient }>("a", patientCollections);
+  const b = await openDevice<{ patients: Patient }>("b", patientCollections);
+  return { one: one!, two: two!, a, b };
+}
+
+/**
+ * A writes five patients that reach the space's master and its replica (WAIT confirms the replica
+ * applied them), then the replica is cut off (stopped, its replication link closed by the master) and
+ * A writes five more: acknowledged by the relay, on the master's disk, never on the replica. B receives
+ * all ten live.
+ */
+async function fiveReplicatedThenFiveNot(
+  a: { db: Db },
+  b: { db: Db },
+  space: SpaceId,
+  master: RedisProcess,
+  replica: RedisProcess,
+): Promise<void> {
+  const write = async (from: number) => {
+    for (let i = from; i < from + 5; i++)
+      await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+    await relayAcknowledged(a.db, space);
+  };
+  await write(0);
+  await waitFor(count(b.db), (k) => k === 5, 20_000, "b to receive the first five");
+  expect(await onNode(master, "WAIT", "1", "5000")).toBe(1);
+  process.kill(replica.pid!, "SIGSTOP");
+  expect(await onNode(master, "CLIENT", "KILL", "TYPE", "replica")).toBeGreaterThanOrEqual(1);
+  await write(5);
+  await waitFor(count(b.db), (k) => k === 10, 20_000, "b to receive the next five, live");
+}
+
 describe.skipIf(CLUSTER_UNAVAILABLE)(
   CLUSTER_UNAVAILABLE
     ? `Redis Cluster failover (skipped: ${CLUSTER_UNAVAILABLE})`
@@ -79,12 +117,7 @@ describe.skipIf(CLUSTER_UNAVAILABLE)(
     });
 
     it("loses nothing when a master dies: devices re-upload what the promoted replica lacks", async () => {
-      const [one, two] = await Promise.all(
-        [0, 1].map(() => startRelayProcess(["--quiet", "--store", cluster.url])),
-      );
-      relays.push(one!, two!);
-      const a = await openDevice<{ patients: Patient }>("a", patientCollections);
-      const b = await openDevice<{ patients: Patient }>("b", patientCollections);
+      const { one, two, a, b } = await relaysAndDevices();
       const space = await a.db.createSpace({ name: "Failover Ward" });
       await b.db.join(await a.db.invite(space, "https://app.example/"));
       a.online(one!.url);
@@ -92,22 +125,9 @@ describe.skipIf(CLUSTER_UNAVAILABLE)(
       const { master, replica } = await cluster.shardOf(`shoal:{${space.id}}:meta`);
       expect(replica).toBeDefined();
 
-      // 1. Five commits that reach the master and its replica.
-      for (let i = 0; i < 5; i++)
-        await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
-      await relayAcknowledged(a.db, space.id);
-      await waitFor(count(b.db), (k) => k === 5, 20_000, "b to receive the first five");
-      // WAIT returns once the replica confirms it has applied everything written so far.
-      expect(await onNode(master, "WAIT", "1", "5000")).toBe(1);
-
-      // 2. The replica is cut off (stopped, and its replication link closed by the master), then five
-      // more commits are acknowledged: on the master's disk, never on the replica.
-      process.kill(replica!.pid!, "SIGSTOP");
-      expect(await onNode(master, "CLIENT", "KILL", "TYPE", "replica")).toBeGreaterThanOrEqual(1);
-      for (let i = 5; i < 10; i++)
-        await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
-      await relayAcknowledged(a.db, space.id);
-      await waitFor(count(b.db), (k) => k === 10, 20_000, "b to receive the next five, live");
+      // 1. Five commits that reach the master and its replica; 2. the replica is cut off, then five
+      // more are acknowledged: on the master's disk, never on the replica.
+      await fiveReplicatedThenFiveNot(a, b, space.id, master, replica!);
       const acknowledged = (await a.db.vector([space.id]))[space.id]![a.db.deviceId];
       expect(acknowledged).toBe(10);
 
@@ -147,12 +167,7 @@ describe.skipIf(CLUSTER_UNAVAILABLE)(
     });
 
     it("keeps devices syncing through a failover while they stay online", async () => {
-      const [one, two] = await Promise.all(
-        [0, 1].map(() => startRelayProcess(["--quiet", "--store", cluster.url])),
-      );
-      relays.push(one!, two!);
-      const a = await openDevice<{ patients: Patient }>("a", patientCollections);
-      const b = await openDevice<{ patients: Patient }>("b", patientCollections);
+      const { one, two, a, b } = await relaysAndDevices();
       // A space on a master that still has a replica (the first test left one master without).
       let space = await a.db.createSpace({ name: "Live Failover" });
       let shard = await cluster.shardOf(`shoal:{${space.id}}:meta`);
@@ -165,21 +180,11 @@ describe.skipIf(CLUSTER_UNAVAILABLE)(
       await b.db.join(await a.db.invite(space, "https://app.example/"));
       a.online(one!.url);
       b.online(two!.url);
-      for (let i = 0; i < 5; i++)
-        await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
-      await waitFor(count(b.db), (k) => k === 5, 20_000, "b to receive the first five");
-      expect(await onNode(master, "WAIT", "1", "5000")).toBe(1);
-
       // As above, five acknowledged commits the replica never gets; but now the devices stay online
       // through the kill and the promotion, and A writes on meanwhile. The relays' sharded subscribers
       // lose the dead master, so they close their sockets (1001) once they subscribe again, and the
       // devices reconnect, upload from the store's vector and pull.
-      process.kill(replica!.pid!, "SIGSTOP");
-      expect(await onNode(master, "CLIENT", "KILL", "TYPE", "replica")).toBeGreaterThanOrEqual(1);
-      for (let i = 5; i < 10; i++)
-        await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
-      await relayAcknowledged(a.db, space.id);
-      await waitFor(count(b.db), (k) => k === 10, 20_000, "b to receive the next five, live");
+      await fiveReplicatedThenFiveNot(a, b, space.id, master, replica!);
       await master.stop("SIGKILL");
       process.kill(replica!.pid!, "SIGCONT");
       for (let i = 10; i < 15; i++)
