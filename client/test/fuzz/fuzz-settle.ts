@@ -151,7 +151,7 @@ export async function settle(
               (r, i) =>
                 // Capped, and only the vector entries that differ from the first replica's: a hostile
                 // run's vector can name thousands of devices.
-                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, missing: statuses[i]!.missing, stuck: statuses[i]!.stuck, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${t.lastSyncedAt ? " pulled" : ""}`), vector: i === 0 ? vectorSize(vectors[0]!) : vectorDiff(vectors[0]!, vectors[i]!) }).slice(0, 1200)}`,
+                `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, missing: statuses[i]!.missing, stuck: statuses[i]!.stuck, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${(t.lastSyncedAt ?? 0) >= since ? " pulled" : t.lastSyncedAt ? " pulled-before-heal" : " never-pulled"}`), vector: i === 0 ? vectorSize(vectors[0]!) : vectorDiff(vectors[0]!, vectors[i]!) }).slice(0, 1200)}`,
             )
             .join("\n")}${await relayAhead(vectors[0]?.[space] ?? {})}`,
         ),
