@@ -86,10 +86,12 @@ export async function enforceMembership(replica: Replica, space: SpaceId): Promi
         // A key this device lacks now, or content refused anyway: it stays quarantined.
       }
     }
-    // This device's own commits that leave the log (refused, or built on a refused one) stay its
-    // chain, sealed from the log on upload: seal them all first, while they are still in it.
-    if (drop.length > 0) await sealOwn(replica, sealer, space);
     if (drop.length === 0 && add.length === 0) return null;
+    // This device's own commits that leave the log (refused, or built on a refused one) stay its
+    // chain, sealed from the log on upload: seal them all first, while they are still in it. A rebuild
+    // that only brings commits back can take some out too (a restored commit that fails again, and
+    // what built on it).
+    await sealOwn(replica, sealer, space);
 
     const report = await rebuildRecords(replica, space, drop, add, (c) => ({
       reason: "membership",

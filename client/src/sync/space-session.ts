@@ -302,6 +302,10 @@ export class SpaceSession {
     this.#replaceAsked.clear();
     this.#membershipRefused.clear();
     this.#clearReplaceTimer();
+    // A refetch scheduled on the last connection would fire for it and do nothing, while its timer
+    // kept this connection from scheduling its own: a session then never said synced again.
+    if (this.#refetchTimer) clearTimeout(this.#refetchTimer);
+    this.#refetchTimer = null;
     this.#ownHeadAsked = false;
     this.#ownRecheck = false;
     this.#pulling = false;

@@ -4,11 +4,17 @@
  * `--hostile` adds the hostile member (issue 12 items 1-5; `--devices N` fake device ids for item 4,
  * `--actions deep,huge,...` only these inputs, names in `HOSTILE_ACTIONS`),
  * `--bit-flips P` flips one bit in a frame with probability P, both ways (item 10); `--settle-ms T`
- * waits up to T ms (default 30,000) for the healed replicas to converge. A hostile seed
+ * waits up to T ms (default 30,000) for the healed replicas to converge; `--hang-ms T` reports a
+ * scenario still running after T ms (default 4 settles) as hung, with where it was. A hostile seed
  * replays with the same flags: `npm run fuzz -- --hostile --bit-flips 0.002 --seed S`.
  */
 import "fake-indexeddb/auto";
-import { runScenario, type ScenarioOptions, type ScenarioReport } from "./fuzz-driver.ts";
+import {
+  runScenario,
+  type ScenarioOptions,
+  type ScenarioProgress,
+  type ScenarioReport,
+} from "./fuzz-driver.ts";
 import { emptyMembershipStats } from "./membership-scenario.ts";
 import { DEFAULT_FAKE_DEVICES, HOSTILE_ACTIONS, type HostileAction } from "./hostile-member.ts";
 
@@ -37,6 +43,9 @@ const options: ScenarioOptions = {
   ...(args.includes("--settle-ms") ? { settleMs: opt("settle-ms", 30_000) } : {}),
   ...(args.includes("--members") ? { members: true } : {}),
 };
+// A scenario takes at most two settles, a knock and its steps: one still running after this hangs.
+// It is reported with where it was, and left behind (its replicas stay open) so the soak goes on.
+const hangMs = opt("hang-ms", 4 * (options.settleMs ?? 30_000));
 const flags = `${options.members ? " --members" : ""}${args.includes("--hostile") ? ` --hostile --devices ${opt("devices", DEFAULT_FAKE_DEVICES)}` : ""}${
   actions ? ` --actions ${actions.join(",")}` : ""
 }${options.bitFlips ? ` --bit-flips ${options.bitFlips}` : ""}${
@@ -75,7 +84,17 @@ console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min
 for (let i = 0; i < seeds && Date.now() < deadline; i++) {
   const seed = from + i;
   try {
-    const r: ScenarioReport = await runScenario(seed, options);
+    const progress: ScenarioProgress = { phase: "" };
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      watchdog = setTimeout(() => {
+        const trail = progress.trail?.length ? `\nmembership operations:\n${progress.trail.join("\n")}` : "";
+        reject(new Error(`hung for ${hangMs / 1000} s in "${progress.phase}"${trail}`));
+      }, hangMs);
+    });
+    const r: ScenarioReport = await Promise.race([runScenario(seed, { ...options, progress }), hung]).finally(
+      () => clearTimeout(watchdog),
+    );
     totals.scenarios++;
     totals.operations += r.operations;
     totals.dropped += r.network.dropped;

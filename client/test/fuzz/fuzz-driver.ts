@@ -93,6 +93,17 @@ export interface ScenarioOptions {
    * membership invariants (`membership-invariant.ts`) are checked too.
    */
   members?: boolean;
+  /**
+   * Filled in as the scenario goes: where it is, and (membership mode) what it did. A caller that gives
+   * up on a scenario that hangs reads it to say where (`fuzz-cli.ts`'s watchdog).
+   */
+  progress?: ScenarioProgress;
+}
+
+/** Where a running scenario is: see `ScenarioOptions.progress`. */
+export interface ScenarioProgress {
+  phase: string;
+  trail?: readonly string[];
 }
 
 /**
@@ -125,6 +136,9 @@ let run = 0;
  */
 export async function runScenario(seed: number, options: ScenarioOptions = {}): Promise<ScenarioReport> {
   const rnd = seededRandom(seed);
+  const progress = options.progress ?? { phase: "" };
+  const phase = (what: string) => void (progress.phase = what);
+  phase("opening r0");
   const prefix = `fuzz-${seed}-${run++}`;
   const relay = inProcessRelay({ limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } });
   const net = new SimulatedNetwork(
@@ -273,6 +287,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         },
         partitioned: () => void report.partitions++,
       });
+      progress.trail = membership.trail;
+      phase("starting the membership");
       await ensureMembership(first.db.replica, space, "Admin");
       nextName = 1;
       for (let i = 1; i < initial; i++) replicas.push(...(await membership.lateJoin()));
@@ -298,6 +314,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       const patients = (await db.patients.where("kind").equals("patient").ids()) as string[];
       const pick = () => rnd.pick(patients);
       const op = rnd.int(13);
+      phase(`step ${step}: ${r.name}, op ${op}`);
       report.operations++;
       try {
         if (membership && rnd.next() < 0.25) {
@@ -393,6 +410,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     }
 
     // An invariant already broken is a divergence: report it now rather than after waiting to settle.
+    phase("the invariant checks of the steps");
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
 
@@ -441,6 +459,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
           );
         })
       : [];
+    phase("settling");
     const settled = await settle(
       honest(),
       space,
@@ -455,10 +474,12 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       // The replicas left outside (removed, refused by the relay, never admitted) knock once more:
       // one the relay refused while it did not know its invitation yet gets in now (seed 20016), and
       // what one uploaded after the members agreed (seed 5014) must reach them too.
+      phase("knocking");
       await knock(
         honest().filter((r) => !live.includes(r) && !gapped.has(r) && !membership!.outsiders.has(r.name)),
       );
       const holds = { vector: relayVector, ghosts };
+      phase("settling again");
       ({ live, stranded, gapped } = await settle(
         live,
         space,
@@ -469,6 +490,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         triggers,
       ));
     }
+    phase("checking");
     await Promise.all(checks);
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
     if (membership) {
@@ -520,6 +542,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     if (e instanceof Divergence) throw trail ? new Divergence(e.message + trail) : e;
     throw new Divergence(`seed ${seed}: ${(e as Error).stack ?? e}${trail}`);
   } finally {
+    phase("closing");
     for (const r of replicas) {
       r.stop();
       await r.db.close().catch(() => undefined);
