@@ -94,7 +94,7 @@ export function scenarioChart(rows, scenario, options = {}) {
   const mine = rows.filter((r) => r.scenario === scenario);
   const metric = metricOf(scenario, mine);
   const label = SCENARIOS.find((s) => s.id === scenario)?.label ?? scenario;
-  const title = options.title ?? `${label[0].toUpperCase()}${label.slice(1)} against N`;
+  const title = options.title ?? `${label[0].toUpperCase()}${label.slice(1)}`;
   const points = mine.filter((r) => figure(r, metric) !== null);
   const subtitle = options.subtitle ? options.subtitle.split("\n") : [];
   const T = 44 + 14 * subtitle.length;
@@ -161,12 +161,15 @@ export function scenarioChart(rows, scenario, options = {}) {
       .filter((r) => figure(r, metric) === null)
       .sort((a, b) => a.n - b.n)
       .map((r) => `${r.n.toLocaleString("en-US")} (${missingReason(r)})`);
+    const reasons = new Set(own.filter((r) => figure(r, metric) === null).map(missingReason));
     const status =
       own.length === 0
         ? " (not measured in these runs)"
-        : lacking.length
-          ? ` (no figure at N = ${lacking.join(", ")})`
-          : "";
+        : lacking.length === own.length && reasons.size === 1
+          ? ` (${[...reasons][0]}: no figure)`
+          : lacking.length
+            ? ` (no figure at N = ${lacking.join(", ")})`
+            : "";
     const ly = H - B + 52 + i * 15;
     out.push(
       `<rect x="${L}" y="${ly - 9}" width="12" height="4" fill="${series.color}"/>`,
@@ -222,12 +225,12 @@ export function mergeRows(rowSets) {
 
 /**
  * A chart subtitle naming a run: when, and how loaded the machine was if the result recorded it
- * (`load.run`, added with the load figures; older results have none).
+ * (`load.run`, added with the load figures; older results have none, and get the date alone).
  */
 export function describeRun(result, name = "") {
   const when = typeof result.at === "string" ? result.at.slice(0, 16).replace("T", " ") : name;
   const load = result.load?.run;
-  if (!load || load.samples === 0) return `${when} (load not recorded)`;
+  if (!load || load.samples === 0) return when;
   return `${when} (load ${load.median} median, ${load.max} max on ${load.cpus} cores${load.loaded ? ": LOADED" : ""})`;
 }
 
@@ -261,7 +264,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     if (lines.length && lines.at(-1).length + text.length + 2 <= 100) lines[lines.length - 1] += `; ${text}`;
     else lines.push(text);
   }
-  const subtitle = lines.join("\n");
+  const unknown = files.length > 0 && runs.some((r) => !r.includes("(load"));
+  const subtitle = lines.join("\n") + (unknown ? "\n(load average not recorded before 2026-12-07)" : "");
   const written = writeBenchCharts(rows, values.out, { subtitle });
   console.log(`wrote ${written.length} charts into ${values.out}/`);
 }
