@@ -114,7 +114,13 @@ export default defineConfig(({ mode }) => ({
         ...sourceResolution,
         test: {
           name: "unit",
-          include: ["client/src/**/*.test.ts", "sync-server/src/**/*.test.ts", "demo-app/src/**/*.test.ts"],
+          include: [
+            "client/src/**/*.test.ts",
+            "sync-server/src/**/*.test.ts",
+            "demo-app/src/**/*.test.ts",
+            // The bench's and load test's pure helpers (charts, load summaries).
+            "scripts/*.test.ts",
+          ],
           environment: "node",
           setupFiles: ["client/test/setup-fake-indexeddb.ts"],
         },

@@ -2,17 +2,20 @@
 // IndexedDB, a bare WebSocket), on the same generated clinic data, in the same run (issue 7).
 // Everything that runs in a browser runs in headless Debian Chromium, one persistent profile on disk
 // per device; the Shoal relay, the peer's sync server and the raw WebSocket server run in Node.
-// It asserts nothing about time: it prints a table (medians, with ratios) and writes every sample to
-// bench/results/<timestamp>-<machine>.json.
+// It asserts nothing about time: it prints a table (medians, with ratios, and the machine's load average
+// per size) and writes every sample to bench/results/<timestamp>-<machine>.json, with one chart per
+// scenario against N beside it and in bench/charts/ (scripts/bench-chart.mjs).
 //
 //   npm run bench                      N = 1,000, 10,000 and 100,000
 //   npm run bench -- --quick           N = 1,000 only
 //   options: --sizes 1000,10000  --runs <n>  --peer-runs <n>  --no-peer  --peer-100k  --keep
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { bootstrapChart } from "./bench-chart.mjs";
+import { describeRun, writeBenchCharts } from "./bench-chart.mjs";
+import { CATCH_UP_COMMITS, SCENARIOS } from "./bench-scenarios.mjs";
+import { formatLoad, startLoadSampler } from "./load-average.mjs";
 import { createRequire } from "node:module";
-import { cpus, hostname, totalmem } from "node:os";
+import { cpus, hostname, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -43,7 +46,7 @@ const BATCH = 100; // records per commit (Shoal) or per flushed batch (peer)
 const UPDATES = 200; // single-record updates timed for p50/p99
 const LIVE_SAMPLES = 20;
 const QUERY_REPEAT = 5; // warm query runs; the median is reported
-const CATCH_UP_COMMITS = 10;
+const LOAD_SAMPLE_MS = 1000;
 const SIZES = opts.sizes
   ? opts.sizes.split(",").map(Number)
   : opts.quick
@@ -63,24 +66,6 @@ const STEP_BUDGET = {
   raw: (n) => (n >= 100_000 ? 10 * 60_000 : n >= 10_000 ? 3 * 60_000 : 60_000),
   peer: (n) => (n >= 100_000 ? 5 * 60_000 : n >= 10_000 ? 10 * 60_000 : 2 * 60_000),
 };
-
-/** What each scenario measures, and which field of a row carries it. */
-const SCENARIOS = [
-  { id: "insert", label: "local insert (commits of 100)", metric: "ms" },
-  { id: "update-p50", label: "single-record update p50", metric: "ms" },
-  { id: "update-p99", label: "single-record update p99", metric: "ms" },
-  { id: "update-idle-p50", label: "single-record update p50, not syncing", metric: "ms" },
-  { id: "update-idle-p99", label: "single-record update p99, not syncing", metric: "ms" },
-  { id: "query-warm", label: "indexed query, 10% (warm)", metric: "ms" },
-  { id: "query-cold", label: "indexed query, 10% (cold, after reload)", metric: "ms" },
-  { id: "live-p50", label: "live query update after commit p50", metric: "ms" },
-  { id: "live-p99", label: "live query update after commit p99", metric: "ms" },
-  { id: "upload", label: "upload to the server", metric: "ms" },
-  { id: "bootstrap", label: "fresh-device bootstrap", metric: "ms" },
-  { id: "catch-up", label: `catch-up of ${CATCH_UP_COMMITS} commits after offline`, metric: "ms" },
-  { id: "heap", label: "page heap after bootstrap (after GC)", metric: "heapMB" },
-  { id: "server-rss", label: "server RSS after bootstrap", metric: "rssMB" },
-];
 
 // ---------------------------------------------------------------------------------------------------
 // Processes: the relay, the peer's sync server, the raw WebSocket server.
@@ -780,7 +765,7 @@ function aggregate() {
   return { rows, ratios, value };
 }
 
-function printTable({ rows, ratios, value }) {
+function printTable({ rows, ratios, value }, load) {
   const headers = ["scenario", "N", "Shoal", "raw limit", "Shoal/raw", "automerge-repo", "peer/Shoal"];
   const lines = [];
   for (const n of SIZES) {
@@ -815,12 +800,24 @@ function printTable({ rows, ratios, value }) {
   const widths = headers.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cols) => cols.map((c, i) => (i <= 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   const out = [fmt(headers), widths.map((w) => "-".repeat(w)).join("  ")];
-  let lastN = null;
-  for (const l of lines) {
-    if (lastN !== null && l[1] !== lastN) out.push("");
-    lastN = l[1];
+  // After each size's rows, how busy the machine was while they were measured.
+  const loadLine = (n) => {
+    const seen = load.sizes.find((x) => x.n === n);
+    return seen
+      ? `  load average (1 min) during N = ${n.toLocaleString("en-US")}: ${formatLoad(seen)}`
+      : null;
+  };
+  lines.forEach((l, i) => {
     out.push(fmt(l));
-  }
+    if (lines[i + 1]?.[1] !== l[1]) {
+      const n = SIZES.find((x) => x.toLocaleString("en-US") === l[1]);
+      out.push(...[loadLine(n)].filter(Boolean));
+      if (i < lines.length - 1) out.push("");
+    }
+  });
+  out.push(
+    `  load average (1 min) for the whole run: ${formatLoad(load.run)}; ${load.atStart.join(" ")} (1/5/15 min) when it started`,
+  );
   console.log(`\n${out.join("\n")}`);
   const notes = rows
     .filter((r) => r.note && (r.system !== "shoal" || /fail|timeout|skipped|error/.test(r.note)))
@@ -860,6 +857,10 @@ function version(pkg) {
 
 // ---------------------------------------------------------------------------------------------------
 
+const loadAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
+const loadSampler = startLoadSampler({ intervalMs: LOAD_SAMPLE_MS });
+/** The 1-minute load average while each size ran: { n, cpus, samples, min, median, max, loaded }. */
+const loadBySize = [];
 if (!ensureChromium()) process.exit(1);
 const started = Date.now();
 console.log("building the bench page (bench/page -> dist/bench-site) ...");
@@ -903,12 +904,14 @@ console.log(
 );
 try {
   for (const n of SIZES) {
+    const from = loadSampler.mark();
     for (let run = 0; run < runsFor(n); run++) {
       console.log(
         `\nN = ${n.toLocaleString("en-US")}, run ${run + 1} of ${runsFor(n)}  (${((Date.now() - started) / 1000).toFixed(0)} s elapsed)`,
       );
       await runOnce(n, run, ctx);
     }
+    loadBySize.push({ n, ...loadSampler.summary(from, loadSampler.mark()) });
   }
 } finally {
   rawWs.wss.close();
@@ -916,7 +919,15 @@ try {
 }
 
 const result = aggregate();
-printTable(result);
+// New in the JSON since issue 15 (older results have no `load`): how busy the machine was.
+const load = {
+  cpus: loadSampler.cpus,
+  sampleMs: LOAD_SAMPLE_MS,
+  atStart: loadAtStart,
+  run: loadSampler.stop(),
+  sizes: loadBySize,
+};
+printTable(result, load);
 
 let browserVersion = null;
 try {
@@ -978,12 +989,16 @@ const file = join(
 );
 writeFileSync(
   file,
-  `${JSON.stringify({ at: at.toISOString(), machine, versions, settings, rows: result.rows, ratios: result.ratios, samples, durationS: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
+  `${JSON.stringify({ at: at.toISOString(), machine, versions, settings, rows: result.rows, ratios: result.ratios, samples, durationS: Math.round((Date.now() - started) / 1000), load }, null, 2)}\n`,
 );
-const chart = bootstrapChart(result.rows);
-writeFileSync(file.replace(/\.json$/, "-bootstrap.svg"), chart);
-writeFileSync(join(root, "bench", "bootstrap.svg"), chart);
+const chartOptions = { subtitle: `run of ${describeRun({ at: at.toISOString(), load })}` };
+const stem = file.replace(/\.json$/, "");
+writeBenchCharts(result.rows, resultsDir, {
+  ...chartOptions,
+  prefix: `${stem.slice(resultsDir.length + 1)}-`,
+});
+const charts = writeBenchCharts(result.rows, join(root, "bench", "charts"), chartOptions);
 console.log(
-  `\nwrote ${file.slice(root.length)} and its bootstrap chart, also bench/bootstrap.svg (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+  `\nwrote ${file.slice(root.length)} and ${charts.length} charts beside it (${stem.slice(root.length)}-<scenario>.svg), also in bench/charts/ (${((Date.now() - started) / 1000).toFixed(0)} s)`,
 );
 process.exit(0);

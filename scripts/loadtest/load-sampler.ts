@@ -1,37 +1,38 @@
-import { loadavg } from "node:os";
+import type { LoadSampler, LoadSummary } from "../load-average.mjs";
 
-/** The 1-minute load average seen during a scenario: at its start, its end, and the median and peak of samples. */
-export interface LoadAverageSeen {
+/**
+ * The 1-minute load average seen during a scenario: at its start, its end, and the median and peak of
+ * samples; since issue 15 also its minimum, the core count, the number of samples and whether it went
+ * above the core count (`loaded`), as in the bench's results.
+ */
+export interface LoadAverageSeen extends Omit<LoadSummary, "min" | "median" | "max"> {
   start: number;
   end: number;
   median: number;
   max: number;
+  min: number;
 }
 
 /**
- * Samples the 1-minute load average every second until `stop`. The machine may be shared: a figure
- * measured at load 9 on 2 cores means the processes under test got a fraction of a core, and the
- * report must say so next to it.
+ * Summarises the samples of `sampler` between two marks. The machine may be shared: a figure measured
+ * at load 9 on 2 cores means the processes under test got a fraction of a core, and the report must
+ * say so next to it.
  *
  * @example
- * const load = loadSampler(); // ... the run ...
- * const { median } = load.stop();
+ * const load = startLoadSampler();
+ * const from = load.mark(); // ... the scenario ...
+ * const seen = loadSeen(load, from, load.mark());
  */
-export function loadSampler(): { stop(): LoadAverageSeen } {
-  const samples = [loadavg()[0]!];
-  const timer = setInterval(() => samples.push(loadavg()[0]!), 1000);
+export function loadSeen(sampler: LoadSampler, from: number, to: number): LoadAverageSeen {
+  const values = sampler.values(from, to);
+  const summary = sampler.summary(from, to);
+  const r = (n: number) => Math.round(n * 100) / 100;
   return {
-    stop() {
-      clearInterval(timer);
-      samples.push(loadavg()[0]!);
-      const sorted = [...samples].sort((a, b) => a - b);
-      const r = (n: number) => Math.round(n * 100) / 100;
-      return {
-        start: r(samples[0]!),
-        end: r(samples.at(-1)!),
-        median: r(sorted[Math.floor(sorted.length / 2)]!),
-        max: r(sorted.at(-1)!),
-      };
-    },
+    ...summary,
+    start: r(values[0]!),
+    end: r(values.at(-1)!),
+    min: summary.min!,
+    median: summary.median!,
+    max: summary.max!,
   };
 }

@@ -13,7 +13,8 @@ import { DeviceFleet } from "./device-fleet.ts";
 import type { FleetPlan } from "./fleet-messages.ts";
 import { fsyncProbe } from "./fsync-probe.ts";
 import { runIdleSockets, type IdleResult } from "./idle-sockets.ts";
-import { loadSampler } from "./load-sampler.ts";
+import { formatLoad, startLoadSampler, type LoadSampler } from "../load-average.mjs";
+import { loadSeen, type LoadAverageSeen } from "./load-sampler.ts";
 import { openFileLimit, sampleProcess, sampleProcesses, type ProcessSample } from "./process-usage.ts";
 import type { WriteMode } from "./simulated-device.ts";
 
@@ -41,6 +42,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SPARE_FILES = 512;
 // The whole run (connects, two scenarios, drains) may not take longer than this.
 const HARD_LIMIT_MS = 10 * 60_000;
+const LOAD_SAMPLE_MS = 1000;
 const SCENARIOS = ["sqlite", "sqlite-pair", "redis", "cluster", "fan-out", "idle"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
@@ -77,12 +79,14 @@ async function main(): Promise<void> {
     process.on(signal, () => void cleanup().finally(() => process.exit(130)));
 
   const loadAtStart = loadavg().map(round);
+  // The 1-minute load average every second for the whole run; each scenario summarises its stretch.
+  const runLoad = startLoadSampler({ intervalMs: LOAD_SAMPLE_MS });
   const fsyncMs = fsyncProbe();
   process.stdout.write(
     `disk: 4 KiB write+fsync p50 ${fsyncMs.p50} ms, p99 ${fsyncMs.p99} ms; load average ${loadAtStart.join(" ")}\n`,
   );
   const results: ScenarioResult[] = [];
-  const idle: IdleResult[] = [];
+  const idle: (IdleResult & { load: LoadAverageSeen })[] = [];
   try {
     for (const scenario of options.scenarios) {
       if (scenario === "idle") {
@@ -96,20 +100,25 @@ async function main(): Promise<void> {
           dir,
         ]);
         cleanups.push(() => relay.stop("SIGTERM"));
-        idle.push(await runIdleSockets(relay, options.idleSockets, options.deviceProcesses));
+        const from = runLoad.mark();
+        const result = await runIdleSockets(relay, options.idleSockets, options.deviceProcesses);
+        idle.push({ ...result, load: loadSeen(runLoad, from, runLoad.mark()) });
         await relay.stop("SIGTERM");
-      } else results.push(await runScenario(scenario, options));
+      } else results.push(await runScenario(scenario, options, runLoad));
     }
   } finally {
     await cleanup();
     clearTimeout(hardStop);
   }
+  const load = { cpus: runLoad.cpus, sampleMs: LOAD_SAMPLE_MS, atStart: loadAtStart, run: runLoad.stop() };
   printTable(results);
   for (const r of idle)
     process.stdout.write(
       `idle: ${r.sockets} authenticated idle WebSockets in ${r.spaces} spaces on one relay: RSS ${r.relayRssMiB} MiB ` +
-        `(${r.relayRssBeforeMiB} MiB before), ${r.kibPerSocket} KiB per socket; opened in ${r.connectSeconds} s\n`,
+        `(${r.relayRssBeforeMiB} MiB before), ${r.kibPerSocket} KiB per socket; opened in ${r.connectSeconds} s; ` +
+        `load average (1 min) ${formatLoad(r.load)}\n`,
     );
+  process.stdout.write(`load average (1 min) for the whole run: ${formatLoad(load.run)}\n`);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const dir = join(ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
@@ -126,7 +135,10 @@ async function main(): Promise<void> {
   };
   writeFileSync(
     file,
-    JSON.stringify({ startedAt: new Date().toISOString(), options, machine, results, idle }, null, 2) + "\n",
+    // `load` is new since issue 15 (older results have none); so are loadAverage.min/cpus/samples/loaded
+    // in each scenario and `load` in each idle result.
+    JSON.stringify({ startedAt: new Date().toISOString(), options, machine, results, idle, load }, null, 2) +
+      "\n",
   );
   process.stdout.write(`\nwrote ${file}\n`);
 }
@@ -247,7 +259,7 @@ function relayArgs(sockets: number): string[] {
   ];
 }
 
-async function runScenario(scenario: Exclude<Scenario, "idle">, o: Options) {
+async function runScenario(scenario: Exclude<Scenario, "idle">, o: Options, runLoad: LoadSampler) {
   const shape: LoadShape =
     scenario === "fan-out"
       ? { devices: o.fanOutDevices, spaces: 1, writersPerSpace: 1, rate: o.fanOutRate, mode: "pending" }
@@ -317,7 +329,7 @@ async function runScenario(scenario: Exclude<Scenario, "idle">, o: Options) {
   const before = pids.map(sampleProcess);
   const redisBefore = redisPids.length ? sampleProcesses(redisPids) : undefined;
   const fleetBefore = fleet.pids.map(sampleProcess);
-  const load = loadSampler();
+  const loadFrom = runLoad.mark();
   const started = performance.now();
   await fleet.write(shape.rate, shape.mode);
   await new Promise((r) => setTimeout(r, o.seconds * 1000));
@@ -326,7 +338,7 @@ async function runScenario(scenario: Exclude<Scenario, "idle">, o: Options) {
   const after = pids.map(sampleProcess);
   const redisAfter = redisPids.length ? sampleProcesses(redisPids) : undefined;
   const fleetAfter = fleet.pids.map(sampleProcess);
-  const loadAverage = load.stop();
+  const loadAverage = loadSeen(runLoad, loadFrom, runLoad.mark());
   // Pushes still on their way: wait until deliveries stop growing (bounded).
   let deliveries = await fleet.deliveries();
   await settle(async () => (deliveries = await fleet.deliveries()));
@@ -479,10 +491,14 @@ function printTable(results: ScenarioResult[]): void {
     "redis CPU % / RSS MiB": r.redisUsage ? `${r.redisUsage.cpuPercent} / ${r.redisUsage.rssMiB}` : "-",
     "devices CPU %": r.loadGeneratorUsage?.cpuPercent,
     "commits/fsync": r.commitsPerTransaction.join(", "),
-    "load avg": r.loadAverage.median,
+    "load min/med/max": `${r.loadAverage.min} / ${r.loadAverage.median} / ${r.loadAverage.max}${r.loadAverage.loaded ? " LOADED" : ""}`,
   }));
   process.stdout.write("\n");
   console.table(rows);
+  if (results.some((r) => r.loadAverage.loaded))
+    process.stdout.write(
+      `LOADED: the 1-minute load average went above the ${results[0]!.loadAverage.cpus} cores during a scenario; its figures are inflated\n`,
+    );
 }
 
 async function cleanup(): Promise<void> {
