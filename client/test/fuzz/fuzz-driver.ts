@@ -9,6 +9,7 @@ import { HostileScenario } from "./hostile-scenario.ts";
 import {
   canaryNotes,
   canaryOf,
+  keyGapFailures,
   keyGapsIn,
   membersIn,
   membershipFailures,
@@ -497,6 +498,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       const state = await finalState();
       const removed = honest().filter((r) => state?.removedDevices.has(r.db.deviceId));
       const broken = await membershipFailures({ space, relay, members: live, removed, canaries, stranded });
+      // A member that can never read an epoch is a failure too (it is left out of the comparisons).
+      broken.push(...(await keyGapFailures([...gapped], space)));
       if (broken.length > 0) throw new Divergence(`seed ${seed} (members):\n${broken.join("\n")}`);
       report.members = {
         ...membership.stats,

@@ -4,6 +4,8 @@ import { mayWrite, resolveMembership, type MembershipState } from "../../src/mem
 import type { StoredCommit } from "../../src/replica/commit.ts";
 import type { QuarantineRow, SpaceRow } from "../../src/replica/stored-rows.ts";
 import { creatorKeyOf, readMembership } from "../../src/spaces/membership-log.ts";
+import { enforceMembership } from "../../src/sealing/enforce-membership.ts";
+import { SpaceSealer } from "../../src/sealing/sealer.ts";
 import type { SpaceId } from "../../src/types.ts";
 import type { InProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { waitFor } from "../wait-for.ts";
@@ -70,6 +72,26 @@ export async function keyGapsIn<R extends MemberReplica>(
       r.db.replica.dexie.table<SpaceRow>("_spaces").get(space),
     ]);
     if (state?.rotations.some((rot) => row?.epochKeys?.[rot.epoch] === undefined)) out.add(r);
+  }
+  return out;
+}
+
+/** What each replica of `gapped` lacks (`keyGapsIn`): the epochs, who rotated them, and why. */
+export async function keyGapFailures<R extends MemberReplica>(
+  gapped: readonly R[],
+  space: SpaceId,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const r of gapped) {
+    const [state, row] = await Promise.all([
+      readMembership(r.db.replica.dexie, space),
+      r.db.replica.dexie.table<SpaceRow>("_spaces").get(space),
+    ]);
+    const lacking = (state?.rotations ?? []).filter((rot) => row?.epochKeys?.[rot.epoch] === undefined);
+    const held = Object.keys(row?.epochKeys ?? {}).join(",");
+    out.push(
+      `${r.name} (${r.db.deviceId.slice(0, 8)}) can never read epochs ${lacking.map((rot) => `${rot.epoch} (rotated by ${JSON.stringify(rot).slice(0, 160)})`).join("; ")}; it holds keys of epochs ${held || "none"}`,
+    );
   }
   return out;
 }
@@ -172,7 +194,7 @@ export async function membershipFailures(args: {
       if (!why && q.reason === "membership") {
         const cuts = cutsOf(final, q.device, ops).join(", ");
         failures.push(
-          `${r.name} quarantined ${q.device.slice(0, 8)}#${q.seq} for membership, which the final membership allows (cuts: ${cuts})`,
+          `${r.name} quarantined ${q.device.slice(0, 8)}#${q.seq} for membership, which the final membership allows (cuts: ${cuts}; ${await whyStillOut(r, space, q)})`,
         );
       }
     }
@@ -184,6 +206,31 @@ export async function membershipFailures(args: {
 
   if (final) failures.push(...(await removedFailures(space, final, members[0]!, removed, canaries)));
   return failures;
+}
+
+/**
+ * For a failure message: why a quarantined commit the membership allows was not brought back here:
+ * its sealed bytes, whether they open, what waits in `_pending`, and whether enforcing the log now
+ * would bring it back (a restore that nothing triggered, or one that cannot happen).
+ */
+async function whyStillOut(r: MemberReplica, space: SpaceId, q: QuarantineRow): Promise<string> {
+  const dexie = r.db.replica.dexie;
+  const row = await dexie.table<SpaceRow>("_spaces").get(space);
+  if (!row) return "no space row";
+  const sealer = new SpaceSealer(dexie, space, row.key);
+  const kept = await sealer.kept(q.device, q.seq);
+  let opens = "not kept";
+  if (kept)
+    opens = await sealer.open(kept.bytes).then(
+      () => "opens",
+      (e: unknown) => `does not open: ${(e as Error).message.slice(0, 120)}`,
+    );
+  const pending = await dexie.table("_pending").count();
+  const again = await enforceMembership(r.db.replica, space);
+  const restored = again?.restored.includes(q.id as never)
+    ? "restored when enforced again"
+    : `enforced again: ${again ? "rebuilt without it" : "nothing (or a commit waits)"}`;
+  return `${opens}, ${pending} parked, ${restored}`;
 }
 
 /** The cuts the counted removals and demotions of `final` record for `device`. */
