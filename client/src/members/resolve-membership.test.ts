@@ -188,6 +188,47 @@ describe("membership log", () => {
     expect(s.refused.get(addDee)).toBe("unauthorized");
   });
 
+  it("says who likely lacks a counted rotation's key: left out of it, and not added after it", async () => {
+    const { log, ada, ben } = await clinic("admin");
+    const cy = await dev(3);
+    const dee = await dev(7);
+    const eve = await dev(8);
+    await log.write(ada, { kind: "add-person", person: "cy", name: "Cy", role: "writer", device: keys(cy) });
+    const addDee = await log.write(ada, {
+      kind: "add-person",
+      person: "dee",
+      name: "Dee",
+      role: "admin",
+      device: keys(dee),
+    });
+    // Ben removes Cy while Ada removes Ben: Ben's removal does not count, and Cy stays. Dee, who heard
+    // Ben's removal of Cy first, rotates the key leaving Cy out: that rotation counts.
+    const benRemovesCy = await log.write(ben, { kind: "remove", person: "cy", cut: {} }, [addDee]);
+    await log.write(ada, { kind: "remove", person: "ben", cut: {} }, [addDee]);
+    const rotate = await log.write(
+      dee,
+      { kind: "rotate", epoch: 77, keys: { [ada.device]: "aa", [dee.device]: "bb" } },
+      [benRemovesCy],
+    );
+    // Eve is added after the rotation: she got its key with her key set.
+    await log.write(ada, {
+      kind: "add-person",
+      person: "eve",
+      name: "Eve",
+      role: "writer",
+      device: keys(eve),
+    });
+    let s = log.state();
+    expect(s.refused.get(benRemovesCy)).toBe("removed-concurrently");
+    expect(s.refused.has(rotate)).toBe(false);
+    expect(roles(s)).toEqual({ ada: "admin", cy: "writer", dee: "admin", eve: "writer" });
+    expect([...s.keyNeeds]).toEqual([[77, [cy.device]]]);
+    // A share of the epoch to Cy settles it.
+    await log.write(ada, { kind: "share", epoch: 77, keys: { [cy.device]: "cc" } });
+    s = log.state();
+    expect(s.keyNeeds.size).toBe(0);
+  });
+
   it("a removal wins over a concurrent grant to the same person", async () => {
     const { log, ada, ben, added } = await clinic("writer");
     const eve = await dev(8);

@@ -65,6 +65,15 @@ export interface MembershipState {
    * commits open everywhere. Epochs of counted rotations are never among them.
    */
   cancelledRotations: Rotation[];
+  /**
+   * Counted rotations' epochs -> current devices that likely lack the epoch's key, for any member who
+   * holds it to share (`shareMissingKeys`): the rotation did not seal it to them (nor to the
+   * invitation they redeemed), and they were not added after it (a device added after a rotation got
+   * a key set holding its epoch from whoever added it). A rotation written while its author held a
+   * member removed whose removal was cancelled since, or concurrently with a redemption, leaves such
+   * a device; without a share it could never open what was sealed under that epoch.
+   */
+  keyNeeds: Map<number, string[]>;
   /** Invitations by their public key (hex). */
   invitations: Map<string, InvitationState>;
   /**
@@ -228,7 +237,8 @@ export function resolveMembership(
   for (const n of nodes) {
     const a = n.op.action;
     const why = refused.get(n.id);
-    if (a.kind !== "rotate" || (why !== "removed-concurrently" && why !== "concurrent-with-removal")) continue;
+    if (a.kind !== "rotate" || (why !== "removed-concurrently" && why !== "concurrent-with-removal"))
+      continue;
     if (countedEpochs.has(a.epoch) || cancelledRotations.some((r) => r.epoch === a.epoch)) continue;
     const keys = { ...a.keys };
     for (const [k, v] of Object.entries(state.orphanShares.get(a.epoch) ?? {})) keys[k] ??= v;
@@ -238,6 +248,7 @@ export function resolveMembership(
     epoch: state.rotations.at(-1)?.epoch ?? 0,
     rotations: state.rotations,
     cancelledRotations,
+    keyNeeds: keyNeedsOf(counted, state.rotations, state.deviceOwner),
     invitations: state.invitations,
     readerCut: state.readerCut,
     everOwner: state.everOwner,
@@ -253,6 +264,32 @@ export function resolveMembership(
       .filter((id) => !named.has(id))
       .sort(),
   };
+}
+
+/** `MembershipState.keyNeeds`, from the counted ops in the log's order. */
+function keyNeedsOf(
+  counted: readonly Node[],
+  rotations: readonly Rotation[],
+  deviceOwner: ReadonlyMap<string, string>,
+): Map<number, string[]> {
+  const addedBy = new Map<string, Node>();
+  for (const n of counted) {
+    const a = n.op.action;
+    if ("device" in a && typeof a.device === "object" && !addedBy.has(a.device.device))
+      addedBy.set(a.device.device, n);
+  }
+  const out = new Map<number, string[]>();
+  for (const rotation of rotations) {
+    const lacking = [...deviceOwner.keys()].filter((d) => {
+      if (rotation.keys[d]) return false;
+      const added = addedBy.get(d);
+      if (!added || added.ancestors.has(rotation.op)) return false;
+      const a = added.op.action;
+      return !(a.kind === "redeem" && rotation.keys[a.invitation]);
+    });
+    if (lacking.length > 0) out.set(rotation.epoch, lacking.sort());
+  }
+  return out;
 }
 
 /** Topological order, smallest id first among the ready; ops with a missing ancestor wait. */
@@ -534,7 +571,8 @@ function refusal(op: MembershipOp, past: Replayed, epochs: ReadonlySet<number>):
 function epochsIn(nodes: readonly Node[], n: Node): Set<number> {
   const out = new Set<number>();
   if (n.op.action.kind !== "share") return out;
-  for (const m of nodes) if (n.ancestors.has(m.id) && m.op.action.kind === "rotate") out.add(m.op.action.epoch);
+  for (const m of nodes)
+    if (n.ancestors.has(m.id) && m.op.action.kind === "rotate") out.add(m.op.action.epoch);
   return out;
 }
 

@@ -4,10 +4,16 @@ import {
   canonicalJson,
   opId,
   signOp,
+  type DeviceKeys,
   type MembershipAction,
   type MembershipOp,
 } from "../members/membership-op.ts";
-import { resolveMembership, mayWrite, type MembershipState } from "../members/resolve-membership.ts";
+import {
+  resolveMembership,
+  mayWrite,
+  type MembershipState,
+  type Rotation,
+} from "../members/resolve-membership.ts";
 import { openKeySet, openName, sealKeySet, type KeySet } from "../members/key-set.ts";
 import { identityFromSeed } from "../identity/identity-from-seed.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
@@ -227,19 +233,31 @@ export async function shareMissingKeys(replica: Replica, space: SpaceId): Promis
   if (!me) return;
   const keys = keySetOf(row);
   const current = [...state.rotations].reverse().find((r) => r.epoch === state.epoch);
-  const due = [
-    ...(current && state.epoch !== 0 && me.role === "admin" ? [current] : []),
-    ...state.cancelledRotations,
-  ].filter((r) => keys.has(r.epoch));
   const devices = [...state.members.values()].flatMap((m) => m.devices);
+  const lacking = (r: Rotation) => devices.filter((d) => !r.keys[d.device]);
+  // Per epoch, who to share it to: every current device without it, for the current rotation (by an
+  // admin) and cancelled ones (by any member); for older counted rotations, the devices the log says
+  // likely lack it (`keyNeeds`, by any member holding it: membership soak seed 100190).
+  const due = new Map<number, DeviceKeys[]>();
+  const add = (epoch: number, to: readonly DeviceKeys[]) => {
+    if (!keys.has(epoch) || to.length === 0) return;
+    const seen = due.get(epoch) ?? [];
+    for (const d of to) if (!seen.some((x) => x.device === d.device)) seen.push(d);
+    due.set(epoch, seen);
+  };
+  if (current && state.epoch !== 0 && me.role === "admin") add(current.epoch, lacking(current));
+  for (const r of state.cancelledRotations) add(r.epoch, lacking(r));
+  for (const [epoch, needs] of state.keyNeeds)
+    add(
+      epoch,
+      devices.filter((d) => needs.includes(d.device)),
+    );
   sharing.add(space);
   try {
-    for (const rotation of due) {
-      const missing = devices.filter((d) => !rotation.keys[d.device]);
-      if (missing.length === 0) continue;
+    for (const [epoch, missing] of due) {
       const sealed: Record<string, string> = {};
       for (const d of missing) sealed[d.device] = await sealKeySet(keys, fromHex(d.agreementKey, 32));
-      await appendMembershipOp(replica, space, { kind: "share", epoch: rotation.epoch, keys: sealed });
+      await appendMembershipOp(replica, space, { kind: "share", epoch, keys: sealed });
     }
   } finally {
     sharing.delete(space);

@@ -159,7 +159,10 @@ export async function settle(
                 // run's vector can name thousands of devices.
                 `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, missing: statuses[i]!.missing, stuck: statuses[i]!.stuck, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${(t.lastSyncedAt ?? 0) >= since ? " pulled" : t.lastSyncedAt ? " pulled-before-heal" : " never-pulled"}`), vector: i === 0 ? vectorSize(vectors[0]!) : vectorDiff(vectors[0]!, vectors[i]!) }).slice(0, 1200)}`,
             )
-            .join("\n")}${await relayAhead(vectors[0]?.[space] ?? {})}`,
+            .join("\n")}${await relayAhead(vectors[0]?.[space] ?? {})}${await ownCommitsOf(
+            replicas.filter((_, i) => statuses[i]!.pendingCommits > 0),
+            space,
+          )}`,
         ),
       );
     }, ms);
@@ -190,6 +193,35 @@ export async function settle(
     for (const t of triggers) subs.push(t.subscribe({ next: () => void onChange() }));
   });
   return selection;
+}
+
+/**
+ * For a failure message: where each replica with commits pending holds its own commits of `space`
+ * (log, sealed bytes, quarantine), against what it holds and what the relay acknowledged (seed 50054:
+ * own commits pending that it held in neither).
+ */
+async function ownCommitsOf(replicas: readonly Replica[], space: SpaceId): Promise<string> {
+  const lines = await Promise.all(
+    replicas.map(async (r) => {
+      const dexie = r.db.replica.dexie;
+      const me = r.db.deviceId;
+      const range = (table: string) =>
+        dexie
+          .table<{ seq: number; membership?: string }>(table)
+          .where("[space+device+seq]")
+          .between([space, me, 0], [space, me, Number.MAX_SAFE_INTEGER], true, true)
+          .toArray();
+      const [held, acked, commits, sealed, quarantined] = await Promise.all([
+        dexie.table<{ seq: number }>("_vectors").get([space, me]),
+        dexie.table<{ seq: number }>("_acks").get([space, me]),
+        range("_commits"),
+        range("_sealed"),
+        range("_quarantine"),
+      ]);
+      return `${r.name} own commits: held ${held?.seq ?? 0}, acked ${acked?.seq ?? 0}, in the log ${commits.map((c) => `${c.seq}${c.membership ? "m" : ""}`).join(",")}, sealed ${sealed.map((c) => c.seq).join(",")}, quarantined ${quarantined.map((c) => c.seq).join(",")}`;
+    }),
+  );
+  return lines.length > 0 ? `\n${lines.join("\n")}` : "";
 }
 
 function sortKeys(v: unknown): unknown {
