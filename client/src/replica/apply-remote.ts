@@ -106,6 +106,8 @@ export async function applyRemoteCommits(
   valid.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq));
   /** Spaces where membership commits applied, or arrived and wait (their operations count at once). */
   const touched = new Set<string>(valid.filter((c) => c.membership !== undefined).map((c) => c.space));
+  /** Spaces whose membership verdicts wait for more commits (`Replica.membershipRetry`) that got some. */
+  const retry = new Set<string>();
   let size = 64; // record changes per chunk, adapted to the time a chunk takes
   let first = true;
   while (first || valid.length > 0) {
@@ -149,7 +151,10 @@ export async function applyRemoteCommits(
       report.applied.push(...r.applied.map((c) => c.id));
       // From what applied, not from the input: a membership commit parked earlier (its causal past
       // was missing) applies with a later batch that does not carry it (convergence fuzzer, seed 3).
-      for (const c of r.applied) if (c.membership !== undefined) touched.add(c.space);
+      for (const c of r.applied) {
+        if (c.membership !== undefined) touched.add(c.space);
+        else if (replica.membershipRetry.has(c.space)) retry.add(c.space);
+      }
       report.duplicates += r.duplicates;
       report.rejected.push(...r.rejected);
       report.quarantined.push(...r.quarantined);
@@ -174,6 +179,8 @@ export async function applyRemoteCommits(
     await absorbMembership(replica, space as Commit["space"]);
     await replica.onMembership?.(space as Commit["space"]);
   }
+  for (const space of retry)
+    if (!touched.has(space)) await replica.onMembership?.(space as Commit["space"]);
   return report;
 }
 

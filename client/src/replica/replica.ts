@@ -84,6 +84,11 @@ export class Replica {
    * layer does not reach. Without it (a bare replica), verdicts stay those given on arrival.
    */
   onMembership: ((space: SpaceId) => Promise<unknown>) | undefined;
+  /**
+   * Spaces where `onMembership` could not bring back commits the log allows now, because one of them
+   * waits for a commit not here yet: it runs again once more commits of the space apply.
+   */
+  readonly membershipRetry = new Set<SpaceId>();
 
   private constructor(
     dexie: Dexie,

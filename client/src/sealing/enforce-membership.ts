@@ -68,7 +68,10 @@ export async function enforceMembership(replica: Replica, space: SpaceId): Promi
     const allowed = quarantined.filter(
       (q) => q.reason === "membership" && mayWrite(state, q.device, q.seq) === undefined,
     );
-    if (drop.length === 0 && allowed.length === 0) return null;
+    if (drop.length === 0 && allowed.length === 0) {
+      replica.membershipRetry.delete(space);
+      return null;
+    }
 
     const sealer = new SpaceSealer(dexie, space, row.key);
     // What depended on a commit coming back may come back with it: its dependents are tried too.
@@ -98,6 +101,11 @@ export async function enforceMembership(replica: Replica, space: SpaceId): Promi
       message: membershipRefusal(c, mayWrite(state, c.device, c.seq) ?? "not-a-member"),
     }));
     for (const id of report?.records ?? []) replica.cache.delete(id);
+    // A commit to bring back that waits for another one not here yet (it builds on a change of a
+    // commit still on its way) keeps the whole rebuild from happening: try again once more commits
+    // of the space applied (membership soak seed 70242).
+    if (report === null && add.length > 0) replica.membershipRetry.add(space);
+    else replica.membershipRetry.delete(space);
     return report;
   } finally {
     release();

@@ -82,6 +82,48 @@ describe("late cuts", () => {
     expect((await a.patients.get(shared))?.notes).toBe("C again");
   });
 
+  it("brings back a commit the log allows again once the commit it builds on arrives", async () => {
+    const [a, b, c, d] = await Promise.all([
+      device("admin"),
+      device("demoted"),
+      device("observer"),
+      device("other"),
+    ]);
+    const space = await clinic(a, [b, c, d]);
+    const shared = await a.patients.insert({ name: "Shared", notes: "" }, { space });
+    for (const x of [b, c, d]) await carry(a, x, space);
+    const person = await personOf(a, space, b);
+
+    // A makes B a reader. B, not knowing, edits on top of D's edit, which C has not received.
+    await a.setRole(space, person, "reader");
+    await d.patients.update(shared, (p) => {
+      p.name = "Renamed by D";
+    });
+    await carry(d, b, space);
+    await b.patients.update(shared, (p) => {
+      p.notes = "B on top of D";
+    });
+    // C hears the demotion, then B's edit (refused: a reader's) but not D's.
+    await carry(a, c, space);
+    const withoutD = await c.vector([space.id]);
+    withoutD[space.id] = { ...withoutD[space.id], [d.deviceId]: Number.MAX_SAFE_INTEGER };
+    await c.importBundle(await b.exportBundle({ space, since: withoutD }));
+    expect((await c.quarantine(space)).map((q) => q.reason)).toEqual(["membership"]);
+
+    // A makes B a writer again: B's edit counts now, but it builds on D's, which C still lacks.
+    await a.setRole(space, person, "writer");
+    await carry(a, c, space);
+    expect((await c.quarantine(space)).map((q) => q.reason)).toEqual(["membership"]);
+    // D's edit arrives: B's comes back with it (soak seed 70242: it stayed out for good).
+    await carry(d, c, space);
+    expect(await c.quarantine(space)).toEqual([]);
+    expect(await c.patients.get(shared)).toMatchObject({ name: "Renamed by D", notes: "B on top of D" });
+    // Everyone else agrees.
+    for (const x of [a, b, d]) await carry(c, x, space);
+    for (const x of [a, b, d]) await carry(x, c, space);
+    for (const x of [a, b, d]) expect(await outcome(x, space)).toEqual(await outcome(c, space));
+  });
+
   it("brings back commits a lower cut refused once a removal with a higher cut arrives", async () => {
     const [a1, a2, b, c] = await Promise.all([
       device("admin1"),
