@@ -227,6 +227,26 @@ describe("membership log", () => {
     await log.write(ada, { kind: "share", epoch: 77, keys: { [cy.device]: "cc" } });
     s = log.state();
     expect(s.keyNeeds.size).toBe(0);
+
+    // Fay redeems an invitation while Ada rotates (sealing to the invitation too): Fay's redemption did
+    // not see the rotation, so she lacks its key (soak seed 140022).
+    const fay = await dev(9);
+    const secret = await signingKeyFromSeed(new Uint8Array(32).fill(44));
+    const invitation = toHex(secret.publicKey);
+    const invite = await log.write(ada, {
+      kind: "invite",
+      invitation,
+      role: "writer",
+      expires: 2_000_000_000_000,
+      uses: 1,
+    });
+    await log.add(await redeemOp(fay, secret, "fay", [invite], 1_000));
+    await log.write(ada, { kind: "rotate", epoch: 78, keys: { [ada.device]: "aa", [invitation]: "dd" } }, [
+      invite,
+    ]);
+    s = log.state();
+    expect(roles(s).fay).toBe("writer");
+    expect(s.keyNeeds.get(78)).toEqual([cy.device, dee.device, eve.device, fay.device].sort());
   });
 
   it("a removal wins over a concurrent grant to the same person", async () => {
