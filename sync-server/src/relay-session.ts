@@ -33,7 +33,7 @@ import { verifiedPrefix, type Refusal } from "./commit-refusal.ts";
 import { REMOVED_CLOSE } from "./membership-gate.ts";
 import { SpaceMemberships } from "./space-memberships.ts";
 import type { RelayStore } from "./store/store.ts";
-import { storeUpload } from "./store-upload.ts";
+import { storeUpload, type CommitVerifier } from "./store-upload.ts";
 
 /** The transport a session writes to: a WebSocket in production, a fake in unit tests. */
 export interface SessionSocket {
@@ -65,6 +65,8 @@ export interface SessionDeps {
   memberships?: SpaceMemberships;
   /** The device the connection proved at the upgrade (spaces with members), hex. */
   device?: string;
+  /** Verifies uploaded commits off the relay's thread (see `UploadDeps.verifier`). */
+  verifier?: CommitVerifier;
 }
 
 // Bytes of a `commits` frame besides the commits: version, type, space, flags, count, and a u32
