@@ -46,7 +46,8 @@ const utf8Encoder = new TextEncoder();
  */
 export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uint8Array {
   const lim = resolveLimits(limits);
-  const w = new ByteWriter();
+  // A commits frame is mostly its commits: sized for them up front, it is written without regrowing.
+  const w = new ByteWriter(m.type === "commits" ? commitsFrameBytes(m.commits) : undefined);
   // hello keeps version 1's layout and version byte for ever, so any two implementations can negotiate.
   w.u8(m.type === "hello" ? HELLO_FRAME_VERSION : PROTOCOL_VERSION);
   const typeByte = MESSAGE_TYPE_BYTES[m.type];
@@ -375,4 +376,11 @@ function readVector(r: ByteReader, lim: ProtocolLimits): VectorEntry[] {
     out.push({ device, seq: r.seq("vector seq") });
   }
   return out;
+}
+
+/** Bytes of a commits frame: version, type, space, flags and count, then a u32 length per commit. */
+function commitsFrameBytes(commits: readonly Uint8Array[]): number {
+  let n = 2 + ID_BYTES + 1 + 2;
+  for (const c of commits) n += 4 + c.length;
+  return n;
 }
