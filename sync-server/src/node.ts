@@ -73,7 +73,12 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
   const metrics = options.metrics ?? new RelayMetrics();
   const hub = options.hub ?? new SpaceHub();
   const log = options.log ?? silentLog;
-  const verifier = options.verifyThreads ? new VerifyPool(options.verifyThreads) : undefined;
+  // A failed pool leaves verification to this thread, as without one: said once, in the log.
+  const verifier = options.verifyThreads
+    ? new VerifyPool(options.verifyThreads, {
+        onFailure: (e) => log("verify-pool.failed", { error: e instanceof Error ? e.message : String(e) }),
+      })
+    : undefined;
   const root = new Hono();
   const nodeWs = createNodeWebSocket({ app: root });
   // @hono/node-ws builds its WebSocketServer with ws defaults (100 MiB messages) and offers no option,

@@ -3,15 +3,16 @@ import { verifiedPrefix } from "./commit-refusal.ts";
 import { makeChain, randomId, testDevice } from "./store/commit-fixtures.ts";
 import { VerifyPool } from "./verify-pool.ts";
 
-// Vitest runs the sources; the workers need tsx to load `verify-worker.ts` the way the relay's own
-// process does under `npm run relay`.
-const EXEC_ARGV = ["--conditions=shoal-source", "--import", "tsx"];
 const space = randomId();
 
 let pool: VerifyPool | undefined;
+let failures: unknown[] = [];
 afterEach(async () => {
   await pool?.close();
   pool = undefined;
+  // Every answer came from a worker: none went back to this thread after a failure.
+  expect(failures).toEqual([]);
+  failures = [];
 });
 
 function flipped(commit: Uint8Array, at: number): Uint8Array {
@@ -22,7 +23,7 @@ function flipped(commit: Uint8Array, at: number): Uint8Array {
 
 describe("VerifyPool", () => {
   it("gives each frame of a turn what verifiedPrefix gives, in order, over several workers", async () => {
-    pool = new VerifyPool(2, { execArgv: EXEC_ARGV });
+    pool = new VerifyPool(2, { onFailure: (e) => failures.push(e) });
     const frames = Array.from({ length: 7 }, () => makeChain(space, testDevice(), 3, { bodyBytes: 200 }));
     const results = await Promise.all(frames.map((f) => pool!.verify(f)));
     results.forEach((r, i) => expect(r).toEqual(verifiedPrefix(frames[i]!)));
@@ -31,7 +32,7 @@ describe("VerifyPool", () => {
   });
 
   it("still refuses a bad signature, stopping at it, and a device id not its author key's", async () => {
-    pool = new VerifyPool(1, { execArgv: EXEC_ARGV });
+    pool = new VerifyPool(1, { onFailure: (e) => failures.push(e) });
     const chain = makeChain(space, testDevice(), 3, { bodyBytes: 100 });
     const forged = [chain[0]!, flipped(chain[1]!, chain[1]!.length - 1), chain[2]!];
     const r = await pool.verify(forged);
@@ -50,7 +51,7 @@ describe("VerifyPool", () => {
   });
 
   it("throws like verifiedPrefix for an unreadable commit, after the readable ones", async () => {
-    pool = new VerifyPool(1, { execArgv: EXEC_ARGV });
+    pool = new VerifyPool(1, { onFailure: (e) => failures.push(e) });
     const [good] = makeChain(space, testDevice(), 1);
     const broken = good!.subarray(0, 20);
     expect(() => verifiedPrefix([good!, broken])).toThrow();
@@ -58,7 +59,7 @@ describe("VerifyPool", () => {
   });
 
   it("verifies on the relay's thread once closed", async () => {
-    pool = new VerifyPool(1, { execArgv: EXEC_ARGV });
+    pool = new VerifyPool(1, { onFailure: (e) => failures.push(e) });
     const chain = makeChain(space, testDevice(), 2);
     const waiting = pool.verify(chain);
     await pool.close();

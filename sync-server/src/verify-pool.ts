@@ -35,11 +35,21 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-// The worker runs the same module under tsx (sources, `.ts`) and from the build (`.js`).
-const WORKER_URL = new URL(
-  `./verify-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`,
-  import.meta.url,
-);
+// The worker is this module's sibling: `.js` in the build, `.ts` when the relay runs its sources.
+const FROM_SOURCES = import.meta.url.endsWith(".ts");
+const WORKER_URL = new URL(`./verify-worker${FROM_SOURCES ? ".ts" : ".js"}`, import.meta.url);
+
+/**
+ * A worker running `verify-worker`. From the sources it first registers tsx itself: on Node 20 the
+ * `--import tsx` the relay runs with registers tsx's loader on the main thread only, and a worker
+ * given a `.ts` file fails with ERR_UNKNOWN_FILE_EXTENSION.
+ */
+function startWorker(): Worker {
+  if (!FROM_SOURCES) return new Worker(WORKER_URL);
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(boot, { eval: true });
+}
 
 /**
  * Verifies uploaded commits on worker threads: the frames of one event-loop turn are spread over the
@@ -48,7 +58,8 @@ const WORKER_URL = new URL(
  * is not its device's (or not a readable membership commit), and that refusal; the commits after it
  * are not looked at. Ed25519 verification is most of the relay's work per commit (about 0.1 ms), and
  * a worker does it on another core. A worker that fails takes the pool down to verifying on the
- * relay's own thread, for its waiting frames and from then on: never a frame lost or refused for it.
+ * relay's own thread, for its waiting frames and from then on (`onFailure` hears it once): never a
+ * frame lost or refused for it.
  *
  * @example
  * const pool = new VerifyPool(2);
@@ -63,14 +74,17 @@ export class VerifyPool {
   #nextId = 0;
   #next = 0;
   #broken = false;
+  #closing = false;
+  readonly #onFailure: ((error: unknown) => void) | undefined;
 
-  /** Starts `threads` workers; `execArgv` overrides Node's flags for them (tests run TypeScript). */
-  constructor(threads: number, options: { execArgv?: string[] } = {}) {
+  /** Starts `threads` workers; `onFailure` hears why the pool went back to the relay's thread. */
+  constructor(threads: number, options: { onFailure?: (error: unknown) => void } = {}) {
+    this.#onFailure = options.onFailure;
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(WORKER_URL, options.execArgv ? { execArgv: options.execArgv } : {});
+      const worker = startWorker();
       worker.on("message", (answer: PoolAnswer) => this.#answered(answer));
-      worker.on("error", () => this.#fail());
-      worker.on("exit", () => this.#fail());
+      worker.on("error", (error) => this.#fail(error));
+      worker.on("exit", (code) => this.#fail(new Error(`A verify worker exited with code ${code}.`)));
       // Idle workers must not keep the relay's process alive.
       worker.unref();
       this.#workers.push(worker);
@@ -88,6 +102,7 @@ export class VerifyPool {
 
   /** Stops the workers; frames still waiting are verified here. */
   async close(): Promise<void> {
+    this.#closing = true;
     this.#fail();
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
@@ -116,9 +131,10 @@ export class VerifyPool {
   }
 
   /** A worker failed or the pool closes: everything waiting is verified on this thread. */
-  #fail(): void {
+  #fail(error?: unknown): void {
     if (this.#broken) return;
     this.#broken = true;
+    if (!this.#closing) this.#onFailure?.(error);
     if (this.#scheduled) clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
     const pending = [...this.#inFlight.values()].flatMap((s) => s.frames);
