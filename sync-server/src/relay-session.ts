@@ -8,6 +8,7 @@ import {
   ProtocolError,
   bytesEqual,
   decodeMessage,
+  commitCountOf,
   encodeMessage,
   encodeVersionRefusal,
   fromHex,
@@ -183,6 +184,10 @@ export class RelaySession implements HubMember {
     }
     // A text frame is refused anyway; its length in UTF-16 units is close enough to charge it.
     this.#throttle(typeof data === "string" ? data.length : data.byteLength);
+    // Commits are charged as they are read, like bytes: a frame still waiting behind earlier ones (on
+    // a verify worker, or the store) must not let the connection read ahead of its commit rate.
+    if (typeof data !== "string" && this.#state === "open")
+      this.#throttleCommits(commitCountOf(data instanceof Uint8Array ? data : new Uint8Array(data)));
     // Arrival time, for the ack latency: frames queue behind each other, and that wait counts.
     const receivedAt = performance.now();
     this.#queue = this.#queue.then(() => this.#handleFrame(data, receivedAt));
@@ -205,6 +210,7 @@ export class RelaySession implements HubMember {
    * verification) and, in debt, stops reading the socket until it is not. This frame is still served.
    */
   #throttleCommits(count: number): void {
+    if (count === 0) return;
     const wait = this.#commitRate.take(count);
     if (wait === 0) return;
     this.#deps.metrics.refused("connection-commits-rate");
@@ -309,7 +315,6 @@ export class RelaySession implements HubMember {
         return this.#onPull(m.vector, m.maxBytes, m.more === true);
       case "commits":
         if (!this.#sameSpace(m.space)) return;
-        this.#throttleCommits(m.commits.length);
         return m.replace ? this.#onReplace(m.commits, receivedAt) : this.#onCommits(m.commits, receivedAt);
       case "snapshot-put":
         if (!this.#sameSpace(m.space)) return;
