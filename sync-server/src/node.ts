@@ -76,7 +76,7 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
   // A failed pool leaves verification to this thread, as without one: said once, in the log.
   const verifier = options.verifyThreads
     ? new VerifyPool(options.verifyThreads, {
-        onFailure: (e) => log("verify-pool.failed", { error: e instanceof Error ? e.message : String(e) }),
+        onFailure: (e) => log("verify-pool.failed", { error: e instanceof Error ? e.name : "unknown" }),
       })
     : undefined;
   const root = new Hono();
