@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { verifiedPrefix } from "./commit-refusal.ts";
 import { makeChain, randomId, testDevice } from "./store/commit-fixtures.ts";
@@ -65,5 +67,21 @@ describe("VerifyPool", () => {
     await pool.close();
     expect(await waiting).toEqual(verifiedPrefix(chain));
     expect(await pool.verify(chain)).toEqual(verifiedPrefix(chain));
+  });
+
+  it("keeps a process alive while a frame waits for a worker, and lets it end once answered", () => {
+    // A script with nothing else to wait for (no server): an unreferenced worker let it exit mid-await.
+    const script = `
+      const { VerifyPool } = await import("./sync-server/src/verify-pool.ts");
+      const { makeChain, randomId, testDevice } = await import("./sync-server/src/store/commit-fixtures.ts");
+      const pool = new VerifyPool(1);
+      const r = await pool.verify(makeChain(randomId(), testDevice(), 2));
+      process.stdout.write(String(r.verified.length));`;
+    const out = execFileSync(
+      process.execPath,
+      ["--conditions=shoal-source", "--import", "tsx", "--input-type=module", "-e", script],
+      { cwd: fileURLToPath(new URL("../../", import.meta.url)), timeout: 30_000, encoding: "utf8" },
+    );
+    expect(out).toBe("2");
   });
 });

@@ -75,6 +75,7 @@ export class VerifyPool {
   #next = 0;
   #broken = false;
   #closing = false;
+  #busy = false;
   readonly #onFailure: ((error: unknown) => void) | undefined;
 
   /** Starts `threads` workers; `onFailure` hears why the pool went back to the relay's thread. */
@@ -85,7 +86,7 @@ export class VerifyPool {
       worker.on("message", (answer: PoolAnswer) => this.#answered(answer));
       worker.on("error", (error) => this.#fail(error));
       worker.on("exit", (code) => this.#fail(new Error(`A verify worker exited with code ${code}.`)));
-      // Idle workers must not keep the relay's process alive.
+      // An idle worker must not keep the process alive; one with frames to answer does (`#setBusy`).
       worker.unref();
       this.#workers.push(worker);
     }
@@ -119,14 +120,25 @@ export class VerifyPool {
       const worker = this.#workers[this.#next++ % this.#workers.length]!;
       const id = this.#nextId++;
       this.#inFlight.set(id, { worker, frames });
+      this.#setBusy(true);
       worker.postMessage({ id, frames: frames.map((f) => [...f.commits]) } satisfies PoolRequest);
     }
+  }
+
+  /** Workers keep the process alive while frames wait for them, so an await on `verify` always ends. */
+  #setBusy(busy: boolean): void {
+    if (busy === this.#busy) return;
+    this.#busy = busy;
+    for (const w of this.#workers)
+      if (busy) w.ref();
+      else w.unref();
   }
 
   #answered({ id, outcomes }: PoolAnswer): void {
     const sent = this.#inFlight.get(id);
     if (!sent) return;
     this.#inFlight.delete(id);
+    if (this.#inFlight.size === 0) this.#setBusy(false);
     sent.frames.forEach((w, i) => settle(w, outcomes[i]));
   }
 
@@ -139,6 +151,7 @@ export class VerifyPool {
     this.#scheduled = undefined;
     const pending = [...this.#inFlight.values()].flatMap((s) => s.frames);
     this.#inFlight.clear();
+    this.#setBusy(false);
     settleHere([...pending, ...this.#waiting.splice(0)]);
   }
 }
