@@ -15,6 +15,7 @@ import { invitationLog } from "./invitation-log.ts";
 import { membershipAppeal } from "./membership-appeal.ts";
 import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "./space-claim-check.ts";
 import { SpaceRates } from "./space-rates.ts";
+import type { CommitVerifier } from "./store-upload.ts";
 import { CappedStore } from "./store/capped-store.ts";
 import type { RelayStore } from "./store/store.ts";
 import { UploadBudget } from "./upload-budget.ts";
@@ -44,6 +45,8 @@ export interface AppDeps {
    * one address. The Node entry reads the socket's peer address.
    */
   clientAddress?: (c: Context) => string | undefined;
+  /** Verifies uploaded commits' signatures off the relay's thread (`VerifyPool`); absent: on it. */
+  verifier?: CommitVerifier;
   /** Runtime hook to keep sockets alive: start pinging `raw`, call `alive` on each pong, return a stop function. */
   heartbeat?: (raw: unknown, alive: () => void) => () => void;
 }
@@ -208,6 +211,7 @@ export function createApp(deps: AppDeps): Hono {
           uploadBudget,
           memberships,
           device,
+          verifier: deps.verifier,
           socket: {
             send: (bytes) => ws.send(bytes as Uint8Array<ArrayBuffer>),
             close: (code, reason) => ws.close(code, reason),

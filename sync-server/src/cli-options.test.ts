@@ -23,6 +23,7 @@ const VALUE_FLAGS: [string, string, (o: RelayCliOptions) => unknown, unknown][] 
   ["redis-prefix", "x:", (o) => o.redisPrefix, "x:"],
   ["static", "dist/app", (o) => o.staticDir, "dist/app"],
   ["origin", "https://a.example", (o) => o.origins, ["https://a.example"]],
+  ["verify-threads", "2", (o) => o.verifyThreads, 2],
   ...LIMIT_FLAGS.map((l): [string, string, (o: RelayCliOptions) => unknown, unknown] => {
     // Values that pass every cross-check (frame size range, headers timeout under the request timeout).
     const n = l.flag === "max-frame-bytes" ? 65536 : l.flag === "headers-timeout-ms" ? 5000 : 70000;
@@ -52,6 +53,7 @@ describe("parseRelayCli", () => {
       staticDir: undefined,
       origins: undefined,
       limits: Object.fromEntries(LIMIT_FLAGS.map((l) => [l.key, undefined])),
+      verifyThreads: 0,
       quiet: false,
     });
   });
@@ -126,6 +128,8 @@ describe("parseRelayCli", () => {
     ],
     ["a limit out of its range", ["--max-frame-bytes", "10"], {}, /maxFrameBytes must be/],
     ["an unknown store", ["--store", "postgres"], {}, /must be sqlite, memory or a redis:\/\/ URL/],
+    ["a negative thread count", ["--verify-threads=-1"], {}, /needs a number from 0 to 64/],
+    ["a thread count that is not a number", [], { SHOAL_VERIFY_THREADS: "many" }, /from 0 to 64/],
     [
       "a Redis Cluster URL without a port",
       ["--store", "redis+cluster://10.0.0.1:7000,10.0.0.2"],

@@ -92,6 +92,8 @@ no, off); the flag wins. PORT is read when neither --port nor SHOAL_PORT is give
   --origin <origin>       allow only this browser Origin (repeatable; SHOAL_ORIGIN: comma-separated);
                           'self' is the relay's own origin, '*' any. Default: any, or self with --static
 ${LIMIT_FLAGS.map((l) => `  --${`${l.flag} <n>`.padEnd(34)}${l.help} (default ${DEFAULT_RELAY_LIMITS[l.key]})`).join("\n")}
+  --verify-threads <n>    worker threads that verify uploaded commits' signatures, 0 for none: the
+                          relay's own thread does it (default 0)
   --quiet                 no log lines on stderr
 Limits are positive integers; 0 is refused.
 Prints one JSON line on stdout once listening: {"event":"listening","url":"http://127.0.0.1:8787",...}
@@ -119,6 +121,8 @@ export interface RelayCliOptions {
   staticDir: string | undefined;
   origins: string[] | undefined;
   limits: Partial<RelayLimits>;
+  /** Worker threads verifying uploads' signatures (`VerifyPool`); 0: the relay's thread does it. */
+  verifyThreads: number;
   quiet: boolean;
 }
 
@@ -153,6 +157,7 @@ export function parseRelayCli(argv: string[], env: Record<string, string | undef
         static: { type: "string" },
         origin: { type: "string", multiple: true },
         ...Object.fromEntries(LIMIT_FLAGS.map((l) => [l.flag, { type: "string" as const }])),
+        "verify-threads": { type: "string" },
         quiet: { type: "boolean" },
       },
     }));
@@ -224,6 +229,7 @@ export function parseRelayCli(argv: string[], env: Record<string, string | undef
       staticDir: text("static"),
       origins,
       limits,
+      verifyThreads: threadCount(text("verify-threads")),
       quiet: onOff("quiet"),
     },
   };
@@ -241,6 +247,17 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
   if (value.trim() === "" || !Number.isSafeInteger(n) || n <= 0) {
     throw new UsageError(
       `--${flag} (or ${envName(flag)}) needs a positive integer, not ${JSON.stringify(value)}.`,
+    );
+  }
+  return n;
+}
+
+function threadCount(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 64) {
+    throw new UsageError(
+      `--verify-threads (or SHOAL_VERIFY_THREADS) needs a number from 0 to 64, not ${JSON.stringify(value)}.`,
     );
   }
   return n;

@@ -47,6 +47,7 @@ export async function main(argv: string[]): Promise<void> {
     staticDir: o.staticDir,
     log: o.quiet ? silentLog : jsonLinesLog,
     limits: o.limits,
+    verifyThreads: o.verifyThreads,
   }).catch(async (e: unknown) => {
     // Not listening (port taken, bad address): release the store so the process can exit.
     await store.close().catch(() => {});

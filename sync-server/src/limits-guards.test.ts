@@ -113,4 +113,27 @@ describe("CappedStore", () => {
     );
     expect((await store.totals()).spaces).toBe(2);
   });
+
+  it("reads a space's usage only when the store-wide room is smaller than the space's quota", async () => {
+    const inner = new MemoryStore();
+    let usageReads = 0;
+    const usage = inner.usage.bind(inner);
+    inner.usage = (space) => {
+      usageReads += 1;
+      return usage(space);
+    };
+    const space = randomId();
+    await inner.registerSpace(space, new Uint8Array(32));
+    const chain = makeChain(space, testDevice(), 3, { bodyBytes: 300 }).map((c) => incomingCommit(c));
+    const roomy = new CappedStore(inner, 1 << 30);
+    expect((await roomy.append(space, chain.slice(0, 1), { quotaBytes: 1 << 20 })).stored.length).toBe(1);
+    // The space quota still binds without the read.
+    expect((await roomy.append(space, chain.slice(1), { quotaBytes: 10 })).refused?.code).toBe("quota");
+    expect(usageReads).toBe(0);
+    const tight = new CappedStore(inner, 1000);
+    expect((await tight.append(space, chain.slice(1), { quotaBytes: 1 << 20 })).refused?.code).toBe(
+      "store-full",
+    );
+    expect(usageReads).toBe(1);
+  });
 });

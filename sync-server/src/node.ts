@@ -15,6 +15,7 @@ import { silentLog, type RelayLog } from "./relay-log.ts";
 import { SpaceHub } from "./space-hub.ts";
 import { serveStaticApp } from "./static-files.ts";
 import type { RelayStore } from "./store/store.ts";
+import { VerifyPool } from "./verify-pool.ts";
 
 /** Options of `startRelay`. */
 export interface RelayServerOptions {
@@ -38,6 +39,11 @@ export interface RelayServerOptions {
   hub?: SpaceHub;
   /** Extra readiness for `/healthz` (see `AppDeps.readiness`). */
   readiness?: () => string | undefined;
+  /**
+   * Worker threads that verify uploaded commits' signatures (`VerifyPool`), off the relay's thread.
+   * Default 0: the relay's thread verifies them.
+   */
+  verifyThreads?: number;
 }
 
 /** A listening relay. */
@@ -67,6 +73,12 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
   const metrics = options.metrics ?? new RelayMetrics();
   const hub = options.hub ?? new SpaceHub();
   const log = options.log ?? silentLog;
+  // A failed pool leaves verification to this thread, as without one: said once, in the log.
+  const verifier = options.verifyThreads
+    ? new VerifyPool(options.verifyThreads, {
+        onFailure: (e) => log("verify-pool.failed", { error: e instanceof Error ? e.name : "unknown" }),
+      })
+    : undefined;
   const root = new Hono();
   const nodeWs = createNodeWebSocket({ app: root });
   // @hono/node-ws builds its WebSocketServer with ws defaults (100 MiB messages) and offers no option,
@@ -86,6 +98,7 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
     hub,
     log,
     readiness: options.readiness,
+    verifier,
     clientAddress: (c) =>
       (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress,
     heartbeat: (raw, alive) => pingEvery(raw as WebSocket, limits.idleTimeoutMs / 3, alive),
@@ -133,6 +146,7 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
           server.close(() => resolve());
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
+        await verifier?.close();
         await options.store.close();
       })()),
   };

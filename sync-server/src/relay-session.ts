@@ -8,6 +8,7 @@ import {
   ProtocolError,
   bytesEqual,
   decodeMessage,
+  commitCountOf,
   encodeMessage,
   encodeVersionRefusal,
   fromHex,
@@ -33,7 +34,7 @@ import { verifiedPrefix, type Refusal } from "./commit-refusal.ts";
 import { REMOVED_CLOSE } from "./membership-gate.ts";
 import { SpaceMemberships } from "./space-memberships.ts";
 import type { RelayStore } from "./store/store.ts";
-import { storeUpload } from "./store-upload.ts";
+import { storeUpload, type CommitVerifier } from "./store-upload.ts";
 
 /** The transport a session writes to: a WebSocket in production, a fake in unit tests. */
 export interface SessionSocket {
@@ -65,6 +66,8 @@ export interface SessionDeps {
   memberships?: SpaceMemberships;
   /** The device the connection proved at the upgrade (spaces with members), hex. */
   device?: string;
+  /** Verifies uploaded commits off the relay's thread (see `UploadDeps.verifier`). */
+  verifier?: CommitVerifier;
 }
 
 // Bytes of a `commits` frame besides the commits: version, type, space, flags, count, and a u32
@@ -181,6 +184,10 @@ export class RelaySession implements HubMember {
     }
     // A text frame is refused anyway; its length in UTF-16 units is close enough to charge it.
     this.#throttle(typeof data === "string" ? data.length : data.byteLength);
+    // Commits are charged as they are read, like bytes: a frame still waiting behind earlier ones (on
+    // a verify worker, or the store) must not let the connection read ahead of its commit rate.
+    if (typeof data !== "string" && this.#state === "open")
+      this.#throttleCommits(commitCountOf(data instanceof Uint8Array ? data : new Uint8Array(data)));
     // Arrival time, for the ack latency: frames queue behind each other, and that wait counts.
     const receivedAt = performance.now();
     this.#queue = this.#queue.then(() => this.#handleFrame(data, receivedAt));
@@ -203,6 +210,7 @@ export class RelaySession implements HubMember {
    * verification) and, in debt, stops reading the socket until it is not. This frame is still served.
    */
   #throttleCommits(count: number): void {
+    if (count === 0) return;
     const wait = this.#commitRate.take(count);
     if (wait === 0) return;
     this.#deps.metrics.refused("connection-commits-rate");
@@ -307,7 +315,6 @@ export class RelaySession implements HubMember {
         return this.#onPull(m.vector, m.maxBytes, m.more === true);
       case "commits":
         if (!this.#sameSpace(m.space)) return;
-        this.#throttleCommits(m.commits.length);
         return m.replace ? this.#onReplace(m.commits, receivedAt) : this.#onCommits(m.commits, receivedAt);
       case "snapshot-put":
         if (!this.#sameSpace(m.space)) return;

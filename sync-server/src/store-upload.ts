@@ -14,6 +14,13 @@ export interface UploadDeps {
   metrics: RelayMetrics;
   limits: Pick<RelayLimits, "quotaBytesPerSpace">;
   memberships: SpaceMemberships;
+  /** Verifies the commits off the relay's thread (`VerifyPool`), with `verifiedPrefix`'s result. */
+  verifier?: CommitVerifier;
+}
+
+/** What verifies a frame's commits elsewhere: `verifiedPrefix` of them, later. */
+export interface CommitVerifier {
+  verify(commits: readonly Uint8Array[]): Promise<ReturnType<typeof verifiedPrefix>>;
 }
 
 /** What `storeUpload` did with a batch of uploaded commits. */
@@ -51,7 +58,9 @@ export async function storeUpload(
   const now = Date.now();
   // The first commit that is not its device's ends the batch like a store refusal: the ones before it
   // are judged and stored, the ones after it not looked at.
-  const { verified, refused: unsigned } = verifiedPrefix(commits);
+  const { verified, refused: unsigned } = deps.verifier
+    ? await deps.verifier.verify(commits)
+    : verifiedPrefix(commits);
   let invalid = unsigned;
   const batch = new MembershipBatch(await memberships.view(space), space);
   const verdict = await batch.judge(verified, now);

@@ -60,4 +60,16 @@ describe("TurnPushes", () => {
     expect(t1!.frames).toEqual([[commit(9)]]);
     expect(t0!.frames).toEqual([]);
   });
+
+  it("gives every receiver of a turn's lone upload the same frame, never its sender", () => {
+    const [a, b, c] = [new Member(), new Member(), new Member()];
+    const pushes = new TurnPushes<Member>(() => [a, b, c]);
+    const sent: number[] = [];
+    pushes.add("s", b, [commit(1)], () => sent.push(1));
+    pushes.flush();
+    expect(a.frames).toEqual([[commit(1)]]);
+    expect(c.frames[0]).toBe(a.frames[0]);
+    expect(b.frames).toEqual([]);
+    expect(sent).toEqual([1]);
+  });
 });

@@ -37,7 +37,8 @@ export class TurnPushes<M extends { push(commits: Uint8Array[]): void }> {
   add(space: string, from: unknown, commits: Uint8Array[], onSent?: () => void): void {
     let list = this.#pending.get(space);
     if (!list) this.#pending.set(space, (list = []));
-    const to = new Set([...this.#members(space)].filter((m) => m !== from));
+    const to = new Set<M>();
+    for (const m of this.#members(space)) if (m !== from) to.add(m);
     list.push({ to, commits, onSent });
     this.#scheduled ??= setImmediate(() => this.flush());
   }
@@ -49,15 +50,23 @@ export class TurnPushes<M extends { push(commits: Uint8Array[]): void }> {
     const pending = this.#pending;
     this.#pending = new Map();
     for (const uploads of pending.values()) {
-      const members = new Set(uploads.flatMap((u) => [...u.to]));
+      if (uploads.length === 1) {
+        // The usual case when a space has few writers: one upload, the same frames for all its receivers.
+        const only = uploads[0]!;
+        const frames = chunks(uploads);
+        for (const member of only.to) for (const chunk of frames) member.push(chunk);
+        only.onSent?.();
+        continue;
+      }
+      const members = new Set<M>();
+      for (const u of uploads) for (const m of u.to) members.add(m);
       // Members due the same uploads share one array of chunks (usually all but the senders).
       const shared = new Map<string, Uint8Array[][]>();
       for (const member of members) {
-        const due: number[] = [];
-        uploads.forEach((u, i) => u.to.has(member) && due.push(i));
-        const key = due.join(",");
+        let key = "";
+        for (let i = 0; i < uploads.length; i++) if (uploads[i]!.to.has(member)) key += `${i},`;
         let frames = shared.get(key);
-        if (!frames) shared.set(key, (frames = chunks(due.map((i) => uploads[i]!))));
+        if (!frames) shared.set(key, (frames = chunks(uploads.filter((u) => u.to.has(member)))));
         for (const chunk of frames) member.push(chunk);
       }
       for (const u of uploads) u.onSent?.();

@@ -19,7 +19,11 @@ export interface RelayProcess {
 
 /**
  * Starts `node --import tsx sync-server/src/cli.ts --port 0 ...args` and resolves once it printed its
- * `listening` JSON line (no sleeps: the line is the readiness signal).
+ * `listening` JSON line (no sleeps: the line is the readiness signal). `SHOAL_RELAY_NODE_ARGS` in the
+ * environment adds flags for Node itself, space-separated: profiling a relay under the load test is
+ * `SHOAL_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run loadtest -- --only sqlite`
+ * (NODE_OPTIONS would profile the load test's own processes too). The profile is written when the
+ * relay stops on SIGTERM.
  *
  * @example
  * const relay = await startRelayProcess(["--data", dir]);
@@ -27,7 +31,7 @@ export interface RelayProcess {
 export async function startRelayProcess(args: string[]): Promise<RelayProcess> {
   const child = spawn(
     process.execPath,
-    ["--conditions=shoal-source", "--import", "tsx", CLI, "--port", "0", ...args],
+    [...nodeArgs(), "--conditions=shoal-source", "--import", "tsx", CLI, "--port", "0", ...args],
     {
       cwd: REPO,
       stdio: ["ignore", "pipe", "pipe"],
@@ -60,4 +64,8 @@ export async function startRelayProcess(args: string[]): Promise<RelayProcess> {
       return code ?? sig ?? "unknown";
     },
   };
+}
+
+function nodeArgs(): string[] {
+  return (process.env.SHOAL_RELAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 }

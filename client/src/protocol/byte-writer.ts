@@ -47,8 +47,9 @@ export class ByteWriter {
     this.#pos += b.length;
   }
 
+  /** The bytes written: the buffer itself when they fill it exactly (an encoder that sized it), else a copy. */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#pos);
+    return this.#pos === this.#buf.length ? this.#buf : this.#buf.slice(0, this.#pos);
   }
 
   #room(n: number): void {

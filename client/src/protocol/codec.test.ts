@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "../errors.ts";
-import { decodeMessage, encodeMessage, encodeVersionRefusal } from "./codec.ts";
+import { commitCountOf, decodeMessage, encodeMessage, encodeVersionRefusal } from "./codec.ts";
 import { fromHex, toHex } from "./hex.ts";
 import {
   MAX_COMMITS_PER_BATCH,
@@ -161,6 +161,14 @@ describe("codec: round trips", () => {
     { type: "snapshot-stored", space, vector: many },
     { type: "snapshot-stored", space, vector: [] },
   ];
+  it("reads a commits frame's commit count from its header, and 0 from every other frame", () => {
+    for (const m of cases) {
+      const frame = encodeMessage(m);
+      expect(commitCountOf(frame)).toBe(m.type === "commits" ? m.commits.length : 0);
+      expect(commitCountOf(frame.subarray(0, 20))).toBe(0);
+    }
+  });
+
   for (const m of cases) {
     it(`round-trips ${m.type} ${JSON.stringify(m).length}`, () => {
       expect(decodeMessage(encodeMessage(m))).toEqual(m);

@@ -46,7 +46,8 @@ const utf8Encoder = new TextEncoder();
  */
 export function encodeMessage(m: Message, limits?: Partial<ProtocolLimits>): Uint8Array {
   const lim = resolveLimits(limits);
-  const w = new ByteWriter();
+  // A commits frame is mostly its commits: sized for them up front, it is written without regrowing.
+  const w = new ByteWriter(m.type === "commits" ? commitsFrameBytes(m.commits) : undefined);
   // hello keeps version 1's layout and version byte for ever, so any two implementations can negotiate.
   w.u8(m.type === "hello" ? HELLO_FRAME_VERSION : PROTOCOL_VERSION);
   const typeByte = MESSAGE_TYPE_BYTES[m.type];
@@ -375,4 +376,29 @@ function readVector(r: ByteReader, lim: ProtocolLimits): VectorEntry[] {
     out.push({ device, seq: r.seq("vector seq") });
   }
   return out;
+}
+
+/** Bytes of a commits frame: version, type, space, flags and count, then a u32 length per commit. */
+function commitsFrameBytes(commits: readonly Uint8Array[]): number {
+  let n = 2 + ID_BYTES + 1 + 2;
+  for (const c of commits) n += 4 + c.length;
+  return n;
+}
+
+// A commits frame: version (1), type (1), space (16), flags (1), then the commit count (u16).
+const COMMIT_COUNT_OFFSET = 2 + ID_BYTES + 1;
+
+/**
+ * The commit count a `commits` frame of this protocol version announces, read from its header alone;
+ * 0 for any other frame (or one too short to say). Not a validation: `decodeMessage` still decides
+ * whether the frame is well formed. The relay charges a connection's commit budget with it as soon
+ * as a frame is read, before it is decoded and verified.
+ *
+ * @example
+ * commitCountOf(encodeMessage({ type: "commits", space, commits: [a, b], more: false })); // 2
+ */
+export function commitCountOf(frame: Uint8Array): number {
+  if (frame.length < COMMIT_COUNT_OFFSET + 2) return 0;
+  if (frame[0] !== PROTOCOL_VERSION || frame[1] !== MESSAGE_TYPE_BYTES.commits) return 0;
+  return (frame[COMMIT_COUNT_OFFSET]! << 8) | frame[COMMIT_COUNT_OFFSET + 1]!;
 }

@@ -12,7 +12,7 @@
  *
  * @module @shoal/client/protocol
  */
-export { encodeMessage, decodeMessage, encodeVersionRefusal } from "./codec.ts";
+export { encodeMessage, decodeMessage, encodeVersionRefusal, commitCountOf } from "./codec.ts";
 export {
   type Message,
   type MessageType,

@@ -131,6 +131,9 @@ export class CappedStore implements RelayStore {
     used?: number,
   ): Promise<{ quota: number | undefined; capped: boolean }> {
     const room = this.#maxBytes - (await this.totals()).bytes;
+    // The space's own quota is the smaller one whenever the store has that much room left, whatever
+    // the space holds: then its usage need not be read (a store read per upload, on the hot path).
+    if (spaceQuota !== undefined && spaceQuota <= room) return { quota: spaceQuota, capped: false };
     const held = used ?? (await this.#inner.usage(space)).bytes;
     const storeQuota = held + Math.max(0, room);
     if (spaceQuota !== undefined && spaceQuota <= storeQuota) return { quota: spaceQuota, capped: false };
