@@ -21,7 +21,7 @@ import { keySetOf } from "./member-keys.ts";
 import { commitId, type StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { MemberRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
-import type { SpaceId } from "../types.ts";
+import type { DeviceId, SpaceId } from "../types.ts";
 
 /** The space's creator key (hex), from its claim; undefined for a space without one (it has no log). */
 export function creatorKeyOf(row: Pick<SpaceRow, "claim"> | undefined): string | undefined {
@@ -209,8 +209,14 @@ export async function absorbMembership(
   return true;
 }
 
-/** Spaces whose missing keys are being shared now (a share's own absorbing must not share again). */
-const sharing = new Set<string>();
+/**
+ * Per replica, spaces whose missing keys are being shared now -> whether to look again when done. A
+ * call meanwhile (a share's own absorbing, or operations that just arrived) only asks for another look:
+ * skipped, the operations it came for would get no share until the next ones arrive (soak seed 160072).
+ */
+const sharing = new WeakMap<Replica, Map<string, boolean>>();
+/** Looks again at most this many times in a row (a share that does not count changes nothing). */
+const MAX_SHARE_PASSES = 3;
 
 /**
  * Passes on keys some current device of the space lacks (PROTOCOL.md 10, "Keys"), in one `share`
@@ -225,11 +231,27 @@ const sharing = new Set<string>();
  */
 export async function shareMissingKeys(replica: Replica, space: SpaceId): Promise<void> {
   const identity = replica.identity;
-  if (!identity || sharing.has(space)) return;
+  if (!identity) return;
+  let mine = sharing.get(replica);
+  if (!mine) sharing.set(replica, (mine = new Map()));
+  if (mine.has(space)) return void mine.set(space, true);
+  try {
+    for (let pass = 0; pass < MAX_SHARE_PASSES; pass++) {
+      mine.set(space, false);
+      await shareOnce(replica, space, identity.device);
+      if (!mine.get(space)) break;
+    }
+  } finally {
+    mine.delete(space);
+  }
+}
+
+/** One look at what to share (`shareMissingKeys`). */
+async function shareOnce(replica: Replica, space: SpaceId, device: DeviceId): Promise<void> {
   const state = await readMembership(replica.dexie, space);
   const row = await replica.dexie.table<SpaceRow>("_spaces").get(space);
   if (!state || !row) return;
-  const me = state.members.get(state.deviceOwner.get(identity.device) ?? "");
+  const me = state.members.get(state.deviceOwner.get(device) ?? "");
   if (!me) return;
   const keys = keySetOf(row);
   const current = [...state.rotations].reverse().find((r) => r.epoch === state.epoch);
@@ -252,15 +274,10 @@ export async function shareMissingKeys(replica: Replica, space: SpaceId): Promis
       epoch,
       devices.filter((d) => needs.includes(d.device)),
     );
-  sharing.add(space);
-  try {
-    for (const [epoch, missing] of due) {
-      const sealed: Record<string, string> = {};
-      for (const d of missing) sealed[d.device] = await sealKeySet(keys, fromHex(d.agreementKey, 32));
-      await appendMembershipOp(replica, space, { kind: "share", epoch, keys: sealed });
-    }
-  } finally {
-    sharing.delete(space);
+  for (const [epoch, missing] of due) {
+    const sealed: Record<string, string> = {};
+    for (const d of missing) sealed[d.device] = await sealKeySet(keys, fromHex(d.agreementKey, 32));
+    await appendMembershipOp(replica, space, { kind: "share", epoch, keys: sealed });
   }
 }
 

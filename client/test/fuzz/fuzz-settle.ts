@@ -130,7 +130,9 @@ export async function settle(
         (s.state === "syncing" &&
           (s.missing?.length ?? 0) > 0 &&
           s.missing!.every((m) => m.reason === "bad-at-source" && ghosts.has(m.device))));
-    return { ok: same && holds && statuses.every(settled), statuses, vectors, replicas };
+    // A member still without some epoch's key is not there yet either: a share is on its way to it.
+    const complete = selection.gapped.size === 0;
+    return { ok: same && holds && complete && statuses.every(settled), statuses, vectors, replicas };
   };
   await new Promise<void>((resolve, reject) => {
     // (`replicas` in the messages below: the last selection's.)
@@ -159,7 +161,9 @@ export async function settle(
                 // run's vector can name thousands of devices.
                 `${r.name} ${JSON.stringify({ state: statuses[i]!.state, pending: statuses[i]!.pendingCommits, missing: statuses[i]!.missing, stuck: statuses[i]!.stuck, lastError: statuses[i]!.lastError?.message.slice(0, 200), transports: statuses[i]!.transports.map((t) => `${t.space === space ? "shared" : "own"} ${t.detail ?? t.state}${(t.lastSyncedAt ?? 0) >= since ? " pulled" : t.lastSyncedAt ? " pulled-before-heal" : " never-pulled"}`), vector: i === 0 ? vectorSize(vectors[0]!) : vectorDiff(vectors[0]!, vectors[i]!) }).slice(0, 1200)}`,
             )
-            .join("\n")}${await relayAhead(vectors[0]?.[space] ?? {})}${await ownCommitsOf(
+            .join(
+              "\n",
+            )}${selection.gapped.size > 0 ? `\nwithout some epoch's key: ${[...selection.gapped].map((r) => r.name).join(", ")}` : ""}${await relayAhead(vectors[0]?.[space] ?? {})}${await ownCommitsOf(
             replicas.filter((_, i) => statuses[i]!.pendingCommits > 0),
             space,
           )}`,
