@@ -70,9 +70,8 @@ export interface MembershipState {
    * holds it to share (`shareMissingKeys`): the rotation did not seal it to them (nor to the
    * invitation they redeemed), and they were not added after it (a device added after a rotation got
    * a key set holding its epoch from whoever added it). A rotation written while its author held a
-   * member removed whose removal was cancelled since, or concurrently with a redemption (even one of
-   * an invitation it sealed to), leaves such a device; without a share it could never open what was
-   * sealed under that epoch.
+   * member removed whose removal was cancelled since, or concurrently with a redemption, leaves such
+   * a device; without a share it could never open what was sealed under that epoch.
    */
   keyNeeds: Map<number, string[]>;
   /** Invitations by their public key (hex). */
@@ -281,9 +280,9 @@ function keyNeedsOf(
   }
   const out = new Map<number, string[]>();
   for (const rotation of rotations) {
-    // (A rotation's entry for the invitation a device redeemed does not count: a redemption that did
-    // not see the rotation dropped the invitation's secret once it counted, before the rotation came.
-    // Membership soak seed 140022.)
+    // (A rotation's entry for the invitation a device redeemed is not taken as the device's copy: the
+    // log cannot say whether the device still holds that invitation's secret, and one share too many
+    // costs one operation.)
     const lacking = [...deviceOwner.keys()].filter((d) => {
       if (rotation.keys[d]) return false;
       const added = addedBy.get(d);
