@@ -9,7 +9,7 @@
 //   npm run bench                      N = 1,000, 10,000 and 100,000
 //   npm run bench -- --quick           N = 1,000 only
 //   options: --sizes 1000,10000  --runs <n>  --peer-runs <n>  --no-peer  --peer-100k  --keep
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { describeRun, writeBenchCharts } from "./bench-chart.mjs";
 import { CATCH_UP_COMMITS, SCENARIOS } from "./bench-scenarios.mjs";
@@ -17,12 +17,12 @@ import { formatLoad, startLoadSampler } from "./load-average.mjs";
 import { createRequire } from "node:module";
 import { cpus, hostname, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 import { WebSocketServer } from "ws";
 import { buildBenchSite } from "./build.mjs";
+import { startNode as startNodeIn, stopNode } from "./node-child.mjs";
 import { CHROMIUM_ARGS, chromiumExecutable } from "./chromium.mjs";
 import { ensureChromium } from "./ensure-chromium.mjs";
 
@@ -70,55 +70,11 @@ const STEP_BUDGET = {
 // ---------------------------------------------------------------------------------------------------
 // Processes: the relay, the peer's sync server, the raw WebSocket server.
 
-const children = new Set();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => process.exit(130));
 }
 
-/** Spawns `node <args>`, resolves with the JSON `listening` line it prints on stdout. */
-function startNode(args, label) {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  const log = [];
-  child.stderr.on("data", (d) => {
-    log.push(String(d));
-    if (log.length > 200) log.shift();
-  });
-  child.on("exit", () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${label}: no listening line in 30 s\n${log.join("")}`)),
-      30_000,
-    );
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${label} exited with ${code} before listening\n${log.join("")}`));
-    });
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      try {
-        const msg = JSON.parse(line);
-        if (msg.event === "listening") {
-          clearTimeout(timer);
-          resolve({ child, info: msg, log });
-        }
-      } catch {
-        // not JSON: ignore
-      }
-    });
-  });
-}
-
-async function stopNode(proc) {
-  if (!proc || proc.child.exitCode !== null) return;
-  const exited = new Promise((r) => proc.child.once("exit", r));
-  proc.child.kill("SIGTERM");
-  const timer = setTimeout(() => proc.child.kill("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
+const startNode = (args, label) => startNodeIn(root, args, label);
 
 /** Resident set size of a process in MB, from /proc/<pid>/status. */
 function rssMB(pid) {

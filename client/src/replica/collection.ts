@@ -145,11 +145,16 @@ export class Collection<
       // A query with a shape is kept up to date row by row: a commit costs a read of the rows it changed,
       // not a new run of the whole query (which grows with the result).
       let pending: Query<RowOf<T>> | undefined = first as Query<RowOf<T>>;
-      return patchingLive(this.#host.replica.dexie, this.name, () => {
-        const q = pending ?? (fn(this) as Query<RowOf<T>>);
-        pending = undefined;
-        return q;
-      });
+      return patchingLive(
+        this.#host.replica.dexie,
+        this.name,
+        () => {
+          const q = pending ?? (fn(this) as Query<RowOf<T>>);
+          pending = undefined;
+          return q;
+        },
+        this.#host.replica.localEdits,
+      );
     }
     // A query reads nothing until `toArray`, so the one built above can serve the first run; any other
     // result has already read outside the live query's tracking, so it is dropped and `fn` runs again.

@@ -8,6 +8,7 @@ import { claimNewSpace } from "../spaces/space-claim.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 import type { StoredCommit } from "./commit.ts";
 import { DocCache, type CachedDoc } from "./doc-cache.ts";
+import { LocalEdits } from "../live/local-edits.ts";
 import { buildFromCreation, CREATION_HEADS } from "./creation.ts";
 import { sameHeads } from "./heads.ts";
 import { Mutex } from "./mutex.ts";
@@ -15,6 +16,7 @@ import type { PreparedCommit } from "./prepared.ts";
 import { asStorageError } from "./quota.ts";
 import type { DocRow, SpaceRow } from "./stored-rows.ts";
 import { writeLocalBatch } from "./write-local-batch.ts";
+import { pushTo } from "./group-by.ts";
 
 /** A document loaded for editing, with where it lives. */
 export interface LoadedDoc {
@@ -48,6 +50,8 @@ export class Replica {
   readonly privateSpace: SpaceId;
   readonly specs: ReadonlyMap<string, CollectionSpec>;
   readonly cache = new DocCache();
+  /** This tab's commits as they are made, for its live queries (before IndexedDB stores them). */
+  readonly localEdits = new LocalEdits();
   /** Held while a transaction function runs, and while remote commits are applied. */
   readonly lock = new Mutex();
   #queue: Queued[] = [];
@@ -286,6 +290,9 @@ export class Replica {
             const { docs, commits } = await writeLocalBatch(this.dexie, this.device, this.actor, batch);
             this.stats.localTransactions++;
             this.stats.localCommits += commits.length;
+            const stored = new Map<string, string[]>();
+            for (const c of batch) for (const e of c.entries) pushTo(stored, e.collection, e.record);
+            for (const [table, ids] of stored) this.localEdits.settled(table, ids);
             for (const [id, w] of docs) {
               const e = this.cache.get(id);
               if (!e) continue;
@@ -312,6 +319,7 @@ export class Replica {
             const failed = [...items, ...this.#queue.splice(0)];
             this.#generation++;
             this.cache.clear();
+            this.localEdits.failed();
             for (const q of failed) q.reject(error);
           }
         }

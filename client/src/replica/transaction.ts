@@ -12,6 +12,7 @@ import { makeDraft, toAutomerge } from "./draft.ts";
 import { buildFromCreation, creationOf, creationRow, type Creation } from "./creation.ts";
 import type { PreparedCommit, PreparedEntry } from "./prepared.ts";
 import type { Replica } from "./replica.ts";
+import { pushTo } from "./group-by.ts";
 import { assertSealable, type SizedChange } from "./sealed-size.ts";
 
 interface Working {
@@ -253,6 +254,25 @@ export class Transaction {
       if (list) list.push(entry);
       else bySpace.set(w.space, [entry]);
     }
+    // Only what is written: each announced row is settled (or failed) by the write that follows.
+    this.#announce(all.filter(({ w, changes }) => changes.length > 0 || w.create).map(({ w }) => w));
     return [...bySpace].map(([space, entries]) => ({ space, at, entries }));
+  }
+
+  /** Shows the new rows to this tab's live queries now; the write that stores them follows. */
+  #announce(working: readonly Working[]): void {
+    const edits = this.#replica.localEdits;
+    const byTable = new Map<string, Working[]>();
+    for (const w of working) if (edits.watched(w.collection)) pushTo(byTable, w.collection, w);
+    for (const [table, ws] of byTable) {
+      const rows = ws.map((w) =>
+        !w.doc ? creationRow(w.id, w.create!) : isDeleted(w.doc) ? undefined : materialize(w.id, w.doc),
+      );
+      edits.edited(
+        table,
+        ws.map((w) => w.id),
+        rows,
+      );
+    }
   }
 }
