@@ -24,6 +24,8 @@ export interface LoadedDoc {
   heads: readonly string[];
   collection: string;
   space: SpaceId;
+  /** True when no one else holds `doc` (built just now for this caller): it may be changed in place. */
+  owned?: boolean;
 }
 
 type Listener = (commits: readonly StoredCommit[], origin: "local" | "remote") => void;
@@ -203,6 +205,16 @@ export class Replica {
   async loadForEdit(id: string): Promise<LoadedDoc | undefined> {
     const row = await this.dexie.table<DocRow, string>("_docs").get(id);
     const e = this.cache.get(id);
+    if (e && !e.doc && e.create && row && sameHeads(row.heads, e.persistedHeads)) {
+      // Still only its creation: a fresh build for the caller, the cache keeps the creation.
+      return {
+        doc: buildFromCreation(id, e.create, this.actor),
+        heads: CREATION_HEADS,
+        collection: e.collection,
+        space: e.space,
+        owned: true,
+      };
+    }
     if (e) {
       if (row && !sameHeads(row.heads, e.persistedHeads)) {
         e.doc = A.merge(A.clone(this.docOf(id, e), { actor: this.actor }), this.docOfRow(row));
@@ -218,8 +230,29 @@ export class Replica {
       };
     }
     if (!row) return undefined;
+    if (isCreationOnly(row)) {
+      // Built on first edit (the costly part of it, issue 15's profile): built once, for the caller
+      // alone, which then needs no copy; the cache keeps the creation until the edit is published.
+      this.cache.set(id, {
+        doc: null,
+        create: row.create!,
+        persistedHeads: row.heads,
+        pins: 0,
+        version: 0,
+        collection: row.collection,
+        space: row.space,
+        creationOnly: true,
+      });
+      return {
+        doc: buildFromCreation(id, row.create!, this.actor),
+        heads: CREATION_HEADS,
+        collection: row.collection,
+        space: row.space,
+        owned: true,
+      };
+    }
     const doc = this.docOfRow(row);
-    const creationOnly = isCreationOnly(row);
+    const creationOnly = false;
     this.cache.set(id, {
       doc,
       persistedHeads: row.heads,

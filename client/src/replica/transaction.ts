@@ -19,7 +19,8 @@ interface Working {
   id: RecordId;
   collection: string;
   space: SpaceId;
-  base: A.Doc<unknown> | null;
+  /** Automerge heads of the document the changes build on; null for a record made here. */
+  baseDocHeads: readonly string[] | null;
   /** Heads of the version the changes build on (`CREATION_HEADS` for an unbuilt creation). */
   baseHeads: readonly string[];
   /** Null while the record is a fresh insert kept as its creation (built only if edited here). */
@@ -91,7 +92,7 @@ export class Transaction {
         id,
         collection,
         space,
-        base: null,
+        baseDocHeads: null,
         baseHeads: [],
         doc: null,
         create,
@@ -108,7 +109,16 @@ export class Transaction {
         Object.assign(d, converted);
       },
     );
-    this.#working.set(id, { id, collection, space, base: null, baseHeads: [], doc, op: "insert", paths });
+    this.#working.set(id, {
+      id,
+      collection,
+      space,
+      baseDocHeads: null,
+      baseHeads: [],
+      doc,
+      op: "insert",
+      paths,
+    });
     return id;
   }
 
@@ -136,9 +146,10 @@ export class Transaction {
       id: id as RecordId,
       collection,
       space: loaded.space,
-      base: loaded.doc,
+      baseDocHeads: A.getHeads(loaded.doc),
       baseHeads: loaded.heads,
-      doc: A.clone(loaded.doc, { actor: this.#replica.actor }),
+      // A copy unless no one else holds it: the cached document must stay as it is if this throws.
+      doc: loaded.owned ? loaded.doc : A.clone(loaded.doc, { actor: this.#replica.actor }),
       op: "update",
       paths: new Set(),
     };
@@ -195,7 +206,11 @@ export class Transaction {
     const at = this.#replica.now();
     const all = [...this.#working.values()].map((w) => ({
       w,
-      changes: !w.doc ? [] : w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc),
+      changes: !w.doc
+        ? []
+        : w.baseDocHeads
+          ? A.getChangesSince(w.doc, w.baseDocHeads as string[])
+          : A.getAllChanges(w.doc),
     }));
     // Receivers refuse content over the limits (PROTOCOL.md 3.2): refuse it here first, so an honest
     // device never makes a commit the others quarantine.
