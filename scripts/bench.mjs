@@ -76,6 +76,31 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 
 const startNode = (args, label) => startNodeIn(root, args, label);
 
+/**
+ * Types into the bench page's search box (`#bench-search`, made by the bootstrap step) every 200 ms
+ * until `running` settles: real key presses through the browser's input pipeline, which the page times
+ * with the Event Timing API. Resolves with the number of keys pressed.
+ */
+async function typeWhile(page, running) {
+  let done = false;
+  running.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  // A name prefix typed and erased again, so each key runs a query that finds or narrows results.
+  const sequence = ["m", "a", "r", "g", "Backspace", "Backspace", "Backspace", "Backspace"];
+  let keys = 0;
+  await page.waitForSelector("#bench-search", { timeout: 30_000 }).catch(() => (done = true));
+  while (!done) {
+    await page.focus("#bench-search").catch(() => (done = true));
+    if (done) break;
+    await page.keyboard.press(sequence[keys % sequence.length]).catch(() => {});
+    keys++;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return keys;
+}
+
 /** Resident set size of a process in MB, from /proc/<pid>/status. */
 function rssMB(pid) {
   try {
@@ -394,11 +419,14 @@ async function runOnce(n, run, ctx) {
         const link = await a.call("shoalInvite", {}, budget.shoal);
         const b = await device("shoal-b");
         await b.call("shoalOpen", {}, budget.shoal);
-        const boot = await b.call(
+        const booting = b.call(
           "shoalBootstrap",
           { relay: relayWs, link, n, timeoutMs: budget.shoal },
           budget.shoal + 5_000,
         );
+        const typed = typeWhile(b.page, booting);
+        const boot = await booting;
+        const keys = await typed;
         shoalBytes.bootstrap = boot.received;
         emit({
           scenario: "bootstrap",
@@ -406,6 +434,10 @@ async function runOnce(n, run, ctx) {
           bytes: boot.received,
           note: "until count === N in IndexedDB",
         });
+        const r = boot.responsiveness;
+        emit({ scenario: "boot-longest-task", ms: r.longestTaskMs, note: `${r.longTasks} tasks over 50 ms` });
+        emit({ scenario: "boot-input-delay", ms: r.maxInputDelayMs, note: `${r.keys} of ${keys} keys seen` });
+        emit({ scenario: "boot-key-results", ms: r.maxKeyToResultsMs, note: "a name query per key" });
         step("heap");
         const heap = await b.heapMB();
         emit({ scenario: "heap", heapMB: heap.afterGc, note: `${heap.beforeGc.toFixed(0)} MB before GC` });
