@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../database.ts";
 import { QuotaExceeded } from "../errors.ts";
 
-type P = { name: string; ward: string };
+type P = { name: string; ward: string; tags?: string[] };
 const collections = { patients: "id, name, ward" };
 let n = 0;
 
@@ -68,5 +68,31 @@ describe("a live query and this tab's own commits", () => {
     expect(await db.patients.get(id)).toMatchObject({ name: "Ada" });
     sub.unsubscribe();
     await db.close();
+  });
+
+  it("keeps every change of a burst of unawaited updates to one record, from two tabs at once", async () => {
+    const name = `local-edits-${n++}`;
+    const tab1 = await openDatabase<{ patients: P }>({ name, collections });
+    const tab2 = await openDatabase<{ patients: P }>({ name, collections });
+    const id = await tab1.patients.insert({ name: "Ada", ward: "A", tags: [] });
+    const shown: string[][] = [];
+    const sub = tab1.patients
+      .live((c) => c.where("ward").equals("A"))
+      .subscribe((rows) => {
+        if (rows[0]) shown.push(rows[0].tags ?? []);
+      });
+    await expect.poll(() => shown.length).toBeGreaterThan(0);
+    // Queued while earlier ones are still being written: later ones build on the cache, not on a read.
+    const burst = (db: typeof tab1, tab: string) =>
+      Array.from({ length: 15 }, (_, i) => db.patients.update(id, (d) => void d.tags!.push(`${tab}${i}`)));
+    await Promise.all([...burst(tab1, "a"), ...burst(tab2, "b")]);
+    const tags = (await tab1.patients.get(id))!.tags!;
+    expect(tags).toHaveLength(30);
+    expect(tags.filter((t) => t.startsWith("a"))).toEqual(Array.from({ length: 15 }, (_, i) => `a${i}`));
+    expect(tags.filter((t) => t.startsWith("b"))).toEqual(Array.from({ length: 15 }, (_, i) => `b${i}`));
+    expect((await tab2.patients.get(id))!.tags).toEqual(tags);
+    await expect.poll(() => shown.at(-1)).toEqual(tags);
+    sub.unsubscribe();
+    await Promise.all([tab1.close(), tab2.close()]);
   });
 });

@@ -203,6 +203,18 @@ export class Replica {
    * edit builds on (`CREATION_HEADS` for an unbuilt creation).
    */
   async loadForEdit(id: string): Promise<LoadedDoc | undefined> {
+    const pinned = this.cache.get(id);
+    if (pinned?.doc && pinned.pins > 0) {
+      // This tab has writes of the record queued or in flight (someone typing): the cache is newer than
+      // IndexedDB, and a read would wait behind that write transaction, so a key press would wait for
+      // the disk. Another tab's write meanwhile is merged when this one is stored (writeLocalBatch).
+      return {
+        doc: pinned.doc,
+        heads: A.getHeads(pinned.doc),
+        collection: pinned.collection,
+        space: pinned.space,
+      };
+    }
     const row = await this.dexie.table<DocRow, string>("_docs").get(id);
     const e = this.cache.get(id);
     if (e && !e.doc && e.create && row && sameHeads(row.heads, e.persistedHeads)) {
