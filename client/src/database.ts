@@ -394,6 +394,26 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   }
 
   /**
+   * A self-contained, verifiable audit file of `space` (PROTOCOL.md 11): the signed commits of the
+   * range (each device's as an unbroken chain), the membership log, the keys that open exactly the
+   * commits carried (never the space key), and readable summaries (who, role, claimed time, record,
+   * fields) that `npx shoal-audit verify <file>` re-derives from the signed commits. For an auditor
+   * trusted with the content it carries.
+   *
+   * @example
+   * const file = await db.exportAudit(space, { from: new Date("2026-01-01"), records: [patientId] });
+   */
+  exportAudit(
+    space: SpaceId | { readonly id: SpaceId },
+    options?: import("./audit/export-audit.ts").ExportAuditOptions,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space?.id;
+    // Loaded on first use, like bundles: an app that never audits never downloads the code.
+    return import("./audit/export-audit.ts").then(({ exportAuditOf }) => exportAuditOf(this, id, options));
+  }
+
+  /**
    * Sync status, always available: state, connections, commits waiting for a relay acknowledgement,
    * last sync. Subscribing delivers the current value at once.
    *
