@@ -6,6 +6,7 @@ import { live, type Observable } from "./live/observable.ts";
 import { applyRemoteCommits, type ApplyReport } from "./replica/apply-remote.ts";
 import {
   parseCollectionSpec,
+  AUDIT_VIEWS_SPEC,
   type CollectionDeclaration,
   type CollectionSpec,
 } from "./replica/collection-spec.ts";
@@ -177,7 +178,8 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     for (const c of replica.specs.keys()) {
       const coll = new Collection<object>(this, c);
       this.#collections.set(c, coll);
-      Object.defineProperty(this, c, { value: coll, enumerable: true });
+      // Internal collections (`_auditViews`) are reachable by `collection(name)` only.
+      if (!c.startsWith("_")) Object.defineProperty(this, c, { value: coll, enumerable: true });
     }
   }
 
@@ -772,6 +774,9 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
       throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
     specs.set(name, parseCollectionSpec(name, decl));
   }
+  // View events (`auditViews`) go to an internal collection every database declares, so every device
+  // syncs them whether or not its own collections log views.
+  specs.set(AUDIT_VIEWS_SPEC.name, AUDIT_VIEWS_SPEC);
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
   const replica = await Replica.open(dexie, specs, options.clock);
   replica.onMembership = (space) => enforceMembership(replica, space);

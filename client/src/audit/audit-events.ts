@@ -2,11 +2,9 @@ import type { MembershipOp, Role } from "../members/membership-op.ts";
 import { mayWrite, type MembershipState } from "../members/resolve-membership.ts";
 import type { Commit } from "../replica/commit.ts";
 
-/**
- * The collection view events are written to (`auditViews`): a name no app collection can take (app
- * names start with a letter), synced and sealed like any record.
- */
-export const AUDIT_VIEWS_COLLECTION = "_views";
+import { AUDIT_VIEWS_COLLECTION } from "../replica/collection-spec.ts";
+
+export { AUDIT_VIEWS_COLLECTION };
 
 /** What an export covers, as its scope section says (canonical JSON). */
 export interface AuditScope {

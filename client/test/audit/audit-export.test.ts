@@ -13,7 +13,8 @@ import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
-import { carry, logOf, memberDevice } from "../member-devices.ts";
+import { openDatabase } from "../../src/index.ts";
+import { carry, logOf, memberDevice, type MemberDb } from "../member-devices.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const cli = join(root, "client", "src", "audit", "cli.ts");
@@ -161,5 +162,50 @@ describe("audit export", () => {
     const run = await verifyCli(await a.exportAudit(space), "reader.audit");
     expect(run.code).toBe(1);
     expect(run.out).toMatch(/role reader\] {2}update patients\/[\w-]+ fields: notes {2}<-- NOT ALLOWED/);
+  }, 60_000);
+
+  it("records a view when a person opens a record of an auditViews collection, and the export shows it", async () => {
+    const opened: MemberDb[] = [];
+    const device = async (label: string) => {
+      const db = (await openDatabase<{ patients: { name: string; notes: string } }>({
+        name: `audit-views-${label}-${process.pid}`,
+        collections: { patients: { indexes: "id, name", text: ["notes"], auditViews: true } },
+        persist: false,
+      })) as MemberDb;
+      opened.push(db);
+      return db;
+    };
+    try {
+      const [a, b] = await Promise.all([device("admin"), device("writer")]);
+      const space = await a.createSpace({ name: "North Clinic" });
+      await joinByInvitation(
+        b.replica,
+        await a.invite(space, { role: "writer", me: "Dr. Admin" }),
+        logOf(a),
+        "Nurse B",
+      );
+      await carry(b, a, space);
+      const ada = await a.patients.insert({ name: "Ada", notes: "" }, { space });
+      await carry(a, b, space);
+      expect((await b.patients.get(ada))?.name).toBe("Ada"); // a plain read records nothing
+      expect((await b.patients.open(ada))?.name).toBe("Ada");
+      await carry(b, a, space);
+      const report = await verifyAudit(await a.exportAudit(space));
+      expect(report.findings).toEqual([]);
+      const views = report.events.filter((e) => e.kind === "view");
+      expect(views.map((e) => [e.name, e.device, e.role, e.viewed])).toEqual([
+        ["Nurse B", b.deviceId, "writer", { collection: "patients", record: ada }],
+      ]);
+      // An export limited to the record carries its view too; one limited to another record does not.
+      const only = await verifyAudit(await a.exportAudit(space, { records: [ada] }));
+      expect(only.events.filter((e) => e.kind === "view")).toHaveLength(1);
+      const other = await verifyAudit(
+        await a.exportAudit(space, { records: ["01900000-0000-7000-8000-000000000000"] }),
+      );
+      expect(other.events.filter((e) => e.kind !== "membership")).toEqual([]);
+      expect(other.findings).toEqual([]);
+    } finally {
+      for (const db of opened) await db.close();
+    }
   }, 60_000);
 });
