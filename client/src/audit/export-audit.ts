@@ -66,6 +66,7 @@ export async function exportAuditOf(
 
   // Which data commits the scope covers: open each with its device's keys.
   const keys = new Map<string, AuditDeviceKeys>();
+  const imported = new Map<string, { key: CryptoKey; nonceKey: CryptoKey }>();
   const spans = new Map<string, { from: number; to: number }>();
   const include = new Map<string, Uint8Array>();
   const nameEpochs = new Set<number>();
@@ -89,7 +90,8 @@ export async function exportAuditOf(
         epoch: d.header.epoch,
         ...(await deviceEpochKeys(spaceKey, d.header.device, d.header.epoch)),
       });
-    const { key, nonceKey } = await importDeviceKeys(keys.get(id)!);
+    if (!imported.has(id)) imported.set(id, await importDeviceKeys(keys.get(id)!));
+    const { key, nonceKey } = imported.get(id)!;
     const commit = decodeCommitPlaintext(await openCommit(key, d.headerBytes, d.body, nonceKey), {
       space,
       device: device as DeviceId,
