@@ -1,5 +1,7 @@
 import type { Table } from "dexie";
-import { SchemaError } from "../errors.ts";
+import { NotPermitted, SchemaError } from "../errors.ts";
+import { AUDIT_VIEWS_COLLECTION } from "./collection-spec.ts";
+import type { DocRow } from "./stored-rows.ts";
 import type { CommitId, RecordId } from "../types.ts";
 import { history, readAt, type HistoryEntry } from "./commit-log.ts";
 import { live, type Observable } from "../live/observable.ts";
@@ -76,6 +78,33 @@ export class Collection<
   /** The row with this id, or undefined (also when deleted). */
   get(id: string): Promise<RowOf<T> | undefined> {
     return this.#table.get(id);
+  }
+
+  /**
+   * The row with this id, read for a person to see it: like `get`, and in a collection declared with
+   * `auditViews: true` it also records a view event (this device, the record, the device's claimed
+   * time) as a commit in the record's space: synced and sealed like any write, carried by
+   * `db.exportAudit` and shown by `shoal-audit verify`. A device that may not write there (a reader)
+   * cannot record it: the row is returned and no event is written.
+   *
+   * @example
+   * const chart = await db.patients.open(id); // "Dr. Ada viewed patients/<id>" in the audit
+   */
+  async open(id: string): Promise<RowOf<T> | undefined> {
+    const row = await this.get(id);
+    if (!row || !this.#host.replica.specs.get(this.name)?.auditViews) return row;
+    const doc = await this.#host.replica.dexie.table<DocRow>("_docs").get(id);
+    if (!doc) return row;
+    try {
+      await this.#host.transact((tx) =>
+        tx
+          .collection(AUDIT_VIEWS_COLLECTION)
+          .insert({ collection: this.name, record: id }, { space: doc.space }),
+      );
+    } catch (e) {
+      if (!(e instanceof NotPermitted)) throw e;
+    }
+    return row;
   }
 
   #index(index: string): string {
