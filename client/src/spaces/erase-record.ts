@@ -137,10 +137,9 @@ export async function readErasure(replica: Replica, id: string): Promise<Erasure
   const { dexie } = replica;
   const row = await dexie.table<ErasedRow, string>("_erased").get(id);
   if (!row) return { erased: 0, of: 0, relayCompacted: false, devices: [] };
-  const [spaceRow, rows] = await Promise.all([
-    dexie.table<SpaceRow>("_spaces").get(row.space),
-    dexie.table<MemberRow>("_members").where("space").equals(row.space).toArray(),
-  ]);
+  // Dexie promises awaited one by one: a live query stops observing after any other await (browsers).
+  const spaceRow = await dexie.table<SpaceRow>("_spaces").get(row.space);
+  const rows = await dexie.table<MemberRow>("_members").where("space").equals(row.space).toArray();
   const state: MembershipState | undefined = stateOf(spaceRow, rows);
   const current = new Set(state?.deviceOwner.keys() ?? []);
   const devices = new Set<string>();

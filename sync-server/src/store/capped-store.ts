@@ -115,10 +115,7 @@ export class CappedStore implements RelayStore {
 
   async compact(space: string, vector: ReadonlyMap<string, number>): Promise<CompactResult> {
     const out = await this.#inner.compact(space, vector);
-    if (this.#total) {
-      this.#total.bytes -= out.bytes;
-      this.#total.commits -= out.commits;
-    }
+    if (this.#total) this.#total.bytes -= out.bytes;
     return out;
   }
 
