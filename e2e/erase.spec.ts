@@ -52,6 +52,7 @@ test("an admin erases a patient while a device is offline; every device drops it
   await joinWithLink(lab.page, await readInvitationLink(front.page), "Lab laptop", "Erase Clinic");
 
   await addPatient(front.page, { name: "Keeper Patient", ward: "General medicine" });
+  await backToList(front.page);
   await addPatient(front.page, { name: NAME, ward: "Cardiology" });
   await appendToNote(front.page, `${NOTE} history of palpitations.`);
   await expect(pendingCommits(front.page)).toHaveText("All changes on the relay", SYNC);
