@@ -53,8 +53,8 @@ export function ErasePatientButton({ db, id, name }: { db: ClinicDatabase; id: R
       {confirming && (
         <div className="confirm card" role="alertdialog" aria-labelledby="confirm-erase">
           <p id="confirm-erase">
-            Erase {name} for good, with their history and visits, on every device? This cannot be undone:
-            each device confirms with a signed receipt.
+            Erase {name} for good, with their history and visits, on every device? This cannot be undone: each
+            device confirms with a signed receipt.
           </p>
           <div className="dialog-actions">
             <button type="button" className="danger" disabled={busy} onClick={() => void erase()}>

@@ -39,7 +39,10 @@ export function PatientPage({ db, clinicId, deviceName, id }: Props) {
     return (
       <section className="card" aria-labelledby="erased-heading">
         <h1 id="erased-heading">Patient erased (GDPR)</h1>
-        <p>This record, its history and its visits were erased for good. Each device confirms with a signed receipt.</p>
+        <p>
+          This record, its history and its visits were erased for good. Each device confirms with a signed
+          receipt.
+        </p>
         <ErasureReceipts status={erasure} />
         <a href="#/">Back to all patients</a>
       </section>

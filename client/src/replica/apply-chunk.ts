@@ -332,7 +332,9 @@ async function writeChunk(
     // may be what opens the commits it waits behind (a key shared after its author wrote under it).
     const parkedOps = toPark.filter((c) => c.membership !== undefined && !isPoisoned(c));
     if (parkedOps.length > 0)
-      await membersT.bulkPut(parkedOps.map((c) => ({ space: c.space, id: c.membershipId!, op: c.membership! })));
+      await membersT.bulkPut(
+        parkedOps.map((c) => ({ space: c.space, id: c.membershipId!, op: c.membership! })),
+      );
     return {
       docs: accepted.docs,
       applied: storedCommits,

@@ -45,7 +45,8 @@ export async function rebuildRecords(
   const commitsT = dexie.table<StoredCommit>("_commits");
   const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
-  return dexie.transaction("rw", [docsT, commitsT, quarantineT, dexie.table("_erased"), ...rowTables], async () => {
+  rowTables.push(dexie.table("_erased")); // read: commits reopened bring no erased record back
+  return dexie.transaction("rw", [docsT, commitsT, quarantineT, ...rowTables], async () => {
     // Commits opened again from their sealed bytes bring no erased record back (PROTOCOL.md 11).
     const erased = await erasedAmong(dexie, recordsOf(add));
     add = add.map((c) => withoutErased(c, erased));

@@ -59,7 +59,8 @@ export async function writeLocalBatch(
   const spacesT = dexie.table<SpaceRow, string>("_spaces");
   const erasedT = dexie.table<ErasedRow, string>("_erased");
   const rowTables = [...collections].map((c) => dexie.table(c));
-  return dexie.transaction("rw", [docsT, vectorsT, commitsT, metaT, spacesT, erasedT, ...rowTables], async () => {
+  rowTables.push(erasedT); // read: an erased record is never written again
+  return dexie.transaction("rw", [docsT, vectorsT, commitsT, metaT, spacesT, ...rowTables], async () => {
     const ids = [...new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)))];
     // An erased record never comes back, not even from a tab that still had it loaded.
     const erased = (await erasedT.bulkGet(ids)).find((r) => r !== undefined);

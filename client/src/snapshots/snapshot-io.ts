@@ -134,7 +134,10 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
     const done = await dexie.transaction("rw", tables, async () => {
       if ((await dexie.table("_vectors").where("space").equals(content.space).count()) > 0) return false;
       // A snapshot published before an erase still holds the record: it never comes back from one.
-      const erased = await erasedAmong(dexie, [...content.docs.map((d) => d.id), ...recordsOf(content.commits)]);
+      const erased = await erasedAmong(dexie, [
+        ...content.docs.map((d) => d.id),
+        ...recordsOf(content.commits),
+      ]);
       if (erased.size > 0)
         content = {
           ...content,

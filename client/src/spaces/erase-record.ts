@@ -73,11 +73,7 @@ const applying = new WeakMap<Replica, Map<string, boolean>>();
  * its id (`purgeErased`), then writes this device's signed receipt of each erase it applied, if it is a
  * current member device and has not written one yet.
  */
-export async function applyErasures(
-  replica: Replica,
-  space: SpaceId,
-  keys: KeySet,
-): Promise<void> {
+export async function applyErasures(replica: Replica, space: SpaceId, keys: KeySet): Promise<void> {
   let mine = applying.get(replica);
   if (!mine) applying.set(replica, (mine = new Map()));
   if (mine.has(space)) return void mine.set(space, true);

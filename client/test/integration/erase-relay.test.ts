@@ -42,13 +42,23 @@ describe("erase through the relay", () => {
     const id = await b.db.patients.insert({ name: "Erin", ward: "A", notes: CANARY }, { space });
     const keep = await b.db.patients.insert({ name: "Keeper", ward: "A", notes: "" }, { space });
     for (const x of [a, c])
-      await waitFor(x.db.patients.live((q) => q.where("name").equals("Keeper").toArray()), (r) => r.length > 0, 30_000, "Keeper");
+      await waitFor(
+        x.db.patients.live((q) => q.where("name").equals("Keeper").toArray()),
+        (r) => r.length > 0,
+        30_000,
+        "Keeper",
+      );
     expect((await c.db.patients.get(id))?.notes).toBe(CANARY);
 
     c.offline();
     await a.db.patients.erase(id);
     await receipts(a.db, id, 2); // A's and B's
-    await waitFor(b.db.patients.live((q) => q.where("name").equals("Erin").toArray()), (r) => r.length === 0, 30_000, "B to drop Erin");
+    await waitFor(
+      b.db.patients.live((q) => q.where("name").equals("Erin").toArray()),
+      (r) => r.length === 0,
+      30_000,
+      "B to drop Erin",
+    );
 
     c.online(relay.url);
     for (const x of [a, b, c]) await receipts(x.db, id, 3);

@@ -123,7 +123,9 @@ describe("erase with receipts", () => {
     ]);
     const snapshot = await readSnapshot(b.replica, open.id);
     const e = await memberDevice("e");
-    await e.replica.dexie.table("_spaces").put((await b.replica.dexie.table<SpaceRow>("_spaces").get(open.id))!);
+    await e.replica.dexie
+      .table("_spaces")
+      .put((await b.replica.dexie.table<SpaceRow>("_spaces").get(open.id))!);
     await e.replica.dexie.table("_erased").put({ id: gone, space: open.id, op: "0".repeat(64), at: 0 });
     expect(await importSnapshot(e.replica, snapshot)).toBe(true);
     expect(await e.patients.get(gone as string)).toBeUndefined();

@@ -470,7 +470,8 @@ export class RedisStore implements RelayStore {
           if (err) throw err;
           fields.forEach((field, j) => {
             const [order, size] = entries[j]!.split(":");
-            if (size !== "0") cursor.get(device)!.run.push({ order: Number(order), size: Number(size), ref: field });
+            if (size !== "0")
+              cursor.get(device)!.run.push({ order: Number(order), size: Number(size), ref: field });
           });
         });
       }
@@ -533,7 +534,8 @@ export class RedisStore implements RelayStore {
         .hincrby(this.#statsKey(), "bytes", -freed)
         .exec()
         .catch(() => this.#options.onError?.("stats"));
-      if (n > 0 || dropped) await this.#client.bgrewriteaof().catch(() => this.#options.onError?.("snapshot"));
+      if (n > 0 || dropped)
+        await this.#client.bgrewriteaof().catch(() => this.#options.onError?.("snapshot"));
       return { commits: n, bytes: freed, snapshot: dropped === 1 };
     });
   }

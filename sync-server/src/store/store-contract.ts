@@ -372,7 +372,11 @@ export function runStoreContract(
       expect((await store.read(space, new Map(), ALL)).commits.map(toHex)).not.toContain(toHex(data[0]!));
       // Compacting again frees nothing more; a snapshot the vector does not cover stays.
       expect(await store.putSnapshot(space, new Map([[d, 6]]), randomBytes(100))).toBe("stored");
-      expect(await store.compact(space, new Map([[d, 5]]))).toEqual({ commits: 0, bytes: 0, snapshot: false });
+      expect(await store.compact(space, new Map([[d, 5]]))).toEqual({
+        commits: 0,
+        bytes: 0,
+        snapshot: false,
+      });
       expect(await store.getSnapshot(space)).toBeDefined();
       await expect(store.compact(randomId(), new Map([[d, 1]]))).rejects.toThrow();
     });
