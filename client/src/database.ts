@@ -51,6 +51,7 @@ import { joinByInvitation } from "./spaces/join-by-invitation.ts";
 import { isMemberInvite } from "./spaces/member-invite-link.ts";
 import { readMembers, type MembersView } from "./spaces/members-view.ts";
 import { readMembership } from "./spaces/membership-log.ts";
+import { readErasure, type ErasureStatus } from "./spaces/erase-record.ts";
 import type { Role } from "./members/membership-op.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
@@ -552,6 +553,18 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     } else row = await joinSpace(this.replica, link);
     this.#knownSpaces.add(row.id);
     return { id: row.id, name: row.name, private: row.private };
+  }
+
+  /**
+   * How far the erase of record `id` has gone (live): `erased` of the `of` current member devices of
+   * its space wrote a signed receipt, and whether the relay compacted it away (`relayCompacted`).
+   *
+   * @example
+   * db.erasure(id).subscribe((e) => console.log(`erased on ${e.erased} of ${e.of} devices`));
+   */
+  erasure(id: string): Observable<ErasureStatus> {
+    this.replica.assertOpen();
+    return live(() => readErasure(this.replica, id));
   }
 
   /**

@@ -76,7 +76,15 @@ export type MembershipAction =
    * device (`device` must be the op's author), with `proof`, the invitation key's signature (128 hex)
    * over `"shoal/v2/redeem"` 0x00 then the space id and the device id (hex text, 64 characters).
    */
-  | { kind: "redeem"; invitation: string; person: string; name: string; device: DeviceKeys; proof: string };
+  | { kind: "redeem"; invitation: string; person: string; name: string; device: DeviceKeys; proof: string }
+  /**
+   * A record erased for good (an admin, GDPR Art. 17): `record` is the record id sealed like a name
+   * (`sealName`), so the relay, which reads this log, never learns which record. Every device that
+   * applies it purges the record and from then on drops any change to it (PROTOCOL.md 12).
+   */
+  | { kind: "erase"; record: string }
+  /** A device's signed receipt that it applied the erase whose op id is `erase` (any member device). */
+  | { kind: "erase-receipt"; erase: string };
 
 /** One signed operation of a space's membership log. */
 export interface MembershipOp {
@@ -257,6 +265,10 @@ function wellFormed(a: MembershipAction): boolean {
     case "rotate":
     case "share":
       return true; // checked by the caller
+    case "erase":
+      return str(a.record);
+    case "erase-receipt":
+      return HEX64.test(a.erase);
     default:
       return false;
   }

@@ -9,6 +9,7 @@ import type { Row } from "./materialize.ts";
 import { Query, WhereClause, shapeOf, wholeIndex } from "./query.ts";
 import type { ShapeIndex } from "./query-shape.ts";
 import { patchingLive } from "../live/patching-live.ts";
+import { eraseRecord } from "../spaces/erase-record.ts";
 import type { InsertOptions } from "./transaction.ts";
 import type { Draft, IndexName, Synchronous } from "./collection-types.ts";
 
@@ -195,6 +196,17 @@ export class Collection<
       pending = undefined;
       return q instanceof Query ? await q.toArray() : await q;
     });
+  }
+
+  /**
+   * Erases a record for good (GDPR Art. 17; an admin of its space): a signed `erase` operation in the
+   * space's membership log, after which every device that applies it purges the record, its document
+   * and its history, refuses it from any source, and writes a signed receipt (`db.erasure(id)` counts
+   * them). Resolves with the operation's id once this device has purged it. See PROTOCOL.md 12 for what
+   * it guarantees and what it cannot.
+   */
+  erase(id: string): Promise<string> {
+    return eraseRecord(this.#host.replica, this.name, id);
   }
 
   /**
