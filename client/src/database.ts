@@ -100,7 +100,7 @@ function durableOf(options: TransactOptions | undefined): "local" | "relay" {
   if (typeof d === "object" && d !== null && "devices" in d)
     throw new NotSupported(
       "durable.devices",
-      "durable: { devices } (waiting for signed receipts from other member devices) is not supported yet; use durable: \"relay\".",
+      'durable: { devices } (waiting for signed receipts from other member devices) is not supported yet; use durable: "relay".',
     );
   throw new ValidationError(`Unknown durable option ${JSON.stringify(d)}: use "local" or "relay".`);
 }

@@ -105,13 +105,14 @@ export function changeFeed(replica: Replica, options: ChangesOptions = {}): Chan
   const explicit = since !== undefined && since !== "now" ? parseCursor(since, device) : undefined;
 
   const batches = (signal: AbortSignal | undefined): AsyncIterable<ChangeBatch> => ({
-    [Symbol.asyncIterator]: () => batchIterator(replica, {
-      start: explicit,
-      fromNow: since === "now",
-      collections,
-      batchSize,
-      signals: [options.signal, signal].filter((s): s is AbortSignal => s !== undefined),
-    }),
+    [Symbol.asyncIterator]: () =>
+      batchIterator(replica, {
+        start: explicit,
+        fromNow: since === "now",
+        collections,
+        batchSize,
+        signals: [options.signal, signal].filter((s): s is AbortSignal => s !== undefined),
+      }),
   });
 
   async function* changes(signal?: AbortSignal): AsyncGenerator<Change> {
@@ -175,7 +176,8 @@ function batchIterator(replica: Replica, o: IterationOptions): AsyncIterator<Cha
   const next = async (): Promise<IteratorResult<ChangeBatch>> => {
     if (done) return { done: true, value: undefined };
     if (replica.closed) throw new DatabaseClosed();
-    if (pos === undefined) pos = o.fromNow ? (((await table.orderBy(":id").lastKey()) as number | undefined) ?? 0) : 0;
+    if (pos === undefined)
+      pos = o.fromNow ? (((await table.orderBy(":id").lastKey()) as number | undefined) ?? 0) : 0;
     for (;;) {
       if (aborted()) return finish();
       let rows: StoredCommit[];

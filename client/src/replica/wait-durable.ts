@@ -49,7 +49,9 @@ export function waitForRelay(
       f();
     };
     const fail = (reason: "closed" | "aborted" | "timeout", cause?: unknown) =>
-      settle(() => reject(new DurabilityPending(reason, ids, result, cause === undefined ? undefined : { cause })));
+      settle(() =>
+        reject(new DurabilityPending(reason, ids, result, cause === undefined ? undefined : { cause })),
+      );
     const { signal, timeout } = options;
     if (signal) {
       if (signal.aborted) return fail("aborted", signal.reason);

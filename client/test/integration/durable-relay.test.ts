@@ -111,7 +111,12 @@ describe('db.transact(fn, { durable: "relay" }) against the relay process', () =
     const waiting = db
       .transact((tx) => tx.patients.insert({ name: "Kept", ward: "A", notes: "" }), { durable: "relay" })
       .catch((e: unknown) => e);
-    await waitFor(db.live(() => db.patients.count()), (n) => n === 1, 10_000, "the commit saved");
+    await waitFor(
+      db.live(() => db.patients.count()),
+      (n) => n === 1,
+      10_000,
+      "the commit saved",
+    );
     await db.close();
     const err = await waiting;
     expect(err).toBeInstanceOf(DurabilityPending);
