@@ -26,6 +26,7 @@ import { openDexie } from "./replica/open-dexie.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
 import type { QuarantineRow, SpaceRow } from "./replica/stored-rows.ts";
 import { Transaction, type InsertOptions } from "./replica/transaction.ts";
+import { restoreRecord, restoreSpace, type SpaceRestoreReport } from "./replica/restore-ops.ts";
 import type { Row } from "./replica/materialize.ts";
 import { rollBackUnsyncable, type UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";
 import type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
@@ -124,6 +125,8 @@ export interface TransactionCollection<T extends object = Record<string, unknown
   insert(value: T, options?: InsertOptions): Promise<RecordId>;
   update<R>(id: string, fn: (draft: Draft<T, C>) => Synchronous<R>): Promise<void>;
   delete(id: string): Promise<void>;
+  /** Brings a record back to its version right after `commit` (see `Collection.restore`). */
+  restore(id: string, commit: CommitId): Promise<boolean>;
   get(id: string): Promise<(T & { id: RecordId }) | undefined>;
 }
 
@@ -214,6 +217,11 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    * });
    */
   async transact<R>(fn: (tx: TransactionApi<S>) => Promise<R> | R): Promise<R> {
+    return this.#transact((tx) => fn(this.#txApi(tx)));
+  }
+
+  /** `transact` over the transaction itself (restores use it). */
+  async #transact<R>(fn: (tx: Transaction) => Promise<R> | R): Promise<R> {
     const replica = this.replica;
     replica.assertOpen();
     const release = await replica.lock.acquire();
@@ -221,7 +229,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
       replica.assertOpen();
       const generation = replica.generation;
       const tx = new Transaction(replica, this.#knownSpaces);
-      const result = await fn(this.#txApi(tx));
+      const result = await fn(tx);
       if (generation !== replica.generation) throw new WriteAborted(undefined);
       const prepared = tx.prepare();
       if (prepared.length === 0) return result;
@@ -251,6 +259,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
         },
         update: (id, fn) => tx.update(name, id, fn as (draft: Record<string, unknown>) => void),
         delete: (id) => tx.delete(name, id),
+        restore: (id, commit) => restoreRecord(this.replica.dexie, tx, name, id, commit),
         get: (id) => tx.get(name, id) as Promise<(Row & { id: RecordId }) | undefined>,
       };
       cache.set(name, c);
@@ -675,6 +684,27 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   rollBackUnsyncable(space?: SpaceId | { readonly id: SpaceId }): Promise<UnsyncableRollback[]> {
     this.replica.assertOpen();
     return rollBackUnsyncable(this.replica, typeof space === "object" ? space.id : space);
+  }
+
+  /**
+   * Restores a space to a point in time (`to`: a commit id, or a time as ms or a `Date`): every record
+   * changed since is brought back to its version at that point, as new commits by this device (a few
+   * hundred records per commit, each commit within the size limit), so history is kept and nothing is
+   * rewritten. A record created after the point is deleted; one deleted since is recreated under its
+   * id. Needs the writer role (`NotPermitted` otherwise). See README "History".
+   *
+   * @example
+   * const report = await db.restore(clinic, { to: Date.parse("2026-12-01T09:00:00Z") });
+   */
+  async restore(
+    space: SpaceId | { readonly id: SpaceId },
+    options: { to: CommitId | number | Date },
+  ): Promise<SpaceRestoreReport> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space?.id;
+    if (typeof id !== "string") throw new ValidationError("restore needs a space or a space id.");
+    await this.#ensureSpaceKnown(id);
+    return restoreSpace(this.replica, (fn) => this.#transact(fn), id, options?.to);
   }
 
   /** Where a commit is durably stored: on this device, and acknowledged by the relay or not. */
