@@ -41,6 +41,7 @@ import { readAcks } from "./sync/acks.ts";
 import type { SyncOptions } from "./sync/sync-runner.ts";
 import { LazySync } from "./lazy-sync.ts";
 import {
+  ensureMembership,
   inviteMember,
   removeMember,
   revokeInvitation,
@@ -51,7 +52,7 @@ import { joinByInvitation } from "./spaces/join-by-invitation.ts";
 import { isMemberInvite } from "./spaces/member-invite-link.ts";
 import { readMembers, type MembersView } from "./spaces/members-view.ts";
 import { readMembership } from "./spaces/membership-log.ts";
-import type { Role } from "./members/membership-op.ts";
+import { isRegionName, type Role } from "./members/membership-op.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
@@ -115,6 +116,8 @@ export interface Space {
   readonly name: string;
   /** The database's own space, made with it. */
   readonly private: boolean;
+  /** The region the space is pinned to (`createSpace({ residency })`), when it is. */
+  readonly residency?: string;
 }
 
 /**
@@ -284,10 +287,27 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    * space's claim, which lets a relay register it (PROTOCOL.md 1, "Space claims"); without keys (an
    * insecure context, which cannot sync anyway) the id is random and there is no claim.
    */
-  async createSpace(options: { name: string }): Promise<Space> {
+  async createSpace(options: {
+    name: string;
+    /**
+     * Pins the space to a region (e.g. `"eu"`): written into its signed membership log, so the space
+     * has members from the start (this device its admin, named `me`), and no member can change it.
+     * Its commits then go only to relays that declare that region (`--region`); peers and files still
+     * carry it. See README "Data residency".
+     */
+    residency?: string;
+    /** Your name in a pinned space's membership (default "Creator"). */
+    me?: string;
+  }): Promise<Space> {
     this.replica.assertOpen();
     if (typeof options?.name !== "string" || options.name.trim() === "")
       throw new ValidationError("A space needs a name.");
+    const residency = options.residency;
+    if (residency !== undefined && !isRegionName(residency))
+      throw new ValidationError(
+        `A residency is a region name: 1 to 32 lowercase letters, digits or -, starting with a letter (not ${JSON.stringify(residency)}).`,
+      );
+    if (residency !== undefined && !this.replica.identity) throw new UnsignedDevice();
     const key = randomBytes(32);
     const identity = this.replica.identity;
     const claimed = identity ? await claimNewSpace(identity, key) : undefined;
@@ -301,7 +321,9 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     };
     await this.replica.addSpace(row);
     this.#knownSpaces.add(row.id);
-    return { id: row.id, name: row.name, private: false };
+    if (residency === undefined) return { id: row.id, name: row.name, private: false };
+    await ensureMembership(this.replica, row.id, options.me ?? "Creator", residency);
+    return { id: row.id, name: row.name, private: false, residency };
   }
 
   /** The spaces this device belongs to. */

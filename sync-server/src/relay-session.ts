@@ -68,6 +68,8 @@ export interface SessionDeps {
   device?: string;
   /** Verifies uploaded commits off the relay's thread (see `UploadDeps.verifier`). */
   verifier?: CommitVerifier;
+  /** The relay's region (`--region`), see `UploadDeps.region`. */
+  region?: string;
 }
 
 // Bytes of a `commits` frame besides the commits: version, type, space, flags, count, and a u32
