@@ -126,7 +126,14 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   // Browsers hide a refused upgrade's status; this tells them what it was (see access-probe.ts).
-  const access = { store, metrics, log, memberships, allowedOrigins: deps.allowedOrigins, region: deps.region };
+  const access = {
+    store,
+    metrics,
+    log,
+    memberships,
+    allowedOrigins: deps.allowedOrigins,
+    region: deps.region,
+  };
   app.post("/sync/:space/access", accessProbe(access));
   // A joining device reads the log (its invitation's sealed keys) before it can sync (invitation-log.ts).
   app.post("/sync/:space/invitation", invitationLog(access));

@@ -125,7 +125,8 @@ export function residencyRefusal(
     if (pinned !== undefined) break;
     if (c.membershipOp === undefined) continue;
     try {
-      const action = (JSON.parse(c.membershipOp) as { action?: { kind?: unknown; residency?: unknown } }).action;
+      const action = (JSON.parse(c.membershipOp) as { action?: { kind?: unknown; residency?: unknown } })
+        .action;
       if (action?.kind === "create" && typeof action.residency === "string") pinned = action.residency;
     } catch {
       // Not JSON: the membership check refuses it.

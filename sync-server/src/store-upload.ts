@@ -1,6 +1,12 @@
 import type { RelayLimits } from "./limits.ts";
 import type { RelayMetrics } from "./metrics.ts";
-import { commitRefusal, residencyRefusal, storeRefusal, verifiedPrefix, type Refusal } from "./commit-refusal.ts";
+import {
+  commitRefusal,
+  residencyRefusal,
+  storeRefusal,
+  verifiedPrefix,
+  type Refusal,
+} from "./commit-refusal.ts";
 import { MembershipBatch } from "./membership-batch.ts";
 import { REMOVED_CLOSE } from "./membership-gate.ts";
 import type { HubMember, SpaceHub } from "./space-hub.ts";

@@ -24,7 +24,8 @@ export const REGION_SUBPROTOCOL_PREFIX = "shoal-region.";
  * The text of a relay's 403 to a connection (or access probe) for a space pinned to a region other
  * than the relay's own (or when it declares none): a client recognises it (`ResidencyRefused`).
  */
-export const RESIDENCY_REFUSAL = "This relay is not in the region the space is pinned to; it stores nothing of it.";
+export const RESIDENCY_REFUSAL =
+  "This relay is not in the region the space is pinned to; it stores nothing of it.";
 
 /** Prefix of the second offered subprotocol, which carries the access token. */
 export const TOKEN_SUBPROTOCOL_PREFIX = "shoal-token.";

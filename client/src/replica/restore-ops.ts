@@ -3,7 +3,13 @@ import { CommitTooLarge, ValidationError } from "../errors.ts";
 import type { CommitId, SpaceId } from "../types.ts";
 import type { Replica } from "./replica.ts";
 import type { Transaction } from "./transaction.ts";
-import { changeOf, headsOfChange, planSpaceRestore, RESTORE_MESSAGE_PREFIX, type RestorePoint } from "./restore.ts";
+import {
+  changeOf,
+  headsOfChange,
+  planSpaceRestore,
+  RESTORE_MESSAGE_PREFIX,
+  type RestorePoint,
+} from "./restore.ts";
 
 /** What `db.restore(space, { to })` did. */
 export interface SpaceRestoreReport {
@@ -83,6 +89,7 @@ export async function restoreSpace(
       await run(batch.slice(half));
     }
   };
-  for (let i = 0; i < known.length; i += RECORDS_PER_COMMIT) await run(known.slice(i, i + RECORDS_PER_COMMIT));
+  for (let i = 0; i < known.length; i += RECORDS_PER_COMMIT)
+    await run(known.slice(i, i + RECORDS_PER_COMMIT));
   return { ...counts, skipped: plan.records.length - known.length };
 }

@@ -70,7 +70,8 @@ export async function planSpaceRestore(
     if (!at) throw new NotFound(`No commit ${point.commit} in space ${space} on this device.`);
     before = (c) => c.pos! <= at.pos!;
   } else {
-    if (!Number.isFinite(point.time)) throw new ValidationError("A restore time must be a finite number of ms.");
+    if (!Number.isFinite(point.time))
+      throw new ValidationError("A restore time must be a finite number of ms.");
     before = (c) => c.at <= point.time;
   }
   const per = new Map<string, { collection: string; heads: string[]; changedAfter: boolean }>();
@@ -199,11 +200,14 @@ function sameValue(a: unknown, b: unknown): boolean {
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
   return ka.every(
-    (k) => k in (b as object) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+    (k) =>
+      k in (b as object) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
   );
 }
 
 /** The commit a restore message names, if `message` is one (`undefined` otherwise). */
 export function restoredFromMessage(message: string | null | undefined): string | undefined {
-  return message?.startsWith(RESTORE_MESSAGE_PREFIX) ? message.slice(RESTORE_MESSAGE_PREFIX.length) : undefined;
+  return message?.startsWith(RESTORE_MESSAGE_PREFIX)
+    ? message.slice(RESTORE_MESSAGE_PREFIX.length)
+    : undefined;
 }

@@ -401,7 +401,8 @@ export class SpaceSession {
         );
       },
       () => {
-        if (epoch === this.#epoch && !this.#stopped) this.#closed("The space's region could not be read.", undefined);
+        if (epoch === this.#epoch && !this.#stopped)
+          this.#closed("The space's region could not be read.", undefined);
       },
     );
   }

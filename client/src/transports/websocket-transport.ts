@@ -297,7 +297,9 @@ async function probeAccess(
     // A pinned space's region rides in the query: a relay of another region refuses it here as at the
     // upgrade (older relays ignore the query).
     const region = proofs.find((p) => p.startsWith(REGION_SUBPROTOCOL_PREFIX));
-    const query = region ? `?region=${encodeURIComponent(region.slice(REGION_SUBPROTOCOL_PREFIX.length))}` : "";
+    const query = region
+      ? `?region=${encodeURIComponent(region.slice(REGION_SUBPROTOCOL_PREFIX.length))}`
+      : "";
     const res = await globalThis.fetch(`${socketUrl.replace(/^ws/, "http")}/access${query}`, {
       method: "POST",
       // A string body goes as text/plain and no header is added: a CORS "simple request", so a relay

@@ -4,7 +4,12 @@
 // the us relay is refused with the `residency` error code.
 import Sqlite from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { connect, connectReady, uploadCommits, type TestClient } from "../../../sync-server/test/ws-client.ts";
+import {
+  connect,
+  connectReady,
+  uploadCommits,
+  type TestClient,
+} from "../../../sync-server/test/ws-client.ts";
 import { deriveRelayToken } from "../../src/crypto/keys.ts";
 import { ResidencyRefused, type Database, type SpaceId } from "../../src/index.ts";
 import { decodeBase64Url, fromHex, RESIDENCY_REFUSAL, toHex } from "../../src/protocol/index.ts";
@@ -131,7 +136,10 @@ describe("data residency with two relays of two regions", () => {
     const wsUrl = us.url.replace(/^http/, "ws");
 
     // Offering the pin: refused at the upgrade, before the space is registered.
-    const pinned = await connect(wsUrl, space.id, token, { claim: row.claim, items: ["shoal-region.eu"] }).then(
+    const pinned = await connect(wsUrl, space.id, token, {
+      claim: row.claim,
+      items: ["shoal-region.eu"],
+    }).then(
       (c) => (raw.push(c), "opened"),
       (e: Error) => e.message,
     );
@@ -144,7 +152,11 @@ describe("data residency with two relays of two regions", () => {
       claim: row.claim,
     });
     raw.push(c);
-    const { ack, error } = await uploadCommits(c, space.id, sealed.map((s) => s.bytes));
+    const { ack, error } = await uploadCommits(
+      c,
+      space.id,
+      sealed.map((s) => s.bytes),
+    );
     expect(ack.entries).toEqual([]);
     expect(error).toMatchObject({ code: "residency", fatal: false, seq: 1 });
     expect(error!.message).toMatch(/pinned to region "eu" and this relay is in region "us"/);

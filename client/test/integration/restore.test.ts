@@ -3,7 +3,13 @@ import { asCounter, NotPermitted, openDatabase, type Database } from "../../src/
 import { memoryTransport } from "../../src/transports/memory-transport.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { waitFor } from "../wait-for.ts";
-import { closeAllDevices, disposeAllRelays, openDevice, RelayHarness, relayAcknowledged } from "../relay-harness.ts";
+import {
+  closeAllDevices,
+  disposeAllRelays,
+  openDevice,
+  RelayHarness,
+  relayAcknowledged,
+} from "../relay-harness.ts";
 
 type P = { name: string; ward: string; notes: string; visits: number; tags?: string[]; memo?: string };
 const collections = {
@@ -44,14 +50,24 @@ describe("restore a record", () => {
     const before = await db.patients.history(id);
     expect(before).toHaveLength(3);
     expect(await db.patients.restore(id, before[0]!.commit)).toBe(true);
-    expect(await db.patients.get(id)).toEqual({ id, name: "Ada", ward: "A", notes: "First note.", visits: 1 });
+    expect(await db.patients.get(id)).toEqual({
+      id,
+      name: "Ada",
+      ward: "A",
+      notes: "First note.",
+      visits: 1,
+    });
     const after = await db.patients.history(id);
     expect(after).toHaveLength(4); // history kept: a fourth entry, nothing rewritten
     expect(after.slice(0, 3)).toEqual(before);
     expect(after[3]).toMatchObject({ op: "update", device: db.deviceId, restoredFrom: before[0]!.commit });
     // The second version, by the same means; and readAt of every old commit is unchanged.
     await db.patients.restore(id, before[1]!.commit);
-    expect(await db.patients.get(id)).toMatchObject({ notes: "First note. Second line.", visits: 5, tags: ["x"] });
+    expect(await db.patients.get(id)).toMatchObject({
+      notes: "First note. Second line.",
+      visits: 5,
+      tags: ["x"],
+    });
     expect(await db.patients.readAt(id, before[2]!.commit)).toMatchObject({ name: "Ada L." });
     // Restoring to the version it holds writes nothing.
     expect(await db.patients.restore(id, before[1]!.commit)).toBe(false);
@@ -83,7 +99,10 @@ describe("restore a space", () => {
     const space = await db.createSpace({ name: "Clinic" });
     const kept = await db.patients.insert({ name: "Kept", ward: "A", notes: "k", visits: 0 }, { space });
     const edited = await db.patients.insert({ name: "Edited", ward: "A", notes: "e1", visits: 2 }, { space });
-    const removed = await db.patients.insert({ name: "Removed", ward: "A", notes: "r", visits: 0 }, { space });
+    const removed = await db.patients.insert(
+      { name: "Removed", ward: "A", notes: "r", visits: 0 },
+      { space },
+    );
     now += 60_000;
     const point = now;
     now += 60_000;
@@ -106,7 +125,10 @@ describe("restore a space", () => {
     ]);
     expect(await db.patients.get(late)).toBeUndefined();
     expect((await db.patients.history(kept)).length).toBe(1);
-    expect((await db.patients.history(late)).at(-1)).toMatchObject({ op: "delete", restoredFrom: `@${point}` });
+    expect((await db.patients.history(late)).at(-1)).toMatchObject({
+      op: "delete",
+      restoredFrom: `@${point}`,
+    });
     expect(await db.patients.get(other)).toBeDefined();
     // To a commit: right after the first edit.
     const firstEdit = (await db.patients.history(edited))[1]!.commit;
@@ -125,14 +147,20 @@ describe("restore a space", () => {
     for (let k = 0; k < 4; k++)
       await db.transact(async (tx) => {
         for (let i = 0; i < 75; i++)
-          ids.push(await tx.patients.insert({ name: `P${k}-${i}`, ward: "A", notes: "", visits: 0, memo }, { space }));
+          ids.push(
+            await tx.patients.insert(
+              { name: `P${k}-${i}`, ward: "A", notes: "", visits: 0, memo },
+              { space },
+            ),
+          );
       });
     now += 1000;
     const point = now;
     now += 1000;
     for (let k = 0; k < 4; k++)
       await db.transact(async (tx) => {
-        for (const id of ids.slice(k * 75, k * 75 + 75)) await tx.patients.update(id, (p) => void (p.memo = "y".repeat(8000)));
+        for (const id of ids.slice(k * 75, k * 75 + 75))
+          await tx.patients.update(id, (p) => void (p.memo = "y".repeat(8000)));
       });
     const report = await db.restore(space, { to: point });
     expect(report.restored).toBe(300);
@@ -186,7 +214,12 @@ describe("restore and sync", () => {
       p.ward = "C";
     });
     const at = (db: Database<{ patients: P }>, f: (p: P | undefined) => boolean, what: string) =>
-      waitFor(db.patients.live((c) => c.get(id)), (p) => f(p as P | undefined), 20_000, what);
+      waitFor(
+        db.patients.live((c) => c.get(id)),
+        (p) => f(p as P | undefined),
+        20_000,
+        what,
+      );
     await at(b, (p) => p?.notes === "Alpha. Beta.", "b has the edit");
     const first = (await a.patients.history(id))[0]!.commit;
     stopA();
