@@ -532,6 +532,14 @@ export class RelaySession implements HubMember {
 
   async #storeSnapshot(m: SnapshotPutMessage, blob: Uint8Array): Promise<void> {
     const { store, metrics, limits, log } = this.#deps;
+    // A snapshot of a space pinned to another region is not stored either (PROTOCOL.md 5, "Residency").
+    const pinned = (await this.#memberships.view(this.space)).state?.residency;
+    if (pinned !== undefined && pinned !== this.#deps.region) {
+      metrics.refused("residency");
+      const message = `This space is pinned to region "${pinned}": its snapshot is not stored here.`;
+      this.#send({ type: "error", code: "residency", message, fatal: false });
+      return;
+    }
     const vector = new Map(m.vector.map((e) => [toHex(e.device), e.seq]));
     const verdict = await store.putSnapshot(this.space, vector, blob, {
       quotaBytes: limits.quotaBytesPerSpace,

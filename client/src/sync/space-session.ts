@@ -629,6 +629,13 @@ export class SpaceSession {
         if (this.#snapshots.refused(m)) return;
         const err = new ShoalError(`Relay:${m.code}`, `The relay refused: ${m.message}`);
         this.#hooks.error(err);
+        if (m.code === "residency") {
+          // The relay read a region pin this device did not apply (its log had not said so yet): stop
+          // sending the space there; the next attempt reads the pin again.
+          this.#residencyRefused = this.#pinned !== undefined;
+          this.#conn?.close("residency");
+          return;
+        }
         if (
           m.device &&
           (m.code === "conflict" || m.code === "chain") &&
