@@ -14,6 +14,8 @@ test("a patient edited twice is restored to its first version from the audit vie
   browser,
   relay,
 }, testInfo) => {
+  // Two devices, three edits, a restore and its sync: over a minute on a loaded machine.
+  test.setTimeout(120_000);
   const front = await DemoDevice.open(browser, "front");
   const ward = await DemoDevice.open(browser, "ward");
   await createClinic(front.page, relay.url, "Front desk", "Harbour Clinic");
