@@ -29,6 +29,7 @@ import { openDexie } from "./replica/open-dexie.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
 import type { QuarantineRow, SpaceRow } from "./replica/stored-rows.ts";
 import { Transaction, type InsertOptions } from "./replica/transaction.ts";
+import { restoreRecord, restoreSpace, type SpaceRestoreReport } from "./replica/restore-ops.ts";
 import type { Row } from "./replica/materialize.ts";
 import { rollBackUnsyncable, type UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";
 import type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
@@ -43,6 +44,7 @@ import { readAcks } from "./sync/acks.ts";
 import type { SyncOptions } from "./sync/sync-runner.ts";
 import { LazySync } from "./lazy-sync.ts";
 import {
+  ensureMembership,
   inviteMember,
   removeMember,
   revokeInvitation,
@@ -54,7 +56,7 @@ import { isMemberInvite } from "./spaces/member-invite-link.ts";
 import { readMembers, type MembersView } from "./spaces/members-view.ts";
 import { readMembership } from "./spaces/membership-log.ts";
 import { readErasure, type ErasureStatus } from "./spaces/erase-record.ts";
-import type { Role } from "./members/membership-op.ts";
+import { isRegionName, type Role } from "./members/membership-op.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
@@ -148,6 +150,8 @@ export interface Space {
   readonly name: string;
   /** The database's own space, made with it. */
   readonly private: boolean;
+  /** The region the space is pinned to (`createSpace({ residency })`), when it is. */
+  readonly residency?: string;
 }
 
 /**
@@ -158,6 +162,8 @@ export interface TransactionCollection<T extends object = Record<string, unknown
   insert(value: T, options?: InsertOptions): Promise<RecordId>;
   update<R>(id: string, fn: (draft: Draft<T, C>) => Synchronous<R>): Promise<void>;
   delete(id: string): Promise<void>;
+  /** Brings a record back to its version right after `commit` (see `Collection.restore`). */
+  restore(id: string, commit: CommitId): Promise<boolean>;
   get(id: string): Promise<(T & { id: RecordId }) | undefined>;
 }
 
@@ -255,6 +261,11 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    * });
    */
   async transact<R>(fn: (tx: TransactionApi<S>) => Promise<R> | R, options?: TransactOptions): Promise<R> {
+    return this.#transact((tx) => fn(this.#txApi(tx)), options);
+  }
+
+  /** `transact` over the transaction itself (restores use it). */
+  async #transact<R>(fn: (tx: Transaction) => Promise<R> | R, options?: TransactOptions): Promise<R> {
     const replica = this.replica;
     replica.assertOpen();
     const durable = durableOf(options);
@@ -265,7 +276,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
       replica.assertOpen();
       const generation = replica.generation;
       const tx = new Transaction(replica, this.#knownSpaces);
-      result = await fn(this.#txApi(tx));
+      result = await fn(tx);
       if (generation !== replica.generation) throw new WriteAborted(undefined);
       const prepared = tx.prepare();
       if (prepared.length === 0) return result;
@@ -297,6 +308,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
         },
         update: (id, fn) => tx.update(name, id, fn as (draft: Record<string, unknown>) => void),
         delete: (id) => tx.delete(name, id),
+        restore: (id, commit) => restoreRecord(this.replica.dexie, tx, name, id, commit),
         get: (id) => tx.get(name, id) as Promise<(Row & { id: RecordId }) | undefined>,
       };
       cache.set(name, c);
@@ -321,10 +333,27 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    * space's claim, which lets a relay register it (PROTOCOL.md 1, "Space claims"); without keys (an
    * insecure context, which cannot sync anyway) the id is random and there is no claim.
    */
-  async createSpace(options: { name: string }): Promise<Space> {
+  async createSpace(options: {
+    name: string;
+    /**
+     * Pins the space to a region (e.g. `"eu"`): written into its signed membership log, so the space
+     * has members from the start (this device its admin, named `me`), and no member can change it.
+     * Its commits then go only to relays that declare that region (`--region`); peers and files still
+     * carry it. See README "Data residency".
+     */
+    residency?: string;
+    /** Your name in a pinned space's membership (default "Creator"). */
+    me?: string;
+  }): Promise<Space> {
     this.replica.assertOpen();
     if (typeof options?.name !== "string" || options.name.trim() === "")
       throw new ValidationError("A space needs a name.");
+    const residency = options.residency;
+    if (residency !== undefined && !isRegionName(residency))
+      throw new ValidationError(
+        `A residency is a region name: 1 to 32 lowercase letters, digits or -, starting with a letter (not ${JSON.stringify(residency)}).`,
+      );
+    if (residency !== undefined && !this.replica.identity) throw new UnsignedDevice();
     const key = randomBytes(32);
     const identity = this.replica.identity;
     const claimed = identity ? await claimNewSpace(identity, key) : undefined;
@@ -338,7 +367,9 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     };
     await this.replica.addSpace(row);
     this.#knownSpaces.add(row.id);
-    return { id: row.id, name: row.name, private: false };
+    if (residency === undefined) return { id: row.id, name: row.name, private: false };
+    await ensureMembership(this.replica, row.id, options.me ?? "Creator", residency);
+    return { id: row.id, name: row.name, private: false, residency };
   }
 
   /** The spaces this device belongs to. */
@@ -772,6 +803,27 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   changes(options?: ChangesOptions): ChangeFeed {
     this.replica.assertOpen();
     return changeFeed(this.replica, options);
+  }
+
+  /**
+   * Restores a space to a point in time (`to`: a commit id, or a time as ms or a `Date`): every record
+   * changed since is brought back to its version at that point, as new commits by this device (a few
+   * hundred records per commit, each commit within the size limit), so history is kept and nothing is
+   * rewritten. A record created after the point is deleted; one deleted since is recreated under its
+   * id. Needs the writer role (`NotPermitted` otherwise). See README "History".
+   *
+   * @example
+   * const report = await db.restore(clinic, { to: Date.parse("2026-12-01T09:00:00Z") });
+   */
+  async restore(
+    space: SpaceId | { readonly id: SpaceId },
+    options: { to: CommitId | number | Date },
+  ): Promise<SpaceRestoreReport> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space?.id;
+    if (typeof id !== "string") throw new ValidationError("restore needs a space or a space id.");
+    await this.#ensureSpaceKnown(id);
+    return restoreSpace(this.replica, (fn) => this.#transact(fn), id, options?.to);
   }
 
   /** Where a commit is durably stored: on this device, and acknowledged by the relay or not. */

@@ -232,6 +232,34 @@ export class AccessDenied extends ShoalError {
   }
 }
 
+/**
+ * A space pinned to a region (`createSpace({ residency })`) was not synced with a relay, because the
+ * relay did not confirm that it is in that region (it is in another one, declares none, or predates
+ * residency): this device sent it nothing, not even a `hello`. Shown in `db.status.lastError` (and the
+ * space's transport is `refused`) until a relay of the region is used. Peers and bundle files still
+ * carry the space.
+ *
+ * @example
+ * const e = db.status.get().lastError;
+ * if (e?.code === "ResidencyRefused") showBanner(e.message);
+ */
+export class ResidencyRefused extends ShoalError {
+  /** The region the space is pinned to. */
+  readonly region: string;
+  /** The relay (its URL as the transport labels it). */
+  readonly relay: string;
+  constructor(region: string, relay: string) {
+    super(
+      "ResidencyRefused",
+      `This space must stay in region "${region}", and the relay ${relay} is not in that region ` +
+        `(it declares another region or none), so nothing of the space was sent to it. ` +
+        `Sync it through a relay in "${region}", with a peer, or by file.`,
+    );
+    this.region = region;
+    this.relay = relay;
+  }
+}
+
 /** Why this device may not do something in a space: see `NotPermitted`. */
 export type NotPermittedReason = "reader" | "removed" | "not-a-member" | "not-admin" | "not-creator";
 

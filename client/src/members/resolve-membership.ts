@@ -102,6 +102,11 @@ export interface MembershipState {
   waiting: string[];
   /** The ids of the held ops no other held op names as parent: what a new op's `parents` are. */
   heads: string[];
+  /**
+   * The region the space is pinned to (`createSpace({ residency })`): set by the counted `create`
+   * only, so no later operation, by anyone, changes it. Absent: not pinned.
+   */
+  residency?: string;
 }
 
 interface Node {
@@ -244,7 +249,10 @@ export function resolveMembership(
     for (const [k, v] of Object.entries(state.orphanShares.get(a.epoch) ?? {})) keys[k] ??= v;
     cancelledRotations.push({ op: n.id, epoch: a.epoch, keys });
   }
+  const root = counted.find((n) => n.op.action.kind === "create")?.op.action;
+  const residency = root?.kind === "create" ? root.residency : undefined;
   return {
+    ...(residency !== undefined && { residency }),
     epoch: state.rotations.at(-1)?.epoch ?? 0,
     rotations: state.rotations,
     cancelledRotations,

@@ -218,6 +218,22 @@ export class Collection<
     return history(this.#host.replica.dexie, id, this.#host.replica.device);
   }
 
+  /**
+   * Brings the record back to its version right after `commit` (the row `readAt(id, commit)` gives) as
+   * a NEW commit by this device: history is kept, nothing is rewritten. Text fields are diffed and
+   * counters incremented by the difference, so the restore merges with concurrent edits like any edit;
+   * a record deleted since is recreated under the same id (a concurrent delete elsewhere still wins);
+   * restoring to a delete deletes it. Resolves whether anything changed. Needs the writer role
+   * (`NotPermitted`); `NotFound` if the commit did not change the record.
+   *
+   * @example
+   * const [first] = await db.patients.history(id);
+   * await db.patients.restore(id, first!.commit);
+   */
+  restore(id: string, commit: CommitId): Promise<boolean> {
+    return this.#host.transact((tx) => tx.collection(this.name).restore(id, commit));
+  }
+
   /** The record as it was right after `commit`. */
   readAt(id: string, commit: CommitId): Promise<RowOf<T>> {
     this.#host.replica.assertOpen();
