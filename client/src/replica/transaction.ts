@@ -132,17 +132,16 @@ export class Transaction {
     return w.doc;
   }
 
-  async #load(collection: string, id: string): Promise<Working> {
+  /** The record's working state in this transaction, loaded on first use; deleted ones too. */
+  async #loadAny(collection: string, id: string): Promise<Working> {
     const w = this.#working.get(id);
     if (w) {
       if (w.collection !== collection) throw new NotFound(`No record ${id} in "${collection}".`);
-      if (w.doc && isDeleted(w.doc)) throw new NotFound(`Record ${id} was deleted.`);
       return w;
     }
     const loaded = await this.#replica.loadForEdit(id);
     if (!loaded || loaded.collection !== collection)
       throw new NotFound(`No record ${id} in "${collection}".`);
-    if (isDeleted(loaded.doc)) throw new NotFound(`Record ${id} was deleted.`);
     const fresh: Working = {
       id: id as RecordId,
       collection,
@@ -156,6 +155,13 @@ export class Transaction {
     };
     this.#working.set(id, fresh);
     return fresh;
+  }
+
+  /** The record's working state, refused with `NotFound` once deleted. */
+  async #load(collection: string, id: string): Promise<Working> {
+    const w = await this.#loadAny(collection, id);
+    if (w.doc && isDeleted(w.doc)) throw new NotFound(`Record ${id} was deleted.`);
+    return w;
   }
 
   /**
@@ -199,24 +205,7 @@ export class Transaction {
    */
   async restore(collection: string, id: string, heads: readonly string[], message: string): Promise<boolean> {
     const spec = this.#spec(collection);
-    let w = this.#working.get(id);
-    if (w && w.collection !== collection) throw new NotFound(`No record ${id} in "${collection}".`);
-    if (!w) {
-      const loaded = await this.#replica.loadForEdit(id);
-      if (!loaded || loaded.collection !== collection)
-        throw new NotFound(`No record ${id} in "${collection}".`);
-      w = {
-        id: id as RecordId,
-        collection,
-        space: loaded.space,
-        base: loaded.doc,
-        baseHeads: loaded.heads,
-        doc: A.clone(loaded.doc, { actor: this.#replica.actor }),
-        op: "update",
-        paths: new Set(),
-      };
-      this.#working.set(id, w);
-    }
+    const w = await this.#loadAny(collection, id);
     const doc = this.#doc(w);
     const deleted = isDeleted(doc);
     const target = heads.length === 0 ? null : (A.view(doc, [...heads]) as Record<string, unknown>);
