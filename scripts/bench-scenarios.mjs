@@ -16,6 +16,10 @@ export const SCENARIOS = [
   { id: "live-p99", label: "live query update after commit p99", metric: "ms" },
   { id: "upload", label: "upload to the server", metric: "ms" },
   { id: "bootstrap", label: "fresh-device bootstrap", metric: "ms" },
+  // The main thread during the bootstrap (issue 15 item 2): Shoal only; target: no task over 50 ms.
+  { id: "boot-longest-task", label: "longest main-thread task during bootstrap", metric: "ms" },
+  { id: "boot-input-delay", label: "longest key-press input delay during bootstrap", metric: "ms" },
+  { id: "boot-key-results", label: "longest key press to search results during bootstrap", metric: "ms" },
   { id: "catch-up", label: `catch-up of ${CATCH_UP_COMMITS} commits after offline`, metric: "ms" },
   { id: "heap", label: "page heap after bootstrap (after GC)", metric: "heapMB" },
   { id: "server-rss", label: "server RSS after bootstrap", metric: "rssMB" },

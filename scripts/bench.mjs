@@ -9,7 +9,7 @@
 //   npm run bench                      N = 1,000, 10,000 and 100,000
 //   npm run bench -- --quick           N = 1,000 only
 //   options: --sizes 1000,10000  --runs <n>  --peer-runs <n>  --no-peer  --peer-100k  --keep
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { describeRun, writeBenchCharts } from "./bench-chart.mjs";
 import { CATCH_UP_COMMITS, SCENARIOS } from "./bench-scenarios.mjs";
@@ -17,12 +17,12 @@ import { formatLoad, startLoadSampler } from "./load-average.mjs";
 import { createRequire } from "node:module";
 import { cpus, hostname, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 import { WebSocketServer } from "ws";
 import { buildBenchSite } from "./build.mjs";
+import { startNode as startNodeIn, stopNode } from "./node-child.mjs";
 import { CHROMIUM_ARGS, chromiumExecutable } from "./chromium.mjs";
 import { ensureChromium } from "./ensure-chromium.mjs";
 
@@ -70,54 +70,35 @@ const STEP_BUDGET = {
 // ---------------------------------------------------------------------------------------------------
 // Processes: the relay, the peer's sync server, the raw WebSocket server.
 
-const children = new Set();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => process.exit(130));
 }
 
-/** Spawns `node <args>`, resolves with the JSON `listening` line it prints on stdout. */
-function startNode(args, label) {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  const log = [];
-  child.stderr.on("data", (d) => {
-    log.push(String(d));
-    if (log.length > 200) log.shift();
-  });
-  child.on("exit", () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${label}: no listening line in 30 s\n${log.join("")}`)),
-      30_000,
-    );
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${label} exited with ${code} before listening\n${log.join("")}`));
-    });
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      try {
-        const msg = JSON.parse(line);
-        if (msg.event === "listening") {
-          clearTimeout(timer);
-          resolve({ child, info: msg, log });
-        }
-      } catch {
-        // not JSON: ignore
-      }
-    });
-  });
-}
+const startNode = (args, label) => startNodeIn(root, args, label);
 
-async function stopNode(proc) {
-  if (!proc || proc.child.exitCode !== null) return;
-  const exited = new Promise((r) => proc.child.once("exit", r));
-  proc.child.kill("SIGTERM");
-  const timer = setTimeout(() => proc.child.kill("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
+/**
+ * Types into the bench page's search box (`#bench-search`, made by the bootstrap step) every 200 ms
+ * until `running` settles: real key presses through the browser's input pipeline, which the page times
+ * with the Event Timing API. Resolves with the number of keys pressed.
+ */
+async function typeWhile(page, running) {
+  let done = false;
+  running.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  // A name prefix typed and erased again, so each key runs a query that finds or narrows results.
+  const sequence = ["m", "a", "r", "g", "Backspace", "Backspace", "Backspace", "Backspace"];
+  let keys = 0;
+  await page.waitForSelector("#bench-search", { timeout: 30_000 }).catch(() => (done = true));
+  while (!done) {
+    await page.focus("#bench-search").catch(() => (done = true));
+    if (done) break;
+    await page.keyboard.press(sequence[keys % sequence.length]).catch(() => {});
+    keys++;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return keys;
 }
 
 /** Resident set size of a process in MB, from /proc/<pid>/status. */
@@ -438,11 +419,14 @@ async function runOnce(n, run, ctx) {
         const link = await a.call("shoalInvite", {}, budget.shoal);
         const b = await device("shoal-b");
         await b.call("shoalOpen", {}, budget.shoal);
-        const boot = await b.call(
+        const booting = b.call(
           "shoalBootstrap",
           { relay: relayWs, link, n, timeoutMs: budget.shoal },
           budget.shoal + 5_000,
         );
+        const typed = typeWhile(b.page, booting);
+        const boot = await booting;
+        const keys = await typed;
         shoalBytes.bootstrap = boot.received;
         emit({
           scenario: "bootstrap",
@@ -450,6 +434,10 @@ async function runOnce(n, run, ctx) {
           bytes: boot.received,
           note: "until count === N in IndexedDB",
         });
+        const r = boot.responsiveness;
+        emit({ scenario: "boot-longest-task", ms: r.longestTaskMs, note: `${r.longTasks} tasks over 50 ms` });
+        emit({ scenario: "boot-input-delay", ms: r.maxInputDelayMs, note: `${r.keys} of ${keys} keys seen` });
+        emit({ scenario: "boot-key-results", ms: r.maxKeyToResultsMs, note: "a name query per key" });
         step("heap");
         const heap = await b.heapMB();
         emit({ scenario: "heap", heapMB: heap.afterGc, note: `${heap.beforeGc.toFixed(0)} MB before GC` });

@@ -6,6 +6,7 @@ import { live, type Observable } from "./live/observable.ts";
 import { applyRemoteCommits, type ApplyReport } from "./replica/apply-remote.ts";
 import {
   parseCollectionSpec,
+  AUDIT_VIEWS_SPEC,
   type CollectionDeclaration,
   type CollectionSpec,
 } from "./replica/collection-spec.ts";
@@ -178,7 +179,8 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     for (const c of replica.specs.keys()) {
       const coll = new Collection<object>(this, c);
       this.#collections.set(c, coll);
-      Object.defineProperty(this, c, { value: coll, enumerable: true });
+      // Internal collections (`_auditViews`) are reachable by `collection(name)` only.
+      if (!c.startsWith("_")) Object.defineProperty(this, c, { value: coll, enumerable: true });
     }
   }
 
@@ -392,6 +394,26 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   importBundle(bytes: Uint8Array | ArrayBuffer | Blob): Promise<BundleImportReport> {
     this.replica.assertOpen();
     return import("./bundles/bundle-io.ts").then(({ importBundleInto }) => importBundleInto(this, bytes));
+  }
+
+  /**
+   * A self-contained, verifiable audit file of `space` (PROTOCOL.md 11): the signed commits of the
+   * range (each device's as an unbroken chain), the membership log, the keys that open exactly the
+   * commits carried (never the space key), and readable summaries (who, role, claimed time, record,
+   * fields) that `npx shoal-audit verify <file>` re-derives from the signed commits. For an auditor
+   * trusted with the content it carries.
+   *
+   * @example
+   * const file = await db.exportAudit(space, { from: new Date("2026-01-01"), records: [patientId] });
+   */
+  exportAudit(
+    space: SpaceId | { readonly id: SpaceId },
+    options?: import("./audit/export-audit.ts").ExportAuditOptions,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space?.id;
+    // Loaded on first use, like bundles: an app that never audits never downloads the code.
+    return import("./audit/export-audit.ts").then(({ exportAuditOf }) => exportAuditOf(this, id, options));
   }
 
   /**
@@ -765,6 +787,9 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
       throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
     specs.set(name, parseCollectionSpec(name, decl));
   }
+  // View events (`auditViews`) go to an internal collection every database declares, so every device
+  // syncs them whether or not its own collections log views.
+  specs.set(AUDIT_VIEWS_SPEC.name, AUDIT_VIEWS_SPEC);
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
   const replica = await Replica.open(dexie, specs, options.clock);
   replica.onMembership = (space) => enforceMembership(replica, space);

@@ -80,7 +80,7 @@ export type MembershipAction =
   /**
    * A record erased for good (an admin, GDPR Art. 17): `record` is the record id sealed like a name
    * (`sealName`), so the relay, which reads this log, never learns which record. Every device that
-   * applies it purges the record and from then on drops any change to it (PROTOCOL.md 11).
+   * applies it purges the record and from then on drops any change to it (PROTOCOL.md 12).
    */
   | { kind: "erase"; record: string }
   /** A device's signed receipt that it applied the erase whose op id is `erase` (any member device). */

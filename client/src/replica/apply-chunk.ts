@@ -217,7 +217,7 @@ async function planChunk(
         if (!byId.has(p.id)) byId.set(p.id, p);
     }
     // An erased record's changes are dropped from whatever carries them, whichever source it came
-    // from; the rest of each commit applies (PROTOCOL.md 11).
+    // from; the rest of each commit applies (PROTOCOL.md 12).
     const erased = await erasedAmong(dexie, recordsOf([...byId.values()]));
     if (erased.size > 0) for (const [id, c] of byId) byId.set(id, withoutErased(c, erased));
     const candidates = [...byId.values()].sort((a, b) =>

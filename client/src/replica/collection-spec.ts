@@ -21,7 +21,24 @@ export interface CollectionSpec {
   readonly counters: ReadonlySet<string>;
   /** The Dexie `stores()` string for the rows table. */
   readonly dexieSchema: string;
+  /** Whether `open(id)` records a view event (`auditViews` of the declaration). */
+  readonly auditViews?: boolean;
 }
+
+/**
+ * The internal collection view events go to (`auditViews`): every database declares it, so every
+ * device accepts and syncs view events; its name starts with `_`, which no app collection can.
+ */
+export const AUDIT_VIEWS_COLLECTION = "_auditViews";
+
+/** The spec of the view events' collection: `{ collection, record }` rows, no index. */
+export const AUDIT_VIEWS_SPEC: CollectionSpec = {
+  name: AUDIT_VIEWS_COLLECTION,
+  indexes: [],
+  text: new Set(),
+  counters: new Set(),
+  dexieSchema: "id",
+};
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
 const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -62,6 +79,7 @@ export function parseCollectionSpec(name: string, decl: CollectionDeclaration): 
     text,
     counters,
     dexieSchema: ["id", ...specs.map((s) => s.src)].join(", "),
+    ...(typeof decl !== "string" && decl.auditViews === true && { auditViews: true }),
   };
 }
 

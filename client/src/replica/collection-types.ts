@@ -109,6 +109,11 @@ export type CollectionDeclaration<T extends object = AnyRow> =
       readonly text?: readonly TextPath<T>[];
       /** Dotted paths of fields that are counters (merge by sum). */
       readonly counters?: readonly CounterPath<T>[];
+      /**
+       * Record who opens a record: `collection.open(id)` then writes a view event (synced, sealed,
+       * in the record's space) that audit exports carry (`db.exportAudit`). Default false.
+       */
+      readonly auditViews?: boolean;
     };
 
 declare const rowType: unique symbol;

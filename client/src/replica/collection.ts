@@ -1,5 +1,7 @@
 import type { Table } from "dexie";
-import { SchemaError } from "../errors.ts";
+import { NotPermitted, SchemaError } from "../errors.ts";
+import { AUDIT_VIEWS_COLLECTION } from "./collection-spec.ts";
+import type { DocRow } from "./stored-rows.ts";
 import type { CommitId, RecordId } from "../types.ts";
 import { history, readAt, type HistoryEntry } from "./commit-log.ts";
 import { live, type Observable } from "../live/observable.ts";
@@ -79,6 +81,33 @@ export class Collection<
     return this.#table.get(id);
   }
 
+  /**
+   * The row with this id, read for a person to see it: like `get`, and in a collection declared with
+   * `auditViews: true` it also records a view event (this device, the record, the device's claimed
+   * time) as a commit in the record's space: synced and sealed like any write, carried by
+   * `db.exportAudit` and shown by `shoal-audit verify`. A device that may not write there (a reader)
+   * cannot record it: the row is returned and no event is written.
+   *
+   * @example
+   * const chart = await db.patients.open(id); // "Dr. Ada viewed patients/<id>" in the audit
+   */
+  async open(id: string): Promise<RowOf<T> | undefined> {
+    const row = await this.get(id);
+    if (!row || !this.#host.replica.specs.get(this.name)?.auditViews) return row;
+    const doc = await this.#host.replica.dexie.table<DocRow>("_docs").get(id);
+    if (!doc) return row;
+    try {
+      await this.#host.transact((tx) =>
+        tx
+          .collection(AUDIT_VIEWS_COLLECTION)
+          .insert({ collection: this.name, record: id }, { space: doc.space }),
+      );
+    } catch (e) {
+      if (!(e instanceof NotPermitted)) throw e;
+    }
+    return row;
+  }
+
   #index(index: string): string {
     const spec = this.#host.replica.specs.get(this.name)!;
     if (index !== "id" && !spec.indexes.some((i) => i.name === index || i.src === index)) {
@@ -146,11 +175,16 @@ export class Collection<
       // A query with a shape is kept up to date row by row: a commit costs a read of the rows it changed,
       // not a new run of the whole query (which grows with the result).
       let pending: Query<RowOf<T>> | undefined = first as Query<RowOf<T>>;
-      return patchingLive(this.#host.replica.dexie, this.name, () => {
-        const q = pending ?? (fn(this) as Query<RowOf<T>>);
-        pending = undefined;
-        return q;
-      });
+      return patchingLive(
+        this.#host.replica.dexie,
+        this.name,
+        () => {
+          const q = pending ?? (fn(this) as Query<RowOf<T>>);
+          pending = undefined;
+          return q;
+        },
+        this.#host.replica.localEdits,
+      );
     }
     // A query reads nothing until `toArray`, so the one built above can serve the first run; any other
     // result has already read outside the live query's tracking, so it is dropped and `fn` runs again.
@@ -168,7 +202,7 @@ export class Collection<
    * Erases a record for good (GDPR Art. 17; an admin of its space): a signed `erase` operation in the
    * space's membership log, after which every device that applies it purges the record, its document
    * and its history, refuses it from any source, and writes a signed receipt (`db.erasure(id)` counts
-   * them). Resolves with the operation's id once this device has purged it. See PROTOCOL.md 11 for what
+   * them). Resolves with the operation's id once this device has purged it. See PROTOCOL.md 12 for what
    * it guarantees and what it cannot.
    */
   erase(id: string): Promise<string> {

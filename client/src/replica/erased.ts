@@ -6,7 +6,7 @@ import type { DocRow } from "./stored-rows.ts";
 
 /**
  * A row of `_erased`: a record id tombstoned for good by a counted `erase` operation of its space's
- * membership log (PROTOCOL.md 11). Nothing of the record is stored again, from any source.
+ * membership log (PROTOCOL.md 12). Nothing of the record is stored again, from any source.
  */
 export interface ErasedRow {
   /** The erased record's id. */

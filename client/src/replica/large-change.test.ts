@@ -279,5 +279,5 @@ describe("a bootstrap of many new records", () => {
     expect(report.rejected).toEqual([]);
     expect(report.applied).toHaveLength(COUNT);
     expect(await b.patients.count()).toBe(COUNT);
-  });
+  }, 60_000); // thousands of records: seconds on a loaded machine
 });

@@ -47,7 +47,7 @@ export async function rebuildRecords(
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
   rowTables.push(dexie.table("_erased")); // read: commits reopened bring no erased record back
   return dexie.transaction("rw", [docsT, commitsT, quarantineT, ...rowTables], async () => {
-    // Commits opened again from their sealed bytes bring no erased record back (PROTOCOL.md 11).
+    // Commits opened again from their sealed bytes bring no erased record back (PROTOCOL.md 12).
     const erased = await erasedAmong(dexie, recordsOf(add));
     add = add.map((c) => withoutErased(c, erased));
     const dropped = drop.map((c) => poisoned(c, why(c).reason, why(c).message));

@@ -8,6 +8,7 @@ import { claimNewSpace } from "../spaces/space-claim.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 import type { StoredCommit } from "./commit.ts";
 import { DocCache, type CachedDoc } from "./doc-cache.ts";
+import { LocalEdits } from "../live/local-edits.ts";
 import { buildFromCreation, CREATION_HEADS } from "./creation.ts";
 import { sameHeads } from "./heads.ts";
 import { Mutex } from "./mutex.ts";
@@ -15,6 +16,7 @@ import type { PreparedCommit } from "./prepared.ts";
 import { asStorageError } from "./quota.ts";
 import type { DocRow, SpaceRow } from "./stored-rows.ts";
 import { writeLocalBatch } from "./write-local-batch.ts";
+import { pushTo } from "./group-by.ts";
 
 /** A document loaded for editing, with where it lives. */
 export interface LoadedDoc {
@@ -22,6 +24,8 @@ export interface LoadedDoc {
   heads: readonly string[];
   collection: string;
   space: SpaceId;
+  /** True when no one else holds `doc` (built just now for this caller): it may be changed in place. */
+  owned?: boolean;
 }
 
 type Listener = (commits: readonly StoredCommit[], origin: "local" | "remote") => void;
@@ -48,6 +52,8 @@ export class Replica {
   readonly privateSpace: SpaceId;
   readonly specs: ReadonlyMap<string, CollectionSpec>;
   readonly cache = new DocCache();
+  /** This tab's commits as they are made, for its live queries (before IndexedDB stores them). */
+  readonly localEdits = new LocalEdits();
   /** Held while a transaction function runs, and while remote commits are applied. */
   readonly lock = new Mutex();
   #queue: Queued[] = [];
@@ -197,8 +203,30 @@ export class Replica {
    * edit builds on (`CREATION_HEADS` for an unbuilt creation).
    */
   async loadForEdit(id: string): Promise<LoadedDoc | undefined> {
+    const pinned = this.cache.get(id);
+    if (pinned?.doc && pinned.pins > 0) {
+      // This tab has writes of the record queued or in flight (someone typing): the cache is newer than
+      // IndexedDB, and a read would wait behind that write transaction, so a key press would wait for
+      // the disk. Another tab's write meanwhile is merged when this one is stored (writeLocalBatch).
+      return {
+        doc: pinned.doc,
+        heads: A.getHeads(pinned.doc),
+        collection: pinned.collection,
+        space: pinned.space,
+      };
+    }
     const row = await this.dexie.table<DocRow, string>("_docs").get(id);
     const e = this.cache.get(id);
+    if (e && !e.doc && e.create && row && sameHeads(row.heads, e.persistedHeads)) {
+      // Still only its creation: a fresh build for the caller, the cache keeps the creation.
+      return {
+        doc: buildFromCreation(id, e.create, this.actor),
+        heads: CREATION_HEADS,
+        collection: e.collection,
+        space: e.space,
+        owned: true,
+      };
+    }
     if (e) {
       if (row && !sameHeads(row.heads, e.persistedHeads)) {
         e.doc = A.merge(A.clone(this.docOf(id, e), { actor: this.actor }), this.docOfRow(row));
@@ -214,8 +242,29 @@ export class Replica {
       };
     }
     if (!row) return undefined;
+    if (isCreationOnly(row)) {
+      // Built on first edit (the costly part of it, issue 15's profile): built once, for the caller
+      // alone, which then needs no copy; the cache keeps the creation until the edit is published.
+      this.cache.set(id, {
+        doc: null,
+        create: row.create!,
+        persistedHeads: row.heads,
+        pins: 0,
+        version: 0,
+        collection: row.collection,
+        space: row.space,
+        creationOnly: true,
+      });
+      return {
+        doc: buildFromCreation(id, row.create!, this.actor),
+        heads: CREATION_HEADS,
+        collection: row.collection,
+        space: row.space,
+        owned: true,
+      };
+    }
     const doc = this.docOfRow(row);
-    const creationOnly = isCreationOnly(row);
+    const creationOnly = false;
     this.cache.set(id, {
       doc,
       persistedHeads: row.heads,
@@ -286,6 +335,9 @@ export class Replica {
             const { docs, commits } = await writeLocalBatch(this.dexie, this.device, this.actor, batch);
             this.stats.localTransactions++;
             this.stats.localCommits += commits.length;
+            const stored = new Map<string, string[]>();
+            for (const c of batch) for (const e of c.entries) pushTo(stored, e.collection, e.record);
+            for (const [table, ids] of stored) this.localEdits.settled(table, ids);
             for (const [id, w] of docs) {
               const e = this.cache.get(id);
               if (!e) continue;
@@ -312,6 +364,7 @@ export class Replica {
             const failed = [...items, ...this.#queue.splice(0)];
             this.#generation++;
             this.cache.clear();
+            this.localEdits.failed();
             for (const q of failed) q.reject(error);
           }
         }

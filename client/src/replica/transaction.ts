@@ -12,13 +12,15 @@ import { makeDraft, toAutomerge } from "./draft.ts";
 import { buildFromCreation, creationOf, creationRow, type Creation } from "./creation.ts";
 import type { PreparedCommit, PreparedEntry } from "./prepared.ts";
 import type { Replica } from "./replica.ts";
+import { pushTo } from "./group-by.ts";
 import { assertSealable, type SizedChange } from "./sealed-size.ts";
 
 interface Working {
   id: RecordId;
   collection: string;
   space: SpaceId;
-  base: A.Doc<unknown> | null;
+  /** Automerge heads of the document the changes build on; null for a record made here. */
+  baseDocHeads: readonly string[] | null;
   /** Heads of the version the changes build on (`CREATION_HEADS` for an unbuilt creation). */
   baseHeads: readonly string[];
   /** Null while the record is a fresh insert kept as its creation (built only if edited here). */
@@ -90,7 +92,7 @@ export class Transaction {
         id,
         collection,
         space,
-        base: null,
+        baseDocHeads: null,
         baseHeads: [],
         doc: null,
         create,
@@ -107,7 +109,16 @@ export class Transaction {
         Object.assign(d, converted);
       },
     );
-    this.#working.set(id, { id, collection, space, base: null, baseHeads: [], doc, op: "insert", paths });
+    this.#working.set(id, {
+      id,
+      collection,
+      space,
+      baseDocHeads: null,
+      baseHeads: [],
+      doc,
+      op: "insert",
+      paths,
+    });
     return id;
   }
 
@@ -135,9 +146,10 @@ export class Transaction {
       id: id as RecordId,
       collection,
       space: loaded.space,
-      base: loaded.doc,
+      baseDocHeads: A.getHeads(loaded.doc),
       baseHeads: loaded.heads,
-      doc: A.clone(loaded.doc, { actor: this.#replica.actor }),
+      // A copy unless no one else holds it: the cached document must stay as it is if this throws.
+      doc: loaded.owned ? loaded.doc : A.clone(loaded.doc, { actor: this.#replica.actor }),
       op: "update",
       paths: new Set(),
     };
@@ -194,7 +206,11 @@ export class Transaction {
     const at = this.#replica.now();
     const all = [...this.#working.values()].map((w) => ({
       w,
-      changes: !w.doc ? [] : w.base ? A.getChanges(w.base, w.doc) : A.getAllChanges(w.doc),
+      changes: !w.doc
+        ? []
+        : w.baseDocHeads
+          ? A.getChangesSince(w.doc, w.baseDocHeads as string[])
+          : A.getAllChanges(w.doc),
     }));
     // Receivers refuse content over the limits (PROTOCOL.md 3.2): refuse it here first, so an honest
     // device never makes a commit the others quarantine.
@@ -253,6 +269,25 @@ export class Transaction {
       if (list) list.push(entry);
       else bySpace.set(w.space, [entry]);
     }
+    // Only what is written: each announced row is settled (or failed) by the write that follows.
+    this.#announce(all.filter(({ w, changes }) => changes.length > 0 || w.create).map(({ w }) => w));
     return [...bySpace].map(([space, entries]) => ({ space, at, entries }));
+  }
+
+  /** Shows the new rows to this tab's live queries now; the write that stores them follows. */
+  #announce(working: readonly Working[]): void {
+    const edits = this.#replica.localEdits;
+    const byTable = new Map<string, Working[]>();
+    for (const w of working) if (edits.watched(w.collection)) pushTo(byTable, w.collection, w);
+    for (const [table, ws] of byTable) {
+      const rows = ws.map((w) =>
+        !w.doc ? creationRow(w.id, w.create!) : isDeleted(w.doc) ? undefined : materialize(w.id, w.doc),
+      );
+      edits.edited(
+        table,
+        ws.map((w) => w.id),
+        rows,
+      );
+    }
   }
 }

@@ -17,7 +17,7 @@ export interface ErasureStatus {
   /** Current member devices of the space (0 when this device knows of no erase of the record). */
   of: number;
   /**
-   * Whether the relay dropped the sealed commits that held the record (compaction, PROTOCOL.md 11).
+   * Whether the relay dropped the sealed commits that held the record (compaction, PROTOCOL.md 12).
    * Always false in this version: relay compaction is not wired to erase yet.
    */
   relayCompacted: boolean;
@@ -31,7 +31,7 @@ export interface ErasureStatus {
  * Erases a record for good (`db.<collection>.erase(id)`): writes a signed `erase` operation into its
  * space's membership log (an admin only; a space without a log gets one first when this device created
  * it), with the record id sealed under the space key. Applying it purges the record here at once, and
- * on every other device when the operation reaches it, by any transport (PROTOCOL.md 11). Returns the
+ * on every other device when the operation reaches it, by any transport (PROTOCOL.md 12). Returns the
  * operation's id. Erasing a record this device already erased returns the earlier operation.
  */
 export async function eraseRecord(replica: Replica, collection: string, id: string): Promise<string> {

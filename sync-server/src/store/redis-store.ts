@@ -518,7 +518,7 @@ export class RedisStore implements RelayStore {
       const snap = await this.#client.hget(this.#key(space, "snap"), "vector");
       const dropSnapshot = snap !== null && covers(vector, decodeSnapshotVector(snap));
       // One script: atomic, and with appendfsync always Redis fsyncs its AOF before replying. The AOF
-      // still holds the dropped bytes until Redis rewrites it: asked for below (PROTOCOL.md 11).
+      // still holds the dropped bytes until Redis rewrites it: asked for below (PROTOCOL.md 12).
       const [n, freed, dropped] = (await this.#client.shoalCompact(
         this.#key(space, "meta"),
         this.#key(space, "idx"),

@@ -74,7 +74,7 @@ export interface RelayStore {
   /** The space's snapshot and its vector, or `undefined` when it has none. */
   getSnapshot(space: string): Promise<StoredSnapshot | undefined>;
   /**
-   * Compacts `space` up to `vector` (device hex -> seq), in one durable write (PROTOCOL.md 11, "Relay
+   * Compacts `space` up to `vector` (device hex -> seq), in one durable write (PROTOCOL.md 12, "Relay
    * compaction"): every stored data commit at or below its device's entry loses its bytes for good,
    * while its hash stays, so the sequence rule still chains the device's next commit to it and a
    * re-upload of it is a duplicate, acknowledged and not stored again; membership commits stay whole

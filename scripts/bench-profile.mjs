@@ -1,0 +1,147 @@
+// `npm run bench:profile`: where the time of one bench step goes, from Chromium's own sampling profiler
+// (CDP `Profiler`), on the bench page with N generated records. Issue 15 asks for the profile behind
+// every row the bench shows short of its target; this prints it as a table of self time per function
+// (and per bundle module), plus the wall time of the step, and writes the raw `.cpuprofile` under
+// bench/results/ so it can be opened in Chromium's DevTools (Performance panel, "Load profile").
+//
+//   npm run bench:profile                              updates, sync paused, N = 10,000
+//   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert  --count <k>
+//
+// It measures, it asserts nothing. Idle time (the main thread waiting on IndexedDB's backend) shows as
+// "(idle)": a step whose wall time is mostly idle is bound by IndexedDB round trips, not by JavaScript.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { chromium } from "playwright-core";
+import { buildBenchSite } from "./build.mjs";
+import { CHROMIUM_ARGS, chromiumExecutable } from "./chromium.mjs";
+import { startNode, stopNode } from "./node-child.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const { values: opts } = parseArgs({
+  options: {
+    step: { type: "string", default: "updates" },
+    n: { type: "string", default: "10000" },
+    count: { type: "string" },
+    top: { type: "string", default: "25" },
+  },
+});
+const N = Number(opts.n);
+const STEP = opts.step;
+const SEED = 20261125;
+
+const work = mkdtempSync(join(tmpdir(), "shoal-profile-"));
+// Unminified, so the profile names functions as the sources do.
+await buildBenchSite({ minify: false });
+const relay = await startNode(
+  root,
+  [
+    "--conditions=shoal-source",
+    "--import",
+    "tsx",
+    "sync-server/src/cli.ts",
+    "--port",
+    "0",
+    "--store",
+    "sqlite",
+    "--data",
+    join(work, "relay"),
+    "--static",
+    "dist/bench-site",
+    "--quiet",
+  ],
+  "relay",
+);
+const context = await chromium.launchPersistentContext(join(work, "profile"), {
+  executablePath: chromiumExecutable(),
+  args: [...CHROMIUM_ARGS],
+  headless: true,
+  bypassCSP: true,
+});
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+  await page.goto(`${relay.info.url}/`);
+  await page.waitForFunction(() => window.__benchReady === true, null, { timeout: 30_000 });
+  const call = (fn, args) => page.evaluate(([f, a]) => window.__bench[f](a), [fn, args ?? {}]);
+  await call("shoalOpen");
+  await call("shoalCreateSpace");
+  const measured = STEP === "insert";
+  if (!measured) await call("shoalInsert", { n: N, seed: SEED, batch: 100 });
+
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  await cdp.send("Profiler.start");
+  const t0 = Date.now();
+  const result =
+    STEP === "insert"
+      ? await call("shoalInsert", { n: N, seed: SEED, batch: 100 })
+      : STEP === "live"
+        ? await call("shoalLive", { count: Number(opts.count ?? 40) })
+        : await call("shoalUpdates", { count: Number(opts.count ?? 200), seed: SEED + 1 });
+  const wall = Date.now() - t0;
+  const { profile } = await cdp.send("Profiler.stop");
+
+  const out = join(root, "bench", "results");
+  mkdirSync(out, { recursive: true });
+  const file = join(out, `profile-${STEP}-${N}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  console.log(`step ${STEP}, N = ${N}: ${wall} ms wall`);
+  if (result.p50 !== undefined)
+    console.log(`p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms`);
+  printSelfTime(profile, Number(opts.top));
+  console.log(`profile: ${file}`);
+} finally {
+  await context.close().catch(() => {});
+  await stopNode(relay);
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** Self time per function and per module (source file) of a CPU profile, largest first. */
+function printSelfTime(profile, top) {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  const deltas = profile.timeDeltas;
+  profile.samples.forEach((id, i) => {
+    self.set(id, (self.get(id) ?? 0) + (deltas[i + 1] ?? 0) / 1000);
+  });
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const fn = new Map();
+  const mod = new Map();
+  for (const [id, ms] of self) {
+    const { functionName, url, lineNumber } = byNode.get(id).callFrame;
+    const file = url ? url.replace(/^.*\//, "").replace(/\?.*$/, "") : "";
+    const name = `${functionName || "(anonymous)"}${file ? ` ${file}:${lineNumber + 1}` : ""}`;
+    fn.set(name, (fn.get(name) ?? 0) + ms);
+    const m = file || functionName || "(other)";
+    mod.set(m, (mod.get(m) ?? 0) + ms);
+  }
+  const show = (title, map, k) => {
+    console.log(`\n${title} (ms, % of ${total.toFixed(0)} ms sampled)`);
+    for (const [name, ms] of [...map].sort((a, b) => b[1] - a[1]).slice(0, k)) {
+      console.log(`  ${ms.toFixed(1).padStart(9)}  ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${name}`);
+    }
+  };
+  show("self time by module", mod, 12);
+  show("self time by function", fn, top);
+  // Inclusive time: a sample counts for every distinct function on its stack, so the rows say which
+  // operation (saving, sealing, the IndexedDB transaction) the time is spent under.
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const incl = new Map();
+  for (const [id, ms] of self) {
+    const seen = new Set();
+    for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+      const { functionName, url } = byNode.get(cur).callFrame;
+      if (!functionName || !url) continue;
+      const name = `${functionName} ${url.replace(/^.*\//, "").replace(/\?.*$/, "")}`;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      incl.set(name, (incl.get(name) ?? 0) + ms);
+    }
+  }
+  show("inclusive time by function", incl, top);
+}
