@@ -1,5 +1,5 @@
 import type { Dexie } from "dexie";
-import { InsecureContext, SchemaError, UnsignedDevice, ValidationError } from "./errors.ts";
+import { InsecureContext, NotSupported, SchemaError, UnsignedDevice, ValidationError } from "./errors.ts";
 import { subtle } from "./crypto/subtle.ts";
 import { newSpaceId, randomBytes } from "./ids.ts";
 import { live, type Observable } from "./live/observable.ts";
@@ -21,7 +21,9 @@ import type {
   SchemaTypes,
   Synchronous,
 } from "./replica/collection-types.ts";
-import type { Commit } from "./replica/commit.ts";
+import type { Commit, StoredCommit } from "./replica/commit.ts";
+import { changeFeed, type ChangeFeed, type ChangesOptions } from "./replica/change-feed.ts";
+import { waitForRelay } from "./replica/wait-durable.ts";
 import { exportCommits, readVector } from "./replica/commit-log.ts";
 import { openDexie } from "./replica/open-dexie.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
@@ -73,6 +75,36 @@ export interface QuarantinedCommit {
   readonly at: number;
   /** Where it came from: `sync` (relay or tab), `peer` (WebRTC), `bundle`. */
   readonly from: string;
+}
+
+/**
+ * Options of `db.transact`. `durable`: `"local"` (the default) resolves once the commit is saved on this
+ * device; `"relay"` once the relay has also acknowledged it as durably stored (the commit is saved
+ * locally first in any case). `{ devices: k }` (k other member devices holding it, with signed
+ * receipts) is not implemented yet: it throws `NotSupported` before anything is written. A wait can
+ * end early by `signal` or `timeout` (ms), or by `db.close()`: it then rejects with `DurabilityPending`
+ * and the commit stays saved and keeps syncing.
+ */
+export interface TransactOptions {
+  readonly durable?: "local" | "relay" | { readonly devices: number };
+  readonly signal?: AbortSignal;
+  readonly timeout?: number;
+}
+
+function durableOf(options: TransactOptions | undefined): "local" | "relay" {
+  const d = options?.durable;
+  if (d === undefined || d === "local" || d === "relay") {
+    const t = options?.timeout;
+    if (t !== undefined && !(typeof t === "number" && t >= 0))
+      throw new ValidationError("timeout must be a number of milliseconds.");
+    return d ?? "local";
+  }
+  if (typeof d === "object" && d !== null && "devices" in d)
+    throw new NotSupported(
+      "durable.devices",
+      'durable: { devices } (waiting for signed receipts from other member devices) is not supported yet; use durable: "relay".',
+    );
+  throw new ValidationError(`Unknown durable option ${JSON.stringify(d)}: use "local" or "relay".`);
 }
 
 /** Where a commit is known to be durably stored. */
@@ -209,6 +241,12 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    *
    * Transaction functions of one page run one at a time; keep them short (no network waits inside).
    *
+   * With `{ durable: "relay" }` it resolves only once the relay has acknowledged every commit of the
+   * transaction as durably stored (it waits while offline, for as long as it takes, unless `timeout` or
+   * `signal` ends the wait); the commit is saved on this device first either way, and a wait that ends
+   * early (`timeout`, `signal`, `close()`) rejects with `DurabilityPending`, which carries the commit ids
+   * and `fn`'s result. Other transactions are not held up by the wait.
+   *
    * @example
    * const id = await db.transact(async (tx) => {
    *   const p = await tx.patients.insert({ name: "Ada", notes: "" }, { space });
@@ -216,27 +254,32 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    *   return p;
    * });
    */
-  async transact<R>(fn: (tx: TransactionApi<S>) => Promise<R> | R): Promise<R> {
+  async transact<R>(fn: (tx: TransactionApi<S>) => Promise<R> | R, options?: TransactOptions): Promise<R> {
     const replica = this.replica;
     replica.assertOpen();
+    const durable = durableOf(options);
     const release = await replica.lock.acquire();
+    let commits: StoredCommit[];
+    let result: R;
     try {
       replica.assertOpen();
       const generation = replica.generation;
       const tx = new Transaction(replica, this.#knownSpaces);
-      const result = await fn(this.#txApi(tx));
+      result = await fn(this.#txApi(tx));
       if (generation !== replica.generation) throw new WriteAborted(undefined);
       const prepared = tx.prepare();
       if (prepared.length === 0) return result;
       const saved = replica.enqueue(prepared, false);
       release();
       if (replica.lock.waiting === 0) replica.kick();
-      await saved;
-      return result;
+      commits = await saved;
     } finally {
       release();
       if (replica.lock.waiting === 0) replica.kick();
     }
+    // Saved on this device: from here on nothing is undone, whatever happens to the wait.
+    if (durable === "relay") await waitForRelay(replica, commits, result, options!);
+    return result;
   }
 
   #txApi(tx: Transaction): TransactionApi<S> {
@@ -710,6 +753,25 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   rollBackUnsyncable(space?: SpaceId | { readonly id: SpaceId }): Promise<UnsyncableRollback[]> {
     this.replica.assertOpen();
     return rollBackUnsyncable(this.replica, typeof space === "object" ? space.id : space);
+  }
+
+  /**
+   * The change feed: every commit applied on this device (made here, or received from the relay, a tab,
+   * a peer, a bundle or a snapshot), oldest first, then each new one as it is applied, until the loop
+   * stops, `signal` fires or the database closes (`DatabaseClosed`). Each `Change` names its commit,
+   * author device, records (id, collection, op, paths) and a `cursor`: pass it as `since` after a reload
+   * to get exactly the commits after it, none skipped and none repeated. An async iterable, an
+   * Observable, and `batches()` (one `ChangeBatch` with its cursor per read).
+   *
+   * @example
+   * for await (const batch of db.changes({ since: saved, collections: ["patients"] }).batches()) {
+   *   await fetch(hook, { method: "POST", body: JSON.stringify(batch.changes) });
+   *   localStorage.setItem("cursor", batch.cursor);
+   * }
+   */
+  changes(options?: ChangesOptions): ChangeFeed {
+    this.replica.assertOpen();
+    return changeFeed(this.replica, options);
   }
 
   /** Where a commit is durably stored: on this device, and acknowledged by the relay or not. */

@@ -28,6 +28,7 @@ export type {
   QuarantinedCommit,
   Space,
   SyncOptions,
+  TransactOptions,
   TransactionApi,
   TransactionCollection,
   UntypedSchema,
@@ -79,6 +80,13 @@ export type { ErasureStatus } from "./spaces/erase-record.ts";
 export type { InviteOptions } from "./spaces/manage-members.ts";
 export type { Role } from "./members/membership-op.ts";
 export type { HistoryEntry } from "./replica/commit-log.ts";
+export type {
+  Change,
+  ChangeBatch,
+  ChangedRecord,
+  ChangeFeed,
+  ChangesOptions,
+} from "./replica/change-feed.ts";
 export { Query, WhereClause } from "./replica/query.ts";
 export type { InsertOptions, SpaceRef } from "./replica/transaction.ts";
 export type { RolledBackRecord, UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";
