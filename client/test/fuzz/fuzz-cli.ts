@@ -16,6 +16,7 @@ import {
   type ScenarioReport,
 } from "./fuzz-driver.ts";
 import { emptyMembershipStats } from "./membership-scenario.ts";
+import { emptyEraseStats } from "./erase-scenario.ts";
 import { DEFAULT_FAKE_DEVICES, HOSTILE_ACTIONS, type HostileAction } from "./hostile-member.ts";
 
 const args = process.argv.slice(2);
@@ -79,6 +80,8 @@ const members = {
   stranded: 0,
   keyGaps: 0,
 };
+// Membership mode: the erase and restore steps.
+const erase = emptyEraseStats();
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min${flags}`);
 for (let i = 0; i < seeds && Date.now() < deadline; i++) {
@@ -112,6 +115,7 @@ for (let i = 0; i < seeds && Date.now() < deadline; i++) {
     totals.forgedServed += r.hostile?.forgedSnapshotsServed ?? 0;
     totals.forgedReported += r.hostile?.forgedSnapshotsReported ?? 0;
     for (const k of Object.keys(members) as (keyof typeof members)[]) members[k] += r.members?.[k] ?? 0;
+    for (const k of Object.keys(erase) as (keyof typeof erase)[]) erase[k] += r.erase?.[k] ?? 0;
   } catch (e) {
     totals.scenarios++;
     const message = (e as Error).message;
@@ -135,5 +139,10 @@ if (options.members)
       `refused ops ${members.refusedOps}, refused joins ${members.refusedJoins}; replicas ending as members ${members.finalMembers}, ` +
       `removed ${members.removedReplicas}, never members ${members.outsiders}, demoted with refused own writes ${members.stranded}; ` +
       `KEY GAPS ${members.keyGaps} (members that can never read an epoch, left out of the checks; must be 0)`,
+  );
+if (options.members)
+  console.log(
+    `erase and restore: erases ${erase.erases} (edited meanwhile elsewhere ${erase.concurrentEdits}, such edits refused ${erase.editsRefused}), ` +
+      `record restores ${erase.restores}, space restores ${erase.spaceRestores}, refused ${erase.refused}`,
   );
 process.exit(diverged.length > 0 ? 1 : 0);

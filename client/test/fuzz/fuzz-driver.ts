@@ -18,6 +18,7 @@ import {
 } from "./membership-invariant.ts";
 import { MembershipScenario, type MemberReplica, type MembershipStats } from "./membership-scenario.ts";
 import { feedFailures } from "./feed-invariant.ts";
+import { EraseScenario, type EraseStats } from "./erase-scenario.ts";
 import { ensureMembership } from "../../src/spaces/manage-members.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import {
@@ -72,6 +73,8 @@ export interface ScenarioReport {
     /** Members that can never read some epoch (`keyGapsIn`: a known open bug), left out of the checks. */
     keyGaps: number;
   };
+  /** Membership mode only: the erase and restore steps (`erase-scenario.ts`). */
+  erase?: EraseStats;
 }
 
 /** Options of one scenario. */
@@ -187,6 +190,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   const honest = () => replicas.filter((r) => r.name !== HOSTILE);
   if (options.members && hostileOptions) throw new Error("membership mode and hostile mode do not combine");
   let membership: MembershipScenario<Replica> | null = null;
+  let erasing: EraseScenario | null = null;
   const canaries: Canary[] = [];
 
   // Every honest replica's reported errors go to the hostile scenario, across restarts.
@@ -293,6 +297,14 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         partitioned: () => void report.partitions++,
       });
       progress.trail = membership.trail;
+      erasing = new EraseScenario({
+        rnd,
+        space,
+        net,
+        replicas: honest,
+        partitioned: () => void report.partitions++,
+        trail: membership.trail,
+      });
       phase("starting the membership");
       await ensureMembership(first.db.replica, space, "Admin");
       nextName = 1;
@@ -324,6 +336,9 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       try {
         if (membership && rnd.next() < 0.25) {
           replicas.push(...(await membership.step(replicas[0]!)));
+        } else if (erasing && rnd.next() < 0.25) {
+          // (Membership mode only, so the plain seeds draw exactly what they drew before.)
+          await erasing.step();
         } else if (op <= 2 || patients.length === 0) {
           // Membership mode: each insert carries a canary, to find it where it must not be.
           const canary = membership ? `canary-${seed}-${step}-${r.name}` : undefined;
@@ -505,6 +520,9 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       // A member that can never read an epoch is a failure too (it is left out of the comparisons).
       broken.push(...(await keyGapFailures([...gapped], space)));
       if (broken.length > 0) throw new Divergence(`seed ${seed} (members):\n${broken.join("\n")}`);
+      const erased = await erasing!.failures(live);
+      if (erased.length > 0) throw new Divergence(`seed ${seed} (erase):\n${erased.join("\n")}`);
+      report.erase = erasing!.stats;
       report.members = {
         ...membership.stats,
         finalMembers: live.length,

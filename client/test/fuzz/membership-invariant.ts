@@ -170,6 +170,8 @@ export async function membershipFailures(args: {
     );
 
   const quarantines = new Map<MemberReplica, string>();
+  // What each quarantined, for a failure message.
+  const held = new Map<MemberReplica, string[]>();
   const ops = new Map<string, MembershipOp>();
   for (const op of await logOf(members[0]!.db)) if (op.space === space) ops.set(await opId(op), op);
   for (const r of members) {
@@ -199,10 +201,14 @@ export async function membershipFailures(args: {
       }
     }
     if (!stranded.has(r)) quarantines.set(r, JSON.stringify(rows.map((q) => q.id).sort()));
+    held.set(r, rows.map((q) => `${q.device.slice(0, 8)}#${q.seq} ${q.reason}: ${q.message}`).sort());
   }
   const same = [...quarantines];
   for (const [r, ids] of same)
-    if (ids !== same[0]![1]) failures.push(`${r.name} quarantined other commits than ${same[0]![0].name}`);
+    if (ids !== same[0]![1])
+      failures.push(
+        `${r.name} quarantined other commits than ${same[0]![0].name}: [${held.get(r)!.join("; ")}] vs [${held.get(same[0]![0])!.join("; ")}]`,
+      );
 
   if (final) failures.push(...(await removedFailures(space, final, members[0]!, removed, canaries)));
   return failures;
