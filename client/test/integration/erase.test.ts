@@ -133,6 +133,22 @@ describe("erase with receipts", () => {
     expect(await everything(e)).not.toContain(CANARY);
   });
 
+  it("a commit whose every change was erased before its author sealed it still applies elsewhere", async () => {
+    // Fuzz seed 5000 (membership mode): a device cut off inserts a record and erases it; its insert
+    // is sealed only when it uploads, from a log that holds it without changes. Every other device must
+    // take that empty commit in its slot, not quarantine it as malformed (the author never does).
+    const { a, b, space } = await clinic();
+    const unsent = "canary-unsent-3a9f";
+    const gone = (await a.patients.insert({ name: "Unsent", notes: unsent }, { space })) as string;
+    await a.patients.erase(gone);
+    await everywhere([a, b], space);
+    expect(await b.patients.get(gone)).toBeUndefined();
+    expect(await everything(b)).not.toContain(unsent);
+    expect(await b.replica.dexie.table("_quarantine").count()).toBe(0);
+    const vector = async (db: MemberDb) => (await db.replica.dexie.table("_vectors").toArray()).map((v) => v.seq);
+    expect(await vector(b)).toEqual(await vector(a));
+  });
+
   it("counts an erase only if its author was an admin in its own causal past, for good", async () => {
     const { a, b, space, erin } = await clinic();
     await a.patients.erase(erin);
