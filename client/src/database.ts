@@ -10,6 +10,7 @@ import {
   type CollectionSpec,
 } from "./replica/collection-spec.ts";
 import { Collection } from "./replica/collection.ts";
+import { listConflicts, type Conflict, type ConflictsOptions } from "./replica/list-conflicts.ts";
 import type {
   AnyRow,
   CollectionTypes,
@@ -306,6 +307,19 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   live<T>(querier: () => Promise<T> | T): Observable<T> {
     this.replica.assertOpen();
     return live(querier);
+  }
+
+  /**
+   * A live list of the conflicted inbox fields (declared `conflicts: { field: "inbox" }`): per field, every
+   * value devices wrote concurrently, with who (device, person) and when. Resolve one with the
+   * collection's `resolve`; every replica lists the same conflicts once it holds the same commits.
+   *
+   * @example
+   * db.conflicts().subscribe((list) => renderInbox(list));
+   */
+  conflicts(options?: ConflictsOptions): Observable<Conflict[]> {
+    this.replica.assertOpen();
+    return live(() => listConflicts(this.replica, options));
   }
 
   /** This replica's version vector (per space, per device: highest contiguous sequence held). */

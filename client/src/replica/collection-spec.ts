@@ -1,5 +1,6 @@
 import { SchemaError } from "../errors.ts";
 import type { CollectionDeclaration } from "./collection-types.ts";
+import { CONFLICTED_FIELD } from "./conflict-values.ts";
 
 export type { CollectionDeclaration } from "./collection-types.ts";
 
@@ -19,6 +20,8 @@ export interface CollectionSpec {
   readonly indexes: readonly IndexSpec[];
   readonly text: ReadonlySet<string>;
   readonly counters: ReadonlySet<string>;
+  /** Field paths declared `conflicts: "inbox"`: their concurrent values are listed, not hidden. */
+  readonly inbox: ReadonlySet<string>;
   /** The Dexie `stores()` string for the rows table. */
   readonly dexieSchema: string;
 }
@@ -56,13 +59,45 @@ export function parseCollectionSpec(name: string, decl: CollectionDeclaration): 
       throw new SchemaError(`Collection "${name}": "${f}" cannot be both text and a counter.`);
     }
   }
+  const inbox = parseConflicts(name, typeof decl === "string" ? undefined : decl.conflicts, text, counters);
   return {
     name,
     indexes: specs,
     text,
     counters,
-    dexieSchema: ["id", ...specs.map((s) => s.src)].join(", "),
+    inbox,
+    // Inbox collections index the conflicted flag, so `db.conflicts()` reads only conflicted rows.
+    dexieSchema: ["id", ...specs.map((s) => s.src), ...(inbox.size > 0 ? [CONFLICTED_FIELD] : [])].join(", "),
   };
+}
+
+/** The conflict rules of a declaration: the inbox fields, checked like `text` and `counters`. */
+function parseConflicts(
+  name: string,
+  conflicts: unknown,
+  text: ReadonlySet<string>,
+  counters: ReadonlySet<string>,
+): ReadonlySet<string> {
+  if (conflicts === undefined) return new Set();
+  if (conflicts === null || typeof conflicts !== "object" || Array.isArray(conflicts)) {
+    throw new SchemaError(`Collection "${name}": conflicts must map field paths to "inbox".`);
+  }
+  const inbox = new Set<string>();
+  for (const [f, rule] of Object.entries(conflicts)) {
+    if (rule === undefined) continue;
+    if (rule !== "inbox")
+      throw new SchemaError(`Collection "${name}": conflict rule of "${f}" must be "inbox".`);
+    if (!FIELD_RE.test(f)) throw new SchemaError(`Collection "${name}": "${f}" is not a field path.`);
+    if (f === "id" || f.startsWith("$")) throw new SchemaError(`Collection "${name}": "${f}" is reserved.`);
+    // Text and counters merge every concurrent edit: they never hold rival values to choose from.
+    if (text.has(f) || counters.has(f)) {
+      throw new SchemaError(
+        `Collection "${name}": "${f}" is text or a counter, which merge and never conflict.`,
+      );
+    }
+    inbox.add(f);
+  }
+  return inbox;
 }
 
 function parseIndex(collection: string, src: string, seen: Set<string>): IndexSpec {

@@ -126,7 +126,7 @@ export async function history(dexie: Dexie, id: string, self: DeviceId): Promise
  * its querier makes afterwards in browsers; the names were opened when the log arrived
  * (`absorbMembership`).
  */
-function peopleOf(
+export function peopleOf(
   spaceRows: readonly (SpaceRow | undefined)[],
   memberRows: readonly MemberRow[],
 ): Map<string, { id: string; name: string }> {
