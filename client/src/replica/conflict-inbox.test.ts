@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type DatabaseFromDeclarations } from "../database.ts";
 import { SchemaError, ValidationError } from "../errors.ts";
 import { collection } from "./collection-declaration.ts";
+import { changeAuthor } from "./change-author.ts";
 import { conflictsOf, MAX_CONFLICT_VALUES } from "./conflict-values.ts";
 import type { Conflict } from "./list-conflicts.ts";
 import type { SpaceId } from "../types.ts";
@@ -225,5 +226,16 @@ describe("conflict inbox", () => {
     expect(conflictsOf(reversed, new Set(["dose"]), (v) => v)).toEqual(c);
     // Latest operation first: all have the same counter here, so the greatest actor leads.
     expect(c!.dose!.values[0]!.value).toBe(MAX_CONFLICT_VALUES + 4);
+  });
+});
+
+describe("changeAuthor", () => {
+  it("reads the actor and first operation of a change as Automerge's decoder does", () => {
+    let doc = A.init<Record<string, unknown>>({ actor: "ab".repeat(16) });
+    for (let i = 0; i < 3; i++) doc = A.change(doc, (d) => void (d[`k${i}`] = "x".repeat(i * 50)));
+    for (const ch of A.getAllChanges(doc)) {
+      const d = A.decodeChange(ch);
+      expect(changeAuthor(ch)).toEqual({ actor: d.actor, startOp: d.startOp });
+    }
   });
 });

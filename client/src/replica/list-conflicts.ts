@@ -1,6 +1,6 @@
-import * as A from "@automerge/automerge";
 import type { Dexie } from "dexie";
 import type { CommitId, DeviceId, RecordId } from "../types.ts";
+import { changeAuthor } from "./change-author.ts";
 import { peopleOf } from "./commit-log.ts";
 import type { StoredCommit } from "./commit.ts";
 import { CONFLICTED_FIELD, CONFLICTS_FIELD, splitOp, type RowConflicts } from "./conflict-values.ts";
@@ -106,10 +106,7 @@ async function attributor(
     for (const rc of commit.changes) {
       if (rc.record !== id) continue;
       if (rc.create) origins.push({ actor: creationActor(id), startOp: 1, commit });
-      for (const bin of rc.changes) {
-        const d = A.decodeChange(bin as A.Change);
-        origins.push({ actor: d.actor, startOp: d.startOp, commit });
-      }
+      for (const bin of rc.changes) origins.push({ ...changeAuthor(bin as Uint8Array), commit });
     }
   }
   const spaces = [...new Set(commits.map((c) => c.space as string))];
