@@ -4,7 +4,9 @@ import { openDatabase, type DatabaseFromDeclarations } from "../database.ts";
 import { SchemaError, ValidationError } from "../errors.ts";
 import { collection } from "./collection-declaration.ts";
 import { changeAuthor } from "./change-author.ts";
-import { conflictsOf, MAX_CONFLICT_VALUES } from "./conflict-values.ts";
+import { conflictsOf, MAX_CONFLICT_VALUES, withoutConflicts } from "./conflict-values.ts";
+import { auditSnapshot } from "../snapshots/snapshot-audit.ts";
+import { importSnapshot, readSnapshot } from "../snapshots/snapshot-io.ts";
 import type { Conflict } from "./list-conflicts.ts";
 import type { SpaceId } from "../types.ts";
 
@@ -227,6 +229,36 @@ describe("conflict inbox", () => {
     // Latest operation first: all have the same counter here, so the greatest actor leads.
     expect(c!.dose!.values[0]!.value).toBe(MAX_CONFLICT_VALUES + 4);
   });
+});
+
+describe("conflict inbox and snapshots", () => {
+  it("a snapshot's conflicted row passes the audit, and the importer lists the conflict even if the row hid it", async () => {
+    const { a, b, space, id } = await pair();
+    await a.patients.update(id, (p) => void (p.dose = 5));
+    await b.patients.update(id, (p) => void (p.dose = 10));
+    await exchange(a, b, space);
+    const expected = await conflictsWhen(a, (l) => l.length === 1);
+    const snap = await readSnapshot(a.replica, space);
+    expect(await auditSnapshot(snap)).toBeNull();
+    // A publisher that strips the listing from its rows cannot hide the conflict from the importer.
+    const hidden = {
+      ...snap,
+      docs: snap.docs.map((d) => (d.row ? { ...d, row: withoutConflicts(d.row) } : d)),
+    };
+    expect(await auditSnapshot(hidden)).toBeNull();
+    const c = await openDatabase({ name: `inbox-${n++}-c`, collections });
+    open.push(c);
+    await c.replica.addSpace({
+      id: space,
+      name: "Ward",
+      key: new Uint8Array(32),
+      createdAt: 0,
+      private: false,
+    });
+    expect(await importSnapshot(c.replica, hidden)).toBe(true);
+    expect(await conflictsWhen(c, (l) => l.length === 1)).toEqual(expected);
+    expect(await c.patients.get(id)).toEqual(await a.patients.get(id));
+  }, 30_000);
 });
 
 describe("changeAuthor", () => {
