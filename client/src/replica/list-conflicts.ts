@@ -65,7 +65,8 @@ export async function listConflicts(replica: Replica, options: ConflictsOptions 
     .filter((s) => s.inbox.size > 0 && (!options.collections || options.collections.includes(s.name)))
     .map((s) => s.name)
     .sort();
-  const out: Conflict[] = [];
+  // First the conflicted rows and their commits, then the spaces' people once for all of them.
+  const found: { collection: string; row: Row; conflicts: RowConflicts; commits: StoredCommit[] }[] = [];
   for (const collection of names) {
     const rows = (
       await dexie.table<Row, string>(collection).where(CONFLICTED_FIELD).equals(1).toArray()
@@ -74,21 +75,42 @@ export async function listConflicts(replica: Replica, options: ConflictsOptions 
       const conflicts = row[CONFLICTS_FIELD] as RowConflicts | undefined;
       if (!conflicts) continue;
       const commits = await dexie.table<StoredCommit>("_commits").where("records").equals(row.id).toArray();
-      const attribute = await attributor(dexie, row.id, commits);
-      for (const field of Object.keys(conflicts).sort()) {
-        const c = conflicts[field]!;
-        out.push({
-          collection,
-          id: row.id as RecordId,
-          field,
-          values: c.values.map((v) => ({ value: v.value, op: v.op, ...attribute(v.op) })),
-          omitted: c.omitted,
-        });
-      }
+      found.push({ collection, row, conflicts, commits });
+    }
+  }
+  const people = await peopleOfSpaces(dexie, [
+    ...new Set(found.flatMap((f) => f.commits.map((c) => c.space))),
+  ]);
+  const out: Conflict[] = [];
+  for (const { collection, row, conflicts, commits } of found) {
+    const attribute = attributor(row.id, commits, people);
+    for (const field of Object.keys(conflicts).sort()) {
+      const c = conflicts[field]!;
+      out.push({
+        collection,
+        id: row.id as RecordId,
+        field,
+        values: c.values.map((v) => ({ value: v.value, op: v.op, ...attribute(v.op) })),
+        omitted: c.omitted,
+      });
     }
   }
   return out;
 }
+
+/** `space|device` -> person, for some spaces (Dexie reads only, one after the other). */
+async function peopleOfSpaces(dexie: Dexie, spaces: readonly string[]): Promise<People> {
+  if (spaces.length === 0) return new Map();
+  const spaceRows = await dexie.table<SpaceRow, string>("_spaces").bulkGet([...spaces]);
+  const memberRows = await dexie
+    .table<MemberRow>("_members")
+    .where("space")
+    .anyOf([...spaces])
+    .toArray();
+  return peopleOf(spaceRows, memberRows);
+}
+
+type People = ReadonlyMap<string, { id: string; name: string }>;
 
 /**
  * Maps an operation id to the commit (device, person, time) whose change made it: among the record's
@@ -96,11 +118,11 @@ export async function listConflicts(replica: Replica, options: ConflictsOptions 
  * counter (an actor's changes number their operations in increasing runs). A record's creation is
  * its creation actor's first change.
  */
-async function attributor(
-  dexie: Dexie,
+function attributor(
   id: string,
   commits: readonly StoredCommit[],
-): Promise<(op: string) => Omit<ConflictCandidate, "value" | "op">> {
+  people: People,
+): (op: string) => Omit<ConflictCandidate, "value" | "op"> {
   const origins: ChangeOrigin[] = [];
   for (const commit of commits) {
     for (const rc of commit.changes) {
@@ -109,13 +131,6 @@ async function attributor(
       for (const bin of rc.changes) origins.push({ ...changeAuthor(bin as Uint8Array), commit });
     }
   }
-  const spaces = [...new Set(commits.map((c) => c.space as string))];
-  const spaceRows = await dexie.table<SpaceRow, string>("_spaces").bulkGet(spaces);
-  const memberRows =
-    spaces.length === 0
-      ? []
-      : await dexie.table<MemberRow>("_members").where("space").anyOf(spaces).toArray();
-  const people = peopleOf(spaceRows, memberRows);
   return (op) => {
     const [counter, actor] = splitOp(op);
     let best: ChangeOrigin | undefined;
