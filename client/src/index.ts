@@ -54,6 +54,8 @@ export { webSocketTransport } from "./transports/websocket-transport.ts";
 export { Collection } from "./replica/collection.ts";
 export type { RowOf } from "./replica/collection.ts";
 export type { CollectionDeclaration } from "./replica/collection-spec.ts";
+export type { RetentionRule } from "./replica/collection-types.ts";
+export type { RetentionReport } from "./spaces/retention-sweep.ts";
 export { collection } from "./replica/collection-declaration.ts";
 export type {
   AnyRow,

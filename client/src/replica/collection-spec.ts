@@ -1,5 +1,5 @@
 import { SchemaError } from "../errors.ts";
-import type { CollectionDeclaration } from "./collection-types.ts";
+import type { CollectionDeclaration, RetentionRule } from "./collection-types.ts";
 
 export type { CollectionDeclaration } from "./collection-types.ts";
 
@@ -23,6 +23,8 @@ export interface CollectionSpec {
   readonly dexieSchema: string;
   /** Whether `open(id)` records a view event (`auditViews` of the declaration). */
   readonly auditViews?: boolean;
+  /** When records are erased for age (`retention` of the declaration), checked. */
+  readonly retention?: RetentionRule;
 }
 
 /**
@@ -80,7 +82,33 @@ export function parseCollectionSpec(name: string, decl: CollectionDeclaration): 
     counters,
     dexieSchema: ["id", ...specs.map((s) => s.src)].join(", "),
     ...(typeof decl !== "string" && decl.auditViews === true && { auditViews: true }),
+    ...(typeof decl !== "string" &&
+      decl.retention !== undefined && { retention: checkRetention(name, decl.retention, specs) }),
   };
+}
+
+/** A retention rule the sweep can honour: an indexed plain field and whole, non-negative durations. */
+function checkRetention(
+  collection: string,
+  rule: RetentionRule,
+  indexes: readonly IndexSpec[],
+): RetentionRule {
+  const field = (rule as { field?: unknown })?.field;
+  const index = indexes.find((i) => i.name === field);
+  if (typeof field !== "string" || !index || index.multi || index.compound) {
+    throw new SchemaError(
+      `Collection "${collection}": retention needs a field with a plain index of its own (got "${String(field)}").`,
+    );
+  }
+  for (const k of ["years", "months", "days", "graceDays"] as const) {
+    const v = rule[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 1000 * 366)) {
+      throw new SchemaError(
+        `Collection "${collection}": retention ${k} must be a whole number of 0 or more.`,
+      );
+    }
+  }
+  return { ...rule };
 }
 
 function parseIndex(collection: string, src: string, seen: Set<string>): IndexSpec {
