@@ -21,6 +21,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -122,6 +123,26 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
         expect(lstatSync(join(app, "node_modules", name)).isSymbolicLink(), name).toBe(false);
         expect(existsSync(join(app, "node_modules", name, "src")), `${name} ships no sources`).toBe(false);
       }
+    });
+
+    await test.step("npx shoal-audit verify, from the client tarball in Node", async () => {
+      // An audit file the client's tests wrote (client/test/audit): intact, then with one byte flipped.
+      const fixture = join(repoRoot, "client", "test", "audit", "fixtures", "clinic.audit");
+      const audit = join(app, "node_modules", ".bin", "shoal-audit");
+      const intact = await runCommand(audit, ["verify", fixture], { cwd: app, timeoutMs: 30_000 });
+      expect(intact).toContain("VERDICT: INTACT");
+      const flipped = readFileSync(fixture);
+      flipped[Math.floor(flipped.length / 2)]! ^= 0x10;
+      writeFileSync(join(work, "flipped.audit"), flipped);
+      const refused = await runCommand(audit, ["verify", join(work, "flipped.audit")], {
+        cwd: app,
+        timeoutMs: 30_000,
+      }).then(
+        () => "exit 0",
+        (e: Error) => e.message,
+      );
+      expect(refused).toContain("failed (exit 1)");
+      expect(refused).toMatch(/PROBLEM in \S.* at offset \d+/);
     });
 
     await test.step("strict tsc and vite build", async () => {

@@ -12,8 +12,8 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
 export const PACKAGES = ["client", "sync-server"];
 
-/** The relay's command (package.json `bin`): a Node script, so it needs a shebang and the exec bit. */
-const BIN_FILES = { "sync-server": ["cli.js"] };
+/** The packages' commands (package.json `bin`): Node scripts, so they need a shebang and the exec bit. */
+const BIN_FILES = { client: ["audit/cli.js"], "sync-server": ["cli.js"] };
 
 /** Every file under `dir`, recursively. */
 function filesUnder(dir) {

@@ -1,11 +1,19 @@
 import type { Dexie } from "dexie";
-import { InsecureContext, SchemaError, UnsignedDevice, ValidationError } from "./errors.ts";
+import {
+  DatabaseClosed,
+  InsecureContext,
+  NotSupported,
+  SchemaError,
+  UnsignedDevice,
+  ValidationError,
+} from "./errors.ts";
 import { subtle } from "./crypto/subtle.ts";
 import { newSpaceId, randomBytes } from "./ids.ts";
 import { live, type Observable } from "./live/observable.ts";
 import { applyRemoteCommits, type ApplyReport } from "./replica/apply-remote.ts";
 import {
   parseCollectionSpec,
+  AUDIT_VIEWS_SPEC,
   type CollectionDeclaration,
   type CollectionSpec,
 } from "./replica/collection-spec.ts";
@@ -21,12 +29,15 @@ import type {
   SchemaTypes,
   Synchronous,
 } from "./replica/collection-types.ts";
-import type { Commit } from "./replica/commit.ts";
+import type { Commit, StoredCommit } from "./replica/commit.ts";
+import { changeFeed, type ChangeFeed, type ChangesOptions } from "./replica/change-feed.ts";
+import { waitForRelay } from "./replica/wait-durable.ts";
 import { exportCommits, readVector } from "./replica/commit-log.ts";
 import { openDexie } from "./replica/open-dexie.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
 import type { QuarantineRow, SpaceRow } from "./replica/stored-rows.ts";
 import { Transaction, type InsertOptions } from "./replica/transaction.ts";
+import { restoreRecord, restoreSpace, type SpaceRestoreReport } from "./replica/restore-ops.ts";
 import type { Row } from "./replica/materialize.ts";
 import { rollBackUnsyncable, type UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";
 import type { CommitId, DeviceId, RecordId, SpaceId, VersionVector } from "./types.ts";
@@ -41,6 +52,7 @@ import { readAcks } from "./sync/acks.ts";
 import type { SyncOptions } from "./sync/sync-runner.ts";
 import { LazySync } from "./lazy-sync.ts";
 import {
+  ensureMembership,
   inviteMember,
   removeMember,
   revokeInvitation,
@@ -51,7 +63,9 @@ import { joinByInvitation } from "./spaces/join-by-invitation.ts";
 import { isMemberInvite } from "./spaces/member-invite-link.ts";
 import { readMembers, type MembersView } from "./spaces/members-view.ts";
 import { readMembership } from "./spaces/membership-log.ts";
-import type { Role } from "./members/membership-op.ts";
+import { readErasure, type ErasureStatus } from "./spaces/erase-record.ts";
+import { sweepRetention, type RetentionReport } from "./spaces/retention-sweep.ts";
+import { isRegionName, type Role } from "./members/membership-op.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
@@ -72,6 +86,36 @@ export interface QuarantinedCommit {
   readonly at: number;
   /** Where it came from: `sync` (relay or tab), `peer` (WebRTC), `bundle`. */
   readonly from: string;
+}
+
+/**
+ * Options of `db.transact`. `durable`: `"local"` (the default) resolves once the commit is saved on this
+ * device; `"relay"` once the relay has also acknowledged it as durably stored (the commit is saved
+ * locally first in any case). `{ devices: k }` (k other member devices holding it, with signed
+ * receipts) is not implemented yet: it throws `NotSupported` before anything is written. A wait can
+ * end early by `signal` or `timeout` (ms), or by `db.close()`: it then rejects with `DurabilityPending`
+ * and the commit stays saved and keeps syncing.
+ */
+export interface TransactOptions {
+  readonly durable?: "local" | "relay" | { readonly devices: number };
+  readonly signal?: AbortSignal;
+  readonly timeout?: number;
+}
+
+function durableOf(options: TransactOptions | undefined): "local" | "relay" {
+  const d = options?.durable;
+  if (d === undefined || d === "local" || d === "relay") {
+    const t = options?.timeout;
+    if (t !== undefined && !(typeof t === "number" && t >= 0))
+      throw new ValidationError("timeout must be a number of milliseconds.");
+    return d ?? "local";
+  }
+  if (typeof d === "object" && d !== null && "devices" in d)
+    throw new NotSupported(
+      "durable.devices",
+      'durable: { devices } (waiting for signed receipts from other member devices) is not supported yet; use durable: "relay".',
+    );
+  throw new ValidationError(`Unknown durable option ${JSON.stringify(d)}: use "local" or "relay".`);
 }
 
 /** Where a commit is known to be durably stored. */
@@ -115,6 +159,8 @@ export interface Space {
   readonly name: string;
   /** The database's own space, made with it. */
   readonly private: boolean;
+  /** The region the space is pinned to (`createSpace({ residency })`), when it is. */
+  readonly residency?: string;
 }
 
 /**
@@ -125,6 +171,8 @@ export interface TransactionCollection<T extends object = Record<string, unknown
   insert(value: T, options?: InsertOptions): Promise<RecordId>;
   update<R>(id: string, fn: (draft: Draft<T, C>) => Synchronous<R>): Promise<void>;
   delete(id: string): Promise<void>;
+  /** Brings a record back to its version right after `commit` (see `Collection.restore`). */
+  restore(id: string, commit: CommitId): Promise<boolean>;
   get(id: string): Promise<(T & { id: RecordId }) | undefined>;
 }
 
@@ -178,7 +226,8 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     for (const c of replica.specs.keys()) {
       const coll = new Collection<object>(this, c);
       this.#collections.set(c, coll);
-      Object.defineProperty(this, c, { value: coll, enumerable: true });
+      // Internal collections (`_auditViews`) are reachable by `collection(name)` only.
+      if (!c.startsWith("_")) Object.defineProperty(this, c, { value: coll, enumerable: true });
     }
   }
 
@@ -207,6 +256,12 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    *
    * Transaction functions of one page run one at a time; keep them short (no network waits inside).
    *
+   * With `{ durable: "relay" }` it resolves only once the relay has acknowledged every commit of the
+   * transaction as durably stored (it waits while offline, for as long as it takes, unless `timeout` or
+   * `signal` ends the wait); the commit is saved on this device first either way, and a wait that ends
+   * early (`timeout`, `signal`, `close()`) rejects with `DurabilityPending`, which carries the commit ids
+   * and `fn`'s result. Other transactions are not held up by the wait.
+   *
    * @example
    * const id = await db.transact(async (tx) => {
    *   const p = await tx.patients.insert({ name: "Ada", notes: "" }, { space });
@@ -214,27 +269,37 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    *   return p;
    * });
    */
-  async transact<R>(fn: (tx: TransactionApi<S>) => Promise<R> | R): Promise<R> {
+  async transact<R>(fn: (tx: TransactionApi<S>) => Promise<R> | R, options?: TransactOptions): Promise<R> {
+    return this.#transact((tx) => fn(this.#txApi(tx)), options);
+  }
+
+  /** `transact` over the transaction itself (restores use it). */
+  async #transact<R>(fn: (tx: Transaction) => Promise<R> | R, options?: TransactOptions): Promise<R> {
     const replica = this.replica;
     replica.assertOpen();
+    const durable = durableOf(options);
     const release = await replica.lock.acquire();
+    let commits: StoredCommit[];
+    let result: R;
     try {
       replica.assertOpen();
       const generation = replica.generation;
       const tx = new Transaction(replica, this.#knownSpaces);
-      const result = await fn(this.#txApi(tx));
+      result = await fn(tx);
       if (generation !== replica.generation) throw new WriteAborted(undefined);
       const prepared = tx.prepare();
       if (prepared.length === 0) return result;
       const saved = replica.enqueue(prepared, false);
       release();
       if (replica.lock.waiting === 0) replica.kick();
-      await saved;
-      return result;
+      commits = await saved;
     } finally {
       release();
       if (replica.lock.waiting === 0) replica.kick();
     }
+    // Saved on this device: from here on nothing is undone, whatever happens to the wait.
+    if (durable === "relay") await waitForRelay(replica, commits, result, options!);
+    return result;
   }
 
   #txApi(tx: Transaction): TransactionApi<S> {
@@ -252,6 +317,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
         },
         update: (id, fn) => tx.update(name, id, fn as (draft: Record<string, unknown>) => void),
         delete: (id) => tx.delete(name, id),
+        restore: (id, commit) => restoreRecord(this.replica.dexie, tx, name, id, commit),
         get: (id) => tx.get(name, id) as Promise<(Row & { id: RecordId }) | undefined>,
       };
       cache.set(name, c);
@@ -276,10 +342,27 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
    * space's claim, which lets a relay register it (PROTOCOL.md 1, "Space claims"); without keys (an
    * insecure context, which cannot sync anyway) the id is random and there is no claim.
    */
-  async createSpace(options: { name: string }): Promise<Space> {
+  async createSpace(options: {
+    name: string;
+    /**
+     * Pins the space to a region (e.g. `"eu"`): written into its signed membership log, so the space
+     * has members from the start (this device its admin, named `me`), and no member can change it.
+     * Its commits then go only to relays that declare that region (`--region`); peers and files still
+     * carry it. See README "Data residency".
+     */
+    residency?: string;
+    /** Your name in a pinned space's membership (default "Creator"). */
+    me?: string;
+  }): Promise<Space> {
     this.replica.assertOpen();
     if (typeof options?.name !== "string" || options.name.trim() === "")
       throw new ValidationError("A space needs a name.");
+    const residency = options.residency;
+    if (residency !== undefined && !isRegionName(residency))
+      throw new ValidationError(
+        `A residency is a region name: 1 to 32 lowercase letters, digits or -, starting with a letter (not ${JSON.stringify(residency)}).`,
+      );
+    if (residency !== undefined && !this.replica.identity) throw new UnsignedDevice();
     const key = randomBytes(32);
     const identity = this.replica.identity;
     const claimed = identity ? await claimNewSpace(identity, key) : undefined;
@@ -293,7 +376,9 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     };
     await this.replica.addSpace(row);
     this.#knownSpaces.add(row.id);
-    return { id: row.id, name: row.name, private: false };
+    if (residency === undefined) return { id: row.id, name: row.name, private: false };
+    await ensureMembership(this.replica, row.id, options.me ?? "Creator", residency);
+    return { id: row.id, name: row.name, private: false, residency };
   }
 
   /** The spaces this device belongs to. */
@@ -405,6 +490,26 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   importBundle(bytes: Uint8Array | ArrayBuffer | Blob): Promise<BundleImportReport> {
     this.replica.assertOpen();
     return import("./bundles/bundle-io.ts").then(({ importBundleInto }) => importBundleInto(this, bytes));
+  }
+
+  /**
+   * A self-contained, verifiable audit file of `space` (PROTOCOL.md 11): the signed commits of the
+   * range (each device's as an unbroken chain), the membership log, the keys that open exactly the
+   * commits carried (never the space key), and readable summaries (who, role, claimed time, record,
+   * fields) that `npx shoal-audit verify <file>` re-derives from the signed commits. For an auditor
+   * trusted with the content it carries.
+   *
+   * @example
+   * const file = await db.exportAudit(space, { from: new Date("2026-01-01"), records: [patientId] });
+   */
+  exportAudit(
+    space: SpaceId | { readonly id: SpaceId },
+    options?: import("./audit/export-audit.ts").ExportAuditOptions,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space?.id;
+    // Loaded on first use, like bundles: an app that never audits never downloads the code.
+    return import("./audit/export-audit.ts").then(({ exportAuditOf }) => exportAuditOf(this, id, options));
   }
 
   /**
@@ -545,6 +650,32 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     this.#knownSpaces.add(row.id);
     return { id: row.id, name: row.name, private: row.private };
   }
+
+  /**
+   * How far the erase of record `id` has gone (live): `erased` of the `of` current member devices of
+   * its space wrote a signed receipt, and whether the relay compacted it away (`relayCompacted`).
+   *
+   * @example
+   * db.erasure(id).subscribe((e) => console.log(`erased on ${e.erased} of ${e.of} devices`));
+   */
+  erasure(id: string): Observable<ErasureStatus> {
+    this.replica.assertOpen();
+    return live(() => readErasure(this.replica, id));
+  }
+
+  /**
+   * Erases every record past its collection's `retention` rule that this device may erase (an admin
+   * of its space), each as a signed `erase`. Runs by itself when the database opens; call it again
+   * from a long-lived page (say, daily). See README "Retention".
+   */
+  sweepRetention(): Promise<RetentionReport> {
+    // One at a time: two sweeps at once would both erase the same record (two operations).
+    const next = this.#sweeping.then(() => sweepRetention(this.replica));
+    this.#sweeping = next.catch(() => undefined);
+    return next;
+  }
+
+  #sweeping: Promise<unknown> = Promise.resolve();
 
   /**
    * The members of a space, live: people with their roles and devices (`you` marks this device), its
@@ -691,6 +822,46 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     return rollBackUnsyncable(this.replica, typeof space === "object" ? space.id : space);
   }
 
+  /**
+   * The change feed: every commit applied on this device (made here, or received from the relay, a tab,
+   * a peer, a bundle or a snapshot), oldest first, then each new one as it is applied, until the loop
+   * stops, `signal` fires or the database closes (`DatabaseClosed`). Each `Change` names its commit,
+   * author device, records (id, collection, op, paths) and a `cursor`: pass it as `since` after a reload
+   * to get exactly the commits after it, none skipped and none repeated. An async iterable, an
+   * Observable, and `batches()` (one `ChangeBatch` with its cursor per read).
+   *
+   * @example
+   * for await (const batch of db.changes({ since: saved, collections: ["patients"] }).batches()) {
+   *   await fetch(hook, { method: "POST", body: JSON.stringify(batch.changes) });
+   *   localStorage.setItem("cursor", batch.cursor);
+   * }
+   */
+  changes(options?: ChangesOptions): ChangeFeed {
+    this.replica.assertOpen();
+    return changeFeed(this.replica, options);
+  }
+
+  /**
+   * Restores a space to a point in time (`to`: a commit id, or a time as ms or a `Date`): every record
+   * changed since is brought back to its version at that point, as new commits by this device (a few
+   * hundred records per commit, each commit within the size limit), so history is kept and nothing is
+   * rewritten. A record created after the point is deleted; one deleted since is recreated under its
+   * id. Needs the writer role (`NotPermitted` otherwise). See README "History".
+   *
+   * @example
+   * const report = await db.restore(clinic, { to: Date.parse("2026-12-01T09:00:00Z") });
+   */
+  async restore(
+    space: SpaceId | { readonly id: SpaceId },
+    options: { to: CommitId | number | Date },
+  ): Promise<SpaceRestoreReport> {
+    this.replica.assertOpen();
+    const id = typeof space === "string" ? space : space?.id;
+    if (typeof id !== "string") throw new ValidationError("restore needs a space or a space id.");
+    await this.#ensureSpaceKnown(id);
+    return restoreSpace(this.replica, (fn) => this.#transact(fn), id, options?.to);
+  }
+
   /** Where a commit is durably stored: on this device, and acknowledged by the relay or not. */
   async durability(commit: CommitId): Promise<Durability> {
     const [space, device, seqText] = commit.split(".");
@@ -766,12 +937,21 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
       throw new SchemaError(`Collection name "${name}" is reserved by the database API.`);
     specs.set(name, parseCollectionSpec(name, decl));
   }
+  // View events (`auditViews`) go to an internal collection every database declares, so every device
+  // syncs them whether or not its own collections log views.
+  specs.set(AUDIT_VIEWS_SPEC.name, AUDIT_VIEWS_SPEC);
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
   const replica = await Replica.open(dexie, specs, options.clock);
   replica.onMembership = (space) => enforceMembership(replica, space);
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
   const db = new DatabaseCore(options.name, replica, known);
   if (options.persist !== false) db.persisted = await requestPersistence();
+  if ([...specs.values()].some((s) => s.retention)) {
+    // In the background: opening never waits for it, and a database closed meanwhile just stops it.
+    db.sweepRetention().catch((e: unknown) => {
+      if (!(e instanceof DatabaseClosed)) console.warn("Shoal: the retention sweep failed", e);
+    });
+  }
   return db;
 }
 

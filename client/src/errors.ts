@@ -232,6 +232,34 @@ export class AccessDenied extends ShoalError {
   }
 }
 
+/**
+ * A space pinned to a region (`createSpace({ residency })`) was not synced with a relay, because the
+ * relay did not confirm that it is in that region (it is in another one, declares none, or predates
+ * residency): this device sent it nothing, not even a `hello`. Shown in `db.status.lastError` (and the
+ * space's transport is `refused`) until a relay of the region is used. Peers and bundle files still
+ * carry the space.
+ *
+ * @example
+ * const e = db.status.get().lastError;
+ * if (e?.code === "ResidencyRefused") showBanner(e.message);
+ */
+export class ResidencyRefused extends ShoalError {
+  /** The region the space is pinned to. */
+  readonly region: string;
+  /** The relay (its URL as the transport labels it). */
+  readonly relay: string;
+  constructor(region: string, relay: string) {
+    super(
+      "ResidencyRefused",
+      `This space must stay in region "${region}", and the relay ${relay} is not in that region ` +
+        `(it declares another region or none), so nothing of the space was sent to it. ` +
+        `Sync it through a relay in "${region}", with a peer, or by file.`,
+    );
+    this.region = region;
+    this.relay = relay;
+  }
+}
+
 /** Why this device may not do something in a space: see `NotPermitted`. */
 export type NotPermittedReason = "reader" | "removed" | "not-a-member" | "not-admin" | "not-creator";
 
@@ -293,5 +321,59 @@ export class CommitQuarantined extends ShoalError {
     super("CommitQuarantined", message, options);
     this.reason = reason;
     this.commit = commit;
+  }
+}
+
+/**
+ * A `db.transact(fn, { durable })` stopped waiting before the durability it asked for was reached:
+ * `reason` is `closed` (the database was closed), `aborted` (its `signal` fired) or `timeout` (its
+ * `timeout` ran out). The commits were saved on this device all the same and sync goes on uploading
+ * them: nothing is rolled back. `commits` names them (check later with `db.durability(id)`), and
+ * `result` holds what the transaction function returned.
+ *
+ * @example
+ * try { await db.transact(fn, { durable: "relay", timeout: 10_000 }); }
+ * catch (e) { if (e instanceof DurabilityPending) toast("Saved on this device; not on the server yet."); else throw e; }
+ */
+export class DurabilityPending extends ShoalError {
+  /** Why the wait ended: `closed`, `aborted` or `timeout`. */
+  readonly reason: "closed" | "aborted" | "timeout";
+  /** The transaction's commits, saved on this device (`<space>.<device>.<seq>`). */
+  readonly commits: readonly string[];
+  /** What the transaction function returned. */
+  readonly result: unknown;
+  constructor(
+    reason: "closed" | "aborted" | "timeout",
+    commits: readonly string[],
+    result: unknown,
+    options?: { cause?: unknown },
+  ) {
+    const why =
+      reason === "closed"
+        ? "the database was closed"
+        : reason === "aborted"
+          ? "the wait was aborted"
+          : "the wait timed out";
+    super(
+      "DurabilityPending",
+      `Saved on this device, but ${why} before the relay acknowledged it: the commit is kept and sync goes on uploading it.`,
+      options,
+    );
+    this.reason = reason;
+    this.commits = commits;
+    this.result = result;
+  }
+}
+
+/**
+ * An option this version does not implement, refused before anything was written: for now
+ * `durable: { devices: k }` (waiting for signed receipts from other member devices).
+ */
+export class NotSupported extends ShoalError {
+  /** The option refused, e.g. `durable.devices`. */
+  readonly feature: string;
+  constructor(feature: string, message: string) {
+    super("NotSupported", message);
+    this.feature = feature;
   }
 }

@@ -17,6 +17,7 @@
  * @module @shoal/client
  */
 export { openDatabase, DatabaseCore } from "./database.ts";
+export type { SpaceRestoreReport } from "./replica/restore-ops.ts";
 export type {
   CollectionOf,
   Database,
@@ -28,6 +29,7 @@ export type {
   QuarantinedCommit,
   Space,
   SyncOptions,
+  TransactOptions,
   TransactionApi,
   TransactionCollection,
   UntypedSchema,
@@ -61,6 +63,8 @@ export {
 export type { ConflictValue, FieldConflict, RowConflicts } from "./replica/conflict-values.ts";
 export type { CollectionDeclaration } from "./replica/collection-spec.ts";
 export type { ConflictRule } from "./replica/collection-types.ts";
+export type { RetentionRule } from "./replica/collection-types.ts";
+export type { RetentionReport } from "./spaces/retention-sweep.ts";
 export { collection } from "./replica/collection-declaration.ts";
 export type {
   AnyRow,
@@ -84,9 +88,17 @@ export type { Commit, RecordChange } from "./replica/commit.ts";
 export type { ApplyReport } from "./replica/apply-remote.ts";
 export type { LeaveReport } from "./spaces/leave-space.ts";
 export type { MembersView, MemberView, InvitationView } from "./spaces/members-view.ts";
+export type { ErasureStatus } from "./spaces/erase-record.ts";
 export type { InviteOptions } from "./spaces/manage-members.ts";
 export type { Role } from "./members/membership-op.ts";
 export type { HistoryEntry } from "./replica/commit-log.ts";
+export type {
+  Change,
+  ChangeBatch,
+  ChangedRecord,
+  ChangeFeed,
+  ChangesOptions,
+} from "./replica/change-feed.ts";
 export { Query, WhereClause } from "./replica/query.ts";
 export type { InsertOptions, SpaceRef } from "./replica/transaction.ts";
 export type { RolledBackRecord, UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";

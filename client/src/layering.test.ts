@@ -24,7 +24,7 @@ const LAYERS: readonly (readonly string[])[] = [
   // Sealing and opening commits (and the log of what failed to open); the Transport port and adapters;
   // the sync status model, which `db.status` shows even when nothing syncs.
   ["sealing", "transports", "status"],
-  ["snapshots", "bundles", "tabs"],
+  ["snapshots", "bundles", "tabs", "audit"],
   // The session and engine: one session per (space, transport), the engine over all spaces, the runner.
   ["sync"],
   // WebRTC peers run sessions of their own over data channels, so they sit outside sync.

@@ -5,6 +5,7 @@ import type { ClinicDatabase, Patient } from "./db.ts";
 import { ClaimedTime } from "./claimed-time.tsx";
 import { asText, asTextList } from "./safe-values.ts";
 import { useMemberNames } from "./use-member-names.ts";
+import { useMembers } from "./use-members.ts";
 
 /** Fields shown in a past version, in this order; `terms` and `clinic` are bookkeeping. */
 const SHOWN: readonly (keyof Patient)[] = [
@@ -36,8 +37,22 @@ export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId:
   const names = useMemberNames(db, clinicId);
   const [selected, setSelected] = useState<CommitId | null>(null);
   const [past, setPast] = useState<RowOf<Patient> | null>(null);
+  const [restoring, setRestoring] = useState<"idle" | "busy" | "done" | string>("idle");
+  const members = useMembers(db, clinicId);
+  // Restoring is a write: readers see the versions, not the button.
+  const mayWrite = !members?.managed || (members.role !== undefined && members.role !== "reader");
+  const isAdmin = !members?.managed || members.role === "admin";
+
+  const restore = (commit: CommitId) => {
+    setRestoring("busy");
+    db.patients.restore(id, commit).then(
+      () => setRestoring("done"),
+      (e: unknown) => setRestoring(e instanceof Error ? e.message : "The version could not be restored."),
+    );
+  };
 
   useEffect(() => {
+    setRestoring("idle");
     if (!selected) return setPast(null);
     let live = true;
     db.patients.readAt(id, selected).then(
@@ -74,7 +89,13 @@ export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId:
                 onClick={() => setSelected(selected === e.commit ? null : e.commit)}
               >
                 <span className="audit-op">
-                  {e.op === "insert" ? "Created" : e.op === "delete" ? "Deleted" : "Edited"}
+                  {e.restoredFrom !== undefined
+                    ? "Restored"
+                    : e.op === "insert"
+                      ? "Created"
+                      : e.op === "delete"
+                        ? "Deleted"
+                        : "Edited"}
                 </span>
                 <span className="audit-who">{who(e)}</span>
                 {!e.verified && (
@@ -117,8 +138,72 @@ export function AuditPanel({ db, clinicId, id }: { db: ClinicDatabase; clinicId:
               })}
             </tbody>
           </table>
+          {mayWrite && (
+            <p className="restore-version">
+              <button type="button" disabled={restoring === "busy"} onClick={() => restore(selected)}>
+                Restore this version
+              </button>{" "}
+              <span role="status" className="muted">
+                {restoring === "done"
+                  ? "Restored as a new change: the history above keeps every version."
+                  : restoring === "busy" || restoring === "idle"
+                    ? ""
+                    : restoring}
+              </span>
+            </p>
+          )}
         </div>
       )}
+      {isAdmin && <ClinicRestore db={db} clinicId={clinicId} />}
     </div>
+  );
+}
+
+/**
+ * Admins only: the whole clinic back to a past time (`db.restore(space, { to })`). Every patient and
+ * visit changed since goes back to its version then, as new changes (history is kept); records created
+ * after that time are deleted.
+ */
+function ClinicRestore({ db, clinicId }: { db: ClinicDatabase; clinicId: string }) {
+  const [when, setWhen] = useState("");
+  const [result, setResult] = useState<string>("");
+  const [busy, setBusy] = useState(false);
+  const submit = (ev: { preventDefault(): void }) => {
+    ev.preventDefault();
+    const time = new Date(when).getTime();
+    if (!Number.isFinite(time)) return setResult("Pick a date and time.");
+    if (
+      !window.confirm(
+        `Restore the whole clinic to ${new Date(time).toLocaleString()}? Records created since are deleted; history keeps everything.`,
+      )
+    )
+      return;
+    setBusy(true);
+    db.restore(clinicId as Parameters<ClinicDatabase["restore"]>[0], { to: time }).then(
+      (r) => {
+        setBusy(false);
+        setResult(
+          `Restored ${r.restored} record(s), deleted ${r.deleted} created since, in ${r.commits} change(s).`,
+        );
+      },
+      (e: unknown) => {
+        setBusy(false);
+        setResult(e instanceof Error ? e.message : "The clinic could not be restored.");
+      },
+    );
+  };
+  return (
+    <form className="clinic-restore" onSubmit={submit} aria-label="Restore clinic">
+      <label>
+        Restore clinic to…{" "}
+        <input type="datetime-local" step="1" value={when} onChange={(e) => setWhen(e.target.value)} />
+      </label>{" "}
+      <button type="submit" disabled={busy || when === ""}>
+        Restore clinic
+      </button>{" "}
+      <span role="status" className="muted">
+        {result}
+      </span>
+    </form>
   );
 }

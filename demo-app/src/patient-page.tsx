@@ -12,6 +12,8 @@ import { ageInYears } from "./format.ts";
 import { PatientEditor } from "./patient-editor.tsx";
 import { safePatient } from "./safe-values.ts";
 import { VisitsPanel } from "./visits-panel.tsx";
+import { ErasePatientButton, ErasureReceipts, useErasure } from "./erase-panel.tsx";
+import { useMembers } from "./use-members.ts";
 
 interface Props {
   db: ClinicDatabase;
@@ -30,8 +32,23 @@ export function PatientPage({ db, clinicId, deviceName, id }: Props) {
   const [editing, setEditing] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [deleteError, setDeleteError] = useState<string | null>(null);
+  const erasure = useErasure(db, id);
+  const members = useMembers(db, clinicId);
 
   if (patient === undefined) return <p className="muted">Loading…</p>;
+  if (patient === null && erasure && erasure.of > 0) {
+    return (
+      <section className="card" aria-labelledby="erased-heading">
+        <h1 id="erased-heading">Patient erased (GDPR)</h1>
+        <p>
+          This record, its history and its visits were erased for good. Each device confirms with a signed
+          receipt.
+        </p>
+        <ErasureReceipts status={erasure} />
+        <a href="#/">Back to all patients</a>
+      </section>
+    );
+  }
   if (patient === null) {
     return (
       <section className="card">
@@ -65,6 +82,7 @@ export function PatientPage({ db, clinicId, deviceName, id }: Props) {
           <button type="button" className="danger" onClick={() => setConfirmDelete(true)}>
             Delete
           </button>
+          {members?.role === "admin" && <ErasePatientButton db={db} id={recordId} name={patient.name} />}
         </div>
       </header>
       {confirmDelete && (

@@ -1,5 +1,5 @@
 import type { Handler } from "hono";
-import { decodeBase64Url, isIdHex } from "@shoal/client/protocol";
+import { decodeBase64Url, isIdHex, RESIDENCY_REFUSAL } from "@shoal/client/protocol";
 import { originAllowed, parseTokenText, tokenMatches } from "./auth.ts";
 import { checkSpaceClaim, SPACE_CLAIM_REFUSALS } from "./space-claim-check.ts";
 import type { RelayMetrics } from "./metrics.ts";
@@ -17,6 +17,8 @@ export interface AccessProbeDeps {
   /** The membership states the upgrade checks too (spaces with members). */
   memberships: SpaceMemberships;
   allowedOrigins?: readonly string[];
+  /** The relay's region (`AppDeps.region`): a probe for a space pinned to another is refused (403). */
+  region?: string;
 }
 
 // An unpadded base64url token of MAX_TOKEN_BYTES is 86 characters, a claim 150, a device proof 139 and
@@ -70,6 +72,8 @@ export function accessProbe(deps: AccessProbeDeps): Handler {
       .split(".");
     const token = rest.length === 0 ? parseTokenText(tokenText) : undefined;
     if (!token) return answer(401, "Missing or malformed access token.");
+    const pinned = c.req.query("region");
+    if (pinned !== undefined && pinned !== deps.region) return answer(403, RESIDENCY_REFUSAL);
     // Read only: `registerSpace` here would let anyone claim a space by probing it first.
     const stored = await deps.store.tokenHash(space);
     if (stored === undefined) {

@@ -1,6 +1,12 @@
 import { Hono, type Context } from "hono";
 import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws";
-import { isIdHex, MEMBERSHIP_REFUSALS, parseOfferedSubprotocols, SUBPROTOCOL } from "@shoal/client/protocol";
+import {
+  isIdHex,
+  MEMBERSHIP_REFUSALS,
+  parseOfferedSubprotocols,
+  RESIDENCY_REFUSAL,
+  SUBPROTOCOL,
+} from "@shoal/client/protocol";
 import { accessProbe } from "./access-probe.ts";
 import { AddressRates } from "./address-rates.ts";
 import { hashToken, offeredToken, originAllowed, tokenMatches } from "./auth.ts";
@@ -47,6 +53,11 @@ export interface AppDeps {
   clientAddress?: (c: Context) => string | undefined;
   /** Verifies uploaded commits' signatures off the relay's thread (`VerifyPool`); absent: on it. */
   verifier?: CommitVerifier;
+  /**
+   * The region this relay declares (`--region`): shown by `/healthz`, answered to a client that offers
+   * `shoal-region.<region>`, and the only region whose pinned spaces it stores (PROTOCOL.md 1, 5).
+   */
+  region?: string;
   /** Runtime hook to keep sockets alive: start pinging `raw`, call `alive` on each pong, return a stop function. */
   heartbeat?: (raw: unknown, alive: () => void) => () => void;
 }
@@ -99,7 +110,11 @@ export function createApp(deps: AppDeps): Hono {
     }
     const problem = deps.readiness?.();
     if (problem) return c.json({ status: problem }, 503);
-    return c.json({ status: "ok", connections: metrics.connectionsOpen });
+    return c.json({
+      status: "ok",
+      connections: metrics.connectionsOpen,
+      ...(deps.region !== undefined && { region: deps.region }),
+    });
   });
 
   app.get("/metrics", async (c) => {
@@ -111,12 +126,19 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   // Browsers hide a refused upgrade's status; this tells them what it was (see access-probe.ts).
-  const access = { store, metrics, log, memberships, allowedOrigins: deps.allowedOrigins };
+  const access = {
+    store,
+    metrics,
+    log,
+    memberships,
+    allowedOrigins: deps.allowedOrigins,
+    region: deps.region,
+  };
   app.post("/sync/:space/access", accessProbe(access));
   // A joining device reads the log (its invitation's sealed keys) before it can sync (invitation-log.ts).
   app.post("/sync/:space/invitation", invitationLog(access));
   // A device the relay holds removed uploads what may cancel its removal (membership-appeal.ts).
-  app.post("/sync/:space/appeal", membershipAppeal({ ...access, hub, limits }));
+  app.post("/sync/:space/appeal", membershipAppeal({ ...access, hub, limits, region: deps.region }));
 
   app.get("/sync/:space", async (c) => {
     const space = c.req.param("space");
@@ -141,6 +163,12 @@ export function createApp(deps: AppDeps): Hono {
     if (!token) return refuse(401, "Missing or malformed access token.");
     if (!parseOfferedSubprotocols(protocols).shoal)
       return refuse(400, `Offer the ${SUBPROTOCOL} subprotocol.`);
+    // A space pinned to another region (PROTOCOL.md 1, "Residency"): refused before it is registered.
+    const pinned = parseOfferedSubprotocols(protocols).region;
+    if (pinned !== undefined && pinned !== deps.region) {
+      metrics.refused("residency");
+      return refuse(403, RESIDENCY_REFUSAL);
+    }
     // A first connection registers its space: strangers may do that only within the relay's limits,
     // and only with a claim signed by the key the space id derives from (PROTOCOL.md 1, "Space
     // claims"). The limits come first: they cost nothing, a signature check does.
@@ -212,6 +240,7 @@ export function createApp(deps: AppDeps): Hono {
           memberships,
           device,
           verifier: deps.verifier,
+          region: deps.region,
           socket: {
             send: (bytes) => ws.send(bytes as Uint8Array<ArrayBuffer>),
             close: (code, reason) => ws.close(code, reason),

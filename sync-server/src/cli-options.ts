@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { isRegionName } from "@shoal/client/protocol";
 import { DEFAULT_RELAY_LIMITS, resolveRelayLimits, type RelayLimits } from "./limits.ts";
 import { isRedisStoreUrl, parseRedisTarget } from "./store/redis-target.ts";
 
@@ -92,6 +93,9 @@ no, off); the flag wins. PORT is read when neither --port nor SHOAL_PORT is give
   --origin <origin>       allow only this browser Origin (repeatable; SHOAL_ORIGIN: comma-separated);
                           'self' is the relay's own origin, '*' any. Default: any, or self with --static
 ${LIMIT_FLAGS.map((l) => `  --${`${l.flag} <n>`.padEnd(34)}${l.help} (default ${DEFAULT_RELAY_LIMITS[l.key]})`).join("\n")}
+  --region <name>         the region this relay is in (e.g. eu): it stores the spaces pinned to that
+                          region and refuses those pinned to another (default: none, which stores
+                          no pinned space)
   --verify-threads <n>    worker threads that verify uploaded commits' signatures, 0 for none: the
                           relay's own thread does it (default 0)
   --quiet                 no log lines on stderr
@@ -123,6 +127,8 @@ export interface RelayCliOptions {
   limits: Partial<RelayLimits>;
   /** Worker threads verifying uploads' signatures (`VerifyPool`); 0: the relay's thread does it. */
   verifyThreads: number;
+  /** The region the relay declares (`--region`), or undefined. */
+  region: string | undefined;
   quiet: boolean;
 }
 
@@ -158,6 +164,7 @@ export function parseRelayCli(argv: string[], env: Record<string, string | undef
         origin: { type: "string", multiple: true },
         ...Object.fromEntries(LIMIT_FLAGS.map((l) => [l.flag, { type: "string" as const }])),
         "verify-threads": { type: "string" },
+        region: { type: "string" },
         quiet: { type: "boolean" },
       },
     }));
@@ -217,6 +224,12 @@ export function parseRelayCli(argv: string[], env: Record<string, string | undef
       .map((o) => o.trim())
       .filter(Boolean);
 
+  const region = text("region");
+  if (region !== undefined && !isRegionName(region))
+    throw new UsageError(
+      `--region (or SHOAL_REGION) needs 1 to 32 lowercase letters, digits or -, starting with a letter, not ${JSON.stringify(region)}.`,
+    );
+
   return {
     kind: "run",
     options: {
@@ -230,6 +243,7 @@ export function parseRelayCli(argv: string[], env: Record<string, string | undef
       origins,
       limits,
       verifyThreads: threadCount(text("verify-threads")),
+      region,
       quiet: onOff("quiet"),
     },
   };

@@ -48,6 +48,7 @@ export async function main(argv: string[]): Promise<void> {
     log: o.quiet ? silentLog : jsonLinesLog,
     limits: o.limits,
     verifyThreads: o.verifyThreads,
+    ...(o.region !== undefined && { region: o.region }),
   }).catch(async (e: unknown) => {
     // Not listening (port taken, bad address): release the store so the process can exit.
     await store.close().catch(() => {});
@@ -79,6 +80,7 @@ export async function main(argv: string[]): Promise<void> {
       host: relay.host,
       // The kind only: a Redis URL may carry a password.
       store: isRedisUrl(o.store) ? (o.store.includes("+cluster://") ? "redis-cluster" : "redis") : o.store,
+      ...(o.region !== undefined && { region: o.region }),
     }) + "\n",
   );
 }

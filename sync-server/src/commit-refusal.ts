@@ -102,3 +102,43 @@ const REFUSAL_WIRE_CODES = {
   quota: "quota",
   "store-full": "quota",
 } as const satisfies Record<RefusalCode, ErrorCodeName>;
+
+/**
+ * The `residency` refusal of an upload to a space pinned to a region this relay is not of (PROTOCOL.md
+ * 5, "Residency"), naming the upload's first commit, or `undefined` when the space may be stored here.
+ * The pin is the held log's (`held`), or that of a `create` operation in the upload itself (the log's
+ * first commit, before the relay holds it). Which `create` counts is not decided here: a refusal only
+ * keeps bytes out.
+ *
+ * @example
+ * const refused = residencyRefusal(view.state?.residency, verified, "eu");
+ */
+export function residencyRefusal(
+  held: string | undefined,
+  commits: readonly IncomingCommit[],
+  region: string | undefined,
+): Refusal | undefined {
+  const first = commits[0];
+  if (!first) return undefined;
+  let pinned = held;
+  for (const c of commits) {
+    if (pinned !== undefined) break;
+    if (c.membershipOp === undefined) continue;
+    try {
+      const action = (JSON.parse(c.membershipOp) as { action?: { kind?: unknown; residency?: unknown } })
+        .action;
+      if (action?.kind === "create" && typeof action.residency === "string") pinned = action.residency;
+    } catch {
+      // Not JSON: the membership check refuses it.
+    }
+  }
+  if (pinned === undefined || pinned === region) return undefined;
+  const here = region === undefined ? "this relay declares no region" : `this relay is in region "${region}"`;
+  return {
+    metric: "residency",
+    code: "residency",
+    message: `This space is pinned to region "${pinned}" and ${here}: its commits are not stored here.`,
+    device: first.device,
+    seq: first.seq,
+  };
+}

@@ -21,6 +21,8 @@ import { storeUpload } from "./store-upload.ts";
 export interface AppealDeps extends AccessProbeDeps {
   hub: SpaceHub;
   limits: Pick<RelayLimits, "maxFrameBytes" | "quotaBytesPerSpace">;
+  /** The relay's region (`AppDeps.region`). */
+  region?: string;
 }
 
 // A token (86 characters), a device proof (139), the `.` between the parts, and a little slack.

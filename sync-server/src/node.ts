@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { WebSocket } from "ws";
-import { CLOSE_CODES, SUBPROTOCOL } from "@shoal/client/protocol";
+import { CLOSE_CODES, REGION_SUBPROTOCOL_PREFIX, SUBPROTOCOL } from "@shoal/client/protocol";
 import { createApp } from "./app.ts";
 import { SELF_ORIGIN } from "./auth.ts";
 import { guardConnections } from "./connection-gate.ts";
@@ -44,6 +44,8 @@ export interface RelayServerOptions {
    * Default 0: the relay's thread verifies them.
    */
   verifyThreads?: number;
+  /** The region this relay declares (`--region`, see `AppDeps.region`). */
+  region?: string;
 }
 
 /** A listening relay. */
@@ -87,7 +89,12 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
   Object.assign(nodeWs.wss.options, {
     maxPayload: limits.maxFrameBytes * 2,
     perMessageDeflate: false,
-    handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    handleProtocols: (protocols: Set<string>) => {
+      if (!protocols.has(SUBPROTOCOL)) return false;
+      // A client syncing a space pinned to this relay's region learns that it is (PROTOCOL.md 1).
+      const region = options.region === undefined ? undefined : REGION_SUBPROTOCOL_PREFIX + options.region;
+      return region !== undefined && protocols.has(region) ? region : SUBPROTOCOL;
+    },
   });
   const app = createApp({
     store: options.store,
@@ -99,6 +106,7 @@ export async function startRelay(options: RelayServerOptions): Promise<RunningRe
     log,
     readiness: options.readiness,
     verifier,
+    ...(options.region !== undefined && { region: options.region }),
     clientAddress: (c) =>
       (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress,
     heartbeat: (raw, alive) => pingEvery(raw as WebSocket, limits.idleTimeoutMs / 3, alive),

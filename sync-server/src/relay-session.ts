@@ -68,6 +68,8 @@ export interface SessionDeps {
   device?: string;
   /** Verifies uploaded commits off the relay's thread (see `UploadDeps.verifier`). */
   verifier?: CommitVerifier;
+  /** The relay's region (`--region`), see `UploadDeps.region`. */
+  region?: string;
 }
 
 // Bytes of a `commits` frame besides the commits: version, type, space, flags, count, and a u32
@@ -530,6 +532,14 @@ export class RelaySession implements HubMember {
 
   async #storeSnapshot(m: SnapshotPutMessage, blob: Uint8Array): Promise<void> {
     const { store, metrics, limits, log } = this.#deps;
+    // A snapshot of a space pinned to another region is not stored either (PROTOCOL.md 5, "Residency").
+    const pinned = (await this.#memberships.view(this.space)).state?.residency;
+    if (pinned !== undefined && pinned !== this.#deps.region) {
+      metrics.refused("residency");
+      const message = `This space is pinned to region "${pinned}": its snapshot is not stored here.`;
+      this.#send({ type: "error", code: "residency", message, fatal: false });
+      return;
+    }
     const vector = new Map(m.vector.map((e) => [toHex(e.device), e.seq]));
     const verdict = await store.putSnapshot(this.space, vector, blob, {
       quotaBytes: limits.quotaBytesPerSpace,

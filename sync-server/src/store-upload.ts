@@ -1,6 +1,12 @@
 import type { RelayLimits } from "./limits.ts";
 import type { RelayMetrics } from "./metrics.ts";
-import { commitRefusal, storeRefusal, verifiedPrefix, type Refusal } from "./commit-refusal.ts";
+import {
+  commitRefusal,
+  residencyRefusal,
+  storeRefusal,
+  verifiedPrefix,
+  type Refusal,
+} from "./commit-refusal.ts";
 import { MembershipBatch } from "./membership-batch.ts";
 import { REMOVED_CLOSE } from "./membership-gate.ts";
 import type { HubMember, SpaceHub } from "./space-hub.ts";
@@ -16,6 +22,8 @@ export interface UploadDeps {
   memberships: SpaceMemberships;
   /** Verifies the commits off the relay's thread (`VerifyPool`), with `verifiedPrefix`'s result. */
   verifier?: CommitVerifier;
+  /** The relay's region (`--region`); a space pinned to another region is refused (`residency`). */
+  region?: string;
 }
 
 /** What verifies a frame's commits elsewhere: `verifiedPrefix` of them, later. */
@@ -62,9 +70,13 @@ export async function storeUpload(
     ? await deps.verifier.verify(commits)
     : verifiedPrefix(commits);
   let invalid = unsigned;
-  const batch = new MembershipBatch(await memberships.view(space), space);
-  const verdict = await batch.judge(verified, now);
-  if (verdict.refused) invalid = commitRefusal(verdict.refused);
+  const view = await memberships.view(space);
+  // A space pinned to another region (its log's `create`, held or in this frame) is stored nowhere here.
+  const pinned = residencyRefusal(view.state?.residency, verified, deps.region);
+  const batch = new MembershipBatch(view, space);
+  const verdict = pinned ? { accepted: 0 } : await batch.judge(verified, now);
+  if (pinned) invalid = pinned;
+  else if (verdict.refused) invalid = commitRefusal(verdict.refused);
   const incoming = verified.slice(0, verdict.accepted);
   const result =
     incoming.length > 0

@@ -20,7 +20,17 @@ export interface DeviceKeys {
 /** The body of a membership operation: what it does. */
 export type MembershipAction =
   /** The first operation of a space: its creator, an admin, with the creating device. */
-  | { kind: "create"; person: string; name: string; device: DeviceKeys }
+  | {
+      kind: "create";
+      person: string;
+      name: string;
+      device: DeviceKeys;
+      /**
+       * The region the space is pinned to (`isRegionName`): its commits go only to relays of that
+       * region. Only the `create` carries it, so it is fixed for the space's life.
+       */
+      residency?: string;
+    }
   /** A new person with a role and a first device. */
   | { kind: "add-person"; person: string; name: string; role: Role; device: DeviceKeys }
   /** Another device of an existing person (by an admin, or by the person from a device they have). */
@@ -76,7 +86,15 @@ export type MembershipAction =
    * device (`device` must be the op's author), with `proof`, the invitation key's signature (128 hex)
    * over `"shoal/v2/redeem"` 0x00 then the space id and the device id (hex text, 64 characters).
    */
-  | { kind: "redeem"; invitation: string; person: string; name: string; device: DeviceKeys; proof: string };
+  | { kind: "redeem"; invitation: string; person: string; name: string; device: DeviceKeys; proof: string }
+  /**
+   * A record erased for good (an admin, GDPR Art. 17): `record` is the record id sealed like a name
+   * (`sealName`), so the relay, which reads this log, never learns which record. Every device that
+   * applies it purges the record and from then on drops any change to it (PROTOCOL.md 12).
+   */
+  | { kind: "erase"; record: string }
+  /** A device's signed receipt that it applied the erase whose op id is `erase` (any member device). */
+  | { kind: "erase-receipt"; erase: string };
 
 /** One signed operation of a space's membership log. */
 export interface MembershipOp {
@@ -232,7 +250,12 @@ function wellFormed(a: MembershipAction): boolean {
   if (typeof a !== "object" || a === null) return false;
   switch (a.kind) {
     case "create":
-      return str(a.person, 64) && str(a.name) && deviceOk(a.device);
+      return (
+        str(a.person, 64) &&
+        str(a.name) &&
+        deviceOk(a.device) &&
+        (a.residency === undefined || isRegionName(a.residency))
+      );
     case "add-person":
       return str(a.person, 64) && str(a.name) && ROLES.has(a.role) && deviceOk(a.device);
     case "add-device":
@@ -257,9 +280,24 @@ function wellFormed(a: MembershipAction): boolean {
     case "rotate":
     case "share":
       return true; // checked by the caller
+    case "erase":
+      return str(a.record);
+    case "erase-receipt":
+      return HEX64.test(a.erase);
     default:
       return false;
   }
+}
+
+/**
+ * Whether `name` can name a region (a space's residency, a relay's `--region`): 1 to 32 lowercase
+ * letters, digits and `-`, starting with a letter, e.g. `eu`, `us-east`.
+ *
+ * @example
+ * isRegionName("eu"); // true
+ */
+export function isRegionName(name: unknown): name is string {
+  return typeof name === "string" && /^[a-z][a-z0-9-]{0,31}$/.test(name);
 }
 
 /** What an invitation's key signs to redeem it for one device of one space. */

@@ -102,6 +102,11 @@ export interface MembershipState {
   waiting: string[];
   /** The ids of the held ops no other held op names as parent: what a new op's `parents` are. */
   heads: string[];
+  /**
+   * The region the space is pinned to (`createSpace({ residency })`): set by the counted `create`
+   * only, so no later operation, by anyone, changes it. Absent: not pinned.
+   */
+  residency?: string;
 }
 
 interface Node {
@@ -244,7 +249,10 @@ export function resolveMembership(
     for (const [k, v] of Object.entries(state.orphanShares.get(a.epoch) ?? {})) keys[k] ??= v;
     cancelledRotations.push({ op: n.id, epoch: a.epoch, keys });
   }
+  const root = counted.find((n) => n.op.action.kind === "create")?.op.action;
+  const residency = root?.kind === "create" ? root.residency : undefined;
   return {
+    ...(residency !== undefined && { residency }),
     epoch: state.rotations.at(-1)?.epoch ?? 0,
     rotations: state.rotations,
     cancelledRotations,
@@ -564,6 +572,12 @@ function refusal(op: MembershipOp, past: Replayed, epochs: ReadonlySet<number>):
         epochs.has(a.epoch) &&
         Object.keys(a.keys).every((k) => past.everOwner.has(k) || past.invitations.has(k));
       break;
+    case "erase":
+      ok = admin;
+      break;
+    case "erase-receipt":
+      ok = true; // any current member device (its author is one, checked above)
+      break;
   }
   return ok ? undefined : "unauthorized";
 }
@@ -583,6 +597,38 @@ function grants(a: MembershipAction, person: string): boolean {
     (a.kind === "add-person" || a.kind === "add-device" || a.kind === "set-role" || a.kind === "redeem") &&
     a.person === person
   );
+}
+
+/** Verdicts of erase ops, by creator key and op id: fixed for good once the op's causal past is held. */
+const eraseVerdicts = new Map<string, boolean>();
+
+/**
+ * The ids of the `erase` operations of `ops` that count, each judged in its own causal past only (the
+ * op and its ancestors resolved as a log of their own): an erase cannot be undone, so its verdict must
+ * never change as more operations arrive. A removal of its author concurrent with it (rule 3) does
+ * not cancel it, unlike other operations; an erase whose author was not an admin in its own past
+ * never counts. Ops still waiting for their causal past are left out (they are judged once it is here).
+ *
+ * @example
+ * const erases = countedErasures(ops, creatorKey); // ["3fa1...", ...]
+ */
+export function countedErasures(ops: ReadonlyMap<string, MembershipOp>, creatorKey: string): string[] {
+  const out: string[] = [];
+  const { nodes } = order(ops);
+  for (const n of nodes) {
+    if (n.op.action.kind !== "erase") continue;
+    const key = `${creatorKey}|${n.id}`;
+    let counts = eraseVerdicts.get(key);
+    if (counts === undefined) {
+      const past = new Map<string, MembershipOp>();
+      for (const a of n.ancestors) past.set(a, ops.get(a)!);
+      past.set(n.id, n.op);
+      counts = !resolveMembership(past, creatorKey).refused.has(n.id);
+      eraseVerdicts.set(key, counts);
+    }
+    if (counts) out.push(n.id);
+  }
+  return out;
 }
 
 /** Why a data commit may not count, or undefined when it may: see `mayWrite`. */

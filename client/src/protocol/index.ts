@@ -87,6 +87,8 @@ export { vectorPages } from "./vector-pages.ts";
 export { encodeBase64Url, decodeBase64Url } from "./base64url.ts";
 export {
   SUBPROTOCOL,
+  REGION_SUBPROTOCOL_PREFIX,
+  RESIDENCY_REFUSAL,
   TOKEN_SUBPROTOCOL_PREFIX,
   MIN_TOKEN_BYTES,
   MAX_TOKEN_BYTES,
@@ -136,6 +138,7 @@ export {
   opId,
   verifyOp,
   redemptionBytes,
+  isRegionName,
 } from "../members/membership-op.ts";
 export {
   type MembershipState,

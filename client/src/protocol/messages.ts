@@ -76,6 +76,8 @@ export interface AckMessage {
  * - `internal`: the receiver failed (e.g. its store). `going-away`: the receiver is shutting down.
  * - `membership`: the space's membership log refuses the commit (its device was removed, is a reader or
  *   not a member; a membership operation that does not verify); carries the commit.
+ * - `residency`: the space is pinned to a region (its membership log's `create`) and this relay is of
+ *   another region or declares none; the commit was not stored; carries the commit.
  * - `stale-snapshot`: the uploaded snapshot's vector does not dominate the stored one's; the stored
  *   snapshot was kept (a snapshot naming commits the relay lacks is refused with `gap` instead).
  */
@@ -93,7 +95,8 @@ export type ErrorCodeName =
   | "going-away"
   | "stale-snapshot"
   | "signature"
-  | "membership";
+  | "membership"
+  | "residency";
 
 /**
  * Byte value of each error code on the wire.
@@ -116,6 +119,7 @@ export const ERROR_CODE_BYTES: Readonly<Record<ErrorCodeName, number>> = Object.
   "stale-snapshot": 12,
   signature: 13,
   membership: 14,
+  residency: 15,
 });
 
 /** Something went wrong. `fatal`: the sender closes the connection after this frame. */

@@ -12,6 +12,21 @@ import {
 
 /** The WebSocket subprotocol a relay answers with. */
 export const SUBPROTOCOL = "shoal.1";
+/**
+ * Prefix of the item a client offers for a space pinned to a region (`shoal-region.eu`), and that a
+ * relay of that region (`--region eu`) answers with instead of `shoal.1`: the answer is how the client
+ * knows, before it sends anything, that the relay declares the space's region (PROTOCOL.md 1,
+ * "Residency"). A relay of another region, with none, or older than residency answers `shoal.1`.
+ */
+export const REGION_SUBPROTOCOL_PREFIX = "shoal-region.";
+
+/**
+ * The text of a relay's 403 to a connection (or access probe) for a space pinned to a region other
+ * than the relay's own (or when it declares none): a client recognises it (`ResidencyRefused`).
+ */
+export const RESIDENCY_REFUSAL =
+  "This relay is not in the region the space is pinned to; it stores nothing of it.";
+
 /** Prefix of the second offered subprotocol, which carries the access token. */
 export const TOKEN_SUBPROTOCOL_PREFIX = "shoal-token.";
 /** Accepted access token sizes, in bytes (an HKDF-derived token is 32). */
@@ -63,7 +78,10 @@ export function parseOfferedSubprotocols(header: string | undefined | null): {
   device: DeviceAuth | undefined;
   /** The first `shoal-invitation.` item, decoded (undefined when absent or malformed). */
   invitation: InvitationProof | undefined;
+  /** The region of the first `shoal-region.` item: the region the space is pinned to. */
+  region: string | undefined;
 } {
+  let region: string | undefined;
   let device: DeviceAuth | undefined;
   let invitation: InvitationProof | undefined;
   let shoal = false;
@@ -84,6 +102,8 @@ export function parseOfferedSubprotocols(header: string | undefined | null): {
       device = decodeDeviceAuth(item.slice(DEVICE_SUBPROTOCOL_PREFIX.length));
     } else if (item.startsWith(INVITATION_SUBPROTOCOL_PREFIX) && invitation === undefined) {
       invitation = decodeInvitationProof(item.slice(INVITATION_SUBPROTOCOL_PREFIX.length));
+    } else if (item.startsWith(REGION_SUBPROTOCOL_PREFIX) && region === undefined) {
+      region = item.slice(REGION_SUBPROTOCOL_PREFIX.length);
     } else if (item.startsWith(CLAIM_SUBPROTOCOL_PREFIX) && !claimSeen) {
       claimSeen = true;
       try {
@@ -93,5 +113,5 @@ export function parseOfferedSubprotocols(header: string | undefined | null): {
       }
     }
   }
-  return { shoal, token, claim, device, invitation };
+  return { shoal, token, claim, device, invitation, region };
 }

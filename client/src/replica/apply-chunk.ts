@@ -9,6 +9,7 @@ import { prepareWrites, rowWork, type ChunkWrites } from "./prepare-writes.ts";
 import { sameHeads } from "./heads.ts";
 import { isPoisoned, quarantineEntry } from "./quarantine.ts";
 import { admitByMembership } from "./admit-by-membership.ts";
+import { erasedAmong, recordsOf, withoutErased } from "./erased.ts";
 import type { Replica } from "./replica.ts";
 import { runNow, runSliced, SLICE_OPS, type Pause, type Slices } from "./slices.ts";
 import type { DocRow, MemberRow, QuarantineRow, SpaceRow, VectorRow } from "./stored-rows.ts";
@@ -67,6 +68,7 @@ export async function applyChunk(
       "_quarantine",
       "_members",
       "_spaces",
+      "_erased",
       ...replica.specs.keys(),
     ];
     const light = await dexie.transaction("rw", tables, async () => {
@@ -214,6 +216,10 @@ async function planChunk(
       for (const p of await perSpace(pendingT, retrySpaces, PENDING_RETRY))
         if (!byId.has(p.id)) byId.set(p.id, p);
     }
+    // An erased record's changes are dropped from whatever carries them, whichever source it came
+    // from; the rest of each commit applies (PROTOCOL.md 12).
+    const erased = await erasedAmong(dexie, recordsOf([...byId.values()]));
+    if (erased.size > 0) for (const [id, c] of byId) byId.set(id, withoutErased(c, erased));
     const candidates = [...byId.values()].sort((a, b) =>
       a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq,
     );
@@ -252,7 +258,11 @@ async function planChunk(
   };
   return inTransaction
     ? read()
-    : dexie.transaction("r", [docsT, vectorsT, pendingT, quarantineT, membersT, spacesT], read);
+    : dexie.transaction(
+        "r",
+        [docsT, vectorsT, pendingT, quarantineT, membersT, spacesT, dexie.table("_erased")],
+        read,
+      );
 }
 
 /** Writes a prepared chunk in one transaction, or returns null if what it read has changed. */
@@ -322,7 +332,9 @@ async function writeChunk(
     // may be what opens the commits it waits behind (a key shared after its author wrote under it).
     const parkedOps = toPark.filter((c) => c.membership !== undefined && !isPoisoned(c));
     if (parkedOps.length > 0)
-      await membersT.bulkPut(parkedOps.map((c) => ({ space: c.space, id: c.membershipId!, op: c.membership! })));
+      await membersT.bulkPut(
+        parkedOps.map((c) => ({ space: c.space, id: c.membershipId!, op: c.membership! })),
+      );
     return {
       docs: accepted.docs,
       applied: storedCommits,

@@ -1,5 +1,5 @@
 import { SchemaError } from "../errors.ts";
-import type { CollectionDeclaration } from "./collection-types.ts";
+import type { CollectionDeclaration, RetentionRule } from "./collection-types.ts";
 import { CONFLICTED_FIELD } from "./conflict-values.ts";
 
 export type { CollectionDeclaration } from "./collection-types.ts";
@@ -24,7 +24,27 @@ export interface CollectionSpec {
   readonly inbox: ReadonlySet<string>;
   /** The Dexie `stores()` string for the rows table. */
   readonly dexieSchema: string;
+  /** Whether `open(id)` records a view event (`auditViews` of the declaration). */
+  readonly auditViews?: boolean;
+  /** When records are erased for age (`retention` of the declaration), checked. */
+  readonly retention?: RetentionRule;
 }
+
+/**
+ * The internal collection view events go to (`auditViews`): every database declares it, so every
+ * device accepts and syncs view events; its name starts with `_`, which no app collection can.
+ */
+export const AUDIT_VIEWS_COLLECTION = "_auditViews";
+
+/** The spec of the view events' collection: `{ collection, record }` rows, no index. */
+export const AUDIT_VIEWS_SPEC: CollectionSpec = {
+  name: AUDIT_VIEWS_COLLECTION,
+  indexes: [],
+  text: new Set(),
+  counters: new Set(),
+  inbox: new Set(),
+  dexieSchema: "id",
+};
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
 const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -68,6 +88,9 @@ export function parseCollectionSpec(name: string, decl: CollectionDeclaration): 
     inbox,
     // Inbox collections index the conflicted flag, so `db.conflicts()` reads only conflicted rows.
     dexieSchema: ["id", ...specs.map((s) => s.src), ...(inbox.size > 0 ? [CONFLICTED_FIELD] : [])].join(", "),
+    ...(typeof decl !== "string" && decl.auditViews === true && { auditViews: true }),
+    ...(typeof decl !== "string" &&
+      decl.retention !== undefined && { retention: checkRetention(name, decl.retention, specs) }),
   };
 }
 
@@ -98,6 +121,30 @@ function parseConflicts(
     inbox.add(f);
   }
   return inbox;
+}
+
+/** A retention rule the sweep can honour: an indexed plain field and whole, non-negative durations. */
+function checkRetention(
+  collection: string,
+  rule: RetentionRule,
+  indexes: readonly IndexSpec[],
+): RetentionRule {
+  const field = (rule as { field?: unknown })?.field;
+  const index = indexes.find((i) => i.name === field);
+  if (typeof field !== "string" || !index || index.multi || index.compound) {
+    throw new SchemaError(
+      `Collection "${collection}": retention needs a field with a plain index of its own (got "${String(field)}").`,
+    );
+  }
+  for (const k of ["years", "months", "days", "graceDays"] as const) {
+    const v = rule[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 1000 * 366)) {
+      throw new SchemaError(
+        `Collection "${collection}": retention ${k} must be a whole number of 0 or more.`,
+      );
+    }
+  }
+  return { ...rule };
 }
 
 function parseIndex(collection: string, src: string, seen: Set<string>): IndexSpec {

@@ -121,7 +121,32 @@ export type CollectionDeclaration<T extends object = AnyRow> =
        * (`db.conflicts()`, `resolve`); fields not named keep one deterministic winner.
        */
       readonly conflicts?: { readonly [P in FieldPath<T>]?: ConflictRule };
+      /**
+       * Record who opens a record: `collection.open(id)` then writes a view event (synced, sealed,
+       * in the record's space) that audit exports carry (`db.exportAudit`). Default false.
+       */
+      readonly auditViews?: boolean;
+      /**
+       * Erase records once they are past a date (see README "Retention"): `{ field, years?, months?,
+       * days? }` keeps a record that long after the date in `field` (an ISO date string or ms since the
+       * epoch; `field` must be a plain index); with no duration, `field` holds the expiry itself.
+       */
+      readonly retention?: RetentionRule;
     };
+
+/** A collection's retention rule (`retention` of its declaration). */
+export interface RetentionRule {
+  /** An indexed field holding a date: an ISO 8601 string or ms since the epoch. */
+  readonly field: string;
+  readonly years?: number;
+  readonly months?: number;
+  readonly days?: number;
+  /**
+   * How far this device's clock may run ahead without erasing early (default 1 day): a record is
+   * erased only once it is past its date by this much more.
+   */
+  readonly graceDays?: number;
+}
 
 declare const rowType: unique symbol;
 

@@ -1,5 +1,7 @@
 import type { Table } from "dexie";
-import { SchemaError } from "../errors.ts";
+import { NotPermitted, SchemaError } from "../errors.ts";
+import { AUDIT_VIEWS_COLLECTION } from "./collection-spec.ts";
+import type { DocRow } from "./stored-rows.ts";
 import type { CommitId, RecordId } from "../types.ts";
 import { history, readAt, type HistoryEntry } from "./commit-log.ts";
 import { live, type Observable } from "../live/observable.ts";
@@ -7,6 +9,7 @@ import type { Row } from "./materialize.ts";
 import { Query, WhereClause, shapeOf, wholeIndex } from "./query.ts";
 import type { ShapeIndex } from "./query-shape.ts";
 import { patchingLive } from "../live/patching-live.ts";
+import { eraseRecord } from "../spaces/erase-record.ts";
 import type { InsertOptions } from "./transaction.ts";
 import type { Draft, FieldPath, IndexName, Synchronous } from "./collection-types.ts";
 import { resolveField } from "./resolve-field.ts";
@@ -97,6 +100,33 @@ export class Collection<
   /** The row with this id, or undefined (also when deleted). */
   get(id: string): Promise<RowOf<T> | undefined> {
     return this.#table.get(id);
+  }
+
+  /**
+   * The row with this id, read for a person to see it: like `get`, and in a collection declared with
+   * `auditViews: true` it also records a view event (this device, the record, the device's claimed
+   * time) as a commit in the record's space: synced and sealed like any write, carried by
+   * `db.exportAudit` and shown by `shoal-audit verify`. A device that may not write there (a reader)
+   * cannot record it: the row is returned and no event is written.
+   *
+   * @example
+   * const chart = await db.patients.open(id); // "Dr. Ada viewed patients/<id>" in the audit
+   */
+  async open(id: string): Promise<RowOf<T> | undefined> {
+    const row = await this.get(id);
+    if (!row || !this.#host.replica.specs.get(this.name)?.auditViews) return row;
+    const doc = await this.#host.replica.dexie.table<DocRow>("_docs").get(id);
+    if (!doc) return row;
+    try {
+      await this.#host.transact((tx) =>
+        tx
+          .collection(AUDIT_VIEWS_COLLECTION)
+          .insert({ collection: this.name, record: id }, { space: doc.space }),
+      );
+    } catch (e) {
+      if (!(e instanceof NotPermitted)) throw e;
+    }
+    return row;
   }
 
   #index(index: string): string {
@@ -190,12 +220,39 @@ export class Collection<
   }
 
   /**
+   * Erases a record for good (GDPR Art. 17; an admin of its space): a signed `erase` operation in the
+   * space's membership log, after which every device that applies it purges the record, its document
+   * and its history, refuses it from any source, and writes a signed receipt (`db.erasure(id)` counts
+   * them). Resolves with the operation's id once this device has purged it. See PROTOCOL.md 12 for what
+   * it guarantees and what it cannot.
+   */
+  erase(id: string): Promise<string> {
+    return eraseRecord(this.#host.replica, this.name, id);
+  }
+
+  /**
    * The commits that changed this record, oldest first: device, time, fields, and whether the device's
    * authorship is verified (its signature). The audit trail.
    */
   history(id: string): Promise<HistoryEntry[]> {
     this.#host.replica.assertOpen();
     return history(this.#host.replica.dexie, id, this.#host.replica.device);
+  }
+
+  /**
+   * Brings the record back to its version right after `commit` (the row `readAt(id, commit)` gives) as
+   * a NEW commit by this device: history is kept, nothing is rewritten. Text fields are diffed and
+   * counters incremented by the difference, so the restore merges with concurrent edits like any edit;
+   * a record deleted since is recreated under the same id (a concurrent delete elsewhere still wins);
+   * restoring to a delete deletes it. Resolves whether anything changed. Needs the writer role
+   * (`NotPermitted`); `NotFound` if the commit did not change the record.
+   *
+   * @example
+   * const [first] = await db.patients.history(id);
+   * await db.patients.restore(id, first!.commit);
+   */
+  restore(id: string, commit: CommitId): Promise<boolean> {
+    return this.#host.transact((tx) => tx.collection(this.name).restore(id, commit));
   }
 
   /** The record as it was right after `commit`. */

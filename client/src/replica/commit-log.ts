@@ -6,6 +6,7 @@ import { toCommit, type Commit, type StoredCommit } from "./commit.ts";
 import { stateOf } from "../spaces/membership-log.ts";
 import { materialize, type Row } from "./materialize.ts";
 import { buildFromCreation, creationRow } from "./creation.ts";
+import { restoredFromMessage } from "./restore.ts";
 import type { DocRow, MemberRow, SpaceRow, VectorRow } from "./stored-rows.ts";
 
 /** One entry of a record's history: a commit that changed it. */
@@ -31,6 +32,11 @@ export interface HistoryEntry {
    * log does not know.
    */
   readonly person?: { readonly id: string; readonly name: string };
+  /**
+   * For a restore (`restore(id, commit)` or `db.restore(space, { to })`): the commit whose version it
+   * brought back, or `@<ms>` for a restore to a time. The author's claim, carried in the signed change.
+   */
+  readonly restoredFrom?: string;
 }
 
 /**
@@ -106,6 +112,7 @@ export async function history(dexie: Dexie, id: string, self: DeviceId): Promise
     const rc = c.changes.find((x) => x.record === id)!;
     const verified = c.device === self || sealed[i] !== undefined;
     const person = people.get(`${c.space}|${c.device}`);
+    const restoredFrom = restoredFromChange(rc.changes[0]);
     return {
       commit: c.id,
       device: c.device,
@@ -115,8 +122,19 @@ export async function history(dexie: Dexie, id: string, self: DeviceId): Promise
       paths: rc.paths,
       verified,
       ...(person && { person }),
+      ...(restoredFrom !== undefined && { restoredFrom }),
     };
   });
+}
+
+/** The `restoredFrom` of a restore's first Automerge change (its message), if it is one. */
+function restoredFromChange(change: Uint8Array | undefined): string | undefined {
+  if (!change) return undefined;
+  try {
+    return restoredFromMessage(A.decodeChange(change).message);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

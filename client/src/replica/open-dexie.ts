@@ -16,6 +16,7 @@ import type { CollectionSpec } from "./collection-spec.ts";
  * - `_members`: each space's membership operations (`MemberRow`), verified, by op id.
  * - `_quarantine`: authentic remote commits that could not be applied, with why (`QuarantineRow`); their
  *   sequence slots count as held. `creations` and `checksums` find the commits that depend on them.
+ * - `_erased`: record ids erased for good (`ErasedRow`): nothing of them is stored again.
  */
 export const INTERNAL_TABLES: Readonly<Record<string, string>> = {
   _docs: "id, collection, space",
@@ -28,6 +29,7 @@ export const INTERNAL_TABLES: Readonly<Record<string, string>> = {
   _acks: "[space+device], space",
   _quarantine: "id, space, [space+device+seq], *creations, *checksums",
   _members: "[space+id], space",
+  _erased: "id, space",
 };
 
 interface TableShape {

@@ -5,6 +5,7 @@ import { prepareWrites } from "./prepare-writes.ts";
 import { poisoned, quarantineEntry, type Poisoned } from "./quarantine.ts";
 import type { Replica } from "./replica.ts";
 import { runNow, SLICE_OPS } from "./slices.ts";
+import { erasedAmong, recordsOf, withoutErased } from "./erased.ts";
 import type { DocRow, QuarantineRow } from "./stored-rows.ts";
 
 /** What `rebuildRecords` changed. */
@@ -44,7 +45,11 @@ export async function rebuildRecords(
   const commitsT = dexie.table<StoredCommit>("_commits");
   const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
+  rowTables.push(dexie.table("_erased")); // read: commits reopened bring no erased record back
   return dexie.transaction("rw", [docsT, commitsT, quarantineT, ...rowTables], async () => {
+    // Commits opened again from their sealed bytes bring no erased record back (PROTOCOL.md 12).
+    const erased = await erasedAmong(dexie, recordsOf(add));
+    add = add.map((c) => withoutErased(c, erased));
     const dropped = drop.map((c) => poisoned(c, why(c).reason, why(c).message));
     const dropIds = new Set(drop.map((c) => c.id));
     const addIds = new Set<string>(add.map((c) => c.id));

@@ -61,6 +61,7 @@ export class Replica {
   #generation = 0;
   #closed = false;
   readonly #listeners = new Set<Listener>();
+  readonly #closeListeners = new Set<() => void>();
   /** Counters for tests, the bench and the devtools panel. */
   readonly stats = {
     localTransactions: 0,
@@ -182,6 +183,19 @@ export class Replica {
   onCommits(listener: Listener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Runs `listener` once when `close()` begins (at once if it already did): what waits on the database
+   * (a change feed, a wait for durability) stops then. Returns a function that removes it.
+   */
+  onClose(listener: () => void): () => void {
+    if (this.#closed) {
+      listener();
+      return () => {};
+    }
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
   }
 
   /** Tells listeners; a throwing listener must not break the writer. */
@@ -391,6 +405,15 @@ export class Replica {
     if (this.#closed) return;
     await this.drain();
     this.#closed = true;
+    const waiting = [...this.#closeListeners];
+    this.#closeListeners.clear();
+    for (const l of waiting) {
+      try {
+        l();
+      } catch (e) {
+        console.error("Shoal: a close listener threw", e);
+      }
+    }
     this.dexie.close();
   }
 }

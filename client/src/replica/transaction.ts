@@ -14,6 +14,7 @@ import type { PreparedCommit, PreparedEntry } from "./prepared.ts";
 import type { Replica } from "./replica.ts";
 import { pushTo } from "./group-by.ts";
 import { assertSealable, type SizedChange } from "./sealed-size.ts";
+import { reconcileTo } from "./restore.ts";
 
 interface Working {
   id: RecordId;
@@ -136,17 +137,16 @@ export class Transaction {
     return w.doc;
   }
 
-  async #load(collection: string, id: string): Promise<Working> {
+  /** The record's working state in this transaction, loaded on first use; deleted ones too. */
+  async #loadAny(collection: string, id: string): Promise<Working> {
     const w = this.#working.get(id);
     if (w) {
       if (w.collection !== collection) throw new NotFound(`No record ${id} in "${collection}".`);
-      if (w.doc && isDeleted(w.doc)) throw new NotFound(`Record ${id} was deleted.`);
       return w;
     }
     const loaded = await this.#replica.loadForEdit(id);
     if (!loaded || loaded.collection !== collection)
       throw new NotFound(`No record ${id} in "${collection}".`);
-    if (isDeleted(loaded.doc)) throw new NotFound(`Record ${id} was deleted.`);
     const fresh: Working = {
       id: id as RecordId,
       collection,
@@ -160,6 +160,13 @@ export class Transaction {
     };
     this.#working.set(id, fresh);
     return fresh;
+  }
+
+  /** The record's working state, refused with `NotFound` once deleted. */
+  async #load(collection: string, id: string): Promise<Working> {
+    const w = await this.#loadAny(collection, id);
+    if (w.doc && isDeleted(w.doc)) throw new NotFound(`Record ${id} was deleted.`);
+    return w;
   }
 
   /**
@@ -192,6 +199,51 @@ export class Transaction {
       (d as Record<string, unknown>)[DELETED_FIELD] = true;
     });
     w.op = "delete";
+  }
+
+  /**
+   * Brings a record back to its version at `heads` (a past version of its own document; empty: the
+   * record did not exist then, so it is deleted) as new changes by this device: text diffed, counters
+   * incremented by the difference, a deleted record recreated under its id (its tombstone key removed,
+   * so a concurrent delete elsewhere still wins). `message` rides on the Automerge change. Returns
+   * whether anything changed.
+   */
+  async restore(collection: string, id: string, heads: readonly string[], message: string): Promise<boolean> {
+    const spec = this.#spec(collection);
+    const w = await this.#loadAny(collection, id);
+    const doc = this.#doc(w);
+    const deleted = isDeleted(doc);
+    const target = heads.length === 0 ? null : (A.view(doc, [...heads]) as Record<string, unknown>);
+    if (target === null || isDeleted(target)) {
+      if (deleted) return false;
+      w.doc = A.change(doc, { ...this.#time(), message }, (d) => {
+        (d as Record<string, unknown>)[DELETED_FIELD] = true;
+      });
+      w.op = "delete";
+      return true;
+    }
+    const before = A.getHeads(doc);
+    const next = changeInParts(
+      doc,
+      {
+        ...this.#time(),
+        message,
+        patchCallback: (patches) => {
+          for (const p of patches) if (p.path.length > 0) w.paths.add(String(p.path[0]));
+        },
+      },
+      (d) => {
+        const root = d as Record<string, unknown>;
+        if (deleted) delete root[DELETED_FIELD];
+        reconcileTo(root, target, spec);
+      },
+    );
+    const after = A.getHeads(next);
+    if (after.length === before.length && after.every((h, i) => h === before[i])) return false;
+    w.doc = next;
+    w.paths.delete(DELETED_FIELD);
+    if (w.op === "delete") w.op = "update";
+    return true;
   }
 
   /** The record as this transaction sees it (its own writes included), or undefined. */

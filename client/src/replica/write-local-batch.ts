@@ -1,6 +1,6 @@
 import * as A from "@automerge/automerge";
 import type { Dexie, Table } from "dexie";
-import { RejoinPending, ValidationError } from "../errors.ts";
+import { NotFound, RejoinPending, ValidationError } from "../errors.ts";
 import type { DeviceId } from "../types.ts";
 import { commitId, type StoredCommit } from "./commit.ts";
 import { sameHeads } from "./heads.ts";
@@ -19,6 +19,7 @@ import {
   type VectorRow,
 } from "./stored-rows.ts";
 import { assertWritable } from "../spaces/membership-log.ts";
+import type { ErasedRow } from "./erased.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -58,9 +59,14 @@ export async function writeLocalBatch(
   const commitsT = dexie.table<StoredCommit>("_commits");
   const metaT = dexie.table<LeftSpaceRow, string>("_meta");
   const spacesT = dexie.table<SpaceRow, string>("_spaces");
+  const erasedT = dexie.table("_erased");
   const rowTables = [...collections].map((c) => dexie.table(c));
+  rowTables.push(erasedT); // read: an erased record is never written again
   return dexie.transaction("rw", [docsT, vectorsT, commitsT, metaT, spacesT, ...rowTables], async () => {
     const ids = [...new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)))];
+    // An erased record never comes back, not even from a tab that still had it loaded.
+    const erased = ((await erasedT.bulkGet(ids)) as (ErasedRow | undefined)[]).find((r) => r !== undefined);
+    if (erased) throw new NotFound(`Record ${erased.id} was erased and cannot be written again.`);
     const spaces = [...new Set(batch.map((c) => c.space))];
     // Both reads in flight at once: each awaited request is a round trip to the browser's IndexedDB
     // backend, which dominates a one-record commit.

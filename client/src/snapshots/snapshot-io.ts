@@ -9,6 +9,7 @@ import { materialize, type Row } from "../replica/materialize.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { DocRow, VectorRow } from "../replica/stored-rows.ts";
 import { validateCommit } from "../replica/validate-commit.ts";
+import { erasedAmong, recordsOf, withoutErased } from "../replica/erased.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import type { SnapshotContent, SnapshotDoc } from "./snapshot-codec.ts";
 
@@ -123,9 +124,26 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
   try {
     await replica.drain();
     const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
-    const tables = [dexie.table("_vectors"), dexie.table("_commits"), dexie.table("_docs"), ...rowTables];
+    const tables = [
+      dexie.table("_vectors"),
+      dexie.table("_commits"),
+      dexie.table("_docs"),
+      dexie.table("_erased"),
+      ...rowTables,
+    ];
     const done = await dexie.transaction("rw", tables, async () => {
       if ((await dexie.table("_vectors").where("space").equals(content.space).count()) > 0) return false;
+      // A snapshot published before an erase still holds the record: it never comes back from one.
+      const erased = await erasedAmong(dexie, [
+        ...content.docs.map((d) => d.id),
+        ...recordsOf(content.commits),
+      ]);
+      if (erased.size > 0)
+        content = {
+          ...content,
+          commits: content.commits.map((c) => withoutErased(c, erased)),
+          docs: content.docs.filter((d) => !erased.has(d.id)),
+        };
       const stored: StoredCommit[] = content.commits.map((c) => ({
         ...c,
         records: c.changes.map((rc) => rc.record),

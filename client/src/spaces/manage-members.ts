@@ -42,6 +42,7 @@ export async function ensureMembership(
   replica: Replica,
   space: SpaceId,
   me = "Creator",
+  residency?: string,
 ): Promise<MembershipState> {
   const identity = replica.identity;
   if (!identity) throw new UnsignedDevice();
@@ -58,6 +59,7 @@ export async function ensureMembership(
     person: randomHexId(),
     name: await sealName(me, keySetOf(row), 0, space),
     device: deviceKeysOf(identity),
+    ...(residency !== undefined && { residency }),
   });
   return (await readMembership(replica.dexie, space))!;
 }

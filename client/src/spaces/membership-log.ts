@@ -18,6 +18,7 @@ import { openKeySet, openName, sealKeySet, type KeySet } from "../members/key-se
 import { identityFromSeed } from "../identity/identity-from-seed.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
 import { keySetOf } from "./member-keys.ts";
+import { applyErasures } from "./erase-record.ts";
 import { commitId, type StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { MemberRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
@@ -163,6 +164,8 @@ export async function absorbMembership(
       // Sealed by a hostile admin to garbage: this device waits for another rotation or a share.
     }
   }
+  // Erasures first: a record erased for good leaves this device before anything else happens here.
+  await applyErasures(replica, space, held);
   // The newest rotation (log order) whose key is held; commits are sealed under it from now on.
   const epoch = [...state.rotations].reverse().find((r) => held.has(r.epoch))?.epoch ?? 0;
   const refusal = mayWrite(state, identity.device, Number.MAX_SAFE_INTEGER);

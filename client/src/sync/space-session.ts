@@ -1,10 +1,12 @@
 import {
   AccessDenied,
   ProtocolError,
+  ResidencyRefused,
   ShoalError,
   ValidationError,
   type AccessDeniedReason,
 } from "../errors.ts";
+import { REGION_SUBPROTOCOL_PREFIX, RESIDENCY_REFUSAL } from "../protocol/subprotocol.ts";
 import { MEMBERSHIP_REFUSALS, type MembershipFault } from "../protocol/device-auth.ts";
 import { SPACE_CLAIM_REFUSALS } from "../protocol/space-claim.ts";
 import {
@@ -161,6 +163,12 @@ export class SpaceSession {
   #attempt = 0;
   /** The relay refused the last attempt (wrong key): retries show "refused" until one is accepted. */
   #accessRefused = false;
+  /** The space's region, read for each connection (`createSpace({ residency })`); absent: not pinned. */
+  readonly #residency: (() => Promise<string | undefined>) | undefined;
+  /** This session closed the last connection itself: the relay did not confirm the space's region. */
+  #residencyRefused = false;
+  /** The region the current attempt's space is pinned to, as read for it. */
+  #pinned: string | undefined;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #drainTimer: ReturnType<typeof setTimeout> | null = null;
   /** Per device: highest sequence the relay holds or has been sent on this connection. */
@@ -210,6 +218,11 @@ export class SpaceSession {
     proofs?: () => Promise<string[]>;
     /** What to appeal a refusal as removed with (`appealCommits`); absent: never appeal. */
     appealCommits?: () => Promise<Uint8Array[] | undefined>;
+    /**
+     * The region the space is pinned to, read afresh for each connection: a relay transport must
+     * confirm it (its subprotocol answer) before anything is sent, or the session closes at once.
+     */
+    residency?: () => Promise<string | undefined>;
     hooks: SessionHooks;
     backoff?: Backoff;
     snapshots?: Partial<SnapshotPolicy>;
@@ -241,6 +254,7 @@ export class SpaceSession {
     this.#claim = opts.claim;
     this.#proofs = opts.proofs;
     this.#appealCommits = opts.appealCommits;
+    this.#residency = opts.residency;
     this.#hooks = opts.hooks;
   }
 
@@ -311,12 +325,27 @@ export class SpaceSession {
     this.#pulling = false;
     this.#inflight = [];
     // A refusal does not go away by waiting: say so through the retries rather than "connecting".
-    this.#hooks.state(this.#accessRefused ? "refused" : "connecting");
+    // Set again by this attempt if the relay still is not of the space's region.
+    const residencyRefused = this.#residencyRefused;
+    this.#residencyRefused = false;
+    this.#hooks.state(this.#accessRefused || residencyRefused ? "refused" : "connecting");
     let conn: TransportConnection | null = null;
     let closed = false;
+    let pinned: string | undefined;
     const handlers: TransportHandlers = {
-      onOpen: () => {
+      onOpen: (info) => {
         if (closed || conn !== this.#conn) return;
+        // A pinned space goes to a relay only when it answered that it is of the space's region
+        // (PROTOCOL.md 1, "Residency"): otherwise close before the first frame, `hello` included.
+        if (pinned !== undefined && this.#transport.kind === "relay") {
+          if (info?.protocol !== REGION_SUBPROTOCOL_PREFIX + pinned) {
+            this.#residencyRefused = true;
+            this.#hooks.error(new ResidencyRefused(pinned, this.#transport.label));
+            conn?.close("residency");
+            return;
+          }
+        }
+        this.#residencyRefused = false;
         this.#send({
           type: "hello",
           minVersion: MIN_PROTOCOL_VERSION,
@@ -348,24 +377,51 @@ export class SpaceSession {
       },
     };
     const open = (proofs: readonly string[]) => {
-      conn = this.#transport.connect(this.space, this.#token, handlers, this.#claim, proofs);
+      const items = pinned === undefined ? proofs : [...proofs, REGION_SUBPROTOCOL_PREFIX + pinned];
+      conn = this.#transport.connect(this.space, this.#token, handlers, this.#claim, items);
       this.#conn = conn;
     };
-    if (!this.#proofs) return open([]);
+    if (!this.#proofs && !this.#residency) return open([]);
     // Signed afresh for each connection: a device proof is only good for minutes.
     const epoch = this.#epoch;
-    void this.#proofs().then(
-      (proofs) => {
-        if (epoch === this.#epoch && !this.#stopped) open(proofs);
+    const residency = this.#residency;
+    // A pin that cannot be read is no reason to send the space anywhere: the attempt waits.
+    void (residency ? residency() : Promise.resolve(undefined)).then(
+      (region) => {
+        pinned = region;
+        this.#pinned = region;
+        if (!this.#proofs) return void (epoch === this.#epoch && !this.#stopped && open([]));
+        void this.#proofs().then(
+          (proofs) => {
+            if (epoch === this.#epoch && !this.#stopped) open(proofs);
+          },
+          () => {
+            if (epoch === this.#epoch && !this.#stopped) open([]);
+          },
+        );
       },
       () => {
-        if (epoch === this.#epoch && !this.#stopped) open([]);
+        if (epoch === this.#epoch && !this.#stopped)
+          this.#closed("The space's region could not be read.", undefined);
       },
     );
   }
 
   /** After a connection closed or was refused: reports it and schedules the next attempt. */
   #closed(reason: string, code: number | undefined): void {
+    if (this.#residencyRefused) {
+      // Closed here, before sending anything: say why through the retries, which ask again each time.
+      const why = "refused: the relay is not in the space's region";
+      this.#hooks.state(this.#stopped ? "stopped" : "refused", why);
+      if (!this.#stopped) this.#scheduleReconnect(true);
+      return;
+    }
+    if (code === 4403 && reason.includes(RESIDENCY_REFUSAL) && this.#pinned !== undefined) {
+      // A relay of another region (or none) refused the pinned space at the upgrade.
+      this.#residencyRefused = true;
+      this.#hooks.error(new ResidencyRefused(this.#pinned, this.#transport.label));
+      return this.#closed(reason, undefined);
+    }
     const refused = code === 4401 || code === 4403;
     this.#accessRefused = refused;
     if (refused) this.#hooks.error(accessDenied(reason, this.#claim !== undefined));
@@ -573,6 +629,13 @@ export class SpaceSession {
         if (this.#snapshots.refused(m)) return;
         const err = new ShoalError(`Relay:${m.code}`, `The relay refused: ${m.message}`);
         this.#hooks.error(err);
+        if (m.code === "residency") {
+          // The relay read a region pin this device did not apply (its log had not said so yet): stop
+          // sending the space there; the next attempt reads the pin again.
+          this.#residencyRefused = this.#pinned !== undefined;
+          this.#conn?.close("residency");
+          return;
+        }
         if (
           m.device &&
           (m.code === "conflict" || m.code === "chain") &&

@@ -1,6 +1,7 @@
 import type { Dexie } from "dexie";
 import { deriveRelayToken } from "../crypto/keys.ts";
 import { connectionProofs } from "../spaces/connection-proofs.ts";
+import { readMembership } from "../spaces/membership-log.ts";
 import { appealCommits } from "./appeal-commits.ts";
 import { ShoalError as ShoalErrorClass, type ShoalError } from "../errors.ts";
 import { live } from "../live/observable.ts";
@@ -192,6 +193,7 @@ export class SyncEngine {
               (await this.#dexie.table<SpaceRow>("_spaces").get(row.id)) ?? row,
             ),
           appealCommits: () => appealCommits(this.#dexie, sealer, row.id, this.#replica.device),
+          residency: async () => (await readMembership(this.#dexie, row.id))?.residency,
           spaceKey: row.key,
           backoff: this.#backoff,
           snapshots: this.#snapshots,

@@ -2,8 +2,12 @@ import type { SpaceId } from "../types.ts";
 
 /** What a transport tells the sync engine about one connection. */
 export interface TransportHandlers {
-  /** The connection is open: frames may be sent. */
-  onOpen(): void;
+  /**
+   * The connection is open: frames may be sent. `info.protocol`: the WebSocket subprotocol the relay
+   * answered (`shoal.1`, or `shoal-region.<r>` when it confirms a pinned space's region); absent for
+   * transports without one.
+   */
+  onOpen(info?: { readonly protocol?: string }): void;
   /** A whole binary frame arrived. */
   onMessage(frame: Uint8Array): void;
   /**

@@ -2,6 +2,7 @@ import {
   CLOSE_CODES,
   DEVICE_SUBPROTOCOL_PREFIX,
   INVITATION_SUBPROTOCOL_PREFIX,
+  REGION_SUBPROTOCOL_PREFIX,
   encodeBase64Url,
   offeredSubprotocols,
 } from "../protocol/index.ts";
@@ -18,6 +19,8 @@ export interface WebSocketLike {
   readonly bufferedAmount: number;
   /** 0 connecting, 1 open, 2 closing, 3 closed (the WHATWG values, which `ws` shares). */
   readonly readyState: number;
+  /** The subprotocol the server selected (WHATWG and `ws` alike). */
+  readonly protocol?: string;
   onopen: ((event: never) => void) | null;
   onmessage: ((event: never) => void) | null;
   onclose: ((event: never) => void) | null;
@@ -123,9 +126,9 @@ export function webSocketTransport(options: WebSocketTransportOptions): Transpor
         claim,
         proofs,
         {
-          onOpen: () => {
+          onOpen: (info) => {
             opened = true;
-            handlers.onOpen();
+            handlers.onOpen(info);
           },
           onMessage: handlers.onMessage,
           onClose: (reason, code) => {
@@ -198,7 +201,7 @@ function openConnection(
   socket.onopen = () => {
     if (state !== "connecting") return;
     state = "open";
-    handlers.onOpen();
+    handlers.onOpen({ protocol: socket!.protocol ?? "" });
   };
   socket.onmessage = (event: { data: unknown }) => {
     if (state !== "open") return;
@@ -291,7 +294,13 @@ async function probeAccess(
 ): Promise<{ status: 401 | 403; text: string } | undefined> {
   if (typeof globalThis.fetch !== "function") return undefined;
   try {
-    const res = await globalThis.fetch(`${socketUrl.replace(/^ws/, "http")}/access`, {
+    // A pinned space's region rides in the query: a relay of another region refuses it here as at the
+    // upgrade (older relays ignore the query).
+    const region = proofs.find((p) => p.startsWith(REGION_SUBPROTOCOL_PREFIX));
+    const query = region
+      ? `?region=${encodeURIComponent(region.slice(REGION_SUBPROTOCOL_PREFIX.length))}`
+      : "";
+    const res = await globalThis.fetch(`${socketUrl.replace(/^ws/, "http")}/access${query}`, {
       method: "POST",
       // A string body goes as text/plain and no header is added: a CORS "simple request", so a relay
       // on another origin is asked without a preflight round trip.

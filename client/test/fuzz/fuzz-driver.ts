@@ -18,6 +18,7 @@ import {
   type Canary,
 } from "./membership-invariant.ts";
 import { MembershipScenario, type MemberReplica, type MembershipStats } from "./membership-scenario.ts";
+import { feedFailures } from "./feed-invariant.ts";
 import { ensureMembership } from "../../src/spaces/manage-members.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import {
@@ -60,6 +61,8 @@ export interface ScenarioReport {
   snapshots: number;
   /** Conflicted wards (inbox field) a replica resolved. */
   resolutions: number;
+  /** Replicas whose change feed was read in two parts across a reload and found exact (`feedFailures`). */
+  feedsChecked?: number;
   /** Hostile mode only: what the hostile member injected, and how often the relay served its snapshot. */
   hostile?: {
     injected: InjectedAt[];
@@ -142,7 +145,8 @@ let run = 0;
  * transactions and transfers between two accounts (a sum that must hold), while replicas restart,
  * join late and get partitioned, with skewed clocks in some seeds. Then the network heals and every
  * replica must hold the same rows, Automerge heads, vectors, commit ids and histories, and every commit
- * the relay acknowledged. The sum is checked on every replica after every applied batch.
+ * the relay acknowledged. The sum is checked on every replica after every applied batch. Last, each
+ * compared replica's change feed, read in two parts across a reload, must list each of its commits once.
  */
 export async function runScenario(seed: number, options: ScenarioOptions = {}): Promise<ScenarioReport> {
   const rnd = seededRandom(seed);
@@ -563,6 +567,13 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         forgedSnapshotsReported: hostile.forgedReportedBy.size,
       };
     }
+    // Last, since it closes them: every compared replica's change feed, read in two parts across a
+    // reload, lists each commit it holds exactly once.
+    phase("reading the change feeds");
+    for (const r of live) r.stop();
+    const feed = await feedFailures(live, seed, collections);
+    if (feed.length > 0) throw new Divergence(`seed ${seed} (change feed):\n${feed.join("\n")}`);
+    report.feedsChecked = live.length;
     report.replicas = replicas.length;
     report.snapshots = relay.metrics.snapshotsStored;
     return report;

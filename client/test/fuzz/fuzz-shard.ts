@@ -34,6 +34,8 @@ export function defineFuzzShard(shard: number): void {
       const total = (k: "operations" | "invariantChecks") => reports.reduce((n, r) => n + r[k], 0);
       expect(total("operations")).toBeGreaterThan(0);
       expect(total("invariantChecks")).toBeGreaterThan(0);
+      // Every scenario that got to its end read its replicas' change feeds across a reload.
+      expect(reports.every((r) => (r.feedsChecked ?? 0) > 0)).toBe(true);
       if (reports.length >= 10) {
         expect(reports.some((r) => r.network.dropped > 0)).toBe(true);
         expect(reports.some((r) => r.restarts > 0)).toBe(true);

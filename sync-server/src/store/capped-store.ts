@@ -1,6 +1,7 @@
 import type {
   AppendOptions,
   AppendResult,
+  CompactResult,
   IncomingCommit,
   ReadOptions,
   ReadResult,
@@ -110,6 +111,12 @@ export class CappedStore implements RelayStore {
 
   getSnapshot(space: string): Promise<StoredSnapshot | undefined> {
     return this.#inner.getSnapshot(space);
+  }
+
+  async compact(space: string, vector: ReadonlyMap<string, number>): Promise<CompactResult> {
+    const out = await this.#inner.compact(space, vector);
+    if (this.#total) this.#total.bytes -= out.bytes;
+    return out;
   }
 
   usage(space: string): Promise<{ commits: number; bytes: number }> {

@@ -2,9 +2,11 @@ import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
 import { replaceRule } from "./replace-rule.ts";
 import { sequenceVerdict } from "./sequence-rule.ts";
 import { snapshotRefusal } from "./snapshot-rule.ts";
+import { covers, isMembershipCommitBytes } from "./compact-rule.ts";
 import type {
   AppendOptions,
   AppendResult,
+  CompactResult,
   IncomingCommit,
   ReadOptions,
   ReadResult,
@@ -141,7 +143,12 @@ export class MemoryStore implements RelayStore {
     const runs: ReadCandidate<Uint8Array>[][] = [];
     for (const [device, list] of this.#spaces.get(space)?.devices ?? []) {
       const from = since.get(device) ?? 0;
-      runs.push(list.slice(from).map((c) => ({ order: c.order, size: c.bytes.length, ref: c.bytes })));
+      runs.push(
+        list
+          .slice(from)
+          .filter((c) => c.bytes.length > 0) // compacted
+          .map((c) => ({ order: c.order, size: c.bytes.length, ref: c.bytes })),
+      );
     }
     const { picked, bytes, more } = selectForRead(runs, options.maxBytes, options.maxCount);
     return { commits: picked.map((c) => c.ref.slice()), bytes, more };
@@ -169,6 +176,31 @@ export class MemoryStore implements RelayStore {
     this.#check();
     const snapshot = this.#spaces.get(space)?.snapshot;
     return snapshot && { vector: new Map(snapshot.vector), bytes: snapshot.bytes.slice() };
+  }
+
+  async compact(space: string, vector: ReadonlyMap<string, number>): Promise<CompactResult> {
+    this.#check();
+    const s = this.#spaces.get(space);
+    if (!s) throw new Error(`Space ${space} is not registered.`);
+    const out: CompactResult = { commits: 0, bytes: 0, snapshot: false };
+    for (const [device, upTo] of vector) {
+      const list = s.devices.get(device) ?? [];
+      for (let i = 0; i < Math.min(upTo, list.length); i++) {
+        const c = list[i]!;
+        if (c.bytes.length === 0 || isMembershipCommitBytes(c.bytes)) continue;
+        out.commits += 1;
+        out.bytes += c.bytes.length;
+        list[i] = { order: c.order, hash: c.hash, bytes: new Uint8Array(0) };
+      }
+    }
+    if (s.snapshot && covers(vector, s.snapshot.vector)) {
+      out.bytes += s.snapshot.bytes.length;
+      out.snapshot = true;
+      s.snapshot = undefined;
+    }
+    s.bytes -= out.bytes;
+    s.commits -= out.commits;
+    return out;
   }
 
   async usage(space: string): Promise<{ commits: number; bytes: number }> {

@@ -6,9 +6,11 @@ import { selectForRead, type ReadCandidate } from "./select-for-read.ts";
 import { replaceRule } from "./replace-rule.ts";
 import { sequenceVerdict, type DeviceHead } from "./sequence-rule.ts";
 import { decodeSnapshotVector, encodeSnapshotVector } from "./snapshot-rule.ts";
+import { covers } from "./compact-rule.ts";
 import type {
   AppendOptions,
   AppendResult,
+  CompactResult,
   IncomingCommit,
   ReadOptions,
   ReadResult,
@@ -121,6 +123,41 @@ return { 'stored', delta }`;
 // head and that index entry are still what the caller decided on (replaceRule, shared with the other
 // stores). KEYS: meta, heads, idx, bytes. ARGV: device, seq, old entry, new entry, bytes. Returns 1
 // when written, 0 to make the caller read again, -1 for an unregistered space.
+// Compaction (see `RelayStore.compact`): KEYS meta, idx, bytes, snap; ARGV[1] the snapshot vector text
+// to drop ('' for none), then device, seq pairs. A data commit's bytes go and its index entry's size
+// becomes 0 (its order and hash stay); a membership commit (header epoch 0xffffffff) stays whole.
+const COMPACT_LUA = `
+if redis.call('HEXISTS', KEYS[1], 'token') ~= 1 then return { -1, 0, 0 } end
+local n, freed, dropped = 0, 0, 0
+for i = 2, #ARGV, 2 do
+  local device = ARGV[i]
+  for seq = 1, tonumber(ARGV[i + 1]) do
+    local field = device .. ':' .. seq
+    local entry = redis.call('HGET', KEYS[2], field)
+    if entry then
+      local order, size, hash = string.match(entry, '^(%d+):(%d+):(%x+)$')
+      if size and size ~= '0' then
+        local b = redis.call('HGET', KEYS[3], field) or ''
+        local e1, e2, e3, e4 = string.byte(b, 42, 45)
+        if not (e1 == 255 and e2 == 255 and e3 == 255 and e4 == 255) then
+          redis.call('HDEL', KEYS[3], field)
+          redis.call('HSET', KEYS[2], field, order .. ':0:' .. hash)
+          n = n + 1
+          freed = freed + tonumber(size)
+        end
+      end
+    end
+  end
+end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[4], 'vector') == ARGV[1] then
+  freed = freed + tonumber(redis.call('HGET', KEYS[4], 'size') or '0')
+  redis.call('DEL', KEYS[4])
+  dropped = 1
+end
+redis.call('HINCRBY', KEYS[1], 'bytes', string.format('%d', -freed))
+redis.call('HINCRBY', KEYS[1], 'commits', string.format('%d', -n))
+return { n, freed, dropped }`;
+
 const REPLACE_LUA = `
 if redis.call('HEXISTS', KEYS[1], 'token') ~= 1 then return -1 end
 if (redis.call('HGET', KEYS[2], ARGV[1]) or '0') ~= ARGV[2] then return 0 end
@@ -143,6 +180,7 @@ interface RedisScripts {
   shoalAppend(...args: (string | number | Buffer)[]): Promise<number>;
   shoalPutSnapshot(...args: (string | number | Buffer)[]): Promise<[string, number]>;
   shoalReplace(...args: (string | number | Buffer)[]): Promise<number>;
+  shoalCompact(...args: (string | number | Buffer)[]): Promise<number[]>;
 }
 
 /**
@@ -200,6 +238,7 @@ export class RedisStore implements RelayStore {
     client.defineCommand("shoalAppend", { numberOfKeys: 5, lua: APPEND_LUA });
     client.defineCommand("shoalPutSnapshot", { numberOfKeys: 3, lua: PUT_SNAPSHOT_LUA });
     client.defineCommand("shoalReplace", { numberOfKeys: 4, lua: REPLACE_LUA });
+    client.defineCommand("shoalCompact", { numberOfKeys: 4, lua: COMPACT_LUA });
     const store = new RedisStore(client, options);
     // ioredis emits 'error' for every failed (re)connection; without a listener Node would print each.
     client.on("error", () => options.onError?.("connection"));
@@ -404,25 +443,39 @@ export class RedisStore implements RelayStore {
       const idx = this.#key(space, "idx");
       // Heads first: everything at or below a head is immutable, so the reads below need no lock.
       const heads = await this.#client.hgetall(this.#key(space, "heads"));
-      const wanted: string[][] = [];
+      // Per device, from where to read and up to its head; runs fill in windows, since compacted
+      // commits (index size 0) are skipped and a window may hold only those.
+      const cursor = new Map<string, { next: number; head: number; run: ReadCandidate<string>[] }>();
       for (const [device, headText] of Object.entries(heads)) {
         const from = since.get(device) ?? 0;
-        // One more than maxCount per device, so that `more` is exact when a run is cut short.
-        const to = Math.min(Number(headText), from + options.maxCount + 1);
-        if (to > from) wanted.push(Array.from({ length: to - from }, (_, i) => `${device}:${from + 1 + i}`));
+        if (Number(headText) > from) cursor.set(device, { next: from + 1, head: Number(headText), run: [] });
       }
-      if (wanted.length === 0) return { commits: [], bytes: 0, more: false };
-      const pipeline = this.#client.pipeline();
-      for (const fields of wanted) pipeline.hmget(idx, ...fields);
-      const replies = (await pipeline.exec())!;
-      const runs: ReadCandidate<string>[][] = wanted.map((fields, i) => {
-        const [err, entries] = replies[i] as [Error | null, (string | null)[]];
-        if (err) throw err;
-        return fields.map((field, j) => {
-          const [order, size] = entries[j]!.split(":");
-          return { order: Number(order), size: Number(size), ref: field };
+      if (cursor.size === 0) return { commits: [], bytes: 0, more: false };
+      // One more than maxCount per device, so that `more` is exact when a run is cut short.
+      const enough = options.maxCount + 1;
+      for (;;) {
+        const wanted: [string, string[]][] = [];
+        for (const [device, c] of cursor) {
+          if (c.run.length >= enough || c.next > c.head) continue;
+          const to = Math.min(c.head, c.next + enough - c.run.length - 1);
+          wanted.push([device, Array.from({ length: to - c.next + 1 }, (_, i) => `${device}:${c.next + i}`)]);
+          c.next = to + 1;
+        }
+        if (wanted.length === 0) break;
+        const pipeline = this.#client.pipeline();
+        for (const [, fields] of wanted) pipeline.hmget(idx, ...fields);
+        const replies = (await pipeline.exec())!;
+        wanted.forEach(([device, fields], i) => {
+          const [err, entries] = replies[i] as [Error | null, (string | null)[]];
+          if (err) throw err;
+          fields.forEach((field, j) => {
+            const [order, size] = entries[j]!.split(":");
+            if (size !== "0")
+              cursor.get(device)!.run.push({ order: Number(order), size: Number(size), ref: field });
+          });
         });
-      });
+      }
+      const runs = [...cursor.values()].map((c) => c.run);
       const { picked, bytes, more } = selectForRead(runs, options.maxBytes, options.maxCount);
       if (picked.length === 0) return { commits: [], bytes: 0, more };
       const blobs = await this.#client.hmgetBuffer(this.#key(space, "bytes"), ...picked.map((c) => c.ref));
@@ -457,6 +510,33 @@ export class RedisStore implements RelayStore {
         this.#client.hincrby(this.#statsKey(), "bytes", delta).catch(() => this.#options.onError?.("stats"));
       }
       return verdict as SnapshotVerdict;
+    });
+  }
+
+  async compact(space: string, vector: ReadonlyMap<string, number>): Promise<CompactResult> {
+    return this.#run("snapshot", async () => {
+      const snap = await this.#client.hget(this.#key(space, "snap"), "vector");
+      const dropSnapshot = snap !== null && covers(vector, decodeSnapshotVector(snap));
+      // One script: atomic, and with appendfsync always Redis fsyncs its AOF before replying. The AOF
+      // still holds the dropped bytes until Redis rewrites it: asked for below (PROTOCOL.md 12).
+      const [n, freed, dropped] = (await this.#client.shoalCompact(
+        this.#key(space, "meta"),
+        this.#key(space, "idx"),
+        this.#key(space, "bytes"),
+        this.#key(space, "snap"),
+        dropSnapshot ? snap : "",
+        ...[...vector].flatMap(([device, seq]) => [device, seq]),
+      )) as [number, number, number];
+      if (n === -1) throw new Error(`Space ${space} is not registered.`);
+      this.#client
+        .pipeline()
+        .hincrby(this.#statsKey(), "commits", -n)
+        .hincrby(this.#statsKey(), "bytes", -freed)
+        .exec()
+        .catch(() => this.#options.onError?.("stats"));
+      if (n > 0 || dropped)
+        await this.#client.bgrewriteaof().catch(() => this.#options.onError?.("snapshot"));
+      return { commits: n, bytes: freed, snapshot: dropped === 1 };
     });
   }
 

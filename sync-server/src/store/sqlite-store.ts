@@ -6,9 +6,11 @@ import { replaceRule } from "./replace-rule.ts";
 import { sequenceVerdict } from "./sequence-rule.ts";
 import { GroupCommit, type GroupOutcome } from "./group-commit.ts";
 import { decodeSnapshotVector, encodeSnapshotVector, snapshotRefusal } from "./snapshot-rule.ts";
+import { covers, isMembershipCommitBytes } from "./compact-rule.ts";
 import type {
   AppendOptions,
   AppendResult,
+  CompactResult,
   IncomingCommit,
   ReadOptions,
   ReadResult,
@@ -144,9 +146,15 @@ export class SqliteStore implements RelayStore {
       setHead: db.prepare("INSERT OR REPLACE INTO heads (space, device, seq, hash) VALUES (?, ?, ?, ?)"),
       usage: db.prepare("SELECT bytes, commits FROM spaces WHERE space = ?"),
       addUsage: db.prepare("UPDATE spaces SET bytes = bytes + ?, commits = commits + ? WHERE space = ?"),
+      // Compacted commits (size 0, bytes dropped) are skipped.
       run: db.prepare(
-        "SELECT id, size FROM commits WHERE space = ? AND device = ? AND seq > ? ORDER BY seq LIMIT ?",
+        "SELECT id, size FROM commits WHERE space = ? AND device = ? AND seq > ? AND size > 0 ORDER BY seq LIMIT ?",
       ),
+      compactable: db.prepare(
+        "SELECT id, size, bytes FROM commits WHERE space = ? AND device = ? AND seq <= ? AND size > 0",
+      ),
+      dropBytes: db.prepare("UPDATE commits SET size = 0, bytes = x'' WHERE id = ?"),
+      dropSnapshot: db.prepare("DELETE FROM snapshots WHERE space = ?"),
       bytesById: db.prepare("SELECT bytes FROM commits WHERE id = ?").pluck(),
       snapshotMeta: db.prepare("SELECT vector, size FROM snapshots WHERE space = ?"),
       snapshot: db.prepare("SELECT vector, bytes FROM snapshots WHERE space = ?"),
@@ -318,6 +326,45 @@ export class SqliteStore implements RelayStore {
         return "stored";
       })
       .immediate();
+  }
+
+  async compact(space: string, vector: ReadonlyMap<string, number>): Promise<CompactResult> {
+    // secure_delete: the pages the dropped bytes leave are overwritten with zeros, not just freed.
+    this.#db.pragma("secure_delete = ON");
+    try {
+      const out = this.#db
+        .transaction((): CompactResult => {
+          if (!this.#stmt.usage.get(space)) throw new Error(`Space ${space} is not registered.`);
+          const result: CompactResult = { commits: 0, bytes: 0, snapshot: false };
+          for (const [device, upTo] of vector) {
+            const rows = this.#stmt.compactable.all(space, device, upTo) as {
+              id: number;
+              size: number;
+              bytes: Buffer;
+            }[];
+            for (const r of rows) {
+              if (isMembershipCommitBytes(r.bytes)) continue;
+              this.#stmt.dropBytes.run(r.id);
+              result.commits += 1;
+              result.bytes += r.size;
+            }
+          }
+          const snap = this.#stmt.snapshotMeta.get(space) as { vector: string; size: number } | undefined;
+          if (snap && covers(vector, decodeSnapshotVector(snap.vector))) {
+            this.#stmt.dropSnapshot.run(space);
+            result.bytes += snap.size;
+            result.snapshot = true;
+          }
+          this.#stmt.addUsage.run(-result.bytes, -result.commits, space);
+          return result;
+        })
+        .immediate();
+      // The WAL still holds the old pages until a checkpoint: copy them back (zeroed) and truncate it.
+      this.#db.pragma("wal_checkpoint(TRUNCATE)");
+      return out;
+    } finally {
+      this.#db.pragma("secure_delete = OFF");
+    }
   }
 
   async getSnapshot(space: string): Promise<StoredSnapshot | undefined> {

@@ -329,6 +329,58 @@ export function runStoreContract(
       expect(await store.membershipOps(randomId())).toEqual([]);
     });
 
+    it("compacts up to a vector: drops data commits and a covered snapshot, keeps the log and the chain", async () => {
+      const d = testDevice();
+      const e = testDevice();
+      const data = makeChain(space, d, 3);
+      const ops = membershipChain(space, d, [opText(1)], 4, sha256(data[2]!));
+      const more = makeChain(space, d, 2, { from: 5, prevHash: sha256(ops[0]!) });
+      const other = makeChain(space, e, 2);
+      await store.append(space, inc([...data, ...ops, ...more, ...other]), BIG_QUOTA);
+      expect(await store.putSnapshot(space, new Map([[d, 4]]), randomBytes(3000))).toBe("stored");
+      const before = await store.usage(space);
+      const freedCommits = [...data, more[0]!, other[0]!].reduce((n, b) => n + b.length, 0);
+
+      const result = await store.compact(
+        space,
+        new Map([
+          [d, 5],
+          [e, 1],
+        ]),
+      );
+      expect(result).toEqual({ commits: 5, bytes: freedCommits + 3000, snapshot: true });
+      expect(await store.usage(space)).toEqual({
+        commits: before.commits - 5,
+        bytes: before.bytes - freedCommits - 3000,
+      });
+      expect(await store.getSnapshot(space)).toBeUndefined();
+      // The vector is unchanged; reads skip what was dropped but serve the membership commit and the tail.
+      expect(Object.fromEntries(await store.vector(space))).toEqual({ [d]: 6, [e]: 2 });
+      const all = await store.read(space, new Map(), ALL);
+      expect(all.commits.map(toHex).sort()).toEqual([ops[0]!, more[1]!, other[1]!].map(toHex).sort());
+      expect(all.more).toBe(false);
+      // A small budget still pages over compacted commits without stopping early.
+      const one = await store.read(space, new Map(), { maxBytes: 1 << 20, maxCount: 1 });
+      expect(one.commits).toHaveLength(1);
+      expect(one.more).toBe(true);
+      // The chain goes on from the compacted head's hash, and a re-upload of a dropped commit is a
+      // duplicate that is acknowledged and never stored again.
+      const next = makeChain(space, e, 1, { from: 3, prevHash: sha256(other[1]!) });
+      const again = await store.append(space, inc([data[0]!, other[0]!, ...next]), BIG_QUOTA);
+      expect(again.duplicates).toBe(2);
+      expect(again.stored).toHaveLength(1);
+      expect((await store.read(space, new Map(), ALL)).commits.map(toHex)).not.toContain(toHex(data[0]!));
+      // Compacting again frees nothing more; a snapshot the vector does not cover stays.
+      expect(await store.putSnapshot(space, new Map([[d, 6]]), randomBytes(100))).toBe("stored");
+      expect(await store.compact(space, new Map([[d, 5]]))).toEqual({
+        commits: 0,
+        bytes: 0,
+        snapshot: false,
+      });
+      expect(await store.getSnapshot(space)).toBeDefined();
+      await expect(store.compact(randomId(), new Map([[d, 1]]))).rejects.toThrow();
+    });
+
     it("keeps spaces apart and counts totals", async () => {
       const other = randomId();
       await store.registerSpace(other, hashA);

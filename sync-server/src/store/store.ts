@@ -73,12 +73,33 @@ export interface RelayStore {
   ): Promise<SnapshotVerdict>;
   /** The space's snapshot and its vector, or `undefined` when it has none. */
   getSnapshot(space: string): Promise<StoredSnapshot | undefined>;
+  /**
+   * Compacts `space` up to `vector` (device hex -> seq), in one durable write (PROTOCOL.md 12, "Relay
+   * compaction"): every stored data commit at or below its device's entry loses its bytes for good,
+   * while its hash stays, so the sequence rule still chains the device's next commit to it and a
+   * re-upload of it is a duplicate, acknowledged and not stored again; membership commits stay whole
+   * (the log, in clear, holds no record content); the stored snapshot goes when `vector` covers its
+   * vector. Reads skip compacted commits. Usage drops by the bytes freed. Durable and gone from the
+   * store's files when the promise resolves (SQLite overwrites freed pages and truncates its WAL).
+   * Throws for an unregistered space.
+   */
+  compact(space: string, vector: ReadonlyMap<string, number>): Promise<CompactResult>;
   /** Bytes (commits and the snapshot) and commits stored for a space (0 for an unknown space). */
   usage(space: string): Promise<{ commits: number; bytes: number }>;
   /** Totals over the whole store, for `/metrics`. */
   stats(): Promise<{ spaces: number; commits: number; bytes: number }>;
   /** Flushes and releases resources. The store is unusable afterwards. */
   close(): Promise<void>;
+}
+
+/** What `compact` freed. */
+export interface CompactResult {
+  /** Data commits whose bytes were dropped by this call. */
+  commits: number;
+  /** Bytes freed (commits and the snapshot). */
+  bytes: number;
+  /** Whether the stored snapshot was dropped. */
+  snapshot: boolean;
 }
 
 /** Limits applied by `putSnapshot`. */
