@@ -6,6 +6,7 @@ import {
   editPatient,
   joinWithLink,
   openPatient,
+  patientList,
   readInvitationLink,
 } from "./support/demo-flows.ts";
 import { expect, test } from "./support/demo-test.ts";
@@ -49,6 +50,53 @@ test("a patient edited twice is restored to its first version from the audit vie
   await expect(wardChanges).toHaveCount(4);
   await expect(wardChanges.nth(3)).toContainText("Restored");
   await expect(wardChanges.nth(3)).toContainText("Front desk");
+
+  expectNoPageErrors(front, ward);
+  await Promise.all([front.close(), ward.close()]);
+});
+
+test("an admin restores the clinic to a time: a patient added since is gone on both devices", async ({
+  browser,
+  relay,
+}, testInfo) => {
+  test.setTimeout(120_000);
+  const front = await DemoDevice.open(browser, "front");
+  const ward = await DemoDevice.open(browser, "ward");
+  await createClinic(front.page, relay.url, "Front desk", "Harbour Clinic");
+  await joinWithLink(ward.page, await readInvitationLink(front.page), "Ward tablet", "Harbour Clinic");
+  const page = front.page;
+
+  await addPatient(page, { name: "Barbara McClintock", ward: "Oncology" });
+  // A point in time one second after that patient, to the second (the input's precision).
+  await page.waitForTimeout(1100);
+  const point = await page.evaluate(() => {
+    const d = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const p = (n: number) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  });
+  await page.waitForTimeout(1100);
+  await editPatient(page, "Barbara McClintock", { ward: "Surgery" });
+  await page.getByRole("link", { name: "Shoal Clinic" }).click();
+  await addPatient(page, { name: "Chien-Shiung Wu", ward: "Maternity" });
+  await openPatient(ward.page, "Chien-Shiung Wu");
+
+  await openPatient(page, "Barbara McClintock");
+  await expect(page.getByTestId("ward")).toHaveText("Surgery");
+  const form = page.getByRole("form", { name: "Restore clinic" });
+  await form.getByLabel("Restore clinic to…").fill(point);
+  page.once("dialog", (d) => void d.accept());
+  await form.getByRole("button", { name: "Restore clinic" }).click();
+  await expect(form.getByRole("status")).toContainText(/Restored [1-9]\d* record\(s\), deleted 1 /);
+  await expect(page.getByTestId("ward")).toHaveText("Oncology");
+  await front.screenshot(testInfo, "restore-clinic");
+
+  // The ward tablet (a writer, not an admin) sees the result, and no clinic restore of its own.
+  await openPatient(ward.page, "Barbara McClintock");
+  await expect(ward.page.getByTestId("ward")).toHaveText("Oncology");
+  await expect(ward.page.getByRole("form", { name: "Restore clinic" })).toHaveCount(0);
+  await ward.page.getByRole("link", { name: "Shoal Clinic" }).click();
+  await expect(patientList(ward.page).getByRole("link", { name: /Chien-Shiung Wu/ })).toHaveCount(0);
+  await expect(patientList(ward.page).getByRole("link", { name: /Barbara McClintock/ })).toHaveCount(1);
 
   expectNoPageErrors(front, ward);
   await Promise.all([front.close(), ward.close()]);

@@ -1,5 +1,12 @@
 import type { Dexie } from "dexie";
-import { InsecureContext, NotSupported, SchemaError, UnsignedDevice, ValidationError } from "./errors.ts";
+import {
+  DatabaseClosed,
+  InsecureContext,
+  NotSupported,
+  SchemaError,
+  UnsignedDevice,
+  ValidationError,
+} from "./errors.ts";
 import { subtle } from "./crypto/subtle.ts";
 import { newSpaceId, randomBytes } from "./ids.ts";
 import { live, type Observable } from "./live/observable.ts";
@@ -11,6 +18,7 @@ import {
   type CollectionSpec,
 } from "./replica/collection-spec.ts";
 import { Collection } from "./replica/collection.ts";
+import { listConflicts, type Conflict, type ConflictsOptions } from "./replica/list-conflicts.ts";
 import type {
   AnyRow,
   CollectionTypes,
@@ -56,6 +64,7 @@ import { isMemberInvite } from "./spaces/member-invite-link.ts";
 import { readMembers, type MembersView } from "./spaces/members-view.ts";
 import { readMembership } from "./spaces/membership-log.ts";
 import { readErasure, type ErasureStatus } from "./spaces/erase-record.ts";
+import { sweepRetention, type RetentionReport } from "./spaces/retention-sweep.ts";
 import { isRegionName, type Role } from "./members/membership-op.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
@@ -385,6 +394,19 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     return live(querier);
   }
 
+  /**
+   * A live list of the conflicted inbox fields (declared `conflicts: { field: "inbox" }`): per field, every
+   * value devices wrote concurrently, with who (device, person) and when. Resolve one with the
+   * collection's `resolve`; every replica lists the same conflicts once it holds the same commits.
+   *
+   * @example
+   * db.conflicts().subscribe((list) => renderInbox(list));
+   */
+  conflicts(options?: ConflictsOptions): Observable<Conflict[]> {
+    this.replica.assertOpen();
+    return live(() => listConflicts(this.replica, options));
+  }
+
   /** This replica's version vector (per space, per device: highest contiguous sequence held). */
   vector(spaces?: readonly SpaceId[]): Promise<VersionVector> {
     this.replica.assertOpen();
@@ -640,6 +662,20 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     this.replica.assertOpen();
     return live(() => readErasure(this.replica, id));
   }
+
+  /**
+   * Erases every record past its collection's `retention` rule that this device may erase (an admin
+   * of its space), each as a signed `erase`. Runs by itself when the database opens; call it again
+   * from a long-lived page (say, daily). See README "Retention".
+   */
+  sweepRetention(): Promise<RetentionReport> {
+    // One at a time: two sweeps at once would both erase the same record (two operations).
+    const next = this.#sweeping.then(() => sweepRetention(this.replica));
+    this.#sweeping = next.catch(() => undefined);
+    return next;
+  }
+
+  #sweeping: Promise<unknown> = Promise.resolve();
 
   /**
    * The members of a space, live: people with their roles and devices (`you` marks this device), its
@@ -910,6 +946,12 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
   const db = new DatabaseCore(options.name, replica, known);
   if (options.persist !== false) db.persisted = await requestPersistence();
+  if ([...specs.values()].some((s) => s.retention)) {
+    // In the background: opening never waits for it, and a database closed meanwhile just stops it.
+    db.sweepRetention().catch((e: unknown) => {
+      if (!(e instanceof DatabaseClosed)) console.warn("Shoal: the retention sweep failed", e);
+    });
+  }
   return db;
 }
 

@@ -53,7 +53,18 @@ export type { Transport, TransportConnection, TransportHandlers } from "./transp
 export { webSocketTransport } from "./transports/websocket-transport.ts";
 export { Collection } from "./replica/collection.ts";
 export type { RowOf } from "./replica/collection.ts";
+export type { Conflict, ConflictCandidate, ConflictsOptions } from "./replica/list-conflicts.ts";
+export {
+  CONFLICTS_FIELD,
+  CONFLICTED_FIELD,
+  MAX_CONFLICT_VALUES,
+  rowConflicts,
+} from "./replica/conflict-values.ts";
+export type { ConflictValue, FieldConflict, RowConflicts } from "./replica/conflict-values.ts";
 export type { CollectionDeclaration } from "./replica/collection-spec.ts";
+export type { ConflictRule } from "./replica/collection-types.ts";
+export type { RetentionRule } from "./replica/collection-types.ts";
+export type { RetentionReport } from "./spaces/retention-sweep.ts";
 export { collection } from "./replica/collection-declaration.ts";
 export type {
   AnyRow,

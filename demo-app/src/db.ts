@@ -16,6 +16,11 @@ export interface Patient {
   ward: string;
   tags: string[];
   notes: string;
+  /**
+   * The current dose of the patient's medication, as entered. An inbox field: two devices entering
+   * different doses at once show both in the patient's Inbox until someone keeps one.
+   */
+  dose?: string;
 }
 
 /** A visit of a patient: the second collection, linked by `patientId`. */
@@ -50,6 +55,7 @@ export function openClinicDatabase(name = "shoal-clinic") {
       patients: collection<Patient>()({
         indexes: "id, clinic, [clinic+name], [clinic+ward], *tags, *terms",
         text: ["notes"],
+        conflicts: { dose: "inbox" },
       }),
       visits: collection<Visit>()("id, clinic, [patientId+date]"),
       // Not `members`: that is `db.members(space)`, the membership log, and the name is reserved.

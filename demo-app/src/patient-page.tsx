@@ -5,6 +5,7 @@ import { AllergyTags } from "./allergy-tags.tsx";
 import { AuditPanel } from "./audit-panel.tsx";
 import { ClinicalNote } from "./clinical-note.tsx";
 import type { ClinicDatabase } from "./db.ts";
+import { DoseCard } from "./dose-card.tsx";
 import { DurabilityBadge } from "./durability-badge.tsx";
 import { ErrorBoundary } from "./error-boundary.tsx";
 import { ageInYears } from "./format.ts";
@@ -133,6 +134,12 @@ export function PatientPage({ db, clinicId, deviceName, id }: Props) {
           <h2 id="allergies-heading">Allergies</h2>
           <ErrorBoundary what="the allergies">
             <AllergyTags db={db} id={recordId} tags={patient.tags} />
+          </ErrorBoundary>
+        </section>
+        <section className="card" aria-labelledby="dose-heading">
+          <h2 id="dose-heading">Current dose</h2>
+          <ErrorBoundary what="the dose">
+            <DoseCard db={db} clinicId={clinicId} id={recordId} dose={patient.dose ?? ""} />
           </ErrorBoundary>
         </section>
         <section className="card wide" aria-labelledby="note-heading">

@@ -65,6 +65,7 @@ export function safePatient(row: RowOf<Patient>): RowOf<Patient> {
     ward: asText(r.ward),
     tags: asTextList(r.tags),
     notes: asText(r.notes),
+    dose: asText(r.dose),
   };
 }
 

@@ -143,6 +143,11 @@ async function verify(
   let index = 0;
   const all = read.commits ?? [];
   for (const run of read.runs ?? []) {
+    // A damaged run bound (a flipped high byte of `to`) must not make the check walk 2^48 seqs.
+    if (run.to < run.from || run.from < 1 || run.to - run.from + 1 > all.length - index) {
+      fail("commits", `the run ${run.device} ${run.from}..${run.to} is not a range of the commits carried`);
+      break;
+    }
     let prev: Uint8Array | undefined;
     for (let seq = run.from; seq <= run.to; seq++, index++) {
       const carried = all[index];

@@ -1,3 +1,4 @@
+import { settleOnce } from "./settle-once.ts";
 import { liveQuery, type Dexie } from "dexie";
 import { DatabaseClosed, ValidationError } from "../errors.ts";
 import type { Observable, Subscription } from "../live/observable.ts";
@@ -231,22 +232,16 @@ function toChange(r: StoredCommit, device: DeviceId, collections: Set<string> | 
 function waitAfter(replica: Replica, pos: number, signals: AbortSignal[]): Promise<"more" | "aborted"> {
   const dexie: Dexie = replica.dexie;
   return new Promise((resolve, reject) => {
-    let settled = false;
-    const cleanups: (() => void)[] = [];
-    const settle = (f: () => void) => {
-      if (settled) return;
-      settled = true;
-      for (const c of cleanups) c();
-      f();
-    };
+    const once = settleOnce();
+    const settle = (f: () => void) => once.settle(f);
     for (const s of signals) {
       if (s.aborted) return settle(() => resolve("aborted"));
       const on = () => settle(() => resolve("aborted"));
       s.addEventListener("abort", on, { once: true });
-      cleanups.push(() => s.removeEventListener("abort", on));
+      once.cleanup(() => s.removeEventListener("abort", on));
     }
-    cleanups.push(replica.onClose(() => settle(() => reject(new DatabaseClosed()))));
-    if (settled) return;
+    once.cleanup(replica.onClose(() => settle(() => reject(new DatabaseClosed()))));
+    if (once.settled) return;
     // A count, not `primaryKeys()`: Dexie (4.x) does not re-run a live query of primary keys when rows
     // are added with auto-incremented keys, and a count over the (empty) range costs as little.
     const sub = liveQuery(() =>
@@ -257,7 +252,6 @@ function waitAfter(replica: Replica, pos: number, signals: AbortSignal[]): Promi
       },
       error: (e) => settle(() => reject(replica.closed ? new DatabaseClosed() : e)),
     });
-    cleanups.push(() => sub.unsubscribe());
-    if (settled) sub.unsubscribe();
+    once.cleanup(() => sub.unsubscribe());
   });
 }

@@ -1,5 +1,6 @@
 import { SchemaError } from "../errors.ts";
-import type { CollectionDeclaration } from "./collection-types.ts";
+import type { CollectionDeclaration, RetentionRule } from "./collection-types.ts";
+import { CONFLICTED_FIELD } from "./conflict-values.ts";
 
 export type { CollectionDeclaration } from "./collection-types.ts";
 
@@ -19,10 +20,14 @@ export interface CollectionSpec {
   readonly indexes: readonly IndexSpec[];
   readonly text: ReadonlySet<string>;
   readonly counters: ReadonlySet<string>;
+  /** Field paths declared `conflicts: "inbox"`: their concurrent values are listed, not hidden. */
+  readonly inbox: ReadonlySet<string>;
   /** The Dexie `stores()` string for the rows table. */
   readonly dexieSchema: string;
   /** Whether `open(id)` records a view event (`auditViews` of the declaration). */
   readonly auditViews?: boolean;
+  /** When records are erased for age (`retention` of the declaration), checked. */
+  readonly retention?: RetentionRule;
 }
 
 /**
@@ -37,6 +42,7 @@ export const AUDIT_VIEWS_SPEC: CollectionSpec = {
   indexes: [],
   text: new Set(),
   counters: new Set(),
+  inbox: new Set(),
   dexieSchema: "id",
 };
 
@@ -73,14 +79,72 @@ export function parseCollectionSpec(name: string, decl: CollectionDeclaration): 
       throw new SchemaError(`Collection "${name}": "${f}" cannot be both text and a counter.`);
     }
   }
+  const inbox = parseConflicts(name, typeof decl === "string" ? undefined : decl.conflicts, text, counters);
   return {
     name,
     indexes: specs,
     text,
     counters,
-    dexieSchema: ["id", ...specs.map((s) => s.src)].join(", "),
+    inbox,
+    // Inbox collections index the conflicted flag, so `db.conflicts()` reads only conflicted rows.
+    dexieSchema: ["id", ...specs.map((s) => s.src), ...(inbox.size > 0 ? [CONFLICTED_FIELD] : [])].join(", "),
     ...(typeof decl !== "string" && decl.auditViews === true && { auditViews: true }),
+    ...(typeof decl !== "string" &&
+      decl.retention !== undefined && { retention: checkRetention(name, decl.retention, specs) }),
   };
+}
+
+/** The conflict rules of a declaration: the inbox fields, checked like `text` and `counters`. */
+function parseConflicts(
+  name: string,
+  conflicts: unknown,
+  text: ReadonlySet<string>,
+  counters: ReadonlySet<string>,
+): ReadonlySet<string> {
+  if (conflicts === undefined) return new Set();
+  if (conflicts === null || typeof conflicts !== "object" || Array.isArray(conflicts)) {
+    throw new SchemaError(`Collection "${name}": conflicts must map field paths to "inbox".`);
+  }
+  const inbox = new Set<string>();
+  for (const [f, rule] of Object.entries(conflicts)) {
+    if (rule === undefined) continue;
+    if (rule !== "inbox")
+      throw new SchemaError(`Collection "${name}": conflict rule of "${f}" must be "inbox".`);
+    if (!FIELD_RE.test(f)) throw new SchemaError(`Collection "${name}": "${f}" is not a field path.`);
+    if (f === "id" || f.startsWith("$")) throw new SchemaError(`Collection "${name}": "${f}" is reserved.`);
+    // Text and counters merge every concurrent edit: they never hold rival values to choose from.
+    if (text.has(f) || counters.has(f)) {
+      throw new SchemaError(
+        `Collection "${name}": "${f}" is text or a counter, which merge and never conflict.`,
+      );
+    }
+    inbox.add(f);
+  }
+  return inbox;
+}
+
+/** A retention rule the sweep can honour: an indexed plain field and whole, non-negative durations. */
+function checkRetention(
+  collection: string,
+  rule: RetentionRule,
+  indexes: readonly IndexSpec[],
+): RetentionRule {
+  const field = (rule as { field?: unknown })?.field;
+  const index = indexes.find((i) => i.name === field);
+  if (typeof field !== "string" || !index || index.multi || index.compound) {
+    throw new SchemaError(
+      `Collection "${collection}": retention needs a field with a plain index of its own (got "${String(field)}").`,
+    );
+  }
+  for (const k of ["years", "months", "days", "graceDays"] as const) {
+    const v = rule[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 1000 * 366)) {
+      throw new SchemaError(
+        `Collection "${collection}": retention ${k} must be a whole number of 0 or more.`,
+      );
+    }
+  }
+  return { ...rule };
 }
 
 function parseIndex(collection: string, src: string, seen: Set<string>): IndexSpec {

@@ -49,6 +49,12 @@ export type TextPath<T> = PathTo<T, string>;
 export type CounterPath<T> = PathTo<T, number>;
 
 /**
+ * How concurrent values of a plain field merge. `"inbox"`: every concurrent value is kept, the row lists
+ * them under `$conflicts` and `db.conflicts()` shows them until someone resolves the field.
+ */
+export type ConflictRule = "inbox";
+
+/**
  * The index names a collection of `T` could declare, when only the row type is known: `id`, any field
  * path, `*path` of an array, and compound indexes whose first field is a field of `T` (`[ward+name]`).
  * Only the first field of a compound is checked: every pair of fields would make a union of n² names,
@@ -97,6 +103,7 @@ export type UnknownIndexFields<S extends string, T> = string extends S
  *   indexes: "id, name, ward, [ward+name], *tags",
  *   text: ["notes"],          // concurrent edits to the note merge character by character
  *   counters: ["visitCount"], // concurrent increments add up
+ *   conflicts: { dose: "inbox" }, // concurrent doses are listed by db.conflicts() until resolved
  * };
  * const visits: CollectionDeclaration = "id, patientId, date";
  */
@@ -110,11 +117,36 @@ export type CollectionDeclaration<T extends object = AnyRow> =
       /** Dotted paths of fields that are counters (merge by sum). */
       readonly counters?: readonly CounterPath<T>[];
       /**
+       * Per field path, how concurrent values merge: `"inbox"` lists them as a conflict to resolve
+       * (`db.conflicts()`, `resolve`); fields not named keep one deterministic winner.
+       */
+      readonly conflicts?: { readonly [P in FieldPath<T>]?: ConflictRule };
+      /**
        * Record who opens a record: `collection.open(id)` then writes a view event (synced, sealed,
        * in the record's space) that audit exports carry (`db.exportAudit`). Default false.
        */
       readonly auditViews?: boolean;
+      /**
+       * Erase records once they are past a date (see README "Retention"): `{ field, years?, months?,
+       * days? }` keeps a record that long after the date in `field` (an ISO date string or ms since the
+       * epoch; `field` must be a plain index); with no duration, `field` holds the expiry itself.
+       */
+      readonly retention?: RetentionRule;
     };
+
+/** A collection's retention rule (`retention` of its declaration). */
+export interface RetentionRule {
+  /** An indexed field holding a date: an ISO 8601 string or ms since the epoch. */
+  readonly field: string;
+  readonly years?: number;
+  readonly months?: number;
+  readonly days?: number;
+  /**
+   * How far this device's clock may run ahead without erasing early (default 1 day): a record is
+   * erased only once it is past its date by this much more.
+   */
+  readonly graceDays?: number;
+}
 
 declare const rowType: unique symbol;
 

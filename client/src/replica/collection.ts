@@ -11,7 +11,8 @@ import type { ShapeIndex } from "./query-shape.ts";
 import { patchingLive } from "../live/patching-live.ts";
 import { eraseRecord } from "../spaces/erase-record.ts";
 import type { InsertOptions } from "./transaction.ts";
-import type { Draft, IndexName, Synchronous } from "./collection-types.ts";
+import type { Draft, FieldPath, IndexName, Synchronous } from "./collection-types.ts";
+import { resolveField } from "./resolve-field.ts";
 
 /** A row as the app sees it: its fields plus `id`. */
 export type RowOf<T> = T & { readonly id: RecordId };
@@ -68,6 +69,26 @@ export class Collection<
   update<R>(id: string, fn: (draft: Draft<T, C>) => Synchronous<R>): Promise<void> {
     return this.#host.transact((tx) =>
       tx.collection(this.name).update(id, fn as (d: Record<string, unknown>) => void),
+    );
+  }
+
+  /**
+   * Resolves a conflicted inbox field (declared `conflicts: { field: "inbox" }`) to `value`, in its own
+   * commit, attributed like any edit: a plain write that supersedes every concurrent value this device
+   * holds, so the conflict leaves `db.conflicts()` on every device that receives it. `value` may be one
+   * of the candidates or anything else; `undefined` removes the field. Two devices resolving the same
+   * conflict concurrently make a new conflict (of their two resolutions).
+   *
+   * @example
+   * await db.patients.resolve(id, "dose", 5);
+   */
+  resolve(id: string, field: FieldPath<T>, value: unknown): Promise<void> {
+    const spec = this.#host.replica.specs.get(this.name);
+    if (!spec) return Promise.reject(new SchemaError(`No collection "${this.name}".`));
+    return this.#host.transact((tx) =>
+      tx
+        .collection(this.name)
+        .update(id, (d: Record<string, unknown>) => resolveField(d, spec, field, value)),
     );
   }
 

@@ -144,7 +144,7 @@ function restoredFromChange(change: Uint8Array | undefined): string | undefined 
  * its querier makes afterwards in browsers; the names were opened when the log arrived
  * (`absorbMembership`).
  */
-function peopleOf(
+export function peopleOf(
   spaceRows: readonly (SpaceRow | undefined)[],
   memberRows: readonly MemberRow[],
 ): Map<string, { id: string; name: string }> {

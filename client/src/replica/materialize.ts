@@ -1,4 +1,5 @@
 import * as A from "@automerge/automerge";
+import { CONFLICTED_FIELD, CONFLICTS_FIELD, conflictsOf } from "./conflict-values.ts";
 
 /** The field that marks a record as deleted inside its document. Never materialized. */
 export const DELETED_FIELD = "$deleted";
@@ -9,14 +10,21 @@ export type Row = { id: string } & Record<string, unknown>;
 /**
  * Turns a record's Automerge document into the plain row stored in its collection's table, so queries
  * never touch Automerge: collaborative text and immutable strings become strings, counters numbers.
- * Dates and byte arrays stay as they are (IndexedDB stores both).
+ * Dates and byte arrays stay as they are (IndexedDB stores both). The collection's `inbox` fields that
+ * hold differing concurrent values are listed under `$conflicts`, with `$conflicted: 1` for the index
+ * `db.conflicts()` reads (see `conflictsOf`); the field itself keeps Automerge's winner.
  */
-export function materialize(id: string, doc: A.Doc<unknown>): Row {
+export function materialize(id: string, doc: A.Doc<unknown>, inbox?: ReadonlySet<string>): Row {
   const row: Row = { id };
   for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
     // Shoal's markers, and `id`: the row key is the record's id, never a field a change could set.
     if (k.startsWith("$") || k === "id") continue;
     row[k] = plain(v);
+  }
+  const conflicts = inbox && inbox.size > 0 ? conflictsOf(doc, inbox, plain) : undefined;
+  if (conflicts) {
+    row[CONFLICTS_FIELD] = conflicts;
+    row[CONFLICTED_FIELD] = 1;
   }
   return row;
 }

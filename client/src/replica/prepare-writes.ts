@@ -58,7 +58,7 @@ export function* prepareWrites(replica: Replica, docs: Map<string, DocState>): S
     });
     if (!known) continue;
     if (deleted) pushTo(dels, st.collection, id);
-    else pushTo(puts, st.collection, materialize(id, st.doc));
+    else pushTo(puts, st.collection, materialize(id, st.doc, replica.specs.get(st.collection)?.inbox));
   }
   return { docRows, puts, dels };
 }

@@ -346,7 +346,13 @@ export class Replica {
           const items = this.#queue.splice(0, MAX_BATCH);
           const batch = items.flatMap((q) => q.commits);
           try {
-            const { docs, commits } = await writeLocalBatch(this.dexie, this.device, this.actor, batch);
+            const { docs, commits } = await writeLocalBatch(
+              this.dexie,
+              this.device,
+              this.actor,
+              batch,
+              this.specs,
+            );
             this.stats.localTransactions++;
             this.stats.localCommits += commits.length;
             const stored = new Map<string, string[]>();

@@ -190,7 +190,7 @@ async function rebuild(
     await rows.delete(id);
     return { ...report, after: undefined };
   }
-  const after = materialize(id, doc);
+  const after = materialize(id, doc, replica.specs.get(collection)?.inbox);
   await rows.put(after);
   return { ...report, after };
 }

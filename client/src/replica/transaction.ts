@@ -61,6 +61,11 @@ export class Transaction {
     return spec;
   }
 
+  /** The inbox fields of a collection (see `materialize`). */
+  #inbox(collection: string): ReadonlySet<string> | undefined {
+    return this.#replica.specs.get(collection)?.inbox;
+  }
+
   /** Automerge change options carrying this device's clock (seconds), which is metadata only. */
   #time(): { time: number } {
     return { time: Math.floor(this.#replica.now() / 1000) };
@@ -247,7 +252,7 @@ export class Transaction {
     if (w) {
       if (w.collection !== collection) return undefined;
       if (!w.doc) return creationRow(id, w.create!);
-      return isDeleted(w.doc) ? undefined : materialize(id, w.doc);
+      return isDeleted(w.doc) ? undefined : materialize(id, w.doc, this.#inbox(collection));
     }
     return (await this.#replica.dexie.table(collection).get(id)) as Row | undefined;
   }
@@ -333,7 +338,11 @@ export class Transaction {
     for (const w of working) if (edits.watched(w.collection)) pushTo(byTable, w.collection, w);
     for (const [table, ws] of byTable) {
       const rows = ws.map((w) =>
-        !w.doc ? creationRow(w.id, w.create!) : isDeleted(w.doc) ? undefined : materialize(w.id, w.doc),
+        !w.doc
+          ? creationRow(w.id, w.create!)
+          : isDeleted(w.doc)
+            ? undefined
+            : materialize(w.id, w.doc, this.#inbox(w.collection)),
       );
       edits.edited(
         table,

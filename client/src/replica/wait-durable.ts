@@ -1,3 +1,4 @@
+import { settleOnce } from "./settle-once.ts";
 import { liveQuery } from "dexie";
 import { DurabilityPending } from "../errors.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
@@ -40,14 +41,8 @@ export function waitForRelay(
   if (wanted.length === 0) return Promise.resolve();
   const table = replica.dexie.table<AckRow>("_acks");
   return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const cleanups: (() => void)[] = [];
-    const settle = (f: () => void) => {
-      if (settled) return;
-      settled = true;
-      for (const c of cleanups) c();
-      f();
-    };
+    const once = settleOnce();
+    const settle = (f: () => void) => once.settle(f);
     const fail = (reason: "closed" | "aborted" | "timeout", cause?: unknown) =>
       settle(() =>
         reject(new DurabilityPending(reason, ids, result, cause === undefined ? undefined : { cause })),
@@ -57,14 +52,14 @@ export function waitForRelay(
       if (signal.aborted) return fail("aborted", signal.reason);
       const on = () => fail("aborted", signal.reason);
       signal.addEventListener("abort", on, { once: true });
-      cleanups.push(() => signal.removeEventListener("abort", on));
+      once.cleanup(() => signal.removeEventListener("abort", on));
     }
     if (timeout !== undefined) {
       const t = setTimeout(() => fail("timeout"), timeout);
-      cleanups.push(() => clearTimeout(t));
+      once.cleanup(() => clearTimeout(t));
     }
-    cleanups.push(replica.onClose(() => fail("closed")));
-    if (settled) return;
+    once.cleanup(replica.onClose(() => fail("closed")));
+    if (once.settled) return;
     const sub = liveQuery(() => table.bulkGet(wanted.map((w) => [w.space, w.device]))).subscribe({
       next: (rows) => {
         if (wanted.every((w, i) => (rows[i]?.seq ?? 0) >= w.seq)) settle(resolve);
@@ -72,7 +67,6 @@ export function waitForRelay(
       // The live query fails when the connection closes under it: that is `closed`.
       error: (e) => (replica.closed ? fail("closed", e) : settle(() => reject(e))),
     });
-    cleanups.push(() => sub.unsubscribe());
-    if (settled) sub.unsubscribe();
+    once.cleanup(() => sub.unsubscribe());
   });
 }

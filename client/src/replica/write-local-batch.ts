@@ -9,6 +9,7 @@ import { isDeleted, materialize } from "./materialize.ts";
 import { buildFromCreation, CREATION_HEADS, creationRow, type Creation } from "./creation.ts";
 
 import type { PreparedCommit } from "./prepared.ts";
+import type { CollectionSpec } from "./collection-spec.ts";
 import { settleAll } from "./settle-all.ts";
 import {
   leftSpaceKey,
@@ -49,6 +50,7 @@ export async function writeLocalBatch(
   device: DeviceId,
   actor: string,
   batch: readonly PreparedCommit[],
+  specs?: ReadonlyMap<string, CollectionSpec>,
 ): Promise<{ docs: Map<string, WrittenDoc>; commits: StoredCommit[] }> {
   const collections = new Set<string>();
   for (const c of batch) for (const e of c.entries) collections.add(e.collection);
@@ -157,7 +159,7 @@ export async function writeLocalBatch(
       const deleted = isDeleted(w.doc);
       docRows.push({ id, collection, space, bin: A.save(w.doc), heads: w.heads, deleted: deleted ? 1 : 0 });
       if (deleted) pushTo(dels, collection, id);
-      else pushTo(puts, collection, materialize(id, w.doc));
+      else pushTo(puts, collection, materialize(id, w.doc, specs?.get(collection)?.inbox));
     }
     // Every write issued before any is awaited: IndexedDB runs them in this order in the transaction.
     await settleAll([

@@ -1,4 +1,5 @@
 import { asCounter, openDatabase } from "../../src/index.ts";
+import { listConflicts } from "../../src/replica/list-conflicts.ts";
 import { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
 import { seededRandom } from "../../src/testing/seeded-random.ts";
 import type { RecordId, SpaceId } from "../../src/types.ts";
@@ -37,7 +38,13 @@ import {
 export { Divergence } from "./fuzz-settle.ts";
 
 const collections = {
-  patients: { indexes: "id, name, ward, kind", text: ["notes"], counters: ["visits", "balance"] },
+  patients: {
+    indexes: "id, name, ward, kind",
+    text: ["notes"],
+    counters: ["visits", "balance"],
+    // Concurrent ward changes are listed as conflicts, and resolved by later ward changes (step 3).
+    conflicts: { ward: "inbox" as const },
+  },
 };
 
 /** What one scenario did. */
@@ -53,6 +60,8 @@ export interface ScenarioReport {
   invariantChecks: number;
   /** Snapshots the relay stored (late joiners bootstrap from them). */
   snapshots: number;
+  /** Conflicted wards (inbox field) a replica resolved. */
+  resolutions: number;
   /** Replicas whose change feed was read in two parts across a reload and found exact (`feedFailures`). */
   feedsChecked?: number;
   /** Hostile mode only: what the hostile member injected, and how often the relay served its snapshot. */
@@ -169,6 +178,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     replicas: 0,
     operations: 0,
     restarts: 0,
+    resolutions: 0,
     joins: 0,
     partitions: 0,
     skewed,
@@ -355,7 +365,29 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
           );
           if (canary) canaries.push(await canaryOf(db, space, id, canary));
         } else if (op === 3) {
-          await db.patients.update(pick(), (p) => void (p.ward = rnd.pick(["A", "B", "C", "D"])));
+          // The first conflicted ward (an inbox field) the replica lists is resolved. Else, without
+          // members or a hostile member (whose refusals the catch below counts for `r` only), this
+          // replica and another change the ward of a patient both hold at once, so that the two
+          // changes can meet as a conflict; else one patient's ward changes.
+          const wards = ["A", "B", "C", "D"];
+          const [conflict] = await listConflicts(db.replica);
+          const other = rnd.pick(honest());
+          const theirs = new Set<string>(
+            other === r || membership || hostile
+              ? []
+              : ((await other.db.patients.where("kind").equals("patient").ids()) as string[]),
+          );
+          const shared = patients.find((p) => theirs.has(p));
+          if (conflict) {
+            await db.patients.resolve(conflict.id, "ward", rnd.pick(wards));
+            report.resolutions++;
+          } else if (shared) {
+            const [w1, w2] = [rnd.pick(wards), rnd.pick(wards)];
+            await Promise.all([
+              db.patients.update(shared, (p) => void (p.ward = w1)),
+              other.db.patients.update(shared, (p) => void (p.ward = w2)),
+            ]);
+          } else await db.patients.update(pick(), (p) => void (p.ward = rnd.pick(wards)));
         } else if (op === 4) {
           const at = rnd.int(6);
           await db.patients.update(

@@ -1,6 +1,7 @@
 // How the fuzz driver decides that healed replicas converged, and what it then compares: split from
 // fuzz-driver.ts, which runs the scenarios.
 import type { Database } from "../../src/index.ts";
+import { listConflicts } from "../../src/replica/list-conflicts.ts";
 import type { Observable } from "../../src/live/observable.ts";
 import type { SyncStatus } from "../../src/status/sync-status.ts";
 import type { SpaceId, VersionVector } from "../../src/types.ts";
@@ -258,12 +259,14 @@ export async function compare(
       const histories: Record<string, string[]> = {};
       for (const row of rows)
         histories[row.id] = (await r.db.patients.history(row.id)).map((h) => h.commit).sort();
-      return { rows, heads, vector: sortKeys(await r.db.vector([space])), commits, histories };
+      // Every replica lists the same conflicts (values, authors, order) and so the same resolutions.
+      const conflicts = await listConflicts(r.db.replica);
+      return { rows, heads, vector: sortKeys(await r.db.vector([space])), commits, histories, conflicts };
     }),
   );
   const base = states[0]!;
   for (const [i, s] of states.entries()) {
-    for (const key of ["rows", "heads", "vector", "commits", "histories"] as const) {
+    for (const key of ["rows", "heads", "vector", "commits", "histories", "conflicts"] as const) {
       if (JSON.stringify(s[key]) !== JSON.stringify(base[key])) {
         throw new Divergence(`${replicas[i]!.name} differs from ${replicas[0]!.name} in ${key}`);
       }
