@@ -371,11 +371,13 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
           // changes can meet as a conflict; else one patient's ward changes.
           const wards = ["A", "B", "C", "D"];
           const [conflict] = await listConflicts(db.replica);
-          const other = rnd.pick(honest());
+          // Drawn only where it is used: membership and hostile seeds keep the random stream (and so
+          // the scenarios) they had before the inbox steps. Hostile seed 5007 under the stream that
+          // drew it failed to converge in about half the runs (a replica stuck on a commit marked
+          // bad-at-source): an open finding, see RELIABILITY.md.
+          const other = membership || hostile ? r : rnd.pick(honest());
           const theirs = new Set<string>(
-            other === r || membership || hostile
-              ? []
-              : ((await other.db.patients.where("kind").equals("patient").ids()) as string[]),
+            other === r ? [] : ((await other.db.patients.where("kind").equals("patient").ids()) as string[]),
           );
           const shared = patients.find((p) => theirs.has(p));
           if (conflict) {
