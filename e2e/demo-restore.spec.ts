@@ -67,14 +67,18 @@ test("an admin restores the clinic to a time: a patient added since is gone on b
   const page = front.page;
 
   await addPatient(page, { name: "Barbara McClintock", ward: "Oncology" });
-  // A point in time one second after that patient, to the second (the input's precision).
-  await page.waitForTimeout(1100);
+  // A point in time in a later whole second than that patient (the input's precision is a second):
+  // wait for the page's clock to reach the next second, a condition, not a fixed pause.
+  const added = await page.evaluate(() => Math.floor(Date.now() / 1000));
+  await page.waitForFunction((s) => Math.floor(Date.now() / 1000) > s, added);
   const point = await page.evaluate(() => {
     const d = new Date(Math.floor(Date.now() / 1000) * 1000);
     const p = (n: number) => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
   });
-  await page.waitForTimeout(1100);
+  // The edits after the point must fall in a later second than it.
+  const pointSecond = await page.evaluate(() => Math.floor(Date.now() / 1000));
+  await page.waitForFunction((s) => Math.floor(Date.now() / 1000) > s, pointSecond);
   await editPatient(page, "Barbara McClintock", { ward: "Surgery" });
   await page.getByRole("link", { name: "Shoal Clinic" }).click();
   await addPatient(page, { name: "Chien-Shiung Wu", ward: "Maternity" });
