@@ -949,7 +949,8 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
   if ([...specs.values()].some((s) => s.retention)) {
     // In the background: opening never waits for it, and a database closed meanwhile just stops it.
     db.sweepRetention().catch((e: unknown) => {
-      if (!(e instanceof DatabaseClosed)) console.warn("Shoal: the retention sweep failed", e);
+      // Dexie's own DatabaseClosedError reaches here when the close lands inside one of its reads.
+      if (!(e instanceof DatabaseClosed) && !replica.closed) console.warn("Shoal: the retention sweep failed", e);
     });
   }
   return db;

@@ -33,6 +33,12 @@ describe("seeded convergence fuzzing with membership operations", () => {
       // Joins must mostly complete: replicas left outside are not checked, so a regression that keeps
       // them out (a joiner that stopped proving its invitation to the relay) would pass unseen.
       expect(total("finalMembers") + total("removedReplicas")).toBeGreaterThan(2 * reports.length);
+      // Retention (issue 16): records dated past the rule were inserted, swept and erased everywhere.
+      const erase = (k: keyof NonNullable<ScenarioReport["erase"]>) =>
+        reports.reduce((n, r) => n + (r.erase?.[k] ?? 0), 0);
+      expect(erase("retentionInserts")).toBeGreaterThan(0);
+      expect(erase("sweeps")).toBeGreaterThan(0);
+      expect(erase("datedErased")).toBeGreaterThan(0);
     }
   });
 });

@@ -1,8 +1,9 @@
-// Erase and restore in the convergence fuzzer (issue 16): seeded steps that erase a record (an admin,
-// sometimes while the record is being edited on a device cut off from the network), restore a record to
-// an earlier version, or restore the whole space to an earlier commit; and the end-of-scenario checks
-// that an erased record is gone from every replica. Membership mode only: an erase needs an admin of a
-// space with a membership log.
+// Erase, retention and restore in the convergence fuzzer (issue 16): seeded steps that erase a record
+// (an admin, sometimes while the record is being edited on a device cut off from the network), insert
+// records dated inside or past the collection's retention and sweep them (each device by its own,
+// possibly skewed, clock), restore a record to an earlier version, or restore the whole space to an
+// earlier commit; and the end-of-scenario checks that an erased record is gone from every replica.
+// Membership mode only: an erase needs an admin of a space with a membership log.
 import type { SimulatedNetwork } from "../../src/testing/simulated-network.ts";
 import type { seededRandom } from "../../src/testing/seeded-random.ts";
 import type { ErasedRow } from "../../src/replica/erased.ts";
@@ -11,6 +12,7 @@ import { roleOf } from "../../src/spaces/member-keys.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import type { CommitId, SpaceId } from "../../src/types.ts";
 import type { Replica } from "./fuzz-settle.ts";
+import { canaryNotes } from "./membership-invariant.ts";
 
 /** What the erase and restore steps did in one scenario. */
 export interface EraseStats {
@@ -26,6 +28,16 @@ export interface EraseStats {
   spaceRestores: number;
   /** Steps a device's own (possibly stale) view refused: not an admin, not a writer, record gone. */
   refused: number;
+  /** Records inserted with a retention date (`seen`), inside or past the rule. */
+  retentionInserts: number;
+  /** Retention sweeps run (`db.sweepRetention()`, by the sweeping device's own clock). */
+  sweeps: number;
+  /** Records the sweeps erased. */
+  sweptErased: number;
+  /** Expired records a sweep skipped because its device is no admin. */
+  sweptNotPermitted: number;
+  /** Dated records erased at the end, by a sweep step or by the sweep a device runs when it opens. */
+  datedErased: number;
 }
 
 export const emptyEraseStats = (): EraseStats => ({
@@ -35,7 +47,16 @@ export const emptyEraseStats = (): EraseStats => ({
   restores: 0,
   spaceRestores: 0,
   refused: 0,
+  retentionInserts: 0,
+  sweeps: 0,
+  sweptErased: 0,
+  sweptNotPermitted: 0,
+  datedErased: 0,
 });
+
+/** The fuzz collection's retention rule (`fuzz-driver.ts` declares it on `seen`). */
+export const FUZZ_RETENTION = { field: "seen", days: 30 } as const;
+const DAY = 86_400_000;
 
 /** One erase the scenario made: the record, its canary (the plaintext to look for) and its admin. */
 interface Erased {
@@ -46,12 +67,19 @@ interface Erased {
 
 interface Hooks {
   rnd: ReturnType<typeof seededRandom>;
+  /**
+   * The retention steps' own stream, drawn after every step of the main one: adding them left the
+   * main stream, and so every earlier seed's erase and restore steps, as they were.
+   */
+  retentionRnd: ReturnType<typeof seededRandom>;
   space: SpaceId;
   net: SimulatedNetwork;
   replicas: () => Replica[];
   partitioned: () => void;
   /** Where to say what it did (the membership trail, printed with a divergence). */
   trail: string[];
+  /** The scenario's seed (in the retention inserts' canaries). */
+  seed: number;
 }
 
 /** Refusals a device's own view explains: counted, never a failure. */
@@ -71,23 +99,74 @@ export class EraseScenario {
   readonly stats = emptyEraseStats();
   readonly #h: Hooks;
   readonly #erased: Erased[] = [];
+  /** Retention inserts: record id to its canary. */
+  readonly #dated = new Map<string, string>();
 
   constructor(hooks: Hooks) {
     this.#h = hooks;
   }
 
-  /** One seeded step: an erase (1 in 2), a record restore (1 in 3) or a space restore (1 in 6). */
+  /**
+   * One seeded step: an erase (1 in 2), a record restore (1 in 3) or a space restore (1 in 6); then,
+   * from the retention stream, a retention insert (1 in 2) or sweep (1 in 4).
+   */
   async step(): Promise<void> {
     const kind = this.#h.rnd.int(6);
-    try {
+    await this.#refusable(async () => {
       if (kind <= 2) await this.#erase();
       else if (kind <= 4) await this.#restore(false);
       else await this.#restore(true);
+    });
+    const retention = this.#h.retentionRnd.int(4);
+    await this.#refusable(async () => {
+      if (retention <= 1) await this.#insertDated();
+      else if (retention === 2) await this.#sweep();
+    });
+  }
+
+  async #refusable(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
     } catch (e) {
       if (!isRefusal(e)) throw e;
       this.stats.refused++;
       this.#h.trail.push(`  refused: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * A writer inserts a record dated (`seen`, by the true clock) from 90 days ago to now, so most are
+   * past the 30-day rule at once, some never within the run, and devices with clocks months ahead
+   * find the recent ones expired too: whichever device sweeps first decides, and everyone applies it.
+   */
+  async #insertDated(): Promise<void> {
+    const rnd = this.#h.retentionRnd;
+    const r = rnd.pick(this.#h.replicas());
+    if (!r) return;
+    const n = this.stats.retentionInserts;
+    const token = `canary-${this.#h.seed}-${9000 + n}-${r.name}`;
+    const seen = Date.now() - rnd.int(90) * DAY - rnd.int(DAY);
+    const id = await r.db.patients.insert(
+      { name: `R${n}`, ward: "R", notes: canaryNotes(token), visits: 0, kind: "patient", balance: 0, seen },
+      { space: this.#h.space },
+    );
+    this.stats.retentionInserts++;
+    this.#dated.set(id, token);
+    this.#h.trail.push(`${r.name} inserts ${id.slice(-8)} seen ${Math.round((Date.now() - seen) / DAY)} days ago`);
+  }
+
+  /** A device sweeps by its own clock: an admin erases what it finds expired, others only list it. */
+  async #sweep(): Promise<void> {
+    const r = this.#h.retentionRnd.pick(this.#h.replicas());
+    if (!r) return;
+    const report = await r.db.sweepRetention();
+    this.stats.sweeps++;
+    this.stats.sweptErased += report.erased.length;
+    this.stats.sweptNotPermitted += report.notPermitted.length;
+    for (const { id } of report.erased) this.#erased.push({ id, token: this.#dated.get(id), by: r.name });
+    this.#h.trail.push(
+      `${r.name} sweeps (clock ${Math.round(r.clockOffset / DAY)} days off): erased ${report.erased.length}, not permitted ${report.notPermitted.length}`,
+    );
   }
 
   async #admins(): Promise<Replica[]> {
@@ -184,9 +263,11 @@ export class EraseScenario {
     for (const [i, list] of lists.entries())
       if (list.join() !== lists[0]!.join())
         out.push(`${live[i]!.name} lists erased [${list}], ${live[0]!.name} lists [${lists[0]}]`);
+    this.stats.datedErased = lists[0]!.filter((id) => this.#dated.has(id)).length;
     const names = new Set(live.map((r) => r.name));
     const expected = new Set([...lists.flat(), ...this.#erased.filter((e) => names.has(e.by)).map((e) => e.id)]);
-    const tokens = new Map(this.#erased.map((e) => [e.id, e.token]));
+    // A dated record may also have been swept when a device opened (the sweep on open): its canary too.
+    const tokens = new Map([...this.#dated, ...this.#erased.map((e) => [e.id, e.token ?? this.#dated.get(e.id)] as const)]);
     for (const [i, r] of live.entries()) {
       const { db } = r;
       const dexie = db.replica.dexie;

@@ -80,7 +80,7 @@ const members = {
   stranded: 0,
   keyGaps: 0,
 };
-// Membership mode: the erase and restore steps.
+// Membership mode: the erase, retention and restore steps.
 const erase = emptyEraseStats();
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min${flags}`);
@@ -143,6 +143,7 @@ if (options.members)
 if (options.members)
   console.log(
     `erase and restore: erases ${erase.erases} (edited meanwhile elsewhere ${erase.concurrentEdits}, such edits refused ${erase.editsRefused}), ` +
-      `record restores ${erase.restores}, space restores ${erase.spaceRestores}, refused ${erase.refused}`,
+      `record restores ${erase.restores}, space restores ${erase.spaceRestores}, refused ${erase.refused}; ` +
+      `retention: dated inserts ${erase.retentionInserts}, sweeps ${erase.sweeps} (erased ${erase.sweptErased}, not permitted ${erase.sweptNotPermitted}), dated records erased by the end ${erase.datedErased}`,
   );
 process.exit(diverged.length > 0 ? 1 : 0);

@@ -19,7 +19,7 @@ import {
 } from "./membership-invariant.ts";
 import { MembershipScenario, type MemberReplica, type MembershipStats } from "./membership-scenario.ts";
 import { feedFailures } from "./feed-invariant.ts";
-import { EraseScenario, type EraseStats } from "./erase-scenario.ts";
+import { EraseScenario, FUZZ_RETENTION, type EraseStats } from "./erase-scenario.ts";
 import { ensureMembership } from "../../src/spaces/manage-members.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import {
@@ -39,11 +39,13 @@ export { Divergence } from "./fuzz-settle.ts";
 
 const collections = {
   patients: {
-    indexes: "id, name, ward, kind",
+    indexes: "id, name, ward, kind, seen",
     text: ["notes"],
     counters: ["visits", "balance"],
     // Concurrent ward changes are listed as conflicts, and resolved by later ward changes (step 3).
     conflicts: { ward: "inbox" as const },
+    // Records with a `seen` date are erased 30 days after it (the erase steps insert and sweep them).
+    retention: FUZZ_RETENTION,
   },
 };
 
@@ -314,6 +316,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         replicas: honest,
         partitioned: () => void report.partitions++,
         trail: membership.trail,
+        seed,
+        retentionRnd: seededRandom(seed ^ 0x7e7e_7e7e),
       });
       phase("starting the membership");
       await ensureMembership(first.db.replica, space, "Admin");

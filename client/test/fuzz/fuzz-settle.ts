@@ -14,6 +14,8 @@ export type Patient = {
   visits: number;
   kind: "patient" | "account";
   balance: number;
+  /** When the record was last seen (ms): the retention rule's date. Only retention steps set it. */
+  seen?: number;
 };
 export type Db = Database<{ patients: Patient }>;
 
