@@ -32,6 +32,7 @@ import type {
 import type { Commit, StoredCommit } from "./replica/commit.ts";
 import { changeFeed, type ChangeFeed, type ChangesOptions } from "./replica/change-feed.ts";
 import { waitForRelay } from "./replica/wait-durable.ts";
+import { assertHoldable, holdersOf, waitForHolders, watchHoldRequests } from "./spaces/hold-receipts.ts";
 import { exportCommits, readVector } from "./replica/commit-log.ts";
 import { openDexie } from "./replica/open-dexie.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
@@ -90,11 +91,11 @@ export interface QuarantinedCommit {
 
 /**
  * Options of `db.transact`. `durable`: `"local"` (the default) resolves once the commit is saved on this
- * device; `"relay"` once the relay has also acknowledged it as durably stored (the commit is saved
- * locally first in any case). `{ devices: k }` (k other member devices holding it, with signed
- * receipts) is not implemented yet: it throws `NotSupported` before anything is written. A wait can
- * end early by `signal` or `timeout` (ms), or by `db.close()`: it then rejects with `DurabilityPending`
- * and the commit stays saved and keeps syncing.
+ * device; `"relay"` once the relay has also acknowledged it as durably stored; `{ devices: k }` once k
+ * other member devices of its space have signed a hold receipt for it (spaces with members only; the
+ * receipts are membership operations, PROTOCOL.md 10). The commit is saved locally first in any case. A
+ * wait can end early by `signal` or `timeout` (ms), or by `db.close()`: it then rejects with
+ * `DurabilityPending` and the commit stays saved and keeps syncing.
  */
 export interface TransactOptions {
   readonly durable?: "local" | "relay" | { readonly devices: number };
@@ -102,20 +103,18 @@ export interface TransactOptions {
   readonly timeout?: number;
 }
 
-function durableOf(options: TransactOptions | undefined): "local" | "relay" {
+function durableOf(options: TransactOptions | undefined): "local" | "relay" | { devices: number } {
   const d = options?.durable;
-  if (d === undefined || d === "local" || d === "relay") {
-    const t = options?.timeout;
-    if (t !== undefined && !(typeof t === "number" && t >= 0))
-      throw new ValidationError("timeout must be a number of milliseconds.");
-    return d ?? "local";
+  const t = options?.timeout;
+  if (t !== undefined && !(typeof t === "number" && t >= 0))
+    throw new ValidationError("timeout must be a number of milliseconds.");
+  if (d === undefined || d === "local" || d === "relay") return d ?? "local";
+  if (typeof d === "object" && d !== null && "devices" in d) {
+    if (!(Number.isSafeInteger(d.devices) && d.devices >= 1))
+      throw new ValidationError("durable.devices must be a whole number of 1 or more.");
+    return { devices: d.devices };
   }
-  if (typeof d === "object" && d !== null && "devices" in d)
-    throw new NotSupported(
-      "durable.devices",
-      'durable: { devices } (waiting for signed receipts from other member devices) is not supported yet; use durable: "relay".',
-    );
-  throw new ValidationError(`Unknown durable option ${JSON.stringify(d)}: use "local" or "relay".`);
+  throw new ValidationError(`Unknown durable option ${JSON.stringify(d)}: use "local", "relay" or { devices }.`);
 }
 
 /** Where a commit is known to be durably stored. */
@@ -124,6 +123,8 @@ export interface Durability {
   readonly local: boolean;
   /** Acknowledged by the relay as durably stored there. */
   readonly relay: boolean;
+  /** Other current member devices that signed a hold receipt for it (`durable: { devices }`). */
+  readonly devices: readonly DeviceId[];
 }
 
 export type { AnyRow, RowType } from "./replica/collection-types.ts";
@@ -289,6 +290,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
       if (generation !== replica.generation) throw new WriteAborted(undefined);
       const prepared = tx.prepare();
       if (prepared.length === 0) return result;
+      if (typeof durable === "object") await assertHoldable(replica, prepared.map((p) => p.space));
       const saved = replica.enqueue(prepared, false);
       release();
       if (replica.lock.waiting === 0) replica.kick();
@@ -299,6 +301,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     }
     // Saved on this device: from here on nothing is undone, whatever happens to the wait.
     if (durable === "relay") await waitForRelay(replica, commits, result, options!);
+    else if (durable !== "local") await waitForHolders(replica, commits, durable.devices, result, options);
     return result;
   }
 
@@ -862,13 +865,18 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     return restoreSpace(this.replica, (fn) => this.#transact(fn), id, options?.to);
   }
 
-  /** Where a commit is durably stored: on this device, and acknowledged by the relay or not. */
+  /**
+   * Where a commit is durably stored: on this device, acknowledged by the relay or not, and which other
+   * member devices signed a hold receipt for it (receipts are written only when asked for, by
+   * `durable: { devices }`).
+   */
   async durability(commit: CommitId): Promise<Durability> {
     const [space, device, seqText] = commit.split(".");
     const seq = Number(seqText);
     const local = (await this.replica.dexie.table("_commits").where("id").equals(commit).count()) > 0;
     const acked = (await readAcks(this.replica.dexie))[space!]?.[device!] ?? 0;
-    return { local, relay: local && seq <= acked };
+    const devices = await holdersOf(this.replica, space as SpaceId, device as DeviceId, seq);
+    return { local, relay: local && seq <= acked, devices };
   }
 
   /** Writes what is queued, stops syncing, then closes. Reopen with `openDatabase` to go on; nothing is lost. */
@@ -943,6 +951,7 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
   const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
   const replica = await Replica.open(dexie, specs, options.clock);
   replica.onMembership = (space) => enforceMembership(replica, space);
+  watchHoldRequests(replica);
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
   const db = new DatabaseCore(options.name, replica, known);
   if (options.persist !== false) db.persisted = await requestPersistence();

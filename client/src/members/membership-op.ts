@@ -94,7 +94,17 @@ export type MembershipAction =
    */
   | { kind: "erase"; record: string }
   /** A device's signed receipt that it applied the erase whose op id is `erase` (any member device). */
-  | { kind: "erase-receipt"; erase: string };
+  | { kind: "erase-receipt"; erase: string }
+  /**
+   * Its author asks the other member devices for hold receipts of its commits in this space up to
+   * `seq` (`durable: { devices }`, PROTOCOL.md 10 "Hold receipts"). Any member device.
+   */
+  | { kind: "hold-request"; seq: number }
+  /**
+   * A signed receipt: its author stores `device`'s commits of this space from 1 up to `seq` (in its
+   * IndexedDB, applied or kept). Any member device, in answer to a `hold-request`.
+   */
+  | { kind: "hold"; device: string; seq: number };
 
 /** One signed operation of a space's membership log. */
 export interface MembershipOp {
@@ -284,6 +294,10 @@ function wellFormed(a: MembershipAction): boolean {
       return str(a.record);
     case "erase-receipt":
       return HEX64.test(a.erase);
+    case "hold-request":
+      return Number.isSafeInteger(a.seq) && a.seq >= 1;
+    case "hold":
+      return HEX32.test(a.device) && Number.isSafeInteger(a.seq) && a.seq >= 1;
     default:
       return false;
   }

@@ -576,6 +576,8 @@ function refusal(op: MembershipOp, past: Replayed, epochs: ReadonlySet<number>):
       ok = admin;
       break;
     case "erase-receipt":
+    case "hold-request":
+    case "hold":
       ok = true; // any current member device (its author is one, checked above)
       break;
   }

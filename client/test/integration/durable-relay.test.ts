@@ -27,7 +27,7 @@ function track<T>(p: Promise<T>): { settled: () => boolean; value: Promise<T> } 
   return { settled: () => settled, value: p };
 }
 
-describe('db.transact(fn, { durable: "relay" }) against the relay process', () => {
+describe("db.transact(fn, { durable }) against the relay process", () => {
   it("waits while the relay is down, keeps the commit local, and resolves once the restarted relay acknowledges it", async () => {
     const relay = await RelayHarness.start(["--quiet"]);
     const a = await device("a");
@@ -41,7 +41,7 @@ describe('db.transact(fn, { durable: "relay" }) against the relay process', () =
     );
     expect(first).toMatch(/-/);
     const firstCommit = `${space.id}.${a.db.deviceId}.1` as CommitId;
-    expect(await a.db.durability(firstCommit)).toEqual({ local: true, relay: true });
+    expect(await a.db.durability(firstCommit)).toEqual({ local: true, relay: true, devices: [] });
 
     // Relay down: the commit is saved locally at once; the wait does not end.
     await relay.stop("SIGTERM");
@@ -71,7 +71,7 @@ describe('db.transact(fn, { durable: "relay" }) against the relay process', () =
       10_000,
       "a offline or reconnecting",
     );
-    expect(await a.db.durability(second)).toEqual({ local: true, relay: false });
+    expect(await a.db.durability(second)).toEqual({ local: true, relay: false, devices: [] });
     expect(waiting.settled()).toBe(false);
 
     // A timeout and an abort end their own waits with DurabilityPending; the commits stay.
@@ -101,7 +101,7 @@ describe('db.transact(fn, { durable: "relay" }) against the relay process', () =
     await relay.restart();
     const id = await waiting.value;
     expect((await a.db.patients.get(id))?.name).toBe("Second");
-    expect(await a.db.durability(second)).toEqual({ local: true, relay: true });
+    expect(await a.db.durability(second)).toEqual({ local: true, relay: true, devices: [] });
   });
 
   it("close() while waiting rejects with DurabilityPending (closed), and the commit is kept", async () => {
@@ -124,23 +124,30 @@ describe('db.transact(fn, { durable: "relay" }) against the relay process', () =
     const again = await openDatabase<{ patients: Patient }>({ name, collections: patientCollections });
     expect((await again.patients.toArray()).map((p) => p.name)).toEqual(["Kept"]);
     const [commit] = (err as DurabilityPending).commits;
-    expect(await again.durability(commit as CommitId)).toEqual({ local: true, relay: false });
+    expect(await again.durability(commit as CommitId)).toEqual({ local: true, relay: false, devices: [] });
     await again.close();
   });
 
-  it("durable: { devices } is refused before anything is written; no writes resolves at once", async () => {
+  it("durable: { devices } needs a space with members: refused before anything is written in an open space", async () => {
     const db = await openDatabase<{ patients: Patient }>({
       name: `durable-devices-${process.pid}-${Date.now()}`,
       collections: patientCollections,
     });
+    const space = await db.createSpace({ name: "Open" });
     const err = await db
-      .transact((tx) => tx.patients.insert({ name: "No", ward: "A", notes: "" }), { durable: { devices: 2 } })
+      .transact((tx) => tx.patients.insert({ name: "Never", ward: "A", notes: "" }, { space }), {
+        durable: { devices: 2 },
+      })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotSupported);
     expect(err).toMatchObject({ code: "NotSupported", feature: "durable.devices" });
+    // Refused before anything is written: the app can retry with "relay" without a duplicate.
     expect(await db.patients.count()).toBe(0);
+    const bad = await db.transact(() => 1, { durable: { devices: 0 } }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: "ValidationError" });
     // A transaction that writes nothing has nothing to wait for.
     expect(await db.transact(() => 7, { durable: "relay" })).toBe(7);
+    expect(await db.transact(() => 8, { durable: { devices: 3 } })).toBe(8);
     await db.close();
   });
 });

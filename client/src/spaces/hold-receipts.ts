@@ -1,0 +1,185 @@
+import { liveQuery } from "dexie";
+import { DurabilityPending, NotSupported, UnsignedDevice } from "../errors.ts";
+import type { MembershipOp } from "../members/membership-op.ts";
+import type { StoredCommit } from "../replica/commit.ts";
+import type { Replica } from "../replica/replica.ts";
+import { settleOnce } from "../replica/settle-once.ts";
+import type { DurableWaitOptions } from "../replica/wait-durable.ts";
+import type { MemberRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
+import type { DeviceId, SpaceId } from "../types.ts";
+import { appendMembershipOp, opsOf, stateOf } from "./membership-log.ts";
+
+/**
+ * Signed receipts that other member devices hold a device's commits (`durable: { devices: k }`,
+ * PROTOCOL.md 10 "Hold receipts"). A device that wants them writes a `hold-request` {seq} into the
+ * space's membership log after its commits; every other current member device that has stored that
+ * device's commits up to `seq` answers with a `hold` {device, seq} operation, signed like every log
+ * operation: the proof, verifiable by anyone holding the log, that it held them. Both travel as
+ * membership commits, by every transport, and stay in the log.
+ */
+
+/** Per space, the (device, seq) a set of commits needs held: the highest seq of each author. */
+function needsOf(commits: readonly StoredCommit[]): { space: SpaceId; device: DeviceId; seq: number }[] {
+  const need = new Map<string, { space: SpaceId; device: DeviceId; seq: number }>();
+  for (const c of commits) {
+    const k = `${c.space}|${c.device}`;
+    if ((need.get(k)?.seq ?? 0) < c.seq) need.set(k, { space: c.space, device: c.device, seq: c.seq });
+  }
+  return [...need.values()];
+}
+
+/**
+ * The current member devices other than `device` whose signed `hold` says they store `device`'s
+ * commits of the space up to `seq` or further. Reads only IndexedDB (live queries re-run on it).
+ */
+export async function holdersOf(
+  replica: Replica,
+  space: SpaceId,
+  device: DeviceId,
+  seq: number,
+): Promise<DeviceId[]> {
+  const { dexie } = replica;
+  // Awaited one by one: a Dexie live query stops observing after any non-Dexie await.
+  const row = await dexie.table<SpaceRow>("_spaces").get(space);
+  const rows = await dexie.table<MemberRow>("_members").where("space").equals(space).toArray();
+  const state = stateOf(row, rows);
+  if (!state) return [];
+  const out = new Set<DeviceId>();
+  for (const op of opsOf(rows).values()) {
+    const a = op.action;
+    if (a.kind !== "hold" || a.device !== device || a.seq < seq) continue;
+    if (op.author !== device && state.deviceOwner.has(op.author)) out.add(op.author as DeviceId);
+  }
+  return [...out].sort();
+}
+
+/**
+ * Refuses `durable: { devices }` for a transaction touching `spaces` before anything is written: only a
+ * signed device can ask, and only a space with members has member devices to sign receipts.
+ */
+export async function assertHoldable(replica: Replica, spaces: Iterable<SpaceId>): Promise<void> {
+  if (!replica.identity) throw new UnsignedDevice();
+  for (const space of new Set(spaces)) {
+    const row = await replica.dexie.table<SpaceRow>("_spaces").get(space);
+    const rows = await replica.dexie.table<MemberRow>("_members").where("space").equals(space).toArray();
+    if (!stateOf(row, rows))
+      throw new NotSupported(
+        "durable.devices",
+        'durable: { devices } needs a space with members (receipts are signed by member devices), and this one has none: use durable: "relay".',
+      );
+  }
+}
+
+/**
+ * Asks the other member devices for hold receipts of `commits` (this device's, just saved), then
+ * resolves once `devices` of them have signed one for every commit, as this device learns by sync.
+ * A space without a membership log has no signed member devices to ask: `NotSupported`, before any
+ * request is written. Ends early like `waitForRelay` (`DurabilityPending`: closed, aborted, timeout).
+ */
+export async function waitForHolders(
+  replica: Replica,
+  commits: readonly StoredCommit[],
+  devices: number,
+  result: unknown,
+  options: DurableWaitOptions = {},
+): Promise<void> {
+  const wanted = needsOf(commits);
+  if (wanted.length === 0) return;
+  for (const w of wanted) await appendMembershipOp(replica, w.space, { kind: "hold-request", seq: w.seq });
+  const ids = commits.map((c) => c.id as string);
+  return new Promise<void>((resolve, reject) => {
+    const once = settleOnce();
+    const fail = (reason: "closed" | "aborted" | "timeout", cause?: unknown) =>
+      once.settle(() =>
+        reject(new DurabilityPending(reason, ids, result, cause === undefined ? undefined : { cause })),
+      );
+    const { signal, timeout } = options;
+    if (signal) {
+      if (signal.aborted) return fail("aborted", signal.reason);
+      const on = () => fail("aborted", signal.reason);
+      signal.addEventListener("abort", on, { once: true });
+      once.cleanup(() => signal.removeEventListener("abort", on));
+    }
+    if (timeout !== undefined) {
+      const t = setTimeout(() => fail("timeout"), timeout);
+      once.cleanup(() => clearTimeout(t));
+    }
+    once.cleanup(replica.onClose(() => fail("closed")));
+    if (once.settled) return;
+    const sub = liveQuery(async () => {
+      let least = Infinity;
+      for (const w of wanted)
+        least = Math.min(least, (await holdersOf(replica, w.space, w.device, w.seq)).length);
+      return least;
+    }).subscribe({
+      next: (least) => {
+        if (least >= devices) once.settle(resolve);
+      },
+      error: (e) => (replica.closed ? fail("closed", e) : once.settle(() => reject(e))),
+    });
+    once.cleanup(() => sub.unsubscribe());
+  });
+}
+
+/**
+ * Answers the hold requests of a space that this device can answer: for each other current member
+ * device that asked for receipts up to a seq this device has stored (its `_vectors` entry), and that
+ * this device has not answered that far, one `hold` with everything it holds of that device. Runs after
+ * membership operations or remote commits arrive; requests whose commits have not arrived yet are
+ * answered when they do. Writes nothing when this device is no current member device.
+ */
+export async function answerHoldRequests(replica: Replica, space: SpaceId): Promise<number> {
+  if (!replica.identity || replica.closed) return 0;
+  const { dexie } = replica;
+  const row = await dexie.table<SpaceRow>("_spaces").get(space);
+  const rows = await dexie.table<MemberRow>("_members").where("space").equals(space).toArray();
+  const state = stateOf(row, rows);
+  const me = replica.device;
+  if (!state?.deviceOwner.has(me)) return 0;
+  const asked = new Map<string, number>();
+  const answered = new Map<string, number>();
+  for (const op of opsOf(rows).values()) {
+    const a: MembershipOp["action"] = op.action;
+    if (a.kind === "hold-request" && op.author !== me && state.deviceOwner.has(op.author))
+      asked.set(op.author, Math.max(asked.get(op.author) ?? 0, a.seq));
+    else if (a.kind === "hold" && op.author === me)
+      answered.set(a.device, Math.max(answered.get(a.device) ?? 0, a.seq));
+  }
+  let written = 0;
+  for (const [device, seq] of asked) {
+    if ((answered.get(device) ?? 0) >= seq) continue;
+    const held = (await dexie.table<VectorRow>("_vectors").get([space, device]))?.seq ?? 0;
+    if (held < seq) continue; // not all here yet: answered when the rest arrives
+    await appendMembershipOp(replica, space, { kind: "hold", device, seq: held });
+    written++;
+  }
+  return written;
+}
+
+/**
+ * Keeps this device answering hold requests: after every batch of remote commits (their spaces) and
+ * whenever the database absorbs membership operations (`answerHoldRequests` there). One pass per space
+ * at a time; a pass asked for while one runs runs once more after it. Returns the unsubscribe.
+ */
+export function watchHoldRequests(replica: Replica): () => void {
+  const running = new Map<SpaceId, Promise<void>>();
+  const again = new Set<SpaceId>();
+  const run = (space: SpaceId): void => {
+    if (running.has(space)) {
+      again.add(space);
+      return;
+    }
+    const pass = answerHoldRequests(replica, space)
+      .then(() => undefined)
+      .catch(() => undefined) // closed meanwhile, or a refusal: the next batch tries again
+      .finally(() => {
+        running.delete(space);
+        if (again.delete(space) && !replica.closed) run(space);
+      });
+    running.set(space, pass);
+  };
+  return replica.onCommits((commits, origin) => {
+    if (origin !== "remote") return;
+    for (const space of new Set(commits.map((c) => c.space))) run(space);
+  });
+}
