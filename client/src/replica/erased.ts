@@ -2,7 +2,7 @@ import type { Dexie } from "dexie";
 import type { SpaceId } from "../types.ts";
 import type { Commit, StoredCommit } from "./commit.ts";
 import type { Replica } from "./replica.ts";
-import type { DocRow } from "./stored-rows.ts";
+import type { DocRow, QuarantineRow } from "./stored-rows.ts";
 
 /**
  * A row of `_erased`: a record id tombstoned for good by a counted `erase` operation of its space's
@@ -58,6 +58,7 @@ export async function purgeErased(
   const docsT = dexie.table<DocRow, string>("_docs");
   const commitsT = dexie.table<StoredCommit>("_commits");
   const pendingT = dexie.table<Commit, string>("_pending");
+  const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
   const release = await replica.lock.acquire();
   try {
@@ -65,7 +66,7 @@ export async function purgeErased(
     await replica.drain();
     const purged = await dexie.transaction(
       "rw",
-      [erasedT, docsT, commitsT, pendingT, ...rowTables],
+      [erasedT, docsT, commitsT, pendingT, quarantineT, ...rowTables],
       async () => {
         const held = await erasedT.bulkGet(erased.map((e) => e.id));
         const fresh = erased.filter((_, i) => held[i] === undefined);
@@ -85,6 +86,19 @@ export async function purgeErased(
         await pendingT.bulkPut(
           parked.filter((c) => c.changes.some((rc) => ids.has(rc.record))).map((c) => withoutErased(c, ids)),
         );
+        // A commit quarantined only because an erased record's changes depended on a refused commit asked
+        // a question the erase made moot: a device that received it after the erase stripped those
+        // changes and never asked it. It leaves the quarantine, so both end alike (soak seeds 90011 and
+        // 91015: replicas listed different quarantines). Other reasons (membership, limits) are about
+        // the author or the bytes, not the record, and stay.
+        const moot = (await quarantineT.where("space").equals(space).toArray()).filter(
+          (q) => q.reason === "dependency" && q.records.some((r) => ids.has(r)),
+        );
+        if (moot.length > 0) {
+          const others = await erasedT.bulkGet([...new Set(moot.flatMap((q) => q.records))]);
+          const gone = new Set([...ids, ...others.flatMap((e) => (e ? [e.id] : []))]);
+          await quarantineT.bulkDelete(moot.filter((q) => q.records.every((r) => gone.has(r))).map((q) => q.id));
+        }
         return [...ids];
       },
     );

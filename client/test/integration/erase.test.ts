@@ -9,7 +9,7 @@ import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
 import { importSnapshot, readSnapshot } from "../../src/snapshots/snapshot-io.ts";
 import { countedErasures } from "../../src/members/resolve-membership.ts";
 import { creatorKeyOf, opsOf } from "../../src/spaces/membership-log.ts";
-import type { MemberRow, SpaceRow } from "../../src/replica/stored-rows.ts";
+import type { MemberRow, QuarantineRow, SpaceRow } from "../../src/replica/stored-rows.ts";
 import { carry, everything, firstValue, logOf, memberDevice, type MemberDb } from "../member-devices.ts";
 
 const CANARY = "canary-erase-5c1d9e";
@@ -167,5 +167,33 @@ describe("erase with receipts", () => {
     });
     ops.set(await opId(forged), forged);
     expect(countedErasures(ops, creatorKeyOf(row)!)).toEqual(counted);
+  });
+
+  it("drops from the quarantine a dependency refusal whose records are all erased, and keeps the others", async () => {
+    const { a, space, erin, keeper } = await clinic();
+    const q = a.replica.dexie.table<QuarantineRow, string>("_quarantine");
+    const row = (id: string, reason: string, records: string[]): QuarantineRow => ({
+      id: `${space.id}.${"ab".repeat(16)}.${id}`,
+      space: space.id,
+      device: "ab".repeat(16) as QuarantineRow["device"],
+      seq: Number(id),
+      reason,
+      message: "test",
+      at: 0,
+      from: "bundle",
+      records,
+      creations: [],
+      checksums: [],
+    });
+    // As if these had arrived before the erase: a late edit of Erin refused because her earlier
+    // change was; the same with the keeper in it too; and a membership refusal of an edit of Erin.
+    await q.bulkPut([
+      row("1", "dependency", [erin]),
+      row("2", "dependency", [erin, keeper]),
+      row("3", "membership", [erin]),
+    ]);
+    await a.patients.erase(erin);
+    // A device that got the first after the erase stripped it and never refused it: both end alike.
+    expect((await q.toArray()).map((r) => r.seq).sort()).toEqual([2, 3]);
   });
 });
