@@ -192,17 +192,31 @@ export async function absorbMembership(
     await shareMissingKeys(replica, space);
     return false;
   }
-  await dexie.transaction("rw", spacesT, async () => {
+  const membersT = dexie.table<MemberRow>("_members");
+  await dexie.transaction("rw", spacesT, membersT, async () => {
     const now = await spacesT.get(space);
     if (!now) return;
     const keys: Record<number, Uint8Array> = { ...(now.epochKeys ?? {}) };
     for (const [e, k] of held) if (e !== 0) keys[e] = k;
-    const next: SpaceRow = { ...now, epochKeys: keys, epoch, names: { ...(now.names ?? {}), ...names } };
-    if (readOnly) next.readOnly = readOnly;
+    // Decided again on the log as it is now: another absorb may have run since this one read it (the
+    // opening of keys and names above awaits WebCrypto), and a stale verdict written last would undo
+    // a newer one, e.g. leave a removed device writable (soak seed 91064).
+    const latest = stateOf(now, await membersT.where("space").equals(space).toArray()) ?? state;
+    const latestEpoch =
+      [...latest.rotations].reverse().find((r) => keys[r.epoch] !== undefined || r.epoch === 0)?.epoch ?? 0;
+    const latestRefusal = mayWrite(latest, identity.device, Number.MAX_SAFE_INTEGER);
+    const latestMember = latest.deviceOwner.has(identity.device);
+    const next: SpaceRow = {
+      ...now,
+      epochKeys: keys,
+      epoch: latestEpoch,
+      names: { ...(now.names ?? {}), ...names },
+    };
+    if (latestRefusal) next.readOnly = latestRefusal;
     else delete next.readOnly;
     // Its redemption counts: the secret proves nothing to the relay any more, but stays to open a
     // rotation sealed to the invitation that arrives later (convergence fuzzer, members mode).
-    if (member && now.invitation && !options.keepInvitation) {
+    if (latestMember && now.invitation && !options.keepInvitation) {
       next.redeemed = now.invitation;
       delete next.invitation;
     }
