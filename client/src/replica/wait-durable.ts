@@ -40,6 +40,30 @@ export function waitForRelay(
   const wanted = [...need.values()];
   if (wanted.length === 0) return Promise.resolve();
   const table = replica.dexie.table<AckRow>("_acks");
+  return waitUntil(
+    replica,
+    () => table.bulkGet(wanted.map((w) => [w.space, w.device])),
+    (rows) => wanted.every((w, i) => (rows[i]?.seq ?? 0) >= w.seq),
+    ids,
+    result,
+    options,
+  );
+}
+
+/**
+ * Resolves once the live query `read` (IndexedDB reads only, so it re-runs on any tab's write) gives a
+ * value `done` accepts; rejects with `DurabilityPending` carrying `commits` and `result` when `signal`,
+ * `timeout` or `close()` ends the wait first. The shared wait of every `durable` option.
+ */
+export function waitUntil<T>(
+  replica: Replica,
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  commits: readonly string[],
+  result: unknown,
+  options: DurableWaitOptions,
+): Promise<void> {
+  const ids = [...commits];
   return new Promise<void>((resolve, reject) => {
     const once = settleOnce();
     const settle = (f: () => void) => once.settle(f);
@@ -60,9 +84,9 @@ export function waitForRelay(
     }
     once.cleanup(replica.onClose(() => fail("closed")));
     if (once.settled) return;
-    const sub = liveQuery(() => table.bulkGet(wanted.map((w) => [w.space, w.device]))).subscribe({
-      next: (rows) => {
-        if (wanted.every((w, i) => (rows[i]?.seq ?? 0) >= w.seq)) settle(resolve);
+    const sub = liveQuery(read).subscribe({
+      next: (value) => {
+        if (done(value)) settle(resolve);
       },
       // The live query fails when the connection closes under it: that is `closed`.
       error: (e) => (replica.closed ? fail("closed", e) : settle(() => reject(e))),

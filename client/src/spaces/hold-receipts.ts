@@ -1,10 +1,8 @@
-import { liveQuery } from "dexie";
-import { DurabilityPending, NotSupported, UnsignedDevice } from "../errors.ts";
+import { NotSupported, UnsignedDevice } from "../errors.ts";
 import type { MembershipOp } from "../members/membership-op.ts";
 import type { StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
-import { settleOnce } from "../replica/settle-once.ts";
-import type { DurableWaitOptions } from "../replica/wait-durable.ts";
+import { waitUntil, type DurableWaitOptions } from "../replica/wait-durable.ts";
 import type { MemberRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { appendMembershipOp, opsOf, stateOf } from "./membership-log.ts";
@@ -86,39 +84,19 @@ export async function waitForHolders(
   const wanted = needsOf(commits);
   if (wanted.length === 0) return;
   for (const w of wanted) await appendMembershipOp(replica, w.space, { kind: "hold-request", seq: w.seq });
-  const ids = commits.map((c) => c.id as string);
-  return new Promise<void>((resolve, reject) => {
-    const once = settleOnce();
-    const fail = (reason: "closed" | "aborted" | "timeout", cause?: unknown) =>
-      once.settle(() =>
-        reject(new DurabilityPending(reason, ids, result, cause === undefined ? undefined : { cause })),
-      );
-    const { signal, timeout } = options;
-    if (signal) {
-      if (signal.aborted) return fail("aborted", signal.reason);
-      const on = () => fail("aborted", signal.reason);
-      signal.addEventListener("abort", on, { once: true });
-      once.cleanup(() => signal.removeEventListener("abort", on));
-    }
-    if (timeout !== undefined) {
-      const t = setTimeout(() => fail("timeout"), timeout);
-      once.cleanup(() => clearTimeout(t));
-    }
-    once.cleanup(replica.onClose(() => fail("closed")));
-    if (once.settled) return;
-    const sub = liveQuery(async () => {
+  return waitUntil(
+    replica,
+    async () => {
       let least = Infinity;
       for (const w of wanted)
         least = Math.min(least, (await holdersOf(replica, w.space, w.device, w.seq)).length);
       return least;
-    }).subscribe({
-      next: (least) => {
-        if (least >= devices) once.settle(resolve);
-      },
-      error: (e) => (replica.closed ? fail("closed", e) : once.settle(() => reject(e))),
-    });
-    once.cleanup(() => sub.unsubscribe());
-  });
+    },
+    (least) => least >= devices,
+    commits.map((c) => c.id),
+    result,
+    options,
+  );
 }
 
 /**
