@@ -8,7 +8,7 @@ import { NotFound, NotPermitted, type Space } from "../../src/index.ts";
 import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
 import { importSnapshot, readSnapshot } from "../../src/snapshots/snapshot-io.ts";
 import { countedErasures } from "../../src/members/resolve-membership.ts";
-import { creatorKeyOf, opsOf } from "../../src/spaces/membership-log.ts";
+import { creatorKeyOf, opsOf, readMembership } from "../../src/spaces/membership-log.ts";
 import type { MemberRow, QuarantineRow, SpaceRow } from "../../src/replica/stored-rows.ts";
 import { carry, everything, firstValue, logOf, memberDevice, type MemberDb } from "../member-devices.ts";
 
@@ -195,5 +195,39 @@ describe("erase with receipts", () => {
     await a.patients.erase(erin);
     // A device that got the first after the erase stripped it and never refused it: both end alike.
     expect((await q.toArray()).map((r) => r.seq).sort()).toEqual([2, 3]);
+  });
+
+  it("applies the rest of a commit refused for an erased record's dependency once the erase arrives", async () => {
+    const { a, b, c, space, keeper } = await clinic();
+    const person = async (db: MemberDb) =>
+      (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(db.deviceId)!;
+    // C becomes an admin (it will erase); B writes a new patient that only C receives before A demotes
+    // B to reader: on A, B's commit comes after B's cut, so A refuses it (membership).
+    await a.setRole(space, await person(c), "admin");
+    await everywhere([a, b, c], space);
+    const late = (await b.patients.insert({ name: "Late", notes: CANARY }, { space })) as string;
+    await carry(b, c, space);
+    await a.setRole(space, await person(b), "reader");
+    // C, not having heard of the demotion, changes the late patient and the keeper in one commit.
+    await c.transact(async (tx) => {
+      await tx.patients.update(late, (p) => void (p.notes = "seen"));
+      await tx.patients.update(keeper, (p) => void (p.notes = "changed by C"));
+    });
+    await carry(b, a, space);
+    await carry(c, a, space);
+    // A refused C's commit whole: its change of the late patient builds on B's refused creation.
+    const reasons = (await a.replica.dexie.table<QuarantineRow, string>("_quarantine").toArray()).map(
+      (q) => q.reason,
+    );
+    expect(reasons.sort()).toEqual(["dependency", "membership"]);
+    expect((await a.patients.get(keeper))?.notes).toBe("stays");
+    // C (still unaware of the demotion) erases the late patient. A device that got C's commit after
+    // this erase would strip the late patient from it and apply the keeper's change: A now does too.
+    await c.patients.erase(late);
+    await carry(c, a, space);
+    expect((await a.patients.get(keeper))?.notes).toBe("changed by C");
+    expect(await a.patients.get(late)).toBeUndefined();
+    const left = await a.replica.dexie.table<QuarantineRow, string>("_quarantine").toArray();
+    expect(left.map((q) => q.reason)).toEqual(["membership"]);
   });
 });
