@@ -155,9 +155,13 @@ export class EraseScenario {
     this.#h.trail.push(`${r.name} inserts ${id.slice(-8)} seen ${Math.round((Date.now() - seen) / DAY)} days ago`);
   }
 
-  /** A device sweeps by its own clock: an admin erases what it finds expired, others only list it. */
+  /**
+   * A device sweeps by its own clock: an admin erases what it finds expired, others only list it. Two
+   * times in three an admin sweeps (as the one device that erases, in a clinic), else any device.
+   */
   async #sweep(): Promise<void> {
-    const r = this.#h.retentionRnd.pick(this.#h.replicas());
+    const rnd = this.#h.retentionRnd;
+    const r = rnd.pick(rnd.next() < 2 / 3 ? await this.#admins() : this.#h.replicas());
     if (!r) return;
     const report = await r.db.sweepRetention();
     this.stats.sweeps++;
