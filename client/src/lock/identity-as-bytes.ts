@@ -58,3 +58,15 @@ async function load(stored: IdentityBytes): Promise<DeviceIdentity> {
     agreementPublic: stored.agreementPublic,
   };
 }
+
+/**
+ * The identity a `_meta` "identity" value holds, in either form: `CryptoKey`s (a database without a
+ * lock) or the bytes a locked database keeps. For code that reads it from the table (the sealer).
+ *
+ * @example
+ * const identity = await identityFromStored((await meta.get("identity"))?.value);
+ */
+export async function identityFromStored(value: unknown): Promise<DeviceIdentity | undefined> {
+  if (!value || typeof value !== "object") return undefined;
+  return "signingPkcs8" in value ? load(value as IdentityBytes) : (value as DeviceIdentity);
+}
