@@ -75,11 +75,23 @@ export function containsBytes(hay: Uint8Array, needle: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * Every place a secret shows in one stored value (a store's key or value), as `scanIndexedDb` searches:
+ * for values read elsewhere (the e2e spec reads them in Chromium and searches them here).
+ */
+export function findInValue(store: string, value: unknown, path: string, secrets: Secrets): Finding[] {
+  const found: Finding[] = [];
+  walk(value, path, (what, where) => found.push({ store, what, where }), secrets);
+  return found;
+}
+
 function walk(v: unknown, path: string, hit: (what: string, where: string) => void, secrets: Secrets): void {
   if (typeof v === "string") {
     for (const s of secrets.strings) if (v.includes(s)) hit(s, path);
     return;
   }
+  // A stored CryptoKey is key material in the browser's files whatever the page can read of it.
+  if (typeof CryptoKey !== "undefined" && v instanceof CryptoKey) return hit("a CryptoKey", path);
   if (v instanceof ArrayBuffer) return walk(new Uint8Array(v), path, hit, secrets);
   if (ArrayBuffer.isView(v)) {
     const b = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);

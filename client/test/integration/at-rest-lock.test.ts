@@ -165,6 +165,8 @@ describe("encryption at rest (issue 16 item 7)", () => {
     // The row in clear, the Automerge document (loaded), the commit log's changes (decoded).
     expect([...stores].sort()).toEqual(expect.arrayContaining(["_commits", "_docs", "notes"]));
     expect(found.some((f) => f.where.endsWith("(Automerge)"))).toBe(true);
+    // And the device keys, stored as CryptoKey objects (their raw material is in the browser's files).
+    expect(found.filter((f) => f.what === "a CryptoKey").map((f) => f.store)).toContain("_meta");
   });
 
   it("measures what the lock costs per update (logged, not asserted)", async () => {
