@@ -9,12 +9,14 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { Locked, openDatabase, WrongPassphrase, type DatabaseCore } from "../../src/index.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { scanIndexedDb, type Secrets } from "../idb-scan.ts";
-import { disposeAllRelays, RelayHarness, relayTransport } from "../relay-harness.ts";
+import { disposeAllRelays, RelayHarness, relayAcknowledged, relayTransport } from "../relay-harness.ts";
 import { waitFor } from "../wait-for.ts";
 
 const CANARY = "canary-at-rest-3f9a1c";
 const CANARY_TEXT = "canary-text-8e2b47";
 const INDEXED = "Indexed-title-5d0c";
+/** People's names, which a space with members keeps (opened) on every member device. */
+const NAME = "Canaryname-6a1f";
 const collections = { notes: { indexes: "id, title", text: ["body"] } };
 let n = 0;
 const fresh = (label: string) => `at-rest-${label}-${process.pid}-${Date.now()}-${n++}`;
@@ -67,7 +69,17 @@ async function secretsOf(db: { replica: DatabaseCore["replica"] }, captured: Uin
     bytes.push({ label: `space key ${s.name}`, bytes: s.key });
     for (const [e, k] of Object.entries(s.epochKeys ?? {})) bytes.push({ label: `epoch ${e} key`, bytes: k });
   }
-  return { strings: [CANARY, CANARY_TEXT], bytes };
+  return { strings: [CANARY, CANARY_TEXT, NAME], bytes };
+}
+
+/** The first value an observable delivers. */
+function firstOf<T>(obs: { subscribe(next: (v: T) => void): { unsubscribe(): void } }): Promise<T> {
+  return new Promise((resolve) => {
+    const sub = obs.subscribe((v) => {
+      queueMicrotask(() => sub.unsubscribe());
+      resolve(v);
+    });
+  });
 }
 
 describe("encryption at rest (issue 16 item 7)", () => {
@@ -103,6 +115,26 @@ describe("encryption at rest (issue 16 item 7)", () => {
       30_000,
       "b to receive the shared note",
     );
+
+    // A space with members too: its membership log, people's names and member keys are stored as well.
+    const managed = await a.createSpace({ name: "Managed" });
+    const toB = await a.invite(managed, { role: "writer", me: `Dr. ${NAME}` });
+    await relayAcknowledged(a, managed.id);
+    await b.join(toB, { name: `Nurse ${NAME}`, relay: relay.url });
+    const managedId = await a.notes.insert(
+      { title: "M", secret: CANARY, body: CANARY_TEXT },
+      { space: managed },
+    );
+    await waitFor(
+      b.notes.live(),
+      (rows) => rows.some((r) => r.id === managedId),
+      30_000,
+      "b to receive the managed note",
+    );
+    expect((await firstOf(b.members(managed))).members.map((m) => m.name).sort()).toEqual([
+      `Dr. ${NAME}`,
+      `Nurse ${NAME}`,
+    ]);
 
     const secretsA = await secretsOf(a, keysA);
     const secretsB = await secretsOf(b, keysB);
