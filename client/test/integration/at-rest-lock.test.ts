@@ -6,7 +6,13 @@
 // unlocked database finds the canary (the scan works). Unlocked with the passphrase, everything reads
 // back and syncs on; a wrong passphrase fails typed.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Locked, openDatabase, WrongPassphrase, type DatabaseCore } from "../../src/index.ts";
+import {
+  Locked,
+  openDatabase,
+  WrongPassphrase,
+  type DatabaseCore,
+  type MembersView,
+} from "../../src/index.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { scanIndexedDb, type Secrets } from "../idb-scan.ts";
 import { disposeAllRelays, RelayHarness, relayAcknowledged, relayTransport } from "../relay-harness.ts";
@@ -131,7 +137,7 @@ describe("encryption at rest (issue 16 item 7)", () => {
       30_000,
       "b to receive the managed note",
     );
-    expect((await firstOf(b.members(managed))).members.map((m) => m.name).sort()).toEqual([
+    expect((await firstOf<MembersView>(b.members(managed))).members.map((m) => m.name).sort()).toEqual([
       `Dr. ${NAME}`,
       `Nurse ${NAME}`,
     ]);
