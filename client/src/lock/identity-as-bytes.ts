@@ -1,6 +1,6 @@
 import { subtle } from "../crypto/subtle.ts";
 import { generateIdentity, type DeviceIdentity } from "../identity/device-identity.ts";
-import type { IdentityKeeping } from "../replica/replica.ts";
+import type { IdentityKeeping } from "../identity/identity-keeping.ts";
 
 /** A device identity as a locked database stores it: private keys as PKCS#8 bytes, encrypted with the row. */
 interface IdentityBytes {

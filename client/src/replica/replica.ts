@@ -3,7 +3,8 @@ import type { Dexie } from "dexie";
 import { DatabaseClosed, ShoalError } from "../errors.ts";
 import { newDeviceId, newSpaceId, randomBytes, toHex } from "../ids.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
-import { generateIdentityIfPossible, type DeviceIdentity } from "../identity/device-identity.ts";
+import type { DeviceIdentity } from "../identity/device-identity.ts";
+import { IDENTITY_AS_CRYPTOKEYS, type IdentityKeeping } from "../identity/identity-keeping.ts";
 import { claimNewSpace } from "../spaces/space-claim.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 import type { StoredCommit } from "./commit.ts";
@@ -35,24 +36,6 @@ interface Queued {
   resolve: (c: StoredCommit[]) => void;
   reject: (e: unknown) => void;
 }
-
-/**
- * How the device identity is stored: as the `CryptoKey` objects themselves (the default), or in another
- * form (a locked database keeps bytes that it encrypts, `lock/identity-as-bytes.ts`). `fresh` runs
- * outside any IndexedDB transaction (WebCrypto would end it); `undefined` where WebCrypto is missing.
- */
-export interface IdentityKeeping {
-  fresh(): Promise<{ identity: DeviceIdentity; stored: unknown } | undefined>;
-  load(stored: unknown): Promise<DeviceIdentity>;
-}
-
-const IDENTITY_AS_CRYPTOKEYS: IdentityKeeping = {
-  fresh: async () => {
-    const identity = await generateIdentityIfPossible();
-    return identity && { identity, stored: identity };
-  },
-  load: async (stored) => stored as DeviceIdentity,
-};
 
 /** Most local commits one IndexedDB transaction takes; a longer queue is written in several. */
 const MAX_BATCH = 500;
