@@ -1,6 +1,6 @@
 import Dexie from "dexie";
 import { describe, expect, it } from "vitest";
-import { Locked, ValidationError, WrongPassphrase, openDatabase } from "../index.ts";
+import { DecryptError, Locked, ValidationError, WrongPassphrase, openDatabase } from "../index.ts";
 import { SEALED_FIELD } from "./at-rest-middleware.ts";
 
 let n = 0;
@@ -33,6 +33,25 @@ describe("at-rest lock", () => {
     expect(row![SEALED_FIELD]).toBeInstanceOf(Uint8Array);
     const again = await openDatabase({ name, collections, lock });
     expect((await again.notes.get(id))?.body).toBe("secret-body more");
+    await again.close();
+  });
+
+  it("binds each value to its record: one moved to another record on disk does not open", async () => {
+    const name = fresh();
+    const db = await openDatabase({ name, collections, lock });
+    const first = await db.notes.insert({ title: "a", body: "first" });
+    const second = await db.notes.insert({ title: "b", body: "second" });
+    await db.close();
+    const raw = new Dexie(name);
+    await raw.open();
+    const rowOf = async (id: string) => (await raw.table("notes").get(id)) as Record<string, unknown>;
+    await raw
+      .table("notes")
+      .put({ ...(await rowOf(second)), [SEALED_FIELD]: (await rowOf(first))[SEALED_FIELD] });
+    raw.close();
+    const again = await openDatabase({ name, collections, lock });
+    expect((await again.notes.get(first))?.body).toBe("first");
+    await expect(again.notes.get(second)).rejects.toThrow(DecryptError);
     await again.close();
   });
 
