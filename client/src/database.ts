@@ -1,4 +1,3 @@
-import type { Dexie } from "dexie";
 import {
   DatabaseClosed,
   InsecureContext,
@@ -34,7 +33,7 @@ import { changeFeed, type ChangeFeed, type ChangesOptions } from "./replica/chan
 import { waitForRelay } from "./replica/wait-durable.ts";
 import { assertHoldable, holdersOf, waitForHolders, watchHoldRequests } from "./spaces/hold-receipts.ts";
 import { exportCommits, readVector } from "./replica/commit-log.ts";
-import { openDexie } from "./replica/open-dexie.ts";
+import { openStore } from "./lock/open-store.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
 import type { QuarantineRow, SpaceRow } from "./replica/stored-rows.ts";
 import { Transaction, type InsertOptions } from "./replica/transaction.ts";
@@ -51,7 +50,7 @@ import { announceLeaving, LEAVE_ANNOUNCE_MS } from "./spaces/announce-leaving.ts
 import { leaveSpace, type LeaveReport } from "./spaces/leave-space.ts";
 import { readAcks } from "./sync/acks.ts";
 import type { SyncOptions } from "./sync/sync-runner.ts";
-import { LazySync } from "./lazy-sync.ts";
+import { LazySync, PausableSync } from "./lazy-sync.ts";
 import {
   ensureMembership,
   inviteMember,
@@ -67,6 +66,7 @@ import { readMembership } from "./spaces/membership-log.ts";
 import { readErasure, type ErasureStatus } from "./spaces/erase-record.ts";
 import { sweepRetention, type RetentionReport } from "./spaces/retention-sweep.ts";
 import { isRegionName, type Role } from "./members/membership-op.ts";
+import type { AtRestLock, LockOptions, LockState } from "./lock/at-rest-lock.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
@@ -152,6 +152,8 @@ export interface OpenOptions<C extends Record<string, unknown> = Record<string, 
    * id prefixes: merging never depends on it, which the fuzz tests check with skewed clocks.
    */
   clock?: () => number;
+  /** Encrypts the database at rest under a passphrase (README "Encryption at rest"). */
+  lock?: LockOptions;
 }
 
 /** A space as the app sees it (its key stays inside the database). */
@@ -214,13 +216,15 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   readonly #collections = new Map<string, Collection<object>>();
   readonly #status = new ValueStore<SyncStatus>(LOCAL_STATUS);
   /** What the last `sync()` started, until stopped. */
-  #sync: LazySync | null = null;
+  #sync: PausableSync | null = null;
   /** The relay URL of the last `sync()`, where member invitations are redeemed. */
   #relay: string | undefined;
   readonly #knownSpaces: Set<string>;
+  readonly #atRest: AtRestLock | undefined;
 
   /** @internal Use `openDatabase`. */
-  constructor(name: string, replica: Replica, knownSpaces: Set<string>) {
+  constructor(name: string, replica: Replica, knownSpaces: Set<string>, atRest?: AtRestLock) {
+    this.#atRest = atRest;
     this.name = name;
     this.replica = replica;
     this.#knownSpaces = knownSpaces;
@@ -564,16 +568,21 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     if (!this.replica.identity) throw new UnsignedDevice();
     this.#sync?.stop();
     if (options.relay) this.#relay = options.relay;
-    const run = new LazySync(
-      {
-        name: this.name,
-        replica: this.replica,
-        status: this.#status,
-        vector: (spaces) => this.vector(spaces),
-        applyCommits: (commits, from) => this.applyCommits(commits, from),
-        exportCommits: (since, opts) => this.exportCommits(since, opts),
-      },
-      options,
+    // Straight to the replica, not through the API: sync traffic is not use that keeps a lock open.
+    const run = new PausableSync(
+      () =>
+        new LazySync(
+          {
+            name: this.name,
+            replica: this.replica,
+            status: this.#status,
+            vector: (spaces) => readVector(this.replica.dexie, spaces),
+            applyCommits: (commits, from) => applyRemoteCommits(this.replica, commits, from),
+            exportCommits: (since, opts) => exportCommits(this.replica.dexie, since, opts),
+          },
+          options,
+        ),
+      this.#atRest?.state,
     );
     this.#sync = run;
     return () => {
@@ -879,6 +888,31 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
     return { local, relay: local && seq <= acked, devices };
   }
 
+  /** `"locked"` or `"unlocked"`, live (README "Encryption at rest"); `"unlocked"` without a lock. */
+  get lockState(): ValueStore<LockState> {
+    return this.#atRest?.state ?? NO_LOCK;
+  }
+
+  /** Locks now: the data key and decrypted data leave memory; reads and writes throw `Locked`. */
+  async lock(): Promise<void> {
+    return this.#lockOf().lock();
+  }
+
+  /** Unlocks with the passphrase (`WrongPassphrase` otherwise). */
+  async unlock(passphrase: string): Promise<void> {
+    return this.#lockOf().unlock(passphrase);
+  }
+
+  /** Changes the passphrase (`WrongPassphrase` if `current` is wrong); only the data key is rewrapped. */
+  async changePassphrase(current: string, next: string): Promise<void> {
+    return this.#lockOf().changePassphrase(current, next);
+  }
+
+  #lockOf(): AtRestLock {
+    if (this.#atRest) return this.#atRest;
+    throw new ValidationError("This database has no lock: open it with lock: { passphrase }.");
+  }
+
   /** Writes what is queued, stops syncing, then closes. Reopen with `openDatabase` to go on; nothing is lost. */
   async close(): Promise<void> {
     // Releases the tab lock too, so another tab takes the connections over at once.
@@ -948,12 +982,13 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
   // View events (`auditViews`) go to an internal collection every database declares, so every device
   // syncs them whether or not its own collections log views.
   specs.set(AUDIT_VIEWS_SPEC.name, AUDIT_VIEWS_SPEC);
-  const dexie: Dexie = await openDexie(options.name, [...specs.values()]);
-  const replica = await Replica.open(dexie, specs, options.clock);
+  const { dexie, atRest } = await openStore(options.name, [...specs.values()], options.lock);
+  const replica = await Replica.open(dexie, specs, options.clock, atRest?.keeping);
+  atRest?.attach(replica);
   replica.onMembership = (space) => enforceMembership(replica, space);
   watchHoldRequests(replica);
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
-  const db = new DatabaseCore(options.name, replica, known);
+  const db = new DatabaseCore(options.name, replica, known, atRest);
   if (options.persist !== false) db.persisted = await requestPersistence();
   if ([...specs.values()].some((s) => s.retention)) {
     // In the background: opening never waits for it, and a database closed meanwhile just stops it.
@@ -964,6 +999,8 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
   }
   return db;
 }
+
+const NO_LOCK = new ValueStore<LockState>("unlocked");
 
 async function requestPersistence(): Promise<boolean | undefined> {
   const storage = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator

@@ -377,3 +377,28 @@ export class NotSupported extends ShoalError {
     this.feature = feature;
   }
 }
+
+/**
+ * The database has an at-rest lock (`openDatabase({ lock })`) and is locked: by `db.lock()`, by its idle
+ * time, or because it was opened without `lock` (then open it with `lock: { passphrase }`). Nothing is
+ * read or written until `db.unlock(passphrase)`; nothing is lost.
+ *
+ * @example
+ * try { await db.notes.toArray(); }
+ * catch (e) { if (e instanceof Locked) showPinPrompt(); else throw e; }
+ */
+export class Locked extends ShoalError {
+  constructor(message = "The database is locked: unlock it with its passphrase.") {
+    super("Locked", message);
+  }
+}
+
+/**
+ * The passphrase given to `openDatabase({ lock })`, `db.unlock` or `db.changePassphrase` does not open
+ * this database's key. Nothing was changed: try again.
+ */
+export class WrongPassphrase extends ShoalError {
+  constructor(message = "Wrong passphrase: it does not open this database.") {
+    super("WrongPassphrase", message);
+  }
+}

@@ -17,6 +17,7 @@
  * @module @shoal/client
  */
 export { openDatabase, DatabaseCore } from "./database.ts";
+export type { LockOptions, LockState } from "./lock/at-rest-lock.ts";
 export type { SpaceRestoreReport } from "./replica/restore-ops.ts";
 export type {
   CollectionOf,

@@ -20,7 +20,8 @@ function concept(file: string): string {
 const LAYERS: readonly (readonly string[])[] = [
   ["types", "errors", "ids", "crypto", "identity", "protocol", "members"],
   // The local replica and its live queries (each imports the other's small pieces).
-  ["live", "replica", "spaces"],
+  // `lock`: the at-rest lock (its Dexie middleware, its key), which the replica is opened with.
+  ["live", "replica", "spaces", "lock"],
   // Sealing and opening commits (and the log of what failed to open); the Transport port and adapters;
   // the sync status model, which `db.status` shows even when nothing syncs.
   ["sealing", "transports", "status"],

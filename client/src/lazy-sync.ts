@@ -1,4 +1,5 @@
-import { ShoalError, ValidationError } from "./errors.ts";
+import { Locked, ShoalError, ValidationError } from "./errors.ts";
+import type { Observable, Subscription } from "./live/observable.ts";
 import type { SpaceId } from "./types.ts";
 import type { SyncHost, SyncOptions, SyncRunner } from "./sync/sync-runner.ts";
 
@@ -66,5 +67,46 @@ export class LazySync {
     this.#stopped = true;
     this.#runner?.stop();
     this.#runner = null;
+  }
+}
+
+/**
+ * `db.sync`'s run under an at-rest lock: a `LazySync` now, none while the database is locked (nothing
+ * can be read or written then; sealed bytes are not moved either), and a new one at each unlock.
+ * Without a lock (`lockState` undefined), just the one run.
+ *
+ * @example
+ * const run = new PausableSync(() => new LazySync(host, options), db.lockState);
+ */
+export class PausableSync {
+  #run: LazySync | null;
+  #stopped = false;
+  readonly #watch: Subscription | undefined;
+
+  constructor(start: () => LazySync, lockState?: Observable<"locked" | "unlocked">) {
+    this.#run = start();
+    let was = "unlocked";
+    this.#watch = lockState?.subscribe((s) => {
+      if (s === was || this.#stopped) return;
+      was = s;
+      this.#run?.stop();
+      this.#run = s === "unlocked" ? start() : null;
+    });
+  }
+
+  /** See `LazySync.publishSnapshot`; `Locked` while locked. */
+  publishSnapshot(space: SpaceId): Promise<boolean> {
+    return this.#run ? this.#run.publishSnapshot(space) : Promise.reject(new Locked());
+  }
+
+  reconnect(): void {
+    this.#run?.reconnect();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#watch?.unsubscribe();
+    this.#run?.stop();
+    this.#run = null;
   }
 }

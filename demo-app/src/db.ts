@@ -1,4 +1,4 @@
-import { collection, openDatabase } from "@shoal/client";
+import { collection, openDatabase, type LockOptions } from "@shoal/client";
 
 /**
  * A patient. `notes` is collaborative text (two people typing keep both edits); every other string is
@@ -46,11 +46,13 @@ export interface DeviceName {
 /**
  * The demo's schema, typed by `collection<T>()`: queries may only name these indexes. Indexes serve the screens: `[clinic+name]` the alphabetical list, `[clinic+ward]`
  * the ward filter, `*tags` the allergy filter, `*terms` search-as-you-type, `[patientId+date]` a
- * patient's visits in date order.
+ * patient's visits in date order. With `lock`, the database is encrypted at rest under a PIN (a database
+ * of its own: a lock cannot be added to one that holds data).
  */
-export function openClinicDatabase(name = "shoal-clinic") {
+export function openClinicDatabase(name = "shoal-clinic", lock?: LockOptions) {
   return openDatabase({
     name,
+    ...(lock && { lock }),
     collections: {
       patients: collection<Patient>()({
         indexes: "id, clinic, [clinic+name], [clinic+ward], *tags, *terms",

@@ -2,8 +2,9 @@ import { InsecureContext } from "@shoal/client";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./app.tsx";
-import { openClinicDatabase } from "./db.ts";
+import { openClinicDatabase, type ClinicDatabase } from "./db.ts";
 import { ErrorBoundary } from "./error-boundary.tsx";
+import { LockScreen, PinGate, pinLockWanted } from "./pin-lock.tsx";
 import { relayUrlForPage } from "./relay-url.ts";
 import { UpdatePrompt } from "./update-prompt.tsx";
 import { takeInvitation } from "./use-route.ts";
@@ -22,10 +23,10 @@ const updateContainer = document.getElementById("update-prompt");
 if (!updateContainer) throw new Error("index.html has no #update-prompt element");
 createRoot(updateContainer).render(<UpdatePrompt />);
 
-try {
-  const db = await openClinicDatabase();
+/** Starts sync and shows the app (inside the lock screen for the PIN-locked clinic). */
+function start(db: ClinicDatabase, locked: boolean): void {
   // Sync starts at once and keeps retrying by itself: the app works the same with or without the relay,
-  // and the status bar says which it is.
+  // and the status bar says which it is. While the PIN lock is on, sync pauses and resumes on unlock.
   let syncProblem: string | null = null;
   try {
     db.sync({ relay: relayUrlForPage() });
@@ -34,18 +35,42 @@ try {
     if (!(error instanceof InsecureContext)) throw error;
     syncProblem = error.message;
   }
+  const app = <App db={db} syncProblem={syncProblem} />;
   root.render(
     <StrictMode>
-      <ErrorBoundary what="the app">
-        <App db={db} syncProblem={syncProblem} />
-      </ErrorBoundary>
+      <ErrorBoundary what="the app">{locked ? <LockScreen db={db}>{app}</LockScreen> : app}</ErrorBoundary>
     </StrictMode>,
   );
-} catch (error) {
+}
+
+function showFatal(error: unknown): void {
   // Opening fails for real reasons (private mode without IndexedDB, a full disk): say so on the page.
   root.render(
     <p role="alert" className="fatal">
       Could not open the local database: {String(error)}
     </p>,
   );
+}
+
+if (pinLockWanted()) {
+  // Opt-in (`?pin`): the clinic of this device is encrypted at rest under a PIN asked here.
+  root.render(
+    <StrictMode>
+      <PinGate
+        onOpen={(db) => {
+          try {
+            start(db, true);
+          } catch (error) {
+            showFatal(error);
+          }
+        }}
+      />
+    </StrictMode>,
+  );
+} else {
+  try {
+    start(await openClinicDatabase(), false);
+  } catch (error) {
+    showFatal(error);
+  }
 }

@@ -36,16 +36,17 @@ export async function deviceIdOf(signingPublic: Uint8Array): Promise<DeviceId> {
 }
 
 /**
- * Generates a new device identity in WebCrypto (throws `InsecureContext` without it).
+ * Generates a new device identity in WebCrypto (throws `InsecureContext` without it). `extractable` is
+ * for a locked database only, which stores the private keys encrypted as bytes (see `lock/`).
  *
  * @example
  * const identity = await generateIdentity();
  */
-export async function generateIdentity(): Promise<DeviceIdentity> {
+export async function generateIdentity(extractable = false): Promise<DeviceIdentity> {
   const s = subtle();
   const [signing, agreement] = await Promise.all([
-    s.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]) as Promise<CryptoKeyPair>,
-    s.generateKey({ name: "X25519" }, false, ["deriveBits"]) as Promise<CryptoKeyPair>,
+    s.generateKey({ name: "Ed25519" }, extractable, ["sign", "verify"]) as Promise<CryptoKeyPair>,
+    s.generateKey({ name: "X25519" }, extractable, ["deriveBits"]) as Promise<CryptoKeyPair>,
   ]);
   return identityOf(signing, agreement);
 }

@@ -1,4 +1,4 @@
-import { QuotaExceeded, ShoalError, ValidationError } from "../errors.ts";
+import { DatabaseClosed, QuotaExceeded, ShoalError, ValidationError } from "../errors.ts";
 import type { CommitId } from "../types.ts";
 import { applyChunk, SLICE_MS, spacesOf, type ChunkResult } from "./apply-chunk.ts";
 import type { Commit } from "./commit.ts";
@@ -125,7 +125,8 @@ export async function applyRemoteCommits(
     const release = await replica.lock.acquire();
     const t0 = performance.now();
     try {
-      replica.assertOpen();
+      // Not `assertOpen`: applying what sync brings is not use that would keep an at-rest lock open.
+      if (replica.closed) throw new DatabaseClosed();
       await replica.drain();
       // A space left since the call began (here or in another tab) must not get anything stored again.
       const held = new Set(await replica.dexie.table("_spaces").toCollection().primaryKeys());

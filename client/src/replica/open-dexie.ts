@@ -1,4 +1,4 @@
-import { Dexie } from "dexie";
+import { Dexie, type DBCore, type Middleware } from "dexie";
 import { SchemaError } from "../errors.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 
@@ -44,9 +44,14 @@ interface TableShape {
  * or an index whose kind changed.
  *
  * Dexie needs a version number before it opens, so an existing database is first opened without one
- * (Dexie's dynamic mode) to read its actual tables and version.
+ * (Dexie's dynamic mode) to read its actual tables and version. `middleware` (the at-rest lock's) is
+ * registered before the database opens, so no read or write passes around it.
  */
-export async function openDexie(name: string, specs: readonly CollectionSpec[]): Promise<Dexie> {
+export async function openDexie(
+  name: string,
+  specs: readonly CollectionSpec[],
+  middleware?: Middleware<DBCore>,
+): Promise<Dexie> {
   const desired: Record<string, string> = { ...INTERNAL_TABLES };
   for (const s of specs) desired[s.name] = s.dexieSchema;
   for (let attempt = 0; ; attempt++) {
@@ -56,6 +61,7 @@ export async function openDexie(name: string, specs: readonly CollectionSpec[]):
       chromeTransactionDurability: "strict",
     });
     db.version(version).stores(desired);
+    if (middleware) db.use(middleware);
     try {
       await db.open();
       return db;

@@ -3,7 +3,8 @@ import type { Dexie } from "dexie";
 import { DatabaseClosed, ShoalError } from "../errors.ts";
 import { newDeviceId, newSpaceId, randomBytes, toHex } from "../ids.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
-import { generateIdentityIfPossible, type DeviceIdentity } from "../identity/device-identity.ts";
+import type { DeviceIdentity } from "../identity/device-identity.ts";
+import { IDENTITY_AS_CRYPTOKEYS, type IdentityKeeping } from "../identity/identity-keeping.ts";
 import { claimNewSpace } from "../spaces/space-claim.ts";
 import type { CollectionSpec } from "./collection-spec.ts";
 import type { StoredCommit } from "./commit.ts";
@@ -80,7 +81,13 @@ export class Replica {
    * WebCrypto was missing (an insecure context) or by a version before signed commits: such a device
    * works locally but cannot sync.
    */
-  readonly identity: DeviceIdentity | undefined;
+  identity: DeviceIdentity | undefined;
+
+  /**
+   * Set by an at-rest lock (`openDatabase({ lock })`): throws `Locked` while locked and notes the use,
+   * for the idle lock. `assertOpen` calls it; the idle lock clears `identity` and the cache.
+   */
+  guard: (() => void) | undefined;
 
   /** This device's wall clock (ms). Only for display (commit time, id prefixes): merging never reads it. */
   readonly now: () => number;
@@ -122,32 +129,35 @@ export class Replica {
     dexie: Dexie,
     specs: ReadonlyMap<string, CollectionSpec>,
     now: () => number = Date.now,
+    keeping: IdentityKeeping = IDENTITY_AS_CRYPTOKEYS,
   ): Promise<Replica> {
     const meta = dexie.table<{ key: string; value: unknown }>("_meta");
     const spaces = dexie.table<SpaceRow>("_spaces");
     // Keys are made outside the transaction (WebCrypto's promises would end an IndexedDB transaction);
     // when two tabs create a database at once, the first to write wins and the other's keys are dropped.
-    const fresh = (await meta.get("device")) ? undefined : await generateIdentityIfPossible();
+    const made = (await meta.get("device")) ? undefined : await keeping.fresh();
+    const fresh = made?.identity;
     // The private space of a new device is claimed by its new identity, for the same reason: its id
     // and claim need WebCrypto. Used only if this transaction is the one that stores `fresh`.
     const privateKey = randomBytes(32);
     const claimed = fresh ? await claimNewSpace(fresh, privateKey) : undefined;
-    const { device, privateSpace, identity } = await dexie.transaction("rw", meta, spaces, async () => {
+    const opened = await dexie.transaction("rw", meta, spaces, async () => {
       let device = (await meta.get("device"))?.value as DeviceId | undefined;
-      let identity = (await meta.get("identity"))?.value as DeviceIdentity | undefined;
+      let stored = (await meta.get("identity"))?.value as { device: DeviceId } | undefined;
       let privateSpace = (await meta.get("privateSpace"))?.value as SpaceId | undefined;
       if (!device) {
-        if (!identity && fresh) {
-          identity = fresh;
-          await meta.put({ key: "identity", value: identity });
+        if (!stored && made) {
+          stored = made.stored as { device: DeviceId };
+          await meta.put({ key: "identity", value: stored });
         }
         // Without WebCrypto (an insecure context) the device gets a random id and no keys: it works
         // locally and cannot sync, which `db.sync` explains.
-        device = identity?.device ?? newDeviceId();
+        device = stored?.device ?? newDeviceId();
         await meta.put({ key: "device", value: device });
       }
+      const mine = made !== undefined && stored === made.stored;
       if (!privateSpace) {
-        const ours = claimed && identity === fresh ? claimed : undefined;
+        const ours = claimed && mine ? claimed : undefined;
         privateSpace = ours?.id ?? newSpaceId();
         await spaces.put({
           id: privateSpace,
@@ -159,8 +169,11 @@ export class Replica {
         });
         await meta.put({ key: "privateSpace", value: privateSpace });
       }
-      return { device, privateSpace, identity: identity?.device === device ? identity : undefined };
+      return { device, privateSpace, mine, stored: stored?.device === device ? stored : undefined };
     });
+    const { device, privateSpace, stored } = opened;
+    // Loaded after the transaction: WebCrypto would have ended it.
+    const identity = !stored ? undefined : opened.mine ? fresh : await keeping.load(stored);
     return new Replica(dexie, specs, device, privateSpace, now, identity);
   }
 
@@ -172,6 +185,7 @@ export class Replica {
   /** Throws `DatabaseClosed` after `close()`. */
   assertOpen(): void {
     if (this.#closed) throw new DatabaseClosed();
+    this.guard?.();
   }
 
   /** Current failure generation: a write failure bumps it, invalidating transactions built before. */

@@ -1,3 +1,4 @@
+import { identityFromStored } from "../lock/identity-as-bytes.ts";
 import { deriveCommitKey, deriveNonceKey } from "../crypto/keys.ts";
 import { openCommit, sealCommit, sha256 } from "../crypto/seal.ts";
 import { subtle } from "../crypto/subtle.ts";
@@ -212,8 +213,9 @@ export class SpaceSealer {
     this.#identityRead ??= this.#dexie
       .table<{ key: string; value: unknown }>("_meta")
       .bulkGet(["device", "identity"])
-      .then(([device, identity]) => {
-        const keys = identity?.value as DeviceIdentity | undefined;
+      .then(async ([device, identity]) => {
+        // A locked database keeps the keys as (encrypted) bytes: imported here.
+        const keys = await identityFromStored(identity?.value);
         if (keys && keys.device === device?.value) return keys;
         subtle(); // throws InsecureContext where WebCrypto is missing, the usual reason
         throw new UnsignedDevice();
