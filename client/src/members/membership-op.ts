@@ -94,7 +94,14 @@ export type MembershipAction =
    */
   | { kind: "erase"; record: string }
   /** A device's signed receipt that it applied the erase whose op id is `erase` (any member device). */
-  | { kind: "erase-receipt"; erase: string };
+  | { kind: "erase-receipt"; erase: string }
+  /**
+   * The relay may drop the data commits up to `vector` (device id -> seq, PROTOCOL.md 12, "Relay
+   * compaction"): an admin only, once the relay holds the snapshot whose sealed bytes hash (SHA-256,
+   * 64 hex) to `snapshot` and which covers `vector`; fresh devices bootstrap from it, and every device
+   * drops its sealed copies of those commits.
+   */
+  | { kind: "compact"; vector: Record<string, number>; snapshot: string };
 
 /** One signed operation of a space's membership log. */
 export interface MembershipOp {
@@ -232,6 +239,8 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
 }
 
 const ROLES = new Set(["admin", "writer", "reader"]);
+/** A compaction's vector names at most this many devices (a snapshot's vector travels in one frame). */
+const MAX_COMPACT_DEVICES = 4096;
 const str = (v: unknown, max = 4096) => typeof v === "string" && v.length <= max;
 const cutOk = (v: unknown) =>
   typeof v === "object" &&
@@ -284,6 +293,13 @@ function wellFormed(a: MembershipAction): boolean {
       return str(a.record);
     case "erase-receipt":
       return HEX64.test(a.erase);
+    case "compact":
+      return (
+        cutOk(a.vector) &&
+        Object.keys(a.vector).length > 0 &&
+        Object.keys(a.vector).length <= MAX_COMPACT_DEVICES &&
+        HEX64.test(a.snapshot)
+      );
     default:
       return false;
   }

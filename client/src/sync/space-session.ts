@@ -642,7 +642,7 @@ export class SpaceSession {
           toHex(m.device) === this.#replica.device
         )
           this.#repair.stuck(this.#replica.device, (this.#acked.get(this.#replica.device) ?? 0) + 1, m.code);
-        if (m.device && m.code === "membership") {
+        if (m.device && (m.code === "membership" || m.code === "compaction")) {
           // The relay's membership log refuses this device's commit (removed, a reader, not a member
           // there yet): sending it again would only be refused again, until the log changes (a
           // membership commit arrives here, or a new connection).

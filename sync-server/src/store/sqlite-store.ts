@@ -350,7 +350,7 @@ export class SqliteStore implements RelayStore {
             }
           }
           const snap = this.#stmt.snapshotMeta.get(space) as { vector: string; size: number } | undefined;
-          if (snap && covers(vector, decodeSnapshotVector(snap.vector))) {
+          if (snap && !covers(decodeSnapshotVector(snap.vector), vector)) {
             this.#stmt.dropSnapshot.run(space);
             result.bytes += snap.size;
             result.snapshot = true;
