@@ -30,7 +30,12 @@ async function space() {
   const log = new TestLog(space);
   const [adminChain, writerChain] = [new TestChain(space, admin.device), new TestChain(space, writer.device)];
   const upload = (...commits: Uint8Array[]) => storeUpload(deps, space, commits);
-  const create = await log.sign(admin, { kind: "create", person: "p-admin", name: "sealed", device: admin.keys });
+  const create = await log.sign(admin, {
+    kind: "create",
+    person: "p-admin",
+    name: "sealed",
+    device: admin.keys,
+  });
   const add = await log.sign(admin, {
     kind: "add-person",
     person: "p-writer",
