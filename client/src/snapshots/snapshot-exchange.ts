@@ -305,7 +305,8 @@ export class SnapshotExchange {
 
   /** A refusal arrived; true if it was about the snapshot being published (then it is settled). */
   refused(m: Extract<Message, { type: "error" }>): boolean {
-    if (!this.#publishing || !(m.code === "stale-snapshot" || (m.code === "gap" && !m.device))) return false;
+    const about = m.code === "stale-snapshot" || ((m.code === "gap" || m.code === "membership") && !m.device);
+    if (!this.#publishing || !about) return false;
     this.#settle(false);
     return true;
   }
