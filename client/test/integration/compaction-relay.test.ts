@@ -172,4 +172,33 @@ describe("relay compaction", () => {
       "B to see C's edit",
     );
   });
+
+  it("a new member refuses a snapshot no compact operation names, and pulls every commit instead", async () => {
+    const relay = await RelayHarness.start();
+    const a = await device("admin");
+    a.online(relay.url);
+    const space = await a.db.createSpace({ name: "South Clinic" });
+    const toC = await a.db.invite(space, { role: "writer", me: "Dr. Admin" });
+    for (let i = 0; i < 5; i++) await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+    await relayAcknowledged(a.db, space.id);
+    // Published, but never named by a `compact`: no admin signed for these bytes.
+    expect(await a.db.publishSnapshot(space)).toBe(true);
+    const c = await device("c");
+    c.online(relay.url);
+    await c.db.join(toC, { name: "Nurse C", relay: relay.url });
+    await waitFor(
+      c.db.status,
+      (s) => s.lastError?.code === "SnapshotError",
+      30_000,
+      "C to refuse the snapshot",
+    );
+    await named(c.db, "P4");
+    // It replayed the commits: it holds the admin's whole log.
+    const held = await c.db.replica.dexie
+      .table<StoredCommit>("_commits")
+      .where("[space+device+seq]")
+      .between([space.id, a.db.deviceId, 0], [space.id, a.db.deviceId, Infinity], true, true)
+      .count();
+    expect(held).toBeGreaterThanOrEqual(5);
+  });
 });
