@@ -181,9 +181,14 @@ export async function notePublished(
   });
 }
 
-/** Whether this device may bootstrap `space` from a compacted snapshot: it holds none of its devices' commits but its own. */
+/**
+ * Whether this device may bootstrap `space` from a compacted snapshot: it holds no record of it and no
+ * commit but its own (a new member holds its redemption only).
+ */
 export async function mayBootstrapCompacted(replica: Replica, space: SpaceId): Promise<boolean> {
-  const rows = await replica.dexie.table<VectorRow>("_vectors").where("space").equals(space).toArray();
+  const { dexie } = replica;
+  if ((await dexie.table<DocRow, string>("_docs").where("space").equals(space).count()) > 0) return false;
+  const rows = await dexie.table<VectorRow>("_vectors").where("space").equals(space).toArray();
   return rows.every((r) => r.device === replica.device);
 }
 
