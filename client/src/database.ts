@@ -64,6 +64,7 @@ import { isMemberInvite } from "./spaces/member-invite-link.ts";
 import { readMembers, type MembersView } from "./spaces/members-view.ts";
 import { readMembership } from "./spaces/membership-log.ts";
 import { readErasure, type ErasureStatus } from "./spaces/erase-record.ts";
+import { compactSpace, type Compaction } from "./spaces/compact-space.ts";
 import { sweepRetention, type RetentionReport } from "./spaces/retention-sweep.ts";
 import { isRegionName, type Role } from "./members/membership-op.ts";
 import type { AtRestLock, LockOptions, LockState } from "./lock/at-rest-lock.ts";
@@ -673,6 +674,19 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   erasure(id: string): Observable<ErasureStatus> {
     this.replica.assertOpen();
     return live(() => readErasure(this.replica, id));
+  }
+
+  /**
+   * Compacts a space at the relay (an admin, PROTOCOL.md 12): publishes a snapshot without erased
+   * records, then signs `compact` up to its vector; the relay drops the commits it covers and every
+   * device its sealed copies. Needs `sync()` running and the space synced. See README "Compaction".
+   *
+   * @example
+   * const { vector } = await db.compact(space);
+   */
+  compact(space: SpaceId | { readonly id: SpaceId }): Promise<Compaction> {
+    const id = typeof space === "string" ? space : space.id;
+    return compactSpace(this.replica, id, (s) => this.publishSnapshot(s));
   }
 
   /**

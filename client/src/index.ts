@@ -90,6 +90,7 @@ export type { ApplyReport } from "./replica/apply-remote.ts";
 export type { LeaveReport } from "./spaces/leave-space.ts";
 export type { MembersView, MemberView, InvitationView } from "./spaces/members-view.ts";
 export type { ErasureStatus } from "./spaces/erase-record.ts";
+export type { Compaction } from "./spaces/compact-space.ts";
 export type { InviteOptions } from "./spaces/manage-members.ts";
 export type { Role } from "./members/membership-op.ts";
 export type { HistoryEntry } from "./replica/commit-log.ts";

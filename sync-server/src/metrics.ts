@@ -39,6 +39,10 @@ export class RelayMetrics {
   snapshotBytesIn = 0;
   /** Bytes of snapshot parts sent in `snapshot` frames. */
   snapshotBytesOut = 0;
+  /** Compactions carried out (counted `compact` operations stored, PROTOCOL.md 12). */
+  compactions = 0;
+  /** Bytes compactions freed (commits and snapshots). */
+  compactedBytes = 0;
   /** Signal frames handed to another connection (one per receiving connection). */
   signalsForwarded = 0;
   /** Commits sent to other relay instances (one count per commit, whatever the number of instances). */
@@ -127,6 +131,8 @@ export class RelayMetrics {
     labelled("shoal_frames_rejected_total", "Frames rejected, by reason.", "reason", this.#rejectedFrames);
     labelled("shoal_commits_refused_total", "Commits refused, by error code.", "code", this.#refusedCommits);
     counter("shoal_snapshots_stored_total", "Snapshots newly stored.", () => this.snapshotsStored);
+    counter("shoal_compactions_total", "Compactions carried out.", () => this.compactions);
+    counter("shoal_compacted_bytes_total", "Bytes freed by compactions.", () => this.compactedBytes);
     counter(
       "shoal_snapshots_served_total",
       "Stored snapshots sent in answer to snapshot-get.",
@@ -252,6 +258,12 @@ export class RelayMetrics {
   /** A frame was refused; `reason` is a `ProtocolError` reason or a relay reason like `rate-limited`. */
   frameRejected(reason: string): void {
     bump(this.#rejectedFrames, reason);
+  }
+
+  /** A compaction was carried out and freed `freed.bytes`. */
+  compacted(freed: { bytes: number }): void {
+    this.compactions += 1;
+    this.compactedBytes += freed.bytes;
   }
 
   commitRefused(code: string): void {

@@ -533,11 +533,23 @@ export class RelaySession implements HubMember {
   async #storeSnapshot(m: SnapshotPutMessage, blob: Uint8Array): Promise<void> {
     const { store, metrics, limits, log } = this.#deps;
     // A snapshot of a space pinned to another region is not stored either (PROTOCOL.md 5, "Residency").
-    const pinned = (await this.#memberships.view(this.space)).state?.residency;
+    const { state } = await this.#memberships.view(this.space);
+    const pinned = state?.residency;
     if (pinned !== undefined && pinned !== this.#deps.region) {
       metrics.refused("residency");
       const message = `This space is pinned to region "${pinned}": its snapshot is not stored here.`;
       this.#send({ type: "error", code: "residency", message, fatal: false });
+      return;
+    }
+    // In a space with members only an admin's device stores a snapshot (a compacted one, PROTOCOL.md 12):
+    // another member's would replace the base fresh devices start from, which they then refuse. The
+    // device is the proven one; a connection opened before the space had members proved none, and is
+    // taken for the device its hello named (it held the token then).
+    const who = this.#deps.device ?? this.#device ?? "";
+    if (state && state.members.get(state.deviceOwner.get(who) ?? "")?.role !== "admin") {
+      metrics.refused("snapshot-not-admin");
+      const message = "Only an admin's device stores a snapshot of a space with members.";
+      this.#send({ type: "error", code: "membership", message, fatal: false });
       return;
     }
     const vector = new Map(m.vector.map((e) => [toHex(e.device), e.seq]));

@@ -7,6 +7,7 @@ import {
   verifiedPrefix,
   type Refusal,
 } from "./commit-refusal.ts";
+import { compactionGate, runCompactions } from "./compaction-gate.ts";
 import { MembershipBatch } from "./membership-batch.ts";
 import { REMOVED_CLOSE } from "./membership-gate.ts";
 import type { HubMember, SpaceHub } from "./space-hub.ts";
@@ -77,11 +78,18 @@ export async function storeUpload(
   const verdict = pinned ? { accepted: 0 } : await batch.judge(verified, now);
   if (pinned) invalid = pinned;
   else if (verdict.refused) invalid = commitRefusal(verdict.refused);
-  const incoming = verified.slice(0, verdict.accepted);
+  // A counted `compact` operation goes in only once a stored snapshot covers it (PROTOCOL.md 12).
+  const gate = await compactionGate(store, space, view, verified.slice(0, verdict.accepted));
+  if (gate.refused) invalid = gate.refused;
+  const incoming = verified.slice(0, gate.accepted);
   const result =
     incoming.length > 0
       ? await store.append(space, incoming, { quotaBytes: deps.limits.quotaBytesPerSpace })
       : { stored: [], duplicates: 0, heads: new Map<string, number>() };
+  // Durable first, then dropped: a crash in between leaves the operation stored and the commits too,
+  // and a re-upload of the operation is a duplicate, so the relay then keeps them (see PROTOCOL.md 12).
+  for (const freed of await runCompactions(store, space, gate.compactions, result.stored))
+    metrics.compacted(freed);
   const storedAt = performance.now();
   const removed = await memberships.stored(space, batch.acceptedOps(result.stored));
   metrics.commitsIn += result.stored.length;

@@ -1,5 +1,6 @@
 import { exportBundleOf, type BundleDatabase } from "../bundles/bundle-io.ts";
 import { decodeBundle } from "../bundles/bundle.ts";
+import { SpaceSealer } from "../sealing/sealer.ts";
 import { openCommit } from "../crypto/seal.ts";
 import { NotFound, ValidationError } from "../errors.ts";
 import type { MembershipOp } from "../members/membership-op.ts";
@@ -7,7 +8,7 @@ import { canonicalJson } from "../members/membership-op.ts";
 import { MEMBERSHIP_EPOCH, membershipOpText } from "../protocol/membership-commit.ts";
 import { decodeSealedCommit } from "../protocol/sealed-commit.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
-import type { SpaceRow } from "../replica/stored-rows.ts";
+import type { SpaceRow, VectorRow } from "../replica/stored-rows.ts";
 import { decodeCommitPlaintext } from "../sealing/commit-codec.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { deviceEpochKeys, importDeviceKeys, nameKeyBytes, sealedNameEpoch } from "./audit-keys.ts";
@@ -61,7 +62,13 @@ export async function exportAuditOf(
     exportedAt: Date.now(),
   };
   const keyOf = (epoch: number) => (epoch === 0 ? row.key : row.epochKeys?.[epoch]);
-  const all = (await decodeBundle(await exportBundleOf(db, { space }))).commits;
+  // After a compaction (PROTOCOL.md 12) the file holds what is kept: the commits after its floor, and
+  // the whole log (membership commits are kept below the floor too).
+  const sealer = new SpaceSealer(db.replica.dexie, space, row.key);
+  const below: Uint8Array[] = [];
+  for (const v of await db.replica.dexie.table<VectorRow>("_vectors").where("space").equals(space).toArray())
+    below.push(...(await sealer.keptMembership(v.device)));
+  const all = [...below, ...(await decodeBundle(await exportBundleOf(db, { space }))).commits];
   const spaceBytes = fromHex(space, 16);
 
   // Which data commits the scope covers: open each with its device's keys.

@@ -78,8 +78,12 @@ export async function exportBundleOf(
   ).filter((v) => v.seq > (since?.[v.device] ?? 0));
   const sealer = new SpaceSealer(db.replica.dexie, space, row.key);
   const sealed = new Map<DeviceId, Uint8Array[]>();
+  const starts = new Map<DeviceId, number>();
   for (const v of held) {
-    const from = (since?.[v.device] ?? 0) + 1;
+    // What a compaction covers is no longer kept sealed here (PROTOCOL.md 12): a file starts after it.
+    const from = Math.max((since?.[v.device] ?? 0) + 1, (await sealer.floorOf(v.device)) + 1);
+    starts.set(v.device, from);
+    if (from > v.seq) continue;
     const bytes = await sealer.sealedRange(v.device, from, v.seq).catch(async (e: unknown) => {
       // A slot quarantined without kept bytes (refused before it was sealed): up to the last applied.
       const to = last.get(v.device);
@@ -94,7 +98,7 @@ export async function exportBundleOf(
   const commits: Uint8Array[] = [];
   const sent = new Map<DeviceId, number>();
   const upTo = (device: DeviceId, seq: number) => {
-    const from = (since?.[device] ?? 0) + 1;
+    const from = starts.get(device) ?? (since?.[device] ?? 0) + 1;
     const bytes = sealed.get(device) ?? [];
     for (let s = sent.get(device) ?? from; s <= Math.min(seq, from + bytes.length - 1); s++) {
       commits.push(bytes[s - from]!);
@@ -103,7 +107,13 @@ export async function exportBundleOf(
   };
   for (const c of order) upTo(c.device, c.seq);
   for (const v of held) upTo(v.device, v.seq);
-  return encodeBundle({ space, since: options.since ? { ...since } : undefined, commits });
+  // A device's commits start after its compaction floor: the file says so in its `since`.
+  const floors = [...starts].filter(([d, from]) => from - 1 > (since?.[d] ?? 0));
+  const from =
+    options.since || floors.length > 0
+      ? { ...since, ...Object.fromEntries(floors.map(([d, f]) => [d, f - 1])) }
+      : undefined;
+  return encodeBundle({ space, since: from, commits });
 }
 
 /**

@@ -104,7 +104,14 @@ export type MembershipAction =
    * A signed receipt: its author stores `device`'s commits of this space from 1 up to `seq` (in its
    * IndexedDB, applied or kept). Any member device, in answer to a `hold-request`.
    */
-  | { kind: "hold"; device: string; seq: number };
+  | { kind: "hold"; device: string; seq: number }
+  /**
+   * The relay may drop the data commits up to `vector` (device id -> seq, PROTOCOL.md 12, "Relay
+   * compaction"): an admin only, once the relay holds the snapshot whose sealed bytes hash (SHA-256,
+   * 64 hex) to `snapshot` and which covers `vector`; fresh devices bootstrap from it, and every device
+   * drops its sealed copies of those commits.
+   */
+  | { kind: "compact"; vector: Record<string, number>; snapshot: string };
 
 /** One signed operation of a space's membership log. */
 export interface MembershipOp {
@@ -242,6 +249,8 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
 }
 
 const ROLES = new Set(["admin", "writer", "reader"]);
+/** A compaction's vector names at most this many devices (a snapshot's vector travels in one frame). */
+const MAX_COMPACT_DEVICES = 4096;
 const str = (v: unknown, max = 4096) => typeof v === "string" && v.length <= max;
 const cutOk = (v: unknown) =>
   typeof v === "object" &&
@@ -298,6 +307,13 @@ function wellFormed(a: MembershipAction): boolean {
       return Number.isSafeInteger(a.seq) && a.seq >= 1;
     case "hold":
       return HEX32.test(a.device) && Number.isSafeInteger(a.seq) && a.seq >= 1;
+    case "compact":
+      return (
+        cutOk(a.vector) &&
+        Object.keys(a.vector).length > 0 &&
+        Object.keys(a.vector).length <= MAX_COMPACT_DEVICES &&
+        HEX64.test(a.snapshot)
+      );
     default:
       return false;
   }

@@ -573,6 +573,7 @@ function refusal(op: MembershipOp, past: Replayed, epochs: ReadonlySet<number>):
         Object.keys(a.keys).every((k) => past.everOwner.has(k) || past.invitations.has(k));
       break;
     case "erase":
+    case "compact":
       ok = admin;
       break;
     case "erase-receipt":
@@ -601,8 +602,8 @@ function grants(a: MembershipAction, person: string): boolean {
   );
 }
 
-/** Verdicts of erase ops, by creator key and op id: fixed for good once the op's causal past is held. */
-const eraseVerdicts = new Map<string, boolean>();
+/** Verdicts of erase and compact ops, by creator key and op id: fixed once the op's causal past is held. */
+const ownPastVerdicts = new Map<string, boolean>();
 
 /**
  * The ids of the `erase` operations of `ops` that count, each judged in its own causal past only (the
@@ -615,18 +616,37 @@ const eraseVerdicts = new Map<string, boolean>();
  * const erases = countedErasures(ops, creatorKey); // ["3fa1...", ...]
  */
 export function countedErasures(ops: ReadonlyMap<string, MembershipOp>, creatorKey: string): string[] {
+  return countedInOwnPast(ops, creatorKey, "erase");
+}
+
+/**
+ * The ids of the `compact` operations of `ops` that count, judged like erasures (`countedErasures`):
+ * in their own causal past only, since the commits a compaction dropped cannot come back either.
+ *
+ * @example
+ * const compactions = countedCompactions(ops, creatorKey); // ["9c02...", ...]
+ */
+export function countedCompactions(ops: ReadonlyMap<string, MembershipOp>, creatorKey: string): string[] {
+  return countedInOwnPast(ops, creatorKey, "compact");
+}
+
+function countedInOwnPast(
+  ops: ReadonlyMap<string, MembershipOp>,
+  creatorKey: string,
+  kind: "erase" | "compact",
+): string[] {
   const out: string[] = [];
   const { nodes } = order(ops);
   for (const n of nodes) {
-    if (n.op.action.kind !== "erase") continue;
+    if (n.op.action.kind !== kind) continue;
     const key = `${creatorKey}|${n.id}`;
-    let counts = eraseVerdicts.get(key);
+    let counts = ownPastVerdicts.get(key);
     if (counts === undefined) {
       const past = new Map<string, MembershipOp>();
       for (const a of n.ancestors) past.set(a, ops.get(a)!);
       past.set(n.id, n.op);
       counts = !resolveMembership(past, creatorKey).refused.has(n.id);
-      eraseVerdicts.set(key, counts);
+      ownPastVerdicts.set(key, counts);
     }
     if (counts) out.push(n.id);
   }

@@ -149,4 +149,5 @@ export {
   type WriteRefusal,
   resolveMembership,
   mayWrite,
+  countedCompactions,
 } from "../members/resolve-membership.ts";

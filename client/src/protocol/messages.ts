@@ -80,6 +80,8 @@ export interface AckMessage {
  *   another region or declares none; the commit was not stored; carries the commit.
  * - `stale-snapshot`: the uploaded snapshot's vector does not dominate the stored one's; the stored
  *   snapshot was kept (a snapshot naming commits the relay lacks is refused with `gap` instead).
+ * - `compaction`: a `compact` membership operation whose vector no stored snapshot covers; the commit
+ *   was not stored and nothing was compacted; carries the commit (PROTOCOL.md 12).
  */
 export type ErrorCodeName =
   | "protocol"
@@ -96,7 +98,8 @@ export type ErrorCodeName =
   | "stale-snapshot"
   | "signature"
   | "membership"
-  | "residency";
+  | "residency"
+  | "compaction";
 
 /**
  * Byte value of each error code on the wire.
@@ -120,6 +123,7 @@ export const ERROR_CODE_BYTES: Readonly<Record<ErrorCodeName, number>> = Object.
   signature: 13,
   membership: 14,
   residency: 15,
+  compaction: 16,
 });
 
 /** Something went wrong. `fatal`: the sender closes the connection after this frame. */

@@ -16,6 +16,12 @@ export interface ErasedRow {
   op: string;
   /** When this device purged it (its clock, for people only). */
   at: number;
+  /**
+   * Per device, the highest seq of the commits held here that carried the record when it was purged
+   * (absent in rows of older versions): a compaction covering it leaves no sealed copy of them at the
+   * relay (`relayCompacted`).
+   */
+  held?: Record<string, number>;
 }
 
 /** The erased ones among `ids` (read in the caller's transaction when there is one). */
@@ -73,7 +79,6 @@ export async function purgeErased(
         if (fresh.length === 0) return [];
         const ids = new Set(fresh.map((e) => e.id));
         const now = Date.now();
-        await erasedT.bulkPut(fresh.map((e) => ({ id: e.id, space, op: e.op, at: now })));
         await docsT.bulkDelete([...ids]);
         for (const t of rowTables) await t.bulkDelete([...ids]);
         const touching = await commitsT
@@ -81,6 +86,15 @@ export async function purgeErased(
           .anyOf([...ids])
           .distinct()
           .toArray();
+        const carried = (id: string) => {
+          const out: Record<string, number> = {};
+          for (const c of touching)
+            if (c.records.includes(id)) out[c.device] = Math.max(out[c.device] ?? 0, c.seq);
+          return out;
+        };
+        await erasedT.bulkPut(
+          fresh.map((e) => ({ id: e.id, space, op: e.op, at: now, held: carried(e.id) })),
+        );
         await commitsT.bulkPut(touching.map((c) => withoutErased(c, ids)));
         const parked = await pendingT.where("space").equals(space).toArray();
         await pendingT.bulkPut(

@@ -59,6 +59,18 @@ export interface SpaceRow {
   redeemed?: Uint8Array;
   /** Set when the membership log does not let this device write here (why), so writes fail at once. */
   readOnly?: "reader" | "removed" | "not-a-member";
+  /** Relay compaction (PROTOCOL.md 12): what this device published and applied. */
+  compaction?: SpaceCompaction;
+}
+
+/** A space's compaction state on this device (`SpaceRow.compaction`). */
+export interface SpaceCompaction {
+  /** The last compacted snapshot this device published and the relay stored: its vector and hash. */
+  published?: { vector: Record<string, number>; snapshot: string };
+  /** Per device, the highest seq a counted `compact` operation applied here covers. */
+  floor?: Record<string, number>;
+  /** The counted `compact` operations applied here (their op ids). */
+  applied?: string[];
 }
 
 /** A row of `_members`: one verified membership operation of a space. */

@@ -2,7 +2,7 @@ import { identityFromStored } from "../lock/identity-as-bytes.ts";
 import { deriveCommitKey, deriveNonceKey } from "../crypto/keys.ts";
 import { openCommit, sealCommit, sha256 } from "../crypto/seal.ts";
 import { subtle } from "../crypto/subtle.ts";
-import { DecryptError, UnsignedDevice, ValidationError } from "../errors.ts";
+import { DecryptError, ShoalError, UnsignedDevice, ValidationError } from "../errors.ts";
 import type { DeviceIdentity } from "../identity/device-identity.ts";
 import { signBytes } from "../identity/signing.ts";
 import {
@@ -42,6 +42,16 @@ interface SealedRow {
   bytes: Uint8Array;
   /** Where these bytes came from (absent in rows kept by older versions). */
   source?: IntegritySource;
+  /**
+   * A compacted head (PROTOCOL.md 12): `bytes` is empty and this is their SHA-256, kept so the
+   * device's next commit still chains to it (`applyCompactions`).
+   */
+  hash?: Uint8Array;
+}
+
+/** The SHA-256 of a kept commit: its stated hash when compacted, else of its bytes. */
+async function keptHash(row: Pick<SealedRow, "bytes" | "hash">): Promise<Uint8Array> {
+  return row.hash ?? (await sha256(row.bytes));
 }
 
 /** The hex SHA-256 of sealed bytes, as the integrity report shows it. */
@@ -115,6 +125,12 @@ export class SpaceSealer {
    * sealed, in order, so each one's chain hash is at hand.
    */
   async sealedRange(device: DeviceId, from: number, to: number): Promise<Uint8Array[]> {
+    const floor = await this.floorOf(device);
+    if (from <= floor)
+      throw new ShoalError(
+        "Compacted",
+        `Commits up to ${floor} of device ${device} in space ${this.space} were compacted (PROTOCOL.md 12): not kept here any more; the relay's snapshot stands for them.`,
+      );
     const sealedT = this.#dexie.table<SealedRow>("_sealed");
     // One read also fetches the commit before the range, whose hash the first one to seal chains to.
     const first = Math.max(1, from - 1);
@@ -122,9 +138,9 @@ export class SpaceSealer {
       .where("[space+device+seq]")
       .between([this.space, device, first], [this.space, device, to], true, true)
       .toArray();
-    const bySeq = new Map(have.map((r) => [r.seq, r.bytes]));
+    const bySeq = new Map(have.map((r) => [r.seq, r]));
     const inRange = have.filter((r) => r.seq >= from);
-    if (inRange.length === to - from + 1) return inRange.map((r) => r.bytes);
+    if (inRange.length === to - from + 1 && inRange.every((r) => !r.hash)) return inRange.map((r) => r.bytes);
     const commits = await this.#dexie
       .table<StoredCommit>("_commits")
       .where("[space+device+seq]")
@@ -132,23 +148,49 @@ export class SpaceSealer {
       .toArray();
     if (commits.length !== to - from + 1)
       throw new ValidationError(`Commits ${from}..${to} of ${device} are not all held.`);
-    let prev: Uint8Array | null =
-      from > 1
-        ? (bySeq.get(from - 1) ?? (await this.sealedRange(device, from - 1, from - 1))[0] ?? null)
-        : null;
+    // The chain hash to seal the first missing one with: a compacted head states it; bytes are hashed
+    // only when a commit is actually sealed here.
+    const before = bySeq.get(from - 1);
+    const prevHash: Uint8Array | null = before ? await keptHash(before) : null;
+    let prevBytes: Uint8Array | undefined =
+      from > 1 && !before ? (await this.sealedRange(device, from - 1, from - 1))[0] : undefined;
     const out: Uint8Array[] = [];
     const fresh: SealedRow[] = [];
     for (const c of commits) {
-      let bytes = bySeq.get(c.seq);
-      if (!bytes) {
-        bytes = await this.#seal(c, prev);
+      let bytes = bySeq.get(c.seq)?.bytes;
+      if (!bytes || bytes.length === 0) {
+        bytes = await this.#seal(c, prevBytes ? await sha256(prevBytes) : prevHash);
         fresh.push({ space: this.space, device, seq: c.seq, bytes, source: "tab" });
       }
       out.push(bytes);
-      prev = bytes;
+      prevBytes = bytes;
     }
     if (fresh.length > 0) await sealedT.bulkPut(fresh);
     return out;
+  }
+
+  /**
+   * The highest seq of `device` a compaction applied here covers (0: none): its sealed commits up to
+   * it are no longer kept (`applyCompactions`), so nothing at or below it can be forwarded.
+   */
+  async floorOf(device: DeviceId): Promise<number> {
+    const row = await this.#dexie.table<SpaceRow>("_spaces").get(this.space);
+    return row?.compaction?.floor?.[device] ?? 0;
+  }
+
+  /**
+   * The membership commits of `device` still kept at or below its compaction floor (a compaction keeps
+   * them: they are the log), in seq order; empty when nothing was compacted.
+   */
+  async keptMembership(device: DeviceId): Promise<Uint8Array[]> {
+    const floor = await this.floorOf(device);
+    if (floor === 0) return [];
+    const rows = await this.#dexie
+      .table<SealedRow>("_sealed")
+      .where("[space+device+seq]")
+      .between([this.space, device, 1], [this.space, device, floor], true, true)
+      .toArray();
+    return rows.filter((r) => !r.hash && r.bytes.length > 0).map((r) => r.bytes);
   }
 
   /** Whether the space has a membership log (its snapshots are not published, see the session). */
@@ -168,6 +210,7 @@ export class SpaceSealer {
     return key;
   }
 
+  /** The hash of the commit `c` chains to (`prevHash`), or null for a first commit. */
   async #seal(c: Commit, prev: Uint8Array | null): Promise<Uint8Array> {
     const identity = await this.#identity();
     // Only a device's own key can sign its commits: another device's commit that is in the log but not
@@ -184,7 +227,7 @@ export class SpaceSealer {
       device,
       seq: c.seq,
       epoch,
-      prevHash: prev ? await sha256(prev) : ZERO_HASH,
+      prevHash: prev ?? ZERO_HASH,
       author: identity.signingPublic,
     };
     if (c.membership !== undefined) {
@@ -267,8 +310,14 @@ export class SpaceSealer {
       header.seq === 1 || fromBatch
         ? undefined
         : await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, header.seq - 1]);
-    const prevBytes = fromBatch ?? keptRow?.bytes;
-    const expected = header.seq === 1 ? ZERO_HASH : prevBytes ? await sha256(prevBytes) : null;
+    const expected =
+      header.seq === 1
+        ? ZERO_HASH
+        : fromBatch
+          ? await sha256(fromBatch)
+          : keptRow
+            ? await keptHash(keptRow)
+            : null;
     if (expected && !bytesEqual(expected, header.prevHash)) {
       throw new ChainMismatch(
         `Commit ${commit.id} does not follow the previous commit of its device (chain hash).`,
@@ -351,7 +400,9 @@ export class SpaceSealer {
       if (dropped.has(o)) continue;
       const { device, seq } = o.commit;
       const have = gone.has(`${device}.${seq}`) ? undefined : await sealedT.get([this.space, device, seq]);
-      let kept = have ? { bytes: have.bytes, source: have.source ?? ("tab" as const) } : undefined;
+      // A compacted head (no bytes) is not compared: nothing at or below it is taken again anyway.
+      let kept =
+        have && !have.hash ? { bytes: have.bytes, source: have.source ?? ("tab" as const) } : undefined;
       if (!kept && seq <= held.get(device)!) {
         // Held in the log but never sealed here (an older snapshot, a direct applyCommits): sealing is
         // deterministic, so sealing it again gives the one encoding it has.
@@ -442,7 +493,7 @@ export class SpaceSealer {
     seq: number,
   ): Promise<{ bytes: Uint8Array; source: IntegritySource } | undefined> {
     const row = await this.#dexie.table<SealedRow>("_sealed").get([this.space, device, seq]);
-    return row && { bytes: row.bytes, source: row.source ?? "tab" };
+    return row && !row.hash ? { bytes: row.bytes, source: row.source ?? "tab" } : undefined;
   }
 
   /**
@@ -466,7 +517,7 @@ export class SpaceSealer {
             bytes: o.sealed,
             source,
           });
-        else if (!bytesEqual(row.bytes, o.sealed)) clash.push({ o, kept: row });
+        else if (!row.hash && !bytesEqual(row.bytes, o.sealed)) clash.push({ o, kept: row });
       });
       await sealedT.bulkPut(fresh);
       return clash;

@@ -74,21 +74,7 @@ export function encodeSnapshot(s: SnapshotWire): Uint8Array {
     w.u32(c.length);
     w.bytes(c);
   }
-  w.u32(s.docs.length);
-  for (const d of s.docs) {
-    w.bytes(fromHex(d.id.replaceAll("-", ""), 16));
-    w.u8(d.deleted ? 1 : 0);
-    const coll = enc.encode(d.collection);
-    w.u16(coll.length);
-    w.bytes(coll);
-    w.u32(d.bin.length);
-    w.bytes(d.bin);
-    w.u16(d.heads.length);
-    for (const h of d.heads) w.bytes(fromHex(h, 32));
-    const row = d.row ? enc.encode(JSON.stringify(d.row)) : new Uint8Array(0);
-    w.u32(row.length);
-    w.bytes(row);
-  }
+  writeDocs(w, s.docs);
   return w.finish();
 }
 
@@ -120,8 +106,34 @@ export function decodeSnapshot(bytes: Uint8Array, _space: SpaceId): SnapshotWire
     throw new ValidationError("Snapshot commit count larger than the snapshot.");
   const sealed: Uint8Array[] = [];
   for (let i = 0; i < commitCount; i++) sealed.push(r.bytes(r.u32("commit length"), "commit"));
+  const docs = readDocs(r, bytes.length);
+  r.end("snapshot");
+  return { publisher, heads: deviceHeads, sealed, docs };
+}
+
+/** Writes a snapshot's records (format 2 and 3 alike; PROTOCOL.md section 6). */
+export function writeDocs(w: ByteWriter, docs: readonly SnapshotDoc[]): void {
+  w.u32(docs.length);
+  for (const d of docs) {
+    w.bytes(fromHex(d.id.replaceAll("-", ""), 16));
+    w.u8(d.deleted ? 1 : 0);
+    const coll = enc.encode(d.collection);
+    w.u16(coll.length);
+    w.bytes(coll);
+    w.u32(d.bin.length);
+    w.bytes(d.bin);
+    w.u16(d.heads.length);
+    for (const h of d.heads) w.bytes(fromHex(h, 32));
+    const row = d.row ? enc.encode(JSON.stringify(d.row)) : new Uint8Array(0);
+    w.u32(row.length);
+    w.bytes(row);
+  }
+}
+
+/** Reads a snapshot's records (format 2 and 3 alike); `total` bounds the count (the snapshot's size). */
+export function readDocs(r: ByteReader, total: number): SnapshotDoc[] {
   const docCount = r.u32("doc count");
-  if (docCount > bytes.length) throw new ValidationError("Snapshot record count larger than the snapshot.");
+  if (docCount > total) throw new ValidationError("Snapshot record count larger than the snapshot.");
   const docs: SnapshotDoc[] = [];
   for (let i = 0; i < docCount; i++) {
     const h = toHex(r.bytes(16, "record id"));
@@ -146,6 +158,5 @@ export function decodeSnapshot(bytes: Uint8Array, _space: SpaceId): SnapshotWire
     }
     docs.push({ id, collection, deleted, bin, heads, ...(row ? { row } : {}) });
   }
-  r.end("snapshot");
-  return { publisher, heads: deviceHeads, sealed, docs };
+  return docs;
 }

@@ -27,7 +27,18 @@ export interface ReceivedSnapshot {
   opened: OpenedCommit[];
   /** The device the snapshot says published it (a claim: any member could have written it). */
   publisher: DeviceId;
+  /** A compacted snapshot (format 3, a space with members): records only, attested by the log. */
+  compacted?: boolean;
 }
+
+/**
+ * Opens a downloaded snapshot of a space with members as a compacted one (`openCompactedSnapshot`), or
+ * resolves undefined when the space has no members here (then it is a format 2 snapshot).
+ */
+export type CompactedOpener = (
+  vector: Record<string, number>,
+  sealed: Uint8Array,
+) => Promise<{ content: SnapshotContent; publisher: DeviceId } | undefined>;
 
 function snapshotError(message: string): ShoalError {
   return new ShoalError("SnapshotError", message);
@@ -164,6 +175,7 @@ export class SnapshotExchange {
   /** Commits covered by the newest snapshot seen or published. */
   #total = 0;
   #publishing: { resolve: (stored: boolean) => void } | null = null;
+  readonly #openCompacted: CompactedOpener | undefined;
 
   constructor(opts: {
     space: SpaceId;
@@ -173,7 +185,10 @@ export class SnapshotExchange {
     sealer: SpaceSealer;
     /** This device, named as the publisher of the snapshots it publishes. */
     device: DeviceId;
+    /** Opens compacted snapshots (spaces with members); absent: only format 2 is read. */
+    openCompacted?: CompactedOpener;
   }) {
+    this.#openCompacted = opts.openCompacted;
     this.#sealer = opts.sealer;
     this.#device = opts.device;
     this.#space = opts.space;
@@ -225,10 +240,10 @@ export class SnapshotExchange {
     const v: Record<string, number> = {};
     for (const e of vector) v[toHex(e.device)] = e.seq;
     try {
-      const wire = decodeSnapshot(
-        await openSnapshot(this.#spaceKey, this.#space, v, concatBytes(...chunks)),
-        this.#space,
-      );
+      const blob = concatBytes(...chunks);
+      const compacted = await this.#openCompacted?.(v, blob);
+      if (compacted) return { ...compacted, opened: [], compacted: true };
+      const wire = decodeSnapshot(await openSnapshot(this.#spaceKey, this.#space, v, blob), this.#space);
       return await verifySnapshot(this.#sealer, this.#space, wire, v);
     } catch (e) {
       // A bad snapshot costs only speed: report it and fall back to pulling every commit.
@@ -258,7 +273,12 @@ export class SnapshotExchange {
   async publish(content: SnapshotContent): Promise<{ stored: Promise<boolean> }> {
     const wire = await snapshotWire(this.#sealer, content, this.#device);
     const sealed = await sealSnapshot(this.#spaceKey, this.#space, content.vector, encodeSnapshot(wire));
-    const vector: VectorEntry[] = Object.entries(content.vector).map(([d, seq]) => ({
+    return this.publishSealed(content.vector, sealed);
+  }
+
+  /** Sends an already sealed snapshot (a compacted one) in parts; as `publish`. */
+  publishSealed(v: Record<string, number>, sealed: Uint8Array): { stored: Promise<boolean> } {
+    const vector: VectorEntry[] = Object.entries(v).map(([d, seq]) => ({
       device: fromHex(d, 16),
       seq,
     }));
@@ -285,7 +305,8 @@ export class SnapshotExchange {
 
   /** A refusal arrived; true if it was about the snapshot being published (then it is settled). */
   refused(m: Extract<Message, { type: "error" }>): boolean {
-    if (!this.#publishing || !(m.code === "stale-snapshot" || (m.code === "gap" && !m.device))) return false;
+    const about = m.code === "stale-snapshot" || ((m.code === "gap" || m.code === "membership") && !m.device);
+    if (!this.#publishing || !about) return false;
     this.#settle(false);
     return true;
   }

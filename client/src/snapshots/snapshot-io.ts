@@ -99,7 +99,7 @@ export async function importSnapshot(replica: Replica, content: SnapshotContent)
 }
 
 /** Why a snapshot's row or document may not be stored, or null. */
-function rowProblem(row: object, doc: boolean): string | null {
+export function rowProblem(row: object, doc: boolean): string | null {
   const reserved = reservedRootKey(row, doc);
   if (reserved !== null && !(reserved === "id" && !doc)) return `the reserved field "${reserved}"`;
   return checkContent(row);

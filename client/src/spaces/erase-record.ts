@@ -17,8 +17,9 @@ export interface ErasureStatus {
   /** Current member devices of the space (0 when this device knows of no erase of the record). */
   of: number;
   /**
-   * Whether the relay dropped the sealed commits that held the record (compaction, PROTOCOL.md 12).
-   * Always false in this version: relay compaction is not wired to erase yet.
+   * Whether a counted `compact` operation this device applied covers every commit it held that carried
+   * the record (`db.compact`, PROTOCOL.md 12): the relay that carried it out keeps no sealed copy of
+   * them, and no device that applied it forwards one.
    */
   relayCompacted: boolean;
   /** The id of the `erase` operation, once this device applied it. */
@@ -143,10 +144,15 @@ export async function readErasure(replica: Replica, id: string): Promise<Erasure
     const a = op.action;
     if (a.kind === "erase-receipt" && a.erase === row.op && current.has(op.author)) devices.add(op.author);
   }
+  const floor = spaceRow?.compaction?.floor;
+  const relayCompacted =
+    floor !== undefined &&
+    row.held !== undefined &&
+    Object.entries(row.held).every(([d, seq]) => (floor[d] ?? 0) >= seq);
   return {
     erased: devices.size,
     of: current.size,
-    relayCompacted: false,
+    relayCompacted,
     op: row.op,
     devices: [...devices].sort(),
   };

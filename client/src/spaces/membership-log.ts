@@ -19,6 +19,7 @@ import { identityFromSeed } from "../identity/identity-from-seed.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";
 import { keySetOf } from "./member-keys.ts";
 import { applyErasures } from "./erase-record.ts";
+import { applyCompactions } from "./apply-compactions.ts";
 import { commitId, type StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { MemberRow, SpaceRow, VectorRow } from "../replica/stored-rows.ts";
@@ -166,6 +167,8 @@ export async function absorbMembership(
   }
   // Erasures first: a record erased for good leaves this device before anything else happens here.
   await applyErasures(replica, space, held);
+  // Then compactions: the sealed copies of what they cover go (after the erasures they may follow).
+  await applyCompactions(replica, space);
   // The newest rotation (log order) whose key is held; commits are sealed under it from now on.
   const epoch = [...state.rotations].reverse().find((r) => held.has(r.epoch))?.epoch ?? 0;
   const refusal = mayWrite(state, identity.device, Number.MAX_SAFE_INTEGER);

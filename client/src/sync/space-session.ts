@@ -41,6 +41,8 @@ import type { SnapshotContent } from "../snapshots/snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
 import { auditSnapshot } from "../snapshots/snapshot-audit.ts";
 import { publishableSnapshot } from "../snapshots/publishable-snapshot.ts";
+import type { SessionCompaction } from "../snapshots/compacted-snapshot.ts";
+import { publishCompacted } from "./compacted-publish.ts";
 import { believableEntries } from "./believable-entries.ts";
 import { sourceOfTransport, type IntegritySource } from "../sealing/integrity.ts";
 import type { MissingCommits, StuckCommit } from "../status/sync-status.ts";
@@ -87,6 +89,8 @@ export interface SessionReplica {
   ownCommitsMade?(space: SpaceId): Promise<number>;
   /** Removes what is still stored of a space this device left (see `sweepLeftSpace`). */
   sweepLeftSpace?(space: SpaceId): Promise<void>;
+  /** Compacted snapshots of spaces with members (PROTOCOL.md 12); absent: never published or read. */
+  compaction?: SessionCompaction;
 }
 
 /** State of one session, as shown in `db.status`. */
@@ -236,6 +240,9 @@ export class SpaceSession {
       send: (m) => this.#send(m),
       sealer: opts.sealer,
       device: opts.replica.device,
+      ...(opts.replica.compaction && {
+        openCompacted: (v, blob) => opts.replica.compaction!.open(opts.space, v, blob),
+      }),
     });
     this.space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
@@ -523,7 +530,7 @@ export class SpaceSession {
         if (
           this.#snapshots.policy.bootstrap &&
           !this.#snapshotRefused &&
-          Object.keys(mine).length === 0 &&
+          (Object.keys(mine).length === 0 || (await this.#replica.compaction?.mayBootstrap(this.space))) &&
           this.#relayHoldsAny
         ) {
           // A fresh device: the relay's snapshot first, then only the commits after it.
@@ -539,6 +546,10 @@ export class SpaceSession {
           this.#hooks.error(e),
         );
         if (got === null) return;
+        // A compacted snapshot (attested by an admin's compact operation) carries no commit to check.
+        if (got !== "none" && got.compacted && (await this.#replica.compaction!.import(got.content)))
+          this.#snapshots.noteCovered(vectorTotal(got.content.vector));
+        if (got !== "none" && got.compacted) return void (await this.#pull(), await this.#upload());
         // Its records against its own (verified) log BEFORE importing: audited after, a forged record
         // was shown meanwhile, and a local write on top of it made the snapshot impossible to discard
         // (this device's commits then depend on a change no other device has: diverged for good).
@@ -642,7 +653,7 @@ export class SpaceSession {
           toHex(m.device) === this.#replica.device
         )
           this.#repair.stuck(this.#replica.device, (this.#acked.get(this.#replica.device) ?? 0) + 1, m.code);
-        if (m.device && m.code === "membership") {
+        if (m.device && (m.code === "membership" || m.code === "compaction")) {
           // The relay's membership log refuses this device's commit (removed, a reader, not a member
           // there yet): sending it again would only be refused again, until the log changes (a
           // membership commit arrives here, or a new connection).
@@ -683,7 +694,7 @@ export class SpaceSession {
     return new Promise((resolve, reject) => {
       this.#enqueue(async () => {
         try {
-          const answer = await this.#publish();
+          const answer = await this.#publish(true);
           if (answer === false) resolve(false);
           else answer.stored.then(resolve, reject);
         } catch (e) {
@@ -700,7 +711,7 @@ export class SpaceSession {
   }
 
   /** Sends a snapshot; resolves (once sent) to the relay's coming answer, or false if not now. */
-  async #publish(): Promise<{ stored: Promise<boolean> } | false> {
+  async #publish(asked = false): Promise<{ stored: Promise<boolean> } | false> {
     if (!this.#welcomed || !this.#conn)
       throw new ShoalError(
         "NotConnected",
@@ -710,9 +721,12 @@ export class SpaceSession {
     // not published, and its new devices bootstrap from commits instead.
     const devices = Object.keys((await this.#replica.vector([this.space]))[this.space] ?? {}).length;
     if (devices > MAX_VECTOR_ENTRIES) return false;
-    // A space with members is not published: a snapshot would carry neither its membership log nor
-    // its key epochs, and it is sealed under the space's first key, which removed devices hold.
-    if (await this.#sealer.hasMembershipLog()) return false;
+    // A space with members is published only when asked (`db.compact`), as a compacted snapshot
+    // sealed under its current key epoch (compacted-publish.ts); never by the policy.
+    if (await this.#sealer.hasMembershipLog())
+      return asked && this.#replica.compaction
+        ? publishCompacted(this.space, this.#replica.compaction, this.#acked, this.#snapshots)
+        : false;
     // Quarantined slots are left out (publishable-snapshot.ts), or joiners would refuse it whole.
     const content = publishableSnapshot(await this.#replica.readSnapshot(this.space));
     if (!content || Object.keys(content.vector).length === 0) return false;

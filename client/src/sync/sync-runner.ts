@@ -10,6 +10,7 @@ import type { PeerNetwork } from "../peer/peer-signaling.ts";
 import { ownCommitsMade, sweepLeftSpace } from "../spaces/leave-space.ts";
 import { discardSpace } from "../snapshots/snapshot-discard.ts";
 import { importSnapshot, readSnapshot } from "../snapshots/snapshot-io.ts";
+import { compactionHooks } from "../snapshots/compacted-snapshot.ts";
 import { SyncEngine } from "./sync-engine.ts";
 import type { SyncStatus } from "../status/sync-status.ts";
 import { TabLeader, webLocks } from "../tabs/tab-leader.ts";
@@ -166,6 +167,7 @@ export class SyncRunner {
         discardSpace: (space) => discardSpace(replica, space),
         sweepLeftSpace: (space) => sweepLeftSpace(replica, space),
         ownCommitsMade: (space) => ownCommitsMade(replica, space),
+        compaction: compactionHooks(replica),
       },
       this.#transports,
       status,

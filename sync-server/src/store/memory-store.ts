@@ -193,7 +193,7 @@ export class MemoryStore implements RelayStore {
         list[i] = { order: c.order, hash: c.hash, bytes: new Uint8Array(0) };
       }
     }
-    if (s.snapshot && covers(vector, s.snapshot.vector)) {
+    if (s.snapshot && !covers(s.snapshot.vector, vector)) {
       out.bytes += s.snapshot.bytes.length;
       out.snapshot = true;
       s.snapshot = undefined;

@@ -516,7 +516,8 @@ export class RedisStore implements RelayStore {
   async compact(space: string, vector: ReadonlyMap<string, number>): Promise<CompactResult> {
     return this.#run("snapshot", async () => {
       const snap = await this.#client.hget(this.#key(space, "snap"), "vector");
-      const dropSnapshot = snap !== null && covers(vector, decodeSnapshotVector(snap));
+      // A snapshot that does not cover the vector names commits that are gone: it goes too.
+      const dropSnapshot = snap !== null && !covers(decodeSnapshotVector(snap), vector);
       // One script: atomic, and with appendfsync always Redis fsyncs its AOF before replying. The AOF
       // still holds the dropped bytes until Redis rewrites it: asked for below (PROTOCOL.md 12).
       const [n, freed, dropped] = (await this.#client.shoalCompact(

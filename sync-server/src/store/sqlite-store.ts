@@ -117,6 +117,12 @@ export class SqliteStore implements RelayStore {
     // FULL (not NORMAL) also fsyncs the WAL at each commit: an ack must survive power loss, not only a crash.
     this.#db.pragma("synchronous = FULL");
     this.#db.pragma("foreign_keys = ON");
+    // Always, not only while compacting: SQLite leaves old copies of rows in the unused space of pages
+    // it rebalances (a leaf that became an interior page keeps its old cells), and only with
+    // secure_delete on from the start are those zeroed as they arise. Then a compaction's dropped bytes
+    // are in no page of the file (PROTOCOL.md 12). A file written by an older relay may still hold such
+    // copies: `VACUUM` it once.
+    this.#db.pragma("secure_delete = ON");
     this.#db.exec(SCHEMA);
     // Files made before space claims lack the column; their spaces keep no creator (NULL).
     const columns = this.#db.prepare("SELECT name FROM pragma_table_info('spaces')").pluck().all();
@@ -329,42 +335,37 @@ export class SqliteStore implements RelayStore {
   }
 
   async compact(space: string, vector: ReadonlyMap<string, number>): Promise<CompactResult> {
-    // secure_delete: the pages the dropped bytes leave are overwritten with zeros, not just freed.
-    this.#db.pragma("secure_delete = ON");
-    try {
-      const out = this.#db
-        .transaction((): CompactResult => {
-          if (!this.#stmt.usage.get(space)) throw new Error(`Space ${space} is not registered.`);
-          const result: CompactResult = { commits: 0, bytes: 0, snapshot: false };
-          for (const [device, upTo] of vector) {
-            const rows = this.#stmt.compactable.all(space, device, upTo) as {
-              id: number;
-              size: number;
-              bytes: Buffer;
-            }[];
-            for (const r of rows) {
-              if (isMembershipCommitBytes(r.bytes)) continue;
-              this.#stmt.dropBytes.run(r.id);
-              result.commits += 1;
-              result.bytes += r.size;
-            }
+    // secure_delete (on since the store opened): the space the dropped bytes leave is zeroed, not freed.
+    const out = this.#db
+      .transaction((): CompactResult => {
+        if (!this.#stmt.usage.get(space)) throw new Error(`Space ${space} is not registered.`);
+        const result: CompactResult = { commits: 0, bytes: 0, snapshot: false };
+        for (const [device, upTo] of vector) {
+          const rows = this.#stmt.compactable.all(space, device, upTo) as {
+            id: number;
+            size: number;
+            bytes: Buffer;
+          }[];
+          for (const r of rows) {
+            if (isMembershipCommitBytes(r.bytes)) continue;
+            this.#stmt.dropBytes.run(r.id);
+            result.commits += 1;
+            result.bytes += r.size;
           }
-          const snap = this.#stmt.snapshotMeta.get(space) as { vector: string; size: number } | undefined;
-          if (snap && covers(vector, decodeSnapshotVector(snap.vector))) {
-            this.#stmt.dropSnapshot.run(space);
-            result.bytes += snap.size;
-            result.snapshot = true;
-          }
-          this.#stmt.addUsage.run(-result.bytes, -result.commits, space);
-          return result;
-        })
-        .immediate();
-      // The WAL still holds the old pages until a checkpoint: copy them back (zeroed) and truncate it.
-      this.#db.pragma("wal_checkpoint(TRUNCATE)");
-      return out;
-    } finally {
-      this.#db.pragma("secure_delete = OFF");
-    }
+        }
+        const snap = this.#stmt.snapshotMeta.get(space) as { vector: string; size: number } | undefined;
+        if (snap && !covers(decodeSnapshotVector(snap.vector), vector)) {
+          this.#stmt.dropSnapshot.run(space);
+          result.bytes += snap.size;
+          result.snapshot = true;
+        }
+        this.#stmt.addUsage.run(-result.bytes, -result.commits, space);
+        return result;
+      })
+      .immediate();
+    // The WAL still holds the old pages until a checkpoint: copy them back (zeroed) and truncate it.
+    this.#db.pragma("wal_checkpoint(TRUNCATE)");
+    return out;
   }
 
   async getSnapshot(space: string): Promise<StoredSnapshot | undefined> {

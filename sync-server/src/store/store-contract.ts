@@ -329,7 +329,7 @@ export function runStoreContract(
       expect(await store.membershipOps(randomId())).toEqual([]);
     });
 
-    it("compacts up to a vector: drops data commits and a covered snapshot, keeps the log and the chain", async () => {
+    it("compacts up to a vector: drops data commits and a snapshot below it, keeps the log and the chain", async () => {
       const d = testDevice();
       const e = testDevice();
       const data = makeChain(space, d, 3);
@@ -370,7 +370,8 @@ export function runStoreContract(
       expect(again.duplicates).toBe(2);
       expect(again.stored).toHaveLength(1);
       expect((await store.read(space, new Map(), ALL)).commits.map(toHex)).not.toContain(toHex(data[0]!));
-      // Compacting again frees nothing more; a snapshot the vector does not cover stays.
+      // Compacting again frees nothing more; a snapshot that covers the vector stays (the base of fresh
+      // devices), also when it covers it exactly.
       expect(await store.putSnapshot(space, new Map([[d, 6]]), randomBytes(100))).toBe("stored");
       expect(await store.compact(space, new Map([[d, 5]]))).toEqual({
         commits: 0,
@@ -378,6 +379,9 @@ export function runStoreContract(
         snapshot: false,
       });
       expect(await store.getSnapshot(space)).toBeDefined();
+      const exact = await store.compact(space, new Map([[d, 6]]));
+      expect(exact.snapshot).toBe(false);
+      expect((await store.getSnapshot(space))?.vector).toEqual(new Map([[d, 6]]));
       await expect(store.compact(randomId(), new Map([[d, 1]]))).rejects.toThrow();
     });
 

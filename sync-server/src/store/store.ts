@@ -78,8 +78,8 @@ export interface RelayStore {
    * compaction"): every stored data commit at or below its device's entry loses its bytes for good,
    * while its hash stays, so the sequence rule still chains the device's next commit to it and a
    * re-upload of it is a duplicate, acknowledged and not stored again; membership commits stay whole
-   * (the log, in clear, holds no record content); the stored snapshot goes when `vector` covers its
-   * vector. Reads skip compacted commits. Usage drops by the bytes freed. Durable and gone from the
+   * (the log, in clear, holds no record content); the stored snapshot stays only if its vector covers
+   * `vector` (it is then where fresh devices start; one below it names commits that are gone). Reads skip compacted commits. Usage drops by the bytes freed. Durable and gone from the
    * store's files when the promise resolves (SQLite overwrites freed pages and truncates its WAL).
    * Throws for an unregistered space.
    */
@@ -98,7 +98,7 @@ export interface CompactResult {
   commits: number;
   /** Bytes freed (commits and the snapshot). */
   bytes: number;
-  /** Whether the stored snapshot was dropped. */
+  /** Whether the stored snapshot was dropped (it did not cover the vector). */
   snapshot: boolean;
 }
 
