@@ -166,6 +166,25 @@ describe("membership log", () => {
     expect(s.deviceOwner.has(ada.device)).toBe(true);
   });
 
+  it("the senior admin keeps its authority after seeing the junior's refused removal of it", async () => {
+    const { log, ada, ben, added } = await clinic("admin");
+    const byBen = await log.write(ben, { kind: "remove", person: "ada", cut: {} }, [added]);
+    const byAda = await log.write(ada, { kind: "remove", person: "ben", cut: {} }, [added]);
+    // Ada hears of Ben's removal of her, then adds Cy: Ben's removal is refused (Ada is senior), so it
+    // takes nothing from what she writes after it (membership soak seed 92057: her key shares kept
+    // being refused, and she kept writing them).
+    const cy = await dev(3);
+    const addCy = await log.write(
+      ada,
+      { kind: "add-person", person: "cy", name: "Cy", role: "writer", device: keys(cy) },
+      [byBen, byAda].sort(),
+    );
+    const s = log.state();
+    expect(s.refused.get(byBen)).toBe("removed-concurrently");
+    expect(s.refused.has(addCy)).toBe(false);
+    expect(roles(s)).toEqual({ ada: "admin", cy: "writer" });
+  });
+
   it("what a member does concurrently with their removal does not count, nor what rests on it", async () => {
     const { log, ada, ben, added } = await clinic("admin");
     const cy = await dev(3);

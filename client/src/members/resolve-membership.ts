@@ -150,26 +150,38 @@ export function resolveMembership(
   creatorKey: string,
 ): MembershipState {
   const { nodes, waiting } = order(ops);
-  const refused = new Map<string, RefusedOpReason>();
+  // Verdicts of every rule but rule 2, which only ever add up (a refused op never counts again).
+  const sticky = new Map<string, RefusedOpReason>();
   for (const n of nodes) {
     const reason = structural(n, creatorKey);
-    if (reason) refused.set(n.id, reason);
+    if (reason) sticky.set(n.id, reason);
   }
+  let refused = new Map(sticky);
+  let authority = "";
   for (let round = 0; round <= nodes.length; round++) {
     let changed = false;
-    // Rule 2: authority in the op's own causal past.
+    // Rule 2: authority in the op's own causal past, as the other rules' verdicts leave it. Decided
+    // again from scratch each round: a removal that counted in an earlier round may have been refused
+    // since (rules 3 and 4: a mutual removal of admins), and the ops whose past it was in regain the
+    // authority it took (membership soak seed 92057: the senior admin's shares stayed refused, so it
+    // wrote them again and again).
+    refused = new Map(sticky);
     for (const n of nodes) {
       if (refused.has(n.id)) continue;
       const past = replay(nodes.filter((m) => n.ancestors.has(m.id) && !refused.has(m.id)));
       const why = refusal(n.op, past, epochsIn(nodes, n));
-      if (why) {
-        refused.set(n.id, why);
-        changed = true;
-      }
+      if (why) refused.set(n.id, why);
     }
+    const verdicts = [...refused].filter(([id]) => !sticky.has(id)).join();
+    if (verdicts !== authority) changed = true;
+    authority = verdicts;
+    const refuse = (id: string, why: RefusedOpReason) => {
+      refused.set(id, why);
+      sticky.set(id, why);
+    };
     // Concurrent adds of one person or one device: the first in the log's order counts.
     for (const id of replay(nodes.filter((m) => !refused.has(m.id))).conflicts) {
-      refused.set(id, "already-added");
+      refuse(id, "already-added");
       changed = true;
     }
     // Invitations: a revocation cancels the redemptions outside its causal past; redemptions beyond an
@@ -188,7 +200,7 @@ export function resolveMembership(
             !refused.has(m.id) &&
             !n.ancestors.has(m.id)
           ) {
-            refused.set(m.id, "invitation-revoked");
+            refuse(m.id, "invitation-revoked");
             changed = true;
           }
         }
@@ -200,7 +212,7 @@ export function resolveMembership(
       const count = (used.get(a.invitation) ?? 0) + 1;
       used.set(a.invitation, count);
       if (count > (invites.get(a.invitation)?.uses ?? 0)) {
-        refused.set(n.id, "invitation-used");
+        refuse(n.id, "invitation-used");
         changed = true;
       }
     }
@@ -224,10 +236,10 @@ export function resolveMembership(
       for (const n of nodes) {
         if (n === r || refused.has(n.id) || r.ancestors.has(n.id)) continue;
         if (targets.has(n.op.author)) {
-          refused.set(n.id, "removed-concurrently");
+          refuse(n.id, "removed-concurrently");
           changed = true;
         } else if (!action.device && grants(n.op.action, action.person) && !n.ancestors.has(r.id)) {
-          refused.set(n.id, "concurrent-with-removal");
+          refuse(n.id, "concurrent-with-removal");
           changed = true;
         }
       }
