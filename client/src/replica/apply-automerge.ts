@@ -2,6 +2,8 @@ import * as A from "@automerge/automerge";
 import type { Commit } from "./commit.ts";
 import { checkContent, reservedRootKey, textUnitsOf } from "./content-check.ts";
 import { changeOpCount } from "./change-ops.ts";
+import { escrowProblem } from "./escrow-check.ts";
+import { ESCROW_KEY } from "./escrow.ts";
 import { buildFromCreation, type Creation } from "./creation.ts";
 import { sameHeads } from "./heads.ts";
 import { isPoisoned, poisoned, type Poisoned } from "./quarantine.ts";
@@ -78,9 +80,11 @@ export function* changeRuns(
  * Why a record's document, once changed, may not be stored: a reserved root key or a content limit.
  * Records the document's number of values in `st.values` on the way.
  */
-function docProblem(st: DocState): { reason: string; message: string } | null {
+function docProblem(replica: Replica, st: DocState): { reason: string; message: string } | null {
   if (st.doc === null) return null;
-  const reserved = reservedRootKey(st.doc as object, true);
+  // Collections with bounded counters keep their escrow under `$escrow` (checked by escrowProblem).
+  const escrow = replica.specs.get(st.collection)?.bounded ? ESCROW_KEY : undefined;
+  const reserved = reservedRootKey(st.doc as object, true, escrow);
   if (reserved !== null) return { reason: "reserved", message: `it sets the reserved field "${reserved}"` };
   const count = { values: 0, textUnits: 0 };
   const why = checkContent(st.doc, undefined, undefined, count);
@@ -184,6 +188,9 @@ export function* applyAutomerge(
   // Fast path.
   try {
     if (ready.some(isPoisoned)) throw new Error("slow path");
+    // Escrow writes are checked commit by commit, against each commit's author (escrowProblem).
+    const bounded = (c: Commit) => c.changes.some((rc) => replica.specs.get(rc.collection)?.bounded);
+    if (ready.some(bounded)) throw new Error("slow path");
     const docs = new Map<string, DocState>();
     const grouped = new Map<string, { create?: Creation; changes: Uint8Array[] }>();
     for (const c of ready) {
@@ -202,7 +209,7 @@ export function* applyAutomerge(
     for (const [id, g] of grouped) {
       yield 0;
       const st = yield* step(id, docs.get(id)!, g.create, g.changes);
-      if (missing(st).length > 0 || docProblem(st)) throw new Error("slow path");
+      if (missing(st).length > 0 || docProblem(replica, st)) throw new Error("slow path");
       docs.set(id, st);
     }
     return { docs, commits: ready, quarantined: [] };
@@ -250,7 +257,16 @@ export function* applyAutomerge(
           return { reason: "dependency", message: `record ${rc.record} depends on a quarantined commit` };
         return "wait";
       }
-      const problem = docProblem(st);
+      const problem =
+        docProblem(replica, st) ??
+        escrowProblem(
+          replica.specs.get(rc.collection),
+          c.device,
+          rc.op,
+          rc.changes as Uint8Array[],
+          cur.doc === null && cur.create === undefined,
+          st.doc,
+        );
       if (problem) return problem;
       tentative.set(rc.record, st);
     }
