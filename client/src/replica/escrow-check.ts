@@ -26,7 +26,7 @@ interface Op {
   pred?: string[];
 }
 
-const COUNTERS = new Set(["inc", "dec", "want"]);
+const COUNTERS = new Set(["inc", "dec", "want", "waived"]);
 
 /**
  * Checks what one commit of device `author` does to one record's escrow (escrow.ts), the same way on

@@ -92,12 +92,15 @@ function edit(
   field: string,
   fn: (doc: Record<string, unknown>) => void,
 ): Promise<void> {
-  return withEscrowLock(host.replica, () =>
-    host.transact(async (tx) => {
+  return withEscrowLock(host.replica, async () => {
+    // This tab's queued writes first: a document they still pin is read as this tab left it, without
+    // what another tab of this device stored meanwhile (loadForEdit merges stored writes otherwise).
+    await host.replica.drain();
+    return host.transact(async (tx) => {
       const c = tx.collection(collection) as { [ESCROW_EDIT]: EscrowEdit };
       await c[ESCROW_EDIT](id, field, fn);
-    }),
-  );
+    });
+  });
 }
 
 /** The device's own row of a field in a document being changed, made on its first write. */
@@ -136,6 +139,14 @@ function ask(
 }
 
 /**
+ * Withdraws this device's unmet request after a take that succeeded or an add: it is served, and a
+ * stale request would keep it from granting to others (a device that asks grants nothing).
+ */
+function withdraw(doc: Record<string, unknown>, field: string, device: string, unmet: number): void {
+  if (unmet > 0) ownRow(doc, field, device).waived!.increment(unmet);
+}
+
+/**
  * Takes `n` from a bounded counter, within the rights this device holds: checked against the record
  * as stored, with the escrow lock held, before anything is written. Beyond them it throws
  * `InsufficientRights` at once, after recording a request for the shortfall (its own small commit),
@@ -157,6 +168,7 @@ export async function take(
     const held = rightsOf(st, device);
     if (held >= n) {
       ownRow(doc, field, device).dec!.increment(n);
+      withdraw(doc, field, device, unmetWant(st, device));
       return;
     }
     refused = new InsufficientRights(field, n, held, totalRights(st));
@@ -165,7 +177,10 @@ export async function take(
   if (refused) throw refused;
 }
 
-/** Adds `n` to a bounded counter: this device's rights grow by `n` (anyone may add). */
+/**
+ * Adds `n` to a bounded counter: this device's rights grow by `n` (anyone may add), and a request of
+ * its own is withdrawn.
+ */
 export function add(
   host: EscrowHost,
   collection: string,
@@ -175,9 +190,11 @@ export function add(
 ): Promise<void> {
   checkField(host.replica, collection, field);
   checkAmount(n);
+  const device = host.replica.device;
   return edit(host, collection, id, field, (doc) => {
-    stateOf(doc, id, field);
-    ownRow(doc, field, host.replica.device).inc!.increment(n);
+    const st = stateOf(doc, id, field);
+    ownRow(doc, field, device).inc!.increment(n);
+    withdraw(doc, field, device, unmetWant(st, device));
   });
 }
 

@@ -4,7 +4,7 @@ import type { CollectionSpec } from "./collection-spec.ts";
 
 /**
  * The reserved root key of a record's document under which its bounded counters keep their escrow:
- * `$escrow[field] = { min, rows: { [device]: { inc, dec, want, given: { [device]: n } } } }`, every
+ * `$escrow[field] = { min, rows: { [device]: { inc, dec, want, waived, given: { [device]: n } } } }`, every
  * number an Automerge counter. Each device writes only its own row, and only by increments (receivers
  * enforce both: escrow-check.ts), so every row merges by sum and no write is ever lost to a conflict.
  */
@@ -21,6 +21,8 @@ export interface EscrowRow {
   readonly dec: number;
   /** Rights this device asked for, in all (see `unmetWant`). */
   readonly want: number;
+  /** Requests this device withdrew, in all: it took or added since, so it no longer waits for them. */
+  readonly waived: number;
   /** Rights this device gave, per receiving device. */
   readonly given: ReadonlyMap<string, number>;
 }
@@ -71,7 +73,7 @@ export function readEscrow(doc: unknown, field: string): EscrowState | undefined
       if (!isMap(r)) continue;
       const given = new Map<string, number>();
       if (isMap(r.given)) for (const [to, n] of Object.entries(r.given)) given.set(to, num(n));
-      rows.set(dev, { inc: num(r.inc), dec: num(r.dec), want: num(r.want), given });
+      rows.set(dev, { inc: num(r.inc), dec: num(r.dec), want: num(r.want), waived: num(r.waived), given });
     }
   }
   return { min: num(f.min), rows };
@@ -110,10 +112,10 @@ export function rightsOf(st: EscrowState, device: string): number {
   return out + received(st, device);
 }
 
-/** What `device` asked for and has not been given yet (0 when it asks for nothing). */
+/** What `device` asked for and has neither been given nor withdrawn (0 when it asks for nothing). */
 export function unmetWant(st: EscrowState, device: string): number {
   const r = st.rows.get(device);
-  return r ? Math.max(0, r.want - received(st, device)) : 0;
+  return r ? Math.max(0, r.want - r.waived - received(st, device)) : 0;
 }
 
 /** The summary of every bounded counter in a document, for its row; undefined if it has none. */
@@ -142,7 +144,13 @@ export function escrowSummary(
 
 /** A device's empty row: counters from zero (created with `pred` empty, so no write is overwritten). */
 export function emptyRow(): Record<string, unknown> {
-  return { inc: new A.Counter(0), dec: new A.Counter(0), want: new A.Counter(0), given: {} };
+  return {
+    inc: new A.Counter(0),
+    dec: new A.Counter(0),
+    want: new A.Counter(0),
+    waived: new A.Counter(0),
+    given: {},
+  };
 }
 
 /**
