@@ -266,6 +266,7 @@ export function* applyAutomerge(
           rc.changes as Uint8Array[],
           cur.doc === null && cur.create === undefined,
           st.doc,
+          rc.create,
         );
       if (problem) return problem;
       tentative.set(rc.record, st);

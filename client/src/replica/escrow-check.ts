@@ -34,6 +34,7 @@ const COUNTERS = new Set(["inc", "dec", "want", "waived"]);
  * - `$escrow`, its fields, their `min` (the declared bound) and `rows` are made only by the record's
  *   creation; nothing is ever deleted or overwritten (every write has no predecessor, or is an
  *   increment);
+ * - nothing sets a bounded field itself at the root (its value is its escrow's);
  * - the author writes only its own row (keyed by the commit's signed device id), and only by
  *   creating counters at zero or more and by increments of zero or more;
  * - in the document as of the commit itself (its own causal past, not whatever else this replica holds),
@@ -49,9 +50,14 @@ export function escrowProblem(
   changes: readonly Uint8Array[],
   fresh: boolean,
   after: A.Doc<unknown> | null,
+  create?: { readonly json: object },
 ): EscrowProblem | null {
-  if (!spec?.bounded || changes.length === 0 || after === null) return null;
+  if (!spec?.bounded) return null;
   const refuse = (message: string): EscrowProblem => ({ reason: "escrow", message });
+  // A bounded counter's value is its escrow's: a plain value at its key would show instead.
+  const plain = create ? [...spec.bounded.keys()].find((f) => Object.hasOwn(create.json, f)) : undefined;
+  if (plain) return refuse(`its creation sets the bounded counter "${plain}" as a plain value`);
+  if (changes.length === 0 || after === null) return null;
   const decoded: A.DecodedChange[] = [];
   for (const bytes of changes) {
     try {
@@ -94,6 +100,8 @@ function opProblem(
   const fresh = (o.pred ?? []).length === 0;
   const makesMap = o.action === "makeMap" && fresh;
   if (o.obj === "_root") {
+    if (o.key !== undefined && spec.bounded!.has(o.key))
+      return `it sets the bounded counter "${o.key}" directly`;
     if (o.key !== ESCROW_KEY) return null;
     return creating && makesMap ? null : "it writes $escrow outside the record's creation";
   }

@@ -206,6 +206,12 @@ describe("receivers check escrow writes (a hostile device)", () => {
       },
     ],
     [
+      "sets the bounded field itself",
+      (doc) => {
+        doc.doses = 100;
+      },
+    ],
+    [
       "changes the bound",
       (doc) => {
         (doc.$escrow as Record<string, Record<string, unknown>>).doses!.min = -100;
