@@ -233,9 +233,10 @@ export async function rights(
 }
 
 /** `Rights` from a materialized row (as a live query gives it), for `device`. */
-export function rightsOfRow(row: Record<string, unknown>, field: string, device: string): Rights {
-  const s = (row[ESCROW_FIELD] as EscrowSummary | undefined)?.[field];
-  const value = typeof row[field] === "number" ? (row[field] as number) : 0;
+export function rightsOfRow(row: object, field: string, device: string): Rights {
+  const r = row as Record<string, unknown>;
+  const s = (r[ESCROW_FIELD] as EscrowSummary | undefined)?.[field];
+  const value = typeof r[field] === "number" ? (r[field] as number) : 0;
   if (!s) return { value, held: 0, total: 0, wanted: 0 };
   return { value, held: s.rights[device] ?? 0, total: value - s.min, wanted: s.wants[device] ?? 0 };
 }
