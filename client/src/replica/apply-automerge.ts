@@ -264,7 +264,6 @@ export function* applyAutomerge(
           c.device,
           rc.op,
           rc.changes as Uint8Array[],
-          cur.doc === null && cur.create === undefined,
           st.doc,
           rc.create,
         );

@@ -41,14 +41,13 @@ const COUNTERS = new Set(["inc", "dec", "want", "waived"]);
  *   the author's rights on every bounded field are zero or more.
  * Other devices' rights only grow by another device's commit, so a device whose every commit passes
  * never holds fewer than zero rights on any replica, and the value never crosses its bound.
- * `fresh` says the record did not exist before this commit. Returns the problem, or null.
+ * Returns the problem, or null.
  */
 export function escrowProblem(
   spec: CollectionSpec | undefined,
   author: string,
   op: "insert" | "update" | "delete",
   changes: readonly Uint8Array[],
-  fresh: boolean,
   after: A.Doc<unknown> | null,
   create?: { readonly json: object },
 ): EscrowProblem | null {
@@ -73,7 +72,10 @@ export function escrowProblem(
     return refuse(`its own version cannot be read: ${(e as Error)?.message ?? e}`);
   }
   const places = escrowPlaces(view);
-  const creating = fresh && op === "insert";
+  // The record's creation: an insert whose first change starts the document (no dependency). Read from
+  // the commit alone, not from whether this replica held the record already, so the verdict on a
+  // second "creation" of one record id does not depend on which arrived first.
+  const creating = op === "insert" && (decoded[0]!.deps ?? []).length === 0;
   for (const ch of decoded) {
     for (const o of ch.ops as unknown as Op[]) {
       const why = opProblem(o, places, spec, author, creating);

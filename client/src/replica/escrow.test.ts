@@ -212,6 +212,13 @@ describe("receivers check escrow writes (a hostile device)", () => {
       },
     ],
     [
+      "makes the escrow again on a record that has one",
+      (doc, mine) => {
+        const row = { inc: new A.Counter(100), dec: new A.Counter(0), want: new A.Counter(0), given: {} };
+        doc.$escrow = { doses: { min: 0, rows: { [mine]: row } } };
+      },
+    ],
+    [
       "changes the bound",
       (doc) => {
         (doc.$escrow as Record<string, Record<string, unknown>>).doses!.min = -100;
