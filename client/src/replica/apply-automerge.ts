@@ -188,9 +188,6 @@ export function* applyAutomerge(
   // Fast path.
   try {
     if (ready.some(isPoisoned)) throw new Error("slow path");
-    // Escrow writes are checked commit by commit, against each commit's author (escrowProblem).
-    const bounded = (c: Commit) => c.changes.some((rc) => replica.specs.get(rc.collection)?.bounded);
-    if (ready.some(bounded)) throw new Error("slow path");
     const docs = new Map<string, DocState>();
     const grouped = new Map<string, { create?: Creation; changes: Uint8Array[] }>();
     for (const c of ready) {
@@ -211,6 +208,19 @@ export function* applyAutomerge(
       const st = yield* step(id, docs.get(id)!, g.create, g.changes);
       if (missing(st).length > 0 || docProblem(replica, st)) throw new Error("slow path");
       docs.set(id, st);
+    }
+    // Escrow writes are checked commit by commit, each against its author and its own causal past,
+    // which the document after the whole chunk still holds (escrowProblem reads it at the commit's
+    // heads); a refusal goes the careful way, which applies and refuses exactly the commits at fault.
+    for (const c of ready) {
+      for (const rc of c.changes) {
+        const spec = replica.specs.get(rc.collection);
+        if (!spec?.bounded) continue;
+        yield 0;
+        const doc = docs.get(rc.record)?.doc ?? null;
+        if (escrowProblem(spec, c.device, rc.op, rc.changes as Uint8Array[], doc, rc.create))
+          throw new Error("slow path");
+      }
     }
     return { docs, commits: ready, quarantined: [] };
   } catch {
