@@ -67,7 +67,11 @@ export function escrowProblem(
   }
   let view: unknown;
   try {
-    view = A.view(after, [decoded[decoded.length - 1]!.hash!]);
+    // Every change of the commit as a head: a commit whose changes do not chain is read whole.
+    view = A.view(
+      after,
+      decoded.map((d) => d.hash!),
+    );
   } catch (e) {
     return refuse(`its own version cannot be read: ${(e as Error)?.message ?? e}`);
   }
