@@ -168,6 +168,45 @@ describe("bounded counters across devices", () => {
   });
 });
 
+describe("bounded counters across the tabs of one device", () => {
+  it("two tabs taking at once never spend the same rights (the Web Lock, faked in Node)", async () => {
+    // A FIFO lock per name, as `navigator.locks.request(name, callback)` gives in a browser.
+    const tails = new Map<string, Promise<unknown>>();
+    const locks = {
+      request<T>(name: string, cb: () => Promise<T>): Promise<T> {
+        const run = (tails.get(name) ?? Promise.resolve()).then(cb, cb);
+        tails.set(
+          name,
+          run.catch(() => undefined),
+        );
+        return run;
+      },
+    };
+    Object.defineProperty(globalThis, "navigator", { value: { locks }, configurable: true });
+    try {
+      const name = `escrow-tabs-${n++}`;
+      const tab1 = await openDatabase({ name, collections });
+      open.push(tab1);
+      const tab2 = await openDatabase({ name, collections });
+      open.push(tab2);
+      expect(tab2.deviceId).toBe(tab1.deviceId);
+      const id = await tab1.sites.insert({ name: "North", doses: 10, visits: 0 });
+      const outcomes = await Promise.all(
+        [tab1, tab2].map((db) =>
+          db.sites.take(id, "doses", 6).then(
+            () => "ok",
+            (e: unknown) => (e as { code?: string }).code,
+          ),
+        ),
+      );
+      expect(outcomes.sort()).toEqual(["InsufficientRights", "ok"]);
+      for (const db of [tab1, tab2]) expect((await db.sites.get(id))?.doses).toBe(4);
+    } finally {
+      Reflect.deleteProperty(globalThis, "navigator");
+    }
+  });
+});
+
 describe("receivers check escrow writes (a hostile device)", () => {
   const cases: [string, (doc: Record<string, unknown>, mine: string, theirs: string) => void][] = [
     [
