@@ -5,6 +5,8 @@ import { InsufficientRights, SchemaError, ValidationError } from "../errors.ts";
 import { collection } from "./collection-declaration.ts";
 import { parseCollectionSpec } from "./collection-spec.ts";
 import { ESCROW_EDIT, type EscrowEdit } from "./escrow-ops.ts";
+import { escrowProblem } from "./escrow-check.ts";
+import { initialEscrow } from "./escrow.ts";
 import { waitFor } from "../../test/wait-for.ts";
 import type { SpaceId } from "../types.ts";
 
@@ -277,4 +279,35 @@ describe("receivers check escrow writes (a hostile device)", () => {
       expect((await a.sites.get(other))?.doses).toBe(1);
     });
   }
+});
+
+describe("escrowProblem on a record's creation", () => {
+  const spec = parseCollectionSpec("sites", { indexes: "id", counters: { doses: { min: 0 } } });
+  const device = "ab".repeat(16);
+  const create = (escrow: Record<string, unknown>) => {
+    const doc = A.change(A.init<Record<string, unknown>>({ actor: "cd".repeat(16) }), (d) => {
+      d.name = "North";
+      d.$escrow = escrow;
+    });
+    return { doc, changes: [A.getLastLocalChange(doc)!] };
+  };
+
+  it("accepts the creation an honest insert makes, and refuses one with another bound", () => {
+    const honest = create(initialEscrow(spec, { doses: 7 }, device).escrow);
+    expect(escrowProblem(spec, device, "insert", honest.changes, honest.doc)).toBeNull();
+    const lower = create({ doses: { min: -5, rows: {} } });
+    expect(escrowProblem(spec, device, "insert", lower.changes, lower.doc)?.message).toMatch(/bound/);
+    // The same bytes as an update of a record that exists: the escrow is made only by a creation.
+    expect(escrowProblem(spec, device, "update", honest.changes, honest.doc)).not.toBeNull();
+    // Rights held by another device than the author's: its row is not the author's to write.
+    const other = create(initialEscrow(spec, { doses: 7 }, "ef".repeat(16)).escrow);
+    expect(escrowProblem(spec, device, "insert", other.changes, other.doc)?.message).toMatch(
+      /another device/,
+    );
+  });
+
+  it("refuses a creation JSON that sets the bounded field as a plain value", () => {
+    const problem = escrowProblem(spec, device, "insert", [], null, { json: { doses: -3 } });
+    expect(problem?.reason).toBe("escrow");
+  });
 });
