@@ -37,6 +37,8 @@ import { openStore } from "./lock/open-store.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
 import type { QuarantineRow, SpaceRow } from "./replica/stored-rows.ts";
 import { Transaction, type InsertOptions } from "./replica/transaction.ts";
+import { ESCROW_EDIT, type EscrowEdit } from "./replica/escrow-ops.ts";
+import { startEscrowGrants } from "./replica/escrow-grants.ts";
 import { restoreRecord, restoreSpace, type SpaceRestoreReport } from "./replica/restore-ops.ts";
 import type { Row } from "./replica/materialize.ts";
 import { rollBackUnsyncable, type UnsyncableRollback } from "./replica/roll-back-unsyncable.ts";
@@ -235,6 +237,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
       // Internal collections (`_auditViews`) are reachable by `collection(name)` only.
       if (!c.startsWith("_")) Object.defineProperty(this, c, { value: coll, enumerable: true });
     }
+    startEscrowGrants(this);
   }
 
   /** This device's id (opaque, random, per database). */
@@ -328,6 +331,8 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
         restore: (id, commit) => restoreRecord(this.replica.dexie, tx, name, id, commit),
         get: (id) => tx.get(name, id) as Promise<(Row & { id: RecordId }) | undefined>,
       };
+      const escrowEdit: EscrowEdit = (id, field, fn) => tx.editEscrow(name, id, field, fn);
+      Object.defineProperty(c, ESCROW_EDIT, { value: escrowEdit });
       cache.set(name, c);
       return c;
     };

@@ -402,3 +402,38 @@ export class WrongPassphrase extends ShoalError {
     super("WrongPassphrase", message);
   }
 }
+
+/**
+ * A take from a bounded counter (`collection.take`) asked for more than this device holds rights to:
+ * refused at once, before anything was written, so a device offline can never spend what another device
+ * may be spending. `held` is what this device may take now; `total` what all devices together may take
+ * (the value minus its `min`). This device has asked the others for the shortfall: once a device that
+ * holds rights sees the request (both online), it grants them, and a later take can succeed.
+ *
+ * @example
+ * try { await db.stock.take(id, "doses", 3); }
+ * catch (e) { if (e instanceof InsufficientRights) toast(`Only ${e.held} here (${e.total} in all).`); else throw e; }
+ */
+export class InsufficientRights extends ShoalError {
+  /** The bounded counter field. */
+  readonly field: string;
+  /** What this device may take now. */
+  readonly held: number;
+  /** What all devices together may take: the counter's value minus its bound. */
+  readonly total: number;
+  /** What the refused take asked for. */
+  readonly wanted: number;
+  constructor(field: string, wanted: number, held: number, total: number) {
+    super(
+      "InsufficientRights",
+      `Cannot take ${wanted} from "${field}": this device holds ${held} of the ${total} that may be taken in all. ` +
+        (total >= wanted
+          ? "The rest is held by other devices; it has been asked for and arrives when they are online."
+          : "There is not that much left."),
+    );
+    this.field = field;
+    this.wanted = wanted;
+    this.held = held;
+    this.total = total;
+  }
+}

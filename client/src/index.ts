@@ -63,7 +63,7 @@ export {
 } from "./replica/conflict-values.ts";
 export type { ConflictValue, FieldConflict, RowConflicts } from "./replica/conflict-values.ts";
 export type { CollectionDeclaration } from "./replica/collection-spec.ts";
-export type { ConflictRule } from "./replica/collection-types.ts";
+export type { ConflictRule, CounterRule } from "./replica/collection-types.ts";
 export type { RetentionRule } from "./replica/collection-types.ts";
 export type { RetentionReport } from "./spaces/retention-sweep.ts";
 export { collection } from "./replica/collection-declaration.ts";
@@ -108,6 +108,9 @@ export type { Observable, Subscription } from "./live/observable.ts";
 export { live } from "./live/observable.ts";
 export { uuidv7 } from "./ids.ts";
 export { asCounter } from "./replica/counter.ts";
+export { rightsOfRow } from "./replica/escrow-ops.ts";
+export type { Rights } from "./replica/escrow-ops.ts";
+export type { EscrowSummary, EscrowFieldSummary } from "./replica/escrow.ts";
 export type { Counter } from "./replica/counter.ts";
 export { spliceText } from "./replica/draft.ts";
 export * from "./errors.ts";

@@ -50,6 +50,9 @@ export function AppHeader({
       </span>
       <div className="header-actions">
         {actions}
+        <a className="button-link" href="#/stock">
+          Stock
+        </a>
         <a className="button-link" href="#/staff">
           Staff
         </a>

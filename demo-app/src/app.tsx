@@ -10,6 +10,7 @@ import { loadActiveClinic, loadDeviceName, saveActiveClinic, saveDeviceName } fr
 import { PatientListPage } from "./patient-list-page.tsx";
 import { PatientPage } from "./patient-page.tsx";
 import { StaffPage } from "./staff-page.tsx";
+import { StockPage } from "./stock-page.tsx";
 import { StatusBar } from "./status-bar.tsx";
 import { AccessBanner } from "./access-banner.tsx";
 import { LeaveDialog } from "./leave-dialog.tsx";
@@ -89,11 +90,15 @@ export function App({ db, syncProblem = null }: { db: ClinicDatabase; syncProble
                 ? "this patient"
                 : route.page === "staff"
                   ? "the staff"
-                  : "the patient list"
+                  : route.page === "stock"
+                    ? "the vaccine stock"
+                    : "the patient list"
             }
           >
             {route.page === "staff" ? (
               <StaffPage db={db} clinic={clinic} deviceName={deviceName} />
+            ) : route.page === "stock" ? (
+              <StockPage db={db} clinicId={clinic.id} />
             ) : route.page === "patient" ? (
               <PatientPage db={db} clinicId={clinic.id} deviceName={deviceName} id={route.id} />
             ) : (

@@ -23,6 +23,18 @@ export interface Patient {
   dose?: string;
 }
 
+/**
+ * A vaccine kept at a site (the clinic). `doses` in stock is a bounded counter: it never goes below 0,
+ * even when devices administer doses offline, because each device administers only the doses it holds
+ * the rights to. `administered` is an ordinary counter, for the most-administered list.
+ */
+export interface Vaccine {
+  clinic: string;
+  name: string;
+  doses: number;
+  administered: number;
+}
+
 /** A visit of a patient: the second collection, linked by `patientId`. */
 export interface Visit {
   clinic: string;
@@ -60,6 +72,10 @@ export function openClinicDatabase(name = "shoal-clinic", lock?: LockOptions) {
         conflicts: { dose: "inbox" },
       }),
       visits: collection<Visit>()("id, clinic, [patientId+date]"),
+      stock: collection<Vaccine>()({
+        indexes: "id, clinic",
+        counters: { doses: { min: 0 }, administered: true },
+      }),
       // Not `members`: that is `db.members(space)`, the membership log, and the name is reserved.
       deviceNames: collection<DeviceName>()("id, clinic, deviceId"),
     },

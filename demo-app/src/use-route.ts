@@ -2,7 +2,11 @@ import { useEffect, useState } from "react";
 
 /** What the page shows: the list, one patient, or an invitation to accept. */
 export type Route =
-  { page: "list" } | { page: "staff" } | { page: "patient"; id: string } | { page: "join"; link: string };
+  | { page: "list" }
+  | { page: "staff" }
+  | { page: "stock" }
+  | { page: "patient"; id: string }
+  | { page: "join"; link: string };
 
 /** The invitation link the page was opened with, held in memory only (see `takeInvitation`). */
 let invitation: string | null = null;
@@ -35,6 +39,7 @@ export function parseRoute(location: Location = window.location): Route {
   const patient = /^#\/patients\/([^/?#]+)$/.exec(hash);
   if (patient?.[1]) return { page: "patient", id: decodeURIComponent(patient[1]) };
   if (hash === "#/staff") return { page: "staff" };
+  if (hash === "#/stock") return { page: "stock" };
   return { page: "list" };
 }
 

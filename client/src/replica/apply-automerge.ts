@@ -2,6 +2,8 @@ import * as A from "@automerge/automerge";
 import type { Commit } from "./commit.ts";
 import { checkContent, reservedRootKey, textUnitsOf } from "./content-check.ts";
 import { changeOpCount } from "./change-ops.ts";
+import { escrowProblem } from "./escrow-check.ts";
+import { ESCROW_KEY } from "./escrow.ts";
 import { buildFromCreation, type Creation } from "./creation.ts";
 import { sameHeads } from "./heads.ts";
 import { isPoisoned, poisoned, type Poisoned } from "./quarantine.ts";
@@ -78,9 +80,11 @@ export function* changeRuns(
  * Why a record's document, once changed, may not be stored: a reserved root key or a content limit.
  * Records the document's number of values in `st.values` on the way.
  */
-function docProblem(st: DocState): { reason: string; message: string } | null {
+function docProblem(replica: Replica, st: DocState): { reason: string; message: string } | null {
   if (st.doc === null) return null;
-  const reserved = reservedRootKey(st.doc as object, true);
+  // Collections with bounded counters keep their escrow under `$escrow` (checked by escrowProblem).
+  const escrow = replica.specs.get(st.collection)?.bounded ? ESCROW_KEY : undefined;
+  const reserved = reservedRootKey(st.doc as object, true, escrow);
   if (reserved !== null) return { reason: "reserved", message: `it sets the reserved field "${reserved}"` };
   const count = { values: 0, textUnits: 0 };
   const why = checkContent(st.doc, undefined, undefined, count);
@@ -202,8 +206,21 @@ export function* applyAutomerge(
     for (const [id, g] of grouped) {
       yield 0;
       const st = yield* step(id, docs.get(id)!, g.create, g.changes);
-      if (missing(st).length > 0 || docProblem(st)) throw new Error("slow path");
+      if (missing(st).length > 0 || docProblem(replica, st)) throw new Error("slow path");
       docs.set(id, st);
+    }
+    // Escrow writes are checked commit by commit, each against its author and its own causal past,
+    // which the document after the whole chunk still holds (escrowProblem reads it at the commit's
+    // heads); a refusal goes the careful way, which applies and refuses exactly the commits at fault.
+    for (const c of ready) {
+      for (const rc of c.changes) {
+        const spec = replica.specs.get(rc.collection);
+        if (!spec?.bounded) continue;
+        yield 0;
+        const doc = docs.get(rc.record)?.doc ?? null;
+        if (escrowProblem(spec, c.device, rc.op, rc.changes as Uint8Array[], doc, rc.create))
+          throw new Error("slow path");
+      }
     }
     return { docs, commits: ready, quarantined: [] };
   } catch {
@@ -250,7 +267,16 @@ export function* applyAutomerge(
           return { reason: "dependency", message: `record ${rc.record} depends on a quarantined commit` };
         return "wait";
       }
-      const problem = docProblem(st);
+      const problem =
+        docProblem(replica, st) ??
+        escrowProblem(
+          replica.specs.get(rc.collection),
+          c.device,
+          rc.op,
+          rc.changes as Uint8Array[],
+          st.doc,
+          rc.create,
+        );
       if (problem) return problem;
       tentative.set(rc.record, st);
     }

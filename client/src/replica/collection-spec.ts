@@ -14,12 +14,19 @@ export interface IndexSpec {
   readonly compound: boolean;
 }
 
+/** The bound of a bounded counter: its value never goes below `min`. */
+export interface BoundedRule {
+  readonly min: number;
+}
+
 /** A collection declaration, parsed and validated. */
 export interface CollectionSpec {
   readonly name: string;
   readonly indexes: readonly IndexSpec[];
   readonly text: ReadonlySet<string>;
   readonly counters: ReadonlySet<string>;
+  /** Bounded counters (`counters: { doses: { min: 0 } }`): top-level field -> its bound (escrow.ts). */
+  readonly bounded?: ReadonlyMap<string, BoundedRule>;
   /** Field paths declared `conflicts: "inbox"`: their concurrent values are listed, not hidden. */
   readonly inbox: ReadonlySet<string>;
   /** The Dexie `stores()` string for the rows table. */
@@ -71,27 +78,81 @@ export function parseCollectionSpec(name: string, decl: CollectionDeclaration): 
   const specs: IndexSpec[] = [];
   for (const src of parts) specs.push(parseIndex(name, src, seen));
   const text = new Set(typeof decl === "string" ? [] : (decl.text ?? []));
-  const counters = new Set(typeof decl === "string" ? [] : (decl.counters ?? []));
-  for (const f of [...text, ...counters]) {
+  const { counters, bounded } = parseCounters(name, typeof decl === "string" ? undefined : decl.counters);
+  for (const f of [...text, ...counters, ...bounded.keys()]) {
     if (!FIELD_RE.test(f)) throw new SchemaError(`Collection "${name}": "${f}" is not a field path.`);
     if (f === "id" || f.startsWith("$")) throw new SchemaError(`Collection "${name}": "${f}" is reserved.`);
-    if (text.has(f) && counters.has(f)) {
+    if (text.has(f) && (counters.has(f) || bounded.has(f))) {
       throw new SchemaError(`Collection "${name}": "${f}" cannot be both text and a counter.`);
     }
   }
-  const inbox = parseConflicts(name, typeof decl === "string" ? undefined : decl.conflicts, text, counters);
+  const inbox = parseConflicts(
+    name,
+    typeof decl === "string" ? undefined : decl.conflicts,
+    text,
+    new Set([...counters, ...bounded.keys()]),
+  );
   return {
     name,
     indexes: specs,
     text,
     counters,
     inbox,
+    ...(bounded.size > 0 && { bounded }),
     // Inbox collections index the conflicted flag, so `db.conflicts()` reads only conflicted rows.
     dexieSchema: ["id", ...specs.map((s) => s.src), ...(inbox.size > 0 ? [CONFLICTED_FIELD] : [])].join(", "),
     ...(typeof decl !== "string" && decl.auditViews === true && { auditViews: true }),
     ...(typeof decl !== "string" &&
       decl.retention !== undefined && { retention: checkRetention(name, decl.retention, specs) }),
   };
+}
+
+/**
+ * The counters of a declaration: the list form (unbounded counters), or the object form, where `true`
+ * or `{}` is an unbounded counter and `{ min }` a bounded one (a top-level field, a finite integer bound).
+ */
+function parseCounters(
+  name: string,
+  decl: unknown,
+): { counters: Set<string>; bounded: Map<string, BoundedRule> } {
+  const counters = new Set<string>();
+  const bounded = new Map<string, BoundedRule>();
+  if (decl === undefined) return { counters, bounded };
+  if (Array.isArray(decl)) {
+    for (const f of decl) counters.add(f as string);
+    return { counters, bounded };
+  }
+  if (decl === null || typeof decl !== "object") {
+    throw new SchemaError(
+      `Collection "${name}": counters must be a list of field paths or an object of rules.`,
+    );
+  }
+  for (const [f, rule] of Object.entries(decl)) {
+    if (rule === undefined) continue;
+    if (rule === true || (isPlainObject(rule) && Object.keys(rule).length === 0)) {
+      counters.add(f);
+      continue;
+    }
+    if (!isPlainObject(rule) || Object.keys(rule).some((k) => k !== "min")) {
+      throw new SchemaError(
+        `Collection "${name}": the rule of counter "${f}" must be true or { min } (a max is not supported).`,
+      );
+    }
+    const min = (rule as { min?: unknown }).min;
+    if (!Number.isSafeInteger(min)) {
+      throw new SchemaError(`Collection "${name}": the min of counter "${f}" must be a whole number.`);
+    }
+    // Escrow rows live under the record's `$escrow` key, one per top-level field.
+    if (f.includes(".")) {
+      throw new SchemaError(`Collection "${name}": bounded counter "${f}" must be a top-level field.`);
+    }
+    bounded.set(f, { min: min as number });
+  }
+  return { counters, bounded };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 /** The conflict rules of a declaration: the inbox fields, checked like `text` and `counters`. */

@@ -49,6 +49,13 @@ export type TextPath<T> = PathTo<T, string>;
 export type CounterPath<T> = PathTo<T, number>;
 
 /**
+ * What a counter field is, in the object form of `counters`: `true` (or `{}`) an unbounded counter that
+ * merges by sum; `{ min }` a bounded counter whose value never goes below `min` on any device, whatever
+ * devices do offline (escrow: see README "Bounded counters"). Bounded counters are top-level fields.
+ */
+export type CounterRule = true | { readonly min?: number };
+
+/**
  * How concurrent values of a plain field merge. `"inbox"`: every concurrent value is kept, the row lists
  * them under `$conflicts` and `db.conflicts()` shows them until someone resolves the field.
  */
@@ -114,8 +121,11 @@ export type CollectionDeclaration<T extends object = AnyRow> =
       readonly indexes: string;
       /** Dotted paths of fields holding collaborative text. Every other string is a plain value. */
       readonly text?: readonly TextPath<T>[];
-      /** Dotted paths of fields that are counters (merge by sum). */
-      readonly counters?: readonly CounterPath<T>[];
+      /**
+       * Fields that are counters: a list of dotted paths (merge by sum), or an object naming each one's
+       * rule, `{ visits: true, doses: { min: 0 } }` (see `CounterRule`: `{ min }` makes it bounded).
+       */
+      readonly counters?: readonly CounterPath<T>[] | { readonly [P in CounterPath<T>]?: CounterRule };
       /**
        * Per field path, how concurrent values merge: `"inbox"` lists them as a conflict to resolve
        * (`db.conflicts()`, `resolve`); fields not named keep one deterministic winner.
@@ -190,7 +200,22 @@ export type InferredRow<Text extends string, Counters extends string> = [Text | 
   : Open<FieldsAt<Text, string> & FieldsAt<Counters, number>>;
 
 type TextOf<D> = D extends { readonly text?: readonly (infer P)[] } ? Literal<P> : never;
-type CountersOf<D> = D extends { readonly counters?: readonly (infer P)[] } ? Literal<P> : never;
+type RuleKeys<C, Bounded extends boolean> = {
+  [K in keyof C & string]: (NonNullable<C[K]> extends { readonly min: number } ? true : false) extends Bounded
+    ? K
+    : never;
+}[keyof C & string];
+// Unbounded counters are `Counter`s in drafts; bounded ones are numbers, changed by `take` and `add` only.
+type CountersOf<D> = D extends { readonly counters?: infer C }
+  ? C extends readonly (infer P)[]
+    ? Literal<P>
+    : Literal<RuleKeys<NonNullable<C>, false>>
+  : never;
+type BoundedOf<D> = D extends { readonly counters?: infer C }
+  ? C extends readonly unknown[]
+    ? never
+    : Literal<RuleKeys<NonNullable<C>, true>>
+  : never;
 type IndexesOf<D> = D extends string
   ? D
   : D extends { readonly indexes: infer S extends string }
@@ -198,11 +223,11 @@ type IndexesOf<D> = D extends string
     : string;
 type RowOfDeclaration<D> = D extends { readonly [rowType]?: infer T }
   ? unknown extends T
-    ? InferredRow<TextOf<D>, CountersOf<D>>
+    ? InferredRow<TextOf<D>, CountersOf<D> | BoundedOf<D>>
     : T extends object
       ? T
       : AnyRow
-  : InferredRow<TextOf<D>, CountersOf<D>>;
+  : InferredRow<TextOf<D>, CountersOf<D> | BoundedOf<D>>;
 
 /** What the compiler learns from one collection declaration. */
 export type DeclarationTypes<D> = {

@@ -13,6 +13,7 @@ import { eraseRecord } from "../spaces/erase-record.ts";
 import type { InsertOptions } from "./transaction.ts";
 import type { Draft, FieldPath, IndexName, Synchronous } from "./collection-types.ts";
 import { resolveField } from "./resolve-field.ts";
+import { add, requestRights, rights, take, type Rights } from "./escrow-ops.ts";
 
 /** A row as the app sees it: its fields plus `id`. */
 export type RowOf<T> = T & { readonly id: RecordId };
@@ -90,6 +91,41 @@ export class Collection<
         .collection(this.name)
         .update(id, (d: Record<string, unknown>) => resolveField(d, spec, field, value)),
     );
+  }
+
+  /**
+   * Takes `n` from a bounded counter (`counters: { doses: { min: 0 } }`), in its own commit, within the
+   * rights this device holds: works offline, and never lets the value go below `min` once every
+   * device's takes merge. Beyond the rights held here it throws `InsufficientRights` at once (nothing
+   * taken) and asks the other devices for the shortfall; they grant it when both are online.
+   *
+   * @example
+   * try { await db.sites.take(id, "doses", 1); } catch (e) { if (e instanceof InsufficientRights) warn(e.message); }
+   */
+  take(id: string, field: string, n = 1): Promise<void> {
+    return take(this.#host, this.name, id, field, n);
+  }
+
+  /** Adds `n` to a bounded counter, in its own commit; this device holds the rights to what it adds. */
+  add(id: string, field: string, n = 1): Promise<void> {
+    return add(this.#host, this.name, id, field, n);
+  }
+
+  /**
+   * A bounded counter as this device sees it: its `value`, the rights `held` here (what `take` may
+   * take offline), the `total` all devices may take (`value - min`), and what this device `wanted`
+   * and was not granted yet. The row itself carries the same, per device, under `$escrow`.
+   */
+  rights(id: string, field: string): Promise<Rights> {
+    return rights(this.#host, this.name, id, field);
+  }
+
+  /**
+   * Asks the other devices for rights, so that this device holds `amount` of a bounded counter (before
+   * going offline, say). The request syncs like any write; devices holding spare rights grant it.
+   */
+  requestRights(id: string, field: string, amount: number): Promise<void> {
+    return requestRights(this.#host, this.name, id, field, amount);
   }
 
   /** Deletes a record (a tombstone; a concurrent edit elsewhere does not bring it back). */

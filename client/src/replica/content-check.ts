@@ -75,11 +75,12 @@ function isContainer(v: unknown): v is object {
 /**
  * The first key of a record's root that Shoal reserves, or null: `id` (the row key always comes from
  * the commit, never from content) and anything starting with `$` (Shoal's own markers; a document may
- * carry `$deleted: true`, the tombstone, when `allowTombstone`).
+ * carry `$deleted: true`, the tombstone, when `allowTombstone`; and `allowed`, a key its caller checks).
  */
-export function reservedRootKey(root: object, allowTombstone: boolean): string | null {
+export function reservedRootKey(root: object, allowTombstone: boolean, allowed?: string): string | null {
   for (const k of Object.keys(root)) {
     if (k === "id") return k;
+    if (k === allowed) continue;
     if (
       k.startsWith("$") &&
       !(allowTombstone && k === "$deleted" && (root as Record<string, unknown>)[k] === true)

@@ -47,6 +47,15 @@ function convert(value: unknown, path: string, spec: CollectionSpec): unknown {
   return out;
 }
 
+/** A bounded counter changes only by `take` and `add`, which check and move rights (escrow.ts). */
+function refuseBounded(spec: CollectionSpec, key: string): void {
+  if (spec.bounded?.has(key)) {
+    throw new ValidationError(
+      `Field "${key}" is a bounded counter: change it with take() or add(), never by assignment.`,
+    );
+  }
+}
+
 const ARRAY_ADDERS = new Set(["push", "unshift", "splice", "fill"]);
 
 /** The key under which a draft object hands out its text splicer (see `spliceText`). */
@@ -149,6 +158,7 @@ function wrap(real: object, path: (string | number)[], root: unknown, spec: Coll
       if (path.length === 0 && (key === "id" || key.startsWith("$"))) {
         throw new ValidationError(`Field "${key}" is reserved.`);
       }
+      if (path.length === 0) refuseBounded(spec, key);
       // As with insert (and JSON), a field set to undefined is left out: here, removed.
       if (value === undefined && !isArray) return Reflect.deleteProperty(real, key);
       if (typeof value === "string" && spec.text.has(p) && typeof Reflect.get(real, key) === "string") {
@@ -158,6 +168,7 @@ function wrap(real: object, path: (string | number)[], root: unknown, spec: Coll
       return Reflect.set(real, key, toAutomerge(value, p, spec));
     },
     deleteProperty(_t, key) {
+      if (path.length === 0 && typeof key === "string") refuseBounded(spec, key);
       return Reflect.deleteProperty(real, key);
     },
     has(_t, key) {

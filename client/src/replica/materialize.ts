@@ -1,5 +1,6 @@
 import * as A from "@automerge/automerge";
 import { CONFLICTED_FIELD, CONFLICTS_FIELD, conflictsOf } from "./conflict-values.ts";
+import { ESCROW_FIELD, escrowSummary } from "./escrow.ts";
 
 /** The field that marks a record as deleted inside its document. Never materialized. */
 export const DELETED_FIELD = "$deleted";
@@ -12,7 +13,8 @@ export type Row = { id: string } & Record<string, unknown>;
  * never touch Automerge: collaborative text and immutable strings become strings, counters numbers.
  * Dates and byte arrays stay as they are (IndexedDB stores both). The collection's `inbox` fields that
  * hold differing concurrent values are listed under `$conflicts`, with `$conflicted: 1` for the index
- * `db.conflicts()` reads (see `conflictsOf`); the field itself keeps Automerge's winner.
+ * `db.conflicts()` reads (see `conflictsOf`); the field itself keeps Automerge's winner. Bounded
+ * counters read as their value, with every device's rights under `$escrow` (see escrow.ts).
  */
 export function materialize(id: string, doc: A.Doc<unknown>, inbox?: ReadonlySet<string>): Row {
   const row: Row = { id };
@@ -25,6 +27,11 @@ export function materialize(id: string, doc: A.Doc<unknown>, inbox?: ReadonlySet
   if (conflicts) {
     row[CONFLICTS_FIELD] = conflicts;
     row[CONFLICTED_FIELD] = 1;
+  }
+  const escrow = escrowSummary(doc);
+  if (escrow) {
+    Object.assign(row, escrow.values);
+    row[ESCROW_FIELD] = escrow.summary;
   }
   return row;
 }

@@ -15,6 +15,7 @@ import type { Replica } from "./replica.ts";
 import { pushTo } from "./group-by.ts";
 import { assertSealable, type SizedChange } from "./sealed-size.ts";
 import { reconcileTo } from "./restore.ts";
+import { ESCROW_KEY, initialEscrow } from "./escrow.ts";
 
 interface Working {
   id: RecordId;
@@ -88,7 +89,9 @@ export class Transaction {
     if (tooBig) throw new ValidationError(`insert into "${collection}" refused: the record has ${tooBig}.`);
     const id = uuidv7(this.#replica.now());
     const paths = new Set(Object.keys(value).filter((k) => value[k] !== undefined));
-    const create = creationOf(value, spec.text, spec.counters);
+    // A record with bounded counters starts with its escrow, which only Automerge changes can carry.
+    const bounded = spec.bounded ? initialEscrow(spec, value, this.#replica.device) : undefined;
+    const create = bounded ? undefined : creationOf(value, spec.text, spec.counters);
     // A creation is built by every receiver as ONE Automerge change, which must stay within the op cap
     // (PROTOCOL.md 3.2); a larger record (a long pasted note, many keys) is written as Automerge
     // changes instead, in as many parts as the cap requires.
@@ -107,12 +110,13 @@ export class Transaction {
       });
       return id;
     }
-    const converted = toAutomerge(value, "", spec) as Record<string, unknown>;
+    const converted = toAutomerge(bounded?.rest ?? value, "", spec) as Record<string, unknown>;
     const doc = changeInParts(
       A.init<Record<string, unknown>>({ actor: this.#replica.actor }),
       this.#time(),
       (d) => {
         Object.assign(d, converted);
+        if (bounded) d[ESCROW_KEY] = bounded.escrow;
       },
     );
     this.#working.set(id, {
@@ -190,6 +194,21 @@ export class Transaction {
         if (r instanceof Promise) throw new ValidationError("An update function must be synchronous.");
       },
     );
+  }
+
+  /**
+   * Changes a record's escrow (`$escrow`, escrow.ts) with `fn` over the raw Automerge document, which the
+   * app's drafts never reach; `field` is recorded as the path changed. Only escrow-ops.ts calls it.
+   */
+  async editEscrow(
+    collection: string,
+    id: string,
+    field: string,
+    fn: (doc: Record<string, unknown>) => void,
+  ): Promise<void> {
+    const w = await this.#load(collection, id);
+    w.doc = A.change(this.#doc(w), this.#time(), (d) => fn(d as Record<string, unknown>));
+    w.paths.add(field);
   }
 
   /** Marks a record deleted (a tombstone that syncs like any edit and wins over concurrent edits). */

@@ -82,6 +82,8 @@ const members = {
 };
 // Membership mode: the erase, retention and restore steps.
 const erase = emptyEraseStats();
+// Plain mode: the bounded counter steps.
+const stock = { takes: 0, refused: 0, adds: 0, requests: 0, checks: 0 };
 const diverged: { seed: number; message: string }[] = [];
 console.log(`fuzz: from seed ${from}, up to ${seeds} scenarios or ${minutes} min${flags}`);
 for (let i = 0; i < seeds && Date.now() < deadline; i++) {
@@ -116,6 +118,7 @@ for (let i = 0; i < seeds && Date.now() < deadline; i++) {
     totals.forgedReported += r.hostile?.forgedSnapshotsReported ?? 0;
     for (const k of Object.keys(members) as (keyof typeof members)[]) members[k] += r.members?.[k] ?? 0;
     for (const k of Object.keys(erase) as (keyof typeof erase)[]) erase[k] += r.erase?.[k] ?? 0;
+    for (const k of Object.keys(stock) as (keyof typeof stock)[]) stock[k] += r.stock?.[k] ?? 0;
   } catch (e) {
     totals.scenarios++;
     const message = (e as Error).message;
@@ -145,5 +148,10 @@ if (options.members)
     `erase and restore: erases ${erase.erases} (edited meanwhile elsewhere ${erase.concurrentEdits}, such edits refused ${erase.editsRefused}), ` +
       `record restores ${erase.restores}, space restores ${erase.spaceRestores}, refused ${erase.refused}; ` +
       `retention: dated inserts ${erase.retentionInserts}, sweeps ${erase.sweeps} (erased ${erase.sweptErased}, not permitted ${erase.sweptNotPermitted}), dated records erased by the end ${erase.datedErased}`,
+  );
+if (!options.members && !options.hostile)
+  console.log(
+    `bounded counter: takes ${stock.takes} (refused for lack of rights ${stock.refused}), adds ${stock.adds}, ` +
+      `requests ${stock.requests}, invariant checks ${stock.checks}`,
   );
 process.exit(diverged.length > 0 ? 1 : 0);

@@ -20,6 +20,7 @@ import {
 import { MembershipScenario, type MemberReplica, type MembershipStats } from "./membership-scenario.ts";
 import { feedFailures } from "./feed-invariant.ts";
 import { EraseScenario, FUZZ_RETENTION, type EraseStats } from "./erase-scenario.ts";
+import { EscrowScenario, STOCK_COLLECTION, type EscrowStats } from "./escrow-scenario.ts";
 import { ensureMembership } from "../../src/spaces/manage-members.ts";
 import { readMembership } from "../../src/spaces/membership-log.ts";
 import {
@@ -47,6 +48,8 @@ const collections = {
     // Records with a `seen` date are erased 30 days after it (the erase steps insert and sweep them).
     retention: FUZZ_RETENTION,
   },
+  // A bounded counter (plain mode): `escrow-scenario.ts`.
+  stock: STOCK_COLLECTION,
 };
 
 /** What one scenario did. */
@@ -86,6 +89,8 @@ export interface ScenarioReport {
   };
   /** Membership mode only: the erase and restore steps (`erase-scenario.ts`). */
   erase?: EraseStats;
+  /** Plain mode only: the bounded counter steps (`escrow-scenario.ts`). */
+  stock?: EscrowStats;
 }
 
 /** Options of one scenario. */
@@ -204,6 +209,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   let membership: MembershipScenario<Replica> | null = null;
   let erasing: EraseScenario | null = null;
   const canaries: Canary[] = [];
+  // Plain mode: a bounded counter, with steps and an invariant of its own (a random stream of its own).
+  const stock = options.members || hostileOptions ? null : new EscrowScenario(seed, failures);
 
   // Every honest replica's reported errors go to the hostile scenario, across restarts.
   const watchHostile = (r: Replica) => {
@@ -216,6 +223,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   const watch = (r: Replica) => {
     if (r.name === HOSTILE) return;
     watchHostile(r);
+    stock?.watch(r, checks);
     r.db.replica.onCommits((_, origin) => {
       if (origin !== "remote" || !accounts) return;
       const db = r.db;
@@ -288,6 +296,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         { space },
       ),
     ]);
+    await stock?.start(first.db, space);
     const initial = 3 + rnd.int(2);
     let nextName = initial;
     if (options.members) {
@@ -463,6 +472,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
           report.joins++;
         }
       }
+      await stock?.step(replicas);
       // Let the network move a little, by a seeded amount.
       for (let k = rnd.int(4); k > 0; k--) await new Promise((res) => setTimeout(res, 0));
     }
@@ -548,8 +558,24 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
         triggers,
       ));
     }
+    // A grant answers a request that arrived last: once one is due, the replicas settle again after it.
+    for (let i = 0; stock && i < 5 && !(await stock.quiet(live)); i++) {
+      phase("settling after grants");
+      ({ live, stranded, gapped } = await settle(
+        live,
+        space,
+        options.settleMs ?? 30_000,
+        { vector: relayVector, ghosts },
+        undefined,
+        healedAt,
+      ));
+    }
     phase("checking");
     await Promise.all(checks);
+    const stockFailures = (await stock?.failures(live)) ?? [];
+    if (stockFailures.length > 0)
+      throw new Divergence(`seed ${seed} (bounded counter):\n${stockFailures.join("\n")}`);
+    if (stock) report.stock = stock.stats;
     if (failures.length > 0) throw new Divergence(failures.join("\n"));
     if (membership) {
       const state = await finalState();
