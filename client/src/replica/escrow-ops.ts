@@ -147,6 +147,24 @@ function withdraw(doc: Record<string, unknown>, field: string, device: string, u
 }
 
 /**
+ * One escrow edit of this device's own row: checks the field and the amount, then runs `fn` on the
+ * record as stored (see `edit`) with its escrow state and this device's id.
+ */
+function editOwn(
+  host: EscrowHost,
+  collection: string,
+  id: string,
+  field: string,
+  amount: number,
+  fn: (doc: Record<string, unknown>, st: ReturnType<typeof stateOf>, device: string) => void,
+): Promise<void> {
+  checkField(host.replica, collection, field);
+  checkAmount(amount);
+  const device = host.replica.device;
+  return edit(host, collection, id, field, (doc) => fn(doc, stateOf(doc, id, field), device));
+}
+
+/**
  * Takes `n` from a bounded counter, within the rights this device holds: checked against the record
  * as stored, with the escrow lock held, before anything is written. Beyond them it throws
  * `InsufficientRights` at once, after recording a request for the shortfall (its own small commit),
@@ -159,12 +177,8 @@ export async function take(
   field: string,
   n: number,
 ): Promise<void> {
-  checkField(host.replica, collection, field);
-  checkAmount(n);
-  const device = host.replica.device;
   let refused: InsufficientRights | undefined;
-  await edit(host, collection, id, field, (doc) => {
-    const st = stateOf(doc, id, field);
+  await editOwn(host, collection, id, field, n, (doc, st, device) => {
     const held = rightsOf(st, device);
     if (held >= n) {
       ownRow(doc, field, device).dec!.increment(n);
@@ -188,11 +202,7 @@ export function add(
   field: string,
   n: number,
 ): Promise<void> {
-  checkField(host.replica, collection, field);
-  checkAmount(n);
-  const device = host.replica.device;
-  return edit(host, collection, id, field, (doc) => {
-    const st = stateOf(doc, id, field);
+  return editOwn(host, collection, id, field, n, (doc, st, device) => {
     ownRow(doc, field, device).inc!.increment(n);
     withdraw(doc, field, device, unmetWant(st, device));
   });
@@ -209,13 +219,9 @@ export function requestRights(
   field: string,
   amount: number,
 ): Promise<void> {
-  checkField(host.replica, collection, field);
-  checkAmount(amount);
-  const device = host.replica.device;
-  return edit(host, collection, id, field, (doc) => {
-    const st = stateOf(doc, id, field);
-    ask(doc, field, device, amount - rightsOf(st, device), unmetWant(st, device));
-  });
+  return editOwn(host, collection, id, field, amount, (doc, st, device) =>
+    ask(doc, field, device, amount - rightsOf(st, device), unmetWant(st, device)),
+  );
 }
 
 /** A bounded counter as this device sees it, from the record's row (see `Rights`). */

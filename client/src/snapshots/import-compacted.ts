@@ -1,14 +1,11 @@
-import * as A from "@automerge/automerge";
 import { QuotaExceeded, ValidationError } from "../errors.ts";
-import { pushTo } from "../replica/group-by.ts";
 import { erasedAmong } from "../replica/erased.ts";
-import { materialize, type Row } from "../replica/materialize.ts";
 import { asStorageError } from "../replica/quota.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { DocRow, VectorRow } from "../replica/stored-rows.ts";
 import type { DeviceId } from "../types.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
-import { rowProblem } from "./snapshot-io.ts";
+import { snapshotRecords } from "./snapshot-io.ts";
 
 /**
  * Bootstraps a space with members from a compacted snapshot (PROTOCOL.md 6, "Compacted snapshots"):
@@ -33,7 +30,7 @@ export async function importCompacted(replica: Replica, content: SnapshotContent
 }
 
 async function importChecked(replica: Replica, content: SnapshotContent): Promise<boolean> {
-  const { dexie, actor } = replica;
+  const { dexie } = replica;
   const release = await replica.lock.acquire();
   try {
     await replica.drain();
@@ -52,30 +49,7 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
           dexie,
           content.docs.map((d) => d.id),
         );
-        const docRows: DocRow[] = [];
-        const puts = new Map<string, Row[]>();
-        for (const d of content.docs) {
-          if (erased.has(d.id)) continue;
-          docRows.push({
-            id: d.id,
-            collection: d.collection,
-            space: content.space,
-            bin: d.bin,
-            heads: d.heads,
-            deleted: d.deleted ? 1 : 0,
-          });
-          if (d.deleted || !replica.specs.has(d.collection)) continue;
-          const inbox = replica.specs.get(d.collection)?.inbox;
-          const row = inbox && inbox.size > 0 ? undefined : d.row;
-          const source = row ?? A.load(d.bin, { actor });
-          const problem = rowProblem(source, !row);
-          if (problem) throw new ValidationError(`record ${d.id} holds ${problem}`);
-          pushTo(
-            puts,
-            d.collection,
-            row ? { ...row, id: d.id } : materialize(d.id, source as A.Doc<unknown>, inbox),
-          );
-        }
+        const { docRows, puts } = snapshotRecords(replica, content, erased);
         await docsT.bulkPut(docRows);
         for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
         await vectorsT.bulkPut(

@@ -106,7 +106,7 @@ export function rowProblem(row: object, doc: boolean): string | null {
 }
 
 async function importChecked(replica: Replica, content: SnapshotContent): Promise<boolean> {
-  const { dexie, actor } = replica;
+  const { dexie } = replica;
   // Check before writing: well-formed commits of this space, every device's sequence complete from 1.
   const seen = new Map<string, number>();
   for (const c of content.commits) {
@@ -149,32 +149,8 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
         records: c.changes.map((rc) => rc.record),
       }));
       await dexie.table<StoredCommit>("_commits").bulkAdd(stored);
-      const docRows: DocRow[] = [];
-      const puts = new Map<string, Row[]>();
+      const { docRows, puts } = snapshotRecords(replica, content);
       const withDoc = new Set(content.docs.map((d) => d.id));
-      for (const d of content.docs) {
-        docRows.push({
-          id: d.id,
-          collection: d.collection,
-          space: content.space,
-          bin: d.bin,
-          heads: d.heads,
-          deleted: d.deleted ? 1 : 0,
-        });
-        if (d.deleted || !replica.specs.has(d.collection)) continue;
-        // A sent row's conflict listing is not audited (the audit knows no declarations): a collection
-        // with inbox fields materializes its rows from the documents.
-        const inbox = replica.specs.get(d.collection)?.inbox;
-        const row = inbox && inbox.size > 0 ? undefined : d.row;
-        const source = row ?? A.load(d.bin, { actor });
-        const problem = rowProblem(source, !row);
-        if (problem) throw new ValidationError(`record ${d.id} holds ${problem}`);
-        pushTo(
-          puts,
-          d.collection,
-          row ? { ...row, id: d.id } : materialize(d.id, source as A.Doc<unknown>, inbox),
-        );
-      }
       for (const c of content.commits) {
         for (const rc of c.changes) {
           if (!rc.create || withDoc.has(rc.record)) continue;
@@ -211,4 +187,38 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
   } finally {
     release();
   }
+}
+
+/**
+ * The documents and rows a snapshot's records become (`_docs` rows, and rows per collection), checked:
+ * a row that breaks the content rules throws `ValidationError`. Records in `skip` are left out.
+ */
+export function snapshotRecords(
+  replica: Replica,
+  content: SnapshotContent,
+  skip: ReadonlySet<string> = new Set(),
+): { docRows: DocRow[]; puts: Map<string, Row[]> } {
+  const docRows: DocRow[] = [];
+  const puts = new Map<string, Row[]>();
+  for (const d of content.docs) {
+    if (skip.has(d.id)) continue;
+    docRows.push({
+      id: d.id,
+      collection: d.collection,
+      space: content.space,
+      bin: d.bin,
+      heads: d.heads,
+      deleted: d.deleted ? 1 : 0,
+    });
+    if (d.deleted || !replica.specs.has(d.collection)) continue;
+    // A sent row's conflict listing is not audited (the audit knows no declarations): a collection
+    // with inbox fields materializes its rows from the documents.
+    const inbox = replica.specs.get(d.collection)?.inbox;
+    const row = inbox && inbox.size > 0 ? undefined : d.row;
+    const source = row ?? A.load(d.bin, { actor: replica.actor });
+    const problem = rowProblem(source, !row);
+    if (problem) throw new ValidationError(`record ${d.id} holds ${problem}`);
+    pushTo(puts, d.collection, row ? { ...row, id: d.id } : materialize(d.id, source as A.Doc<unknown>, inbox));
+  }
+  return { docRows, puts };
 }
