@@ -684,14 +684,19 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   /**
    * Compacts a space at the relay (an admin, PROTOCOL.md 12): publishes a snapshot without erased
    * records, then signs `compact` up to its vector; the relay drops the commits it covers and every
-   * device its sealed copies. Needs `sync()` running and the space synced. See README "Compaction".
+   * device its sealed copies. Needs `sync()` running and the space synced; waits until every current
+   * member device has signed that it holds what is compacted (`timeout`/`signal` end the wait with
+   * `CompactionError`). See README "Compaction".
    *
    * @example
    * const { vector } = await db.compact(space);
    */
-  compact(space: SpaceId | { readonly id: SpaceId }): Promise<Compaction> {
+  compact(
+    space: SpaceId | { readonly id: SpaceId },
+    options?: { readonly timeout?: number; readonly signal?: AbortSignal },
+  ): Promise<Compaction> {
     const id = typeof space === "string" ? space : space.id;
-    return compactSpace(this.replica, id, (s) => this.publishSnapshot(s));
+    return compactSpace(this.replica, id, (s) => this.publishSnapshot(s), options);
   }
 
   /**

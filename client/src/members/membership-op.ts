@@ -96,10 +96,11 @@ export type MembershipAction =
   /** A device's signed receipt that it applied the erase whose op id is `erase` (any member device). */
   | { kind: "erase-receipt"; erase: string }
   /**
-   * Its author asks the other member devices for hold receipts of its commits in this space up to
-   * `seq` (`durable: { devices }`, PROTOCOL.md 10 "Hold receipts"). Any member device.
+   * Its author asks the other member devices for hold receipts of `device`'s commits in this space up
+   * to `seq` (`device` absent: the author's own; `durable: { devices }`, and `db.compact` for every
+   * device it compacts, PROTOCOL.md 10 "Hold receipts"). Any member device.
    */
-  | { kind: "hold-request"; seq: number }
+  | { kind: "hold-request"; seq: number; device?: string }
   /**
    * A signed receipt: its author stores `device`'s commits of this space from 1 up to `seq` (in its
    * IndexedDB, applied or kept). Any member device, in answer to a `hold-request`.
@@ -304,7 +305,7 @@ function wellFormed(a: MembershipAction): boolean {
     case "erase-receipt":
       return HEX64.test(a.erase);
     case "hold-request":
-      return Number.isSafeInteger(a.seq) && a.seq >= 1;
+      return Number.isSafeInteger(a.seq) && a.seq >= 1 && (a.device === undefined || HEX32.test(a.device));
     case "hold":
       return HEX32.test(a.device) && Number.isSafeInteger(a.seq) && a.seq >= 1;
     case "compact":

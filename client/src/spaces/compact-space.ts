@@ -1,4 +1,6 @@
-import { NotFound, NotPermitted, ShoalError } from "../errors.ts";
+import { DurabilityPending, NotFound, NotPermitted, ShoalError } from "../errors.ts";
+import type { DurableWaitOptions } from "../replica/wait-durable.ts";
+import { waitForEveryHolder } from "./hold-receipts.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
 import type { SpaceId } from "../types.ts";
@@ -22,7 +24,10 @@ export interface Compaction {
  * then writes the signed `compact` operation naming that snapshot and its vector into the space's
  * membership log. The relay carries it out when the operation reaches it (it checks the author is an
  * admin and that it holds a snapshot covering the vector), and every device that applies the operation
- * drops its sealed copies of the commits it covers (`applyCompactions`). An admin only; a space without
+ * drops its sealed copies of the commits it covers (`applyCompactions`). Before signing, it waits until
+ * every current member device has signed a hold receipt for everything up to the snapshot's vector
+ * (`waitForEveryHolder`), so no device is left behind commits nobody can serve any more; `timeout` or
+ * `signal` end that wait with `CompactionError`. An admin only; a space without
  * a log gets one first when this device created it. Throws `CompactionError` when the relay did not
  * take the snapshot (not connected, or it lacks commits this device holds: sync first).
  */
@@ -30,6 +35,7 @@ export async function compactSpace(
   replica: Replica,
   space: SpaceId,
   publish: (space: SpaceId) => Promise<boolean>,
+  options: DurableWaitOptions = {},
 ): Promise<Compaction> {
   replica.assertOpen();
   const { dexie } = replica;
@@ -63,6 +69,17 @@ export async function compactSpace(
       "CompactionError",
       "The relay did not store this device's snapshot (it may not hold every commit this device holds yet): nothing was compacted. Let the space sync, then try again.",
     );
+  // Every current member device must hold what the relay is about to drop: one behind it could never
+  // get those commits again (the relay drops them, and devices drop their sealed copies).
+  await waitForEveryHolder(replica, space, published.vector, options).catch((e: unknown) => {
+    if (!(e instanceof DurabilityPending)) throw e;
+    const missing = (e.result as string[]).map((d) => d.slice(0, 8)).join(", ");
+    throw new ShoalError(
+      "CompactionError",
+      `Not every member device holds the commits to compact yet (${e.reason}; still waiting for ${missing || "none"}): nothing was compacted. Let them sync, then try again.`,
+      { cause: e },
+    );
+  });
   const { id: op } = await appendMembershipOp(replica, space, {
     kind: "compact",
     vector: published.vector,

@@ -100,8 +100,8 @@ export async function waitForHolders(
 }
 
 /**
- * Answers the hold requests of a space that this device can answer: for each other current member
- * device that asked for receipts up to a seq this device has stored (its `_vectors` entry), and that
+ * Answers the hold requests of a space that this device can answer: for each device whose commits a
+ * current member device asked receipts for (its own, or any device's), up to a seq this device has stored (its `_vectors` entry), and that
  * this device has not answered that far, one `hold` with everything it holds of that device. Runs after
  * membership operations or remote commits arrive; requests whose commits have not arrived yet are
  * answered when they do. Writes nothing when this device is no current member device.
@@ -118,8 +118,11 @@ export async function answerHoldRequests(replica: Replica, space: SpaceId): Prom
   const answered = new Map<string, number>();
   for (const op of opsOf(rows).values()) {
     const a: MembershipOp["action"] = op.action;
-    if (a.kind === "hold-request" && op.author !== me && state.deviceOwner.has(op.author))
-      asked.set(op.author, Math.max(asked.get(op.author) ?? 0, a.seq));
+    if (a.kind === "hold-request" && state.deviceOwner.has(op.author)) {
+      // Whose commits: the author's own, or those it names (a compaction asks for every device's).
+      const of = a.device ?? op.author;
+      if (of !== me) asked.set(of, Math.max(asked.get(of) ?? 0, a.seq));
+    }
     else if (a.kind === "hold" && op.author === me)
       answered.set(a.device, Math.max(answered.get(a.device) ?? 0, a.seq));
   }
@@ -160,4 +163,50 @@ export function watchHoldRequests(replica: Replica): () => void {
     if (origin !== "remote") return;
     for (const space of new Set(commits.map((c) => c.space))) run(space);
   });
+}
+
+/**
+ * Before a compaction (`db.compact`): asks every current member device for hold receipts of every
+ * device's commits up to `vector`, and resolves once each of them has signed one (this device, which
+ * published the snapshot at `vector`, and each device for its own commits excepted). A device that is
+ * behind could never get the compacted commits afterwards, so the compaction waits for it (offline:
+ * until it is back). Ends early by `signal`, `timeout` or `close()`, rejecting with `DurabilityPending`
+ * whose `result` lists the devices still missing.
+ */
+export async function waitForEveryHolder(
+  replica: Replica,
+  space: SpaceId,
+  vector: Readonly<Record<string, number>>,
+  options: DurableWaitOptions = {},
+): Promise<void> {
+  const me = replica.device;
+  const wanted = Object.entries(vector).filter(([, seq]) => seq > 0);
+  for (const [device, seq] of wanted)
+    await appendMembershipOp(replica, space, {
+      kind: "hold-request",
+      seq,
+      ...(device !== me && { device }),
+    });
+  const missing: string[] = [];
+  return waitUntil(
+    replica,
+    async () => {
+      const row = await replica.dexie.table<SpaceRow>("_spaces").get(space);
+      const rows = await replica.dexie.table<MemberRow>("_members").where("space").equals(space).toArray();
+      const current = [...(stateOf(row, rows)?.deviceOwner.keys() ?? [])];
+      const lacking = new Set<string>();
+      for (const [device, seq] of wanted) {
+        const holders = new Set<string>(await holdersOf(replica, space, device as DeviceId, seq));
+        for (const d of current) if (d !== me && d !== device && !holders.has(d)) lacking.add(d);
+      }
+      return [...lacking].sort();
+    },
+    (lacking) => {
+      missing.splice(0, missing.length, ...lacking);
+      return lacking.length === 0;
+    },
+    [],
+    missing,
+    options,
+  );
 }

@@ -201,4 +201,32 @@ describe("relay compaction", () => {
       .count();
     expect(held).toBeGreaterThanOrEqual(5);
   });
+
+  it("waits for a member device that is behind, so it is never stranded behind commits nobody serves", async () => {
+    const relay = await RelayHarness.start(["--quiet"]);
+    const [a, b] = await Promise.all([device("admin"), device("b")]);
+    for (const x of [a, b]) x.online(relay.url);
+    const space = await a.db.createSpace({ name: "Field Clinic" });
+    const toB = await a.db.invite(space, { role: "writer", me: "Dr. Admin" });
+    await relayAcknowledged(a.db, space.id);
+    await b.db.join(toB, { name: "Tablet B", relay: relay.url });
+    await b.db.patients.insert({ name: "Before", ward: "A", notes: "" }, { space });
+    await named(a.db, "Before");
+    // The tablet goes offline; the admin writes more, which the tablet does not have.
+    b.offline();
+    await a.db.patients.insert({ name: "While away", ward: "A", notes: "" }, { space });
+    await relayAcknowledged(a.db, space.id);
+    const refused = await a.db.compact(space, { timeout: 1_500 }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: "CompactionError" });
+    expect((refused as Error).message).toContain(b.db.deviceId.slice(0, 8));
+    // Nothing was compacted: the tablet comes back, catches up and signs; now the compaction goes on.
+    b.online(relay.url);
+    await named(b.db, "While away");
+    const done = await a.db.compact(space);
+    expect(done.vector[a.db.deviceId]).toBeGreaterThan(0);
+    // The tablet keeps syncing after it: it had everything the relay dropped.
+    await a.db.patients.insert({ name: "After", ward: "A", notes: "" }, { space });
+    await named(b.db, "After");
+    await waitFor(b.db.status, (st) => st.state === "synced" && st.pendingCommits === 0, 30_000, "b synced");
+  });
 });
