@@ -52,7 +52,7 @@ test('durable: "relay" waits while the relay is stopped and resolves once it is 
       await db.transact((tx) => tx.notes.insert({ title: "first" }, { space }), { durable: "relay" });
       return db.durability(`${space}.${db.deviceId}.1` as CommitId);
     });
-    expect(first).toEqual({ local: true, relay: true });
+    expect(first).toEqual({ local: true, relay: true, devices: [] });
 
     // Relay stopped for real.
     await relay.stop();
@@ -98,7 +98,7 @@ test('durable: "relay" waits while the relay is stopped and resolves once it is 
         outcome: (window.__e2e!.probe as Probe).outcome,
       };
     }, second);
-    expect(pending.durability).toEqual({ local: true, relay: false });
+    expect(pending.durability).toEqual({ local: true, relay: false, devices: [] });
     expect(pending.outcome).toBeUndefined();
 
     // Relay back on the same port and data directory: the upload is acknowledged, the promise resolves.
@@ -116,7 +116,7 @@ test('durable: "relay" waits while the relay is stopped and resolves once it is 
     }, second);
     expect(done.outcome?.ok).toBe(true);
     expect(done.title).toBe("second");
-    expect(done.durability).toEqual({ local: true, relay: true });
+    expect(done.durability).toEqual({ local: true, relay: true, devices: [] });
     await page.evaluate(() => (window.__e2e!.probe as Probe).db.close());
     expect(errors.filter((e) => !isRelayStoppedNoise(e))).toEqual([]);
   } finally {

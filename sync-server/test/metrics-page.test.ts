@@ -32,6 +32,8 @@ const RELAY_FAMILIES: Record<string, ExpositionFamily["type"]> = {
   shoal_frames_rejected_total: "counter",
   shoal_commits_refused_total: "counter",
   shoal_snapshots_stored_total: "counter",
+  shoal_compactions_total: "counter",
+  shoal_compacted_bytes_total: "counter",
   shoal_snapshots_served_total: "counter",
   shoal_snapshot_bytes_in_total: "counter",
   shoal_snapshot_bytes_out_total: "counter",

@@ -101,6 +101,7 @@ export class AtRestLock {
       if (!this.#key.held) throw new Locked();
       this.#lastUse = Date.now();
     };
+    replica.isLocked = () => !this.#key.held;
     replica.onClose(() => this.#stopTimer());
     this.#lastUse = Date.now();
     this.state.set("unlocked");

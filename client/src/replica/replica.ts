@@ -88,6 +88,8 @@ export class Replica {
    * for the idle lock. `assertOpen` calls it; the idle lock clears `identity` and the cache.
    */
   guard: (() => void) | undefined;
+  /** Whether an at-rest lock holds the database locked now (set by `AtRestLock.attach`). */
+  isLocked: (() => boolean) | undefined;
 
   /** This device's wall clock (ms). Only for display (commit time, id prefixes): merging never reads it. */
   readonly now: () => number;

@@ -19,7 +19,8 @@ async function outcome(seed: number, inject?: "drop-last-change"): Promise<strin
 }
 
 describe("the fuzz driver catches an injected bug", () => {
-  it(`reports a Divergence for a half-applied commit within the first ${SEEDS.length} CI seeds`, async () => {
+  // A diverged scenario can take its whole settle time (30 s) to be reported: more than the default.
+  it(`reports a Divergence for a half-applied commit within the first ${SEEDS.length} CI seeds`, { timeout: 240_000 }, async () => {
     const caught: string[] = [];
     for (const seed of SEEDS) {
       const why = await outcome(seed, "drop-last-change");

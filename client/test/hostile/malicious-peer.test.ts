@@ -183,7 +183,7 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
       await a.patients.insert({ name: `A${i}`, ward: "A", notes: `note ${i}` }, { space });
     const mine = await b.patients.insert({ name: "B offline", ward: "B", notes: "only on b" }, { space });
     const myCommit = (await b.patients.history(mine))[0]!.commit;
-    expect(await b.durability(myCommit)).toEqual({ local: true, relay: false });
+    expect(await b.durability(myCommit)).toEqual({ local: true, relay: false, devices: [] });
     const before = await dataOf(b, [a.deviceId, b.deviceId]);
 
     // Validly sealed commits with garbage inside: the fake holds the space key, as any member could.
@@ -512,7 +512,7 @@ describe("a malicious relay cannot crash a replica or corrupt its data", () => {
     expect(
       await b.durability(commit),
       "a claim beyond the device's own vector was recorded as a relay receipt",
-    ).toEqual({ local: true, relay: false });
+    ).toEqual({ local: true, relay: false, devices: [] });
     expect(b.status.get().pendingCommits).toBe(1);
   });
 });

@@ -137,9 +137,9 @@ describe("sync through the relay process (sqlite store)", () => {
     expect(down.state).not.toBe("synced");
     const commits = await a.db.exportCommits({}, { spaces: [space.id] });
     expect(commits).toHaveLength(4);
-    expect(await a.db.durability(commits[0]!.id)).toEqual({ local: true, relay: true });
+    expect(await a.db.durability(commits[0]!.id)).toEqual({ local: true, relay: true, devices: [] });
     for (const c of commits.slice(1))
-      expect(await a.db.durability(c.id)).toEqual({ local: true, relay: false });
+      expect(await a.db.durability(c.id)).toEqual({ local: true, relay: false, devices: [] });
 
     await relay.restart();
     // No nudge: the session reconnects by itself (backoff) and uploads what is pending.
@@ -149,10 +149,11 @@ describe("sync through the relay process (sqlite store)", () => {
       60_000,
       "pending commits acknowledged after the restart",
     );
-    for (const c of commits) expect(await a.db.durability(c.id)).toEqual({ local: true, relay: true });
+    for (const c of commits) expect(await a.db.durability(c.id)).toEqual({ local: true, relay: true, devices: [] });
     expect(await a.db.durability(`${space.id}.${a.db.deviceId}.99` as CommitId)).toEqual({
       local: false,
       relay: false,
+      devices: [],
     });
   });
 });

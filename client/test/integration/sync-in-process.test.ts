@@ -78,7 +78,7 @@ describe("sync through an in-process relay", () => {
       await a.db.patients.insert({ name: `P${String(i).padStart(2, "0")}`, ward: "A", notes: "" }, { space });
     await waitFor(a.db.status, (st) => st.pendingCommits === 0, 20_000, "a's commits acknowledged");
     const last = (await a.db.exportCommits({}, { spaces: [space.id] })).at(-1)!;
-    expect(await a.db.durability(last.id)).toEqual({ local: true, relay: true });
+    expect(await a.db.durability(last.id)).toEqual({ local: true, relay: true, devices: [] });
     a.offline();
     b.online();
     await waitFor(rows(b.db), (r) => r.length === 30, 20_000, "b to receive all 30");
