@@ -1,4 +1,5 @@
 import * as A from "@automerge/automerge";
+import { uleb } from "./change-ops.ts";
 
 /**
  * The actor and first operation counter of one binary Automerge change, read from its header (the
@@ -39,17 +40,4 @@ function header(b: Uint8Array): { actor: string; startOp: number } | null {
   uleb(b, r); // seq
   const startOp = uleb(b, r);
   return { actor, startOp };
-}
-
-function uleb(b: Uint8Array, r: { pos: number }): number {
-  let out = 0;
-  let scale = 1;
-  for (let i = 0; i < 8; i++) {
-    const x = b[r.pos++];
-    if (x === undefined) throw new RangeError("truncated");
-    out += (x & 0x7f) * scale;
-    if ((x & 0x80) === 0) return out;
-    scale *= 128;
-  }
-  throw new RangeError("LEB128 too long");
 }

@@ -96,7 +96,8 @@ function skip(b: Uint8Array, r: { pos: number }): void {
   r.pos += len;
 }
 
-function uleb(b: Uint8Array, r: { pos: number }): number {
+/** Reads an unsigned LEB128 at `r.pos` (at most 8 bytes) and moves past it; `RangeError` if cut short. */
+export function uleb(b: Uint8Array, r: { pos: number }): number {
   let out = 0;
   let scale = 1;
   for (let i = 0; i < 8; i++) {

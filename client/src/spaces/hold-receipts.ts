@@ -111,6 +111,8 @@ export async function answerHoldRequests(replica: Replica, space: SpaceId): Prom
   const { dexie } = replica;
   const row = await dexie.table<SpaceRow>("_spaces").get(space);
   const rows = await dexie.table<MemberRow>("_members").where("space").equals(space).toArray();
+  // Runs after every remote batch: resolving the log is the costly part, and most spaces never ask.
+  if (!rows.some((r) => r.op.includes('"hold-request"'))) return 0;
   const state = stateOf(row, rows);
   const me = replica.device;
   if (!state?.deviceOwner.has(me)) return 0;
