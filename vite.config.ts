@@ -123,6 +123,9 @@ export default defineConfig(({ mode }) => ({
           ],
           environment: "node",
           setupFiles: ["client/test/setup-fake-indexeddb.ts"],
+          // Vitest's 5 s default is a hang guard, not a speed check, and on 2 shared cores several unit
+          // tests (large frames, seeded property runs) took 3-5 s in CI; one went over it.
+          testTimeout: 30_000,
         },
       },
       {
