@@ -17,8 +17,11 @@ import {
   patientCollections,
   RelayHarness,
   relayAcknowledged,
+  relayTransport,
   type Patient,
 } from "../relay-harness.ts";
+import { MESSAGE_TYPE_BYTES } from "../../src/protocol/index.ts";
+import type { Transport, TransportHandlers } from "../../src/transports/transport.ts";
 
 type Db = Database<{ patients: Patient }>;
 const device = (label: string) => openDevice<{ patients: Patient }>(label, patientCollections);
@@ -78,6 +81,41 @@ function pausedCompact(db: Db, space: SpaceId) {
     return ok;
   });
   return { stored: storedP, release, done };
+}
+
+/**
+ * The relay transport, but the `commits` frames the relay sends wait (in order) until `release()`: a
+ * device that is connected and answered, but has not received the others' latest commits yet.
+ */
+function slowCommits(url: string): Transport & { release(): void } {
+  const inner = relayTransport(url);
+  let held: { deliver: () => void }[] | null = [];
+  return {
+    kind: inner.kind,
+    label: inner.label,
+    release() {
+      const waiting = held ?? [];
+      held = null;
+      for (const w of waiting) w.deliver();
+    },
+    connect(space, token, handlers: TransportHandlers, claim, proofs) {
+      return inner.connect(
+        space,
+        token,
+        {
+          onOpen: (info) => handlers.onOpen(info),
+          onMessage: (frame) => {
+            if (held && frame[1] === MESSAGE_TYPE_BYTES.commits)
+              held.push({ deliver: () => handlers.onMessage(frame) });
+            else handlers.onMessage(frame);
+          },
+          onClose: (reason, code) => handlers.onClose(reason, code),
+        },
+        claim,
+        proofs,
+      );
+    },
+  };
 }
 
 /** A space with admins A (creator) and B and a writer C, each online, A and B with records. */
@@ -191,5 +229,37 @@ describe("two admins compacting at once", () => {
     // Stored (a refusal would stop every later commit of A's here, for good), and nothing dropped.
     await relayAcknowledged(a.db, space.id);
     await afterwards(relay, s, s.ids.length);
+  });
+
+  it("B's snapshot that does not dominate A's is refused: CompactionError, nothing signed; it compacts after syncing", async () => {
+    const relay = await RelayHarness.start(["--quiet"]);
+    const s = await clinic(relay, "Busy Clinic");
+    const { a, b, space } = s;
+    // B is connected but has not received A's latest commit when both compact.
+    const slow = slowCommits(relay.url);
+    b.online(relay.url, slow);
+    await a.db.patients.insert({ name: "A late", ward: "A", notes: "" }, { space });
+    await relayAcknowledged(a.db, space.id);
+    const paused = pausedCompact(a.db, space.id);
+    await paused.stored;
+    const refused = await b.db.compact(space).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: "CompactionError" });
+    // The relay kept A's snapshot (`stale-snapshot`): B's names fewer of A's commits.
+    expect((refused as Error).message).toContain("did not store this device's snapshot");
+    const ops = async () =>
+      (await b.db.replica.dexie.table<{ op: string }>("_members").toArray()).filter((r) =>
+        r.op.includes('"kind":"compact"'),
+      ).length;
+    expect(await ops()).toBe(0);
+    // B catches up; now its snapshot dominates A's, and both compactions go through.
+    slow.release();
+    await named(b.db, "A late");
+    const ofB = await b.db.compact(space);
+    paused.release();
+    const ofA = await paused.done;
+    for (const [dev, seq] of Object.entries(ofA.vector))
+      expect(ofB.vector[dev] ?? 0).toBeGreaterThanOrEqual(seq);
+    for (const x of [a, b]) await relayAcknowledged(x.db, space.id);
+    await afterwards(relay, s, s.ids.length + 1);
   });
 });
