@@ -1,100 +1,89 @@
 import { countedCompactions, opId, type MembershipOp } from "@shoal/client/protocol";
-import type { Refusal } from "./commit-refusal.ts";
 import type { MembershipView } from "./space-memberships.ts";
-import { covers } from "./store/compact-rule.ts";
 import type { CompactResult, IncomingCommit, RelayStore } from "./store/store.ts";
 
 /** A counted `compact` operation of an upload, to carry out once its commit is stored. */
 export interface Compaction {
   /** The commit that carries the operation. */
   commit: IncomingCommit;
-  /** Device hex -> seq: what the store drops, up to. */
+  /** Device hex -> seq: the operation's vector (what the relay drops, up to, at most). */
   vector: Map<string, number>;
 }
 
-/** What `compactionGate` decided about an upload's accepted commits. */
+/** What `compactionGate` found among an upload's accepted commits. */
 export interface CompactionVerdict {
-  /** How many of the commits, from the first, may be stored. */
-  accepted: number;
   /** The compactions among them that count (their author was an admin in their own causal past). */
   compactions: Compaction[];
-  /** The first `compact` operation refused: no stored snapshot covers its vector. */
-  refused?: Refusal;
 }
 
-/** The operation a membership commit carries when it is a `compact` one, else undefined. */
-function compactOp(c: IncomingCommit): MembershipOp | undefined {
-  if (c.membershipOp === undefined || !c.membershipOp.includes('"compact"')) return undefined;
-  try {
-    const op = JSON.parse(c.membershipOp) as MembershipOp;
-    return op.action?.kind === "compact" ? op : undefined;
-  } catch {
-    return undefined; // the membership check refused it already
-  }
+/** Whether a membership commit may carry a `compact` operation (a cheap look before parsing). */
+function mayCompact(c: IncomingCommit): boolean {
+  return c.membershipOp !== undefined && c.membershipOp.includes('"compact"');
 }
 
 /**
  * The relay's side of a `compact` membership operation (PROTOCOL.md 12, "Relay compaction"), for the
- * commits of an upload the membership log accepted. Whether the operation counts is decided as every
- * replica decides it (`countedCompactions`: its author was an admin in its own causal past, the
- * frame's earlier operations included); one that does not count is stored like any operation and
- * changes nothing. One that counts is refused (code `compaction`, naming its commit, so it and the
- * commits after it are not stored) unless the space's stored snapshot covers its vector: the
- * snapshot is what a fresh device starts from once the commits below that vector are gone, so the
- * commits never go first. The compactions returned are carried out after the append (`runCompactions`).
+ * commits of an upload the membership log accepted: which of them count, decided as every replica
+ * decides it (`countedCompactions`: its author was an admin in its own causal past, the frame's earlier
+ * operations included). Every one of them is stored, counted or not: a refusal would stop every later
+ * commit of its author for good whenever the relay's snapshot does not cover the vector (another
+ * admin's compaction or a restored data directory put another one there), and the relay cannot undo
+ * that. What a counted one drops is decided after the append, against the snapshot then stored
+ * (`runCompactions`).
  *
  * @example
- * const gate = await compactionGate(store, space, view, incoming);
- * const result = await store.append(space, incoming.slice(0, gate.accepted), options);
+ * const gate = await compactionGate(view, incoming);
+ * const result = await store.append(space, incoming, options);
  * await runCompactions(store, space, gate.compactions, result.stored);
  */
 export async function compactionGate(
-  store: RelayStore,
-  space: string,
   view: MembershipView,
   commits: readonly IncomingCommit[],
 ): Promise<CompactionVerdict> {
   const compactions: Compaction[] = [];
-  if (!view.creator || !commits.some((c) => compactOp(c) !== undefined))
-    return { accepted: commits.length, compactions };
+  if (!view.creator || !commits.some(mayCompact)) return { compactions };
   const ops = new Map(view.ops);
-  let snapshot: Map<string, number> | null | undefined;
-  for (let i = 0; i < commits.length; i++) {
-    const c = commits[i]!;
+  for (const c of commits) {
     if (c.membershipOp === undefined) continue;
     let op: MembershipOp;
     try {
       op = JSON.parse(c.membershipOp) as MembershipOp;
     } catch {
-      continue;
+      continue; // the membership check refused it already
     }
     const id = await opId(op);
     ops.set(id, op);
     if (op.action?.kind !== "compact") continue;
     if (!countedCompactions(ops, view.creator).includes(id)) continue;
-    const vector = new Map(Object.entries(op.action.vector));
-    if (snapshot === undefined) snapshot = (await store.getSnapshot(space))?.vector ?? null;
-    if (!snapshot || !covers(snapshot, vector))
-      return {
-        accepted: i,
-        compactions,
-        refused: {
-          metric: "compaction",
-          code: "compaction",
-          message:
-            "The relay holds no snapshot covering this compaction's vector: upload the snapshot first (snapshot-put), then the compact operation.",
-          device: c.device,
-          seq: c.seq,
-        },
-      };
-    compactions.push({ commit: c, vector });
+    compactions.push({ commit: c, vector: new Map(Object.entries(op.action.vector)) });
   }
-  return { accepted: commits.length, compactions };
+  return { compactions };
+}
+
+/**
+ * The part of a compaction's `vector` the relay may drop: per device, the lower of its entry and the
+ * stored snapshot's (absent = 0; devices at 0 left out). The snapshot is where a fresh device starts,
+ * so the relay never drops a commit it does not cover; a commit between this floor and the snapshot
+ * is served after it and re-applied as a duplicate. Empty when there is no snapshot.
+ */
+export function safeFloor(
+  vector: ReadonlyMap<string, number>,
+  snapshot: ReadonlyMap<string, number> | undefined,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!snapshot) return out;
+  for (const [device, seq] of vector) {
+    const upTo = Math.min(seq, snapshot.get(device) ?? 0);
+    if (upTo > 0) out.set(device, upTo);
+  }
+  return out;
 }
 
 /**
  * Carries out the compactions whose commits the store newly stored (a duplicate was carried out when
- * it was first stored), in order, and returns what each freed.
+ * it was first stored), in order, each up to its `safeFloor` against the snapshot stored now (a
+ * snapshot is only ever replaced by one that dominates it, PROTOCOL.md 6, so the floor stays covered),
+ * and returns what each freed. One with an empty floor (no snapshot) drops nothing.
  */
 export async function runCompactions(
   store: RelayStore,
@@ -104,6 +93,10 @@ export async function runCompactions(
 ): Promise<CompactResult[]> {
   const fresh = new Set(stored);
   const out: CompactResult[] = [];
-  for (const c of compactions) if (fresh.has(c.commit)) out.push(await store.compact(space, c.vector));
+  for (const c of compactions) {
+    if (!fresh.has(c.commit)) continue;
+    const floor = safeFloor(c.vector, (await store.getSnapshot(space))?.vector);
+    if (floor.size > 0) out.push(await store.compact(space, floor));
+  }
   return out;
 }

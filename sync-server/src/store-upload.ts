@@ -78,10 +78,10 @@ export async function storeUpload(
   const verdict = pinned ? { accepted: 0 } : await batch.judge(verified, now);
   if (pinned) invalid = pinned;
   else if (verdict.refused) invalid = commitRefusal(verdict.refused);
-  // A counted `compact` operation goes in only once a stored snapshot covers it (PROTOCOL.md 12).
-  const gate = await compactionGate(store, space, view, verified.slice(0, verdict.accepted));
-  if (gate.refused) invalid = gate.refused;
-  const incoming = verified.slice(0, gate.accepted);
+  // A counted `compact` operation is stored like any other; what it drops is decided after the append
+  // (PROTOCOL.md 12).
+  const incoming = verified.slice(0, verdict.accepted);
+  const gate = await compactionGate(view, incoming);
   const result =
     incoming.length > 0
       ? await store.append(space, incoming, { quotaBytes: deps.limits.quotaBytesPerSpace })

@@ -80,8 +80,9 @@ export interface AckMessage {
  *   another region or declares none; the commit was not stored; carries the commit.
  * - `stale-snapshot`: the uploaded snapshot's vector does not dominate the stored one's; the stored
  *   snapshot was kept (a snapshot naming commits the relay lacks is refused with `gap` instead).
- * - `compaction`: a `compact` membership operation whose vector no stored snapshot covers; the commit
- *   was not stored and nothing was compacted; carries the commit (PROTOCOL.md 12).
+ * - `compaction`: sent only by relays of the first compaction release, for a `compact` membership
+ *   operation whose vector no stored snapshot covered (the commit was not stored); relays now store
+ *   every one and compact only what their snapshot covers (PROTOCOL.md 12). Kept so clients read it.
  */
 export type ErrorCodeName =
   | "protocol"

@@ -23,7 +23,7 @@ export interface Compaction {
  * of what this device holds (records only, erased ones excluded; `publish`, through the running sync),
  * then writes the signed `compact` operation naming that snapshot and its vector into the space's
  * membership log. The relay carries it out when the operation reaches it (it checks the author is an
- * admin and that it holds a snapshot covering the vector), and every device that applies the operation
+ * admin, and drops only what its stored snapshot covers), and every device that applies the operation
  * drops its sealed copies of the commits it covers (`applyCompactions`). Before signing, it waits until
  * every current member device has signed a hold receipt for everything up to the snapshot's vector
  * (`waitForEveryHolder`), so no device is left behind commits nobody can serve any more; `timeout` or
