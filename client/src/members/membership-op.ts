@@ -96,15 +96,19 @@ export type MembershipAction =
   /** A device's signed receipt that it applied the erase whose op id is `erase` (any member device). */
   | { kind: "erase-receipt"; erase: string }
   /**
-   * Its author asks the other member devices for hold receipts of `device`'s commits in this space up
-   * to `seq` (`device` absent: the author's own; `durable: { devices }`, and `db.compact` for every
-   * device it compacts, PROTOCOL.md 10 "Hold receipts"). Any member device.
+   * Its author asks the other member devices for hold receipts of each device's commits in this space
+   * up to its seq in `vector` (`durable: { devices }` for its own, `db.compact` for every device it
+   * compacts, PROTOCOL.md 10 "Hold receipts"). Any member device. One operation however many devices
+   * it names; the older form `{ seq, device? }` (one device, absent: the author) is still read.
    */
+  | { kind: "hold-request"; vector: Record<string, number> }
   | { kind: "hold-request"; seq: number; device?: string }
   /**
-   * A signed receipt: its author stores `device`'s commits of this space from 1 up to `seq` (in its
-   * IndexedDB, applied or kept). Any member device, in answer to a `hold-request`.
+   * A signed receipt: its author stores each device's commits of this space from 1 up to its seq in
+   * `vector` (in its IndexedDB, applied or kept). Any member device, in answer to `hold-request`s: one
+   * operation for every device it can answer for at once. The older form `{ device, seq }` is still read.
    */
+  | { kind: "hold"; vector: Record<string, number> }
   | { kind: "hold"; device: string; seq: number }
   /**
    * The relay may drop the data commits up to `vector` (device id -> seq, PROTOCOL.md 12, "Relay
@@ -250,14 +254,23 @@ export async function verifyOp(op: MembershipOp): Promise<boolean> {
 }
 
 const ROLES = new Set(["admin", "writer", "reader"]);
-/** A compaction's vector names at most this many devices (a snapshot's vector travels in one frame). */
-const MAX_COMPACT_DEVICES = 4096;
+/**
+ * A compaction's or a hold operation's vector names at most this many devices (a snapshot's vector
+ * travels in one frame).
+ */
+export const MAX_VECTOR_DEVICES = 4096;
 const str = (v: unknown, max = 4096) => typeof v === "string" && v.length <= max;
 const cutOk = (v: unknown) =>
   typeof v === "object" &&
   v !== null &&
   !Array.isArray(v) &&
   Object.entries(v).every(([k, n]) => HEX32.test(k) && Number.isSafeInteger(n) && (n as number) >= 0);
+/** A hold vector: 1 to `MAX_VECTOR_DEVICES` devices, each with a seq of at least 1. */
+const holdVectorOk = (v: unknown) =>
+  cutOk(v) &&
+  Object.keys(v as object).length > 0 &&
+  Object.keys(v as object).length <= MAX_VECTOR_DEVICES &&
+  Object.values(v as object).every((n) => (n as number) >= 1);
 const deviceOk = (d: unknown) =>
   typeof d === "object" &&
   d !== null &&
@@ -305,14 +318,16 @@ function wellFormed(a: MembershipAction): boolean {
     case "erase-receipt":
       return HEX64.test(a.erase);
     case "hold-request":
+      if ("vector" in a) return holdVectorOk(a.vector);
       return Number.isSafeInteger(a.seq) && a.seq >= 1 && (a.device === undefined || HEX32.test(a.device));
     case "hold":
+      if ("vector" in a) return holdVectorOk(a.vector);
       return HEX32.test(a.device) && Number.isSafeInteger(a.seq) && a.seq >= 1;
     case "compact":
       return (
         cutOk(a.vector) &&
         Object.keys(a.vector).length > 0 &&
-        Object.keys(a.vector).length <= MAX_COMPACT_DEVICES &&
+        Object.keys(a.vector).length <= MAX_VECTOR_DEVICES &&
         HEX64.test(a.snapshot)
       );
     default:

@@ -155,6 +155,34 @@ describe("membership log", () => {
     expect(await verifyOp(op)).toBe(false);
   });
 
+  it("reads hold requests and receipts in both forms and refuses malformed vectors", async () => {
+    const ada = await dev(1);
+    const d = "ab".repeat(16);
+    const sign = (action: MembershipAction) => signOp(ada, { space, parents: [], at: 0, action });
+    const good: MembershipAction[] = [
+      { kind: "hold-request", vector: { [d]: 3, [ada.device]: 1 } },
+      { kind: "hold-request", seq: 2 },
+      { kind: "hold-request", seq: 2, device: d },
+      { kind: "hold", vector: { [d]: 3 } },
+      { kind: "hold", device: d, seq: 3 },
+    ];
+    for (const action of good) expect(await verifyOp(await sign(action))).toBe(true);
+    const bad = [
+      { kind: "hold-request", vector: {} },
+      { kind: "hold-request", vector: { [d]: 0 } },
+      { kind: "hold", vector: { "not-a-device": 3 } },
+      { kind: "hold", vector: { [d]: -2 } },
+      { kind: "hold", vector: [3] },
+      {
+        kind: "hold",
+        vector: Object.fromEntries(
+          Array.from({ length: 4097 }, (_, i) => [i.toString(16).padStart(32, "0"), 1]),
+        ),
+      },
+    ] as unknown as MembershipAction[];
+    for (const action of bad) expect(await verifyOp(await sign(action))).toBe(false);
+  });
+
   it("two admins removing each other at once: the more senior stays", async () => {
     const { log, ada, ben, added } = await clinic("admin");
     // Both write from the same past (after Ben was added), not knowing of each other's removal.

@@ -1,5 +1,5 @@
 import { NotSupported, UnsignedDevice } from "../errors.ts";
-import type { MembershipOp } from "../members/membership-op.ts";
+import { MAX_VECTOR_DEVICES, type MembershipOp } from "../members/membership-op.ts";
 import type { StoredCommit } from "../replica/commit.ts";
 import type { Replica } from "../replica/replica.ts";
 import { waitUntil, type DurableWaitOptions } from "../replica/wait-durable.ts";
@@ -9,12 +9,23 @@ import { appendMembershipOp, opsOf, stateOf } from "./membership-log.ts";
 
 /**
  * Signed receipts that other member devices hold a device's commits (`durable: { devices: k }`,
- * PROTOCOL.md 10 "Hold receipts"). A device that wants them writes a `hold-request` {seq} into the
- * space's membership log after its commits; every other current member device that has stored that
- * device's commits up to `seq` answers with a `hold` {device, seq} operation, signed like every log
+ * PROTOCOL.md 10 "Hold receipts"). A device that wants them writes a `hold-request` {vector} into the
+ * space's membership log after its commits; every other current member device that has stored those
+ * devices' commits up to their seqs answers with a `hold` {vector} operation, signed like every log
  * operation: the proof, verifiable by anyone holding the log, that it held them. Both travel as
- * membership commits, by every transport, and stay in the log.
+ * membership commits, by every transport, and stay in the log: one request however many devices it
+ * names, and one answer per member device and pass, so a compaction of a space of n devices adds about
+ * n operations to its log, not n squared.
  */
+
+type HoldAction = Extract<MembershipOp["action"], { kind: "hold-request" | "hold" }>;
+
+/** The (device, seq) pairs a `hold-request` or `hold` names, in either form (`author`: an older request's default). */
+function entriesOf(a: HoldAction, author: string): [string, number][] {
+  if ("vector" in a) return Object.entries(a.vector);
+  if (a.kind === "hold") return [[a.device, a.seq]];
+  return [[a.device ?? author, a.seq]];
+}
 
 /** Per space, the (device, seq) a set of commits needs held: the highest seq of each author. */
 function needsOf(commits: readonly StoredCommit[]): { space: SpaceId; device: DeviceId; seq: number }[] {
@@ -45,8 +56,8 @@ export async function holdersOf(
   const out = new Set<DeviceId>();
   for (const op of opsOf(rows).values()) {
     const a = op.action;
-    if (a.kind !== "hold" || a.device !== device || a.seq < seq) continue;
-    if (op.author !== device && state.deviceOwner.has(op.author)) out.add(op.author as DeviceId);
+    if (a.kind !== "hold" || op.author === device || !state.deviceOwner.has(op.author)) continue;
+    if (entriesOf(a, op.author).some(([d, s]) => d === device && s >= seq)) out.add(op.author as DeviceId);
   }
   return [...out].sort();
 }
@@ -83,7 +94,10 @@ export async function waitForHolders(
 ): Promise<void> {
   const wanted = needsOf(commits);
   if (wanted.length === 0) return;
-  for (const w of wanted) await appendMembershipOp(replica, w.space, { kind: "hold-request", seq: w.seq });
+  // One request per space, naming every device of it whose commits must be held.
+  const bySpace = new Map<SpaceId, Record<string, number>>();
+  for (const w of wanted) bySpace.set(w.space, { ...bySpace.get(w.space), [w.device]: w.seq });
+  for (const [space, vector] of bySpace) await appendMembershipOp(replica, space, { kind: "hold-request", vector });
   return waitUntil(
     replica,
     async () => {
@@ -100,11 +114,12 @@ export async function waitForHolders(
 }
 
 /**
- * Answers the hold requests of a space that this device can answer: for each device whose commits a
- * current member device asked receipts for (its own, or any device's), up to a seq this device has stored (its `_vectors` entry), and that
- * this device has not answered that far, one `hold` with everything it holds of that device. Runs after
- * membership operations or remote commits arrive; requests whose commits have not arrived yet are
- * answered when they do. Writes nothing when this device is no current member device.
+ * Answers the hold requests of a space that this device can answer: every device whose commits a
+ * current member device asked receipts for (its own, or any device's) up to a seq this device has
+ * stored (its `_vectors` entry), and that this device has not answered that far, goes into one `hold`
+ * with everything it holds of each. Runs after membership operations or remote commits arrive;
+ * requests whose commits have not arrived yet are answered when they do. Writes nothing when this
+ * device is no current member device. Returns how many devices it vouched for.
  */
 export async function answerHoldRequests(replica: Replica, space: SpaceId): Promise<number> {
   if (!replica.identity || replica.closed) return 0;
@@ -120,23 +135,28 @@ export async function answerHoldRequests(replica: Replica, space: SpaceId): Prom
   const answered = new Map<string, number>();
   for (const op of opsOf(rows).values()) {
     const a: MembershipOp["action"] = op.action;
-    if (a.kind === "hold-request" && state.deviceOwner.has(op.author)) {
-      // Whose commits: the author's own, or those it names (a compaction asks for every device's).
-      const of = a.device ?? op.author;
-      if (of !== me) asked.set(of, Math.max(asked.get(of) ?? 0, a.seq));
-    }
-    else if (a.kind === "hold" && op.author === me)
-      answered.set(a.device, Math.max(answered.get(a.device) ?? 0, a.seq));
+    // Not its own requests: their author counts itself a holder already (a compaction's snapshot).
+    if (a.kind === "hold-request" && op.author !== me && state.deviceOwner.has(op.author)) {
+      // Whose commits: those it names (a compaction asks for every device's), the author's own included.
+      for (const [of, seq] of entriesOf(a, op.author))
+        if (of !== me) asked.set(of, Math.max(asked.get(of) ?? 0, seq));
+    } else if (a.kind === "hold" && op.author === me)
+      for (const [of, seq] of entriesOf(a, me)) answered.set(of, Math.max(answered.get(of) ?? 0, seq));
   }
-  let written = 0;
+  // One answer for every device this device can vouch for now; the others when the rest arrives.
+  const vector: Record<string, number> = {};
   for (const [device, seq] of asked) {
     if ((answered.get(device) ?? 0) >= seq) continue;
     const held = (await dexie.table<VectorRow>("_vectors").get([space, device]))?.seq ?? 0;
-    if (held < seq) continue; // not all here yet: answered when the rest arrives
-    await appendMembershipOp(replica, space, { kind: "hold", device, seq: held });
-    written++;
+    if (held >= seq) vector[device] = held;
   }
-  return written;
+  const entries = Object.entries(vector);
+  for (let i = 0; i < entries.length; i += MAX_VECTOR_DEVICES)
+    await appendMembershipOp(replica, space, {
+      kind: "hold",
+      vector: Object.fromEntries(entries.slice(i, i + MAX_VECTOR_DEVICES)),
+    });
+  return entries.length;
 }
 
 /**
@@ -183,12 +203,8 @@ export async function waitForEveryHolder(
 ): Promise<void> {
   const me = replica.device;
   const wanted = Object.entries(vector).filter(([, seq]) => seq > 0);
-  for (const [device, seq] of wanted)
-    await appendMembershipOp(replica, space, {
-      kind: "hold-request",
-      seq,
-      ...(device !== me && { device }),
-    });
+  if (wanted.length > 0)
+    await appendMembershipOp(replica, space, { kind: "hold-request", vector: Object.fromEntries(wanted) });
   const missing: string[] = [];
   return waitUntil(
     replica,

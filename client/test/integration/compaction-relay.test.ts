@@ -105,6 +105,16 @@ describe("relay compaction", () => {
 
     const compaction = await a.db.compact(space);
     expect(compaction.vector[b.db.deviceId]).toBeGreaterThanOrEqual(Math.max(...erinSeqs));
+    // The waiting costs the log one request naming every device, and one receipt from the other member.
+    const ops = (await a.db.replica.dexie.table<{ op: string }>("_members").toArray()).map(
+      (r) => JSON.parse(r.op) as { author: string; action: { kind: string; vector?: Record<string, number> } },
+    );
+    const requests = ops.filter((o) => o.action.kind === "hold-request");
+    expect(requests.map((o) => [o.author, o.action.vector])).toEqual([[a.db.deviceId, compaction.vector]]);
+    const holds = ops.filter((o) => o.action.kind === "hold");
+    expect(holds.map((o) => [o.author, Object.keys(o.action.vector ?? {})])).toEqual([
+      [b.db.deviceId, [a.db.deviceId]],
+    ]);
     await relayAcknowledged(a.db, space.id);
     const after = await storeBytes(relay);
     expect(after).toBeLessThan(before);
