@@ -233,21 +233,30 @@ type RowOfDeclaration<D> = D extends { readonly [rowType]?: infer T }
 export type DeclarationTypes<D> = {
   row: RowOfDeclaration<D>;
   indexes: IndexNames<IndexesOf<D>>;
-  counters: CountersOf<D>;
+  /** The counter paths; a bounded counter's field name carries a `!` (read-only in drafts). */
+  counters: CountersOf<D> | `${BoundedOf<D>}!`;
 };
+
+/** The bounded counters among a collection's counter names (those marked `!`). */
+type BoundedIn<C extends string> = C extends `${infer K}!` ? K : never;
 
 /** The row type of a collection: what the app declared, else `AnyRow`. */
 export type RowType<X> = unknown extends X ? AnyRow : X extends object ? X : AnyRow;
 
 /**
  * A row as an `update` function sees it: counter fields are `Counter`s (`increment`, `decrement`),
- * everything else as in the row.
+ * bounded counters are read-only numbers (changed by `take` and `add` only; an assignment is refused
+ * at run time too), everything else as in the row.
  */
 export type Draft<T, C extends string> = [C] extends [never]
   ? T
   : {
-      [K in keyof T]: K extends C ? Counter : K extends Head<C> ? Draft<T[K], Tail<C, K & string>> : T[K];
-    };
+      [K in keyof T as K extends BoundedIn<C> ? never : K]: K extends C
+        ? Counter
+        : K extends Head<C>
+          ? Draft<T[K], Tail<C, K & string>>
+          : T[K];
+    } & { readonly [K in keyof T as K extends BoundedIn<C> ? K : never]: T[K] };
 
 /**
  * An update function's result type, refused when it is a promise: a draft is only valid during the

@@ -215,3 +215,34 @@ describe("untyped code keeps compiling", () => {
     db.collection("nope");
   });
 });
+
+describe("bounded counters", () => {
+  interface Site {
+    name: string;
+    doses: number;
+    visits: number;
+  }
+  const open = () =>
+    openDatabase({
+      name: "stock",
+      collections: {
+        sites: collection<Site>()({ indexes: "id, name", counters: { doses: { min: 0 }, visits: true } }),
+      },
+    });
+  const db = null as unknown as Awaited<ReturnType<typeof open>>;
+
+  test("a bounded counter reads as a number in a draft and cannot be assigned; take and add change it", async () => {
+    await db.sites.update(id, (s) => {
+      expectTypeOf(s.doses).toEqualTypeOf<number>();
+      s.visits.increment();
+      s.name = "North";
+    });
+    await db.sites.update(id, (s) => {
+      // @ts-expect-error a bounded counter changes by take and add only
+      s.doses = 3;
+    });
+    await db.sites.take(id, "doses", 1);
+    await db.sites.add(id, "doses", 5);
+    await db.sites.insert({ name: "South", doses: 10, visits: 0 });
+  });
+});
