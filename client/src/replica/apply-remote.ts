@@ -4,7 +4,7 @@ import { applyChunk, spacesOf, type ChunkResult } from "./apply-chunk.ts";
 import type { Commit } from "./commit.ts";
 import { isContentFailure, poisoned, refusalOf } from "./quarantine.ts";
 import { asStorageError } from "./quota.ts";
-import { TaskBudget } from "./task-budget.ts";
+import { CHECK_PER_SLICE, TaskBudget } from "./task-budget.ts";
 import type { Replica } from "./replica.ts";
 import { hasRouting, validateCommit } from "./validate-commit.ts";
 import { isVerifiedMembership } from "../members/verified-ops.ts";
@@ -30,8 +30,6 @@ export interface ApplyReport {
 
 /** Aim per chunk for the synchronous Automerge work, so the page stays responsive. */
 const CHUNK_BUDGET_MS = 30;
-/** Most commits checked between two yields to the page, whatever the clock says. */
-export const CHECK_PER_SLICE = 16;
 
 /**
  * Applies commits received from other replicas. Idempotent and order-insensitive: a commit already held

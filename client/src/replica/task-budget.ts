@@ -11,6 +11,8 @@ export const TASK_BUDGET_MS = 10;
  * says: a commit of 100 records takes about 3 ms to open, one of the largest allowed much longer.
  */
 export const OPEN_PER_SLICE = 4;
+/** Most received commits checked against the content rules between two yields (~2 ms per 100 records). */
+export const CHECK_PER_SLICE = 16;
 
 /** How many times each kind of sliced work yielded, and the most units one slice of it did. */
 export interface SliceCount {

@@ -9,8 +9,7 @@ import {
   relayAcknowledged,
   type Patient,
 } from "../relay-harness.ts";
-import { CHECK_PER_SLICE } from "../../src/replica/apply-remote.ts";
-import { OPEN_PER_SLICE, sliceStats } from "../../src/replica/task-budget.ts";
+import { CHECK_PER_SLICE, OPEN_PER_SLICE, sliceStats } from "../../src/replica/task-budget.ts";
 
 // Issue 15, item 2: no task over 50 ms while a fresh device bootstraps. Time cannot be asserted here,
 // so this checks the bound that does not depend on it: every loop of a bootstrap (opening the sealed
