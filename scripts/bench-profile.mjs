@@ -113,10 +113,10 @@ try {
     STEP === "bootstrap"
       ? await typing(target, callOn("shoalBootstrap", bootArgs))
       : STEP === "insert"
-      ? await call("shoalInsert", { n: N, seed: SEED, batch: 100 })
-      : STEP === "live"
-        ? await call("shoalLive", { count: Number(opts.count ?? 40) })
-        : await call("shoalUpdates", { count: Number(opts.count ?? 200), seed: SEED + 1 });
+        ? await call("shoalInsert", { n: N, seed: SEED, batch: 100 })
+        : STEP === "live"
+          ? await call("shoalLive", { count: Number(opts.count ?? 40) })
+          : await call("shoalUpdates", { count: Number(opts.count ?? 200), seed: SEED + 1 });
   const wall = Date.now() - t0;
   const { profile } = await cdp.send("Profiler.stop");
   await cdp.send("Tracing.end");
@@ -205,7 +205,9 @@ async function typing(page, running) {
  * them), each with the functions the sampling profiler saw during it, by time inclusive of callees.
  */
 function printLongTasks(profile, trace, k) {
-  const names = trace.filter((e) => e.ph === "M" && e.name === "thread_name" && e.args?.name === "CrRendererMain");
+  const names = trace.filter(
+    (e) => e.ph === "M" && e.name === "thread_name" && e.args?.name === "CrRendererMain",
+  );
   const tasks = trace.filter(
     (e) => e.name === "RunTask" && e.ph === "X" && names.some((t) => t.pid === e.pid && t.tid === e.tid),
   );
@@ -220,7 +222,9 @@ function printLongTasks(profile, trace, k) {
   });
   const long = tasks.filter((e) => e.dur >= 50_000).sort((a, b) => b.dur - a.dur);
   const over = (ms) => tasks.filter((e) => e.dur >= ms * 1000).length;
-  console.log(`\ntasks on the main thread: ${tasks.length}; of 50 ms or more: ${over(50)}, 30 ms or more: ${over(30)}`);
+  console.log(
+    `\ntasks on the main thread: ${tasks.length}; of 50 ms or more: ${over(50)}, 30 ms or more: ${over(30)}`,
+  );
   for (const task of long.slice(0, k)) {
     const incl = new Map();
     for (const [ts, id, ms] of at) {
