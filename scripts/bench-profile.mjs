@@ -5,7 +5,9 @@
 // bench/results/ so it can be opened in Chromium's DevTools (Performance panel, "Load profile").
 //
 //   npm run bench:profile                              updates, sync paused, N = 10,000
-//   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert  --count <k>
+//   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert|bootstrap  --count <k>
+//   npm run bench:profile -- --step bootstrap --n 1000 a second device joins and bootstraps N records
+//                                                      (keys typed meanwhile); prints its longest tasks
 //
 // It measures, it asserts nothing. Idle time (the main thread waiting on IndexedDB's backend) shows as
 // "(idle)": a step whose wall time is mostly idle is bound by IndexedDB round trips, not by JavaScript.
@@ -32,6 +34,7 @@ const N = Number(opts.n);
 const STEP = opts.step;
 const SEED = 20261125;
 
+let second;
 const work = mkdtempSync(join(tmpdir(), "shoal-profile-"));
 // Unminified, so the profile names functions as the sources do.
 await buildBenchSite({ minify: false });
@@ -70,31 +73,68 @@ try {
   await call("shoalCreateSpace");
   const measured = STEP === "insert";
   if (!measured) await call("shoalInsert", { n: N, seed: SEED, batch: 100 });
+  let target = page;
+  let callOn = call;
+  let bootArgs;
+  if (STEP === "bootstrap") {
+    // The writer uploads, then a second page (its own IndexedDB: another origin's storage is not
+    // shared, so a second persistent context) joins and is profiled while it bootstraps.
+    await call("shoalUpload", { relay: relay.info.url.replace(/^http/, "ws"), timeoutMs: 600_000 });
+    const link = await call("shoalInvite");
+    second = await chromium.launchPersistentContext(join(work, "profile-b"), {
+      executablePath: chromiumExecutable(),
+      args: [...CHROMIUM_ARGS],
+      headless: true,
+      bypassCSP: true,
+    });
+    target = second.pages()[0] ?? (await second.newPage());
+    target.on("pageerror", (e) => console.error(`page error (b): ${e.message}`));
+    await target.goto(`${relay.info.url}/`);
+    await target.waitForFunction(() => window.__benchReady === true, null, { timeout: 30_000 });
+    callOn = (fn, args) => target.evaluate(([f, a]) => window.__bench[f](a), [fn, args ?? {}]);
+    await callOn("shoalOpen");
+    bootArgs = { relay: relay.info.url.replace(/^http/, "ws"), link, n: N, timeoutMs: 600_000 };
+  }
 
-  const cdp = await context.newCDPSession(page);
+  const cdp = await (target === page ? context : second).newCDPSession(target);
   await cdp.send("Profiler.enable");
   await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  // The browser's own task boundaries (RunTask), to say which functions each long task ran.
+  const trace = [];
+  cdp.on("Tracing.dataCollected", (e) => trace.push(...e.value));
+  const traced = new Promise((r) => cdp.once("Tracing.tracingComplete", r));
+  await cdp.send("Tracing.start", {
+    categories: "toplevel,disabled-by-default-devtools.timeline",
+    transferMode: "ReportEvents",
+  });
   await cdp.send("Profiler.start");
   const t0 = Date.now();
   const result =
-    STEP === "insert"
-      ? await call("shoalInsert", { n: N, seed: SEED, batch: 100 })
-      : STEP === "live"
-        ? await call("shoalLive", { count: Number(opts.count ?? 40) })
-        : await call("shoalUpdates", { count: Number(opts.count ?? 200), seed: SEED + 1 });
+    STEP === "bootstrap"
+      ? await typing(target, callOn("shoalBootstrap", bootArgs))
+      : STEP === "insert"
+        ? await call("shoalInsert", { n: N, seed: SEED, batch: 100 })
+        : STEP === "live"
+          ? await call("shoalLive", { count: Number(opts.count ?? 40) })
+          : await call("shoalUpdates", { count: Number(opts.count ?? 200), seed: SEED + 1 });
   const wall = Date.now() - t0;
   const { profile } = await cdp.send("Profiler.stop");
+  await cdp.send("Tracing.end");
+  await traced;
 
   const out = join(root, "bench", "results");
   mkdirSync(out, { recursive: true });
   const file = join(out, `profile-${STEP}-${N}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
   console.log(`step ${STEP}, N = ${N}: ${wall} ms wall`);
+  if (result.responsiveness) console.log(`page saw: ${JSON.stringify(result.responsiveness)}`);
   if (result.p50 !== undefined)
     console.log(`p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms`);
   printSelfTime(profile, Number(opts.top));
+  printLongTasks(profile, trace, 8);
   console.log(`profile: ${file}`);
 } finally {
+  await second?.close().catch(() => {});
   await context.close().catch(() => {});
   await stopNode(relay);
   rmSync(work, { recursive: true, force: true });
@@ -144,4 +184,65 @@ function printSelfTime(profile, top) {
     }
   }
   show("inclusive time by function", incl, top);
+}
+
+/** Presses keys in the page's search box every 200 ms while `running` lasts (as scripts/bench.mjs). */
+async function typing(page, running) {
+  let done = false;
+  const finished = running.finally(() => (done = true));
+  const keys = ["m", "a", "r", "g", "Backspace", "Backspace", "Backspace", "Backspace"];
+  await page.waitForSelector("#bench-search", { timeout: 30_000 }).catch(() => {});
+  for (let k = 0; !done; k++) {
+    await page.focus("#bench-search").catch(() => {});
+    await page.keyboard.press(keys[k % keys.length]).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return finished;
+}
+
+/**
+ * The page's longest tasks (the browser's RunTask events on its main thread, as the Long Tasks API sees
+ * them), each with the functions the sampling profiler saw during it, by time inclusive of callees.
+ */
+function printLongTasks(profile, trace, k) {
+  const names = trace.filter(
+    (e) => e.ph === "M" && e.name === "thread_name" && e.args?.name === "CrRendererMain",
+  );
+  const tasks = trace.filter(
+    (e) => e.name === "RunTask" && e.ph === "X" && names.some((t) => t.pid === e.pid && t.tid === e.tid),
+  );
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const at = [];
+  let t = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    t += profile.timeDeltas[i] ?? 0;
+    at.push([t, id, (profile.timeDeltas[i + 1] ?? 0) / 1000]);
+  });
+  const long = tasks.filter((e) => e.dur >= 50_000).sort((a, b) => b.dur - a.dur);
+  const over = (ms) => tasks.filter((e) => e.dur >= ms * 1000).length;
+  console.log(
+    `\ntasks on the main thread: ${tasks.length}; of 50 ms or more: ${over(50)}, 30 ms or more: ${over(30)}`,
+  );
+  for (const task of long.slice(0, k)) {
+    const incl = new Map();
+    for (const [ts, id, ms] of at) {
+      if (ts < task.ts || ts > task.ts + task.dur) continue;
+      const seen = new Set();
+      for (let c = id; c !== undefined; c = parent.get(c)) {
+        const { functionName, url } = byNode.get(c).callFrame;
+        if (url && /import-wrapper|dexie/.test(url)) continue; // Dexie's plumbing is under every call
+        const name = url ? `${functionName || "(anonymous)"} ${url.replace(/^.*\//, "")}` : functionName;
+        if (!name || name === "(root)" || seen.has(name)) continue;
+        seen.add(name);
+        incl.set(name, (incl.get(name) ?? 0) + ms);
+      }
+    }
+    const top = [...incl]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([n, ms]) => `${n} ${ms.toFixed(0)}`);
+    console.log(`  ${(task.dur / 1000).toFixed(1)} ms: ${top.join(" | ")}`);
+  }
 }

@@ -12,6 +12,7 @@ import { admitByMembership } from "./admit-by-membership.ts";
 import { erasedAmong, recordsOf, withoutErased } from "./erased.ts";
 import type { Replica } from "./replica.ts";
 import { runNow, runSliced, SLICE_OPS, type Pause, type Slices } from "./slices.ts";
+import { TASK_BUDGET_MS, yieldToPage } from "./task-budget.ts";
 import type { DocRow, MemberRow, QuarantineRow, SpaceRow, VectorRow } from "./stored-rows.ts";
 
 /** Commits kept aside at most; beyond, the newest are dropped (sync will send them again). */
@@ -37,8 +38,8 @@ const PENDING_RETRY = 2_000;
 /** Most quarantine rows of a space read to find dependents (a healthy space has none). */
 const QUARANTINE_LOOKUP = 10_000;
 
-/** Longest stretch of Automerge work between two yields to the event loop. */
-export const SLICE_MS = 40;
+/** Longest stretch of Automerge work between two yields to the event loop (issue 15: no task over 50 ms). */
+export const SLICE_MS = TASK_BUDGET_MS;
 export { SLICE_OPS } from "./slices.ts";
 /** Times a chunk is prepared again because another tab wrote what it read meanwhile. */
 const MAX_REPLANS = 20;
@@ -131,7 +132,7 @@ function slicer(replica: Replica): Pause {
   return async (more) => {
     if (ops + more > SLICE_OPS || performance.now() - last >= SLICE_MS) {
       if (ops > 0 || performance.now() - last >= SLICE_MS) {
-        await new Promise((r) => setTimeout(r, 0));
+        await yieldToPage();
         replica.stats.applyYields++;
       }
       last = performance.now();

@@ -1,9 +1,10 @@
 import { DatabaseClosed, QuotaExceeded, ShoalError, ValidationError } from "../errors.ts";
 import type { CommitId } from "../types.ts";
-import { applyChunk, SLICE_MS, spacesOf, type ChunkResult } from "./apply-chunk.ts";
+import { applyChunk, spacesOf, type ChunkResult } from "./apply-chunk.ts";
 import type { Commit } from "./commit.ts";
 import { isContentFailure, poisoned, refusalOf } from "./quarantine.ts";
 import { asStorageError } from "./quota.ts";
+import { CHECK_PER_SLICE, TaskBudget } from "./task-budget.ts";
 import type { Replica } from "./replica.ts";
 import { hasRouting, validateCommit } from "./validate-commit.ts";
 import { isVerifiedMembership } from "../members/verified-ops.ts";
@@ -42,7 +43,7 @@ const CHUNK_BUDGET_MS = 30;
  * else waits. `from` says where the commits came from, for the quarantine's record.
  *
  * Changes are applied per record in one `applyChanges` call for a whole chunk of commits (25x faster
- * than one call per change), outside any transaction with a yield about every 40 ms (`applyChunk`),
+ * than one call per change), outside any transaction with a yield about every 10 ms (`applyChunk`),
  * and chunks are sized to about 30 ms of work with a yield between them.
  */
 export async function applyRemoteCommits(
@@ -59,13 +60,11 @@ export async function applyRemoteCommits(
   };
   const valid: Commit[] = [];
   const known = new Set((await replica.dexie.table("_spaces").toCollection().primaryKeys()) as string[]);
-  let slice = performance.now();
+  // Checking a bootstrap's or a bundle's thousands of commits is work too (a commit of 100 records
+  // takes ~2 ms): the page gets its turn between slices.
+  const budget = new TaskBudget("check", CHECK_PER_SLICE);
   for (const c of commits) {
-    // Checking a bundle's thousands of commits is work too: let the page breathe between them.
-    if (performance.now() - slice > SLICE_MS) {
-      await new Promise((r) => setTimeout(r, 0));
-      slice = performance.now();
-    }
+    await budget.step();
     if (!hasRouting(c)) {
       report.rejected.push({
         id: String(c?.id),
@@ -110,8 +109,11 @@ export async function applyRemoteCommits(
   const retry = new Set<string>();
   let size = 64; // record changes per chunk, adapted to the time a chunk takes
   let first = true;
+  // One chunk per slice: its transactions' synchronous parts are sized to `CHUNK_BUDGET_MS` together.
+  const chunks = new TaskBudget("chunk", 1);
   while (first || valid.length > 0) {
     first = false;
+    await chunks.step();
     // Sized by record changes, not commits: a bootstrap commit may carry a hundred records.
     let take = 0;
     for (
@@ -171,7 +173,6 @@ export async function applyRemoteCommits(
         : took < CHUNK_BUDGET_MS / 3
           ? Math.min(4096, size * 2)
           : size;
-    if (valid.length > 0) await new Promise((r) => setTimeout(r, 0));
   }
   // New membership operations may bring keys (a rotation, this device's invitation) and change what
   // this device may write, and what counts here: a removal whose cut lies below commits applied

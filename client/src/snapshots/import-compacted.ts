@@ -5,7 +5,7 @@ import type { Replica } from "../replica/replica.ts";
 import type { DocRow, VectorRow } from "../replica/stored-rows.ts";
 import type { DeviceId } from "../types.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
-import { snapshotRecords } from "./snapshot-io.ts";
+import { writeSnapshotRecords } from "./snapshot-io.ts";
 
 /**
  * Bootstraps a space with members from a compacted snapshot (PROTOCOL.md 6, "Compacted snapshots"):
@@ -49,9 +49,7 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
           dexie,
           content.docs.map((d) => d.id),
         );
-        const { docRows, puts } = snapshotRecords(replica, content, erased);
-        await docsT.bulkPut(docRows);
-        for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
+        await writeSnapshotRecords(replica, content, erased);
         await vectorsT.bulkPut(
           Object.entries(content.vector).map(([device, seq]) => ({
             space: content.space,

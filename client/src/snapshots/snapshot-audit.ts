@@ -4,9 +4,10 @@ import { buildFromCreation } from "../replica/creation.ts";
 import { isDeleted, materialize } from "../replica/materialize.ts";
 import { withoutConflicts } from "../replica/conflict-values.ts";
 import type { SnapshotContent } from "./snapshot-codec.ts";
+import { TaskBudget } from "../replica/task-budget.ts";
 
-/** Synchronous work between yields, so the page stays responsive while a joiner audits. */
-const SLICE_MS = 30;
+/** Most records audited between two yields (each loads its document and applies its changes). */
+const AUDIT_PER_SLICE = 8;
 
 /** JSON with object keys sorted, to compare rows whatever their key order. */
 function canonical(v: unknown): string {
@@ -25,7 +26,7 @@ const sameSet = (a: readonly string[], b: readonly string[]) =>
  * commits): every record's document loads, has the heads it claims, holds no change that is in no
  * commit, already holds every change the log has for it (applying them changes nothing and lacks no
  * dependency), and its row is what the document materializes to. Runs before the import (a forged record
- * is never shown, nor written on), yielding every ~30 ms so the page stays responsive. Resolves with what
+ * is never shown, nor written on), yielding every ~10 ms so the page stays responsive. Resolves with what
  * is wrong with the first bad record, or null.
  *
  * @example
@@ -41,12 +42,9 @@ export async function auditSnapshot(content: SnapshotContent): Promise<string | 
       if (rc.create) entry.create = rc.create;
       log.set(rc.record, entry);
     }
-  let slice = performance.now();
+  const budget = new TaskBudget("audit", AUDIT_PER_SLICE);
   for (const d of content.docs) {
-    if (performance.now() - slice > SLICE_MS) {
-      await new Promise((r) => setTimeout(r, 0));
-      slice = performance.now();
-    }
+    await budget.step();
     const problem = auditDoc(d, log.get(d.id));
     if (problem) return `Record ${d.id}: ${problem}`;
   }

@@ -10,6 +10,7 @@ import {
   type VectorEntry,
 } from "../protocol/index.ts";
 import type { Commit } from "../replica/commit.ts";
+import { OPEN_PER_SLICE, TaskBudget } from "../replica/task-budget.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import type { OpenedCommit, SpaceSealer } from "../sealing/sealer.ts";
 import {
@@ -83,7 +84,10 @@ export async function verifySnapshot(
 ): Promise<ReceivedSnapshot> {
   const opened: OpenedCommit[] = [];
   const last = new Map<string, OpenedCommit>();
+  // A snapshot carries a thousand commits or more: opened in slices, the page keeps its turns.
+  const budget = new TaskBudget("open", OPEN_PER_SLICE);
   for (const bytes of wire.sealed) {
+    await budget.step();
     let o: OpenedCommit;
     try {
       o = await sealer.open(bytes, (d, seq) => {

@@ -12,6 +12,8 @@ import { validateCommit } from "../replica/validate-commit.ts";
 import { erasedAmong, recordsOf, withoutErased } from "../replica/erased.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import type { SnapshotContent, SnapshotDoc } from "./snapshot-codec.ts";
+import { COMMIT_PART, IMPORT_PART, putInParts } from "./write-in-parts.ts";
+import { CHECK_PER_SLICE, TaskBudget } from "../replica/task-budget.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -109,7 +111,9 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
   const { dexie } = replica;
   // Check before writing: well-formed commits of this space, every device's sequence complete from 1.
   const seen = new Map<string, number>();
+  const budget = new TaskBudget("check", CHECK_PER_SLICE);
   for (const c of content.commits) {
+    await budget.step();
     validateCommit(c);
     if (c.space !== content.space) throw new ValidationError("A snapshot holds a commit of another space.");
     if ((seen.get(c.device) ?? 0) + 1 !== c.seq)
@@ -148,8 +152,11 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
         ...c,
         records: c.changes.map((rc) => rc.record),
       }));
-      await dexie.table<StoredCommit>("_commits").bulkAdd(stored);
-      const { docRows, puts } = snapshotRecords(replica, content);
+      // In steps, each its own task: one step of 100,000 records held the page for seconds.
+      await putInParts(dexie.table<StoredCommit>("_commits"), stored, COMMIT_PART, "add");
+      await writeSnapshotRecords(replica, content);
+      const docRows: DocRow[] = [];
+      const puts = new Map<string, Row[]>();
       const withDoc = new Set(content.docs.map((d) => d.id));
       for (const c of content.commits) {
         for (const rc of c.changes) {
@@ -167,8 +174,8 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
             pushTo(puts, rc.collection, creationRow(rc.record, rc.create));
         }
       }
-      await dexie.table<DocRow, string>("_docs").bulkPut(docRows);
-      for (const [collection, rows] of puts) await dexie.table(collection).bulkPut(rows);
+      await putInParts(dexie.table<DocRow, string>("_docs"), docRows);
+      for (const [collection, rows] of puts) await putInParts(dexie.table(collection), rows);
       await dexie.table<VectorRow>("_vectors").bulkPut(
         Object.entries(content.vector).map(([device, seq]) => ({
           space: content.space,
@@ -186,6 +193,28 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
     return done;
   } finally {
     release();
+  }
+}
+
+/**
+ * Checks and stores a snapshot's records (documents and rows, `snapshotRecords`) in steps of
+ * `IMPORT_PART`, inside the caller's transaction, which must hold `_docs` and every collection's table.
+ * A record that breaks the content rules throws there, and the transaction stores nothing.
+ *
+ * @example
+ * await dexie.transaction("rw", tables, () => writeSnapshotRecords(replica, content));
+ */
+export async function writeSnapshotRecords(
+  replica: Replica,
+  content: SnapshotContent,
+  skip: ReadonlySet<string> = new Set(),
+): Promise<void> {
+  const docsT = replica.dexie.table<DocRow, string>("_docs");
+  for (let from = 0; from < content.docs.length; from += IMPORT_PART) {
+    const part = { ...content, docs: content.docs.slice(from, from + IMPORT_PART) };
+    const { docRows, puts } = snapshotRecords(replica, part, skip);
+    await docsT.bulkPut(docRows);
+    for (const [collection, rows] of puts) await replica.dexie.table(collection).bulkPut(rows);
   }
 }
 

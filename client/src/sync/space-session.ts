@@ -37,6 +37,7 @@ import {
 } from "../sealing/sealer.ts";
 import { byMembership } from "../sealing/by-membership.ts";
 import { asStorageError } from "../replica/quota.ts";
+import { OPEN_PER_SLICE, TaskBudget } from "../replica/task-budget.ts";
 import type { SnapshotContent } from "../snapshots/snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
 import { auditSnapshot } from "../snapshots/snapshot-audit.ts";
@@ -873,7 +874,10 @@ export class SpaceSession {
   async #receiveBatch(frames: Uint8Array[]): Promise<void> {
     const opened: OpenedCommit[] = [];
     const prev = new Map<string, Uint8Array>();
+    // A batch is up to ~1 MB of commits: opening it whole held the page for 100-350 ms (issue 15).
+    const budget = new TaskBudget("open", OPEN_PER_SLICE);
     for (const bytes of frames) {
+      await budget.step();
       try {
         const o = await this.#sealer.open(bytes, (d, seq) => prev.get(`${d}.${seq}`));
         prev.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);

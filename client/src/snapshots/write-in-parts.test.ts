@@ -1,0 +1,65 @@
+import { describe, expect, it, vi } from "vitest";
+import { openDatabase } from "../index.ts";
+import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
+import type { SnapshotDoc } from "./snapshot-codec.ts";
+import { IMPORT_PART } from "./write-in-parts.ts";
+
+type P = { name: string; ward: string; notes: string };
+const collections = { patients: { indexes: "id, name, ward", text: ["notes"] } };
+let n = 0;
+const open = () => openDatabase<{ patients: P }>({ name: `parts-${n++}`, collections });
+
+/** A space of `records` records in commits of 150, the first `edited` of them edited (so they have documents). */
+async function source(records: number, edited: number) {
+  const a = await open();
+  const space = await a.createSpace({ name: "S" });
+  const ids: string[] = [];
+  for (let from = 0; from < records; from += 150)
+    await a.transact(async (tx) => {
+      for (let i = from; i < Math.min(records, from + 150); i++)
+        ids.push(await tx.patients.insert({ name: `P${i}`, ward: `W${i % 3}`, notes: "" }, { space }));
+    });
+  await a.transact(async (tx) => {
+    for (const id of ids.slice(0, edited)) await tx.patients.update(id, (p) => void (p.ward = "X"));
+  });
+  return { a, space, ids };
+}
+
+describe("a snapshot import in steps", () => {
+  it("stores its records in steps of IMPORT_PART, each awaited, and the result is the whole snapshot", async () => {
+    const { a, space } = await source(450, 250);
+    const c = await open();
+    await c.join(await a.invite(space, "x:"));
+    const snap = await readSnapshot(a.replica, space.id);
+    expect(snap.docs.length).toBeGreaterThan(IMPORT_PART);
+    const docPuts = vi.spyOn(c.replica.dexie.table("_docs"), "bulkPut");
+    expect(await importSnapshot(c.replica, snap)).toBe(true);
+    const sizes = docPuts.mock.calls.map(([rows]) => (rows as unknown[]).length);
+    // 250 documents and 200 creations: no request batch over IMPORT_PART, so none holds the page long.
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(IMPORT_PART);
+    expect(sizes.reduce((x, y) => x + y, 0)).toBe(450);
+    expect(sizes.length).toBeGreaterThanOrEqual(3);
+    expect(await c.patients.orderBy("id").toArray()).toEqual(await a.patients.orderBy("id").toArray());
+    expect(await c.vector([space.id])).toEqual(await a.vector([space.id]));
+  }, 60_000);
+
+  it("still stores nothing when a record in a later step breaks the rules (one transaction)", async () => {
+    const { a, space } = await source(300, 250);
+    const c = await open();
+    await c.join(await a.invite(space, "x:"));
+    const snap = await readSnapshot(a.replica, space.id);
+    // The bad row sits past the first step, which was already handed to IndexedDB when it is found.
+    const bad = IMPORT_PART + 10;
+    const commitsBefore = await c.replica.dexie.table("_commits").count();
+    // A forged row (a reserved field; `id` left out, as the first reserved key found is the one named).
+    const forged = { $forged: 1 } as unknown as SnapshotDoc["row"];
+    const docs = snap.docs.map((d, i) => (i === bad ? { ...d, row: forged } : d));
+    await expect(importSnapshot(c.replica, { ...snap, docs })).rejects.toMatchObject({
+      code: "ValidationError",
+    });
+    expect(await c.patients.count()).toBe(0);
+    expect(await c.replica.dexie.table("_docs").count()).toBe(0);
+    expect(await c.replica.dexie.table("_commits").count()).toBe(commitsBefore);
+    expect(await c.vector([space.id])).toEqual({});
+  }, 60_000);
+});
