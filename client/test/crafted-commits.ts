@@ -2,12 +2,24 @@ import { fromHex, toHex } from "../src/protocol/index.ts";
 import { commitId, type Commit } from "../src/replica/commit.ts";
 import { encodeCommitPlaintext } from "../src/sealing/commit-codec.ts";
 import type { RecordId, SpaceId } from "../src/types.ts";
-import { sealAs, testIdentity } from "./seal-as.ts";
+import { sealAs, testSigningIdentity, type SigningIdentity } from "./seal-as.ts";
 
 /** One crafted commit: as the replica stores it, and sealed as the relay stores it. */
 export interface CraftedCommit {
   commit: Commit;
   sealed: Uint8Array;
+}
+
+/**
+ * The made-up devices' signing identities, derived once per test file: a call for the same numbers
+ * derives the same keys (`testSigningIdentity` is a function of its number), and deriving 10,000 of
+ * them was most of the cost of a call (each took more WebCrypto operations than sealing its commit).
+ */
+const identities = new Map<number, Promise<SigningIdentity>>();
+function craftedIdentity(n: number): Promise<SigningIdentity> {
+  let identity = identities.get(n);
+  if (!identity) identities.set(n, (identity = testSigningIdentity(n)));
+  return identity;
 }
 
 /**
@@ -29,7 +41,7 @@ export async function craftDeviceCommits(
   const out: CraftedCommit[] = new Array(count);
   const craft = async (i: number): Promise<void> => {
     const hex = (0xd0000000 + i).toString(16).padStart(8, "0");
-    const identity = await testIdentity(0xd0000000 + i);
+    const identity = await craftedIdentity(0xd0000000 + i);
     const device = identity.device;
     // A UUIDv7-shaped record id (version 7, variant 10), unique per device.
     const record = `01890000-0000-7000-8000-${hex}0000` as RecordId;

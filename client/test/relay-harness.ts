@@ -315,8 +315,11 @@ export const patientCollections = { patients: { indexes: "id, name, ward", text:
 /** A client database with its sync switch. */
 export interface Device<M extends Record<string, unknown>> {
   readonly db: Database<M>;
-  /** Starts syncing through `transport` (default: the WebSocket transport to `url`). */
-  online(url: string, transport?: Transport): void;
+  /**
+   * Starts syncing through `transport` (default: the WebSocket transport to `url`), reconnecting with
+   * `backoff` (default: the engine's).
+   */
+  online(url: string, transport?: Transport, backoff?: { baseMs: number; maxMs: number }): void;
   /** Stops syncing (the connections close). */
   offline(): void;
   readonly isOnline: boolean;
@@ -340,9 +343,9 @@ export async function openDevice<M extends Record<string, unknown>>(
   let stop: (() => void) | null = null;
   const device: Device<M> = {
     db,
-    online(url, transport) {
+    online(url, transport, backoff) {
       stop?.();
-      stop = db.sync({ transports: [transport ?? relayTransport(url)] });
+      stop = db.sync({ transports: [transport ?? relayTransport(url)], ...(backoff ? { backoff } : {}) });
     },
     offline() {
       stop?.();

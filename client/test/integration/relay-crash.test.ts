@@ -48,15 +48,22 @@ describe("relay process crashes and data loss", () => {
     const b = await device("b");
     const space = await a.db.createSpace({ name: "Crash ward" });
     await b.db.join(await a.db.invite(space, "https://app.example/"));
-    // Commits of a few KiB each, so the upload spans several frames and acks.
+    // Commits of a few KiB each, so the upload spans several frames and acks. Queued together, the
+    // inserts share IndexedDB transactions (the writer coalesces them): still one commit each.
     const notes = "Observation. ".repeat(200);
-    for (let i = 0; i < TOTAL; i++) {
-      await a.db.patients.insert(
-        { name: `P${String(i).padStart(3, "0")}`, ward: "A", notes: `${i} ${notes}` },
-        { space },
-      );
-    }
-    b.online(relay.url);
+    await Promise.all(
+      Array.from({ length: TOTAL }, (_, i) =>
+        a.db.patients.insert(
+          { name: `P${String(i).padStart(3, "0")}`, ward: "A", notes: `${i} ${notes}` },
+          { space },
+        ),
+      ),
+    );
+    expect((await a.db.vector([space.id]))[space.id]?.[a.db.deviceId]).toBe(TOTAL);
+    // Both reconnect by themselves after the crash, with a short backoff: the default (250 ms doubling
+    // to 30 s) had them idle for seconds after the relay was back, which proves nothing more.
+    const backoff = { baseMs: 50, maxMs: 1000 };
+    b.online(relay.url, undefined, backoff);
     await waitFor(b.db.status, (s) => s.state === "synced", 30_000, "b connected");
 
     const t = countingTransport(relayTransport(relay.url));
@@ -72,7 +79,7 @@ describe("relay process crashes and data loss", () => {
       connectionsBeforeKill = t.connections.length;
       killed = relay.killNow();
     });
-    a.online(relay.url, t);
+    a.online(relay.url, t, backoff);
     await waitFor(a.db.status, () => killed !== null, 30_000, "a first ack");
     expect(await killed).toBe("SIGKILL");
     sub.unsubscribe();
@@ -110,8 +117,10 @@ describe("relay process crashes and data loss", () => {
     await b.db.join(link);
     const ta = countingTransport(relayTransport(relay.url));
     const tb = countingTransport(relayTransport(relay.url));
-    a.online(relay.url, ta);
-    b.online(relay.url, tb);
+    // A short reconnect backoff, as above: they come back by themselves after the restart either way.
+    const backoff = { baseMs: 50, maxMs: 1000 };
+    a.online(relay.url, ta, backoff);
+    b.online(relay.url, tb, backoff);
     for (let i = 0; i < 10; i++) {
       await a.db.patients.insert({ name: `A${i}`, ward: "A", notes: `from a ${i}` }, { space });
       await b.db.patients.insert({ name: `B${i}`, ward: "B", notes: `from b ${i}` }, { space });
