@@ -34,7 +34,7 @@ type Scheduler = { yield?: () => Promise<void> };
  * messages), then resumes. In a page a `MessageChannel` message, not `setTimeout(0)` (clamped to 4 ms
  * once nested: a bootstrap yields thousands of times) and not `scheduler.yield` (its continuation
  * runs ahead of tasks already queued, so a search's IndexedDB callbacks would wait for the whole
- * loop); under Node, where IndexedDB is fake-indexeddb on timers, `setTimeout(0)` as before.
+ * loop); under Node, `setImmediate`.
  *
  * @example
  * await yieldToPage();
@@ -53,6 +53,11 @@ export function yieldToPage(): Promise<void> {
   }
   const s = (globalThis as { scheduler?: Scheduler }).scheduler;
   if (typeof window !== "undefined" && typeof s?.yield === "function") return s.yield();
+  // Node: `setImmediate` runs after the I/O and the tasks queued meanwhile (fake-indexeddb queues its
+  // own with it), without `setTimeout`'s 1 ms floor, which a bootstrap yielding every few commits
+  // would pay thousands of times.
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  if (typeof immediate === "function") return new Promise((resolve) => void immediate(resolve));
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
