@@ -223,16 +223,17 @@ describe("applying a commit at the caps", () => {
       withinCap(big);
       const before = { ...b.replica.stats };
       const runs = 2 * PER_RECORD;
-      // A heartbeat of timers, the first scheduled before the apply starts: each beat notes how many
-      // Automerge calls the apply has made so far. Had the apply held the event loop from its first call
-      // to its last, the beats would see only "none yet" and "all of them".
+      // A heartbeat of event-loop tasks, the first queued before the apply starts: each beat notes how
+      // many Automerge calls the apply has made so far. Had the apply held the event loop from its first
+      // call to its last, the beats would see only "none yet" and "all of them". (Immediates, as the
+      // apply's own yields under Node: a 1 ms timer may sleep through a slice shorter than that.)
       const seen = new Set<number>();
       let beating = true;
       const beat = () => {
         seen.add(b.replica.stats.applyChangesCalls - before.applyChangesCalls);
-        if (beating) setTimeout(beat, 0);
+        if (beating) setImmediate(beat);
       };
-      setTimeout(beat, 0);
+      setImmediate(beat);
       const report = await b.applyCommits([big]);
       beating = false;
       expect(report.applied).toEqual([big.id]);
