@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Database, SpaceId } from "../../src/index.ts";
 import { compactSpace, type Compaction } from "../../src/spaces/compact-space.ts";
 import { waitFor } from "../wait-for.ts";
+import { patientNamed as named, storeBytes } from "../compaction-waits.ts";
 import {
   closeAllDevices,
   disposeAllRelays,
@@ -30,17 +31,6 @@ afterEach(async () => {
   await closeAllDevices();
   await disposeAllRelays();
 });
-
-const storeBytes = async (relay: RelayHarness) =>
-  Number(/^shoal_store_bytes (\d+)/m.exec(await relay.metrics())?.[1] ?? NaN);
-
-const named = (db: Db, name: string) =>
-  waitFor(
-    db.patients.live((q) => q.where("name").equals(name).toArray()),
-    (r) => r.length > 0,
-    30_000,
-    `${name} on ${db.deviceId.slice(0, 8)}`,
-  );
 
 const rows = async (db: Db) =>
   (await db.patients.toArray()).map((p) => `${p.name}|${p.ward}|${p.notes}`).sort();

@@ -8,6 +8,7 @@ import type { Database, ErasureStatus, SpaceId } from "../../src/index.ts";
 import type { StoredCommit } from "../../src/replica/commit.ts";
 import { verifyAudit } from "../../src/audit/verify-audit.ts";
 import { waitFor } from "../wait-for.ts";
+import { patientNamed as named, storeBytes } from "../compaction-waits.ts";
 import {
   closeAllDevices,
   disposeAllRelays,
@@ -55,17 +56,6 @@ function inRelayFiles(relay: RelayHarness, needle: Buffer): string[] {
     .map((f) => f.name);
 }
 
-const storeBytes = async (relay: RelayHarness) =>
-  Number(/^shoal_store_bytes (\d+)/m.exec(await relay.metrics())?.[1] ?? NaN);
-
-const named = (db: Db, name: string) =>
-  waitFor(
-    db.patients.live((q) => q.where("name").equals(name).toArray()),
-    (r) => r.length > 0,
-    30_000,
-    name,
-  );
-
 describe("relay compaction", () => {
   it("drops the erased record's sealed commits from every relay file, and a new member bootstraps without it", async () => {
     const relay = await RelayHarness.start();
@@ -107,7 +97,8 @@ describe("relay compaction", () => {
     expect(compaction.vector[b.db.deviceId]).toBeGreaterThanOrEqual(Math.max(...erinSeqs));
     // The waiting costs the log one request naming every device, and one receipt from the other member.
     const ops = (await a.db.replica.dexie.table<{ op: string }>("_members").toArray()).map(
-      (r) => JSON.parse(r.op) as { author: string; action: { kind: string; vector?: Record<string, number> } },
+      (r) =>
+        JSON.parse(r.op) as { author: string; action: { kind: string; vector?: Record<string, number> } },
     );
     const requests = ops.filter((o) => o.action.kind === "hold-request");
     expect(requests.map((o) => [o.author, o.action.vector])).toEqual([[a.db.deviceId, compaction.vector]]);
@@ -189,7 +180,8 @@ describe("relay compaction", () => {
     a.online(relay.url);
     const space = await a.db.createSpace({ name: "South Clinic" });
     const toC = await a.db.invite(space, { role: "writer", me: "Dr. Admin" });
-    for (let i = 0; i < 5; i++) await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+    for (let i = 0; i < 5; i++)
+      await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
     await relayAcknowledged(a.db, space.id);
     // Published, but never named by a `compact`: no admin signed for these bytes.
     expect(await a.db.publishSnapshot(space)).toBe(true);
