@@ -79,8 +79,10 @@ function isContainer(v: unknown): v is object {
  */
 export function reservedRootKey(root: object, allowTombstone: boolean, allowed?: string): string | null {
   for (const k of Object.keys(root)) {
-    if (k === "id") return k;
+    // Checked first, so that a caller may allow `id` (a materialized row carries it) and still have
+    // every other key checked: returning at `id` used to hide a `$` key after it.
     if (k === allowed) continue;
+    if (k === "id") return k;
     if (
       k.startsWith("$") &&
       !(allowTombstone && k === "$deleted" && (root as Record<string, unknown>)[k] === true)

@@ -102,8 +102,9 @@ export async function importSnapshot(replica: Replica, content: SnapshotContent)
 
 /** Why a snapshot's row or document may not be stored, or null. */
 export function rowProblem(row: object, doc: boolean): string | null {
-  const reserved = reservedRootKey(row, doc);
-  if (reserved !== null && !(reserved === "id" && !doc)) return `the reserved field "${reserved}"`;
+  // A row carries its `id`; a document never does. Every other reserved key is refused in both.
+  const reserved = reservedRootKey(row, doc, doc ? undefined : "id");
+  if (reserved !== null) return `the reserved field "${reserved}"`;
   return checkContent(row);
 }
 

@@ -51,8 +51,8 @@ describe("a snapshot import in steps", () => {
     // The bad row sits past the first step, which was already handed to IndexedDB when it is found.
     const bad = IMPORT_PART + 10;
     const commitsBefore = await c.replica.dexie.table("_commits").count();
-    // A forged row (a reserved field; `id` left out, as the first reserved key found is the one named).
-    const forged = { $forged: 1 } as unknown as SnapshotDoc["row"];
+    // A forged row: a reserved field after the row's own id.
+    const forged = { id: "forged", $forged: 1 } as unknown as SnapshotDoc["row"];
     const docs = snap.docs.map((d, i) => (i === bad ? { ...d, row: forged } : d));
     await expect(importSnapshot(c.replica, { ...snap, docs })).rejects.toMatchObject({
       code: "ValidationError",
