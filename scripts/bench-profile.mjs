@@ -8,6 +8,9 @@
 //   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert|bootstrap  --count <k>
 //   npm run bench:profile -- --step bootstrap --n 1000 a second device joins and bootstraps N records
 //                                                      (keys typed meanwhile); prints its longest tasks
+//   npm run bench:profile -- --step catchup --n 1000   that second device, bootstrapped, goes offline while
+//                                                      the first makes 10 commits, then catches up (--count
+//                                                      rounds, default 5, all profiled; each round's ms printed)
 //
 // It measures, it asserts nothing. Idle time (the main thread waiting on IndexedDB's backend) shows as
 // "(idle)": a step whose wall time is mostly idle is bound by IndexedDB round trips, not by JavaScript.
@@ -76,7 +79,7 @@ try {
   let target = page;
   let callOn = call;
   let bootArgs;
-  if (STEP === "bootstrap") {
+  if (STEP === "bootstrap" || STEP === "catchup") {
     // The writer uploads, then a second page (its own IndexedDB: another origin's storage is not
     // shared, so a second persistent context) joins and is profiled while it bootstraps.
     await call("shoalUpload", { relay: relay.info.url.replace(/^http/, "ws"), timeoutMs: 600_000 });
@@ -94,6 +97,7 @@ try {
     callOn = (fn, args) => target.evaluate(([f, a]) => window.__bench[f](a), [fn, args ?? {}]);
     await callOn("shoalOpen");
     bootArgs = { relay: relay.info.url.replace(/^http/, "ws"), link, n: N, timeoutMs: 600_000 };
+    if (STEP === "catchup") await callOn("shoalBootstrap", bootArgs);
   }
 
   const cdp = await (target === page ? context : second).newCDPSession(target);
@@ -112,6 +116,8 @@ try {
   const result =
     STEP === "bootstrap"
       ? await typing(target, callOn("shoalBootstrap", bootArgs))
+      : STEP === "catchup"
+        ? await catchUpRounds(call, callOn, Number(opts.count ?? 5))
       : STEP === "insert"
         ? await call("shoalInsert", { n: N, seed: SEED, batch: 100 })
         : STEP === "live"
@@ -128,6 +134,7 @@ try {
   writeFileSync(file, JSON.stringify(profile));
   console.log(`step ${STEP}, N = ${N}: ${wall} ms wall`);
   if (result.responsiveness) console.log(`page saw: ${JSON.stringify(result.responsiveness)}`);
+  if (result.rounds) console.log(`catch-up rounds, ms: ${result.rounds.map((r) => r.toFixed(1)).join(", ")}`);
   if (result.p50 !== undefined)
     console.log(`p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms`);
   printSelfTime(profile, Number(opts.top));
@@ -141,6 +148,25 @@ try {
 }
 
 /** Self time per function and per module (source file) of a CPU profile, largest first. */
+/**
+ * Catch-up rounds as the bench runs them: the writer syncs and uploads, the second device takes it all
+ * and stops syncing, the writer makes 10 commits and uploads them, the second device comes back.
+ */
+async function catchUpRounds(call, callOn, rounds) {
+  const ws = relay.info.url.replace(/^http/, "ws");
+  await call("shoalStartSync", { relay: ws });
+  const out = [];
+  for (let k = 0; k < rounds; k++) {
+    await call("shoalWaitUploaded", { timeoutMs: 600_000 });
+    await callOn("shoalWaitVector", { vector: await call("shoalVector"), timeoutMs: 600_000 });
+    await callOn("shoalStopSync");
+    const edits = await call("shoalOfflineEdits", { count: 10, timeoutMs: 600_000 });
+    const cu = await callOn("shoalCatchUp", { relay: ws, ids: edits.ids, markers: edits.markers, timeoutMs: 600_000 });
+    out.push(cu.ms);
+  }
+  return { rounds: out };
+}
+
 function printSelfTime(profile, top) {
   const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
