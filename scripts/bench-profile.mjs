@@ -8,6 +8,7 @@
 //   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert|bootstrap  --count <k>
 //   npm run bench:profile -- --step bootstrap --n 1000 a second device joins and bootstraps N records
 //                                                      (keys typed meanwhile); prints its longest tasks
+//   npm run bench:profile -- --step bootstrap --snapshot  the same, from a snapshot the writer publishes first
 //   npm run bench:profile -- --step catchup --n 1000   that second device, bootstrapped, goes offline while
 //                                                      the first makes 10 commits, then catches up (--count
 //                                                      rounds, default 5, all profiled; each round's ms printed)
@@ -31,6 +32,7 @@ const { values: opts } = parseArgs({
     n: { type: "string", default: "10000" },
     count: { type: "string" },
     top: { type: "string", default: "25" },
+    snapshot: { type: "boolean", default: false },
   },
 });
 const N = Number(opts.n);
@@ -83,6 +85,8 @@ try {
     // The writer uploads, then a second page (its own IndexedDB: another origin's storage is not
     // shared, so a second persistent context) joins and is profiled while it bootstraps.
     await call("shoalUpload", { relay: relay.info.url.replace(/^http/, "ws"), timeoutMs: 600_000 });
+    // --snapshot: the writer publishes a snapshot first, so the second device bootstraps from it.
+    if (opts.snapshot) console.log(`snapshot stored: ${await call("shoalPublishSnapshot")}`);
     const link = await call("shoalInvite");
     second = await chromium.launchPersistentContext(join(work, "profile-b"), {
       executablePath: chromiumExecutable(),

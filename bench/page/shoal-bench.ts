@@ -244,6 +244,11 @@ export async function shoalWaitVector(args: {
   }
 }
 
+/** Publishes a snapshot of the bench space now (sync running): a device joining after bootstraps from it. */
+export async function shoalPublishSnapshot(): Promise<boolean> {
+  return db().publishSnapshot(state.space!);
+}
+
 export async function shoalInvite(): Promise<string> {
   return db().invite(state.space!);
 }
