@@ -1,5 +1,6 @@
 import type { MembershipOp, Role } from "../members/membership-op.ts";
-import { mayWrite, type MembershipState } from "../members/resolve-membership.ts";
+import { mayWrite } from "../members/may-write.ts";
+import type { MembershipState } from "../members/membership-state.ts";
 import type { Commit } from "../replica/commit.ts";
 
 import { AUDIT_VIEWS_COLLECTION } from "../replica/collection-spec.ts";

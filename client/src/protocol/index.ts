@@ -146,8 +146,7 @@ export {
   type InvitationState,
   type Rotation,
   type RefusedOpReason,
-  type WriteRefusal,
   resolveMembership,
-  mayWrite,
-  countedCompactions,
 } from "../members/resolve-membership.ts";
+export { type WriteRefusal, mayWrite } from "../members/may-write.ts";
+export { countedCompactions } from "../members/counted-in-own-past.ts";

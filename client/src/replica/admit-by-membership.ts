@@ -1,6 +1,7 @@
 import type { Table } from "dexie";
 import type { MembershipOp } from "../members/membership-op.ts";
-import { mayWrite, type MembershipState, type WriteRefusal } from "../members/resolve-membership.ts";
+import { mayWrite, type WriteRefusal } from "../members/may-write.ts";
+import type { MembershipState } from "../members/membership-state.ts";
 import { stateOf } from "../spaces/membership-log.ts";
 import type { Commit } from "./commit.ts";
 import { isPoisoned, poisoned } from "./quarantine.ts";

@@ -1,5 +1,6 @@
 import type { MembershipOp } from "../members/membership-op.ts";
-import { mayWrite, type MembershipState } from "../members/resolve-membership.ts";
+import { mayWrite } from "../members/may-write.ts";
+import type { MembershipState } from "../members/membership-state.ts";
 import { membershipRefusal } from "../replica/admit-by-membership.ts";
 import type { Commit, StoredCommit } from "../replica/commit.ts";
 import { rebuildRecords, type RebuildReport } from "../replica/rebuild-records.ts";

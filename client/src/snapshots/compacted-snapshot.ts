@@ -1,7 +1,7 @@
 import * as A from "@automerge/automerge";
 import { sha256 } from "../crypto/sha256.ts";
 import { ShoalError, ValidationError } from "../errors.ts";
-import { countedCompactions } from "../members/resolve-membership.ts";
+import { countedCompactions } from "../members/counted-in-own-past.ts";
 import { ByteReader } from "../protocol/byte-reader.ts";
 import { ByteWriter } from "../protocol/byte-writer.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";

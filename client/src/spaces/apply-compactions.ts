@@ -2,7 +2,7 @@ import { sha256 } from "../crypto/sha256.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
-import { countedCompactions } from "../members/resolve-membership.ts";
+import { countedCompactions } from "../members/counted-in-own-past.ts";
 import type { MembershipOp } from "../members/membership-op.ts";
 import type { MemberRow } from "../replica/stored-rows.ts";
 import { creatorKeyOf, opsOf } from "./membership-log.ts";

@@ -1,7 +1,8 @@
 import { NotFound, NotPermitted } from "../errors.ts";
 import { openName, sealName, type KeySet } from "../members/key-set.ts";
 import type { MembershipOp } from "../members/membership-op.ts";
-import { countedErasures, type MembershipState } from "../members/resolve-membership.ts";
+import { countedErasures } from "../members/counted-in-own-past.ts";
+import type { MembershipState } from "../members/membership-state.ts";
 import { purgeErased, type ErasedRow } from "../replica/erased.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { DocRow, MemberRow, SpaceRow } from "../replica/stored-rows.ts";

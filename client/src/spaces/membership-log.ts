@@ -8,12 +8,8 @@ import {
   type MembershipAction,
   type MembershipOp,
 } from "../members/membership-op.ts";
-import {
-  resolveMembership,
-  mayWrite,
-  type MembershipState,
-  type Rotation,
-} from "../members/resolve-membership.ts";
+import { resolveMembership, type MembershipState, type Rotation } from "../members/resolve-membership.ts";
+import { mayWrite } from "../members/may-write.ts";
 import { openKeySet, openName, sealKeySet, type KeySet } from "../members/key-set.ts";
 import { identityFromSeed } from "../identity/identity-from-seed.ts";
 import { fromHex, toHex } from "../protocol/hex.ts";

@@ -1,6 +1,7 @@
 import type { MembershipOp } from "../../src/members/membership-op.ts";
 import { opId } from "../../src/members/membership-op.ts";
-import { mayWrite, resolveMembership, type MembershipState } from "../../src/members/resolve-membership.ts";
+import { mayWrite } from "../../src/members/may-write.ts";
+import { resolveMembership, type MembershipState } from "../../src/members/resolve-membership.ts";
 import type { StoredCommit } from "../../src/replica/commit.ts";
 import type { QuarantineRow, SpaceRow } from "../../src/replica/stored-rows.ts";
 import { creatorKeyOf, readMembership } from "../../src/spaces/membership-log.ts";

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { NotFound, NotPermitted, type Space } from "../../src/index.ts";
 import { joinByInvitation } from "../../src/spaces/join-by-invitation.ts";
 import { importSnapshot, readSnapshot } from "../../src/snapshots/snapshot-io.ts";
-import { countedErasures } from "../../src/members/resolve-membership.ts";
+import { countedErasures } from "../../src/members/counted-in-own-past.ts";
 import { creatorKeyOf, opsOf, readMembership } from "../../src/spaces/membership-log.ts";
 import type { MemberRow, QuarantineRow, SpaceRow } from "../../src/replica/stored-rows.ts";
 import { carry, everything, firstValue, logOf, memberDevice, type MemberDb } from "../member-devices.ts";
