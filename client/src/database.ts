@@ -602,7 +602,7 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   }
 
   /**
-   * Publishes a snapshot of a space to the relay now (devices also do it every `publishEvery` commits):
+   * Publishes a snapshot of a space to the relay now (writers also do it by the `snapshots` policy of `sync`):
    * a fresh device then downloads it and only the commits after it. Resolves true once stored, false
    * if the relay keeps a newer one or does not hold everything the snapshot names yet.
    */

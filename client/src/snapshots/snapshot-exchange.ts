@@ -21,6 +21,7 @@ import {
   type SnapshotWire,
 } from "./snapshot-codec.ts";
 import { openSnapshot, sealSnapshot } from "./snapshot-seal.ts";
+import type { SnapshotCoverage } from "./snapshot-coverage.ts";
 
 /** A downloaded snapshot, opened and checked: what to import, the sealed commits to keep, its publisher. */
 export interface ReceivedSnapshot {
@@ -144,13 +145,33 @@ export interface SnapshotPolicy {
   /** A device holding nothing of a space asks the relay for its snapshot first (default true). */
   bootstrap: boolean;
   /**
-   * Publish a snapshot once this many commits exist beyond the last one this session saw (default
-   * 1,000; 0 never). Only when everything this device holds is on the relay.
+   * The most commits between two snapshots (default 1,000; 0: never publish). A writer publishes once
+   * the commits beyond the newest snapshot it knows of reach the larger of `publishFirst` and that
+   * snapshot's own count (the log doubled since), at most this many; only when everything it holds is
+   * on the relay, right after the relay acknowledged its own upload.
    */
   publishEvery: number;
+  /**
+   * The fewest commits a space needs before its first snapshot (default 10), so that small spaces
+   * bootstrap from one too. Doubling from there keeps the bytes of all snapshots published within a
+   * small multiple of the log's own, as a plain snapshot holds the log.
+   */
+  publishFirst: number;
 }
 
-export const DEFAULT_SNAPSHOTS: SnapshotPolicy = { bootstrap: true, publishEvery: 1000 };
+export const DEFAULT_SNAPSHOTS: SnapshotPolicy = { bootstrap: true, publishEvery: 1000, publishFirst: 10 };
+
+/**
+ * How many commits beyond the newest known snapshot (covering `covered` commits) make the next one due.
+ *
+ * @example
+ * publishThreshold(DEFAULT_SNAPSHOTS, 0); // 10: the first snapshot
+ * publishThreshold(DEFAULT_SNAPSHOTS, 40); // 40: the log doubled
+ * publishThreshold(DEFAULT_SNAPSHOTS, 5000); // 1000: the cap
+ */
+export function publishThreshold(policy: SnapshotPolicy, covered: number): number {
+  return Math.min(policy.publishEvery, Math.max(policy.publishFirst, covered));
+}
 /** Bytes of a snapshot per frame. */
 const SNAPSHOT_PART = 512 * 1024;
 
@@ -178,7 +199,11 @@ export class SnapshotExchange {
   #incomingBytes = 0;
   /** Commits covered by the newest snapshot seen or published. */
   #total = 0;
-  #publishing: { resolve: (stored: boolean) => void } | null = null;
+  /** Where `#total` is kept across restarts; read once, before the first `due`. */
+  readonly #coverage: SnapshotCoverage | undefined;
+  #coverageRead = false;
+  /** The snapshot being published, and the commits it covers. */
+  #publishing: { resolve: (stored: boolean) => void; total: number } | null = null;
   readonly #openCompacted: CompactedOpener | undefined;
 
   constructor(opts: {
@@ -191,7 +216,10 @@ export class SnapshotExchange {
     device: DeviceId;
     /** Opens compacted snapshots (spaces with members); absent: only format 2 is read. */
     openCompacted?: CompactedOpener;
+    /** Keeps what the newest known snapshot covers across restarts (absent: this session only). */
+    coverage?: SnapshotCoverage;
   }) {
+    this.#coverage = opts.coverage;
     this.#openCompacted = opts.openCompacted;
     this.#sealer = opts.sealer;
     this.#device = opts.device;
@@ -258,16 +286,20 @@ export class SnapshotExchange {
 
   /** A snapshot covering `total` commits is in place (imported or stored). */
   noteCovered(total: number): void {
-    this.#total = Math.max(this.#total, total);
+    if (total <= this.#total) return;
+    this.#total = total;
+    // Remembered for the next start; a failed write costs at most one snapshot published again.
+    this.#coverage?.raise(total).catch(() => {});
   }
 
   /** Whether the policy wants a snapshot now, given what this device holds. */
-  due(ours: Record<string, number>): boolean {
-    return (
-      this.policy.publishEvery > 0 &&
-      !this.#publishing &&
-      vectorTotal(ours) - this.#total >= this.policy.publishEvery
-    );
+  async due(ours: Record<string, number>): Promise<boolean> {
+    if (this.policy.publishEvery <= 0 || this.#publishing) return false;
+    if (!this.#coverageRead && this.#coverage) {
+      this.#coverageRead = true;
+      this.#total = Math.max(this.#total, await this.#coverage.read().catch(() => 0));
+    }
+    return vectorTotal(ours) - this.#total >= publishThreshold(this.policy, this.#total);
   }
 
   /**
@@ -287,7 +319,8 @@ export class SnapshotExchange {
       seq,
     }));
     const parts = Math.max(1, Math.ceil(sealed.length / SNAPSHOT_PART));
-    const stored = new Promise<boolean>((resolve) => (this.#publishing = { resolve }));
+    const total = vectorTotal(v);
+    const stored = new Promise<boolean>((resolve) => (this.#publishing = { resolve, total }));
     for (let part = 0; part < parts; part++) {
       this.#send({
         type: "snapshot-put",
@@ -309,8 +342,14 @@ export class SnapshotExchange {
 
   /** A refusal arrived; true if it was about the snapshot being published (then it is settled). */
   refused(m: Extract<Message, { type: "error" }>): boolean {
-    const about = m.code === "stale-snapshot" || ((m.code === "gap" || m.code === "membership") && !m.device);
+    const about =
+      m.code === "stale-snapshot" ||
+      ((m.code === "gap" || m.code === "membership" || m.code === "quota") && !m.device);
     if (!this.#publishing || !about) return false;
+    // The relay keeps a snapshot newer for some device than this one, or has no room for it: counted as
+    // covering as much, so the next try waits for the policy's threshold instead of following every
+    // acknowledgement (a space at its quota would otherwise upload a snapshot after each commit).
+    if (m.code === "stale-snapshot" || m.code === "quota") this.noteCovered(this.#publishing.total);
     this.#settle(false);
     return true;
   }

@@ -40,6 +40,7 @@ import { asStorageError } from "../replica/quota.ts";
 import { OPEN_PER_SLICE, TaskBudget } from "../replica/task-budget.ts";
 import type { SnapshotContent } from "../snapshots/snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
+import type { SnapshotCoverage } from "../snapshots/snapshot-coverage.ts";
 import { auditSnapshot } from "../snapshots/snapshot-audit.ts";
 import { publishableSnapshot } from "../snapshots/publishable-snapshot.ts";
 import type { SessionCompaction } from "../snapshots/compacted-snapshot.ts";
@@ -90,6 +91,8 @@ export interface SessionReplica {
   ownCommitsMade?(space: SpaceId): Promise<number>;
   /** Removes what is still stored of a space this device left (see `sweepLeftSpace`). */
   sweepLeftSpace?(space: SpaceId): Promise<void>;
+  /** Where the newest known snapshot's coverage is kept across restarts (absent: per session). */
+  snapshotCoverage?(space: SpaceId): SnapshotCoverage;
   /** Compacted snapshots of spaces with members (PROTOCOL.md 12); absent: never published or read. */
   compaction?: SessionCompaction;
 }
@@ -244,6 +247,7 @@ export class SpaceSession {
       ...(opts.replica.compaction && {
         openCompacted: (v, blob) => opts.replica.compaction!.open(opts.space, v, blob),
       }),
+      ...(opts.replica.snapshotCoverage && { coverage: opts.replica.snapshotCoverage(opts.space) }),
     });
     this.space = opts.space;
     this.#spaceBytes = fromHex(opts.space, 16);
@@ -619,8 +623,9 @@ export class SpaceSession {
             this.#scheduleRefetch();
             return;
           }
+          // No snapshot from here: a writer publishes once the relay acknowledged its own upload (so
+          // readers, who only pull, never upload snapshots of what others wrote).
           this.#hooks.synced();
-          await this.#maybePublish();
         } else if (!m.reply && this.#repair.refetchWanted) {
           // A damaged live push: pull it again later (the reply of that pull settles the flag).
           this.#scheduleRefetch();
@@ -708,7 +713,7 @@ export class SpaceSession {
   async #maybePublish(): Promise<void> {
     const ours = (await this.#replica.vector([this.space]))[this.space] ?? {};
     // The connection may have gone meanwhile: the policy publishes at a later one, with no error.
-    if (this.#snapshots.due(ours) && this.#welcomed && this.#conn) await this.#publish();
+    if ((await this.#snapshots.due(ours)) && this.#welcomed && this.#conn) await this.#publish();
   }
 
   /** Sends a snapshot; resolves (once sent) to the relay's coming answer, or false if not now. */

@@ -8,6 +8,7 @@ import type { SpaceId, VersionVector } from "../types.ts";
 import { recordAcks } from "./acks.ts";
 import type { PeerNetwork } from "../peer/peer-signaling.ts";
 import { ownCommitsMade, sweepLeftSpace } from "../spaces/leave-space.ts";
+import { snapshotCoverage } from "../snapshots/snapshot-coverage.ts";
 import { discardSpace } from "../snapshots/snapshot-discard.ts";
 import { importSnapshot, readSnapshot } from "../snapshots/snapshot-io.ts";
 import { compactionHooks } from "../snapshots/compacted-snapshot.ts";
@@ -25,10 +26,11 @@ export interface SyncOptions {
   /** Reconnect delays (default 250 ms doubling up to 30 s, with jitter). */
   backoff?: { baseMs: number; maxMs: number };
   /**
-   * Snapshots: a fresh device bootstraps from the relay's snapshot (default true), and a device
-   * publishes one every `publishEvery` commits (default 1,000; 0 never).
+   * Snapshots: a fresh device bootstraps from the relay's snapshot (default true). A writer publishes
+   * one once the commits beyond the newest snapshot it knows of reach `publishFirst` (default 10), then
+   * each time the log doubled, and at most every `publishEvery` commits (default 1,000; 0 never).
    */
-  snapshots?: { bootstrap?: boolean; publishEvery?: number };
+  snapshots?: { bootstrap?: boolean; publishEvery?: number; publishFirst?: number };
   /**
    * One relay connection per browser (default true where the Web Locks API exists): the tabs syncing
    * this database elect one leader that holds the connections for all of them; the others follow its
@@ -167,6 +169,7 @@ export class SyncRunner {
         discardSpace: (space) => discardSpace(replica, space),
         sweepLeftSpace: (space) => sweepLeftSpace(replica, space),
         ownCommitsMade: (space) => ownCommitsMade(replica, space),
+        snapshotCoverage: (space) => snapshotCoverage(replica.dexie, space),
         compaction: compactionHooks(replica),
       },
       this.#transports,

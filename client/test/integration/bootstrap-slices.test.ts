@@ -4,6 +4,7 @@ import {
   closeAllDevices,
   disposeAllRelays,
   openDevice,
+  relayTransport,
   patientCollections,
   RelayHarness,
   relayAcknowledged,
@@ -50,7 +51,9 @@ describe("a fresh device's bootstrap through the relay process", () => {
       if (beating) setTimeout(beat, 0);
     };
     setTimeout(beat, 0);
-    b.online(relay.url);
+    // The replay path is the one measured here: a's upload made a snapshot due (a space's first comes at
+    // 10 commits), which b would otherwise bootstrap from (snapshot-sync.test.ts covers that path).
+    b.db.sync({ transports: [relayTransport(relay.url)], snapshots: { bootstrap: false } });
     await waitFor(
       b.db.patients.live((c) => c.count()),
       (n) => n === COMMITS * PER_COMMIT,

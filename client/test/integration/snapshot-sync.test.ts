@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/index.ts";
+import { decodeMessage } from "../../src/protocol/index.ts";
 import { memoryTransport } from "../../src/transports/memory-transport.ts";
+import type { Transport } from "../../src/transports/transport.ts";
 import { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 import { waitFor } from "../wait-for.ts";
 
@@ -15,9 +17,10 @@ afterEach(async () => {
 async function device(
   relay: ReturnType<typeof inProcessRelay>,
   snapshots: { bootstrap?: boolean; publishEvery?: number },
+  wrap: (t: Transport) => Transport = (t) => t,
 ) {
   const db = await openDatabase<{ patients: P }>({ name: `snap-sync-${n++}`, collections });
-  const stop = () => db.sync({ transports: [memoryTransport(relay.accept)], snapshots });
+  const stop = () => db.sync({ transports: [wrap(memoryTransport(relay.accept))], snapshots });
   cleanups.push(() => db.close());
   return { db, stop };
 }
@@ -124,5 +127,62 @@ describe("snapshots through the relay", () => {
     expect((await relay.store.getSnapshot(space.id))!.vector.get(a.db.deviceId)).toBeGreaterThanOrEqual(
       before!.vector.get(a.db.deviceId)!,
     );
+  });
+
+  it("by default a small space gets its first snapshot at 10 commits and the next once its log doubled, also across restarts", async () => {
+    const relay = inProcessRelay();
+    // Every snapshot the writer publishes: the commits its vector covers (first part of each).
+    const published: number[] = [];
+    const counting = (t: Transport): Transport => ({
+      ...t,
+      connect: (space, token, handlers, claim, proofs) => {
+        const conn = t.connect(space, token, handlers, claim, proofs);
+        return {
+          send(frame) {
+            const m = decodeMessage(frame);
+            if (m.type === "snapshot-put" && m.part === 0) published.push(m.vector.reduce((s, e) => s + e.seq, 0));
+            conn.send(frame);
+          },
+          get bufferedAmount() {
+            return conn.bufferedAmount;
+          },
+          close: (reason) => conn.close(reason),
+        };
+      },
+    });
+    const a = await device(relay, {}, counting);
+    const space = await a.db.createSpace({ name: "Small" });
+    const total = async () =>
+      Object.values((await a.db.vector([space.id]))[space.id] ?? {}).reduce((s, x) => s + x, 0);
+    let stop = a.stop();
+    for (let i = 0; i < 12; i++) await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+    const stored = async () =>
+      [...((await relay.store.getSnapshot(space.id))?.vector.values() ?? [])].reduce((s, x) => s + x, 0);
+    const snapshotAt = () => a.db.status.get().transports.find((t) => t.space === space.id)?.lastSnapshotAt;
+    await waitFor(a.db.status, () => snapshotAt() !== undefined, 20_000, "the first snapshot");
+    expect(await stored()).toBeGreaterThanOrEqual(10);
+    const firstAt = snapshotAt();
+    expect(published).toHaveLength(1);
+    const first = published[0]!;
+    expect(first).toBeGreaterThanOrEqual(10);
+    // A new session (as after a reload): it remembers the snapshot and does not publish it again.
+    stop();
+    stop = a.stop();
+    cleanups.push(() => stop());
+    while ((await total()) < 2 * first + 1) {
+      await a.db.patients.insert({ name: "later", ward: "B", notes: "" }, { space });
+      await waitFor(a.db.status, (s) => s.pendingCommits === 0, 20_000, "uploaded");
+    }
+    await waitFor(a.db.status, () => (snapshotAt() ?? firstAt) !== firstAt, 20_000, "the second snapshot");
+    expect(await stored()).toBeGreaterThanOrEqual(2 * first);
+    expect(published).toHaveLength(2);
+    expect(published[1]).toBeGreaterThanOrEqual(2 * first);
+    // A fresh device bootstraps from it: only the commits after the snapshot arrive as commits.
+    const fresh = await device(relay, { publishEvery: 0 });
+    await fresh.db.join(await a.db.invite(space, "x:"));
+    cleanups.push(fresh.stop());
+    const rows = await a.db.patients.count();
+    await waitFor(count(fresh.db), (c) => c === rows, 20_000, "the fresh device has every record");
+    expect(fresh.db.replica.stats.remoteCommits).toBeLessThan((await total()) - published[1]! + 1);
   });
 });
