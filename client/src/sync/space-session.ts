@@ -376,7 +376,7 @@ export class SpaceSession {
           return;
         }
         const epoch = this.#epoch;
-        this.#enqueue(() => (epoch === this.#epoch ? this.#handle(m) : Promise.resolve()));
+        this.#enqueue(() => (epoch === this.#epoch ? this.#handle(m, epoch) : Promise.resolve()));
       },
       onClose: (reason, code) => {
         if (closed) return;
@@ -497,7 +497,8 @@ export class SpaceSession {
     });
   }
 
-  async #handle(m: Message): Promise<void> {
+  /** Handles one frame of the connection of `epoch`; a step after an await checks it is still current. */
+  async #handle(m: Message, epoch: number): Promise<void> {
     switch (m.type) {
       case "welcome": {
         if (this.#welcomed) return; // a welcome after the handshake is the other side's confusion
@@ -514,7 +515,12 @@ export class SpaceSession {
         const mine = (await this.#replica.vector([this.space]))[this.space] ?? {};
         this.#relayHoldsAny ||= m.vector.length > 0;
         const entries: { device: DeviceId; seq: number }[] = [];
-        for (const e of await this.#believable(m.vector, mine)) {
+        const believable = await this.#believable(m.vector, mine);
+        // Its connection closed while this was read, and the next attempt began: this welcome must not
+        // stand for the next connection, whose own welcome would be ignored and which would never pull
+        // (soak seeds 96437, 93126: `connected`, never synced).
+        if (epoch !== this.#epoch) return;
+        for (const e of believable) {
           const held = mine[e.device] !== undefined;
           // Devices held here bound themselves; others are kept (so what arrives later from a peer or
           // a tab is not uploaded again) only up to a cap: beyond it they cost duplicates, not memory.
@@ -539,7 +545,7 @@ export class SpaceSession {
           this.#relayHoldsAny
         ) {
           // A fresh device: the relay's snapshot first, then only the commits after it.
-          this.#snapshots.request();
+          if (epoch === this.#epoch) this.#snapshots.request();
           return;
         }
         await this.#pull();
@@ -611,9 +617,11 @@ export class SpaceSession {
               ? e
               : new ShoalError("SyncError", String((e as Error)?.message ?? e), { cause: e }),
           );
-          this.#conn?.close("storage error");
+          if (epoch === this.#epoch) this.#conn?.close("storage error");
           return;
         }
+        // A reply of a connection that closed meanwhile says nothing about the next one: not synced.
+        if (epoch !== this.#epoch) return;
         if (m.reply && !m.more) {
           this.#pulling = false;
           const recheck = this.#ownRecheck;
