@@ -548,6 +548,8 @@ export class SpaceSession {
           if (epoch === this.#epoch) this.#snapshots.request();
           return;
         }
+        // Nor a pull sent on the next connection before its own hello.
+        if (epoch !== this.#epoch) return;
         await this.#pull();
         await this.#upload();
         return;
