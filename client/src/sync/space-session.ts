@@ -1,14 +1,6 @@
-import {
-  AccessDenied,
-  ProtocolError,
-  ResidencyRefused,
-  ShoalError,
-  ValidationError,
-  type AccessDeniedReason,
-} from "../errors.ts";
+import { ProtocolError, ResidencyRefused, ShoalError, ValidationError } from "../errors.ts";
 import { REGION_SUBPROTOCOL_PREFIX, RESIDENCY_REFUSAL } from "../protocol/subprotocol.ts";
-import { MEMBERSHIP_REFUSALS, type MembershipFault } from "../protocol/device-auth.ts";
-import { SPACE_CLAIM_REFUSALS } from "../protocol/space-claim.ts";
+import { MEMBERSHIP_REFUSALS } from "../protocol/device-auth.ts";
 import {
   DEFAULT_LIMITS,
   MAX_COMMITS_PER_BATCH,
@@ -24,10 +16,7 @@ import {
   type Message,
   type VectorEntry,
 } from "../protocol/index.ts";
-import type { ApplyReport } from "../replica/apply-remote.ts";
-import type { Commit } from "../replica/commit.ts";
-import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
-import type { DeviceIdentity } from "../identity/device-identity.ts";
+import type { DeviceId, SpaceId } from "../types.ts";
 import {
   ChainMismatch,
   KeyUnavailable,
@@ -38,86 +27,21 @@ import {
 import { byMembership } from "../sealing/by-membership.ts";
 import { asStorageError } from "../replica/quota.ts";
 import { OPEN_PER_SLICE, TaskBudget } from "../replica/task-budget.ts";
-import type { SnapshotContent } from "../snapshots/snapshot-codec.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
-import type { SnapshotCoverage } from "../snapshots/snapshot-coverage.ts";
 import { auditSnapshot } from "../snapshots/snapshot-audit.ts";
 import { publishableSnapshot } from "../snapshots/publishable-snapshot.ts";
-import type { SessionCompaction } from "../snapshots/compacted-snapshot.ts";
 import { publishCompacted } from "./compacted-publish.ts";
 import { believableEntries } from "./believable-entries.ts";
 import { sourceOfTransport, type IntegritySource } from "../sealing/integrity.ts";
-import type { MissingCommits, StuckCommit } from "../status/sync-status.ts";
 import { DownloadRepair } from "./integrity-downloads.ts";
 import { sha256 } from "../crypto/seal.ts";
 
 export type { SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
-
-/** Highest sequence per device among sealed commits (headers only; unreadable ones are skipped). */
-function lastSeqs(commits: readonly Uint8Array[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const bytes of commits) {
-    try {
-      const { header } = decodeSealedCommit(bytes);
-      const d = toHex(header.device);
-      if ((out.get(d) ?? 0) < header.seq) out.set(d, header.seq);
-    } catch {
-      // The receive step reports it.
-    }
-  }
-  return out;
-}
+export type { Backoff, SessionHooks, SessionReplica, SessionState } from "./session-contract.ts";
+import type { Backoff, SessionHooks, SessionReplica } from "./session-contract.ts";
+import { accessDenied } from "./access-denied.ts";
+import { lastSeqs, ownSeq } from "./sealed-headers.ts";
 import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
-
-/** The replica operations a session needs (implemented by the database). */
-export interface SessionReplica {
-  readonly device: DeviceId;
-  /** This device's keys, which sign its proofs to the relay (absent: no WebCrypto). */
-  readonly identity?: DeviceIdentity;
-  vector(spaces?: SpaceId[]): Promise<VersionVector>;
-  applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
-  /** Records what the relay acknowledged as durably stored. */
-  recordAcks(space: SpaceId, entries: { device: DeviceId; seq: number }[]): Promise<void>;
-  /** A consistent snapshot of the space, for publishing. */
-  readSnapshot(space: SpaceId): Promise<SnapshotContent>;
-  /** Bootstraps the space from a snapshot; false if the space is no longer empty here. */
-  importSnapshot(content: SnapshotContent): Promise<boolean>;
-  /**
-   * Forgets the space (a snapshot that contradicts the sealed commits), to replay it from the commits;
-   * false if it cannot (this device made commits of its own on top). Absent where snapshots are not used.
-   */
-  discardSpace?(space: SpaceId): Promise<boolean>;
-  /** Commits this device made in the space before leaving it (0 if it never left it; see `leaveSpace`). */
-  ownCommitsMade?(space: SpaceId): Promise<number>;
-  /** Removes what is still stored of a space this device left (see `sweepLeftSpace`). */
-  sweepLeftSpace?(space: SpaceId): Promise<void>;
-  /** Where the newest known snapshot's coverage is kept across restarts (absent: per session). */
-  snapshotCoverage?(space: SpaceId): SnapshotCoverage;
-  /** Compacted snapshots of spaces with members (PROTOCOL.md 12); absent: never published or read. */
-  compaction?: SessionCompaction;
-}
-
-/** State of one session, as shown in `db.status`. */
-export type SessionState = "connecting" | "connected" | "offline" | "refused" | "stopped";
-
-/** What a session reports to the engine. */
-export interface SessionHooks {
-  state(state: SessionState, detail?: string): void;
-  error(error: ShoalError): void;
-  /** A pull finished with nothing more to fetch: this replica holds everything the relay had. */
-  synced(): void;
-  acked(): void;
-  /** The relay stored a snapshot this session published. */
-  snapshotStored?(): void;
-  /** Commits this session knows of and lacks, or cannot get the relay to take (each call: the whole list). */
-  blocked?(missing: readonly MissingCommits[], stuck: readonly StuckCommit[]): void;
-}
-
-/** Reconnect delays: `baseMs` doubling per failed attempt up to `maxMs`, with jitter. */
-export interface Backoff {
-  baseMs: number;
-  maxMs: number;
-}
 
 const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 30_000 };
 
@@ -142,8 +66,9 @@ const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 
  * and pulls what it lacks until the relay says there is no more. Frames are handled one at a time in
  * arrival order. A dropped connection resumes from the vectors on the next `welcome`.
  *
- * (One state machine over the protocol, so one file a little past 400 lines; its parts that stand on
- * their own, snapshots, sealing, relay-claim checks, live in their own files.)
+ * (One state machine over the protocol, whose handlers share its private state, so one file past 400
+ * lines; the parts that stand on their own live in their own files: its contract with the engine
+ * (session-contract.ts), snapshots, sealing, download repair, refusal texts (access-denied.ts).)
  */
 export class SpaceSession {
   readonly space: SpaceId;
@@ -1082,47 +1007,4 @@ export class SpaceSession {
       }
     }
   }
-}
-
-/** The seq of a sealed commit if its header names `device`, else null (also for an unreadable header). */
-function ownSeq(bytes: Uint8Array, device: DeviceId): number | null {
-  try {
-    const { header } = decodeSealedCommit(bytes);
-    return toHex(header.device) === device ? header.seq : null;
-  } catch {
-    return null;
-  }
-}
-
-/** What a person reads when the space's membership log refuses this device at the relay. */
-const MEMBERSHIP_MESSAGES: Readonly<Record<MembershipFault, string>> = {
-  "device-auth": "The relay could not confirm this device (its clock may be far off, or it has no keys).",
-  removed: "You no longer have access to this space: this device was removed from it.",
-  "not-member": "This device is not a member of this space. Ask an admin for an invitation.",
-  "invitation-unknown": "The relay does not know this invitation. Ask for a new link.",
-  "invitation-used": "This invitation was already used. Ask the person who sent it for a new one.",
-  "invitation-expired": "This invitation has expired. Ask the person who sent it for a new one.",
-  "invitation-revoked": "This invitation was withdrawn. Ask an admin of the space for a new one.",
-};
-
-/**
- * The `AccessDenied` for a refused connection: `claim` when the relay's text is one of its claim
- * refusals (PROTOCOL.md 1, "Space claims"), `token` otherwise, with a message that says what to do.
- */
-function accessDenied(reason: string, offeredClaim: boolean): AccessDenied {
-  for (const [fault, text] of Object.entries(MEMBERSHIP_REFUSALS) as [MembershipFault, string][]) {
-    if (!reason.includes(text)) continue;
-    const why: AccessDeniedReason = fault === "device-auth" ? "not-member" : fault;
-    return new AccessDenied(MEMBERSHIP_MESSAGES[fault], why);
-  }
-  if (!Object.values(SPACE_CLAIM_REFUSALS).some((text) => reason.includes(text))) return new AccessDenied();
-  return new AccessDenied(
-    offeredClaim
-      ? "The relay does not know this space and refused its claim; the claim this device holds does not " +
-          "belong to the space or its key. Join again with a current invitation link."
-      : "The relay does not know this space, and this device holds no claim by its creator to register it " +
-          "(the space was made before claims, or joined with an old link). Join again with an invitation " +
-          "link from the space's creator, or let a member who has one connect first.",
-    "claim",
-  );
 }
