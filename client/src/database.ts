@@ -1,7 +1,6 @@
 import {
   DatabaseClosed,
   InsecureContext,
-  NotSupported,
   SchemaError,
   UnsignedDevice,
   ValidationError,
@@ -22,11 +21,9 @@ import type {
   AnyRow,
   CollectionTypes,
   DeclarationTypes,
-  Draft,
   RowSchema,
   RowType,
   SchemaTypes,
-  Synchronous,
 } from "./replica/collection-types.ts";
 import type { Commit, StoredCommit } from "./replica/commit.ts";
 import { changeFeed, type ChangeFeed, type ChangesOptions } from "./replica/change-feed.ts";
@@ -36,7 +33,7 @@ import { exportCommits, readVector } from "./replica/commit-log.ts";
 import { openStore } from "./lock/open-store.ts";
 import { Replica, WriteAborted } from "./replica/replica.ts";
 import type { QuarantineRow, SpaceRow } from "./replica/stored-rows.ts";
-import { Transaction, type InsertOptions } from "./replica/transaction.ts";
+import { Transaction } from "./replica/transaction.ts";
 import { ESCROW_EDIT, type EscrowEdit } from "./replica/escrow-ops.ts";
 import { startEscrowGrants } from "./replica/escrow-grants.ts";
 import { restoreRecord, restoreSpace, type SpaceRestoreReport } from "./replica/restore-ops.ts";
@@ -69,7 +66,7 @@ import { readErasure, type ErasureStatus } from "./spaces/erase-record.ts";
 import { compactSpace, type Compaction } from "./spaces/compact-space.ts";
 import { sweepRetention, type RetentionReport } from "./spaces/retention-sweep.ts";
 import { isRegionName, type Role } from "./members/membership-op.ts";
-import type { AtRestLock, LockOptions, LockState } from "./lock/at-rest-lock.ts";
+import type { AtRestLock, LockState } from "./lock/at-rest-lock.ts";
 
 export type { SyncOptions } from "./sync/sync-runner.ts";
 import { LOCAL_STATUS, type SyncStatus } from "./status/sync-status.ts";
@@ -77,121 +74,30 @@ import type { BundleImportReport } from "./bundles/bundle-io.ts";
 import { enforceMembership } from "./sealing/enforce-membership.ts";
 import { integrityLogOf, type IntegrityReport } from "./sealing/integrity.ts";
 
-/** A commit of another device kept aside by `db.quarantine()`: refused, never applied. */
-export interface QuarantinedCommit {
-  readonly id: CommitId;
-  readonly space: SpaceId;
-  readonly device: DeviceId;
-  readonly seq: number;
-  /** Stable: `malformed`, `limits`, `reserved`, `misplaced`, `automerge`, `storage`, `dependency`. */
-  readonly reason: string;
-  readonly message: string;
-  /** When this replica quarantined it (ms since the epoch). */
-  readonly at: number;
-  /** Where it came from: `sync` (relay or tab), `peer` (WebRTC), `bundle`. */
-  readonly from: string;
-}
-
-/**
- * Options of `db.transact`. `durable`: `"local"` (the default) resolves once the commit is saved on this
- * device; `"relay"` once the relay has also acknowledged it as durably stored; `{ devices: k }` once k
- * other member devices of its space have signed a hold receipt for it (spaces with members only; the
- * receipts are membership operations, PROTOCOL.md 10). The commit is saved locally first in any case. A
- * wait can end early by `signal` or `timeout` (ms), or by `db.close()`: it then rejects with
- * `DurabilityPending` and the commit stays saved and keeps syncing.
- */
-export interface TransactOptions {
-  readonly durable?: "local" | "relay" | { readonly devices: number };
-  readonly signal?: AbortSignal;
-  readonly timeout?: number;
-}
-
-function durableOf(options: TransactOptions | undefined): "local" | "relay" | { devices: number } {
-  const d = options?.durable;
-  const t = options?.timeout;
-  if (t !== undefined && !(typeof t === "number" && t >= 0))
-    throw new ValidationError("timeout must be a number of milliseconds.");
-  if (d === undefined || d === "local" || d === "relay") return d ?? "local";
-  if (typeof d === "object" && d !== null && "devices" in d) {
-    if (!(Number.isSafeInteger(d.devices) && d.devices >= 1))
-      throw new ValidationError("durable.devices must be a whole number of 1 or more.");
-    return { devices: d.devices };
-  }
-  throw new ValidationError(`Unknown durable option ${JSON.stringify(d)}: use "local", "relay" or { devices }.`);
-}
-
-/** Where a commit is known to be durably stored. */
-export interface Durability {
-  /** Saved in this device's IndexedDB (strict durability). */
-  readonly local: boolean;
-  /** Acknowledged by the relay as durably stored there. */
-  readonly relay: boolean;
-  /** Other current member devices that signed a hold receipt for it (`durable: { devices }`). */
-  readonly devices: readonly DeviceId[];
-}
-
+export type {
+  DeclarationsFor,
+  Durability,
+  OpenOptions,
+  QuarantinedCommit,
+  Space,
+  TransactOptions,
+  TransactionApi,
+  TransactionCollection,
+  UntypedSchema,
+} from "./database-types.ts";
+import type {
+  DeclarationsFor,
+  Durability,
+  OpenOptions,
+  QuarantinedCommit,
+  Space,
+  TransactOptions,
+  TransactionApi,
+  TransactionCollection,
+  UntypedSchema,
+} from "./database-types.ts";
+import { durableOf } from "./durable-option.ts";
 export type { AnyRow, RowType } from "./replica/collection-types.ts";
-
-/**
- * The declarations `openDatabase<M>` takes for the row types `M`: one per collection. Their `text` and
- * `counters` are not checked against `M` (a declaration kept in a variable has lost its literal paths);
- * `collection<T>()` checks them.
- */
-export type DeclarationsFor<M extends Record<string, unknown>> = { [K in keyof M]: CollectionDeclaration };
-
-/**
- * Options of `openDatabase`. `C` is the type of `collections`: inferred from the declaration, or
- * `DeclarationsFor<M>` when the app gives its row types.
- */
-export interface OpenOptions<C extends Record<string, unknown> = Record<string, CollectionDeclaration>> {
-  /** The IndexedDB database name (one per app on a device). */
-  name: string;
-  /** Collections and their indexes (Dexie syntax), with text and counter fields. */
-  collections: C;
-  /** Ask the browser to keep the data under storage pressure (`navigator.storage.persist()`); default true. */
-  persist?: boolean;
-  /**
-   * This device's wall clock in ms (default `Date.now`). Only shown to people (commit times) and used in
-   * id prefixes: merging never depends on it, which the fuzz tests check with skewed clocks.
-   */
-  clock?: () => number;
-  /** Encrypts the database at rest under a passphrase (README "Encryption at rest"). */
-  lock?: LockOptions;
-}
-
-/** A space as the app sees it (its key stays inside the database). */
-export interface Space {
-  readonly id: SpaceId;
-  readonly name: string;
-  /** The database's own space, made with it. */
-  readonly private: boolean;
-  /** The region the space is pinned to (`createSpace({ residency })`), when it is. */
-  readonly residency?: string;
-}
-
-/**
- * One collection inside `transact`: writes join the transaction's commit; reads see its writes. `C`:
- * the counter paths, `Counter`s in `update` drafts.
- */
-export interface TransactionCollection<T extends object = Record<string, unknown>, C extends string = never> {
-  insert(value: T, options?: InsertOptions): Promise<RecordId>;
-  update<R>(id: string, fn: (draft: Draft<T, C>) => Synchronous<R>): Promise<void>;
-  delete(id: string): Promise<void>;
-  /** Brings a record back to its version right after `commit` (see `Collection.restore`). */
-  restore(id: string, commit: CommitId): Promise<boolean>;
-  get(id: string): Promise<(T & { id: RecordId }) | undefined>;
-}
-
-/** What a `transact` function receives: `tx.<collection>` or `tx.collection(name)`. */
-export type TransactionApi<S extends SchemaTypes = UntypedSchema> = {
-  collection<K extends keyof S & string>(name: K): TransactionCollection<S[K]["row"], S[K]["counters"]>;
-} & { readonly [K in keyof S]: TransactionCollection<S[K]["row"], S[K]["counters"]> };
-
-/** What the compiler knows of a database whose collections it does not know. */
-export type UntypedSchema = Record<
-  string,
-  { row: Record<string, unknown>; indexes: string; counters: never }
->;
 
 // Names a collection cannot take because the database object already uses them (or Promise and Object do).
 const RESERVED = new Set([
@@ -209,6 +115,9 @@ const RESERVED = new Set([
 /**
  * An open Shoal database: collections as properties (`db.patients`), atomic multi-record
  * transactions, spaces, and the entry points sync uses.
+ *
+ * (The whole public API is this one class, so this file is past 400 lines; each method checks its
+ * arguments and hands the work to the module that does it: replica/, spaces/, sync/, bundles/.)
  */
 export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
   readonly name: string;
@@ -298,7 +207,11 @@ export class DatabaseCore<S extends SchemaTypes = UntypedSchema> {
       if (generation !== replica.generation) throw new WriteAborted(undefined);
       const prepared = tx.prepare();
       if (prepared.length === 0) return result;
-      if (typeof durable === "object") await assertHoldable(replica, prepared.map((p) => p.space));
+      if (typeof durable === "object")
+        await assertHoldable(
+          replica,
+          prepared.map((p) => p.space),
+        );
       const saved = replica.enqueue(prepared, false);
       release();
       if (replica.lock.waiting === 0) replica.kick();
@@ -1022,7 +935,8 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
     // In the background: opening never waits for it, and a database closed meanwhile just stops it.
     db.sweepRetention().catch((e: unknown) => {
       // Dexie's own DatabaseClosedError reaches here when the close lands inside one of its reads.
-      if (!(e instanceof DatabaseClosed) && !replica.closed) console.warn("Shoal: the retention sweep failed", e);
+      if (!(e instanceof DatabaseClosed) && !replica.closed)
+        console.warn("Shoal: the retention sweep failed", e);
     });
   }
   return db;

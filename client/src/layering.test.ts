@@ -31,7 +31,8 @@ const LAYERS: readonly (readonly string[])[] = [
   // WebRTC peers run sessions of their own over data channels, so they sit outside sync.
   ["peer"],
   // Façades and entry points: they may import anything.
-  ["database", "lazy-sync", "index", "react", "testing", "vite"],
+  // (database-types and durable-option: the façade's own types and option check, in files of their own.)
+  ["database", "database-types", "durable-option", "lazy-sync", "index", "react", "testing", "vite"],
 ];
 
 const rank = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i] as const)));
