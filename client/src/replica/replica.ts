@@ -18,6 +18,7 @@ import { asStorageError } from "./quota.ts";
 import type { DocRow, SpaceRow } from "./stored-rows.ts";
 import { writeLocalBatch } from "./write-local-batch.ts";
 import { pushTo } from "./group-by.ts";
+import { watchOtherWrites } from "./watch-other-writes.ts";
 
 /** A document loaded for editing, with where it lives. */
 export interface LoadedDoc {
@@ -59,6 +60,8 @@ export class Replica {
   readonly lock = new Mutex();
   #queue: Queued[] = [];
   #flushing: Promise<void> | null = null;
+  /** Records of the local write in flight (its own `storagemutated` report is not another writer's). */
+  #writing: ReadonlySet<string> = new Set();
   #generation = 0;
   #closed = false;
   readonly #listeners = new Set<Listener>();
@@ -176,7 +179,9 @@ export class Replica {
     const { device, privateSpace, stored } = opened;
     // Loaded after the transaction: WebCrypto would have ended it.
     const identity = !stored ? undefined : opened.mine ? fresh : await keeping.load(stored);
-    return new Replica(dexie, specs, device, privateSpace, now, identity);
+    const replica = new Replica(dexie, specs, device, privateSpace, now, identity);
+    replica.onClose(watchOtherWrites(dexie, replica.cache, () => replica.#writing));
+    return replica;
   }
 
   /** True once `close()` has begun. */
@@ -245,8 +250,29 @@ export class Replica {
         space: pinned.space,
       };
     }
+    const warm = pinned;
+    if (warm && !warm.stale && (warm.doc || warm.create)) {
+      // Cached, and no other writer stored it since (watchOtherWrites): no read transaction, so a
+      // warm update is the write transaction alone. A write whose report is still on its way is merged
+      // by `writeLocalBatch`, which reads the stored heads inside its own transaction.
+      if (!warm.doc)
+        return {
+          doc: buildFromCreation(id, warm.create!, this.actor),
+          heads: CREATION_HEADS,
+          collection: warm.collection,
+          space: warm.space,
+          owned: true,
+        };
+      return {
+        doc: warm.doc,
+        heads: warm.creationOnly ? CREATION_HEADS : A.getHeads(warm.doc),
+        collection: warm.collection,
+        space: warm.space,
+      };
+    }
     const row = await this.dexie.table<DocRow, string>("_docs").get(id);
     const e = this.cache.get(id);
+    if (e) e.stale = false;
     if (e && !e.doc && e.create && row && sameHeads(row.heads, e.persistedHeads)) {
       // Still only its creation: a fresh build for the caller, the cache keeps the creation.
       return {
@@ -361,6 +387,7 @@ export class Replica {
         while (this.#queue.length > 0) {
           const items = this.#queue.splice(0, MAX_BATCH);
           const batch = items.flatMap((q) => q.commits);
+          this.#writing = new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)));
           try {
             const { docs, commits } = await writeLocalBatch(
               this.dexie,
@@ -402,6 +429,8 @@ export class Replica {
             this.cache.clear();
             this.localEdits.failed();
             for (const q of failed) q.reject(error);
+          } finally {
+            this.#writing = new Set();
           }
         }
       } finally {
