@@ -53,7 +53,8 @@ export function watchOtherWrites(
 /** Adds the single keys of a changed-keys tree to `out`; false when it holds a range of keys. */
 function collectKeys(node: KeyNode | null | undefined, out: Set<string>): boolean {
   if (!node || node.d === 0 || node.from === undefined) return true;
-  if (typeof node.from !== "string" || typeof node.to !== "string" || cmp(node.from, node.to) !== 0) return false;
+  if (typeof node.from !== "string" || typeof node.to !== "string" || cmp(node.from, node.to) !== 0)
+    return false;
   out.add(node.from);
   return collectKeys(node.l, out) && collectKeys(node.r, out);
 }
