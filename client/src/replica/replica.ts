@@ -235,9 +235,11 @@ export class Replica {
    * Loads a record's document for editing: from the cache when IndexedDB still holds what the cache last
    * saw, merged with the stored one when another tab wrote it meanwhile, else from IndexedDB. A record
    * that holds only its creation is built from it here, on first edit. `heads` identify the version the
-   * edit builds on (`CREATION_HEADS` for an unbuilt creation).
+   * edit builds on (`CREATION_HEADS` for an unbuilt creation). `fresh`: read IndexedDB even when the cache
+   * is not known to be stale, for an edit made under a cross-tab lock that must see the last holder's write
+   * (an escrow take), whose report may still be on its way.
    */
-  async loadForEdit(id: string): Promise<LoadedDoc | undefined> {
+  async loadForEdit(id: string, fresh = false): Promise<LoadedDoc | undefined> {
     const pinned = this.cache.get(id);
     if (pinned?.doc && pinned.pins > 0) {
       // This tab has writes of the record queued or in flight (someone typing): the cache is newer than
@@ -251,7 +253,7 @@ export class Replica {
       };
     }
     const warm = pinned;
-    if (warm && !warm.stale && (warm.doc || warm.create)) {
+    if (!fresh && warm && !warm.stale && (warm.doc || warm.create)) {
       // Cached, and no other writer stored it since (watchOtherWrites): no read transaction, so a
       // warm update is the write transaction alone. A write whose report is still on its way is merged
       // by `writeLocalBatch`, which reads the stored heads inside its own transaction.

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../database.ts";
 import { QuotaExceeded } from "../errors.ts";
+import { collection } from "./collection-declaration.ts";
 
 type P = { name: string; n: number };
 const collections = { patients: "id, name, n" };
@@ -122,5 +123,22 @@ describe("a single-record update", () => {
     expect((await db.patients.get(id))?.n).toBe(11);
     expect((await db.patients.history(id)).length).toBe(3);
     await db.close();
+  });
+
+  it("an escrow take reads the stored record even when the cache is not marked stale", async () => {
+    type Site = { name: string; doses: number };
+    const sites = { sites: collection<Site>()({ indexes: "id, name", counters: { doses: { min: 0 } } }) };
+    const name = `warm-update-${n++}`;
+    const tab1 = await openDatabase({ name, collections: sites });
+    const tab2 = await openDatabase({ name, collections: sites });
+    const id = await tab1.sites.insert({ name: "North", doses: 10 });
+    await tab2.sites.update(id, (s) => void (s.name = "North clinic"));
+    await tab1.sites.take(id, "doses", 6);
+    // As if tab1's report had not reached tab2 yet (a browser delivers it later, over a channel).
+    tab2.replica.cache.get(id)!.stale = false;
+    await expect(tab2.sites.take(id, "doses", 6)).rejects.toMatchObject({ code: "InsufficientRights" });
+    for (const db of [tab1, tab2]) expect((await db.sites.get(id))?.doses).toBe(4);
+    await tab2.close();
+    await tab1.close();
   });
 });
