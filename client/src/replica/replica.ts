@@ -19,6 +19,7 @@ import type { DocRow, SpaceRow } from "./stored-rows.ts";
 import { writeLocalBatch } from "./write-local-batch.ts";
 import { pushTo } from "./group-by.ts";
 import { watchOtherWrites } from "./watch-other-writes.ts";
+import { loadedFromCache } from "./loaded-from-cache.ts";
 
 /** A document loaded for editing, with where it lives. */
 export interface LoadedDoc {
@@ -252,25 +253,11 @@ export class Replica {
         space: pinned.space,
       };
     }
-    const warm = pinned;
-    if (!fresh && warm && !warm.stale && (warm.doc || warm.create)) {
-      // Cached, and no other writer stored it since (watchOtherWrites): no read transaction, so a
-      // warm update is the write transaction alone. A write whose report is still on its way is merged
-      // by `writeLocalBatch`, which reads the stored heads inside its own transaction.
-      if (!warm.doc)
-        return {
-          doc: buildFromCreation(id, warm.create!, this.actor),
-          heads: CREATION_HEADS,
-          collection: warm.collection,
-          space: warm.space,
-          owned: true,
-        };
-      return {
-        doc: warm.doc,
-        heads: warm.creationOnly ? CREATION_HEADS : A.getHeads(warm.doc),
-        collection: warm.collection,
-        space: warm.space,
-      };
+    if (!fresh && pinned && !pinned.stale && (pinned.doc || pinned.create)) {
+      // Cached, and no other writer stored it since (watchOtherWrites): no read transaction, so a warm
+      // update is the write transaction alone. A write whose report is still on its way is merged by
+      // `writeLocalBatch`, which reads the stored heads inside its own transaction.
+      return loadedFromCache(id, pinned, this.actor);
     }
     const row = await this.dexie.table<DocRow, string>("_docs").get(id);
     const e = this.cache.get(id);
