@@ -13,6 +13,11 @@ export interface CachedDoc {
   pins: number;
   /** True while `doc` holds only the creation (its logical heads are `CREATION_HEADS`). */
   creationOnly?: boolean;
+  /**
+   * True when another writer (a tab, a worker, a rebuild) stored the document after it was cached
+   * (`watchOtherWrites`): the next edit reads IndexedDB before building on it.
+   */
+  stale?: boolean;
   /** Bumped on every local publish, to tell whether a flush result is still the newest state. */
   version: number;
   collection: string;
@@ -52,6 +57,18 @@ export class DocCache {
 
   delete(id: string): void {
     this.#entries.delete(id);
+  }
+
+  /** Marks the given entries (every entry for `undefined`) as possibly older than IndexedDB. */
+  markStale(ids: Iterable<string> | undefined): void {
+    if (ids === undefined) {
+      for (const e of this.#entries.values()) e.stale = true;
+      return;
+    }
+    for (const id of ids) {
+      const e = this.#entries.get(id);
+      if (e) e.stale = true;
+    }
   }
 
   clear(): void {

@@ -18,6 +18,8 @@ import { asStorageError } from "./quota.ts";
 import type { DocRow, SpaceRow } from "./stored-rows.ts";
 import { writeLocalBatch } from "./write-local-batch.ts";
 import { pushTo } from "./group-by.ts";
+import { watchOtherWrites } from "./watch-other-writes.ts";
+import { loadedFromCache } from "./loaded-from-cache.ts";
 
 /** A document loaded for editing, with where it lives. */
 export interface LoadedDoc {
@@ -59,6 +61,8 @@ export class Replica {
   readonly lock = new Mutex();
   #queue: Queued[] = [];
   #flushing: Promise<void> | null = null;
+  /** Records of the local write in flight (its own `storagemutated` report is not another writer's). */
+  #writing: ReadonlySet<string> = new Set();
   #generation = 0;
   #closed = false;
   readonly #listeners = new Set<Listener>();
@@ -176,7 +180,9 @@ export class Replica {
     const { device, privateSpace, stored } = opened;
     // Loaded after the transaction: WebCrypto would have ended it.
     const identity = !stored ? undefined : opened.mine ? fresh : await keeping.load(stored);
-    return new Replica(dexie, specs, device, privateSpace, now, identity);
+    const replica = new Replica(dexie, specs, device, privateSpace, now, identity);
+    replica.onClose(watchOtherWrites(dexie, replica.cache, () => replica.#writing));
+    return replica;
   }
 
   /** True once `close()` has begun. */
@@ -230,9 +236,11 @@ export class Replica {
    * Loads a record's document for editing: from the cache when IndexedDB still holds what the cache last
    * saw, merged with the stored one when another tab wrote it meanwhile, else from IndexedDB. A record
    * that holds only its creation is built from it here, on first edit. `heads` identify the version the
-   * edit builds on (`CREATION_HEADS` for an unbuilt creation).
+   * edit builds on (`CREATION_HEADS` for an unbuilt creation). `fresh`: read IndexedDB even when the cache
+   * is not known to be stale, for an edit made under a cross-tab lock that must see the last holder's write
+   * (an escrow take), whose report may still be on its way.
    */
-  async loadForEdit(id: string): Promise<LoadedDoc | undefined> {
+  async loadForEdit(id: string, fresh = false): Promise<LoadedDoc | undefined> {
     const pinned = this.cache.get(id);
     if (pinned?.doc && pinned.pins > 0) {
       // This tab has writes of the record queued or in flight (someone typing): the cache is newer than
@@ -245,8 +253,15 @@ export class Replica {
         space: pinned.space,
       };
     }
+    if (!fresh && pinned && !pinned.stale && (pinned.doc || pinned.create)) {
+      // Cached, and no other writer stored it since (watchOtherWrites): no read transaction, so a warm
+      // update is the write transaction alone. A write whose report is still on its way is merged by
+      // `writeLocalBatch`, which reads the stored heads inside its own transaction.
+      return loadedFromCache(id, pinned, this.actor);
+    }
     const row = await this.dexie.table<DocRow, string>("_docs").get(id);
     const e = this.cache.get(id);
+    if (e) e.stale = false;
     if (e && !e.doc && e.create && row && sameHeads(row.heads, e.persistedHeads)) {
       // Still only its creation: a fresh build for the caller, the cache keeps the creation.
       return {
@@ -361,6 +376,7 @@ export class Replica {
         while (this.#queue.length > 0) {
           const items = this.#queue.splice(0, MAX_BATCH);
           const batch = items.flatMap((q) => q.commits);
+          this.#writing = new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)));
           try {
             const { docs, commits } = await writeLocalBatch(
               this.dexie,
@@ -402,6 +418,8 @@ export class Replica {
             this.cache.clear();
             this.localEdits.failed();
             for (const q of failed) q.reject(error);
+          } finally {
+            this.#writing = new Set();
           }
         }
       } finally {

@@ -141,14 +141,17 @@ export class Transaction {
     return w.doc;
   }
 
-  /** The record's working state in this transaction, loaded on first use; deleted ones too. */
-  async #loadAny(collection: string, id: string): Promise<Working> {
+  /**
+   * The record's working state in this transaction, loaded on first use; deleted ones too. `reread`: from
+   * IndexedDB even when the cached document is not known to be stale (see `Replica.loadForEdit`).
+   */
+  async #loadAny(collection: string, id: string, reread = false): Promise<Working> {
     const w = this.#working.get(id);
     if (w) {
       if (w.collection !== collection) throw new NotFound(`No record ${id} in "${collection}".`);
       return w;
     }
-    const loaded = await this.#replica.loadForEdit(id);
+    const loaded = await this.#replica.loadForEdit(id, reread);
     if (!loaded || loaded.collection !== collection)
       throw new NotFound(`No record ${id} in "${collection}".`);
     const fresh: Working = {
@@ -167,8 +170,8 @@ export class Transaction {
   }
 
   /** The record's working state, refused with `NotFound` once deleted. */
-  async #load(collection: string, id: string): Promise<Working> {
-    const w = await this.#loadAny(collection, id);
+  async #load(collection: string, id: string, reread = false): Promise<Working> {
+    const w = await this.#loadAny(collection, id, reread);
     if (w.doc && isDeleted(w.doc)) throw new NotFound(`Record ${id} was deleted.`);
     return w;
   }
@@ -206,7 +209,9 @@ export class Transaction {
     field: string,
     fn: (doc: Record<string, unknown>) => void,
   ): Promise<void> {
-    const w = await this.#load(collection, id);
+    // Read, not cached: under the escrow's cross-tab lock, the last holder's write must be seen even
+    // before Dexie reports it here, or two tabs could spend the same rights.
+    const w = await this.#load(collection, id, true);
     w.doc = A.change(this.#doc(w), this.#time(), (d) => fn(d as Record<string, unknown>));
     w.paths.add(field);
   }

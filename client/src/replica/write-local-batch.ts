@@ -64,18 +64,19 @@ export async function writeLocalBatch(
   rowTables.push(erasedT); // read: an erased record is never written again
   return dexie.transaction("rw", [docsT, vectorsT, commitsT, metaT, spacesT, ...rowTables], async () => {
     const ids = [...new Set(batch.flatMap((c) => c.entries.map((e) => e.record as string)))];
-    // An erased record never comes back, not even from a tab that still had it loaded.
-    const erased = ((await erasedT.bulkGet(ids)) as (ErasedRow | undefined)[]).find((r) => r !== undefined);
-    if (erased) throw new NotFound(`Record ${erased.id} was erased and cannot be written again.`);
     const spaces = [...new Set(batch.map((c) => c.space))];
-    // Both reads in flight at once: each awaited request is a round trip to the browser's IndexedDB
-    // backend, which dominates a one-record commit.
-    const [stored, vectors, left, spaceRows] = await settleAll([
+    // Every read in flight at once: each awaited request is a round trip to the browser's IndexedDB
+    // backend, which dominates a one-record commit. Nothing is written before all have answered.
+    const [erasedRows, stored, vectors, left, spaceRows] = await settleAll([
+      erasedT.bulkGet(ids) as Promise<(ErasedRow | undefined)[]>,
       docsT.bulkGet(ids),
       vectorsT.bulkGet(spaces.map((s) => [s, device])),
       metaT.bulkGet(spaces.map(leftSpaceKey)),
       spacesT.bulkGet(spaces),
     ] as const);
+    // An erased record never comes back, not even from a tab that still had it loaded.
+    const erased = erasedRows.find((r) => r !== undefined);
+    if (erased) throw new NotFound(`Record ${erased.id} was erased and cannot be written again.`);
     // The membership log may not let this device write (a reader, removed): refused before anything.
     for (const row of spaceRows) assertWritable(row);
     const epochOf = new Map(spaceRows.map((r, i) => [spaces[i] as string, r?.epoch ?? 0]));

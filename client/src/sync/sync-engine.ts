@@ -5,6 +5,7 @@ import { readMembership } from "../spaces/membership-log.ts";
 import { appealCommits } from "./appeal-commits.ts";
 import { ShoalError as ShoalErrorClass, type ShoalError } from "../errors.ts";
 import { live } from "../live/observable.ts";
+import { onVectorWrite } from "./on-vector-write.ts";
 import type { Subscription } from "../live/observable.ts";
 import type { ValueStore } from "../live/value-store.ts";
 import { decodeBase64Url, fromHex } from "../protocol/index.ts";
@@ -41,7 +42,8 @@ export class SyncEngine {
   readonly #replica: SessionReplica;
   readonly #transports: readonly Transport[];
   readonly #status: ValueStore<SyncStatus>;
-  #vectorChanges = 0;
+  /** Stops the wake-ups on vector writes (`onVectorWrite`). */
+  #offVectors: (() => void) | undefined;
   readonly #sessions = new Map<string, { session: SpaceSession; status: TransportStatus }>();
   readonly #synced = new Set<string>();
   /** Per session key: what it knows to be missing or stuck (a space with any is never `synced`). */
@@ -107,17 +109,14 @@ export class SyncEngine {
         next: (rows) => void this.#ensureSessions(rows).catch((e) => this.#error(e as ShoalError)),
         error: (e) => this.#error(e as ShoalError),
       }),
-      // Any write to a vector, here or in another tab (counted, not read: a space may have thousands
-      // of devices, and this runs after every applied chunk); each run is a new value.
-      live(async () => (await this.#dexie.table("_vectors").count(), ++this.#vectorChanges)).subscribe({
-        next: () => {
-          for (const { session } of this.#sessions.values()) session.poke();
-          this.#peers?.poke();
-          this.#refreshPendingSoon();
-        },
-        error: (e) => this.#error(e as ShoalError),
-      }),
     );
+    // Any write to a vector, here or in another tab (a space may have thousands of devices, and this
+    // runs after every applied chunk and every local commit): reported, not read.
+    this.#offVectors = onVectorWrite(this.#dexie, () => {
+      for (const { session } of this.#sessions.values()) session.poke();
+      this.#peers?.poke();
+      this.#refreshPendingSoon();
+    });
     this.#onlineChange = () => {
       // Coming back online: try at once instead of waiting for the backoff timer.
       if (globalThis.navigator?.onLine)
@@ -134,6 +133,7 @@ export class SyncEngine {
   stop(): void {
     this.#stopped = true;
     for (const s of this.#subs.splice(0)) s.unsubscribe();
+    this.#offVectors?.();
     this.#unlistenIntegrity?.();
     this.#unlistenIntegrity = null;
     for (const { session } of this.#sessions.values()) session.stop();
