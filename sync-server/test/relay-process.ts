@@ -30,14 +30,10 @@ export interface RelayProcess {
  * const relay = await startRelayProcess(["--data", dir]);
  */
 export async function startRelayProcess(args: string[]): Promise<RelayProcess> {
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs(), ...relayCliArgs(), "--port", "0", ...args],
-    {
-      cwd: REPO,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, [...nodeArgs(), ...relayCliArgs(), "--port", "0", ...args], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const exited = once(child, "exit");
