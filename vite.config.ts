@@ -134,6 +134,9 @@ export default defineConfig(({ mode }) => ({
           name: "integration",
           include: ["client/test/**/*.test.ts", "sync-server/test/**/*.test.ts"],
           environment: "node",
+          // The relay CLI bundled once for the run: each relay process then starts without transpiling
+          // its sources (sync-server/test/relay-bundle.ts).
+          globalSetup: ["sync-server/test/relay-bundle-setup.ts"],
           setupFiles: ["client/test/setup-fake-indexeddb.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

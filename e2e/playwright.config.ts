@@ -12,6 +12,8 @@ export default defineConfig({
   testDir: ".",
   testMatch: "**/*.spec.ts",
   outputDir: "../.test-results/playwright-artifacts",
+  // The specs' own relays start from a bundle of the relay built once per run (support/global-setup.ts).
+  globalSetup: "./support/global-setup.ts",
   globalTeardown: "./support/global-teardown.ts",
   // Two cores: one browser at a time keeps timings sane and the relay uncontended.
   workers: 1,

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { relayCliArgs } from "../../sync-server/test/relay-bundle.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -35,14 +36,12 @@ export class RelayProcess {
   /** Starts the relay (on a free port the first time, on the same port afterwards). */
   async start(): Promise<void> {
     if (this.#child) return;
-    // `node --import tsx` rather than npx, so the PID we signal is the relay itself (TOOLCHAIN.md).
+    // `node` rather than npx, so the PID we signal is the relay itself (TOOLCHAIN.md): the relay bundled
+    // once for the run by global-setup.ts, or its sources through `--import tsx` without one.
     const child = spawn(
       process.execPath,
       [
-        "--conditions=shoal-source",
-        "--import",
-        "tsx",
-        "sync-server/src/cli.ts",
+        ...relayCliArgs(),
         ...["--port", String(this.#port), "--host", "127.0.0.1"],
         ...["--store", "sqlite", "--data", this.dataDir, "--static", this.staticDir, "--quiet"],
       ],

@@ -6,9 +6,9 @@ import { createServer, type Server } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { relayCliArgs } from "./relay-bundle.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const VERSION = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
@@ -30,7 +30,7 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ["--conditions=shoal-source", "--import", "tsx", CLI, ...args], {
+  const child = spawn(process.execPath, [...relayCliArgs(), ...args], {
     cwd: REPO,
     env: cleanEnv(env),
     stdio: ["ignore", "pipe", "pipe"],

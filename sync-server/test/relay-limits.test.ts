@@ -10,6 +10,7 @@ import WebSocket from "ws";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { encodeBase64Url, fromHex, offeredSubprotocols } from "@shoal/client/protocol";
 import { makeChain, randomId, testDevice } from "../src/store/commit-fixtures.ts";
+import { relayCliArgs } from "./relay-bundle.ts";
 import { startRelayProcess, type RelayProcess } from "./relay-process.ts";
 import { connectReady, type TestClient } from "./ws-client.ts";
 import { claimedSpace } from "../src/testing/claimed-space.ts";
@@ -17,7 +18,6 @@ import { claimedSpace } from "../src/testing/claimed-space.ts";
 // Item 8 of issue 12: what a stranger can make the relay hold. Every test runs the real relay process
 // with small limits and a bounded load on loopback (127.0.0.x addresses stand for distinct clients).
 
-const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const newToken = () => new Uint8Array(randomBytes(32));
 const relays: RelayProcess[] = [];
@@ -153,7 +153,7 @@ describe("relay limits against strangers (real relay process, loopback)", () => 
     const run = async (args: string[], env: Record<string, string> = {}) => {
       const child = spawn(
         process.execPath,
-        ["--conditions=shoal-source", "--import", "tsx", CLI, "--port", "0", "--store", "memory", ...args],
+        [...relayCliArgs(), "--port", "0", "--store", "memory", ...args],
         {
           cwd: REPO,
           env: { ...process.env, ...env },

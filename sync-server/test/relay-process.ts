@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import { relayCliArgs } from "./relay-bundle.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 
 /** A relay child process started from the real CLI on a free port. */
 export interface RelayProcess {
@@ -18,7 +18,8 @@ export interface RelayProcess {
 }
 
 /**
- * Starts `node --import tsx sync-server/src/cli.ts --port 0 ...args` and resolves once it printed its
+ * Starts the relay CLI (`node --import tsx sync-server/src/cli.ts`, or under vitest the same sources
+ * bundled once for the run: relay-bundle.ts) with `--port 0 ...args` and resolves once it printed its
  * `listening` JSON line (no sleeps: the line is the readiness signal). `SHOAL_RELAY_NODE_ARGS` in the
  * environment adds flags for Node itself, space-separated: profiling a relay under the load test is
  * `SHOAL_RELAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run loadtest -- --only sqlite`
@@ -29,14 +30,10 @@ export interface RelayProcess {
  * const relay = await startRelayProcess(["--data", dir]);
  */
 export async function startRelayProcess(args: string[]): Promise<RelayProcess> {
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs(), "--conditions=shoal-source", "--import", "tsx", CLI, "--port", "0", ...args],
-    {
-      cwd: REPO,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, [...nodeArgs(), ...relayCliArgs(), "--port", "0", ...args], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const exited = once(child, "exit");

@@ -3,7 +3,7 @@
 import type { Database } from "../../src/index.ts";
 import { listConflicts } from "../../src/replica/list-conflicts.ts";
 import type { Observable } from "../../src/live/observable.ts";
-import type { SyncStatus } from "../../src/status/sync-status.ts";
+import type { SyncStatus, TransportStatus } from "../../src/status/sync-status.ts";
 import type { SpaceId, VersionVector } from "../../src/types.ts";
 import type { inProcessRelay } from "../../../sync-server/src/testing/in-process-relay.ts";
 
@@ -303,7 +303,10 @@ export async function ghostsAt(
 
 /**
  * Reconnects each replica and waits (bounded, 5 s) for the attempt to end: a status that left
- * `connecting` again (refused, synced, offline).
+ * `connecting` again (refused, synced, offline), or every transport seen trying again since the knock
+ * and now connected or refused with a reason. The second is what a refused replica shows: its state
+ * stays `refused` through its retries (it wins over every other), so the first never came and each
+ * knock of a removed device waited out the whole 5 s.
  */
 export function knock(replicas: readonly Replica[]): Promise<void[]> {
   return Promise.all(
@@ -311,6 +314,8 @@ export function knock(replicas: readonly Replica[]): Promise<void[]> {
       (r) =>
         new Promise<void>((resolve) => {
           let seen = false;
+          let knocked = false;
+          const tried = new Set<string>();
           const done = () => {
             clearTimeout(timer);
             queueMicrotask(() => sub.unsubscribe());
@@ -319,10 +324,30 @@ export function knock(replicas: readonly Replica[]): Promise<void[]> {
           const timer = setTimeout(done, 5_000);
           const sub = r.db.status.subscribe((s) => {
             if (s.state === "connecting" || s.state === "syncing") seen = true;
-            else if (seen) done();
+            else if (seen) return done();
+            if (!knocked) return;
+            for (const t of s.transports) if (trying(t)) tried.add(transportKey(t));
+            const ended = (t: TransportStatus) =>
+              t.state === "connected" || (t.state === "refused" && t.detail !== undefined);
+            if (s.transports.every((t) => tried.has(transportKey(t)) && ended(t))) done();
           });
+          knocked = true;
           r.db.reconnect();
         }),
     ),
   );
+}
+
+/**
+ * A transport in an attempt: dropped for the knock, connecting, or refused without a reason (a retry of
+ * a refused session shows `refused` until the relay answers it, which then gives the reason again).
+ */
+function trying(t: TransportStatus): boolean {
+  return (
+    t.state === "offline" || t.state === "connecting" || (t.state === "refused" && t.detail === undefined)
+  );
+}
+
+function transportKey(t: TransportStatus): string {
+  return `${t.kind} ${t.label} ${t.space}`;
 }
