@@ -760,9 +760,14 @@ export class SpaceSession {
   /** Asks for what this replica lacks; `ahead` counts commits received but not applied yet as held. */
   async #pull(ahead?: ReadonlyMap<string, number>): Promise<void> {
     if (!this.#welcomed || this.#pulling || !this.#conn) return;
+    const epoch = this.#epoch;
     this.#pulling = true;
     if (!ahead) this.#repair.pullStarted();
     const v = { ...((await this.#replica.vector([this.space]))[this.space] ?? {}) };
+    // The connection closed while the vector was read and the next one began: this pull is not its.
+    // (Going on marked the next connection's own-head check as asked, and it said synced with its
+    // last commit still damaged at the relay: the flaky stuck-upload test "says synced only once...".)
+    if (epoch !== this.#epoch) return;
     for (const [d, seq] of this.#repair.refused) if ((v[d] ?? 0) < seq) v[d] = seq;
     if (this.#snapshotCheck && !this.#snapshotCheck.sent && !ahead) {
       // Ask for each snapshot head again (one commit per device): it must be byte-identical.

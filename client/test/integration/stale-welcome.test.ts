@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/index.ts";
 import { deriveRelayToken } from "../../src/crypto/keys.ts";
 import { ValueStore } from "../../src/live/value-store.ts";
-import { decodeBase64Url, decodeMessage, fromHex } from "../../src/protocol/index.ts";
+import { decodeBase64Url, decodeMessage, fromHex, toHex } from "../../src/protocol/index.ts";
 import type { SpaceRow } from "../../src/replica/stored-rows.ts";
 import { SpaceSealer } from "../../src/sealing/sealer.ts";
 import { recordAcks } from "../../src/sync/acks.ts";
@@ -55,7 +55,7 @@ function gatedSession(
   relay: ReturnType<typeof inProcessRelay>,
   row: SpaceRow,
   token: Uint8Array,
-  holdRead: (frameTypes: readonly string[]) => boolean,
+  holdRead: (frameTypes: readonly string[], readsBefore: number) => boolean,
 ) {
   const space = db.privateSpace;
   const seen = new ValueStore<Seen>({ states: [], synced: 0, conns: [], connectedOnWelcome: [] });
@@ -66,6 +66,10 @@ function gatedSession(
   };
   /** Types of the frames delivered to the session so far, in order. */
   const delivered: string[] = [];
+  /** Storage reads of the vector so far (`holdRead` sees the count before this one). */
+  let reads = 0;
+  /** Each pull sent: on which connection, and the seq it names for this device (absent: none). */
+  const pulls: { conn: number; mine: number | undefined }[] = [];
   const inner = memoryTransport(relay.accept);
   // The memory transport, noting per connection whether it opened and what welcomes it delivered.
   const transport: Transport = {
@@ -83,14 +87,28 @@ function gatedSession(
         },
         onClose: (reason, code) => handlers.onClose(reason, code),
       };
-      return inner.connect(sp, tok, watched, claim, proofs);
+      const conn = inner.connect(sp, tok, watched, claim, proofs);
+      return {
+        send(frame) {
+          const m = decodeMessage(frame);
+          if (m.type === "pull") {
+            const entry = m.vector.find((e) => toHex(e.device) === db.deviceId);
+            pulls.push({ conn: i, mine: entry?.seq });
+          }
+          conn.send(frame);
+        },
+        get bufferedAmount() {
+          return conn.bufferedAmount;
+        },
+        close: (reason) => conn.close(reason),
+      };
     },
   };
   const readGate = gate();
   const readEntered = gate();
   let held = false;
   const vector = async (spaces?: SpaceId[]): Promise<VersionVector> => {
-    if (!held && holdRead(delivered)) {
+    if (!held && holdRead(delivered, reads++)) {
       held = true;
       readEntered.open();
       await readGate.wait;
@@ -150,7 +168,7 @@ function gatedSession(
     // A job queued behind the held one runs once it has finished (it is refused: not connected).
     await session.publishSnapshot().catch(() => undefined);
   };
-  return { session, seen, closeWhileHeld, connectNext: proofsGate.open };
+  return { session, seen, pulls, closeWhileHeld, connectNext: proofsGate.open };
 }
 
 /** A database, its private space's row and relay token, and a relay. */
@@ -200,5 +218,40 @@ describe("a frame handled while its connection closes", () => {
     await waitFor(seen, (s) => s.synced > 0, 10_000, "a pull on the new connection to say synced");
     expect(seen.get().conns).toHaveLength(2);
     expect(seen.get().connectedOnWelcome).toEqual([true, true]);
+  });
+
+  // Found by the full suite (stuck-upload.test.ts, "says synced only once the relay serves its last
+  // commit intact", three failures in a row): a pull begun on the closing connection resumed after the
+  // next attempt had reset the session and marked the own-head check as asked, so the next connection
+  // never fetched this device's last commit back and could not see it damaged at the relay.
+  it("a pull begun on a closed connection leaves the next connection's own-head check to it", async () => {
+    const { relay, db, row, token } = await setup();
+    await db.notes.insert({ text: "mine" });
+    const stop = db.sync({ transports: [memoryTransport(relay.accept)] });
+    await waitFor(db.status, (s) => s.state === "synced" && s.pendingCommits === 0, 10_000, "the upload");
+    stop();
+    const head = (await db.vector([db.privateSpace]))[db.privateSpace]![db.deviceId]!;
+    // The second vector read after the welcome arrived: the pull's (the welcome's own read is the first).
+    let afterWelcome = -1;
+    const pullRead = (types: readonly string[], readsBefore: number) => {
+      if (!types.includes("welcome")) return false;
+      if (afterWelcome < 0) afterWelcome = readsBefore;
+      return readsBefore === afterWelcome + 1;
+    };
+    const { session, seen, pulls, closeWhileHeld, connectNext } = gatedSession(
+      db,
+      relay,
+      row,
+      token,
+      pullRead,
+    );
+    session.start();
+    await closeWhileHeld();
+    connectNext();
+    await waitFor(seen, (s) => s.synced > 0, 10_000, "a pull on the new connection to say synced");
+    // The new connection's first pull asks for this device's last commit again (its seq less one).
+    const first = pulls.find((p) => p.conn === 1);
+    expect(first, JSON.stringify(pulls)).toBeDefined();
+    expect(first!.mine, JSON.stringify(pulls)).toBe(head > 1 ? head - 1 : undefined);
   });
 });
