@@ -74,17 +74,7 @@ import type { BundleImportReport } from "./bundles/bundle-io.ts";
 import { enforceMembership } from "./sealing/enforce-membership.ts";
 import { integrityLogOf, type IntegrityReport } from "./sealing/integrity.ts";
 
-export type {
-  DeclarationsFor,
-  Durability,
-  OpenOptions,
-  QuarantinedCommit,
-  Space,
-  TransactOptions,
-  TransactionApi,
-  TransactionCollection,
-  UntypedSchema,
-} from "./database-types.ts";
+export type * from "./database-types.ts";
 import type {
   DeclarationsFor,
   Durability,
