@@ -20,7 +20,10 @@ function memoryCoverage(start: number) {
   return { coverage, calls };
 }
 
-const exchange = (coverage?: SnapshotCoverage, policy = {}) =>
+const exchange = (
+  coverage?: SnapshotCoverage,
+  policy: Partial<typeof DEFAULT_SNAPSHOTS> = { publishFirst: 10 },
+) =>
   new SnapshotExchange({
     space: SPACE,
     spaceKey: new Uint8Array(32),
@@ -33,11 +36,15 @@ const exchange = (coverage?: SnapshotCoverage, policy = {}) =>
 
 describe("the snapshot publishing policy", () => {
   it("starts at publishFirst, waits for the log to double, and never waits more than publishEvery", () => {
-    expect(publishThreshold(DEFAULT_SNAPSHOTS, 0)).toBe(10);
-    expect(publishThreshold(DEFAULT_SNAPSHOTS, 7)).toBe(10);
-    expect(publishThreshold(DEFAULT_SNAPSHOTS, 40)).toBe(40);
-    expect(publishThreshold(DEFAULT_SNAPSHOTS, 999)).toBe(999);
+    // The default: every 1,000 commits, the first included.
+    expect(publishThreshold(DEFAULT_SNAPSHOTS, 0)).toBe(1000);
     expect(publishThreshold(DEFAULT_SNAPSHOTS, 50_000)).toBe(1000);
+    const small = { ...DEFAULT_SNAPSHOTS, publishFirst: 10 };
+    expect(publishThreshold(small, 0)).toBe(10);
+    expect(publishThreshold(small, 7)).toBe(10);
+    expect(publishThreshold(small, 40)).toBe(40);
+    expect(publishThreshold(small, 999)).toBe(999);
+    expect(publishThreshold(small, 50_000)).toBe(1000);
     // An explicit small interval keeps its meaning.
     expect(publishThreshold({ ...DEFAULT_SNAPSHOTS, publishEvery: 6 }, 0)).toBe(6);
     expect(publishThreshold({ ...DEFAULT_SNAPSHOTS, publishEvery: 6 }, 600)).toBe(6);
@@ -60,6 +67,8 @@ describe("the snapshot publishing policy", () => {
   it("without a remembered coverage a session starts from none; publishEvery 0 never publishes", async () => {
     expect(await exchange().due({ [a]: 9 })).toBe(false);
     expect(await exchange().due({ [a]: 10 })).toBe(true);
+    expect(await exchange(undefined, {}).due({ [a]: 999 })).toBe(false);
+    expect(await exchange(undefined, {}).due({ [a]: 1000 })).toBe(true);
     expect(await exchange(undefined, { publishEvery: 0 }).due({ [a]: 5000 })).toBe(false);
   });
 
@@ -77,7 +86,9 @@ describe("the snapshot publishing policy", () => {
     const x = exchange();
     x.publishSealed({ [a]: 40 }, new Uint8Array(10));
     const device = new Uint8Array(16).fill(0xaa);
-    expect(x.refused({ type: "error", code: "quota", message: "full", fatal: false, device, seq: 3 })).toBe(false);
+    expect(x.refused({ type: "error", code: "quota", message: "full", fatal: false, device, seq: 3 })).toBe(
+      false,
+    );
     expect(x.refused({ type: "error", code: "quota", message: "full", fatal: false })).toBe(true);
     expect(await x.due({ [a]: 41 })).toBe(false);
     expect(await x.due({ [a]: 80 })).toBe(true);

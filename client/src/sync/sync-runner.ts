@@ -27,8 +27,8 @@ export interface SyncOptions {
   backoff?: { baseMs: number; maxMs: number };
   /**
    * Snapshots: a fresh device bootstraps from the relay's snapshot (default true). A writer publishes
-   * one once the commits beyond the newest snapshot it knows of reach `publishFirst` (default 10), then
-   * each time the log doubled, and at most every `publishEvery` commits (default 1,000; 0 never).
+   * one once the commits beyond the newest snapshot it knows of reach `publishFirst` (default 1,000),
+   * then each time the log doubled, and at most every `publishEvery` commits (default 1,000; 0 never).
    */
   snapshots?: { bootstrap?: boolean; publishEvery?: number; publishFirst?: number };
   /**

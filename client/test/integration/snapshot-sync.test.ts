@@ -16,7 +16,7 @@ afterEach(async () => {
 
 async function device(
   relay: ReturnType<typeof inProcessRelay>,
-  snapshots: { bootstrap?: boolean; publishEvery?: number },
+  snapshots: { bootstrap?: boolean; publishEvery?: number; publishFirst?: number },
   wrap: (t: Transport) => Transport = (t) => t,
 ) {
   const db = await openDatabase<{ patients: P }>({ name: `snap-sync-${n++}`, collections });
@@ -129,7 +129,7 @@ describe("snapshots through the relay", () => {
     );
   });
 
-  it("by default a small space gets its first snapshot at 10 commits and the next once its log doubled, also across restarts", async () => {
+  it("with publishFirst 10 a small space gets its first snapshot at 10 commits and the next once its log doubled, also across restarts", async () => {
     const relay = inProcessRelay();
     // Every snapshot the writer publishes: the commits its vector covers (first part of each).
     const published: number[] = [];
@@ -140,7 +140,8 @@ describe("snapshots through the relay", () => {
         return {
           send(frame) {
             const m = decodeMessage(frame);
-            if (m.type === "snapshot-put" && m.part === 0) published.push(m.vector.reduce((s, e) => s + e.seq, 0));
+            if (m.type === "snapshot-put" && m.part === 0)
+              published.push(m.vector.reduce((s, e) => s + e.seq, 0));
             conn.send(frame);
           },
           get bufferedAmount() {
@@ -150,12 +151,13 @@ describe("snapshots through the relay", () => {
         };
       },
     });
-    const a = await device(relay, {}, counting);
+    const a = await device(relay, { publishFirst: 10 }, counting);
     const space = await a.db.createSpace({ name: "Small" });
     const total = async () =>
       Object.values((await a.db.vector([space.id]))[space.id] ?? {}).reduce((s, x) => s + x, 0);
     let stop = a.stop();
-    for (let i = 0; i < 12; i++) await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
+    for (let i = 0; i < 12; i++)
+      await a.db.patients.insert({ name: `P${i}`, ward: "A", notes: "" }, { space });
     const stored = async () =>
       [...((await relay.store.getSnapshot(space.id))?.vector.values() ?? [])].reduce((s, x) => s + x, 0);
     const snapshotAt = () => a.db.status.get().transports.find((t) => t.space === space.id)?.lastSnapshotAt;
