@@ -2,7 +2,7 @@ import type { Dexie } from "dexie";
 import type { SpaceId } from "../types.ts";
 import type { Commit, StoredCommit } from "./commit.ts";
 import type { Replica } from "./replica.ts";
-import type { DocRow, QuarantineRow } from "./stored-rows.ts";
+import type { DocRow } from "./stored-rows.ts";
 
 /**
  * A row of `_erased`: a record id tombstoned for good by a counted `erase` operation of its space's
@@ -64,7 +64,6 @@ export async function purgeErased(
   const docsT = dexie.table<DocRow, string>("_docs");
   const commitsT = dexie.table<StoredCommit>("_commits");
   const pendingT = dexie.table<Commit, string>("_pending");
-  const quarantineT = dexie.table<QuarantineRow, string>("_quarantine");
   const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
   const release = await replica.lock.acquire();
   try {
@@ -72,7 +71,7 @@ export async function purgeErased(
     await replica.drain();
     const purged = await dexie.transaction(
       "rw",
-      [erasedT, docsT, commitsT, pendingT, quarantineT, ...rowTables],
+      [erasedT, docsT, commitsT, pendingT, ...rowTables],
       async () => {
         const held = await erasedT.bulkGet(erased.map((e) => e.id));
         const fresh = erased.filter((_, i) => held[i] === undefined);
@@ -100,19 +99,14 @@ export async function purgeErased(
         await pendingT.bulkPut(
           parked.filter((c) => c.changes.some((rc) => ids.has(rc.record))).map((c) => withoutErased(c, ids)),
         );
-        // A commit quarantined only because an erased record's changes depended on a refused commit asked
-        // a question the erase made moot: a device that received it after the erase stripped those
-        // changes and never asked it. It leaves the quarantine, so both end alike (soak seeds 90011 and
-        // 91015: replicas listed different quarantines). Other reasons (membership, limits) are about
-        // the author or the bytes, not the record, and stay.
-        const moot = (await quarantineT.where("space").equals(space).toArray()).filter(
-          (q) => q.reason === "dependency" && q.records.some((r) => ids.has(r)),
-        );
-        if (moot.length > 0) {
-          const others = await erasedT.bulkGet([...new Set(moot.flatMap((q) => q.records))]);
-          const gone = new Set([...ids, ...others.flatMap((e) => (e ? [e.id] : []))]);
-          await quarantineT.bulkDelete(moot.filter((q) => q.records.every((r) => gone.has(r))).map((q) => q.id));
-        }
+        // A commit quarantined only because an erased record's changes depended on a refused commit
+        // asked a question the erase made moot: a device that received it after the erase stripped
+        // those changes and put the commit in its log, even with nothing left (an empty commit holds
+        // its slot in history and in exports). It stays quarantined here: the membership pass that
+        // follows every absorbed erase (`enforceMembership`) opens it again from its sealed bytes,
+        // strips the erased records and applies it, so both devices end with it in their logs. Taking
+        // it out of the quarantine here left it in neither (soak seed 100091; seeds 90011 and 91015
+        // had it in one device's quarantine and the other's log).
         return [...ids];
       },
     );

@@ -73,8 +73,8 @@ export async function enforceMembership(replica: Replica, space: SpaceId): Promi
     // A commit refused for `dependency` that also changes a record erased since: the dependency may
     // have been the erased record's alone, and a device that received the commit after the erase
     // stripped that record and applied the rest. Tried again with it stripped, so both end alike (the
-    // case left open by soak seeds 90011 and 91015; one whose records are all erased left the
-    // quarantine when the erase applied, `purgeErased`).
+    // case left open by soak seeds 90011 and 91015); one whose records are all erased comes back as
+    // an empty commit, which the other device holds in its log too (soak seed 100091).
     const erased = new Set(
       (await dexie.table<ErasedRow, string>("_erased").where("space").equals(space).primaryKeys()) as string[],
     );

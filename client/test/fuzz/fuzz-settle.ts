@@ -231,6 +231,14 @@ async function ownCommitsOf(replicas: readonly Replica[], space: SpaceId): Promi
   return lines.length > 0 ? `\n${lines.join("\n")}` : "";
 }
 
+/** For a failure message: which commit ids one replica holds and the other does not (soak seed 100091). */
+function commitsDiff(a: readonly string[], b: readonly string[], nameA: string, nameB: string): string {
+  const inA = new Set(a);
+  const inB = new Set(b);
+  const only = (xs: readonly string[], other: Set<string>) => xs.filter((x) => !other.has(x)).slice(0, 20).join(", ");
+  return `: only ${nameA} holds [${only(a, inB)}], only ${nameB} holds [${only(b, inA)}]`;
+}
+
 function sortKeys(v: unknown): unknown {
   if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
   return Object.fromEntries(
@@ -270,7 +278,9 @@ export async function compare(
   for (const [i, s] of states.entries()) {
     for (const key of ["rows", "heads", "vector", "commits", "histories", "conflicts"] as const) {
       if (JSON.stringify(s[key]) !== JSON.stringify(base[key])) {
-        throw new Divergence(`${replicas[i]!.name} differs from ${replicas[0]!.name} in ${key}`);
+        throw new Divergence(
+          `${replicas[i]!.name} differs from ${replicas[0]!.name} in ${key}${key === "commits" ? commitsDiff(base.commits, s.commits, replicas[0]!.name, replicas[i]!.name) : ""}`,
+        );
       }
     }
   }

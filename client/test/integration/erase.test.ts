@@ -169,32 +169,38 @@ describe("erase with receipts", () => {
     expect(countedErasures(ops, creatorKeyOf(row)!)).toEqual(counted);
   });
 
-  it("drops from the quarantine a dependency refusal whose records are all erased, and keeps the others", async () => {
-    const { a, space, erin, keeper } = await clinic();
-    const q = a.replica.dexie.table<QuarantineRow, string>("_quarantine");
-    const row = (id: string, reason: string, records: string[]): QuarantineRow => ({
-      id: `${space.id}.${"ab".repeat(16)}.${id}`,
-      space: space.id,
-      device: "ab".repeat(16) as QuarantineRow["device"],
-      seq: Number(id),
-      reason,
-      message: "test",
-      at: 0,
-      from: "bundle",
-      records,
-      creations: [],
-      checksums: [],
-    });
-    // As if these had arrived before the erase: a late edit of Erin refused because her earlier
-    // change was; the same with the keeper in it too; and a membership refusal of an edit of Erin.
-    await q.bulkPut([
-      row("1", "dependency", [erin]),
-      row("2", "dependency", [erin, keeper]),
-      row("3", "membership", [erin]),
-    ]);
-    await a.patients.erase(erin);
-    // A device that got the first after the erase stripped it and never refused it: both end alike.
-    expect((await q.toArray()).map((r) => r.seq).sort()).toEqual([2, 3]);
+  it("a commit refused for a dependency whose records are all erased since joins the log empty, as where it came after the erase", async () => {
+    // Membership soak seed 100091: such a commit left A's quarantine when the erase applied but never
+    // entered its log, while C (which wrote it) held it there without changes: same vectors, different
+    // commits. It must end in both logs.
+    const { a, b, c, space } = await clinic();
+    const person = async (db: MemberDb) =>
+      (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(db.deviceId)!;
+    await a.setRole(space, await person(c), "admin");
+    await everywhere([a, b, c], space);
+    // B creates a patient only C receives before A demotes B; C edits that patient alone.
+    const late = (await b.patients.insert({ name: "Late", notes: CANARY }, { space })) as string;
+    await carry(b, c, space);
+    await a.setRole(space, await person(b), "reader");
+    await c.patients.update(late, (p) => void (p.notes = "seen"));
+    await carry(b, a, space);
+    await carry(c, a, space);
+    const quarantine = a.replica.dexie.table<QuarantineRow, string>("_quarantine");
+    const refused = (await quarantine.toArray()).find((q) => q.reason === "dependency")!;
+    expect(refused.device).toBe(c.deviceId);
+    // C erases the patient: on A the refusal is moot, and C's commit joins the log with nothing left in it.
+    await c.patients.erase(late);
+    await carry(c, a, space);
+    expect((await quarantine.toArray()).map((q) => q.reason)).toEqual(["membership"]);
+    const inLog = (await a.exportCommits({}, { spaces: [space.id] })).find((x) => x.id === refused.id);
+    expect(inLog?.changes).toEqual([]);
+    await everywhere([a, b, c], space);
+    const ids = async (db: MemberDb) => (await db.exportCommits({}, { spaces: [space.id] })).map((x) => x.id).sort();
+    const quarantined = async (db: MemberDb) =>
+      (await db.replica.dexie.table<QuarantineRow, string>("_quarantine").toArray()).map((q) => q.id).sort();
+    expect(await ids(a)).toEqual(await ids(c));
+    expect(await quarantined(a)).toEqual(await quarantined(c));
+    expect(await a.patients.get(late)).toBeUndefined();
   });
 
   it("applies the rest of a commit refused for an erased record's dependency once the erase arrives", async () => {
