@@ -105,21 +105,26 @@ export async function settle(
     const { live: replicas, stranded } = selection;
     const statuses = replicas.map((r) => r.db.status.get());
     const vectors = await Promise.all(replicas.map((r) => r.db.vector([space])));
+    // What the others hold of a stranded replica's device: they must agree on it, and hold all the
+    // relay does (its membership commits, an erase receipt, still travel: soak seed 100213 checked the
+    // logs while three receipts of a stranded reader were on their way to the creator).
+    const strandedDevices = new Set([...stranded].map((r) => r.db.deviceId as string));
+    const othersHold = vectors
+      .filter((_, i) => !stranded.has(replicas[i]!))
+      .map((v) => JSON.stringify([...strandedDevices].map((d) => v[space]?.[d] ?? 0)));
+    const othersAgree = othersHold.every((x) => x === othersHold[0]);
+    const firstHolds = { ...(vectors[0]?.[space] ?? {}) };
     for (const r of stranded) for (const v of vectors) delete v[space]?.[r.db.deviceId];
-    const same = vectors.every((v) => JSON.stringify(sortKeys(v)) === JSON.stringify(sortKeys(vectors[0]!)));
+    const same =
+      othersAgree && vectors.every((v) => JSON.stringify(sortKeys(v)) === JSON.stringify(sortKeys(vectors[0]!)));
     // A status still "synced" from before the last uploads, with equal vectors, is not convergence:
     // every replica must also hold what the relay acknowledged (a reconnect may not have pulled yet).
     let holds = true;
     const ghosts = (await relayHolds?.ghosts()) ?? new Set<string>();
     if (relayHolds) {
-      const mine = vectors[0]?.[space] ?? {};
+      // Replica 0 (the creator) is never stranded: it must hold all the relay does, of every device.
       for (const [device, seq] of await relayHolds.vector())
-        if (
-          !ghosts.has(device) &&
-          (mine[device] ?? 0) < seq &&
-          ![...stranded].some((r) => r.db.deviceId === device)
-        )
-          holds = false;
+        if (!ghosts.has(device) && (firstHolds[device] ?? 0) < seq) holds = false;
     }
     // A ghost's commit opens nowhere: the truth is `syncing` with it missing as bad at its source, once
     // every connection pulled since the network healed.
