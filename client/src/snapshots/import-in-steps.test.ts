@@ -75,10 +75,12 @@ describe("a snapshot import in bounded transactions", () => {
     const real = c.replica.dexie.transaction.bind(c.replica.dexie) as (...a: unknown[]) => Promise<unknown>;
     vi.spyOn(c.replica.dexie, "transaction").mockImplementation(((...args: unknown[]) => {
       if (args[0] === "rw" && ++rw === 4)
-        query = Promise.all([c.patients.where("ward").equals("X").count(), c.vector([space.id])]).then((r) => {
-          order.push("query");
-          return r;
-        });
+        query = Promise.all([c.patients.where("ward").equals("X").count(), c.vector([space.id])]).then(
+          (r) => {
+            order.push("query");
+            return r;
+          },
+        );
       return real(...args);
     }) as never);
     const imported = importSnapshot(c.replica, snap).then((ok) => {
