@@ -12,7 +12,6 @@ import { validateCommit } from "../replica/validate-commit.ts";
 import { erasedAmong, recordsOf, withoutErased } from "../replica/erased.ts";
 import type { SpaceId } from "../types.ts";
 import type { SnapshotContent, SnapshotDoc } from "./snapshot-codec.ts";
-import { IMPORT_PART } from "./write-in-parts.ts";
 import { emitInParts, storeInSteps } from "./import-in-steps.ts";
 import { stageSnapshot } from "./stage-snapshot.ts";
 import { CHECK_PER_SLICE, TaskBudget } from "../replica/task-budget.ts";
@@ -163,28 +162,6 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
     return done;
   } finally {
     release();
-  }
-}
-
-/**
- * Checks and stores a snapshot's records (documents and rows, `snapshotRecords`) in steps of
- * `IMPORT_PART`, inside the caller's transaction, which must hold `_docs` and every collection's table.
- * A record that breaks the content rules throws there, and the transaction stores nothing.
- *
- * @example
- * await dexie.transaction("rw", tables, () => writeSnapshotRecords(replica, content));
- */
-export async function writeSnapshotRecords(
-  replica: Replica,
-  content: SnapshotContent,
-  skip: ReadonlySet<string> = new Set(),
-): Promise<void> {
-  const docsT = replica.dexie.table<DocRow, string>("_docs");
-  for (let from = 0; from < content.docs.length; from += IMPORT_PART) {
-    const part = { ...content, docs: content.docs.slice(from, from + IMPORT_PART) };
-    const { docRows, puts } = snapshotRecords(replica, part, skip);
-    await docsT.bulkPut(docRows);
-    for (const [collection, rows] of puts) await replica.dexie.table(collection).bulkPut(rows);
   }
 }
 
