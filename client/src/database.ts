@@ -87,7 +87,7 @@ import type {
   UntypedSchema,
 } from "./database-types.ts";
 import { durableOf } from "./durable-option.ts";
-import { discardInterruptedImports } from "./snapshots/import-in-steps.ts";
+import { discardInterruptedImports } from "./replica/interrupted-imports.ts";
 export type { AnyRow, RowType } from "./replica/collection-types.ts";
 
 // Names a collection cannot take because the database object already uses them (or Promise and Object do).

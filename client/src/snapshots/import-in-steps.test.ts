@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { openDatabase } from "../index.ts";
 import { sliceStats } from "../replica/task-budget.ts";
 import type { SpaceId } from "../types.ts";
-import { importMarkerKey } from "./import-in-steps.ts";
+import { importMarkerKey } from "../replica/interrupted-imports.ts";
 import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
 
 type P = { name: string; ward: string; notes: string };
@@ -146,5 +146,28 @@ describe("a snapshot import in bounded transactions", () => {
     expect(await importSnapshot(again.replica, snap)).toBe(true);
     expect(await again.patients.orderBy("id").toArray()).toEqual(await a.patients.orderBy("id").toArray());
     expect(await again.vector([space.id])).toEqual(await a.vector([space.id]));
+  }, 120_000);
+
+  it("another handle opening meanwhile removes the import, which then leaves nothing and says so", async () => {
+    const { a, space } = await source(900, 300);
+    const name = `steps-other-${n++}`;
+    const c = await open(name);
+    await c.join(await a.invite(space, "x:"));
+    const before = await held(c, space.id);
+    const snap = await readSnapshot(a.replica, space.id);
+    let rw = 0;
+    let other: Promise<Db> | undefined;
+    const real = c.replica.dexie.transaction.bind(c.replica.dexie) as (...a: unknown[]) => Promise<unknown>;
+    vi.spyOn(c.replica.dexie, "transaction").mockImplementation(((...args: unknown[]) => {
+      if (args[0] === "rw") rw++;
+      // A second tab opens the database during the import's fourth transaction; the fifth waits for it.
+      if (rw === 4 && !other) other = open(name);
+      if (rw === 5 && other) return other.then(() => real(...args));
+      return real(...args);
+    }) as never);
+    expect(await importSnapshot(c.replica, snap)).toBe(false);
+    expect(await held(c, space.id)).toEqual(before);
+    const second = await other!;
+    expect(await held(second, space.id)).toEqual(before);
   }, 120_000);
 });

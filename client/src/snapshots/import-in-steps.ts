@@ -4,17 +4,13 @@ import type { VectorRow } from "../replica/stored-rows.ts";
 import { TaskBudget, yieldToPage } from "../replica/task-budget.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { IMPORT_PART } from "./write-in-parts.ts";
+import { dropInterruptedImport, importMarkerKey, ownSeq } from "../replica/interrupted-imports.ts";
 
 /**
  * One IndexedDB transaction of an import: rows per table, all checked already. Its weight (records,
  * or the records a commit carries) is bounded by `IMPORT_PART`, so one step is about 10 ms of work.
  */
 export type ImportStep = Map<string, { rows: unknown[]; how: "put" | "add" }>;
-
-/** The `_meta` key that marks an import of `space` begun and not finished. */
-export function importMarkerKey(space: SpaceId): string {
-  return `snapshot-import:${space}`;
-}
 
 /**
  * Cuts rows into `ImportStep`s of at most `IMPORT_PART` weight (a row weighs 1 unless told). Rows
@@ -73,7 +69,8 @@ export interface StagedImport {
  * seconds). The caller holds the replica's lock. Until the last transaction, which writes the vector,
  * the replica claims nothing of the space (its vector is empty, so sync would start over) and a marker
  * in `_meta` says an import is under way: if the page closes or crashes meanwhile,
- * `discardInterruptedImports` removes what was written when the database next opens. Returns false
+ * `discardInterruptedImports` (replica/interrupted-imports.ts) removes what was written when the
+ * database next opens. Returns false
  * when the space was no longer fresh (then nothing of it stays); a storage error is rethrown after
  * what was written is removed.
  *
@@ -87,11 +84,12 @@ export async function storeInSteps(replica: Replica, staged: StagedImport): Prom
   const checkTables = [meta, dexie.table("_vectors"), dexie.table("_docs")];
   await dropInterruptedImport(replica, staged.space);
   const begun = await dexie.transaction("rw", checkTables, async () => {
-    if (!(await staged.fresh("start"))) return false;
+    if (!(await staged.fresh("start"))) return null;
     // This device's own commits of the space so far (a new member's redemption): any beyond them at a
     // clean-up were made by another tab on the records written meanwhile, which then stay.
-    await meta.put({ key, value: { at: replica.now(), own: await ownSeq(replica, staged.space) } });
-    return true;
+    const own = await ownSeq(replica, staged.space);
+    await meta.put({ key, value: { at: replica.now(), own } });
+    return { own };
   });
   if (!begun) return false;
   try {
@@ -117,75 +115,15 @@ export async function storeInSteps(replica: Replica, staged: StagedImport): Prom
       await meta.delete(key);
       return true;
     });
-    if (!done) await dropInterruptedImport(replica, staged.space);
+    // Without its marker (another tab opening the database took it for an interrupted import and
+    // removed what was written so far), what was written after is removed here.
+    if (!done) await dropInterruptedImport(replica, staged.space, begun);
     return done;
   } catch (e) {
     // A closed database cannot be cleaned now: its marker stays, for the next open.
-    await dropInterruptedImport(replica, staged.space).catch(() => {});
+    await dropInterruptedImport(replica, staged.space, begun).catch(() => {});
     throw e;
   }
-}
-
-/**
- * Removes what an unfinished import of `space` wrote (its records' documents and rows, its commits)
- * and its marker; nothing when no import of it was under way. The caller holds the replica's lock. The
- * space's vector is empty then (an import writes it last, with the marker's removal), so nothing this
- * device claims to hold goes. This device's own commits are kept, and so is everything when another tab
- * wrote on the records meanwhile (its commits depend on them).
- */
-export async function dropInterruptedImport(replica: Replica, space: SpaceId): Promise<boolean> {
-  const { dexie } = replica;
-  const key = importMarkerKey(space);
-  const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
-  const meta = dexie.table("_meta");
-  const tables = [meta, dexie.table("_docs"), dexie.table("_commits"), dexie.table("_vectors"), ...rowTables];
-  const ids = await dexie.transaction("rw", tables, async () => {
-    const marker = (await meta.get(key)) as { value?: { own?: number } } | undefined;
-    if (!marker) return null;
-    await meta.delete(key);
-    // Another tab wrote on the records meanwhile: they stay (its commits depend on them).
-    if ((await ownSeq(replica, space)) > (marker.value?.own ?? 0)) return [];
-    const ids = (await dexie.table("_docs").where("space").equals(space).primaryKeys()) as string[];
-    for (const t of rowTables) await t.bulkDelete(ids);
-    await dexie.table("_docs").bulkDelete(ids);
-    await dexie
-      .table<{ device: DeviceId }>("_commits")
-      .where("[space+device+seq]")
-      .between([space, "", 0], [space, "\uffff", Infinity])
-      .filter((c) => c.device !== replica.device)
-      .delete();
-    return ids;
-  });
-  for (const id of ids ?? []) replica.cache.delete(id);
-  return ids !== null;
-}
-
-async function ownSeq(replica: Replica, space: SpaceId): Promise<number> {
-  return (await replica.dexie.table<VectorRow>("_vectors").get([space, replica.device]))?.seq ?? 0;
-}
-
-/**
- * Removes what imports interrupted by a close or a crash left (`dropInterruptedImport` for every
- * marker); run when the database opens, before anything syncs or reads the space. Returns the spaces
- * cleaned.
- *
- * @example
- * await discardInterruptedImports(replica);
- */
-export async function discardInterruptedImports(replica: Replica): Promise<SpaceId[]> {
-  const prefix = importMarkerKey("" as SpaceId);
-  const keys = (await replica.dexie.table("_meta").where("key").startsWith(prefix).primaryKeys()) as string[];
-  const out: SpaceId[] = [];
-  for (const key of keys) {
-    const space = key.slice(prefix.length) as SpaceId;
-    const release = await replica.lock.acquire();
-    try {
-      if (await dropInterruptedImport(replica, space)) out.push(space);
-    } finally {
-      release();
-    }
-  }
-  return out;
 }
 
 /**
