@@ -87,6 +87,7 @@ import type {
   UntypedSchema,
 } from "./database-types.ts";
 import { durableOf } from "./durable-option.ts";
+import { discardInterruptedImports } from "./replica/interrupted-imports.ts";
 export type { AnyRow, RowType } from "./replica/collection-types.ts";
 
 // Names a collection cannot take because the database object already uses them (or Promise and Object do).
@@ -918,6 +919,8 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseCore> 
   atRest?.attach(replica);
   replica.onMembership = (space) => enforceMembership(replica, space);
   watchHoldRequests(replica);
+  // A snapshot import cut short by a close or a crash: what it wrote goes before anything reads it.
+  await discardInterruptedImports(replica).catch(() => {});
   const known = new Set((await dexie.table<SpaceRow>("_spaces").toCollection().primaryKeys()) as string[]);
   const db = new DatabaseCore(options.name, replica, known, atRest);
   if (options.persist !== false) db.persisted = await requestPersistence();

@@ -57,6 +57,18 @@ export function pad(plaintext: Uint8Array): Uint8Array<ArrayBuffer> {
  * unpad(pad(bytes)); // equal to bytes
  */
 export function unpad(padded: Uint8Array): Uint8Array {
+  return unpaddedView(padded).slice();
+}
+
+/**
+ * `unpad` without the copy: the plaintext as a view of `padded` (which it keeps alive, with at most
+ * 64 KiB of padding). For megabytes (a snapshot), where the copy alone held the page for 25 ms.
+ *
+ * @throws {DecryptError} on a frame that `pad` could not have produced.
+ * @example
+ * unpaddedView(pad(bytes)); // equal to bytes
+ */
+export function unpaddedView(padded: Uint8Array): Uint8Array {
   if (padded.length < MIN_BUCKET) throw badPadding("shorter than the smallest bucket");
   const length = new DataView(padded.buffer, padded.byteOffset, padded.byteLength).getUint32(0);
   if (length > padded.length - PREFIX || paddedSize(length) !== padded.length) {
@@ -65,7 +77,7 @@ export function unpad(padded: Uint8Array): Uint8Array {
   for (let i = PREFIX + length; i < padded.length; i++) {
     if (padded[i] !== 0) throw badPadding("its padding is not zero");
   }
-  return padded.slice(PREFIX, PREFIX + length);
+  return padded.subarray(PREFIX, PREFIX + length);
 }
 
 function badPadding(why: string): DecryptError {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DecryptError } from "../errors.ts";
 import { deriveCommitKey, randomId16, randomSpaceKey } from "./keys.ts";
 import { paddedSize } from "./padding.ts";
-import { NONCE_BYTES, openCommit, sealCommit, TAG_BYTES } from "./seal.ts";
+import { NONCE_BYTES, openCommit, openSealedView, sealCommit, TAG_BYTES } from "./seal.ts";
 
 const aad = new TextEncoder().encode("v1|space|device|seq=7|epoch=0|prev");
 
@@ -119,5 +119,23 @@ describe("deterministic sealing with a nonce key", () => {
     expect(a2).toEqual(a1);
     expect(b.slice(0, 12)).not.toEqual(a1.slice(0, 12));
     expect(new TextDecoder().decode(await openCommit(key, aad, b))).toBe("two");
+  });
+});
+
+describe("openSealedView", () => {
+  it("opens what sealCommit sealed, also from a view into a larger buffer, and refuses altered bytes", async () => {
+    const key = await newKey();
+    for (const n of [0, 253, 70_000, 300_000]) {
+      const plaintext = randomBytes(n);
+      const sealed = await sealCommit(key, aad, plaintext);
+      // As a snapshot arrives: a view at an offset of the buffer its parts were joined into.
+      const joined = new Uint8Array(sealed.length + 7);
+      joined.set(sealed, 3);
+      const view = joined.subarray(3, 3 + sealed.length);
+      expect(await openSealedView(key, aad, view)).toEqual(plaintext);
+      view[NONCE_BYTES + 1]! ^= 1;
+      await expect(openSealedView(key, aad, view)).rejects.toBeInstanceOf(DecryptError);
+    }
+    await expect(openSealedView(key, aad, new Uint8Array(NONCE_BYTES))).rejects.toBeInstanceOf(DecryptError);
   });
 });

@@ -1,7 +1,7 @@
 import { subtle } from "./subtle.ts";
 import { DecryptError } from "../errors.ts";
 import { concatBytes, copyBytes } from "./bytes.ts";
-import { pad, unpad } from "./padding.ts";
+import { pad, unpad, unpaddedView } from "./padding.ts";
 
 export { sha256 } from "./sha256.ts";
 
@@ -34,10 +34,7 @@ export async function sealCommit(
   // With a nonce key the nonce is HMAC(aad || padded plaintext): a synthetic IV, deterministic for the
   // same commit and distinct for different ones. Without one, a random nonce.
   const nonce = nonceKey
-    ? new Uint8Array(await subtle().sign("HMAC", nonceKey, concatBytes(aad, padded))).slice(
-        0,
-        NONCE_BYTES,
-      )
+    ? new Uint8Array(await subtle().sign("HMAC", nonceKey, concatBytes(aad, padded))).slice(0, NONCE_BYTES)
     : globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   const ciphertext = await subtle().encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: copyBytes(aad), tagLength: TAG_BYTES * 8 },
@@ -62,28 +59,9 @@ export async function openCommit(
   if (body.length < NONCE_BYTES + TAG_BYTES) {
     throw new DecryptError(`A sealed commit of ${body.length} bytes is too short to hold a nonce and a tag.`);
   }
-  let padded: ArrayBuffer;
-  try {
-    padded = await subtle().decrypt(
-      {
-        name: "AES-GCM",
-        iv: copyBytes(body.subarray(0, NONCE_BYTES)),
-        additionalData: copyBytes(aad),
-        tagLength: TAG_BYTES * 8,
-      },
-      key,
-      copyBytes(body.subarray(NONCE_BYTES)),
-    );
-  } catch (cause) {
-    // WebCrypto reports every authentication failure as a bare OperationError; a key of the wrong kind
-    // raises InvalidAccessError. Either way the commit cannot be trusted, so both are DecryptError.
-    throw new DecryptError(undefined, { cause });
-  }
-  const plain = new Uint8Array(padded);
+  const plain = await decryptPadded(key, aad, body, copyBytes(body.subarray(NONCE_BYTES)));
   if (nonceKey) {
-    const mac = new Uint8Array(
-      await subtle().sign("HMAC", nonceKey, concatBytes(aad, plain)),
-    );
+    const mac = new Uint8Array(await subtle().sign("HMAC", nonceKey, concatBytes(aad, plain)));
     let diff = 0;
     for (let i = 0; i < NONCE_BYTES; i++) diff |= mac[i]! ^ body[i]!;
     if (diff !== 0)
@@ -92,4 +70,50 @@ export async function openCommit(
       );
   }
   return unpad(plain);
+}
+
+/**
+ * Opens a large sealed blob (a snapshot) as `openCommit` does without a nonce key, sparing two copies
+ * of megabytes on the main thread (issue 15: with the decryption they made one task of 130 ms at
+ * 10,000 records): the ciphertext goes to WebCrypto as a view, which it copies when called (WebCrypto,
+ * "get a copy of the bytes held by the buffer source"), and the plaintext is returned as a view of the
+ * decrypted buffer, past its length prefix. For a blob that no caller changes afterwards.
+ *
+ * @example
+ * const plaintext = await openSealedView(snapshotKey, aad, sealed);
+ */
+export async function openSealedView(key: CryptoKey, aad: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
+  if (body.length < NONCE_BYTES + TAG_BYTES) {
+    throw new DecryptError(`A sealed blob of ${body.length} bytes is too short to hold a nonce and a tag.`);
+  }
+  const data =
+    body.buffer instanceof ArrayBuffer
+      ? new Uint8Array(body.buffer, body.byteOffset + NONCE_BYTES, body.length - NONCE_BYTES)
+      : copyBytes(body.subarray(NONCE_BYTES));
+  return unpaddedView(await decryptPadded(key, aad, body, data));
+}
+
+async function decryptPadded(
+  key: CryptoKey,
+  aad: Uint8Array,
+  body: Uint8Array,
+  data: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array> {
+  try {
+    const padded = await subtle().decrypt(
+      {
+        name: "AES-GCM",
+        iv: copyBytes(body.subarray(0, NONCE_BYTES)),
+        additionalData: copyBytes(aad),
+        tagLength: TAG_BYTES * 8,
+      },
+      key,
+      data,
+    );
+    return new Uint8Array(padded);
+  } catch (cause) {
+    // WebCrypto reports every authentication failure as a bare OperationError; a key of the wrong kind
+    // raises InvalidAccessError. Either way the commit cannot be trusted, so both are DecryptError.
+    throw new DecryptError(undefined, { cause });
+  }
 }

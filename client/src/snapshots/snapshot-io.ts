@@ -3,19 +3,18 @@ import { QuotaExceeded, ValidationError } from "../errors.ts";
 import { checkContent, reservedRootKey } from "../replica/content-check.ts";
 import { asStorageError } from "../replica/quota.ts";
 import type { StoredCommit } from "../replica/commit.ts";
-import { CREATION_HEADS, creationOf, creationRow } from "../replica/creation.ts";
+import { creationOf } from "../replica/creation.ts";
 import { pushTo } from "../replica/group-by.ts";
 import { materialize, type Row } from "../replica/materialize.ts";
 import type { Replica } from "../replica/replica.ts";
 import type { DocRow, VectorRow } from "../replica/stored-rows.ts";
 import { validateCommit } from "../replica/validate-commit.ts";
 import { erasedAmong, recordsOf, withoutErased } from "../replica/erased.ts";
-import type { DeviceId, SpaceId } from "../types.ts";
+import type { SpaceId } from "../types.ts";
 import type { SnapshotContent, SnapshotDoc } from "./snapshot-codec.ts";
-import { COMMIT_PART, IMPORT_PART, putInParts } from "./write-in-parts.ts";
+import { emitInParts, storeInSteps } from "./import-in-steps.ts";
+import { stageSnapshot } from "./stage-snapshot.ts";
 import { CHECK_PER_SLICE, TaskBudget } from "../replica/task-budget.ts";
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Reads a consistent snapshot of one space (one read transaction): its vector, its whole commit log in
@@ -80,9 +79,12 @@ export async function readSnapshot(replica: Replica, space: SpaceId): Promise<Sn
 
 /**
  * Bootstraps a space from a snapshot on a device that holds nothing of it yet: the commit log, the
- * records' documents (or creations) and rows, and the vector, in ONE IndexedDB transaction (all or
- * nothing) and without parsing Automerge except for rows the snapshot could not carry. Returns false,
- * changing nothing, if commits of the space arrived meanwhile (then plain sync continues instead).
+ * records' documents (or creations) and rows, and the vector, without parsing Automerge except for
+ * rows the snapshot could not carry. Everything is checked first (`stageSnapshot`), then written in
+ * bounded transactions with yields between them (`storeInSteps`), so queries are served meanwhile;
+ * the vector comes last, so the replica never claims a vector it does not hold, and a close or crash
+ * in between leaves a marker whose leftovers are removed at the next open. Returns false, keeping
+ * nothing of it, if commits of the space arrived meanwhile (then plain sync continues instead).
  */
 export async function importSnapshot(replica: Replica, content: SnapshotContent): Promise<boolean> {
   try {
@@ -128,94 +130,38 @@ async function importChecked(replica: Replica, content: SnapshotContent): Promis
   const release = await replica.lock.acquire();
   try {
     await replica.drain();
-    const rowTables = [...replica.specs.keys()].map((c) => dexie.table(c));
-    const tables = [
-      dexie.table("_vectors"),
-      dexie.table("_commits"),
-      dexie.table("_docs"),
-      dexie.table("_erased"),
-      ...rowTables,
-    ];
-    const done = await dexie.transaction("rw", tables, async () => {
-      if ((await dexie.table("_vectors").where("space").equals(content.space).count()) > 0) return false;
-      // A snapshot published before an erase still holds the record: it never comes back from one.
-      const erased = await erasedAmong(dexie, [
-        ...content.docs.map((d) => d.id),
-        ...recordsOf(content.commits),
-      ]);
-      if (erased.size > 0)
-        content = {
-          ...content,
-          commits: content.commits.map((c) => withoutErased(c, erased)),
-          docs: content.docs.filter((d) => !erased.has(d.id)),
-        };
-      const stored: StoredCommit[] = content.commits.map((c) => ({
-        ...c,
-        records: c.changes.map((rc) => rc.record),
-      }));
-      // In steps, each its own task: one step of 100,000 records held the page for seconds.
-      await putInParts(dexie.table<StoredCommit>("_commits"), stored, COMMIT_PART, "add");
-      await writeSnapshotRecords(replica, content);
-      const docRows: DocRow[] = [];
-      const puts = new Map<string, Row[]>();
-      const withDoc = new Set(content.docs.map((d) => d.id));
-      for (const c of content.commits) {
-        for (const rc of c.changes) {
-          if (!rc.create || withDoc.has(rc.record)) continue;
-          docRows.push({
-            id: rc.record,
-            collection: rc.collection,
-            space: content.space,
-            bin: EMPTY,
-            heads: [...CREATION_HEADS],
-            deleted: 0,
-            create: rc.create,
-          });
-          if (replica.specs.has(rc.collection))
-            pushTo(puts, rc.collection, creationRow(rc.record, rc.create));
-        }
-      }
-      await putInParts(dexie.table<DocRow, string>("_docs"), docRows);
-      for (const [collection, rows] of puts) await putInParts(dexie.table(collection), rows);
-      await dexie.table<VectorRow>("_vectors").bulkPut(
-        Object.entries(content.vector).map(([device, seq]) => ({
-          space: content.space,
-          device: device as DeviceId,
-          seq,
-        })),
-      );
-      return true;
+    const vectorsT = dexie.table<VectorRow>("_vectors");
+    const held = () => vectorsT.where("space").equals(content.space).toArray();
+    // Read before staging: whether the space is still fresh, and which of its records are erased (a
+    // snapshot published before an erase still holds the record: it never comes back from one).
+    const erased = await dexie.transaction("r", [vectorsT, dexie.table("_erased")], async () =>
+      (await held()).length > 0
+        ? null
+        : erasedAmong(dexie, [...content.docs.map((d) => d.id), ...recordsOf(content.commits)]),
+    );
+    if (erased === null) return false;
+    if (erased.size > 0)
+      content = {
+        ...content,
+        commits: content.commits.map((c) => withoutErased(c, erased)),
+        docs: content.docs.filter((d) => !erased.has(d.id)),
+      };
+    // Checked and cut into steps whole before the first write: a bad record leaves nothing behind.
+    const steps = await stageSnapshot(replica, content, erased, true);
+    const done = await storeInSteps(replica, {
+      space: content.space,
+      steps,
+      vector: content.vector,
+      fresh: async (at) => (await held()).every((v) => at === "end" && v.device === replica.device),
     });
     if (done)
-      replica.emit(
+      await emitInParts(
+        replica,
         content.commits.map((c) => ({ ...c, records: c.changes.map((rc) => rc.record) })),
-        "remote",
       );
     return done;
   } finally {
     release();
-  }
-}
-
-/**
- * Checks and stores a snapshot's records (documents and rows, `snapshotRecords`) in steps of
- * `IMPORT_PART`, inside the caller's transaction, which must hold `_docs` and every collection's table.
- * A record that breaks the content rules throws there, and the transaction stores nothing.
- *
- * @example
- * await dexie.transaction("rw", tables, () => writeSnapshotRecords(replica, content));
- */
-export async function writeSnapshotRecords(
-  replica: Replica,
-  content: SnapshotContent,
-  skip: ReadonlySet<string> = new Set(),
-): Promise<void> {
-  const docsT = replica.dexie.table<DocRow, string>("_docs");
-  for (let from = 0; from < content.docs.length; from += IMPORT_PART) {
-    const part = { ...content, docs: content.docs.slice(from, from + IMPORT_PART) };
-    const { docRows, puts } = snapshotRecords(replica, part, skip);
-    await docsT.bulkPut(docRows);
-    for (const [collection, rows] of puts) await replica.dexie.table(collection).bulkPut(rows);
   }
 }
 
@@ -248,7 +194,11 @@ export function snapshotRecords(
     const source = row ?? A.load(d.bin, { actor: replica.actor });
     const problem = rowProblem(source, !row);
     if (problem) throw new ValidationError(`record ${d.id} holds ${problem}`);
-    pushTo(puts, d.collection, row ? { ...row, id: d.id } : materialize(d.id, source as A.Doc<unknown>, inbox));
+    pushTo(
+      puts,
+      d.collection,
+      row ? { ...row, id: d.id } : materialize(d.id, source as A.Doc<unknown>, inbox),
+    );
   }
   return { docRows, puts };
 }

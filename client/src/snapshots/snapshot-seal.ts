@@ -1,6 +1,6 @@
 import { concatBytes } from "../crypto/bytes.ts";
 import { deriveSnapshotKey } from "../crypto/keys.ts";
-import { openCommit, sealCommit } from "../crypto/seal.ts";
+import { openSealedView, sealCommit } from "../crypto/seal.ts";
 import { ByteWriter } from "../protocol/byte-writer.ts";
 import { fromHex } from "../protocol/hex.ts";
 import type { SpaceId } from "../types.ts";
@@ -42,5 +42,5 @@ export async function openSnapshot(
   sealed: Uint8Array,
 ): Promise<Uint8Array> {
   const key = await deriveSnapshotKey(spaceKey, fromHex(space, 16));
-  return openCommit(key, snapshotAad(space, vector), sealed);
+  return openSealedView(key, snapshotAad(space, vector), sealed);
 }

@@ -43,7 +43,7 @@ describe("a snapshot import in steps", () => {
     expect(await c.vector([space.id])).toEqual(await a.vector([space.id]));
   }, 60_000);
 
-  it("still stores nothing when a record in a later step breaks the rules (one transaction)", async () => {
+  it("still stores nothing when a record in a later step breaks the rules (all checked before the first write)", async () => {
     const { a, space } = await source(300, 250);
     const c = await open();
     await c.join(await a.invite(space, "x:"));

@@ -29,6 +29,7 @@ import { asStorageError } from "../replica/quota.ts";
 import { OPEN_PER_SLICE, TaskBudget } from "../replica/task-budget.ts";
 import { SnapshotExchange, vectorTotal, type SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
 import { auditSnapshot } from "../snapshots/snapshot-audit.ts";
+import { keepInParts } from "../snapshots/keep-in-parts.ts";
 import { publishableSnapshot } from "../snapshots/publishable-snapshot.ts";
 import { publishCompacted } from "./compacted-publish.ts";
 import { believableEntries } from "./believable-entries.ts";
@@ -511,7 +512,7 @@ export class SpaceSession {
           // signature), and this device forwards them byte for byte (to a wiped relay, a peer, a
           // file, its own snapshot). The heads are what the relay's commits are compared with, and
           // its next commits chain to them.
-          await this.#sealer.keep(got.opened, "snapshot");
+          await keepInParts(this.#sealer, got.opened, "snapshot");
           this.#snapshots.noteCovered(vectorTotal(got.content.vector));
           // The snapshot's log is chained to its heads; whether those are the relay's heads is seen by
           // fetching them again: a different commit at a head is equivocation against the snapshot.

@@ -10,6 +10,7 @@ import type { PeerNetwork } from "../peer/peer-signaling.ts";
 import { ownCommitsMade, sweepLeftSpace } from "../spaces/leave-space.ts";
 import { snapshotCoverage } from "../snapshots/snapshot-coverage.ts";
 import { discardSpace } from "../snapshots/snapshot-discard.ts";
+import { discardInterruptedImports } from "../replica/interrupted-imports.ts";
 import { importSnapshot, readSnapshot } from "../snapshots/snapshot-io.ts";
 import { compactionHooks } from "../snapshots/compacted-snapshot.ts";
 import { SyncEngine } from "./sync-engine.ts";
@@ -69,6 +70,8 @@ export interface SyncHost {
  */
 export async function startSync(host: SyncHost, options: SyncOptions): Promise<SyncRunner> {
   const peers = options.webrtc ? (await import("../peer/peer-signaling.ts")).PeerNetwork : undefined;
+  // Again here, not only at open: a database opened locked (at rest) could not read its marker then.
+  await discardInterruptedImports(host.replica).catch(() => {});
   return new SyncRunner(host, options, peers);
 }
 
