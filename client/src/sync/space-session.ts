@@ -57,10 +57,13 @@ const DRAIN_RETRY_MS = 25;
 const MAX_FOREIGN_WELCOME_ENTRIES = 100_000;
 /** Bytes the relay may put in one pull reply. */
 const PULL_BYTES = 960 * 1024;
-/** Upload frames: room left in a frame for everything but the commits, and the batch limit. */
+/**
+ * Upload frames: room left in a frame for everything but the commits, and at most 256 commits (the
+ * protocol allows 1,024): small commits still leave every few slices, and a refusal resends less.
+ */
 const LIMITS = {
   frameBytes: DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 64,
-  frameCommits: MAX_COMMITS_PER_BATCH,
+  frameCommits: Math.min(256, MAX_COMMITS_PER_BATCH),
 };
 
 /**
