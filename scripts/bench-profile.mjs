@@ -5,7 +5,7 @@
 // bench/results/ so it can be opened in Chromium's DevTools (Performance panel, "Load profile").
 //
 //   npm run bench:profile                              updates, sync paused, N = 10,000
-//   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert|bootstrap  --count <k>
+//   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert|bootstrap|catchup|upload  --count <k>
 //   npm run bench:profile -- --step bootstrap --n 1000 a second device joins and bootstraps N records
 //                                                      (keys typed meanwhile); prints its longest tasks
 //   npm run bench:profile -- --step bootstrap --snapshot  the same, from a snapshot the writer publishes first
