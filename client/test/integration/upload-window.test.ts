@@ -39,6 +39,10 @@ interface Link {
   sent: number[][];
   received: Message[];
   conn: TransportConnection;
+  /** Bytes of each commit sent, by seq. */
+  sizes: Map<number, number>;
+  /** Highest seq an ack the engine was given (not held back) named. */
+  delivered: number;
 }
 
 /**
@@ -56,15 +60,20 @@ function tap(url: string, up?: (frame: Uint8Array, index: number, link: Link) =>
     kind: inner.kind,
     label: "upload tap",
     connect(space: SpaceId, token: Uint8Array, handlers: TransportHandlers, claim?: Uint8Array) {
-      const link = { space, sent: [], received: [] } as unknown as Link;
+      const link = { space, sent: [], received: [], sizes: new Map(), delivered: 0 } as unknown as Link;
+      const deliver = (frame: Uint8Array) => {
+        const m = decodeMessage(frame);
+        if (m.type === "ack") for (const e of m.entries) link.delivered = Math.max(link.delivered, e.seq);
+        handlers.onMessage(frame);
+      };
       const tapped: TransportHandlers = {
         onOpen: () => handlers.onOpen(),
         onClose: (reason, code) => handlers.onClose(reason, code),
         onMessage: (frame) => {
           link.received.push(decodeMessage(frame));
           changed();
-          if (state.holdAcks && frame[1] === MESSAGE_TYPE_BYTES.ack) held.push(() => handlers.onMessage(frame));
-          else handlers.onMessage(frame);
+          if (state.holdAcks && frame[1] === MESSAGE_TYPE_BYTES.ack) held.push(() => deliver(frame));
+          else deliver(frame);
         },
       };
       const conn = inner.connect(space, token, tapped, claim);
@@ -77,7 +86,11 @@ function tap(url: string, up?: (frame: Uint8Array, index: number, link: Link) =>
           if (m.type === "commits" && !m.replace) {
             out = up ? up(frame, link.sent.length, link) : frame;
             const sent = out === "drop" ? m : decodeMessage(out);
-            if (sent.type === "commits") link.sent.push(sent.commits.map((c) => decodeSealedCommit(c).header.seq));
+            if (sent.type === "commits") {
+              const seqs = sent.commits.map((c) => decodeSealedCommit(c).header.seq);
+              sent.commits.forEach((c, i) => link.sizes.set(seqs[i]!, c.length));
+              link.sent.push(seqs);
+            }
             changed();
           }
           if (out !== "drop") conn.send(out);
@@ -207,4 +220,40 @@ describe("an upload of many commits", () => {
     expect(resent).toEqual(seqsTo(24, head + 1));
     expect(storedSeqs(relayFile(relay), space.id, a.db.deviceId)).toEqual(seqsTo(24));
   }, 180_000);
+  it("keeps what is in flight within the window (8 MiB), and goes on as acks arrive", async () => {
+    const window = 8 * 1024 * 1024;
+    const relay = await RelayHarness.start(["--quiet"]);
+    const a = await device("bounded");
+    const space = await a.db.createSpace({ name: "Bounded" });
+    // 60 commits of about 190 KB sealed: about 11 MB, more than the window.
+    await writeCommits(a.db, space, 60, 120_000);
+    const outstanding = (link: Link) =>
+      [...link.sizes].reduce((n, [seq, bytes]) => (seq > link.delivered ? n + bytes : n), 0);
+    let most = 0;
+    // Before each frame leaves: what was sent and not acknowledged to the engine stays under the window
+    // (the engine counts an ack only once it reads it, later still, so this bound is implied by its own).
+    const t = tap(relay.url, (frame, _index, link) => {
+      most = Math.max(most, outstanding(link));
+      return frame;
+    });
+    t.state.holdAcks = true;
+    a.online(relay.url, t.transport);
+    const uploading = (ls: readonly Link[]) => ls.find((l) => l.sent.length > 0);
+    const sentBytes = (l: Link | undefined) => [...(l?.sizes.values() ?? [])].reduce((n, b) => n + b, 0);
+    const links = await waitFor(
+      t.links,
+      (ls) => sentBytes(uploading(ls)) >= window,
+      120_000,
+      "the window filled with no ack read",
+    );
+    const link = uploading(links)!;
+    t.release();
+    await relayAcknowledged(a.db, space.id, 120_000);
+    await waitFor(a.db.status, (s) => s.pendingCommits === 0, 30_000, "nothing pending");
+    expect(link.sent.flat()).toEqual(seqsTo(60));
+    expect(most).toBeLessThan(window);
+    // The window was used, not just respected: it was nearly full before the first ack was read.
+    expect(most).toBeGreaterThan(window - 1024 * 1024);
+    expect(storedSeqs(relayFile(relay), space.id, a.db.deviceId)).toEqual(seqsTo(60));
+  }, 240_000);
 });
