@@ -5,17 +5,20 @@
 // bench/results/ so it can be opened in Chromium's DevTools (Performance panel, "Load profile").
 //
 //   npm run bench:profile                              updates, sync paused, N = 10,000
-//   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert|bootstrap  --count <k>
+//   npm run bench:profile -- --step live --n 1000      options: --step updates|live|insert|bootstrap|catchup|upload  --count <k>
 //   npm run bench:profile -- --step bootstrap --n 1000 a second device joins and bootstraps N records
 //                                                      (keys typed meanwhile); prints its longest tasks
 //   npm run bench:profile -- --step bootstrap --snapshot  the same, from a snapshot the writer publishes first
+//   npm run bench:profile -- --step upload --n 10000   N records inserted with sync off, then profiled while
+//                                                      they upload (the bench's row); prints the frames'
+//                                                      timeline and the relay process's CPU time
 //   npm run bench:profile -- --step catchup --n 1000   that second device, bootstrapped, goes offline while
 //                                                      the first makes 10 commits, then catches up (--count
 //                                                      rounds, default 5, all profiled; each round's ms printed)
 //
 // It measures, it asserts nothing. Idle time (the main thread waiting on IndexedDB's backend) shows as
 // "(idle)": a step whose wall time is mostly idle is bound by IndexedDB round trips, not by JavaScript.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -116,9 +119,12 @@ try {
     transferMode: "ReportEvents",
   });
   await cdp.send("Profiler.start");
+  const relayCpu0 = cpuMs(relay.child.pid);
   const t0 = Date.now();
   const result =
-    STEP === "bootstrap"
+    STEP === "upload"
+      ? await call("shoalUpload", { relay: relay.info.url.replace(/^http/, "ws"), timeoutMs: 600_000 })
+      : STEP === "bootstrap"
       ? await typing(target, callOn("shoalBootstrap", bootArgs))
       : STEP === "catchup"
         ? await catchUpRounds(call, callOn, Number(opts.count ?? 5))
@@ -128,6 +134,7 @@ try {
           ? await call("shoalLive", { count: Number(opts.count ?? 40) })
           : await call("shoalUpdates", { count: Number(opts.count ?? 200), seed: SEED + 1 });
   const wall = Date.now() - t0;
+  const relayCpu = cpuMs(relay.child.pid) - relayCpu0;
   const { profile } = await cdp.send("Profiler.stop");
   await cdp.send("Tracing.end");
   await traced;
@@ -139,6 +146,15 @@ try {
   console.log(`step ${STEP}, N = ${N}: ${wall} ms wall`);
   if (result.responsiveness) console.log(`page saw: ${JSON.stringify(result.responsiveness)}`);
   if (result.rounds) console.log(`catch-up rounds, ms: ${result.rounds.map((r) => r.toFixed(1)).join(", ")}`);
+  if (STEP === "upload") {
+    printFrames(result, await call("shoalFrameLog"), relayCpu);
+    // The relay's own view: time from a frame's arrival to its ack, and any throttling it applied.
+    const metrics = await fetch(`${relay.info.url}/metrics`).then((r) => r.text(), () => "");
+    const lines = metrics
+      .split("\n")
+      .filter((l) => /^shoal_(ack_latency_seconds_(sum|count)|refusals_total|store_batch_commits_(sum|count))/.test(l));
+    console.log(`relay metrics: ${lines.join("; ") || "(none)"}`);
+  }
   if (result.p50 !== undefined)
     console.log(`p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms`);
   printSelfTime(profile, Number(opts.top));
@@ -151,7 +167,6 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-/** Self time per function and per module (source file) of a CPU profile, largest first. */
 /**
  * Catch-up rounds as the bench runs them: the writer syncs and uploads, the second device takes it all
  * and stops syncing, the writer makes 10 commits and uploads them, the second device comes back.
@@ -171,6 +186,53 @@ async function catchUpRounds(call, callOn, rounds) {
   return { rounds: out };
 }
 
+/** User + system CPU time of a process so far, in ms (Linux `/proc`; 0 where it cannot be read). */
+function cpuMs(pid) {
+  try {
+    // Fields after the command name's closing parenthesis: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Where an upload's wall time went, from the page's frames: until the first frame (connect, hello), the
+ * welcome, the first and last commits frame sent, the last frame received (the last ack), and the
+ * most commits frames in flight (sent, not yet answered by a received frame) at once.
+ */
+function printFrames(result, frames, relayCpu) {
+  const sent = frames.filter(([, , d]) => d === "s");
+  const recv = frames.filter(([, , d]) => d === "r");
+  const big = sent.filter(([, b]) => b > 4096);
+  let open = 0;
+  let most = 0;
+  for (const [, b, d] of frames) {
+    if (d === "s" && b > 4096) most = Math.max(most, ++open);
+    else if (d === "r") open = Math.max(0, open - 1);
+  }
+  const at = (f) => (f ? `${f[0].toFixed(0)} ms` : "-");
+  console.log(
+    `upload: ${result.ms.toFixed(0)} ms in the page, ${(result.sent / 1e6).toFixed(2)} MB sent, ` +
+      `${(result.received / 1e3).toFixed(1)} KB received; relay process CPU ${relayCpu.toFixed(0)} ms`,
+  );
+  console.log(
+    `frames: ${sent.length} sent (${big.length} over 4 KB), ${recv.length} received; first sent ${at(sent[0])}, ` +
+      `first received ${at(recv[0])}, first large sent ${at(big[0])}, last large sent ${at(big.at(-1))}, ` +
+      `last received ${at(recv.at(-1))}; most large frames before an answer: ${most}`,
+  );
+  if (frames.length <= 80)
+    console.log(`timeline: ${frames.map(([t, b, d]) => `${d}${(b / 1024).toFixed(0)}K@${t.toFixed(0)}`).join(" ")}`);
+  const gaps = big.slice(1).map((f, i) => f[0] - big[i][0]);
+  if (gaps.length)
+    console.log(
+      `gaps between large frames sent, ms: median ${gaps.sort((a, b) => a - b)[gaps.length >> 1].toFixed(1)}, max ${gaps.at(-1).toFixed(1)}`,
+    );
+}
+
+/** Self time per function and per module (source file) of a CPU profile, largest first. */
 function printSelfTime(profile, top) {
   const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();

@@ -5,12 +5,25 @@
 
 export const traffic = { sent: 0, received: 0 };
 
+/**
+ * The frames since the last reset, as [ms since the reset, bytes, "s" sent | "r" received], at most
+ * the first 20,000: where a step's wall time goes between its frames (`bench:profile --step upload`).
+ */
+export const frameLog: [number, number, "s" | "r"][] = [];
+let resetAt = performance.now();
+
 /** Zeroes the counters; returns what they held. */
 export function resetTraffic(): { sent: number; received: number } {
   const before = { ...traffic };
   traffic.sent = 0;
   traffic.received = 0;
+  frameLog.length = 0;
+  resetAt = performance.now();
   return before;
+}
+
+function logFrame(bytes: number, dir: "s" | "r"): void {
+  if (frameLog.length < 20_000) frameLog.push([performance.now() - resetAt, bytes, dir]);
 }
 
 function sizeOf(data: unknown): number {
@@ -29,11 +42,15 @@ export function installCountingWebSocket(): void {
     constructor(url: string | URL, protocols?: string | string[]) {
       super(url, protocols);
       this.addEventListener("message", (event) => {
-        traffic.received += sizeOf(event.data);
+        const n = sizeOf(event.data);
+        traffic.received += n;
+        logFrame(n, "r");
       });
     }
     override send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
-      traffic.sent += sizeOf(data);
+      const n = sizeOf(data);
+      traffic.sent += n;
+      logFrame(n, "s");
       super.send(data as Parameters<WebSocket["send"]>[0]);
     }
   }

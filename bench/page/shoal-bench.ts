@@ -9,7 +9,7 @@ import {
   type Subscription,
   type SyncStatus,
 } from "@shoal/client";
-import { resetTraffic, traffic } from "./counting-socket.ts";
+import { frameLog, resetTraffic, traffic } from "./counting-socket.ts";
 import { watchResponsiveness, type Responsiveness } from "./responsiveness.ts";
 import { PATIENT_INDEXES, QUERY_WARD, patients, percentile, tick, type PatientRecord } from "./data.ts";
 
@@ -134,6 +134,11 @@ export async function shoalUpload(args: {
   state.stopSync = db().sync({ relay: args.relay });
   await untilUploaded(args.timeoutMs);
   return { ms: performance.now() - t0, sent: traffic.sent, received: traffic.received };
+}
+
+/** The frames of the last measured step (`bench:profile --step upload` prints where its time went). */
+export function shoalFrameLog(): [number, number, "s" | "r"][] {
+  return frameLog.slice();
 }
 
 export function shoalStartSync(args: { relay: string }): void {

@@ -37,6 +37,45 @@ describe("commit plaintext codec", () => {
     expect(back).toEqual(commit);
     expect(encodeCommitPlaintext(back)).toEqual(bytes);
   });
+  it("encodes names, paths and creations byte for byte as the layout says, in any script", () => {
+    // The layout written out by hand with TextEncoder (as the encoder did before it wrote strings in
+    // place): a re-sealed commit must stay byte-identical across versions (deterministic sealing).
+    const enc = new TextEncoder();
+    const parts: number[] = [];
+    const u = (v: number, n: number) => {
+      for (let i = n - 1; i >= 0; i--) parts.push(Math.floor(v / 2 ** (8 * i)) % 256);
+    };
+    const text = (s: string, n: number) => {
+      const b = enc.encode(s);
+      u(b.length, n);
+      parts.push(...b);
+    };
+    const unicode: Commit = {
+      ...commit,
+      changes: [
+        {
+          record: "019ab2c3-d4e5-7f00-8123-456789abcdef" as RecordId,
+          collection: "dossiers médicaux 病历",
+          op: "insert",
+          paths: ["nom", "prénom", "emoji😀", "lone\ud800x", ""],
+          changes: [],
+          create: { json: { nom: "Zoë", "prénom": "x".repeat(300), note: "😀\udfff" }, text: ["note"], counters: [] },
+        },
+      ],
+    };
+    parts.push(1);
+    u(commit.at, 8);
+    u(1, 4);
+    parts.push(...[0x01, 0x9a, 0xb2, 0xc3, 0xd4, 0xe5, 0x7f, 0x00, 0x81, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+    parts.push(0);
+    const rc = unicode.changes[0]!;
+    text(rc.collection, 2);
+    u(rc.paths.length, 2);
+    for (const p of rc.paths) text(p, 2);
+    u(0, 4);
+    text(JSON.stringify([rc.create!.json, rc.create!.text, rc.create!.counters]), 4);
+    expect(encodeCommitPlaintext(unicode)).toEqual(new Uint8Array(parts));
+  });
   it("lays out the first bytes as PROTOCOL.md 3.2 says", () => {
     const bytes = encodeCommitPlaintext(commit);
     // version, u64 time, u32 record count, then the first record id.

@@ -13,9 +13,7 @@ import type { DeviceId, RecordId, SpaceId } from "../types.ts";
 /** Version byte of the plaintext inside a sealed commit. */
 export const COMMIT_PLAINTEXT_VERSION = 1;
 const OPS = ["insert", "update", "delete"] as const;
-const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
-const EMPTY = new Uint8Array(0);
 
 /**
  * Encodes what a sealed commit hides: time, and per record its id, collection, operation, changed paths
@@ -46,20 +44,14 @@ export function encodeCommitPlaintext(c: Commit): Uint8Array {
       w.bytes(ch);
     }
     // The creation of a lazy insert, as canonical JSON (keys already sorted), or length 0.
-    const create = rc.create
-      ? enc.encode(JSON.stringify([rc.create.json, rc.create.text, rc.create.counters]))
-      : EMPTY;
-    w.u32(create.length);
-    w.bytes(create);
+    if (rc.create) w.utf8(JSON.stringify([rc.create.json, rc.create.text, rc.create.counters]), 4);
+    else w.u32(0);
   }
   return w.finish();
 }
 
 function str(w: ByteWriter, s: string): void {
-  const b = enc.encode(s);
-  if (b.length > 0xffff) throw new ValidationError("A collection name or path is too long to sync.");
-  w.u16(b.length);
-  w.bytes(b);
+  if (w.utf8(s, 2) > 0xffff) throw new ValidationError("A collection name or path is too long to sync.");
 }
 
 /**

@@ -1,5 +1,5 @@
 import { identityFromStored } from "../lock/identity-as-bytes.ts";
-import { deriveCommitKey, deriveNonceKey } from "../crypto/keys.ts";
+import { CommitKeys } from "./commit-keys.ts";
 import { openCommit, sealCommit, sha256 } from "../crypto/seal.ts";
 import { subtle } from "../crypto/subtle.ts";
 import { DecryptError, ShoalError, UnsignedDevice, ValidationError } from "../errors.ts";
@@ -108,6 +108,8 @@ export class SpaceSealer {
   /** Keys of later epochs, as read from the space's row (they only ever get added). */
   readonly #epochKeys = new Map<number, Uint8Array>();
   readonly #dexie: Dexie;
+  /** Commit and nonce keys per device and epoch, derived once. */
+  readonly #keys = new CommitKeys();
   /** Where this database's integrity findings go (`db.integrity`). */
   readonly integrity: IntegrityLog;
   #identityRead: Promise<DeviceIdentity> | undefined;
@@ -238,10 +240,7 @@ export class SpaceSealer {
     const aad = encodeCommitHeader(header);
     const spaceKey = await this.keyOf(epoch);
     if (!spaceKey) throw new KeyUnavailable(epoch, `No key of epoch ${epoch} of space ${this.space} here.`);
-    const [key, nonceKey] = await Promise.all([
-      deriveCommitKey(spaceKey, device, epoch),
-      deriveNonceKey(spaceKey, device, epoch),
-    ]);
+    const [key, nonceKey] = await this.#keys.of(spaceKey, device, epoch);
     const plaintext = encodeCommitPlaintext(c);
     // Only a commit stored by an older version can be this large; say so, and what gets it out.
     const size = sealedBytesOfPlaintext(plaintext.length);
@@ -297,10 +296,7 @@ export class SpaceSealer {
           header.epoch,
           `Commit ${header.seq} of device ${device} is sealed under key epoch ${header.epoch}, which this device does not hold.`,
         );
-      const [key, nonceKey] = await Promise.all([
-        deriveCommitKey(spaceKey, header.device, header.epoch),
-        deriveNonceKey(spaceKey, header.device, header.epoch),
-      ]);
+      const [key, nonceKey] = await this.#keys.of(spaceKey, header.device, header.epoch);
       const plaintext = await openCommit(key, headerBytes, body, nonceKey);
       commit = decodeCommitPlaintext(plaintext, { space: this.space, device, seq: header.seq });
       if (header.epoch !== 0) commit = { ...commit, epoch: header.epoch };

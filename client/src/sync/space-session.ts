@@ -35,6 +35,7 @@ import { publishCompacted } from "./compacted-publish.ts";
 import { believableEntries } from "./believable-entries.ts";
 import { sourceOfTransport, type IntegritySource } from "../sealing/integrity.ts";
 import { DownloadRepair } from "./integrity-downloads.ts";
+import { uploadFrames } from "./upload-frames.ts";
 import { sha256 } from "../crypto/seal.ts";
 
 export type { SnapshotPolicy } from "../snapshots/snapshot-exchange.ts";
@@ -57,8 +58,14 @@ const DRAIN_RETRY_MS = 25;
 const MAX_FOREIGN_WELCOME_ENTRIES = 100_000;
 /** Bytes the relay may put in one pull reply. */
 const PULL_BYTES = 960 * 1024;
-/** Room left in a frame for everything but the commits. */
-const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 64;
+/**
+ * Upload frames: room left in a frame for everything but the commits, and at most 256 commits (the
+ * protocol allows 1,024): small commits still leave every few slices, and a refusal resends less.
+ */
+const LIMITS = {
+  frameBytes: DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 64,
+  frameCommits: Math.min(256, MAX_COMMITS_PER_BATCH),
+};
 
 /**
  * Syncs one space with the relay over one transport connection at a time, following PROTOCOL.md:
@@ -980,10 +987,19 @@ export class SpaceSession {
           this.#retryUploadSoon();
           return;
         }
-        const to = Math.min(have, next + 63);
-        let sealed: Uint8Array[];
+        // Frames leave as they are sealed (upload-frames.ts): the relay stores one while the next is sealed.
+        const seal = (a: number, b: number) => this.#sealer.sealedRange(device as DeviceId, a, b);
+        const from = next;
         try {
-          sealed = await this.#sealer.sealedRange(device as DeviceId, next, to);
+          for await (const f of uploadFrames(seal, next, have, LIMITS)) {
+            if (epoch !== this.#epoch || !this.#conn) return;
+            this.#send({ type: "commits", space: this.#spaceBytes, commits: f.commits, more: false });
+            this.#inflight.push({ device, seq: f.lastSeq, bytes: f.bytes });
+            inflight += f.bytes;
+            this.#sent.set(device, f.lastSeq);
+            next = f.lastSeq + 1;
+            if (inflight >= UPLOAD_WINDOW || this.#conn.bufferedAmount > UPLOAD_WINDOW) break;
+          }
         } catch (e) {
           // A held slot with nothing to seal it from (a quarantined commit whose bytes a database of an
           // older version lost): that device cannot be uploaded from here, the others still are.
@@ -991,25 +1007,7 @@ export class SpaceSession {
           this.#hooks.error(e);
           continue devices;
         }
-        if (epoch !== this.#epoch) return;
-        let batch: Uint8Array[] = [];
-        let bytes = 0;
-        const flush = (lastSeq: number) => {
-          if (batch.length === 0) return;
-          this.#send({ type: "commits", space: this.#spaceBytes, commits: batch, more: false });
-          this.#inflight.push({ device, seq: lastSeq, bytes });
-          inflight += bytes;
-          this.#sent.set(device, lastSeq);
-          batch = [];
-          bytes = 0;
-        };
-        sealed.forEach((s, i) => {
-          if (bytes + s.length > FRAME_BUDGET) flush(next + i - 1);
-          batch.push(s);
-          bytes += s.length;
-        });
-        flush(to);
-        next = to + 1;
+        if (next === from) continue devices; // nothing sealed (never expected): do not spin
       }
     }
   }
