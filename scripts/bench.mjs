@@ -90,9 +90,14 @@ async function typeWhile(page, running) {
   // A name prefix typed and erased again, so each key runs a query that finds or narrows results.
   const sequence = ["m", "a", "r", "g", "Backspace", "Backspace", "Backspace", "Backspace"];
   let keys = 0;
-  await page.waitForSelector("#bench-search", { timeout: 30_000 }).catch(() => (done = true));
+  // Not longer than the step: the box goes with it, and a wait for it must not outlast it by 30 s.
+  await Promise.race([
+    page.waitForSelector("#bench-search", { timeout: 30_000 }).catch(() => (done = true)),
+    running.catch(() => {}),
+  ]);
   while (!done) {
-    await page.focus("#bench-search").catch(() => (done = true));
+    // Short: the box is gone once the step ended, and Playwright's default would wait 30 s for it.
+    await page.focus("#bench-search", { timeout: 1_000 }).catch(() => (done = true));
     if (done) break;
     await page.keyboard.press(sequence[keys % sequence.length]).catch(() => {});
     keys++;
