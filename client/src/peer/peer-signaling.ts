@@ -19,7 +19,8 @@ import {
 } from "../transports/webrtc-transport.ts";
 import type { DeviceId, SpaceId } from "../types.ts";
 import { PeerGate, peerRefusalFrame, peerRefusalIn, type PeerRefusal } from "./peer-admission.ts";
-import { PeerResponder, type PeerReplica } from "./peer-responder.ts";
+import type { PeerReplica } from "./peer-replica.ts";
+import { PeerResponder } from "./peer-responder.ts";
 import { deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./signal-seal.ts";
 import { SpaceSealer } from "../sealing/sealer.ts";
 import { SpaceSession, type Backoff, type SessionReplica } from "../sync/space-session.ts";
