@@ -35,6 +35,10 @@ import { REMOVED_CLOSE } from "./membership-gate.ts";
 import { SpaceMemberships } from "./space-memberships.ts";
 import type { RelayStore } from "./store/store.ts";
 import { storeUpload, type CommitVerifier } from "./store-upload.ts";
+import { byteBurst } from "./byte-burst.ts";
+import { REPLACE_REFUSAL_MESSAGES } from "./replace-refusal-messages.ts";
+import { SNAPSHOT_REFUSAL_CODES, SNAPSHOT_REFUSAL_MESSAGES } from "./snapshot-refusals.ts";
+import { unrefTimer } from "./unref-timer.ts";
 
 /** The transport a session writes to: a WebSocket in production, a fake in unit tests. */
 export interface SessionSocket {
@@ -695,34 +699,4 @@ export class RelaySession implements HubMember {
     this.#deps.metrics.connectionClosed(this.space);
     this.#deps.log("session.closed", { space: this.space, device: this.#device });
   }
-}
-
-const REPLACE_REFUSAL_MESSAGES = {
-  conflict:
-    "Only the device's last stored commit can be replaced, by one with the same routing header and length.",
-  gap: "The relay holds no commit at this device and sequence number to replace.",
-} as const;
-
-const SNAPSHOT_REFUSAL_CODES = {
-  stale: "stale-snapshot",
-  gap: "gap",
-  quota: "quota",
-  "store-full": "quota",
-} as const satisfies Record<string, ErrorCodeName>;
-
-const SNAPSHOT_REFUSAL_MESSAGES = {
-  stale: "The stored snapshot is newer for some device; it was kept.",
-  gap: "The snapshot's vector names commits the relay does not hold; upload them first.",
-  quota: "The space has reached its storage quota; the snapshot was not stored.",
-  "store-full": "The relay's storage is full; the snapshot was not stored.",
-} as const;
-
-/** A connection's byte burst: a few of the largest frames at once, or two seconds at its rate. */
-function byteBurst(perSecond: number, limits: RelayLimits): number {
-  return Math.max(2 * perSecond, 4 * limits.maxFrameBytes);
-}
-
-function unrefTimer<T>(t: T): T {
-  (t as { unref?: () => void }).unref?.();
-  return t;
 }

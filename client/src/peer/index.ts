@@ -9,4 +9,4 @@
  */
 export { webRtcTransport } from "../transports/webrtc-transport.ts";
 export type { DataChannelLike } from "../transports/webrtc-transport.ts";
-export type { PeerConnectionConstructor } from "./peer-signaling.ts";
+export type { PeerConnectionConstructor } from "./peer-network-options.ts";

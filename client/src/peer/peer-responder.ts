@@ -15,56 +15,16 @@ import {
   type Message,
   type VectorEntry,
 } from "../protocol/index.ts";
-import type { ApplyReport } from "../replica/apply-remote.ts";
-import type { Commit } from "../replica/commit.ts";
 import { asStorageError } from "../replica/quota.ts";
-import type { DeviceId, SpaceId, VersionVector } from "../types.ts";
+import type { DeviceId, SpaceId } from "../types.ts";
 import type { OpenedCommit } from "../sealing/sealer.ts";
 import type { TransportConnection, TransportHandlers } from "../transports/transport.ts";
+import { missingCommits } from "./missing-commits.ts";
+import { openAndApply, type UploadTarget } from "./open-and-apply.ts";
 import { peerRefusalFrame, peerRefusalIn, type PeerRefusal } from "./peer-admission.ts";
-
-/** The replica operations a responder needs (the database provides them). */
-export interface PeerReplica {
-  readonly device: DeviceId;
-  vector(spaces?: SpaceId[]): Promise<VersionVector>;
-  applyCommits(commits: readonly Commit[]): Promise<ApplyReport>;
-  /** The commits a replica at `since` lacks, in this replica's causal order. */
-  exportCommits(
-    since: VersionVector,
-    options?: { spaces?: readonly SpaceId[]; limit?: number },
-  ): Promise<Commit[]>;
-}
-
-/** What a responder needs of the space's sealer (`SpaceSealer` fits). */
-export interface PeerSealer {
-  sealedRange(device: DeviceId, from: number, to: number): Promise<Uint8Array[]>;
-  open(
-    bytes: Uint8Array,
-    earlier?: (device: DeviceId, seq: number) => Uint8Array | undefined,
-  ): Promise<OpenedCommit>;
-  screen(opened: readonly OpenedCommit[], source: "peer"): Promise<OpenedCommit[]>;
-  keep(opened: readonly OpenedCommit[], source: "peer"): Promise<void>;
-}
-
-/** What a responder reports. */
-export interface PeerResponderHooks {
-  /**
-   * `connected` once the peer said hello; `offline` when the link is gone; `refused` when the peer's
-   * membership log refused this device (an `AccessDenied` went to `error` first).
-   */
-  state(state: "connecting" | "connected" | "offline" | "refused", detail?: string): void;
-  error(error: ShoalError): void;
-  /** Counts, for status and tests: frames in and out, commits sent and applied. */
-  traffic?(counts: PeerTraffic): void;
-}
-
-/** Running totals of one responder's link. */
-export interface PeerTraffic {
-  framesIn: number;
-  framesOut: number;
-  commitsSent: number;
-  commitsReceived: number;
-}
+import type { PeerReplica } from "./peer-replica.ts";
+import type { PeerResponderHooks, PeerTraffic } from "./peer-responder-hooks.ts";
+import type { PeerSealer } from "./peer-sealer.ts";
 
 /** Room left in a frame for everything but the commits (version, type, space, flags, count, lengths). */
 const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 4 * MAX_COMMITS_PER_BATCH - 64;
@@ -122,6 +82,8 @@ export class PeerResponder {
    */
   #pullPages: Record<string, number> | undefined;
   readonly #traffic: PeerTraffic = { framesIn: 0, framesOut: 0, commitsSent: 0, commitsReceived: 0 };
+  /** What an upload is opened with and reported to (`openAndApply`). */
+  readonly #upload: UploadTarget;
 
   constructor(opts: {
     space: SpaceId;
@@ -141,6 +103,15 @@ export class PeerResponder {
     this.#hooks = opts.hooks;
     this.#connect = opts.connect;
     this.#admit = opts.admit;
+    this.#upload = {
+      sealer: opts.sealer,
+      replica: opts.replica,
+      error: (e) => this.#hooks.error(e),
+      received: (count) => {
+        this.#traffic.commitsReceived += count;
+      },
+      peerHas: (device, seq) => this.#notePeerHas(device, seq),
+    };
   }
 
   /** Counts so far (frames, commits): for status and tests. */
@@ -336,42 +307,6 @@ export class PeerResponder {
     if ((this.#peerHas.get(device) ?? 0) < seq) this.#peerHas.set(device, seq);
   }
 
-  /**
-   * The commits a replica at `since` lacks, sealed, in this replica's causal order (so the receiver
-   * never gets a commit before one it depends on), within `budget` bytes (at least one commit, so a big
-   * one cannot stall the peer). `more` when some were left out.
-   */
-  async #missing(
-    since: Record<string, number>,
-    budget: number,
-  ): Promise<{ commits: Uint8Array[]; more: boolean; last: Map<string, number> }> {
-    const order = await this.#replica.exportCommits(
-      { [this.space]: since },
-      { spaces: [this.space], limit: MAX_COMMITS_PER_BATCH + 1 },
-    );
-    const taken = order.slice(0, MAX_COMMITS_PER_BATCH);
-    // Seal per device in one range each: the taken commits of a device are contiguous from since + 1.
-    const bySeq = new Map<string, Uint8Array>();
-    const last = new Map<string, number>();
-    for (const c of taken) last.set(c.device, Math.max(last.get(c.device) ?? 0, c.seq));
-    for (const [device, to] of last) {
-      const from = (since[device] ?? 0) + 1;
-      const sealed = await this.#sealer.sealedRange(device as DeviceId, from, to);
-      sealed.forEach((b, i) => bySeq.set(`${device}.${from + i}`, b));
-    }
-    const commits: Uint8Array[] = [];
-    const sent = new Map<string, number>();
-    let bytes = 0;
-    for (const c of taken) {
-      const b = bySeq.get(`${c.device}.${c.seq}`)!;
-      if (commits.length > 0 && bytes + b.length > budget) break;
-      commits.push(b);
-      bytes += b.length;
-      sent.set(c.device, c.seq);
-    }
-    return { commits, more: commits.length < order.length, last: sent };
-  }
-
   async #onPull(vector: VectorEntry[], maxBytes: number, morePages: boolean): Promise<void> {
     if (!(await this.#admitted())) return;
     const held = await this.#ownVector();
@@ -385,7 +320,13 @@ export class PeerResponder {
     // A paged pull is answered once, after its last page, for the whole vector.
     if (morePages) return;
     this.#pullPages = undefined;
-    const { commits, more, last } = await this.#missing(since, Math.min(maxBytes, FRAME_BUDGET));
+    const { commits, more, last } = await missingCommits(
+      this.#replica,
+      this.#sealer,
+      this.space,
+      since,
+      Math.min(maxBytes, FRAME_BUDGET),
+    );
     for (const [d, seq] of last) this.#notePeerHas(d, seq);
     this.#send({ type: "commits", space: this.#spaceBytes, commits, more, reply: true });
     this.#traffic.commitsSent += commits.length;
@@ -396,38 +337,6 @@ export class PeerResponder {
     }
   }
 
-  /** Opens, checks, applies and keeps some commits of an upload; returns what opened. */
-  async #openAndApply(frames: Uint8Array[]): Promise<{ opened: OpenedCommit[]; refused: number }> {
-    const opened: OpenedCommit[] = [];
-    const prev = new Map<string, Uint8Array>();
-    let refused = 0;
-    for (const bytes of frames) {
-      try {
-        const o = await this.#sealer.open(bytes, (d, seq) => prev.get(`${d}.${seq}`));
-        prev.set(`${o.commit.device}.${o.commit.seq}`, o.sealed);
-        opened.push(o);
-      } catch (e) {
-        // Same rule as a session receiving from the relay: report it, drop it, go on with the others.
-        refused++;
-        this.#hooks.error(e instanceof ShoalError ? e : new ShoalError("SyncError", String(e)));
-      }
-    }
-    this.#traffic.commitsReceived += opened.length;
-    if (opened.length > 0) {
-      const fit = await this.#sealer.screen(opened, "peer");
-      const report = await this.#replica.applyCommits(fit.map((o) => o.commit));
-      const held = new Set<string>(report.quarantined); // quarantined: slot held, sealed bytes kept
-      const rejected = new Set(report.rejected.map((r) => r.id).filter((id) => !held.has(id)));
-      for (const r of report.rejected) this.#hooks.error(r.error);
-      await this.#sealer.keep(
-        fit.filter((o) => !rejected.has(o.commit.id)),
-        "peer",
-      );
-      for (const o of opened) this.#notePeerHas(o.commit.device, o.commit.seq);
-    }
-    return { opened, refused };
-  }
-
   /** Opens, checks, applies and keeps an upload, then acknowledges what this replica now holds. */
   async #onCommits(frames: Uint8Array[]): Promise<void> {
     // A refused device's upload is not even opened here (receivers would quarantine it anyway).
@@ -436,7 +345,7 @@ export class PeerResponder {
     let refused = 0;
     // Membership commits first: a rotation among them brings the key the others may be sealed under.
     for (const group of byMembership(frames)) {
-      const got = await this.#openAndApply(group);
+      const got = await openAndApply(group, this.#upload);
       opened.push(...got.opened);
       refused += got.refused;
     }
@@ -466,7 +375,13 @@ export class PeerResponder {
         return;
       }
       const since = Object.fromEntries(this.#peerHas);
-      const { commits, more, last } = await this.#missing(since, FRAME_BUDGET);
+      const { commits, more, last } = await missingCommits(
+        this.#replica,
+        this.#sealer,
+        this.space,
+        since,
+        FRAME_BUDGET,
+      );
       if (commits.length === 0 || this.#state !== "open") return;
       for (const [d, seq] of last) this.#notePeerHas(d, seq);
       this.#send({ type: "commits", space: this.#spaceBytes, commits, more: false });

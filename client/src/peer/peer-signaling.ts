@@ -1,9 +1,7 @@
 import type { Dexie } from "dexie";
-import { ShoalError, ValidationError, type AccessDenied } from "../errors.ts";
+import { ShoalError, ValidationError } from "../errors.ts";
 import { randomBytes } from "../ids.ts";
 import {
-  MESSAGE_TYPE_BYTES,
-  PROTOCOL_VERSION,
   SIGNAL_BROADCAST,
   bytesEqual,
   decodeMessage,
@@ -12,111 +10,31 @@ import {
   toHex,
 } from "../protocol/index.ts";
 import type { SpaceRow } from "../replica/stored-rows.ts";
-import {
-  openDataChannelLink,
-  webRtcTransport,
-  type DataChannelLike,
-} from "../transports/webrtc-transport.ts";
-import type { DeviceId, SpaceId } from "../types.ts";
-import { PeerGate, peerRefusalFrame, peerRefusalIn, type PeerRefusal } from "./peer-admission.ts";
-import { PeerResponder, type PeerReplica } from "./peer-responder.ts";
+import type { DataChannelLike } from "../transports/webrtc-transport.ts";
+import type { SpaceId } from "../types.ts";
+import { closePeerConnection } from "./close-peer-connection.ts";
+import { PeerGate, peerRefusalFrame, type PeerRefusal } from "./peer-admission.ts";
+import type { PeerLink } from "./peer-link.ts";
+import type { PeerNetworkHost } from "./peer-network-host.ts";
+import type { PeerConnectionConstructor, PeerNetworkOptions } from "./peer-network-options.ts";
+import type { PeerReplica } from "./peer-replica.ts";
+import { runPeerChannel, type PeerChannelContext } from "./run-peer-channel.ts";
 import { deriveSignalKey, openSignal, sealSignal, type SignalBody } from "./signal-seal.ts";
+import type { RelayLink, SpaceState } from "./space-state.ts";
+import { tapRelay } from "./tap-relay.ts";
 import { SpaceSealer } from "../sealing/sealer.ts";
-import { SpaceSession, type Backoff, type SessionReplica } from "../sync/space-session.ts";
+import type { Backoff, SessionReplica } from "../sync/space-session.ts";
 import type { TransportStatus } from "../status/sync-status.ts";
-import type { Transport, TransportConnection, TransportHandlers } from "../transports/transport.ts";
+import type { Transport } from "../transports/transport.ts";
 
 // ---------------------------------------------------------------------------------------------------
 // The peer network: discovery and negotiation through the relay, then one data channel per peer
 
-/** What the peer network reports to the sync engine. */
-export interface PeerNetworkHost {
-  /** A peer connection's status (null: it is gone). `key` is stable per (space, peer device). */
-  status(key: string, status: TransportStatus | null): void;
-  error(error: ShoalError): void;
-  /** A pull over a peer link found nothing more to fetch. */
-  synced(space: SpaceId): void;
-}
-
-/** The minimal `RTCPeerConnection` constructor this module needs (the browser's fits). */
-export type PeerConnectionConstructor = new (config: RTCConfiguration) => RTCPeerConnection;
-
-/** Options of `PeerNetwork`. */
-export interface PeerNetworkOptions {
-  dexie: Dexie;
-  replica: SessionReplica & PeerReplica;
-  /** STUN/TURN servers; none by default (devices on one network reach each other by host candidates). */
-  iceServers?: RTCIceServer[];
-  /** Default `globalThis.RTCPeerConnection`. */
-  RTCPeerConnection?: PeerConnectionConstructor;
-  /** A negotiation whose channel is not open after this long is abandoned and tried again (default 15 s). */
-  negotiationTimeoutMs?: number;
-  /** Reconnect delays of the sessions over peer links. */
-  backoff?: Backoff;
-}
-
 /** The data channel's label, so a stray channel of another protocol is never taken for ours. */
 const CHANNEL_LABEL = "shoal.1";
-const SIGNAL_TYPE = MESSAGE_TYPE_BYTES.signal;
-const WELCOME_TYPE = MESSAGE_TYPE_BYTES.welcome;
-const ERROR_TYPE = MESSAGE_TYPE_BYTES.error;
 /** First delay before announcing again after a peer link ended; doubles per failure up to the max. */
 const REANNOUNCE_BASE_MS = 500;
 const REANNOUNCE_MAX_MS = 15_000;
-/** After refusing a peer, how long its channel may take to deliver the refusal and close. */
-const REFUSAL_FLUSH_MS = 2_000;
-const REFUSAL_POLL_MS = 20;
-
-/** A relay connection that completed hello, over which signals can go. */
-interface RelayLink {
-  ready: boolean;
-  conn: TransportConnection | null;
-}
-
-/** One space's signalling state. */
-interface SpaceState {
-  readonly id: SpaceId;
-  readonly bytes: Uint8Array;
-  readonly key: Uint8Array;
-  readonly signalKey: Promise<CryptoKey>;
-  readonly sealer: SpaceSealer;
-  readonly relays: Set<RelayLink>;
-  readonly peers: Map<string, PeerLink>;
-  /** Signals are handled one at a time, so an ICE candidate never overtakes the offer before it. */
-  queue: Promise<void>;
-  announceTimer: ReturnType<typeof setTimeout> | null;
-  failures: number;
-}
-
-/** One negotiation (and, once open, one data channel) with one peer device in one space. */
-interface PeerLink {
-  readonly device: string;
-  readonly nid: string;
-  readonly role: "client" | "responder";
-  readonly pc: RTCPeerConnection;
-  readonly statusKey: string;
-  remoteSession: string;
-  /** The remote description is set: candidates can be added. */
-  remoteSet: boolean;
-  pendingIce: RTCIceCandidateInit[];
-  /** Our offer or answer went out: our own candidates may follow it. */
-  described: boolean;
-  outIce: RTCIceCandidateInit[];
-  opened: boolean;
-  closed: boolean;
-  session?: SpaceSession;
-  /** The session's connection (client side), over which a refusal goes out. */
-  conn?: TransportConnection;
-  responder?: PeerResponder;
-  /** The peer refused this device (its membership log): the link's status stays `refused`. */
-  refusedBy?: AccessDenied;
-  /** The open channel, watched after a refusal until the refusal frame has left. */
-  channel?: DataChannelLike;
-  /** This device refused the peer: the connection closes only once the channel has. */
-  refusing?: boolean;
-  timer: ReturnType<typeof setTimeout> | null;
-  status: TransportStatus;
-}
 
 /**
  * Finds the other devices of each space through the relay and keeps one WebRTC data channel to each,
@@ -159,6 +77,8 @@ export class PeerNetwork {
   readonly #gate: PeerGate;
   #host: PeerNetworkHost | null = null;
   #stopped = false;
+  /** What running the protocol over a channel needs of this network (`runPeerChannel`). */
+  readonly #channels: PeerChannelContext;
 
   constructor(options: PeerNetworkOptions) {
     const PC =
@@ -173,6 +93,15 @@ export class PeerNetwork {
     this.#iceServers = options.iceServers ?? [];
     this.#timeoutMs = options.negotiationTimeoutMs ?? 15_000;
     this.#backoff = options.backoff;
+    this.#channels = {
+      replica: this.#replica,
+      backoff: this.#backoff,
+      host: () => this.#host,
+      admit: (space, device) => this.#gate.check(space, device),
+      report: (link, patch) => this.#report(link, patch),
+      closeLink: (st, link, reason, again) => this.#closeLink(st, link, reason, again),
+      refuse: (st, link, refusal) => this.#refuse(st, link, refusal),
+    };
   }
 
   /** Starts reporting to the engine. */
@@ -237,37 +166,11 @@ export class PeerNetwork {
    * used to announce this device and to negotiate.
    */
   tap(inner: Transport): Transport {
-    return {
-      kind: inner.kind,
-      get label(): string {
-        return inner.label;
-      },
-      connect: (space, token, handlers, claim, proofs) => {
-        const link: RelayLink = { ready: false, conn: null };
-        const relayHandlers: TransportHandlers = {
-          onOpen: () => handlers.onOpen(),
-          onMessage: (frame) => {
-            if (frame[0] === PROTOCOL_VERSION && frame[1] === SIGNAL_TYPE) {
-              this.#onSignalFrame(space, frame);
-              return;
-            }
-            handlers.onMessage(frame);
-            if (frame[1] === WELCOME_TYPE && !link.ready) {
-              link.ready = true;
-              this.#relayUp(space, link);
-            }
-          },
-          onClose: (reason, code) => {
-            link.ready = false;
-            this.#spaces.get(space)?.relays.delete(link);
-            handlers.onClose(reason, code);
-          },
-        };
-        const conn = inner.connect(space, token, relayHandlers, claim, proofs);
-        link.conn = conn;
-        return conn;
-      },
-    };
+    return tapRelay(inner, {
+      signal: (space, frame) => this.#onSignalFrame(space, frame),
+      up: (space, link) => this.#relayUp(space, link),
+      down: (space, link) => this.#spaces.get(space)?.relays.delete(link),
+    });
   }
 
   #relayUp(space: SpaceId, link: RelayLink): void {
@@ -431,7 +334,7 @@ export class PeerNetwork {
   async #offer(st: SpaceState, device: string, remoteSession: string): Promise<void> {
     const link = this.#newLink(st, device, "client", toHex(randomBytes(8)), remoteSession);
     const channel = link.pc.createDataChannel(CHANNEL_LABEL, { ordered: true });
-    this.#useChannel(st, link, channel as unknown as DataChannelLike);
+    runPeerChannel(this.#channels, st, link, channel as unknown as DataChannelLike);
     const offer = await link.pc.createOffer();
     await link.pc.setLocalDescription(offer);
     if (link.closed) return;
@@ -446,7 +349,7 @@ export class PeerNetwork {
         e.channel.close();
         return;
       }
-      this.#useChannel(st, link, e.channel as unknown as DataChannelLike);
+      runPeerChannel(this.#channels, st, link, e.channel as unknown as DataChannelLike);
     };
     await link.pc.setRemoteDescription({ type: "offer", sdp: body.sdp! });
     link.remoteSet = true;
@@ -456,118 +359,6 @@ export class PeerNetwork {
     if (link.closed) return;
     this.#send(st, device, { t: "answer", s: this.#session, n: link.nid, sdp: answer.sdp ?? "" });
     this.#described(st, link);
-  }
-
-  /** Runs the protocol over the channel: a session on the smaller device, a responder on the larger. */
-  #useChannel(st: SpaceState, link: PeerLink, channel: DataChannelLike): void {
-    const device = link.device as DeviceId;
-    link.channel = channel;
-    const opened = () => {
-      if (link.opened) return;
-      link.opened = true;
-      st.failures = 0;
-      if (link.timer) clearTimeout(link.timer);
-      link.timer = null;
-    };
-    const gone = (reason?: string) =>
-      queueMicrotask(() => this.#closeLink(st, link, reason ?? "channel closed", true));
-    const admit = () => this.#gate.check(st.id, link.device);
-    if (link.role === "client") {
-      const replica: SessionReplica = {
-        device: this.#replica.device,
-        // Every pull and upload starts from the vector: the membership check goes first, so a device
-        // removed while its link is open gets nothing after the removal, not even this vector.
-        vector: async (spaces) => {
-          const refusal = await admit();
-          if (!refusal) return this.#replica.vector(spaces);
-          this.#refuse(st, link, refusal);
-          return {};
-        },
-        applyCommits: (commits) => this.#replica.applyCommits(commits),
-        // A peer's ack is not the relay's receipt: `pendingCommits` and `durability` stay about the relay.
-        recordAcks: async () => {},
-        readSnapshot: (space) => this.#replica.readSnapshot(space),
-        importSnapshot: (content) => this.#replica.importSnapshot(content),
-      };
-      link.session = new SpaceSession({
-        space: st.id,
-        replica,
-        sealer: st.sealer,
-        transport: this.#watchRefusal(st, link, webRtcTransport({ channel, peer: device })),
-        token: new Uint8Array(0),
-        spaceKey: st.key,
-        backoff: this.#backoff,
-        // Peers keep no snapshots: never ask one for a snapshot nor publish to it.
-        snapshots: { bootstrap: false, publishEvery: 0 },
-        hooks: {
-          state: (state, detail) => {
-            if (state === "connected") opened();
-            this.#report(link, { state, detail });
-            if (state === "offline" || state === "refused") gone(detail);
-          },
-          error: (e) => this.#host?.error(e),
-          synced: () => {
-            this.#report(link, { lastSyncedAt: Date.now() });
-            this.#host?.synced(st.id);
-          },
-          acked: () => {},
-        },
-      });
-      link.session.start();
-    } else {
-      link.responder = new PeerResponder({
-        space: st.id,
-        peer: device,
-        replica: this.#replica,
-        sealer: st.sealer,
-        connect: (handlers) => openDataChannelLink(channel, handlers),
-        admit: async () => {
-          const refusal = await admit();
-          // The responder refuses by itself: its connection must outlive the refusal frame.
-          if (refusal) link.refusing = true;
-          return refusal;
-        },
-        hooks: {
-          state: (state, detail) => {
-            if (state === "connected") opened();
-            this.#report(link, { state, detail });
-            if (state === "offline" || state === "refused") gone(detail);
-          },
-          error: (e) => {
-            if (e.code === "AccessDenied") link.refusedBy = e as AccessDenied;
-            this.#host?.error(e);
-          },
-        },
-      });
-      link.responder.start();
-    }
-  }
-
-  /**
-   * The session's transport, watched for the peer's refusal of this device: the frame never reaches
-   * the session (it would read it as a relay's); the link reports `AccessDenied` and closes.
-   */
-  #watchRefusal(st: SpaceState, link: PeerLink, inner: Transport): Transport {
-    return {
-      kind: inner.kind,
-      label: inner.label,
-      connect: (space, token, handlers) => {
-        const conn = inner.connect(space, token, {
-          onOpen: () => handlers.onOpen(),
-          onClose: (reason, code) => handlers.onClose(reason, code),
-          onMessage: (frame) => {
-            const refused = frame[1] === ERROR_TYPE ? refusalOf(frame) : undefined;
-            if (!refused) return handlers.onMessage(frame);
-            link.refusedBy = refused;
-            this.#host?.error(refused);
-            this.#report(link, { state: "refused", detail: refused.message });
-            this.#closeLink(st, link, refused.message, true);
-          },
-        });
-        link.conn = conn;
-        return conn;
-      },
-    };
   }
 
   /** This device refuses the peer's device: one fatal `membership` error, then the link closes. */
@@ -594,24 +385,7 @@ export class PeerNetwork {
     if (!link.opened) this.#send(st, link.device, { t: "bye", s: this.#session, n: link.nid });
     link.session?.stop();
     link.responder?.stop();
-    const closePc = () => {
-      try {
-        link.pc.close();
-      } catch {
-        // Closing twice is harmless.
-      }
-    };
-    // A closing data channel still sends what it holds (the refusal frame), but closing the peer
-    // connection drops it: wait for the channel to finish closing first, within a bound.
-    if (link.refusing && link.channel && link.channel.readyState !== "closed") {
-      const channel = link.channel;
-      const since = Date.now();
-      const poll = setInterval(() => {
-        if (channel.readyState !== "closed" && Date.now() - since < REFUSAL_FLUSH_MS) return;
-        clearInterval(poll);
-        closePc();
-      }, REFUSAL_POLL_MS);
-    } else closePc();
+    closePeerConnection(link);
     // Refused by the peer: waiting does not fix it, so the status says so until a new link replaces it.
     const refused = link.refusedBy && {
       ...link.status,
@@ -621,14 +395,5 @@ export class PeerNetwork {
     this.#host?.status(link.statusKey, refused || null);
     if (again && !this.#stopped) this.#announceSoon(st);
     void reason;
-  }
-}
-
-/** The peer's refusal of this device in an `error` frame, or undefined (also for a malformed frame). */
-function refusalOf(frame: Uint8Array): AccessDenied | undefined {
-  try {
-    return peerRefusalIn(decodeMessage(frame));
-  } catch {
-    return undefined; // the session reads it again and reports what is wrong with it
   }
 }
