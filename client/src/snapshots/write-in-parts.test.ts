@@ -1,29 +1,13 @@
 import { describe, expect, it, vi } from "vitest";
-import { openDatabase } from "../index.ts";
+import { openPatients, snapshotSource } from "../../test/snapshot-source.ts";
 import { importSnapshot, readSnapshot } from "./snapshot-io.ts";
 import type { SnapshotDoc } from "./snapshot-codec.ts";
 import { IMPORT_PART } from "./write-in-parts.ts";
 
-type P = { name: string; ward: string; notes: string };
-const collections = { patients: { indexes: "id, name, ward", text: ["notes"] } };
 let n = 0;
-const open = () => openDatabase<{ patients: P }>({ name: `parts-${n++}`, collections });
+const open = () => openPatients(`parts-${n++}`);
 
-/** A space of `records` records in commits of 150, the first `edited` of them edited (so they have documents). */
-async function source(records: number, edited: number) {
-  const a = await open();
-  const space = await a.createSpace({ name: "S" });
-  const ids: string[] = [];
-  for (let from = 0; from < records; from += 150)
-    await a.transact(async (tx) => {
-      for (let i = from; i < Math.min(records, from + 150); i++)
-        ids.push(await tx.patients.insert({ name: `P${i}`, ward: `W${i % 3}`, notes: "" }, { space }));
-    });
-  await a.transact(async (tx) => {
-    for (const id of ids.slice(0, edited)) await tx.patients.update(id, (p) => void (p.ward = "X"));
-  });
-  return { a, space, ids };
-}
+const source = (records: number, edited: number) => snapshotSource(open, records, edited);
 
 describe("a snapshot import in steps", () => {
   it("stores its records in steps of IMPORT_PART, each awaited, and the result is the whole snapshot", async () => {
