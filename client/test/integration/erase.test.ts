@@ -35,6 +35,23 @@ async function clinic() {
   return { a, b, c, space, erin: erin as string, keeper: keeper as string };
 }
 
+/**
+ * The clinic, with C made an admin (it will erase) and a patient B wrote that only C received before
+ * A demoted B to reader: on A, B's commit comes after B's cut, so A refuses it (membership).
+ */
+async function lateAfterDemotion() {
+  const world = await clinic();
+  const { a, b, c, space } = world;
+  const person = async (db: MemberDb) =>
+    (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(db.deviceId)!;
+  await a.setRole(space, await person(c), "admin");
+  await everywhere([a, b, c], space);
+  const late = (await b.patients.insert({ name: "Late", notes: CANARY }, { space })) as string;
+  await carry(b, c, space);
+  await a.setRole(space, await person(b), "reader");
+  return { ...world, late };
+}
+
 /** Carries every device's commits to every other, twice (so what one carries reaches the third). */
 async function everywhere(dbs: MemberDb[], space: Space) {
   for (let round = 0; round < 2; round++)
@@ -145,7 +162,8 @@ describe("erase with receipts", () => {
     expect(await b.patients.get(gone)).toBeUndefined();
     expect(await everything(b)).not.toContain(unsent);
     expect(await b.replica.dexie.table("_quarantine").count()).toBe(0);
-    const vector = async (db: MemberDb) => (await db.replica.dexie.table("_vectors").toArray()).map((v) => v.seq);
+    const vector = async (db: MemberDb) =>
+      (await db.replica.dexie.table("_vectors").toArray()).map((v) => v.seq);
     expect(await vector(b)).toEqual(await vector(a));
   });
 
@@ -173,15 +191,8 @@ describe("erase with receipts", () => {
     // Membership soak seed 100091: such a commit left A's quarantine when the erase applied but never
     // entered its log, while C (which wrote it) held it there without changes: same vectors, different
     // commits. It must end in both logs.
-    const { a, b, c, space } = await clinic();
-    const person = async (db: MemberDb) =>
-      (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(db.deviceId)!;
-    await a.setRole(space, await person(c), "admin");
-    await everywhere([a, b, c], space);
-    // B creates a patient only C receives before A demotes B; C edits that patient alone.
-    const late = (await b.patients.insert({ name: "Late", notes: CANARY }, { space })) as string;
-    await carry(b, c, space);
-    await a.setRole(space, await person(b), "reader");
+    const { a, b, c, space, late } = await lateAfterDemotion();
+    // C edits that patient alone.
     await c.patients.update(late, (p) => void (p.notes = "seen"));
     await carry(b, a, space);
     await carry(c, a, space);
@@ -195,7 +206,8 @@ describe("erase with receipts", () => {
     const inLog = (await a.exportCommits({}, { spaces: [space.id] })).find((x) => x.id === refused.id);
     expect(inLog?.changes).toEqual([]);
     await everywhere([a, b, c], space);
-    const ids = async (db: MemberDb) => (await db.exportCommits({}, { spaces: [space.id] })).map((x) => x.id).sort();
+    const ids = async (db: MemberDb) =>
+      (await db.exportCommits({}, { spaces: [space.id] })).map((x) => x.id).sort();
     const quarantined = async (db: MemberDb) =>
       (await db.replica.dexie.table<QuarantineRow, string>("_quarantine").toArray()).map((q) => q.id).sort();
     expect(await ids(a)).toEqual(await ids(c));
@@ -204,16 +216,7 @@ describe("erase with receipts", () => {
   });
 
   it("applies the rest of a commit refused for an erased record's dependency once the erase arrives", async () => {
-    const { a, b, c, space, keeper } = await clinic();
-    const person = async (db: MemberDb) =>
-      (await readMembership(a.replica.dexie, space.id))!.deviceOwner.get(db.deviceId)!;
-    // C becomes an admin (it will erase); B writes a new patient that only C receives before A demotes
-    // B to reader: on A, B's commit comes after B's cut, so A refuses it (membership).
-    await a.setRole(space, await person(c), "admin");
-    await everywhere([a, b, c], space);
-    const late = (await b.patients.insert({ name: "Late", notes: CANARY }, { space })) as string;
-    await carry(b, c, space);
-    await a.setRole(space, await person(b), "reader");
+    const { a, b, c, space, keeper, late } = await lateAfterDemotion();
     // C, not having heard of the demotion, changes the late patient and the keeper in one commit.
     await c.transact(async (tx) => {
       await tx.patients.update(late, (p) => void (p.notes = "seen"));
