@@ -23,7 +23,9 @@ export function reconnectBackoff(): { baseMs: number; maxMs: number } | undefine
   return maxSeconds === undefined ? undefined : { baseMs: 250, maxMs: maxSeconds * 1000 };
 }
 
+/** Plain digits only: `Number` would also take "1e1", " 2" or "0x1f". */
 function validSeconds(text: string): number | undefined {
+  if (!/^\d{1,2}$/.test(text)) return undefined;
   const n = Number(text);
-  return Number.isInteger(n) && n >= 1 && n <= MAX_SECONDS ? n : undefined;
+  return n >= 1 && n <= MAX_SECONDS ? n : undefined;
 }
