@@ -40,7 +40,7 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
 }) => {
   // 35 to 60 s here when packing itself (two tsc builds; usually done in the background since the run
   // began), npm ci, tsc twice and vite build side by side, two servers, two pages.
-  test.setTimeout(150_000);
+  test.setTimeout(240_000);
   const work = mkdtempSync(join(tmpdir(), "shoal-fresh-app-"));
   const servers: RunningServer[] = [];
   const contexts: BrowserContext[] = [];
@@ -52,7 +52,7 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
 
     // Packed in the background since the run began (support/packed-packages.ts), or here and now.
     const [client, relay] = await test.step("npm pack both packages", async () => {
-      const packed = await packedPackages(packs, 120_000);
+      const packed = await packedPackages(packs, 180_000);
       for (const p of [packed.client, packed.relay])
         if (packed.dir !== packs) copyFileSync(join(packed.dir, p.filename), join(packs, p.filename));
       return [packed.client, packed.relay] as const;
