@@ -36,10 +36,15 @@ const FAILED = "failed.txt";
  * relay (which compiles against the client's declarations); the client is then packed from that same
  * fresh build.
  */
-export async function packBoth(dir: string, timeoutMs = 90_000): Promise<Packs> {
+export async function packBoth(
+  dir: string,
+  { timeoutMs = 90_000, lowPriority = false }: { timeoutMs?: number; lowPriority?: boolean } = {},
+): Promise<Packs> {
   const pack = async (workspace: string, extra: string[]): Promise<PackResult> => {
     const args = ["pack", "-w", workspace, "--pack-destination", dir, "--json", ...extra];
-    const out = await runCommand("npm", args, { cwd: repoRoot, timeoutMs, env: cleanEnv() });
+    // `nice` (coreutils): npm and the tsc builds it starts yield the CPU to the specs.
+    const [command, ...rest] = lowPriority ? ["nice", "-n", "10", "npm", ...args] : ["npm", ...args];
+    const out = await runCommand(command!, rest, { cwd: repoRoot, timeoutMs, env: cleanEnv() });
     return (JSON.parse(out) as PackResult[])[0]!;
   };
   const relay = await pack("sync-server", []);
@@ -50,10 +55,11 @@ export async function packBoth(dir: string, timeoutMs = 90_000): Promise<Packs> 
 /**
  * Starts `packBoth(dir)` without waiting for it, for a spec that runs later in this Playwright run: the
  * two tsc builds of `prepack` then overlap the specs before it (one worker leaves a core mostly idle)
- * instead of adding their time to the package-install spec. The outcome is written to `dir` (renamed
- * into place whole), where `packedPackages` finds it. Resolves once packing has ended either way.
- * Its time limit is a hang guard only: sharing the CPU with the specs, on a loaded machine it took
- * over 90 s where packing alone takes 40.
+ * instead of adding their time to the package-install spec. At a low CPU priority (nice 10), so the
+ * specs before it do not slow down: at normal priority, on a machine with no idle core, they took up
+ * to twice as long while it ran. The outcome is written to `dir` (renamed into place whole), where
+ * `packedPackages` finds it. Resolves once packing has ended either way. Its time limit is a hang
+ * guard only: at that priority on a loaded machine it may take minutes.
  */
 export function packInBackground(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
@@ -61,7 +67,7 @@ export function packInBackground(dir: string): Promise<void> {
     writeFileSync(join(dir, `${name}.part`), text);
     renameSync(join(dir, `${name}.part`), join(dir, name));
   };
-  return packBoth(dir, 300_000).then(
+  return packBoth(dir, { timeoutMs: 600_000, lowPriority: true }).then(
     (packs) => write(DONE, JSON.stringify(packs)),
     (error: unknown) =>
       write(FAILED, error instanceof Error ? (error.stack ?? error.message) : String(error)),
@@ -70,7 +76,7 @@ export function packInBackground(dir: string): Promise<void> {
 
 /**
  * The packed packages: those global setup is packing for this run (`PACKS_ENV`), once that has ended,
- * or else packed now into `fallbackDir` (a spec run with a filter that global setup did not recognise,
+ * or else packed now into `fallbackDir` (a run of that spec alone, or with options global setup did not read,
  * or a background packing that failed: packed again here, its error, if any, is then the spec's).
  * Waits for the outcome file's appearance (a directory watch), not by polling.
  */
@@ -103,11 +109,13 @@ export async function packedPackages(fallbackDir: string, timeoutMs: number): Pr
 }
 
 /**
- * Whether the Playwright run that started this process may run package-install.spec.ts: no file filter
- * on its command line, or one naming that spec. A run of other files (or with --grep) packs nothing in
- * the background; if that guess is wrong the spec packs for itself (`packedPackages`).
+ * Whether the Playwright run that started this process should pack in the background: when it runs
+ * package-install.spec.ts after other specs, that is with no file filter on its command line, or with
+ * filters among which one names that spec. A run of that spec alone (or of a directory) packs in the
+ * spec at normal priority instead (nothing to overlap), and so does a run whose command line this
+ * does not read (a --grep, say): `packedPackages` then packs for itself.
  */
-export function runMayIncludePackageInstall(argv: readonly string[] = process.argv): boolean {
+export function packInBackgroundThisRun(argv: readonly string[] = process.argv): boolean {
   const test = argv.indexOf("test");
   if (test < 0) return false;
   // Options of `playwright test` that take their value as the next argument.
@@ -121,5 +129,7 @@ export function runMayIncludePackageInstall(argv: readonly string[] = process.ar
     if (valued.has(arg)) i++;
     else if (!arg.startsWith("-")) filters.push(arg);
   }
-  return filters.length === 0 || filters.some((f) => f.includes("package-install"));
+  if (filters.length === 0) return true;
+  const named = filters.filter((f) => f.includes("package-install"));
+  return named.length > 0 && named.length < filters.length;
 }
