@@ -27,28 +27,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test, type Browser, type BrowserContext, type Page } from "@playwright/test";
-import { cleanEnv, runCommand, startServer, type RunningServer } from "./support/child-processes.ts";
+import { runCommand, startServer, type RunningServer } from "./support/child-processes.ts";
 import { freshViteAppFiles, writeFiles } from "./support/fresh-vite-app.ts";
 import { offlineLock, type LockEntry, type TarballPackage } from "./support/offline-lock.ts";
+import { packedPackages, type PackResult } from "./support/packed-packages.ts";
 import { collectPageErrors } from "./support/page-errors.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
-/** What `npm pack --json` prints for one package (the fields used here). */
-interface PackResult {
-  name: string;
-  filename: string;
-  integrity: string;
-  size: number;
-  entryCount: number;
-  files: { path: string }[];
-}
-
 test("a fresh Vite + React + TypeScript app installs the packed packages offline, type-checks, builds, and two browsers sync through the packed relay", async ({
   browser,
 }) => {
-  // 35 to 60 s here: pack (two tsc builds), npm ci, tsc twice, vite build, two servers, two pages.
-  test.setTimeout(150_000);
+  // 35 to 60 s here when packing itself (two tsc builds; usually done in the background since the run
+  // began), npm ci, tsc twice and vite build side by side, two servers, two pages.
+  test.setTimeout(240_000);
   const work = mkdtempSync(join(tmpdir(), "shoal-fresh-app-"));
   const servers: RunningServer[] = [];
   const contexts: BrowserContext[] = [];
@@ -58,7 +50,13 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
     mkdirSync(packs);
     mkdirSync(app);
 
-    const [client, relay] = await test.step("npm pack both packages", () => packBoth(packs));
+    // Packed in the background since the run began (support/packed-packages.ts), or here and now.
+    const [client, relay] = await test.step("npm pack both packages", async () => {
+      const packed = await packedPackages(packs, 180_000);
+      for (const p of [packed.client, packed.relay])
+        if (packed.dir !== packs) copyFileSync(join(packed.dir, p.filename), join(packs, p.filename));
+      return [packed.client, packed.relay] as const;
+    });
     for (const pack of [client, relay]) {
       const paths = pack.files.map((f) => f.path);
       expect(paths, `${pack.name} ships its README and LICENSE`).toEqual(
@@ -125,7 +123,8 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
       }
     });
 
-    await test.step("npx shoal-audit verify, from the client tarball in Node", async () => {
+    // Independent of each other: run side by side (the browser is idle meanwhile).
+    const audited = test.step("npx shoal-audit verify, from the client tarball in Node", async () => {
       // An audit file the client's tests wrote (client/test/audit): intact, then with one byte flipped.
       const fixture = join(repoRoot, "client", "test", "audit", "fixtures", "clinic.audit");
       const audit = join(app, "node_modules", ".bin", "shoal-audit");
@@ -145,23 +144,27 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
       expect(refused).toMatch(/PROBLEM in \S.* at offset \d+/);
     });
 
-    await test.step("strict tsc and vite build", async () => {
-      for (const project of ["tsconfig.app.json", "tsconfig.node.json"]) {
-        await runCommand(process.execPath, ["node_modules/typescript/bin/tsc", "-p", project], {
+    const built = test.step("strict tsc and vite build", async () => {
+      // The app's `build` script runs these one after the other; none reads what another writes.
+      await Promise.all([
+        ...["tsconfig.app.json", "tsconfig.node.json"].map((project) =>
+          runCommand(process.execPath, ["node_modules/typescript/bin/tsc", "-p", project], {
+            cwd: app,
+            timeoutMs: 90_000,
+          }),
+        ),
+        runCommand(process.execPath, ["node_modules/vite/bin/vite.js", "build"], {
           cwd: app,
-          timeoutMs: 60_000,
-        });
-      }
-      await runCommand(process.execPath, ["node_modules/vite/bin/vite.js", "build"], {
-        cwd: app,
-        timeoutMs: 60_000,
-      });
+          timeoutMs: 90_000,
+        }),
+      ]);
       const assets = readdirSync(join(app, "dist", "assets"));
       expect(
         assets.some((a) => a.endsWith(".wasm")),
         `Automerge's wasm among ${assets.join(", ")}`,
       ).toBe(true);
     });
+    await Promise.all([audited, built]);
 
     const dev = await test.step("vite dev", async () => {
       const server = await startServer(
@@ -221,21 +224,6 @@ test("a fresh Vite + React + TypeScript app installs the packed packages offline
     rmSync(work, { recursive: true, force: true });
   }
 });
-
-/**
- * Packs the relay first: its `prepack` builds the client and then the relay (which compiles against the
- * client's declarations); the client is then packed from that same fresh build.
- */
-async function packBoth(packs: string): Promise<[client: PackResult, relay: PackResult]> {
-  const pack = async (workspace: string, extra: string[]): Promise<PackResult> => {
-    const args = ["pack", "-w", workspace, "--pack-destination", packs, "--json", ...extra];
-    const out = await runCommand("npm", args, { cwd: repoRoot, timeoutMs: 90_000, env: cleanEnv() });
-    return (JSON.parse(out) as PackResult[])[0]!;
-  };
-  const relay = await pack("sync-server", []);
-  const client = await pack("client", ["--ignore-scripts"]);
-  return [client, relay];
-}
 
 /** The tarball's own package.json and where it is, for the app's lock file. */
 async function tarballPackage(packs: string, pack: PackResult): Promise<TarballPackage> {

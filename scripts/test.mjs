@@ -98,7 +98,8 @@ if (ensureChromium()) {
         "--reporter=list,json",
         "--output=.test-results/playwright-netns-artifacts",
       ],
-      { PLAYWRIGHT_JSON_OUTPUT_FILE: netnsReport },
+      // The run above built dist/e2e-site from the same sources: its webServer keeps it.
+      { PLAYWRIGHT_JSON_OUTPUT_FILE: netnsReport, SHOAL_E2E_REUSE_SITE: playwrightExit === 0 ? "1" : "0" },
     );
     if (netnsExit === 77) console.error("test: no network namespace here; the WebRTC specs stay skipped.");
     else {

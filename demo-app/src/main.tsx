@@ -5,6 +5,7 @@ import { App } from "./app.tsx";
 import { openClinicDatabase, type ClinicDatabase } from "./db.ts";
 import { ErrorBoundary } from "./error-boundary.tsx";
 import { LockScreen, PinGate, pinLockWanted } from "./pin-lock.tsx";
+import { reconnectBackoff } from "./reconnect-setting.ts";
 import { relayUrlForPage } from "./relay-url.ts";
 import { UpdatePrompt } from "./update-prompt.tsx";
 import { takeInvitation } from "./use-route.ts";
@@ -29,7 +30,8 @@ function start(db: ClinicDatabase, locked: boolean): void {
   // and the status bar says which it is. While the PIN lock is on, sync pauses and resumes on unlock.
   let syncProblem: string | null = null;
   try {
-    db.sync({ relay: relayUrlForPage() });
+    const backoff = reconnectBackoff();
+    db.sync({ relay: relayUrlForPage(), ...(backoff && { backoff }) });
   } catch (error) {
     // Plain http from another machine has no WebCrypto: the app still works on this device, and says so.
     if (!(error instanceof InsecureContext)) throw error;

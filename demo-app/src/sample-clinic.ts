@@ -29,6 +29,11 @@ const NOTES = [
 
 /** Sizes of the sample clinic: 2,000 patients with 5 visits each. */
 export const SAMPLE_PATIENTS = 2000;
+/**
+ * The small sample: the first 500 patients of the same clinic (same seed, same commits), for a quick
+ * look or a slow device, where the full one takes half a minute or more.
+ */
+export const SMALL_SAMPLE_PATIENTS = 500;
 export const VISITS_PER_PATIENT = 5;
 /** Patients per transaction: 16 patients and their 80 visits make commits of about 100 records. */
 export const PATIENTS_PER_BATCH = 16;
@@ -45,13 +50,18 @@ function isoDate(ms: number): string {
 
 /**
  * The sample clinic, generated lazily from a fixed seed: realistic names, birth dates, wards, allergies
- * and visit histories, identical on every run.
+ * and visit histories, identical on every run. A smaller `patients` count gives the first patients of
+ * the same clinic.
  */
-export function* sampleClinic(clinic: string, seed = 20261125): Generator<SamplePatient> {
+export function* sampleClinic(
+  clinic: string,
+  patients = SAMPLE_PATIENTS,
+  seed = 20261125,
+): Generator<SamplePatient> {
   const random = new SeededRandom(seed);
   const today = Date.UTC(2026, 10, 25);
   const day = 86_400_000;
-  for (let i = 0; i < SAMPLE_PATIENTS; i++) {
+  for (let i = 0; i < patients; i++) {
     const name = `${random.pick(FIRST_NAMES)} ${random.pick(LAST_NAMES)}`;
     const mrn = `MRN-${String(100000 + i)}`;
     const allergyCount = random.next() < 0.6 ? 0 : random.int(1, 3);

@@ -1,6 +1,7 @@
 import type { SpaceId } from "@shoal/client";
 import type { ClinicDatabase } from "./db.ts";
 import { formatCount } from "./format.ts";
+import { SAMPLE_PATIENTS, SMALL_SAMPLE_PATIENTS, VISITS_PER_PATIENT } from "./sample-clinic.ts";
 import type { Seeder } from "./use-seeder.ts";
 import { useLiveQuery } from "@shoal/client/react";
 
@@ -46,9 +47,22 @@ export function SeedPanel({
         <span data-testid="visit-count">{visits === undefined ? "…" : formatCount(visits)}</span> visits in
         this clinic.{" "}
         <button type="button" className="link-button" onClick={() => seeder.start(clinicId)}>
-          Load sample clinic (2,000 patients, 10,000 visits)
+          Load sample clinic ({sizeLabel(SAMPLE_PATIENTS)})
+        </button>{" "}
+        or{" "}
+        <button
+          type="button"
+          className="link-button"
+          onClick={() => seeder.start(clinicId, SMALL_SAMPLE_PATIENTS)}
+        >
+          a small one ({sizeLabel(SMALL_SAMPLE_PATIENTS)})
         </button>
       </p>
     </div>
   );
+}
+
+/** "2,000 patients, 10,000 visits" for a sample of `patients` patients. */
+function sizeLabel(patients: number): string {
+  return `${formatCount(patients)} patients, ${formatCount(patients * VISITS_PER_PATIENT)} visits`;
 }

@@ -22,14 +22,14 @@ export interface SeedState {
 
 export interface Seeder {
   state: SeedState;
-  start(clinic: SpaceId): void;
+  /** Loads the sample clinic's first `patients` patients (all of it by default) with their visits. */
+  start(clinic: SpaceId, patients?: number): void;
 }
 
-const TOTAL = SAMPLE_PATIENTS * (1 + VISITS_PER_PATIENT);
 const IDLE: SeedState = {
   running: false,
   done: 0,
-  total: TOTAL,
+  total: SAMPLE_PATIENTS * (1 + VISITS_PER_PATIENT),
   patients: 0,
   visits: 0,
   finished: false,
@@ -50,8 +50,8 @@ export function useSeeder(db: ClinicDatabase): Seeder {
   const [state, setState] = useState<SeedState>(IDLE);
 
   const start = useCallback(
-    (clinic: SpaceId) => {
-      setState({ ...IDLE, running: true });
+    (clinic: SpaceId, size = SAMPLE_PATIENTS) => {
+      setState({ ...IDLE, running: true, total: size * (1 + VISITS_PER_PATIENT) });
       void (async () => {
         let patients = 0;
         let visits = 0;
@@ -71,7 +71,7 @@ export function useSeeder(db: ClinicDatabase): Seeder {
           await yieldToPage();
         };
         try {
-          for (const item of sampleClinic(clinic)) {
+          for (const item of sampleClinic(clinic, size)) {
             batch.push(item);
             if (batch.length === PATIENTS_PER_BATCH) await flush();
           }
